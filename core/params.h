@@ -1,0 +1,98 @@
+/*
+ * params.h - every parameter facteur knows: name, type, default, and the
+ * typed settings struct that modules read (Postfix's CONFIG_*_TABLE idea).
+ * A parameter not in the table is "unknown" (warned about); one marked
+ * PARAM_F_INTERNAL only tunes Postfix internals and is accepted with a notice.
+ */
+#ifndef FACTEUR_PARAMS_H
+#define FACTEUR_PARAMS_H
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/config.h"
+#include "core/lib/errbuf.h"
+
+enum param_type {
+	PARAM_STR,	/* any string (lists and maps are strings too) */
+	PARAM_INT,	/* decimal integer >= min */
+	PARAM_BOOL,	/* yes/no (also true/false, 1/0) */
+	PARAM_TIME,	/* number + optional unit s m h d w; default unit in def_unit */
+	PARAM_SIZE,	/* bytes; plain number (Postfix has no suffixes here) */
+};
+
+enum param_flags {
+	PARAM_F_INTERNAL = 1 << 0,	/* Postfix-internal knob: notice, ignored */
+	PARAM_F_LATER    = 1 << 1,	/* known; used by a module not built yet */
+};
+
+struct param_def {
+	const char     *name;
+	enum param_type type;
+	const char     *def;		/* default value, may contain $name */
+	char            def_unit;	/* PARAM_TIME: 's', 'm', 'h', 'd', 'w' */
+	long long       min;		/* PARAM_INT/TIME/SIZE lower bound */
+	unsigned        flags;
+	size_t          offset;		/* offsetof(struct settings, x) or PARAM_NO_FIELD */
+};
+#define PARAM_NO_FIELD ((size_t)-1)
+
+const struct param_def *params_find(const char *name);
+/* The table, terminated by an entry with name == NULL. */
+const struct param_def *params_all(void);
+
+/*
+ * Typed values. Strings are expanded and owned by the struct. Times are in
+ * seconds, sizes in bytes. Lists and maps stay strings: the modules that
+ * use them split them (strlist_split) or open them (table_list_open).
+ */
+struct settings {
+	/* identity */
+	char *myhostname, *mydomain, *myorigin, *mydestination, *mail_name;
+	char *smtpd_banner, *syslog_name, *maillog_file, *mail_owner;
+	/* network */
+	char *inet_interfaces, *inet_protocols, *mynetworks, *mynetworks_style;
+	char *relay_domains, *relayhost;
+	/* smtpd */
+	long long message_size_limit, header_size_limit, line_length_limit;
+	long long smtpd_recipient_limit, smtpd_timeout, hopcount_limit;
+	long long smtpd_soft_error_limit, smtpd_hard_error_limit;
+	long long smtpd_error_sleep_time, smtpd_junk_command_limit;
+	long long default_process_limit;
+	bool smtpd_helo_required, disable_vrfy_command, smtpd_delay_reject;
+	bool strict_rfc821_envelopes, smtpd_peername_lookup;
+	bool enable_original_recipient;
+	char *smtpd_client_restrictions, *smtpd_helo_restrictions;
+	char *smtpd_sender_restrictions, *smtpd_relay_restrictions;
+	char *smtpd_recipient_restrictions, *smtpd_data_restrictions;
+	/* addressing */
+	char *recipient_delimiter;
+	char *virtual_mailbox_domains, *virtual_mailbox_base, *virtual_mailbox_maps;
+	char *virtual_alias_maps, *virtual_alias_domains;
+	char *virtual_uid_maps, *virtual_gid_maps;
+	long long virtual_minimum_uid;
+	long long virtual_alias_recursion_limit, virtual_alias_expansion_limit;
+	/* queue */
+	char *queue_directory;
+	long long maximal_queue_lifetime, bounce_queue_lifetime, delay_warning_time;
+	long long minimal_backoff_time, maximal_backoff_time, queue_run_delay;
+	long long facteur_worker_threads;
+};
+
+/*
+ * Fills s from c. On a bad value returns -1 with err naming the place:
+ * "/etc/facteur/main.cf, line 12: bad value for message_size_limit: \"10x\"
+ * (expected a size in bytes)" (or "default" when the bad value came from a
+ * default's expansion). s must be zeroed or freed before.
+ */
+int  settings_load(struct settings *s, const struct config *c, struct errbuf *err);
+void settings_free(struct settings *s);
+
+/*
+ * Value parsers shared with the CLI and tests. Return 0, or -1 if the text
+ * is not a valid value of that kind.
+ */
+int params_parse_bool(const char *v, bool *r);
+int params_parse_time(const char *v, char def_unit, long long *seconds_r);
+int params_parse_int(const char *v, long long *r);
+
+#endif

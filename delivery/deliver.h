@@ -1,0 +1,37 @@
+/*
+ * deliver.h - local delivery of one message to one hosted mailbox: adds
+ * Return-Path:, X-Original-To: (enable_original_recipient) and Delivered-To:
+ * as Postfix's virtual(8) does, writes the Maildir, and classifies the
+ * outcome (sent / deferred / bounced) with a DSN code and a log text.
+ * Blocks on disk: worker threads only. Must not log (the caller logs the
+ * "to=<...>, relay=virtual, ... status=" line once).
+ */
+#ifndef FACTEUR_DELIVER_H
+#define FACTEUR_DELIVER_H
+#include <stddef.h>
+
+#include "core/lib/buf.h"
+
+enum deliver_status { DELIVER_SENT = 0, DELIVER_DEFER, DELIVER_BOUNCE };
+
+struct deliver_req {
+	const char *base;	/* virtual_mailbox_base */
+	const char *maildir;	/* absolute Maildir path ending in "/" */
+	const char *sender;	/* envelope sender, "" for <> */
+	const char *orig_rcpt;	/* X-Original-To (NULL: not written) */
+	const char *rcpt;	/* Delivered-To: final address */
+	const char *content;	/* message with LF line ends */
+	size_t      len;
+};
+
+/*
+ * dsn_r gets "2.0.0", "4.2.0", "4.3.0", "5.2.2" ...; text_r gets the
+ * parenthesised status text ("delivered to maildir", "create maildir file
+ * ...: No space left on device"). errno mapping as Postfix's mbox_dsn:
+ * EAGAIN/ESTALE -> 4.2.0, ENOSPC -> 4.3.0, EDQUOT/EFBIG -> 5.2.2 (bounce),
+ * everything else defers (4.2.0 / 4.3.0).
+ */
+enum deliver_status deliver_maildir(const struct deliver_req *req,
+				    char dsn_r[8], struct buf *text_r);
+
+#endif

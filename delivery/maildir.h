@@ -1,0 +1,36 @@
+/*
+ * maildir.h - deliver one message into one Maildir (Maildir++ layout).
+ * Writes tmp/NAME, fsyncs it, links it to new/NAME (unique name
+ * "SEC.MUSECPPID_SEQ.HOST,S=SIZE"), unlinks tmp/NAME, fsyncs new/.
+ * Creates the maildir (cur new tmp, mode 0700) and missing parents below
+ * base on first delivery. Blocks on disk: worker threads only.
+ * Must not: decide bounce vs defer (returns errno; deliver.c maps it).
+ */
+#ifndef FACTEUR_MAILDIR_H
+#define FACTEUR_MAILDIR_H
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "core/lib/errbuf.h"
+
+struct maildir_msg {
+	const char *prepend;	/* header lines to write first (CRLF->LF done) */
+	size_t      prepend_len;
+	const char *content;	/* the message as queued (LF line ends) */
+	size_t      len;
+	const char *folder;	/* NULL = INBOX; "Sub.Folder" = .Sub.Folder/ */
+	const char *flags;	/* NULL = new/; else cur/NAME:2,FLAGS */
+};
+
+/*
+ * path: absolute maildir directory (ends in "/"); base: virtual_mailbox_base,
+ * directories above it are never created. The file is prepend + content,
+ * LF line ends (as Postfix's virtual(8) writes), S= is its size in bytes.
+ * Returns 0, or an errno value with err set ("create maildir file
+ * /x/tmp/...: No space left on device").
+ */
+int maildir_deliver(const char *base, const char *path,
+		    const struct maildir_msg *msg, char *name_r, size_t name_size,
+		    struct errbuf *err);
+
+#endif
