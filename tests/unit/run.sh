@@ -1,0 +1,17 @@
+#!/bin/sh
+# Runs every cmocka unit test binary given as arguments, then prints one
+# aggregate line "unit: N passed, N failed". Exits non-zero if any failed.
+pass=0
+fail=0
+for t in "$@"; do
+	out=$("$t" 2>&1)
+	rc=$?
+	printf '%s\n' "$out"
+	p=$(printf '%s\n' "$out" | sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' | tail -n 1)
+	f=$(printf '%s\n' "$out" | sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' | tail -n 1)
+	pass=$((pass + ${p:-0}))
+	if [ "$rc" -ne 0 ] && [ -z "$f" ]; then f=1; fi
+	fail=$((fail + ${f:-0}))
+done
+echo "unit: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
