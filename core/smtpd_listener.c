@@ -1,0 +1,298 @@
+/*
+ * smtpd_listener.c - one SMTP listener per master.cf inet+smtpd line:
+ * its settings view (-o overrides), maps, restriction lists, the banner and
+ * EHLO reply, and the bound sockets (bound as root before the privilege
+ * drop, accepted on the event loop).
+ * Must not: run the SMTP dialogue (smtpd_session.c does).
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "core/lib/buf.h"
+#include "core/lib/strlist.h"
+#include "core/lib/xmalloc.h"
+#include "core/log.h"
+#include "core/smtpd_listener.h"
+
+static void
+listener_accept(struct evconnlistener *evl, evutil_socket_t fd,
+		struct sockaddr *sa, int salen, void *arg)
+{
+	smtpd_session_start(arg, fd, sa, salen);
+}
+
+static void
+listener_error(struct evconnlistener *evl, void *arg)
+{
+	struct smtpd_listener *l = arg;
+	int e = EVUTIL_SOCKET_ERROR();
+
+	/* EMFILE and friends: pause briefly rather than spin. */
+	log_write(l->s.syslog_name, "smtpd", LOG_LVL_WARNING,
+		  "accept on %s: %s", l->service, evutil_socket_error_to_string(e));
+}
+
+static int
+bind_one(struct smtpd_listener *l, const char *host, const char *port,
+	 struct errbuf *err)
+{
+	struct addrinfo hints, *res, *ai;
+	int rc, bound = 0;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	if (strcmp(l->s.inet_protocols, "ipv4") == 0)
+		hints.ai_family = AF_INET;
+	else if (strcmp(l->s.inet_protocols, "ipv6") == 0)
+		hints.ai_family = AF_INET6;
+	else
+		hints.ai_family = AF_UNSPEC;
+	if (host[0] == '[') {
+		static char h6[INET6_ADDRSTRLEN + 2];
+		size_t n = strcspn(host + 1, "]");
+		snprintf(h6, sizeof(h6), "%.*s", (int)n, host + 1);
+		host = h6;
+	}
+	rc = getaddrinfo(*host ? host : NULL, port, &hints, &res);
+	if (rc != 0) {
+		errbuf_set(err, "%s: cannot resolve listen address \"%s\": %s",
+			   l->service, host, gai_strerror(rc));
+		return -1;
+	}
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		int fd, on = 1;
+
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			continue;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+		if (ai->ai_family == AF_INET6)
+			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 ||
+		    listen(fd, 1024) < 0) {
+			int e = errno;
+			char hbuf[NI_MAXHOST];
+
+			close(fd);
+			if (ai->ai_family == AF_INET6 && e == EADDRNOTAVAIL)
+				continue;	/* no IPv6 on this host */
+			getnameinfo(ai->ai_addr, ai->ai_addrlen, hbuf,
+				    sizeof(hbuf), NULL, 0, NI_NUMERICHOST);
+			errbuf_set(err, "%s: bind %s port %s: %s", l->service,
+				   hbuf, port, strerror(e));
+			freeaddrinfo(res);
+			return -1;
+		}
+		evutil_make_socket_nonblocking(fd);
+		l->fds = xrealloc(l->fds, (l->nfds + 1) * sizeof(*l->fds));
+		l->fds[l->nfds++] = fd;
+		bound++;
+	}
+	freeaddrinfo(res);
+	if (bound == 0) {
+		errbuf_set(err, "%s: no usable address for \"%s\" port %s",
+			   l->service, host, port);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+bind_all(struct smtpd_listener *l, const struct master_service *svc,
+	 struct errbuf *err)
+{
+	struct strlist ifs;
+	int rc = 0;
+
+	if (svc->host != NULL && svc->host[0] != '\0')
+		return bind_one(l, svc->host, svc->port, err);
+	strlist_init(&ifs);
+	strlist_split(&ifs, l->s.inet_interfaces);
+	if (ifs.n == 0 || strlist_contains(&ifs, "all")) {
+		if (strcmp(l->s.inet_protocols, "ipv6") != 0)
+			rc = bind_one(l, "0.0.0.0", svc->port, err);
+		if (rc == 0 && strcmp(l->s.inet_protocols, "ipv4") != 0 &&
+		    bind_one(l, "::", svc->port, err) < 0 && l->nfds > 0)
+			rc = 0;		/* IPv6 unavailable: IPv4 is enough */
+	} else {
+		for (size_t i = 0; i < ifs.n && rc == 0; i++) {
+			if (strcmp(ifs.v[i], "loopback-only") == 0) {
+				rc = bind_one(l, "127.0.0.1", svc->port, err);
+				if (rc == 0)
+					(void)bind_one(l, "::1", svc->port, err);
+			} else {
+				rc = bind_one(l, ifs.v[i], svc->port, err);
+			}
+		}
+	}
+	strlist_free(&ifs);
+	return rc;
+}
+
+static void
+build_replies(struct smtpd_listener *l)
+{
+	struct buf b;
+
+	buf_init(&b, 0);
+	buf_printf(&b, "220 %s\r\n", l->s.smtpd_banner);
+	l->banner = buf_steal(&b);
+
+	buf_printf(&b, "250-%s\r\n250-PIPELINING\r\n", l->s.myhostname);
+	if (l->s.message_size_limit > 0)
+		buf_printf(&b, "250-SIZE %lld\r\n", l->s.message_size_limit);
+	else
+		buf_puts(&b, "250-SIZE\r\n");
+	if (!l->s.disable_vrfy_command)
+		buf_puts(&b, "250-VRFY\r\n");
+	buf_puts(&b, "250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n"
+		 "250-SMTPUTF8\r\n250 CHUNKING\r\n");
+	l->ehlo_reply = buf_steal(&b);
+}
+
+static struct smtpd_restrictions *
+compile_list(struct smtpd_listener *l, const char *param, const char *value,
+	     struct errbuf *err, int *failed)
+{
+	struct smtpd_restrictions *r;
+
+	if (*failed)
+		return NULL;
+	r = smtpd_check_compile(param, value, err);
+	if (r == NULL) {
+		const char *file;
+		int line;
+		char reason[sizeof(err->msg)];
+
+		snprintf(reason, sizeof(reason), "%s", err->msg);
+		if (config_where(l->cfg, param, &file, &line))
+			errbuf_set(err, "%s, line %d: %s", file, line, reason);
+		*failed = 1;
+	}
+	return r;
+}
+
+struct smtpd_listener *
+smtpd_listener_new(struct smtpd_server *srv, const struct config *base_cfg,
+		   const struct master_service *svc, struct errbuf *err)
+{
+	struct smtpd_listener *l = xcalloc(1, sizeof(*l));
+	int failed = 0;
+
+	l->srv = srv;
+	l->service = xstrdup(svc->service);
+	l->cfg = config_with_overrides(base_cfg, &svc->overrides, err);
+	if (l->cfg == NULL)
+		goto fail;
+	if (settings_load(&l->s, l->cfg, err) < 0)
+		goto fail;
+	l->resolve = resolve_ctx_new(&l->s, err);
+	if (l->resolve == NULL)
+		goto fail;
+	l->mynetworks = netlist_new(l->s.mynetworks, err);
+	if (l->mynetworks == NULL)
+		goto fail;
+	l->client_r = compile_list(l, "smtpd_client_restrictions",
+				   l->s.smtpd_client_restrictions, err, &failed);
+	l->helo_r = compile_list(l, "smtpd_helo_restrictions",
+				 l->s.smtpd_helo_restrictions, err, &failed);
+	l->sender_r = compile_list(l, "smtpd_sender_restrictions",
+				   l->s.smtpd_sender_restrictions, err, &failed);
+	l->relay_r = compile_list(l, "smtpd_relay_restrictions",
+				  l->s.smtpd_relay_restrictions, err, &failed);
+	l->rcpt_r = compile_list(l, "smtpd_recipient_restrictions",
+				 l->s.smtpd_recipient_restrictions, err, &failed);
+	if (failed)
+		goto fail;
+	if (smtpd_check_empty(l->relay_r) && smtpd_check_empty(l->rcpt_r)) {
+		/* As Postfix: refuse to run a server that could be an open relay. */
+		errbuf_set(err, "%s: smtpd_relay_restrictions and "
+			   "smtpd_recipient_restrictions are both empty: at least "
+			   "one must contain reject_unauth_destination or "
+			   "defer_unauth_destination", l->service);
+		goto fail;
+	}
+	l->max_sessions = svc->maxproc > 0 ? (unsigned)svc->maxproc
+					   : (unsigned)l->s.default_process_limit;
+	build_replies(l);
+	if (bind_all(l, svc, err) < 0)
+		goto fail;
+	return l;
+fail:
+	smtpd_listener_free(&l);
+	return NULL;
+}
+
+int
+smtpd_listener_start(struct smtpd_listener *l, struct errbuf *err)
+{
+	l->evl = xcalloc(l->nfds ? l->nfds : 1, sizeof(*l->evl));
+	for (size_t i = 0; i < l->nfds; i++) {
+		l->evl[i] = evconnlistener_new(l->srv->base, listener_accept, l,
+					       LEV_OPT_CLOSE_ON_FREE |
+					       LEV_OPT_CLOSE_ON_EXEC, -1,
+					       l->fds[i]);
+		if (l->evl[i] == NULL) {
+			errbuf_set(err, "%s: cannot listen", l->service);
+			return -1;
+		}
+		l->fds[i] = -1;		/* owned by the evconnlistener now */
+		evconnlistener_set_error_cb(l->evl[i], listener_error);
+	}
+	return 0;
+}
+
+void
+smtpd_listener_stop(struct smtpd_listener *l)
+{
+	for (size_t i = 0; l->evl != NULL && i < l->nfds; i++)
+		if (l->evl[i] != NULL)
+			evconnlistener_disable(l->evl[i]);
+}
+
+unsigned
+smtpd_listener_sessions(const struct smtpd_listener *l)
+{
+	return l->nsessions;
+}
+
+void
+smtpd_listener_free(struct smtpd_listener **lp)
+{
+	struct smtpd_listener *l = *lp;
+
+	if (l == NULL)
+		return;
+	for (size_t i = 0; i < l->nfds; i++) {
+		if (l->evl != NULL && l->evl[i] != NULL)
+			evconnlistener_free(l->evl[i]);
+		else if (l->fds[i] >= 0)
+			close(l->fds[i]);
+	}
+	free(l->evl);
+	free(l->fds);
+	smtpd_check_free(&l->client_r);
+	smtpd_check_free(&l->helo_r);
+	smtpd_check_free(&l->sender_r);
+	smtpd_check_free(&l->relay_r);
+	smtpd_check_free(&l->rcpt_r);
+	if (l->mynetworks)
+		netlist_free(&l->mynetworks);
+	if (l->resolve)
+		resolve_ctx_free(&l->resolve);
+	settings_free(&l->s);
+	config_free(&l->cfg);
+	free(l->banner);
+	free(l->ehlo_reply);
+	free(l->service);
+	free(l);
+	*lp = NULL;
+}

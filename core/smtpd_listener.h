@@ -1,0 +1,39 @@
+/*
+ * smtpd_listener.h - the listener object shared by smtpd_listener.c (bind,
+ * accept, per-listener settings) and smtpd_session.c (the SMTP dialogue).
+ * Internal to the SMTP server; other modules use smtpd_server.h.
+ */
+#ifndef FACTEUR_SMTPD_LISTENER_H
+#define FACTEUR_SMTPD_LISTENER_H
+#include <sys/socket.h>
+
+#include "core/netlist.h"
+#include "core/params.h"
+#include "core/resolve.h"
+#include "core/smtpd_check.h"
+#include "core/smtpd_server.h"
+
+struct evconnlistener;
+
+struct smtpd_listener {
+	struct smtpd_server        *srv;
+	struct config              *cfg;	/* owned: base + overrides */
+	struct settings             s;
+	char                       *service;	/* master.cf field 1 */
+	struct resolve_ctx         *resolve;
+	struct netlist             *mynetworks;
+	struct smtpd_restrictions  *client_r, *helo_r, *sender_r;
+	struct smtpd_restrictions  *relay_r, *rcpt_r;
+	char                       *ehlo_reply;	/* precomputed 250- lines */
+	char                       *banner;	/* "220 ..." */
+	unsigned                    nsessions, max_sessions;
+	int                        *fds;	/* bound sockets */
+	struct evconnlistener     **evl;
+	size_t                      nfds;
+};
+
+/* Called by the listener for each accepted connection (smtpd_session.c). */
+void smtpd_session_start(struct smtpd_listener *l, int fd,
+			 const struct sockaddr *sa, int salen);
+
+#endif
