@@ -94,6 +94,12 @@ int  queue_remove(const char *qdir, enum queue_state st, const char *id,
 int  queue_list(const char *qdir, enum queue_state st, struct strlist *ids_r,
 		struct errbuf *err);
 int  queue_clean_incoming(const char *qdir, struct errbuf *err);
+/*
+ * fsyncs the directory of state st. queue_remove does not: a removed file
+ * whose recipients are all done is harmless if a crash brings it back.
+ * Callers that delete undelivered messages (facteur queue delete) call this.
+ */
+int  queue_sync_state(const char *qdir, enum queue_state st, struct errbuf *err);
 void queue_env_free(struct queue_env *env);
 const char *queue_state_name(enum queue_state st);
 
