@@ -379,7 +379,8 @@ path_start(const char *arg, size_t len, const char *prefix, bool strict)
 	if (!strict)
 		while (p < end && (*p == ' ' || *p == '\t'))
 			p++;
-	if (p >= end)
+	/* RFC 5321 4.1.1.2: no space between the colon and the path. */
+	if (p >= end || *p == ' ' || *p == '\t')
 		return NULL;
 	return p;
 }
