@@ -60,6 +60,14 @@ struct config *config_with_overrides(const struct config *base,
 				     const struct strlist *overrides,
 				     struct errbuf *err);
 
+/*
+ * The same for one master.cf service: its -o overrides, with errors and
+ * config_where naming the service's master.cf file and line.
+ */
+struct config *config_with_service(const struct config *base,
+				   const struct master_service *svc,
+				   struct errbuf *err);
+
 /* The value as written (after continuation joining), or NULL if not set. */
 const char *config_raw(const struct config *c, const char *name);
 /*
@@ -68,6 +76,13 @@ const char *config_raw(const struct config *c, const char *name);
  * neither set nor a known parameter. The string is owned by c (cached).
  */
 const char *config_get(const struct config *c, const char *name);
+/*
+ * Like config_get, but tells why there is no value: NULL + err for an
+ * unknown name ("NAME: unknown parameter") or an expansion error (loop,
+ * bad $ syntax, too long), err naming the file and line of the culprit.
+ */
+const char *config_get_err(const struct config *c, const char *name,
+			   struct errbuf *err);
 /* Where name was set: file and line, or false if it was not set. */
 bool config_where(const struct config *c, const char *name,
 		  const char **file_r, int *line_r);

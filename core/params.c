@@ -1,0 +1,777 @@
+/*
+ * params.c - the one table of every parameter facteur knows (Postfix's
+ * names and defaults, facteur's where documented below), value parsers
+ * for the typed kinds, and settings_load which fills struct settings.
+ * Must not: read files or log; errors go to the caller's errbuf, naming
+ * the file and line the bad value came from.
+ *
+ * Defaults that differ from Postfix: mail_name/syslog_name "facteur",
+ * mail_owner "vmail", queue_directory /var/spool/facteur,
+ * default_process_limit 10000 (a slot is a session here, not a process),
+ * mynetworks "127.0.0.0/8 [::1]/128" (loopback only, whatever the
+ * interfaces; mynetworks_style is accepted but does not widen it).
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "core/lib/xmalloc.h"
+#include "core/params.h"
+
+#define F(x)	offsetof(struct settings, x)
+#define NOF	PARAM_NO_FIELD
+#define LATER	PARAM_F_LATER
+#define INTERN	PARAM_F_INTERNAL
+
+/* Real parameters, read into struct settings. */
+#define S(n, d)			{ #n, PARAM_STR, d, 0, 0, 0, F(n) }
+#define I(n, d, min)		{ #n, PARAM_INT, d, 0, min, 0, F(n) }
+#define Z(n, d, min)		{ #n, PARAM_SIZE, d, 0, min, 0, F(n) }
+#define B(n, d)			{ #n, PARAM_BOOL, d, 0, 0, 0, F(n) }
+#define T(n, d, u, min)		{ #n, PARAM_TIME, d, u, min, 0, F(n) }
+/* Known, no field (yet): a later module reads them with config_get. */
+#define SL(n, d)		{ #n, PARAM_STR, d, 0, 0, LATER, NOF }
+#define IL(n, d, min)		{ #n, PARAM_INT, d, 0, min, LATER, NOF }
+#define ZL(n, d, min)		{ #n, PARAM_SIZE, d, 0, min, LATER, NOF }
+#define BL(n, d)		{ #n, PARAM_BOOL, d, 0, 0, LATER, NOF }
+#define TL(n, d, u, min)	{ #n, PARAM_TIME, d, u, min, LATER, NOF }
+/* Known to facteur, used by config_get, but without a settings field. */
+#define SN(n, d)		{ #n, PARAM_STR, d, 0, 0, 0, NOF }
+/* Postfix internals: accepted with a notice, never validated or used. */
+#define X(n, d)			{ #n, PARAM_STR, d, 0, 0, INTERN, NOF }
+
+#ifndef FACTEUR_VERSION
+#define FACTEUR_VERSION "0.1"
+#endif
+
+static const struct param_def table[] = {
+	/* identity */
+	S(myhostname, ""),		/* filled by params_init */
+	S(mydomain, ""),		/* derived from myhostname (config.c) */
+	S(myorigin, "$myhostname"),
+	S(mydestination, "$myhostname, localhost.$mydomain, localhost"),
+	S(mail_name, "facteur"),
+	SN(mail_version, FACTEUR_VERSION),
+	S(smtpd_banner, "$myhostname ESMTP $mail_name"),
+	S(syslog_name, "facteur"),
+	S(maillog_file, ""),
+	S(mail_owner, "vmail"),
+	/* network */
+	S(inet_interfaces, "all"),
+	S(inet_protocols, "all"),
+	S(mynetworks, "127.0.0.0/8 [::1]/128"),
+	S(mynetworks_style, "host"),
+	S(relay_domains, ""),
+	S(relayhost, ""),
+	/* smtpd */
+	Z(message_size_limit, "10240000", 0),
+	Z(header_size_limit, "102400", 1),
+	I(line_length_limit, "2048", 1),
+	I(smtpd_recipient_limit, "1000", 1),
+	T(smtpd_timeout, "300s", 's', 1),
+	I(hopcount_limit, "50", 1),
+	I(smtpd_soft_error_limit, "10", 0),
+	I(smtpd_hard_error_limit, "20", 1),
+	T(smtpd_error_sleep_time, "1s", 's', 0),
+	I(smtpd_junk_command_limit, "100", 1),
+	I(default_process_limit, "10000", 1),
+	B(smtpd_helo_required, "no"),
+	B(disable_vrfy_command, "no"),
+	B(smtpd_delay_reject, "yes"),
+	B(strict_rfc821_envelopes, "no"),
+	B(smtpd_peername_lookup, "yes"),
+	B(enable_original_recipient, "yes"),
+	S(smtpd_client_restrictions, ""),
+	S(smtpd_helo_restrictions, ""),
+	S(smtpd_sender_restrictions, ""),
+	S(smtpd_relay_restrictions,
+	  "permit_mynetworks, permit_sasl_authenticated, defer_unauth_destination"),
+	S(smtpd_recipient_restrictions, ""),
+	S(smtpd_data_restrictions, ""),
+	/* addressing */
+	S(recipient_delimiter, ""),
+	S(virtual_mailbox_domains, "$virtual_mailbox_maps"),
+	S(virtual_mailbox_base, ""),
+	S(virtual_mailbox_maps, ""),
+	S(virtual_alias_maps, ""),
+	S(virtual_alias_domains, "$virtual_alias_maps"),
+	S(virtual_uid_maps, ""),
+	S(virtual_gid_maps, ""),
+	I(virtual_minimum_uid, "100", 1),
+	I(virtual_alias_recursion_limit, "1000", 1),
+	I(virtual_alias_expansion_limit, "1000", 1),
+	/* queue */
+	S(queue_directory, "/var/spool/facteur"),
+	T(maximal_queue_lifetime, "5d", 'd', 0),
+	T(bounce_queue_lifetime, "5d", 'd', 0),
+	T(delay_warning_time, "0h", 'h', 0),
+	T(minimal_backoff_time, "300s", 's', 1),
+	T(maximal_backoff_time, "4000s", 's', 1),
+	T(queue_run_delay, "300s", 's', 1),
+	I(facteur_worker_threads, "16", 1),
+
+	/* ---- known; used by modules to come ---- */
+	/* smtpd TLS */
+	SL(smtpd_tls_security_level, ""),
+	SL(smtpd_tls_cert_file, ""),
+	SL(smtpd_tls_key_file, ""),
+	SL(smtpd_tls_chain_files, ""),
+	SL(smtpd_tls_dcert_file, ""),
+	SL(smtpd_tls_dkey_file, ""),
+	SL(smtpd_tls_eccert_file, ""),
+	SL(smtpd_tls_eckey_file, ""),
+	SL(smtpd_tls_CAfile, ""),
+	SL(smtpd_tls_CApath, ""),
+	SL(smtpd_tls_dh1024_param_file, ""),
+	SL(smtpd_tls_protocols, ">=TLSv1"),
+	SL(smtpd_tls_mandatory_protocols, ">=TLSv1"),
+	SL(smtpd_tls_ciphers, "medium"),
+	SL(smtpd_tls_mandatory_ciphers, "medium"),
+	SL(smtpd_tls_exclude_ciphers, ""),
+	SL(smtpd_tls_mandatory_exclude_ciphers, ""),
+	IL(smtpd_tls_loglevel, "0", 0),
+	BL(smtpd_tls_received_header, "no"),
+	BL(smtpd_tls_ask_ccert, "no"),
+	BL(smtpd_tls_req_ccert, "no"),
+	BL(smtpd_tls_wrappermode, "no"),
+	BL(smtpd_tls_auth_only, "no"),
+	BL(smtpd_enforce_tls, "no"),
+	BL(smtpd_use_tls, "no"),
+	SL(smtpd_tls_fingerprint_digest, "sha256"),
+	TL(smtpd_tls_session_cache_timeout, "3600s", 's', 0),
+	SL(tls_server_sni_maps, ""),
+	SL(tls_high_cipherlist, ""),
+	SL(tls_medium_cipherlist, ""),
+	BL(tls_preempt_cipherlist, "no"),
+	SL(tls_ssl_options, ""),
+	/* smtp client and TLS */
+	SL(smtp_tls_security_level, ""),
+	SL(smtp_tls_CAfile, ""),
+	SL(smtp_tls_CApath, ""),
+	SL(smtp_tls_cert_file, ""),
+	SL(smtp_tls_key_file, ""),
+	SL(smtp_tls_chain_files, ""),
+	SL(smtp_tls_policy_maps, ""),
+	SL(smtp_tls_protocols, "!SSLv2, !SSLv3"),
+	SL(smtp_tls_mandatory_protocols, ">=TLSv1"),
+	SL(smtp_tls_ciphers, "medium"),
+	SL(smtp_tls_mandatory_ciphers, "medium"),
+	SL(smtp_tls_exclude_ciphers, ""),
+	IL(smtp_tls_loglevel, "0", 0),
+	BL(smtp_tls_note_starttls_offer, "no"),
+	BL(smtp_tls_wrappermode, "no"),
+	BL(smtp_use_tls, "no"),
+	BL(smtp_enforce_tls, "no"),
+	SL(smtp_bind_address, ""),
+	SL(smtp_bind_address6, ""),
+	SL(smtp_helo_name, "$myhostname"),
+	TL(smtp_connect_timeout, "30s", 's', 1),
+	TL(smtp_helo_timeout, "300s", 's', 1),
+	TL(smtp_mail_timeout, "300s", 's', 1),
+	TL(smtp_rcpt_timeout, "300s", 's', 1),
+	TL(smtp_data_init_timeout, "120s", 's', 1),
+	TL(smtp_data_xfer_timeout, "180s", 's', 1),
+	TL(smtp_data_done_timeout, "600s", 's', 1),
+	TL(smtp_quit_timeout, "300s", 's', 1),
+	BL(smtp_sasl_auth_enable, "no"),
+	SL(smtp_sasl_password_maps, ""),
+	SL(smtp_sasl_security_options, "noplaintext, noanonymous"),
+	SL(smtp_sasl_tls_security_options, "$smtp_sasl_security_options"),
+	SL(smtp_sasl_mechanism_filter, ""),
+	SL(smtp_generic_maps, ""),
+	SL(smtp_dns_support_level, ""),
+	SL(smtp_host_lookup, "dns"),
+	/* smtpd SASL */
+	BL(smtpd_sasl_auth_enable, "no"),
+	SL(smtpd_sasl_type, "builtin"),
+	SL(smtpd_sasl_path, "smtpd"),
+	SL(smtpd_sasl_passdb, ""),
+	SL(smtpd_sasl_security_options, "noanonymous"),
+	SL(smtpd_sasl_tls_security_options, "$smtpd_sasl_security_options"),
+	BL(smtpd_sasl_authenticated_header, "no"),
+	SL(smtpd_sasl_local_domain, ""),
+	SL(smtpd_sasl_exceptions_networks, ""),
+	SL(smtpd_sender_login_maps, ""),
+	BL(broken_sasl_auth_clients, "no"),
+	/* restrictions and limits */
+	SL(smtpd_end_of_data_restrictions, ""),
+	SL(smtpd_etrn_restrictions, ""),
+	SL(smtpd_restriction_classes, ""),
+	SL(smtpd_discard_ehlo_keywords, ""),
+	SL(smtpd_discard_ehlo_keyword_address_maps, ""),
+	BL(smtpd_client_port_logging, "no"),
+	IL(smtpd_client_connection_count_limit, "50", 0),
+	IL(smtpd_client_connection_rate_limit, "0", 0),
+	IL(smtpd_client_message_rate_limit, "0", 0),
+	IL(smtpd_client_recipient_rate_limit, "0", 0),
+	IL(smtpd_client_new_tls_session_rate_limit, "0", 0),
+	IL(smtpd_client_auth_rate_limit, "0", 0),
+	SL(smtpd_client_event_limit_exceptions, "$mynetworks"),
+	TL(anvil_rate_time_unit, "60s", 's', 1),
+	TL(anvil_status_update_time, "600s", 's', 1),
+	IL(smtpd_history_flush_threshold, "100", 1),
+	SL(smtpd_reject_footer, ""),
+	SL(smtpd_authorized_xclient_hosts, ""),
+	SL(smtpd_authorized_xforward_hosts, ""),
+	SL(smtpd_forbidden_commands, "CONNECT GET POST"),
+	SL(smtpd_null_access_lookup_key, "<>"),
+	SL(smtpd_command_filter, ""),
+	SL(smtpd_milters, ""),
+	SL(non_smtpd_milters, ""),
+	SL(milter_default_action, "tempfail"),
+	BL(smtpd_reject_unlisted_recipient, "yes"),
+	BL(smtpd_reject_unlisted_sender, "no"),
+	SL(maps_rbl_domains, ""),
+	SL(rbl_reply_maps, ""),
+	SL(default_rbl_reply, ""),
+	SL(parent_domain_matches_subdomains,
+	   "debug_peer_list, fast_flush_domains, mynetworks, "
+	   "permit_mbox_mx_backup_networks, qmqpd_authorized_clients, "
+	   "relay_domains, smtpd_access_maps"),
+	SL(permit_mx_backup_networks, ""),
+	SL(relay_recipient_maps, ""),
+	SL(relay_clientcerts, ""),
+	IL(unknown_local_recipient_reject_code, "550", 400),
+	IL(unknown_virtual_mailbox_reject_code, "550", 400),
+	IL(unknown_virtual_alias_reject_code, "550", 400),
+	IL(unknown_relay_recipient_reject_code, "550", 400),
+	IL(unknown_address_reject_code, "450", 400),
+	IL(unknown_client_reject_code, "450", 400),
+	IL(unknown_hostname_reject_code, "450", 400),
+	IL(unverified_recipient_reject_code, "450", 400),
+	IL(unverified_sender_reject_code, "450", 400),
+	IL(relay_domains_reject_code, "554", 400),
+	IL(maps_rbl_reject_code, "554", 400),
+	IL(access_map_reject_code, "554", 400),
+	IL(invalid_hostname_reject_code, "501", 400),
+	IL(non_fqdn_reject_code, "504", 400),
+	IL(reject_code, "554", 400),
+	IL(defer_code, "450", 400),
+	IL(plaintext_reject_code, "450", 400),
+	SL(unknown_address_tempfail_action, "defer_if_permit"),
+	SL(unverified_recipient_tempfail_action, "defer_if_permit"),
+	SL(unverified_sender_tempfail_action, "defer_if_permit"),
+	SL(address_verify_map, ""),
+	SL(mua_client_restrictions, ""),
+	SL(mua_helo_restrictions, ""),
+	SL(mua_sender_restrictions, ""),
+	/* content inspection */
+	SL(header_checks, ""),
+	SL(mime_header_checks, "$header_checks"),
+	SL(nested_header_checks, "$header_checks"),
+	SL(body_checks, ""),
+	SL(smtp_header_checks, ""),
+	SL(smtp_body_checks, ""),
+	ZL(body_checks_size_limit, "51200", 0),
+	BL(disable_mime_input_processing, "no"),
+	BL(strict_8bitmime, "no"),
+	SL(content_filter, ""),
+	SL(receive_override_options, ""),
+	SL(notify_classes, "resource, software"),
+	SL(bounce_notice_recipient, "postmaster"),
+	SL(error_notice_recipient, "postmaster"),
+	SL(2bounce_notice_recipient, "postmaster"),
+	SL(bounce_template_file, ""),
+	ZL(bounce_size_limit, "50000", 0),
+	/* postscreen */
+	SL(postscreen_access_list, "permit_mynetworks"),
+	SL(postscreen_blacklist_action, "ignore"),
+	SL(postscreen_denylist_action, "$postscreen_blacklist_action"),
+	SL(postscreen_dnsbl_sites, ""),
+	IL(postscreen_dnsbl_threshold, "1", 1),
+	IL(postscreen_dnsbl_whitelist_threshold, "0", INT_MIN),
+	IL(postscreen_dnsbl_allowlist_threshold, "$postscreen_dnsbl_whitelist_threshold", INT_MIN),
+	SL(postscreen_dnsbl_action, "ignore"),
+	SL(postscreen_dnsbl_reply_map, ""),
+	SL(postscreen_dnsbl_ttl, ""),
+	TL(postscreen_dnsbl_min_ttl, "60s", 's', 1),
+	TL(postscreen_dnsbl_max_ttl, "${postscreen_dnsbl_ttl?{$postscreen_dnsbl_ttl}:{1h}}", 's', 1),
+	TL(postscreen_dnsbl_timeout, "10s", 's', 1),
+	SL(postscreen_greet_action, "ignore"),
+	SL(postscreen_greet_banner, "$smtpd_banner"),
+	TL(postscreen_greet_wait, "6s", 's', 1),
+	TL(postscreen_greet_ttl, "1d", 's', 1),
+	BL(postscreen_pipelining_enable, "no"),
+	SL(postscreen_pipelining_action, "enforce"),
+	TL(postscreen_pipelining_ttl, "30d", 's', 1),
+	BL(postscreen_non_smtp_command_enable, "no"),
+	SL(postscreen_non_smtp_command_action, "drop"),
+	TL(postscreen_non_smtp_command_ttl, "30d", 's', 1),
+	BL(postscreen_bare_newline_enable, "no"),
+	SL(postscreen_bare_newline_action, "ignore"),
+	TL(postscreen_bare_newline_ttl, "30d", 's', 1),
+	SL(postscreen_cache_map, "btree:$data_directory/postscreen_cache"),
+	TL(postscreen_cache_retention_time, "7d", 's', 0),
+	TL(postscreen_cache_cleanup_interval, "12h", 's', 0),
+	IL(postscreen_client_connection_count_limit, "$smtpd_client_connection_count_limit", 0),
+	IL(postscreen_post_queue_limit, "$default_process_limit", 1),
+	IL(postscreen_pre_queue_limit, "$default_process_limit", 1),
+	SL(postscreen_upstream_proxy_protocol, ""),
+	SL(postscreen_forbidden_commands, "$smtpd_forbidden_commands"),
+	SL(postscreen_whitelist_interfaces, "static:all"),
+	SL(postscreen_allowlist_interfaces, "$postscreen_whitelist_interfaces"),
+	TL(postscreen_command_time_limit, "300s", 's', 1),
+	/* rewriting */
+	SL(canonical_maps, ""),
+	SL(sender_canonical_maps, ""),
+	SL(recipient_canonical_maps, ""),
+	SL(canonical_classes, "envelope_sender, envelope_recipient, header_sender, header_recipient"),
+	SL(sender_canonical_classes, "envelope_sender, header_sender"),
+	SL(recipient_canonical_classes, "envelope_recipient, header_recipient"),
+	SL(masquerade_domains, ""),
+	SL(masquerade_exceptions, ""),
+	SL(masquerade_classes, "envelope_sender, header_sender, header_recipient"),
+	SL(propagate_unmatched_extensions, "canonical, virtual"),
+	SL(remote_header_rewrite_domain, ""),
+	SL(local_header_rewrite_clients, "permit_inet_interfaces"),
+	SL(alias_maps, ""),
+	SL(transport_maps, ""),
+	SL(sender_dependent_relayhost_maps, ""),
+	SL(sender_dependent_default_transport_maps, ""),
+	SL(relocated_maps, ""),
+	SL(sender_bcc_maps, ""),
+	SL(recipient_bcc_maps, ""),
+	SL(always_bcc, ""),
+	SL(empty_address_recipient, "MAILER-DAEMON"),
+	BL(owner_request_special, "yes"),
+	BL(expand_owner_alias, "no"),
+	/* delivery */
+	SL(virtual_transport, "virtual"),
+	SL(local_transport, "local:$myhostname"),
+	SL(default_transport, "smtp"),
+	SL(relay_transport, "relay"),
+	SL(mailbox_transport, ""),
+	SL(fallback_transport, ""),
+	ZL(virtual_mailbox_limit, "51200000", 0),
+	ZL(mailbox_size_limit, "51200000", 0),
+	SL(virtual_mailbox_lock, "fcntl, dotlock"),
+	SL(home_mailbox, ""),
+	SL(mail_spool_directory, "/var/mail"),
+	SL(mailbox_command, ""),
+	SL(local_recipient_maps, "proxy:unix:passwd.byname $alias_maps"),
+	SL(sieve_before, ""),
+	SL(sieve_after, ""),
+	IL(default_destination_concurrency_limit, "20", 0),
+	IL(default_destination_recipient_limit, "50", 0),
+	IL(smtp_destination_concurrency_limit, "$default_destination_concurrency_limit", 0),
+	IL(smtp_destination_recipient_limit, "$default_destination_recipient_limit", 0),
+	IL(virtual_destination_concurrency_limit, "$default_destination_concurrency_limit", 0),
+	IL(virtual_destination_recipient_limit, "$default_destination_recipient_limit", 0),
+	IL(initial_destination_concurrency, "5", 1),
+	IL(qmgr_message_recipient_limit, "20000", 1),
+	BL(soft_bounce, "no"),
+	SL(syslog_facility, "mail"),
+	/* lookups */
+	TL(address_verify_cache_expire, "31d", 'd', 0),
+
+	/* ---- Postfix internals: accepted with a notice ---- */
+	X(compatibility_level, "0"),
+	X(data_directory, "/var/lib/postfix"),
+	X(command_directory, "/usr/sbin"),
+	X(daemon_directory, "/usr/libexec/postfix"),
+	X(meta_directory, "/etc/postfix"),
+	X(shlib_directory, "no"),
+	X(sample_directory, "/etc/postfix"),
+	X(readme_directory, "no"),
+	X(html_directory, "no"),
+	X(manpage_directory, "/usr/local/man"),
+	X(newaliases_path, "/usr/bin/newaliases"),
+	X(mailq_path, "/usr/bin/mailq"),
+	X(sendmail_path, "/usr/sbin/sendmail"),
+	X(setgid_group, "postdrop"),
+	X(maillog_file_prefixes, "/var, /dev/stdout"),
+	X(maillog_file_rotate_suffix, "%Y%m%d-%H%M%S"),
+	X(maillog_file_compressor, "gzip"),
+	X(postlog_service_name, "postlog"),
+	X(alias_database, "hash:/etc/aliases"),
+	X(biff, "yes"),
+	X(append_dot_mydomain, "no"),
+	X(append_at_myorigin, "yes"),
+	X(smtputf8_enable, "yes"),
+	X(allow_percent_hack, "yes"),
+	X(swap_bangpath, "yes"),
+	X(delay_notice_recipient, "postmaster"),
+	X(queue_minfree, "0"),
+	X(smtpd_tls_session_cache_database, ""),
+	X(smtp_tls_session_cache_database, ""),
+	X(lmtp_tls_session_cache_database, ""),
+	X(lmtp_tls_security_level, ""),
+	X(lmtp_tls_CAfile, ""),
+	X(lmtp_tls_CApath, ""),
+	X(lmtp_destination_concurrency_limit, "$default_destination_concurrency_limit"),
+	X(lmtp_destination_recipient_limit, "$default_destination_recipient_limit"),
+	X(debug_peer_level, "2"),
+	X(debug_peer_list, ""),
+	X(debugger_command, ""),
+	X(in_flow_delay, "1s"),
+	X(process_id_directory, "pid"),
+	X(default_privs, "nobody"),
+	X(default_database_type, "hash"),
+	X(default_cache_db_type, "btree"),
+	X(command_time_limit, "1000s"),
+	X(daemon_timeout, "18000s"),
+	X(ipc_timeout, "3600s"),
+	X(ipc_idle, "5s"),
+	X(ipc_ttl, "1000s"),
+	X(max_idle, "100s"),
+	X(max_use, "100"),
+	X(service_throttle_time, "60s"),
+	X(stress, ""),
+	X(multi_instance_enable, "no"),
+	X(multi_instance_directories, ""),
+	X(multi_instance_name, ""),
+	X(multi_instance_group, ""),
+	X(multi_instance_wrapper, ""),
+	X(import_environment, ""),
+	X(export_environment, "TZ MAIL_CONFIG LANG"),
+	X(fast_flush_domains, "$relay_domains"),
+	X(qmgr_message_active_limit, "20000"),
+	X(qmgr_clog_warn_time, "300s"),
+	X(qmgr_daemon_timeout, "1000s"),
+	X(tls_random_source, "dev:/dev/urandom"),
+	X(tls_random_exchange_name, "${data_directory}/prng_exch"),
+	X(tls_daemon_random_bytes, "32"),
+	X(smtp_tls_connection_reuse, "no"),
+	X(smtp_connection_cache_on_demand, "yes"),
+	X(smtp_connection_cache_destinations, ""),
+	X(smtpd_service_name, "smtpd"),
+	X(proxy_interfaces, ""),
+	X(proxy_read_maps, ""),
+	X(proxy_write_maps, ""),
+	X(message_strip_characters, ""),
+	X(mail_release_date, ""),
+	X(hash_queue_depth, "1"),
+	X(hash_queue_names, "deferred, defer"),
+	X(authorized_submit_users, "static:anyone"),
+	X(authorized_mailq_users, "static:anyone"),
+	X(authorized_flush_users, "static:anyone"),
+	X(master_service_disable, ""),
+	X(dnsblog_service_name, "dnsblog"),
+	X(tlsproxy_service_name, "tlsproxy"),
+	X(trigger_timeout, "10s"),
+	X(enable_long_queue_ids, "no"),
+	X(config_directory, "/etc/postfix"),
+	X(respectful_logging, "yes"),
+	X(show_user_unknown_table_name, "yes"),
+	X(mailbox_delivery_lock, "fcntl, dotlock"),
+	X(forward_path, "$home/.forward${recipient_delimiter}${extension}, $home/.forward"),
+	X(allow_mail_to_commands, "alias, forward"),
+	X(allow_mail_to_files, "alias, forward"),
+	X(local_destination_concurrency_limit, "2"),
+	X(local_destination_recipient_limit, "1"),
+	X(disable_dns_lookups, "no"),
+	X(smtp_dns_resolver_options, ""),
+	X(lmdb_map_size, "16777216"),
+	X(detect_8bit_encoding_header, "yes"),
+	X(strict_mime_encoding_domain, "no"),
+	X(fallback_relay, ""),
+	X(berkeley_db_create_buffer_size, "16777216"),
+	X(berkeley_db_read_buffer_size, "131072"),
+};
+
+#define NPARAMS (sizeof(table) / sizeof(table[0]))
+
+static struct param_def all[NPARAMS + 1];	/* sorted, NULL-terminated */
+static size_t nall;
+static char hostname_def[256], domain_def[256];
+static pthread_once_t params_once = PTHREAD_ONCE_INIT;
+
+static int
+cmp_def(const void *a, const void *b)
+{
+	return strcmp(((const struct param_def *)a)->name,
+		      ((const struct param_def *)b)->name);
+}
+
+/*
+ * Postfix's myhostname default: the system's name, lowercased; a name
+ * without a dot gets ".localdomain" appended. mydomain's default (shown
+ * by conf -d) is that minus its first label.
+ */
+static void
+system_hostname(void)
+{
+	char h[256];
+	const char *dot;
+
+	memset(h, 0, sizeof(h));
+	if (gethostname(h, sizeof(h) - 1) < 0 || h[0] == '\0')
+		snprintf(h, sizeof(h), "localhost");
+	for (char *p = h; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+	if (strchr(h, '.') == NULL)
+		snprintf(hostname_def, sizeof(hostname_def), "%.200s.localdomain", h);
+	else
+		snprintf(hostname_def, sizeof(hostname_def), "%s", h);
+	dot = strchr(hostname_def, '.');
+	snprintf(domain_def, sizeof(domain_def), "%s",
+		 dot && dot[1] ? dot + 1 : "localdomain");
+}
+
+static void
+params_init(void)
+{
+	size_t i, j;
+
+	system_hostname();
+	memcpy(all, table, sizeof(table));
+	for (i = 0; i < NPARAMS; i++) {
+		if (strcmp(all[i].name, "myhostname") == 0)
+			all[i].def = hostname_def;
+		else if (strcmp(all[i].name, "mydomain") == 0)
+			all[i].def = domain_def;
+	}
+	qsort(all, NPARAMS, sizeof(all[0]), cmp_def);
+	/* A name listed twice by mistake: the first in sort order wins. */
+	for (i = j = 0; i < NPARAMS; i++)
+		if (j == 0 || strcmp(all[j - 1].name, all[i].name) != 0)
+			all[j++] = all[i];
+	nall = j;
+	memset(&all[nall], 0, (NPARAMS + 1 - nall) * sizeof(all[0]));
+}
+
+const struct param_def *
+params_find(const char *name)
+{
+	struct param_def key;
+
+	pthread_once(&params_once, params_init);
+	memset(&key, 0, sizeof(key));
+	key.name = name;
+	return bsearch(&key, all, nall, sizeof(all[0]), cmp_def);
+}
+
+const struct param_def *
+params_all(void)
+{
+	pthread_once(&params_once, params_init);
+	return all;
+}
+
+/* ---- value parsers ---- */
+
+int
+params_parse_bool(const char *v, bool *r)
+{
+	if (strcasecmp(v, "yes") == 0 || strcasecmp(v, "true") == 0 ||
+	    strcmp(v, "1") == 0) {
+		*r = true;
+		return 0;
+	}
+	if (strcasecmp(v, "no") == 0 || strcasecmp(v, "false") == 0 ||
+	    strcmp(v, "0") == 0) {
+		*r = false;
+		return 0;
+	}
+	return -1;
+}
+
+/* Decimal digits with an optional '-', no white space, overflow checked. */
+static int
+parse_ll(const char *v, size_t n, long long *r)
+{
+	unsigned long long acc = 0, lim;
+	bool neg = false;
+	size_t i = 0;
+
+	if (n > 0 && v[0] == '-') {
+		neg = true;
+		i = 1;
+	}
+	if (i == n)
+		return -1;
+	lim = neg ? (unsigned long long)LLONG_MAX + 1 : (unsigned long long)LLONG_MAX;
+	for (; i < n; i++) {
+		if (v[i] < '0' || v[i] > '9')
+			return -1;
+		if (acc > (lim - (unsigned long long)(v[i] - '0')) / 10)
+			return -1;
+		acc = acc * 10 + (unsigned long long)(v[i] - '0');
+	}
+	if (neg)
+		*r = acc == (unsigned long long)LLONG_MAX + 1 ? LLONG_MIN :
+		     -(long long)acc;
+	else
+		*r = (long long)acc;
+	return 0;
+}
+
+int
+params_parse_int(const char *v, long long *r)
+{
+	return parse_ll(v, strlen(v), r);
+}
+
+static long long
+unit_seconds(char u)
+{
+	switch (tolower((unsigned char)u)) {
+	case 's': return 1;
+	case 'm': return 60;
+	case 'h': return 3600;
+	case 'd': return 86400;
+	case 'w': return 7 * 86400;
+	default:  return 0;
+	}
+}
+
+int
+params_parse_time(const char *v, char def_unit, long long *seconds_r)
+{
+	size_t n = strlen(v);
+	long long num, mult;
+	char u = def_unit ? def_unit : 's';
+
+	if (n > 0 && isalpha((unsigned char)v[n - 1])) {
+		u = v[n - 1];
+		n--;
+	}
+	if ((mult = unit_seconds(u)) == 0 || n == 0 || v[0] == '-' ||
+	    parse_ll(v, n, &num) < 0)
+		return -1;
+	if (num > LLONG_MAX / mult)
+		return -1;
+	*seconds_r = num * mult;
+	return 0;
+}
+
+/* ---- settings ---- */
+
+static const char *
+expected(const struct param_def *d)
+{
+	switch (d->type) {
+	case PARAM_INT:	 return "an integer";
+	case PARAM_SIZE: return "a size in bytes";
+	case PARAM_BOOL: return "yes or no";
+	case PARAM_TIME: return "a time: a number with an optional unit s, m, "
+				"h, d or w";
+	default:	 return "a string";
+	}
+}
+
+static void
+bad_value(const struct param_def *d, const struct config *c, const char *v,
+	  const char *why, struct errbuf *err)
+{
+	const char *file;
+	int line;
+
+	if (config_where(c, d->name, &file, &line)) {
+		if (line > 0)
+			errbuf_set(err, "%s, line %d: bad value for %s: \"%.200s\" "
+				   "(%s)", file, line, d->name, v, why);
+		else
+			errbuf_set(err, "%s: bad value for %s: \"%.200s\" (%s)",
+				   file, d->name, v, why);
+	} else {
+		errbuf_set(err, "default value for %s: bad value: \"%.200s\" (%s)",
+			   d->name, v, why);
+	}
+}
+
+/* Checks (and if field is set, stores) one typed value. 0 or -1 + err. */
+static int
+load_one(struct settings *s, const struct param_def *d, const struct config *c,
+	 struct errbuf *err)
+{
+	char why[160];
+	const char *v;
+	long long n = 0;
+	bool b = false;
+	void *field;
+
+	if ((v = config_get_err(c, d->name, err)) == NULL)
+		return -1;
+	switch (d->type) {
+	case PARAM_STR:
+		break;
+	case PARAM_BOOL:
+		if (params_parse_bool(v, &b) < 0) {
+			bad_value(d, c, v, "expected yes or no", err);
+			return -1;
+		}
+		break;
+	case PARAM_INT:
+	case PARAM_SIZE:
+	case PARAM_TIME:
+		if ((d->type == PARAM_TIME ? params_parse_time(v, d->def_unit, &n) :
+		     params_parse_int(v, &n)) < 0) {
+			snprintf(why, sizeof(why), "expected %s", expected(d));
+			bad_value(d, c, v, why, err);
+			return -1;
+		}
+		if (n < d->min) {
+			snprintf(why, sizeof(why), "expected %s, at least %lld%s",
+				 expected(d), d->min,
+				 d->type == PARAM_TIME ? " seconds" : "");
+			bad_value(d, c, v, why, err);
+			return -1;
+		}
+		break;
+	}
+	if (d->offset == PARAM_NO_FIELD || s == NULL)
+		return 0;
+	field = (char *)s + d->offset;
+	switch (d->type) {
+	case PARAM_STR:
+		free(*(char **)field);
+		*(char **)field = xstrdup(v);
+		break;
+	case PARAM_BOOL:
+		*(bool *)field = b;
+		break;
+	default:
+		*(long long *)field = n;
+		break;
+	}
+	return 0;
+}
+
+int
+settings_load(struct settings *s, const struct config *c, struct errbuf *err)
+{
+	const struct param_def *all_defs = params_all();
+	struct strlist names;
+	int rc = 0;
+
+	for (const struct param_def *d = all_defs; d->name; d++) {
+		if (d->flags & PARAM_F_INTERNAL)
+			continue;	/* Postfix's business, never read */
+		if (load_one(s, d, c, err) < 0)
+			return -1;
+	}
+	/* Every value set, known or not, must at least expand cleanly. */
+	strlist_init(&names);
+	config_names_set(c, &names);
+	for (size_t i = 0; i < names.n; i++) {
+		const struct param_def *d = params_find(names.v[i]);
+
+		if (d && (d->flags & PARAM_F_INTERNAL))
+			continue;
+		if (config_get_err(c, names.v[i], err) == NULL) {
+			rc = -1;
+			break;
+		}
+	}
+	strlist_free(&names);
+	return rc;
+}
+
+void
+settings_free(struct settings *s)
+{
+	const struct param_def *all_defs = params_all();
+
+	for (const struct param_def *d = all_defs; d->name; d++)
+		if (d->offset != PARAM_NO_FIELD && d->type == PARAM_STR)
+			xfree((char **)((char *)s + d->offset));
+	memset(s, 0, sizeof(*s));
+}
