@@ -38,45 +38,9 @@ def build():
     return b
 
 
-class _Pool:
-    def __init__(self, base):
-        self.base = base
-        self.daemons = []
-
-    def new(self, start=True, **kw):
-        root = os.path.join(str(self.base), "d%d" % len(self.daemons))
-        d = harness.Daemon(root, **kw)
-        self.daemons.append(d)
-        if start:
-            d.start()
-        return d
-
-    def close(self):
-        problems = []
-        for d in self.daemons:
-            if d.proc is None:
-                continue
-            was_running = d.proc.poll() is None
-            rc, forced = d.stop()
-            if was_running and not d.killed:
-                if forced:
-                    problems.append("facteurd (pid %d) ignored SIGTERM for "
-                                    "%ss" % (d.pid, harness.STOP_TIMEOUT))
-                elif rc != 0:
-                    problems.append("facteurd (pid %d) exited %s on SIGTERM"
-                                    % (d.pid, rc))
-            rep = d.sanitizer_report()
-            if rep:
-                problems.append("sanitizer report in %s:\n%s"
-                                % (d.stderr_path, rep))
-            if problems:
-                problems.append(d.diagnostics())
-        return problems
-
-
 @pytest.fixture
 def facteurd(build, tmp_path):
-    pool = _Pool(tmp_path)
+    pool = harness.Pool(tmp_path)
     yield pool.new
     problems = pool.close()
     if problems:
@@ -85,7 +49,7 @@ def facteurd(build, tmp_path):
 
 @pytest.fixture(scope="module")
 def mx(build, tmp_path_factory):
-    pool = _Pool(tmp_path_factory.mktemp("mx"))
+    pool = harness.Pool(tmp_path_factory.mktemp("mx"))
     d = pool.new()
     yield d
     problems = pool.close()

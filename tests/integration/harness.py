@@ -339,6 +339,7 @@ class Daemon:
         self.valias_path = os.path.join(self.confdir, "valias")
         self.proc = None
         self.killed = False
+        self.expect_exit = False    # set by tests where exiting is right
         self.params = {
             "myhostname": HOSTNAME,
             "mydomain": "example.test",
@@ -430,6 +431,7 @@ class Daemon:
             rc = self.proc.poll()
             if rc is not None:
                 LIVE.discard(self.proc)
+                self.expect_exit = True     # reported here, not again
                 raise AssertionError("facteurd exited with status %s during "
                                      "start-up\n%s" % (rc, self.diagnostics()))
             try:
@@ -442,6 +444,7 @@ class Daemon:
                 last = e
             time.sleep(0.05)
         self.stop()
+        self.expect_exit = True
         raise AssertionError("facteurd not ready on %s:%d after %ss (last: %r)\n%s"
                              % (self.host, self.port, timeout, last,
                                 self.diagnostics()))
@@ -596,3 +599,45 @@ class Daemon:
         return subprocess.run([exe, "-c", self.confdir] + list(args),
                               stdin=subprocess.DEVNULL, capture_output=True,
                               timeout=timeout, cwd=self.root)
+
+
+class Pool:
+    """The daemons of one fixture; close() stops them and reports problems."""
+
+    def __init__(self, base):
+        self.base = base
+        self.daemons = []
+
+    def new(self, start=True, **kw):
+        root = os.path.join(str(self.base), "d%d" % len(self.daemons))
+        d = Daemon(root, **kw)
+        self.daemons.append(d)
+        if start:
+            d.start()
+        return d
+
+    def close(self):
+        problems = []
+        for d in self.daemons:
+            if d.proc is None:
+                continue
+            mine = []
+            was_running = d.proc.poll() is None
+            rc, forced = d.stop()
+            if was_running and not d.killed:
+                if forced:
+                    mine.append("facteurd (pid %d) ignored SIGTERM for %ss"
+                                % (d.pid, STOP_TIMEOUT))
+                elif rc != 0:
+                    mine.append("facteurd (pid %d) exited %s on SIGTERM"
+                                % (d.pid, rc))
+            elif not was_running and not d.killed and not d.expect_exit:
+                mine.append("facteurd (pid %d) died during the test, status %s"
+                            % (d.pid, rc))
+            rep = d.sanitizer_report()
+            if rep:
+                mine.append("sanitizer report in %s:\n%s"
+                            % (d.stderr_path, rep))
+            if mine:
+                problems += mine + [d.diagnostics()]
+        return problems
