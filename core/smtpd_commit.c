@@ -1,0 +1,433 @@
+/*
+ * smtpd_commit.c - the parts of a session that may block: recipient
+ * checks (restrictions + address resolution, on a worker when a map is
+ * blocking) and the commit of a received message. The commit runs on a
+ * worker: each local Maildir destination gets the message (fsynced), and
+ * whatever could not be delivered now goes into the queue (fsynced). Only
+ * then does the session answer 250.
+ * Must not: touch the session from a worker (jobs carry copies), or answer
+ * 250 for a message that is not on disk.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "core/lib/xmalloc.h"
+#include "core/log.h"
+#include "core/qmgr.h"
+#include "core/queue.h"
+#include "core/smtpd_check.h"
+#include "core/smtpd_commit.h"
+#include "core/smtpd_listener.h"
+#include "core/smtpd_session.h"
+#include "core/worker.h"
+#include "delivery/deliver.h"
+
+/* ---- RCPT and VRFY ---- */
+
+struct rcpt_job {
+	struct smtpd_session  *s;
+	struct smtpd_listener *l;
+	struct smtpd_rcpt_args r;
+	struct resolve_result  res;
+	struct buf             reply;
+	struct smtpd_check_facts f;
+	int                    ok, vrfy;
+	char                  *rcpt_text;
+};
+
+static void
+rcpt_eval(void *arg)
+{
+	struct rcpt_job *j = arg;
+	struct smtpd_listener *l = j->l;
+	enum smtpd_check_result cr;
+	enum resolve_status rs;
+
+	j->ok = 0;
+	if (!j->vrfy) {
+		cr = smtpd_check_eval(l->relay_r, &j->f, &j->reply);
+		if (cr == SMTPD_CHECK_REJECT || cr == SMTPD_CHECK_DEFER)
+			return;
+		cr = smtpd_check_eval(l->rcpt_r, &j->f, &j->reply);
+		if (cr == SMTPD_CHECK_REJECT || cr == SMTPD_CHECK_DEFER)
+			return;
+	}
+	rs = resolve_rcpt(l->resolve, &j->r.addr, &j->res);
+	buf_reset(&j->reply);
+	switch (rs) {
+	case RESOLVE_OK:
+		j->ok = 1;
+		if (j->vrfy)
+			buf_printf(&j->reply, "252 2.0.0 %s", j->rcpt_text);
+		break;
+	case RESOLVE_UNKNOWN:
+		buf_printf(&j->reply, "550 5.1.1 %s: Recipient address rejected: %s",
+			   j->rcpt_text, j->res.reason ? j->res.reason
+						       : "User unknown");
+		break;
+	case RESOLVE_TEMPFAIL:
+		buf_printf(&j->reply, "451 4.3.0 %s: Temporary lookup failure",
+			   j->rcpt_text);
+		break;
+	case RESOLVE_LOOP:
+		buf_printf(&j->reply, "554 5.4.6 %s: Recipient address rejected: %s",
+			   j->rcpt_text, j->res.reason ? j->res.reason
+						       : "mail forwarding loop");
+		break;
+	case RESOLVE_CONFIG:
+	default:
+		buf_printf(&j->reply, "451 4.3.5 %s: Recipient address rejected: "
+			   "Server configuration error", j->rcpt_text);
+		break;
+	}
+}
+
+static void
+rcpt_job_free(struct rcpt_job *j)
+{
+	buf_free(&j->reply);
+	resolve_result_free(&j->res);
+	smtpd_rcpt_args_free(&j->r);
+	free(j->rcpt_text);
+	free(j);
+}
+
+/* Logs what Postfix logs for a refused recipient. */
+static void
+log_reject(struct smtpd_session *s, const char *reply, const char *rcpt_text)
+{
+	const struct smtpd_txn *t = s->tx;
+
+	log_write(s->l->s.syslog_name, "smtpd", LOG_LVL_INFO,
+		  "NOQUEUE: reject: RCPT from %s[%s]: %s; from=<%s> to=%s "
+		  "proto=%s helo=<%s>", s->client_name, s->client_addr, reply,
+		  t ? t->sender : "", rcpt_text, s->esmtp ? "ESMTP" : "SMTP",
+		  s->helo ? s->helo : "");
+	if (reply[0] == '4' && strstr(reply, "lookup failure"))
+		log_write(s->l->s.syslog_name, "smtpd", LOG_LVL_WARNING,
+			  "%s: %s", rcpt_text, reply);
+}
+
+static void
+rcpt_deliver_result(struct rcpt_job *j)
+{
+	struct smtpd_session *s = j->s;
+
+	if (s->bev == NULL || s->closing)
+		return;
+	if (j->vrfy) {
+		if (j->ok)
+			smtpd_session_reply(s, "%s", buf_cstr(&j->reply));
+		else {
+			s->errors++;
+			smtpd_session_reply(s, "%s", buf_cstr(&j->reply));
+		}
+		s->cmd_total[SMTPD_VRFY]++;
+		if (j->ok)
+			s->cmd_ok[SMTPD_VRFY]++;
+		return;
+	}
+	if (!j->ok)
+		log_reject(s, buf_cstr(&j->reply), j->rcpt_text);
+	smtpd_rcpt_finish(s, &j->r, &j->res, buf_cstr(&j->reply), j->ok);
+}
+
+static void
+rcpt_done(void *arg)
+{
+	struct rcpt_job *j = arg;
+	struct smtpd_session *s = j->s;
+
+	rcpt_deliver_result(j);
+	rcpt_job_free(j);
+	smtpd_session_resume(s);
+}
+
+static void
+rcpt_start(struct smtpd_session *s, struct smtpd_rcpt_args *r, int vrfy)
+{
+	struct rcpt_job *j = xcalloc(1, sizeof(*j));
+	char *fmt;
+
+	j->s = s;
+	j->l = s->l;
+	j->r = *r;
+	memset(r, 0, sizeof(*r));
+	j->vrfy = vrfy;
+	buf_init(&j->reply, 0);
+	fmt = addr_format(&j->r.addr);
+	j->rcpt_text = xasprintf("<%s>", fmt);
+	free(fmt);
+	j->f.in_mynetworks = s->in_mynetworks;
+	j->f.sasl_authenticated = s->sasl_authenticated;
+	j->f.client_addr = s->client_addr;
+	j->f.client_name = s->client_name;
+	j->f.helo = s->helo;
+	j->f.sender = s->tx ? s->tx->sender : "";
+	j->f.rcpt = &j->r.addr;
+	j->f.rcpt_text = j->rcpt_text;
+	j->f.resolve = s->l->resolve;
+
+	if (!resolve_ctx_blocking(s->l->resolve)) {
+		rcpt_eval(j);
+		rcpt_deliver_result(j);
+		rcpt_job_free(j);
+		return;
+	}
+	/* facts point into the session: it stays put while busy. */
+	s->busy = 1;
+	bufferevent_disable(s->bev, EV_READ);
+	worker_submit(s->l->srv->pool, rcpt_eval, rcpt_done, j);
+}
+
+void
+smtpd_rcpt_check(struct smtpd_session *s, struct smtpd_rcpt_args *r)
+{
+	rcpt_start(s, r, 0);
+}
+
+void
+smtpd_vrfy_check(struct smtpd_session *s, struct smtpd_rcpt_args *r)
+{
+	rcpt_start(s, r, 1);
+}
+
+/* ---- commit ---- */
+
+struct dest_out {
+	const char          *addr, *orig, *maildir, *orcpt;
+	unsigned             notify;
+	enum deliver_status  st;
+	char                 dsn[8];
+	char                *text;
+	double               seconds;
+};
+
+struct commit_job {
+	struct smtpd_session  *s;
+	struct smtpd_txn      *tx;
+	const struct settings *st;
+	const char            *qdir;
+	struct dest_out       *out;
+	size_t                 nout;
+	bool                   direct;
+	bool                   queued;	/* leftovers written to the queue */
+	bool                   failed;	/* nothing durable: 451 */
+	char                   err[512];
+	struct timeval         t_start, t_end;
+	char                   client_addr[INET6_ADDRSTRLEN];
+	char                  *client_name, *helo;
+	bool                   esmtp;
+};
+
+static double
+tv_diff(const struct timeval *a, const struct timeval *b)
+{
+	return (double)(b->tv_sec - a->tv_sec) +
+	       (double)(b->tv_usec - a->tv_usec) / 1e6;
+}
+
+static void
+commit_work(void *arg)
+{
+	struct commit_job *j = arg;
+	struct smtpd_txn *t = j->tx;
+	struct queue_env env;
+	struct errbuf err;
+	struct buf text;
+	size_t nleft = 0;
+
+	buf_init(&text, 0);
+	if (j->direct) {
+		for (size_t i = 0; i < j->nout; i++) {
+			struct dest_out *o = &j->out[i];
+			struct deliver_req req = {
+				.base = j->st->virtual_mailbox_base,
+				.maildir = o->maildir,
+				.sender = t->sender,
+				.orig_rcpt = j->st->enable_original_recipient
+					     ? o->orig : NULL,
+				.rcpt = o->addr,
+				.content = t->content.data,
+				.len = t->content.len,
+			};
+			struct timeval a, b;
+
+			gettimeofday(&a, NULL);
+			buf_reset(&text);
+			o->st = deliver_maildir(&req, o->dsn, &text);
+			gettimeofday(&b, NULL);
+			o->seconds = tv_diff(&a, &b);
+			o->text = xstrdup(buf_cstr(&text));
+			if (o->st != DELIVER_SENT)
+				nleft++;
+		}
+	} else {
+		nleft = j->nout;
+	}
+	buf_free(&text);
+
+	if (nleft > 0) {
+		memset(&env, 0, sizeof(env));
+		memcpy(env.id, t->id, sizeof(env.id));
+		env.arrival = t->arrival.tv_sec;
+		env.arrival_usec = (long)t->arrival.tv_usec;
+		env.sender = t->sender;
+		env.client_name = j->client_name;
+		env.client_addr = j->client_addr;
+		env.helo = j->helo;
+		env.protocol = j->esmtp ? "ESMTP" : "SMTP";
+		env.envid = t->envid;
+		env.ret = t->ret;
+		env.size = (long long)t->content.len;
+		env.rcpt = xcalloc(nleft, sizeof(*env.rcpt));
+		for (size_t i = 0; i < j->nout; i++) {
+			struct dest_out *o = &j->out[i];
+
+			if (j->direct && o->st == DELIVER_SENT)
+				continue;
+			env.rcpt[env.nrcpt].orig = (char *)o->orig;
+			env.rcpt[env.nrcpt].addr = (char *)o->addr;
+			env.rcpt[env.nrcpt].orcpt = (char *)o->orcpt;
+			env.rcpt[env.nrcpt].notify = o->notify;
+			env.rcpt[env.nrcpt].status = QUEUE_RCPT_PENDING;
+			env.nrcpt++;
+		}
+		errbuf_clear(&err);
+		if (queue_write(j->qdir, &env, t->content.data, t->content.len,
+				false, &err) < 0) {
+			snprintf(j->err, sizeof(j->err), "%s", errbuf_str(&err));
+			/* Destinations already written stay delivered; the
+			 * client retries the whole message (at least once). */
+			j->failed = true;
+		} else {
+			j->queued = true;
+		}
+		free(env.rcpt);
+	}
+	gettimeofday(&j->t_end, NULL);
+}
+
+static void
+commit_log(struct commit_job *j)
+{
+	struct smtpd_txn *t = j->tx;
+	const char *name = j->st->syslog_name;
+	double delays[4];
+	bool all_sent = true;
+
+	if (t->msgid)
+		log_write(name, "cleanup", LOG_LVL_INFO, "%s: message-id=%s",
+			  t->id, t->msgid);
+	if (!j->direct)
+		return;		/* the queue manager logs the rest */
+	log_write(name, "qmgr", LOG_LVL_INFO,
+		  "%s: from=<%s>, size=%zu, nrcpt=%zu (queue active)", t->id,
+		  t->sender, t->content.len, j->nout);
+	for (size_t i = 0; i < j->nout; i++) {
+		struct dest_out *o = &j->out[i];
+		const char *status = o->st == DELIVER_SENT ? "sent" : "deferred";
+
+		if (o->st != DELIVER_SENT)
+			all_sent = false;
+		delays[0] = tv_diff(&t->arrival, &j->t_start);
+		delays[1] = 0;
+		delays[2] = 0;
+		delays[3] = o->seconds;
+		delivery_log(name, "virtual", t->id, o->addr, o->orig, "virtual",
+			     tv_diff(&t->arrival, &j->t_end), delays, o->dsn,
+			     status, o->text);
+	}
+	if (all_sent)
+		log_write(name, "qmgr", LOG_LVL_INFO, "%s: removed", t->id);
+}
+
+static void
+commit_done(void *arg)
+{
+	struct commit_job *j = arg;
+	struct smtpd_session *s = j->s;
+	struct smtpd_txn *t = j->tx;
+
+	if (j->failed) {
+		log_write(j->st->syslog_name, "smtpd", LOG_LVL_WARNING,
+			  "%s: queue file write error: %s", t->id, j->err);
+		if (s->bev != NULL)
+			smtpd_session_reply(s, "451 4.3.0 Error: queue file "
+					    "write error");
+		s->errors++;
+	} else {
+		commit_log(j);
+		if (s->bev != NULL)
+			smtpd_session_reply(s, "250 2.0.0 Ok: queued as %s",
+					    t->id);
+		if (!t->bdat)
+			s->cmd_ok[SMTPD_DATA]++;
+		if (j->queued && s->l->srv->qmgr != NULL)
+			qmgr_enqueued(s->l->srv->qmgr, t->id);
+	}
+	/* BDAT chunks were counted as they came; DATA counts at its end. */
+	if (!t->bdat)
+		s->cmd_total[SMTPD_DATA]++;
+	for (size_t i = 0; i < j->nout; i++)
+		free(j->out[i].text);
+	free(j->out);
+	free(j->client_name);
+	free(j->helo);
+	smtpd_txn_free(&j->tx);
+	free(j);
+	smtpd_session_resume(s);
+}
+
+void
+smtpd_commit(struct smtpd_session *s)
+{
+	struct commit_job *j = xcalloc(1, sizeof(*j));
+	struct smtpd_txn *t = s->tx;
+	size_t cap = 0;
+
+	s->tx = NULL;
+	j->s = s;
+	j->tx = t;
+	j->st = &s->l->s;
+	j->qdir = s->l->srv->queue_dir;
+	memcpy(j->client_addr, s->client_addr, sizeof(j->client_addr));
+	j->client_name = xstrdup(s->client_name);
+	j->helo = xstrdup(s->helo ? s->helo : "");
+	j->esmtp = s->esmtp;
+	gettimeofday(&j->t_start, NULL);
+
+	/* Final destinations, each once (aliases may fan in). */
+	j->direct = true;
+	for (size_t i = 0; i < t->nrcpt; i++)
+		cap += t->rcpt[i].res.n;
+	j->out = xcalloc(cap ? cap : 1, sizeof(*j->out));
+	for (size_t i = 0; i < t->nrcpt; i++) {
+		for (size_t k = 0; k < t->rcpt[i].res.n; k++) {
+			const struct resolve_dest *d = &t->rcpt[i].res.v[k];
+			size_t m;
+
+			for (m = 0; m < j->nout; m++)
+				if (strcmp(j->out[m].addr, d->addr) == 0)
+					break;
+			if (m < j->nout)
+				continue;
+			j->out[j->nout].addr = d->addr;
+			j->out[j->nout].orig = t->rcpt[i].orig;
+			j->out[j->nout].orcpt = t->rcpt[i].orcpt;
+			j->out[j->nout].notify = t->rcpt[i].notify;
+			j->out[j->nout].maildir = d->maildir;
+			if (d->cls != RESOLVE_CLASS_VIRTUAL || d->maildir == NULL)
+				j->direct = false;
+			j->nout++;
+		}
+	}
+	if (s->bev != NULL)
+		bufferevent_disable(s->bev, EV_READ);
+	worker_submit(s->l->srv->pool, commit_work, commit_done, j);
+}

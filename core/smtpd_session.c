@@ -1,0 +1,984 @@
+/*
+ * smtpd_session.c - one SMTP server session (RFC 5321) on the event loop:
+ * reads command lines, runs the state machine (HELO/EHLO, MAIL, RCPT, DATA,
+ * BDAT, RSET, NOOP, QUIT, VRFY, HELP), receives message content into the
+ * transaction, and hands the finished message to smtpd_commit.c, which
+ * makes it durable off the loop before the 250 reply.
+ * Pipelined commands wait in the input buffer while a reply is pending, so
+ * replies always come out in command order.
+ * Must not: block (lookups that may block and all disk work run on
+ * workers), let client input grow a buffer past its limit, or free a
+ * session while a worker still holds it.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "core/addr.h"
+#include "core/lib/xmalloc.h"
+#include "core/log.h"
+#include "core/queue.h"
+#include "core/smtpd_cmd.h"
+#include "core/smtpd_commit.h"
+#include "core/smtpd_listener.h"
+#include "core/smtpd_session.h"
+#include "core/worker.h"
+
+#define SVC "smtpd"
+/* Input kept while a reply is pending (pipelining), beyond one line. */
+#define SESSION_INPUT_MAX (64 * 1024)
+/* Content handed over per callback when a data line has no end yet. */
+#define DATA_CHUNK_MAX (64 * 1024)
+
+static void session_process(struct smtpd_session *s);
+static void session_close(struct smtpd_session *s);
+
+static const char *
+sess_name(const struct smtpd_session *s)
+{
+	return s->l->s.syslog_name;
+}
+
+void
+smtpd_session_reply(struct smtpd_session *s, const char *fmt, ...)
+{
+	struct evbuffer *out;
+	va_list ap;
+
+	if (s->bev == NULL)
+		return;
+	out = bufferevent_get_output(s->bev);
+	va_start(ap, fmt);
+	evbuffer_add_vprintf(out, fmt, ap);
+	va_end(ap);
+	evbuffer_add(out, "\r\n", 2);
+}
+
+/* A 4xx/5xx reply: counts towards the error limits. */
+static void
+reply_error(struct smtpd_session *s, const char *fmt, ...)
+{
+	struct evbuffer *out;
+	va_list ap;
+
+	s->errors++;
+	if (s->bev == NULL)
+		return;
+	out = bufferevent_get_output(s->bev);
+	va_start(ap, fmt);
+	evbuffer_add_vprintf(out, fmt, ap);
+	va_end(ap);
+	evbuffer_add(out, "\r\n", 2);
+}
+
+static void
+count_cmd(struct smtpd_session *s, enum smtpd_verb v, int ok)
+{
+	if ((unsigned)v < SMTPD_VERB_MAX) {
+		s->cmd_total[v]++;
+		if (ok)
+			s->cmd_ok[v]++;
+	}
+}
+
+/* ---- transaction ---- */
+
+void
+smtpd_txn_free(struct smtpd_txn **tp)
+{
+	struct smtpd_txn *t = *tp;
+
+	if (t == NULL)
+		return;
+	for (size_t i = 0; i < t->nrcpt; i++) {
+		free(t->rcpt[i].orig);
+		free(t->rcpt[i].orcpt);
+		resolve_result_free(&t->rcpt[i].res);
+	}
+	free(t->rcpt);
+	free(t->sender);
+	free(t->envid);
+	free(t->ret);
+	free(t->msgid);
+	buf_free(&t->content);
+	free(t);
+	*tp = NULL;
+}
+
+static void
+txn_reset(struct smtpd_session *s)
+{
+	smtpd_txn_free(&s->tx);
+	s->state = SMTPD_S_CMD;
+}
+
+/* ---- closing ---- */
+
+static void
+session_free(struct smtpd_session *s)
+{
+	struct smtpd_listener *l = s->l;
+	struct buf stats;
+	static const char *const names[SMTPD_VERB_MAX] = {
+		[SMTPD_HELO] = "helo", [SMTPD_EHLO] = "ehlo",
+		[SMTPD_MAIL] = "mail", [SMTPD_RCPT] = "rcpt",
+		[SMTPD_DATA] = "data", [SMTPD_BDAT] = "bdat",
+		[SMTPD_RSET] = "rset", [SMTPD_NOOP] = "noop",
+		[SMTPD_QUIT] = "quit", [SMTPD_VRFY] = "vrfy",
+		[SMTPD_EXPN] = "expn", [SMTPD_HELP] = "help",
+		[SMTPD_STARTTLS] = "starttls", [SMTPD_AUTH] = "auth",
+		[SMTPD_ETRN] = "etrn", [SMTPD_UNKNOWN] = "unknown",
+	};
+	unsigned total = 0, total_ok = 0;
+
+	/* Postfix's disconnect statistics: "ehlo=1 mail=1 rcpt=0/1 ..." */
+	buf_init(&stats, 0);
+	for (unsigned v = 1; v < SMTPD_VERB_MAX; v++) {
+		if (s->cmd_total[v] == 0 || names[v] == NULL)
+			continue;
+		if (s->cmd_ok[v] == s->cmd_total[v])
+			buf_printf(&stats, " %s=%u", names[v], s->cmd_total[v]);
+		else
+			buf_printf(&stats, " %s=%u/%u", names[v], s->cmd_ok[v],
+				   s->cmd_total[v]);
+		total += s->cmd_total[v];
+		total_ok += s->cmd_ok[v];
+	}
+	if (s->cmd_total[SMTPD_UNKNOWN]) {
+		buf_printf(&stats, " unknown=0/%u", s->cmd_total[SMTPD_UNKNOWN]);
+		total += s->cmd_total[SMTPD_UNKNOWN];
+	}
+	if (total_ok == total)
+		buf_printf(&stats, " commands=%u", total);
+	else
+		buf_printf(&stats, " commands=%u/%u", total_ok, total);
+	log_write(sess_name(s), SVC, LOG_LVL_INFO, "disconnect from %s[%s]%s",
+		  s->client_name, s->client_addr, buf_cstr(&stats));
+	buf_free(&stats);
+
+	if (s->bev)
+		bufferevent_free(s->bev);
+	if (s->timer)
+		event_free(s->timer);
+	smtpd_txn_free(&s->tx);
+	free(s->helo);
+	free(s);
+	l->nsessions--;
+	l->srv->nsessions--;
+}
+
+/* Stops reading; frees the session once the output is flushed and no
+ * worker holds it. */
+static void
+session_close(struct smtpd_session *s)
+{
+	s->closing = 1;
+	if (s->bev != NULL) {
+		bufferevent_disable(s->bev, EV_READ);
+		if (evbuffer_get_length(bufferevent_get_output(s->bev)) > 0)
+			return;		/* write callback finishes the job */
+	}
+	if (s->busy)
+		return;			/* the worker's done callback finishes */
+	session_free(s);
+}
+
+static void
+session_abort(struct smtpd_session *s)
+{
+	/* The client is gone: drop the connection now, keep the session
+	 * object while a worker holds it. */
+	if (s->bev != NULL) {
+		bufferevent_free(s->bev);
+		s->bev = NULL;
+	}
+	s->closing = 1;
+	if (!s->busy)
+		session_free(s);
+}
+
+/* ---- async completion ---- */
+
+void
+smtpd_session_resume(struct smtpd_session *s)
+{
+	s->busy = 0;
+	if (s->closing) {
+		session_close(s);
+		return;
+	}
+	if (s->errors >= s->l->s.smtpd_hard_error_limit) {
+		smtpd_session_reply(s, "421 4.7.0 %s Error: too many errors",
+				    s->l->s.myhostname);
+		log_write(sess_name(s), SVC, LOG_LVL_WARNING,
+			  "%s[%s]: too many errors", s->client_name,
+			  s->client_addr);
+		session_close(s);
+		return;
+	}
+	bufferevent_enable(s->bev, EV_READ);
+	session_process(s);
+}
+
+static void
+sleep_done(evutil_socket_t fd, short what, void *arg)
+{
+	smtpd_session_resume(arg);
+}
+
+/* After the soft error limit, each error costs smtpd_error_sleep_time. */
+static void
+maybe_tarpit(struct smtpd_session *s)
+{
+	struct timeval tv;
+
+	if (s->busy || s->closing || s->errors <= s->l->s.smtpd_soft_error_limit ||
+	    s->l->s.smtpd_error_sleep_time <= 0)
+		return;
+	if (s->timer == NULL)
+		s->timer = evtimer_new(s->l->srv->base, sleep_done, s);
+	tv.tv_sec = (time_t)s->l->s.smtpd_error_sleep_time;
+	tv.tv_usec = 0;
+	s->busy = 1;
+	evtimer_add(s->timer, &tv);
+}
+
+/* ---- commands ---- */
+
+static void
+do_helo(struct smtpd_session *s, const struct smtpd_cmd *c, size_t alen,
+	int ehlo)
+{
+	const char *reply;
+
+	if (smtpd_cmd_helo(c->arg, alen, &reply) < 0) {
+		reply_error(s, "%s", reply);
+		count_cmd(s, c->verb, 0);
+		return;
+	}
+	free(s->helo);
+	s->helo = xstrndup(c->arg, alen < 255 ? alen : 255);
+	s->esmtp = ehlo;
+	txn_reset(s);
+	count_cmd(s, c->verb, 1);
+	if (ehlo)
+		evbuffer_add(bufferevent_get_output(s->bev), s->l->ehlo_reply,
+			     strlen(s->l->ehlo_reply));
+	else
+		smtpd_session_reply(s, "250 %s", s->l->s.myhostname);
+}
+
+static void
+do_mail(struct smtpd_session *s, const struct smtpd_cmd *c, size_t alen)
+{
+	struct smtpd_mail_args m;
+	const char *reply;
+	const struct settings *st = &s->l->s;
+
+	if (s->helo == NULL && st->smtpd_helo_required) {
+		reply_error(s, "503 5.5.1 Error: send HELO/EHLO first");
+		goto bad;
+	}
+	if (s->tx != NULL) {
+		reply_error(s, "503 5.5.1 Error: nested MAIL command");
+		goto bad;
+	}
+	memset(&m, 0, sizeof(m));
+	if (smtpd_cmd_mail(c->arg, alen, st->strict_rfc821_envelopes, &m,
+			   &reply) < 0) {
+		reply_error(s, "%s", reply);
+		goto bad;
+	}
+	if (st->message_size_limit > 0 && m.size > st->message_size_limit) {
+		reply_error(s, "552 5.3.4 Message size exceeds fixed limit");
+		smtpd_mail_args_free(&m);
+		goto bad;
+	}
+	if (m.addr.utf8 && !m.smtputf8) {
+		reply_error(s, "553 5.6.7 Must declare SMTPUTF8 to send "
+			    "unicode address");
+		smtpd_mail_args_free(&m);
+		goto bad;
+	}
+	s->tx = xcalloc(1, sizeof(*s->tx));
+	s->tx->sender = addr_key(&m.addr);
+	s->tx->smtputf8 = m.smtputf8;
+	s->tx->body = m.body;
+	s->tx->envid = m.envid;
+	s->tx->ret = m.ret;
+	m.envid = m.ret = NULL;
+	smtpd_mail_args_free(&m);
+	count_cmd(s, c->verb, 1);
+	smtpd_session_reply(s, "250 2.1.0 Ok");
+	return;
+bad:
+	count_cmd(s, c->verb, 0);
+}
+
+static void
+do_rcpt(struct smtpd_session *s, const struct smtpd_cmd *c, size_t alen)
+{
+	struct smtpd_rcpt_args r;
+	const char *reply;
+	const struct settings *st = &s->l->s;
+
+	if (s->tx == NULL) {
+		reply_error(s, "503 5.5.1 Error: need MAIL command");
+		goto bad;
+	}
+	if ((long long)s->tx->nrcpt >= st->smtpd_recipient_limit) {
+		reply_error(s, "452 4.5.3 Error: too many recipients");
+		goto bad;
+	}
+	memset(&r, 0, sizeof(r));
+	if (smtpd_cmd_rcpt(c->arg, alen, st->strict_rfc821_envelopes,
+			   s->tx->smtputf8, &r, &reply) < 0) {
+		reply_error(s, "%s", reply);
+		goto bad;
+	}
+	/* The lookup may go to a worker; the reply comes from rcpt_done. */
+	smtpd_rcpt_check(s, &r);
+	return;
+bad:
+	count_cmd(s, c->verb, 0);
+}
+
+void
+smtpd_rcpt_finish(struct smtpd_session *s, struct smtpd_rcpt_args *r,
+		  struct resolve_result *res, const char *reply, int ok)
+{
+	struct smtpd_txn *t = s->tx;
+
+	count_cmd(s, SMTPD_RCPT, ok);
+	if (!ok) {
+		reply_error(s, "%s", reply);
+		resolve_result_free(res);
+		smtpd_rcpt_args_free(r);
+		return;
+	}
+	if (t->nrcpt == t->cap) {
+		t->cap = t->cap ? t->cap * 2 : 4;
+		t->rcpt = xrealloc(t->rcpt, t->cap * sizeof(*t->rcpt));
+	}
+	t->rcpt[t->nrcpt].orig = addr_key(&r->addr);
+	t->rcpt[t->nrcpt].orcpt = r->orcpt;
+	t->rcpt[t->nrcpt].notify = r->notify;
+	t->rcpt[t->nrcpt].res = *res;
+	r->orcpt = NULL;
+	memset(res, 0, sizeof(*res));
+	t->nrcpt++;
+	if (t->id[0] == '\0') {
+		gettimeofday(&t->arrival, NULL);
+		queue_id_new(t->id);
+		log_write(sess_name(s), SVC, LOG_LVL_INFO, "%s: client=%s[%s]",
+			  t->id, s->client_name, s->client_addr);
+	}
+	smtpd_rcpt_args_free(r);
+	smtpd_session_reply(s, "250 2.1.5 Ok");
+}
+
+/* Received: header in Postfix's layout, with LF line ends. */
+static void
+add_received(struct smtpd_session *s)
+{
+	struct smtpd_txn *t = s->tx;
+	char date[64];
+	struct tm tm;
+	time_t now = time(NULL);
+	const char *proto;
+
+	localtime_r(&now, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z (%Z)", &tm);
+	proto = t->smtputf8 ? "UTF8SMTP" : s->esmtp ? "ESMTP" : "SMTP";
+	buf_printf(&t->content, "Received: from %s (%s [%s])\n"
+		   "\tby %s (%s) with %s id %s",
+		   s->helo ? s->helo : s->client_addr, s->client_name,
+		   s->client_addr, s->l->s.myhostname, s->l->s.mail_name,
+		   proto, t->id);
+	if (t->nrcpt == 1)
+		buf_printf(&t->content, "\n\tfor <%s>; %s\n", t->rcpt[0].orig,
+			   date);
+	else
+		buf_printf(&t->content, "; %s\n", date);
+	t->received_len = t->content.len;
+}
+
+static void
+data_begin(struct smtpd_session *s)
+{
+	struct smtpd_txn *t = s->tx;
+	size_t max = (size_t)s->l->s.message_size_limit;
+
+	/* Room for our Received header on top of the limit. */
+	buf_init(&t->content, max ? max + 4096 : 0);
+	add_received(s);
+	t->at_line_start = 1;
+	t->in_header = 1;
+	t->prev_crlf = 1;
+}
+
+static void
+do_data(struct smtpd_session *s, const struct smtpd_cmd *c, size_t alen)
+{
+	if (s->tx == NULL) {
+		reply_error(s, "503 5.5.1 Error: need MAIL command");
+		goto bad;
+	}
+	if (s->tx->nrcpt == 0) {
+		reply_error(s, "503 5.5.1 Error: need RCPT command");
+		goto bad;
+	}
+	if (s->tx->bdat) {
+		reply_error(s, "503 5.5.1 Error: DATA after BDAT");
+		goto bad;
+	}
+	if (alen > 0) {
+		reply_error(s, "501 5.5.4 Syntax: DATA");
+		goto bad;
+	}
+	data_begin(s);
+	s->state = SMTPD_S_DATA;
+	/* counted at the end of the message */
+	smtpd_session_reply(s, "354 End data with <CR><LF>.<CR><LF>");
+	return;
+bad:
+	count_cmd(s, c->verb, 0);
+}
+
+static void
+do_bdat(struct smtpd_session *s, const struct smtpd_cmd *c, size_t alen)
+{
+	struct smtpd_bdat_args b;
+	const char *reply;
+
+	if (smtpd_cmd_bdat(c->arg, alen, &b, &reply) < 0) {
+		/* Without a valid size the chunk cannot be skipped. */
+		reply_error(s, "%s", reply);
+		count_cmd(s, c->verb, 0);
+		s->closing_after_reply = 1;
+		return;
+	}
+	s->bdat_remaining = b.size;
+	s->bdat_last = b.last;
+	if (s->tx == NULL || s->tx->nrcpt == 0) {
+		/* RFC 3030: the chunk is read and discarded all the same. */
+		s->bdat_reject = s->tx == NULL
+		    ? "503 5.5.1 Error: need MAIL command"
+		    : "503 5.5.1 Error: need RCPT command";
+		s->state = SMTPD_S_BDAT;
+		count_cmd(s, c->verb, 0);
+		return;
+	}
+	if (!s->tx->bdat) {
+		s->tx->bdat = 1;
+		data_begin(s);
+	}
+	s->bdat_reject = NULL;
+	s->state = SMTPD_S_BDAT;
+	count_cmd(s, c->verb, 1);
+}
+
+static void
+do_vrfy(struct smtpd_session *s, const struct smtpd_cmd *c, size_t alen)
+{
+	struct smtpd_rcpt_args r;
+	const char *reply;
+
+	if (s->l->s.disable_vrfy_command) {
+		reply_error(s, "502 5.5.1 VRFY command is disabled");
+		count_cmd(s, c->verb, 0);
+		return;
+	}
+	memset(&r, 0, sizeof(r));
+	if (addr_parse_path(c->arg, alen, ADDR_P_ALLOW_NODOM, &r.addr, &reply,
+			    &reply) < 0) {
+		reply_error(s, "501 5.1.3 Bad recipient address syntax");
+		count_cmd(s, c->verb, 0);
+		return;
+	}
+	smtpd_vrfy_check(s, &r);
+}
+
+static void
+handle_line(struct smtpd_session *s, const char *line, size_t len)
+{
+	struct smtpd_cmd c;
+	size_t alen;
+
+	smtpd_cmd_parse(line, len, &c, &alen);
+	switch (c.verb) {
+	case SMTPD_HELO:
+		do_helo(s, &c, alen, 0);
+		break;
+	case SMTPD_EHLO:
+		do_helo(s, &c, alen, 1);
+		break;
+	case SMTPD_MAIL:
+		do_mail(s, &c, alen);
+		break;
+	case SMTPD_RCPT:
+		do_rcpt(s, &c, alen);
+		break;
+	case SMTPD_DATA:
+		do_data(s, &c, alen);
+		break;
+	case SMTPD_BDAT:
+		do_bdat(s, &c, alen);
+		break;
+	case SMTPD_RSET:
+		txn_reset(s);
+		count_cmd(s, c.verb, 1);
+		s->junk++;
+		smtpd_session_reply(s, "250 2.0.0 Ok");
+		break;
+	case SMTPD_NOOP:
+		count_cmd(s, c.verb, 1);
+		s->junk++;
+		smtpd_session_reply(s, "250 2.0.0 Ok");
+		break;
+	case SMTPD_QUIT:
+		count_cmd(s, c.verb, 1);
+		smtpd_session_reply(s, "221 2.0.0 Bye");
+		session_close(s);
+		return;
+	case SMTPD_VRFY:
+		s->junk++;
+		do_vrfy(s, &c, alen);
+		break;
+	case SMTPD_HELP:
+		count_cmd(s, c.verb, 1);
+		s->junk++;
+		smtpd_session_reply(s, "214 2.0.0 Commands: HELO EHLO MAIL RCPT "
+				    "DATA BDAT RSET NOOP QUIT VRFY HELP");
+		break;
+	case SMTPD_AUTH:
+		reply_error(s, "503 5.5.1 Error: authentication not enabled");
+		count_cmd(s, c.verb, 0);
+		break;
+	case SMTPD_STARTTLS:
+		reply_error(s, "502 5.5.1 Error: command not implemented");
+		count_cmd(s, c.verb, 0);
+		break;
+	default:
+		reply_error(s, "500 5.5.2 Error: command not recognized");
+		count_cmd(s, SMTPD_UNKNOWN, 0);
+		break;
+	}
+	if (s->junk > s->l->s.smtpd_junk_command_limit)
+		s->errors++;
+	if (!s->busy && s->errors >= s->l->s.smtpd_hard_error_limit) {
+		smtpd_session_reply(s, "421 4.7.0 %s Error: too many errors",
+				    s->l->s.myhostname);
+		log_write(sess_name(s), SVC, LOG_LVL_WARNING,
+			  "%s[%s]: too many errors after %s", s->client_name,
+			  s->client_addr, c.name ? c.name : "UNKNOWN");
+		session_close(s);
+		return;
+	}
+	if (s->closing_after_reply) {
+		session_close(s);
+		return;
+	}
+	maybe_tarpit(s);
+}
+
+/* ---- message content ---- */
+
+/* One content line (without its line end) or a piece of an over-long one. */
+static void
+content_line(struct smtpd_session *s, const char *p, size_t n, int eol)
+{
+	struct smtpd_txn *t = s->tx;
+	const struct settings *st = &s->l->s;
+
+	if (t->at_line_start && t->in_header) {
+		if (n == 0 && eol) {
+			t->in_header = 0;
+		} else if (n >= 9 && strncasecmp(p, "Received:", 9) == 0) {
+			t->hops++;
+		} else if (n >= 11 && strncasecmp(p, "Message-ID:", 11) == 0 &&
+			   t->msgid == NULL) {
+			const char *v = p + 11;
+			size_t vl = n - 11;
+
+			while (vl > 0 && (*v == ' ' || *v == '\t'))
+				v++, vl--;
+			while (vl > 0 && (v[vl - 1] == ' ' || v[vl - 1] == '\t'))
+				vl--;
+			if (vl > 0)
+				t->msgid = xstrndup(v, vl < 250 ? vl : 250);
+		} else if (t->at_line_start && n > 0 && p[0] != ' ' &&
+			   p[0] != '\t' && memchr(p, ':', n) == NULL) {
+			/* Not a header line: the body starts here (Postfix
+			 * does the same with a missing blank line). */
+			t->in_header = 0;
+		}
+	}
+	t->size += (long long)n + (eol ? 1 : 0);
+	if (!t->too_big) {
+		if ((st->message_size_limit > 0 && t->size > st->message_size_limit) ||
+		    buf_append(&t->content, p, n) < 0 ||
+		    (eol && buf_putc(&t->content, '\n') < 0)) {
+			t->too_big = 1;
+			buf_free(&t->content);
+		}
+	}
+	t->at_line_start = eol;
+}
+
+static void
+message_end(struct smtpd_session *s)
+{
+	struct smtpd_txn *t = s->tx;
+
+	s->state = SMTPD_S_CMD;
+	if (t->too_big) {
+		reply_error(s, "552 5.3.4 Message size exceeds fixed limit");
+		log_write(sess_name(s), SVC, LOG_LVL_WARNING,
+			  "%s: reject: size %lld exceeds message_size_limit "
+			  "from %s[%s]", t->id, t->size, s->client_name,
+			  s->client_addr);
+		if (!t->bdat)
+			count_cmd(s, SMTPD_DATA, 0);
+		txn_reset(s);
+		return;
+	}
+	if (t->hops > s->l->s.hopcount_limit) {
+		reply_error(s, "554 5.4.6 Too many hops");
+		log_write(sess_name(s), SVC, LOG_LVL_WARNING,
+			  "%s: reject: too many hops (%d) from %s[%s]", t->id,
+			  t->hops, s->client_name, s->client_addr);
+		if (!t->bdat)
+			count_cmd(s, SMTPD_DATA, 0);
+		txn_reset(s);
+		return;
+	}
+	/* Becomes durable off the loop; the reply comes from commit_done. */
+	s->busy = 1;
+	smtpd_commit(s);
+}
+
+/*
+ * DATA content, RFC 5321 4.1.1.4 and 4.5.2. A line ends at LF; a CR
+ * before it is dropped. The message ends only at CR LF "." CR LF: a "."
+ * line after a bare LF, or ".\n", is content (this is what keeps SMTP
+ * smuggling out). Dot-stuffing is undone on every line.
+ */
+static int
+process_data(struct smtpd_session *s, struct evbuffer *in)
+{
+	struct smtpd_txn *t = s->tx;
+	struct evbuffer_ptr eol;
+	size_t avail, n;
+	char *line;
+
+	for (;;) {
+		avail = evbuffer_get_length(in);
+		if (avail == 0)
+			return 0;
+		eol = evbuffer_search(in, "\n", 1, NULL);
+		if (eol.pos < 0) {
+			/* No line end yet: wait, unless the line is huge. */
+			if (avail < DATA_CHUNK_MAX)
+				return 0;
+			n = avail - 1;	/* keep a possible trailing CR */
+			line = (char *)evbuffer_pullup(in, (ssize_t)n);
+			if (t->at_line_start && line[0] == '.') {
+				line++;
+				n--;
+				evbuffer_drain(in, 1);
+			}
+			content_line(s, line, n, 0);
+			evbuffer_drain(in, n);
+			t->prev_crlf = 0;
+			continue;
+		}
+		n = (size_t)eol.pos;
+		line = (char *)evbuffer_pullup(in, (ssize_t)n + 1);
+		{
+			int crlf = n > 0 && line[n - 1] == '\r';
+			size_t len = crlf ? n - 1 : n;
+
+			if (t->at_line_start && t->prev_crlf && crlf &&
+			    len == 1 && line[0] == '.') {
+				evbuffer_drain(in, n + 1);
+				message_end(s);
+				return 1;
+			}
+			if (t->at_line_start && len > 0 && line[0] == '.') {
+				content_line(s, line + 1, len - 1, 1);
+			} else {
+				content_line(s, line, len, 1);
+			}
+			t->prev_crlf = crlf;
+			evbuffer_drain(in, n + 1);
+		}
+	}
+}
+
+/*
+ * BDAT content (RFC 3030): exactly bdat_remaining bytes, no dot
+ * transparency. CR LF (also split across chunks) and bare LF end lines.
+ */
+static int
+process_bdat(struct smtpd_session *s, struct evbuffer *in)
+{
+	struct smtpd_txn *t = s->tx;
+
+	while (s->bdat_remaining > 0) {
+		size_t avail = evbuffer_get_length(in), take, i, start;
+		unsigned char *p;
+
+		if (avail == 0)
+			return 0;
+		take = avail < (size_t)s->bdat_remaining ? avail
+							 : (size_t)s->bdat_remaining;
+		if (take > DATA_CHUNK_MAX)
+			take = DATA_CHUNK_MAX;
+		p = evbuffer_pullup(in, (ssize_t)take);
+		if (s->bdat_reject == NULL) {
+			start = 0;
+			for (i = 0; i < take; i++) {
+				if (p[i] != '\n')
+					continue;
+				if (i > start || !t->bdat_cr) {
+					size_t len = i - start;
+					int drop_cr = len > 0 && p[i - 1] == '\r';
+					content_line(s, (char *)p + start,
+						     drop_cr ? len - 1 : len, 1);
+				} else {
+					content_line(s, "", 0, 1);
+				}
+				t->bdat_cr = 0;
+				start = i + 1;
+			}
+			if (start < take) {
+				/* A trailing CR may belong to a CR LF split
+				 * across chunks: hold it back. */
+				size_t len = take - start;
+				if (t->bdat_cr)
+					content_line(s, "\r", 1, 0);
+				t->bdat_cr = p[take - 1] == '\r';
+				if (t->bdat_cr)
+					len--;
+				if (len > 0)
+					content_line(s, (char *)p + start, len, 0);
+			}
+		}
+		evbuffer_drain(in, take);
+		s->bdat_remaining -= (long long)take;
+	}
+	s->state = SMTPD_S_CMD;
+	if (s->bdat_reject != NULL) {
+		reply_error(s, "%s", s->bdat_reject);
+		s->bdat_reject = NULL;
+		return 1;
+	}
+	if (s->bdat_last) {
+		if (t->bdat_cr)
+			content_line(s, "\r", 1, 0);
+		t->bdat_cr = 0;
+		if (!t->at_line_start)
+			content_line(s, "", 0, 1);	/* complete the last line */
+		message_end(s);
+		return 1;
+	}
+	smtpd_session_reply(s, "250 2.0.0 Ok: %lld bytes", t->size);
+	return 1;
+}
+
+/* ---- input loop ---- */
+
+static void
+session_process(struct smtpd_session *s)
+{
+	struct evbuffer *in;
+
+	while (!s->busy && !s->closing && s->bev != NULL) {
+		in = bufferevent_get_input(s->bev);
+		if (s->state == SMTPD_S_DATA) {
+			if (!process_data(s, in))
+				break;
+			continue;
+		}
+		if (s->state == SMTPD_S_BDAT) {
+			if (!process_bdat(s, in))
+				break;
+			continue;
+		}
+		{
+			struct evbuffer_ptr eol = evbuffer_search(in, "\n", 1, NULL);
+			size_t avail = evbuffer_get_length(in), n;
+			char *line;
+
+			if (eol.pos < 0) {
+				if (avail > (size_t)s->l->s.line_length_limit) {
+					/* Skip the rest of an over-long line. */
+					evbuffer_drain(in, avail);
+					if (!s->skipping) {
+						s->skipping = 1;
+						reply_error(s, "500 5.5.2 Error: "
+							    "line too long");
+					}
+				}
+				break;
+			}
+			n = (size_t)eol.pos;
+			if (s->skipping) {
+				evbuffer_drain(in, n + 1);
+				s->skipping = 0;
+				continue;
+			}
+			if (n > (size_t)s->l->s.line_length_limit) {
+				evbuffer_drain(in, n + 1);
+				reply_error(s, "500 5.5.2 Error: line too long");
+				continue;
+			}
+			line = (char *)evbuffer_pullup(in, (ssize_t)n + 1);
+			if (n > 0 && line[n - 1] == '\r')
+				n--;
+			/* handle_line may free nothing but may go busy. */
+			handle_line(s, line, n);
+			if (s->bev != NULL)
+				evbuffer_drain(in, (size_t)eol.pos + 1);
+		}
+	}
+}
+
+static void
+on_read(struct bufferevent *bev, void *arg)
+{
+	session_process(arg);
+}
+
+static void
+on_write(struct bufferevent *bev, void *arg)
+{
+	struct smtpd_session *s = arg;
+
+	if (s->closing && !s->busy)
+		session_free(s);
+}
+
+static const char *
+state_name(const struct smtpd_session *s)
+{
+	switch (s->state) {
+	case SMTPD_S_DATA:
+		return "DATA";
+	case SMTPD_S_BDAT:
+		return "BDAT";
+	default:
+		return s->tx ? (s->tx->nrcpt ? "RCPT" : "MAIL") :
+			       s->helo ? "EHLO" : "CONNECT";
+	}
+}
+
+static void
+on_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct smtpd_session *s = arg;
+
+	if (what & BEV_EVENT_TIMEOUT) {
+		if (s->busy) {
+			/* We are the slow one, not the client. */
+			bufferevent_enable(bev, EV_READ);
+			return;
+		}
+		log_write(sess_name(s), SVC, LOG_LVL_INFO,
+			  "timeout after %s from %s[%s]", state_name(s),
+			  s->client_name, s->client_addr);
+		smtpd_session_reply(s, "421 4.4.2 %s Error: timeout exceeded",
+				    s->l->s.myhostname);
+		{
+			/* Give the 421 ten seconds to leave, then drop. */
+			struct timeval tv = { 10, 0 };
+			bufferevent_set_timeouts(bev, NULL, &tv);
+		}
+		session_close(s);
+		return;
+	}
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+		if (!s->closing && (s->tx != NULL || s->state != SMTPD_S_CMD))
+			log_write(sess_name(s), SVC, LOG_LVL_INFO,
+				  "lost connection after %s from %s[%s]",
+				  state_name(s), s->client_name, s->client_addr);
+		session_abort(s);
+	}
+}
+
+void
+smtpd_session_start(struct smtpd_listener *l, int fd, const struct sockaddr *sa,
+		    int salen)
+{
+	struct smtpd_session *s;
+	struct timeval tv;
+	struct errbuf err;
+	int m;
+
+	if (l->nsessions >= l->max_sessions) {
+		static const char busy[] =
+		    "421 4.3.2 Service currently unavailable\r\n";
+		if (write(fd, busy, sizeof(busy) - 1) < 0) {
+			/* the client is gone anyway */
+		}
+		close(fd);
+		log_write(l->s.syslog_name, SVC, LOG_LVL_WARNING,
+			  "%s: too many sessions (%u): connection refused",
+			  l->service, l->nsessions);
+		return;
+	}
+	s = xcalloc(1, sizeof(*s));
+	s->l = l;
+	l->nsessions++;
+	l->srv->nsessions++;
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const void *)sa;
+		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
+			inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12],
+				  s->client_addr, sizeof(s->client_addr));
+		else
+			inet_ntop(AF_INET6, &s6->sin6_addr, s->client_addr,
+				  sizeof(s->client_addr));
+	} else {
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr,
+			  s->client_addr, sizeof(s->client_addr));
+	}
+	s->client_name = "unknown";
+	errbuf_clear(&err);
+	m = netlist_match_str(l->mynetworks, s->client_addr, &err);
+	if (m < 0)
+		log_write(sess_name(s), SVC, LOG_LVL_WARNING,
+			  "mynetworks lookup for %s: %s", s->client_addr,
+			  errbuf_str(&err));
+	s->in_mynetworks = m > 0;
+
+	s->bev = bufferevent_socket_new(l->srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (s->bev == NULL) {
+		close(fd);
+		session_free(s);
+		return;
+	}
+	bufferevent_setcb(s->bev, on_read, on_write, on_event, s);
+	bufferevent_setwatermark(s->bev, EV_READ, 0,
+				 SESSION_INPUT_MAX + (size_t)l->s.line_length_limit);
+	tv.tv_sec = (time_t)l->s.smtpd_timeout;
+	tv.tv_usec = 0;
+	bufferevent_set_timeouts(s->bev, &tv, &tv);
+	log_write(sess_name(s), SVC, LOG_LVL_INFO, "connect from %s[%s]",
+		  s->client_name, s->client_addr);
+	evbuffer_add(bufferevent_get_output(s->bev), l->banner,
+		     strlen(l->banner));
+	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+}

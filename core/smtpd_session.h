@@ -1,0 +1,85 @@
+/*
+ * smtpd_session.h - session and transaction state shared by the SMTP
+ * dialogue (smtpd_session.c) and the recipient checks and message commit
+ * (smtpd_commit.c). Internal to the SMTP server.
+ * Memory: an idle session is this struct plus libevent's bufferevent; the
+ * transaction (and its content buffer, bounded by message_size_limit)
+ * exists only between MAIL and the end of the message.
+ */
+#ifndef FACTEUR_SMTPD_SESSION_H
+#define FACTEUR_SMTPD_SESSION_H
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <sys/time.h>
+
+#include "core/lib/buf.h"
+#include "core/queue.h"
+#include "core/resolve.h"
+#include "core/smtpd_cmd.h"
+
+#define SMTPD_VERB_MAX (SMTPD_XFORWARD + 1)
+
+enum smtpd_state { SMTPD_S_CMD = 0, SMTPD_S_DATA, SMTPD_S_BDAT };
+
+struct smtpd_rcpt {
+	char   *orig;		/* as given in RCPT TO, key form */
+	char   *orcpt;		/* DSN ORCPT or NULL */
+	unsigned notify;
+	struct resolve_result res;	/* final destinations */
+};
+
+struct smtpd_txn {
+	char            id[QUEUE_ID_SIZE];	/* set at the first accepted RCPT */
+	struct timeval  arrival;
+	char           *sender;		/* key form, "" for <> */
+	char           *envid, *ret;
+	enum smtpd_body body;
+	bool            smtputf8;
+	struct smtpd_rcpt *rcpt;
+	size_t          nrcpt, cap;
+	/* content: our Received: header + the message, LF line ends */
+	struct buf      content;
+	size_t          received_len;
+	long long       size;		/* message bytes as received (LF ends) */
+	char           *msgid;
+	int             hops;
+	unsigned        at_line_start:1, prev_crlf:1, in_header:1, too_big:1,
+			bdat:1, bdat_cr:1;
+};
+
+struct smtpd_listener;
+
+struct smtpd_session {
+	struct smtpd_listener *l;
+	struct bufferevent    *bev;	/* NULL once the client is gone */
+	struct event          *timer;	/* error tarpit; lazily created */
+	enum smtpd_state       state;
+	struct smtpd_txn      *tx;
+	char                  *helo;
+	const char            *client_name;	/* "unknown" until rDNS */
+	char                   client_addr[INET6_ADDRSTRLEN];
+	long long              bdat_remaining;
+	const char            *bdat_reject;	/* reply after a discarded chunk */
+	unsigned               errors, junk;
+	unsigned short         cmd_total[SMTPD_VERB_MAX], cmd_ok[SMTPD_VERB_MAX];
+	unsigned               busy:1,		/* a reply is pending (worker/timer) */
+			       closing:1, closing_after_reply:1, skipping:1,
+			       esmtp:1, in_mynetworks:1, bdat_last:1,
+			       sasl_authenticated:1;
+};
+
+/* Appends one reply line (CRLF added). */
+void smtpd_session_reply(struct smtpd_session *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Ends a pending (busy) step: enables reading and processes pipelined input. */
+void smtpd_session_resume(struct smtpd_session *s);
+void smtpd_txn_free(struct smtpd_txn **tp);
+
+/* smtpd_commit.c: RCPT/VRFY checks (maybe on a worker), message commit. */
+void smtpd_rcpt_check(struct smtpd_session *s, struct smtpd_rcpt_args *r);
+void smtpd_vrfy_check(struct smtpd_session *s, struct smtpd_rcpt_args *r);
+/* Called by smtpd_commit.c with the outcome; takes r and res. */
+void smtpd_rcpt_finish(struct smtpd_session *s, struct smtpd_rcpt_args *r,
+		       struct resolve_result *res, const char *reply, int ok);
+
+#endif
