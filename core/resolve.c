@@ -1,0 +1,957 @@
+/*
+ * resolve.c - what a recipient means here: domain class (Postfix's address
+ * classes), virtual alias expansion (recursive, deduplicated, limited), and
+ * for hosted mailboxes the Maildir path and owner from virtual_mailbox_maps,
+ * virtual_uid_maps and virtual_gid_maps.
+ * Must not: decide relay permission, touch the file system beyond reading
+ * /file domain lists at setup, or build a Maildir path outside
+ * virtual_mailbox_base. A table that cannot answer is TEMPFAIL, never UNKNOWN.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "backends/addr_find.h"
+#include "backends/table.h"
+#include "core/lib/buf.h"
+#include "core/lib/strlist.h"
+#include "core/lib/xmalloc.h"
+#include "core/resolve.h"
+
+#define DOMLIST_FILE_MAX (1024 * 1024)	/* a /file domain list */
+#define VALUE_MAX        (256 * 1024)	/* one alias map value */
+
+/* One item of a Postfix domain list (mydestination, relay_domains, ...). */
+struct dom_item {
+	bool          neg;	/* !item */
+	char         *name;	/* lowercased domain, ".parent" form allowed */
+	struct table *table;	/* type:name, the domain is the key */
+};
+
+struct domlist {
+	const char      *param;	/* for messages */
+	struct dom_item *v;
+	size_t           n;
+	bool             parent_matches;	/* relay_domains: x.d matches d */
+};
+
+struct resolve_ctx {
+	char  *myorigin;
+	char  *delimiter;
+	char  *mailbox_base;
+	long long min_uid;
+	long long recursion_limit;
+	long long expansion_limit;
+	struct domlist alias_domains, mailbox_domains, mydestination, relay_domains;
+	struct table_list *alias_maps, *mailbox_maps, *uid_maps, *gid_maps;
+	bool   blocking;
+};
+
+static const char *
+nz(const char *s)
+{
+	return s ? s : "";
+}
+
+static void
+lower_ascii(char *s)
+{
+	for (; *s; s++)
+		if (*s >= 'A' && *s <= 'Z')
+			*s = (char)(*s - 'A' + 'a');
+}
+
+static void
+domlist_free(struct domlist *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		free(l->v[i].name);
+		if (l->v[i].table)
+			table_close(&l->v[i].table);
+	}
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+static int domlist_add(struct resolve_ctx *c, struct domlist *l, const char *item,
+		       bool in_file, struct errbuf *err);
+
+/* A "/file" item: its words (white space, commas; '#' comments) are items. */
+static int
+domlist_add_file(struct resolve_ctx *c, struct domlist *l, const char *path,
+		 struct errbuf *err)
+{
+	struct strlist words;
+	struct buf text;
+	char chunk[4096];
+	size_t n;
+	FILE *f;
+	char *p, *line, *save = NULL;
+	int rc = 0;
+
+	if ((f = fopen(path, "r")) == NULL) {
+		errbuf_set(err, "%s: open %s: %s", l->param, path, strerror(errno));
+		return -1;
+	}
+	buf_init(&text, DOMLIST_FILE_MAX);
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+		if (buf_append(&text, chunk, n) < 0) {
+			errbuf_set(err, "%s: %s is larger than %d bytes", l->param,
+				   path, DOMLIST_FILE_MAX);
+			fclose(f);
+			buf_free(&text);
+			return -1;
+		}
+	}
+	if (ferror(f)) {
+		errbuf_set(err, "%s: read %s: %s", l->param, path, strerror(errno));
+		fclose(f);
+		buf_free(&text);
+		return -1;
+	}
+	fclose(f);
+	strlist_init(&words);
+	p = (char *)buf_cstr(&text);
+	for (line = strtok_r(p, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *hash = strchr(line, '#');
+		if (hash)
+			*hash = '\0';
+		if (strlist_split(&words, line) < 0) {
+			errbuf_set(err, "%s: %s: unbalanced braces", l->param, path);
+			rc = -1;
+			break;
+		}
+	}
+	for (size_t i = 0; rc == 0 && i < words.n; i++)
+		rc = domlist_add(c, l, words.v[i], true, err);
+	strlist_free(&words);
+	buf_free(&text);
+	return rc;
+}
+
+static int
+domlist_add(struct resolve_ctx *c, struct domlist *l, const char *item,
+	    bool in_file, struct errbuf *err)
+{
+	struct dom_item it = { false, NULL, NULL };
+
+	if (*item == '!') {
+		it.neg = true;
+		item++;
+	}
+	if (*item == '\0') {
+		errbuf_set(err, "%s: empty item after '!'", l->param);
+		return -1;
+	}
+	if (*item == '/') {
+		if (in_file || it.neg) {
+			errbuf_set(err, "%s: file \"%s\" not allowed here", l->param, item);
+			return -1;
+		}
+		return domlist_add_file(c, l, item, err);
+	}
+	if (*item != '[' && strchr(item, ':') != NULL) {
+		struct errbuf why;
+		errbuf_clear(&why);
+		it.table = table_open(item, TABLE_F_FOLD, &why);
+		if (it.table == NULL) {
+			errbuf_set(err, "%s: %s", l->param, errbuf_str(&why));
+			return -1;
+		}
+		if (table_flags(it.table) & TABLE_F_BLOCKING)
+			c->blocking = true;
+	} else {
+		it.name = xstrdup(item);
+		lower_ascii(it.name);
+	}
+	l->v = xrealloc(l->v, (l->n + 1) * sizeof(*l->v));
+	l->v[l->n++] = it;
+	return 0;
+}
+
+static int
+domlist_open(struct resolve_ctx *c, struct domlist *l, const char *param,
+	     const char *value, bool parent_matches, struct errbuf *err)
+{
+	struct strlist items;
+	int rc = 0;
+
+	l->param = param;
+	l->v = NULL;
+	l->n = 0;
+	l->parent_matches = parent_matches;
+	strlist_init(&items);
+	if (strlist_split(&items, nz(value)) < 0) {
+		errbuf_set(err, "%s: unbalanced braces in \"%s\"", param, nz(value));
+		strlist_free(&items);
+		return -1;
+	}
+	for (size_t i = 0; rc == 0 && i < items.n; i++)
+		rc = domlist_add(c, l, items.v[i], false, err);
+	strlist_free(&items);
+	return rc;
+}
+
+/* 1 = the table has key, 0 = not, -1 = error (err set). */
+static int
+table_has(struct table *t, const char *key, struct buf *val, struct errbuf *err)
+{
+	struct errbuf why;
+	enum table_status st;
+
+	errbuf_clear(&why);
+	st = table_lookup(t, key, val, &why);
+	if (st == TABLE_FOUND)
+		return 1;
+	if (st == TABLE_NOTFOUND)
+		return 0;
+	errbuf_set(err, "%s lookup error for \"%s\": %s", table_name(t), key,
+		   errbuf_str(&why));
+	return st == TABLE_TEMPFAIL ? -2 : -3;
+}
+
+/*
+ * Does the domain match one item? Exact names; ".parent" matches any
+ * subdomain; with parent_matches a plain "parent" does too. Tables are
+ * asked for the domain, then (Postfix's match_hostname) for each parent
+ * as ".parent" and, with parent_matches, as "parent".
+ * Returns 1, 0, or -2 (TEMPFAIL) / -3 (CONFIG) with err set.
+ */
+static int
+dom_item_match(const struct domlist *l, const struct dom_item *it,
+	       const char *domain, struct buf *val, struct errbuf *err)
+{
+	const char *p;
+	int r;
+
+	if (it->name) {
+		if (strcasecmp(it->name, domain) == 0)
+			return 1;
+		for (p = strchr(domain, '.'); p; p = strchr(p + 1, '.')) {
+			if (strcasecmp(it->name, p) == 0)
+				return 1;
+			if (l->parent_matches && strcasecmp(it->name, p + 1) == 0)
+				return 1;
+		}
+		return 0;
+	}
+	if ((r = table_has(it->table, domain, val, err)) != 0)
+		return r;
+	for (p = strchr(domain, '.'); p; p = strchr(p + 1, '.')) {
+		if (p[1] == '\0')
+			break;
+		if ((r = table_has(it->table, p, val, err)) != 0)
+			return r;
+		if (l->parent_matches &&
+		    (r = table_has(it->table, p + 1, val, err)) != 0)
+			return r;
+	}
+	return 0;
+}
+
+/* First matching item decides; a negated match is "no". 1, 0, -2, -3. */
+static int
+domlist_match(const struct domlist *l, const char *domain, struct errbuf *err)
+{
+	struct buf val;
+	int r = 0;
+
+	if (l->n == 0 || *domain == '\0')
+		return 0;
+	buf_init(&val, 0);
+	for (size_t i = 0; i < l->n; i++) {
+		r = dom_item_match(l, &l->v[i], domain, &val, err);
+		if (r == 0)
+			continue;
+		if (r == 1 && l->v[i].neg)
+			r = 0;
+		break;
+	}
+	buf_free(&val);
+	return r;
+}
+
+static int
+maps_open(struct resolve_ctx *c, struct table_list **lp, const char *param,
+	  const char *value, struct errbuf *err)
+{
+	struct errbuf why;
+
+	errbuf_clear(&why);
+	*lp = table_list_open(nz(value), TABLE_F_FOLD, &why);
+	if (*lp == NULL) {
+		errbuf_set(err, "%s: %s", param, errbuf_str(&why));
+		return -1;
+	}
+	if (table_list_blocking(*lp))
+		c->blocking = true;
+	return 0;
+}
+
+struct resolve_ctx *
+resolve_ctx_new(const struct settings *s, struct errbuf *err)
+{
+	struct resolve_ctx *c = xcalloc(1, sizeof(*c));
+
+	c->myorigin = xstrdup(nz(s->myorigin));
+	lower_ascii(c->myorigin);
+	c->delimiter = xstrdup(nz(s->recipient_delimiter));
+	c->mailbox_base = xstrdup(nz(s->virtual_mailbox_base));
+	c->min_uid = s->virtual_minimum_uid;
+	c->recursion_limit = s->virtual_alias_recursion_limit > 0 ?
+	    s->virtual_alias_recursion_limit : 1000;
+	c->expansion_limit = s->virtual_alias_expansion_limit > 0 ?
+	    s->virtual_alias_expansion_limit : 1000;
+	if (domlist_open(c, &c->alias_domains, "virtual_alias_domains",
+			 s->virtual_alias_domains, false, err) < 0 ||
+	    domlist_open(c, &c->mailbox_domains, "virtual_mailbox_domains",
+			 s->virtual_mailbox_domains, false, err) < 0 ||
+	    domlist_open(c, &c->mydestination, "mydestination",
+			 s->mydestination, false, err) < 0 ||
+	    domlist_open(c, &c->relay_domains, "relay_domains",
+			 s->relay_domains, true, err) < 0 ||
+	    maps_open(c, &c->alias_maps, "virtual_alias_maps",
+		      s->virtual_alias_maps, err) < 0 ||
+	    maps_open(c, &c->mailbox_maps, "virtual_mailbox_maps",
+		      s->virtual_mailbox_maps, err) < 0 ||
+	    maps_open(c, &c->uid_maps, "virtual_uid_maps",
+		      s->virtual_uid_maps, err) < 0 ||
+	    maps_open(c, &c->gid_maps, "virtual_gid_maps",
+		      s->virtual_gid_maps, err) < 0) {
+		resolve_ctx_free(&c);
+		return NULL;
+	}
+	return c;
+}
+
+void
+resolve_ctx_free(struct resolve_ctx **cp)
+{
+	struct resolve_ctx *c = *cp;
+
+	if (c == NULL)
+		return;
+	domlist_free(&c->alias_domains);
+	domlist_free(&c->mailbox_domains);
+	domlist_free(&c->mydestination);
+	domlist_free(&c->relay_domains);
+	if (c->alias_maps)
+		table_list_free(&c->alias_maps);
+	if (c->mailbox_maps)
+		table_list_free(&c->mailbox_maps);
+	if (c->uid_maps)
+		table_list_free(&c->uid_maps);
+	if (c->gid_maps)
+		table_list_free(&c->gid_maps);
+	free(c->myorigin);
+	free(c->delimiter);
+	free(c->mailbox_base);
+	free(c);
+	*cp = NULL;
+}
+
+bool
+resolve_ctx_blocking(const struct resolve_ctx *c)
+{
+	return c->blocking;
+}
+
+/*
+ * Postfix's order: virtual_alias_domains, virtual_mailbox_domains,
+ * mydestination, relay_domains. 0 on success; on a lookup error returns
+ * -2 (TEMPFAIL) or -3 (CONFIG) with err set.
+ */
+static int
+domain_class(struct resolve_ctx *c, const char *domain, enum resolve_class *cls,
+	     struct errbuf *err)
+{
+	struct {
+		struct domlist    *l;
+		enum resolve_class cls;
+	} order[] = {
+		{ &c->alias_domains, RESOLVE_CLASS_ALIAS },
+		{ &c->mailbox_domains, RESOLVE_CLASS_VIRTUAL },
+		{ &c->mydestination, RESOLVE_CLASS_LOCAL },
+		{ &c->relay_domains, RESOLVE_CLASS_RELAY },
+	};
+	char *d;
+	int r;
+
+	/* A domainless address is in $myorigin (Postfix appends it). */
+	d = xstrdup(domain && *domain ? domain : c->myorigin);
+	lower_ascii(d);
+	/* One trailing dot means the same domain. */
+	if (strlen(d) > 1 && d[strlen(d) - 1] == '.')
+		d[strlen(d) - 1] = '\0';
+	*cls = RESOLVE_CLASS_DEFAULT;
+	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+		r = domlist_match(order[i].l, d, err);
+		if (r < 0) {
+			free(d);
+			return r;
+		}
+		if (r == 1) {
+			*cls = order[i].cls;
+			break;
+		}
+	}
+	free(d);
+	return 0;
+}
+
+/*
+ * On a lookup error: returns RESOLVE_CLASS_DEFAULT with err set (callers
+ * test errbuf_str(err)[0] and answer 4xx).
+ */
+enum resolve_class
+resolve_domain_class(struct resolve_ctx *c, const char *domain,
+		     struct errbuf *err)
+{
+	enum resolve_class cls;
+
+	errbuf_clear(err);
+	if (domain_class(c, domain, &cls, err) < 0)
+		return RESOLVE_CLASS_DEFAULT;
+	return cls;
+}
+
+/* Splits a key "local@domain" at its last '@' (the local part may hold '@'). */
+static void
+key_split(const char *key, char **local, char **domain)
+{
+	const char *at = strrchr(key, '@');
+
+	if (at == NULL) {
+		*local = xstrdup(key);
+		*domain = xstrdup("");
+	} else {
+		*local = xstrndup(key, (size_t)(at - key));
+		*domain = xstrdup(at + 1);
+	}
+}
+
+static char *
+key_join(const char *local, const char *domain)
+{
+	return *domain ? xasprintf("%s@%s", local, domain) : xstrdup(local);
+}
+
+/*
+ * Builds the Maildir path for map value v (ends in '/'): relative values
+ * live under virtual_mailbox_base; absolute ones must already be inside it.
+ * Empty and "." components are dropped; ".." is refused.
+ */
+static int
+maildir_path(const struct resolve_ctx *c, const char *key, const char *v,
+	     char **path_r, char **reason_r)
+{
+	struct buf out, basebuf;
+	const char *base = c->mailbox_base, *p, *s;
+	char *joined;
+	int rc = 0;
+
+	*path_r = NULL;
+	if (v[0] != '/' && (base[0] != '/')) {
+		*reason_r = xasprintf("virtual_mailbox_maps: relative mailbox \"%s\" "
+				      "for \"%s\" needs an absolute "
+				      "virtual_mailbox_base", v, key);
+		return -1;
+	}
+	joined = v[0] == '/' ? xstrdup(v) : xasprintf("%s/%s", base, v);
+	buf_init(&out, 0);
+	buf_init(&basebuf, 0);
+	for (int pass = 0; pass < 2; pass++) {
+		struct buf *b = pass == 0 ? &out : &basebuf;
+		const char *src = pass == 0 ? joined : base;
+		for (p = src; *p; ) {
+			while (*p == '/')
+				p++;
+			s = p;
+			while (*p && *p != '/')
+				p++;
+			if (p == s || (p - s == 1 && s[0] == '.'))
+				continue;
+			if (p - s == 2 && s[0] == '.' && s[1] == '.') {
+				*reason_r = xasprintf(
+				    "virtual_mailbox_maps: mailbox \"%s\" for \"%s\" "
+				    "has a \"..\" component", v, key);
+				rc = -1;
+				goto done;
+			}
+			buf_putc(b, '/');
+			buf_append(b, s, (size_t)(p - s));
+		}
+		buf_putc(b, '/');
+	}
+	/* Inside the base: the normalized base is a prefix ending at a '/'. */
+	if (base[0] == '/' &&
+	    strncmp(buf_cstr(&out), buf_cstr(&basebuf), basebuf.len) != 0) {
+		*reason_r = xasprintf("virtual_mailbox_maps: mailbox \"%s\" for "
+				      "\"%s\" is outside virtual_mailbox_base %s",
+				      v, key, base);
+		rc = -1;
+		goto done;
+	}
+	if (base[0] != '/' || out.len <= basebuf.len) {
+		if (base[0] != '/')
+			*reason_r = xasprintf("virtual_mailbox_maps: absolute mailbox "
+					      "\"%s\" for \"%s\" but "
+					      "virtual_mailbox_base is not set", v, key);
+		else
+			*reason_r = xasprintf("virtual_mailbox_maps: mailbox \"%s\" "
+					      "for \"%s\" is virtual_mailbox_base "
+					      "itself", v, key);
+		rc = -1;
+		goto done;
+	}
+	*path_r = buf_steal(&out);
+done:
+	free(joined);
+	buf_free(&out);
+	buf_free(&basebuf);
+	return rc;
+}
+
+static enum resolve_status
+table_status_to_resolve(enum table_status st)
+{
+	return st == TABLE_TEMPFAIL ? RESOLVE_TEMPFAIL : RESOLVE_CONFIG;
+}
+
+/* uid/gid from a map (decimal), or the process's own when the map is unset. */
+static enum resolve_status
+id_lookup(struct resolve_ctx *c, struct table_list *l, const char *param,
+	  const char *local, const char *domain, long long min, long long self,
+	  long long *id_r, char **reason_r)
+{
+	struct buf val;
+	struct errbuf err;
+	enum table_status st;
+	const char *v;
+	char *end;
+	long long x;
+
+	if (table_list_empty(l)) {
+		*id_r = self;
+		return RESOLVE_OK;
+	}
+	buf_init(&val, VALUE_MAX);
+	errbuf_clear(&err);
+	st = addr_find(l, local, domain, c->delimiter, 0, &val, NULL, &err);
+	if (st == TABLE_NOTFOUND) {
+		*reason_r = xasprintf("%s: no entry for \"%s@%s\"", param, local, domain);
+		buf_free(&val);
+		return RESOLVE_CONFIG;
+	}
+	if (st != TABLE_FOUND) {
+		*reason_r = xstrdup(errbuf_str(&err));
+		buf_free(&val);
+		return table_status_to_resolve(st);
+	}
+	v = buf_cstr(&val);
+	errno = 0;
+	x = (v[0] >= '0' && v[0] <= '9') ? strtoll(v, &end, 10) : -1;
+	if (x < 0 || errno != 0 || *end != '\0' || x > 0x7fffffffLL || x < min) {
+		*reason_r = xasprintf("%s: bad value \"%s\" for \"%s@%s\" (expected a "
+				      "number >= %lld)", param, v, local, domain, min);
+		buf_free(&val);
+		return RESOLVE_CONFIG;
+	}
+	*id_r = x;
+	buf_free(&val);
+	return RESOLVE_OK;
+}
+
+/* virtual(8): virtual_mailbox_maps, then the owner from the uid/gid maps. */
+static enum resolve_status
+mailbox_lookup(struct resolve_ctx *c, const char *local, const char *domain,
+	       struct resolve_dest *d, char **reason_r)
+{
+	struct buf val;
+	struct errbuf err;
+	enum table_status st;
+	enum resolve_status rs;
+	const char *v;
+	char *key = key_join(local, domain);
+	long long uid, gid;
+
+	buf_init(&val, VALUE_MAX);
+	errbuf_clear(&err);
+	st = addr_find(c->mailbox_maps, local, domain, c->delimiter, 0, &val,
+		       NULL, &err);
+	if (st == TABLE_NOTFOUND) {
+		*reason_r = xstrdup("User unknown in virtual mailbox table");
+		rs = RESOLVE_UNKNOWN;
+		goto out;
+	}
+	if (st != TABLE_FOUND) {
+		*reason_r = xstrdup(errbuf_str(&err));
+		rs = table_status_to_resolve(st);
+		goto out;
+	}
+	v = buf_cstr(&val);
+	d->maildir = NULL;
+	if (v[val.len - 1] == '/' &&
+	    maildir_path(c, key, v, &d->maildir, reason_r) < 0) {
+		rs = RESOLVE_CONFIG;
+		goto out;
+	}
+	rs = id_lookup(c, c->uid_maps, "virtual_uid_maps", local, domain,
+		       c->min_uid, (long long)getuid(), &uid, reason_r);
+	if (rs == RESOLVE_OK)
+		rs = id_lookup(c, c->gid_maps, "virtual_gid_maps", local, domain,
+			       0, (long long)getgid(), &gid, reason_r);
+	if (rs != RESOLVE_OK) {
+		xfree(&d->maildir);
+		goto out;
+	}
+	d->uid = (uid_t)uid;
+	d->gid = (gid_t)gid;
+out:
+	buf_free(&val);
+	free(key);
+	return rs;
+}
+
+/* Alias expansion state for one recipient. */
+struct expand {
+	struct resolve_ctx *c;
+	const char     *orig;		/* the recipient, for messages */
+	struct strlist  out;		/* final addresses (keys), in order */
+	struct strlist  path;		/* addresses being expanded (ancestors) */
+	struct strlist  done;		/* addresses already expanded */
+	char           *reason;
+};
+
+static bool
+set_has(const struct strlist *l, const char *s)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (strcasecmp(l->v[i], s) == 0)
+			return true;
+	return false;
+}
+
+static enum resolve_status
+add_final(struct expand *x, const char *key)
+{
+	if (set_has(&x->out, key))
+		return RESOLVE_OK;
+	if ((long long)x->out.n >= x->c->expansion_limit) {
+		x->reason = xasprintf("unreasonable virtual_alias_maps map expansion "
+				      "size for %s", x->orig);
+		return RESOLVE_LOOP;
+	}
+	strlist_add(&x->out, key);
+	return RESOLVE_OK;
+}
+
+/*
+ * Splits an alias value into targets: commas and white space separate,
+ * except inside a quoted local part.
+ */
+static void
+split_targets(const char *v, struct strlist *out)
+{
+	const char *p = v, *s;
+	int quoted;
+
+	for (;;) {
+		while (*p == ',' || isspace((unsigned char)*p))
+			p++;
+		if (*p == '\0')
+			return;
+		s = p;
+		quoted = 0;
+		for (; *p; p++) {
+			if (quoted) {
+				if (*p == '\\' && p[1])
+					p++;
+				else if (*p == '"')
+					quoted = 0;
+			} else if (*p == '"')
+				quoted = 1;
+			else if (*p == ',' || isspace((unsigned char)*p))
+				break;
+		}
+		strlist_addn(out, s, (size_t)(p - s));
+	}
+}
+
+/* Is there an '@' outside a quoted string? */
+static bool
+has_unquoted_at(const char *s)
+{
+	int quoted = 0;
+
+	for (; *s; s++) {
+		if (quoted) {
+			if (*s == '\\' && s[1])
+				s++;
+			else if (*s == '"')
+				quoted = 0;
+		} else if (*s == '"')
+			quoted = 1;
+		else if (*s == '@')
+			return true;
+	}
+	return false;
+}
+
+static enum resolve_status
+expand(struct expand *x, const char *local, const char *domain, long long depth)
+{
+	struct resolve_ctx *c = x->c;
+	struct buf val;
+	struct errbuf err;
+	struct strlist targets;
+	enum resolve_class cls;
+	enum table_status st;
+	enum resolve_status rs = RESOLVE_OK;
+	char *key = key_join(local, domain), *ext = NULL;
+	char delim[2] = { 0, 0 };
+	int r;
+
+	if (set_has(&x->path, key)) {
+		x->reason = xasprintf("virtual_alias_maps loop for %s", x->orig);
+		free(key);
+		return RESOLVE_LOOP;
+	}
+	if (depth > c->recursion_limit) {
+		x->reason = xasprintf("unreasonable virtual_alias_maps map nesting "
+				      "for %s", x->orig);
+		free(key);
+		return RESOLVE_LOOP;
+	}
+	if (set_has(&x->done, key)) {
+		free(key);
+		return RESOLVE_OK;
+	}
+	/* Each distinct address is looked up once: bounds the work. */
+	if ((long long)x->done.n >= 4 * c->expansion_limit) {
+		x->reason = xasprintf("unreasonable virtual_alias_maps map expansion "
+				      "size for %s", x->orig);
+		free(key);
+		return RESOLVE_LOOP;
+	}
+	strlist_add(&x->done, key);
+	errbuf_clear(&err);
+	if ((r = domain_class(c, domain, &cls, &err)) < 0) {
+		x->reason = xstrdup(errbuf_str(&err));
+		free(key);
+		return r == -2 ? RESOLVE_TEMPFAIL : RESOLVE_CONFIG;
+	}
+	buf_init(&val, VALUE_MAX);
+	st = addr_find(c->alias_maps, local, domain, c->delimiter,
+		       cls == RESOLVE_CLASS_LOCAL ? ADDR_FIND_BARE_USER : 0,
+		       &val, &ext, &err);
+	if (st == TABLE_NOTFOUND) {
+		rs = add_final(x, key);
+		goto out;
+	}
+	if (st != TABLE_FOUND) {
+		x->reason = xstrdup(errbuf_str(&err));
+		rs = table_status_to_resolve(st);
+		goto out;
+	}
+	/* The delimiter that separated the extension we propagate. */
+	if (ext && strlen(local) > strlen(ext))
+		delim[0] = local[strlen(local) - strlen(ext) - 1];
+	strlist_init(&targets);
+	split_targets(buf_cstr(&val), &targets);
+	if (targets.n == 0) {
+		x->reason = xasprintf("virtual_alias_maps: empty value for \"%s\"", key);
+		rs = RESOLVE_CONFIG;
+	}
+	strlist_add(&x->path, key);
+	for (size_t i = 0; rs == RESOLVE_OK && i < targets.n; i++) {
+		struct addr t;
+		const char *perr;
+		char *text, *tkey;
+
+		text = has_unquoted_at(targets.v[i]) ? xstrdup(targets.v[i]) :
+		    xasprintf("%s@%s", targets.v[i], c->myorigin);
+		if (addr_parse_mailbox(text, &t, &perr) < 0) {
+			x->reason = xasprintf("virtual_alias_maps: bad address \"%s\" "
+					      "in the value for \"%s\": %s",
+					      targets.v[i], key, perr);
+			free(text);
+			rs = RESOLVE_CONFIG;
+			break;
+		}
+		free(text);
+		/* propagate_unmatched_extensions: user+ext -> target+ext */
+		if (ext && delim[0]) {
+			char *nl = xasprintf("%s%s%s", t.local, delim, ext);
+			free(t.local);
+			t.local = nl;
+		}
+		tkey = addr_key(&t);
+		if (strcasecmp(tkey, key) == 0)
+			rs = add_final(x, tkey);	/* maps to itself: kept */
+		else
+			rs = expand(x, t.local, t.domain, depth + 1);
+		free(tkey);
+		addr_free(&t);
+	}
+	free(x->path.v[--x->path.n]);
+	x->path.v[x->path.n] = NULL;
+	strlist_free(&targets);
+out:
+	free(ext);
+	free(key);
+	buf_free(&val);
+	return rs;
+}
+
+static void
+dest_init(struct resolve_dest *d)
+{
+	memset(d, 0, sizeof(*d));
+}
+
+/* The final step for one address: class, then what that class needs. */
+static enum resolve_status
+resolve_final(struct resolve_ctx *c, const char *key, struct resolve_dest *d,
+	      char **reason_r)
+{
+	struct errbuf err;
+	enum resolve_status rs = RESOLVE_OK;
+	char *local, *domain;
+	int r;
+
+	dest_init(d);
+	key_split(key, &local, &domain);
+	errbuf_clear(&err);
+	if ((r = domain_class(c, domain, &d->cls, &err)) < 0) {
+		*reason_r = xstrdup(errbuf_str(&err));
+		rs = r == -2 ? RESOLVE_TEMPFAIL : RESOLVE_CONFIG;
+		goto out;
+	}
+	switch (d->cls) {
+	case RESOLVE_CLASS_VIRTUAL:
+		rs = mailbox_lookup(c, local, domain, d, reason_r);
+		break;
+	case RESOLVE_CLASS_ALIAS:
+		*reason_r = xstrdup("User unknown in virtual alias table");
+		rs = RESOLVE_UNKNOWN;
+		break;
+	case RESOLVE_CLASS_LOCAL:
+		/* No local(8) here: a local domain is served through aliases. */
+		if (strcasecmp(local, "postmaster") == 0)
+			*reason_r = xasprintf("User unknown in local recipient table "
+					      "(postmaster@%s needs a virtual_alias_maps "
+					      "entry)", domain);
+		else
+			*reason_r = xstrdup("User unknown in local recipient table");
+		rs = RESOLVE_UNKNOWN;
+		break;
+	default:
+		break;
+	}
+	if (rs == RESOLVE_OK)
+		d->addr = xstrdup(key);
+out:
+	free(local);
+	free(domain);
+	return rs;
+}
+
+enum resolve_status
+resolve_rcpt(struct resolve_ctx *c, const struct addr *a, struct resolve_result *r)
+{
+	struct expand x;
+	enum resolve_status rs;
+	char *orig, *domain;
+
+	memset(r, 0, sizeof(*r));
+	if (a == NULL || a->is_null || a->local == NULL || a->local[0] == '\0') {
+		r->reason = xstrdup("Null recipient address");
+		return RESOLVE_UNKNOWN;
+	}
+	domain = xstrdup(a->domain && a->domain[0] ? a->domain : c->myorigin);
+	lower_ascii(domain);
+	orig = key_join(a->local, domain);
+	memset(&x, 0, sizeof(x));
+	x.c = c;
+	x.orig = orig;
+	strlist_init(&x.out);
+	strlist_init(&x.path);
+	strlist_init(&x.done);
+	rs = expand(&x, a->local, domain, 0);
+	if (rs == RESOLVE_OK && x.out.n == 0) {
+		x.reason = xasprintf("virtual_alias_maps: %s expands to nothing", orig);
+		rs = RESOLVE_CONFIG;
+	}
+	if (rs == RESOLVE_OK) {
+		r->v = xcalloc(x.out.n, sizeof(*r->v));
+		for (size_t i = 0; i < x.out.n; i++) {
+			rs = resolve_final(c, x.out.v[i], &r->v[i], &r->reason);
+			if (rs != RESOLVE_OK) {
+				/* One undeliverable target fails the recipient:
+				 * refused now rather than bounced later. */
+				break;
+			}
+			r->n = i + 1;
+		}
+		if (rs != RESOLVE_OK) {
+			char *reason = r->reason;
+			r->reason = NULL;
+			resolve_result_free(r);
+			r->reason = reason;
+		}
+	} else
+		r->reason = x.reason ? x.reason : xstrdup("alias expansion failed");
+	if (rs == RESOLVE_OK || r->reason != x.reason)
+		free(x.reason);
+	strlist_free(&x.out);
+	strlist_free(&x.path);
+	strlist_free(&x.done);
+	free(orig);
+	free(domain);
+	return rs;
+}
+
+enum resolve_status
+resolve_mailbox(struct resolve_ctx *c, const char *addr, struct resolve_dest *d,
+		char **reason_r)
+{
+	enum resolve_status rs;
+
+	*reason_r = NULL;
+	if (addr == NULL || *addr == '\0') {
+		dest_init(d);
+		*reason_r = xstrdup("Null recipient address");
+		return RESOLVE_UNKNOWN;
+	}
+	rs = resolve_final(c, addr, d, reason_r);
+	if (rs != RESOLVE_OK)
+		resolve_dest_free(d);
+	return rs;
+}
+
+void
+resolve_dest_free(struct resolve_dest *d)
+{
+	if (d == NULL)
+		return;
+	xfree(&d->addr);
+	xfree(&d->maildir);
+}
+
+void
+resolve_result_free(struct resolve_result *r)
+{
+	if (r == NULL)
+		return;
+	for (size_t i = 0; i < r->n; i++)
+		resolve_dest_free(&r->v[i]);
+	xfree(&r->v);
+	r->n = 0;
+	xfree(&r->reason);
+}
