@@ -24,7 +24,8 @@
  * leave a stale incoming/ name, which queue_clean_incoming removes. A file
  * removed with queue_remove needs no directory fsync when all its
  * recipients are marked done: if it comes back after a crash, it has
- * nothing left to deliver.
+ * nothing left to deliver. queue_defer also sets the file's mtime to the
+ * next attempt time, so a scanner can find due messages with a stat.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -870,9 +871,14 @@ fail_errno:
 
 /* --- updates --- */
 
+/*
+ * pwrite + fdatasync. mtime >= 0 also sets the file's modification time:
+ * a hint for queue scanners (the next attempt), not part of the record.
+ */
 static int
 pwrite_sync(const char *qdir, enum queue_state st, const char *id,
-	    const void *data, size_t len, off_t off, struct errbuf *err)
+	    const void *data, size_t len, off_t off, time_t mtime,
+	    struct errbuf *err)
 {
 	char path[PATH_MAX];
 	int fd, saved;
@@ -898,6 +904,14 @@ pwrite_sync(const char *qdir, enum queue_state st, const char *id,
 		saved = n < 0 ? errno : EIO;
 		errbuf_set(err, "update queue file %s: %s", path, strerror(saved));
 		goto fail;
+	}
+	if (mtime >= 0) {
+		struct timespec ts[2];
+		ts[0].tv_sec = 0;
+		ts[0].tv_nsec = UTIME_OMIT;
+		ts[1].tv_sec = mtime;
+		ts[1].tv_nsec = 0;
+		(void)futimens(fd, ts);
 	}
 #if defined(__linux__) || defined(__FreeBSD__)
 	if (fdatasync(fd) < 0) {
@@ -927,7 +941,8 @@ queue_mark_done(const char *qdir, enum queue_state st, struct queue_env *env,
 		errno = EINVAL;
 		return -1;
 	}
-	if (pwrite_sync(qdir, st, env->id, &d, 1, env->rcpt[i].status_off, err) < 0)
+	if (pwrite_sync(qdir, st, env->id, &d, 1, env->rcpt[i].status_off, -1,
+			err) < 0)
 		return -1;
 	env->rcpt[i].status = QUEUE_RCPT_DONE;
 	return 0;
@@ -945,7 +960,7 @@ queue_defer(const char *qdir, enum queue_state from, struct queue_env *env,
 
 	sched_format(sched, env->attempts, env->next_attempt);
 	if (pwrite_sync(qdir, from, env->id, sched, QF_SCHED_LEN,
-			(off_t)QF_SCHED_OFF, err) < 0)
+			(off_t)QF_SCHED_OFF, env->next_attempt, err) < 0)
 		return -1;
 	if (from == QUEUE_DEFERRED)
 		return 0;

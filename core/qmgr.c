@@ -1,0 +1,715 @@
+/*
+ * qmgr.c - the queue manager: schedules deliveries of queued messages on the
+ * worker pool, bounded in flight, and retries deferred ones with backoff.
+ * The loop thread keeps only IDs (a FIFO of at most QMGR_PENDING_MAX and a
+ * set of the IDs it knows); directory scans and deliveries run on workers.
+ * Must not: block the loop, deliver one message in two jobs at once, or
+ * drop a message: with no bounce service yet, an expired message stays
+ * deferred (logged once) and a bounced recipient is logged as such.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include <event2/event.h>
+
+#include "core/log.h"
+#include "core/params.h"
+#include "core/qmgr.h"
+#include "core/queue.h"
+#include "core/resolve.h"
+#include "core/worker.h"
+#include "core/lib/buf.h"
+#include "core/lib/strlist.h"
+#include "core/lib/xmalloc.h"
+#include "delivery/deliver.h"
+
+#define QMGR_PENDING_MAX 10000	/* IDs waiting for a slot (then rescan) */
+#define QMGR_SCAN_BATCH  2000	/* IDs one directory scan hands over */
+
+struct qjob {
+	struct qmgr     *q;
+	char             id[QUEUE_ID_SIZE];
+	enum queue_state st;
+	bool             force;		/* flush: ignore next_attempt */
+	struct timeval   t_sched;	/* when the qmgr took it */
+	struct qjob     *next;
+};
+
+struct qscan {
+	struct qmgr     *q;
+	bool             active, deferred, force;
+	struct strlist   known;		/* sorted snapshot, skipped */
+	struct strlist   act, def;	/* results */
+	bool             more;		/* the batch was full */
+	char             err[1024];
+};
+
+struct qset_ent {
+	char             id[QUEUE_ID_SIZE];
+	struct qset_ent *next;
+};
+
+struct qmgr {
+	struct event_base     *base;
+	struct worker_pool    *pool;
+	const struct settings *s;
+	struct resolve_ctx    *resolve;
+	char                  *qdir;
+	struct event          *timer;
+	unsigned               max_inflight, inflight;
+	struct qjob           *head, *tail;	/* pending FIFO */
+	size_t                 npending;
+	struct qset_ent      **set;		/* known IDs: pending + in flight */
+	size_t                 set_size, set_n;
+	bool                   scanning;
+	bool                   rescan_active;	/* notifications were dropped */
+	bool                   rescan_deferred;	/* a scan batch was full */
+	bool                   rescan_force;
+};
+
+/* ---- the set of known IDs ---- */
+
+static size_t
+id_hash(const char *id)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (; *id; id++)
+		h = (h ^ (unsigned char)*id) * 1099511628211ULL;
+	return (size_t)h;
+}
+
+static bool
+set_has(const struct qmgr *q, const char *id)
+{
+	const struct qset_ent *e;
+
+	for (e = q->set[id_hash(id) & (q->set_size - 1)]; e; e = e->next)
+		if (strcmp(e->id, id) == 0)
+			return true;
+	return false;
+}
+
+static void
+set_grow(struct qmgr *q)
+{
+	size_t nsize = q->set_size * 2, i;
+	struct qset_ent **nset = xcalloc(nsize, sizeof(*nset)), *e, *n;
+
+	for (i = 0; i < q->set_size; i++)
+		for (e = q->set[i]; e; e = n) {
+			size_t h = id_hash(e->id) & (nsize - 1);
+			n = e->next;
+			e->next = nset[h];
+			nset[h] = e;
+		}
+	free(q->set);
+	q->set = nset;
+	q->set_size = nsize;
+}
+
+static void
+set_add(struct qmgr *q, const char *id)
+{
+	struct qset_ent *e = xmalloc(sizeof(*e));
+	size_t h;
+
+	if (q->set_n >= q->set_size * 2)
+		set_grow(q);
+	h = id_hash(id) & (q->set_size - 1);
+	memcpy(e->id, id, QUEUE_ID_SIZE);
+	e->next = q->set[h];
+	q->set[h] = e;
+	q->set_n++;
+}
+
+static void
+set_del(struct qmgr *q, const char *id)
+{
+	struct qset_ent **pp, *e;
+
+	for (pp = &q->set[id_hash(id) & (q->set_size - 1)]; (e = *pp);
+	     pp = &e->next)
+		if (strcmp(e->id, id) == 0) {
+			*pp = e->next;
+			free(e);
+			q->set_n--;
+			return;
+		}
+}
+
+/* ---- logging ---- */
+
+void
+delivery_log(const char *syslog_name, const char *service, const char *id,
+	     const char *to, const char *orig_to, const char *relay,
+	     double delay, const double delays[4], const char *dsn,
+	     const char *status, const char *text)
+{
+	char d[5][32];
+	struct buf b;
+	int i;
+
+	qmgr_format_delay(delay, d[0]);
+	for (i = 0; i < 4; i++)
+		qmgr_format_delay(delays ? delays[i] : 0, d[i + 1]);
+	buf_init(&b, 0);
+	buf_printf(&b, "%s: to=<%s>, ", id, to ? to : "");
+	if (orig_to && to && strcmp(orig_to, to) != 0)
+		buf_printf(&b, "orig_to=<%s>, ", orig_to);
+	buf_printf(&b, "relay=%s, delay=%s, delays=%s/%s/%s/%s, dsn=%s, "
+		   "status=%s (%s)", relay ? relay : "none", d[0], d[1], d[2],
+		   d[3], d[4], dsn ? dsn : "4.0.0", status, text ? text : "");
+	log_write(syslog_name, service ? service : "virtual", LOG_LVL_INFO, "%s",
+		  buf_cstr(&b));
+	buf_free(&b);
+}
+
+static double
+tv_diff(const struct timeval *a, const struct timeval *b)
+{
+	double d = (double)(b->tv_sec - a->tv_sec)
+		   + (double)(b->tv_usec - a->tv_usec) / 1e6;
+	return d > 0 ? d : 0;
+}
+
+/* ---- delivering one message (worker thread) ---- */
+
+struct rcpt_outcome {
+	enum deliver_status st;
+	char                dsn[8];
+	const char         *relay;
+};
+
+/* Decides one recipient: resolve, deliver, classify. text_r gets the reason. */
+static void
+deliver_one(struct qjob *j, const struct queue_env *env, const struct buf *content,
+	    const struct queue_rcpt *r, struct rcpt_outcome *o, struct buf *text)
+{
+	const struct settings *s = j->q->s;
+	struct resolve_dest dest;
+	enum resolve_status rs;
+	char *reason = NULL;
+
+	o->relay = "none";
+	buf_reset(text);
+	if (j->q->resolve == NULL) {
+		o->st = DELIVER_DEFER;
+		snprintf(o->dsn, sizeof(o->dsn), "4.3.5");
+		buf_puts(text, "no address resolver configured");
+		return;
+	}
+	memset(&dest, 0, sizeof(dest));
+	rs = resolve_mailbox(j->q->resolve, r->addr, &dest, &reason);
+	switch (rs) {
+	case RESOLVE_OK:
+		if (dest.cls == RESOLVE_CLASS_VIRTUAL && dest.maildir != NULL) {
+			struct deliver_req req = {
+				.base = s->virtual_mailbox_base,
+				.maildir = dest.maildir,
+				.sender = env->sender,
+				.orig_rcpt = s->enable_original_recipient
+					     ? (r->orig ? r->orig : r->addr) : NULL,
+				.rcpt = r->addr,
+				.content = content->data ? content->data : "",
+				.len = content->len,
+			};
+			o->relay = "virtual";
+			o->st = deliver_maildir(&req, o->dsn, text);
+		} else if (dest.cls == RESOLVE_CLASS_VIRTUAL) {
+			o->relay = "virtual";
+			o->st = DELIVER_DEFER;
+			snprintf(o->dsn, sizeof(o->dsn), "4.3.5");
+			buf_puts(text, "mailbox is not a maildir (mailbox paths "
+				 "must end in \"/\"; mbox delivery is not available)");
+		} else {
+			o->st = DELIVER_DEFER;
+			snprintf(o->dsn, sizeof(o->dsn), "4.4.0");
+			buf_puts(text, "delivery to remote destinations is not "
+				 "available yet");
+		}
+		break;
+	case RESOLVE_UNKNOWN:
+		o->relay = "virtual";
+		o->st = DELIVER_BOUNCE;
+		snprintf(o->dsn, sizeof(o->dsn), "5.1.1");
+		if (reason && *reason)
+			buf_puts(text, reason);
+		else
+			buf_printf(text, "unknown user: \"%s\"", r->addr);
+		break;
+	case RESOLVE_LOOP:
+		o->st = DELIVER_BOUNCE;
+		snprintf(o->dsn, sizeof(o->dsn), "5.4.6");
+		buf_puts(text, reason && *reason ? reason : "mail forwarding loop");
+		break;
+	case RESOLVE_CONFIG:
+		o->st = DELIVER_DEFER;
+		snprintf(o->dsn, sizeof(o->dsn), "4.3.5");
+		buf_puts(text, reason && *reason ? reason : "server configuration error");
+		break;
+	case RESOLVE_TEMPFAIL:
+	default:
+		o->st = DELIVER_DEFER;
+		snprintf(o->dsn, sizeof(o->dsn), "4.3.0");
+		buf_puts(text, reason && *reason ? reason : "temporary lookup failure");
+		break;
+	}
+	free(reason);
+	resolve_dest_free(&dest);
+}
+
+static void
+job_work(void *arg)
+{
+	struct qjob *j = arg;
+	struct qmgr *q = j->q;
+	const char *name = q->s->syslog_name;
+	struct queue_env env;
+	struct buf content, text;
+	struct errbuf err;
+	struct timeval t0, t1, tr;
+	time_t now;
+	size_t i, pending = 0;
+	bool bounced = false;
+
+	errbuf_clear(&err);
+	buf_init(&content, 0);
+	if (queue_read(q->qdir, j->st, j->id, &env, &content, &err) < 0) {
+		if (errno == ENOENT)	/* delivered or moved meanwhile */
+			goto out;
+		if (errno == EINVAL) {
+			log_write(name, "qmgr", LOG_LVL_WARNING,
+				  "%s: %s; moved to the corrupt queue", j->id,
+				  errbuf_str(&err));
+			if (queue_move(q->qdir, j->id, j->st, QUEUE_CORRUPT, &err) < 0)
+				log_write(name, "qmgr", LOG_LVL_WARNING, "%s: %s",
+					  j->id, errbuf_str(&err));
+		} else {
+			log_write(name, "qmgr", LOG_LVL_WARNING, "%s: %s", j->id,
+				  errbuf_str(&err));
+		}
+		goto out;
+	}
+	now = time(NULL);
+	if (j->st == QUEUE_DEFERRED && !j->force && env.next_attempt > now)
+		goto out_env;	/* not due: the file's time stamp was early */
+
+	for (i = 0; i < env.nrcpt; i++)
+		if (env.rcpt[i].status == QUEUE_RCPT_PENDING)
+			pending++;
+	if (pending > 0)
+		log_write(name, "qmgr", LOG_LVL_INFO,
+			  "%s: from=<%s>, size=%lld, nrcpt=%zu (queue active)",
+			  env.id, env.sender, env.size, pending);
+	pending = 0;
+	buf_init(&text, 0);
+	gettimeofday(&t0, NULL);
+	for (i = 0; i < env.nrcpt; i++) {
+		struct queue_rcpt *r = &env.rcpt[i];
+		struct rcpt_outcome o;
+		struct timeval arr = { env.arrival, (suseconds_t)env.arrival_usec };
+		double delays[4];
+		const char *status;
+
+		if (r->status != QUEUE_RCPT_PENDING)
+			continue;
+		gettimeofday(&tr, NULL);
+		deliver_one(j, &env, &content, r, &o, &text);
+		gettimeofday(&t1, NULL);
+		if (o.st == DELIVER_DEFER) {
+			status = "deferred";
+			pending++;
+		} else {
+			status = o.st == DELIVER_SENT ? "sent" : "bounced";
+			if (o.st == DELIVER_BOUNCE)
+				bounced = true;
+			if (queue_mark_done(q->qdir, j->st, &env, i, &err) < 0) {
+				/* Delivered but not recorded: the next attempt
+				 * may deliver it again; say so. */
+				log_write(name, "qmgr", LOG_LVL_WARNING,
+					  "%s: %s", env.id, errbuf_str(&err));
+				pending++;
+			}
+		}
+		delays[0] = tv_diff(&arr, &j->t_sched);
+		delays[1] = tv_diff(&j->t_sched, &tr);
+		delays[2] = 0;
+		delays[3] = tv_diff(&tr, &t1);
+		delivery_log(name, o.relay && strcmp(o.relay, "virtual") == 0
+			     ? "virtual" : "qmgr", env.id, r->addr, r->orig,
+			     o.relay, tv_diff(&arr, &t1), delays, o.dsn, status,
+			     buf_cstr(&text));
+	}
+	buf_free(&text);
+	if (bounced)
+		log_write(name, "qmgr", LOG_LVL_WARNING,
+			  "%s: no non-delivery notice sent to <%s>: returned "
+			  "mail is not implemented yet", env.id, env.sender);
+	if (pending == 0) {
+		if (queue_remove(q->qdir, j->st, env.id, &err) < 0)
+			log_write(name, "qmgr", LOG_LVL_WARNING, "%s: %s", env.id,
+				  errbuf_str(&err));
+		else
+			log_write(name, "qmgr", LOG_LVL_INFO, "%s: removed", env.id);
+		goto out_env;
+	}
+	{
+		long long back, life = q->s->maximal_queue_lifetime;
+		time_t expire = env.arrival + (time_t)life, prev;
+
+		prev = env.attempts > 0
+		       ? env.next_attempt - (time_t)qmgr_backoff(env.attempts,
+				q->s->minimal_backoff_time, q->s->maximal_backoff_time)
+		       : env.arrival;
+		env.attempts++;
+		back = qmgr_backoff(env.attempts, q->s->minimal_backoff_time,
+				    q->s->maximal_backoff_time);
+		now = time(NULL);
+		env.next_attempt = now + (time_t)back;
+		/*
+		 * Past maximal_queue_lifetime Postfix returns the message. With
+		 * no bounce service yet, dropping it would lose mail: keep
+		 * retrying at the maximal backoff and warn once, at the first
+		 * attempt after expiry.
+		 */
+		if (life > 0 && now >= expire && prev < expire)
+			log_write(name, "qmgr", LOG_LVL_WARNING,
+				  "%s: queued for more than maximal_queue_lifetime "
+				  "(%llds) but returned mail is not implemented yet: "
+				  "kept in the deferred queue", env.id, life);
+		if (queue_defer(q->qdir, j->st, &env, &err) < 0)
+			log_write(name, "qmgr", LOG_LVL_WARNING, "%s: %s", env.id,
+				  errbuf_str(&err));
+	}
+out_env:
+	queue_env_free(&env);
+out:
+	buf_free(&content);
+}
+
+/* ---- scheduling (loop thread) ---- */
+
+static void pump(struct qmgr *q);
+
+static void
+job_done(void *arg)
+{
+	struct qjob *j = arg;
+	struct qmgr *q = j->q;
+
+	q->inflight--;
+	set_del(q, j->id);
+	free(j);
+	pump(q);
+}
+
+/* Queues one ID unless known. false if the FIFO is full. */
+static bool
+schedule(struct qmgr *q, const char *id, enum queue_state st, bool force)
+{
+	struct qjob *j;
+
+	if (set_has(q, id))
+		return true;
+	if (q->npending >= QMGR_PENDING_MAX)
+		return false;
+	j = xcalloc(1, sizeof(*j));
+	j->q = q;
+	memcpy(j->id, id, QUEUE_ID_SIZE);
+	j->st = st;
+	j->force = force;
+	gettimeofday(&j->t_sched, NULL);
+	if (q->tail)
+		q->tail->next = j;
+	else
+		q->head = j;
+	q->tail = j;
+	q->npending++;
+	set_add(q, id);
+	return true;
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static bool
+known(const struct strlist *l, const char *id)
+{
+	const char *k = id;
+	return l->n > 0 && bsearch(&k, l->v, l->n, sizeof(char *), cmp_str) != NULL;
+}
+
+static void
+scan_work(void *arg)
+{
+	struct qscan *sc = arg;
+	struct strlist ids;
+	struct errbuf err;
+	struct stat sb;
+	char path[4200];
+	time_t now = time(NULL);
+	size_t i, taken = 0;
+
+	errbuf_clear(&err);
+	if (sc->active) {
+		strlist_init(&ids);
+		if (queue_list(sc->q->qdir, QUEUE_ACTIVE, &ids, &err) < 0)
+			snprintf(sc->err, sizeof(sc->err), "%s", errbuf_str(&err));
+		for (i = 0; i < ids.n; i++) {
+			if (known(&sc->known, ids.v[i]))
+				continue;
+			if (taken >= QMGR_SCAN_BATCH) {
+				sc->more = true;
+				break;
+			}
+			strlist_add(&sc->act, ids.v[i]);
+			taken++;
+		}
+		strlist_free(&ids);
+	}
+	if (sc->deferred) {
+		strlist_init(&ids);
+		if (queue_list(sc->q->qdir, QUEUE_DEFERRED, &ids, &err) < 0)
+			snprintf(sc->err, sizeof(sc->err), "%s", errbuf_str(&err));
+		for (i = 0; i < ids.n; i++) {
+			if (known(&sc->known, ids.v[i]))
+				continue;
+			/* queue_defer sets the mtime to the next attempt: a
+			 * stat instead of reading every deferred file. */
+			if (!sc->force) {
+				snprintf(path, sizeof(path), "%s/deferred/%s",
+					 sc->q->qdir, ids.v[i]);
+				if (stat(path, &sb) < 0 || sb.st_mtime > now)
+					continue;
+			}
+			if (taken >= QMGR_SCAN_BATCH) {
+				sc->more = true;
+				break;
+			}
+			strlist_add(&sc->def, ids.v[i]);
+			taken++;
+		}
+		strlist_free(&ids);
+	}
+}
+
+static void
+scan_done(void *arg)
+{
+	struct qscan *sc = arg;
+	struct qmgr *q = sc->q;
+	size_t i;
+
+	q->scanning = false;
+	if (sc->err[0])
+		log_write(q->s->syslog_name, "qmgr", LOG_LVL_WARNING, "%s", sc->err);
+	for (i = 0; i < sc->act.n; i++)
+		if (!schedule(q, sc->act.v[i], QUEUE_ACTIVE, false)) {
+			q->rescan_active = true;
+			break;
+		}
+	for (i = 0; i < sc->def.n; i++)
+		if (!schedule(q, sc->def.v[i], QUEUE_DEFERRED, sc->force)) {
+			q->rescan_deferred = true;
+			q->rescan_force |= sc->force;
+			break;
+		}
+	if (sc->more) {
+		if (sc->active)
+			q->rescan_active = true;
+		if (sc->deferred) {
+			q->rescan_deferred = true;
+			q->rescan_force |= sc->force;
+		}
+	}
+	strlist_free(&sc->known);
+	strlist_free(&sc->act);
+	strlist_free(&sc->def);
+	free(sc);
+	pump(q);
+}
+
+static void
+scan_start(struct qmgr *q, bool active, bool deferred, bool force)
+{
+	struct qscan *sc;
+	size_t i;
+
+	if (q->scanning) {
+		if (active)
+			q->rescan_active = true;
+		if (deferred)
+			q->rescan_deferred = true;
+		q->rescan_force |= force;
+		return;
+	}
+	sc = xcalloc(1, sizeof(*sc));
+	sc->q = q;
+	sc->active = active;
+	sc->deferred = deferred;
+	sc->force = force;
+	strlist_init(&sc->known);
+	strlist_init(&sc->act);
+	strlist_init(&sc->def);
+	for (i = 0; i < q->set_size; i++) {
+		struct qset_ent *e;
+		for (e = q->set[i]; e; e = e->next)
+			strlist_add(&sc->known, e->id);
+	}
+	if (sc->known.n > 1)
+		qsort(sc->known.v, sc->known.n, sizeof(char *), cmp_str);
+	q->scanning = true;
+	worker_submit(q->pool, scan_work, scan_done, sc);
+}
+
+/* Starts jobs while there are slots; rescans when the FIFO ran dry. */
+static void
+pump(struct qmgr *q)
+{
+	struct qjob *j;
+
+	while (q->inflight < q->max_inflight && (j = q->head) != NULL) {
+		q->head = j->next;
+		if (q->head == NULL)
+			q->tail = NULL;
+		j->next = NULL;
+		q->npending--;
+		q->inflight++;
+		worker_submit(q->pool, job_work, job_done, j);
+	}
+	if (q->head == NULL && !q->scanning
+	    && (q->rescan_active || q->rescan_deferred)) {
+		bool a = q->rescan_active, d = q->rescan_deferred;
+		bool f = q->rescan_force;
+		q->rescan_active = q->rescan_deferred = q->rescan_force = false;
+		scan_start(q, a, d, f);
+	}
+}
+
+static void
+timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct qmgr *q = arg;
+
+	/* active/ too: it catches messages whose notification was lost. */
+	scan_start(q, true, true, false);
+	pump(q);
+}
+
+/* ---- public ---- */
+
+struct qmgr *
+qmgr_new(struct event_base *base, struct worker_pool *pool,
+	 const struct settings *s, struct resolve_ctx *resolve,
+	 struct errbuf *err)
+{
+	struct qmgr *q;
+
+	if (s->queue_directory == NULL || s->queue_directory[0] == '\0') {
+		errbuf_set(err, "queue_directory is not set");
+		return NULL;
+	}
+	if (queue_init(s->queue_directory, err) < 0)
+		return NULL;
+	q = xcalloc(1, sizeof(*q));
+	q->base = base;
+	q->pool = pool;
+	q->s = s;
+	q->resolve = resolve;
+	q->qdir = xstrdup(s->queue_directory);
+	q->max_inflight = 2 * (unsigned)(s->facteur_worker_threads > 0
+					 ? (s->facteur_worker_threads > 256
+					    ? 256 : s->facteur_worker_threads)
+					 : 2);
+	q->set_size = 1024;
+	q->set = xcalloc(q->set_size, sizeof(*q->set));
+	q->timer = event_new(base, -1, EV_PERSIST, timer_cb, q);
+	if (q->timer == NULL) {
+		errbuf_set(err, "qmgr: cannot create the queue run timer");
+		qmgr_free(&q);
+		return NULL;
+	}
+	return q;
+}
+
+int
+qmgr_start(struct qmgr *q, struct errbuf *err)
+{
+	struct timeval tv;
+	long long delay = q->s->queue_run_delay > 0 ? q->s->queue_run_delay : 300;
+
+	if (queue_clean_incoming(q->qdir, err) < 0)
+		return -1;
+	tv.tv_sec = (time_t)delay;
+	tv.tv_usec = 0;
+	if (event_add(q->timer, &tv) < 0) {
+		errbuf_set(err, "qmgr: cannot arm the queue run timer");
+		return -1;
+	}
+	scan_start(q, true, true, false);
+	return 0;
+}
+
+void
+qmgr_enqueued(struct qmgr *q, const char *id)
+{
+	if (q == NULL || id == NULL || strlen(id) != QUEUE_ID_LEN)
+		return;
+	if (!schedule(q, id, QUEUE_ACTIVE, false))
+		q->rescan_active = true;	/* found again by a scan */
+	pump(q);
+}
+
+void
+qmgr_flush(struct qmgr *q)
+{
+	if (q == NULL)
+		return;
+	scan_start(q, true, true, true);
+	pump(q);
+}
+
+unsigned
+qmgr_in_flight(const struct qmgr *q)
+{
+	return q ? q->inflight + (q->scanning ? 1 : 0) : 0;
+}
+
+void
+qmgr_free(struct qmgr **qp)
+{
+	struct qmgr *q = *qp;
+	struct qjob *j, *n;
+	size_t i;
+
+	if (q == NULL)
+		return;
+	if (q->timer)
+		event_free(q->timer);
+	for (j = q->head; j; j = n) {
+		n = j->next;
+		free(j);
+	}
+	for (i = 0; i < q->set_size; i++) {
+		struct qset_ent *e, *en;
+		for (e = q->set[i]; e; e = en) {
+			en = e->next;
+			free(e);
+		}
+	}
+	free(q->set);
+	free(q->qdir);
+	free(q);
+	*qp = NULL;
+}
