@@ -64,6 +64,14 @@ enum table_status table_lookup(struct table *t, const char *key,
 int table_dump(struct table *t, int (*cb)(const char *key, const char *value,
 					  void *arg), void *arg, struct errbuf *err);
 
+/*
+ * Appends to out the warnings of the table's last load (for `facteur
+ * check`), e.g. "FILE, line N: duplicate entry: \"key\"" (the first entry
+ * is kept, as Postfix does). Tables without warnings append nothing.
+ */
+struct strlist;
+void table_warnings(struct table *t, struct strlist *out);
+
 /* A table list: "texthash:/a, inline:{x=y}" as in virtual_alias_maps. */
 struct table_list;
 
