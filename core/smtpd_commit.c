@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <time.h>
 
 #include <event2/bufferevent.h>
 #include <event2/event.h>
@@ -108,9 +109,6 @@ log_reject(struct smtpd_session *s, const char *reply, const char *rcpt_text)
 		  "proto=%s helo=<%s>", s->client_name, s->client_addr, reply,
 		  t ? t->sender : "", rcpt_text, s->esmtp ? "ESMTP" : "SMTP",
 		  s->helo ? s->helo : "");
-	if (reply[0] == '4' && strstr(reply, "lookup failure"))
-		log_write(s->l->s.syslog_name, "smtpd", LOG_LVL_WARNING,
-			  "%s: %s", rcpt_text, reply);
 }
 
 static void
@@ -132,8 +130,12 @@ rcpt_deliver_result(struct rcpt_job *j)
 			s->cmd_ok[SMTPD_VRFY]++;
 		return;
 	}
-	if (!j->ok)
+	if (!j->ok) {
 		log_reject(s, buf_cstr(&j->reply), j->rcpt_text);
+		if (j->reply.data[0] == '4' && j->res.reason != NULL)
+			log_write(s->l->s.syslog_name, "smtpd", LOG_LVL_WARNING,
+				  "%s: %s", j->rcpt_text, j->res.reason);
+	}
 	smtpd_rcpt_finish(s, &j->r, &j->res, buf_cstr(&j->reply), j->ok);
 }
 
@@ -305,6 +307,18 @@ commit_work(void *arg)
 			/* Destinations already written stay delivered; the
 			 * client retries the whole message (at least once). */
 			j->failed = true;
+		} else if (j->direct) {
+			/*
+			 * Delivery was just tried and failed for these: they
+			 * wait in deferred/ for the next retry, not in active/.
+			 */
+			env.attempts = 1;
+			env.next_attempt = time(NULL) +
+					   (time_t)j->st->minimal_backoff_time;
+			if (queue_defer(j->qdir, QUEUE_ACTIVE, &env, &err) < 0) {
+				/* Still safe in active/: retried at once. */
+				j->queued = true;
+			}
 		} else {
 			j->queued = true;
 		}
