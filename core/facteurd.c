@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -137,6 +138,18 @@ drop_privileges(const struct settings *s, const char *qdir)
 		    s->mail_owner);
 }
 
+/* One descriptor per session: take all the descriptors the system allows. */
+static void
+raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 struct daemon_state {
 	struct event_base      *base;
 	struct smtpd_listener **listeners;
@@ -227,6 +240,7 @@ main(int argc, char **argv)
 	}
 	strlist_free(&warnings);
 
+	raise_fd_limit();
 	if (mkdirs(s.queue_directory) < 0)
 		die("cannot create queue_directory %s", s.queue_directory);
 	signal(SIGPIPE, SIG_IGN);
