@@ -1,0 +1,174 @@
+"""
+test_durability.py - the queue's promise under a crash: 10 concurrent
+sessions send 200 messages, facteurd is SIGKILLed mid-run (some sessions
+are in the middle of DATA), restarted on the same configuration, and every
+message that got "250 ... queued as" must then be in a maildir, at least
+once, and no delivered file may be truncated.
+"""
+import hashlib
+import os
+import re
+import threading
+import time
+
+from harness import Delivered, SMTPConn, dot_stuff, maildir_files
+
+SESSIONS = 10
+PER_SESSION = 20
+KILL_AFTER_ACKS = 80
+KILL_DEADLINE = 10.0
+USERS = ["alice@example.test", "bob@example.test"]
+
+
+def build_message(t, i, rcpt):
+    mid = "<dur-%d-%d@client.test>" % (t, i)
+    body = b"".join(b"session %d message %d line %03d: %s\r\n"
+                    % (t, i, n, b"abcdefghij" * 6) for n in range(60))
+    digest = hashlib.sha256(body).hexdigest().encode()
+    msg = (b"From: <sender@example.net>\r\nTo: <%s>\r\n"
+           b"Subject: durability %d/%d\r\nDate: Mon, 1 Jan 2024 00:00:00 +0000"
+           b"\r\nMessage-ID: %s\r\n\r\n" % (rcpt.encode(), t, i, mid.encode())
+           + body + b"checksum: " + digest + b"\r\n")
+    return mid, msg
+
+
+def body_is_complete(content):
+    """The LF-converted body ends with a checksum line over all lines before."""
+    try:
+        _, body = content.split(b"\n\n", 1)
+    except ValueError:
+        return False
+    m = re.search(rb"\nchecksum: ([0-9a-f]{64})\n$", b"\n" + body)
+    if not m:
+        return False
+    lines = body[:-(len(m.group(0)) - 1)]
+    digest = hashlib.sha256(lines.replace(b"\n", b"\r\n")).hexdigest()
+    return digest.encode() == m.group(1)
+
+
+def sender_thread(d, t, acked, attempted, lock, stop):
+    try:
+        c = SMTPConn(d.host, d.port, timeout=10)
+        if c.reply().code != 220 or c.cmd("EHLO client.test").code != 250:
+            return
+        for i in range(PER_SESSION):
+            if stop.is_set():
+                return
+            rcpt = USERS[(t + i) % 2]
+            mid, msg = build_message(t, i, rcpt)
+            with lock:
+                attempted[mid] = rcpt
+            if c.cmd("MAIL FROM:<sender@example.net>").code != 250:
+                return
+            if c.cmd("RCPT TO:<%s>" % rcpt).code != 250:
+                return
+            if c.cmd("DATA").code != 354:
+                return
+            wire = dot_stuff(msg)
+            # Two writes with a pause: some sessions are killed mid-DATA.
+            half = len(wire) // 2
+            c.send(wire[:half])
+            time.sleep(0.002)
+            c.send(wire[half:])
+            r = c.reply()
+            if r.code == 250 and "queued as" in r.text:
+                with lock:
+                    acked[mid] = rcpt
+            else:
+                return
+    except (OSError, AssertionError):
+        return      # the daemon was killed: this session is over
+
+
+def test_sigkill_mid_run_loses_no_acknowledged_message(facteurd):
+    d = facteurd()
+    acked, attempted = {}, {}
+    lock, stop = threading.Lock(), threading.Event()
+    threads = [threading.Thread(target=sender_thread,
+                                args=(d, t, acked, attempted, lock, stop),
+                                daemon=True)
+               for t in range(SESSIONS)]
+    for th in threads:
+        th.start()
+    t0 = time.time()
+    while time.time() - t0 < KILL_DEADLINE:
+        with lock:
+            n = len(acked)
+        if n >= KILL_AFTER_ACKS:
+            break
+        time.sleep(0.002)
+    d.kill()
+    stop.set()
+    for th in threads:
+        th.join(15)
+    assert not any(th.is_alive() for th in threads), "sender threads hung"
+    with lock:
+        acked_now = dict(acked)
+    print("\nacknowledged before SIGKILL: %d of %d attempted (%d sent)"
+          % (len(acked_now), len(attempted), SESSIONS * PER_SESSION))
+    assert acked_now, "no message acknowledged in %ss\n%s" % (
+        KILL_DEADLINE, d.diagnostics())
+    assert len(acked_now) < SESSIONS * PER_SESSION, \
+        "all messages acknowledged before the kill: the test proved nothing"
+
+    # Restart on the same configuration; the queue must drain by itself.
+    d.start()
+    deadline = time.time() + 30
+    found = {}
+    while True:
+        left = d.queue_files(("active", "deferred"))
+        found = {}
+        partial = []
+        for user in USERS:
+            for path in maildir_files(d.mail, user):
+                m = Delivered(path)
+                mid = m.header("Message-ID")
+                if not body_is_complete(m.content):
+                    partial.append(path)
+                found.setdefault(mid, []).append(user)
+        missing = [mid for mid in acked_now if mid not in found]
+        if (not left and not missing) or time.time() > deadline:
+            break
+        time.sleep(0.1)
+
+    dups = {mid: n for mid, n in ((k, len(v)) for k, v in found.items())
+            if n > 1}
+    unacked_delivered = [mid for mid in found if mid not in acked_now]
+    print("delivered: %d distinct, %d duplicate(s) %s, %d delivered without "
+          "acknowledgement" % (len(found), sum(n - 1 for n in dups.values()),
+                               sorted(dups), len(unacked_delivered)))
+    assert not partial, "truncated/corrupt deliveries: %r" % partial
+    assert not missing, ("%d acknowledged message(s) lost after SIGKILL: %r\n%s"
+                         % (len(missing), sorted(missing)[:20],
+                            d.diagnostics()))
+    for mid, users in found.items():
+        assert mid in attempted, "unknown message delivered: %r" % mid
+        assert set(users) == {attempted[mid]}, (mid, users)
+    assert not left, "queue did not drain within 30 s: %r" % left[:10]
+    # A message killed before its 250 is never half in the queue either:
+    # incoming/ leftovers are cleaned at start-up.
+    inc = d.queue_files(("incoming",))
+    assert not inc, "leftovers in incoming/ after restart: %r" % inc
+    # The restarted daemon still takes mail.
+    mid, msg = build_message(99, 0, "alice@example.test")
+    d.send("sender@example.net", "alice@example.test", msg)
+    d.wait_msgid("alice@example.test", mid)
+
+
+def test_restart_delivers_queued_message(facteurd):
+    """Acknowledged, then SIGKILL at once; delivered after restart, once
+    per recipient (or more: reported), complete."""
+    d = facteurd()
+    mids = []
+    for i in range(5):
+        mid, msg = build_message(50, i, USERS[i % 2])
+        d.send("sender@example.net", USERS[i % 2], msg)
+        mids.append((mid, USERS[i % 2]))
+    d.kill()
+    d.start()
+    for mid, user in mids:
+        got = d.wait_msgid(user, mid)
+        assert all(body_is_complete(g.content) for g in got)
+        if len(got) > 1:
+            print("duplicate delivery of %s: %d copies" % (mid, len(got)))
+    assert not d.wait_queue_empty(timeout=15)
