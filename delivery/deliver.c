@@ -63,8 +63,8 @@ delivered_to_seen(const char *msg, size_t len, const char *rcpt)
 }
 
 /* Postfix's mbox_dsn, plus 4.3.x for what is clearly the system's fault. */
-static const char *
-errno_dsn(int e, enum deliver_status *st)
+const char *
+deliver_errno_dsn(int e, enum deliver_status *st)
 {
 	*st = DELIVER_DEFER;
 	switch (e) {
@@ -141,7 +141,7 @@ deliver_maildir(const struct deliver_req *req, char dsn_r[8],
 		buf_puts(text_r, "delivered to maildir");
 		return DELIVER_SENT;
 	}
-	memcpy(dsn_r, errno_dsn(e, &st), 6);
+	memcpy(dsn_r, deliver_errno_dsn(e, &st), 6);
 	buf_puts(text_r, errbuf_str(&err));
 	return st;
 }

@@ -33,5 +33,10 @@ struct deliver_req {
  */
 enum deliver_status deliver_maildir(const struct deliver_req *req,
 				    char dsn_r[8], struct buf *text_r);
+/*
+ * The errno mapping above, for any local delivery agent: returns the DSN
+ * code (static string) and sets *st_r to DELIVER_DEFER or DELIVER_BOUNCE.
+ */
+const char *deliver_errno_dsn(int errnum, enum deliver_status *st_r);
 
 #endif
