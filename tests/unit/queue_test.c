@@ -18,8 +18,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <event2/event.h>
+
+#include "core/config.h"
+#include "core/log.h"
+#include "core/params.h"
 #include "core/qmgr.h"
 #include "core/queue.h"
+#include "core/resolve.h"
+#include "core/worker.h"
 #include "core/lib/xmalloc.h"
 
 static char qdir[256];
@@ -501,6 +508,175 @@ test_backoff(void **state)
 				 t[i].want);
 }
 
+static char *
+read_text(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	char *b;
+	long n;
+
+	if (f == NULL)
+		return xstrdup("");
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	rewind(f);
+	b = xmalloc((size_t)n + 1);
+	b[fread(b, 1, (size_t)n, f)] = '\0';
+	fclose(f);
+	return b;
+}
+
+static size_t
+count_files(const char *dir)
+{
+	char cmd[600], out[64];
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd), "ls -1 '%s' 2>/dev/null | wc -l", dir);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	assert_non_null(fgets(out, sizeof(out), p));
+	pclose(p);
+	return (size_t)strtoul(out, NULL, 10);
+}
+
+/*
+ * The queue manager end to end: a message in active/ with a hosted
+ * mailbox, an unknown user and a remote recipient is delivered, bounced
+ * (logged) and deferred; the file moves to deferred/ with one attempt and
+ * only the remote recipient pending; flush retries it without delivering
+ * the mailbox again.
+ */
+static void
+run_until_idle(struct event_base *eb, struct qmgr *q)
+{
+	for (int i = 0; i < 2000 && qmgr_in_flight(q) > 0; i++)
+		event_base_loop(eb, EVLOOP_ONCE);
+	assert_int_equal(qmgr_in_flight(q), 0);
+}
+
+static void
+test_qmgr_end_to_end(void **state)
+{
+	char maincf[2048], p[600], logf[600];
+	struct config *cfg;
+	struct settings s;
+	struct resolve_ctx *rctx;
+	struct event_base *eb;
+	struct worker_pool *pool;
+	struct qmgr *q;
+	struct errbuf err;
+	struct queue_rcpt rc[3];
+	struct queue_env w, r;
+	char *log;
+	FILE *f;
+
+	snprintf(p, sizeof(p), "%s/vmailbox", qdir);
+	f = fopen(p, "w");
+	assert_non_null(f);
+	fprintf(f, "alice@example.test example.test/alice/\n");
+	fclose(f);
+	snprintf(p, sizeof(p), "%s/mail", qdir);
+	assert_int_equal(mkdir(p, 0700), 0);
+	snprintf(logf, sizeof(logf), "%s/maillog", qdir);
+	snprintf(maincf, sizeof(maincf),
+		 "queue_directory = %s\nvirtual_mailbox_domains = example.test\n"
+		 "virtual_mailbox_base = %s/mail\n"
+		 "virtual_mailbox_maps = texthash:%s/vmailbox\n"
+		 "mydestination = localhost\nfacteur_worker_threads = 2\n",
+		 qdir, qdir, qdir);
+	cfg = config_parse_main(maincf, "main.cf", NULL, &err);
+	assert_non_null(cfg);
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(settings_load(&s, cfg, &err), 0);
+	rctx = resolve_ctx_new(&s, &err);
+	assert_non_null(rctx);
+	assert_int_equal(log_open("facteur", logf, 0), 0);
+
+	memset(rc, 0, sizeof(rc));
+	rc[0].addr = (char *)"alice@example.test";
+	rc[0].orig = (char *)"postmaster@example.test";
+	rc[1].addr = (char *)"nobody@example.test";
+	rc[2].addr = (char *)"someone@remote.test";
+	env_fill(&w, rc, 3);
+	w.sender = (char *)"sender@remote.test";
+	assert_int_equal(queue_write(qdir, &w, "Subject: q\n\nhello\n", 19,
+				     false, &err), 0);
+
+	eb = event_base_new();
+	assert_non_null(eb);
+	pool = worker_pool_new(eb, 2);
+	assert_non_null(pool);
+	q = qmgr_new(eb, pool, &s, rctx, &err);
+	assert_non_null(q);
+	assert_int_equal(qmgr_start(q, &err), 0);
+	run_until_idle(eb, q);
+
+	snprintf(p, sizeof(p), "%s/mail/example.test/alice/new", qdir);
+	assert_int_equal(count_files(p), 1);
+	assert_int_equal(queue_read(qdir, QUEUE_DEFERRED, w.id, &r, NULL, &err), 0);
+	assert_int_equal(r.attempts, 1);
+	assert_true(r.next_attempt > time(NULL));
+	assert_int_equal(r.rcpt[0].status, QUEUE_RCPT_DONE);
+	assert_int_equal(r.rcpt[1].status, QUEUE_RCPT_DONE);
+	assert_int_equal(r.rcpt[2].status, QUEUE_RCPT_PENDING);
+	queue_env_free(&r);
+
+	/* flush: retried now, the mailbox is not delivered twice */
+	qmgr_flush(q);
+	run_until_idle(eb, q);
+	assert_int_equal(count_files(p), 1);
+	assert_int_equal(queue_read(qdir, QUEUE_DEFERRED, w.id, &r, NULL, &err), 0);
+	assert_int_equal(r.attempts, 2);
+	queue_env_free(&r);
+
+	/* a message that is all local goes away: "removed" */
+	rc[0].status = QUEUE_RCPT_PENDING;
+	env_fill(&w, rc, 1);
+	assert_int_equal(queue_write(qdir, &w, "x\n", 2, false, &err), 0);
+	qmgr_enqueued(q, w.id);
+	run_until_idle(eb, q);
+	assert_int_equal(count_files(p), 2);
+	snprintf(p, sizeof(p), "%s/active", qdir);
+	assert_int_equal(count_files(p), 0);
+
+	/* garbage in active/ goes to corrupt/ */
+	char bad[QUEUE_ID_SIZE];
+	queue_id_new(bad);
+	snprintf(p, sizeof(p), "%s/active/%s", qdir, bad);
+	f = fopen(p, "w");
+	assert_non_null(f);
+	fputs("garbage\n", f);
+	fclose(f);
+	qmgr_enqueued(q, bad);
+	run_until_idle(eb, q);
+	snprintf(p, sizeof(p), "%s/corrupt/%s", qdir, bad);
+	assert_int_equal(access(p, F_OK), 0);
+
+	worker_pool_free(&pool);
+	qmgr_free(&q);
+	assert_null(q);
+	log_close();
+	log = read_text(logf);
+	if (getenv("QUEUE_TEST_SHOW_LOG"))
+		fputs(log, stderr);
+	assert_non_null(strstr(log, "(queue active)"));
+	assert_non_null(strstr(log, "to=<alice@example.test>, orig_to=<postmaster@example.test>, relay=virtual, delay="));
+	assert_non_null(strstr(log, "dsn=2.0.0, status=sent (delivered to maildir)"));
+	assert_non_null(strstr(log, "to=<nobody@example.test>, relay=virtual"));
+	assert_non_null(strstr(log, "dsn=5.1.1, status=bounced ("));
+	assert_non_null(strstr(log, "to=<someone@remote.test>, relay=none"));
+	assert_non_null(strstr(log, "status=deferred (delivery to remote destinations is not available yet)"));
+	assert_non_null(strstr(log, "returned mail is not implemented yet"));
+	assert_non_null(strstr(log, ": removed"));
+	assert_non_null(strstr(log, "moved to the corrupt queue"));
+	free(log);
+	resolve_ctx_free(&rctx);
+	settings_free(&s);
+	config_free(&cfg);
+	event_base_free(eb);
+}
+
 int
 main(void)
 {
@@ -515,6 +691,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_id_collision, setup, teardown),
 		cmocka_unit_test(test_id_unique_threads),
 		cmocka_unit_test(test_backoff),
+		cmocka_unit_test_setup_teardown(test_qmgr_end_to_end, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
