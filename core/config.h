@@ -80,6 +80,9 @@ const char *config_get(const struct config *c, const char *name);
  * Like config_get, but tells why there is no value: NULL + err for an
  * unknown name ("NAME: unknown parameter") or an expansion error (loop,
  * bad $ syntax, too long), err naming the file and line of the culprit.
+ * (config_get itself gives "" for a set or known name whose expansion
+ * fails; settings_load reports every such error at start-up.)
+ * Thread-safe: the expansion cache is guarded by a lock.
  */
 const char *config_get_err(const struct config *c, const char *name,
 			   struct errbuf *err);

@@ -8,7 +8,9 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <arpa/inet.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -350,6 +352,18 @@ parse_service(struct config *c, const struct strlist *t, const char *fname,
 		return -1;
 	}
 	run = facteur_runs(type, command);
+	if (!run) {
+		/*
+		 * Not ours: its arguments belong to its command (a pipe's
+		 * "argv=/usr/sbin/sendmail -oi ..." is not an override), but
+		 * $names they mention count as used.
+		 */
+		cfg_warn(warnings_r, "notice: %s: service \"%s\" (%s) is not "
+			 "needed by facteur", w, t->v[0], command);
+		for (i = 8; i < t->n; i++)
+			strlist_add(&c->ignored_refs, t->v[i]);
+		return 0;
+	}
 	strlist_init(&ov);
 	for (i = 8; i < t->n; i++) {
 		const char *a = t->v[i], *o = NULL;
@@ -365,24 +379,14 @@ parse_service(struct config *c, const struct strlist *t, const char *fname,
 			o = a + 2;
 		}
 		if (o == NULL) {
-			if (run)
-				cfg_warn(warnings_r, "warning: %s: service \"%s\": "
-					 "ignoring argument \"%.100s\"", w,
-					 t->v[0], a);
+			cfg_warn(warnings_r, "warning: %s: service \"%s\": "
+				 "ignoring argument \"%.100s\"", w, t->v[0], a);
 			continue;
 		}
 		if (override_norm(o, w, &norm, err) < 0)
 			goto fail;
 		strlist_add(&ov, norm);
 		free(norm);
-	}
-	if (!run) {
-		cfg_warn(warnings_r, "notice: %s: service \"%s\" (%s) is not "
-			 "needed by facteur", w, t->v[0], command);
-		for (i = 0; i < ov.n; i++)
-			strlist_add(&c->ignored_refs, ov.v[i]);
-		strlist_free(&ov);
-		return 0;
 	}
 	if (c->master.n >= MASTER_MAX_SERVICES) {
 		errbuf_set(err, "%s: more than %d services", w,

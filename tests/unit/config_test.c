@@ -395,6 +395,8 @@ static const char master_text[] =
     "tlsmgr    unix  -       -       y       1000?   1       tlsmgr\n"
     "dovecot   unix  -       n       n       -       -       pipe\n"
     "  flags=DRhu user=vmail:vmail argv=/usr/lib/dovecot/deliver -f ${sender}\n"
+    "scan      unix  -       -       n       -       10      pipe\n"
+    "  flags=Rq user=filter argv=/usr/sbin/sendmail -oi -f ${sender} -- $recipient\n"
     "relay     unix  -       -       y       -       -       smtp\n"
     "  -o syslog_name=postfix/$service_name\n";
 
@@ -452,14 +454,14 @@ test_master(void **state)
 	}
 	assert_true(qmgr);
 	assert_true(ignored_v);
-	/* pickup, qmgr, tlsmgr, dovecot, relay, smtpd pass */
+	/* pickup, qmgr, tlsmgr, dovecot, scan, relay, smtpd pass */
 	{
 		size_t notices = 0;
 
 		for (size_t i = 0; i < w.n; i++)
 			if (strstr(w.v[i], "is not needed by facteur"))
 				notices++;
-		assert_int_equal(notices, 6);
+		assert_int_equal(notices, 7);
 	}
 	strlist_free(&w);
 	config_free(&c);
