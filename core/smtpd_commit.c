@@ -50,14 +50,13 @@ rcpt_eval(void *arg)
 	enum resolve_status rs;
 
 	j->ok = 0;
-	if (!j->vrfy) {
-		cr = smtpd_check_eval(l->relay_r, &j->f, &j->reply);
-		if (cr == SMTPD_CHECK_REJECT || cr == SMTPD_CHECK_DEFER)
-			return;
-		cr = smtpd_check_eval(l->rcpt_r, &j->f, &j->reply);
-		if (cr == SMTPD_CHECK_REJECT || cr == SMTPD_CHECK_DEFER)
-			return;
-	}
+	/* VRFY answers what RCPT would (Postfix runs the same checks). */
+	cr = smtpd_check_eval(l->relay_r, &j->f, &j->reply);
+	if (cr == SMTPD_CHECK_REJECT || cr == SMTPD_CHECK_DEFER)
+		return;
+	cr = smtpd_check_eval(l->rcpt_r, &j->f, &j->reply);
+	if (cr == SMTPD_CHECK_REJECT || cr == SMTPD_CHECK_DEFER)
+		return;
 	rs = resolve_rcpt(l->resolve, &j->r.addr, &j->res);
 	buf_reset(&j->reply);
 	switch (rs) {
@@ -76,10 +75,8 @@ rcpt_eval(void *arg)
 			   j->rcpt_text);
 		break;
 	case RESOLVE_LOOP:
-		buf_printf(&j->reply, "554 5.4.6 %s: Recipient address rejected: %s",
-			   j->rcpt_text, j->res.reason ? j->res.reason
-						       : "mail forwarding loop");
-		break;
+		/* An alias loop is a map mistake the operator will fix:
+		 * defer, as Postfix does, never bounce. */
 	case RESOLVE_CONFIG:
 	default:
 		buf_printf(&j->reply, "451 4.3.5 %s: Recipient address rejected: "

@@ -263,7 +263,8 @@ do_helo(struct smtpd_session *s, const struct smtpd_cmd *c, size_t alen,
 	const char *reply;
 
 	if (smtpd_cmd_helo(c->arg, alen, &reply) < 0) {
-		reply_error(s, "%s", reply);
+		reply_error(s, "501 5.5.4 Syntax: %s hostname",
+			    ehlo ? "EHLO" : "HELO");
 		count_cmd(s, c->verb, 0);
 		return;
 	}
@@ -470,6 +471,7 @@ do_bdat(struct smtpd_session *s, const struct smtpd_cmd *c, size_t alen)
 		return;
 	}
 	s->bdat_remaining = b.size;
+	s->bdat_chunk = b.size;
 	s->bdat_last = b.last;
 	if (s->tx == NULL || s->tx->nrcpt == 0) {
 		/* RFC 3030: the chunk is read and discarded all the same. */
@@ -497,6 +499,11 @@ do_vrfy(struct smtpd_session *s, const struct smtpd_cmd *c, size_t alen)
 
 	if (s->l->s.disable_vrfy_command) {
 		reply_error(s, "502 5.5.1 VRFY command is disabled");
+		count_cmd(s, c->verb, 0);
+		return;
+	}
+	if (alen == 0) {
+		reply_error(s, "501 5.5.4 Syntax: VRFY address");
 		count_cmd(s, c->verb, 0);
 		return;
 	}
@@ -794,7 +801,7 @@ process_bdat(struct smtpd_session *s, struct evbuffer *in)
 		message_end(s);
 		return 1;
 	}
-	smtpd_session_reply(s, "250 2.0.0 Ok: %lld bytes", t->size);
+	smtpd_session_reply(s, "250 2.0.0 Ok: %lld bytes", s->bdat_chunk);
 	return 1;
 }
 

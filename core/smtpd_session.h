@@ -58,7 +58,7 @@ struct smtpd_session {
 	char                  *helo;
 	const char            *client_name;	/* "unknown" until rDNS */
 	char                   client_addr[INET6_ADDRSTRLEN];
-	long long              bdat_remaining;
+	long long              bdat_remaining, bdat_chunk;
 	const char            *bdat_reject;	/* reply after a discarded chunk */
 	unsigned               errors, junk;
 	unsigned short         cmd_total[SMTPD_VERB_MAX], cmd_ok[SMTPD_VERB_MAX];
