@@ -150,6 +150,30 @@ raise_fd_limit(void)
 	}
 }
 
+/*
+ * Maildirs belong to the user facteurd runs as (mail_owner). A static
+ * virtual_uid_maps/virtual_gid_maps naming someone else is a mistake worth
+ * a warning: Dovecot would then read the mail as a different user.
+ */
+static void
+check_owner_maps(const struct settings *s)
+{
+	const char *u = s->virtual_uid_maps, *g = s->virtual_gid_maps;
+
+	if (strncmp(u, "static:", 7) == 0 &&
+	    strtoul(u + 7, NULL, 10) != (unsigned long)geteuid())
+		log_write(NULL, SVC, LOG_LVL_WARNING, "virtual_uid_maps = %s, "
+			  "but facteurd runs as uid %lu: maildirs will be owned "
+			  "by uid %lu", u, (unsigned long)geteuid(),
+			  (unsigned long)geteuid());
+	if (strncmp(g, "static:", 7) == 0 &&
+	    strtoul(g + 7, NULL, 10) != (unsigned long)getegid())
+		log_write(NULL, SVC, LOG_LVL_WARNING, "virtual_gid_maps = %s, "
+			  "but facteurd runs as gid %lu: maildirs will be owned "
+			  "by gid %lu", g, (unsigned long)getegid(),
+			  (unsigned long)getegid());
+}
+
 struct daemon_state {
 	struct event_base      *base;
 	struct smtpd_listener **listeners;
@@ -283,6 +307,7 @@ main(int argc, char **argv)
 		die("%s", "no smtpd service in master.cf: nothing to do");
 
 	drop_privileges(&s, s.queue_directory);
+	check_owner_maps(&s);
 	pidfd = pidfile_lock(s.queue_directory);
 	if (queue_init(s.queue_directory, &err) < 0)
 		die("%s", errbuf_str(&err));
