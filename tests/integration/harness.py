@@ -9,10 +9,13 @@ Must not: guess at facteurd internals beyond the documented contract
 """
 import errno
 import os
+import pwd
 import re
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 
 HOSTNAME = "mx.example.test"
@@ -20,6 +23,8 @@ START_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0
 IO_TIMEOUT = 10.0
 DELIVERY_TIMEOUT = 15.0
+# The unprivileged user facteurd runs as when the tests run as root.
+TEST_MAIL_OWNER = os.environ.get("FACTEUR_TEST_MAIL_OWNER", "nobody")
 
 # Every facteurd we started and have not reaped yet: the last line of
 # defence (atexit in conftest) kills these, so no test leaves one behind.
@@ -325,6 +330,22 @@ class Daemon:
     def __init__(self, root, main_cf=None, extra_main_cf="",
                  extra_master_cf="", vmailbox=None, valias=None,
                  listen=True):
+        self.link = None
+        self.vmail_uid, self.vmail_gid = os.getuid(), os.getgid()
+        owner = {}
+        if os.geteuid() == 0:
+            # As root, facteurd binds, then drops to mail_owner, which must
+            # reach its files: a world-traversable tree outside pytest's
+            # private (0700) tmp dir, linked from it for inspection.
+            pw = pwd.getpwnam(TEST_MAIL_OWNER)
+            self.vmail_uid, self.vmail_gid = pw.pw_uid, pw.pw_gid
+            owner = {"mail_owner": TEST_MAIL_OWNER}
+            real = tempfile.mkdtemp(prefix="facteur-it-")
+            os.chmod(real, 0o755)
+            os.makedirs(os.path.dirname(str(root)), exist_ok=True)
+            os.symlink(real, str(root))
+            self.link = str(root)
+            root = real
         self.root = str(root)
         os.makedirs(self.root, exist_ok=True)
         self.confdir = os.path.join(self.root, "conf")
@@ -351,16 +372,13 @@ class Daemon:
             "virtual_mailbox_base": self.mail,
             "virtual_mailbox_maps": "texthash:" + self.vmailbox_path,
             "virtual_alias_maps": "texthash:" + self.valias_path,
-            "virtual_uid_maps": "static:%d" % os.getuid(),
-            "virtual_gid_maps": "static:%d" % os.getgid(),
+            "virtual_uid_maps": "static:%d" % self.vmail_uid,
+            "virtual_gid_maps": "static:%d" % self.vmail_gid,
             "recipient_delimiter": "+",
             "message_size_limit": "1048576",
             "smtpd_recipient_limit": "50",
         }
-        if os.getuid() < 100:
-            # Postfix's virtual(8) refuses uids below virtual_minimum_uid
-            # (default 100); the tests may run as root.
-            self.params["virtual_minimum_uid"] = "0"
+        self.params.update(owner)
         if main_cf:
             for k, v in main_cf.items():
                 if v is None:
@@ -393,6 +411,11 @@ class Daemon:
         return "\n".join(lines) + "\n" + self.extra_main_cf
 
     def write_config(self):
+        if os.geteuid() == 0 and not os.path.exists(self.mail):
+            # The mailbox base belongs to the mail owner, as an operator
+            # sets it up; facteurd creates the maildirs below it.
+            os.makedirs(self.mail, 0o755)
+            os.chown(self.mail, self.vmail_uid, self.vmail_gid)
         with open(os.path.join(self.confdir, "main.cf"), "w") as f:
             f.write(self.main_cf_text())
         with open(os.path.join(self.confdir, "master.cf"), "w") as f:
@@ -640,4 +663,8 @@ class Pool:
                             % (d.stderr_path, rep))
             if mine:
                 problems += mine + [d.diagnostics()]
+        if not problems and not os.environ.get("FACTEUR_TEST_KEEP"):
+            for d in self.daemons:
+                if d.link:
+                    shutil.rmtree(d.root, ignore_errors=True)
         return problems

@@ -122,7 +122,7 @@ def test_size_tag_and_maildir_layout(mx):
         st = os.stat(os.path.join(box, sub))
         assert stat.S_ISDIR(st.st_mode)
         assert stat.S_IMODE(st.st_mode) == 0o700, (sub, oct(st.st_mode))
-        assert st.st_uid == os.getuid() and st.st_gid == os.getgid()
+        assert (st.st_uid, st.st_gid) == (mx.vmail_uid, mx.vmail_gid)
     assert stat.S_IMODE(os.stat(box).st_mode) == 0o700
     # Nothing left behind in tmp/.
     assert os.listdir(os.path.join(box, "tmp")) == []
@@ -144,7 +144,7 @@ def test_unique_file_names(mx):
 def test_bare_lf_in_content(mx):
     """A line ending in bare LF is a line (Postfix >= 3.9 "normalize")."""
     msg = make_msg("bare-lf", to="alice@example.test",
-                   body=b"one\ntwo\r\nthree\n")
+                   body=b"one\ntwo\r\nthree\n\nfour\r\n")
     wire = msg + b".\r\n"
     send_raw(mx, ["alice@example.test"], wire)
     d = mx.wait_msgid("alice@example.test", msgid_of(msg))[0]

@@ -114,7 +114,8 @@ def test_case_insensitive(mx):
     mx.send("sender@example.net", "ALICE@EXAMPLE.TEST", msg)
     got = mx.wait_msgid("alice@example.test", msgid_of(msg))
     assert got[0].field("X-Original-To").lower() == "alice@example.test"
-    assert got[0].field("Delivered-To") == "alice@example.test"
+    # virtual(8) writes the recipient as given: only its case may differ.
+    assert got[0].field("Delivered-To").lower() == "alice@example.test"
     msg = make_msg("mixed", to="Bob@Example.Test")
     mx.send("sender@example.net", "Bob@Example.Test", msg)
     mx.wait_msgid("bob@example.test", msgid_of(msg))
@@ -150,7 +151,7 @@ def test_alias_loop_does_not_hang_or_crash(mx):
     with mx.session() as c:
         check(c.cmd("MAIL FROM:<sender@example.net>"), 250)
         r = c.cmd("RCPT TO:<loop1@example.test>")
-        assert r.code in (250, 550, 451), r
+        assert r.code == 250 or 400 <= r.code < 600, r
         if r.code == 250:
             check(c.cmd("DATA"), 354)
             c.send(dot_stuff(msg))
