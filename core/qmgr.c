@@ -63,6 +63,7 @@ struct qmgr {
 	struct resolve_ctx    *resolve;
 	char                  *qdir;
 	struct event          *timer;
+	struct event          *pump_ev;	/* pump() from done callbacks */
 	unsigned               max_inflight, inflight;
 	struct qjob           *head, *tail;	/* pending FIFO */
 	size_t                 npending;
@@ -399,6 +400,23 @@ out:
 
 static void pump(struct qmgr *q);
 
+/*
+ * Done callbacks do not submit work themselves: they ask the loop to pump.
+ * worker_pool_free runs the last done callbacks with the loop stopped and
+ * the threads gone; new jobs submitted then would never run.
+ */
+static void
+pump_later(struct qmgr *q)
+{
+	event_active(q->pump_ev, EV_TIMEOUT, 1);
+}
+
+static void
+pump_cb(evutil_socket_t fd, short what, void *arg)
+{
+	pump(arg);
+}
+
 static void
 job_done(void *arg)
 {
@@ -408,7 +426,7 @@ job_done(void *arg)
 	q->inflight--;
 	set_del(q, j->id);
 	free(j);
-	pump(q);
+	pump_later(q);
 }
 
 /* Queues one ID unless known. false if the FIFO is full. */
@@ -537,7 +555,7 @@ scan_done(void *arg)
 	strlist_free(&sc->act);
 	strlist_free(&sc->def);
 	free(sc);
-	pump(q);
+	pump_later(q);
 }
 
 static void
@@ -635,7 +653,8 @@ qmgr_new(struct event_base *base, struct worker_pool *pool,
 	q->set_size = 1024;
 	q->set = xcalloc(q->set_size, sizeof(*q->set));
 	q->timer = event_new(base, -1, EV_PERSIST, timer_cb, q);
-	if (q->timer == NULL) {
+	q->pump_ev = event_new(base, -1, 0, pump_cb, q);
+	if (q->timer == NULL || q->pump_ev == NULL) {
 		errbuf_set(err, "qmgr: cannot create the queue run timer");
 		qmgr_free(&q);
 		return NULL;
@@ -683,7 +702,7 @@ qmgr_flush(struct qmgr *q)
 unsigned
 qmgr_in_flight(const struct qmgr *q)
 {
-	return q ? q->inflight + (q->scanning ? 1 : 0) : 0;
+	return q ? q->inflight + (unsigned)q->npending + (q->scanning ? 1 : 0) : 0;
 }
 
 void
@@ -697,6 +716,8 @@ qmgr_free(struct qmgr **qp)
 		return;
 	if (q->timer)
 		event_free(q->timer);
+	if (q->pump_ev)
+		event_free(q->pump_ev);
 	for (j = q->head; j; j = n) {
 		n = j->next;
 		free(j);

@@ -38,12 +38,13 @@ int  qmgr_start(struct qmgr *q, struct errbuf *err);
 void qmgr_enqueued(struct qmgr *q, const char *id);
 /* Retry every deferred message now (facteur queue flush / sendmail -q). */
 void qmgr_flush(struct qmgr *q);
-/* Messages being delivered right now (for tests and the stop sequence). */
+/* Messages waiting or being delivered, plus a running scan (tests, stop). */
 unsigned qmgr_in_flight(const struct qmgr *q);
 /*
  * Stops scheduling and frees q. Deliveries already on the worker pool must
  * have completed: free the qmgr after worker_pool_free (which runs the
- * pending done callbacks) or when qmgr_in_flight() is 0.
+ * pending done callbacks; they submit nothing new) or when
+ * qmgr_in_flight() is 0. Messages not yet delivered stay in the queue.
  */
 void qmgr_free(struct qmgr **qp);
 

@@ -653,10 +653,22 @@ test_qmgr_end_to_end(void **state)
 	snprintf(p, sizeof(p), "%s/corrupt/%s", qdir, bad);
 	assert_int_equal(access(p, F_OK), 0);
 
+	/* stop with work in flight: nothing is lost, nothing leaks */
+	for (int i = 0; i < 20; i++) {
+		env_fill(&w, rc, 1);
+		assert_int_equal(queue_write(qdir, &w, "y\n", 2, false, &err), 0);
+		qmgr_enqueued(q, w.id);
+	}
+	assert_true(qmgr_in_flight(q) > 0);
+	event_base_loop(eb, EVLOOP_NONBLOCK);
 	worker_pool_free(&pool);
 	qmgr_free(&q);
 	assert_null(q);
 	log_close();
+	snprintf(p, sizeof(p), "%s/mail/example.test/alice/new", qdir);
+	size_t delivered = count_files(p);
+	snprintf(p, sizeof(p), "%s/active", qdir);
+	assert_int_equal(delivered - 2 + count_files(p), 20);
 	log = read_text(logf);
 	if (getenv("QUEUE_TEST_SHOW_LOG"))
 		fputs(log, stderr);
