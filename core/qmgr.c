@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
@@ -163,7 +164,7 @@ delivery_log(const char *syslog_name, const char *service, const char *id,
 		qmgr_format_delay(delays ? delays[i] : 0, d[i + 1]);
 	buf_init(&b, 0);
 	buf_printf(&b, "%s: to=<%s>, ", id, to ? to : "");
-	if (orig_to && to && strcmp(orig_to, to) != 0)
+	if (orig_to && to && strcasecmp(orig_to, to) != 0)
 		buf_printf(&b, "orig_to=<%s>, ", orig_to);
 	buf_printf(&b, "relay=%s, delay=%s, delays=%s/%s/%s/%s, dsn=%s, "
 		   "status=%s (%s)", relay ? relay : "none", d[0], d[1], d[2],

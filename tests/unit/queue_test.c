@@ -356,6 +356,13 @@ test_mark_done_and_defer(void **state)
 	assert_int_equal(queue_read(qdir, QUEUE_DEFERRED, w.id, &r, NULL, &err), 0);
 	assert_int_equal(r.attempts, 3);
 	assert_int_equal(r.next_attempt, 1800000000);
+	{	/* the mtime carries the next attempt for scanners */
+		char p[512];
+		struct stat sb;
+		snprintf(p, sizeof(p), "%s/deferred/%s", qdir, w.id);
+		assert_int_equal(stat(p, &sb), 0);
+		assert_int_equal(sb.st_mtime, 1800000000);
+	}
 	assert_int_equal(r.rcpt[1].status, QUEUE_RCPT_DONE);
 	/* mark done in deferred/, defer again in place */
 	assert_int_equal(queue_mark_done(qdir, QUEUE_DEFERRED, &r, 0, &err), 0);
