@@ -43,6 +43,7 @@ esac
 #   py:MOD     $PYTHON can import MOD      fuzz       clang links -fsanitize=fuzzer,address
 deb_build='
 cmd:gcc gcc
+hdr:stdio.h libc6-dev
 cmd:make make
 cmd:pkg-config pkg-config
 pc:libevent libevent-dev
