@@ -304,20 +304,24 @@ commit_work(void *arg)
 			/* Destinations already written stay delivered; the
 			 * client retries the whole message (at least once). */
 			j->failed = true;
-		} else if (j->direct) {
-			/*
-			 * Delivery was just tried and failed for these: they
-			 * wait in deferred/ for the next retry, not in active/.
-			 */
-			env.attempts = 1;
-			env.next_attempt = time(NULL) +
-					   (time_t)j->st->minimal_backoff_time;
-			if (queue_defer(j->qdir, QUEUE_ACTIVE, &env, &err) < 0) {
-				/* Still safe in active/: retried at once. */
-				j->queued = true;
-			}
 		} else {
+			/* queue_write picks a fresh ID if the name was taken. */
+			memcpy(t->id, env.id, sizeof(t->id));
 			j->queued = true;
+			if (j->direct) {
+				/*
+				 * Delivery was just tried and failed for these:
+				 * they wait in deferred/ for the next retry.
+				 * If that move fails they stay in active/ and
+				 * are retried at once: still safe.
+				 */
+				env.attempts = 1;
+				env.next_attempt = time(NULL) +
+					(time_t)j->st->minimal_backoff_time;
+				if (queue_defer(j->qdir, QUEUE_ACTIVE, &env,
+						&err) == 0)
+					j->queued = false;
+			}
 		}
 		free(env.rcpt);
 	}

@@ -125,8 +125,16 @@ deliver_maildir(const struct deliver_req *req, char dsn_r[8],
 		put_value(&pre, req->orig_rcpt);
 		buf_putc(&pre, '\n');
 	}
+	/* Postfix writes Delivered-To: in lower case (loop checks fold too). */
 	buf_puts(&pre, "Delivered-To: ");
-	put_value(&pre, rcpt);
+	{
+		size_t at = pre.len;
+
+		put_value(&pre, rcpt);
+		for (size_t i = at; i < pre.len; i++)
+			if (pre.data[i] >= 'A' && pre.data[i] <= 'Z')
+				pre.data[i] = (char)(pre.data[i] - 'A' + 'a');
+	}
 	buf_putc(&pre, '\n');
 
 	memset(&msg, 0, sizeof(msg));
