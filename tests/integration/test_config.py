@@ -149,7 +149,7 @@ def test_facteurd_refuses_bad_value(facteurd):
         raise AssertionError("facteurd started with a bad value\n"
                              + d.diagnostics())
     assert rc != 0
-    err = harness.tail(d.stderr_path)
+    err = harness.tail(d.stderr_path, 1 << 20)
     assert re.search(r"main\.cf, line %d\b.*message_size_limit" % n, err), err
     with pytest.raises(OSError):
         harness.SMTPConn(d.host, d.port, timeout=1).close()
@@ -157,7 +157,7 @@ def test_facteurd_refuses_bad_value(facteurd):
 
 def test_facteurd_warns_unknown_parameter_and_runs(facteurd):
     d = facteurd(extra_main_cf="no_such_parameter = 1\n")
-    text = harness.tail(d.stderr_path) + d.log()
+    text = harness.tail(d.stderr_path, 1 << 20) + d.log()
     assert re.search(r"warning: .*main\.cf, line \d+.*no_such_parameter",
                      text), text
     with d.session() as c:

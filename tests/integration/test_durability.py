@@ -172,3 +172,32 @@ def test_restart_delivers_queued_message(facteurd):
         if len(got) > 1:
             print("duplicate delivery of %s: %d copies" % (mid, len(got)))
     assert not d.wait_queue_empty(timeout=15)
+
+
+def test_crash_during_recovery(facteurd):
+    """SIGKILL again right after the restart, while the queue is being
+    worked off; a third start still delivers everything acknowledged."""
+    d = facteurd()
+    mids = []
+    with d.session() as c:
+        for i in range(30):
+            rcpt = USERS[i % 2]
+            mid, msg = build_message(70, i, rcpt)
+            assert c.cmd("MAIL FROM:<sender@example.net>").code == 250
+            assert c.cmd("RCPT TO:<%s>" % rcpt).code == 250
+            assert c.cmd("DATA").code == 354
+            c.send(dot_stuff(msg))
+            r = c.reply()
+            assert r.code == 250, r
+            mids.append((mid, rcpt))
+    d.kill()
+    d.start()
+    d.kill()
+    d.start()
+    dups = 0
+    for mid, user in mids:
+        got = d.wait_msgid(user, mid)
+        assert all(body_is_complete(g.content) for g in got), mid
+        dups += len(got) - 1
+    print("\ncrash during recovery: %d duplicate(s) of %d" % (dups, len(mids)))
+    assert not d.wait_queue_empty(timeout=15)

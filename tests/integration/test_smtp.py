@@ -96,7 +96,7 @@ def test_bdat_chunks(mx):
 
 def test_bdat_reply_counts_the_chunk_octets(mx):
     """"250 2.0.0 Ok: N bytes" reports the octets of that chunk as sent."""
-    chunk = b"Subject: count\r\n\r\nab\r\n"       # 24 octets, 3 CRLF
+    chunk = b"Subject: count\r\n\r\nab\r\n"       # 22 octets, 3 CRLF
     with mx.session() as c:
         check(c.cmd("MAIL FROM:<sender@example.net>"), 250)
         check(c.cmd("RCPT TO:<carol@example.test>"), 250)
@@ -327,3 +327,72 @@ def test_swaks_client(mx):
         time.sleep(0.05)
     else:
         raise AssertionError("swaks message not delivered\n" + mx.diagnostics())
+
+
+# ------------------------------------------------------------------ robustness
+
+def test_idle_sessions_do_not_block_others(mx):
+    idle = [mx.connect() for _ in range(50)]
+    try:
+        msg = make_msg("among-idle", to="carol@example.test")
+        t0 = time.time()
+        mx.send("sender@example.net", "carol@example.test", msg)
+        assert time.time() - t0 < 5
+        mx.wait_msgid("carol@example.test", make_msg_id(msg))
+        # The idle ones are still served.
+        for c in idle[::10]:
+            check(c.cmd("NOOP"), 250)
+    finally:
+        for c in idle:
+            c.close()
+
+
+def test_client_vanishes_mid_data(mx):
+    with mx.session() as c:
+        check(c.cmd("MAIL FROM:<sender@example.net>"), 250)
+        check(c.cmd("RCPT TO:<carol@example.test>"), 250)
+        check(c.cmd("DATA"), 354)
+        c.send(b"Subject: vanished-mid-data\r\n\r\nhalf of it\r\n")
+    time.sleep(0.5)
+    assert not [d for d in mx.delivered("carol@example.test")
+                if b"vanished-mid-data" in d.raw]
+    with mx.session() as c:
+        check(c.cmd("NOOP"), 250)
+
+
+def test_binary_garbage_does_not_hurt(mx):
+    import random
+    rnd = random.Random(1234)
+    for _ in range(5):
+        c = mx.connect()
+        try:
+            c.send(bytes(rnd.randrange(256) for _ in range(4096)) +
+                   b"\x00\r\n\x00QUIT\r\n")
+            c.expect_closed(1)
+        except OSError:
+            pass
+        finally:
+            c.close()
+    with mx.session() as c:
+        check(c.cmd("NOOP"), 250)
+        c.send(b"NO\x00OP\r\n")
+        r = c.reply()
+        assert r.code >= 500, r
+
+
+def test_every_reply_line_is_crlf_terminated(mx):
+    import socket as so
+    s = so.create_connection((mx.host, mx.port), timeout=5)
+    try:
+        s.sendall(b"EHLO client.test\r\nHELP\r\nQUIT\r\n")
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        s.close()
+    assert data.endswith(b"\r\n")
+    assert data.count(b"\n") == data.count(b"\r\n"), data
+    assert all(len(l) <= 512 for l in data.split(b"\r\n"))
