@@ -23,6 +23,7 @@
 #include "core/lib/xmalloc.h"
 #include "core/log.h"
 #include "core/params.h"
+#include "core/smtpd_check.h"
 
 #if defined(__FreeBSD__) || defined(__DragonFly__)
 #define FACTEUR_CONFIG_DIR "/usr/local/etc/facteur"
@@ -388,6 +389,14 @@ static void
 check_settings(struct cli *cli, const struct config *c, const struct settings *s)
 {
 	char where[1200];
+	struct smtpd_check_lists lists;
+	struct errbuf err;
+
+	errbuf_clear(&err);
+	if (smtpd_check_lists_compile(&lists, c, &err) < 0)
+		check_error(cli, "%s", errbuf_str(&err));
+	else
+		smtpd_check_lists_free(&lists);
 
 	if (*s->virtual_mailbox_maps && *s->virtual_mailbox_base == '\0') {
 		param_place(c, "virtual_mailbox_maps", where, sizeof(where));

@@ -8,6 +8,7 @@
  * Replies follow Postfix's codes (relay 554 5.7.1 / 454 4.7.1).
  * Must not: accept an unknown restriction name silently.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -37,6 +38,39 @@ static const struct {
 	{ "reject_unlisted_recipient", OP_REJECT_UNLISTED_RCPT },
 };
 #define NCHECK (sizeof(check_names) / sizeof(check_names[0]))
+
+/* Postfix restriction names facteur does not implement yet: known, so a
+ * typo gets a useful suggestion, and refused, never silently skipped. */
+static const char *const later_names[] = {
+	"defer_if_permit", "defer_if_reject", "warn_if_reject",
+	"reject_unauth_pipelining", "sleep", "reject_invalid_helo_hostname",
+	"reject_invalid_hostname", "reject_non_fqdn_helo_hostname",
+	"reject_non_fqdn_hostname", "reject_unknown_helo_hostname",
+	"reject_unknown_hostname", "reject_non_fqdn_sender",
+	"reject_unknown_sender_domain", "reject_unknown_recipient_domain",
+	"reject_unlisted_sender", "reject_unknown_client_hostname",
+	"reject_unknown_client", "reject_unknown_reverse_client_hostname",
+	"reject_rbl_client", "reject_rhsbl_client", "reject_rhsbl_sender",
+	"reject_rhsbl_helo", "reject_rhsbl_reverse_client",
+	"reject_rhsbl_recipient", "reject_rbl", "check_client_access",
+	"check_reverse_client_hostname_access", "check_helo_access",
+	"check_sender_access", "check_recipient_access",
+	"check_policy_service", "check_sender_mx_access",
+	"check_sender_ns_access", "check_recipient_mx_access",
+	"check_helo_mx_access", "check_ccert_access", "check_sasl_access",
+	"check_client_a_access", "check_client_mx_access",
+	"check_client_ns_access", "reject_sender_login_mismatch",
+	"reject_authenticated_sender_login_mismatch",
+	"reject_known_sender_login_mismatch",
+	"reject_unauthenticated_sender_login_mismatch",
+	"reject_multi_recipient_bounce", "reject_plaintext_session",
+	"reject_unverified_sender", "reject_unverified_recipient",
+	"permit_tls_clientcerts", "permit_tls_all_clientcerts",
+	"permit_auth_destination", "permit_mx_backup", "permit_inet_interfaces",
+	"reject_unknown_forward_client_hostname", "permit_dnswl_client",
+	"permit_rhswl_client", "reject_unauth_destination_mx",
+};
+#define NLATER (sizeof(later_names) / sizeof(later_names[0]))
 
 struct smtpd_restrictions {
 	enum check_op *ops;
@@ -78,7 +112,7 @@ smtpd_check_compile(const char *param, const char *value, struct errbuf *err)
 	}
 	r->ops = xcalloc(items.n ? items.n : 1, sizeof(*r->ops));
 	for (size_t i = 0; i < items.n; i++) {
-		size_t k, best = 0, bestd = 99;
+		size_t k, bestd = 99;
 
 		for (k = 0; k < NCHECK; k++)
 			if (strcasecmp(items.v[i], check_names[k].name) == 0)
@@ -87,20 +121,35 @@ smtpd_check_compile(const char *param, const char *value, struct errbuf *err)
 			r->ops[r->n++] = check_names[k].op;
 			continue;
 		}
-		for (k = 0; k < NCHECK; k++) {
-			size_t d = edit_distance(items.v[i], check_names[k].name);
-			if (d < bestd) {
-				bestd = d;
-				best = k;
+		for (k = 0; k < NLATER; k++) {
+			if (strcasecmp(items.v[i], later_names[k]) == 0) {
+				errbuf_set(err, "%s: restriction \"%s\" is not "
+					   "supported by this version of facteur",
+					   param, items.v[i]);
+				goto fail;
 			}
 		}
-		if (bestd <= 4)
-			errbuf_set(err, "%s: unknown restriction \"%s\" "
-				   "(did you mean \"%s\"?)", param, items.v[i],
-				   check_names[best].name);
-		else
-			errbuf_set(err, "%s: unknown or not yet supported "
-				   "restriction \"%s\"", param, items.v[i]);
+		{
+			const char *bestname = NULL;
+
+			for (k = 0; k < NCHECK + NLATER; k++) {
+				const char *nm = k < NCHECK ? check_names[k].name
+							    : later_names[k - NCHECK];
+				size_t d = edit_distance(items.v[i], nm);
+
+				if (d < bestd) {
+					bestd = d;
+					bestname = nm;
+				}
+			}
+			if (bestname != NULL && bestd <= 4)
+				errbuf_set(err, "%s: unknown restriction \"%s\" "
+					   "(did you mean \"%s\"?)", param,
+					   items.v[i], bestname);
+			else
+				errbuf_set(err, "%s: unknown restriction \"%s\"",
+					   param, items.v[i]);
+		}
 		goto fail;
 	}
 	strlist_free(&items);
@@ -214,4 +263,62 @@ smtpd_check_eval(const struct smtpd_restrictions *r,
 		}
 	}
 	return SMTPD_CHECK_DUNNO;
+}
+
+static struct smtpd_restrictions *
+compile_param(const struct config *c, const char *param, struct errbuf *err,
+	      int *failed)
+{
+	struct smtpd_restrictions *r;
+	const char *value, *file;
+	char reason[sizeof(err->msg)];
+	int line;
+
+	if (*failed)
+		return NULL;
+	value = config_get(c, param);
+	r = smtpd_check_compile(param, value ? value : "", err);
+	if (r == NULL) {
+		snprintf(reason, sizeof(reason), "%s", err->msg);
+		if (config_where(c, param, &file, &line))
+			errbuf_set(err, "%s, line %d: %s", file, line, reason);
+		*failed = 1;
+	}
+	return r;
+}
+
+int
+smtpd_check_lists_compile(struct smtpd_check_lists *l, const struct config *c,
+			  struct errbuf *err)
+{
+	int failed = 0;
+
+	memset(l, 0, sizeof(*l));
+	l->client = compile_param(c, "smtpd_client_restrictions", err, &failed);
+	l->helo = compile_param(c, "smtpd_helo_restrictions", err, &failed);
+	l->sender = compile_param(c, "smtpd_sender_restrictions", err, &failed);
+	l->relay = compile_param(c, "smtpd_relay_restrictions", err, &failed);
+	l->rcpt = compile_param(c, "smtpd_recipient_restrictions", err, &failed);
+	if (!failed && smtpd_check_empty(l->relay) && smtpd_check_empty(l->rcpt)) {
+		errbuf_set(err, "smtpd_relay_restrictions and "
+			   "smtpd_recipient_restrictions are both empty: at least "
+			   "one must end with reject_unauth_destination or "
+			   "defer_unauth_destination (this would be an open relay)");
+		failed = 1;
+	}
+	if (failed) {
+		smtpd_check_lists_free(l);
+		return -1;
+	}
+	return 0;
+}
+
+void
+smtpd_check_lists_free(struct smtpd_check_lists *l)
+{
+	smtpd_check_free(&l->client);
+	smtpd_check_free(&l->helo);
+	smtpd_check_free(&l->sender);
+	smtpd_check_free(&l->relay);
+	smtpd_check_free(&l->rcpt);
 }

@@ -11,6 +11,7 @@
 #define FACTEUR_SMTPD_CHECK_H
 #include <stdbool.h>
 
+#include "core/config.h"
 #include "core/lib/buf.h"
 #include "core/lib/errbuf.h"
 #include "core/resolve.h"
@@ -48,5 +49,20 @@ bool smtpd_check_empty(const struct smtpd_restrictions *r);
 enum smtpd_check_result smtpd_check_eval(const struct smtpd_restrictions *r,
 					 const struct smtpd_check_facts *f,
 					 struct buf *reply_r);
+
+/* The five lists of one listener (or of main.cf). */
+struct smtpd_check_lists {
+	struct smtpd_restrictions *client, *helo, *sender, *relay, *rcpt;
+};
+
+/*
+ * Compiles every smtpd_*_restrictions list of c and checks, as Postfix
+ * does, that relay and recipient restrictions are not both empty (that
+ * would be an open relay). 0, or -1 + err naming "FILE, line N" of the
+ * parameter at fault.
+ */
+int  smtpd_check_lists_compile(struct smtpd_check_lists *l,
+			       const struct config *c, struct errbuf *err);
+void smtpd_check_lists_free(struct smtpd_check_lists *l);
 
 #endif

@@ -51,10 +51,10 @@ rcpt_eval(void *arg)
 
 	j->ok = 0;
 	/* VRFY answers what RCPT would (Postfix runs the same checks). */
-	cr = smtpd_check_eval(l->relay_r, &j->f, &j->reply);
+	cr = smtpd_check_eval(l->checks.relay, &j->f, &j->reply);
 	if (cr == SMTPD_CHECK_REJECT || cr == SMTPD_CHECK_DEFER)
 		return;
-	cr = smtpd_check_eval(l->rcpt_r, &j->f, &j->reply);
+	cr = smtpd_check_eval(l->checks.rcpt, &j->f, &j->reply);
 	if (cr == SMTPD_CHECK_REJECT || cr == SMTPD_CHECK_DEFER)
 		return;
 	rs = resolve_rcpt(l->resolve, &j->r.addr, &j->res);

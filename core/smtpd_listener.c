@@ -158,38 +158,15 @@ build_replies(struct smtpd_listener *l)
 	l->ehlo_reply = buf_steal(&b);
 }
 
-static struct smtpd_restrictions *
-compile_list(struct smtpd_listener *l, const char *param, const char *value,
-	     struct errbuf *err, int *failed)
-{
-	struct smtpd_restrictions *r;
-
-	if (*failed)
-		return NULL;
-	r = smtpd_check_compile(param, value, err);
-	if (r == NULL) {
-		const char *file;
-		int line;
-		char reason[sizeof(err->msg)];
-
-		snprintf(reason, sizeof(reason), "%s", err->msg);
-		if (config_where(l->cfg, param, &file, &line))
-			errbuf_set(err, "%s, line %d: %s", file, line, reason);
-		*failed = 1;
-	}
-	return r;
-}
-
 struct smtpd_listener *
 smtpd_listener_new(struct smtpd_server *srv, const struct config *base_cfg,
 		   const struct master_service *svc, struct errbuf *err)
 {
 	struct smtpd_listener *l = xcalloc(1, sizeof(*l));
-	int failed = 0;
 
 	l->srv = srv;
 	l->service = xstrdup(svc->service);
-	l->cfg = config_with_overrides(base_cfg, &svc->overrides, err);
+	l->cfg = config_with_service(base_cfg, svc, err);
 	if (l->cfg == NULL)
 		goto fail;
 	if (settings_load(&l->s, l->cfg, err) < 0)
@@ -200,26 +177,8 @@ smtpd_listener_new(struct smtpd_server *srv, const struct config *base_cfg,
 	l->mynetworks = netlist_new(l->s.mynetworks, err);
 	if (l->mynetworks == NULL)
 		goto fail;
-	l->client_r = compile_list(l, "smtpd_client_restrictions",
-				   l->s.smtpd_client_restrictions, err, &failed);
-	l->helo_r = compile_list(l, "smtpd_helo_restrictions",
-				 l->s.smtpd_helo_restrictions, err, &failed);
-	l->sender_r = compile_list(l, "smtpd_sender_restrictions",
-				   l->s.smtpd_sender_restrictions, err, &failed);
-	l->relay_r = compile_list(l, "smtpd_relay_restrictions",
-				  l->s.smtpd_relay_restrictions, err, &failed);
-	l->rcpt_r = compile_list(l, "smtpd_recipient_restrictions",
-				 l->s.smtpd_recipient_restrictions, err, &failed);
-	if (failed)
+	if (smtpd_check_lists_compile(&l->checks, l->cfg, err) < 0)
 		goto fail;
-	if (smtpd_check_empty(l->relay_r) && smtpd_check_empty(l->rcpt_r)) {
-		/* As Postfix: refuse to run a server that could be an open relay. */
-		errbuf_set(err, "%s: smtpd_relay_restrictions and "
-			   "smtpd_recipient_restrictions are both empty: at least "
-			   "one must contain reject_unauth_destination or "
-			   "defer_unauth_destination", l->service);
-		goto fail;
-	}
 	l->max_sessions = svc->maxproc > 0 ? (unsigned)svc->maxproc
 					   : (unsigned)l->s.default_process_limit;
 	build_replies(l);
@@ -279,11 +238,7 @@ smtpd_listener_free(struct smtpd_listener **lp)
 	}
 	free(l->evl);
 	free(l->fds);
-	smtpd_check_free(&l->client_r);
-	smtpd_check_free(&l->helo_r);
-	smtpd_check_free(&l->sender_r);
-	smtpd_check_free(&l->relay_r);
-	smtpd_check_free(&l->rcpt_r);
+	smtpd_check_lists_free(&l->checks);
 	if (l->mynetworks)
 		netlist_free(&l->mynetworks);
 	if (l->resolve)

@@ -22,8 +22,7 @@ struct smtpd_listener {
 	char                       *service;	/* master.cf field 1 */
 	struct resolve_ctx         *resolve;
 	struct netlist             *mynetworks;
-	struct smtpd_restrictions  *client_r, *helo_r, *sender_r;
-	struct smtpd_restrictions  *relay_r, *rcpt_r;
+	struct smtpd_check_lists    checks;
 	char                       *ehlo_reply;	/* precomputed 250- lines */
 	char                       *banner;	/* "220 ..." */
 	unsigned                    nsessions, max_sessions;
