@@ -209,6 +209,10 @@ def test_listener_overrides(facteurd, tmp_path):
     d.wait_log(r"postfix/submission/smtpd\[\d+\]: disconnect from ")
     # The first listener keeps the default name.
     d.wait_log(r" facteur/smtpd\[\d+\]: connect from ")
+    # Postfix's own service lines are accepted and reported as not needed.
+    text = harness.tail(d.stderr_path, 1 << 20) + d.log()
+    assert re.search(r"master\.cf, line 6\b.*pickup.*not needed", text), text
+    assert re.search(r"master\.cf, line 14\b.*virtual.*not needed", text), text
 
 
 def test_syslog_name_postfix_for_log_tools(facteurd):
