@@ -605,13 +605,22 @@ def load(server, smtp_source, sessions, msgs, size, timeout, tmpdir, poll=0.005)
     return res
 
 
+def raise_nofile(want):
+    """Raises the soft descriptor limit to want (bounded by the hard one)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY:
+        want = min(want, hard)
+    if soft != resource.RLIM_INFINITY and soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+
+
 def idle_sessions(port, pid, count, timeout=60):
     """RSS of pid with no session, then with count idle sessions (each got
     its 220 banner). Returns (rss0, rss1, sessions_open)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    want = count + 64
-    if soft < want:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (min(want, hard) if hard != resource.RLIM_INFINITY else want, hard))
+    raise_nofile(count + 64)
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if soft != resource.RLIM_INFINITY:
+        count = min(count, soft - 64)	# keep descriptors to read /proc with
     time.sleep(0.5)
     rss0 = rss_kib(pid)
     sel = selectors.DefaultSelector()
@@ -623,7 +632,11 @@ def idle_sessions(port, pid, count, timeout=60):
         while (bannered < count) and time.monotonic() < deadline:
             # Keep at most 100 handshakes in flight: the listen queue is finite.
             while len(socks) < count and len(pending) < 100:
-                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                try:
+                    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                except OSError:		# out of descriptors: measure what we have
+                    count = len(socks)
+                    break
                 s.setblocking(False)
                 try:
                     s.connect(("127.0.0.1", port))
@@ -724,10 +737,7 @@ def main():
         if want_postfix:
             servers.append(Postfix(top, free_port(), owner, setgid_group))
         # Enough descriptors for the idle sessions, inherited by facteurd.
-        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        want = IDLE_SESSIONS * 2 + 256
-        if soft < want and (hard == resource.RLIM_INFINITY or hard >= want):
-            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+        raise_nofile(IDLE_SESSIONS * 2 + 256)
         for s in servers:
             s.setup()
             s.start()
@@ -801,8 +811,9 @@ def report(results, names, idle):
         rss0, rss1, n = idle
         if rss0 is not None and rss1 is not None:
             per = (rss1 - rss0) / n if n else 0
-            log("facteurd RSS: %d KiB idle, %d KiB with %d idle sessions: +%.1f MiB, %.1f KiB per session"
-                % (rss0, rss1, n, (rss1 - rss0) / 1024, per))
+            log("facteurd RSS: %d KiB idle, %d KiB with %d idle sessions: +%.1f MiB, %.1f KiB per session%s"
+                % (rss0, rss1, n, (rss1 - rss0) / 1024, per,
+                   "" if n >= IDLE_SESSIONS else "  (only %d of %d got a banner)" % (n, IDLE_SESSIONS)))
         else:
             log("facteurd RSS: n/a (%d idle sessions open)" % n)
     head = results[0] if results else None
