@@ -242,6 +242,9 @@ main(int argc, char **argv)
 		for (size_t i = 0; i < warnings.n; i++)
 			fprintf(stderr, "facteurd: %s\n", warnings.v[i]);
 		fprintf(stderr, "facteurd: fatal: %s\n", errbuf_str(&err));
+		strlist_free(&warnings);
+		settings_free(&s);
+		config_free(&cfg);
 		return 1;
 	}
 	log_set_hostname(s.myhostname);
