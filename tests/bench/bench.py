@@ -667,7 +667,11 @@ def idle_sessions(port, pid, count, timeout=60):
                 break
         time.sleep(1.0)
         rss1 = rss_kib(pid)
-        return rss0, rss1, bannered
+        try:		# proof that the server still holds them
+            fds = len(os.listdir("/proc/%d/fd" % pid))
+        except OSError:
+            fds = None
+        return rss0, rss1, bannered, fds
     finally:
         sel.close()
         for s in socks:
@@ -808,12 +812,14 @@ def report(results, names, idle):
                                     "%.2f  (facteur/postfix msg/s)" % (row["facteur"]["rate"] / row["postfix"]["rate"])))
     log("")
     if idle is not None:
-        rss0, rss1, n = idle
+        rss0, rss1, n, fds = idle
         if rss0 is not None and rss1 is not None:
             per = (rss1 - rss0) / n if n else 0
             log("facteurd RSS: %d KiB idle, %d KiB with %d idle sessions: +%.1f MiB, %.1f KiB per session%s"
                 % (rss0, rss1, n, (rss1 - rss0) / 1024, per,
                    "" if n >= IDLE_SESSIONS else "  (only %d of %d got a banner)" % (n, IDLE_SESSIONS)))
+            if fds is not None:
+                log("facteurd descriptors open meanwhile: %d" % fds)
         else:
             log("facteurd RSS: n/a (%d idle sessions open)" % n)
     head = results[0] if results else None
