@@ -1,0 +1,643 @@
+/*
+ * smtpd_check_test.c - restriction lists: compiling (unknown names are
+ * errors naming the parameter and the nearest valid name, case-insensitive
+ * names, empty lists) and evaluating them against session facts with a real
+ * resolve context (hosted, alias, local, relay and other domains): permit,
+ * reject, defer, permit_mynetworks, permit_sasl_authenticated,
+ * reject_unauth_destination / defer_unauth_destination,
+ * reject_non_fqdn_recipient, Postfix's default relay list, and lookup
+ * failures that must give 4xx, never 5xx.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "core/smtpd_check.h"
+
+static void
+base_settings(struct settings *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->myhostname = "mx.example.net";
+	s->mydomain = "example.net";
+	s->myorigin = "mx.example.net";
+	s->mydestination = "mx.example.net, localhost";
+	s->mynetworks = "127.0.0.0/8, 192.0.2.0/24";
+	s->relay_domains = "relay.example";
+	s->recipient_delimiter = "+";
+	s->virtual_alias_domains = "alias.example";
+	s->virtual_mailbox_domains = "example.test";
+	s->virtual_mailbox_base = "/var/mail/vhosts";
+	s->virtual_mailbox_maps = "inline:{ alice@example.test=example.test/alice/ }";
+	s->virtual_alias_maps = "inline:{ info@alias.example=alice@example.test }";
+	s->virtual_uid_maps = "static:5000";
+	s->virtual_gid_maps = "static:5000";
+	s->virtual_minimum_uid = 100;
+	s->virtual_alias_recursion_limit = 1000;
+	s->virtual_alias_expansion_limit = 1000;
+}
+
+static struct resolve_ctx *
+ctx_open(const struct settings *s)
+{
+	struct errbuf err;
+	struct resolve_ctx *c;
+
+	errbuf_clear(&err);
+	c = resolve_ctx_new(s, &err);
+	if (c == NULL)
+		fail_msg("resolve_ctx_new: %s", errbuf_str(&err));
+	return c;
+}
+
+static struct smtpd_restrictions *
+compile_ok(const char *param, const char *value)
+{
+	struct errbuf err;
+	struct smtpd_restrictions *r;
+
+	errbuf_clear(&err);
+	r = smtpd_check_compile(param, value, &err);
+	if (r == NULL)
+		fail_msg("compile \"%s\": %s", value, errbuf_str(&err));
+	return r;
+}
+
+/* ---- compile ---- */
+
+struct compile_case {
+	const char *value;
+	int         ok;
+	int         empty;		/* when ok */
+	const char *err[3];		/* substrings of the error, when !ok */
+};
+
+static const struct compile_case compile_cases[] = {
+	{ "", 1, 1, { NULL } },
+	{ "  ,\t, ", 1, 1, { NULL } },
+	{ "permit", 1, 0, { NULL } },
+	{ "reject", 1, 0, { NULL } },
+	{ "defer", 1, 0, { NULL } },
+	{ "permit_mynetworks, permit_sasl_authenticated, defer_unauth_destination",
+	  1, 0, { NULL } },
+	{ "permit_mynetworks permit_sasl_authenticated reject_unauth_destination",
+	  1, 0, { NULL } },
+	{ "reject_non_fqdn_recipient,reject_unlisted_recipient", 1, 0, { NULL } },
+	/* names are case-insensitive, as in Postfix */
+	{ "PERMIT_MYNETWORKS, Reject_Unauth_Destination", 1, 0, { NULL } },
+	{ "Permit", 1, 0, { NULL } },
+	/* typos: the parameter, the bad name and the nearest valid one */
+	{ "permit_mynetworks, reject_unauth_destinaton", 0, 0,
+	  { "smtpd_recipient_restrictions: unknown restriction "
+	    "\"reject_unauth_destinaton\"",
+	    "did you mean \"reject_unauth_destination\"", NULL } },
+	{ "permit_mynetwork", 0, 0,
+	  { "\"permit_mynetwork\"", "did you mean \"permit_mynetworks\"", NULL } },
+	{ "permit_sasl_authenticate", 0, 0,
+	  { "did you mean \"permit_sasl_authenticated\"", NULL } },
+	{ "defer_unauth_destinations", 0, 0,
+	  { "did you mean \"defer_unauth_destination\"", NULL } },
+	{ "rejectt", 0, 0, { "did you mean \"reject\"", NULL } },
+	{ "reject_non_fqdn_rcpt", 0, 0,
+	  { "smtpd_recipient_restrictions: unknown restriction "
+	    "\"reject_non_fqdn_rcpt\"", NULL } },
+	{ "reject_invalide_hostname", 0, 0,
+	  { "smtpd_recipient_restrictions", "\"reject_invalide_hostname\"",
+	    "did you mean \"reject_invalid_hostname\"" } },
+	/* Postfix names facteur does not implement are refused by name */
+	{ "reject_invalid_hostname", 0, 0,
+	  { "smtpd_recipient_restrictions", "\"reject_invalid_hostname\"",
+	    "not supported" } },
+	{ "permit, check_client_access", 0, 0,
+	  { "smtpd_recipient_restrictions", "\"check_client_access\"",
+	    "not supported" } },
+	{ "Check_Policy_Service", 0, 0, { "not supported", NULL } },
+	{ "xyzzy", 0, 0,
+	  { "smtpd_recipient_restrictions: unknown restriction \"xyzzy\"",
+	    NULL } },
+	{ "permit_mynetworks_and_then_a_very_long_tail_that_exceeds_"
+	  "sixty_four_characters_easily", 0, 0,
+	  { "smtpd_recipient_restrictions", "very_long_tail", NULL } },
+	/* a bad name anywhere in the list fails the whole list */
+	{ "permit_mynetworks, permit_sasl_authenticated, bogus, reject", 0, 0,
+	  { "\"bogus\"", NULL } },
+	/* unbalanced braces */
+	{ "check_recipient_access inline:{ a=b", 0, 0,
+	  { "smtpd_recipient_restrictions", "brace", NULL } },
+	{ "permit }", 0, 0, { "smtpd_recipient_restrictions", NULL } },
+};
+
+static void
+test_compile(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(compile_cases) / sizeof(compile_cases[0]); i++) {
+		const struct compile_case *c = &compile_cases[i];
+		struct smtpd_restrictions *r;
+		struct errbuf err;
+
+		errbuf_clear(&err);
+		r = smtpd_check_compile("smtpd_recipient_restrictions", c->value,
+					&err);
+		if (c->ok) {
+			if (r == NULL)
+				fail_msg("\"%s\": %s", c->value, errbuf_str(&err));
+			if (smtpd_check_empty(r) != (c->empty != 0))
+				fail_msg("\"%s\": empty %d", c->value,
+					 smtpd_check_empty(r));
+			smtpd_check_free(&r);
+			assert_null(r);
+			continue;
+		}
+		if (r != NULL)
+			fail_msg("\"%s\": compiled, want an error", c->value);
+		for (int k = 0; k < 3 && c->err[k] != NULL; k++)
+			if (strstr(errbuf_str(&err), c->err[k]) == NULL)
+				fail_msg("\"%s\": error \"%s\" lacks \"%s\"",
+					 c->value, errbuf_str(&err), c->err[k]);
+	}
+}
+
+/* The parameter named in errors is the one given. */
+static void
+test_compile_param_name(void **state)
+{
+	struct errbuf err;
+	struct smtpd_restrictions *r;
+
+	(void)state;
+	errbuf_clear(&err);
+	r = smtpd_check_compile("smtpd_relay_restrictions",
+				"permit_mynetworks, defer_unauth_destinaton", &err);
+	assert_null(r);
+	assert_non_null(strstr(errbuf_str(&err), "smtpd_relay_restrictions: "));
+	assert_non_null(strstr(errbuf_str(&err),
+			       "did you mean \"defer_unauth_destination\""));
+	/* free and empty accept NULL */
+	smtpd_check_free(&r);
+	assert_true(smtpd_check_empty(NULL));
+	/* nothing close: no misleading hint */
+	errbuf_clear(&err);
+	assert_null(smtpd_check_compile("smtpd_client_restrictions", "xyzzy",
+					&err));
+	assert_null(strstr(errbuf_str(&err), "did you mean"));
+	assert_non_null(strstr(errbuf_str(&err), "smtpd_client_restrictions: "));
+}
+
+/* ---- the five lists of a configuration ---- */
+
+struct lists_case {
+	const char *main_cf;
+	int         ok;
+	const char *err[3];	/* substrings when !ok */
+};
+
+static const struct lists_case lists_cases[] = {
+	/* Postfix's defaults: the relay list protects */
+	{ "", 1, { NULL } },
+	{ "myhostname = mx.example.net\n", 1, { NULL } },
+	{ "smtpd_relay_restrictions =\n"
+	  "smtpd_recipient_restrictions = permit_mynetworks, "
+	  "reject_unauth_destination\n", 1, { NULL } },
+	{ "smtpd_client_restrictions = permit_mynetworks, reject\n", 1, { NULL } },
+	/* both empty would be an open relay */
+	{ "smtpd_relay_restrictions =\n", 0,
+	  { "smtpd_relay_restrictions", "smtpd_recipient_restrictions",
+	    "open relay" } },
+	/* the culprit's file and line */
+	{ "myhostname = mx.example.net\n"
+	  "\n"
+	  "smtpd_helo_restrictions = permit_mynetworks,\n"
+	  "    reject_unauth_destinaton\n", 0,
+	  { "/etc/facteur/main.cf, line 3: smtpd_helo_restrictions: ",
+	    "\"reject_unauth_destinaton\"",
+	    "did you mean \"reject_unauth_destination\"" } },
+	{ "smtpd_sender_restrictions = check_sender_access hash:/x\n", 0,
+	  { "/etc/facteur/main.cf, line 1: smtpd_sender_restrictions: ",
+	    "\"check_sender_access\"", NULL } },
+	/* a list built by $name expansion */
+	{ "my_relay = permit_mynetworks, defer_unauth_destination\n"
+	  "smtpd_relay_restrictions = $my_relay\n", 1, { NULL } },
+	{ "my_relay = permit_mynetworks, defer_unauth_destinatio\n"
+	  "smtpd_relay_restrictions = $my_relay\n", 0,
+	  { "smtpd_relay_restrictions", "defer_unauth_destination", NULL } },
+};
+
+static void
+test_lists_compile(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(lists_cases) / sizeof(lists_cases[0]); i++) {
+		const struct lists_case *c = &lists_cases[i];
+		struct smtpd_check_lists l;
+		struct config *cf;
+		struct errbuf err;
+		int rc;
+
+		errbuf_clear(&err);
+		cf = config_parse_main(c->main_cf, "/etc/facteur/main.cf", NULL,
+				       &err);
+		if (cf == NULL)
+			fail_msg("case %zu: main.cf: %s", i, errbuf_str(&err));
+		rc = smtpd_check_lists_compile(&l, cf, &err);
+		if (c->ok) {
+			if (rc != 0)
+				fail_msg("case %zu: %s", i, errbuf_str(&err));
+			/* the default relay list is Postfix's */
+			if (i == 0) {
+				struct resolve_ctx *ctx;
+				struct settings s;
+				struct buf reply;
+				struct smtpd_check_facts f;
+				struct addr a;
+				const char *perr;
+
+				base_settings(&s);
+				ctx = ctx_open(&s);
+				buf_init(&reply, 1000);
+				assert_int_equal(addr_parse_mailbox(
+				    "user@far.example", &a, &perr), 0);
+				memset(&f, 0, sizeof(f));
+				f.client_addr = "203.0.113.7";
+				f.rcpt = &a;
+				f.rcpt_text = "<user@far.example>";
+				f.resolve = ctx;
+				assert_int_equal(smtpd_check_eval(l.relay, &f, &reply),
+						 SMTPD_CHECK_DEFER);
+				assert_string_equal(buf_cstr(&reply),
+				    "454 4.7.1 <user@far.example>: Relay access "
+				    "denied");
+				f.in_mynetworks = true;
+				assert_int_equal(smtpd_check_eval(l.relay, &f, &reply),
+						 SMTPD_CHECK_PERMIT);
+				f.in_mynetworks = false;
+				f.sasl_authenticated = true;
+				assert_int_equal(smtpd_check_eval(l.relay, &f, &reply),
+						 SMTPD_CHECK_PERMIT);
+				assert_true(smtpd_check_empty(l.client));
+				assert_true(smtpd_check_empty(l.rcpt));
+				addr_free(&a);
+				buf_free(&reply);
+				resolve_ctx_free(&ctx);
+			}
+			smtpd_check_lists_free(&l);
+			/* free twice is harmless (pointers were cleared) */
+			smtpd_check_lists_free(&l);
+		} else {
+			if (rc != -1)
+				fail_msg("case %zu: compiled, want an error", i);
+			for (int k = 0; k < 3 && c->err[k] != NULL; k++)
+				if (strstr(errbuf_str(&err), c->err[k]) == NULL)
+					fail_msg("case %zu: error \"%s\" lacks "
+						 "\"%s\"", i, errbuf_str(&err),
+						 c->err[k]);
+			/* nothing is left allocated on failure */
+			assert_null(l.client);
+			assert_null(l.helo);
+			assert_null(l.sender);
+			assert_null(l.relay);
+			assert_null(l.rcpt);
+		}
+		config_free(&cf);
+	}
+}
+
+/* ---- eval ---- */
+
+struct eval_case {
+	const char *list;
+	bool        mynet, sasl;
+	const char *rcpt;	/* NULL: outside RCPT (client stage) */
+	enum smtpd_check_result res;
+	const char *reply;	/* exact reply when REJECT/DEFER */
+};
+
+#define DEFAULT_RELAY "permit_mynetworks, permit_sasl_authenticated, " \
+		      "defer_unauth_destination"
+#define P SMTPD_CHECK_PERMIT
+#define R SMTPD_CHECK_REJECT
+#define D SMTPD_CHECK_DEFER
+#define N SMTPD_CHECK_DUNNO
+
+static const struct eval_case eval_cases[] = {
+	/* empty list: no decision */
+	{ "", false, false, "user@far.example", N, NULL },
+	/* the plain verdicts, Postfix's codes and texts */
+	{ "permit", false, false, "user@far.example", P, NULL },
+	{ "reject", false, false, "user@far.example", R,
+	  "554 5.7.1 <user@far.example>: Recipient address rejected: "
+	  "Access denied" },
+	{ "defer", false, false, "user@far.example", D,
+	  "450 4.7.1 <user@far.example>: Recipient address rejected: "
+	  "Try again later" },
+	/* first decision wins */
+	{ "permit, reject", false, false, "user@far.example", P, NULL },
+	{ "reject, permit", true, true, "user@far.example", R,
+	  "554 5.7.1 <user@far.example>: Recipient address rejected: "
+	  "Access denied" },
+	/* permit_mynetworks / permit_sasl_authenticated */
+	{ "permit_mynetworks", true, false, "user@far.example", P, NULL },
+	{ "permit_mynetworks", false, true, "user@far.example", N, NULL },
+	{ "permit_sasl_authenticated", false, true, "user@far.example", P, NULL },
+	{ "permit_sasl_authenticated", true, false, "user@far.example", N, NULL },
+	{ "permit_mynetworks, reject", false, false, "user@far.example", R,
+	  "554 5.7.1 <user@far.example>: Recipient address rejected: "
+	  "Access denied" },
+	{ "permit_sasl_authenticated, defer", false, false, "a@example.test", D,
+	  "450 4.7.1 <a@example.test>: Recipient address rejected: "
+	  "Try again later" },
+	/* reject_unauth_destination by domain class */
+	{ "reject_unauth_destination", false, false, "user@far.example", R,
+	  "554 5.7.1 <user@far.example>: Relay access denied" },
+	{ "reject_unauth_destination", false, false, "USER@Far.Example", R,
+	  "554 5.7.1 <USER@far.example>: Relay access denied" },
+	{ "reject_unauth_destination", false, false, "alice@example.test", N, NULL },
+	{ "reject_unauth_destination", false, false, "nobody@EXAMPLE.TEST", N, NULL },
+	{ "reject_unauth_destination", false, false, "info@alias.example", N, NULL },
+	{ "reject_unauth_destination", false, false, "root@mx.example.net", N, NULL },
+	{ "reject_unauth_destination", false, false, "root@localhost", N, NULL },
+	{ "reject_unauth_destination", false, false, "x@relay.example", N, NULL },
+	{ "reject_unauth_destination", false, false, "x@sub.relay.example", N, NULL },
+	{ "reject_unauth_destination", false, false, "x@sub.example.test", R,
+	  "554 5.7.1 <x@sub.example.test>: Relay access denied" },
+	{ "reject_unauth_destination", false, false, "x@example.test.evil", R,
+	  "554 5.7.1 <x@example.test.evil>: Relay access denied" },
+	{ "reject_unauth_destination", false, false, "x@notrelay.example", R,
+	  "554 5.7.1 <x@notrelay.example>: Relay access denied" },
+	{ "reject_unauth_destination", false, false, "x@[192.0.2.9]", R,
+	  "554 5.7.1 <x@[192.0.2.9]>: Relay access denied" },
+	/* defer_unauth_destination: the same test, a 4xx */
+	{ "defer_unauth_destination", false, false, "user@far.example", D,
+	  "454 4.7.1 <user@far.example>: Relay access denied" },
+	{ "defer_unauth_destination", false, false, "alice@example.test", N, NULL },
+	{ "defer_unauth_destination", false, false, "x@relay.example", N, NULL },
+	/* outside RCPT there is no destination to judge */
+	{ "reject_unauth_destination", false, false, NULL, N, NULL },
+	{ "defer_unauth_destination", false, false, NULL, N, NULL },
+	{ "reject_non_fqdn_recipient", false, false, NULL, N, NULL },
+	/* Postfix's default smtpd_relay_restrictions */
+	{ DEFAULT_RELAY, true, false, "user@far.example", P, NULL },
+	{ DEFAULT_RELAY, false, true, "user@far.example", P, NULL },
+	{ DEFAULT_RELAY, true, true, "user@far.example", P, NULL },
+	{ DEFAULT_RELAY, false, false, "user@far.example", D,
+	  "454 4.7.1 <user@far.example>: Relay access denied" },
+	{ DEFAULT_RELAY, false, false, "alice@example.test", N, NULL },
+	{ DEFAULT_RELAY, false, false, "info@alias.example", N, NULL },
+	{ DEFAULT_RELAY, false, false, "x@relay.example", N, NULL },
+	{ DEFAULT_RELAY, true, false, "alice@example.test", P, NULL },
+	/* the classic recipient list */
+	{ "permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination",
+	  false, false, "user@far.example", R,
+	  "554 5.7.1 <user@far.example>: Relay access denied" },
+	/* reject_non_fqdn_recipient */
+	{ "reject_non_fqdn_recipient", false, false, "user@localhost", R,
+	  "504 5.5.2 <user@localhost>: Recipient address rejected: "
+	  "need fully-qualified address" },
+	{ "reject_non_fqdn_recipient", false, false, "user@localhost.", R,
+	  "504 5.5.2 <user@localhost>: Recipient address rejected: "
+	  "need fully-qualified address" },
+	{ "reject_non_fqdn_recipient", false, false, "postmaster", R,
+	  "504 5.5.2 <postmaster>: Recipient address rejected: "
+	  "need fully-qualified address" },
+	{ "reject_non_fqdn_recipient", false, false, "user@example.test", N, NULL },
+	{ "reject_non_fqdn_recipient", false, false, "user@[192.0.2.1]", N, NULL },
+	{ "reject_non_fqdn_recipient", false, false, "user@[IPv6:2001:db8::1]",
+	  N, NULL },
+	/* it comes before the permits when listed first */
+	{ "reject_non_fqdn_recipient, permit_mynetworks", true, false,
+	  "user@localhost", R,
+	  "504 5.5.2 <user@localhost>: Recipient address rejected: "
+	  "need fully-qualified address" },
+	{ "permit_mynetworks, reject_non_fqdn_recipient", true, false,
+	  "user@localhost", P, NULL },
+	/* reject_unlisted_recipient is decided by the session's lookup */
+	{ "reject_unlisted_recipient", false, false, "nobody@example.test", N, NULL },
+	{ "reject_unlisted_recipient, permit", false, false, "x@far.example", P, NULL },
+};
+
+#undef P
+#undef R
+#undef D
+#undef N
+
+static const char *const result_name[] = {
+	"DUNNO", "PERMIT", "REJECT", "DEFER",
+};
+
+/* Evaluates list against facts built from the case; returns the result. */
+static enum smtpd_check_result
+eval_one(struct resolve_ctx *ctx, const char *list, bool mynet, bool sasl,
+	 const char *rcpt, struct buf *reply)
+{
+	struct smtpd_restrictions *r = compile_ok("smtpd_recipient_restrictions",
+						  list);
+	struct smtpd_check_facts f;
+	struct addr a;
+	char *text = NULL, *fmt;
+	const char *perr;
+	enum smtpd_check_result res;
+
+	memset(&f, 0, sizeof(f));
+	f.in_mynetworks = mynet;
+	f.sasl_authenticated = sasl;
+	f.client_addr = "203.0.113.7";
+	f.client_name = "unknown";
+	f.helo = "client.example";
+	f.sender = "sender@example.org";
+	f.resolve = ctx;
+	if (rcpt != NULL) {
+		if (addr_parse_mailbox(rcpt, &a, &perr) < 0) {
+			/* domainless forms: parse as an RCPT path */
+			char path[128];
+			const char *rest;
+
+			snprintf(path, sizeof(path), "<%s>", rcpt);
+			if (addr_parse_path(path, strlen(path), ADDR_P_ALLOW_NODOM,
+					    &a, &rest, &perr) < 0)
+				fail_msg("test address %s: %s", rcpt, perr);
+		}
+		fmt = addr_format(&a);
+		assert_non_null(fmt);
+		text = malloc(strlen(fmt) + 3);
+		assert_non_null(text);
+		sprintf(text, "<%s>", fmt);
+		free(fmt);
+		f.rcpt = &a;
+		f.rcpt_text = text;
+	}
+	/* a stale reply from an earlier command must not leak through */
+	buf_set(reply, "stale");
+	res = smtpd_check_eval(r, &f, reply);
+	if (rcpt != NULL)
+		addr_free(&a);
+	free(text);
+	smtpd_check_free(&r);
+	return res;
+}
+
+static void
+test_eval(void **state)
+{
+	struct settings s;
+	struct resolve_ctx *ctx;
+	struct buf reply;
+	int failures = 0;
+
+	(void)state;
+	base_settings(&s);
+	ctx = ctx_open(&s);
+	buf_init(&reply, 1000);
+	for (size_t i = 0; i < sizeof(eval_cases) / sizeof(eval_cases[0]); i++) {
+		const struct eval_case *c = &eval_cases[i];
+		enum smtpd_check_result res;
+
+		res = eval_one(ctx, c->list, c->mynet, c->sasl, c->rcpt, &reply);
+		/* report every wrong case, then fail once */
+		if (res != c->res) {
+			print_error("case %zu \"%s\" rcpt %s mynet %d sasl %d: "
+				    "%s, want %s (reply \"%s\")\n", i, c->list,
+				    c->rcpt ? c->rcpt : "(none)", c->mynet,
+				    c->sasl, result_name[res],
+				    result_name[c->res], buf_cstr(&reply));
+			failures++;
+		} else if (c->reply != NULL &&
+			   strcmp(buf_cstr(&reply), c->reply) != 0) {
+			print_error("case %zu \"%s\" rcpt %s: reply \"%s\", "
+				    "want \"%s\"\n", i, c->list,
+				    c->rcpt ? c->rcpt : "(none)",
+				    buf_cstr(&reply), c->reply);
+			failures++;
+		}
+	}
+	buf_free(&reply);
+	resolve_ctx_free(&ctx);
+	assert_int_equal(failures, 0);
+}
+
+/* Verdicts outside RCPT name the client; codes are the same. */
+static void
+test_eval_client_stage(void **state)
+{
+	struct settings s;
+	struct resolve_ctx *ctx;
+	struct buf reply;
+
+	(void)state;
+	base_settings(&s);
+	ctx = ctx_open(&s);
+	buf_init(&reply, 1000);
+	assert_int_equal(eval_one(ctx, "reject", false, false, NULL, &reply),
+			 SMTPD_CHECK_REJECT);
+	assert_true(strncmp(buf_cstr(&reply), "554 5.7.1 <", 11) == 0);
+	assert_non_null(strstr(buf_cstr(&reply), "203.0.113.7"));
+	assert_non_null(strstr(buf_cstr(&reply), ">: Client host rejected: "
+			       "Access denied"));
+	assert_int_equal(eval_one(ctx, "permit_mynetworks, defer", false, false,
+				  NULL, &reply), SMTPD_CHECK_DEFER);
+	assert_true(strncmp(buf_cstr(&reply), "450 4.7.1 <", 11) == 0);
+	assert_non_null(strstr(buf_cstr(&reply), ">: Client host rejected: "
+			       "Try again later"));
+	assert_int_equal(eval_one(ctx, "permit_mynetworks, defer", true, false,
+				  NULL, &reply), SMTPD_CHECK_PERMIT);
+	/* a NULL list decides nothing */
+	{
+		struct smtpd_check_facts f;
+
+		memset(&f, 0, sizeof(f));
+		f.client_addr = "203.0.113.7";
+		assert_int_equal(smtpd_check_eval(NULL, &f, &reply),
+				 SMTPD_CHECK_DUNNO);
+	}
+	buf_free(&reply);
+	resolve_ctx_free(&ctx);
+}
+
+/*
+ * A domain class lookup that fails (backend down) is a 4xx for every
+ * recipient, never a 5xx relay denial: mail for hosted domains must not
+ * bounce because LDAP is away.
+ */
+static void
+test_eval_lookup_failure(void **state)
+{
+	static const char *const rcpts[] = {
+		"user@far.example", "alice@example.test", "x@relay.example",
+	};
+	static const char *const lists[] = {
+		"reject_unauth_destination", "defer_unauth_destination",
+		DEFAULT_RELAY,
+	};
+	struct settings s;
+	struct resolve_ctx *ctx;
+	struct buf reply;
+	char want[256];
+
+	(void)state;
+	base_settings(&s);
+	s.virtual_alias_domains = "fail:{ldap down}";
+	ctx = ctx_open(&s);
+	buf_init(&reply, 1000);
+	for (size_t i = 0; i < sizeof(rcpts) / sizeof(rcpts[0]); i++)
+		for (size_t k = 0; k < sizeof(lists) / sizeof(lists[0]); k++) {
+			enum smtpd_check_result res;
+
+			res = eval_one(ctx, lists[k], false, false, rcpts[i], &reply);
+			snprintf(want, sizeof(want),
+				 "451 4.3.0 <%s>: Temporary lookup failure",
+				 rcpts[i]);
+			if (res != SMTPD_CHECK_DEFER ||
+			    strcmp(buf_cstr(&reply), want) != 0)
+				fail_msg("%s / %s: %s \"%s\"", lists[k], rcpts[i],
+					 result_name[res], buf_cstr(&reply));
+		}
+	/* the permits still decide before any lookup is needed */
+	assert_int_equal(eval_one(ctx, DEFAULT_RELAY, true, false,
+				  "user@far.example", &reply), SMTPD_CHECK_PERMIT);
+	assert_int_equal(eval_one(ctx, DEFAULT_RELAY, false, true,
+				  "user@far.example", &reply), SMTPD_CHECK_PERMIT);
+	buf_free(&reply);
+	resolve_ctx_free(&ctx);
+}
+
+/* relay_domains empty: only hosted and local domains pass. */
+static void
+test_eval_no_relay_domains(void **state)
+{
+	struct settings s;
+	struct resolve_ctx *ctx;
+	struct buf reply;
+
+	(void)state;
+	base_settings(&s);
+	s.relay_domains = "";
+	ctx = ctx_open(&s);
+	buf_init(&reply, 1000);
+	assert_int_equal(eval_one(ctx, "reject_unauth_destination", false, false,
+				  "x@relay.example", &reply), SMTPD_CHECK_REJECT);
+	assert_string_equal(buf_cstr(&reply),
+			    "554 5.7.1 <x@relay.example>: Relay access denied");
+	assert_int_equal(eval_one(ctx, "reject_unauth_destination", false, false,
+				  "alice@example.test", &reply), SMTPD_CHECK_DUNNO);
+	buf_free(&reply);
+	resolve_ctx_free(&ctx);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_compile),
+		cmocka_unit_test(test_compile_param_name),
+		cmocka_unit_test(test_lists_compile),
+		cmocka_unit_test(test_eval),
+		cmocka_unit_test(test_eval_client_stage),
+		cmocka_unit_test(test_eval_lookup_failure),
+		cmocka_unit_test(test_eval_no_relay_domains),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
