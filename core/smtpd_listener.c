@@ -29,14 +29,35 @@ listener_accept(struct evconnlistener *evl, evutil_socket_t fd,
 }
 
 static void
+listener_resume(evutil_socket_t fd, short what, void *arg)
+{
+	struct smtpd_listener *l = arg;
+
+	for (size_t i = 0; i < l->nfds; i++)
+		if (l->evl[i] != NULL)
+			evconnlistener_enable(l->evl[i]);
+}
+
+static void
 listener_error(struct evconnlistener *evl, void *arg)
 {
 	struct smtpd_listener *l = arg;
 	int e = EVUTIL_SOCKET_ERROR();
+	struct timeval tv = { 1, 0 };
 
-	/* EMFILE and friends: pause briefly rather than spin. */
+	/*
+	 * Out of descriptors or memory: the pending connection stays in the
+	 * backlog, so accepting again at once would spin. Pause a second.
+	 */
 	log_write(l->s.syslog_name, "smtpd", LOG_LVL_WARNING,
-		  "accept on %s: %s", l->service, evutil_socket_error_to_string(e));
+		  "accept on %s: %s: pausing new connections for 1s", l->service,
+		  evutil_socket_error_to_string(e));
+	for (size_t i = 0; i < l->nfds; i++)
+		if (l->evl[i] != NULL)
+			evconnlistener_disable(l->evl[i]);
+	if (l->pause == NULL)
+		l->pause = evtimer_new(l->srv->base, listener_resume, l);
+	evtimer_add(l->pause, &tv);
 }
 
 static int
@@ -236,6 +257,8 @@ smtpd_listener_free(struct smtpd_listener **lp)
 		else if (l->fds[i] >= 0)
 			close(l->fds[i]);
 	}
+	if (l->pause)
+		event_free(l->pause);
 	free(l->evl);
 	free(l->fds);
 	smtpd_check_lists_free(&l->checks);

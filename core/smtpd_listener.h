@@ -14,6 +14,7 @@
 #include "core/smtpd_server.h"
 
 struct evconnlistener;
+struct event;
 
 struct smtpd_listener {
 	struct smtpd_server        *srv;
@@ -28,6 +29,7 @@ struct smtpd_listener {
 	unsigned                    nsessions, max_sessions;
 	int                        *fds;	/* bound sockets */
 	struct evconnlistener     **evl;
+	struct event               *pause;	/* accept back-off (EMFILE) */
 	size_t                      nfds;
 };
 
