@@ -233,6 +233,8 @@ smtpd_listener_start(struct smtpd_listener *l, struct errbuf *err)
 void
 smtpd_listener_stop(struct smtpd_listener *l)
 {
+	if (l->pause)
+		evtimer_del(l->pause);
 	for (size_t i = 0; l->evl != NULL && i < l->nfds; i++)
 		if (l->evl[i] != NULL)
 			evconnlistener_disable(l->evl[i]);
