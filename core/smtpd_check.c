@@ -200,7 +200,18 @@ smtpd_check_eval(const struct smtpd_restrictions *r,
 		 const struct smtpd_check_facts *f, struct buf *reply)
 {
 	const char *what = f->rcpt ? "Recipient address" : "Client host";
-	const char *obj = f->rcpt ? f->rcpt_text : f->client_addr;
+	char client[600];
+	const char *obj;
+
+	/* Postfix names the object in angle brackets: <rcpt> or <name[addr]>. */
+	if (f->rcpt != NULL) {
+		obj = f->rcpt_text;
+	} else {
+		snprintf(client, sizeof(client), "<%s[%s]>",
+			 f->client_name ? f->client_name : "unknown",
+			 f->client_addr ? f->client_addr : "");
+		obj = client;
+	}
 
 	if (r == NULL)
 		return SMTPD_CHECK_DUNNO;
@@ -212,12 +223,12 @@ smtpd_check_eval(const struct smtpd_restrictions *r,
 			return SMTPD_CHECK_PERMIT;
 		case OP_REJECT:
 			buf_reset(reply);
-			buf_printf(reply, "554 5.7.1 <%s>: %s rejected: Access denied",
+			buf_printf(reply, "554 5.7.1 %s: %s rejected: Access denied",
 				   obj, what);
 			return SMTPD_CHECK_REJECT;
 		case OP_DEFER:
 			buf_reset(reply);
-			buf_printf(reply, "450 4.7.1 <%s>: %s rejected: Try again later",
+			buf_printf(reply, "450 4.7.1 %s: %s rejected: Try again later",
 				   obj, what);
 			return SMTPD_CHECK_DEFER;
 		case OP_PERMIT_MYNETWORKS:

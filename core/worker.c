@@ -180,8 +180,24 @@ worker_pool_free(struct worker_pool **pp)
 	pthread_mutex_unlock(&p->lock);
 	for (unsigned i = 0; i < p->nthreads; i++)
 		pthread_join(p->threads[i], NULL);
-	while (p->pending > 0 && p->done_head != NULL)
+	/*
+	 * The threads are gone: finish here. A done callback may still
+	 * submit work; it runs inline so that no job is ever lost.
+	 */
+	for (;;) {
+		struct job *j;
+
 		worker_drain(p);
+		j = p->todo_head;
+		if (j == NULL)
+			break;
+		p->todo_head = j->next;
+		if (p->todo_head == NULL)
+			p->todo_tail = NULL;
+		j->work(j->arg);
+		j->next = NULL;
+		p->done_head = p->done_tail = j;
+	}
 	if (p->ev)
 		event_free(p->ev);
 	close(p->pipefd[0]);
