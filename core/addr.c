@@ -106,6 +106,10 @@ literal_check(const char *s, size_t n, struct buf *out)
 		return -1;
 	s++;
 	n -= 2;
+	/* Only the characters of the two forms: inet_pton stops at a NUL. */
+	for (i = 0; i < n; i++)
+		if (!is_letdig((unsigned char)s[i]) && s[i] != '.' && s[i] != ':')
+			return -1;
 	if (n >= 5 && strncasecmp(s, "IPv6:", 5) == 0) {
 		if (n - 5 >= sizeof(tmp))
 			return -1;
@@ -473,7 +477,7 @@ int
 addr_parse_path(const char *s, size_t len, unsigned flags, struct addr *a,
 		const char **rest_r, const char **err_r)
 {
-	const char *p = s, *end = s + len, *close, *body;
+	const char *p, *end, *close, *body;
 	bool strict = (flags & ADDR_P_STRICT) != 0;
 	bool nodom = (flags & ADDR_P_ALLOW_NODOM) != 0;
 	const char *dummy;
@@ -485,6 +489,8 @@ addr_parse_path(const char *s, size_t len, unsigned flags, struct addr *a,
 		*err_r = E_SYNTAX;
 		return -1;
 	}
+	p = s;
+	end = s + len;
 	if (!strict)
 		while (p < end && (*p == ' ' || *p == '\t'))
 			p++;

@@ -406,7 +406,7 @@ int
 smtpd_cmd_mail(const char *arg, size_t len, bool strict,
 	       struct smtpd_mail_args *m, const char **reply_r)
 {
-	const char *p, *end = arg + len, *rest, *err;
+	const char *p, *end, *rest, *err;
 	struct param pm;
 	unsigned flags = ADDR_P_ALLOW_NULL | (strict ? ADDR_P_STRICT : 0);
 	int rc;
@@ -416,6 +416,7 @@ smtpd_cmd_mail(const char *arg, size_t len, bool strict,
 		*reply_r = "501 5.5.4 Syntax: MAIL FROM:<address>";
 		return -1;
 	}
+	end = arg + len;
 	if (addr_parse_path(p, (size_t)(end - p), flags, &m->addr, &rest, &err) < 0) {
 		*reply_r = "501 5.1.7 Bad sender address syntax";
 		return -1;
@@ -518,11 +519,13 @@ fail:
 static int
 parse_notify(const char *v, size_t n, unsigned *r)
 {
-	const char *p = v, *e = v + n, *s;
+	const char *p, *e, *s;
 	unsigned bits = 0;
 
 	if (v == NULL || n == 0)
 		return -1;
+	p = v;
+	e = v + n;
 	if (eq_ci(v, n, "NEVER")) {
 		*r = SMTPD_NOTIFY_NEVER;
 		return 0;
@@ -583,7 +586,7 @@ int
 smtpd_cmd_rcpt(const char *arg, size_t len, bool strict, bool utf8_ok,
 	       struct smtpd_rcpt_args *r, const char **reply_r)
 {
-	const char *p, *end = arg + len, *rest, *err;
+	const char *p, *end, *rest, *err;
 	struct param pm;
 	unsigned flags = ADDR_P_ALLOW_NODOM | (strict ? ADDR_P_STRICT : 0);
 	bool have_notify = false;
@@ -594,6 +597,7 @@ smtpd_cmd_rcpt(const char *arg, size_t len, bool strict, bool utf8_ok,
 		*reply_r = "501 5.5.4 Syntax: RCPT TO:<address>";
 		return -1;
 	}
+	end = arg + len;
 	if (addr_parse_path(p, (size_t)(end - p), flags, &r->addr, &rest, &err) < 0) {
 		*reply_r = "501 5.1.3 Bad recipient address syntax";
 		return -1;
@@ -643,7 +647,7 @@ int
 smtpd_cmd_bdat(const char *arg, size_t len, struct smtpd_bdat_args *b,
 	       const char **reply_r)
 {
-	const char *p = arg, *end = arg + len, *s;
+	const char *p, *end, *s;
 	static const char syn[] = "501 5.5.4 Syntax: BDAT count [LAST]";
 
 	b->size = 0;
@@ -652,6 +656,8 @@ smtpd_cmd_bdat(const char *arg, size_t len, struct smtpd_bdat_args *b,
 		*reply_r = syn;
 		return -1;
 	}
+	p = arg;
+	end = arg + len;
 	while (p < end && *p == ' ')
 		p++;
 	s = p;

@@ -283,12 +283,14 @@ test_embedded_nul(void **state)
 {
 	static const char in[] = "<u\0x@y>";
 	static const char in2[] = "<u@y\0z>";
+	static const char in3[] = "<u@[1.2.3.4\0\0]>";
 	struct addr a;
 	const char *rest, *err;
 
 	(void)state;
 	assert_int_equal(addr_parse_path(in, sizeof(in) - 1, 0, &a, &rest, &err), -1);
 	assert_int_equal(addr_parse_path(in2, sizeof(in2) - 1, 0, &a, &rest, &err), -1);
+	assert_int_equal(addr_parse_path(in3, sizeof(in3) - 1, 0, &a, &rest, &err), -1);
 	/* len bounds the parse even when the text continues */
 	assert_int_equal(addr_parse_path("<u@y>", 4, 0, &a, &rest, &err), -1);
 }
