@@ -774,8 +774,15 @@ expand(struct expand *x, const char *local, const char *domain, long long depth)
 		const char *perr;
 		char *text, *tkey;
 
-		text = has_unquoted_at(targets.v[i]) ? xstrdup(targets.v[i]) :
-		    xasprintf("%s@%s", targets.v[i], c->myorigin);
+		if (targets.v[i][0] == '@') {
+			/* "@other.domain": the same user in another domain. */
+			struct addr same = { (char *)local, targets.v[i] + 1,
+					     false, false };
+			text = addr_format(&same);
+		} else if (has_unquoted_at(targets.v[i]))
+			text = xstrdup(targets.v[i]);
+		else
+			text = xasprintf("%s@%s", targets.v[i], c->myorigin);
 		if (addr_parse_mailbox(text, &t, &perr) < 0) {
 			x->reason = xasprintf("virtual_alias_maps: bad address \"%s\" "
 					      "in the value for \"%s\": %s",

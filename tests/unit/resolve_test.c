@@ -24,7 +24,7 @@ base_settings(struct settings *s)
 	s->mydestination = "mx.example.net, localhost.example.net, localhost";
 	s->relay_domains = "relay.example, !no.relay2.example, relay2.example";
 	s->recipient_delimiter = "+";
-	s->virtual_alias_domains = "alias.example";
+	s->virtual_alias_domains = "alias.example alias3.example";
 	s->virtual_mailbox_domains = "example.test, inline:{ other.test=ok }";
 	s->virtual_mailbox_base = "/var/mail/vhosts";
 	s->virtual_mailbox_maps =
@@ -49,6 +49,7 @@ base_settings(struct settings *s)
 	    "{ keep@example.test = keep@example.test, alice@example.test }, "
 	    "info@alias.example=alice@example.test, "
 	    "@alias.example=bob@example.test, "
+	    "@alias3.example=@example.test, "
 	    "dangling@example.test=nobody@alias2.example, "
 	    "sales@example.test=alice, "
 	    "postmaster=alice@example.test, "
@@ -252,6 +253,9 @@ static const struct rcpt_case rcpt_cases[] = {
 	{ "nobody@alias.example", RESOLVE_OK,
 	  "bob@example.test=/var/mail/vhosts/example.test/bob/Maildir/" },
 	{ "bad@example.test", RESOLVE_CONFIG, "bad address" },
+	{ "Alice+x@alias3.example", RESOLVE_OK,	/* @domain -> @domain */
+	  "Alice+x@example.test=/var/mail/vhosts/example.test/alice/" },
+	{ "\"bob x\"@alias3.example", RESOLVE_UNKNOWN, "virtual mailbox table" },
 	{ "mbox@example.test", RESOLVE_OK, "mbox@example.test=(mbox)" },
 	{ "evil@example.test", RESOLVE_CONFIG, "\"..\"" },
 	{ "evil2@example.test", RESOLVE_CONFIG, "\"..\"" },
