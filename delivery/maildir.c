@@ -361,6 +361,16 @@ deliver_tmpfile(const char *base, const char *path, const char *dir,
 }
 #endif
 
+void
+maildir_use_tmpfile(int on)
+{
+#ifdef O_TMPFILE
+	atomic_store(&tmpfile_broken, on ? 0 : 1);
+#else
+	(void)on;
+#endif
+}
+
 int
 maildir_deliver(const char *base, const char *path,
 		const struct maildir_msg *msg, char *name_r, size_t name_size,

@@ -33,4 +33,10 @@ int maildir_deliver(const char *base, const char *path,
 		    const struct maildir_msg *msg, char *name_r, size_t name_size,
 		    struct errbuf *err);
 
+/*
+ * Tests only: 0 forces the portable tmp/ + link path even where the
+ * O_TMPFILE path is available; 1 allows O_TMPFILE again.
+ */
+void maildir_use_tmpfile(int on);
+
 #endif

@@ -284,6 +284,23 @@ test_concurrent_creation(void **state)
 	assert_int_equal(list_dir(dir, names, NTH * PER), 0);
 }
 
+/* The second run goes through the portable tmp/ + link path. */
+static int
+portable_setup(void **state)
+{
+	(void)state;
+	maildir_use_tmpfile(0);
+	return 0;
+}
+
+static int
+portable_teardown(void **state)
+{
+	(void)state;
+	maildir_use_tmpfile(1);
+	return 0;
+}
+
 int
 main(void)
 {
@@ -293,5 +310,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_creation, setup, teardown),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	int failed;
+
+	failed = cmocka_run_group_tests_name("maildir", tests, NULL, NULL);
+	failed += cmocka_run_group_tests_name("maildir via tmp/", tests,
+					      portable_setup, portable_teardown);
+	return failed;
 }
