@@ -43,6 +43,7 @@
 #include <unistd.h>
 
 #include "core/queue.h"
+#include "core/lib/fsync.h"
 #include "core/lib/xmalloc.h"
 
 #define QF_MAGIC	"FACTEUR-QUEUE 1\n"
@@ -102,24 +103,15 @@ id_valid(const char *s)
 }
 
 static int
-fsync_dir(const char *path, struct errbuf *err)
+sync_dir(const char *path, struct errbuf *err)
 {
-	int fd, saved;
+	if (fsync_dir(path) < 0) {
+		int saved = errno;
 
-	if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
-		saved = errno;
-		errbuf_set(err, "open %s: %s", path, strerror(saved));
-		errno = saved;
-		return -1;
-	}
-	if (fsync(fd) < 0) {
-		saved = errno;
 		errbuf_set(err, "fsync %s: %s", path, strerror(saved));
-		close(fd);
 		errno = saved;
 		return -1;
 	}
-	close(fd);
 	return 0;
 }
 
@@ -146,7 +138,7 @@ queue_init(const char *qdir, struct errbuf *err)
 			return -1;
 		}
 	}
-	return fsync_dir(qdir, err);
+	return sync_dir(qdir, err);
 }
 
 /*
@@ -295,32 +287,6 @@ rename_noreplace(const char *from, const char *to)
 	return 0;
 }
 
-static ssize_t
-writev_all(int fd, struct iovec *iov, int iovcnt)
-{
-	ssize_t total = 0, n;
-
-	while (iovcnt > 0) {
-		n = writev(fd, iov, iovcnt);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		total += n;
-		while (iovcnt > 0 && (size_t)n >= iov->iov_len) {
-			n -= (ssize_t)iov->iov_len;
-			iov++;
-			iovcnt--;
-		}
-		if (iovcnt > 0) {
-			iov->iov_base = (char *)iov->iov_base + n;
-			iov->iov_len -= (size_t)n;
-		}
-	}
-	return total;
-}
-
 int
 queue_write(const char *qdir, struct queue_env *env, const char *content,
 	    size_t len, bool hold, struct errbuf *err)
@@ -369,7 +335,7 @@ queue_write(const char *qdir, struct queue_env *env, const char *content,
 	iov[0].iov_len = hdr.len;
 	iov[1].iov_base = (void *)(uintptr_t)content;
 	iov[1].iov_len = len;
-	if (writev_all(fd, iov, len ? 2 : 1) < 0) {
+	if (fsync_writev_all(fd, iov, len ? 2 : 1) < 0) {
 		saved = errno;
 		errbuf_set(err, "write queue file %s: %s", ipath, strerror(saved));
 		goto fail;
@@ -393,7 +359,7 @@ queue_write(const char *qdir, struct queue_env *env, const char *content,
 		goto fail;
 	}
 	buf_free(&hdr);
-	if (fsync_dir(tdir, err) < 0) {
+	if (sync_dir(tdir, err) < 0) {
 		saved = errno;
 		/* Not acknowledged: take it back rather than deliver it twice. */
 		(void)unlink(tpath);
@@ -992,7 +958,7 @@ queue_move(const char *qdir, const char *id, enum queue_state from,
 		errno = saved;
 		return -1;
 	}
-	return fsync_dir(tdir, err);
+	return sync_dir(tdir, err);
 }
 
 int
@@ -1025,7 +991,7 @@ queue_sync_state(const char *qdir, enum queue_state st, struct errbuf *err)
 
 	if (qpath(path, sizeof(path), qdir, st, NULL, err) < 0)
 		return -1;
-	return fsync_dir(path, err);
+	return sync_dir(path, err);
 }
 
 static int

@@ -22,6 +22,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "core/lib/fsync.h"
 #include "delivery/maildir.h"
 
 #ifndef ENOTSUP
@@ -58,19 +59,6 @@ host_init(void)
 	host_name[o] = '\0';
 }
 
-static int
-fsync_dir(const char *path)
-{
-	int fd, rc, saved;
-
-	if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
-		return -1;
-	rc = fsync(fd);
-	saved = errno;
-	close(fd);
-	errno = saved;
-	return rc;
-}
 
 /* Is rel (relative to base) free of "." and ".." components? */
 static int
@@ -254,31 +242,6 @@ flags_norm(const char *in, char out[MAILDIR_MAX_FLAGS * 2 + 1])
 	return 0;
 }
 
-static ssize_t
-writev_all(int fd, struct iovec *iov, int iovcnt)
-{
-	ssize_t n;
-
-	while (iovcnt > 0) {
-		n = writev(fd, iov, iovcnt);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		while (iovcnt > 0 && (size_t)n >= iov->iov_len) {
-			n -= (ssize_t)iov->iov_len;
-			iov++;
-			iovcnt--;
-		}
-		if (iovcnt > 0) {
-			iov->iov_base = (char *)iov->iov_base + n;
-			iov->iov_len -= (size_t)n;
-		}
-	}
-	return 0;
-}
-
 #ifdef O_TMPFILE
 /* 0 until an O_TMPFILE delivery is found not to work here. */
 static atomic_int tmpfile_broken;
@@ -319,7 +282,7 @@ deliver_tmpfile(const char *base, const char *path, const char *dir,
 		errbuf_set(err, "create maildir file in %s: %s", tmpdir, strerror(e));
 		return e;
 	}
-	if (writev_all(fd, (struct iovec *)(uintptr_t)iov, 2) < 0) {
+	if (fsync_writev_all(fd, (struct iovec *)(uintptr_t)iov, 2) < 0) {
 		e = errno;
 		errbuf_set(err, "write maildir file in %s: %s", tmpdir, strerror(e));
 		close(fd);
@@ -464,7 +427,7 @@ maildir_deliver(const char *base, const char *path,
 		if ((e = maildir_create(base ? base : "", path, dir, err)) != 0)
 			return e;
 	}
-	if (writev_all(fd, iov, 2) < 0) {
+	if (fsync_writev_all(fd, iov, 2) < 0) {
 		e = errno;
 		errbuf_set(err, "write maildir file %s: %s", tmp, strerror(e));
 		goto fail;
