@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "backends/table.h"
+#include "core/cli.h"
 #include "core/config.h"
 #include "core/lib/buf.h"
 #include "core/lib/strlist.h"
@@ -30,12 +31,6 @@
 #else
 #define FACTEUR_CONFIG_DIR "/etc/facteur"
 #endif
-
-struct cli {
-	const char *dir;	/* configuration directory (-c) */
-	int     errors;		/* findings reported as errors so far */
-	struct strlist reported;	/* check: each error is said once */
-};
 
 struct cli_command {
 	const char *name;
@@ -127,8 +122,8 @@ log_finding(const char *w)
 	log_write(NULL, NULL, LOG_LVL_INFO, "%s", w);
 }
 
-static struct config *
-load_config(struct cli *cli, bool show_notices)
+struct config *
+cli_load_config(struct cli *cli, bool show_notices)
 {
 	struct strlist warnings;
 	struct errbuf err;
@@ -174,7 +169,7 @@ cmd_conf(struct cli *cli, int argc, char **argv)
 			  "each other");
 		return 2;
 	}
-	if ((c = load_config(cli, false)) == NULL)
+	if ((c = cli_load_config(cli, false)) == NULL)
 		return 1;
 	errbuf_clear(&err);
 
@@ -476,7 +471,7 @@ cmd_check(struct cli *cli, int argc, char **argv)
 			  "%.200s", argv[1]);
 		return 2;
 	}
-	if ((c = load_config(cli, true)) == NULL)
+	if ((c = cli_load_config(cli, true)) == NULL)
 		return 1;
 	memset(&s, 0, sizeof(s));
 	strlist_init(&seen);
