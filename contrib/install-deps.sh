@@ -11,9 +11,10 @@
 # -n prints what would be installed and exits 1 if anything is missing.
 #
 # Debian/Ubuntu: apt-get. Postfix (wanted for smtp-source/smtp-sink and the
-# benchmark's private reference instance) is installed without its debconf
-# dialog and without being started: "No configuration" is preseeded and a
-# temporary /usr/sbin/policy-rc.d forbids service starts during the install.
+# benchmark's private reference instance), slapd and mariadb-server (the
+# tests start private instances) are installed without debconf dialogs and
+# without being started: "No configuration" is preseeded and a temporary
+# /usr/sbin/policy-rc.d forbids service starts during the install.
 # FreeBSD: pkg (packages named in the fbsd_* lists below; build with gmake).
 #
 # Must not: install anything when all is present, start services, or touch
@@ -55,6 +56,8 @@ pc:libcares libc-ares-dev
 pc:libpcre2-8 libpcre2-dev
 pc:lmdb liblmdb-dev
 hdr:crypt.h libcrypt-dev
+pc:libmariadb libmariadb-dev
+pc:ldap libldap-dev
 '
 deb_test='
 pc:cmocka libcmocka-dev
@@ -65,6 +68,9 @@ cmd:clang clang
 fuzz libclang-rt-@CLANGMAJOR@-dev
 cmd:openssl openssl
 cmd:nc netcat-openbsd
+file:/usr/sbin/slapd slapd
+cmd:ldapadd ldap-utils
+file:/usr/sbin/mariadbd mariadb-server
 '
 fbsd_build='
 cmd:gmake gmake
@@ -77,6 +83,8 @@ pc:libsodium libsodium
 pc:libcares c-ares
 pc:libpcre2-8 pcre2
 hdr:lmdb.h lmdb
+pc:libmariadb mariadb-connector-c
+pc:ldap openldap26-client
 '
 fbsd_test='
 pc:cmocka cmocka
@@ -86,6 +94,8 @@ cmd:swaks swaks
 file:/usr/local/sbin/smtp-source postfix
 cmd:clang llvm
 cmd:openssl openssl
+file:/usr/local/libexec/slapd openldap26-server
+file:/usr/local/bin/mariadb-install-db mariadb1011-server
 '
 
 if command -v apt-get >/dev/null 2>&1; then
@@ -102,7 +112,8 @@ else
 	echo "install-deps: no apt-get or FreeBSD pkg here; install by hand:" >&2
 	echo "  a C11 compiler, GNU make, pkg-config, and the development files of" >&2
 	echo "  libevent (with _openssl, _pthreads), openssl, libsodium, c-ares, pcre2," >&2
-	echo "  lmdb, crypt; for tests also cmocka, pytest, swaks, clang, postfix" >&2
+	echo "  lmdb, crypt, libmariadb, openldap; for tests also cmocka, pytest, swaks," >&2
+	echo "  clang, postfix, slapd + ldap-utils, mariadb-server" >&2
 	exit 1
 fi
 
@@ -199,8 +210,10 @@ trap 'cleanup; exit 1' HUP INT TERM
 rc=0
 if [ "$os" = debian ]; then
 	case " $missing_pkgs " in
-	*" postfix "*)
+	*" postfix "*|*" slapd "*|*" mariadb-server "*)
 		echo "postfix postfix/main_mailer_type select No configuration" |
+			$SUDO debconf-set-selections || exit 1
+		echo "slapd slapd/no_configuration boolean true" |
 			$SUDO debconf-set-selections || exit 1
 		if [ ! -e /usr/sbin/policy-rc.d ]; then
 			# 101 = "action forbidden by policy": the package's start is skipped.
