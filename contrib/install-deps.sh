@@ -68,6 +68,7 @@ cmd:clang clang
 fuzz libclang-rt-@CLANGMAJOR@-dev
 cmd:openssl openssl
 cmd:nc netcat-openbsd
+cmd:shellcheck shellcheck
 file:/usr/sbin/slapd slapd
 cmd:ldapadd ldap-utils
 file:/usr/sbin/mariadbd mariadb-server
@@ -94,6 +95,7 @@ cmd:swaks swaks
 file:/usr/local/sbin/smtp-source postfix
 cmd:clang llvm
 cmd:openssl openssl
+cmd:shellcheck hs-ShellCheck
 file:/usr/local/libexec/slapd openldap26-server
 file:/usr/local/bin/mariadb-install-db mariadb1011-server
 '

@@ -78,7 +78,7 @@ mkdirs(const char *path)
 
 /* Locked pid file: a second facteurd on the same queue refuses to start. */
 static int
-pidfile_lock(const char *qdir)
+pidfile_lock(const char *qdir, int tries)
 {
 	char *dir = xasprintf("%s/pid", qdir), *path;
 	struct flock fl;
@@ -97,7 +97,10 @@ pidfile_lock(const char *qdir)
 	memset(&fl, 0, sizeof(fl));
 	fl.l_type = F_WRLCK;
 	fl.l_whence = SEEK_SET;
-	if (fcntl(fd, F_SETLK, &fl) < 0) {
+	/* tries > 1: the parent that forked us lets go of the lock now. */
+	while (fcntl(fd, F_SETLK, &fl) < 0 && --tries > 0)
+		usleep(10000);
+	if (tries <= 0) {
 		log_write(NULL, SVC, LOG_LVL_FATAL, "%s: another facteurd is "
 			  "running on this queue (%s is locked)", qdir, path);
 		exit(1);
@@ -174,11 +177,32 @@ check_owner_maps(const struct settings *s)
 			  (unsigned long)getegid());
 }
 
+/*
+ * Under systemd (facteur.service runs facteurd -f) stderr is the journal,
+ * and so is syslog: the stderr copy of each log line would appear twice.
+ * systemd names its stream in JOURNAL_STREAM="DEV:INODE" (systemd.exec(5)).
+ */
+static int
+stderr_is_journal(void)
+{
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+
+	if (js == NULL || sscanf(js, "%llu:%llu", &dev, &ino) != 2 ||
+	    fstat(STDERR_FILENO, &st) < 0)
+		return 0;
+	return (unsigned long long)st.st_dev == dev &&
+	    (unsigned long long)st.st_ino == ino;
+}
+
 struct daemon_state {
 	struct event_base      *base;
 	struct smtpd_listener **listeners;
 	size_t                  nlisteners;
 	int                     signo;
+	const struct settings  *s;		/* for reopening maillog_file */
+	int                     log_stderr;
 };
 
 static void
@@ -187,6 +211,12 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	struct daemon_state *d = arg;
 
 	if (sig == SIGHUP) {
+		/* A rotated maillog_file (newsyslog, logrotate) is reopened. */
+		if (*d->s->maillog_file &&
+		    log_open(d->s->syslog_name, d->s->maillog_file,
+			     d->log_stderr) < 0)
+			log_write(NULL, SVC, LOG_LVL_WARNING, "reopen maillog_file "
+				  "%s: %s", d->s->maillog_file, strerror(errno));
 		/* Maps reload by themselves when their files change. */
 		log_write(NULL, SVC, LOG_LVL_INFO, "reload: maps are reloaded "
 			  "when they change; restart facteurd to apply main.cf "
@@ -248,7 +278,9 @@ main(int argc, char **argv)
 		return 1;
 	}
 	log_set_hostname(s.myhostname);
-	if (log_open(s.syslog_name, s.maillog_file, foreground) < 0) {
+	d.s = &s;
+	d.log_stderr = foreground && (*s.maillog_file || !stderr_is_journal());
+	if (log_open(s.syslog_name, s.maillog_file, d.log_stderr) < 0) {
 		fprintf(stderr, "facteurd: fatal: open maillog_file %s: %s\n",
 			s.maillog_file, strerror(errno));
 		return 1;
@@ -311,17 +343,30 @@ main(int argc, char **argv)
 
 	drop_privileges(&s, s.queue_directory);
 	check_owner_maps(&s);
-	pidfd = pidfile_lock(s.queue_directory);
+	pidfd = pidfile_lock(s.queue_directory, 1);
 	if (queue_init(s.queue_directory, &err) < 0)
 		die("%s", errbuf_str(&err));
 
 	if (!foreground) {
-		pid_t pid = fork();
+		/*
+		 * The parent exits once the child holds the lock and its pid is
+		 * in the pid file, so rc scripts read the daemon's pid, and
+		 * exits 1 if the child could not take over.
+		 */
+		int ready[2];
+		char c;
+		pid_t pid;
 
-		if (pid < 0)
+		if (pipe(ready) < 0)
+			die("pipe: %s", strerror(errno));
+		if ((pid = fork()) < 0)
 			die("fork: %s", strerror(errno));
-		if (pid > 0)
-			_exit(0);
+		if (pid > 0) {
+			close(ready[1]);
+			close(pidfd);
+			_exit(read(ready[0], &c, 1) == 1 ? 0 : 1);
+		}
+		close(ready[0]);
 		setsid();
 		if (freopen("/dev/null", "r", stdin) == NULL ||
 		    freopen("/dev/null", "w", stdout) == NULL ||
@@ -329,7 +374,10 @@ main(int argc, char **argv)
 			die("%s", "cannot redirect standard streams");
 		/* the lock belongs to the parent: take it again */
 		close(pidfd);
-		pidfd = pidfile_lock(s.queue_directory);
+		pidfd = pidfile_lock(s.queue_directory, 300);
+		if (write(ready[1], "1", 1) != 1)
+			die("write: %s", strerror(errno));
+		close(ready[1]);
 		event_reinit(d.base);
 	}
 
