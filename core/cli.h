@@ -21,4 +21,7 @@ struct cli {
  * show_notices). NULL (error logged) on failure. */
 struct config *cli_load_config(struct cli *cli, bool show_notices);
 
+/* The commands living in their own files (core/cli_NAME.c). */
+int cli_init(struct cli *cli, int argc, char **argv);
+
 #endif

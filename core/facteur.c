@@ -49,6 +49,11 @@ static const struct cli_command commands[] = {
 	  "-h: values only)" },
 	{ "check", cmd_check, "",
 	  "validate main.cf, master.cf and every map they name" },
+	{ "init", cli_init, "--mode MODE --domain DOMAIN [--hostname HOST] "
+	  "[--relayhost HOST] [--backend file] [--mail-owner USER] [--root PREFIX] "
+	  "[--listen ADDR:PORT] [DIR]",
+	  "write a first configuration for a classic mode (internet-site, "
+	  "smarthost, satellite, local-only)" },
 	{ "help", cmd_help, "", "this text" },
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
