@@ -7,7 +7,10 @@
  * log.c's CLI mode ("facteur: error: ..."), and the exit status says it
  * (0 fine, 1 a finding or error, 2 bad usage).
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -20,6 +23,7 @@
 #include "core/cli.h"
 #include "core/config.h"
 #include "core/lib/buf.h"
+#include "core/lib/fsync.h"
 #include "core/lib/strlist.h"
 #include "core/lib/xmalloc.h"
 #include "core/log.h"
@@ -44,11 +48,14 @@ static int cmd_check(struct cli *, int, char **);
 static int cmd_help(struct cli *, int, char **);
 
 static const struct cli_command commands[] = {
-	{ "conf", cmd_conf, "[-n] [-d] [-x] [-h] [name ...]",
+	{ "conf", cmd_conf, "[-n] [-d] [-x] [-h] [name ...] | -e name=value ... "
+	  "| -M",
 	  "print parameters (-n: set in main.cf, -d: defaults, -x: expanded, "
-	  "-h: values only)" },
+	  "-h: values only); -e: set in main.cf, keeping its comments; "
+	  "-M: master.cf services facteur runs" },
 	{ "check", cmd_check, "",
-	  "validate main.cf, master.cf and every map they name" },
+	  "validate main.cf, master.cf, every map they name, and the "
+	  "directories mail_owner writes" },
 	{ "init", cli_init, "--mode MODE --domain DOMAIN [--hostname HOST] "
 	  "[--relayhost HOST] [--backend file] [--mail-owner USER] [--root PREFIX] "
 	  "[--listen ADDR:PORT] [DIR]",
@@ -159,6 +166,247 @@ print_param(const char *name, const char *value, bool value_only)
 		printf("%s =\n", name);
 }
 
+/*
+ * conf -e: "name=value" settings written into main.cf as postconf -e does.
+ * An existing setting's whole logical line (with its continuation lines)
+ * becomes "name = value" in place; later duplicates are dropped; new names
+ * are appended. Comments and blank lines stay. The new file replaces the
+ * old one atomically (temporary file in the same directory, fsync, rename).
+ */
+struct conf_edit_item {
+	char *name, *value;
+	bool  done;
+};
+
+/* The parameter name a main.cf line sets, or 0 if it starts no setting. */
+static size_t
+conf_line_name(const char *ln, size_t len)
+{
+	size_t n = 0;
+
+	if (len == 0 || ln[0] == ' ' || ln[0] == '\t' || ln[0] == '#' ||
+	    ln[0] == '\r')
+		return 0;
+	while (n < len && ln[n] != '=' && ln[n] != ' ' && ln[n] != '\t')
+		n++;
+	return n;
+}
+
+static int
+conf_edit_write(const char *path, const char *text, size_t len)
+{
+	char *tmp = xasprintf("%s.facteur-edit.%ld", path, (long)getpid());
+	char *dir = xstrdup(path), *slash;
+	struct stat st;
+	int fd, rc = -1;
+
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		log_write(NULL, NULL, LOG_LVL_ERROR, "conf: create %s: %s", tmp,
+			  strerror(errno));
+		goto out;
+	}
+	/* The new file keeps the old one's mode and owner. */
+	if (stat(path, &st) == 0) {
+		(void)fchmod(fd, st.st_mode & 07777);
+		if (geteuid() == 0)
+			(void)fchown(fd, st.st_uid, st.st_gid);
+	}
+	if (write(fd, text, len) != (ssize_t)len || fsync(fd) < 0) {
+		log_write(NULL, NULL, LOG_LVL_ERROR, "conf: write %s: %s", tmp,
+			  strerror(errno));
+		close(fd);
+		unlink(tmp);
+		goto out;
+	}
+	close(fd);
+	if (rename(tmp, path) < 0) {
+		log_write(NULL, NULL, LOG_LVL_ERROR, "conf: rename %s to %s: %s",
+			  tmp, path, strerror(errno));
+		unlink(tmp);
+		goto out;
+	}
+	if ((slash = strrchr(dir, '/')) != NULL) {
+		*slash = '\0';
+		(void)fsync_dir(*dir ? dir : "/");
+	}
+	rc = 0;
+out:
+	free(tmp);
+	free(dir);
+	return rc;
+}
+
+static int
+conf_edit(struct cli *cli, int argc, char **argv)
+{
+	struct conf_edit_item *items;
+	char *path = xasprintf("%s/main.cf", cli->dir), *old = NULL;
+	struct buf in, out;
+	int rc = 1, nitems = 0;
+	const char *p;
+	FILE *fp;
+
+	if (argc == 0) {
+		log_write(NULL, NULL, LOG_LVL_ERROR, "conf -e: name=value expected");
+		free(path);
+		return 2;
+	}
+	items = xcalloc((size_t)argc, sizeof(*items));
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i], *eq = strchr(a, '=');
+		size_t n = eq ? (size_t)(eq - a) : 0;
+		const char *v;
+
+		while (n > 0 && (a[n - 1] == ' ' || a[n - 1] == '\t'))
+			n--;
+		if (eq == NULL || n == 0 || strspn(a, "abcdefghijklmnopqrstuvwxyz"
+		    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") != n) {
+			log_write(NULL, NULL, LOG_LVL_ERROR, "conf -e: \"%.200s\": "
+				  "expected name=value", a);
+			rc = 2;
+			goto out;
+		}
+		for (v = eq + 1; *v == ' ' || *v == '\t'; v++)
+			;
+		if (strpbrk(v, "\r\n") != NULL) {
+			log_write(NULL, NULL, LOG_LVL_ERROR, "conf -e: value of "
+				  "%.*s has a line break", (int)n, a);
+			rc = 2;
+			goto out;
+		}
+		items[nitems].name = xstrndup(a, n);
+		items[nitems].value = xstrdup(v);
+		if (params_find(items[nitems].name) == NULL)
+			log_write(NULL, NULL, LOG_LVL_WARNING, "%s: unknown "
+				  "parameter (written anyway)", items[nitems].name);
+		/* name=a name=b: the last one wins, as on a command line */
+		for (int k = 0; k < nitems; k++)
+			if (strcmp(items[k].name, items[nitems].name) == 0) {
+				free(items[k].value);
+				items[k].value = items[nitems].value;
+				free(items[nitems].name);
+				nitems--;
+				break;
+			}
+		nitems++;
+	}
+
+	/* main.cf is the operator's own file: bounded only by memory. */
+	buf_init(&in, 0);
+	buf_init(&out, 0);
+	if ((fp = fopen(path, "r")) != NULL) {
+		char chunk[8192];
+		size_t n;
+
+		while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0)
+			buf_append(&in, chunk, n);
+		if (ferror(fp)) {
+			log_write(NULL, NULL, LOG_LVL_ERROR, "conf -e: read %s: %s",
+				  path, strerror(errno));
+			fclose(fp);
+			goto done;
+		}
+		fclose(fp);
+	} else if (errno != ENOENT) {
+		log_write(NULL, NULL, LOG_LVL_ERROR, "conf -e: open %s: %s", path,
+			  strerror(errno));
+		goto done;
+	}
+	if (in.len > 0 && memchr(in.data, '\0', in.len) != NULL) {
+		log_write(NULL, NULL, LOG_LVL_ERROR, "conf -e: %s contains a NUL "
+			  "byte: not editing it", path);
+		goto done;
+	}
+	old = buf_steal(&in);
+	buf_init(&in, 0);
+	for (p = old; *p;) {
+		const char *end = strchr(p, '\n');
+		size_t len = end ? (size_t)(end - p) : strlen(p), n;
+		const char *next = end ? end + 1 : p + len;
+		int hit = -1;
+
+		if ((n = conf_line_name(p, len)) > 0)
+			for (int k = 0; k < nitems; k++)
+				if (strlen(items[k].name) == n &&
+				    strncmp(items[k].name, p, n) == 0)
+					hit = k;
+		if (hit < 0) {
+			buf_append(&out, p, (size_t)(next - p));
+			p = next;
+			continue;
+		}
+		if (!items[hit].done)
+			buf_printf(&out, "%s = %s\n", items[hit].name,
+				   items[hit].value);
+		items[hit].done = true;
+		/* Drop the continuation lines; keep comments and blank lines. */
+		for (p = next; *p;) {
+			const char *e = strchr(p, '\n'), *q = p;
+			size_t l = e ? (size_t)(e - p) : strlen(p);
+
+			while (q < p + l && (*q == ' ' || *q == '\t' || *q == '\r'))
+				q++;
+			if (q == p && l > 0 && *p != '#' && *p != '\r')
+				break;	/* the next setting */
+			if (q == p + l || *q == '#')
+				buf_append(&out, p, e ? l + 1 : l);
+			p = e ? e + 1 : p + l;
+		}
+	}
+	for (int k = 0; k < nitems; k++) {
+		if (items[k].done)
+			continue;
+		if (out.len > 0 && buf_cstr(&out)[out.len - 1] != '\n')
+			buf_putc(&out, '\n');
+		buf_printf(&out, "%s = %s\n", items[k].name, items[k].value);
+	}
+	if (conf_edit_write(path, buf_cstr(&out), out.len) == 0)
+		rc = 0;
+done:
+	buf_free(&in);
+	buf_free(&out);
+out:
+	for (int k = 0; k < nitems; k++) {
+		free(items[k].name);
+		free(items[k].value);
+	}
+	free(items);
+	free(old);
+	free(path);
+	return rc;
+}
+
+/* conf -M: the master.cf services facteur runs, one per line. */
+static int
+conf_master(struct cli *cli, int noperands)
+{
+	const struct master_cf *m;
+	struct config *c;
+
+	if (noperands > 0) {
+		log_write(NULL, NULL, LOG_LVL_ERROR, "conf -M takes no names");
+		return 2;
+	}
+	if ((c = cli_load_config(cli, false)) == NULL)
+		return 1;
+	m = config_master(c);
+	for (size_t i = 0; i < m->n; i++) {
+		const struct master_service *svc = &m->v[i];
+
+		printf("%-16s %-5s %-7s", svc->service, svc->type,
+		       svc->command);
+		if (svc->maxproc > 0)
+			printf(" maxproc=%d", svc->maxproc);
+		printf(" listen=%s:%s", *svc->host ? svc->host : "*", svc->port);
+		for (size_t k = 0; k < svc->overrides.n; k++)
+			printf(" -o %s", svc->overrides.v[k]);
+		printf("\n");
+	}
+	config_free(&c);
+	return fflush(stdout) == 0 ? 0 : 1;
+}
+
 static int
 cmd_conf(struct cli *cli, int argc, char **argv)
 {
@@ -167,8 +415,12 @@ cmd_conf(struct cli *cli, int argc, char **argv)
 	struct errbuf err;
 	int first, rc = 0;
 
-	if ((first = parse_flags(argc, argv, "ndxh", f, "conf")) < 0)
+	if ((first = parse_flags(argc, argv, "ndxheM", f, "conf")) < 0)
 		return 2;
+	if (f['e'])
+		return conf_edit(cli, argc - first, argv + first);
+	if (f['M'])
+		return conf_master(cli, argc - first);
 	if (f['d'] && f['n']) {
 		log_write(NULL, NULL, LOG_LVL_ERROR, "conf: -d and -n exclude "
 			  "each other");
@@ -462,6 +714,116 @@ check_queue_directory(struct cli *cli, const struct config *c, const char *dir)
 	free(p);
 }
 
+/*
+ * One directory facteurd writes as mail_owner: it must be a directory,
+ * not world-writable, and writable by that user. facteurd chowns the top of
+ * queue_directory itself at start, so there only what lies below counts.
+ */
+static void
+check_dir_access(struct cli *cli, const struct config *c, const char *param,
+		 const char *path, const char *user, uid_t uid, gid_t gid)
+{
+	bool queue = strcmp(param, "queue_directory") == 0;
+	char where[1200];
+	struct stat st;
+	mode_t need;
+
+	param_place(c, param, where, sizeof(where));
+	if (stat(path, &st) < 0) {
+		if (errno == ENOENT && !queue)
+			log_write(NULL, NULL, LOG_LVL_WARNING, "%s: %.200s does not "
+				  "exist: create it, owned by %s", where, path, user);
+		return;		/* queue_directory: check_queue_directory says */
+	}
+	if (!S_ISDIR(st.st_mode))
+		return;		/* reported elsewhere */
+	if (st.st_mode & S_IWOTH)
+		check_error(cli, "%s: %.200s is writable by everyone (mode %04o): "
+			    "chmod o-w it", where, path,
+			    (unsigned)(st.st_mode & 07777));
+	if (queue) {
+		DIR *d = opendir(path);
+		struct dirent *e;
+		int n = 0;
+
+		/* The queue's own subdirectories (a handful): each must be ours. */
+		while (d != NULL && (e = readdir(d)) != NULL && n++ < 256) {
+			char *sub;
+			struct stat ss;
+
+			if (e->d_name[0] == '.')
+				continue;
+			sub = xasprintf("%s/%s", path, e->d_name);
+			if (lstat(sub, &ss) == 0 && S_ISDIR(ss.st_mode) &&
+			    ss.st_uid != uid)
+				check_error(cli, "%s: %.200s is owned by uid %lu, not "
+					    "by mail_owner %s (uid %lu): facteurd "
+					    "cannot write it; chown -R %s %.200s", where,
+					    sub, (unsigned long)ss.st_uid, user,
+					    (unsigned long)uid, user, path);
+			free(sub);
+		}
+		if (d != NULL)
+			closedir(d);
+		return;
+	}
+	if (st.st_uid == uid)
+		need = S_IWUSR | S_IXUSR;
+	else if (st.st_gid == gid)
+		need = S_IWGRP | S_IXGRP;
+	else
+		need = S_IWOTH | S_IXOTH;
+	if ((st.st_mode & need) != need)
+		check_error(cli, "%s: mail_owner %s (uid %lu) cannot create "
+			    "maildirs in %.200s (owner uid %lu, group %lu, mode "
+			    "%04o): chown %s %.200s", where, user,
+			    (unsigned long)uid, path, (unsigned long)st.st_uid,
+			    (unsigned long)st.st_gid,
+			    (unsigned)(st.st_mode & 07777), user, path);
+}
+
+/* facteurd started as root runs as mail_owner; else as whoever starts it. */
+static void
+check_ownership(struct cli *cli, const struct config *c, const struct settings *s)
+{
+	char where[1200];
+	struct passwd *pw = getpwnam(s->mail_owner);
+	const char *user = s->mail_owner;
+	uid_t uid = geteuid();
+	gid_t gid = getegid();
+
+	param_place(c, "mail_owner", where, sizeof(where));
+	if (geteuid() == 0) {
+		if (pw == NULL) {
+			check_error(cli, "%s: user \"%.100s\" does not exist: "
+				    "facteurd started as root cannot run as it "
+				    "(create it, e.g. make install-user)", where, user);
+			return;
+		}
+		if (pw->pw_uid == 0) {
+			check_error(cli, "%s: \"%.100s\" is root: facteurd must run "
+				    "as an unprivileged user", where, user);
+			return;
+		}
+		uid = pw->pw_uid;
+		gid = pw->pw_gid;
+	} else {
+		struct passwd *me = getpwuid(uid);
+
+		/* Not root: facteurd keeps being this user. */
+		if (pw == NULL)
+			log_write(NULL, NULL, LOG_LVL_WARNING, "%s: user \"%.100s\" "
+				  "does not exist (needed when facteurd is "
+				  "started as root)", where, user);
+		user = me ? me->pw_name : "(this user)";
+	}
+	check_dir_access(cli, c, "queue_directory", s->queue_directory, user,
+			 uid, gid);
+	if (*s->virtual_mailbox_base == '/')
+		check_dir_access(cli, c, "virtual_mailbox_base",
+				 s->virtual_mailbox_base, user, uid, gid);
+}
+
 static int
 cmd_check(struct cli *cli, int argc, char **argv)
 {
@@ -486,6 +848,7 @@ cmd_check(struct cli *cli, int argc, char **argv)
 	} else {
 		check_settings(cli, c, &s);
 		check_queue_directory(cli, c, s.queue_directory);
+		check_ownership(cli, c, &s);
 		check_maps(cli, c, &seen);
 	}
 	settings_free(&s);
