@@ -69,6 +69,7 @@ fuzz libclang-rt-@CLANGMAJOR@-dev
 cmd:openssl openssl
 cmd:nc netcat-openbsd
 cmd:shellcheck shellcheck
+cmd:mandoc mandoc
 file:/usr/sbin/slapd slapd
 cmd:ldapadd ldap-utils
 file:/usr/sbin/mariadbd mariadb-server
