@@ -1,7 +1,9 @@
 #!/bin/sh
 # install-deps.sh - installs what facteur needs and is missing, nothing else.
 #
-#   sh contrib/install-deps.sh [-n] build   compiler, make, pkg-config, libraries
+#   sh contrib/install-deps.sh [-n] build   compiler, make, pkg-config, libraries,
+#                                           and the SMTP clients (swaks, nc) that
+#                                           `make run` tells the user to paste
 #   sh contrib/install-deps.sh [-n] test    the above + cmocka, pytest, swaks,
 #                                           clang (fuzz/ASan), postfix tools
 #
@@ -56,6 +58,8 @@ pc:libcares libc-ares-dev
 pc:libpcre2-8 libpcre2-dev
 pc:lmdb liblmdb-dev
 hdr:crypt.h libcrypt-dev
+cmd:swaks swaks
+cmd:nc netcat-openbsd
 pc:libmariadb libmariadb-dev
 pc:ldap libldap-dev
 '
@@ -68,6 +72,7 @@ cmd:clang clang
 fuzz libclang-rt-@CLANGMAJOR@-dev
 cmd:openssl openssl
 cmd:nc netcat-openbsd
+file:/usr/sbin/dnsmasq dnsmasq-base
 cmd:shellcheck shellcheck
 cmd:mandoc mandoc
 file:/usr/sbin/slapd slapd
@@ -87,6 +92,7 @@ pc:libpcre2-8 pcre2
 hdr:lmdb.h lmdb
 pc:libmariadb mariadb-connector-c
 pc:ldap openldap26-client
+cmd:swaks swaks
 '
 fbsd_test='
 pc:cmocka cmocka
@@ -97,6 +103,7 @@ file:/usr/local/sbin/smtp-source postfix
 cmd:clang llvm
 cmd:openssl openssl
 cmd:shellcheck hs-ShellCheck
+file:/usr/local/sbin/dnsmasq dnsmasq
 file:/usr/local/libexec/slapd openldap26-server
 file:/usr/local/bin/mariadb-install-db mariadb1011-server
 '

@@ -116,6 +116,8 @@ static const struct param_def table[] = {
 	T(maximal_backoff_time, "4000s", 's', 1),
 	T(queue_run_delay, "300s", 's', 1),
 	I(facteur_worker_threads, "16", 1),
+	/* outbound: the DNS servers c-ares asks ("" = the system's) */
+	S(facteur_dns_servers, ""),
 
 	/* ---- known; used by modules to come ---- */
 	/* smtpd TLS */
