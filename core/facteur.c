@@ -61,6 +61,8 @@ static const struct cli_command commands[] = {
 	  "[--listen ADDR:PORT] [DIR]",
 	  "write a first configuration for a classic mode (internet-site, "
 	  "smarthost, satellite, local-only)" },
+	{ "sieve", cli_sieve, "check FILE ... | test [--from A] [--to R] SCRIPT MESSAGE",
+	  "compile Sieve scripts, or show the actions a script takes on a message" },
 	{ "help", cmd_help, "", "this text" },
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

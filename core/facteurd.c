@@ -26,6 +26,7 @@
 #include "core/log.h"
 #include "core/params.h"
 #include "core/qmgr.h"
+#include "delivery/deliver.h"
 #include "core/queue.h"
 #include "core/resolve.h"
 #include "core/smtpd_server.h"
@@ -278,6 +279,7 @@ main(int argc, char **argv)
 		return 1;
 	}
 	log_set_hostname(s.myhostname);
+	deliver_init(&s);
 	d.s = &s;
 	d.log_stderr = foreground && (*s.maillog_file || !stderr_is_journal());
 	if (log_open(s.syslog_name, s.maillog_file, d.log_stderr) < 0) {
@@ -330,10 +332,8 @@ main(int argc, char **argv)
 				  "available yet: \"%s\" runs as plain smtpd",
 				  svc->file, svc->line, svc->service);
 		l = smtpd_listener_new(&srv, cfg, svc, &err);
-		if (l == NULL) {
-			log_write(NULL, SVC, LOG_LVL_FATAL, "%s", errbuf_str(&err));
-			return 1;
-		}
+		if (l == NULL)
+			die("%s", errbuf_str(&err));
 		d.listeners = xrealloc(d.listeners,
 				       (d.nlisteners + 1) * sizeof(*d.listeners));
 		d.listeners[d.nlisteners++] = l;

@@ -76,6 +76,8 @@ struct settings {
 	long long maximal_queue_lifetime, bounce_queue_lifetime, delay_warning_time;
 	long long minimal_backoff_time, maximal_backoff_time, queue_run_delay;
 	long long facteur_worker_threads;
+	/* delivery: Sieve (delivery/deliver.c) */
+	char *sieve_before, *sieve_after;
 	/* outbound (core/dns.c, core/qmgr.c, delivery/) */
 	char *facteur_dns_servers;
 };

@@ -1,10 +1,13 @@
 /*
  * deliver.c - local delivery of one message to one hosted mailbox.
  * Builds the Return-Path:/X-Original-To:/Delivered-To: prepend as Postfix's
- * virtual(8) does, refuses a Delivered-To: loop, writes the Maildir and
- * maps the outcome (errno) to sent / deferred / bounced with a DSN code.
- * Must not: log (the caller logs the status line once), bounce anything
- * that is not clearly permanent, or run on the event loop thread.
+ * virtual(8) does, refuses a Delivered-To: loop, runs the Sieve scripts
+ * (sieve_before, <home>/.dovecot.sieve, sieve_after), carries out their
+ * actions (store, discard, redirect and vacation through the queue, reject)
+ * and maps the outcome (errno) to sent / deferred / bounced with a DSN code.
+ * Must not: log the status line (the caller does; only Sieve events are
+ * logged here), bounce anything that is not clearly permanent, lose mail on
+ * a script error (implicit keep into INBOX), or run on the event loop.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -12,8 +15,50 @@
 #include <string.h>
 #include <strings.h>
 
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+#include <sodium.h>
+
+#include "core/lib/fsync.h"
+#include "core/lib/strlist.h"
+#include "core/lib/xmalloc.h"
+#include "core/log.h"
+#include "core/params.h"
+#include "core/queue.h"
 #include "delivery/deliver.h"
 #include "delivery/maildir.h"
+#include "delivery/sieve/sieve.h"
+
+#define SVC "virtual"
+
+/* Set once by deliver_init before any worker runs; read-only after. */
+static struct {
+	char   *qdir, *myhostname, *delim;
+	struct strlist before, after;
+} cfg;
+
+void
+deliver_init(const struct settings *s)
+{
+	free(cfg.qdir);
+	free(cfg.myhostname);
+	free(cfg.delim);
+	strlist_free(&cfg.before);
+	strlist_free(&cfg.after);
+	cfg.qdir = xstrdup(s->queue_directory ? s->queue_directory : "");
+	cfg.myhostname = xstrdup(s->myhostname ? s->myhostname : "localhost");
+	cfg.delim = xstrdup(s->recipient_delimiter ? s->recipient_delimiter : "");
+	strlist_init(&cfg.before);
+	strlist_init(&cfg.after);
+	if (s->sieve_before)
+		strlist_split(&cfg.before, s->sieve_before);
+	if (s->sieve_after)
+		strlist_split(&cfg.after, s->sieve_after);
+}
 
 /* Header values come from the envelope: never let them break a line. */
 static void
@@ -93,18 +138,452 @@ deliver_errno_dsn(int e, enum deliver_status *st)
 	}
 }
 
+/* home: the maildir's parent when it ends in "Maildir/", else itself. */
+static char *
+sieve_home(const char *maildir)
+{
+	size_t n = strlen(maildir);
+
+	while (n > 1 && maildir[n - 1] == '/')
+		n--;
+	if (n >= 8 && strncmp(maildir + n - 7, "Maildir", 7) == 0
+	    && maildir[n - 8] == '/')
+		n -= 8;
+	return xstrndup(maildir, n);
+}
+
+/*
+ * A Sieve mailbox name as a Maildir++ folder: "" for INBOX, "INBOX." or
+ * "INBOX/" prefixes dropped, "/" as hierarchy separator like ".", the
+ * rest in modified UTF-7. -1 for a name that cannot be a folder.
+ */
+static int
+folder_name(const char *utf8, struct buf *out)
+{
+	struct buf t;
+	int rc;
+
+	buf_reset(out);
+	if (strcasecmp(utf8, "INBOX") == 0)
+		return 0;
+	if (strncasecmp(utf8, "INBOX.", 6) == 0 || strncasecmp(utf8, "INBOX/", 6) == 0)
+		utf8 += 6;
+	buf_init(&t, 4096);
+	rc = sieve_mutf7_encode(utf8, &t);
+	for (size_t i = 0; i < t.len; i++)
+		if (t.data[i] == '/')
+			t.data[i] = '.';
+	if (rc == 0 && (t.len == 0 || t.len > 255))
+		rc = -1;
+	if (rc == 0)
+		buf_set(out, buf_cstr(&t));
+	buf_free(&t);
+	return rc;
+}
+
+struct exists_arg {
+	const char *maildir;
+};
+
+static int
+mailbox_exists_cb(void *arg, const char *name)
+{
+	const struct exists_arg *a = arg;
+	struct buf f;
+	struct stat st;
+	char *p;
+	int r;
+
+	buf_init(&f, 0);
+	if (folder_name(name, &f) < 0) {
+		buf_free(&f);
+		return 0;
+	}
+	p = xasprintf("%s%s%s", a->maildir, f.len ? "." : "", buf_cstr(&f));
+	r = stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+	free(p);
+	buf_free(&f);
+	return r;
+}
+
+/* Writes a new message into the queue (active/) for the queue manager. */
+static int
+queue_inject(const char *sender, const char *rcpt, const char *content,
+	     size_t len, char id_r[QUEUE_ID_SIZE], struct errbuf *err)
+{
+	struct queue_env env;
+	struct queue_rcpt r;
+	struct timeval tv;
+
+	if (cfg.qdir == NULL || cfg.qdir[0] == '\0') {
+		errbuf_set(err, "no queue_directory configured");
+		return -1;
+	}
+	memset(&env, 0, sizeof(env));
+	memset(&r, 0, sizeof(r));
+	gettimeofday(&tv, NULL);
+	queue_id_new(env.id);
+	env.arrival = tv.tv_sec;
+	env.arrival_usec = (long)tv.tv_usec;
+	env.sender = (char *)sender;
+	env.client_name = (char *)"localhost";
+	env.client_addr = (char *)"127.0.0.1";
+	env.helo = (char *)"localhost";
+	env.protocol = (char *)"sieve";
+	env.size = (long long)len;
+	r.orig = (char *)rcpt;
+	r.addr = (char *)rcpt;
+	r.status = QUEUE_RCPT_PENDING;
+	env.rcpt = &r;
+	env.nrcpt = 1;
+	if (queue_write(cfg.qdir, &env, content, len, false, err) < 0)
+		return -1;
+	memcpy(id_r, env.id, QUEUE_ID_SIZE);
+	return 0;
+}
+
+/* RFC 5228 4.2: the message as received plus our Delivered-To: line, so
+ * that a redirect loop ends at deliver_maildir's loop check. */
+static int
+do_redirect(const struct deliver_req *req, const struct sieve_action *a,
+	    struct errbuf *err)
+{
+	struct buf m;
+	char id[QUEUE_ID_SIZE];
+	int rc;
+
+	buf_init(&m, 0);
+	buf_puts(&m, "Delivered-To: ");
+	put_value(&m, req->rcpt ? req->rcpt : "");
+	buf_putc(&m, '\n');
+	buf_append(&m, req->content, req->len);
+	rc = queue_inject(req->sender ? req->sender : "", a->addr, m.data,
+			  m.len, id, err);
+	buf_free(&m);
+	if (rc == 0)
+		log_write(NULL, SVC, LOG_LVL_INFO, "%s: sieve: redirect from "
+			  "<%s> to <%s> (script %s, line %d)", id,
+			  req->rcpt ? req->rcpt : "", a->addr, a->script, a->line);
+	return rc;
+}
+
+/*
+ * Vacation state: one small file per (handle, sender) under
+ * <home>/.facteur-vacation/, named by a hash, holding the time until which
+ * no further reply goes to that sender. Kept beside the mailbox so it is
+ * owned by vmail, moves and disappears with the user, and needs no shared
+ * database lock across users; written to a temporary name, fsynced and
+ * renamed, so a crash leaves either the old or the new period.
+ */
+static char *
+vacation_path(const char *home, const struct sieve_action *a)
+{
+	unsigned char h[16];
+	char hex[33];
+	crypto_generichash_state st;
+	const char *handle = a->handle;
+	struct buf k;
+
+	buf_init(&k, 0);
+	if (handle == NULL) {
+		/* RFC 5230 4.2: the default handle covers the reply's content */
+		buf_printf(&k, "%s\n%s\n%s\n%d", a->reason ? a->reason : "",
+			   a->subject ? a->subject : "", a->from ? a->from : "",
+			   a->mime);
+		handle = buf_cstr(&k);
+	}
+	crypto_generichash_init(&st, NULL, 0, sizeof(h));
+	crypto_generichash_update(&st, (const unsigned char *)handle, strlen(handle) + 1);
+	for (const char *p = a->to; *p; p++) {
+		unsigned char c = (unsigned char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+
+		crypto_generichash_update(&st, &c, 1);
+	}
+	crypto_generichash_final(&st, h, sizeof(h));
+	sodium_bin2hex(hex, sizeof(hex), h, sizeof(h));
+	buf_free(&k);
+	return xasprintf("%s/.facteur-vacation/%s", home, hex);
+}
+
+static bool
+vacation_recent(const char *path, time_t now)
+{
+	char b[32];
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return false;
+	n = read(fd, b, sizeof(b) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	b[n] = '\0';
+	return strtoll(b, NULL, 10) > (long long)now;
+}
+
+static int
+vacation_record(const char *home, const char *path, time_t until,
+		struct errbuf *err)
+{
+	char *dir = xasprintf("%s/.facteur-vacation", home);
+	char *tmp = xasprintf("%s.tmp%ld", path, (long)getpid());
+	char line[32];
+	struct iovec iov;
+	int fd, rc = -1;
+
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		errbuf_set(err, "mkdir %s: %s", dir, strerror(errno));
+		goto out;
+	}
+	snprintf(line, sizeof(line), "%lld\n", (long long)until);
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0) {
+		errbuf_set(err, "create %s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	iov.iov_base = line;
+	iov.iov_len = strlen(line);
+	if (fsync_writev_all(fd, &iov, 1) < 0 || close(fd) < 0
+	    || rename(tmp, path) < 0 || fsync_dir(dir) < 0) {
+		errbuf_set(err, "write %s: %s", path, strerror(errno));
+		unlink(tmp);
+		goto out;
+	}
+	rc = 0;
+out:
+	free(dir);
+	free(tmp);
+	return rc;
+}
+
+/* RFC 5230 5: the reply, from <>, Auto-Submitted: auto-replied. */
+static void
+vacation_message(const struct deliver_req *req, const struct sieve_action *a,
+		 struct buf *m)
+{
+	char date[64], mid[64];
+	unsigned char rnd[8];
+	char rhex[17];
+	time_t now = time(NULL);
+	struct tm tm;
+
+	localtime_r(&now, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
+	randombytes_buf(rnd, sizeof(rnd));
+	sodium_bin2hex(rhex, sizeof(rhex), rnd, sizeof(rnd));
+	snprintf(mid, sizeof(mid), "%lld.%s", (long long)now, rhex);
+	buf_printf(m, "Date: %s\n", date);
+	buf_puts(m, "From: ");
+	if (a->from && *a->from)
+		put_value(m, a->from);
+	else {
+		buf_putc(m, '<');
+		put_value(m, req->rcpt ? req->rcpt : "");
+		buf_putc(m, '>');
+	}
+	buf_puts(m, "\nTo: <");
+	put_value(m, a->to);
+	buf_puts(m, ">\nSubject: ");
+	if (a->subject && *a->subject)
+		put_value(m, a->subject);
+	else {
+		buf_puts(m, "Auto: ");
+		put_value(m, a->orig_subject ? a->orig_subject : "");
+	}
+	buf_putc(m, '\n');
+	if (a->in_reply_to) {
+		buf_puts(m, "In-Reply-To: ");
+		put_value(m, a->in_reply_to);
+		buf_puts(m, "\nReferences: ");
+		put_value(m, a->in_reply_to);
+		buf_putc(m, '\n');
+	}
+	buf_printf(m, "Message-ID: <%s@%s>\n", mid, cfg.myhostname ? cfg.myhostname : "localhost");
+	buf_puts(m, "Auto-Submitted: auto-replied (vacation)\n"
+		 "Precedence: bulk\nMIME-Version: 1.0\n");
+	if (a->mime) {
+		/* :mime: the reason is a MIME entity with its own headers */
+		buf_puts(m, a->reason);
+	} else {
+		buf_puts(m, "Content-Type: text/plain; charset=utf-8\n"
+			 "Content-Transfer-Encoding: 8bit\n\n");
+		for (const char *p = a->reason; *p; p++)
+			if (*p != '\r')
+				buf_putc(m, *p);
+		if (m->len && m->data[m->len - 1] != '\n')
+			buf_putc(m, '\n');
+	}
+}
+
+static void
+do_vacation(const struct deliver_req *req, const char *home,
+	    const struct sieve_action *a)
+{
+	char *path = vacation_path(home, a);
+	time_t now = time(NULL);
+	struct errbuf err;
+	struct buf m;
+	char id[QUEUE_ID_SIZE];
+
+	errbuf_clear(&err);
+	if (vacation_recent(path, now)) {
+		log_write(NULL, SVC, LOG_LVL_INFO, "sieve: <%s>: vacation reply "
+			  "to <%s> not sent: already replied within the period",
+			  req->rcpt ? req->rcpt : "", a->to);
+		free(path);
+		return;
+	}
+	buf_init(&m, 0);
+	vacation_message(req, a, &m);
+	/* Record first: a crash after queueing must not mean a second reply. */
+	if (vacation_record(home, path, now + a->seconds, &err) < 0
+	    || queue_inject("", a->to, m.data, m.len, id, &err) < 0)
+		log_write(NULL, SVC, LOG_LVL_WARNING, "sieve: <%s>: vacation "
+			  "reply to <%s> not sent: %s", req->rcpt ? req->rcpt : "",
+			  a->to, errbuf_str(&err));
+	else
+		log_write(NULL, SVC, LOG_LVL_INFO, "%s: sieve: vacation reply "
+			  "from <%s> to <%s> queued", id, req->rcpt ? req->rcpt : "",
+			  a->to);
+	buf_free(&m);
+	free(path);
+}
+
+/* Runs the script at path into r; logs and returns -1 on any error. */
+static int
+run_script(const char *path, const struct sieve_msg *sm,
+	   struct sieve_result *r, const char *rcpt)
+{
+	struct sieve_script *s = NULL;
+	struct errbuf err;
+	int rc = sieve_cache_get(path, &s, &err);
+
+	if (rc == 0)
+		return 0;
+	if (rc < 0) {
+		log_write(NULL, SVC, LOG_LVL_WARNING, "sieve: <%s>: script %s "
+			  "failed to compile: %s; delivering to INBOX "
+			  "(implicit keep)", rcpt, path, errbuf_str(&err));
+		return -1;
+	}
+	rc = sieve_run(s, sm, r, &err);
+	if (rc < 0)
+		log_write(NULL, SVC, LOG_LVL_WARNING, "sieve: <%s>: script %s "
+			  "run-time error at line %s; delivering to INBOX "
+			  "(implicit keep)", rcpt, path, errbuf_str(&err));
+	sieve_script_unref(&s);
+	return rc;
+}
+
+/*
+ * IMAP system flags as Maildir info letters (the names Dovecot reads
+ * back). Keywords would need Dovecot's dovecot-keywords file: not kept.
+ */
+static void
+maildir_flags(const char *imap, char out[8])
+{
+	static const struct { const char *name; char c; } map[] = {
+		{ "\\Draft", 'D' }, { "\\Flagged", 'F' }, { "\\Answered", 'R' },
+		{ "\\Seen", 'S' }, { "\\Deleted", 'T' },
+	};
+	size_t o = 0;
+
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+		const char *p = imap;
+		size_t n = strlen(map[i].name);
+
+		while ((p = strcasestr(p, map[i].name)) != NULL) {
+			if ((p == imap || p[-1] == ' ')
+			    && (p[n] == '\0' || p[n] == ' ')) {
+				out[o++] = map[i].c;
+				break;
+			}
+			p += n;
+		}
+	}
+	out[o] = '\0';
+}
+
+/* One store action: folder (UTF-8 Sieve name, NULL INBOX) with flags. */
+static int
+store(const struct deliver_req *req, const struct buf *pre, const char *folder,
+      const char *flags, struct errbuf *err)
+{
+	struct maildir_msg msg;
+	struct buf f;
+	char mf[8] = "";
+	int e;
+
+	buf_init(&f, 0);
+	if (flags)
+		maildir_flags(flags, mf);
+	memset(&msg, 0, sizeof(msg));
+	msg.prepend = pre->data;
+	msg.prepend_len = pre->len;
+	msg.content = req->content;
+	msg.len = req->len;
+	/* Any IMAP flag given, even a keyword only: cur/ (seen by a client) */
+	msg.flags = flags && *flags ? mf : NULL;
+	if (folder && folder_name(folder, &f) < 0) {
+		errbuf_set(err, "bad mailbox name \"%s\"", folder);
+		buf_free(&f);
+		return EINVAL;
+	}
+	msg.folder = f.len ? buf_cstr(&f) : NULL;
+	e = maildir_deliver(req->base, req->maildir, &msg, NULL, 0, err);
+	if (e == EINVAL && msg.flags) {
+		/* flags maildir cannot express: store without them */
+		msg.flags = NULL;
+		e = maildir_deliver(req->base, req->maildir, &msg, NULL, 0, err);
+	}
+	buf_free(&f);
+	return e;
+}
+
+static void
+build_prepend(const struct deliver_req *req, struct buf *pre)
+{
+	const char *rcpt = req->rcpt ? req->rcpt : "";
+
+	buf_puts(pre, "Return-Path: <");
+	put_value(pre, req->sender ? req->sender : "");
+	buf_puts(pre, ">\n");
+	if (req->orig_rcpt) {
+		buf_puts(pre, "X-Original-To: ");
+		put_value(pre, req->orig_rcpt);
+		buf_putc(pre, '\n');
+	}
+	/* Postfix writes Delivered-To: in lower case (loop checks fold too). */
+	buf_puts(pre, "Delivered-To: ");
+	{
+		size_t at = pre->len;
+
+		put_value(pre, rcpt);
+		for (size_t i = at; i < pre->len; i++)
+			if (pre->data[i] >= 'A' && pre->data[i] <= 'Z')
+				pre->data[i] = (char)(pre->data[i] - 'A' + 'a');
+	}
+	buf_putc(pre, '\n');
+}
+
 enum deliver_status
 deliver_maildir(const struct deliver_req *req, char dsn_r[8],
 		struct buf *text_r)
 {
-	struct maildir_msg msg;
 	struct errbuf err;
 	struct buf pre;
 	enum deliver_status st;
 	const char *rcpt = req->rcpt ? req->rcpt : "";
-	int e;
+	struct sieve_result r;
+	struct sieve_msg sm;
+	struct exists_arg ea;
+	char *home, *user_script;
+	bool failed = false, stored = false, rejected = false;
+	const char *reject_reason = NULL;
+	int e = 0;
 
 	buf_reset(text_r);
+	errbuf_clear(&err);
 	if (req->maildir == NULL || req->content == NULL) {
 		memcpy(dsn_r, "4.3.5", 6);
 		buf_puts(text_r, "no maildir for this recipient");
@@ -117,39 +596,106 @@ deliver_maildir(const struct deliver_req *req, char dsn_r[8],
 		return DELIVER_BOUNCE;
 	}
 	buf_init(&pre, 0);
-	buf_puts(&pre, "Return-Path: <");
-	put_value(&pre, req->sender ? req->sender : "");
-	buf_puts(&pre, ">\n");
-	if (req->orig_rcpt) {
-		buf_puts(&pre, "X-Original-To: ");
-		put_value(&pre, req->orig_rcpt);
-		buf_putc(&pre, '\n');
-	}
-	/* Postfix writes Delivered-To: in lower case (loop checks fold too). */
-	buf_puts(&pre, "Delivered-To: ");
-	{
-		size_t at = pre.len;
+	build_prepend(req, &pre);
 
-		put_value(&pre, rcpt);
-		for (size_t i = at; i < pre.len; i++)
-			if (pre.data[i] >= 'A' && pre.data[i] <= 'Z')
-				pre.data[i] = (char)(pre.data[i] - 'A' + 'a');
+	/* Sieve: before scripts, the user's, after scripts; each later one
+	 * only while the implicit keep is still in effect (Pigeonhole). */
+	home = sieve_home(req->maildir);
+	user_script = xasprintf("%s/.dovecot.sieve", home);
+	memset(&sm, 0, sizeof(sm));
+	sm.content = req->content;
+	sm.len = req->len;
+	sm.env_from = req->sender ? req->sender : "";
+	sm.env_to = rcpt;
+	sm.orig_to = req->orig_rcpt;
+	sm.delimiters = cfg.delim ? cfg.delim : "";
+	ea.maildir = req->maildir;
+	sm.mailbox_exists = mailbox_exists_cb;
+	sm.arg = &ea;
+	sieve_result_init(&r);
+	for (size_t i = 0; i < cfg.before.n && !failed && !r.keep_cancelled; i++)
+		failed = run_script(cfg.before.v[i], &sm, &r, rcpt) < 0;
+	if (!failed && !r.keep_cancelled)
+		failed = run_script(user_script, &sm, &r, rcpt) < 0;
+	for (size_t i = 0; i < cfg.after.n && !failed && !r.keep_cancelled; i++)
+		failed = run_script(cfg.after.v[i], &sm, &r, rcpt) < 0;
+	if (failed) {
+		sieve_result_free(&r);
+		sieve_result_init(&r);
 	}
-	buf_putc(&pre, '\n');
+	sieve_result_finish(&r);
 
-	memset(&msg, 0, sizeof(msg));
-	msg.prepend = pre.data;
-	msg.prepend_len = pre.len;
-	msg.content = req->content;
-	msg.len = req->len;
-	e = maildir_deliver(req->base, req->maildir, &msg, NULL, 0, &err);
+	/* Actions that send mail go through the queue first: if one cannot
+	 * be queued, the delivery is deferred before anything is stored. */
+	for (size_t i = 0; i < r.nact; i++) {
+		const struct sieve_action *a = &r.act[i];
+
+		if (a->type == SIEVE_ACT_REDIRECT && do_redirect(req, a, &err) < 0) {
+			memcpy(dsn_r, "4.3.0", 6);
+			buf_printf(text_r, "sieve redirect to <%s> not queued: %s",
+				   a->addr, errbuf_str(&err));
+			st = DELIVER_DEFER;
+			goto out;
+		}
+		if (a->type == SIEVE_ACT_REJECT) {
+			rejected = true;
+			reject_reason = a->reason;
+		}
+	}
+	for (size_t i = 0; i < r.nact; i++) {
+		const struct sieve_action *a = &r.act[i];
+		bool dup = false;
+
+		if (a->type != SIEVE_ACT_KEEP && a->type != SIEVE_ACT_FILEINTO)
+			continue;
+		/* RFC 5228 2.10.3: one copy per mailbox */
+		for (size_t k = 0; k < i; k++) {
+			const struct sieve_action *b = &r.act[k];
+
+			if ((b->type == SIEVE_ACT_KEEP || b->type == SIEVE_ACT_FILEINTO)
+			    && strcmp(b->folder ? b->folder : "INBOX",
+				      a->folder ? a->folder : "INBOX") == 0)
+				dup = true;
+		}
+		if (dup)
+			continue;
+		e = store(req, &pre, a->folder, a->flags, &err);
+		if (e != 0 && a->folder != NULL) {
+			log_write(NULL, SVC, LOG_LVL_WARNING, "sieve: <%s>: "
+				  "fileinto \"%s\" failed: %s; delivering to "
+				  "INBOX", rcpt, a->folder, errbuf_str(&err));
+			e = store(req, &pre, NULL, a->flags, &err);
+		}
+		if (e != 0)
+			break;
+		stored = true;
+		if (a->folder)
+			log_write(NULL, SVC, LOG_LVL_INFO, "sieve: <%s>: stored "
+				  "into folder \"%s\"", rcpt, a->folder);
+	}
+	if (e != 0) {
+		memcpy(dsn_r, deliver_errno_dsn(e, &st), 6);
+		buf_puts(text_r, errbuf_str(&err));
+		goto out;
+	}
+	for (size_t i = 0; i < r.nact; i++)
+		if (r.act[i].type == SIEVE_ACT_VACATION && !rejected)
+			do_vacation(req, home, &r.act[i]);
+	if (rejected && !stored) {
+		/* RFC 5429: refused; the queue manager returns it to the sender */
+		memcpy(dsn_r, "5.7.1", 6);
+		buf_puts(text_r, "rejected by sieve script: ");
+		put_value(text_r, reject_reason ? reject_reason : "");
+		st = DELIVER_BOUNCE;
+		goto out;
+	}
+	memcpy(dsn_r, "2.0.0", 6);
+	buf_puts(text_r, stored ? "delivered to maildir" : "discarded by sieve script");
+	st = DELIVER_SENT;
+out:
+	sieve_result_free(&r);
+	free(home);
+	free(user_script);
 	buf_free(&pre);
-	if (e == 0) {
-		memcpy(dsn_r, "2.0.0", 6);
-		buf_puts(text_r, "delivered to maildir");
-		return DELIVER_SENT;
-	}
-	memcpy(dsn_r, deliver_errno_dsn(e, &st), 6);
-	buf_puts(text_r, errbuf_str(&err));
 	return st;
 }

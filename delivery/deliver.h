@@ -3,8 +3,11 @@
  * Return-Path:, X-Original-To: (enable_original_recipient) and Delivered-To:
  * as Postfix's virtual(8) does, writes the Maildir, and classifies the
  * outcome (sent / deferred / bounced) with a DSN code and a log text.
- * Blocks on disk: worker threads only. Must not log (the caller logs the
- * "to=<...>, relay=virtual, ... status=" line once).
+ * Runs the recipient's Sieve scripts (sieve_before, <home>/.dovecot.sieve,
+ * sieve_after) and carries out their actions; redirect and vacation
+ * replies are written into the queue. Blocks on disk: worker threads only.
+ * Logs only Sieve events (script errors, redirects, vacation replies); the
+ * caller logs the "to=<...>, relay=virtual, ... status=" line once.
  */
 #ifndef FACTEUR_DELIVER_H
 #define FACTEUR_DELIVER_H
@@ -13,6 +16,16 @@
 #include "core/lib/buf.h"
 
 enum deliver_status { DELIVER_SENT = 0, DELIVER_DEFER, DELIVER_BOUNCE };
+
+struct settings;
+/*
+ * Called once from main after the settings are loaded, before any
+ * delivery: queue_directory (for redirect and vacation messages),
+ * myhostname, recipient_delimiter (Sieve subaddress), sieve_before and
+ * sieve_after. Copies what it needs. Without it, Sieve still runs, but
+ * redirects defer and vacation replies are not sent.
+ */
+void deliver_init(const struct settings *s);
 
 struct deliver_req {
 	const char *base;	/* virtual_mailbox_base */

@@ -61,7 +61,7 @@ static const struct {
 	{ "smtpd_tls_cert_file", PARAM_F_LATER, PARAM_STR, NULL },
 	{ "smtpd_sasl_auth_enable", PARAM_F_LATER, PARAM_BOOL, "no" },
 	{ "postscreen_dnsbl_threshold", PARAM_F_LATER, PARAM_INT, "1" },
-	{ "sieve_before", PARAM_F_LATER, PARAM_STR, "" },
+	{ "sieve_before", 0, PARAM_STR, "" },
 	{ "smtp_tls_CApath", PARAM_F_LATER, PARAM_STR, NULL },
 	{ "compatibility_level", PARAM_F_INTERNAL, PARAM_STR, NULL },
 	{ "biff", PARAM_F_INTERNAL, PARAM_STR, NULL },

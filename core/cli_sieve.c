@@ -1,0 +1,152 @@
+/*
+ * cli_sieve.c - `facteur sieve check FILE ...` (compile, errors as
+ * FILE:LINE:COL: reason) and `facteur sieve test [--from A] [--to R]
+ * [--delimiter C] SCRIPT MESSAGE` (run a script on a message file and
+ * print the actions, in the form of Pigeonhole's sieve-test).
+ * Must not: deliver, queue or write anything.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/cli.h"
+#include "core/lib/buf.h"
+#include "core/lib/xmalloc.h"
+#include "delivery/sieve/sieve.h"
+
+static int
+read_file(const char *path, size_t max, struct buf *out)
+{
+	FILE *fp = fopen(path, "rb");
+	char tmp[8192];
+	size_t n;
+
+	if (fp == NULL) {
+		fprintf(stderr, "facteur: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	buf_init(out, max);
+	while ((n = fread(tmp, 1, sizeof(tmp), fp)) > 0)
+		if (buf_append(out, tmp, n) < 0) {
+			fprintf(stderr, "facteur: %s: larger than %zu bytes\n",
+				path, max);
+			fclose(fp);
+			return -1;
+		}
+	fclose(fp);
+	return 0;
+}
+
+static struct sieve_script *
+compile_file(const char *path)
+{
+	struct buf text;
+	struct errbuf err;
+	struct sieve_script *s;
+
+	if (read_file(path, SIEVE_MAX_SCRIPT_SIZE, &text) < 0) {
+		buf_free(&text);
+		return NULL;
+	}
+	s = sieve_compile(text.data ? text.data : "", text.len, path, &err);
+	if (s == NULL)
+		fprintf(stderr, "%s:%s\n", path, errbuf_str(&err));
+	buf_free(&text);
+	return s;
+}
+
+static int
+sieve_check_cmd(int argc, char **argv)
+{
+	int bad = 0;
+
+	if (argc < 1) {
+		fprintf(stderr, "usage: facteur sieve check FILE ...\n");
+		return 2;
+	}
+	for (int i = 0; i < argc; i++) {
+		struct sieve_script *s = compile_file(argv[i]);
+
+		if (s == NULL)
+			bad = 1;
+		else
+			printf("%s: OK\n", argv[i]);
+		sieve_script_free(&s);
+	}
+	return bad;
+}
+
+static int
+sieve_test_cmd(int argc, char **argv)
+{
+	const char *from = "sender@example.com", *to = "recipient@example.com";
+	const char *delim = "+";
+	struct sieve_script *s;
+	struct sieve_result r;
+	struct sieve_msg m;
+	struct errbuf err;
+	struct buf msg, out;
+	int i, rc = 0;
+
+	for (i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--from") == 0 && i + 1 < argc)
+			from = argv[++i];
+		else if (strcmp(argv[i], "--to") == 0 && i + 1 < argc)
+			to = argv[++i];
+		else if (strcmp(argv[i], "--delimiter") == 0 && i + 1 < argc)
+			delim = argv[++i];
+		else
+			break;
+	}
+	if (argc - i != 2) {
+		fprintf(stderr, "usage: facteur sieve test [--from A] [--to R] "
+			"[--delimiter C] SCRIPT MESSAGE\n");
+		return 2;
+	}
+	if ((s = compile_file(argv[i])) == NULL)
+		return 1;
+	if (read_file(argv[i + 1], 256u * 1024 * 1024, &msg) < 0) {
+		buf_free(&msg);
+		sieve_script_free(&s);
+		return 1;
+	}
+	memset(&m, 0, sizeof(m));
+	m.content = msg.data ? msg.data : "";
+	m.len = msg.len;
+	m.env_from = strcmp(from, "<>") == 0 ? "" : from;
+	m.env_to = to;
+	m.delimiters = delim;
+	sieve_result_init(&r);
+	if (sieve_run(s, &m, &r, &err) < 0) {
+		fprintf(stderr, "%s: run-time error at line %s\n", argv[i],
+			errbuf_str(&err));
+		/* as delivery would: implicit keep into INBOX only */
+		sieve_result_free(&r);
+		sieve_result_init(&r);
+		rc = 1;
+	}
+	sieve_result_finish(&r);
+	buf_init(&out, 0);
+	sieve_result_format(&r, &out);
+	fputs(buf_cstr(&out), stdout);
+	buf_free(&out);
+	sieve_result_free(&r);
+	buf_free(&msg);
+	sieve_script_free(&s);
+	return rc;
+}
+
+int
+cli_sieve(struct cli *cli, int argc, char **argv)
+{
+	(void)cli;
+	/* argv[0] is "sieve" */
+	if (argc >= 2 && strcmp(argv[1], "check") == 0)
+		return sieve_check_cmd(argc - 2, argv + 2);
+	if (argc >= 2 && strcmp(argv[1], "test") == 0)
+		return sieve_test_cmd(argc - 2, argv + 2);
+	fprintf(stderr, "usage: facteur sieve check FILE ... | facteur sieve "
+		"test [--from A] [--to R] SCRIPT MESSAGE\n");
+	return 2;
+}

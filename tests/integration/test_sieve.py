@@ -1,0 +1,160 @@
+"""
+test_sieve.py - Sieve at delivery: mail sent over SMTP lands in the folder
+the user's <home>/.dovecot.sieve chooses, with imap4flags as maildir flags;
+subaddress; discard; sieve_before runs first; a broken script still
+delivers to INBOX with a log line; a vacation reply is queued once.
+"""
+import glob
+import os
+import time
+
+from harness import check, make_msg, dot_stuff, queue_id_of
+
+USERS = ("alice@example.test example.test/alice/\n"
+         "dave@example.test example.test/dave/Maildir/\n")
+
+
+def put_script(d, home_rel, text):
+    home = os.path.join(d.mail, home_rel)
+    os.makedirs(home, exist_ok=True)
+    path = os.path.join(home, ".dovecot.sieve")
+    with open(path, "w") as f:
+        f.write(text)
+    for p in (home, os.path.dirname(home), path):
+        os.chown(p, d.vmail_uid, d.vmail_gid)
+    return path
+
+
+def send(d, rcpt, subject="hello", sender="sender@example.net", extra=b""):
+    msg = make_msg(subject, to=rcpt, extra_headers=extra)
+    with d.connect() as c:
+        check(c.cmd("EHLO client.test"), 250)
+        check(c.cmd("MAIL FROM:<%s>" % sender), 250)
+        check(c.cmd("RCPT TO:<%s>" % rcpt), 250)
+        check(c.cmd("DATA"), 354)
+        c.send(dot_stuff(msg))
+        qid = queue_id_of(check(c.reply(), 250, "2.0.0"))
+        check(c.cmd("QUIT"), 221)
+    return qid
+
+
+def files(d, rel, folder=""):
+    base = os.path.join(d.mail, rel, ("." + folder) if folder else "")
+    out = []
+    for sub in ("new", "cur"):
+        out += sorted(glob.glob(os.path.join(base, sub, "*")))
+    return out
+
+
+def wait_files(d, rel, folder="", n=1, timeout=10):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        f = files(d, rel, folder)
+        if len(f) >= n:
+            return f
+        time.sleep(0.05)
+    raise AssertionError("no delivery in %s/%s\n%s"
+                         % (rel, folder, d.diagnostics()))
+
+
+def maillog(d):
+    try:
+        with open(d.maillog, encoding="utf-8", errors="replace") as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
+
+
+def wait_log(d, text, timeout=10):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if text in maillog(d):
+            return
+        time.sleep(0.05)
+    raise AssertionError("%r not logged\n%s" % (text, d.diagnostics()))
+
+
+def test_fileinto_flags_and_utf7(facteurd):
+    d = facteurd(vmailbox=USERS)
+    put_script(d, "example.test/alice", r'''
+require ["fileinto", "imap4flags"];
+if header :contains "subject" "invoice" {
+    fileinto :flags ["\\Seen", "\\Flagged"] "Accounts";
+} elsif header :is "subject" "reçu" {
+    fileinto "Reçu";
+}
+''')
+    send(d, "alice@example.test", "Your invoice 42")
+    f = wait_files(d, "example.test/alice", "Accounts")
+    assert "/cur/" in f[0] and f[0].endswith(":2,FS"), f
+    assert os.path.exists(os.path.join(d.mail, "example.test/alice/.Accounts/maildirfolder"))
+    send(d, "alice@example.test", "=?utf-8?q?re=C3=A7u?=")
+    wait_files(d, "example.test/alice", "Re&AOc-u")
+    assert files(d, "example.test/alice") == []     # nothing in INBOX
+
+
+def test_home_is_parent_of_Maildir_and_subaddress(facteurd):
+    d = facteurd(vmailbox=USERS)
+    put_script(d, "example.test/dave", '''
+require ["fileinto", "envelope", "subaddress"];
+if envelope :detail "to" "news" { fileinto "News"; }
+''')
+    send(d, "dave+news@example.test")
+    wait_files(d, "example.test/dave/Maildir", "News")
+    send(d, "dave@example.test")
+    wait_files(d, "example.test/dave/Maildir")
+
+
+def test_discard_and_broken_script(facteurd):
+    d = facteurd(vmailbox=USERS)
+    put_script(d, "example.test/alice", 'if header :contains "subject" "drop" { discard; }\n')
+    send(d, "alice@example.test", "please drop me")
+    wait_log(d, "discarded by sieve script")
+    assert files(d, "example.test/alice") == []
+    put_script(d, "example.test/alice", 'require "fileinto";\nfileint "x";\n')
+    send(d, "alice@example.test", "broken")
+    wait_files(d, "example.test/alice")
+    wait_log(d, "2:1: unknown command 'fileint'")
+    assert "implicit keep" in maillog(d)
+
+
+def test_sieve_before_runs_first(facteurd, tmp_path):
+    before = os.path.join(str(tmp_path), "before.sieve")
+    d = facteurd(vmailbox=USERS)
+    before = os.path.join(d.root, "before.sieve")
+    with open(before, "w") as f:
+        f.write('require "fileinto";\nif header :contains "subject" "[SPAM]" '
+                '{ fileinto "Junk"; }\n')
+    os.chmod(before, 0o644)
+    d.params["sieve_before"] = before
+    d.write_config()
+    d.stop()
+    d.start()
+    put_script(d, "example.test/alice", 'require "fileinto";\nfileinto "User";\n')
+    send(d, "alice@example.test", "[SPAM] buy now")
+    wait_files(d, "example.test/alice", "Junk")
+    send(d, "alice@example.test", "normal")
+    wait_files(d, "example.test/alice", "User")
+    assert len(files(d, "example.test/alice", "Junk")) == 1
+
+
+def test_vacation_queued_once(facteurd):
+    d = facteurd(vmailbox=USERS)
+    put_script(d, "example.test/alice", '''
+require "vacation";
+vacation :days 1 :subject "Out of office" "I am away.";
+''')
+    for i in range(2):
+        send(d, "alice@example.test", "question %d" % i,
+             sender="friend@remote.test")
+        wait_files(d, "example.test/alice", n=i + 1)
+    wait_log(d, "vacation reply from <alice@example.test> to <friend@remote.test> queued")
+    wait_log(d, "already replied within the period")
+    assert maillog(d).count("vacation reply from") == 1
+    # never to a list
+    send(d, "alice@example.test", "list", sender="other@remote.test",
+         extra=b"List-Id: <x.lists.test>\r\n")
+    wait_files(d, "example.test/alice", n=3)
+    assert "to <other@remote.test> queued" not in maillog(d)
+    state = os.listdir(os.path.join(d.mail, "example.test/alice/.facteur-vacation"))
+    assert len(state) == 1
