@@ -76,6 +76,16 @@ struct settings {
 	long long maximal_queue_lifetime, bounce_queue_lifetime, delay_warning_time;
 	long long minimal_backoff_time, maximal_backoff_time, queue_run_delay;
 	long long facteur_worker_threads;
+	/* smtpd TLS (core/tls.c) */
+	char *smtpd_tls_security_level, *smtpd_tls_cert_file, *smtpd_tls_key_file;
+	char *smtpd_tls_chain_files, *smtpd_tls_protocols;
+	char *smtpd_tls_mandatory_protocols, *smtpd_tls_ciphers;
+	char *smtpd_tls_mandatory_ciphers, *smtpd_tls_exclude_ciphers;
+	char *smtpd_tls_mandatory_exclude_ciphers;
+	char *tls_high_cipherlist, *tls_medium_cipherlist;
+	long long smtpd_tls_loglevel, smtpd_tls_session_cache_timeout;
+	bool smtpd_tls_received_header, smtpd_tls_wrappermode;
+	bool smtpd_enforce_tls, smtpd_use_tls, tls_preempt_cipherlist;
 	/* delivery: Sieve (delivery/deliver.c) */
 	char *sieve_before, *sieve_after;
 	/* outbound (core/dns.c, core/qmgr.c, delivery/) */

@@ -158,6 +158,27 @@ bind_all(struct smtpd_listener *l, const struct master_service *svc,
 	return rc;
 }
 
+/* The EHLO reply, before or inside TLS (RFC 3207: no STARTTLS inside). */
+static char *
+ehlo_text(const struct smtpd_listener *l, int in_tls)
+{
+	struct buf b;
+
+	buf_init(&b, 0);
+	buf_printf(&b, "250-%s\r\n250-PIPELINING\r\n", l->s.myhostname);
+	if (l->s.message_size_limit > 0)
+		buf_printf(&b, "250-SIZE %lld\r\n", l->s.message_size_limit);
+	else
+		buf_puts(&b, "250-SIZE\r\n");
+	if (!l->s.disable_vrfy_command)
+		buf_puts(&b, "250-VRFY\r\n");
+	if (l->tls != NULL && !in_tls)
+		buf_puts(&b, "250-STARTTLS\r\n");
+	buf_puts(&b, "250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n"
+		 "250-SMTPUTF8\r\n250 CHUNKING\r\n");
+	return buf_steal(&b);
+}
+
 static void
 build_replies(struct smtpd_listener *l)
 {
@@ -166,17 +187,41 @@ build_replies(struct smtpd_listener *l)
 	buf_init(&b, 0);
 	buf_printf(&b, "220 %s\r\n", l->s.smtpd_banner);
 	l->banner = buf_steal(&b);
+	l->ehlo_reply = ehlo_text(l, 0);
+	l->ehlo_reply_tls = ehlo_text(l, 1);
+}
 
-	buf_printf(&b, "250-%s\r\n250-PIPELINING\r\n", l->s.myhostname);
-	if (l->s.message_size_limit > 0)
-		buf_printf(&b, "250-SIZE %lld\r\n", l->s.message_size_limit);
-	else
-		buf_puts(&b, "250-SIZE\r\n");
-	if (!l->s.disable_vrfy_command)
-		buf_puts(&b, "250-VRFY\r\n");
-	buf_puts(&b, "250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n"
-		 "250-SMTPUTF8\r\n250 CHUNKING\r\n");
-	l->ehlo_reply = buf_steal(&b);
+/* Keys are read here, as root, before the privilege drop. */
+static int
+setup_tls(struct smtpd_listener *l, struct errbuf *err)
+{
+	struct errbuf e;
+
+	errbuf_clear(&e);
+	if (tls_server_level(&l->s, &l->tls_level, &e) < 0 ||
+	    (l->tls_level != TLS_LEVEL_NONE &&
+	     tls_server_new(&l->s, l->tls_level, &l->tls, &e) < 0)) {
+		errbuf_set(err, "%s: %s", l->service, errbuf_str(&e));
+		return -1;
+	}
+	if (l->tls_level == TLS_LEVEL_NONE)
+		return 0;
+	if (l->tls == NULL && l->tls_level == TLS_LEVEL_ENCRYPT) {
+		errbuf_set(err, "%s: %s requires a certificate: set "
+			   "smtpd_tls_cert_file and smtpd_tls_key_file (or "
+			   "smtpd_tls_chain_files)", l->service,
+			   l->s.smtpd_tls_wrappermode ? "smtpd_tls_wrappermode"
+			   : "TLS security level \"encrypt\"");
+		return -1;
+	}
+	if (l->tls == NULL) {
+		log_write(l->s.syslog_name, "smtpd", LOG_LVL_WARNING,
+			  "%s: TLS security level \"may\" without "
+			  "smtpd_tls_cert_file: STARTTLS is not offered",
+			  l->service);
+		l->tls_level = TLS_LEVEL_NONE;
+	}
+	return 0;
 }
 
 struct smtpd_listener *
@@ -199,6 +244,8 @@ smtpd_listener_new(struct smtpd_server *srv, const struct config *base_cfg,
 	if (l->mynetworks == NULL)
 		goto fail;
 	if (smtpd_check_lists_compile(&l->checks, l->cfg, err) < 0)
+		goto fail;
+	if (setup_tls(l, err) < 0)
 		goto fail;
 	l->max_sessions = svc->maxproc > 0 ? (unsigned)svc->maxproc
 					   : (unsigned)l->s.default_process_limit;
@@ -272,6 +319,8 @@ smtpd_listener_free(struct smtpd_listener **lp)
 	config_free(&l->cfg);
 	free(l->banner);
 	free(l->ehlo_reply);
+	free(l->ehlo_reply_tls);
+	tls_server_free(&l->tls);
 	free(l->service);
 	free(l);
 	*lp = NULL;

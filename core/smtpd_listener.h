@@ -12,6 +12,7 @@
 #include "core/resolve.h"
 #include "core/smtpd_check.h"
 #include "core/smtpd_server.h"
+#include "core/tls.h"
 
 struct evconnlistener;
 struct event;
@@ -25,6 +26,9 @@ struct smtpd_listener {
 	struct netlist             *mynetworks;
 	struct smtpd_check_lists    checks;
 	char                       *ehlo_reply;	/* precomputed 250- lines */
+	char                       *ehlo_reply_tls;	/* the same inside TLS */
+	struct tls_server          *tls;	/* NULL: no STARTTLS, no smtps */
+	enum tls_level              tls_level;
 	char                       *banner;	/* "220 ..." */
 	unsigned                    nsessions, max_sessions;
 	int                        *fds;	/* bound sockets */

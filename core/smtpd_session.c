@@ -23,7 +23,11 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "core/addr.h"
 #include "core/lib/xmalloc.h"
@@ -33,6 +37,7 @@
 #include "core/smtpd_commit.h"
 #include "core/smtpd_listener.h"
 #include "core/smtpd_session.h"
+#include "core/tls.h"
 #include "core/worker.h"
 
 #define SVC "smtpd"
@@ -43,6 +48,9 @@
 
 static void session_process(struct smtpd_session *s);
 static void session_close(struct smtpd_session *s);
+static void on_read(struct bufferevent *bev, void *arg);
+static void on_write(struct bufferevent *bev, void *arg);
+static void on_event(struct bufferevent *bev, short what, void *arg);
 
 static const char *
 sess_name(const struct smtpd_session *s)
@@ -125,6 +133,24 @@ txn_reset(struct smtpd_session *s)
 
 /* ---- closing ---- */
 
+/* Frees the bufferevent, the TLS state and the socket. */
+static void
+drop_conn(struct smtpd_session *s)
+{
+	if (s->bev != NULL) {
+		bufferevent_free(s->bev);
+		s->bev = NULL;
+	}
+	if (s->ssl != NULL) {
+		SSL_free(s->ssl);
+		s->ssl = NULL;
+	}
+	if (s->fd >= 0) {
+		close(s->fd);
+		s->fd = -1;
+	}
+}
+
 static void
 session_free(struct smtpd_session *s)
 {
@@ -140,11 +166,19 @@ session_free(struct smtpd_session *s)
 		[SMTPD_STARTTLS] = "starttls", [SMTPD_AUTH] = "auth",
 		[SMTPD_ETRN] = "etrn", [SMTPD_UNKNOWN] = "unknown",
 	};
+	/* Postfix's command table order. */
+	static const enum smtpd_verb order[] = {
+		SMTPD_HELO, SMTPD_EHLO, SMTPD_STARTTLS, SMTPD_AUTH, SMTPD_MAIL,
+		SMTPD_RCPT, SMTPD_DATA, SMTPD_BDAT, SMTPD_RSET, SMTPD_NOOP,
+		SMTPD_VRFY, SMTPD_ETRN, SMTPD_QUIT, SMTPD_EXPN, SMTPD_HELP,
+	};
 	unsigned total = 0, total_ok = 0;
 
 	/* Postfix's disconnect statistics: "ehlo=1 mail=1 rcpt=0/1 ..." */
 	buf_init(&stats, 0);
-	for (unsigned v = 1; v < SMTPD_VERB_MAX; v++) {
+	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+		unsigned v = order[i];
+
 		if (s->cmd_total[v] == 0 || names[v] == NULL)
 			continue;
 		if (s->cmd_ok[v] == s->cmd_total[v])
@@ -167,12 +201,12 @@ session_free(struct smtpd_session *s)
 		  s->client_name, s->client_addr, buf_cstr(&stats));
 	buf_free(&stats);
 
-	if (s->bev)
-		bufferevent_free(s->bev);
+	drop_conn(s);
 	if (s->timer)
 		event_free(s->timer);
 	smtpd_txn_free(&s->tx);
 	free(s->helo);
+	free(s->tls_info);
 	free(s);
 	l->nsessions--;
 	l->srv->nsessions--;
@@ -199,10 +233,7 @@ session_abort(struct smtpd_session *s)
 {
 	/* The client is gone: drop the connection now, keep the session
 	 * object while a worker holds it. */
-	if (s->bev != NULL) {
-		bufferevent_free(s->bev);
-		s->bev = NULL;
-	}
+	drop_conn(s);
 	s->closing = 1;
 	if (!s->busy)
 		session_free(s);
@@ -273,9 +304,11 @@ do_helo(struct smtpd_session *s, const struct smtpd_cmd *c, size_t alen,
 	s->esmtp = ehlo;
 	txn_reset(s);
 	count_cmd(s, c->verb, 1);
-	if (ehlo)
-		evbuffer_add(bufferevent_get_output(s->bev), s->l->ehlo_reply,
-			     strlen(s->l->ehlo_reply));
+	if (ehlo) {
+		const char *r = s->ssl ? s->l->ehlo_reply_tls : s->l->ehlo_reply;
+
+		evbuffer_add(bufferevent_get_output(s->bev), r, strlen(r));
+	}
 	else
 		smtpd_session_reply(s, "250 %s", s->l->s.myhostname);
 }
@@ -401,12 +434,17 @@ add_received(struct smtpd_session *s)
 
 	localtime_r(&now, &tm);
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z (%Z)", &tm);
+	/* RFC 3848 protocol names: S for TLS, A for SASL. */
 	proto = t->smtputf8 ? "UTF8SMTP" : s->esmtp ? "ESMTP" : "SMTP";
-	buf_printf(&t->content, "Received: from %s (%s [%s])\n"
-		   "\tby %s (%s) with %s id %s",
+	buf_printf(&t->content, "Received: from %s (%s [%s])\n",
 		   s->helo ? s->helo : s->client_addr, s->client_name,
-		   s->client_addr, s->l->s.myhostname, s->l->s.mail_name,
-		   proto, t->id);
+		   s->client_addr);
+	if (s->tls_info != NULL && s->l->s.smtpd_tls_received_header)
+		buf_printf(&t->content, "\t(using %s)\n"
+			   "\t(No client certificate requested)\n", s->tls_info);
+	buf_printf(&t->content, "\tby %s (%s) with %s%s%s id %s",
+		   s->l->s.myhostname, s->l->s.mail_name, proto,
+		   s->ssl ? "S" : "", s->sasl_authenticated ? "A" : "", t->id);
 	if (t->nrcpt == 1)
 		buf_printf(&t->content, "\n\tfor <%s>; %s\n", t->rcpt[0].orig,
 			   date);
@@ -517,6 +555,100 @@ do_vrfy(struct smtpd_session *s, const struct smtpd_cmd *c, size_t alen)
 	smtpd_vrfy_check(s, &r);
 }
 
+/* RFC 3207. The switch itself waits until the 220 has left (on_write). */
+static void
+do_starttls(struct smtpd_session *s, const struct smtpd_cmd *c, size_t alen)
+{
+	if (s->l->tls == NULL) {
+		reply_error(s, "502 5.5.1 Error: command not implemented");
+		goto bad;
+	}
+	if (s->ssl != NULL) {
+		reply_error(s, "554 5.5.1 Error: TLS already active");
+		goto bad;
+	}
+	if (alen > 0) {
+		reply_error(s, "501 5.5.4 Syntax: STARTTLS");
+		goto bad;
+	}
+	if (s->tx != NULL) {
+		reply_error(s, "503 5.5.1 Error: MAIL transaction in progress");
+		goto bad;
+	}
+	count_cmd(s, c->verb, 1);
+	smtpd_session_reply(s, "220 2.0.0 Ready to start TLS");
+	s->tls_pending = 1;
+	s->busy = 1;
+	bufferevent_disable(s->bev, EV_READ);
+	return;
+bad:
+	count_cmd(s, c->verb, 0);
+}
+
+/*
+ * After "220 Ready to start TLS" is flushed: everything the client sent
+ * after STARTTLS in plaintext is thrown away (it must not be read as if
+ * it came inside TLS), and all knowledge from before TLS is forgotten.
+ */
+static void
+starttls_switch(struct smtpd_session *s)
+{
+	struct bufferevent *old = s->bev;
+	size_t junk = evbuffer_get_length(bufferevent_get_input(old));
+	struct timeval tv;
+
+	s->tls_pending = 0;
+	if (junk > 0)
+		log_write(sess_name(s), SVC, LOG_LVL_WARNING,
+			  "%s[%s]: discarding %zu byte(s) of input pipelined "
+			  "after STARTTLS", s->client_name, s->client_addr, junk);
+	bufferevent_free(old);
+	s->bev = NULL;
+	free(s->helo);
+	s->helo = NULL;
+	s->esmtp = 0;
+	s->sasl_authenticated = 0;
+	txn_reset(s);
+	if ((s->ssl = tls_server_ssl(s->l->tls)) == NULL ||
+	    (s->bev = bufferevent_openssl_socket_new(s->l->srv->base, s->fd,
+						     s->ssl,
+						     BUFFEREVENT_SSL_ACCEPTING,
+						     0)) == NULL) {
+		char e[256];
+
+		log_write(sess_name(s), SVC, LOG_LVL_WARNING,
+			  "cannot start TLS for %s[%s]: %s", s->client_name,
+			  s->client_addr, tls_error_string(e, sizeof(e)));
+		s->closing = 1;
+		s->busy = 0;
+		session_free(s);
+		return;
+	}
+	bufferevent_openssl_set_allow_dirty_shutdown(s->bev, 1);
+	bufferevent_setcb(s->bev, on_read, on_write, on_event, s);
+	bufferevent_setwatermark(s->bev, EV_READ, 0, SESSION_INPUT_MAX +
+				 (size_t)s->l->s.line_length_limit);
+	tv.tv_sec = (time_t)s->l->s.smtpd_timeout;
+	tv.tv_usec = 0;
+	bufferevent_set_timeouts(s->bev, &tv, &tv);
+	s->busy = 0;
+	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+}
+
+/* Commands allowed before STARTTLS when TLS is required (Postfix's list). */
+static int
+pre_tls_ok(enum smtpd_verb v)
+{
+	switch (v) {
+	case SMTPD_HELO: case SMTPD_EHLO: case SMTPD_STARTTLS:
+	case SMTPD_RSET: case SMTPD_NOOP: case SMTPD_QUIT:
+	case SMTPD_UNKNOWN:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
 static void
 handle_line(struct smtpd_session *s, const char *line, size_t len)
 {
@@ -524,6 +656,12 @@ handle_line(struct smtpd_session *s, const char *line, size_t len)
 	size_t alen;
 
 	smtpd_cmd_parse(line, len, &c, &alen);
+	if (s->l->tls_level == TLS_LEVEL_ENCRYPT && s->ssl == NULL &&
+	    !pre_tls_ok(c.verb)) {
+		reply_error(s, "530 5.7.0 Must issue a STARTTLS command first");
+		count_cmd(s, c.verb, 0);
+		goto after;
+	}
 	switch (c.verb) {
 	case SMTPD_HELO:
 		do_helo(s, &c, alen, 0);
@@ -574,14 +712,14 @@ handle_line(struct smtpd_session *s, const char *line, size_t len)
 		count_cmd(s, c.verb, 0);
 		break;
 	case SMTPD_STARTTLS:
-		reply_error(s, "502 5.5.1 Error: command not implemented");
-		count_cmd(s, c.verb, 0);
+		do_starttls(s, &c, alen);
 		break;
 	default:
 		reply_error(s, "500 5.5.2 Error: command not recognized");
 		count_cmd(s, SMTPD_UNKNOWN, 0);
 		break;
 	}
+after:
 	if (s->junk > s->l->s.smtpd_junk_command_limit)
 		s->errors++;
 	if (!s->busy && s->errors >= s->l->s.smtpd_hard_error_limit) {
@@ -874,6 +1012,10 @@ on_write(struct bufferevent *bev, void *arg)
 {
 	struct smtpd_session *s = arg;
 
+	if (s->tls_pending && !s->closing) {
+		starttls_switch(s);
+		return;
+	}
 	if (s->closing && !s->busy)
 		session_free(s);
 }
@@ -897,8 +1039,24 @@ on_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct smtpd_session *s = arg;
 
+	if (what & BEV_EVENT_CONNECTED) {
+		/* The TLS handshake is complete. */
+		struct buf d;
+
+		buf_init(&d, 0);
+		tls_describe(s->ssl, &d);
+		free(s->tls_info);
+		s->tls_info = buf_steal(&d);
+		s->tls_up = 1;
+		if (s->l->s.smtpd_tls_loglevel >= 1)
+			log_write(sess_name(s), SVC, LOG_LVL_INFO,
+				  "Anonymous TLS connection established from "
+				  "%s[%s]: %s", s->client_name, s->client_addr,
+				  s->tls_info);
+		return;
+	}
 	if (what & BEV_EVENT_TIMEOUT) {
-		if (s->busy) {
+		if (s->busy && !s->tls_pending) {
 			/* We are the slow one, not the client. */
 			bufferevent_enable(bev, EV_READ);
 			return;
@@ -917,7 +1075,18 @@ on_event(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
-		if (!s->closing && (s->tx != NULL || s->state != SMTPD_S_CMD))
+		if (s->ssl != NULL && !s->tls_up) {
+			unsigned long e = bufferevent_get_openssl_error(bev);
+			char eb[256] = "lost connection";
+
+			if (e != 0)
+				ERR_error_string_n(e, eb, sizeof(eb));
+			while (bufferevent_get_openssl_error(bev) != 0)
+				;
+			log_write(sess_name(s), SVC, LOG_LVL_INFO,
+				  "SSL_accept error from %s[%s]: %s",
+				  s->client_name, s->client_addr, eb);
+		} else if (!s->closing && (s->tx != NULL || s->state != SMTPD_S_CMD))
 			log_write(sess_name(s), SVC, LOG_LVL_INFO,
 				  "lost connection after %s from %s[%s]",
 				  state_name(s), s->client_name, s->client_addr);
@@ -948,6 +1117,7 @@ smtpd_session_start(struct smtpd_listener *l, int fd, const struct sockaddr *sa,
 	}
 	s = xcalloc(1, sizeof(*s));
 	s->l = l;
+	s->fd = fd;
 	l->nsessions++;
 	l->srv->nsessions++;
 	if (sa->sa_family == AF_INET6) {
@@ -971,9 +1141,19 @@ smtpd_session_start(struct smtpd_listener *l, int fd, const struct sockaddr *sa,
 			  errbuf_str(&err));
 	s->in_mynetworks = m > 0;
 
-	s->bev = bufferevent_socket_new(l->srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	/* The session closes the socket (and frees SSL) itself: STARTTLS
+	 * replaces the bufferevent on the same socket. */
+	if (l->s.smtpd_tls_wrappermode && l->tls != NULL) {
+		s->ssl = tls_server_ssl(l->tls);
+		if (s->ssl != NULL)
+			s->bev = bufferevent_openssl_socket_new(l->srv->base, fd,
+						s->ssl, BUFFEREVENT_SSL_ACCEPTING, 0);
+		if (s->bev != NULL)
+			bufferevent_openssl_set_allow_dirty_shutdown(s->bev, 1);
+	} else {
+		s->bev = bufferevent_socket_new(l->srv->base, fd, 0);
+	}
 	if (s->bev == NULL) {
-		close(fd);
 		session_free(s);
 		return;
 	}

@@ -12,6 +12,8 @@
 #include <stdbool.h>
 #include <sys/time.h>
 
+#include <openssl/ssl.h>
+
 #include "core/lib/buf.h"
 #include "core/queue.h"
 #include "core/resolve.h"
@@ -52,6 +54,9 @@ struct smtpd_listener;
 struct smtpd_session {
 	struct smtpd_listener *l;
 	struct bufferevent    *bev;	/* NULL once the client is gone */
+	int                    fd;	/* the client socket, ours to close */
+	SSL                   *ssl;	/* after STARTTLS or on smtps */
+	char                  *tls_info;	/* "TLSv1.3 with cipher ..." */
 	struct event          *timer;	/* error tarpit; lazily created */
 	enum smtpd_state       state;
 	struct smtpd_txn      *tx;
@@ -65,7 +70,9 @@ struct smtpd_session {
 	unsigned               busy:1,		/* a reply is pending (worker/timer) */
 			       closing:1, closing_after_reply:1, skipping:1,
 			       esmtp:1, in_mynetworks:1, bdat_last:1,
-			       sasl_authenticated:1;
+			       sasl_authenticated:1,
+			       tls_pending:1,	/* 220 sent, switch once flushed */
+			       tls_up:1;	/* handshake done */
 };
 
 /* Appends one reply line (CRLF added). */

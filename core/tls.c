@@ -1,0 +1,406 @@
+/*
+ * tls.c - OpenSSL server contexts for the SMTP listeners: certificates and
+ * keys (read once, as root, before the privilege drop), protocol and cipher
+ * policy from Postfix's parameters, session resumption through stateless
+ * tickets, and the description of a connection for logs and headers.
+ * Must not: do per-connection I/O (libevent's OpenSSL bufferevents do),
+ * or ever enable SSLv2/SSLv3, compression or client renegotiation.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include "core/lib/strlist.h"
+#include "core/lib/xmalloc.h"
+#include "core/tls.h"
+
+struct tls_server {
+	SSL_CTX *ctx;
+};
+
+/* Secure grades (Postfix's names); tls_*_cipherlist override them. */
+#define CIPHERS_HIGH   "HIGH:!aNULL:!eNULL:!MD5:!RC4:!3DES:!DES:!PSK:!SRP"
+#define CIPHERS_MEDIUM "HIGH:MEDIUM:!aNULL:!eNULL:!MD5:!RC4:!3DES:!DES:" \
+		       "!SEED:!IDEA:!PSK:!SRP"
+#define SID_CTX        "facteur-smtpd"
+
+const char *
+tls_error_string(char *b, size_t n)
+{
+	unsigned long e = ERR_peek_last_error();
+
+	if (n > 0)
+		b[0] = '\0';
+	if (e != 0)
+		ERR_error_string_n(e, b, n);
+	ERR_clear_error();
+	return b;
+}
+
+int
+tls_server_level(const struct settings *s, enum tls_level *r,
+		 struct errbuf *err)
+{
+	const char *v = s->smtpd_tls_security_level;
+
+	if (v != NULL && v[0] != '\0') {
+		if (strcasecmp(v, "none") == 0)
+			*r = TLS_LEVEL_NONE;
+		else if (strcasecmp(v, "may") == 0)
+			*r = TLS_LEVEL_MAY;
+		else if (strcasecmp(v, "encrypt") == 0)
+			*r = TLS_LEVEL_ENCRYPT;
+		else {
+			errbuf_set(err, "bad value for smtpd_tls_security_level: "
+				   "\"%.100s\" (expected none, may or encrypt)", v);
+			return -1;
+		}
+	} else if (s->smtpd_enforce_tls) {
+		*r = TLS_LEVEL_ENCRYPT;
+	} else if (s->smtpd_use_tls) {
+		*r = TLS_LEVEL_MAY;
+	} else {
+		*r = TLS_LEVEL_NONE;
+	}
+	/* Implicit TLS: the whole session is encrypted whatever the level. */
+	if (s->smtpd_tls_wrappermode)
+		*r = TLS_LEVEL_ENCRYPT;
+	return 0;
+}
+
+/* ---- protocols ---- */
+
+static const struct {
+	const char   *name;
+	int           version;
+	unsigned long no_op;
+} protos[] = {
+	{ "SSLv2",   0,              0 },
+	{ "SSLv3",   SSL3_VERSION,   SSL_OP_NO_SSLv3 },
+	{ "TLSv1",   TLS1_VERSION,   SSL_OP_NO_TLSv1 },
+	{ "TLSv1.1", TLS1_1_VERSION, SSL_OP_NO_TLSv1_1 },
+	{ "TLSv1.2", TLS1_2_VERSION, SSL_OP_NO_TLSv1_2 },
+	{ "TLSv1.3", TLS1_3_VERSION, SSL_OP_NO_TLSv1_3 },
+};
+#define NPROTOS  (sizeof(protos) / sizeof(protos[0]))
+#define FIRST_OK 2		/* SSLv2 and SSLv3 never */
+
+static int
+proto_index(const char *name)
+{
+	for (size_t i = 0; i < NPROTOS; i++)
+		if (strcasecmp(name, protos[i].name) == 0)
+			return (int)i;
+	return -1;
+}
+
+int
+tls_protocols_parse(const char *spec, int *min_r, int *max_r,
+		    unsigned long *no_ops_r, struct errbuf *err)
+{
+	bool incl[NPROTOS] = { false }, excl[NPROTOS] = { false };
+	bool any_incl = false;
+	int lo = 0, hi = (int)NPROTOS - 1, first = -1, last = -1;
+	char *copy = xstrdup(spec ? spec : ""), *tok, *save = NULL;
+	const char *pending = NULL;	/* ">=" or "<=" waiting for a name */
+	unsigned long ops = 0;
+
+	for (tok = strtok_r(copy, " \t\r\n,:", &save); tok != NULL;
+	     tok = strtok_r(NULL, " \t\r\n,:", &save)) {
+		const char *op = pending, *name = tok;
+		int i;
+
+		pending = NULL;
+		if (op == NULL && (strncmp(tok, ">=", 2) == 0 ||
+				   strncmp(tok, "<=", 2) == 0)) {
+			op = tok[0] == '>' ? ">=" : "<=";
+			name = tok + 2;
+			if (*name == '\0') {
+				pending = op;
+				continue;
+			}
+		} else if (op == NULL && tok[0] == '!') {
+			op = "!";
+			name = tok + 1;
+		}
+		if ((i = proto_index(name)) < 0) {
+			errbuf_set(err, "unknown TLS protocol \"%.60s\" (expected "
+				   "SSLv2, SSLv3, TLSv1, TLSv1.1, TLSv1.2 or "
+				   "TLSv1.3, with ! or >= or <=)", tok);
+			free(copy);
+			return -1;
+		}
+		if (op == NULL) {
+			incl[i] = any_incl = true;
+		} else if (op[0] == '!') {
+			excl[i] = true;
+		} else if (op[0] == '>') {
+			if (i > lo)
+				lo = i;
+		} else if (i < hi) {
+			hi = i;
+		}
+	}
+	free(copy);
+	if (pending != NULL) {
+		errbuf_set(err, "\"%s\" without a protocol name", pending);
+		return -1;
+	}
+	for (int i = FIRST_OK; i < (int)NPROTOS; i++) {
+		bool on = (!any_incl || incl[i]) && !excl[i] && i >= lo && i <= hi;
+
+		if (on) {
+			if (first < 0)
+				first = i;
+			last = i;
+		}
+	}
+	if (first < 0) {
+		errbuf_set(err, "\"%.100s\" leaves no TLS protocol enabled "
+			   "(SSLv2 and SSLv3 are never used)", spec ? spec : "");
+		return -1;
+	}
+	for (int i = first; i <= last; i++)
+		if ((any_incl && !incl[i]) || excl[i])
+			ops |= protos[i].no_op;
+	*min_r = protos[first].version;
+	*max_r = protos[last].version;
+	*no_ops_r = ops;
+	return 0;
+}
+
+/* ---- context ---- */
+
+static int
+set_ciphers(SSL_CTX *ctx, const struct settings *s, bool mandatory,
+	    struct errbuf *err)
+{
+	const char *grade = mandatory ? s->smtpd_tls_mandatory_ciphers
+				      : s->smtpd_tls_ciphers;
+	const char *exclude = mandatory ? s->smtpd_tls_mandatory_exclude_ciphers
+					: s->smtpd_tls_exclude_ciphers;
+	const char *pname = mandatory ? "smtpd_tls_mandatory_ciphers"
+				      : "smtpd_tls_ciphers";
+	struct strlist ex;
+	struct buf list;
+	char e[256];
+	int rc = 0;
+
+	buf_init(&list, 0);
+	if (strcasecmp(grade, "high") == 0)
+		buf_puts(&list, s->tls_high_cipherlist[0] ? s->tls_high_cipherlist
+							  : CIPHERS_HIGH);
+	else if (strcasecmp(grade, "medium") == 0)
+		buf_puts(&list, s->tls_medium_cipherlist[0] ?
+				s->tls_medium_cipherlist : CIPHERS_MEDIUM);
+	else {
+		errbuf_set(err, "bad value for %s: \"%.60s\" (facteur supports "
+			   "the grades medium and high)", pname, grade);
+		buf_free(&list);
+		return -1;
+	}
+	strlist_init(&ex);
+	strlist_split(&ex, exclude);
+	for (size_t i = 0; i < ex.n; i++)
+		buf_printf(&list, ":!%s", ex.v[i]);
+	strlist_free(&ex);
+	if (SSL_CTX_set_cipher_list(ctx, buf_cstr(&list)) != 1) {
+		errbuf_set(err, "%s: cipher list \"%.200s\" rejected: %s", pname,
+			   buf_cstr(&list), tls_error_string(e, sizeof(e)));
+		rc = -1;
+	}
+	buf_free(&list);
+	return rc;
+}
+
+/* One file of smtpd_tls_chain_files: a key, certificates, or both. */
+static int
+load_chain_file(SSL_CTX *ctx, const char *path, EVP_PKEY **key_io,
+		struct errbuf *err)
+{
+	BIO *bio;
+	EVP_PKEY *key;
+	X509 *leaf = NULL, *x;
+	STACK_OF(X509) *chain = NULL;
+	char e[256];
+	int rc = -1;
+
+	if ((bio = BIO_new_file(path, "r")) == NULL) {
+		errbuf_set(err, "smtpd_tls_chain_files: cannot open %s: %s", path,
+			   tls_error_string(e, sizeof(e)));
+		return -1;
+	}
+	key = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+	ERR_clear_error();
+	if (key != NULL) {
+		EVP_PKEY_free(*key_io);
+		*key_io = key;
+	}
+	(void)BIO_reset(bio);
+	chain = sk_X509_new_null();
+	while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
+		if (leaf == NULL)
+			leaf = x;
+		else
+			sk_X509_push(chain, x);
+	}
+	ERR_clear_error();
+	BIO_free(bio);
+	if (leaf == NULL) {
+		if (key == NULL)
+			errbuf_set(err, "smtpd_tls_chain_files: %s holds no PEM "
+				   "private key or certificate", path);
+		else
+			rc = 0;		/* a key for the next file's chain */
+		goto out;
+	}
+	if (*key_io == NULL) {
+		errbuf_set(err, "smtpd_tls_chain_files: %s: certificate without "
+			   "a private key before it", path);
+		goto out;
+	}
+	if (SSL_CTX_use_cert_and_key(ctx, leaf, *key_io, chain, 1) != 1) {
+		errbuf_set(err, "smtpd_tls_chain_files: %s: key and certificate "
+			   "do not match or are unusable: %s", path,
+			   tls_error_string(e, sizeof(e)));
+		goto out;
+	}
+	EVP_PKEY_free(*key_io);
+	*key_io = NULL;
+	rc = 0;
+out:
+	X509_free(leaf);
+	sk_X509_pop_free(chain, X509_free);
+	return rc;
+}
+
+static int
+load_keys(SSL_CTX *ctx, const struct settings *s, struct errbuf *err)
+{
+	char e[256];
+
+	if (s->smtpd_tls_chain_files[0] != '\0') {
+		struct strlist files;
+		EVP_PKEY *key = NULL;
+		int rc = 0;
+
+		strlist_init(&files);
+		strlist_split(&files, s->smtpd_tls_chain_files);
+		for (size_t i = 0; i < files.n && rc == 0; i++)
+			rc = load_chain_file(ctx, files.v[i], &key, err);
+		if (rc == 0 && key != NULL) {
+			errbuf_set(err, "smtpd_tls_chain_files: the last private "
+				   "key has no certificate after it");
+			rc = -1;
+		}
+		EVP_PKEY_free(key);
+		strlist_free(&files);
+		return rc;
+	}
+	if (SSL_CTX_use_certificate_chain_file(ctx, s->smtpd_tls_cert_file) != 1) {
+		errbuf_set(err, "smtpd_tls_cert_file: cannot load certificate "
+			   "from %s: %s", s->smtpd_tls_cert_file,
+			   tls_error_string(e, sizeof(e)));
+		return -1;
+	}
+	if (SSL_CTX_use_PrivateKey_file(ctx, s->smtpd_tls_key_file[0] ?
+					s->smtpd_tls_key_file :
+					s->smtpd_tls_cert_file,
+					SSL_FILETYPE_PEM) != 1) {
+		errbuf_set(err, "smtpd_tls_key_file: cannot load private key "
+			   "from %s: %s", s->smtpd_tls_key_file,
+			   tls_error_string(e, sizeof(e)));
+		return -1;
+	}
+	if (SSL_CTX_check_private_key(ctx) != 1) {
+		errbuf_set(err, "smtpd_tls_key_file %s does not match the "
+			   "certificate in %s: %s", s->smtpd_tls_key_file,
+			   s->smtpd_tls_cert_file, tls_error_string(e, sizeof(e)));
+		return -1;
+	}
+	return 0;
+}
+
+int
+tls_server_new(const struct settings *s, enum tls_level level,
+	       struct tls_server **r, struct errbuf *err)
+{
+	bool mandatory = level == TLS_LEVEL_ENCRYPT;
+	const char *pspec = mandatory ? s->smtpd_tls_mandatory_protocols
+				      : s->smtpd_tls_protocols;
+	struct errbuf perr;
+	unsigned long no_ops;
+	int min, max;
+	SSL_CTX *ctx;
+	char e[256];
+
+	*r = NULL;
+	if (s->smtpd_tls_cert_file[0] == '\0' &&
+	    s->smtpd_tls_chain_files[0] == '\0')
+		return 0;
+	if (tls_protocols_parse(pspec, &min, &max, &no_ops, &perr) < 0) {
+		errbuf_set(err, "bad value for %s: %s", mandatory ?
+			   "smtpd_tls_mandatory_protocols" :
+			   "smtpd_tls_protocols", errbuf_str(&perr));
+		return -1;
+	}
+	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
+		errbuf_set(err, "cannot create a TLS context: %s",
+			   tls_error_string(e, sizeof(e)));
+		return -1;
+	}
+	SSL_CTX_set_min_proto_version(ctx, min);
+	SSL_CTX_set_max_proto_version(ctx, max);
+	SSL_CTX_set_options(ctx, no_ops | SSL_OP_NO_COMPRESSION |
+			    SSL_OP_NO_RENEGOTIATION |
+			    (s->tls_preempt_cipherlist ?
+			     SSL_OP_CIPHER_SERVER_PREFERENCE : 0));
+	SSL_CTX_set_dh_auto(ctx, 1);
+	/* Resumption by stateless tickets: nothing to store per session. */
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_session_id_context(ctx, (const unsigned char *)SID_CTX,
+				       sizeof(SID_CTX) - 1);
+	if (s->smtpd_tls_session_cache_timeout > 0)
+		SSL_CTX_set_timeout(ctx, (long)s->smtpd_tls_session_cache_timeout);
+	else
+		SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+	if (set_ciphers(ctx, s, mandatory, err) < 0 || load_keys(ctx, s, err) < 0) {
+		SSL_CTX_free(ctx);
+		return -1;
+	}
+	*r = xcalloc(1, sizeof(**r));
+	(*r)->ctx = ctx;
+	return 0;
+}
+
+void
+tls_server_free(struct tls_server **tp)
+{
+	if (*tp == NULL)
+		return;
+	SSL_CTX_free((*tp)->ctx);
+	free(*tp);
+	*tp = NULL;
+}
+
+SSL *
+tls_server_ssl(struct tls_server *t)
+{
+	return SSL_new(t->ctx);
+}
+
+void
+tls_describe(SSL *ssl, struct buf *out)
+{
+	const SSL_CIPHER *c = SSL_get_current_cipher(ssl);
+	int alg = 0, bits = c ? SSL_CIPHER_get_bits(c, &alg) : 0;
+
+	buf_printf(out, "%s with cipher %s (%d/%d bits)", SSL_get_version(ssl),
+		   c ? SSL_CIPHER_get_name(c) : "unknown", bits, alg);
+}

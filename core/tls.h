@@ -1,0 +1,58 @@
+/*
+ * tls.h - the SMTP server's TLS side: one OpenSSL context per listener,
+ * built from the smtpd_tls_* parameters (keys read as root before the
+ * privilege drop), and the Postfix-style description of an established
+ * connection for logs and Received: headers.
+ * Nothing here blocks except tls_server_new (it reads key files).
+ */
+#ifndef FACTEUR_TLS_H
+#define FACTEUR_TLS_H
+#include <stdbool.h>
+
+#include <openssl/ssl.h>
+
+#include "core/lib/buf.h"
+#include "core/lib/errbuf.h"
+#include "core/params.h"
+
+enum tls_level { TLS_LEVEL_NONE = 0, TLS_LEVEL_MAY, TLS_LEVEL_ENCRYPT };
+
+/*
+ * The effective smtpd_tls_security_level: the parameter when set (none,
+ * may, encrypt), else the legacy smtpd_enforce_tls / smtpd_use_tls, and
+ * encrypt under smtpd_tls_wrappermode. 0, or -1 + err on a bad value.
+ */
+int tls_server_level(const struct settings *s, enum tls_level *r,
+		     struct errbuf *err);
+
+/*
+ * Postfix's protocol list, in either syntax: exclusions ("!SSLv2, !SSLv3"),
+ * inclusions ("TLSv1.2 TLSv1.3") or bounds (">=TLSv1.2", "<=TLSv1.3").
+ * Gives OpenSSL's min and max version and the SSL_OP_NO_* options for holes
+ * in between. SSLv2/SSLv3 are never enabled. 0, or -1 + err naming the
+ * token that is not a protocol or a list that leaves none.
+ */
+int tls_protocols_parse(const char *spec, int *min_r, int *max_r,
+			unsigned long *no_ops_r, struct errbuf *err);
+
+struct tls_server;
+
+/*
+ * Builds the server context for a listener from s: certificate and key
+ * (smtpd_tls_cert_file/_key_file, smtpd_tls_chain_files), protocols and
+ * ciphers for the security level (mandatory_* at encrypt), session tickets
+ * for resumption. *r is NULL (and 0 returned) when no certificate is
+ * configured. -1 + err for unreadable or mismatched keys and bad values.
+ */
+int  tls_server_new(const struct settings *s, enum tls_level level,
+		    struct tls_server **r, struct errbuf *err);
+void tls_server_free(struct tls_server **tp);
+/* A new server SSL object for one connection; NULL when out of memory. */
+SSL *tls_server_ssl(struct tls_server *t);
+
+/* "TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)" */
+void tls_describe(SSL *ssl, struct buf *out);
+/* The first queued OpenSSL error as text ("" when none); clears the queue. */
+const char *tls_error_string(char *b, size_t n);
+
+#endif
