@@ -21,11 +21,12 @@ static const struct table_driver *const table_drivers[] = {
 	&table_fail_driver,
 	&table_regexp_driver,
 	&table_pcre_driver,
+	&table_mysql_driver,
 };
 
 /* Postfix table types facteur knows of but does not provide here. */
 static const char *const table_unavailable[] = {
-	"ldap", "mysql", "pgsql", "sqlite", "lmdb", "btree", "cdb",
+	"ldap", "pgsql", "sqlite", "lmdb", "btree", "cdb",
 	"proxy", "memcache", "socketmap", "tcp", "unix", "nis", "nisplus",
 	"sdbm", "dbm", "environ", "randmap", "pipemap", "union", "netinfo",
 };

@@ -51,6 +51,8 @@ extern const struct table_driver table_cidr_driver;
 extern const struct table_driver table_fail_driver;
 extern const struct table_driver table_regexp_driver;
 extern const struct table_driver table_pcre_driver;
+extern const struct table_driver table_mysql_driver;
+extern const struct table_driver table_ldap_driver;
 
 /* Stores n bytes of s as the value; CONFIG + err if value_r's limit is hit. */
 enum table_status table_set_value(struct buf *value_r, const char *s,

@@ -90,6 +90,12 @@ struct settings {
 	char *sieve_before, *sieve_after;
 	/* outbound (core/dns.c, core/qmgr.c, delivery/) */
 	char *facteur_dns_servers;
+	char *transport_maps, *default_transport, *relay_transport;
+	char *virtual_transport, *smtp_helo_name;
+	long long smtp_connect_timeout, smtp_helo_timeout, smtp_mail_timeout;
+	long long smtp_rcpt_timeout, smtp_data_init_timeout, smtp_data_xfer_timeout;
+	long long smtp_data_done_timeout, smtp_quit_timeout;
+	long long default_destination_concurrency_limit;
 };
 
 /*

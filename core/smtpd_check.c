@@ -1,65 +1,108 @@
 /*
- * smtpd_check.c - compiles and evaluates smtpd_*_restrictions lists.
- * Vocabulary so far: permit, reject, defer, permit_mynetworks,
- * permit_sasl_authenticated, reject_unauth_destination,
- * defer_unauth_destination, reject_non_fqdn_recipient,
- * reject_unlisted_recipient (the recipient lookup itself is done by the
- * session: here it only forces the check even without smtpd_delay_reject).
- * Replies follow Postfix's codes (relay 554 5.7.1 / 454 4.7.1).
- * Must not: accept an unknown restriction name silently.
+ * smtpd_check.c - compiles and evaluates smtpd_*_restrictions lists with
+ * Postfix's semantics: each list stops at its first decision, PERMIT moves
+ * on to the next list, defer_if_permit / defer_if_reject / warn_if_reject
+ * change later outcomes, restriction classes and access-map values may
+ * name further restrictions. Access maps (check_*_access) answer with
+ * access(5) actions; check_policy_service asks a policy server. Replies
+ * and DSN codes follow Postfix's smtpd_check.c.
+ * Must not: accept an unknown restriction name silently, answer 5xx for a
+ * lookup that could not be done, or talk to the client (it returns a reply).
  */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
+#include "backends/table.h"
 #include "core/lib/strlist.h"
 #include "core/lib/xmalloc.h"
+#include "core/log.h"
+#include "core/policy.h"
 #include "core/smtpd_check.h"
+
+#define NAME_CLIENT	"Client host"
+#define NAME_REV_CLIENT	"Unverified Client host"
+#define NAME_HELO	"Helo command"
+#define NAME_SENDER	"Sender address"
+#define NAME_RCPT	"Recipient address"
+#define NAME_DATA	"Data command"
+
+#define RECURSION_MAX	100
+#define REPLY_MAX	510
 
 enum check_op {
 	OP_PERMIT, OP_REJECT, OP_DEFER, OP_PERMIT_MYNETWORKS,
 	OP_PERMIT_SASL, OP_REJECT_UNAUTH_DEST, OP_DEFER_UNAUTH_DEST,
 	OP_REJECT_NON_FQDN_RCPT, OP_REJECT_UNLISTED_RCPT,
+	OP_DEFER_IF_PERMIT, OP_DEFER_IF_REJECT, OP_WARN_IF_REJECT, OP_SLEEP,
+	OP_REJECT_INVALID_HELO, OP_REJECT_NON_FQDN_HELO,
+	OP_REJECT_NON_FQDN_SENDER, OP_REJECT_UNLISTED_SENDER,
+	OP_CHECK_CLIENT, OP_CHECK_REV_CLIENT, OP_CHECK_HELO, OP_CHECK_SENDER,
+	OP_CHECK_RCPT, OP_POLICY, OP_CLASS,
 };
+
+/* Argument a restriction takes from the next list item. */
+enum { ARG_NONE, ARG_MAP, ARG_NUM, ARG_POLICY };
 
 static const struct {
 	const char *name;
 	enum check_op op;
+	int arg;
 } check_names[] = {
-	{ "permit", OP_PERMIT },
-	{ "reject", OP_REJECT },
-	{ "defer", OP_DEFER },
-	{ "permit_mynetworks", OP_PERMIT_MYNETWORKS },
-	{ "permit_sasl_authenticated", OP_PERMIT_SASL },
-	{ "reject_unauth_destination", OP_REJECT_UNAUTH_DEST },
-	{ "defer_unauth_destination", OP_DEFER_UNAUTH_DEST },
-	{ "reject_non_fqdn_recipient", OP_REJECT_NON_FQDN_RCPT },
-	{ "reject_unlisted_recipient", OP_REJECT_UNLISTED_RCPT },
+	{ "permit", OP_PERMIT, ARG_NONE },
+	{ "reject", OP_REJECT, ARG_NONE },
+	{ "defer", OP_DEFER, ARG_NONE },
+	{ "permit_mynetworks", OP_PERMIT_MYNETWORKS, ARG_NONE },
+	{ "permit_sasl_authenticated", OP_PERMIT_SASL, ARG_NONE },
+	{ "reject_unauth_destination", OP_REJECT_UNAUTH_DEST, ARG_NONE },
+	{ "defer_unauth_destination", OP_DEFER_UNAUTH_DEST, ARG_NONE },
+	{ "reject_non_fqdn_recipient", OP_REJECT_NON_FQDN_RCPT, ARG_NONE },
+	{ "reject_unlisted_recipient", OP_REJECT_UNLISTED_RCPT, ARG_NONE },
+	{ "check_recipient_maps", OP_REJECT_UNLISTED_RCPT, ARG_NONE },
+	{ "defer_if_permit", OP_DEFER_IF_PERMIT, ARG_NONE },
+	{ "defer_if_reject", OP_DEFER_IF_REJECT, ARG_NONE },
+	{ "warn_if_reject", OP_WARN_IF_REJECT, ARG_NONE },
+	{ "sleep", OP_SLEEP, ARG_NUM },
+	{ "reject_invalid_helo_hostname", OP_REJECT_INVALID_HELO, ARG_NONE },
+	{ "reject_invalid_hostname", OP_REJECT_INVALID_HELO, ARG_NONE },
+	{ "reject_non_fqdn_helo_hostname", OP_REJECT_NON_FQDN_HELO, ARG_NONE },
+	{ "reject_non_fqdn_hostname", OP_REJECT_NON_FQDN_HELO, ARG_NONE },
+	{ "reject_non_fqdn_sender", OP_REJECT_NON_FQDN_SENDER, ARG_NONE },
+	{ "reject_unlisted_sender", OP_REJECT_UNLISTED_SENDER, ARG_NONE },
+	{ "check_client_access", OP_CHECK_CLIENT, ARG_MAP },
+	{ "check_reverse_client_hostname_access", OP_CHECK_REV_CLIENT, ARG_MAP },
+	{ "check_helo_access", OP_CHECK_HELO, ARG_MAP },
+	{ "check_sender_access", OP_CHECK_SENDER, ARG_MAP },
+	{ "check_recipient_access", OP_CHECK_RCPT, ARG_MAP },
+	{ "check_policy_service", OP_POLICY, ARG_POLICY },
 };
 #define NCHECK (sizeof(check_names) / sizeof(check_names[0]))
 
 /* Postfix restriction names facteur does not implement yet: known, so a
  * typo gets a useful suggestion, and refused, never silently skipped. */
 static const char *const later_names[] = {
-	"defer_if_permit", "defer_if_reject", "warn_if_reject",
-	"reject_unauth_pipelining", "sleep", "reject_invalid_helo_hostname",
-	"reject_invalid_hostname", "reject_non_fqdn_helo_hostname",
-	"reject_non_fqdn_hostname", "reject_unknown_helo_hostname",
-	"reject_unknown_hostname", "reject_non_fqdn_sender",
-	"reject_unknown_sender_domain", "reject_unknown_recipient_domain",
-	"reject_unlisted_sender", "reject_unknown_client_hostname",
+	"reject_unauth_pipelining", "reject_unknown_helo_hostname",
+	"reject_unknown_hostname", "reject_unknown_sender_domain",
+	"reject_unknown_recipient_domain", "reject_unknown_client_hostname",
 	"reject_unknown_client", "reject_unknown_reverse_client_hostname",
 	"reject_rbl_client", "reject_rhsbl_client", "reject_rhsbl_sender",
 	"reject_rhsbl_helo", "reject_rhsbl_reverse_client",
-	"reject_rhsbl_recipient", "reject_rbl", "check_client_access",
-	"check_reverse_client_hostname_access", "check_helo_access",
-	"check_sender_access", "check_recipient_access",
-	"check_policy_service", "check_sender_mx_access",
-	"check_sender_ns_access", "check_recipient_mx_access",
-	"check_helo_mx_access", "check_ccert_access", "check_sasl_access",
-	"check_client_a_access", "check_client_mx_access",
-	"check_client_ns_access", "reject_sender_login_mismatch",
+	"reject_rhsbl_recipient", "reject_rbl", "reject_maps_rbl",
+	"check_sender_mx_access", "check_sender_ns_access",
+	"check_sender_a_access", "check_recipient_mx_access",
+	"check_recipient_ns_access", "check_recipient_a_access",
+	"check_helo_mx_access", "check_helo_ns_access", "check_helo_a_access",
+	"check_ccert_access", "check_sasl_access", "check_client_a_access",
+	"check_client_mx_access", "check_client_ns_access",
+	"check_reverse_client_a_access", "check_reverse_client_mx_access",
+	"check_reverse_client_ns_access", "check_etrn_access",
+	"check_relay_domains", "reject_sender_login_mismatch",
 	"reject_authenticated_sender_login_mismatch",
 	"reject_known_sender_login_mismatch",
 	"reject_unauthenticated_sender_login_mismatch",
@@ -69,13 +112,85 @@ static const char *const later_names[] = {
 	"permit_auth_destination", "permit_mx_backup", "permit_inet_interfaces",
 	"reject_unknown_forward_client_hostname", "permit_dnswl_client",
 	"permit_rhswl_client", "reject_unauth_destination_mx",
+	"permit_naked_ip_address",
 };
 #define NLATER (sizeof(later_names) / sizeof(later_names[0]))
 
-struct smtpd_restrictions {
-	enum check_op *ops;
-	size_t n;
+struct item {
+	enum check_op      op;
+	char              *arg;		/* class name, map or policy spec */
+	long               num;		/* sleep seconds */
+	struct table      *table;	/* check_*_access */
+	struct policy_svc *policy;
 };
+
+struct smtpd_restrictions {
+	struct item *v;
+	size_t       n;
+	bool         blocking;
+};
+
+struct check_class {
+	char                      *name;
+	struct smtpd_restrictions *list;
+};
+
+struct smtpd_check_conf {
+	struct check_class *classes;
+	size_t              nclasses;
+	int   reject_code, defer_code, map_reject_code, map_defer_code;
+	int   relay_code, non_fqdn_code, bad_name_code, unlisted_code;
+	bool  parent_matches;		/* parent_domain_matches_subdomains */
+	char *null_key, *delim;
+	long  policy_timeout, policy_retry_delay;
+	int   policy_tries;
+	char *policy_default_action;
+};
+
+/* ---- actions ---- */
+
+void
+smtpd_check_actions_init(struct smtpd_check_actions *a)
+{
+	memset(a, 0, sizeof(*a));
+	strlist_init(&a->prepend);
+}
+
+void
+smtpd_check_actions_free(struct smtpd_check_actions *a)
+{
+	free(a->discard_why);
+	free(a->hold_why);
+	free(a->redirect);
+	strlist_free(&a->prepend);
+	smtpd_check_actions_init(a);
+}
+
+void
+smtpd_check_actions_merge(struct smtpd_check_actions *dst,
+			  struct smtpd_check_actions *src)
+{
+	if (src->discard && !dst->discard) {
+		dst->discard = true;
+		dst->discard_why = src->discard_why;
+		src->discard_why = NULL;
+	}
+	if (src->hold && !dst->hold) {
+		dst->hold = true;
+		dst->hold_why = src->hold_why;
+		src->hold_why = NULL;
+	}
+	if (src->redirect != NULL) {
+		free(dst->redirect);
+		dst->redirect = src->redirect;
+		src->redirect = NULL;
+	}
+	for (size_t i = 0; i < src->prepend.n; i++)
+		strlist_add(&dst->prepend, src->prepend.v[i]);
+	smtpd_check_actions_free(src);
+}
+
+/* ---- compiling ---- */
 
 /* Levenshtein distance, for "did you mean" hints on typos. */
 static size_t
@@ -99,8 +214,38 @@ edit_distance(const char *a, const char *b)
 	return prev[lb];
 }
 
-struct smtpd_restrictions *
-smtpd_check_compile(const char *param, const char *value, struct errbuf *err)
+static void
+unknown_name(const char *param, const char *name, struct errbuf *err)
+{
+	const char *bestname = NULL;
+	size_t bestd = 99;
+
+	for (size_t k = 0; k < NCHECK + NLATER; k++) {
+		const char *nm = k < NCHECK ? check_names[k].name
+					    : later_names[k - NCHECK];
+		size_t d = edit_distance(name, nm);
+
+		if (d < bestd) {
+			bestd = d;
+			bestname = nm;
+		}
+	}
+	if (bestname != NULL && bestd <= 4)
+		errbuf_set(err, "%s: unknown restriction \"%s\" (did you mean "
+			   "\"%s\"?)", param, name, bestname);
+	else
+		errbuf_set(err, "%s: unknown restriction \"%s\"", param, name);
+}
+
+struct compile_opts {
+	const struct strlist        *classes;	/* known class names */
+	const struct smtpd_check_conf *conf;	/* policy settings */
+	bool                         runtime;	/* from an access map value */
+};
+
+static struct smtpd_restrictions *
+compile_list(const char *param, const char *value,
+	     const struct compile_opts *o, struct errbuf *err)
 {
 	struct smtpd_restrictions *r = xcalloc(1, sizeof(*r));
 	struct strlist items;
@@ -110,47 +255,121 @@ smtpd_check_compile(const char *param, const char *value, struct errbuf *err)
 		errbuf_set(err, "%s: unbalanced braces in \"%s\"", param, value);
 		goto fail;
 	}
-	r->ops = xcalloc(items.n ? items.n : 1, sizeof(*r->ops));
+	r->v = xcalloc(items.n ? items.n : 1, sizeof(*r->v));
 	for (size_t i = 0; i < items.n; i++) {
-		size_t k, bestd = 99;
+		const char *name = items.v[i];
+		struct item *it = &r->v[r->n];
+		size_t k;
 
 		for (k = 0; k < NCHECK; k++)
-			if (strcasecmp(items.v[i], check_names[k].name) == 0)
+			if (strcasecmp(name, check_names[k].name) == 0)
 				break;
-		if (k < NCHECK) {
-			r->ops[r->n++] = check_names[k].op;
-			continue;
-		}
-		for (k = 0; k < NLATER; k++) {
-			if (strcasecmp(items.v[i], later_names[k]) == 0) {
-				errbuf_set(err, "%s: restriction \"%s\" is not "
-					   "supported by this version of facteur",
-					   param, items.v[i]);
+		if (k == NCHECK) {
+			if (o->classes && strlist_contains(o->classes, name)) {
+				it->op = OP_CLASS;
+				it->arg = xstrdup(name);
+				r->n++;
+				continue;
+			}
+			if (strchr(name, ':') != NULL && !o->runtime) {
+				errbuf_set(err, "%s: \"%s\": a lookup table must "
+					   "follow one of check_client_access, "
+					   "check_reverse_client_hostname_access, "
+					   "check_helo_access, check_sender_access, "
+					   "check_recipient_access", param, name);
 				goto fail;
 			}
-		}
-		{
-			const char *bestname = NULL;
-
-			for (k = 0; k < NCHECK + NLATER; k++) {
-				const char *nm = k < NCHECK ? check_names[k].name
-							    : later_names[k - NCHECK];
-				size_t d = edit_distance(items.v[i], nm);
-
-				if (d < bestd) {
-					bestd = d;
-					bestname = nm;
+			for (k = 0; k < NLATER; k++) {
+				if (strcasecmp(name, later_names[k]) == 0) {
+					errbuf_set(err, "%s: restriction \"%s\" is "
+						   "not supported by this version "
+						   "of facteur", param, name);
+					goto fail;
 				}
 			}
-			if (bestname != NULL && bestd <= 4)
-				errbuf_set(err, "%s: unknown restriction \"%s\" "
-					   "(did you mean \"%s\"?)", param,
-					   items.v[i], bestname);
-			else
-				errbuf_set(err, "%s: unknown restriction \"%s\"",
-					   param, items.v[i]);
+			unknown_name(param, name, err);
+			goto fail;
 		}
-		goto fail;
+		it->op = check_names[k].op;
+		if (check_names[k].arg == ARG_NONE) {
+			r->n++;
+			continue;
+		}
+		if (i + 1 >= items.n) {
+			errbuf_set(err, "%s: restriction \"%s\" needs %s", param,
+				   name, check_names[k].arg == ARG_NUM
+				   ? "a number of seconds after it"
+				   : check_names[k].arg == ARG_MAP
+				   ? "a type:name table after it"
+				   : "inet:host:port or unix:/path after it");
+			goto fail;
+		}
+		{
+			const char *a = items.v[++i];
+
+			if (check_names[k].arg == ARG_NUM) {
+				char *end;
+
+				it->num = strtol(a, &end, 10);
+				if (!isdigit((unsigned char)*a) || *end != '\0' ||
+				    it->num > 3600) {
+					errbuf_set(err, "%s: sleep: bad number of "
+						   "seconds \"%s\"", param, a);
+					goto fail;
+				}
+				r->blocking = true;
+				r->n++;
+				continue;
+			}
+			if (o->runtime) {
+				errbuf_set(err, "%s: \"%s %s\": do not name lookup "
+					   "tables inside access map values; "
+					   "define a restriction class", param,
+					   name, a);
+				goto fail;
+			}
+			it->arg = xstrdup(a);
+			if (check_names[k].arg == ARG_MAP) {
+				struct errbuf terr;
+
+				errbuf_clear(&terr);
+				if (strchr(a, ':') == NULL) {
+					errbuf_set(err, "%s: %s: bad argument \"%s\": "
+						   "need maptype:mapname", param,
+						   name, a);
+					goto fail_item;
+				}
+				it->table = table_open(a, TABLE_F_FOLD, &terr);
+				if (it->table == NULL) {
+					errbuf_set(err, "%s: %s %s: %s", param, name,
+						   a, errbuf_str(&terr));
+					goto fail_item;
+				}
+				if (table_flags(it->table) & TABLE_F_BLOCKING)
+					r->blocking = true;
+			} else {
+				struct errbuf perr;
+
+				errbuf_clear(&perr);
+				it->policy = policy_svc_new(a,
+					o->conf ? o->conf->policy_timeout : 100,
+					o->conf ? o->conf->policy_tries : 2,
+					o->conf ? o->conf->policy_retry_delay : 1,
+					&perr);
+				if (it->policy == NULL) {
+					errbuf_set(err, "%s: %s", param,
+						   errbuf_str(&perr));
+					goto fail_item;
+				}
+				r->blocking = true;
+			}
+			r->n++;
+			continue;
+fail_item:
+			free(it->arg);
+			it->arg = NULL;
+			goto fail;
+		}
 	}
 	strlist_free(&items);
 	return r;
@@ -160,13 +379,28 @@ fail:
 	return NULL;
 }
 
+struct smtpd_restrictions *
+smtpd_check_compile(const char *param, const char *value, struct errbuf *err)
+{
+	struct compile_opts o = { NULL, NULL, false };
+
+	return compile_list(param, value, &o, err);
+}
+
 void
 smtpd_check_free(struct smtpd_restrictions **rp)
 {
-	if (*rp == NULL)
+	struct smtpd_restrictions *r = *rp;
+
+	if (r == NULL)
 		return;
-	free((*rp)->ops);
-	free(*rp);
+	for (size_t i = 0; i < r->n; i++) {
+		free(r->v[i].arg);
+		table_close(&r->v[i].table);
+		policy_svc_free(&r->v[i].policy);
+	}
+	free(r->v);
+	free(r);
 	*rp = NULL;
 }
 
@@ -176,109 +410,1170 @@ smtpd_check_empty(const struct smtpd_restrictions *r)
 	return r == NULL || r->n == 0;
 }
 
-static bool
-rcpt_is_local_dest(const struct smtpd_check_facts *f, enum smtpd_check_result *tf,
-		   struct buf *reply)
-{
-	struct errbuf err;
-	enum resolve_class cls;
+/* ---- evaluation state ---- */
 
-	errbuf_clear(&err);
-	cls = resolve_domain_class(f->resolve, f->rcpt->domain, &err);
-	if (err.msg[0] != '\0') {
-		buf_reset(reply);
-		buf_printf(reply, "451 4.3.0 %s: Temporary lookup failure",
-			   f->rcpt_text);
-		*tf = SMTPD_CHECK_DEFER;
-		return false;
+struct ev {
+	const struct smtpd_check_conf  *conf;
+	const struct smtpd_check_facts *f;
+	struct buf                     *reply;
+	struct smtpd_check_actions     *act;
+	int                             recursion, warn_if_reject;
+	bool                            dip_active, dir_active, discard;
+	char                            dip[REPLY_MAX + 1], dir[REPLY_MAX + 1];
+	char                            namaddr[600];
+};
+
+static const struct smtpd_check_conf default_conf = {
+	.reject_code = 554, .defer_code = 450, .map_reject_code = 554,
+	.map_defer_code = 450, .relay_code = 554, .non_fqdn_code = 504,
+	.bad_name_code = 501, .unlisted_code = 550, .parent_matches = true,
+	.null_key = "<>", .delim = "", .policy_timeout = 100,
+	.policy_retry_delay = 1, .policy_tries = 2,
+	.policy_default_action = "451 4.3.5 Server configuration problem",
+};
+
+static void
+ev_init(struct ev *e, const struct smtpd_check_conf *conf,
+	const struct smtpd_check_facts *f, struct buf *reply,
+	struct smtpd_check_actions *act)
+{
+	memset(e, 0, sizeof(*e));
+	e->conf = conf ? conf : &default_conf;
+	e->f = f;
+	e->reply = reply;
+	e->act = act;
+	snprintf(e->namaddr, sizeof(e->namaddr), "%s[%s]",
+		 f->client_name ? f->client_name : "unknown",
+		 f->client_addr ? f->client_addr : "");
+}
+
+/* Postfix's log_whatsup: "NOQUEUE: warn: RCPT from n[a]: text; from=<>..." */
+static void
+ev_log(const struct ev *e, const char *whatsup, const char *text)
+{
+	const struct smtpd_check_facts *f = e->f;
+	struct buf line;
+
+	if (f->syslog_name == NULL)
+		return;
+	buf_init(&line, 0);
+	buf_printf(&line, "%s: %s: %s from %s: %s;",
+		   f->queue_id && *f->queue_id ? f->queue_id : "NOQUEUE",
+		   whatsup, f->where ? f->where : "RCPT", e->namaddr, text);
+	if (f->sender)
+		buf_printf(&line, " from=<%s>", f->sender);
+	if (f->rcpt_text)
+		buf_printf(&line, " to=%s", f->rcpt_text);
+	buf_printf(&line, " proto=%s", f->esmtp ? "ESMTP" : "SMTP");
+	if (f->helo)
+		buf_printf(&line, " helo=<%s>", f->helo);
+	log_write(f->syslog_name, "smtpd", LOG_LVL_INFO, "%s", buf_cstr(&line));
+	buf_free(&line);
+}
+
+static void
+ev_warn(const struct ev *e, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void
+ev_warn(const struct ev *e, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (e->f->syslog_name == NULL)
+		return;
+	va_start(ap, fmt);
+	log_vwrite(e->f->syslog_name, "smtpd", LOG_LVL_WARNING, fmt, ap);
+	va_end(ap);
+}
+
+/* Formats "CODE D.S.N text" into out, with Postfix's sanity checks. */
+static void
+format_reply(char *out, size_t outsz, int code, const char *dsn,
+	     const char *fmt, va_list ap)
+{
+	char text[REPLY_MAX + 1];
+	char d[16];
+
+	vsnprintf(text, sizeof(text), fmt, ap);
+	snprintf(d, sizeof(d), "%s", dsn);
+	if (code < 400 || code > 599) {
+		snprintf(out, outsz, "450 4.7.1 Service unavailable");
+		return;
 	}
-	return cls != RESOLVE_CLASS_DEFAULT;
+	/* The DSN class follows the reply code (RFC 3463 2.1). */
+	d[0] = (char)('0' + code / 100);
+	{
+		int n = snprintf(out, outsz, "%d %s ", code, d);
+
+		if (n > 0 && (size_t)n < outsz) {
+			size_t tl = strnlen(text, outsz - (size_t)n - 1);
+
+			memcpy(out + n, text, tl);
+			out[(size_t)n + tl] = '\0';
+		}
+	}
+	for (char *p = out; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = ' ';
+}
+
+/* smtpd_check_reject: honours warn_if_reject and defer_if_reject. */
+static enum smtpd_check_result
+ev_reject(struct ev *e, int code, const char *dsn, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static enum smtpd_check_result
+ev_reject(struct ev *e, int code, const char *dsn, const char *fmt, ...)
+{
+	char out[REPLY_MAX + 1];
+	va_list ap;
+
+	va_start(ap, fmt);
+	format_reply(out, sizeof(out), code, dsn, fmt, ap);
+	va_end(ap);
+	if (e->warn_if_reject) {
+		ev_log(e, "reject_warning", out);
+		return SMTPD_CHECK_DUNNO;
+	}
+	if (e->dir_active && out[0] == '5') {
+		e->dir_active = false;
+		e->warn_if_reject = 0;
+		snprintf(out, sizeof(out), "%s", e->dir);
+	}
+	buf_reset(e->reply);
+	buf_puts(e->reply, out);
+	return out[0] == '5' ? SMTPD_CHECK_REJECT : SMTPD_CHECK_DEFER;
+}
+
+/* Configuration or software trouble: never a warning, never 5xx. */
+static enum smtpd_check_result
+ev_server_error(struct ev *e)
+{
+	buf_reset(e->reply);
+	buf_puts(e->reply, "451 4.3.5 Server configuration error");
+	return SMTPD_CHECK_DEFER;
+}
+
+static enum smtpd_check_result
+ev_retry(struct ev *e, const char *reply_name)
+{
+	buf_reset(e->reply);
+	buf_printf(e->reply, "451 4.3.0 <%s>: Temporary lookup failure",
+		   reply_name);
+	return SMTPD_CHECK_DEFER;
+}
+
+static void
+ev_defer_if(struct ev *e, bool permit, int code, const char *dsn,
+	    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static void
+ev_defer_if(struct ev *e, bool permit, int code, const char *dsn,
+	    const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (permit && !e->dip_active) {
+		format_reply(e->dip, sizeof(e->dip), code, dsn, fmt, ap);
+		e->dip_active = true;
+	} else if (!permit && !e->dir_active) {
+		format_reply(e->dir, sizeof(e->dir), code, dsn, fmt, ap);
+		e->dir_active = true;
+	}
+	va_end(ap);
+}
+
+/* ---- name and address checks ---- */
+
+static bool
+valid_ipv4(const char *s)
+{
+	struct in_addr a;
+
+	return inet_pton(AF_INET, s, &a) == 1;
+}
+
+/* "[1.2.3.4]" or "[IPv6:...]" */
+static bool
+valid_literal(const char *s)
+{
+	size_t n = strlen(s);
+	char tmp[128];
+	struct in6_addr a6;
+
+	if (n < 3 || s[0] != '[' || s[n - 1] != ']' || n - 2 >= sizeof(tmp))
+		return false;
+	memcpy(tmp, s + 1, n - 2);
+	tmp[n - 2] = '\0';
+	if (strncasecmp(tmp, "IPv6:", 5) == 0)
+		return inet_pton(AF_INET6, tmp + 5, &a6) == 1;
+	return valid_ipv4(tmp);
+}
+
+/* Postfix's valid_hostname: labels of letters, digits, '-' and '_', no
+ * label starting or ending in '-', not all-numeric, at most 255 bytes. */
+static bool
+valid_hostname(const char *name, bool utf8)
+{
+	size_t label = 0, total = 0;
+	bool non_numeric = false;
+	const unsigned char *p = (const unsigned char *)name;
+
+	if (*p == '\0')
+		return false;
+	for (; *p; p++, total++) {
+		if (*p == '.') {
+			if (label == 0 || p[-1] == '-')
+				return false;
+			label = 0;
+			continue;
+		}
+		if (isalpha(*p) || *p == '_' || (utf8 && *p >= 0x80))
+			non_numeric = true;
+		else if (*p == '-') {
+			non_numeric = true;
+			if (label == 0)
+				return false;
+		} else if (!isdigit(*p))
+			return false;
+		if (++label > 63)
+			return false;
+	}
+	if (label == 0 || p[-1] == '-' || total > 255)
+		return false;
+	return non_numeric;
+}
+
+/* A trailing dot (but not two) is dropped before checking, as Postfix does. */
+static void
+trunc_dot(const char *in, char *out, size_t outsz)
+{
+	size_t n = strlen(in);
+
+	snprintf(out, outsz, "%s", in);
+	if (n > 1 && in[n - 1] == '.' && in[n - 2] != '.' && n - 1 < outsz)
+		out[n - 1] = '\0';
+}
+
+static enum smtpd_check_result
+check_helo_name(struct ev *e, bool need_fqdn)
+{
+	const char *h = e->f->helo;
+	char t[300];
+
+	if (h == NULL)
+		return SMTPD_CHECK_DUNNO;
+	if (h[0] == '[') {
+		if (!valid_literal(h))
+			return ev_reject(e, e->conf->bad_name_code, "5.5.2",
+					 "<%s>: %s rejected: invalid ip address",
+					 h, NAME_HELO);
+		return SMTPD_CHECK_DUNNO;
+	}
+	trunc_dot(h, t, sizeof(t));
+	if (!need_fqdn) {
+		if (!valid_hostname(t, false) && !valid_ipv4(t))
+			return ev_reject(e, e->conf->bad_name_code, "5.5.2",
+					 "<%s>: %s rejected: Invalid name", h,
+					 NAME_HELO);
+		return SMTPD_CHECK_DUNNO;
+	}
+	if (!valid_hostname(t, true) || strchr(t, '.') == NULL)
+		return ev_reject(e, e->conf->non_fqdn_code, "5.5.2",
+				 "<%s>: %s rejected: need fully-qualified "
+				 "hostname", h, NAME_HELO);
+	return SMTPD_CHECK_DUNNO;
+}
+
+static enum smtpd_check_result
+check_non_fqdn_addr(struct ev *e, const char *addr, const char *cls)
+{
+	const char *at = strrchr(addr, '@');
+	const char *dom = at ? at + 1 : "";
+	char t[300];
+
+	if (dom[0] == '[')
+		return SMTPD_CHECK_DUNNO;
+	trunc_dot(dom, t, sizeof(t));
+	if (*t == '\0' || !valid_hostname(t, true) || strchr(t, '.') == NULL)
+		return ev_reject(e, e->conf->non_fqdn_code, "5.5.2",
+				 "<%s>: %s rejected: need fully-qualified address",
+				 addr, cls);
+	return SMTPD_CHECK_DUNNO;
+}
+
+/* reject_unlisted_sender / _recipient: the address must exist when its
+ * domain is one we host (virtual mailbox, virtual alias, local). */
+static enum smtpd_check_result
+check_unlisted(struct ev *e, const struct addr *a, const char *name,
+	       const char *cls)
+{
+	struct resolve_result res;
+	enum resolve_status rs;
+	enum resolve_class dc;
+	struct errbuf err;
+	enum smtpd_check_result r = SMTPD_CHECK_DUNNO;
+
+	if (e->f->resolve == NULL || a->is_null)
+		return SMTPD_CHECK_DUNNO;
+	errbuf_clear(&err);
+	dc = resolve_domain_class(e->f->resolve, a->domain, &err);
+	if (err.msg[0] != '\0') {
+		ev_warn(e, "%s", errbuf_str(&err));
+		return ev_retry(e, name);
+	}
+	if (dc == RESOLVE_CLASS_DEFAULT || dc == RESOLVE_CLASS_RELAY)
+		return SMTPD_CHECK_DUNNO;
+	memset(&res, 0, sizeof(res));
+	rs = resolve_rcpt(e->f->resolve, a, &res);
+	switch (rs) {
+	case RESOLVE_OK:
+		break;
+	case RESOLVE_UNKNOWN:
+		r = ev_reject(e, e->conf->unlisted_code,
+			      strcmp(cls, NAME_SENDER) == 0 ? "5.1.0" : "5.1.1",
+			      "<%s>: %s rejected: %s", name, cls,
+			      res.reason ? res.reason : "User unknown");
+		break;
+	case RESOLVE_TEMPFAIL:
+		if (res.reason)
+			ev_warn(e, "%s", res.reason);
+		r = ev_retry(e, name);
+		break;
+	default:
+		r = ev_server_error(e);
+		break;
+	}
+	resolve_result_free(&res);
+	return r;
+}
+
+/* ---- access maps ---- */
+
+static enum smtpd_check_result eval_list(struct ev *e,
+					 const struct smtpd_restrictions *r,
+					 const char *reply_name,
+					 const char *cls);
+
+/* A DSN at the start of text is split off (Postfix's dsn_split). */
+static const char *
+split_dsn(const char *text, const char *def, char *dsn, size_t dsnsz)
+{
+	const char *p = text;
+	size_t n;
+
+	if ((p[0] == '2' || p[0] == '4' || p[0] == '5') && p[1] == '.') {
+		n = strspn(p + 2, "0123456789");
+		if (n >= 1 && n <= 3 && p[2 + n] == '.') {
+			size_t m = strspn(p + 3 + n, "0123456789");
+
+			if (m >= 1 && m <= 3 &&
+			    (p[3 + n + m] == ' ' || p[3 + n + m] == '\0') &&
+			    3 + n + m < dsnsz) {
+				memcpy(dsn, p, 3 + n + m);
+				dsn[3 + n + m] = '\0';
+				p += 3 + n + m;
+				while (*p == ' ' || *p == '\t')
+					p++;
+				return p;
+			}
+		}
+	}
+	snprintf(dsn, dsnsz, "%s", def);
+	return text;
+}
+
+/* Address-specific DSNs are fixed for the class (smtpd_dsn_fix.c). */
+static void
+dsn_fix(char *dsn, size_t dsnsz, const char *cls)
+{
+	static const char *const snd[] = { "4.1.0", "4.1.0", "4.1.8", "4.1.7",
+		"4.1.0", "4.1.0", "4.1.0", "4.1.7", "4.1.8" };
+	static const char *const rcp[] = { "4.1.0", "4.1.1", "4.1.2", "4.1.3",
+		"4.1.4", "4.1.5", "4.1.6", "4.1.3", "4.1.2" };
+	char c = dsn[0];
+	int micro;
+
+	if (strncmp(dsn + 1, ".1.", 3) != 0)
+		return;
+	micro = (dsn[4] >= '1' && dsn[4] <= '8' && dsn[5] == '\0') ? dsn[4] - '0'
+								   : 0;
+	if (strcmp(cls, NAME_SENDER) == 0)
+		snprintf(dsn, dsnsz, "%s", snd[micro]);
+	else if (strcmp(cls, NAME_RCPT) == 0)
+		snprintf(dsn, dsnsz, "%s", rcp[micro]);
+	else
+		snprintf(dsn, dsnsz, "4.0.0");
+	dsn[0] = c;
+}
+
+static bool
+is_header(const char *s)
+{
+	size_t n = strcspn(s, ":");
+
+	if (n == 0 || s[n] != ':')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] <= ' ' || (unsigned char)s[i] >= 0x7f)
+			return false;
+	return true;
+}
+
+static void
+set_why(char **dst, const char *v)
+{
+	if (*dst == NULL)
+		*dst = xstrdup(v);
+}
+
+/* check_table_result: one access(5) value. */
+static enum smtpd_check_result
+table_result(struct ev *e, const char *table, const char *value,
+	     const char *reply_name, const char *cls)
+{
+	size_t clen = strcspn(value, " \t");
+	const char *text = value + clen;
+	char cmd[32], dsn[16], msg[REPLY_MAX + 1];
+
+	while (*text == ' ' || *text == '\t')
+		text++;
+	snprintf(cmd, sizeof(cmd), "%.*s", (int)(clen < 31 ? clen : 31), value);
+#define IS(x) (clen == strlen(x) && strcasecmp(cmd, x) == 0)
+	if (IS("DUNNO"))
+		return SMTPD_CHECK_DUNNO;
+	/* An all-numeric value is OK (a time stamp from POP-before-SMTP). */
+	if (IS("OK") || IS("RELAY") || strspn(value, "0123456789") == strlen(value))
+		return SMTPD_CHECK_PERMIT;
+	if (IS("REJECT") || IS("DEFER") || IS("DEFER_IF_PERMIT") ||
+	    IS("DEFER_IF_REJECT")) {
+		bool rej = IS("REJECT");
+		const char *t = split_dsn(text, rej ? "5.7.1" : "4.7.1", dsn,
+					  sizeof(dsn));
+
+		dsn_fix(dsn, sizeof(dsn), cls);
+		if (IS("DEFER_IF_PERMIT") || IS("DEFER_IF_REJECT")) {
+			ev_defer_if(e, IS("DEFER_IF_PERMIT"), e->conf->map_defer_code,
+				    dsn, "<%s>: %s rejected: %s", reply_name, cls,
+				    *t ? t : "Service unavailable");
+			return SMTPD_CHECK_DUNNO;
+		}
+		return ev_reject(e, rej ? e->conf->map_reject_code
+					: e->conf->map_defer_code, dsn,
+				 "<%s>: %s rejected: %s", reply_name, cls,
+				 *t ? t : "Access denied");
+	}
+	if (clen == 3 && (cmd[0] == '4' || cmd[0] == '5') &&
+	    isdigit((unsigned char)cmd[1]) && isdigit((unsigned char)cmd[2]) &&
+	    *text) {
+		char def[6] = "5.7.1";
+		const char *t;
+
+		def[0] = cmd[0];
+		t = split_dsn(text, def, dsn, sizeof(dsn));
+		dsn_fix(dsn, sizeof(dsn), cls);
+		return ev_reject(e, atoi(cmd), dsn, "<%s>: %s rejected: %s",
+				 reply_name, cls, *t ? t : "Access denied");
+	}
+	if (IS("WARN") || IS("INFO")) {
+		ev_log(e, IS("WARN") ? "warn" : "info", text);
+		return SMTPD_CHECK_DUNNO;
+	}
+	if (IS("HOLD") || IS("DISCARD")) {
+		bool hold = IS("HOLD");
+
+		snprintf(msg, sizeof(msg), "<%s>: %s %s", reply_name, cls,
+			 *text ? text : hold ? "triggers HOLD action"
+					     : "triggers DISCARD action");
+		if (e->f->rcpt == NULL && e->f->sender == NULL) {
+			/* Before MAIL there is no message to act on. */
+			ev_warn(e, "access table %s: action %s is not allowed "
+				"before MAIL FROM", table, cmd);
+			return SMTPD_CHECK_DUNNO;
+		}
+		ev_log(e, hold ? "hold" : "discard", msg);
+		if (e->act != NULL) {
+			if (hold) {
+				e->act->hold = true;
+				set_why(&e->act->hold_why, msg);
+			} else {
+				e->act->discard = true;
+				set_why(&e->act->discard_why, msg);
+			}
+		}
+		if (hold)
+			return SMTPD_CHECK_DUNNO;
+		e->discard = true;
+		return SMTPD_CHECK_PERMIT;
+	}
+	if (IS("REDIRECT")) {
+		if (strchr(text, '@') == NULL) {
+			ev_warn(e, "access table %s entry \"%s\" requires "
+				"user@domain target", table, value);
+			return SMTPD_CHECK_DUNNO;
+		}
+		snprintf(msg, sizeof(msg), "<%s>: %s triggers REDIRECT %s",
+			 reply_name, cls, text);
+		ev_log(e, "redirect", msg);
+		if (e->act != NULL) {
+			free(e->act->redirect);
+			e->act->redirect = xstrdup(text);
+		}
+		return SMTPD_CHECK_DUNNO;
+	}
+	if (IS("PREPEND")) {
+		if (!is_header(text)) {
+			ev_warn(e, "access table %s entry \"%s\" requires "
+				"header: text", table, value);
+			return SMTPD_CHECK_DUNNO;
+		}
+		if (e->act != NULL)
+			strlist_add(&e->act->prepend, text);
+		return SMTPD_CHECK_DUNNO;
+	}
+	if (IS("FILTER") || IS("BCC") || IS("HANGUP") || IS("DELAY")) {
+		/* Accepting the mail without doing what was asked would
+		 * be wrong: defer it and say why. */
+		ev_warn(e, "access table %s: action %s is not supported by this "
+			"version of facteur", table, cmd);
+		return ev_server_error(e);
+	}
+	if (strchr(value, ':') != NULL) {
+		ev_warn(e, "access table %s has entry with lookup table: %s; "
+			"define a restriction class and name it instead",
+			table, value);
+		return ev_server_error(e);
+	}
+	if (e->recursion > RECURSION_MAX) {
+		ev_warn(e, "access table %s entry %s causes unreasonable "
+			"recursion", table, value);
+		return ev_server_error(e);
+	}
+	{
+		/* A restriction class name or a list of restrictions. */
+		struct strlist names;
+		struct compile_opts o;
+		struct smtpd_restrictions *r;
+		struct errbuf err;
+		enum smtpd_check_result res;
+
+		strlist_init(&names);
+		for (size_t i = 0; i < e->conf->nclasses; i++)
+			strlist_add(&names, e->conf->classes[i].name);
+		o.classes = &names;
+		o.conf = e->conf;
+		o.runtime = true;
+		errbuf_clear(&err);
+		r = compile_list(table, value, &o, &err);
+		strlist_free(&names);
+		if (r == NULL) {
+			ev_warn(e, "access table %s: bad value \"%s\": %s", table,
+				value, errbuf_str(&err));
+			return ev_server_error(e);
+		}
+		if (r->n == 0) {
+			smtpd_check_free(&r);
+			return SMTPD_CHECK_PERMIT;
+		}
+		res = eval_list(e, r, reply_name, cls);
+		smtpd_check_free(&r);
+		return res;
+	}
+#undef IS
+}
+
+/* One key; *found tells whether the table had it. */
+static enum smtpd_check_result
+access_key(struct ev *e, struct table *t, const char *key, bool *found,
+	   const char *reply_name, const char *cls)
+{
+	struct buf v;
+	struct errbuf err;
+	enum table_status st;
+	enum smtpd_check_result r;
+
+	buf_init(&v, 0);
+	errbuf_clear(&err);
+	st = table_lookup(t, key, &v, &err);
+	*found = st != TABLE_NOTFOUND;
+	switch (st) {
+	case TABLE_FOUND:
+		if (buf_cstr(&v)[0] == '\0') {
+			ev_warn(e, "%s: empty value for \"%s\"", table_name(t),
+				key);
+			r = ev_server_error(e);
+			break;
+		}
+		r = table_result(e, table_name(t), buf_cstr(&v), reply_name, cls);
+		break;
+	case TABLE_NOTFOUND:
+		r = SMTPD_CHECK_DUNNO;
+		break;
+	case TABLE_TEMPFAIL:
+		ev_warn(e, "%s lookup error for \"%s\": %s", table_name(t), key,
+			errbuf_str(&err));
+		r = ev_retry(e, reply_name);
+		break;
+	default:
+		ev_warn(e, "%s lookup error for \"%s\": %s", table_name(t), key,
+			errbuf_str(&err));
+		r = ev_server_error(e);
+		break;
+	}
+	buf_free(&v);
+	return r;
+}
+
+static bool
+pattern(const struct table *t)
+{
+	return (table_flags(t) & TABLE_F_PATTERN) != 0;
+}
+
+/* Domain, then its parents ("example.com" or ".example.com" style). */
+static enum smtpd_check_result
+access_domain(struct ev *e, struct table *t, const char *domain, bool *found,
+	      bool partial_first, const char *reply_name, const char *cls)
+{
+	const char *name = domain, *next;
+	char key[TABLE_KEY_MAX];
+	enum smtpd_check_result r;
+
+	*found = false;
+	for (;;) {
+		if (!(pattern(t) && (partial_first || name != domain))) {
+			snprintf(key, sizeof(key), "%s", name);
+			r = access_key(e, t, key, found, reply_name, cls);
+			if (*found)
+				return r;
+		}
+		if ((next = strchr(name + 1, '.')) == NULL)
+			break;
+		if (e->conf->parent_matches)
+			next++;
+		if (*next == '\0')
+			break;
+		name = next;
+	}
+	return SMTPD_CHECK_DUNNO;
+}
+
+/* Address, then shorter prefixes (1.2.3.4, 1.2.3, 1.2, 1; v6 by ':'). */
+static enum smtpd_check_result
+access_addr(struct ev *e, struct table *t, const char *addr, bool *found,
+	    const char *reply_name, const char *cls)
+{
+	char key[64];
+	char delim = strchr(addr, ':') ? ':' : '.';
+	enum smtpd_check_result r;
+
+	snprintf(key, sizeof(key), "%s", addr);
+	for (;;) {
+		r = access_key(e, t, key, found, reply_name, cls);
+		if (*found || pattern(t))
+			return r;
+		{
+			char *p = strrchr(key, delim);
+
+			if (p == NULL)
+				return SMTPD_CHECK_DUNNO;
+			*p = '\0';
+			if (key[0] == '\0')
+				return SMTPD_CHECK_DUNNO;
+		}
+	}
+}
+
+static enum smtpd_check_result
+access_client(struct ev *e, struct table *t, const char *name, const char *cls,
+	      const char *reply_name)
+{
+	enum smtpd_check_result r;
+	bool found = false;
+
+	if (name && strcasecmp(name, "unknown") != 0) {
+		r = access_domain(e, t, name, &found, false, reply_name, cls);
+		if (found)
+			return r;
+	}
+	if (e->f->client_addr && *e->f->client_addr)
+		return access_addr(e, t, e->f->client_addr, &found, reply_name,
+				   cls);
+	return SMTPD_CHECK_DUNNO;
+}
+
+/* check_mail_access: user@domain, domain (and parents), user@. */
+static enum smtpd_check_result
+access_mail(struct ev *e, struct table *t, const char *addr, const char *cls)
+{
+	const char *at = strrchr(addr, '@');
+	const char *delim = e->conf->delim;
+	char key[TABLE_KEY_MAX], bare[TABLE_KEY_MAX];
+	enum smtpd_check_result r;
+	bool found = false;
+	size_t lplen = at ? (size_t)(at - addr) : strlen(addr);
+
+	bare[0] = '\0';
+	if (delim && *delim) {
+		size_t ext = strcspn(addr, delim);
+
+		if (ext < lplen && ext > 0)
+			snprintf(bare, sizeof(bare), "%.*s%s", (int)ext, addr,
+				 at ? at : "");
+	}
+	r = access_key(e, t, addr, &found, addr, cls);
+	if (found)
+		return r;
+	if (bare[0] && !pattern(t)) {
+		r = access_key(e, t, bare, &found, addr, cls);
+		if (found)
+			return r;
+	}
+	if (at && at[1]) {
+		r = access_domain(e, t, at + 1, &found, true, addr, cls);
+		if (found)
+			return r;
+	}
+	if (!pattern(t) && at) {
+		const char *lp = bare[0] ? bare : addr;
+		size_t n = bare[0] ? strcspn(bare, "@") : lplen;
+
+		snprintf(key, sizeof(key), "%.*s@", (int)n, lp);
+		r = access_key(e, t, key, &found, addr, cls);
+		if (found)
+			return r;
+	}
+	return SMTPD_CHECK_DUNNO;
+}
+
+/* ---- policy delegation ---- */
+
+static void
+attr(struct buf *b, const char *name, const char *v)
+{
+	buf_printf(b, "%s=", name);
+	for (const char *p = v ? v : ""; *p; p++)
+		buf_putc(b, (*p == '\n' || *p == '\r') ? ' ' : *p);
+	buf_putc(b, '\n');
+}
+
+static enum smtpd_check_result
+check_policy(struct ev *e, const struct item *it, const char *reply_name,
+	     const char *cls)
+{
+	const struct smtpd_check_facts *f = e->f;
+	struct buf req, action;
+	struct errbuf err;
+	enum smtpd_check_result r;
+	char num[32];
+	char *rcpt = f->rcpt ? addr_key(f->rcpt) : NULL;
+	bool at_data = f->where && strcmp(f->where, "DATA") == 0;
+
+	buf_init(&req, 64 * 1024);
+	buf_init(&action, 0);
+	attr(&req, "request", "smtpd_access_policy");
+	attr(&req, "protocol_state", f->where ? f->where : "RCPT");
+	attr(&req, "protocol_name", f->esmtp ? "ESMTP" : "SMTP");
+	attr(&req, "client_address", f->client_addr);
+	attr(&req, "client_name", f->client_name);
+	attr(&req, "reverse_client_name", f->reverse_client_name
+		   ? f->reverse_client_name : f->client_name);
+	attr(&req, "helo_name", f->helo);
+	attr(&req, "sender", f->sender);
+	attr(&req, "recipient", rcpt);
+	snprintf(num, sizeof(num), "%u", at_data ? f->rcpt_count : 0);
+	attr(&req, "recipient_count", num);
+	attr(&req, "queue_id", f->queue_id);
+	attr(&req, "instance", f->instance);
+	snprintf(num, sizeof(num), "%lld", f->size > 0 ? f->size : 0);
+	attr(&req, "size", num);
+	attr(&req, "etrn_domain", "");
+	attr(&req, "stress", "");
+	attr(&req, "sasl_method", f->sasl_method);
+	attr(&req, "sasl_username", f->sasl_username);
+	attr(&req, "sasl_sender", "");
+	attr(&req, "ccert_subject", "");
+	attr(&req, "ccert_issuer", "");
+	attr(&req, "ccert_fingerprint", "");
+	attr(&req, "ccert_pubkey_fingerprint", "");
+	attr(&req, "encryption_protocol", "");
+	attr(&req, "encryption_cipher", "");
+	attr(&req, "encryption_keysize", "0");
+	attr(&req, "policy_context", "");
+	free(rcpt);
+	errbuf_clear(&err);
+	if (policy_query(it->policy, buf_cstr(&req), &action, &err) < 0) {
+		ev_warn(e, "problem talking to server %s: %s",
+			policy_svc_name(it->policy), errbuf_str(&err));
+		buf_set(&action, e->conf->policy_default_action);
+	}
+	r = table_result(e, policy_svc_name(it->policy), buf_cstr(&action),
+			 reply_name, cls);
+	buf_free(&req);
+	buf_free(&action);
+	return r;
+}
+
+/* ---- the list walker (generic_checks) ---- */
+
+static const struct smtpd_restrictions *
+find_class(const struct smtpd_check_conf *c, const char *name)
+{
+	for (size_t i = 0; i < c->nclasses; i++)
+		if (strcmp(c->classes[i].name, name) == 0)
+			return c->classes[i].list;
+	return NULL;
+}
+
+static enum smtpd_check_result
+eval_list(struct ev *e, const struct smtpd_restrictions *r,
+	  const char *reply_name, const char *cls)
+{
+	const struct smtpd_check_facts *f = e->f;
+	enum smtpd_check_result st = SMTPD_CHECK_DUNNO;
+	int saved = e->recursion++;
+
+	if (r == NULL)
+		goto out;
+	for (size_t i = 0; i < r->n; i++) {
+		const struct item *it = &r->v[i];
+		enum smtpd_check_result tf = SMTPD_CHECK_DUNNO;
+
+		if (e->discard)
+			break;
+		st = SMTPD_CHECK_DUNNO;
+		switch (it->op) {
+		case OP_WARN_IF_REJECT:
+			if (e->warn_if_reject == 0)
+				e->warn_if_reject = e->recursion;
+			continue;
+		case OP_PERMIT:
+			st = SMTPD_CHECK_PERMIT;
+			break;
+		case OP_REJECT:
+			st = ev_reject(e, e->conf->reject_code, "5.7.1",
+				       "<%s>: %s rejected: Access denied",
+				       reply_name, cls);
+			break;
+		case OP_DEFER:
+			st = ev_reject(e, e->conf->defer_code, "4.3.2",
+				       "<%s>: %s rejected: Try again later",
+				       reply_name, cls);
+			break;
+		case OP_DEFER_IF_PERMIT:
+			ev_defer_if(e, true, 450, "4.7.0", "<%s>: %s rejected: "
+				    "defer_if_permit requested", reply_name, cls);
+			break;
+		case OP_DEFER_IF_REJECT:
+			ev_defer_if(e, false, 450, "4.7.0", "<%s>: %s rejected: "
+				    "defer_if_reject requested", reply_name, cls);
+			break;
+		case OP_SLEEP:
+			if (it->num > 0)
+				sleep((unsigned)it->num);
+			break;
+		case OP_PERMIT_MYNETWORKS:
+			if (f->in_mynetworks)
+				st = SMTPD_CHECK_PERMIT;
+			break;
+		case OP_PERMIT_SASL:
+			if (f->sasl_authenticated)
+				st = SMTPD_CHECK_PERMIT;
+			break;
+		case OP_REJECT_UNAUTH_DEST:
+		case OP_DEFER_UNAUTH_DEST: {
+			struct errbuf err;
+			enum resolve_class dc;
+
+			if (f->rcpt == NULL || f->resolve == NULL)
+				break;
+			errbuf_clear(&err);
+			dc = resolve_domain_class(f->resolve, f->rcpt->domain, &err);
+			if (err.msg[0] != '\0') {
+				ev_warn(e, "%s", errbuf_str(&err));
+				buf_reset(e->reply);
+				buf_printf(e->reply, "451 4.3.0 %s: Temporary "
+					   "lookup failure", f->rcpt_text);
+				st = SMTPD_CHECK_DEFER;
+				break;
+			}
+			if (dc != RESOLVE_CLASS_DEFAULT)
+				break;
+			if (it->op == OP_REJECT_UNAUTH_DEST)
+				st = ev_reject(e, e->conf->relay_code, "5.7.1",
+					       "%s: Relay access denied",
+					       f->rcpt_text);
+			else
+				st = ev_reject(e, e->conf->relay_code - 100,
+					       "4.7.1", "%s: Relay access denied",
+					       f->rcpt_text);
+			break;
+		}
+		case OP_REJECT_NON_FQDN_RCPT:
+			if (f->rcpt != NULL && !f->rcpt->is_null) {
+				char *k = addr_key(f->rcpt);
+
+				st = check_non_fqdn_addr(e, k, NAME_RCPT);
+				free(k);
+			}
+			break;
+		case OP_REJECT_NON_FQDN_SENDER:
+			if (f->sender && *f->sender)
+				st = check_non_fqdn_addr(e, f->sender, NAME_SENDER);
+			break;
+		case OP_REJECT_UNLISTED_RCPT:
+			if (f->rcpt != NULL) {
+				char *k = addr_key(f->rcpt);
+
+				st = check_unlisted(e, f->rcpt, k, NAME_RCPT);
+				free(k);
+			}
+			break;
+		case OP_REJECT_UNLISTED_SENDER:
+			if (f->sender && *f->sender) {
+				struct addr a;
+				const char *at = strrchr(f->sender, '@');
+
+				memset(&a, 0, sizeof(a));
+				a.local = at ? xstrndup(f->sender,
+					(size_t)(at - f->sender)) : xstrdup(f->sender);
+				a.domain = xstrdup(at ? at + 1 : "");
+				st = check_unlisted(e, &a, f->sender, NAME_SENDER);
+				free(a.local);
+				free(a.domain);
+			}
+			break;
+		case OP_REJECT_INVALID_HELO:
+			st = check_helo_name(e, false);
+			break;
+		case OP_REJECT_NON_FQDN_HELO:
+			st = check_helo_name(e, true);
+			break;
+		case OP_CHECK_CLIENT:
+			st = access_client(e, it->table, f->client_name,
+					   NAME_CLIENT, e->namaddr);
+			break;
+		case OP_CHECK_REV_CLIENT: {
+			const char *rn = f->reverse_client_name
+					 ? f->reverse_client_name : f->client_name;
+
+			if (rn == NULL || strcasecmp(rn, "unknown") == 0)
+				break;
+			tf = access_client(e, it->table, rn, NAME_REV_CLIENT, rn);
+			if (tf == SMTPD_CHECK_PERMIT && !e->discard) {
+				/* Postfix forbids allowlisting by rDNS name. */
+				ev_warn(e, "restriction %s returns OK for %s; "
+					"this is not allowed for security "
+					"reasons: use DUNNO", "check_reverse_"
+					"client_hostname_access", rn);
+				tf = ev_server_error(e);
+			}
+			st = tf;
+			break;
+		}
+		case OP_CHECK_HELO:
+			if (f->helo) {
+				bool found;
+
+				st = access_domain(e, it->table, f->helo, &found,
+						   false, f->helo, NAME_HELO);
+			}
+			break;
+		case OP_CHECK_SENDER:
+			if (f->sender && *f->sender)
+				st = access_mail(e, it->table, f->sender,
+						 NAME_SENDER);
+			else if (f->sender) {
+				bool found;
+
+				st = access_key(e, it->table, e->conf->null_key,
+						&found, f->sender, NAME_SENDER);
+			}
+			break;
+		case OP_CHECK_RCPT:
+			if (f->rcpt != NULL) {
+				char *k = addr_key(f->rcpt);
+
+				st = access_mail(e, it->table, k, NAME_RCPT);
+				free(k);
+			}
+			break;
+		case OP_POLICY:
+			st = check_policy(e, it, reply_name, cls);
+			break;
+		case OP_CLASS: {
+			const struct smtpd_restrictions *cl =
+				find_class(e->conf, it->arg);
+
+			if (cl == NULL || e->recursion > RECURSION_MAX) {
+				ev_warn(e, "restriction class \"%s\": %s",
+					it->arg, cl ? "unreasonable recursion"
+						    : "not defined");
+				st = ev_server_error(e);
+				break;
+			}
+			st = eval_list(e, cl, reply_name, cls);
+			break;
+		}
+		}
+		if (e->warn_if_reject >= e->recursion)
+			e->warn_if_reject = 0;
+		if (st != SMTPD_CHECK_DUNNO)
+			break;
+		if (e->dip_active && e->dir_active)
+			break;
+	}
+out:
+	e->recursion = saved;
+	if (e->warn_if_reject > e->recursion)
+		e->warn_if_reject = 0;
+	return st;
+}
+
+/* One top-level list: warn_if_reject and defer_if_reject do not carry over
+ * from one list to the next (Postfix's SMTPD_CHECK_RESET). */
+static enum smtpd_check_result
+eval_top(struct ev *e, const struct smtpd_restrictions *r,
+	 const char *reply_name, const char *cls)
+{
+	e->warn_if_reject = 0;
+	e->dir_active = false;
+	e->recursion = 0;
+	return eval_list(e, r, reply_name, cls);
 }
 
 enum smtpd_check_result
 smtpd_check_eval(const struct smtpd_restrictions *r,
 		 const struct smtpd_check_facts *f, struct buf *reply)
 {
-	const char *what = f->rcpt ? "Recipient address" : "Client host";
-	char client[600];
-	const char *obj;
+	struct ev e;
+	const char *name = f->rcpt ? f->rcpt_text : NULL;
+	char rn[600];
+	enum smtpd_check_result st;
 
-	/* Postfix names the object in angle brackets: <rcpt> or <name[addr]>. */
-	if (f->rcpt != NULL) {
-		obj = f->rcpt_text;
+	ev_init(&e, NULL, f, reply, NULL);
+	if (name != NULL) {
+		/* rcpt_text carries its brackets; the formats add them. */
+		snprintf(rn, sizeof(rn), "%s", name[0] == '<' ? name + 1 : name);
+		if (rn[0] && rn[strlen(rn) - 1] == '>' && name[0] == '<')
+			rn[strlen(rn) - 1] = '\0';
 	} else {
-		snprintf(client, sizeof(client), "<%s[%s]>",
-			 f->client_name ? f->client_name : "unknown",
-			 f->client_addr ? f->client_addr : "");
-		obj = client;
+		snprintf(rn, sizeof(rn), "%s", e.namaddr);
 	}
-
-	if (r == NULL)
-		return SMTPD_CHECK_DUNNO;
-	for (size_t i = 0; i < r->n; i++) {
-		enum smtpd_check_result tf = SMTPD_CHECK_DUNNO;
-
-		switch (r->ops[i]) {
-		case OP_PERMIT:
-			return SMTPD_CHECK_PERMIT;
-		case OP_REJECT:
-			buf_reset(reply);
-			buf_printf(reply, "554 5.7.1 %s: %s rejected: Access denied",
-				   obj, what);
-			return SMTPD_CHECK_REJECT;
-		case OP_DEFER:
-			buf_reset(reply);
-			buf_printf(reply, "450 4.7.1 %s: %s rejected: Try again later",
-				   obj, what);
-			return SMTPD_CHECK_DEFER;
-		case OP_PERMIT_MYNETWORKS:
-			if (f->in_mynetworks)
-				return SMTPD_CHECK_PERMIT;
-			break;
-		case OP_PERMIT_SASL:
-			if (f->sasl_authenticated)
-				return SMTPD_CHECK_PERMIT;
-			break;
-		case OP_REJECT_UNAUTH_DEST:
-		case OP_DEFER_UNAUTH_DEST:
-			if (f->rcpt == NULL)
-				break;
-			if (rcpt_is_local_dest(f, &tf, reply))
-				break;
-			if (tf != SMTPD_CHECK_DUNNO)
-				return tf;
-			buf_reset(reply);
-			if (r->ops[i] == OP_REJECT_UNAUTH_DEST) {
-				buf_printf(reply, "554 5.7.1 %s: Relay access denied",
-					   f->rcpt_text);
-				return SMTPD_CHECK_REJECT;
-			}
-			buf_printf(reply, "454 4.7.1 %s: Relay access denied",
-				   f->rcpt_text);
-			return SMTPD_CHECK_DEFER;
-		case OP_REJECT_NON_FQDN_RCPT:
-			if (f->rcpt == NULL || f->rcpt->is_null)
-				break;
-			if (f->rcpt->domain[0] == '\0' ||
-			    (f->rcpt->domain[0] != '[' &&
-			     strchr(f->rcpt->domain, '.') == NULL)) {
-				buf_reset(reply);
-				buf_printf(reply, "504 5.5.2 %s: Recipient address "
-					   "rejected: need fully-qualified address",
-					   f->rcpt_text);
-				return SMTPD_CHECK_REJECT;
-			}
-			break;
-		case OP_REJECT_UNLISTED_RCPT:
-			break;
-		}
+	st = eval_top(&e, r, rn, f->rcpt ? NAME_RCPT : NAME_CLIENT);
+	if (st != SMTPD_CHECK_REJECT && st != SMTPD_CHECK_DEFER && e.dip_active) {
+		buf_reset(reply);
+		buf_puts(reply, e.dip);
+		return SMTPD_CHECK_DEFER;
 	}
-	return SMTPD_CHECK_DUNNO;
+	return st;
+}
+
+static bool
+stop(enum smtpd_check_result st)
+{
+	return st == SMTPD_CHECK_REJECT || st == SMTPD_CHECK_DEFER;
+}
+
+enum smtpd_check_result
+smtpd_check_rcpt(const struct smtpd_check_lists *l,
+		 const struct smtpd_check_facts *f, struct buf *reply,
+		 struct smtpd_check_actions *act)
+{
+	struct ev e;
+	enum smtpd_check_result st;
+	char rn[600];
+	const char *t = f->rcpt_text ? f->rcpt_text : "";
+
+	ev_init(&e, l->conf, f, reply, act);
+	snprintf(rn, sizeof(rn), "%s", t[0] == '<' ? t + 1 : t);
+	if (rn[0] && t[0] == '<' && rn[strlen(rn) - 1] == '>')
+		rn[strlen(rn) - 1] = '\0';
+	st = eval_top(&e, l->client, e.namaddr, NAME_CLIENT);
+	if (!stop(st))
+		st = eval_top(&e, l->helo, f->helo ? f->helo : "", NAME_HELO);
+	if (!stop(st) && f->sender)
+		st = eval_top(&e, l->sender, f->sender, NAME_SENDER);
+	if (!stop(st) && !smtpd_check_empty(l->relay))
+		st = eval_top(&e, l->relay, rn, NAME_RCPT);
+	if (!stop(st))
+		st = eval_top(&e, l->rcpt, rn, NAME_RCPT);
+	if (!stop(st) && e.dip_active) {
+		buf_reset(reply);
+		buf_puts(reply, e.dip);
+		return SMTPD_CHECK_DEFER;
+	}
+	return st;
+}
+
+enum smtpd_check_result
+smtpd_check_data(const struct smtpd_check_lists *l,
+		 const struct smtpd_check_facts *f, struct buf *reply,
+		 struct smtpd_check_actions *act)
+{
+	struct ev e;
+	enum smtpd_check_result st;
+
+	ev_init(&e, l->conf, f, reply, act);
+	st = eval_top(&e, l->data, "DATA", NAME_DATA);
+	if (!stop(st) && e.dip_active) {
+		buf_reset(reply);
+		buf_puts(reply, e.dip);
+		return SMTPD_CHECK_DEFER;
+	}
+	return st;
+}
+
+/* ---- configuration ---- */
+
+static int
+conf_int(const struct config *c, const char *name, int def)
+{
+	const char *v = config_get(c, name);
+	long n;
+	char *end;
+
+	if (v == NULL || *v == '\0')
+		return def;
+	n = strtol(v, &end, 10);
+	return *end == '\0' && n >= 0 && n < 1000 ? (int)n : def;
+}
+
+static long
+conf_time(const struct config *c, const char *name, long def)
+{
+	const char *v = config_get(c, name);
+	long long s;
+
+	if (v == NULL || *v == '\0' || params_parse_time(v, 's', &s) < 0)
+		return def;
+	return (long)s;
+}
+
+static void
+conf_free(struct smtpd_check_conf **cp)
+{
+	struct smtpd_check_conf *c = *cp;
+
+	if (c == NULL)
+		return;
+	for (size_t i = 0; i < c->nclasses; i++) {
+		free(c->classes[i].name);
+		smtpd_check_free(&c->classes[i].list);
+	}
+	free(c->classes);
+	free(c->null_key);
+	free(c->delim);
+	free(c->policy_default_action);
+	free(c);
+	*cp = NULL;
 }
 
 static struct smtpd_restrictions *
-compile_param(const struct config *c, const char *param, struct errbuf *err,
-	      int *failed)
+compile_param(const struct config *c, const char *param,
+	      const struct compile_opts *o, struct errbuf *err, int *failed)
 {
 	struct smtpd_restrictions *r;
 	const char *value, *file;
@@ -288,7 +1583,7 @@ compile_param(const struct config *c, const char *param, struct errbuf *err,
 	if (*failed)
 		return NULL;
 	value = config_get(c, param);
-	r = smtpd_check_compile(param, value ? value : "", err);
+	r = compile_list(param, value ? value : "", o, err);
 	if (r == NULL) {
 		snprintf(reason, sizeof(reason), "%s", err->msg);
 		if (config_where(c, param, &file, &line))
@@ -302,14 +1597,90 @@ int
 smtpd_check_lists_compile(struct smtpd_check_lists *l, const struct config *c,
 			  struct errbuf *err)
 {
+	struct smtpd_check_conf *cf = xcalloc(1, sizeof(*cf));
+	struct strlist classes, pdms;
+	struct compile_opts o;
+	const char *v;
 	int failed = 0;
 
 	memset(l, 0, sizeof(*l));
-	l->client = compile_param(c, "smtpd_client_restrictions", err, &failed);
-	l->helo = compile_param(c, "smtpd_helo_restrictions", err, &failed);
-	l->sender = compile_param(c, "smtpd_sender_restrictions", err, &failed);
-	l->relay = compile_param(c, "smtpd_relay_restrictions", err, &failed);
-	l->rcpt = compile_param(c, "smtpd_recipient_restrictions", err, &failed);
+	l->conf = cf;
+	cf->reject_code = conf_int(c, "reject_code", 554);
+	cf->defer_code = conf_int(c, "defer_code", 450);
+	cf->map_reject_code = conf_int(c, "access_map_reject_code", 554);
+	cf->map_defer_code = conf_int(c, "access_map_defer_code", 450);
+	cf->relay_code = conf_int(c, "relay_domains_reject_code", 554);
+	cf->non_fqdn_code = conf_int(c, "non_fqdn_reject_code", 504);
+	cf->bad_name_code = conf_int(c, "invalid_hostname_reject_code", 501);
+	cf->unlisted_code = conf_int(c, "unknown_virtual_mailbox_reject_code", 550);
+	v = config_get(c, "smtpd_null_access_lookup_key");
+	cf->null_key = xstrdup(v && *v ? v : "<>");
+	v = config_get(c, "recipient_delimiter");
+	cf->delim = xstrdup(v ? v : "");
+	strlist_init(&pdms);
+	v = config_get(c, "parent_domain_matches_subdomains");
+	if (v != NULL && strlist_split(&pdms, v) == 0)
+		cf->parent_matches = strlist_contains(&pdms, "smtpd_access_maps");
+	strlist_free(&pdms);
+	cf->policy_timeout = conf_time(c, "smtpd_policy_service_timeout", 100);
+	cf->policy_retry_delay = conf_time(c, "smtpd_policy_service_retry_delay", 1);
+	cf->policy_tries = conf_int(c, "smtpd_policy_service_try_limit", 2);
+	v = config_get(c, "smtpd_policy_service_default_action");
+	cf->policy_default_action = xstrdup(v && *v ? v
+		: "451 4.3.5 Server configuration problem");
+
+	v = config_get(c, "smtpd_delay_reject");
+	if (v != NULL && strcasecmp(v, "no") == 0) {
+		const char *file;
+		int line;
+
+		if (config_where(c, "smtpd_delay_reject", &file, &line))
+			errbuf_set(err, "%s, line %d: smtpd_delay_reject = no is "
+				   "not supported by this version of facteur "
+				   "(restrictions are applied at RCPT time)",
+				   file, line);
+		else
+			errbuf_set(err, "smtpd_delay_reject = no is not "
+				   "supported by this version of facteur");
+		smtpd_check_lists_free(l);
+		return -1;
+	}
+
+	strlist_init(&classes);
+	v = config_get(c, "smtpd_restriction_classes");
+	if (v != NULL && strlist_split(&classes, v) < 0) {
+		errbuf_set(err, "smtpd_restriction_classes: unbalanced braces");
+		failed = 1;
+	}
+	o.classes = &classes;
+	o.conf = cf;
+	o.runtime = false;
+	if (!failed && classes.n) {
+		cf->classes = xcalloc(classes.n, sizeof(*cf->classes));
+		for (size_t i = 0; i < classes.n && !failed; i++) {
+			const char *cv = config_get(c, classes.v[i]);
+
+			if (cv == NULL || *cv == '\0') {
+				errbuf_set(err, "smtpd_restriction_classes: "
+					   "restriction class \"%s\" needs a "
+					   "definition (%s = ...)", classes.v[i],
+					   classes.v[i]);
+				failed = 1;
+				break;
+			}
+			cf->classes[i].name = xstrdup(classes.v[i]);
+			cf->nclasses++;
+			cf->classes[i].list = compile_param(c, classes.v[i], &o,
+							    err, &failed);
+		}
+	}
+	l->client = compile_param(c, "smtpd_client_restrictions", &o, err, &failed);
+	l->helo = compile_param(c, "smtpd_helo_restrictions", &o, err, &failed);
+	l->sender = compile_param(c, "smtpd_sender_restrictions", &o, err, &failed);
+	l->relay = compile_param(c, "smtpd_relay_restrictions", &o, err, &failed);
+	l->rcpt = compile_param(c, "smtpd_recipient_restrictions", &o, err, &failed);
+	l->data = compile_param(c, "smtpd_data_restrictions", &o, err, &failed);
+	strlist_free(&classes);
 	if (!failed && smtpd_check_empty(l->relay) && smtpd_check_empty(l->rcpt)) {
 		errbuf_set(err, "smtpd_relay_restrictions and "
 			   "smtpd_recipient_restrictions are both empty: at least "
@@ -332,4 +1703,25 @@ smtpd_check_lists_free(struct smtpd_check_lists *l)
 	smtpd_check_free(&l->sender);
 	smtpd_check_free(&l->relay);
 	smtpd_check_free(&l->rcpt);
+	smtpd_check_free(&l->data);
+	conf_free(&l->conf);
+}
+
+static bool
+blocking(const struct smtpd_restrictions *r)
+{
+	return r != NULL && r->blocking;
+}
+
+bool
+smtpd_check_lists_blocking(const struct smtpd_check_lists *l)
+{
+	if (blocking(l->client) || blocking(l->helo) || blocking(l->sender) ||
+	    blocking(l->relay) || blocking(l->rcpt) || blocking(l->data))
+		return true;
+	if (l->conf != NULL)
+		for (size_t i = 0; i < l->conf->nclasses; i++)
+			if (blocking(l->conf->classes[i].list))
+				return true;
+	return false;
 }

@@ -14,6 +14,7 @@
 #include "core/config.h"
 #include "core/lib/buf.h"
 #include "core/lib/errbuf.h"
+#include "core/lib/strlist.h"
 #include "core/resolve.h"
 
 enum smtpd_check_result {
@@ -23,46 +24,92 @@ enum smtpd_check_result {
 	SMTPD_CHECK_DEFER,	/* 4xx, reply set */
 };
 
-/* What a restriction may look at. */
+/* What a restriction may look at. Strings may be NULL when not known. */
 struct smtpd_check_facts {
 	bool        in_mynetworks;
 	bool        sasl_authenticated;
-	const char *client_addr, *client_name, *helo;
-	const char *sender;		/* key form, "" for <> */
+	bool        esmtp;
+	const char *client_addr, *client_name, *reverse_client_name, *helo;
+	const char *sender;		/* key form, "" for <>, NULL before MAIL */
 	const struct addr *rcpt;	/* NULL outside RCPT */
 	const char *rcpt_text;		/* as it appears in replies: <...> */
-	struct resolve_ctx *resolve;	/* domain classes */
+	const char *where;		/* "RCPT", "DATA", "VRFY": logs, policy */
+	const char *queue_id;		/* NULL or "": NOQUEUE */
+	const char *instance;		/* policy "instance": one per MAIL */
+	const char *sasl_method, *sasl_username;
+	unsigned    rcpt_count;		/* accepted so far (policy at DATA) */
+	long long   size;		/* MAIL SIZE= or 0 */
+	const char *syslog_name;	/* NULL: no log lines (tests) */
+	struct resolve_ctx *resolve;	/* domain classes, unlisted checks */
 };
 
+/* What access maps and policy servers asked of the transaction. */
+struct smtpd_check_actions {
+	bool          discard, hold;
+	char         *discard_why, *hold_why;	/* owned */
+	char         *redirect;		/* owned: user@domain */
+	struct strlist prepend;		/* header lines to put on top */
+};
+void smtpd_check_actions_init(struct smtpd_check_actions *a);
+void smtpd_check_actions_free(struct smtpd_check_actions *a);
+/* Moves what src asked into dst (later REDIRECT wins; HOLD/DISCARD stick). */
+void smtpd_check_actions_merge(struct smtpd_check_actions *dst,
+			       struct smtpd_check_actions *src);
+
 struct smtpd_restrictions;
+struct smtpd_check_conf;
 
 /* Compiles a restriction list value; NULL + err ("PARAM: unknown
  * restriction \"x\" (did you mean \"y\"?)") on a bad name. An empty value
- * gives an empty list. */
+ * gives an empty list. Maps named by check_*_access are opened here. */
 struct smtpd_restrictions *smtpd_check_compile(const char *param,
 					       const char *value,
 					       struct errbuf *err);
 void smtpd_check_free(struct smtpd_restrictions **rp);
 bool smtpd_check_empty(const struct smtpd_restrictions *r);
 
-/* Evaluates one list; on REJECT/DEFER reply_r holds the full reply line. */
+/* Evaluates one list with Postfix's default reply codes and no
+ * restriction classes; on REJECT/DEFER reply_r holds the reply line. */
 enum smtpd_check_result smtpd_check_eval(const struct smtpd_restrictions *r,
 					 const struct smtpd_check_facts *f,
 					 struct buf *reply_r);
 
-/* The five lists of one listener (or of main.cf). */
+/* The lists of one listener (or of main.cf), with their classes, reply
+ * codes and policy settings. */
 struct smtpd_check_lists {
-	struct smtpd_restrictions *client, *helo, *sender, *relay, *rcpt;
+	struct smtpd_restrictions *client, *helo, *sender, *relay, *rcpt, *data;
+	struct smtpd_check_conf   *conf;
 };
 
 /*
- * Compiles every smtpd_*_restrictions list of c and checks, as Postfix
- * does, that relay and recipient restrictions are not both empty (that
- * would be an open relay). 0, or -1 + err naming "FILE, line N" of the
- * parameter at fault.
+ * Compiles every smtpd_*_restrictions list and smtpd_restriction_classes
+ * of c and checks, as Postfix does, that relay and recipient restrictions
+ * are not both empty (that would be an open relay). 0, or -1 + err naming
+ * "FILE, line N" of the parameter at fault.
  */
 int  smtpd_check_lists_compile(struct smtpd_check_lists *l,
 			       const struct config *c, struct errbuf *err);
 void smtpd_check_lists_free(struct smtpd_check_lists *l);
+/* True when evaluation may block (policy service, sleep, blocking maps):
+ * then run smtpd_check_rcpt / smtpd_check_data on a worker. */
+bool smtpd_check_lists_blocking(const struct smtpd_check_lists *l);
+
+/*
+ * RCPT time with smtpd_delay_reject: client, helo, sender, relay and
+ * recipient lists in that order. Each list stops at its first decision; a
+ * PERMIT moves on to the next list; REJECT/DEFER ends with reply_r set.
+ * defer_if_permit turns a final pass into 450. act (may be NULL) collects
+ * DISCARD/HOLD/PREPEND/REDIRECT. Returns PERMIT or DUNNO when the
+ * recipient passed.
+ */
+enum smtpd_check_result smtpd_check_rcpt(const struct smtpd_check_lists *l,
+					 const struct smtpd_check_facts *f,
+					 struct buf *reply_r,
+					 struct smtpd_check_actions *act);
+/* DATA time: smtpd_data_restrictions (f->rcpt is NULL). */
+enum smtpd_check_result smtpd_check_data(const struct smtpd_check_lists *l,
+					 const struct smtpd_check_facts *f,
+					 struct buf *reply_r,
+					 struct smtpd_check_actions *act);
 
 #endif

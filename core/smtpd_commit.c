@@ -12,7 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <stdint.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/bufferevent.h>
 #include <event2/event.h>
@@ -37,8 +39,10 @@ struct rcpt_job {
 	struct resolve_result  res;
 	struct buf             reply;
 	struct smtpd_check_facts f;
-	int                    ok, vrfy;
+	struct smtpd_check_actions act;
+	int                    ok, vrfy, discarding;
 	char                  *rcpt_text;
+	char                   instance[48];
 };
 
 static void
@@ -50,14 +54,24 @@ rcpt_eval(void *arg)
 	enum resolve_status rs;
 
 	j->ok = 0;
-	/* VRFY answers what RCPT would (Postfix runs the same checks). */
-	cr = smtpd_check_eval(l->checks.relay, &j->f, &j->reply);
-	if (cr == SMTPD_CHECK_REJECT || cr == SMTPD_CHECK_DEFER)
-		return;
-	cr = smtpd_check_eval(l->checks.rcpt, &j->f, &j->reply);
-	if (cr == SMTPD_CHECK_REJECT || cr == SMTPD_CHECK_DEFER)
-		return;
+	/*
+	 * VRFY answers what RCPT would (Postfix runs the same checks). Once a
+	 * restriction said DISCARD, the message goes nowhere: later
+	 * recipients are not checked (as in Postfix).
+	 */
+	if (!j->discarding) {
+		cr = smtpd_check_rcpt(&l->checks, &j->f, &j->reply,
+				      j->vrfy ? NULL : &j->act);
+		if (cr == SMTPD_CHECK_REJECT || cr == SMTPD_CHECK_DEFER)
+			return;
+	}
 	rs = resolve_rcpt(l->resolve, &j->r.addr, &j->res);
+	if (rs != RESOLVE_OK && (j->discarding || j->act.discard)) {
+		/* Nothing will be delivered: accept without a destination. */
+		resolve_result_free(&j->res);
+		memset(&j->res, 0, sizeof(j->res));
+		rs = RESOLVE_OK;
+	}
 	buf_reset(&j->reply);
 	switch (rs) {
 	case RESOLVE_OK:
@@ -89,6 +103,7 @@ static void
 rcpt_job_free(struct rcpt_job *j)
 {
 	buf_free(&j->reply);
+	smtpd_check_actions_free(&j->act);
 	resolve_result_free(&j->res);
 	smtpd_rcpt_args_free(&j->r);
 	free(j->rcpt_text);
@@ -133,6 +148,8 @@ rcpt_deliver_result(struct rcpt_job *j)
 			log_write(s->l->s.syslog_name, "smtpd", LOG_LVL_WARNING,
 				  "%s: %s", j->rcpt_text, j->res.reason);
 	}
+	if (j->ok && s->tx != NULL)
+		smtpd_check_actions_merge(&s->tx->act, &j->act);
 	smtpd_rcpt_finish(s, &j->r, &j->res, buf_cstr(&j->reply), j->ok);
 }
 
@@ -162,17 +179,29 @@ rcpt_start(struct smtpd_session *s, struct smtpd_rcpt_args *r, int vrfy)
 	fmt = addr_format(&j->r.addr);
 	j->rcpt_text = xasprintf("<%s>", fmt);
 	free(fmt);
+	smtpd_check_actions_init(&j->act);
+	j->discarding = s->tx != NULL && s->tx->act.discard;
+	j->f.esmtp = s->esmtp;
+	j->f.where = vrfy ? "VRFY" : "RCPT";
+	j->f.queue_id = s->tx ? s->tx->id : NULL;
+	j->f.rcpt_count = s->tx ? (unsigned)s->tx->nrcpt : 0;
+	j->f.syslog_name = s->l->s.syslog_name;
+	/* One policy "instance" per transaction. */
+	snprintf(j->instance, sizeof(j->instance), "%lx.%lx",
+		 (unsigned long)getpid(), (unsigned long)(uintptr_t)s->tx);
+	j->f.instance = j->instance;
 	j->f.in_mynetworks = s->in_mynetworks;
 	j->f.sasl_authenticated = s->sasl_authenticated;
 	j->f.client_addr = s->client_addr;
 	j->f.client_name = s->client_name;
 	j->f.helo = s->helo;
-	j->f.sender = s->tx ? s->tx->sender : "";
+	j->f.sender = s->tx ? s->tx->sender : NULL;
 	j->f.rcpt = &j->r.addr;
 	j->f.rcpt_text = j->rcpt_text;
 	j->f.resolve = s->l->resolve;
 
-	if (!resolve_ctx_blocking(s->l->resolve)) {
+	if (!resolve_ctx_blocking(s->l->resolve) &&
+	    !smtpd_check_lists_blocking(&s->l->checks)) {
 		rcpt_eval(j);
 		rcpt_deliver_result(j);
 		rcpt_job_free(j);
@@ -217,6 +246,10 @@ struct commit_job {
 	bool                   direct;
 	bool                   queued;	/* leftovers written to the queue */
 	bool                   failed;	/* nothing durable: 451 */
+	bool                   discard, hold;
+	struct resolve_result  redirect;	/* REDIRECT destinations */
+	struct resolve_ctx    *resolve;
+	struct buf             prepended;	/* PREPEND lines + content */
 	char                   err[512];
 	struct timeval         t_start, t_end;
 	char                   client_addr[INET6_ADDRSTRLEN];
@@ -231,6 +264,50 @@ tv_diff(const struct timeval *a, const struct timeval *b)
 	       (double)(b->tv_usec - a->tv_usec) / 1e6;
 }
 
+/*
+ * REDIRECT: every recipient is replaced by the one address (resolved here,
+ * on the worker, since the maps may block).
+ */
+static void
+commit_redirect(struct commit_job *j)
+{
+	const char *target = j->tx->act.redirect;
+	const char *at = strrchr(target, '@');
+	struct addr a;
+	enum resolve_status rs;
+
+	memset(&a, 0, sizeof(a));
+	a.local = xstrndup(target, at ? (size_t)(at - target) : strlen(target));
+	a.domain = xstrdup(at ? at + 1 : "");
+	for (char *p = a.domain; *p; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
+	rs = resolve_rcpt(j->resolve, &a, &j->redirect);
+	free(a.local);
+	free(a.domain);
+	if (rs != RESOLVE_OK) {
+		snprintf(j->err, sizeof(j->err), "REDIRECT %s: %s", target,
+			 j->redirect.reason ? j->redirect.reason
+					    : "cannot be resolved");
+		j->failed = true;
+		return;
+	}
+	free(j->out);
+	j->out = xcalloc(j->redirect.n ? j->redirect.n : 1, sizeof(*j->out));
+	j->nout = 0;
+	j->direct = !j->hold;
+	for (size_t k = 0; k < j->redirect.n; k++) {
+		const struct resolve_dest *d = &j->redirect.v[k];
+
+		j->out[j->nout].addr = d->addr;
+		j->out[j->nout].orig = target;
+		j->out[j->nout].maildir = d->maildir;
+		if (d->cls != RESOLVE_CLASS_VIRTUAL || d->maildir == NULL)
+			j->direct = false;
+		j->nout++;
+	}
+}
+
 static void
 commit_work(void *arg)
 {
@@ -240,7 +317,29 @@ commit_work(void *arg)
 	struct errbuf err;
 	struct buf text;
 	size_t nleft = 0;
+	const char *content = t->content.data;
+	size_t clen = t->content.len;
 
+	if (j->discard) {
+		/* A restriction said DISCARD: claim success, keep nothing. */
+		gettimeofday(&j->t_end, NULL);
+		return;
+	}
+	if (t->act.redirect != NULL)
+		commit_redirect(j);
+	if (j->failed) {
+		gettimeofday(&j->t_end, NULL);
+		return;
+	}
+	if (t->act.prepend.n > 0) {
+		/* PREPEND headers go on top, before our Received: header. */
+		buf_init(&j->prepended, 0);
+		for (size_t i = 0; i < t->act.prepend.n; i++)
+			buf_printf(&j->prepended, "%s\n", t->act.prepend.v[i]);
+		buf_append(&j->prepended, t->content.data, t->content.len);
+		content = j->prepended.data;
+		clen = j->prepended.len;
+	}
 	buf_init(&text, 0);
 	if (j->direct) {
 		for (size_t i = 0; i < j->nout; i++) {
@@ -252,8 +351,8 @@ commit_work(void *arg)
 				.orig_rcpt = j->st->enable_original_recipient
 					     ? o->orig : NULL,
 				.rcpt = o->addr,
-				.content = t->content.data,
-				.len = t->content.len,
+				.content = content,
+				.len = clen,
 			};
 			struct timeval a, b;
 
@@ -283,7 +382,7 @@ commit_work(void *arg)
 		env.protocol = j->esmtp ? "ESMTP" : "SMTP";
 		env.envid = t->envid;
 		env.ret = t->ret;
-		env.size = (long long)t->content.len;
+		env.size = (long long)clen;
 		env.rcpt = xcalloc(nleft, sizeof(*env.rcpt));
 		for (size_t i = 0; i < j->nout; i++) {
 			struct dest_out *o = &j->out[i];
@@ -298,8 +397,8 @@ commit_work(void *arg)
 			env.nrcpt++;
 		}
 		errbuf_clear(&err);
-		if (queue_write(j->qdir, &env, t->content.data, t->content.len,
-				false, &err) < 0) {
+		if (queue_write(j->qdir, &env, content, clen, j->hold,
+				&err) < 0) {
 			snprintf(j->err, sizeof(j->err), "%s", errbuf_str(&err));
 			/* Destinations already written stay delivered; the
 			 * client retries the whole message (at least once). */
@@ -339,6 +438,14 @@ commit_log(struct commit_job *j)
 	if (t->msgid)
 		log_write(name, "cleanup", LOG_LVL_INFO, "%s: message-id=%s",
 			  t->id, t->msgid);
+	if (j->discard) {
+		log_write(name, "cleanup", LOG_LVL_INFO, "%s: discard: %s", t->id,
+			  t->act.discard_why ? t->act.discard_why : "DISCARD");
+		return;
+	}
+	if (j->hold)
+		log_write(name, "cleanup", LOG_LVL_INFO, "%s: hold: %s", t->id,
+			  t->act.hold_why ? t->act.hold_why : "HOLD");
 	if (!j->direct)
 		return;		/* the queue manager logs the rest */
 	log_write(name, "qmgr", LOG_LVL_INFO,
@@ -383,7 +490,7 @@ commit_done(void *arg)
 					    t->id);
 		if (!t->bdat)
 			s->cmd_ok[SMTPD_DATA]++;
-		if (j->queued && s->l->srv->qmgr != NULL)
+		if (j->queued && !j->hold && s->l->srv->qmgr != NULL)
 			qmgr_enqueued(s->l->srv->qmgr, t->id);
 	}
 	/* BDAT chunks were counted as they came; DATA counts at its end. */
@@ -392,6 +499,8 @@ commit_done(void *arg)
 	for (size_t i = 0; i < j->nout; i++)
 		free(j->out[i].text);
 	free(j->out);
+	resolve_result_free(&j->redirect);
+	buf_free(&j->prepended);
 	free(j->client_name);
 	free(j->helo);
 	smtpd_txn_free(&j->tx);
@@ -442,6 +551,12 @@ smtpd_commit(struct smtpd_session *s)
 			j->nout++;
 		}
 	}
+	j->discard = t->act.discard;
+	j->hold = t->act.hold;
+	j->resolve = s->l->resolve;
+	buf_init(&j->prepended, 0);
+	if (j->hold)
+		j->direct = false;	/* held mail waits in hold/ */
 	if (s->bev != NULL)
 		bufferevent_disable(s->bev, EV_READ);
 	worker_submit(s->l->srv->pool, commit_work, commit_done, j);

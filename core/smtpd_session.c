@@ -120,6 +120,7 @@ smtpd_txn_free(struct smtpd_txn **tp)
 	free(t->ret);
 	free(t->msgid);
 	buf_free(&t->content);
+	smtpd_check_actions_free(&t->act);
 	free(t);
 	*tp = NULL;
 }

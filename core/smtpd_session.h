@@ -17,6 +17,7 @@
 #include "core/lib/buf.h"
 #include "core/queue.h"
 #include "core/resolve.h"
+#include "core/smtpd_check.h"
 #include "core/smtpd_cmd.h"
 
 #define SMTPD_VERB_MAX (SMTPD_XFORWARD + 1)
@@ -45,6 +46,8 @@ struct smtpd_txn {
 	long long       size;		/* message bytes as received (LF ends) */
 	char           *msgid;
 	int             hops;
+	/* DISCARD/HOLD/REDIRECT/PREPEND asked by restrictions (smtpd_check) */
+	struct smtpd_check_actions act;
 	unsigned        at_line_start:1, prev_crlf:1, in_header:1, too_big:1,
 			bdat:1, bdat_cr:1;
 };

@@ -110,13 +110,21 @@ static const struct compile_case compile_cases[] = {
 	  { "smtpd_recipient_restrictions", "\"reject_invalide_hostname\"",
 	    "did you mean \"reject_invalid_hostname\"" } },
 	/* Postfix names facteur does not implement are refused by name */
-	{ "reject_invalid_hostname", 0, 0,
-	  { "smtpd_recipient_restrictions", "\"reject_invalid_hostname\"",
+	{ "reject_unauth_pipelining", 0, 0,
+	  { "smtpd_recipient_restrictions", "\"reject_unauth_pipelining\"",
 	    "not supported" } },
-	{ "permit, check_client_access", 0, 0,
-	  { "smtpd_recipient_restrictions", "\"check_client_access\"",
-	    "not supported" } },
-	{ "Check_Policy_Service", 0, 0, { "not supported", NULL } },
+	{ "permit, reject_unknown_sender_domain", 0, 0,
+	  { "smtpd_recipient_restrictions",
+	    "\"reject_unknown_sender_domain\"", "not supported" } },
+	{ "Reject_Rbl_Client zen.test", 0, 0, { "not supported", NULL } },
+	{ "reject_invalid_hostname, reject_non_fqdn_helo_hostname, "
+	  "defer_if_permit, defer_if_reject, warn_if_reject, sleep 0, "
+	  "reject_non_fqdn_sender, reject_unlisted_sender, "
+	  "check_client_access inline:{1.2.3.4=OK}, "
+	  "check_helo_access static:DUNNO, check_sender_access static:DUNNO, "
+	  "check_recipient_access static:DUNNO, "
+	  "check_reverse_client_hostname_access static:DUNNO, "
+	  "check_policy_service inet:127.0.0.1:9", 1, 0, { NULL } },
 	{ "xyzzy", 0, 0,
 	  { "smtpd_recipient_restrictions: unknown restriction \"xyzzy\"",
 	    NULL } },
@@ -217,9 +225,42 @@ static const struct lists_case lists_cases[] = {
 	  { "/etc/facteur/main.cf, line 3: smtpd_helo_restrictions: ",
 	    "\"reject_unauth_destinaton\"",
 	    "did you mean \"reject_unauth_destination\"" } },
-	{ "smtpd_sender_restrictions = check_sender_access hash:/x\n", 0,
+	{ "smtpd_sender_restrictions = reject_rbl_client zen.test\n", 0,
 	  { "/etc/facteur/main.cf, line 1: smtpd_sender_restrictions: ",
-	    "\"check_sender_access\"", NULL } },
+	    "\"reject_rbl_client\"", "not supported" } },
+	/* seed 004's typo */
+	{ "smtpd_helo_restrictions = permit_mynetworks,\n"
+	  "    permit_sasl_authenticated,\n"
+	  "    reject_non_fqdn_hostname,\n"
+	  "    reject_invalide_hostname,\n"
+	  "    permit\n", 0,
+	  { "/etc/facteur/main.cf, line 1: smtpd_helo_restrictions: ",
+	    "\"reject_invalide_hostname\"",
+	    "did you mean \"reject_invalid_hostname\"" } },
+	/* restriction classes */
+	{ "smtpd_restriction_classes = strict\n"
+	  "strict = reject_non_fqdn_sender, reject\n"
+	  "smtpd_sender_restrictions = strict\n", 1, { NULL } },
+	{ "smtpd_restriction_classes = strict\n"
+	  "smtpd_sender_restrictions = strict\n", 0,
+	  { "restriction class \"strict\" needs a definition", NULL } },
+	{ "smtpd_restriction_classes = strict\n"
+	  "strict = reject_bogus\n", 0,
+	  { "strict: unknown restriction \"reject_bogus\"", NULL } },
+	{ "smtpd_delay_reject = no\n", 0,
+	  { "line 1: smtpd_delay_reject = no is not supported", NULL } },
+	{ "smtpd_client_restrictions = check_policy_service\n", 0,
+	  { "\"check_policy_service\" needs inet:host:port", NULL } },
+	{ "smtpd_client_restrictions = check_policy_service tcp:x\n", 0,
+	  { "bad endpoint \"tcp:x\"", NULL } },
+	{ "smtpd_client_restrictions = sleep x\n", 0,
+	  { "sleep: bad number of seconds \"x\"", NULL } },
+	{ "smtpd_client_restrictions = check_client_access\n", 0,
+	  { "needs a type:name table", NULL } },
+	{ "smtpd_client_restrictions = check_client_access nomap\n", 0,
+	  { "need maptype:mapname", NULL } },
+	{ "smtpd_client_restrictions = inline:{a=b}\n", 0,
+	  { "must follow one of check_client_access", NULL } },
 	/* a list built by $name expansion */
 	{ "my_relay = permit_mynetworks, defer_unauth_destination\n"
 	  "smtpd_relay_restrictions = $my_relay\n", 1, { NULL } },
@@ -333,7 +374,7 @@ static const struct eval_case eval_cases[] = {
 	  "554 5.7.1 <user@far.example>: Recipient address rejected: "
 	  "Access denied" },
 	{ "defer", false, false, "user@far.example", D,
-	  "450 4.7.1 <user@far.example>: Recipient address rejected: "
+	  "450 4.3.2 <user@far.example>: Recipient address rejected: "
 	  "Try again later" },
 	/* first decision wins */
 	{ "permit, reject", false, false, "user@far.example", P, NULL },
@@ -349,7 +390,7 @@ static const struct eval_case eval_cases[] = {
 	  "554 5.7.1 <user@far.example>: Recipient address rejected: "
 	  "Access denied" },
 	{ "permit_sasl_authenticated, defer", false, false, "a@example.test", D,
-	  "450 4.7.1 <a@example.test>: Recipient address rejected: "
+	  "450 4.3.2 <a@example.test>: Recipient address rejected: "
 	  "Try again later" },
 	/* reject_unauth_destination by domain class */
 	{ "reject_unauth_destination", false, false, "user@far.example", R,
@@ -415,8 +456,14 @@ static const struct eval_case eval_cases[] = {
 	  "need fully-qualified address" },
 	{ "permit_mynetworks, reject_non_fqdn_recipient", true, false,
 	  "user@localhost", P, NULL },
-	/* reject_unlisted_recipient is decided by the session's lookup */
-	{ "reject_unlisted_recipient", false, false, "nobody@example.test", N, NULL },
+	/* reject_unlisted_recipient decides where it stands in the list */
+	{ "reject_unlisted_recipient", false, false, "nobody@example.test", R,
+	  "550 5.1.1 <nobody@example.test>: Recipient address rejected: "
+	  "User unknown in virtual mailbox table" },
+	{ "permit, reject_unlisted_recipient", false, false,
+	  "nobody@example.test", P, NULL },
+	{ "reject_unlisted_recipient", false, false, "alice@example.test", N,
+	  NULL },
 	{ "reject_unlisted_recipient, permit", false, false, "x@far.example", P, NULL },
 };
 
@@ -539,7 +586,7 @@ test_eval_client_stage(void **state)
 			       "Access denied"));
 	assert_int_equal(eval_one(ctx, "permit_mynetworks, defer", false, false,
 				  NULL, &reply), SMTPD_CHECK_DEFER);
-	assert_true(strncmp(buf_cstr(&reply), "450 4.7.1 <", 11) == 0);
+	assert_true(strncmp(buf_cstr(&reply), "450 4.3.2 <", 11) == 0);
 	assert_non_null(strstr(buf_cstr(&reply), ">: Client host rejected: "
 			       "Try again later"));
 	assert_int_equal(eval_one(ctx, "permit_mynetworks, defer", true, false,
@@ -627,6 +674,293 @@ test_eval_no_relay_domains(void **state)
 	resolve_ctx_free(&ctx);
 }
 
+/* ---- the full vocabulary through smtpd_check_rcpt ---- */
+
+struct vocab_case {
+	const char *main_cf;		/* restriction lists etc. */
+	const char *helo, *sender, *rcpt, *addr, *name;
+	bool        mynet;
+	enum smtpd_check_result want;
+	const char *reply;		/* exact, when REJECT/DEFER */
+	const char *act;		/* "discard", "hold", "redirect:x", "prepend:x" */
+};
+
+#define RR "smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination\n"
+static const struct vocab_case vocab_cases[] = {
+	/* lists in order; PERMIT moves on; REJECT ends */
+	{ RR "smtpd_client_restrictions = permit\n"
+	  "smtpd_recipient_restrictions = reject\n", "h.example", "s@x.example",
+	  "alice@example.test", "192.0.2.9", "h.example", false,
+	  SMTPD_CHECK_REJECT, "554 5.7.1 <alice@example.test>: Recipient address "
+	  "rejected: Access denied", NULL },
+	{ RR "smtpd_client_restrictions = reject\n", "h.example", "s@x.example",
+	  "alice@example.test", "192.0.2.9", "h.example", false,
+	  SMTPD_CHECK_REJECT, "554 5.7.1 <h.example[192.0.2.9]>: Client host "
+	  "rejected: Access denied", NULL },
+	{ RR "smtpd_helo_restrictions = reject\n", "h.example", "s@x.example",
+	  "alice@example.test", "192.0.2.9", "h.example", false,
+	  SMTPD_CHECK_REJECT, "554 5.7.1 <h.example>: Helo command rejected: "
+	  "Access denied", NULL },
+	{ RR "smtpd_sender_restrictions = defer\n", "h.example", "s@x.example",
+	  "alice@example.test", "192.0.2.9", "h.example", false,
+	  SMTPD_CHECK_DEFER, "450 4.3.2 <s@x.example>: Sender address rejected: "
+	  "Try again later", NULL },
+	/* relay list rejects even after a client PERMIT */
+	{ RR "smtpd_client_restrictions = permit\n", "h.example", "s@x.example",
+	  "u@far.example", "192.0.2.9", NULL, false, SMTPD_CHECK_REJECT,
+	  "554 5.7.1 <u@far.example>: Relay access denied", NULL },
+	/* HELO names */
+	{ RR "smtpd_helo_restrictions = reject_invalid_helo_hostname\n",
+	  "bad_name..x", "s@x.example", "alice@example.test", "192.0.2.9", NULL,
+	  false, SMTPD_CHECK_REJECT, "501 5.5.2 <bad_name..x>: Helo command "
+	  "rejected: Invalid name", NULL },
+	{ RR "smtpd_helo_restrictions = reject_invalid_helo_hostname\n",
+	  "mail.example.org", "s@x.example", "alice@example.test", "192.0.2.9",
+	  NULL, false, SMTPD_CHECK_DUNNO, NULL, NULL },
+	{ RR "smtpd_helo_restrictions = reject_invalid_hostname\n",
+	  "[192.0.2.300]", "s@x.example", "alice@example.test", "192.0.2.9",
+	  NULL, false, SMTPD_CHECK_REJECT, "501 5.5.2 <[192.0.2.300]>: Helo "
+	  "command rejected: invalid ip address", NULL },
+	{ RR "smtpd_helo_restrictions = reject_non_fqdn_helo_hostname\n",
+	  "localhost", "s@x.example", "alice@example.test", "192.0.2.9", NULL,
+	  false, SMTPD_CHECK_REJECT, "504 5.5.2 <localhost>: Helo command "
+	  "rejected: need fully-qualified hostname", NULL },
+	{ RR "smtpd_helo_restrictions = reject_non_fqdn_hostname\n",
+	  "mail.example.org.", "s@x.example", "alice@example.test", "192.0.2.9",
+	  NULL, false, SMTPD_CHECK_DUNNO, NULL, NULL },
+	/* sender forms */
+	{ RR "smtpd_sender_restrictions = reject_non_fqdn_sender\n", "h.example",
+	  "joe@localhost", "alice@example.test", "192.0.2.9", NULL, false,
+	  SMTPD_CHECK_REJECT, "504 5.5.2 <joe@localhost>: Sender address "
+	  "rejected: need fully-qualified address", NULL },
+	{ RR "smtpd_sender_restrictions = reject_non_fqdn_sender\n", "h.example",
+	  "", "alice@example.test", "192.0.2.9", NULL, false, SMTPD_CHECK_DUNNO,
+	  NULL, NULL },
+	{ RR "smtpd_sender_restrictions = reject_unlisted_sender\n", "h.example",
+	  "ghost@example.test", "alice@example.test", "192.0.2.9", NULL, false,
+	  SMTPD_CHECK_REJECT, "550 5.1.0 <ghost@example.test>: Sender address "
+	  "rejected: User unknown in virtual mailbox table", NULL },
+	{ RR "smtpd_sender_restrictions = reject_unlisted_sender\n", "h.example",
+	  "alice@example.test", "alice@example.test", "192.0.2.9", NULL, false,
+	  SMTPD_CHECK_DUNNO, NULL, NULL },
+	{ RR "smtpd_sender_restrictions = reject_unlisted_sender\n", "h.example",
+	  "anyone@far.example", "alice@example.test", "192.0.2.9", NULL, false,
+	  SMTPD_CHECK_DUNNO, NULL, NULL },
+	/* defer_if_permit / defer_if_reject / warn_if_reject */
+	{ RR "smtpd_client_restrictions = defer_if_permit, permit\n", "h.example",
+	  "s@x.example", "alice@example.test", "192.0.2.9", NULL, false,
+	  SMTPD_CHECK_DEFER, "450 4.7.0 <unknown[192.0.2.9]>: Client host "
+	  "rejected: defer_if_permit requested", NULL },
+	{ RR "smtpd_client_restrictions = defer_if_permit\n"
+	  "smtpd_recipient_restrictions = reject\n", "h.example", "s@x.example",
+	  "alice@example.test", "192.0.2.9", NULL, false, SMTPD_CHECK_REJECT,
+	  "554 5.7.1 <alice@example.test>: Recipient address rejected: Access "
+	  "denied", NULL },
+	{ RR "smtpd_client_restrictions = defer_if_reject, reject\n", "h.example",
+	  "s@x.example", "alice@example.test", "192.0.2.9", NULL, false,
+	  SMTPD_CHECK_DEFER, "450 4.7.0 <unknown[192.0.2.9]>: Client host "
+	  "rejected: defer_if_reject requested", NULL },
+	{ RR "smtpd_client_restrictions = defer_if_reject, permit\n", "h.example",
+	  "s@x.example", "alice@example.test", "192.0.2.9", NULL, false,
+	  SMTPD_CHECK_DUNNO, NULL, NULL },
+	{ RR "smtpd_client_restrictions = warn_if_reject reject, permit\n",
+	  "h.example", "s@x.example", "alice@example.test", "192.0.2.9", NULL,
+	  false, SMTPD_CHECK_DUNNO, NULL, NULL },
+	{ RR "smtpd_client_restrictions = warn_if_reject reject_non_fqdn_sender, "
+	  "reject\n", "h.example", "s@x", "alice@example.test", "192.0.2.9",
+	  NULL, false, SMTPD_CHECK_REJECT, "554 5.7.1 <unknown[192.0.2.9]>: "
+	  "Client host rejected: Access denied", NULL },
+	/* sleep 0 passes on */
+	{ RR "smtpd_client_restrictions = sleep 0, reject\n", "h.example",
+	  "s@x.example", "alice@example.test", "192.0.2.9", NULL, false,
+	  SMTPD_CHECK_REJECT, "554 5.7.1 <unknown[192.0.2.9]>: Client host "
+	  "rejected: Access denied", NULL },
+	/* access maps: client by name, parent domain, address, prefix */
+	{ RR "smtpd_client_restrictions = check_client_access "
+	  "inline:{ {example.net=REJECT go away} }\n", "h.example", "s@x.example",
+	  "alice@example.test", "192.0.2.9", "mx.sub.example.net", false,
+	  SMTPD_CHECK_REJECT, "554 5.7.1 <mx.sub.example.net[192.0.2.9]>: Client "
+	  "host rejected: go away", NULL },
+	{ RR "smtpd_client_restrictions = check_client_access "
+	  "inline:{ {192.0.2=550 5.7.9 not you} }\n", "h.example", "s@x.example",
+	  "alice@example.test", "192.0.2.9", NULL, false, SMTPD_CHECK_REJECT,
+	  "550 5.7.9 <unknown[192.0.2.9]>: Client host rejected: not you", NULL },
+	{ RR "smtpd_client_restrictions = check_client_access "
+	  "inline:{ 192.0.2.9=DEFER }\n", "h.example", "s@x.example",
+	  "alice@example.test", "192.0.2.9", NULL, false, SMTPD_CHECK_DEFER,
+	  "450 4.7.1 <unknown[192.0.2.9]>: Client host rejected: Access denied",
+	  NULL },
+	{ RR "smtpd_client_restrictions = check_client_access "
+	  "inline:{ 192.0.2.9=OK }, reject\n", "h.example", "s@x.example",
+	  "alice@example.test", "192.0.2.9", NULL, false, SMTPD_CHECK_DUNNO,
+	  NULL, NULL },
+	{ RR "smtpd_client_restrictions = check_client_access "
+	  "inline:{ 192.0.2.9=DUNNO }, reject\n", "h.example", "s@x.example",
+	  "alice@example.test", "192.0.2.9", NULL, false, SMTPD_CHECK_REJECT,
+	  "554 5.7.1 <unknown[192.0.2.9]>: Client host rejected: Access denied",
+	  NULL },
+	{ RR "smtpd_helo_restrictions = check_helo_access "
+	  "inline:{ {mx.example.test=REJECT You are not me} }\n", "mx.example.test",
+	  "s@x.example", "alice@example.test", "192.0.2.9", NULL, false,
+	  SMTPD_CHECK_REJECT, "554 5.7.1 <mx.example.test>: Helo command "
+	  "rejected: You are not me", NULL },
+	{ RR "smtpd_sender_restrictions = check_sender_access "
+	  "inline:{ spam.example=REJECT }\n", "h.example", "x@spam.example",
+	  "alice@example.test", "192.0.2.9", NULL, false, SMTPD_CHECK_REJECT,
+	  "554 5.7.1 <x@spam.example>: Sender address rejected: Access denied",
+	  NULL },
+	{ RR "smtpd_sender_restrictions = check_sender_access "
+	  "inline:{ postmaster@=OK }, reject\n", "h.example",
+	  "postmaster@any.example", "alice@example.test", "192.0.2.9", NULL,
+	  false, SMTPD_CHECK_DUNNO, NULL, NULL },
+	{ RR "smtpd_sender_restrictions = check_sender_access "
+	  "inline:{ {<>=REJECT no bounces} }\n", "h.example", "",
+	  "alice@example.test", "192.0.2.9", NULL, false, SMTPD_CHECK_REJECT,
+	  "554 5.7.1 <>: Sender address rejected: no bounces", NULL },
+	{ RR "recipient_delimiter = +\n"
+	  "smtpd_recipient_restrictions = check_recipient_access "
+	  "inline:{ {alice@example.test=450 4.2.1 mailbox busy} }\n", "h.example",
+	  "s@x.example", "alice+tag@example.test", "192.0.2.9", NULL, false,
+	  SMTPD_CHECK_DEFER, "450 4.2.1 <alice+tag@example.test>: Recipient "
+	  "address rejected: mailbox busy", NULL },
+	/* DSN fixed for the class: 5.1.1 on a sender becomes 5.1.0 */
+	{ RR "smtpd_sender_restrictions = check_sender_access "
+	  "inline:{ {x.example=REJECT 5.1.1 nope} }\n", "h.example", "s@x.example",
+	  "alice@example.test", "192.0.2.9", NULL, false, SMTPD_CHECK_REJECT,
+	  "554 5.1.0 <s@x.example>: Sender address rejected: nope", NULL },
+	/* actions for the transaction */
+	{ RR "smtpd_sender_restrictions = check_sender_access "
+	  "inline:{ x.example=DISCARD }, reject\n", "h.example", "s@x.example",
+	  "alice@example.test", "192.0.2.9", NULL, false, SMTPD_CHECK_DUNNO,
+	  NULL, "discard" },
+	{ RR "smtpd_sender_restrictions = check_sender_access "
+	  "inline:{ x.example=HOLD }\n", "h.example", "s@x.example",
+	  "alice@example.test", "192.0.2.9", NULL, false, SMTPD_CHECK_DUNNO,
+	  NULL, "hold" },
+	{ RR "smtpd_recipient_restrictions = check_recipient_access "
+	  "inline:{ {alice@example.test=REDIRECT bob@example.test} }\n",
+	  "h.example", "s@x.example", "alice@example.test", "192.0.2.9", NULL,
+	  false, SMTPD_CHECK_DUNNO, NULL, "redirect:bob@example.test" },
+	{ RR "smtpd_recipient_restrictions = check_recipient_access "
+	  "inline:{ {alice@example.test=PREPEND X-Tag: yes} }\n", "h.example",
+	  "s@x.example", "alice@example.test", "192.0.2.9", NULL, false,
+	  SMTPD_CHECK_DUNNO, NULL, "prepend:X-Tag: yes" },
+	{ RR "smtpd_recipient_restrictions = check_recipient_access "
+	  "inline:{ {alice@example.test=FILTER smtp:[127.0.0.1]:10025} }\n",
+	  "h.example", "s@x.example", "alice@example.test", "192.0.2.9", NULL,
+	  false, SMTPD_CHECK_DEFER, "451 4.3.5 Server configuration error",
+	  NULL },
+	/* restriction classes and nested lists as values */
+	{ RR "smtpd_restriction_classes = strict\n"
+	  "strict = reject_non_fqdn_sender, permit\n"
+	  "smtpd_recipient_restrictions = check_recipient_access "
+	  "inline:{ alice@example.test=strict }, reject\n", "h.example",
+	  "s@localhost", "alice@example.test", "192.0.2.9", NULL, false,
+	  SMTPD_CHECK_REJECT, "504 5.5.2 <s@localhost>: Sender address "
+	  "rejected: need fully-qualified address", NULL },
+	{ RR "smtpd_restriction_classes = strict\n"
+	  "strict = reject_non_fqdn_sender, permit\n"
+	  "smtpd_recipient_restrictions = check_recipient_access "
+	  "inline:{ alice@example.test=strict }, reject\n", "h.example",
+	  "s@x.example", "alice@example.test", "192.0.2.9", NULL, false,
+	  SMTPD_CHECK_PERMIT, NULL, NULL },
+	{ RR "smtpd_recipient_restrictions = check_recipient_access "
+	  "inline:{ {alice@example.test=permit_mynetworks, reject} }\n",
+	  "h.example", "s@x.example", "alice@example.test", "192.0.2.9", NULL,
+	  false, SMTPD_CHECK_REJECT, "554 5.7.1 <alice@example.test>: Recipient "
+	  "address rejected: Access denied", NULL },
+	{ RR "smtpd_recipient_restrictions = check_recipient_access "
+	  "inline:{ {alice@example.test=check_client_access static:OK} }\n",
+	  "h.example", "s@x.example", "alice@example.test", "192.0.2.9", NULL,
+	  false, SMTPD_CHECK_DEFER, "451 4.3.5 Server configuration error",
+	  NULL },
+	/* lookup failure: 4xx, never 5xx */
+	{ RR "smtpd_sender_restrictions = check_sender_access fail:down\n",
+	  "h.example", "s@x.example", "alice@example.test", "192.0.2.9", NULL,
+	  false, SMTPD_CHECK_DEFER, "451 4.3.0 <s@x.example>: Temporary lookup "
+	  "failure", NULL },
+	/* the policy server is down: the default action */
+	{ RR "smtpd_policy_service_timeout = 2s\n"
+	  "smtpd_policy_service_try_limit = 1\n"
+	  "smtpd_recipient_restrictions = check_policy_service "
+	  "unix:/nonexistent/policy\n", "h.example", "s@x.example",
+	  "alice@example.test", "192.0.2.9", NULL, false, SMTPD_CHECK_DEFER,
+	  "451 4.3.5 <alice@example.test>: Recipient address rejected: Server "
+	  "configuration problem", NULL },
+};
+#undef RR
+
+static void
+test_vocab(void **state)
+{
+	struct settings s;
+	struct resolve_ctx *ctx;
+
+	(void)state;
+	base_settings(&s);
+	ctx = ctx_open(&s);
+	for (size_t i = 0; i < sizeof(vocab_cases) / sizeof(vocab_cases[0]); i++) {
+		const struct vocab_case *c = &vocab_cases[i];
+		struct smtpd_check_lists l;
+		struct smtpd_check_actions act;
+		struct smtpd_check_facts f;
+		struct config *cf;
+		struct errbuf err;
+		struct buf reply;
+		struct addr a;
+		const char *perr;
+		char text[300];
+		enum smtpd_check_result r;
+
+		errbuf_clear(&err);
+		cf = config_parse_main(c->main_cf, "main.cf", NULL, &err);
+		if (cf == NULL)
+			fail_msg("case %zu: %s", i, errbuf_str(&err));
+		if (smtpd_check_lists_compile(&l, cf, &err) < 0)
+			fail_msg("case %zu: %s", i, errbuf_str(&err));
+		assert_int_equal(addr_parse_mailbox(c->rcpt, &a, &perr), 0);
+		snprintf(text, sizeof(text), "<%s>", c->rcpt);
+		memset(&f, 0, sizeof(f));
+		f.client_addr = c->addr;
+		f.client_name = c->name ? c->name : "unknown";
+		f.helo = c->helo;
+		f.sender = c->sender;
+		f.rcpt = &a;
+		f.rcpt_text = text;
+		f.where = "RCPT";
+		f.in_mynetworks = c->mynet;
+		f.resolve = ctx;
+		buf_init(&reply, 1000);
+		smtpd_check_actions_init(&act);
+		r = smtpd_check_rcpt(&l, &f, &reply, &act);
+		if (r != c->want)
+			fail_msg("case %zu: result %d, want %d (reply \"%s\")", i,
+				 r, c->want, buf_cstr(&reply));
+		if (c->reply && strcmp(buf_cstr(&reply), c->reply) != 0)
+			fail_msg("case %zu: reply \"%s\", want \"%s\"", i,
+				 buf_cstr(&reply), c->reply);
+		if (c->act == NULL)
+			assert_true(!act.discard && !act.hold &&
+				    act.redirect == NULL && act.prepend.n == 0);
+		else if (strcmp(c->act, "discard") == 0)
+			assert_true(act.discard);
+		else if (strcmp(c->act, "hold") == 0)
+			assert_true(act.hold && !act.discard);
+		else if (strncmp(c->act, "redirect:", 9) == 0)
+			assert_string_equal(act.redirect, c->act + 9);
+		else if (strncmp(c->act, "prepend:", 8) == 0) {
+			assert_int_equal(act.prepend.n, 1);
+			assert_string_equal(act.prepend.v[0], c->act + 8);
+		}
+		smtpd_check_actions_free(&act);
+		buf_free(&reply);
+		addr_free(&a);
+		smtpd_check_lists_free(&l);
+		config_free(&cf);
+	}
+	resolve_ctx_free(&ctx);
+}
+
 int
 main(void)
 {
@@ -638,6 +972,7 @@ main(void)
 		cmocka_unit_test(test_eval_client_stage),
 		cmocka_unit_test(test_eval_lookup_failure),
 		cmocka_unit_test(test_eval_no_relay_domains),
+		cmocka_unit_test(test_vocab),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -96,7 +96,7 @@ test_open_errors(void **state)
 		{ ":x", "table type missing" },
 		{ "foo:bar", "unsupported dictionary type: foo" },
 		{ "ldap:/etc/x.cf", "dictionary type \"ldap\" is not available in this facteur build" },
-		{ "mysql:/etc/x.cf", "\"mysql\" is not available" },
+		{ "pgsql:/etc/x.cf", "\"pgsql\" is not available" },
 		{ "inline:a=b", "expected inline:{ key=value" },
 		{ "inline:{a=b", "expected inline:{ key=value" },
 		{ "inline:{a=b}}", "expected inline:{ key=value" },
