@@ -1,0 +1,44 @@
+/*
+ * pwscheme.h - Dovecot-compatible password schemes: verify a password
+ * against a stored "{SCHEME}data" value (a value without a scheme prefix is
+ * a crypt(3) string), and make new hashes for `facteur passwd`.
+ * Schemes: ARGON2ID, ARGON2I (libsodium), SHA512-CRYPT, SHA256-CRYPT,
+ * BLF-CRYPT, MD5-CRYPT, CRYPT (system crypt), SSHA512, SSHA256, SSHA,
+ * SHA512, SHA256, SHA (OpenSSL), PLAIN, CLEARTEXT.
+ * Verification may block for a long time (argon2 is deliberately slow):
+ * call it on a worker thread. Thread-safe.
+ */
+#ifndef FACTEUR_PWSCHEME_H
+#define FACTEUR_PWSCHEME_H
+#include <stddef.h>
+
+#include "core/lib/errbuf.h"
+
+enum pw_result { PW_MATCH = 1, PW_MISMATCH = 0, PW_ERROR = -1 };
+
+/*
+ * PW_MATCH or PW_MISMATCH; PW_ERROR + err for an unknown scheme or a
+ * stored value that is not valid for its scheme. Comparisons are
+ * constant-time. pw may contain any bytes except NUL for crypt schemes.
+ */
+enum pw_result pwscheme_verify(const char *stored, const char *pw, size_t pwlen,
+			       struct errbuf *err);
+
+/* A new "{SCHEME}hash" (malloc'ed) or NULL + err for an unknown scheme. */
+char *pwscheme_hash(const char *scheme, const char *pw, struct errbuf *err);
+
+/* Per-family back ends (pwscheme_*.c); same return conventions. */
+enum pw_result pwscheme_crypt_verify(const char *hash, const char *pw,
+				     size_t pwlen, struct errbuf *err);
+char *pwscheme_crypt_hash(const char *prefix, const char *pw, struct errbuf *err);
+enum pw_result pwscheme_sodium_verify(const char *hash, const char *pw,
+				      size_t pwlen, struct errbuf *err);
+char *pwscheme_sodium_hash(int argon2id, const char *pw, struct errbuf *err);
+/* alg "SHA512"/"SHA256"/"SHA1"; salted: base64(digest || salt). */
+enum pw_result pwscheme_ssha_verify(const char *alg, int salted, const char *b64,
+				    const char *pw, size_t pwlen,
+				    struct errbuf *err);
+char *pwscheme_ssha_hash(const char *alg, int salted, const char *pw,
+			 struct errbuf *err);
+
+#endif
