@@ -22,11 +22,12 @@ static const struct table_driver *const table_drivers[] = {
 	&table_regexp_driver,
 	&table_pcre_driver,
 	&table_mysql_driver,
+	&table_ldap_driver,
 };
 
 /* Postfix table types facteur knows of but does not provide here. */
 static const char *const table_unavailable[] = {
-	"ldap", "pgsql", "sqlite", "lmdb", "btree", "cdb",
+	"pgsql", "sqlite", "lmdb", "btree", "cdb",
 	"proxy", "memcache", "socketmap", "tcp", "unix", "nis", "nisplus",
 	"sdbm", "dbm", "environ", "randmap", "pipemap", "union", "netinfo",
 };

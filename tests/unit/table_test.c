@@ -95,7 +95,7 @@ test_open_errors(void **state)
 		{ "nocolon", "nocolon: table type missing" },
 		{ ":x", "table type missing" },
 		{ "foo:bar", "unsupported dictionary type: foo" },
-		{ "ldap:/etc/x.cf", "dictionary type \"ldap\" is not available in this facteur build" },
+		{ "sqlite:/etc/x.cf", "dictionary type \"sqlite\" is not available in this facteur build" },
 		{ "pgsql:/etc/x.cf", "\"pgsql\" is not available" },
 		{ "inline:a=b", "expected inline:{ key=value" },
 		{ "inline:{a=b", "expected inline:{ key=value" },
@@ -627,7 +627,7 @@ test_list_errors(void **state)
 		{ "inline:{a=1}, nocolon", "nocolon: table type missing" },
 		{ "inline:{a=1", "unbalanced" },
 		{ "static:x foo:bar", "unsupported dictionary type: foo" },
-		{ "ldap:/etc/x.cf", "not available in this facteur build" },
+		{ "pgsql:/etc/x.cf", "not available in this facteur build" },
 	};
 	struct errbuf err;
 
