@@ -3,6 +3,9 @@
  * worker pool, bounded in flight, and retries deferred ones with backoff.
  * The loop thread keeps only IDs (a FIFO of at most QMGR_PENDING_MAX and a
  * set of the IDs it knows); directory scans and deliveries run on workers.
+ * Remote recipients: the worker picks each one's transport; the loop then
+ * runs one SMTP delivery per next hop (delivery/smtp_client), bounded per
+ * destination and in total, and a worker records the outcomes.
  * Must not: block the loop, deliver one message in two jobs at once, or
  * drop a message: with no bounce service yet, an expired message stays
  * deferred (logged once) and a bounced recipient is logged as such.
@@ -20,6 +23,8 @@
 
 #include <event2/event.h>
 
+#include "backends/table.h"
+#include "core/dns.h"
 #include "core/log.h"
 #include "core/params.h"
 #include "core/qmgr.h"
@@ -30,9 +35,26 @@
 #include "core/lib/strlist.h"
 #include "core/lib/xmalloc.h"
 #include "delivery/deliver.h"
+#include "delivery/smtp_client.h"
+#include "delivery/transport.h"
 
 #define QMGR_PENDING_MAX 10000	/* IDs waiting for a slot (then rescan) */
 #define QMGR_SCAN_BATCH  2000	/* IDs one directory scan hands over */
+#define QMGR_OUT_MAX     100	/* SMTP deliveries at once, all destinations */
+
+struct qjob;
+
+/* The recipients of one message that go to one next hop. */
+struct outgroup {
+	struct qjob      *j;
+	struct transport  t;
+	char              key[300];	/* destination, for concurrency */
+	struct smtp_req   req;
+	size_t           *idx;		/* recipient indices in env */
+	struct smtp_sess *sess;		/* while running */
+	struct timeval    t_start;
+	struct outgroup  *wait_next;
+};
 
 struct qjob {
 	struct qmgr     *q;
@@ -41,6 +63,20 @@ struct qjob {
 	bool             force;		/* flush: ignore next_attempt */
 	struct timeval   t_sched;	/* when the qmgr took it */
 	struct qjob     *next;
+	/* remote recipients, handed from the worker to the loop */
+	struct queue_env env;
+	struct buf       content;
+	struct outgroup *groups;
+	size_t           ngroups, groups_left;
+	size_t           local_pending;
+	bool             bounced;
+	struct qjob     *out_next;	/* list of jobs with SMTP in progress */
+};
+
+struct destcount {
+	char              key[300];
+	unsigned          n;
+	struct destcount *next;
 };
 
 struct qscan {
@@ -74,6 +110,15 @@ struct qmgr {
 	bool                   rescan_active;	/* notifications were dropped */
 	bool                   rescan_deferred;	/* a scan batch was full */
 	bool                   rescan_force;
+	/* outbound */
+	struct dns            *dns;
+	struct table_list     *transport_maps;
+	struct transport_cfg   tcfg;
+	struct smtp_client_cfg scfg;
+	struct outgroup       *wait_head, *wait_tail;
+	struct destcount      *dests;
+	struct qjob           *out_jobs;	/* waiting for SMTP outcomes */
+	unsigned               out_active, out_jobs_n, dest_limit;
 };
 
 /* ---- the set of known IDs ---- */
@@ -186,8 +231,11 @@ tv_diff(const struct timeval *a, const struct timeval *b)
 
 struct rcpt_outcome {
 	enum deliver_status st;
-	char                dsn[8];
+	bool                remote;	/* for the SMTP client: t is set */
+	struct transport    t;
+	char                dsn[SMTP_DSN_SIZE];
 	const char         *relay;
+	const char         *service;
 };
 
 /* Decides one recipient: resolve, deliver, classify. text_r gets the reason. */
@@ -201,6 +249,8 @@ deliver_one(struct qjob *j, const struct queue_env *env, const struct buf *conte
 	char *reason = NULL;
 
 	o->relay = "none";
+	o->service = "qmgr";
+	o->remote = false;
 	buf_reset(text);
 	if (j->q->resolve == NULL) {
 		o->st = DELIVER_DEFER;
@@ -211,8 +261,41 @@ deliver_one(struct qjob *j, const struct queue_env *env, const struct buf *conte
 	memset(&dest, 0, sizeof(dest));
 	rs = resolve_mailbox(j->q->resolve, r->addr, &dest, &reason);
 	switch (rs) {
-	case RESOLVE_OK:
-		if (dest.cls == RESOLVE_CLASS_VIRTUAL && dest.maildir != NULL) {
+	case RESOLVE_OK: {
+		struct errbuf terr;
+		int trc;
+
+		errbuf_clear(&terr);
+		trc = dest.cls == RESOLVE_CLASS_LOCAL ? 0
+		      : transport_find(&j->q->tcfg, r->addr, dest.cls, &o->t, &terr);
+		if (dest.cls == RESOLVE_CLASS_LOCAL) {
+			o->st = DELIVER_DEFER;
+			snprintf(o->dsn, sizeof(o->dsn), "4.3.5");
+			buf_puts(text, "local delivery (mydestination) is not "
+				 "available; use virtual_mailbox_domains");
+		} else if (trc < 0) {
+			o->st = DELIVER_DEFER;
+			snprintf(o->dsn, sizeof(o->dsn), trc == -1 ? "4.3.0" : "4.3.5");
+			buf_printf(text, "transport_maps: %s", errbuf_str(&terr));
+		} else if (o->t.kind == TRANSPORT_SMTP) {
+			o->remote = true;
+			o->service = "smtp";
+		} else if (o->t.kind == TRANSPORT_ERROR) {
+			o->st = DELIVER_BOUNCE;
+			o->service = "error";
+			snprintf(o->dsn, sizeof(o->dsn), "5.0.0");
+			buf_puts(text, o->t.text[0] ? o->t.text : "mail is not accepted");
+		} else if (o->t.kind == TRANSPORT_DISCARD) {
+			o->st = DELIVER_SENT;
+			o->service = "discard";
+			snprintf(o->dsn, sizeof(o->dsn), "2.0.0");
+			buf_puts(text, o->t.text[0] ? o->t.text : "discarded");
+		} else if (o->t.kind != TRANSPORT_VIRTUAL) {
+			o->st = DELIVER_DEFER;
+			snprintf(o->dsn, sizeof(o->dsn), "4.3.5");
+			buf_printf(text, "mail transport unavailable: %s is not "
+				   "available in this version", o->t.name);
+		} else if (dest.cls == RESOLVE_CLASS_VIRTUAL && dest.maildir != NULL) {
 			struct deliver_req req = {
 				.base = s->virtual_mailbox_base,
 				.maildir = dest.maildir,
@@ -224,6 +307,7 @@ deliver_one(struct qjob *j, const struct queue_env *env, const struct buf *conte
 				.len = content->len,
 			};
 			o->relay = "virtual";
+			o->service = "virtual";
 			o->st = deliver_maildir(&req, o->dsn, text);
 		} else if (dest.cls == RESOLVE_CLASS_VIRTUAL) {
 			o->relay = "virtual";
@@ -233,13 +317,15 @@ deliver_one(struct qjob *j, const struct queue_env *env, const struct buf *conte
 				 "must end in \"/\"; mbox delivery is not available)");
 		} else {
 			o->st = DELIVER_DEFER;
-			snprintf(o->dsn, sizeof(o->dsn), "4.4.0");
-			buf_puts(text, "delivery to remote destinations is not "
-				 "available yet");
+			snprintf(o->dsn, sizeof(o->dsn), "4.3.5");
+			buf_printf(text, "virtual transport for a domain that is not "
+				   "in virtual_mailbox_domains: \"%s\"", r->addr);
 		}
 		break;
+	}
 	case RESOLVE_UNKNOWN:
 		o->relay = "virtual";
+		o->service = "virtual";
 		o->st = DELIVER_BOUNCE;
 		snprintf(o->dsn, sizeof(o->dsn), "5.1.1");
 		if (reason && *reason)
@@ -266,6 +352,91 @@ deliver_one(struct qjob *j, const struct queue_env *env, const struct buf *conte
 	}
 	free(reason);
 	resolve_dest_free(&dest);
+}
+
+/* Adds recipient i to the job's group for the next hop of o. */
+static void
+group_add(struct qjob *j, const struct rcpt_outcome *o, size_t i)
+{
+	struct outgroup *g = NULL;
+	char key[300];
+	size_t k;
+
+	snprintf(key, sizeof(key), "%s%s:%d", o->t.mx ? "" : "[", o->t.host,
+		 o->t.port);
+	for (k = 0; k < j->ngroups; k++)
+		if (strcmp(j->groups[k].key, key) == 0) {
+			g = &j->groups[k];
+			break;
+		}
+	if (g == NULL) {
+		j->groups = xrealloc(j->groups, (j->ngroups + 1) * sizeof(*j->groups));
+		g = &j->groups[j->ngroups++];
+		memset(g, 0, sizeof(*g));
+		g->j = j;
+		g->t = o->t;
+		memcpy(g->key, key, sizeof(key));
+	}
+	g->idx = xrealloc(g->idx, (g->req.nrcpt + 1) * sizeof(*g->idx));
+	g->req.rcpt = xrealloc(g->req.rcpt, (g->req.nrcpt + 1) * sizeof(*g->req.rcpt));
+	g->idx[g->req.nrcpt] = i;
+	memset(&g->req.rcpt[g->req.nrcpt], 0, sizeof(g->req.rcpt[0]));
+	g->req.nrcpt++;
+}
+
+/*
+ * The end of one delivery attempt (worker): removes the file when nothing
+ * is pending, else defers it with the next backoff.
+ */
+static void
+finalize(struct qjob *j, struct queue_env *env, size_t pending, bool bounced)
+{
+	struct qmgr *q = j->q;
+	const char *name = q->s->syslog_name;
+	struct errbuf err;
+	time_t now;
+
+	errbuf_clear(&err);
+	if (bounced)
+		log_write(name, "qmgr", LOG_LVL_WARNING,
+			  "%s: no non-delivery notice sent to <%s>: returned "
+			  "mail is not implemented yet", env->id, env->sender);
+	if (pending == 0) {
+		if (queue_remove(q->qdir, j->st, env->id, &err) < 0)
+			log_write(name, "qmgr", LOG_LVL_WARNING, "%s: %s", env->id,
+				  errbuf_str(&err));
+		else
+			log_write(name, "qmgr", LOG_LVL_INFO, "%s: removed", env->id);
+		return;
+	}
+	{
+		long long back, life = q->s->maximal_queue_lifetime;
+		time_t expire = env->arrival + (time_t)life, prev;
+
+		prev = env->attempts > 0
+		       ? env->next_attempt - (time_t)qmgr_backoff(env->attempts,
+				q->s->minimal_backoff_time, q->s->maximal_backoff_time)
+		       : env->arrival;
+		env->attempts++;
+		back = qmgr_backoff(env->attempts, q->s->minimal_backoff_time,
+				    q->s->maximal_backoff_time);
+		now = time(NULL);
+		env->next_attempt = now + (time_t)back;
+		/*
+		 * Past maximal_queue_lifetime Postfix returns the message. With
+		 * no bounce service yet, dropping it would lose mail: keep
+		 * retrying at the maximal backoff and warn once, at the first
+		 * attempt after expiry.
+		 */
+		if (life > 0 && now >= expire && prev < expire)
+			log_write(name, "qmgr", LOG_LVL_WARNING,
+				  "%s: queued for more than maximal_queue_lifetime "
+				  "(%llds) but returned mail is not implemented yet: "
+				  "kept in the deferred queue", env->id, life);
+		if (queue_defer(q->qdir, j->st, env, &err) < 0)
+			log_write(name, "qmgr", LOG_LVL_WARNING, "%s: %s", env->id,
+				  errbuf_str(&err));
+	}
 }
 
 static void
@@ -326,6 +497,10 @@ job_work(void *arg)
 		gettimeofday(&tr, NULL);
 		deliver_one(j, &env, &content, r, &o, &text);
 		gettimeofday(&t1, NULL);
+		if (o.remote) {
+			group_add(j, &o, i);
+			continue;
+		}
 		if (o.st == DELIVER_DEFER) {
 			status = "deferred";
 			pending++;
@@ -345,56 +520,92 @@ job_work(void *arg)
 		delays[1] = tv_diff(&j->t_sched, &tr);
 		delays[2] = 0;
 		delays[3] = tv_diff(&tr, &t1);
-		delivery_log(name, o.relay && strcmp(o.relay, "virtual") == 0
-			     ? "virtual" : "qmgr", env.id, r->addr, r->orig,
+		delivery_log(name, o.service, env.id, r->addr, r->orig,
 			     o.relay, tv_diff(&arr, &t1), delays, o.dsn, status,
 			     buf_cstr(&text));
 	}
 	buf_free(&text);
-	if (bounced)
-		log_write(name, "qmgr", LOG_LVL_WARNING,
-			  "%s: no non-delivery notice sent to <%s>: returned "
-			  "mail is not implemented yet", env.id, env.sender);
-	if (pending == 0) {
-		if (queue_remove(q->qdir, j->st, env.id, &err) < 0)
-			log_write(name, "qmgr", LOG_LVL_WARNING, "%s: %s", env.id,
-				  errbuf_str(&err));
-		else
-			log_write(name, "qmgr", LOG_LVL_INFO, "%s: removed", env.id);
-		goto out_env;
+	if (j->ngroups > 0) {
+		/* the loop delivers the rest; the job keeps env and content */
+		j->env = env;
+		j->content = content;
+		j->local_pending = pending;
+		j->bounced = bounced;
+		return;
 	}
-	{
-		long long back, life = q->s->maximal_queue_lifetime;
-		time_t expire = env.arrival + (time_t)life, prev;
-
-		prev = env.attempts > 0
-		       ? env.next_attempt - (time_t)qmgr_backoff(env.attempts,
-				q->s->minimal_backoff_time, q->s->maximal_backoff_time)
-		       : env.arrival;
-		env.attempts++;
-		back = qmgr_backoff(env.attempts, q->s->minimal_backoff_time,
-				    q->s->maximal_backoff_time);
-		now = time(NULL);
-		env.next_attempt = now + (time_t)back;
-		/*
-		 * Past maximal_queue_lifetime Postfix returns the message. With
-		 * no bounce service yet, dropping it would lose mail: keep
-		 * retrying at the maximal backoff and warn once, at the first
-		 * attempt after expiry.
-		 */
-		if (life > 0 && now >= expire && prev < expire)
-			log_write(name, "qmgr", LOG_LVL_WARNING,
-				  "%s: queued for more than maximal_queue_lifetime "
-				  "(%llds) but returned mail is not implemented yet: "
-				  "kept in the deferred queue", env.id, life);
-		if (queue_defer(q->qdir, j->st, &env, &err) < 0)
-			log_write(name, "qmgr", LOG_LVL_WARNING, "%s: %s", env.id,
-				  errbuf_str(&err));
-	}
+	finalize(j, &env, pending, bounced);
 out_env:
 	queue_env_free(&env);
 out:
 	buf_free(&content);
+}
+
+/* Records the SMTP outcomes of every group, then finalizes (worker). */
+static void
+record_work(void *arg)
+{
+	struct qjob *j = arg;
+	struct qmgr *q = j->q;
+	const char *name = q->s->syslog_name;
+	struct timeval arr = { j->env.arrival, (suseconds_t)j->env.arrival_usec };
+	struct timeval now;
+	struct errbuf err;
+	size_t g, k, pending = j->local_pending;
+	bool bounced = j->bounced;
+
+	errbuf_clear(&err);
+	gettimeofday(&now, NULL);
+	for (g = 0; g < j->ngroups; g++) {
+		struct outgroup *gr = &j->groups[g];
+		for (k = 0; k < gr->req.nrcpt; k++) {
+			struct smtp_rcpt *sr = &gr->req.rcpt[k];
+			struct queue_rcpt *r = &j->env.rcpt[gr->idx[k]];
+			double delays[4];
+			const char *status = "deferred";
+
+			if (sr->st == DELIVER_DEFER || sr->text == NULL) {
+				pending++;
+			} else {
+				status = sr->st == DELIVER_SENT ? "sent" : "bounced";
+				if (sr->st == DELIVER_BOUNCE)
+					bounced = true;
+				if (queue_mark_done(q->qdir, j->st, &j->env,
+						    gr->idx[k], &err) < 0) {
+					log_write(name, "qmgr", LOG_LVL_WARNING,
+						  "%s: %s", j->env.id,
+						  errbuf_str(&err));
+					pending++;
+				}
+			}
+			delays[0] = tv_diff(&arr, &j->t_sched);
+			delays[1] = tv_diff(&j->t_sched, &gr->t_start);
+			delays[2] = gr->req.t_conn;
+			delays[3] = gr->req.t_xfer;
+			delivery_log(name, "smtp", j->env.id, r->addr, r->orig,
+				     gr->req.relay, tv_diff(&arr, &now), delays,
+				     sr->text ? sr->dsn : "4.4.0", status,
+				     sr->text ? sr->text : "delivery interrupted");
+		}
+	}
+	finalize(j, &j->env, pending, bounced);
+}
+
+static void
+job_free(struct qjob *j)
+{
+	size_t g, k;
+
+	for (g = 0; g < j->ngroups; g++) {
+		for (k = 0; k < j->groups[g].req.nrcpt; k++)
+			free(j->groups[g].req.rcpt[k].text);
+		free(j->groups[g].req.rcpt);
+		free(j->groups[g].idx);
+	}
+	free(j->groups);
+	if (j->ngroups > 0)
+		queue_env_free(&j->env);
+	buf_free(&j->content);
+	free(j);
 }
 
 /* ---- scheduling (loop thread) ---- */
@@ -418,13 +629,138 @@ pump_cb(evutil_socket_t fd, short what, void *arg)
 	pump(arg);
 }
 
+static struct destcount *
+dest_get(struct qmgr *q, const char *key)
+{
+	struct destcount *d;
+
+	for (d = q->dests; d; d = d->next)
+		if (strcmp(d->key, key) == 0)
+			return d;
+	d = xcalloc(1, sizeof(*d));
+	snprintf(d->key, sizeof(d->key), "%s", key);
+	d->next = q->dests;
+	q->dests = d;
+	return d;
+}
+
+static void
+dest_put(struct qmgr *q, const char *key)
+{
+	struct destcount **pp, *d;
+
+	for (pp = &q->dests; (d = *pp); pp = &d->next)
+		if (strcmp(d->key, key) == 0) {
+			if (d->n > 0)
+				d->n--;
+			if (d->n == 0) {
+				*pp = d->next;
+				free(d);
+			}
+			return;
+		}
+}
+
+static void
+record_done(void *arg)
+{
+	struct qjob *j = arg;
+	struct qmgr *q = j->q;
+	struct qjob **pp;
+
+	for (pp = &q->out_jobs; *pp; pp = &(*pp)->out_next)
+		if (*pp == j) {
+			*pp = j->out_next;
+			break;
+		}
+	q->out_jobs_n--;
+	set_del(q, j->id);
+	job_free(j);
+	pump_later(q);
+}
+
+static void dispatch(struct qmgr *q);
+
+static void
+smtp_done(void *arg, struct smtp_req *req)
+{
+	struct outgroup *g = arg;
+	struct qjob *j = g->j;
+	struct qmgr *q = j->q;
+
+	g->sess = NULL;
+	q->out_active--;
+	dest_put(q, g->key);
+	if (--j->groups_left == 0)
+		worker_submit(q->pool, record_work, record_done, j);
+	dispatch(q);
+}
+
+/* Starts waiting SMTP deliveries within the concurrency limits (loop). */
+static void
+dispatch(struct qmgr *q)
+{
+	struct outgroup **pp = &q->wait_head, *g, *last = NULL;
+	size_t k;
+
+	while ((g = *pp) != NULL && q->out_active < QMGR_OUT_MAX) {
+		struct destcount *d = dest_get(q, g->key);
+
+		if (q->dest_limit > 0 && d->n >= q->dest_limit) {
+			last = g;
+			pp = &g->wait_next;
+			continue;
+		}
+		*pp = g->wait_next;
+		g->wait_next = NULL;
+		d->n++;
+		q->out_active++;
+		gettimeofday(&g->t_start, NULL);
+		g->req.host = g->t.host;
+		g->req.port = g->t.port;
+		g->req.mx = g->t.mx;
+		g->req.id = g->j->env.id;
+		g->req.sender = g->j->env.sender;
+		g->req.content = g->j->content.data ? g->j->content.data : "";
+		g->req.len = g->j->content.len;
+		for (k = 0; k < g->req.nrcpt; k++)
+			g->req.rcpt[k].addr = g->j->env.rcpt[g->idx[k]].addr;
+		g->sess = smtp_deliver(q->base, q->dns, &q->scfg, &g->req,
+				       smtp_done, g);
+	}
+	q->wait_tail = NULL;
+	for (g = q->wait_head; g; g = g->wait_next)
+		q->wait_tail = g;
+	(void)last;
+}
+
 static void
 job_done(void *arg)
 {
 	struct qjob *j = arg;
 	struct qmgr *q = j->q;
+	size_t k;
 
 	q->inflight--;
+	if (j->ngroups > 0) {
+		/* the worker slot is free; the message stays known */
+		j->out_next = q->out_jobs;
+		q->out_jobs = j;
+		q->out_jobs_n++;
+		j->groups_left = j->ngroups;
+		for (k = 0; k < j->ngroups; k++) {
+			struct outgroup *g = &j->groups[k];
+			g->wait_next = NULL;
+			if (q->wait_tail)
+				q->wait_tail->wait_next = g;
+			else
+				q->wait_head = g;
+			q->wait_tail = g;
+		}
+		dispatch(q);
+		pump_later(q);
+		return;
+	}
 	set_del(q, j->id);
 	free(j);
 	pump_later(q);
@@ -653,6 +989,36 @@ qmgr_new(struct event_base *base, struct worker_pool *pool,
 					 : 2);
 	q->set_size = 1024;
 	q->set = xcalloc(q->set_size, sizeof(*q->set));
+	q->dns = dns_new(base, s->facteur_dns_servers, err);
+	if (q->dns == NULL) {
+		qmgr_free(&q);
+		return NULL;
+	}
+	q->transport_maps = table_list_open(s->transport_maps ? s->transport_maps
+					    : "", TABLE_F_FOLD, err);
+	if (q->transport_maps == NULL) {
+		errbuf_set(err, "transport_maps: %s", errbuf_str(err));
+		qmgr_free(&q);
+		return NULL;
+	}
+	q->tcfg.maps = q->transport_maps;
+	q->tcfg.virtual_transport = s->virtual_transport;
+	q->tcfg.relay_transport = s->relay_transport;
+	q->tcfg.default_transport = s->default_transport;
+	q->tcfg.relayhost = s->relayhost;
+	q->scfg.helo_name = s->smtp_helo_name && *s->smtp_helo_name
+			    ? s->smtp_helo_name : s->myhostname;
+	q->scfg.syslog_name = s->syslog_name;
+	q->scfg.t_connect = s->smtp_connect_timeout;
+	q->scfg.t_helo = s->smtp_helo_timeout;
+	q->scfg.t_mail = s->smtp_mail_timeout;
+	q->scfg.t_rcpt = s->smtp_rcpt_timeout;
+	q->scfg.t_data_init = s->smtp_data_init_timeout;
+	q->scfg.t_data_xfer = s->smtp_data_xfer_timeout;
+	q->scfg.t_data_done = s->smtp_data_done_timeout;
+	q->scfg.t_quit = s->smtp_quit_timeout;
+	q->dest_limit = (unsigned)(s->default_destination_concurrency_limit > 0
+				   ? s->default_destination_concurrency_limit : 0);
 	q->timer = event_new(base, -1, EV_PERSIST, timer_cb, q);
 	q->pump_ev = event_new(base, -1, 0, pump_cb, q);
 	if (q->timer == NULL || q->pump_ev == NULL) {
@@ -703,7 +1069,8 @@ qmgr_flush(struct qmgr *q)
 unsigned
 qmgr_in_flight(const struct qmgr *q)
 {
-	return q ? q->inflight + (unsigned)q->npending + (q->scanning ? 1 : 0) : 0;
+	return q ? q->inflight + (unsigned)q->npending + q->out_jobs_n
+		   + (q->scanning ? 1 : 0) : 0;
 }
 
 void
@@ -715,6 +1082,22 @@ qmgr_free(struct qmgr **qp)
 
 	if (q == NULL)
 		return;
+	/* SMTP deliveries in progress are abandoned: their recipients stay
+	 * pending in the queue file and are retried after the restart. */
+	while ((j = q->out_jobs) != NULL) {
+		size_t k;
+		q->out_jobs = j->out_next;
+		for (k = 0; k < j->ngroups; k++)
+			smtp_cancel(j->groups[k].sess);
+		job_free(j);
+	}
+	while (q->dests) {
+		struct destcount *d = q->dests;
+		q->dests = d->next;
+		free(d);
+	}
+	dns_free(&q->dns);
+	table_list_free(&q->transport_maps);
 	if (q->timer)
 		event_free(q->timer);
 	if (q->pump_ev)

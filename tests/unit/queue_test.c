@@ -590,7 +590,9 @@ test_qmgr_end_to_end(void **state)
 		 "queue_directory = %s\nvirtual_mailbox_domains = example.test\n"
 		 "virtual_mailbox_base = %s/mail\n"
 		 "virtual_mailbox_maps = texthash:%s/vmailbox\n"
-		 "mydestination = localhost\nfacteur_worker_threads = 2\n",
+		 "mydestination = localhost\nfacteur_worker_threads = 2\n"
+		 /* nothing answers there: the remote recipient defers */
+		 "facteur_dns_servers = 127.0.0.1:1\n",
 		 qdir, qdir, qdir);
 	cfg = config_parse_main(maincf, "main.cf", NULL, &err);
 	assert_non_null(cfg);
@@ -685,7 +687,7 @@ test_qmgr_end_to_end(void **state)
 	assert_non_null(strstr(log, "to=<nobody@example.test>, relay=virtual"));
 	assert_non_null(strstr(log, "dsn=5.1.1, status=bounced ("));
 	assert_non_null(strstr(log, "to=<someone@remote.test>, relay=none"));
-	assert_non_null(strstr(log, "status=deferred (delivery to remote destinations is not available yet)"));
+	assert_non_null(strstr(log, "dsn=4.4.3, status=deferred (Host or domain name not found. Name service error for name=remote.test type=MX"));
 	assert_non_null(strstr(log, "returned mail is not implemented yet"));
 	assert_non_null(strstr(log, ": removed"));
 	assert_non_null(strstr(log, "moved to the corrupt queue"));

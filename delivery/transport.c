@@ -1,0 +1,208 @@
+/*
+ * transport.c - transport(5) entries: parses "name:nexthop" and picks the
+ * entry for a recipient (transport_maps search order, then the class
+ * default, then relayhost). Pure except for the map lookups, which may
+ * block (worker threads only).
+ * Must not: resolve host names or log (errors go back in an errbuf).
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "backends/table.h"
+#include "core/lib/buf.h"
+#include "delivery/transport.h"
+
+static int
+parse_port(const char *p, int *port_r)
+{
+	char *e;
+	long v;
+
+	if (*p == '\0')
+		return -1;
+	v = strtol(p, &e, 10);
+	if (*e != '\0' || v < 1 || v > 65535)
+		return -1;
+	*port_r = (int)v;
+	return 0;
+}
+
+static bool
+host_ok(const char *h)
+{
+	for (; *h; h++)
+		if (!isgraph((unsigned char)*h) || *h == '[' || *h == ']')
+			return false;
+	return true;
+}
+
+int
+transport_nexthop(const char *nh, struct transport *t, struct errbuf *err)
+{
+	size_t n;
+	const char *c;
+
+	t->host[0] = '\0';
+	t->port = 0;
+	t->mx = true;
+	while (*nh == ' ' || *nh == '\t')
+		nh++;
+	if (*nh == '\0')
+		return 0;
+	if (*nh == '[') {
+		const char *e = strchr(nh, ']');
+		if (e == NULL || e == nh + 1)
+			goto bad;
+		n = (size_t)(e - nh - 1);
+		if (n >= sizeof(t->host))
+			goto bad;
+		memcpy(t->host, nh + 1, n);
+		t->host[n] = '\0';
+		t->mx = false;
+		if (e[1] == ':') {
+			if (parse_port(e + 2, &t->port) < 0)
+				goto bad;
+		} else if (e[1] != '\0') {
+			goto bad;
+		}
+		if (strncasecmp(t->host, "ipv6:", 5) == 0)
+			memmove(t->host, t->host + 5, strlen(t->host + 5) + 1);
+		if (!host_ok(t->host))
+			goto bad;
+		return 0;
+	}
+	c = strrchr(nh, ':');
+	n = c ? (size_t)(c - nh) : strlen(nh);
+	if (n == 0 || n >= sizeof(t->host))
+		goto bad;
+	memcpy(t->host, nh, n);
+	t->host[n] = '\0';
+	if (c && parse_port(c + 1, &t->port) < 0)
+		goto bad;
+	if (!host_ok(t->host))
+		goto bad;
+	return 0;
+bad:
+	errbuf_set(err, "bad next hop \"%.200s\" (expected host, host:port, "
+		   "[host] or [host]:port)", nh);
+	return -1;
+}
+
+int
+transport_parse(const char *spec, struct transport *t, struct errbuf *err)
+{
+	const char *c = strchr(spec, ':');
+	size_t n = c ? (size_t)(c - spec) : strlen(spec);
+	const char *rest = c ? c + 1 : "";
+
+	memset(t, 0, sizeof(*t));
+	t->mx = true;
+	while (n > 0 && isspace((unsigned char)spec[n - 1]))
+		n--;
+	if (n == 0 || n >= sizeof(t->name)) {
+		errbuf_set(err, "bad transport \"%.200s\" (expected "
+			   "transport:nexthop)", spec);
+		return -1;
+	}
+	memcpy(t->name, spec, n);
+	t->name[n] = '\0';
+	if (strcmp(t->name, "smtp") == 0 || strcmp(t->name, "relay") == 0) {
+		t->kind = TRANSPORT_SMTP;
+		return transport_nexthop(rest, t, err);
+	}
+	if (strcmp(t->name, "virtual") == 0) {
+		t->kind = TRANSPORT_VIRTUAL;
+		return 0;
+	}
+	if (strcmp(t->name, "lmtp") == 0)
+		t->kind = TRANSPORT_LMTP;
+	else if (strcmp(t->name, "error") == 0)
+		t->kind = TRANSPORT_ERROR;
+	else if (strcmp(t->name, "discard") == 0)
+		t->kind = TRANSPORT_DISCARD;
+	else
+		t->kind = TRANSPORT_OTHER;
+	snprintf(t->text, sizeof(t->text), "%s", rest);
+	return 0;
+}
+
+/* One transport_maps key. 1 found, 0 not, -1 tempfail, -2 config. */
+static int
+map_try(struct table_list *maps, const char *key, struct buf *v,
+	struct errbuf *err)
+{
+	switch (table_list_lookup(maps, key, v, err, NULL)) {
+	case TABLE_FOUND:    return 1;
+	case TABLE_NOTFOUND: return 0;
+	case TABLE_TEMPFAIL: return -1;
+	default:             return -2;
+	}
+}
+
+int
+transport_find(const struct transport_cfg *c, const char *addr,
+	       enum resolve_class cls, struct transport *t, struct errbuf *err)
+{
+	const char *at = strrchr(addr, '@');
+	const char *dom = at ? at + 1 : "";
+	const char *spec = NULL;
+	bool from_default = false;
+	struct buf v;
+	int rc = 0;
+
+	buf_init(&v, 0);
+	if (c->maps && !table_list_empty(c->maps)) {
+		char key[1100];
+		const char *d;
+
+		/* transport(5): user@domain, domain, .parent ..., then "*" */
+		rc = map_try(c->maps, addr, &v, err);
+		if (rc == 0 && *dom)
+			rc = map_try(c->maps, dom, &v, err);
+		for (d = strchr(dom, '.'); rc == 0 && d; d = strchr(d + 1, '.')) {
+			snprintf(key, sizeof(key), "%s", d);
+			rc = map_try(c->maps, key, &v, err);
+		}
+		if (rc == 0)
+			rc = map_try(c->maps, "*", &v, err);
+		if (rc < 0) {
+			buf_free(&v);
+			return rc;
+		}
+		if (rc == 1)
+			spec = buf_cstr(&v);
+	}
+	if (spec == NULL) {
+		from_default = true;
+		switch (cls) {
+		case RESOLVE_CLASS_VIRTUAL: spec = c->virtual_transport; break;
+		case RESOLVE_CLASS_RELAY:   spec = c->relay_transport; break;
+		default:                    spec = c->default_transport; break;
+		}
+		if (spec == NULL || *spec == '\0')
+			spec = cls == RESOLVE_CLASS_VIRTUAL ? "virtual" : "smtp";
+	}
+	if (transport_parse(spec, t, err) < 0) {
+		buf_free(&v);
+		return -2;
+	}
+	buf_free(&v);
+	if (t->kind == TRANSPORT_SMTP && t->host[0] == '\0') {
+		if (from_default && cls != RESOLVE_CLASS_VIRTUAL && c->relayhost
+		    && *c->relayhost) {
+			if (transport_nexthop(c->relayhost, t, err) < 0) {
+				errbuf_set(err, "relayhost: bad next hop \"%.200s\"",
+					   c->relayhost);
+				return -2;
+			}
+		} else {
+			snprintf(t->host, sizeof(t->host), "%s", dom);
+			t->mx = true;
+			t->port = 0;
+		}
+	}
+	return 0;
+}
