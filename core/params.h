@@ -86,6 +86,11 @@ struct settings {
 	long long smtpd_tls_loglevel, smtpd_tls_session_cache_timeout;
 	bool smtpd_tls_received_header, smtpd_tls_wrappermode;
 	bool smtpd_enforce_tls, smtpd_use_tls, tls_preempt_cipherlist;
+	/* smtpd SASL (auth/) */
+	char *smtpd_sasl_type, *smtpd_sasl_passdb, *smtpd_sasl_security_options;
+	char *smtpd_sasl_tls_security_options;
+	bool smtpd_sasl_auth_enable, smtpd_sasl_authenticated_header;
+	bool broken_sasl_auth_clients, smtpd_tls_auth_only;
 	/* delivery: Sieve (delivery/deliver.c) */
 	char *sieve_before, *sieve_after;
 	/* outbound (core/dns.c, core/qmgr.c, delivery/) */

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -17,6 +18,7 @@
 
 #include "core/lib/buf.h"
 #include "core/lib/strlist.h"
+#include "auth/passdb.h"
 #include "core/lib/xmalloc.h"
 #include "core/log.h"
 #include "core/smtpd_listener.h"
@@ -174,6 +176,11 @@ ehlo_text(const struct smtpd_listener *l, int in_tls)
 		buf_puts(&b, "250-VRFY\r\n");
 	if (l->tls != NULL && !in_tls)
 		buf_puts(&b, "250-STARTTLS\r\n");
+	if (in_tls ? l->auth_tls : l->auth_plain) {
+		buf_puts(&b, "250-AUTH PLAIN LOGIN\r\n");
+		if (l->s.broken_sasl_auth_clients)
+			buf_puts(&b, "250-AUTH=PLAIN LOGIN\r\n");
+	}
 	buf_puts(&b, "250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n"
 		 "250-SMTPUTF8\r\n250 CHUNKING\r\n");
 	return buf_steal(&b);
@@ -189,6 +196,77 @@ build_replies(struct smtpd_listener *l)
 	l->banner = buf_steal(&b);
 	l->ehlo_reply = ehlo_text(l, 0);
 	l->ehlo_reply_tls = ehlo_text(l, 1);
+}
+
+/* 1 if the option list has noplaintext (our mechanisms are all plaintext);
+ * -1 + err for an unknown option. */
+static int
+sasl_noplaintext(const char *param, const char *value, struct errbuf *err)
+{
+	static const char *const known[] = {
+		"noanonymous", "noplaintext", "nodictionary", "noactive",
+		"mutual_auth", "forward_secrecy",
+	};
+	struct strlist opts;
+	int r = 0;
+
+	strlist_init(&opts);
+	strlist_split(&opts, value);
+	for (size_t i = 0; i < opts.n && r >= 0; i++) {
+		size_t k;
+
+		for (k = 0; k < sizeof(known) / sizeof(known[0]); k++)
+			if (strcasecmp(opts.v[i], known[k]) == 0)
+				break;
+		if (k == sizeof(known) / sizeof(known[0])) {
+			errbuf_set(err, "%s: unknown option \"%s\" (expected "
+				   "noanonymous, noplaintext, nodictionary, "
+				   "noactive, mutual_auth, forward_secrecy)",
+				   param, opts.v[i]);
+			r = -1;
+		} else if (k == 1) {
+			r = 1;
+		}
+	}
+	strlist_free(&opts);
+	return r;
+}
+
+/* The passdb is opened here, as root (the file may be root-only). */
+static int
+setup_sasl(struct smtpd_listener *l, struct errbuf *err)
+{
+	struct errbuf e;
+	int np, np_tls;
+
+	if (!l->s.smtpd_sasl_auth_enable)
+		return 0;
+	errbuf_clear(&e);
+	if (strcmp(l->s.smtpd_sasl_type, "builtin") != 0) {
+		errbuf_set(err, "%s: smtpd_sasl_type = %s is not supported: "
+			   "facteur authenticates itself (builtin)", l->service,
+			   l->s.smtpd_sasl_type);
+		return -1;
+	}
+	if (l->s.smtpd_sasl_passdb[0] == '\0') {
+		errbuf_set(err, "%s: smtpd_sasl_auth_enable = yes needs "
+			   "smtpd_sasl_passdb (for example passwd-file:/etc/"
+			   "facteur/users)", l->service);
+		return -1;
+	}
+	if ((np = sasl_noplaintext("smtpd_sasl_security_options",
+				   l->s.smtpd_sasl_security_options, &e)) < 0 ||
+	    (np_tls = sasl_noplaintext("smtpd_sasl_tls_security_options",
+				       l->s.smtpd_sasl_tls_security_options,
+				       &e)) < 0 ||
+	    (l->passdb = passdb_open(l->s.smtpd_sasl_passdb, &e)) == NULL) {
+		errbuf_set(err, "%s: %s", l->service, errbuf_str(&e));
+		return -1;
+	}
+	l->auth_plain = !np && !l->s.smtpd_tls_auth_only &&
+			!l->s.smtpd_tls_wrappermode;
+	l->auth_tls = !np_tls && (l->tls != NULL);
+	return 0;
 }
 
 /* Keys are read here, as root, before the privilege drop. */
@@ -245,7 +323,7 @@ smtpd_listener_new(struct smtpd_server *srv, const struct config *base_cfg,
 		goto fail;
 	if (smtpd_check_lists_compile(&l->checks, l->cfg, err) < 0)
 		goto fail;
-	if (setup_tls(l, err) < 0)
+	if (setup_tls(l, err) < 0 || setup_sasl(l, err) < 0)
 		goto fail;
 	l->max_sessions = svc->maxproc > 0 ? (unsigned)svc->maxproc
 					   : (unsigned)l->s.default_process_limit;
@@ -321,6 +399,8 @@ smtpd_listener_free(struct smtpd_listener **lp)
 	free(l->ehlo_reply);
 	free(l->ehlo_reply_tls);
 	tls_server_free(&l->tls);
+	if (l->passdb)
+		passdb_free(&l->passdb);
 	free(l->service);
 	free(l);
 	*lp = NULL;

@@ -14,6 +14,8 @@
 #include "core/smtpd_server.h"
 #include "core/tls.h"
 
+struct passdb;
+
 struct evconnlistener;
 struct event;
 
@@ -29,6 +31,9 @@ struct smtpd_listener {
 	char                       *ehlo_reply_tls;	/* the same inside TLS */
 	struct tls_server          *tls;	/* NULL: no STARTTLS, no smtps */
 	enum tls_level              tls_level;
+	struct passdb              *passdb;	/* NULL: AUTH not enabled */
+	bool                        auth_plain, auth_tls;	/* AUTH offered
+							   before / inside TLS */
 	char                       *banner;	/* "220 ..." */
 	unsigned                    nsessions, max_sessions;
 	int                        *fds;	/* bound sockets */

@@ -29,6 +29,12 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include <sodium.h>
+
+#include "auth/passdb.h"
+#include "auth/pwscheme.h"
+#include "auth/sasl.h"
+#include "auth/throttle.h"
 #include "core/addr.h"
 #include "core/lib/xmalloc.h"
 #include "core/log.h"
@@ -208,6 +214,11 @@ session_free(struct smtpd_session *s)
 	smtpd_txn_free(&s->tx);
 	free(s->helo);
 	free(s->tls_info);
+	free(s->sasl_username);
+	free(s->auth_user);
+	free(s->auth_reply);
+	if (s->auth_timer)
+		event_free(s->auth_timer);
 	free(s);
 	l->nsessions--;
 	l->srv->nsessions--;
@@ -416,8 +427,15 @@ smtpd_rcpt_finish(struct smtpd_session *s, struct smtpd_rcpt_args *r,
 	if (t->id[0] == '\0') {
 		gettimeofday(&t->arrival, NULL);
 		queue_id_new(t->id);
-		log_write(sess_name(s), SVC, LOG_LVL_INFO, "%s: client=%s[%s]",
-			  t->id, s->client_name, s->client_addr);
+		if (s->sasl_username != NULL)
+			log_write(sess_name(s), SVC, LOG_LVL_INFO,
+				  "%s: client=%s[%s], sasl_method=%s, "
+				  "sasl_username=%s", t->id, s->client_name,
+				  s->client_addr, s->sasl_method, s->sasl_username);
+		else
+			log_write(sess_name(s), SVC, LOG_LVL_INFO,
+				  "%s: client=%s[%s]", t->id, s->client_name,
+				  s->client_addr);
 	}
 	smtpd_rcpt_args_free(r);
 	smtpd_session_reply(s, "250 2.1.5 Ok");
@@ -443,6 +461,9 @@ add_received(struct smtpd_session *s)
 	if (s->tls_info != NULL && s->l->s.smtpd_tls_received_header)
 		buf_printf(&t->content, "\t(using %s)\n"
 			   "\t(No client certificate requested)\n", s->tls_info);
+	if (s->sasl_username != NULL && s->l->s.smtpd_sasl_authenticated_header)
+		buf_printf(&t->content, "\t(Authenticated sender: %s)\n",
+			   s->sasl_username);
 	buf_printf(&t->content, "\tby %s (%s) with %s%s%s id %s",
 		   s->l->s.myhostname, s->l->s.mail_name, proto,
 		   s->ssl ? "S" : "", s->sasl_authenticated ? "A" : "", t->id);
@@ -609,6 +630,7 @@ starttls_switch(struct smtpd_session *s)
 	s->helo = NULL;
 	s->esmtp = 0;
 	s->sasl_authenticated = 0;
+	xfree(&s->sasl_username);
 	txn_reset(s);
 	if ((s->ssl = tls_server_ssl(s->l->tls)) == NULL ||
 	    (s->bev = bufferevent_openssl_socket_new(s->l->srv->base, s->fd,
@@ -634,6 +656,300 @@ starttls_switch(struct smtpd_session *s)
 	bufferevent_set_timeouts(s->bev, &tv, &tv);
 	s->busy = 0;
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+}
+
+/* ---- AUTH (RFC 4954) ---- */
+
+struct auth_job {
+	struct smtpd_session *s;
+	struct passdb        *passdb;
+	char                 *user, *pw;
+	size_t                pwlen;
+	int                   result;	/* 1 ok, 0 failed, -1 temporary */
+	struct errbuf         err;
+};
+
+static void
+auth_reply_now(evutil_socket_t fd, short what, void *arg)
+{
+	struct smtpd_session *s = arg;
+
+	if (s->auth_reply != NULL) {
+		smtpd_session_reply(s, "%s", s->auth_reply);
+		xfree(&s->auth_reply);
+	}
+	smtpd_session_resume(s);
+}
+
+/*
+ * The end of an AUTH exchange. async: called from the worker's done
+ * callback (the session is busy and must be resumed); otherwise from the
+ * command loop, which goes on by itself unless a delay makes us busy.
+ */
+static void
+auth_finish(struct smtpd_session *s, int result, const char *user,
+	    const char *why, int async)
+{
+	const char *mech = sasl_mech_name((enum sasl_mech)s->auth_mech);
+	unsigned delay = 0;
+
+	s->state = SMTPD_S_CMD;
+	xfree(&s->auth_user);
+	if (result > 0) {
+		s->sasl_authenticated = 1;
+		free(s->sasl_username);
+		s->sasl_username = xstrdup(user);
+		s->sasl_method = mech;
+		count_cmd(s, SMTPD_AUTH, 1);
+		smtpd_session_reply(s, "235 2.7.0 Authentication successful");
+		if (async)
+			smtpd_session_resume(s);
+		return;
+	}
+	count_cmd(s, SMTPD_AUTH, 0);
+	s->errors++;
+	if (result < 0) {
+		log_write(sess_name(s), SVC, LOG_LVL_WARNING,
+			  "%s[%s]: SASL %s authentication temporarily failed: %s",
+			  s->client_name, s->client_addr, mech, why);
+		smtpd_session_reply(s, "454 4.7.0 Temporary authentication "
+				    "failure");
+		if (async)
+			smtpd_session_resume(s);
+		return;
+	}
+	/* The same line and reply whatever the cause (fail2ban's filter
+	 * matches it); the cause goes to a separate, informational line. */
+	log_write(sess_name(s), SVC, LOG_LVL_WARNING,
+		  "%s[%s]: SASL %s authentication failed: %s", s->client_name,
+		  s->client_addr, mech,
+		  s->auth_mech == SASL_MECH_LOGIN ? "UGFzc3dvcmQ6" : "");
+	if (why != NULL && *why)
+		log_write(sess_name(s), SVC, LOG_LVL_INFO,
+			  "%s[%s]: SASL %s: %s", s->client_name,
+			  s->client_addr, mech, why);
+	delay = throttle_auth_fail(s->client_addr, time(NULL));
+	free(s->auth_reply);
+	s->auth_reply = xstrdup("535 5.7.8 Error: authentication failed: "
+				"authentication failure");
+	if (delay > 0 && s->bev != NULL) {
+		struct timeval tv = { (time_t)delay, 0 };
+
+		s->busy = 1;
+		if (s->auth_timer == NULL)
+			s->auth_timer = evtimer_new(s->l->srv->base,
+						    auth_reply_now, s);
+		evtimer_add(s->auth_timer, &tv);
+		return;
+	}
+	smtpd_session_reply(s, "%s", s->auth_reply);
+	xfree(&s->auth_reply);
+	if (async)
+		smtpd_session_resume(s);
+}
+
+static void
+auth_work(void *arg)
+{
+	struct auth_job *j = arg;
+	char *stored = NULL;
+
+	errbuf_clear(&j->err);
+	switch (passdb_lookup(j->passdb, j->user, &stored, &j->err)) {
+	case PASSDB_FOUND:
+		switch (pwscheme_verify(stored, j->pw, j->pwlen, &j->err)) {
+		case PW_MATCH:
+			j->result = 1;
+			break;
+		case PW_MISMATCH:
+			j->result = 0;
+			errbuf_set(&j->err, "wrong password for %s", j->user);
+			break;
+		default: {
+			/* A broken entry is the operator's to fix: 454. */
+			struct errbuf e = j->err;
+
+			errbuf_set(&j->err, "stored password of %s: %s", j->user,
+				   errbuf_str(&e));
+			j->result = -1;
+			break;
+		}
+		}
+		sodium_memzero(stored, strlen(stored));
+		free(stored);
+		break;
+	case PASSDB_NOTFOUND:
+		j->result = 0;
+		errbuf_set(&j->err, "unknown user %s", j->user);
+		break;
+	default:
+		j->result = -1;
+		break;
+	}
+}
+
+static void
+auth_done(void *arg)
+{
+	struct auth_job *j = arg;
+	struct smtpd_session *s = j->s;
+
+	sodium_memzero(j->pw, j->pwlen);
+	free(j->pw);
+	if (s->closing) {
+		s->busy = 0;
+		session_close(s);
+	} else {
+		auth_finish(s, j->result, j->user, errbuf_str(&j->err), 1);
+	}
+	free(j->user);
+	free(j);
+}
+
+/* Verifies on a worker: argon2 and file reads must not stall the loop. */
+static void
+auth_verify(struct smtpd_session *s, const char *user, size_t ulen,
+	    const char *pw, size_t pwlen)
+{
+	struct auth_job *j = xcalloc(1, sizeof(*j));
+
+	j->s = s;
+	j->passdb = s->l->passdb;
+	j->user = xstrndup(user, ulen);
+	j->pw = xmalloc(pwlen + 1);
+	memcpy(j->pw, pw, pwlen);
+	j->pw[pwlen] = '\0';
+	j->pwlen = pwlen;
+	s->busy = 1;
+	worker_submit(s->l->srv->pool, auth_work, auth_done, j);
+}
+
+/* One decoded client message of the exchange (initial or 334 answer). */
+static void
+auth_step(struct smtpd_session *s, const char *msg, size_t len)
+{
+	if (s->auth_mech == SASL_MECH_PLAIN) {
+		const char *u, *pw, *why;
+		size_t ul, pwl;
+
+		if (sasl_plain_parse(msg, len, &u, &ul, &pw, &pwl, &why) < 0) {
+			auth_finish(s, 0, NULL, why, 0);
+			return;
+		}
+		auth_verify(s, u, ul, pw, pwl);
+		return;
+	}
+	/* LOGIN: user name, then password. */
+	if (s->auth_user == NULL) {
+		if (len == 0 || memchr(msg, '\0', len) != NULL) {
+			auth_finish(s, 0, NULL, "bad user name", 0);
+			return;
+		}
+		s->auth_user = xstrndup(msg, len);
+		s->state = SMTPD_S_AUTH;
+		smtpd_session_reply(s, "334 UGFzc3dvcmQ6");
+		return;
+	}
+	if (len == 0) {
+		auth_finish(s, 0, NULL, "empty password", 0);
+		return;
+	}
+	auth_verify(s, s->auth_user, strlen(s->auth_user), msg, len);
+}
+
+/* A line while an AUTH exchange waits for the client's answer. */
+static void
+auth_response(struct smtpd_session *s, const char *line, size_t len)
+{
+	struct buf msg;
+
+	if (len == 1 && line[0] == '*') {
+		s->state = SMTPD_S_CMD;
+		xfree(&s->auth_user);
+		count_cmd(s, SMTPD_AUTH, 0);
+		reply_error(s, "501 5.7.0 Authentication aborted");
+		return;
+	}
+	buf_init(&msg, SASL_RESPONSE_MAX);
+	if (sasl_decode64(line, len, &msg) < 0) {
+		s->state = SMTPD_S_CMD;
+		xfree(&s->auth_user);
+		count_cmd(s, SMTPD_AUTH, 0);
+		reply_error(s, "501 5.5.2 Cannot decode response");
+	} else {
+		s->state = SMTPD_S_CMD;
+		auth_step(s, msg.data ? msg.data : "", msg.len);
+	}
+	if (msg.data)
+		sodium_memzero(msg.data, msg.cap);
+	buf_free(&msg);
+}
+
+static void
+do_auth(struct smtpd_session *s, const struct smtpd_cmd *c, size_t alen)
+{
+	const char *arg = c->arg, *sp;
+	bool offered = s->ssl ? s->l->auth_tls : s->l->auth_plain;
+	enum sasl_mech m;
+	size_t mlen;
+
+	if (s->l->passdb == NULL) {
+		reply_error(s, "503 5.5.1 Error: authentication not enabled");
+		goto bad;
+	}
+	if (!offered && s->ssl == NULL && s->l->s.smtpd_tls_auth_only) {
+		reply_error(s, "538 5.7.11 Encryption required for requested "
+			    "authentication mechanism");
+		goto bad;
+	}
+	if (s->helo == NULL || !s->esmtp) {
+		reply_error(s, "503 5.5.1 Error: send EHLO first");
+		goto bad;
+	}
+	if (s->sasl_authenticated) {
+		reply_error(s, "503 5.5.1 Error: already authenticated");
+		goto bad;
+	}
+	if (s->tx != NULL) {
+		reply_error(s, "503 5.5.1 Error: MAIL transaction in progress");
+		goto bad;
+	}
+	if (alen == 0) {
+		reply_error(s, "501 5.5.4 Syntax: AUTH mechanism");
+		goto bad;
+	}
+	sp = memchr(arg, ' ', alen);
+	mlen = sp ? (size_t)(sp - arg) : alen;
+	m = sasl_mech_find(arg, mlen);
+	if (m == SASL_MECH_NONE || !offered) {
+		reply_error(s, "504 5.5.4 Unrecognized authentication type");
+		goto bad;
+	}
+	s->auth_mech = (int)m;
+	xfree(&s->auth_user);
+	if (sp != NULL) {
+		/* RFC 4954 4: an initial response, "=" for an empty one. */
+		struct buf msg;
+		const char *ir = sp + 1;
+		size_t irlen = alen - mlen - 1;
+
+		buf_init(&msg, SASL_RESPONSE_MAX);
+		if (sasl_decode64(ir, irlen, &msg) < 0) {
+			reply_error(s, "501 5.5.2 Cannot decode response");
+			buf_free(&msg);
+			goto bad;
+		}
+		auth_step(s, msg.data ? msg.data : "", msg.len);
+		if (msg.data)
+			sodium_memzero(msg.data, msg.cap);
+		buf_free(&msg);
+		return;
+	}
+	s->state = SMTPD_S_AUTH;
+	smtpd_session_reply(s, m == SASL_MECH_PLAIN ? "334 " : "334 VXNlcm5hbWU6");
+	return;
+bad:
+	count_cmd(s, c->verb, 0);
 }
 
 /* Commands allowed before STARTTLS when TLS is required (Postfix's list). */
@@ -709,8 +1025,7 @@ handle_line(struct smtpd_session *s, const char *line, size_t len)
 				    "DATA BDAT RSET NOOP QUIT VRFY HELP");
 		break;
 	case SMTPD_AUTH:
-		reply_error(s, "503 5.5.1 Error: authentication not enabled");
-		count_cmd(s, c.verb, 0);
+		do_auth(s, &c, alen);
 		break;
 	case SMTPD_STARTTLS:
 		do_starttls(s, &c, alen);
@@ -995,7 +1310,10 @@ session_process(struct smtpd_session *s)
 			if (n > 0 && line[n - 1] == '\r')
 				n--;
 			/* handle_line may free nothing but may go busy. */
-			handle_line(s, line, n);
+			if (s->state == SMTPD_S_AUTH)
+				auth_response(s, line, n);
+			else
+				handle_line(s, line, n);
 			if (s->bev != NULL)
 				evbuffer_drain(in, (size_t)eol.pos + 1);
 		}

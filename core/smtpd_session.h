@@ -22,7 +22,7 @@
 
 #define SMTPD_VERB_MAX (SMTPD_XFORWARD + 1)
 
-enum smtpd_state { SMTPD_S_CMD = 0, SMTPD_S_DATA, SMTPD_S_BDAT };
+enum smtpd_state { SMTPD_S_CMD = 0, SMTPD_S_DATA, SMTPD_S_BDAT, SMTPD_S_AUTH };
 
 struct smtpd_rcpt {
 	char   *orig;		/* as given in RCPT TO, key form */
@@ -60,6 +60,12 @@ struct smtpd_session {
 	int                    fd;	/* the client socket, ours to close */
 	SSL                   *ssl;	/* after STARTTLS or on smtps */
 	char                  *tls_info;	/* "TLSv1.3 with cipher ..." */
+	char                  *sasl_username;	/* after a successful AUTH */
+	const char            *sasl_method;	/* "PLAIN", "LOGIN" */
+	char                  *auth_user;	/* LOGIN: name given in step 1 */
+	char                  *auth_reply;	/* failure reply held back */
+	struct event          *auth_timer;	/* throttled failure replies */
+	int                    auth_mech;	/* enum sasl_mech in progress */
 	struct event          *timer;	/* error tarpit; lazily created */
 	enum smtpd_state       state;
 	struct smtpd_txn      *tx;

@@ -60,7 +60,7 @@ static const struct {
 	{ "relay_domains", 0, PARAM_STR, "" },
 	{ "smtpd_tls_cert_file", 0, PARAM_STR, "" },
 	{ "smtpd_tls_CAfile", PARAM_F_LATER, PARAM_STR, NULL },
-	{ "smtpd_sasl_auth_enable", PARAM_F_LATER, PARAM_BOOL, "no" },
+	{ "smtpd_sasl_auth_enable", 0, PARAM_BOOL, "no" },
 	{ "postscreen_dnsbl_threshold", PARAM_F_LATER, PARAM_INT, "1" },
 	{ "sieve_before", 0, PARAM_STR, "" },
 	{ "smtp_tls_CApath", PARAM_F_LATER, PARAM_STR, NULL },
