@@ -41,6 +41,7 @@
 #include "core/queue.h"
 #include "core/smtpd_cmd.h"
 #include "core/smtpd_commit.h"
+#include "core/smtpd_data_check.h"
 #include "core/smtpd_listener.h"
 #include "core/smtpd_session.h"
 #include "core/tls.h"
@@ -213,6 +214,7 @@ session_free(struct smtpd_session *s)
 		event_free(s->timer);
 	smtpd_txn_free(&s->tx);
 	free(s->helo);
+	free(s->bdat_reject);
 	free(s->tls_info);
 	free(s->sasl_username);
 	free(s->auth_user);
@@ -489,6 +491,39 @@ data_begin(struct smtpd_session *s)
 	t->prev_crlf = 1;
 }
 
+/* DATA passed smtpd_data_restrictions: the content may come. */
+static void
+data_go(struct smtpd_session *s)
+{
+	data_begin(s);
+	s->state = SMTPD_S_DATA;
+	/* counted at the end of the message */
+	smtpd_session_reply(s, "354 End data with <CR><LF>.<CR><LF>");
+}
+
+static void
+data_refuse(struct smtpd_session *s, const char *reply)
+{
+	reply_error(s, "%s", reply);
+	count_cmd(s, SMTPD_DATA, 0);
+}
+
+/* The first BDAT passed smtpd_data_restrictions: keep the content. */
+static void
+bdat_go(struct smtpd_session *s)
+{
+	s->tx->bdat = 1;
+	data_begin(s);
+}
+
+/* Refused: the chunk is read and discarded, then this is the reply. */
+static void
+bdat_refuse(struct smtpd_session *s, const char *reply)
+{
+	free(s->bdat_reject);
+	s->bdat_reject = xstrdup(reply);
+}
+
 static void
 do_data(struct smtpd_session *s, const struct smtpd_cmd *c, size_t alen)
 {
@@ -508,10 +543,8 @@ do_data(struct smtpd_session *s, const struct smtpd_cmd *c, size_t alen)
 		reply_error(s, "501 5.5.4 Syntax: DATA");
 		goto bad;
 	}
-	data_begin(s);
-	s->state = SMTPD_S_DATA;
-	/* counted at the end of the message */
-	smtpd_session_reply(s, "354 End data with <CR><LF>.<CR><LF>");
+	/* smtpd_data_restrictions first; data_go sends the 354. */
+	smtpd_data_check(s, data_go, data_refuse);
 	return;
 bad:
 	count_cmd(s, c->verb, 0);
@@ -535,20 +568,23 @@ do_bdat(struct smtpd_session *s, const struct smtpd_cmd *c, size_t alen)
 	s->bdat_last = b.last;
 	if (s->tx == NULL || s->tx->nrcpt == 0) {
 		/* RFC 3030: the chunk is read and discarded all the same. */
-		s->bdat_reject = s->tx == NULL
+		free(s->bdat_reject);
+		s->bdat_reject = xstrdup(s->tx == NULL
 		    ? "503 5.5.1 Error: need MAIL command"
-		    : "503 5.5.1 Error: need RCPT command";
+		    : "503 5.5.1 Error: need RCPT command");
 		s->state = SMTPD_S_BDAT;
 		count_cmd(s, c->verb, 0);
 		return;
 	}
-	if (!s->tx->bdat) {
-		s->tx->bdat = 1;
-		data_begin(s);
-	}
-	s->bdat_reject = NULL;
+	xfree(&s->bdat_reject);
 	s->state = SMTPD_S_BDAT;
 	count_cmd(s, c->verb, 1);
+	s->tx->bdat_started = 1;
+	if (!s->tx->bdat) {
+		/* smtpd_data_restrictions decide whether this content is kept;
+		 * the chunk waits in the input buffer meanwhile. */
+		smtpd_data_check(s, bdat_go, bdat_refuse);
+	}
 }
 
 static void
@@ -1243,7 +1279,7 @@ process_bdat(struct smtpd_session *s, struct evbuffer *in)
 	s->state = SMTPD_S_CMD;
 	if (s->bdat_reject != NULL) {
 		reply_error(s, "%s", s->bdat_reject);
-		s->bdat_reject = NULL;
+		xfree(&s->bdat_reject);
 		return 1;
 	}
 	if (s->bdat_last) {

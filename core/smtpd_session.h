@@ -49,7 +49,8 @@ struct smtpd_txn {
 	/* DISCARD/HOLD/REDIRECT/PREPEND asked by restrictions (smtpd_check) */
 	struct smtpd_check_actions act;
 	unsigned        at_line_start:1, prev_crlf:1, in_header:1, too_big:1,
-			bdat:1, bdat_cr:1;
+			bdat:1, bdat_cr:1,
+			bdat_started:1;	/* a BDAT came (even if refused) */
 };
 
 struct smtpd_listener;
@@ -73,7 +74,7 @@ struct smtpd_session {
 	const char            *client_name;	/* "unknown" until rDNS */
 	char                   client_addr[INET6_ADDRSTRLEN];
 	long long              bdat_remaining, bdat_chunk;
-	const char            *bdat_reject;	/* reply after a discarded chunk */
+	char                  *bdat_reject;	/* owned: reply after a discarded chunk */
 	unsigned               errors, junk;
 	unsigned short         cmd_total[SMTPD_VERB_MAX], cmd_ok[SMTPD_VERB_MAX];
 	unsigned               busy:1,		/* a reply is pending (worker/timer) */

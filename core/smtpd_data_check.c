@@ -1,0 +1,134 @@
+/*
+ * smtpd_data_check.c - runs smtpd_data_restrictions at DATA/BDAT time.
+ * The facts are copied into the job so a worker never reads the session;
+ * the verdict comes back on the loop, where the session either goes on
+ * (354 / first chunk) or gets the 4xx/5xx reply and keeps its transaction
+ * (as Postfix: a refused DATA does not reset the envelope).
+ * Must not: block the loop, or let content in before the verdict.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "core/lib/xmalloc.h"
+#include "core/log.h"
+#include "core/smtpd_check.h"
+#include "core/smtpd_data_check.h"
+#include "core/smtpd_listener.h"
+#include "core/smtpd_session.h"
+#include "core/worker.h"
+
+struct data_job {
+	struct smtpd_session       *s;
+	void                      (*proceed)(struct smtpd_session *);
+	void                      (*refuse)(struct smtpd_session *, const char *);
+	struct smtpd_check_facts    f;
+	struct smtpd_check_actions  act;
+	struct buf                  reply;
+	enum smtpd_check_result     verdict;
+	/* copies of what the facts point to */
+	char                       *helo, *sender, *sasl_username, *queue_id;
+	char                        client_addr[INET6_ADDRSTRLEN];
+};
+
+static void
+data_eval(void *arg)
+{
+	struct data_job *j = arg;
+
+	j->verdict = smtpd_check_data(&j->s->l->checks, &j->f, &j->reply,
+				      &j->act);
+}
+
+static void
+data_finish(struct data_job *j)
+{
+	struct smtpd_session *s = j->s;
+
+	if (j->verdict == SMTPD_CHECK_REJECT || j->verdict == SMTPD_CHECK_DEFER) {
+		log_write(s->l->s.syslog_name, "smtpd", LOG_LVL_INFO,
+			  "%s: reject: %s from %s[%s]: %s; from=<%s> proto=%s "
+			  "helo=<%s>", s->tx->id[0] ? s->tx->id : "NOQUEUE",
+			  s->tx->bdat_started ? "BDAT" : "DATA", s->client_name, s->client_addr, buf_cstr(&j->reply),
+			  s->tx->sender, s->esmtp ? "ESMTP" : "SMTP",
+			  s->helo ? s->helo : "");
+		j->refuse(s, buf_cstr(&j->reply));
+	} else {
+		smtpd_check_actions_merge(&s->tx->act, &j->act);
+		j->proceed(s);
+	}
+}
+
+static void
+data_job_free(struct data_job *j)
+{
+	smtpd_check_actions_free(&j->act);
+	buf_free(&j->reply);
+	free(j->helo);
+	free(j->sender);
+	free(j->sasl_username);
+	free(j->queue_id);
+	free(j);
+}
+
+static void
+data_done(void *arg)
+{
+	struct data_job *j = arg;
+	struct smtpd_session *s = j->s;
+
+	if (s->bev != NULL && !s->closing && s->tx != NULL)
+		data_finish(j);
+	data_job_free(j);
+	smtpd_session_resume(s);
+}
+
+void
+smtpd_data_check(struct smtpd_session *s, void (*proceed)(struct smtpd_session *),
+		 void (*refuse)(struct smtpd_session *, const char *))
+{
+	struct data_job *j;
+
+	if (smtpd_check_empty(s->l->checks.data)) {
+		proceed(s);
+		return;
+	}
+	j = xcalloc(1, sizeof(*j));
+	j->s = s;
+	j->proceed = proceed;
+	j->refuse = refuse;
+	buf_init(&j->reply, 0);
+	smtpd_check_actions_init(&j->act);
+	memcpy(j->client_addr, s->client_addr, sizeof(j->client_addr));
+	j->helo = s->helo ? xstrdup(s->helo) : NULL;
+	j->sender = xstrdup(s->tx->sender);
+	j->sasl_username = s->sasl_username ? xstrdup(s->sasl_username) : NULL;
+	j->queue_id = xstrdup(s->tx->id);
+	j->f.in_mynetworks = s->in_mynetworks;
+	j->f.sasl_authenticated = s->sasl_authenticated;
+	j->f.esmtp = s->esmtp;
+	j->f.client_addr = j->client_addr;
+	j->f.client_name = s->client_name;
+	j->f.helo = j->helo;
+	j->f.sender = j->sender;
+	j->f.where = "DATA";
+	j->f.queue_id = j->queue_id;
+	j->f.sasl_method = s->sasl_method;
+	j->f.sasl_username = j->sasl_username;
+	j->f.rcpt_count = (unsigned)s->tx->nrcpt;
+	j->f.syslog_name = s->l->s.syslog_name;
+	j->f.resolve = s->l->resolve;
+
+	if (!smtpd_check_lists_blocking(&s->l->checks)) {
+		data_eval(j);
+		data_finish(j);
+		data_job_free(j);
+		return;
+	}
+	s->busy = 1;
+	bufferevent_disable(s->bev, EV_READ);
+	worker_submit(s->l->srv->pool, data_eval, data_done, j);
+}
