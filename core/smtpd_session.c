@@ -1002,6 +1002,30 @@ pre_tls_ok(enum smtpd_verb v)
 	}
 }
 
+/* More input follows this command line: is that allowed here? */
+static void
+note_pipelining(struct smtpd_session *s, const char *line, size_t len)
+{
+	struct smtpd_cmd c;
+	size_t alen;
+
+	if (s->ill_pipelining)
+		return;
+	smtpd_cmd_parse(line, len, &c, &alen);
+	switch (c.verb) {
+	case SMTPD_HELO:
+	case SMTPD_EHLO:
+	case SMTPD_DATA:
+	case SMTPD_QUIT:
+		s->ill_pipelining = 1;
+		break;
+	default:
+		if (!s->esmtp)
+			s->ill_pipelining = 1;
+		break;
+	}
+}
+
 static void
 handle_line(struct smtpd_session *s, const char *line, size_t len)
 {
@@ -1345,6 +1369,14 @@ session_process(struct smtpd_session *s)
 			line = (char *)evbuffer_pullup(in, (ssize_t)n + 1);
 			if (n > 0 && line[n - 1] == '\r')
 				n--;
+			/*
+			 * RFC 2920: a client may send ahead only after EHLO
+			 * announced PIPELINING, and never past HELO/EHLO,
+			 * DATA or QUIT. Remembered for reject_unauth_pipelining.
+			 */
+			if (s->state != SMTPD_S_AUTH &&
+			    evbuffer_get_length(in) > (size_t)eol.pos + 1)
+				note_pipelining(s, line, n);
 			/* handle_line may free nothing but may go busy. */
 			if (s->state == SMTPD_S_AUTH)
 				auth_response(s, line, n);

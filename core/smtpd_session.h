@@ -79,6 +79,8 @@ struct smtpd_session {
 	unsigned short         cmd_total[SMTPD_VERB_MAX], cmd_ok[SMTPD_VERB_MAX];
 	unsigned               busy:1,		/* a reply is pending (worker/timer) */
 			       closing:1, closing_after_reply:1, skipping:1,
+			       ill_pipelining:1,	/* sent ahead where RFC 2920
+							   does not allow it */
 			       esmtp:1, in_mynetworks:1, bdat_last:1,
 			       sasl_authenticated:1,
 			       tls_pending:1,	/* 220 sent, switch once flushed */
