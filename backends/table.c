@@ -1,6 +1,7 @@
 /*
  * table.c - opens "type:name" tables through the driver registry, folds
- * keys, answers for surrogates, and searches table lists in order.
+ * keys, answers for surrogates, consults a table's lookup cache, and
+ * searches table lists in order.
  * Must not: log (callers log the errbuf once), interpret values, or go on
  * past a table that could not answer (a later one could answer wrongly).
  */
@@ -8,6 +9,7 @@
 #include <string.h>
 
 #include "backends/table.h"
+#include "backends/table_cache.h"
 #include "backends/table_driver.h"
 #include "core/lib/strlist.h"
 #include "core/lib/xmalloc.h"
@@ -90,6 +92,8 @@ table_open(const char *spec, unsigned open_flags, struct errbuf *err)
 	t->spec = xstrdup(spec);
 	t->flags = drv->flags | (open_flags & TABLE_F_FOLD);
 	r = drv->open(t, colon + 1, err);
+	if (r != TABLE_OPEN_OK)
+		table_cache_free(&t->cache);
 	if (r == TABLE_OPEN_UNAVAILABLE) {
 		t->priv = NULL;
 		t->surrogate = xstrdup(errbuf_str(err));
@@ -113,6 +117,7 @@ table_close(struct table **tp)
 		return;
 	if (t->surrogate == NULL && t->drv->close)
 		t->drv->close(t);
+	table_cache_free(&t->cache);
 	free(t->surrogate);
 	free(t->spec);
 	xfree(tp);
@@ -177,7 +182,9 @@ table_lookup(struct table *t, const char *key, struct buf *value_r,
 {
 	char folded[TABLE_KEY_MAX + 1];
 	enum table_status st;
+	uint64_t gen = 0;
 	size_t len;
+	int hit;
 
 	buf_reset(value_r);
 	errbuf_clear(err);
@@ -198,12 +205,21 @@ table_lookup(struct table *t, const char *key, struct buf *value_r,
 		}
 		key = folded;
 	}
+	if (t->cache) {
+		hit = table_cache_get(t->cache, key, value_r, &gen, err);
+		if (hit != TABLE_CACHE_MISS)
+			return (enum table_status)hit;
+	}
 	st = t->drv->lookup(t, key, value_r, err);
 	switch (st) {
 	case TABLE_FOUND:
+		if (t->cache)
+			table_cache_put(t->cache, key, st, value_r->data, value_r->len, gen);
 		return st;
 	case TABLE_NOTFOUND:
 		buf_reset(value_r);
+		if (t->cache)
+			table_cache_put(t->cache, key, st, NULL, 0, gen);
 		return st;
 	case TABLE_TEMPFAIL:
 	case TABLE_CONFIG:

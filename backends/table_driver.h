@@ -41,6 +41,7 @@ struct table {
 	unsigned   flags;	/* driver flags | TABLE_F_FOLD from open */
 	void      *priv;	/* driver state */
 	char      *surrogate;	/* non-NULL: why every lookup is TEMPFAIL */
+	struct table_cache *cache;	/* NULL: every lookup asks the driver */
 };
 
 extern const struct table_driver table_texthash_driver;

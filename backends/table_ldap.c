@@ -18,6 +18,7 @@
 #define LDAP_DEPRECATED 0
 #include <ldap.h>
 
+#include "backends/table_cache.h"
 #include "backends/table_cf.h"
 #include "backends/table_driver.h"
 #include "backends/table_expand.h"
@@ -33,7 +34,7 @@ static const char *const ld_known[] = {
 	"bind_dn", "bind_pw", "dereference", "version", "recursion_limit",
 	"expansion_limit", "size_limit", "start_tls", "tls_ca_cert_dir",
 	"tls_ca_cert_file", "tls_cert", "tls_key", "tls_require_cert",
-	"retry_interval", NULL
+	"retry_interval", TABLE_CACHE_CF_KEYS, NULL
 };
 
 struct ld_table {
@@ -257,7 +258,8 @@ ld_open(struct table *t, const char *name, struct errbuf *err)
 	if (table_expand_parse(&m->x, m->query_filter, true, &why) < 0 ||
 	    table_expand_parse(&m->x, m->search_base, true, &why) < 0 ||
 	    table_expand_parse(&m->x, m->result_format, false, &why) < 0 ||
-	    table_expand_set_domain(&m->x, table_cf_str(cf, "domain", ""), &why) < 0)
+	    table_expand_set_domain(&m->x, table_cf_str(cf, "domain", ""), &why) < 0 ||
+	    table_cache_setup(t, cf, &why) < 0)
 		goto bad;
 	table_cf_free(&cf);
 	table_net_pool_init(&m->pool, 1, (unsigned)retry, (unsigned)m->timeout);

@@ -18,6 +18,7 @@
 #include <mysql.h>
 #include <errmsg.h>
 
+#include "backends/table_cache.h"
 #include "backends/table_cf.h"
 #include "backends/table_driver.h"
 #include "backends/table_expand.h"
@@ -33,7 +34,7 @@ static const char *const my_known[] = {
 	"require_result_set", "tls_cert_file", "tls_key_file", "tls_CAfile",
 	"tls_CApath", "tls_ciphers", "tls_verify_cert", "idle_interval",
 	"retry_interval", "charset", "timeout", "table", "select_field",
-	"where_field", "additional_conditions", NULL
+	"where_field", "additional_conditions", TABLE_CACHE_CF_KEYS, NULL
 };
 
 struct my_host {
@@ -269,7 +270,8 @@ my_open(struct table *t, const char *name, struct errbuf *err)
 		goto bad;
 	if (table_expand_parse(&m->x, m->query, true, &why) < 0 ||
 	    table_expand_parse(&m->x, m->result_format, false, &why) < 0 ||
-	    table_expand_set_domain(&m->x, table_cf_str(cf, "domain", ""), &why) < 0)
+	    table_expand_set_domain(&m->x, table_cf_str(cf, "domain", ""), &why) < 0 ||
+	    table_cache_setup(t, cf, &why) < 0)
 		goto bad;
 	strlist_free(&hosts);
 	table_cf_free(&cf);

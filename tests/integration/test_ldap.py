@@ -5,13 +5,13 @@ and the example queries of schema/ldap/*.cf: domains, mailboxes, alternate
 addresses, aliases with DN recursion (nested lists) and catch-all deliver
 end to end; filter injection attempts are unknown users; an outage gives
 451 4.3.0 and mail flows again when slapd is back, without restarting
-facteurd; with two servers the one that answers is used.
+facteurd (with the lookup cache on, known answers are served meanwhile);
+with two servers the one that answers is used.
 """
 import os
 import re
 import shutil
-import signal
-import subprocess
+import sys
 import tempfile
 import time
 
@@ -20,10 +20,11 @@ import pytest
 import harness
 from harness import check, make_msg
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import servers  # noqa: E402  (tests/servers.py: private slapd and mariadbd)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SCHEMA = os.path.join(ROOT, "schema", "ldap")
-SLAPD = "/usr/sbin/slapd"
-SYSTEM_SCHEMA = "/etc/ldap/schema"
 BASE = "dc=facteur,dc=test"
 READER = "cn=reader,%s" % BASE
 READER_PW = "reader pw"
@@ -137,98 +138,13 @@ facteurActive: FALSE
 """.format(b=BASE, reader=READER, pw=READER_PW)
 
 
-class Slapd:
-    """One private slapd: mdb database in a temp dir, loopback port."""
-
-    def __init__(self, base):
-        self.base = base
-        self.port = harness.free_port()
-        self.url = "ldap://127.0.0.1:%d/" % self.port
-        self.proc = None
-        os.makedirs(os.path.join(base, "db"))
-        self.conf = os.path.join(base, "slapd.conf")
-        with open(self.conf, "w") as f:
-            f.write("""\
-include {sys}/core.schema
-include {sys}/cosine.schema
-include {sys}/inetorgperson.schema
-include {facteur}/facteur.schema
-pidfile {dir}/slapd.pid
-modulepath /usr/lib/ldap
-moduleload back_mdb
-database mdb
-maxsize 10485760
-suffix "{b}"
-rootdn "cn=admin,{b}"
-rootpw admin
-directory {dir}/db
-index objectClass eq
-index mail,facteurMailAddress,facteurDomain eq
-access to attrs=userPassword by anonymous auth by * none
-access to * by dn.exact="{reader}" read by * none
-""".format(sys=SYSTEM_SCHEMA, facteur=SCHEMA, dir=base, b=BASE,
-           reader=READER))
-
-    def start(self):
-        log = open(os.path.join(self.base, "slapd.log"), "ab")
-        self.proc = subprocess.Popen(
-            [SLAPD, "-h", self.url, "-f", self.conf, "-d", "0"],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-            preexec_fn=harness._set_pdeathsig)
-        log.close()
-        harness.LIVE.add(self.proc)
-        deadline = time.time() + 15
-        while time.time() < deadline:
-            assert self.proc.poll() is None, "slapd exited:\n" + self.log()
-            r = subprocess.run(["ldapsearch", "-x", "-H", self.url, "-D",
-                                "cn=admin," + BASE, "-w", "admin", "-s",
-                                "base", "-b", "", "(objectClass=*)"],
-                               capture_output=True, timeout=10)
-            if r.returncode == 0:
-                return
-            time.sleep(0.1)
-        raise AssertionError("slapd did not start:\n" + self.log())
-
-    def stop(self):
-        if self.proc is None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
-        harness.LIVE.discard(self.proc)
-        self.proc = None
-
-    def log(self):
-        try:
-            with open(os.path.join(self.base, "slapd.log")) as f:
-                return f.read()[-3000:]
-        except FileNotFoundError:
-            return ""
-
-    def add(self, ldif):
-        r = subprocess.run(["ldapadd", "-x", "-H", self.url, "-D",
-                            "cn=admin," + BASE, "-w", "admin"],
-                           input=ldif.encode(), capture_output=True, timeout=30)
-        assert r.returncode == 0, r.stdout.decode() + r.stderr.decode()
-
-    def count(self, filt):
-        r = subprocess.run(["ldapsearch", "-x", "-LLL", "-H", self.url, "-D",
-                            "cn=admin," + BASE, "-w", "admin", "-b", BASE,
-                            filt, "dn"], capture_output=True, timeout=30)
-        assert r.returncode == 0, r.stderr.decode()
-        return r.stdout.decode().count("dn: ")
-
-
 @pytest.fixture(scope="module")
 def slapd():
-    for exe in (SLAPD, shutil.which("ldapadd") or "/usr/bin/ldapadd"):
-        if not os.access(exe, os.X_OK):
-            pytest.fail("%s missing: run `make test-deps`" % exe, pytrace=False)
+    missing = servers.Slapd.missing()
+    if missing:
+        pytest.fail("%s missing: run `make test-deps`" % missing[0], pytrace=False)
     base = tempfile.mkdtemp(prefix="facteur-slapd-")
-    s = Slapd(base)
+    s = servers.Slapd(base, BASE, READER, live=harness.LIVE)
     s.start()
     s.add(ENTRIES)
     yield s
@@ -251,8 +167,8 @@ def write_cf(d, name, example, hosts, extra=""):
     return "ldap:" + path
 
 
-def configure(d, hosts):
-    w = lambda n, e: write_cf(d, n, e, hosts)
+def configure(d, hosts, extra=""):
+    w = lambda n, e: write_cf(d, n, e, hosts, extra)
     d.params["virtual_mailbox_domains"] = w("domains.cf", "virtual_domains.cf")
     d.params["virtual_mailbox_maps"] = w("mailboxes.cf", "virtual_mailboxes.cf")
     d.params["virtual_alias_maps"] = ", ".join([
@@ -343,6 +259,33 @@ def test_outage_gives_451_then_recovers(mx, slapd):
             time.sleep(0.3)
         check(r, 250, "2.1.5")
     assert re.search(r"ldap:\S+ lookup error for \"\S+\": ", mx.log())
+
+
+def test_cache_answers_during_outage_errors_are_not_kept(build, slapd, facteurd):
+    """cache = yes: a known answer (found or not found) is served from the
+    cache while slapd is down; a key never seen gets 451, and that failure
+    is not kept once slapd is back."""
+    d = facteurd(start=False)
+    configure(d, slapd.url, "cache = yes\ncache_ttl = 1h\ncache_negative_ttl = 1h\n")
+    d.start()
+    check(rcpt(d, "alice@hosted.test"), 250)
+    check(rcpt(d, "nobody@hosted.test"), 550)
+    slapd.stop()
+    try:
+        check(rcpt(d, "alice@hosted.test"), 250)
+        check(rcpt(d, "ALICE@hosted.test"), 250)
+        check(rcpt(d, "nobody@hosted.test"), 550)
+        check(rcpt(d, "bob@hosted.test"), 451, "4.3.0")
+    finally:
+        slapd.start()
+    deadline = time.time() + 10
+    while True:
+        r = rcpt(d, "bob@hosted.test")
+        if r.code == 250 or time.time() > deadline:
+            break
+        assert r.code == 451, str(r)
+        time.sleep(0.3)
+    check(r, 250)
 
 
 def test_second_server_used_when_first_is_down(build, slapd, facteurd):

@@ -8,11 +8,9 @@ server is back, without restarting facteurd; with two hosts the one that
 answers is used.
 """
 import os
-import pwd
 import re
 import shutil
-import signal
-import subprocess
+import sys
 import tempfile
 import time
 
@@ -21,11 +19,11 @@ import pytest
 import harness
 from harness import check, make_msg
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import servers  # noqa: E402  (tests/servers.py: private slapd and mariadbd)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SCHEMA = os.path.join(ROOT, "schema", "sql")
-MARIADBD = "/usr/sbin/mariadbd"
-INSTALL_DB = "/usr/bin/mariadb-install-db"
-CLIENT = shutil.which("mariadb") or "/usr/bin/mariadb"
 PASSWORD = "s3cret'pw"
 
 ROWS = """
@@ -47,87 +45,15 @@ INSERT INTO domain (domain, active) VALUES ('alias.test', 1), ('second-alias.tes
 """
 
 
-class MariaDB:
-    """One private mariadbd: temp datadir, socket, loopback TCP port."""
-
-    def __init__(self, base):
-        self.base = base
-        self.data = os.path.join(base, "data")
-        self.sock = os.path.join(base, "mysqld.sock")
-        self.port = harness.free_port()
-        self.proc = None
-        self.user = pwd.getpwuid(os.getuid()).pw_name
-        r = subprocess.run([INSTALL_DB, "--no-defaults", "--datadir=" + self.data,
-                            "--auth-root-authentication-method=normal",
-                            "--user=" + self.user, "--skip-test-db"],
-                           capture_output=True, timeout=120)
-        assert r.returncode == 0, r.stdout + r.stderr
-
-    def start(self):
-        log = open(os.path.join(self.base, "mariadbd.err"), "ab")
-        self.proc = subprocess.Popen(
-            [MARIADBD, "--no-defaults", "--datadir=" + self.data,
-             "--socket=" + self.sock, "--port=%d" % self.port,
-             "--bind-address=127.0.0.1", "--user=" + self.user,
-             "--pid-file=" + os.path.join(self.base, "mariadbd.pid"),
-             "--skip-log-bin", "--skip-name-resolve",
-             "--innodb-buffer-pool-size=16M", "--innodb-log-file-size=8M",
-             "--log-error=" + os.path.join(self.base, "mariadbd.log")],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-            preexec_fn=harness._set_pdeathsig)
-        log.close()
-        harness.LIVE.add(self.proc)
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            assert self.proc.poll() is None, "mariadbd exited:\n" + self.errlog()
-            r = subprocess.run([CLIENT, "--no-defaults", "-S", self.sock, "-uroot",
-                                "-e", "SELECT 1"], capture_output=True, timeout=10)
-            if r.returncode == 0:
-                return
-            time.sleep(0.1)
-        raise AssertionError("mariadbd did not start:\n" + self.errlog())
-
-    def stop(self):
-        if self.proc is None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
-        harness.LIVE.discard(self.proc)
-        self.proc = None
-
-    def errlog(self):
-        try:
-            with open(os.path.join(self.base, "mariadbd.log")) as f:
-                return f.read()[-3000:]
-        except FileNotFoundError:
-            return ""
-
-    def sql(self, text, db="postfixadmin"):
-        r = subprocess.run([CLIENT, "--no-defaults", "-S", self.sock, "-uroot",
-                            "-N", "-B", db], input=text.encode(),
-                           capture_output=True, timeout=30)
-        assert r.returncode == 0, r.stderr.decode()
-        return r.stdout.decode()
-
-
 @pytest.fixture(scope="module")
 def mariadb():
-    for exe in (MARIADBD, INSTALL_DB):
-        if not os.access(exe, os.X_OK):
-            pytest.fail("%s missing: run `make test-deps`" % exe, pytrace=False)
+    missing = servers.MariaDB.missing()
+    if missing:
+        pytest.fail("%s missing: run `make test-deps`" % missing[0], pytrace=False)
     base = tempfile.mkdtemp(prefix="facteur-mariadb-")
-    m = MariaDB(base)
+    m = servers.MariaDB(base, live=harness.LIVE)
     m.start()
-    m.sql("CREATE DATABASE postfixadmin; "
-          "CREATE USER 'facteur'@'127.0.0.1' IDENTIFIED BY '%s'; "
-          "GRANT SELECT ON postfixadmin.* TO 'facteur'@'127.0.0.1';"
-          % PASSWORD.replace("'", "\\'"), db="mysql")
-    with open(os.path.join(SCHEMA, "mariadb.sql")) as f:
-        m.sql(f.read())
+    m.load_postfixadmin("facteur", PASSWORD)
     m.sql(ROWS)
     yield m
     m.stop()

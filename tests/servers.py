@@ -1,0 +1,232 @@
+"""
+servers.py - private directory servers for the integration tests and the
+benchmark: a slapd (mdb database in a temp dir, loopback port, the system
+schemas plus schema/ldap/facteur.schema) and a mariadbd (temp datadir,
+socket, loopback port). Each is started and stopped by its own PID.
+Only the standard library is used.
+Must not: listen on anything but loopback, touch a system instance, or
+wait without a bound.
+"""
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SLAPD = "/usr/sbin/slapd"
+SYSTEM_SCHEMA = "/etc/ldap/schema"
+MARIADBD = "/usr/sbin/mariadbd"
+INSTALL_DB = "/usr/bin/mariadb-install-db"
+
+
+def free_port(host="127.0.0.1"):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+    finally:
+        s.close()
+
+
+def _set_pdeathsig():
+    # Linux only, best effort: the server dies if its starter dies.
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)	# PR_SET_PDEATHSIG
+    except Exception:
+        pass
+
+
+def _stop(proc, timeout):
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
+class ServerError(Exception):
+    pass
+
+
+class Slapd:
+    """One private slapd. suffix is the database's base DN; reader (a DN)
+    may read everything, anonymous binds may only authenticate."""
+
+    def __init__(self, base, suffix, reader, live=None):
+        self.base = base
+        self.suffix = suffix
+        self.admin = "cn=admin," + suffix
+        self.admin_pw = "admin"
+        self.port = free_port()
+        self.url = "ldap://127.0.0.1:%d/" % self.port
+        self.proc = None
+        self.live = live if live is not None else set()
+        os.makedirs(os.path.join(base, "db"))
+        self.conf = os.path.join(base, "slapd.conf")
+        with open(self.conf, "w") as f:
+            f.write("""\
+include {sys}/core.schema
+include {sys}/cosine.schema
+include {sys}/inetorgperson.schema
+include {facteur}/facteur.schema
+pidfile {dir}/slapd.pid
+modulepath /usr/lib/ldap
+moduleload back_mdb
+database mdb
+maxsize 10485760
+suffix "{b}"
+rootdn "{admin}"
+rootpw {pw}
+directory {dir}/db
+index objectClass eq
+index mail,facteurMailAddress,facteurDomain eq
+access to attrs=userPassword by anonymous auth by * none
+access to * by dn.exact="{reader}" read by * none
+""".format(sys=SYSTEM_SCHEMA, facteur=os.path.join(ROOT, "schema", "ldap"),
+           dir=base, b=suffix, admin=self.admin, pw=self.admin_pw,
+           reader=reader))
+
+    @staticmethod
+    def missing():
+        """The programs this needs that are not installed."""
+        return [p for p in (SLAPD, shutil.which("ldapadd") or "/usr/bin/ldapadd")
+                if not os.access(p, os.X_OK)]
+
+    def start(self, timeout=15):
+        log = open(os.path.join(self.base, "slapd.log"), "ab")
+        self.proc = subprocess.Popen(
+            [SLAPD, "-h", self.url, "-f", self.conf, "-d", "0"],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+            preexec_fn=_set_pdeathsig)
+        log.close()
+        self.live.add(self.proc)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise ServerError("slapd exited:\n" + self.log())
+            r = subprocess.run(["ldapsearch", "-x", "-H", self.url, "-D",
+                                self.admin, "-w", self.admin_pw, "-s",
+                                "base", "-b", "", "(objectClass=*)"],
+                               capture_output=True, timeout=10)
+            if r.returncode == 0:
+                return
+            time.sleep(0.1)
+        raise ServerError("slapd did not start:\n" + self.log())
+
+    def stop(self):
+        if self.proc is None:
+            return
+        _stop(self.proc, 15)
+        self.live.discard(self.proc)
+        self.proc = None
+
+    def log(self):
+        try:
+            with open(os.path.join(self.base, "slapd.log")) as f:
+                return f.read()[-3000:]
+        except FileNotFoundError:
+            return ""
+
+    def add(self, ldif):
+        r = subprocess.run(["ldapadd", "-x", "-H", self.url, "-D",
+                            self.admin, "-w", self.admin_pw],
+                           input=ldif.encode(), capture_output=True, timeout=60)
+        if r.returncode != 0:
+            raise ServerError(r.stdout.decode() + r.stderr.decode())
+
+    def count(self, filt):
+        r = subprocess.run(["ldapsearch", "-x", "-LLL", "-H", self.url, "-D",
+                            self.admin, "-w", self.admin_pw, "-b", self.suffix,
+                            filt, "dn"], capture_output=True, timeout=30)
+        if r.returncode != 0:
+            raise ServerError(r.stderr.decode())
+        return r.stdout.decode().count("dn: ")
+
+
+class MariaDB:
+    """One private mariadbd: temp datadir, socket, loopback TCP port."""
+
+    CLIENT = shutil.which("mariadb") or "/usr/bin/mariadb"
+
+    def __init__(self, base, live=None):
+        self.base = base
+        self.data = os.path.join(base, "data")
+        self.sock = os.path.join(base, "mysqld.sock")
+        self.port = free_port()
+        self.proc = None
+        self.live = live if live is not None else set()
+        self.user = pwd.getpwuid(os.getuid()).pw_name
+        r = subprocess.run([INSTALL_DB, "--no-defaults", "--datadir=" + self.data,
+                            "--auth-root-authentication-method=normal",
+                            "--user=" + self.user, "--skip-test-db"],
+                           capture_output=True, timeout=120)
+        if r.returncode != 0:
+            raise ServerError((r.stdout + r.stderr).decode("utf-8", "replace"))
+
+    @staticmethod
+    def missing():
+        return [p for p in (MARIADBD, INSTALL_DB) if not os.access(p, os.X_OK)]
+
+    def start(self, timeout=30):
+        log = open(os.path.join(self.base, "mariadbd.err"), "ab")
+        self.proc = subprocess.Popen(
+            [MARIADBD, "--no-defaults", "--datadir=" + self.data,
+             "--socket=" + self.sock, "--port=%d" % self.port,
+             "--bind-address=127.0.0.1", "--user=" + self.user,
+             "--pid-file=" + os.path.join(self.base, "mariadbd.pid"),
+             "--skip-log-bin", "--skip-name-resolve",
+             "--innodb-buffer-pool-size=16M", "--innodb-log-file-size=8M",
+             "--log-error=" + os.path.join(self.base, "mariadbd.log")],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+            preexec_fn=_set_pdeathsig)
+        log.close()
+        self.live.add(self.proc)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise ServerError("mariadbd exited:\n" + self.errlog())
+            r = subprocess.run([self.CLIENT, "--no-defaults", "-S", self.sock,
+                                "-uroot", "-e", "SELECT 1"],
+                               capture_output=True, timeout=10)
+            if r.returncode == 0:
+                return
+            time.sleep(0.1)
+        raise ServerError("mariadbd did not start:\n" + self.errlog())
+
+    def stop(self):
+        if self.proc is None:
+            return
+        _stop(self.proc, 30)
+        self.live.discard(self.proc)
+        self.proc = None
+
+    def errlog(self):
+        try:
+            with open(os.path.join(self.base, "mariadbd.log")) as f:
+                return f.read()[-3000:]
+        except FileNotFoundError:
+            return ""
+
+    def sql(self, text, db="postfixadmin"):
+        r = subprocess.run([self.CLIENT, "--no-defaults", "-S", self.sock,
+                            "-uroot", "-N", "-B", db], input=text.encode(),
+                           capture_output=True, timeout=60)
+        if r.returncode != 0:
+            raise ServerError(r.stderr.decode())
+        return r.stdout.decode()
+
+    def load_postfixadmin(self, user, password):
+        """Creates the postfixadmin database from schema/sql/mariadb.sql and
+        a user allowed to SELECT from it over loopback TCP."""
+        self.sql("CREATE DATABASE postfixadmin; "
+                 "CREATE USER '%s'@'127.0.0.1' IDENTIFIED BY '%s'; "
+                 "GRANT SELECT ON postfixadmin.* TO '%s'@'127.0.0.1';"
+                 % (user, password.replace("'", "\\'"), user), db="mysql")
+        with open(os.path.join(ROOT, "schema", "sql", "mariadb.sql")) as f:
+            self.sql(f.read())
