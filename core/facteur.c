@@ -61,6 +61,9 @@ static const struct cli_command commands[] = {
 	  "[--listen ADDR:PORT] [DIR]",
 	  "write a first configuration for a classic mode (internet-site, "
 	  "smarthost, satellite, local-only)" },
+	{ "map", cli_map, "query [-f] TYPE:NAME KEY ... | dump TYPE:NAME",
+	  "look keys up in a table as the daemon does (exit 0 found, 1 not "
+	  "found, 75 try later), or list a table" },
 	{ "sieve", cli_sieve, "check FILE ... | test [--from A] [--to R] SCRIPT MESSAGE",
 	  "compile Sieve scripts, or show the actions a script takes on a message" },
 	{ "help", cmd_help, "", "this text" },
