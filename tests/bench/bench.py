@@ -18,6 +18,12 @@ machine's CPU time per message (all processes, smtp-source included), and
 the ratio facteur/postfix. Then facteurd's resident memory with no session
 and with 1000 idle sessions open.
 
+Directory backends: the headline load again against facteurd with its
+domains and mailboxes in a private slapd (ldap: tables) and a private
+mariadbd (mysql: tables, the PostfixAdmin schema), the lookup cache on,
+next to the file backend's msg/s (the servers come from tests/servers.py;
+a backend whose server is not installed is skipped with a note).
+
 Must not: touch the system's own Postfix instance, leave a process or a temp
 directory behind (everything is stopped in a finally block and on signals),
 or wait without a bound.
@@ -37,6 +43,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import servers  # noqa: E402  (tests/servers.py: private slapd and mariadbd)
+
 BENCH_USER = "facteurbench"
 DOMAIN = "bench.test"
 USERS = ["user"] + ["user%d" % i for i in range(1, 10)]
@@ -50,6 +59,12 @@ SCENARIOS = [
     ("20 sessions x 64 KiB", 20, 2000, 65536),
 ]
 TARGET_RATIO = 2.0
+# Directory-backed facteurd against the file backend, cache on.
+DIRECTORY_TARGET = 0.9
+LDAP_SUFFIX = "dc=bench,dc=test"
+LDAP_READER = "cn=reader," + LDAP_SUFFIX
+DIR_PASSWORD = "bench pw"
+CACHE_KEYS = "cache = yes\ncache_ttl = 60s\ncache_negative_ttl = 10s\ncache_size = 10000\n"
 LOAD0 = 0.0
 IDLE_SESSIONS = 1000
 
@@ -413,8 +428,12 @@ postlog   unix-dgram n  -       n       -       1       postlogd
 class Facteur:
     name = "facteur"
 
-    def __init__(self, top, port, build, owner):
-        self.dir = os.path.join(top, "facteur")
+    def __init__(self, top, port, build, owner, name="facteur", maps=None):
+        """maps: main.cf lines replacing the file-backed domain and
+        mailbox maps (a directory-backed variant named name)."""
+        self.name = name
+        self.maps = maps
+        self.dir = os.path.join(top, name)
         self.conf = os.path.join(self.dir, "conf")
         self.queue = os.path.join(self.dir, "queue")
         self.mail = os.path.join(self.dir, "mail")
@@ -460,6 +479,8 @@ default_process_limit = 2000
            queue=self.queue, log=self.maillog)
         if self.owner:
             main += "mail_owner = %s\n" % pwd.getpwuid(uid).pw_name
+        if self.maps:
+            main += self.maps(self.conf)
         with open(os.path.join(self.conf, "main.cf"), "w") as f:
             f.write(main)
         with open(os.path.join(self.conf, "master.cf"), "w") as f:
@@ -678,6 +699,115 @@ def idle_sessions(port, pid, count, timeout=60):
             s.close()
 
 
+# ---------------------------------------------------------------- directories
+
+def ldap_entries():
+    out = ["""dn: {b}
+objectClass: dcObject
+objectClass: organization
+dc: bench
+o: facteur bench
+
+dn: {r}
+objectClass: person
+cn: reader
+sn: reader
+userPassword: {pw}
+
+dn: ou=domains,{b}
+objectClass: organizationalUnit
+ou: domains
+
+dn: facteurDomain={d},ou=domains,{b}
+objectClass: facteurMailDomain
+facteurDomain: {d}
+facteurActive: TRUE
+
+dn: ou=people,{b}
+objectClass: organizationalUnit
+ou: people
+""".format(b=LDAP_SUFFIX, r=LDAP_READER, pw=DIR_PASSWORD, d=DOMAIN)]
+    for u in USERS:
+        out.append("""dn: uid={u},ou=people,{b}
+objectClass: inetOrgPerson
+objectClass: facteurMailUser
+uid: {u}
+cn: {u}
+sn: {u}
+mail: {u}@{d}
+facteurMailbox: {d}/{u}/
+facteurActive: TRUE
+""".format(u=u, b=LDAP_SUFFIX, d=DOMAIN))
+    return "\n".join(out)
+
+
+def example_cf(kind, example, settings):
+    """An example table of schema/KIND with this server's settings and the
+    lookup cache on."""
+    path = os.path.join(servers.ROOT, "schema", kind, example)
+    with open(path) as f:
+        lines = f.read().splitlines(True)
+    keys = [l.split("=", 1)[0].strip() for l in settings.splitlines() if "=" in l]
+    keep = [l for l in lines
+            if not any(l.startswith(k + " ") or l.startswith(k + "=") for k in keys)]
+    return "".join(keep) + settings + CACHE_KEYS
+
+
+def write_maps(conf, kind, settings):
+    paths = {}
+    for role, example in (("domains", "virtual_domains.cf"),
+                          ("mailboxes", "virtual_mailboxes.cf")):
+        p = os.path.join(conf, role + ".cf")
+        with open(p, "w") as f:
+            f.write(example_cf(kind, example, settings))
+        os.chmod(p, 0o644)
+        paths[role] = p
+    t = "ldap" if kind == "ldap" else "mysql"
+    return ("virtual_mailbox_domains = %s:%s\nvirtual_mailbox_maps = %s:%s\n"
+            % (t, paths["domains"], t, paths["mailboxes"]))
+
+
+def start_directories(top, want, notes, stack):
+    """Starts the wanted private directory servers; returns the facteurd
+    variants [(name, maps)] that can use them."""
+    variants = []
+    if "ldap" in want:
+        missing = servers.Slapd.missing()
+        if missing:
+            notes.append("facteur+ldap: skipped, %s is not installed" % missing[0])
+        else:
+            s = servers.Slapd(os.path.join(top, "slapd"), LDAP_SUFFIX, LDAP_READER)
+            stack.append(s)
+            s.start()
+            s.add(ldap_entries())
+            settings = ("server_host = %s\nsearch_base = %s\nbind_dn = %s\n"
+                        "bind_pw = %s\ntimeout = 10\n"
+                        % (s.url, LDAP_SUFFIX, LDAP_READER, DIR_PASSWORD))
+            variants.append(("facteur+ldap",
+                             lambda conf, st=settings: write_maps(conf, "ldap", st)))
+    if "mysql" in want:
+        missing = servers.MariaDB.missing()
+        if missing:
+            notes.append("facteur+mysql: skipped, %s is not installed" % missing[0])
+        else:
+            base = os.path.join(top, "mariadb")
+            os.makedirs(base)
+            m = servers.MariaDB(base)
+            stack.append(m)
+            m.start()
+            m.load_postfixadmin("facteur", DIR_PASSWORD)
+            m.sql("INSERT INTO domain (domain, active) VALUES ('%s', 1);\n" % DOMAIN +
+                  "".join("INSERT INTO mailbox (username, password, maildir, local_part, "
+                          "domain, active) VALUES ('%s@%s', '{PLAIN}x', '%s/%s/', '%s', "
+                          "'%s', 1);\n" % (u, DOMAIN, DOMAIN, u, u, DOMAIN)
+                          for u in USERS))
+            settings = ("hosts = inet:127.0.0.1:%d\nuser = facteur\npassword = %s\n"
+                        "dbname = postfixadmin\ntimeout = 10\n" % (m.port, DIR_PASSWORD))
+            variants.append(("facteur+mysql",
+                             lambda conf, st=settings: write_maps(conf, "sql", st)))
+    return variants
+
+
 # ---------------------------------------------------------------- main
 
 def fmt(v, spec):
@@ -693,9 +823,15 @@ def main():
     ap.add_argument("--keep", action="store_true", help="keep the temp directory")
     ap.add_argument("--repeat", type=int, default=1,
                     help="runs per scenario and server; the median is shown (1)")
+    ap.add_argument("--directories", default="ldap,mysql",
+                    help="directory-backed facteurd runs of the headline load: "
+                    "ldap, mysql, both (default) or none")
     args = ap.parse_args()
     if args.repeat < 1 or args.timeout < 1:
         ap.error("--repeat and --timeout must be at least 1")
+    want_dirs = set(x for x in args.directories.split(",") if x and x != "none")
+    if want_dirs - {"ldap", "mysql"}:
+        ap.error("--directories: expected ldap, mysql or none")
 
     smtp_source = find_prog("smtp-source")
     if not smtp_source:
@@ -734,21 +870,23 @@ def main():
     LOAD0 = os.getloadavg()[0]
     top = tempfile.mkdtemp(prefix="facteur-bench.")
     os.chmod(top, 0o755)
-    servers = []
+    servers_ = []
+    dir_servers = []
+    dir_rows = []
     try:
         if want_facteur:
-            servers.append(Facteur(top, free_port(), args.build, owner))
+            servers_.append(Facteur(top, free_port(), args.build, owner))
         if want_postfix:
-            servers.append(Postfix(top, free_port(), owner, setgid_group))
+            servers_.append(Postfix(top, free_port(), owner, setgid_group))
         # Enough descriptors for the idle sessions, inherited by facteurd.
         raise_nofile(IDLE_SESSIONS * 2 + 256)
-        for s in servers:
+        for s in servers_:
             s.setup()
             s.start()
             log("%s: listening on 127.0.0.1:%d" % (s.name, s.port))
 
         # Warm-up: start worker processes/threads, fill caches.
-        for s in servers:
+        for s in servers_:
             load(s, smtp_source, 20, 200, 4096, args.timeout, top)
 
         results = []
@@ -756,9 +894,9 @@ def main():
             if args.quick:
                 msgs //= 5
             row = {"label": label, "sessions": sessions, "msgs": msgs, "size": size}
-            runs = {s.name: [] for s in servers}
+            runs = {s.name: [] for s in servers_}
             for i in range(args.repeat):
-                for s in servers:		# alternate, so drift hits both
+                for s in servers_:		# alternate, so drift hits both
                     log("%s: %s, %d messages (%d/%d) ..." % (s.name, label, msgs, i + 1, args.repeat))
                     runs[s.name].append(load(s, smtp_source, sessions, msgs, size,
                                              args.timeout, top))
@@ -768,12 +906,21 @@ def main():
             results.append(row)
 
         idle = None
-        fsrv = next((s for s in servers if s.name == "facteur"), None)
+        fsrv = next((s for s in servers_ if s.name == "facteur"), None)
         if fsrv is not None:
             log("facteur: opening %d idle sessions ..." % IDLE_SESSIONS)
             idle = idle_sessions(fsrv.port, fsrv.proc.pid, IDLE_SESSIONS)
+
+        if fsrv is not None and want_dirs:
+            dir_rows = directory_runs(top, args, smtp_source, owner, fsrv,
+                                      results[0], want_dirs, dir_servers)
     finally:
-        for s in servers:
+        for d in reversed(dir_servers):
+            try:
+                d.stop()
+            except Exception as e:
+                log("%s: stop: %s" % (type(d).__name__, e))
+        for s in servers_:
             try:
                 s.stop()
             except Exception as e:	# keep stopping the others
@@ -783,8 +930,57 @@ def main():
         else:
             shutil.rmtree(top, ignore_errors=True)
 
-    report(results, [s.name for s in servers], idle)
+    report(results, [s.name for s in servers_], idle)
+    report_directories(dir_rows)
     return 0
+
+
+def directory_runs(top, args, smtp_source, owner, fsrv, head, want, stack):
+    """The headline scenario against directory-backed facteurd variants."""
+    label, sessions, msgs, size = SCENARIOS[0]
+    if args.quick:
+        msgs //= 5
+    notes = []
+    try:
+        variants = start_directories(top, want, notes, stack)
+    except (servers.ServerError, OSError, subprocess.SubprocessError) as e:
+        notes.append("directory servers: could not start: %s" % e)
+        variants = []
+    for n in notes:
+        log(n)
+    rows = [(fsrv.name, head["facteur"])]
+    for name, maps in variants:
+        f = Facteur(top, free_port(), args.build, owner, name=name, maps=maps)
+        try:
+            f.setup()
+            f.start()
+            log("%s: listening on 127.0.0.1:%d" % (name, f.port))
+            load(f, smtp_source, 20, 200, 4096, args.timeout, top)
+            rs = []
+            for i in range(args.repeat):
+                log("%s: %s, %d messages (%d/%d) ..." % (name, label, msgs, i + 1, args.repeat))
+                rs.append(load(f, smtp_source, sessions, msgs, size, args.timeout, top))
+            rs.sort(key=lambda r: r["rate"])
+            rows.append((name, rs[len(rs) // 2]))
+        except BenchError as e:	# keep the other backend's figure
+            log("%s: %s" % (name, e))
+        finally:
+            f.stop()
+    return rows
+
+
+def report_directories(rows):
+    if len(rows) < 2:
+        return
+    label = SCENARIOS[0][0]
+    base = rows[0][1]["rate"]
+    log("")
+    log("directory backends, %s, lookup cache on (cache_ttl 60s, cache_negative_ttl 10s):" % label)
+    for name, r in rows:
+        log("  %-14s %9.1f msg/s  %6.2f ms server CPU/msg  %s" % (
+            name, r["rate"], r["server_ms"] or 0.0,
+            "(file backend)" if r is rows[0][1] else
+            "%.2f of the file backend (target >= %.2f)" % (r["rate"] / base, DIRECTORY_TARGET)))
 
 
 def report(results, names, idle):
