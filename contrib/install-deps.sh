@@ -13,8 +13,8 @@
 # -n prints what would be installed and exits 1 if anything is missing.
 #
 # Debian/Ubuntu: apt-get. Postfix (wanted for smtp-source/smtp-sink and the
-# benchmark's private reference instance), slapd and mariadb-server (the
-# tests start private instances) are installed without debconf dialogs and
+# benchmark's private reference instance), slapd, mariadb-server and
+# dovecot-imapd (the tests start private instances) are installed without debconf dialogs and
 # without being started: "No configuration" is preseeded and a temporary
 # /usr/sbin/policy-rc.d forbids service starts during the install.
 # FreeBSD: pkg (packages named in the fbsd_* lists below; build with gmake).
@@ -78,6 +78,7 @@ cmd:mandoc mandoc
 file:/usr/sbin/slapd slapd
 cmd:ldapadd ldap-utils
 file:/usr/sbin/mariadbd mariadb-server
+file:/usr/lib/dovecot/imap dovecot-imapd
 '
 fbsd_build='
 cmd:gmake gmake
@@ -106,6 +107,7 @@ cmd:shellcheck hs-ShellCheck
 file:/usr/local/sbin/dnsmasq dnsmasq
 file:/usr/local/libexec/slapd openldap26-server
 file:/usr/local/bin/mariadb-install-db mariadb1011-server
+file:/usr/local/libexec/dovecot/imap dovecot
 '
 
 if command -v apt-get >/dev/null 2>&1; then
@@ -220,7 +222,7 @@ trap 'cleanup; exit 1' HUP INT TERM
 rc=0
 if [ "$os" = debian ]; then
 	case " $missing_pkgs " in
-	*" postfix "*|*" slapd "*|*" mariadb-server "*)
+	*" postfix "*|*" slapd "*|*" mariadb-server "*|*" dovecot-imapd "*)
 		echo "postfix postfix/main_mailer_type select No configuration" |
 			$SUDO debconf-set-selections || exit 1
 		echo "slapd slapd/no_configuration boolean true" |
