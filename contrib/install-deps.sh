@@ -14,7 +14,8 @@
 #
 # Debian/Ubuntu: apt-get. Postfix (wanted for smtp-source/smtp-sink and the
 # benchmark's private reference instance), slapd, mariadb-server and
-# dovecot-imapd (the tests start private instances) are installed without debconf dialogs and
+# dovecot-imapd (the tests start private instances) and fail2ban (only fail2ban-regex is used)
+# are installed without debconf dialogs and
 # without being started: "No configuration" is preseeded and a temporary
 # /usr/sbin/policy-rc.d forbids service starts during the install.
 # FreeBSD: pkg (packages named in the fbsd_* lists below; build with gmake).
@@ -79,6 +80,10 @@ file:/usr/sbin/slapd slapd
 cmd:ldapadd ldap-utils
 file:/usr/sbin/mariadbd mariadb-server
 file:/usr/lib/dovecot/imap dovecot-imapd
+cmd:fail2ban-regex fail2ban
+cmd:pflogsumm pflogsumm
+cmd:php php-cli
+file:/usr/share/php/Net/SMTP.php php-net-smtp
 '
 fbsd_build='
 cmd:gmake gmake
@@ -108,6 +113,10 @@ file:/usr/local/sbin/dnsmasq dnsmasq
 file:/usr/local/libexec/slapd openldap26-server
 file:/usr/local/bin/mariadb-install-db mariadb1011-server
 file:/usr/local/libexec/dovecot/imap dovecot
+cmd:fail2ban-regex py311-fail2ban
+cmd:pflogsumm pflogsumm
+cmd:php php83
+file:/usr/local/share/pear/Net/SMTP.php php83-pear-Net_SMTP
 '
 
 if command -v apt-get >/dev/null 2>&1; then
@@ -222,7 +231,7 @@ trap 'cleanup; exit 1' HUP INT TERM
 rc=0
 if [ "$os" = debian ]; then
 	case " $missing_pkgs " in
-	*" postfix "*|*" slapd "*|*" mariadb-server "*|*" dovecot-imapd "*)
+	*" postfix "*|*" slapd "*|*" mariadb-server "*|*" fail2ban "*|*" dovecot-imapd "*)
 		echo "postfix postfix/main_mailer_type select No configuration" |
 			$SUDO debconf-set-selections || exit 1
 		echo "slapd slapd/no_configuration boolean true" |
