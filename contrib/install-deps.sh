@@ -14,8 +14,8 @@
 #
 # Debian/Ubuntu: apt-get. Postfix (wanted for smtp-source/smtp-sink and the
 # benchmark's private reference instance), slapd, mariadb-server and
-# dovecot-imapd (the tests start private instances) and fail2ban (only fail2ban-regex is used)
-# are installed without debconf dialogs and
+# dovecot-imapd (the tests start private instances) and fail2ban (only
+# fail2ban-regex is used) are installed without debconf dialogs and
 # without being started: "No configuration" is preseeded and a temporary
 # /usr/sbin/policy-rc.d forbids service starts during the install.
 # FreeBSD: pkg (packages named in the fbsd_* lists below; build with gmake).
