@@ -24,6 +24,7 @@
 #include "core/lib/xmalloc.h"
 #include "core/log.h"
 #include "core/policy.h"
+#include "core/policy_dns.h"
 #include "core/smtpd_check.h"
 
 #define NAME_CLIENT	"Client host"
@@ -45,10 +46,14 @@ enum check_op {
 	OP_REJECT_NON_FQDN_SENDER, OP_REJECT_UNLISTED_SENDER,
 	OP_CHECK_CLIENT, OP_CHECK_REV_CLIENT, OP_CHECK_HELO, OP_CHECK_SENDER,
 	OP_CHECK_RCPT, OP_POLICY, OP_CLASS,
+	OP_UNKNOWN_SENDER_DOMAIN, OP_UNKNOWN_RCPT_DOMAIN, OP_UNKNOWN_HELO,
+	OP_UNKNOWN_CLIENT, OP_UNKNOWN_REV_CLIENT, OP_RBL_CLIENT,
+	OP_RHSBL_CLIENT, OP_RHSBL_REV_CLIENT, OP_RHSBL_SENDER, OP_RHSBL_HELO,
+	OP_RHSBL_RCPT, OP_UNAUTH_PIPELINING,
 };
 
 /* Argument a restriction takes from the next list item. */
-enum { ARG_NONE, ARG_MAP, ARG_NUM, ARG_POLICY };
+enum { ARG_NONE, ARG_MAP, ARG_NUM, ARG_POLICY, ARG_ZONE };
 
 static const struct {
 	const char *name;
@@ -81,19 +86,28 @@ static const struct {
 	{ "check_sender_access", OP_CHECK_SENDER, ARG_MAP },
 	{ "check_recipient_access", OP_CHECK_RCPT, ARG_MAP },
 	{ "check_policy_service", OP_POLICY, ARG_POLICY },
+	{ "reject_unknown_sender_domain", OP_UNKNOWN_SENDER_DOMAIN, ARG_NONE },
+	{ "reject_unknown_recipient_domain", OP_UNKNOWN_RCPT_DOMAIN, ARG_NONE },
+	{ "reject_unknown_helo_hostname", OP_UNKNOWN_HELO, ARG_NONE },
+	{ "reject_unknown_hostname", OP_UNKNOWN_HELO, ARG_NONE },
+	{ "reject_unknown_client_hostname", OP_UNKNOWN_CLIENT, ARG_NONE },
+	{ "reject_unknown_client", OP_UNKNOWN_CLIENT, ARG_NONE },
+	{ "reject_unknown_reverse_client_hostname", OP_UNKNOWN_REV_CLIENT,
+	  ARG_NONE },
+	{ "reject_rbl_client", OP_RBL_CLIENT, ARG_ZONE },
+	{ "reject_rhsbl_client", OP_RHSBL_CLIENT, ARG_ZONE },
+	{ "reject_rhsbl_reverse_client", OP_RHSBL_REV_CLIENT, ARG_ZONE },
+	{ "reject_rhsbl_sender", OP_RHSBL_SENDER, ARG_ZONE },
+	{ "reject_rhsbl_helo", OP_RHSBL_HELO, ARG_ZONE },
+	{ "reject_rhsbl_recipient", OP_RHSBL_RCPT, ARG_ZONE },
+	{ "reject_unauth_pipelining", OP_UNAUTH_PIPELINING, ARG_NONE },
 };
 #define NCHECK (sizeof(check_names) / sizeof(check_names[0]))
 
 /* Postfix restriction names facteur does not implement yet: known, so a
  * typo gets a useful suggestion, and refused, never silently skipped. */
 static const char *const later_names[] = {
-	"reject_unauth_pipelining", "reject_unknown_helo_hostname",
-	"reject_unknown_hostname", "reject_unknown_sender_domain",
-	"reject_unknown_recipient_domain", "reject_unknown_client_hostname",
-	"reject_unknown_client", "reject_unknown_reverse_client_hostname",
-	"reject_rbl_client", "reject_rhsbl_client", "reject_rhsbl_sender",
-	"reject_rhsbl_helo", "reject_rhsbl_reverse_client",
-	"reject_rhsbl_recipient", "reject_rbl", "reject_maps_rbl",
+	"reject_rbl", "reject_maps_rbl",
 	"check_sender_mx_access", "check_sender_ns_access",
 	"check_sender_a_access", "check_recipient_mx_access",
 	"check_recipient_ns_access", "check_recipient_a_access",
@@ -145,6 +159,12 @@ struct smtpd_check_conf {
 	long  policy_timeout, policy_retry_delay;
 	int   policy_tries;
 	char *policy_default_action;
+	/* DNS-based restrictions */
+	int   unk_addr_code, unk_client_code, unk_name_code, rbl_code;
+	bool  unk_addr_defer, unk_name_defer;	/* tempfail action "defer" */
+	struct policy_dns *dns;			/* NULL: system resolver */
+	struct table      *rbl_reply_maps;
+	char              *def_rbl_reply;	/* NULL: Postfix's default */
 };
 
 /* ---- actions ---- */
@@ -292,6 +312,27 @@ compile_list(const char *param, const char *value,
 		}
 		it->op = check_names[k].op;
 		if (check_names[k].arg == ARG_NONE) {
+			switch (it->op) {
+			case OP_UNKNOWN_SENDER_DOMAIN:
+			case OP_UNKNOWN_RCPT_DOMAIN:
+			case OP_UNKNOWN_HELO:
+			case OP_UNKNOWN_CLIENT:
+			case OP_UNKNOWN_REV_CLIENT:
+				/* DNS: on a worker. An access map value is
+				 * evaluated wherever its list runs. */
+				if (o->runtime) {
+					errbuf_set(err, "%s: \"%s\": do not name "
+						   "DNS-based restrictions inside "
+						   "access map values; define a "
+						   "restriction class", param,
+						   name);
+					goto fail;
+				}
+				r->blocking = true;
+				break;
+			default:
+				break;
+			}
 			r->n++;
 			continue;
 		}
@@ -301,6 +342,8 @@ compile_list(const char *param, const char *value,
 				   ? "a number of seconds after it"
 				   : check_names[k].arg == ARG_MAP
 				   ? "a type:name table after it"
+				   : check_names[k].arg == ARG_ZONE
+				   ? "a DNS zone after it"
 				   : "inet:host:port or unix:/path after it");
 			goto fail;
 		}
@@ -317,6 +360,31 @@ compile_list(const char *param, const char *value,
 						   "seconds \"%s\"", param, a);
 					goto fail;
 				}
+				r->blocking = true;
+				r->n++;
+				continue;
+			}
+			if (check_names[k].arg == ARG_ZONE) {
+				const char *eq = strchr(a, '=');
+				struct errbuf ferr;
+
+				if (o->runtime) {
+					errbuf_set(err, "%s: \"%s %s\": do not name "
+						   "DNS lists inside access map "
+						   "values; define a restriction "
+						   "class", param, name, a);
+					goto fail;
+				}
+				errbuf_clear(&ferr);
+				if (eq == a || strchr(a, ':') != NULL ||
+				    (eq && policy_dns_filter_check(eq + 1,
+								   &ferr) < 0)) {
+					errbuf_set(err, "%s: %s: bad DNS zone \"%s\"%s%s",
+						   param, name, a, ferr.msg[0]
+						   ? ": " : "", ferr.msg);
+					goto fail;
+				}
+				it->arg = xstrdup(a);
 				r->blocking = true;
 				r->n++;
 				continue;
@@ -421,6 +489,11 @@ struct ev {
 	bool                            dip_active, dir_active, discard;
 	char                            dip[REPLY_MAX + 1], dir[REPLY_MAX + 1];
 	char                            namaddr[600];
+	/* the client's DNS name, looked up once per evaluation */
+	bool                            dns_client_done;
+	int                             dns_rev, dns_fwd;
+	char                            dns_name[256];
+	struct policy_dns              *dns_own;	/* system resolver */
 };
 
 static const struct smtpd_check_conf default_conf = {
@@ -430,6 +503,8 @@ static const struct smtpd_check_conf default_conf = {
 	.null_key = "<>", .delim = "", .policy_timeout = 100,
 	.policy_retry_delay = 1, .policy_tries = 2,
 	.policy_default_action = "451 4.3.5 Server configuration problem",
+	.unk_addr_code = 450, .unk_client_code = 450, .unk_name_code = 450,
+	.rbl_code = 554,
 };
 
 static void
@@ -445,6 +520,12 @@ ev_init(struct ev *e, const struct smtpd_check_conf *conf,
 	snprintf(e->namaddr, sizeof(e->namaddr), "%s[%s]",
 		 f->client_name ? f->client_name : "unknown",
 		 f->client_addr ? f->client_addr : "");
+}
+
+static void
+ev_deinit(struct ev *e)
+{
+	policy_dns_free(&e->dns_own);
 }
 
 /* Postfix's log_whatsup: "NOQUEUE: warn: RCPT from n[a]: text; from=<>..." */
@@ -1216,6 +1297,337 @@ check_policy(struct ev *e, const struct item *it, const char *reply_name,
 	return r;
 }
 
+/* ---- DNS-based restrictions (worker threads only) ---- */
+
+#define DNS_TIMEOUT_MS	10000
+
+static const struct policy_dns *
+ev_dns(struct ev *e)
+{
+	struct errbuf err;
+
+	if (e->conf->dns != NULL)
+		return e->conf->dns;
+	if (e->dns_own == NULL) {
+		errbuf_clear(&err);
+		e->dns_own = policy_dns_new(NULL, DNS_TIMEOUT_MS, &err);
+	}
+	return e->dns_own;
+}
+
+/* Postfix's DEFER_IF_PERMIT2: *_tempfail_action = defer answers now. */
+static enum smtpd_check_result
+ev_tempfail(struct ev *e, bool defer_now, const char *dsn, const char *text,
+	    const char *reply_name, const char *cls)
+{
+	if (defer_now)
+		return ev_reject(e, 450, dsn, "<%s>: %s rejected: %s",
+				 reply_name, cls, text);
+	ev_defer_if(e, true, 450, dsn, "<%s>: %s rejected: %s", reply_name,
+		    cls, text);
+	return SMTPD_CHECK_DUNNO;
+}
+
+/* reject_unknown_sender_domain / _recipient_domain (reject_unknown_address):
+ * only for domains we do not deliver to ourselves. */
+static enum smtpd_check_result
+check_unknown_domain(struct ev *e, const char *addr, const char *cls)
+{
+	const char *at = strrchr(addr, '@');
+	const char *dom = at ? at + 1 : "";
+	bool sender = strcmp(cls, NAME_SENDER) == 0;
+	struct errbuf err;
+	char t[300];
+
+	if (*dom == '\0' || dom[0] == '[')
+		return SMTPD_CHECK_DUNNO;
+	if (e->f->resolve != NULL) {
+		enum resolve_class dc;
+
+		errbuf_clear(&err);
+		dc = resolve_domain_class(e->f->resolve, dom, &err);
+		if (err.msg[0] != '\0') {
+			ev_warn(e, "%s", errbuf_str(&err));
+			return ev_retry(e, addr);
+		}
+		if (dc != RESOLVE_CLASS_DEFAULT && dc != RESOLVE_CLASS_RELAY)
+			return SMTPD_CHECK_DUNNO;
+	}
+	trunc_dot(dom, t, sizeof(t));
+	errbuf_clear(&err);
+	switch (policy_dns_mailhost(ev_dns(e), t, &err)) {
+	case POLICY_DNS_FOUND:
+		return SMTPD_CHECK_DUNNO;
+	case POLICY_DNS_NULLMX:
+		return ev_reject(e, sender ? 550 : 556, sender ? "5.7.27" : "5.1.10",
+				 "<%s>: %s rejected: Domain %s does not accept "
+				 "mail (nullMX)", addr, cls, t);
+	case POLICY_DNS_NOTFOUND:
+		return ev_reject(e, e->conf->unk_addr_code,
+				 sender ? "4.1.8" : "4.1.2",
+				 "<%s>: %s rejected: Domain not found", addr, cls);
+	case POLICY_DNS_TEMPFAIL:
+	default:
+		ev_warn(e, "%s: %s", t, errbuf_str(&err));
+		return ev_tempfail(e, e->conf->unk_addr_defer,
+				   sender ? "4.1.8" : "4.1.2", "Domain not found",
+				   addr, cls);
+	}
+}
+
+static enum smtpd_check_result
+check_unknown_helo(struct ev *e)
+{
+	const char *h = e->f->helo;
+	struct errbuf err;
+	char t[300];
+
+	if (h == NULL || h[0] == '[' || *h == '\0')
+		return SMTPD_CHECK_DUNNO;
+	trunc_dot(h, t, sizeof(t));
+	errbuf_clear(&err);
+	switch (policy_dns_hostname(ev_dns(e), t, &err)) {
+	case POLICY_DNS_FOUND:
+	case POLICY_DNS_NULLMX:
+		return SMTPD_CHECK_DUNNO;
+	case POLICY_DNS_NOTFOUND:
+		return ev_reject(e, e->conf->unk_name_code, "4.7.1",
+				 "<%s>: %s rejected: Host not found", h, NAME_HELO);
+	case POLICY_DNS_TEMPFAIL:
+	default:
+		ev_warn(e, "%s: %s", t, errbuf_str(&err));
+		return ev_tempfail(e, e->conf->unk_name_defer, "4.7.1",
+				   "Host not found", h, NAME_HELO);
+	}
+}
+
+/* The client's PTR name and whether it resolves back (smtpd_peer.c). */
+static void
+ev_client_dns(struct ev *e)
+{
+	struct errbuf err;
+	const char *addr = e->f->client_addr;
+
+	if (e->dns_client_done)
+		return;
+	e->dns_client_done = true;
+	if (addr == NULL || *addr == '\0') {
+		e->dns_rev = e->dns_fwd = 5;
+		snprintf(e->dns_name, sizeof(e->dns_name), "unknown");
+		return;
+	}
+	errbuf_clear(&err);
+	policy_dns_client(ev_dns(e), addr, e->dns_name, sizeof(e->dns_name),
+			  &e->dns_rev, &e->dns_fwd, &err);
+	if (e->dns_rev == 0 && !valid_hostname(e->dns_name, false)) {
+		ev_warn(e, "%s: numeric or malformed hostname: %s", addr,
+			e->dns_name);
+		e->dns_rev = e->dns_fwd = 5;
+	} else if (err.msg[0] != '\0') {
+		ev_warn(e, "%s", errbuf_str(&err));
+	}
+}
+
+static enum smtpd_check_result
+check_unknown_client(struct ev *e, bool reverse_only)
+{
+	int st;
+
+	ev_client_dns(e);
+	st = reverse_only ? e->dns_rev : e->dns_fwd;
+	if (st == 0)
+		return SMTPD_CHECK_DUNNO;
+	return ev_reject(e, st == 5 ? e->conf->unk_client_code : 450, "4.7.1",
+			 "Client host rejected: cannot find your %shostname, [%s]",
+			 reverse_only ? "reverse " : "",
+			 e->f->client_addr ? e->f->client_addr : "");
+}
+
+struct rbl_vars {
+	struct ev  *e;
+	const char *domain, *what, *cls, *txt;
+	char        code[8];
+};
+
+static const char *
+rbl_var(void *ctx, const char *name)
+{
+	struct rbl_vars *v = ctx;
+	const struct smtpd_check_facts *f = v->e->f;
+
+	if (strcmp(name, "rbl_code") == 0)
+		return v->code;
+	if (strcmp(name, "rbl_domain") == 0)
+		return v->domain;
+	if (strcmp(name, "rbl_reason") == 0 || strcmp(name, "rbl_txt") == 0)
+		return v->txt;
+	if (strcmp(name, "rbl_what") == 0)
+		return v->what;
+	if (strcmp(name, "rbl_class") == 0)
+		return v->cls;
+	if (strcmp(name, "client") == 0)
+		return v->e->namaddr;
+	if (strcmp(name, "client_address") == 0)
+		return f->client_addr ? f->client_addr : "";
+	if (strcmp(name, "client_name") == 0)
+		return f->client_name ? f->client_name : "unknown";
+	if (strcmp(name, "helo_name") == 0)
+		return f->helo ? f->helo : "";
+	if (strcmp(name, "sender") == 0)
+		return f->sender ? f->sender : "";
+	if (strcmp(name, "recipient") == 0)
+		return f->rcpt_text ? f->rcpt_text : "";
+	return NULL;
+}
+
+#define DEF_RBL_REPLY	"$rbl_code Service unavailable; $rbl_class " \
+			"[$rbl_what] blocked using $rbl_domain" \
+			"${rbl_reason?; $rbl_reason}"
+
+/* rbl_reject_reply: rbl_reply_maps, else default_rbl_reply. */
+static enum smtpd_check_result
+rbl_reply(struct ev *e, const char *zone, const char *what, const char *cls,
+	  const char *txt)
+{
+	struct rbl_vars v;
+	struct buf tmpl, out;
+	struct errbuf err;
+	char dom[256], dsn[16];
+	const char *t;
+	enum smtpd_check_result r;
+
+	snprintf(dom, sizeof(dom), "%.*s", (int)strcspn(zone, "="), zone);
+	v.e = e;
+	v.domain = dom;
+	v.what = what;
+	v.cls = cls;
+	v.txt = txt;
+	snprintf(v.code, sizeof(v.code), "%d", e->conf->rbl_code);
+	buf_init(&tmpl, 0);
+	buf_init(&out, 4096);
+	buf_set(&tmpl, e->conf->def_rbl_reply ? e->conf->def_rbl_reply
+					      : DEF_RBL_REPLY);
+	if (e->conf->rbl_reply_maps != NULL) {
+		struct buf mv;
+		enum table_status st;
+
+		buf_init(&mv, 0);
+		errbuf_clear(&err);
+		st = table_lookup(e->conf->rbl_reply_maps, zone, &mv, &err);
+		if (st == TABLE_FOUND)
+			buf_set(&tmpl, buf_cstr(&mv));
+		buf_free(&mv);
+		if (st != TABLE_FOUND && st != TABLE_NOTFOUND) {
+			ev_warn(e, "%s lookup error for \"%s\": %s",
+				table_name(e->conf->rbl_reply_maps), zone,
+				errbuf_str(&err));
+			buf_free(&tmpl);
+			buf_free(&out);
+			return ev_server_error(e);
+		}
+	}
+	errbuf_clear(&err);
+	if (policy_dns_expand(buf_cstr(&tmpl), rbl_var, &v, &out, &err) < 0) {
+		ev_warn(e, "bad rbl reply template for domain %s: %s: %s", zone,
+			buf_cstr(&tmpl), errbuf_str(&err));
+		errbuf_clear(&err);
+		policy_dns_expand(DEF_RBL_REPLY, rbl_var, &v, &out, &err);
+	}
+	t = buf_cstr(&out);
+	if ((t[0] != '4' && t[0] != '5') || !isdigit((unsigned char)t[1]) ||
+	    !isdigit((unsigned char)t[2]) || t[3] != ' ') {
+		ev_warn(e, "rbl response code configuration error: %s", t);
+		r = ev_reject(e, 450, "4.7.1", "Service unavailable");
+	} else {
+		const char *text = split_dsn(t + 4, "4.7.1", dsn, sizeof(dsn));
+
+		dsn_fix(dsn, sizeof(dsn), cls);
+		r = ev_reject(e, atoi(t), dsn, "%s", *text ? text
+							   : "Service unavailable");
+	}
+	buf_free(&tmpl);
+	buf_free(&out);
+	return r;
+}
+
+/* zone may carry "=filter"; the query goes to the zone alone. */
+static enum smtpd_check_result
+dnsxl(struct ev *e, const char *query_prefix, const char *zone,
+      const char *what, const char *cls)
+{
+	const char *eq = strchr(zone, '=');
+	char q[600];
+	struct buf txt;
+	struct errbuf err;
+	enum policy_dns_xl st;
+	enum smtpd_check_result r = SMTPD_CHECK_DUNNO;
+
+	snprintf(q, sizeof(q), "%s.%.*s", query_prefix,
+		 (int)(eq ? (size_t)(eq - zone) : strlen(zone)), zone);
+	buf_init(&txt, 0);
+	errbuf_clear(&err);
+	st = policy_dns_xl(ev_dns(e), q, eq ? eq + 1 : NULL, &txt, &err);
+	if (st == POLICY_DNS_XL_TEMPFAIL)
+		/* An unreachable list must not stop all mail (Postfix). */
+		ev_warn(e, "%s: RBL lookup error: %s", q, errbuf_str(&err));
+	else if (st == POLICY_DNS_LISTED)
+		r = rbl_reply(e, zone, what, cls, buf_cstr(&txt));
+	buf_free(&txt);
+	return r;
+}
+
+static enum smtpd_check_result
+check_rbl_client(struct ev *e, const char *zone)
+{
+	const char *addr = e->f->client_addr;
+	char rev[128];
+
+	if (addr == NULL || *addr == '\0' ||
+	    dns_reverse_name(addr, "", rev, sizeof(rev)) < 0)
+		return SMTPD_CHECK_DUNNO;
+	/* dns_reverse_name with an empty suffix leaves a trailing dot. */
+	if (rev[0] && rev[strlen(rev) - 1] == '.')
+		rev[strlen(rev) - 1] = '\0';
+	return dnsxl(e, rev, zone, addr, NAME_CLIENT);
+}
+
+/* find_dnsxl_domain: the domain of what (after '@' if any). */
+static enum smtpd_check_result
+check_rhsbl(struct ev *e, const char *zone, const char *what, const char *cls)
+{
+	const char *at = strrchr(what, '@');
+	const char *dom = at ? at + 1 : what;
+	const char *suffix;
+	char t[300];
+
+	if (dom[0] == '[' || dom[0] == '\0')
+		return SMTPD_CHECK_DUNNO;
+	trunc_dot(dom, t, sizeof(t));
+	if (!valid_hostname(t, false))
+		return SMTPD_CHECK_DUNNO;
+	/* Names ending in a numeric label are not looked up (Postfix). */
+	suffix = strrchr(t, '.');
+	suffix = suffix ? suffix + 1 : t;
+	if (strspn(suffix, "0123456789") == strlen(suffix))
+		return SMTPD_CHECK_DUNNO;
+	return dnsxl(e, t, zone, what, cls);
+}
+
+/* The client's name for reject_rhsbl_client / _reverse_client: the
+ * session's when it has one, else a lookup (verified or PTR only). */
+static const char *
+client_dns_name(struct ev *e, bool reverse)
+{
+	const char *n = reverse ? e->f->reverse_client_name : e->f->client_name;
+
+	if (n != NULL && *n && strcasecmp(n, "unknown") != 0)
+		return n;
+	ev_client_dns(e);
+	if ((reverse ? e->dns_rev : e->dns_fwd) != 0)
+		return NULL;
+	return e->dns_name;
+}
+
 /* ---- the list walker (generic_checks) ---- */
 
 static const struct smtpd_restrictions *
@@ -1403,6 +1815,60 @@ eval_list(struct ev *e, const struct smtpd_restrictions *r,
 		case OP_POLICY:
 			st = check_policy(e, it, reply_name, cls);
 			break;
+		case OP_UNKNOWN_SENDER_DOMAIN:
+			if (f->sender && *f->sender)
+				st = check_unknown_domain(e, f->sender, NAME_SENDER);
+			break;
+		case OP_UNKNOWN_RCPT_DOMAIN:
+			if (f->rcpt != NULL && !f->rcpt->is_null) {
+				char *k = addr_key(f->rcpt);
+
+				st = check_unknown_domain(e, k, NAME_RCPT);
+				free(k);
+			}
+			break;
+		case OP_UNKNOWN_HELO:
+			st = check_unknown_helo(e);
+			break;
+		case OP_UNKNOWN_CLIENT:
+		case OP_UNKNOWN_REV_CLIENT:
+			st = check_unknown_client(e, it->op == OP_UNKNOWN_REV_CLIENT);
+			break;
+		case OP_RBL_CLIENT:
+			st = check_rbl_client(e, it->arg);
+			break;
+		case OP_RHSBL_CLIENT:
+		case OP_RHSBL_REV_CLIENT: {
+			bool rev = it->op == OP_RHSBL_REV_CLIENT;
+			const char *n = client_dns_name(e, rev);
+
+			if (n != NULL)
+				st = check_rhsbl(e, it->arg, n, rev ? NAME_REV_CLIENT
+								    : NAME_CLIENT);
+			break;
+		}
+		case OP_RHSBL_SENDER:
+			if (f->sender && *f->sender)
+				st = check_rhsbl(e, it->arg, f->sender, NAME_SENDER);
+			break;
+		case OP_RHSBL_HELO:
+			if (f->helo && *f->helo)
+				st = check_rhsbl(e, it->arg, f->helo, NAME_HELO);
+			break;
+		case OP_RHSBL_RCPT:
+			if (f->rcpt != NULL && !f->rcpt->is_null) {
+				char *k = addr_key(f->rcpt);
+
+				st = check_rhsbl(e, it->arg, k, NAME_RCPT);
+				free(k);
+			}
+			break;
+		case OP_UNAUTH_PIPELINING:
+			if (f->unauth_pipelining)
+				st = ev_reject(e, 503, "5.5.0", "<%s>: %s rejected: "
+					       "Improper use of SMTP command "
+					       "pipelining", reply_name, cls);
+			break;
 		case OP_CLASS: {
 			const struct smtpd_restrictions *cl =
 				find_class(e->conf, it->arg);
@@ -1463,6 +1929,7 @@ smtpd_check_eval(const struct smtpd_restrictions *r,
 		snprintf(rn, sizeof(rn), "%s", e.namaddr);
 	}
 	st = eval_top(&e, r, rn, f->rcpt ? NAME_RCPT : NAME_CLIENT);
+	ev_deinit(&e);
 	if (st != SMTPD_CHECK_REJECT && st != SMTPD_CHECK_DEFER && e.dip_active) {
 		buf_reset(reply);
 		buf_puts(reply, e.dip);
@@ -1500,6 +1967,7 @@ smtpd_check_rcpt(const struct smtpd_check_lists *l,
 		st = eval_top(&e, l->relay, rn, NAME_RCPT);
 	if (!stop(st))
 		st = eval_top(&e, l->rcpt, rn, NAME_RCPT);
+	ev_deinit(&e);
 	if (!stop(st) && e.dip_active) {
 		buf_reset(reply);
 		buf_puts(reply, e.dip);
@@ -1518,6 +1986,7 @@ smtpd_check_data(const struct smtpd_check_lists *l,
 
 	ev_init(&e, l->conf, f, reply, act);
 	st = eval_top(&e, l->data, "DATA", NAME_DATA);
+	ev_deinit(&e);
 	if (!stop(st) && e.dip_active) {
 		buf_reset(reply);
 		buf_puts(reply, e.dip);
@@ -1552,6 +2021,31 @@ conf_time(const struct config *c, const char *name, long def)
 	return (long)s;
 }
 
+/* *_tempfail_action: defer_if_permit (the default) or defer. */
+static int
+conf_tempfail(const struct config *c, const char *name, bool *defer_r,
+	      struct errbuf *err)
+{
+	const char *v = config_get(c, name);
+	const char *file;
+	int line;
+
+	*defer_r = false;
+	if (v == NULL || *v == '\0' || strcasecmp(v, "defer_if_permit") == 0)
+		return 0;
+	if (strcasecmp(v, "defer") == 0) {
+		*defer_r = true;
+		return 0;
+	}
+	if (config_where(c, name, &file, &line))
+		errbuf_set(err, "%s, line %d: %s: bad value \"%s\" (expected "
+			   "defer_if_permit or defer)", file, line, name, v);
+	else
+		errbuf_set(err, "%s: bad value \"%s\" (expected "
+			   "defer_if_permit or defer)", name, v);
+	return -1;
+}
+
 static void
 conf_free(struct smtpd_check_conf **cp)
 {
@@ -1567,6 +2061,9 @@ conf_free(struct smtpd_check_conf **cp)
 	free(c->null_key);
 	free(c->delim);
 	free(c->policy_default_action);
+	policy_dns_free(&c->dns);
+	table_close(&c->rbl_reply_maps);
+	free(c->def_rbl_reply);
 	free(c);
 	*cp = NULL;
 }
@@ -1628,6 +2125,45 @@ smtpd_check_lists_compile(struct smtpd_check_lists *l, const struct config *c,
 	v = config_get(c, "smtpd_policy_service_default_action");
 	cf->policy_default_action = xstrdup(v && *v ? v
 		: "451 4.3.5 Server configuration problem");
+
+	cf->unk_addr_code = conf_int(c, "unknown_address_reject_code", 450);
+	cf->unk_client_code = conf_int(c, "unknown_client_reject_code", 450);
+	cf->unk_name_code = conf_int(c, "unknown_hostname_reject_code", 450);
+	cf->rbl_code = conf_int(c, "maps_rbl_reject_code", 554);
+	if (conf_tempfail(c, "unknown_address_tempfail_action",
+			  &cf->unk_addr_defer, err) < 0 ||
+	    conf_tempfail(c, "unknown_helo_hostname_tempfail_action",
+			  &cf->unk_name_defer, err) < 0) {
+		smtpd_check_lists_free(l);
+		return -1;
+	}
+	v = config_raw(c, "default_rbl_reply");
+	if (v != NULL && *v != '\0')
+		cf->def_rbl_reply = xstrdup(v);
+	v = config_get(c, "rbl_reply_maps");
+	if (v != NULL && *v != '\0') {
+		struct errbuf terr;
+
+		errbuf_clear(&terr);
+		cf->rbl_reply_maps = table_open(v, TABLE_F_FOLD, &terr);
+		if (cf->rbl_reply_maps == NULL) {
+			errbuf_set(err, "rbl_reply_maps: %s", errbuf_str(&terr));
+			smtpd_check_lists_free(l);
+			return -1;
+		}
+	}
+	v = config_get(c, "facteur_dns_servers");
+	{
+		struct errbuf derr;
+
+		errbuf_clear(&derr);
+		cf->dns = policy_dns_new(v, DNS_TIMEOUT_MS, &derr);
+		if (cf->dns == NULL) {
+			errbuf_set(err, "%s", errbuf_str(&derr));
+			smtpd_check_lists_free(l);
+			return -1;
+		}
+	}
 
 	v = config_get(c, "smtpd_delay_reject");
 	if (v != NULL && strcasecmp(v, "no") == 0) {

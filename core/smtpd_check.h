@@ -29,6 +29,7 @@ struct smtpd_check_facts {
 	bool        in_mynetworks;
 	bool        sasl_authenticated;
 	bool        esmtp;
+	bool        unauth_pipelining;	/* sent ahead where RFC 2920 forbids */
 	const char *client_addr, *client_name, *reverse_client_name, *helo;
 	const char *sender;		/* key form, "" for <>, NULL before MAIL */
 	const struct addr *rcpt;	/* NULL outside RCPT */

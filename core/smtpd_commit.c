@@ -182,6 +182,7 @@ rcpt_start(struct smtpd_session *s, struct smtpd_rcpt_args *r, int vrfy)
 	smtpd_check_actions_init(&j->act);
 	j->discarding = s->tx != NULL && s->tx->act.discard;
 	j->f.esmtp = s->esmtp;
+	j->f.unauth_pipelining = s->ill_pipelining;
 	j->f.where = vrfy ? "VRFY" : "RCPT";
 	j->f.queue_id = s->tx ? s->tx->id : NULL;
 	j->f.rcpt_count = s->tx ? (unsigned)s->tx->nrcpt : 0;

@@ -110,13 +110,27 @@ static const struct compile_case compile_cases[] = {
 	  { "smtpd_recipient_restrictions", "\"reject_invalide_hostname\"",
 	    "did you mean \"reject_invalid_hostname\"" } },
 	/* Postfix names facteur does not implement are refused by name */
-	{ "reject_unauth_pipelining", 0, 0,
-	  { "smtpd_recipient_restrictions", "\"reject_unauth_pipelining\"",
-	    "not supported" } },
-	{ "permit, reject_unknown_sender_domain", 0, 0,
+	{ "reject_sender_login_mismatch", 0, 0,
 	  { "smtpd_recipient_restrictions",
-	    "\"reject_unknown_sender_domain\"", "not supported" } },
-	{ "Reject_Rbl_Client zen.test", 0, 0, { "not supported", NULL } },
+	    "\"reject_sender_login_mismatch\"", "not supported" } },
+	{ "reject_maps_rbl", 0, 0, { "not supported", NULL } },
+	/* DNS-based restrictions */
+	{ "reject_unauth_pipelining", 1, 0, { NULL } },
+	{ "permit, reject_unknown_sender_domain, reject_unknown_recipient_domain,"
+	  " reject_unknown_helo_hostname, reject_unknown_client_hostname,"
+	  " reject_unknown_reverse_client_hostname", 1, 0, { NULL } },
+	{ "Reject_Rbl_Client zen.test", 1, 0, { NULL } },
+	{ "reject_rbl_client zen.test=127.0.0.[2..11;20], "
+	  "reject_rhsbl_client dbl.test=127.0.1.2, reject_rhsbl_sender d.test, "
+	  "reject_rhsbl_helo d.test, reject_rhsbl_reverse_client d.test", 1, 0,
+	  { NULL } },
+	{ "reject_rbl_client", 0, 0, { "needs a DNS zone", NULL } },
+	{ "reject_rbl_client zen.test=127.0.0", 0, 0,
+	  { "bad DNS zone \"zen.test=127.0.0\"", "four octets", NULL } },
+	{ "reject_rbl_client zen.test=127.0.0.[2..1]", 0, 0,
+	  { "bad DNS zone", NULL } },
+	{ "reject_rhsbl_sender =127.0.0.2", 0, 0, { "bad DNS zone", NULL } },
+	{ "reject_rbl_client hash:/etc/x", 0, 0, { "bad DNS zone", NULL } },
 	{ "reject_invalid_hostname, reject_non_fqdn_helo_hostname, "
 	  "defer_if_permit, defer_if_reject, warn_if_reject, sleep 0, "
 	  "reject_non_fqdn_sender, reject_unlisted_sender, "
@@ -225,9 +239,26 @@ static const struct lists_case lists_cases[] = {
 	  { "/etc/facteur/main.cf, line 3: smtpd_helo_restrictions: ",
 	    "\"reject_unauth_destinaton\"",
 	    "did you mean \"reject_unauth_destination\"" } },
-	{ "smtpd_sender_restrictions = reject_rbl_client zen.test\n", 0,
+	{ "smtpd_sender_restrictions = reject_maps_rbl\n", 0,
 	  { "/etc/facteur/main.cf, line 1: smtpd_sender_restrictions: ",
-	    "\"reject_rbl_client\"", "not supported" } },
+	    "\"reject_maps_rbl\"", "not supported" } },
+	{ "smtpd_sender_restrictions = reject_rbl_client zen.test=1.2\n", 0,
+	  { "/etc/facteur/main.cf, line 1: smtpd_sender_restrictions: ",
+	    "bad DNS zone", NULL } },
+	/* DNS-based restrictions and their settings */
+	{ "smtpd_sender_restrictions = reject_unknown_sender_domain,\n"
+	  "  reject_rbl_client zen.test=127.0.0.[2..11]\n"
+	  "unknown_address_tempfail_action = defer\n"
+	  "facteur_dns_servers = 127.0.0.1:5353\n", 1, { NULL } },
+	{ "unknown_address_tempfail_action = reject\n", 0,
+	  { "line 1: unknown_address_tempfail_action: bad value \"reject\"",
+	    NULL } },
+	{ "facteur_dns_servers = 127.0.0.1:99999\n", 0,
+	  { "facteur_dns_servers", NULL } },
+	{ "smtpd_restriction_classes = c\n"
+	  "c = reject_rbl_client zen.test\n"
+	  "smtpd_client_restrictions = check_client_access inline:{1.2.3.4=c}\n",
+	  1, { NULL } },
 	/* seed 004's typo */
 	{ "smtpd_helo_restrictions = permit_mynetworks,\n"
 	  "    permit_sasl_authenticated,\n"
