@@ -296,7 +296,7 @@ static const struct param_def table[] = {
 	SL(error_notice_recipient, "postmaster"),
 	SL(2bounce_notice_recipient, "postmaster"),
 	SL(bounce_template_file, ""),
-	ZL(bounce_size_limit, "50000", 0),
+	Z(bounce_size_limit, "50000", 0),
 	/* postscreen */
 	SL(postscreen_access_list, "permit_mynetworks"),
 	SL(postscreen_blacklist_action, "ignore"),

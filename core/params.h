@@ -76,6 +76,7 @@ struct settings {
 	long long maximal_queue_lifetime, bounce_queue_lifetime, delay_warning_time;
 	long long minimal_backoff_time, maximal_backoff_time, queue_run_delay;
 	long long facteur_worker_threads;
+	long long bounce_size_limit;	/* delivery/bounce.c via qmgr */
 	/* smtpd TLS (core/tls.c) */
 	char *smtpd_tls_security_level, *smtpd_tls_cert_file, *smtpd_tls_key_file;
 	char *smtpd_tls_chain_files, *smtpd_tls_protocols;

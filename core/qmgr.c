@@ -6,9 +6,12 @@
  * Remote recipients: the worker picks each one's transport; the loop then
  * runs one SMTP delivery per next hop (delivery/smtp_client), bounded per
  * destination and in total, and a worker records the outcomes.
- * Must not: block the loop, deliver one message in two jobs at once, or
- * drop a message: with no bounce service yet, an expired message stays
- * deferred (logged once) and a bounced recipient is logged as such.
+ * At the end of an attempt (finalize, on a worker) it returns failed
+ * recipients, expired messages and delay warnings to the sender as one
+ * delivery status notification (delivery/bounce) written into active/.
+ * Must not: block the loop, deliver one message in two jobs at once, mark
+ * a failed recipient done before its notification is in the queue, or
+ * send a notification for a null-sender message.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -30,10 +33,12 @@
 #include "core/qmgr.h"
 #include "core/queue.h"
 #include "core/resolve.h"
+#include "core/smtpd_cmd.h"
 #include "core/worker.h"
 #include "core/lib/buf.h"
 #include "core/lib/strlist.h"
 #include "core/lib/xmalloc.h"
+#include "delivery/bounce.h"
 #include "delivery/deliver.h"
 #include "delivery/smtp_client.h"
 #include "delivery/transport.h"
@@ -43,6 +48,15 @@
 #define QMGR_OUT_MAX     100	/* SMTP deliveries at once, all destinations */
 
 struct qjob;
+
+/* One recipient's outcome in this attempt, kept for notifications. */
+struct rcpt_result {
+	size_t              idx;		/* in env->rcpt */
+	enum deliver_status st;
+	char                dsn[SMTP_DSN_SIZE];
+	char               *text;		/* owned */
+	char               *relay;		/* remote relay or NULL; owned */
+};
 
 /* The recipients of one message that go to one next hop. */
 struct outgroup {
@@ -68,8 +82,9 @@ struct qjob {
 	struct buf       content;
 	struct outgroup *groups;
 	size_t           ngroups, groups_left;
-	size_t           local_pending;
-	bool             bounced;
+	struct rcpt_result *res;	/* outcomes to report (worker side) */
+	size_t           nres;
+	struct strlist   new_ids;	/* notifications written: enqueue them */
 	struct qjob     *out_next;	/* list of jobs with SMTP in progress */
 };
 
@@ -384,55 +399,308 @@ group_add(struct qjob *j, const struct rcpt_outcome *o, size_t i)
 	g->req.nrcpt++;
 }
 
+/* Records one outcome for finalize (worker). */
+static void
+result_add(struct qjob *j, size_t idx, enum deliver_status st, const char *dsn,
+	   const char *text, const char *relay)
+{
+	struct rcpt_result *r;
+
+	j->res = xrealloc(j->res, (j->nres + 1) * sizeof(*j->res));
+	r = &j->res[j->nres++];
+	r->idx = idx;
+	r->st = st;
+	snprintf(r->dsn, sizeof(r->dsn), "%s", dsn ? dsn : "");
+	r->text = xstrdup(text ? text : "");
+	r->relay = relay ? xstrdup(relay) : NULL;
+}
+
+static void
+results_free(struct qjob *j)
+{
+	size_t i;
+
+	for (i = 0; i < j->nres; i++) {
+		free(j->res[i].text);
+		free(j->res[i].relay);
+	}
+	free(j->res);
+	j->res = NULL;
+	j->nres = 0;
+}
+
+static const struct rcpt_result *
+result_find(const struct qjob *j, size_t idx)
+{
+	size_t i;
+
+	for (i = j->nres; i-- > 0;)
+		if (j->res[i].idx == idx)
+			return &j->res[i];
+	return NULL;
+}
+
+/* A notification entry with its own storage for the derived fields. */
+struct notice_rcpt {
+	struct bounce_rcpt br;
+	size_t             idx;
+	char               reply[1024], host[256];
+};
+
+/* Fills n for recipient idx from its outcome r (may be NULL). */
+static void
+notice_fill(struct notice_rcpt *n, const struct queue_env *env, size_t idx,
+	    const struct rcpt_result *r, const char *def_dsn,
+	    const char *def_text)
+{
+	const struct queue_rcpt *qr = &env->rcpt[idx];
+	const char *text = r && r->text[0] ? r->text : def_text;
+
+	memset(n, 0, sizeof(*n));
+	n->idx = idx;
+	n->br.addr = qr->addr;
+	n->br.orig = qr->orig;
+	n->br.orcpt = qr->orcpt;
+	n->br.status = r && r->dsn[0] ? r->dsn : def_dsn;
+	n->br.text = text;
+	if (bounce_smtp_reply(text, n->reply, sizeof(n->reply))) {
+		n->br.diag_type = "smtp";
+		n->br.diag = n->reply;
+	} else {
+		n->br.diag_type = "x-unix";
+		n->br.diag = text;
+	}
+	if (r && bounce_relay_host(r->relay, n->host, sizeof(n->host)))
+		n->br.remote_mta = n->host;
+}
+
 /*
- * The end of one delivery attempt (worker): removes the file when nothing
- * is pending, else defers it with the next backoff.
+ * Writes one notification about env to its sender into active/ and
+ * remembers its ID for the loop. 0, or -1 (logged) if it could not be
+ * queued: the caller then leaves the recipients as they are.
+ */
+static int
+notice_send(struct qjob *j, const struct queue_env *env,
+	    const struct buf *content, enum bounce_kind kind,
+	    const struct notice_rcpt *nr, size_t n)
+{
+	static const char *const what[] = {
+		[BOUNCE_FAILED] = "non-delivery",
+		[BOUNCE_DELAYED] = "delay",
+		[BOUNCE_DELIVERED] = "delivery status",
+	};
+	const struct settings *s = j->q->s;
+	struct bounce_rcpt *br = xcalloc(n, sizeof(*br));
+	struct queue_env ne;
+	struct queue_rcpt r;
+	struct bounce_req req;
+	struct buf msg;
+	struct errbuf err;
+	struct timeval tv;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < n; i++)
+		br[i] = nr[i].br;
+	errbuf_clear(&err);
+	gettimeofday(&tv, NULL);
+	memset(&ne, 0, sizeof(ne));
+	memset(&r, 0, sizeof(r));
+	queue_id_new(ne.id);
+	memset(&req, 0, sizeof(req));
+	req.kind = kind;
+	req.myhostname = s->myhostname ? s->myhostname : "localhost";
+	req.queue_id = env->id;
+	req.new_id = ne.id;
+	req.sender = env->sender;
+	req.envid = env->envid;
+	req.ret = env->ret;
+	req.arrival = env->arrival;
+	req.now = tv.tv_sec;
+	req.delay_warning_time = s->delay_warning_time;
+	req.maximal_queue_lifetime = s->maximal_queue_lifetime;
+	req.rcpt = br;
+	req.nrcpt = n;
+	req.content = content && content->data ? content->data : "";
+	req.len = content ? content->len : 0;
+	req.size_limit = s->bounce_size_limit > 0
+			 ? (size_t)s->bounce_size_limit : 0;
+	buf_init(&msg, 0);
+	bounce_format(&req, &msg);
+	free(br);
+	ne.arrival = tv.tv_sec;
+	ne.arrival_usec = (long)tv.tv_usec;
+	ne.sender = (char *)"";
+	ne.client_name = (char *)"localhost";
+	ne.client_addr = (char *)"127.0.0.1";
+	ne.helo = (char *)req.myhostname;
+	ne.protocol = (char *)"bounce";
+	r.addr = env->sender;
+	r.orig = env->sender;
+	r.status = QUEUE_RCPT_PENDING;
+	ne.rcpt = &r;
+	ne.nrcpt = 1;
+	rc = queue_write(j->q->qdir, &ne, msg.data ? msg.data : "", msg.len,
+			 false, &err);
+	buf_free(&msg);
+	if (rc < 0) {
+		log_write(s->syslog_name, "bounce", LOG_LVL_WARNING,
+			  "%s: cannot queue the sender %s notification: %s",
+			  env->id, what[kind], errbuf_str(&err));
+		return -1;
+	}
+	log_write(s->syslog_name, "bounce", LOG_LVL_INFO,
+		  "%s: sender %s notification: %s", env->id, what[kind], ne.id);
+	strlist_add(&j->new_ids, ne.id);
+	return 0;
+}
+
+/* RFC 3461 4.1: no NOTIFY means FAILURE (and DELAY at the MTA's choice). */
+static bool
+notify_wants(unsigned notify, unsigned bit)
+{
+	if (notify & SMTPD_NOTIFY_NEVER)
+		return false;
+	if (notify == 0)
+		return bit == SMTPD_NOTIFY_FAILURE || bit == SMTPD_NOTIFY_DELAY;
+	return (notify & bit) != 0;
+}
+
+/* The recipients in list that asked for bit, moved to the front: count. */
+static size_t
+notice_select(const struct queue_env *env, struct notice_rcpt *list, size_t n,
+	      unsigned bit)
+{
+	size_t i, k = 0;
+
+	for (i = 0; i < n; i++)
+		if (notify_wants(env->rcpt[list[i].idx].notify, bit)) {
+			if (k != i) {
+				struct notice_rcpt t = list[k];
+				list[k] = list[i];
+				list[i] = t;
+			}
+			k++;
+		}
+	return k;
+}
+
+/*
+ * The end of one delivery attempt (worker). Failed recipients (and, once
+ * the message outlived its queue lifetime, every pending one) are
+ * reported to the sender in one notification before they are marked
+ * done; successes get a report when NOTIFY=SUCCESS asked for one; a
+ * message still pending past delay_warning_time gets one warning. Then
+ * the file is removed when nothing is pending, else deferred.
  */
 static void
-finalize(struct qjob *j, struct queue_env *env, size_t pending, bool bounced)
+finalize(struct qjob *j, struct queue_env *env, const struct buf *content)
 {
 	struct qmgr *q = j->q;
-	const char *name = q->s->syslog_name;
+	const struct settings *s = q->s;
+	const char *name = s->syslog_name;
+	bool null_sender = env->sender == NULL || env->sender[0] == '\0';
+	long long life = null_sender ? s->bounce_queue_lifetime
+				     : s->maximal_queue_lifetime;
+	struct notice_rcpt *fail = NULL, *ok = NULL;
+	size_t i, nfail = 0, nok = 0, nexp = 0, pending = 0, k;
 	struct errbuf err;
-	time_t now;
+	time_t now = time(NULL);
+	bool expired;
 
 	errbuf_clear(&err);
-	if (bounced)
-		log_write(name, "qmgr", LOG_LVL_WARNING,
-			  "%s: no non-delivery notice sent to <%s>: returned "
-			  "mail is not implemented yet", env->id, env->sender);
+	/* maximal_queue_lifetime = 0: one attempt only, as Postfix does. */
+	expired = now >= env->arrival + (time_t)(life > 0 ? life : 0);
+	for (i = 0; i < env->nrcpt; i++) {
+		const struct rcpt_result *r;
+
+		if (env->rcpt[i].status != QUEUE_RCPT_PENDING) {
+			r = result_find(j, i);
+			if (r && r->st == DELIVER_SENT) {
+				ok = xrealloc(ok, (nok + 1) * sizeof(*ok));
+				notice_fill(&ok[nok++], env, i, r, "2.0.0",
+					    "delivered");
+			}
+			continue;
+		}
+		r = result_find(j, i);
+		if (r && r->st == DELIVER_BOUNCE) {
+			fail = xrealloc(fail, (nfail + 1) * sizeof(*fail));
+			notice_fill(&fail[nfail++], env, i, r, "5.0.0",
+				    "delivery failed");
+		} else if (expired) {
+			nexp++;
+			fail = xrealloc(fail, (nfail + 1) * sizeof(*fail));
+			notice_fill(&fail[nfail++], env, i, r, "4.4.7",
+				    "message delivery timed out");
+		}
+	}
+	if (nfail > 0) {
+		bool sent = true;
+
+		k = notice_select(env, fail, nfail, SMTPD_NOTIFY_FAILURE);
+		if (k > 0 && null_sender)
+			log_write(name, "bounce", LOG_LVL_INFO,
+				  "%s: undeliverable mail from the null sender: "
+				  "no non-delivery notification", env->id);
+		else if (k > 0)
+			sent = notice_send(j, env, content, BOUNCE_FAILED, fail,
+					   k) == 0;
+		if (sent) {
+			for (i = 0; i < nfail; i++)
+				if (queue_mark_done(q->qdir, j->st, env, fail[i].idx,
+						    &err) < 0)
+					log_write(name, "qmgr", LOG_LVL_WARNING,
+						  "%s: %s", env->id, errbuf_str(&err));
+			if (nexp > 0)
+				log_write(name, "qmgr", LOG_LVL_INFO,
+					  "%s: from=<%s>, status=expired, returned "
+					  "to sender", env->id, env->sender);
+		}
+	}
+	if (nok > 0 && !null_sender) {
+		k = notice_select(env, ok, nok, SMTPD_NOTIFY_SUCCESS);
+		if (k > 0)
+			(void)notice_send(j, env, content, BOUNCE_DELIVERED, ok, k);
+	}
+	free(fail);
+	free(ok);
+	for (i = 0; i < env->nrcpt; i++)
+		if (env->rcpt[i].status == QUEUE_RCPT_PENDING)
+			pending++;
 	if (pending == 0) {
 		if (queue_remove(q->qdir, j->st, env->id, &err) < 0)
 			log_write(name, "qmgr", LOG_LVL_WARNING, "%s: %s", env->id,
 				  errbuf_str(&err));
 		else
 			log_write(name, "qmgr", LOG_LVL_INFO, "%s: removed", env->id);
+		results_free(j);
 		return;
 	}
-	{
-		long long back, life = q->s->maximal_queue_lifetime;
-		time_t expire = env->arrival + (time_t)life, prev;
+	/* One delay warning per message, recorded with the schedule. */
+	if (s->delay_warning_time > 0 && !null_sender && env->flags_rec
+	    && !(env->flags & QUEUE_F_DELAY_WARNED)
+	    && now >= env->arrival + (time_t)s->delay_warning_time) {
+		struct notice_rcpt *dl = xcalloc(pending, sizeof(*dl));
+		size_t nd = 0;
 
-		prev = env->attempts > 0
-		       ? env->next_attempt - (time_t)qmgr_backoff(env->attempts,
-				q->s->minimal_backoff_time, q->s->maximal_backoff_time)
-		       : env->arrival;
+		for (i = 0; i < env->nrcpt && nd < pending; i++)
+			if (env->rcpt[i].status == QUEUE_RCPT_PENDING)
+				notice_fill(&dl[nd++], env, i, result_find(j, i),
+					    "4.0.0", "delivery temporarily suspended");
+		k = notice_select(env, dl, nd, SMTPD_NOTIFY_DELAY);
+		if (k == 0 || notice_send(j, env, content, BOUNCE_DELAYED, dl, k) == 0)
+			env->flags |= QUEUE_F_DELAY_WARNED;
+		free(dl);
+	}
+	results_free(j);
+	{
+		long long back;
+
 		env->attempts++;
-		back = qmgr_backoff(env->attempts, q->s->minimal_backoff_time,
-				    q->s->maximal_backoff_time);
-		now = time(NULL);
+		back = qmgr_backoff(env->attempts, s->minimal_backoff_time,
+				    s->maximal_backoff_time);
 		env->next_attempt = now + (time_t)back;
-		/*
-		 * Past maximal_queue_lifetime Postfix returns the message. With
-		 * no bounce service yet, dropping it would lose mail: keep
-		 * retrying at the maximal backoff and warn once, at the first
-		 * attempt after expiry.
-		 */
-		if (life > 0 && now >= expire && prev < expire)
-			log_write(name, "qmgr", LOG_LVL_WARNING,
-				  "%s: queued for more than maximal_queue_lifetime "
-				  "(%llds) but returned mail is not implemented yet: "
-				  "kept in the deferred queue", env->id, life);
 		if (queue_defer(q->qdir, j->st, env, &err) < 0)
 			log_write(name, "qmgr", LOG_LVL_WARNING, "%s: %s", env->id,
 				  errbuf_str(&err));
@@ -451,7 +719,6 @@ job_work(void *arg)
 	struct timeval t0, t1, tr;
 	time_t now;
 	size_t i, pending = 0;
-	bool bounced = false;
 
 	errbuf_clear(&err);
 	buf_init(&content, 0);
@@ -501,21 +768,16 @@ job_work(void *arg)
 			group_add(j, &o, i);
 			continue;
 		}
-		if (o.st == DELIVER_DEFER) {
-			status = "deferred";
-			pending++;
-		} else {
-			status = o.st == DELIVER_SENT ? "sent" : "bounced";
-			if (o.st == DELIVER_BOUNCE)
-				bounced = true;
-			if (queue_mark_done(q->qdir, j->st, &env, i, &err) < 0) {
-				/* Delivered but not recorded: the next attempt
-				 * may deliver it again; say so. */
-				log_write(name, "qmgr", LOG_LVL_WARNING,
-					  "%s: %s", env.id, errbuf_str(&err));
-				pending++;
-			}
-		}
+		status = o.st == DELIVER_SENT ? "sent"
+			 : o.st == DELIVER_BOUNCE ? "bounced" : "deferred";
+		/* A failure is marked done by finalize, after its notice. */
+		if (o.st == DELIVER_SENT
+		    && queue_mark_done(q->qdir, j->st, &env, i, &err) < 0)
+			/* Delivered but not recorded: the next attempt
+			 * may deliver it again; say so. */
+			log_write(name, "qmgr", LOG_LVL_WARNING,
+				  "%s: %s", env.id, errbuf_str(&err));
+		result_add(j, i, o.st, o.dsn, buf_cstr(&text), NULL);
 		delays[0] = tv_diff(&arr, &j->t_sched);
 		delays[1] = tv_diff(&j->t_sched, &tr);
 		delays[2] = 0;
@@ -529,11 +791,9 @@ job_work(void *arg)
 		/* the loop delivers the rest; the job keeps env and content */
 		j->env = env;
 		j->content = content;
-		j->local_pending = pending;
-		j->bounced = bounced;
 		return;
 	}
-	finalize(j, &env, pending, bounced);
+	finalize(j, &env, &content);
 out_env:
 	queue_env_free(&env);
 out:
@@ -550,8 +810,7 @@ record_work(void *arg)
 	struct timeval arr = { j->env.arrival, (suseconds_t)j->env.arrival_usec };
 	struct timeval now;
 	struct errbuf err;
-	size_t g, k, pending = j->local_pending;
-	bool bounced = j->bounced;
+	size_t g, k;
 
 	errbuf_clear(&err);
 	gettimeofday(&now, NULL);
@@ -562,21 +821,18 @@ record_work(void *arg)
 			struct queue_rcpt *r = &j->env.rcpt[gr->idx[k]];
 			double delays[4];
 			const char *status = "deferred";
+			enum deliver_status st = sr->text ? sr->st : DELIVER_DEFER;
 
-			if (sr->st == DELIVER_DEFER || sr->text == NULL) {
-				pending++;
-			} else {
-				status = sr->st == DELIVER_SENT ? "sent" : "bounced";
-				if (sr->st == DELIVER_BOUNCE)
-					bounced = true;
-				if (queue_mark_done(q->qdir, j->st, &j->env,
-						    gr->idx[k], &err) < 0) {
-					log_write(name, "qmgr", LOG_LVL_WARNING,
-						  "%s: %s", j->env.id,
-						  errbuf_str(&err));
-					pending++;
-				}
-			}
+			if (st != DELIVER_DEFER)
+				status = st == DELIVER_SENT ? "sent" : "bounced";
+			if (st == DELIVER_SENT
+			    && queue_mark_done(q->qdir, j->st, &j->env,
+					       gr->idx[k], &err) < 0)
+				log_write(name, "qmgr", LOG_LVL_WARNING,
+					  "%s: %s", j->env.id, errbuf_str(&err));
+			result_add(j, gr->idx[k], st, sr->text ? sr->dsn : "4.4.0",
+				   sr->text ? sr->text : "delivery interrupted",
+				   gr->req.relay);
 			delays[0] = tv_diff(&arr, &j->t_sched);
 			delays[1] = tv_diff(&j->t_sched, &gr->t_start);
 			delays[2] = gr->req.t_conn;
@@ -587,7 +843,7 @@ record_work(void *arg)
 				     sr->text ? sr->text : "delivery interrupted");
 		}
 	}
-	finalize(j, &j->env, pending, bounced);
+	finalize(j, &j->env, &j->content);
 }
 
 static void
@@ -605,6 +861,8 @@ job_free(struct qjob *j)
 	if (j->ngroups > 0)
 		queue_env_free(&j->env);
 	buf_free(&j->content);
+	results_free(j);
+	strlist_free(&j->new_ids);
 	free(j);
 }
 
@@ -661,6 +919,21 @@ dest_put(struct qmgr *q, const char *key)
 		}
 }
 
+static bool schedule(struct qmgr *q, const char *id, enum queue_state st,
+		     bool force);
+
+/* Notifications a job wrote go to the queue manager like new mail (loop). */
+static void
+take_new_ids(struct qmgr *q, struct qjob *j)
+{
+	size_t i;
+
+	for (i = 0; i < j->new_ids.n; i++)
+		if (!schedule(q, j->new_ids.v[i], QUEUE_ACTIVE, false))
+			q->rescan_active = true;
+	strlist_free(&j->new_ids);
+}
+
 static void
 record_done(void *arg)
 {
@@ -675,6 +948,7 @@ record_done(void *arg)
 		}
 	q->out_jobs_n--;
 	set_del(q, j->id);
+	take_new_ids(q, j);
 	job_free(j);
 	pump_later(q);
 }
@@ -762,6 +1036,8 @@ job_done(void *arg)
 		return;
 	}
 	set_del(q, j->id);
+	take_new_ids(q, j);
+	results_free(j);
 	free(j);
 	pump_later(q);
 }

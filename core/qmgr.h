@@ -1,7 +1,9 @@
 /*
  * qmgr.h - the queue manager: delivers queued messages on worker threads,
- * retries deferred ones with exponential backoff, and writes the Postfix
- * "qmgr" / "virtual" log lines. Lives on the event loop thread; every disk
+ * retries deferred ones with exponential backoff, returns undeliverable
+ * and expired mail to the sender and sends delay warnings (RFC 3464
+ * notifications, delivery/bounce.h), and writes the Postfix "qmgr" /
+ * "virtual" / "bounce" log lines. Lives on the event loop thread; every disk
  * access and lookup runs on the worker pool.
  * Must not: block the loop, hold a whole big queue in memory, or remove a
  * message that still has a pending recipient.

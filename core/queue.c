@@ -6,8 +6,11 @@
  *
  * File format (version 1), text envelope then raw content:
  *   "FACTEUR-QUEUE 1\n"
- *   "sched AAAAA NNNNNNNNNNNNNNNNNNNN\n"  attempts (5 digits) and next_attempt
- *       (20 digits), fixed width at a fixed offset: rewritten in place
+ *   "sched AAAAA NNNNNNNNNNNNNNNNNNNN F\n"  attempts (5 digits), next_attempt
+ *       (20 digits) and flags (one hex digit: QUEUE_F_*), fixed width at a
+ *       fixed offset: rewritten in place. Files written before the flags
+ *       existed have no " F": they are read (flags 0) and rewritten in
+ *       their own width, so they can never record a flag.
  *   "id ID\n"  "arrival SEC.USEC6\n"
  *   "sender V\n" "client_name V\n" "client_addr V\n" "helo V\n"
  *   "protocol V\n" "envid V\n" "ret V\n"  "nrcpt N\n"
@@ -48,8 +51,9 @@
 
 #define QF_MAGIC	"FACTEUR-QUEUE 1\n"
 #define QF_SCHED_OFF	(sizeof(QF_MAGIC) - 1)
-#define QF_SCHED_FMT	"sched %05d %020lld\n"
-#define QF_SCHED_LEN	(6 + 5 + 1 + 20 + 1)
+#define QF_SCHED_FMT	"sched %05d %020lld %X\n"
+#define QF_SCHED_LEN	(6 + 5 + 1 + 20 + 2 + 1)
+#define QF_SCHED_OLDLEN	(6 + 5 + 1 + 20 + 1)	/* without the flags */
 #define QF_MAX_ATTEMPTS	99999
 /* Bounds on untrusted files: the envelope part, recipients, content. */
 #define QF_MAX_HEADER	(16u * 1024 * 1024)
@@ -220,17 +224,27 @@ put_field(struct buf *b, const char *key, const char *v)
 	buf_putc(b, '\n');
 }
 
+/* The sched record; without the flags (and its length) when !flags_rec. */
 static int
-sched_format(char out[QF_SCHED_LEN + 1], int attempts, time_t next)
+sched_format(char out[QF_SCHED_LEN + 1], int attempts, time_t next,
+	     unsigned flags, bool flags_rec)
 {
+	int n;
+
 	if (attempts < 0)
 		attempts = 0;
 	if (attempts > QF_MAX_ATTEMPTS)
 		attempts = QF_MAX_ATTEMPTS;
 	if (next < 0)
 		next = 0;
-	return snprintf(out, QF_SCHED_LEN + 1, QF_SCHED_FMT, attempts,
-			(long long)next);
+	n = snprintf(out, QF_SCHED_LEN + 1, QF_SCHED_FMT, attempts,
+		     (long long)next, flags & 0xFu);
+	if (!flags_rec) {
+		out[QF_SCHED_OLDLEN - 1] = '\n';
+		out[QF_SCHED_OLDLEN] = '\0';
+		n = QF_SCHED_OLDLEN;
+	}
+	return n;
 }
 
 /* Builds the envelope; sets status_off for every recipient. */
@@ -241,7 +255,8 @@ envelope_format(struct buf *b, struct queue_env *env, size_t len)
 	size_t i;
 
 	buf_puts(b, QF_MAGIC);
-	sched_format(sched, env->attempts, env->next_attempt);
+	env->flags_rec = true;
+	sched_format(sched, env->attempts, env->next_attempt, env->flags, true);
 	buf_puts(b, sched);
 	buf_printf(b, "id %s\narrival %lld.%06ld\n", env->id,
 		   (long long)env->arrival, env->arrival_usec);
@@ -562,7 +577,7 @@ envelope_parse(struct qparse *q, const char *id, struct queue_env *env,
 	const char *v, *dot;
 	size_t len, i;
 
-	if ((size_t)(q->end - q->p) < QF_SCHED_OFF + QF_SCHED_LEN) {
+	if ((size_t)(q->end - q->p) < QF_SCHED_OFF + QF_SCHED_OLDLEN) {
 		if (!q->eof) {
 			q->more = true;
 			return -1;
@@ -576,11 +591,22 @@ envelope_parse(struct qparse *q, const char *id, struct queue_env *env,
 	q->p += QF_SCHED_OFF;
 	if ((v = keyed_line(q, "sched", &len)) == NULL)
 		return -1;
-	if (len != 5 + 1 + 20 || v[5] != ' '
+	if ((len != 5 + 1 + 20 && len != 5 + 1 + 20 + 2) || v[5] != ' '
 	    || parse_ull(v, 5, QF_MAX_ATTEMPTS, &att) < 0
 	    || parse_ull(v + 6, 20, (unsigned long long)INT64_MAX, &next) < 0) {
 		q->why = "sched";
 		return -1;
+	}
+	env->flags = 0;
+	env->flags_rec = len == 5 + 1 + 20 + 2;
+	if (env->flags_rec) {
+		char f = v[27];
+
+		if (v[26] != ' ' || !((f >= '0' && f <= '9') || (f >= 'A' && f <= 'F'))) {
+			q->why = "sched";
+			return -1;
+		}
+		env->flags = (unsigned)(f <= '9' ? f - '0' : f - 'A' + 10);
 	}
 	env->attempts = (int)att;
 	env->next_attempt = (time_t)next;
@@ -915,7 +941,7 @@ queue_mark_done(const char *qdir, enum queue_state st, struct queue_env *env,
 }
 
 /*
- * The sched record is 33 bytes inside the first disk sector, so the
+ * The sched record is 35 bytes (33 in old files) inside the first disk sector, so the
  * in-place rewrite cannot be torn by a crash on sector-atomic storage.
  */
 int
@@ -923,9 +949,17 @@ queue_defer(const char *qdir, enum queue_state from, struct queue_env *env,
 	    struct errbuf *err)
 {
 	char sched[QF_SCHED_LEN + 1];
+	int n;
 
-	sched_format(sched, env->attempts, env->next_attempt);
-	if (pwrite_sync(qdir, from, env->id, sched, QF_SCHED_LEN,
+	if (env->flags && !env->flags_rec) {
+		errbuf_set(err, "queue file %s: written by an older version, "
+			   "cannot record flags", env->id);
+		errno = EINVAL;
+		return -1;
+	}
+	n = sched_format(sched, env->attempts, env->next_attempt, env->flags,
+			 env->flags_rec);
+	if (pwrite_sync(qdir, from, env->id, sched, (size_t)n,
 			(off_t)QF_SCHED_OFF, env->next_attempt, err) < 0)
 		return -1;
 	if (from == QUEUE_DEFERRED)

@@ -54,7 +54,12 @@ struct queue_env {
 	size_t  nrcpt;
 	int     attempts;	/* delivery attempts so far */
 	time_t  next_attempt;	/* deferred: not before this */
+	unsigned flags;		/* QUEUE_F_*, stored by queue_write/queue_defer */
+	bool    flags_rec;	/* the file can store flags (set by read/write) */
 };
+
+/* Message flags, kept with the retry schedule. */
+#define QUEUE_F_DELAY_WARNED 0x1u	/* the delay warning was sent */
 
 /* Creates the subdirectories (mode 0700). 0 or -1 + err. */
 int  queue_init(const char *qdir, struct errbuf *err);
@@ -79,7 +84,10 @@ int  queue_read(const char *qdir, enum queue_state st, const char *id,
 /* Marks recipient i done in the file (pwrite + fdatasync). */
 int  queue_mark_done(const char *qdir, enum queue_state st,
 		     struct queue_env *env, size_t i, struct errbuf *err);
-/* Stores attempts/next_attempt in the file and moves it to state "to". */
+/*
+ * Stores attempts/next_attempt/flags in the file and moves it to deferred/.
+ * -1 + err (EINVAL) if flags are set but the file predates them.
+ */
 int  queue_defer(const char *qdir, enum queue_state from, struct queue_env *env,
 		 struct errbuf *err);
 int  queue_move(const char *qdir, const char *id, enum queue_state from,

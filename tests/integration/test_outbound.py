@@ -243,7 +243,10 @@ def test_5xx_for_one_of_two(facteurd, remote):
     got = remote.wait_messages(1)
     assert len(got) == 1 and got[0][1] == ["ok@far.example"]
     time.sleep(1.5)          # no retry of the bounced recipient
-    assert len(remote.messages) == 1
+    # besides it, only the non-delivery notification to the sender (from <>)
+    assert [(m[0], m[1]) for m in remote.messages] == [
+        ("sender@example.net", ["ok@far.example"]),
+        ("", ["sender@example.net"])]
 
 
 def test_mx_lookup_via_dnsmasq(facteurd, remote, dnsmasq):

@@ -258,6 +258,68 @@ test_truncations(void **state)
 	buf_free(&c);
 }
 
+/*
+ * The flags in the sched record: written and read back through
+ * queue_defer; a file from before the flags is read and rescheduled in its
+ * own width but refuses to record a flag.
+ */
+static void
+test_sched_flags(void **state)
+{
+	static const char old[] = "FACTEUR-QUEUE 1\nsched 00003 00000000000000000009\n"
+				  "id 0000000010000A001\narrival 5.000001\n"
+				  "sender a@b\nclient_name \\-\nclient_addr \\-\n"
+				  "helo \\-\nprotocol SMTP\nenvid \\-\nret \\-\n"
+				  "nrcpt 1\nrcpt R 0 a\t\\-\t\\-\nsize 3\nabc";
+	struct queue_env w, r;
+	struct errbuf err;
+	struct buf c;
+	char path[512];
+
+	write_sample(&w, "x\n", 2);
+	assert_true(w.flags_rec);
+	assert_int_equal(queue_read(qdir, QUEUE_ACTIVE, w.id, &r, NULL, &err), 0);
+	assert_true(r.flags_rec);
+	assert_int_equal(r.flags, 0);
+	r.flags |= QUEUE_F_DELAY_WARNED;
+	r.attempts = 7;
+	r.next_attempt = 12345;
+	assert_int_equal(queue_defer(qdir, QUEUE_ACTIVE, &r, &err), 0);
+	queue_env_free(&r);
+	assert_int_equal(queue_read(qdir, QUEUE_DEFERRED, w.id, &r, NULL, &err), 0);
+	assert_int_equal(r.flags, QUEUE_F_DELAY_WARNED);
+	assert_int_equal(r.attempts, 7);
+	assert_int_equal(r.next_attempt, 12345);
+	/* the recipient status offsets still point at the status bytes */
+	assert_int_equal(queue_mark_done(qdir, QUEUE_DEFERRED, &r, 1, &err), 0);
+	queue_env_free(&r);
+	assert_int_equal(queue_read(qdir, QUEUE_DEFERRED, w.id, &r, NULL, &err), 0);
+	assert_int_equal(r.rcpt[1].status, QUEUE_RCPT_DONE);
+	assert_int_equal(r.flags, QUEUE_F_DELAY_WARNED);
+	queue_env_free(&r);
+
+	snprintf(path, sizeof(path), "%s/deferred/0000000010000A001", qdir);
+	spit(path, old, sizeof(old) - 1);
+	buf_init(&c, 0);
+	assert_int_equal(queue_read(qdir, QUEUE_DEFERRED, "0000000010000A001", &r,
+				    &c, &err), 0);
+	assert_false(r.flags_rec);
+	assert_int_equal(r.flags, 0);
+	assert_int_equal(r.attempts, 3);
+	r.attempts = 4;
+	assert_int_equal(queue_defer(qdir, QUEUE_DEFERRED, &r, &err), 0);
+	r.flags = QUEUE_F_DELAY_WARNED;
+	assert_int_equal(queue_defer(qdir, QUEUE_DEFERRED, &r, &err), -1);
+	assert_non_null(strstr(errbuf_str(&err), "cannot record flags"));
+	queue_env_free(&r);
+	assert_int_equal(queue_read(qdir, QUEUE_DEFERRED, "0000000010000A001", &r,
+				    &c, &err), 0);
+	assert_int_equal(r.attempts, 4);
+	assert_string_equal(c.data, "abc");
+	queue_env_free(&r);
+	buf_free(&c);
+}
+
 /* Hand-made bad files, each with the reason it must give. */
 static void
 test_corrupt_table(void **state)
@@ -272,6 +334,9 @@ test_corrupt_table(void **state)
 		{ "FACTEUR-QUEUE 2\nsched 00000 00000000000000000000\n", "not a queue file" },
 		{ "garbage garbage garbage garbage garbage garbage\n", "not a queue file" },
 		{ "FACTEUR-QUEUE 1\nsched 0000x 00000000000000000000\n", "\"sched\"" },
+		{ "FACTEUR-QUEUE 1\nsched 00000 00000000000000000000 G\n", "\"sched\"" },
+		{ "FACTEUR-QUEUE 1\nsched 00000 00000000000000000000 1 \n", "\"sched\"" },
+		{ "FACTEUR-QUEUE 1\nsched 00000 00000000000000000000x1\n", "\"sched\"" },
 		{ "FACTEUR-QUEUE 1\nsched 00000 00000000000000000000\n"
 		  "id 0000000010000A002\n", "does not match" },
 		{ "FACTEUR-QUEUE 1\nsched 00000 00000000000000000000\n"
@@ -608,6 +673,7 @@ test_qmgr_end_to_end(void **state)
 	rc[1].addr = (char *)"nobody@example.test";
 	rc[2].addr = (char *)"someone@remote.test";
 	env_fill(&w, rc, 3);
+	w.arrival = time(NULL);	/* within maximal_queue_lifetime */
 	w.sender = (char *)"sender@remote.test";
 	assert_int_equal(queue_write(qdir, &w, "Subject: q\n\nhello\n", 19,
 				     false, &err), 0);
@@ -688,7 +754,9 @@ test_qmgr_end_to_end(void **state)
 	assert_non_null(strstr(log, "dsn=5.1.1, status=bounced ("));
 	assert_non_null(strstr(log, "to=<someone@remote.test>, relay=none"));
 	assert_non_null(strstr(log, "dsn=4.4.3, status=deferred (Host or domain name not found. Name service error for name=remote.test type=MX"));
-	assert_non_null(strstr(log, "returned mail is not implemented yet"));
+	/* nobody@ bounced: one notification to the sender, then queued */
+	assert_non_null(strstr(log, "facteur/bounce["));
+	assert_non_null(strstr(log, ": sender non-delivery notification: "));
 	assert_non_null(strstr(log, ": removed"));
 	assert_non_null(strstr(log, "moved to the corrupt queue"));
 	free(log);
@@ -713,6 +781,7 @@ main(void)
 		cmocka_unit_test(test_id_unique_threads),
 		cmocka_unit_test(test_backoff),
 		cmocka_unit_test_setup_teardown(test_qmgr_end_to_end, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sched_flags, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
