@@ -119,6 +119,7 @@ smtpd_data_check(struct smtpd_session *s, void (*proceed)(struct smtpd_session *
 	j->f.sasl_method = s->sasl_method;
 	j->f.sasl_username = j->sasl_username;
 	j->f.rcpt_count = (unsigned)s->tx->nrcpt;
+	j->f.unauth_pipelining = s->ill_pipelining;
 	j->f.syslog_name = s->l->s.syslog_name;
 	j->f.resolve = s->l->resolve;
 
