@@ -432,7 +432,11 @@ static void
 commit_log(struct commit_job *j)
 {
 	struct smtpd_txn *t = j->tx;
-	const char *name = j->st->syslog_name;
+	/*
+	 * cleanup, qmgr and virtual are not the listener: as in Postfix, a
+	 * per-listener -o syslog_name names only the smtpd lines.
+	 */
+	const char *name = NULL;
 	double delays[4];
 	bool all_sent = true;
 
