@@ -94,6 +94,10 @@ struct settings {
 	bool broken_sasl_auth_clients, smtpd_tls_auth_only;
 	/* delivery: Sieve (delivery/deliver.c) */
 	char *sieve_before, *sieve_after;
+	/* delivery: Maildir++ quota (delivery/quota.c via deliver.c) */
+	long long virtual_mailbox_limit;
+	char *virtual_mailbox_limit_maps;
+	bool virtual_mailbox_full_tempfail;
 	/* outbound (core/dns.c, core/qmgr.c, delivery/) */
 	char *facteur_dns_servers;
 	char *transport_maps, *default_transport, *relay_transport;

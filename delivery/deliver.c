@@ -29,8 +29,11 @@
 #include "core/log.h"
 #include "core/params.h"
 #include "core/queue.h"
+#include "backends/addr_find.h"
+#include "backends/table.h"
 #include "delivery/deliver.h"
 #include "delivery/maildir.h"
+#include "delivery/quota.h"
 #include "delivery/sieve/sieve.h"
 
 #define SVC "virtual"
@@ -39,6 +42,10 @@
 static struct {
 	char   *qdir, *myhostname, *delim;
 	struct strlist before, after;
+	long long limit;		/* virtual_mailbox_limit */
+	struct table_list *limit_maps;	/* virtual_mailbox_limit_maps */
+	char   *limit_maps_err;		/* why it could not be opened */
+	bool    full_tempfail;		/* virtual_mailbox_full_tempfail */
 } cfg;
 
 void
@@ -58,6 +65,75 @@ deliver_init(const struct settings *s)
 		strlist_split(&cfg.before, s->sieve_before);
 	if (s->sieve_after)
 		strlist_split(&cfg.after, s->sieve_after);
+	cfg.limit = s->virtual_mailbox_limit;
+	cfg.full_tempfail = s->virtual_mailbox_full_tempfail;
+	table_list_free(&cfg.limit_maps);
+	free(cfg.limit_maps_err);
+	cfg.limit_maps_err = NULL;
+	if (s->virtual_mailbox_limit_maps && *s->virtual_mailbox_limit_maps) {
+		struct errbuf err;
+
+		errbuf_clear(&err);
+		cfg.limit_maps = table_list_open(s->virtual_mailbox_limit_maps,
+						 TABLE_F_FOLD, &err);
+		/* every delivery then defers with this reason (4.3.5) */
+		if (cfg.limit_maps == NULL)
+			cfg.limit_maps_err = xasprintf("virtual_mailbox_limit_maps: %s",
+						       errbuf_str(&err));
+	}
+}
+
+/*
+ * The recipient's quota in bytes (0: none): virtual_mailbox_limit_maps in
+ * virtual(5) search order (user+ext@domain, user@domain, @domain), else
+ * virtual_mailbox_limit. Returns 0, or -1 with dsn_r/text_r set (lookup
+ * failure or a value that is not a number: defer, never bounce).
+ */
+static int
+user_limit(const char *rcpt, long long *limit_r, char dsn_r[8],
+	   struct buf *text_r)
+{
+	const char *at = strrchr(rcpt, '@');
+	struct errbuf err;
+	struct buf v;
+	char *local, *end;
+	enum table_status ts;
+	long long n;
+
+	*limit_r = cfg.limit;
+	if (cfg.limit_maps_err) {
+		memcpy(dsn_r, "4.3.5", 6);
+		buf_puts(text_r, cfg.limit_maps_err);
+		return -1;
+	}
+	if (cfg.limit_maps == NULL || table_list_empty(cfg.limit_maps))
+		return 0;
+	errbuf_clear(&err);
+	buf_init(&v, 4096);
+	local = at ? xstrndup(rcpt, (size_t)(at - rcpt)) : xstrdup(rcpt);
+	ts = addr_find(cfg.limit_maps, local, at ? at + 1 : "", cfg.delim, 0,
+		       &v, NULL, &err);
+	free(local);
+	if (ts == TABLE_FOUND) {
+		errno = 0;
+		n = strtoll(buf_cstr(&v), &end, 10);
+		if (errno != 0 || end == buf_cstr(&v) || *end != '\0' || n < 0) {
+			memcpy(dsn_r, "4.3.5", 6);
+			buf_printf(text_r, "virtual_mailbox_limit_maps: bad quota "
+				   "\"%s\" for \"%s\" (expected a size in bytes)",
+				   buf_cstr(&v), rcpt);
+			buf_free(&v);
+			return -1;
+		}
+		*limit_r = n;
+	} else if (ts != TABLE_NOTFOUND) {
+		memcpy(dsn_r, ts == TABLE_TEMPFAIL ? "4.3.0" : "4.3.5", 6);
+		buf_printf(text_r, "virtual_mailbox_limit_maps: %s", errbuf_str(&err));
+		buf_free(&v);
+		return -1;
+	}
+	buf_free(&v);
+	return 0;
 }
 
 /* Header values come from the envelope: never let them break a line. */
@@ -540,6 +616,69 @@ store(const struct deliver_req *req, const struct buf *pre, const char *folder,
 	return e;
 }
 
+/* The distinct mailboxes the actions store into (RFC 5228 2.10.3). */
+static long long
+store_count(const struct sieve_result *r)
+{
+	long long n = 0;
+
+	for (size_t i = 0; i < r->nact; i++) {
+		const struct sieve_action *a = &r->act[i];
+		bool dup = false;
+
+		if (a->type != SIEVE_ACT_KEEP && a->type != SIEVE_ACT_FILEINTO)
+			continue;
+		for (size_t k = 0; k < i && !dup; k++) {
+			const struct sieve_action *b = &r->act[k];
+
+			dup = (b->type == SIEVE_ACT_KEEP || b->type == SIEVE_ACT_FILEINTO)
+			      && strcmp(b->folder ? b->folder : "INBOX",
+					a->folder ? a->folder : "INBOX") == 0;
+		}
+		n += !dup;
+	}
+	return n;
+}
+
+/*
+ * Maildir++ quota for the stores r asks for, size bytes each. Returns
+ * DELIVER_SENT to go on (lim_r set: the limits to account against), or
+ * the refusal with dsn_r/text_r: 5.2.2 "mailbox full" (4.2.2 with
+ * virtual_mailbox_full_tempfail), 4.x when the quota cannot be read.
+ */
+static enum deliver_status
+quota_gate(const struct deliver_req *req, const struct sieve_result *r,
+	   size_t size, struct quota_limits *lim_r, char dsn_r[8],
+	   struct buf *text_r)
+{
+	long long n = store_count(r), limit;
+	struct quota_usage use;
+	struct errbuf err;
+	int rc;
+
+	lim_r->bytes = lim_r->count = 0;
+	if (n == 0)
+		return DELIVER_SENT;
+	if (user_limit(req->rcpt ? req->rcpt : "", &limit, dsn_r, text_r) < 0)
+		return DELIVER_DEFER;
+	if (limit <= 0)
+		return DELIVER_SENT;
+	lim_r->bytes = limit;
+	errbuf_clear(&err);
+	rc = quota_check(req->maildir, lim_r, n * (long long)size, n,
+			 time(NULL), &use, &err);
+	if (rc < 0) {
+		memcpy(dsn_r, "4.3.0", 6);
+		buf_printf(text_r, "quota: %s", errbuf_str(&err));
+		return DELIVER_DEFER;
+	}
+	if (rc == 0)
+		return DELIVER_SENT;
+	memcpy(dsn_r, cfg.full_tempfail ? "4.2.2" : "5.2.2", 6);
+	buf_puts(text_r, "mailbox full: Maildir++ quota exceeded");
+	return cfg.full_tempfail ? DELIVER_DEFER : DELIVER_BOUNCE;
+}
+
 static void
 build_prepend(const struct deliver_req *req, struct buf *pre)
 {
@@ -578,6 +717,7 @@ deliver_maildir(const struct deliver_req *req, char dsn_r[8],
 	struct sieve_msg sm;
 	struct exists_arg ea;
 	char *home, *user_script;
+	struct quota_limits qlim = { 0, 0 };
 	bool failed = false, stored = false, rejected = false;
 	const char *reject_reason = NULL;
 	int e = 0;
@@ -625,6 +765,11 @@ deliver_maildir(const struct deliver_req *req, char dsn_r[8],
 	}
 	sieve_result_finish(&r);
 
+	/* Quota before anything leaves: a refused message sends nothing. */
+	if ((st = quota_gate(req, &r, pre.len + req->len, &qlim, dsn_r,
+			     text_r)) != DELIVER_SENT)
+		goto out;
+
 	/* Actions that send mail go through the queue first: if one cannot
 	 * be queued, the delivery is deferred before anything is stored. */
 	for (size_t i = 0; i < r.nact; i++) {
@@ -669,6 +814,12 @@ deliver_maildir(const struct deliver_req *req, char dsn_r[8],
 		if (e != 0)
 			break;
 		stored = true;
+		if ((qlim.bytes > 0 || qlim.count > 0)
+		    && quota_add(req->maildir, &qlim, (long long)(pre.len + req->len), 1,
+				 &err) < 0)
+			log_write(NULL, SVC, LOG_LVL_WARNING, "<%s>: quota: %s "
+				  "(recalculated at the next delivery)", rcpt,
+				  errbuf_str(&err));
 		if (a->folder)
 			log_write(NULL, SVC, LOG_LVL_INFO, "sieve: <%s>: stored "
 				  "into folder \"%s\"", rcpt, a->folder);

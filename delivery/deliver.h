@@ -5,7 +5,11 @@
  * outcome (sent / deferred / bounced) with a DSN code and a log text.
  * Runs the recipient's Sieve scripts (sieve_before, <home>/.dovecot.sieve,
  * sieve_after) and carries out their actions; redirect and vacation
- * replies are written into the queue. Blocks on disk: worker threads only.
+ * replies are written into the queue. Enforces the Maildir++ quota
+ * (virtual_mailbox_limit, virtual_mailbox_limit_maps per address): a
+ * message that does not fit is 5.2.2 "mailbox full" (DELIVER_BOUNCE), or
+ * 4.2.2 (DELIVER_DEFER) with virtual_mailbox_full_tempfail = yes.
+ * Blocks on disk: worker threads only.
  * Logs only Sieve events (script errors, redirects, vacation replies); the
  * caller logs the "to=<...>, relay=virtual, ... status=" line once.
  */
@@ -21,8 +25,9 @@ struct settings;
 /*
  * Called once from main after the settings are loaded, before any
  * delivery: queue_directory (for redirect and vacation messages),
- * myhostname, recipient_delimiter (Sieve subaddress), sieve_before and
- * sieve_after. Copies what it needs. Without it, Sieve still runs, but
+ * myhostname, recipient_delimiter (Sieve subaddress), sieve_before,
+ * sieve_after and the quota parameters (a limit map that cannot be opened
+ * makes every delivery defer with the reason). Copies what it needs. Without it, Sieve still runs, but
  * redirects defer and vacation replies are not sent.
  */
 void deliver_init(const struct settings *s);

@@ -142,6 +142,23 @@ step and no
 file; like
 .Li texthash:
 tables they are re-read when the file changes.
+.It
+.Va virtual_mailbox_limit
+is the default Maildir++ quota of a mailbox (bytes, 0 for none), kept
+in its
+.Pa maildirsize
+file as Courier and Dovecot's maildir quota read it, not a limit on
+one message file.
+.Va virtual_mailbox_limit_maps
+(a table keyed by address, searched as
+.Va virtual_mailbox_maps
+is, whose value is a quota in bytes) overrides it per mailbox.
+A message that does not fit bounces with 5.2.2
+.Dq mailbox full ,
+or is deferred with 4.2.2 when
+.Va virtual_mailbox_full_tempfail
+is
+.Cm yes .
 .El
 .Sh FILES
 .Bl -tag -width Ds
