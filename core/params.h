@@ -77,6 +77,20 @@ struct settings {
 	long long minimal_backoff_time, maximal_backoff_time, queue_run_delay;
 	long long facteur_worker_threads;
 	long long bounce_size_limit;	/* delivery/bounce.c via qmgr */
+	/* outbound (core/dns.c, core/qmgr.c, delivery/) */
+	char *facteur_dns_servers;
+	char *transport_maps, *default_transport, *relay_transport;
+	char *virtual_transport, *smtp_helo_name;
+	long long smtp_connect_timeout, smtp_helo_timeout, smtp_mail_timeout;
+	long long smtp_rcpt_timeout, smtp_data_init_timeout, smtp_data_xfer_timeout;
+	long long smtp_data_done_timeout, smtp_quit_timeout;
+	long long default_destination_concurrency_limit;
+	/* delivery: Sieve (delivery/deliver.c) */
+	char *sieve_before, *sieve_after;
+	/* delivery: Maildir++ quota (delivery/quota.c via deliver.c) */
+	long long virtual_mailbox_limit;
+	char *virtual_mailbox_limit_maps;
+	bool virtual_mailbox_full_tempfail;
 	/* smtpd TLS (core/tls.c) */
 	char *smtpd_tls_security_level, *smtpd_tls_cert_file, *smtpd_tls_key_file;
 	char *smtpd_tls_chain_files, *smtpd_tls_protocols;
@@ -92,20 +106,6 @@ struct settings {
 	char *smtpd_sasl_tls_security_options;
 	bool smtpd_sasl_auth_enable, smtpd_sasl_authenticated_header;
 	bool broken_sasl_auth_clients, smtpd_tls_auth_only;
-	/* delivery: Sieve (delivery/deliver.c) */
-	char *sieve_before, *sieve_after;
-	/* delivery: Maildir++ quota (delivery/quota.c via deliver.c) */
-	long long virtual_mailbox_limit;
-	char *virtual_mailbox_limit_maps;
-	bool virtual_mailbox_full_tempfail;
-	/* outbound (core/dns.c, core/qmgr.c, delivery/) */
-	char *facteur_dns_servers;
-	char *transport_maps, *default_transport, *relay_transport;
-	char *virtual_transport, *smtp_helo_name;
-	long long smtp_connect_timeout, smtp_helo_timeout, smtp_mail_timeout;
-	long long smtp_rcpt_timeout, smtp_data_init_timeout, smtp_data_xfer_timeout;
-	long long smtp_data_done_timeout, smtp_quit_timeout;
-	long long default_destination_concurrency_limit;
 };
 
 /*
