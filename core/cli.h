@@ -24,6 +24,7 @@ struct config *cli_load_config(struct cli *cli, bool show_notices);
 /* The commands living in their own files (core/cli_NAME.c). */
 int cli_init(struct cli *cli, int argc, char **argv);
 int cli_sieve(struct cli *cli, int argc, char **argv);
+int cli_queue(struct cli *cli, int argc, char **argv);
 int cli_map(struct cli *cli, int argc, char **argv);
 
 #endif

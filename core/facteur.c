@@ -64,6 +64,9 @@ static const struct cli_command commands[] = {
 	{ "map", cli_map, "query [-f] TYPE:NAME KEY ... | dump TYPE:NAME",
 	  "look keys up in a table as the daemon does (exit 0 found, 1 not "
 	  "found, 75 try later), or list a table" },
+	{ "queue", cli_queue, "list | flush | delete|hold|release|requeue ID|ALL ...",
+	  "show the mail queue (as mailq), deliver deferred mail now, or "
+	  "delete, hold, release or requeue messages (as postsuper)" },
 	{ "sieve", cli_sieve, "check FILE ... | test [--from A] [--to R] SCRIPT MESSAGE",
 	  "compile Sieve scripts, or show the actions a script takes on a message" },
 	{ "help", cmd_help, "", "this text" },

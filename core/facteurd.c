@@ -25,6 +25,7 @@
 #include "core/lib/xmalloc.h"
 #include "core/log.h"
 #include "core/params.h"
+#include "core/pickup.h"
 #include "core/qmgr.h"
 #include "delivery/deliver.h"
 #include "core/queue.h"
@@ -204,6 +205,7 @@ struct daemon_state {
 	int                     signo;
 	const struct settings  *s;		/* for reopening maillog_file */
 	int                     log_stderr;
+	struct qmgr            *qmgr;		/* SIGUSR1: flush the queue */
 };
 
 static void
@@ -224,6 +226,13 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 			  "and master.cf changes");
 		return;
 	}
+	if (sig == SIGUSR1) {
+		/* facteur queue flush, sendmail -q: retry deferred mail now. */
+		log_write(NULL, SVC, LOG_LVL_INFO, "flush: retrying deferred "
+			  "mail now");
+		qmgr_flush(d->qmgr);
+		return;
+	}
 	d->signo = (int)sig;
 	for (size_t i = 0; i < d->nlisteners; i++)
 		smtpd_listener_stop(d->listeners[i]);
@@ -241,10 +250,11 @@ main(int argc, char **argv)
 	struct config *cfg;
 	struct errbuf err;
 	struct resolve_ctx *rctx;
-	struct event *sigev[4];
+	struct pickup *pickup;
+	struct event *sigev[5];
 	const struct master_cf *mcf;
 	int ch, foreground = 0, pidfd;
-	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGQUIT };
+	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1 };
 
 	while ((ch = getopt(argc, argv, "c:fv")) != -1) {
 		switch (ch) {
@@ -305,6 +315,7 @@ main(int argc, char **argv)
 	if (mkdirs(s.queue_directory) < 0)
 		die("cannot create queue_directory %s", s.queue_directory);
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGUSR1, SIG_IGN);	/* a flush before the loop runs: no-op */
 
 	d.base = event_base_new();
 	if (d.base == NULL)
@@ -390,6 +401,9 @@ main(int argc, char **argv)
 	srv.qmgr = qmgr_new(d.base, srv.pool, &s, rctx, &err);
 	if (srv.qmgr == NULL)
 		die("%s", errbuf_str(&err));
+	d.qmgr = srv.qmgr;
+	if ((pickup = pickup_new(d.base, srv.pool, srv.qmgr, &s, &err)) == NULL)
+		die("%s", errbuf_str(&err));
 	for (size_t i = 0; i < d.nlisteners; i++)
 		if (smtpd_listener_start(d.listeners[i], &err) < 0)
 			die("%s", errbuf_str(&err));
@@ -407,6 +421,7 @@ main(int argc, char **argv)
 	log_write(NULL, SVC, LOG_LVL_INFO, "terminating on signal %d", d.signo);
 	/* Everything acknowledged is on disk: stopping here loses nothing. */
 	worker_pool_free(&srv.pool);
+	pickup_free(&pickup);
 	qmgr_free(&srv.qmgr);
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
 		event_free(sigev[i]);
