@@ -56,8 +56,9 @@ static const struct cmd_def cmds[] = {
 	{ "removeflag", SV_REMOVEFLAG, K_ACTION, EXT_IMAP4FLAGS, "?L", 0,
 	  false, 0 },
 	{ "address", SV_ADDRESS, K_TEST, 0, "LL", 0, false,
-	  MATCH_TAGS | PART_TAGS },
-	{ "header", SV_HEADER, K_TEST, 0, "LL", 0, false, MATCH_TAGS },
+	  MATCH_TAGS | PART_TAGS | B(TAG_INDEX) | B(TAG_LAST) },
+	{ "header", SV_HEADER, K_TEST, 0, "LL", 0, false,
+	  MATCH_TAGS | B(TAG_INDEX) | B(TAG_LAST) },
 	{ "envelope", SV_ENVELOPE, K_TEST, EXT_ENVELOPE, "LL", 0, false,
 	  MATCH_TAGS | PART_TAGS },
 	{ "exists", SV_EXISTS, K_TEST, 0, "L", 0, false, 0 },
@@ -75,6 +76,11 @@ static const struct cmd_def cmds[] = {
 	  MATCH_TAGS | B(TAG_RAW) | B(TAG_TEXT) },
 	{ "mailboxexists", SV_MAILBOXEXISTS, K_TEST, EXT_MAILBOX, "L", 0,
 	  false, 0 },
+	{ "date", SV_DATE, K_TEST, EXT_DATE, "SSL", 0, false,
+	  MATCH_TAGS | B(TAG_ZONE) | B(TAG_ORIGINALZONE) | B(TAG_INDEX)
+	  | B(TAG_LAST) },
+	{ "currentdate", SV_CURRENTDATE, K_TEST, EXT_DATE, "SL", 0, false,
+	  MATCH_TAGS | B(TAG_ZONE) },
 };
 
 struct tag_def {
@@ -107,6 +113,10 @@ static const struct tag_def tags[] = {
 	{ "upperfirst", TAG_UPPERFIRST, 0, 0 },
 	{ "quotewildcard", TAG_QUOTEWILDCARD, 0, 0 },
 	{ "length", TAG_LENGTH, 0, 0 },
+	{ "zone", TAG_ZONE, 'S', EXT_DATE },
+	{ "originalzone", TAG_ORIGINALZONE, 0, EXT_DATE },
+	{ "index", TAG_INDEX, 'N', EXT_INDEX },
+	{ "last", TAG_LAST, 0, EXT_INDEX },
 };
 
 static const struct { const char *name; unsigned ext; } exts[] = {
@@ -120,6 +130,7 @@ static const struct { const char *name; unsigned ext; } exts[] = {
 	{ "mailbox", EXT_MAILBOX }, { "encoded-character", EXT_ENCODED },
 	{ "comparator-i;ascii-numeric", EXT_NUMERIC },
 	{ "comparator-i;octet", 0 }, { "comparator-i;ascii-casemap", 0 },
+	{ "date", EXT_DATE }, { "index", EXT_INDEX },
 };
 
 const char *
@@ -127,7 +138,8 @@ sieve_extensions(void)
 {
 	return "fileinto envelope variables subaddress imap4flags copy body "
 	       "relational regex reject ereject vacation vacation-seconds "
-	       "mailbox encoded-character comparator-i;ascii-numeric";
+	       "mailbox encoded-character comparator-i;ascii-numeric date "
+	       "index";
 }
 
 static const char *
@@ -418,6 +430,27 @@ check_args(struct sieve_script *sc, struct sieve_node *n,
 	}
 	if (n->mt == MT_REGEX && n->cmp == CMP_NUMERIC)
 		ERR(n, ":regex cannot use i;ascii-numeric");
+	/* RFC 5260 */
+	if ((n->tags & B(TAG_LAST)) && !(n->tags & B(TAG_INDEX)))
+		ERR(n, "':last' needs ':index'");
+	if (n->tagarg[TAG_INDEX] && n->tagarg[TAG_INDEX]->num == 0)
+		ERR(n->tagarg[TAG_INDEX], "':index' counts from 1");
+	if ((n->tags & B(TAG_ZONE)) && (n->tags & B(TAG_ORIGINALZONE)))
+		ERR(n, "':zone' and ':originalzone' exclude each other");
+	if (n->tagarg[TAG_ZONE] && strstr(n->tagarg[TAG_ZONE]->s[0], "${") == NULL) {
+		int z;
+
+		if (sieve_zone_parse(n->tagarg[TAG_ZONE]->s[0], &z) < 0)
+			ERR(n->tagarg[TAG_ZONE], "bad time zone \"%s\" (expected "
+			    "+hhmm or -hhmm)", n->tagarg[TAG_ZONE]->s[0]);
+	}
+	if (n->id == SV_DATE || n->id == SV_CURRENTDATE) {
+		const struct sieve_arg *p = n->pos[n->id == SV_DATE ? 1 : 0];
+
+		if (strstr(p->s[0], "${") == NULL
+		    && !sieve_date_part_known(p->s[0]))
+			ERR(p, "unknown date-part \"%s\"", p->s[0]);
+	}
 	if (d->id == SV_SIZE && !!(n->tags & B(TAG_OVER))
 	    == !!(n->tags & B(TAG_UNDER)))
 		ERR(n, "size needs exactly one of :over and :under");

@@ -88,7 +88,7 @@ enum sieve_id {
 	/* tests */
 	SV_ADDRESS, SV_HEADER, SV_ENVELOPE, SV_EXISTS, SV_SIZE, SV_ALLOF,
 	SV_ANYOF, SV_NOT, SV_TRUE, SV_FALSE, SV_STRING, SV_HASFLAG, SV_BODY,
-	SV_MAILBOXEXISTS,
+	SV_MAILBOXEXISTS, SV_DATE, SV_CURRENTDATE,
 };
 
 enum sieve_tag {
@@ -98,6 +98,7 @@ enum sieve_tag {
 	TAG_DAYS, TAG_SECONDS, TAG_SUBJECT, TAG_FROM, TAG_ADDRESSES, TAG_MIME,
 	TAG_HANDLE, TAG_RAW, TAG_TEXT, TAG_CONTENT, TAG_LOWER, TAG_UPPER,
 	TAG_LOWERFIRST, TAG_UPPERFIRST, TAG_QUOTEWILDCARD, TAG_LENGTH,
+	TAG_ZONE, TAG_ORIGINALZONE, TAG_INDEX, TAG_LAST,
 	TAG_COUNT_MAX
 };
 
@@ -112,8 +113,23 @@ enum sieve_ext {
 	EXT_BODY = 1 << 6, EXT_RELATIONAL = 1 << 7, EXT_REGEX = 1 << 8,
 	EXT_REJECT = 1 << 9, EXT_EREJECT = 1 << 10, EXT_VACATION = 1 << 11,
 	EXT_MAILBOX = 1 << 12, EXT_ENCODED = 1 << 13, EXT_NUMERIC = 1 << 14,
-	EXT_VACATION_SECONDS = 1 << 15,
+	EXT_VACATION_SECONDS = 1 << 15, EXT_DATE = 1 << 16, EXT_INDEX = 1 << 17,
 };
+
+/* ---- date (RFC 5260, sieve_date.c) ---- */
+/*
+ * Parses an RFC 5322 date-time (obsolete forms and zone names included):
+ * 0 with the UTC time and the zone offset in minutes, -1 if not a date.
+ */
+int  sieve_date_parse(const char *s, long long *t_r, int *zone_r);
+/* "+hhmm" / "-hhmm" to minutes; -1 if malformed. */
+int  sieve_zone_parse(const char *s, int *zone_r);
+/* Is name a date-part of RFC 5260 4.2? */
+bool sieve_date_part_known(const char *name);
+/* The date-part of time t shown in zone (minutes); 0 if unknown part. */
+int  sieve_date_part(long long t, int zone, const char *part, struct buf *out);
+/* The server's current offset from UTC in minutes. */
+int  sieve_local_zone(long long t);
 
 struct sieve_script {
 	struct sieve_node *root;	/* a block: root->block[] */

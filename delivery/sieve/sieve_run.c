@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "core/lib/strlist.h"
 #include "core/lib/xmalloc.h"
@@ -378,6 +379,89 @@ body_values(struct run *x, const struct sieve_node *n, struct strlist *vals)
 	return 0;
 }
 
+/*
+ * The fields named name, or with :index only the Nth of them (from the
+ * end with :last), RFC 5260 6. Appends the raw values to out.
+ */
+static void
+named_fields(struct run *x, const struct sieve_node *n, const char *name,
+	     struct strlist *out)
+{
+	size_t count = 0, want = 0, seen = 0;
+
+	if (n->tagarg[TAG_INDEX]) {
+		for (size_t k = 0; k < x->h.n; k++)
+			count += strcasecmp(x->h.h[k].name, name) == 0;
+		if (n->tagarg[TAG_INDEX]->num > count)
+			return;
+		want = (size_t)n->tagarg[TAG_INDEX]->num;
+		if (n->tags & B(TAG_LAST))
+			want = count - want + 1;
+	}
+	for (size_t k = 0; k < x->h.n; k++)
+		if (strcasecmp(x->h.h[k].name, name) == 0 && (want == 0 || ++seen == want))
+			strlist_add(out, x->h.h[k].raw);
+}
+
+/* RFC 5260 4: date and currentdate. */
+static int
+date_test(struct run *x, const struct sieve_node *n, struct strlist *vals)
+{
+	long long now = (long long)time(NULL), t;
+	int zone, z;
+	bool given_zone = false;
+	struct buf v;
+	char *part = expand(x, n->pos[n->id == SV_DATE ? 1 : 0]->s[0]);
+	const struct sieve_arg *keys = n->pos[n->id == SV_DATE ? 2 : 1];
+	int r = 0;
+
+	if (n->tagarg[TAG_ZONE]) {
+		char *zs = expand(x, n->tagarg[TAG_ZONE]->s[0]);
+
+		/* a bad zone from a variable: the test fails (RFC 5260 4.1) */
+		given_zone = sieve_zone_parse(zs, &zone) == 0;
+		free(zs);
+		if (!given_zone) {
+			free(part);
+			return 0;
+		}
+	}
+	buf_init(&v, 0);
+	if (n->id == SV_CURRENTDATE) {
+		if (!given_zone)
+			zone = sieve_local_zone(now);
+		if (sieve_date_part(now, zone, part, &v))
+			strlist_add(vals, buf_cstr(&v));
+	} else {
+		struct strlist raw;
+		char *name = expand(x, n->pos[0]->s[0]);
+
+		strlist_init(&raw);
+		named_fields(x, n, name, &raw);
+		for (size_t i = 0; i < raw.n; i++) {
+			const char *d = raw.v[i];
+
+			/* Received: the date follows the last ";" */
+			if (strcasecmp(name, "received") == 0 && strrchr(d, ';'))
+				d = strrchr(d, ';') + 1;
+			if (sieve_date_parse(d, &t, &z) < 0)
+				continue;
+			if (!given_zone)
+				zone = (n->tags & B(TAG_ORIGINALZONE)) ? z
+				       : sieve_local_zone(t);
+			if (sieve_date_part(t, zone, part, &v))
+				strlist_add(vals, buf_cstr(&v));
+		}
+		strlist_free(&raw);
+		free(name);
+	}
+	if (vals->n > 0 || n->mt == MT_COUNT)
+		r = match_values(x, n, vals, keys);
+	buf_free(&v);
+	free(part);
+	return r;
+}
+
 static int eval_test(struct run *x, const struct sieve_node *n);
 
 static int
@@ -435,13 +519,20 @@ eval_test_inner(struct run *x, const struct sieve_node *n)
 	case SV_HEADER:
 		for (size_t i = 0; i < n->pos[0]->ns; i++) {
 			char *name = expand(x, n->pos[0]->s[i]);
+			struct strlist raw;
 
-			for (size_t k = 0; k < x->h.n; k++)
-				if (strcasecmp(x->h.h[k].name, name) == 0)
-					decoded(x->h.h[k].raw, &vals);
+			strlist_init(&raw);
+			named_fields(x, n, name, &raw);
+			for (size_t k = 0; k < raw.n; k++)
+				decoded(raw.v[k], &vals);
+			strlist_free(&raw);
 			free(name);
 		}
 		r = match_values(x, n, &vals, n->pos[1]);
+		break;
+	case SV_DATE:
+	case SV_CURRENTDATE:
+		r = date_test(x, n, &vals);
 		break;
 	case SV_ADDRESS:
 	case SV_ENVELOPE: {
@@ -452,9 +543,13 @@ eval_test_inner(struct run *x, const struct sieve_node *n)
 			char *name = expand(x, n->pos[0]->s[i]);
 
 			if (n->id == SV_ADDRESS) {
-				for (size_t k = 0; k < x->h.n; k++)
-					if (strcasecmp(x->h.h[k].name, name) == 0)
-						sieve_addr_list(x->h.h[k].raw, &addrs);
+				struct strlist raw;
+
+				strlist_init(&raw);
+				named_fields(x, n, name, &raw);
+				for (size_t k = 0; k < raw.n; k++)
+					sieve_addr_list(raw.v[k], &addrs);
+				strlist_free(&raw);
 			} else if (strcasecmp(name, "from") == 0) {
 				if (x->m->env_from[0] == '\0')
 					strlist_add(&vals, "");	/* RFC 5228 5.4 */

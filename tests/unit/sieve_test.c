@@ -2,13 +2,17 @@
  * sieve_test.c - the Sieve engine: RFC 5228 example scripts compile;
  * malformed scripts give line:column errors; match semantics (:matches
  * wildcards and captures, comparators, relational); RFC 2047 decoding;
- * modified UTF-7; whole runs from script + message to actions.
+ * modified UTF-7; whole runs from script + message to actions; date
+ * and index (RFC 5260): date parsing and date-parts, :zone,
+ * :originalzone, Received dates, :index/:last, currentdate.
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <stdio.h>
+#include <time.h>
 #include <cmocka.h>
 
 #include "delivery/sieve/sieve.h"
@@ -58,6 +62,21 @@ static const struct { const char *script, *err; } bad[] = {
 	  "1:23: unknown comparator \"i;xyz\"" },
 	{ "if true keep;", "1:9: 'true' takes no test" },
 	{ "discard 5;", "1:9: too many arguments for 'discard'" },
+	{ "if date \"date\" \"year\" \"2024\" {}",
+	  "1:4: 'date' needs require \"date\"" },
+	{ "require \"date\"; if date \"date\" \"yeer\" \"2024\" {}",
+	  "1:32: unknown date-part \"yeer\"" },
+	{ "require \"date\"; if date :zone \"0100\" \"date\" \"year\" \"1\" {}",
+	  "1:31: bad time zone \"0100\" (expected +hhmm or -hhmm)" },
+	{ "require \"date\"; if date :zone \"+0100\" :originalzone \"date\" "
+	  "\"year\" \"1\" {}",
+	  "1:20: ':zone' and ':originalzone' exclude each other" },
+	{ "require \"date\"; if header :index 1 \"a\" \"b\" {}",
+	  "1:27: ':index' needs require \"index\"" },
+	{ "require \"index\"; if header :last \"a\" \"b\" {}",
+	  "1:21: ':last' needs ':index'" },
+	{ "require \"index\"; if header :index 0 \"a\" \"b\" {}",
+	  "1:35: ':index' counts from 1" },
 };
 
 static void
@@ -253,6 +272,124 @@ test_runs(void **state)
 	run_case("redirect \"other@y.test\";", msg, "a@b", "b@x", "redirect;");
 }
 
+static void
+test_date_parse(void **state)
+{
+	static const struct { const char *in; int rc; long long t; int z; } t[] = {
+		{ "Wed, 10 Aug 2005 09:42:11 -0700", 0, 1123692131, -420 },
+		{ "10 Aug 2005 09:42:11 -0700", 0, 1123692131, -420 },
+		{ "Wed , 10 Aug 2005 09:42 -0700 (PDT)", 0, 1123692120, -420 },
+		{ "Thu, 1 Jan 1970 00:00:00 GMT", 0, 0, 0 },
+		{ "Thu, 1 Jan 70 00:00:00 +0000", 0, 0, 0 },
+		{ "29 Feb 2024 23:59:59 +0100", 0, 1709247599, 60 },
+		{ "1 Jan 2000 12:00:00 EST", 0, 946746000, -300 },
+		{ "31 Feb 2024 00:00:00 +0000", -1, 0, 0 },
+		{ "10 Foo 2005 09:42:11 -0700", -1, 0, 0 },
+		{ "10 Aug 2005 24:42:11 -0700", -1, 0, 0 },
+		{ "10 Aug 2005 09:42:11 -07", -1, 0, 0 },
+		{ "10 Aug 2005 09:42:11 -0700 junk", -1, 0, 0 },
+		{ "", -1, 0, 0 },
+		{ "Wed 10 Aug 2005 09:42:11 -0700", -1, 0, 0 },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		long long v;
+		int z;
+		int rc = sieve_date_parse(t[i].in, &v, &z);
+
+		if (rc != t[i].rc)
+			fail_msg("%s: rc %d", t[i].in, rc);
+		if (rc == 0) {
+			assert_int_equal(v, t[i].t);
+			assert_int_equal(z, t[i].z);
+		}
+	}
+}
+
+static void
+test_date_parts(void **state)
+{
+	static const struct { const char *part; int zone; const char *want; } t[] = {
+		{ "year", -420, "2005" }, { "month", -420, "08" },
+		{ "day", -420, "10" }, { "date", -420, "2005-08-10" },
+		{ "julian", -420, "53592" }, { "hour", -420, "09" },
+		{ "minute", -420, "42" }, { "second", -420, "11" },
+		{ "time", -420, "09:42:11" },
+		{ "iso8601", -420, "2005-08-10T09:42:11-07:00" },
+		{ "std11", -420, "Wed, 10 Aug 2005 09:42:11 -0700" },
+		{ "zone", -420, "-0700" }, { "weekday", -420, "3" },
+		/* the same instant in +1300 is the next day */
+		{ "date", 780, "2005-08-11" }, { "weekday", 780, "4" },
+		{ "zone", 330, "+0530" },
+	};
+	struct buf b;
+
+	(void)state;
+	buf_init(&b, 0);
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		assert_true(sieve_date_part(1123692131, t[i].zone, t[i].part, &b));
+		assert_string_equal(buf_cstr(&b), t[i].want);
+	}
+	assert_false(sieve_date_part(0, 0, "century", &b));
+	buf_free(&b);
+}
+
+static void
+test_date_runs(void **state)
+{
+	const char *msg = "Date: Wed, 10 Aug 2005 09:42:11 -0700\r\n"
+			  "Received: from a by b; Mon, 1 Jan 2024 10:00:00 +0000\r\n"
+			  "Received: from c by d; Sun, 31 Dec 2023 23:00:00 +0000\r\n"
+			  "X-A: one\r\nX-A: two\r\nX-A: three\r\n"
+			  "From: a@x.test\r\nFrom: b@y.test\r\n\r\nbody\r\n";
+	char year[16], script[256];
+	time_t now = time(NULL);
+	struct tm tm;
+
+	(void)state;
+	run_case("require \"date\"; if date :originalzone \"date\" \"date\" "
+		 "\"2005-08-10\" { discard; }", msg, "a@b", "b@x", "discard;");
+	run_case("require \"date\"; if date :zone \"+1300\" \"date\" \"date\" "
+		 "\"2005-08-11\" { discard; }", msg, "a@b", "b@x", "discard;");
+	run_case("require [\"date\", \"relational\"]; if date :zone \"+0000\" "
+		 ":value \"ge\" \"date\" \"hour\" \"16\" { discard; }", msg, "a@b",
+		 "b@x", "discard;");
+	run_case("require [\"date\", \"variables\", \"fileinto\"]; if date "
+		 ":originalzone :matches \"date\" \"std11\" \"*, * *\" "
+		 "{ fileinto \"${1}\"; }", msg, "a@b", "b@x", "fileinto Wed;");
+	/* Received: the date after the last ";", each field; :index picks */
+	run_case("require [\"date\", \"index\"]; if date :index 1 :zone "
+		 "\"+0000\" \"received\" \"year\" \"2024\" { discard; }", msg,
+		 "a@b", "b@x", "discard;");
+	run_case("require [\"date\", \"index\"]; if date :index 1 :last :zone "
+		 "\"+0000\" \"received\" \"year\" \"2024\" { discard; }", msg,
+		 "a@b", "b@x", "keep;");
+	/* no such header, or not a date: false */
+	run_case("require \"date\"; if date \"x-a\" \"year\" \"2005\" "
+		 "{ discard; }", msg, "a@b", "b@x", "keep;");
+	/* index on header and address */
+	run_case("require \"index\"; if header :index 2 \"x-a\" \"two\" "
+		 "{ discard; }", msg, "a@b", "b@x", "discard;");
+	run_case("require \"index\"; if header :index 2 \"x-a\" \"one\" "
+		 "{ discard; }", msg, "a@b", "b@x", "keep;");
+	run_case("require \"index\"; if header :index 1 :last \"x-a\" "
+		 "\"three\" { discard; }", msg, "a@b", "b@x", "discard;");
+	run_case("require \"index\"; if header :index 4 \"x-a\" \"*\" "
+		 "{ discard; }", msg, "a@b", "b@x", "keep;");
+	run_case("require \"index\"; if address :index 2 :domain \"from\" "
+		 "\"y.test\" { discard; }", msg, "a@b", "b@x", "discard;");
+	/* currentdate in an explicit zone */
+	gmtime_r(&now, &tm);
+	snprintf(year, sizeof(year), "%04d", tm.tm_year + 1900);
+	snprintf(script, sizeof(script), "require \"date\"; if currentdate "
+		 ":zone \"+0000\" \"year\" \"%s\" { discard; }", year);
+	run_case(script, msg, "a@b", "b@x", "discard;");
+	run_case("require [\"date\", \"relational\"]; if currentdate "
+		 ":value \"lt\" \"date\" \"2000-01-01\" { discard; }", msg,
+		 "a@b", "b@x", "keep;");
+}
+
 int
 main(void)
 {
@@ -262,6 +399,9 @@ main(void)
 		cmocka_unit_test(test_match),
 		cmocka_unit_test(test_rfc2047_and_mutf7),
 		cmocka_unit_test(test_runs),
+		cmocka_unit_test(test_date_parse),
+		cmocka_unit_test(test_date_parts),
+		cmocka_unit_test(test_date_runs),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
