@@ -247,6 +247,7 @@ struct commit_job {
 	bool                   direct;
 	bool                   queued;	/* leftovers written to the queue */
 	bool                   failed;	/* nothing durable: 451 */
+	bool                   rejected;	/* every mailbox refused: 5xx */
 	bool                   discard, hold;
 	struct resolve_result  redirect;	/* REDIRECT destinations */
 	struct resolve_ctx    *resolve;
@@ -371,6 +372,23 @@ commit_work(void *arg)
 	}
 	buf_free(&text);
 
+	if (j->direct && nleft == j->nout && nleft > 0) {
+		size_t nbounce = 0;
+
+		for (size_t i = 0; i < j->nout; i++)
+			if (j->out[i].st == DELIVER_BOUNCE)
+				nbounce++;
+		if (nbounce == j->nout) {
+			/*
+			 * Every mailbox refused it for good (quota, Sieve
+			 * reject, loop): say so at the end of DATA, while the
+			 * client is still there, instead of bouncing later.
+			 */
+			j->rejected = true;
+			gettimeofday(&j->t_end, NULL);
+			return;
+		}
+	}
 	if (nleft > 0) {
 		memset(&env, 0, sizeof(env));
 		memcpy(env.id, t->id, sizeof(env.id));
@@ -481,7 +499,22 @@ commit_done(void *arg)
 	struct smtpd_session *s = j->s;
 	struct smtpd_txn *t = j->tx;
 
-	if (j->failed) {
+	if (j->rejected) {
+		const struct dest_out *o = &j->out[0];
+		int code = strcmp(o->dsn, "5.2.2") == 0 ||
+			   strcmp(o->dsn, "5.3.4") == 0 ? 552 : 550;
+
+		log_write(j->st->syslog_name, "smtpd", LOG_LVL_INFO,
+			  "%s: reject: END-OF-MESSAGE from %s[%s]: %d %s <%s>: %s; "
+			  "from=<%s> to=<%s> proto=%s helo=<%s>", t->id,
+			  j->client_name, j->client_addr, code, o->dsn, o->addr,
+			  o->text, t->sender, o->orig, j->esmtp ? "ESMTP" : "SMTP",
+			  j->helo);
+		if (s->bev != NULL)
+			smtpd_session_reply(s, "%d %s <%s>: %s", code, o->dsn,
+					    o->addr, o->text);
+		s->errors++;
+	} else if (j->failed) {
 		log_write(j->st->syslog_name, "smtpd", LOG_LVL_WARNING,
 			  "%s: queue file write error: %s", t->id, j->err);
 		if (s->bev != NULL)

@@ -15,7 +15,9 @@ FAST_RETRY = {"minimal_backoff_time": "1s", "maximal_backoff_time": "2s",
               "queue_run_delay": "1s"}
 
 
-def send(d, rcpt, size, subject="quota"):
+def send(d, rcpt, size, subject="quota", expect=(250, "2.0.0")):
+    """Sends one message; returns its queue ID, or the reply when the
+    end of DATA is expected to be refused."""
     body = (b"x" * 70 + b"\r\n") * max(1, size // 72)
     msg = make_msg(subject, to=rcpt, body=body)
     with d.connect() as c:
@@ -24,9 +26,9 @@ def send(d, rcpt, size, subject="quota"):
         check(c.cmd("RCPT TO:<%s>" % rcpt), 250)
         check(c.cmd("DATA"), 354)
         c.send(dot_stuff(msg))
-        qid = queue_id_of(check(c.reply(), 250, "2.0.0"))
+        r = check(c.reply(), *expect)
         check(c.cmd("QUIT"), 221)
-    return qid
+    return queue_id_of(r) if expect[0] == 250 else r
 
 
 def maildirsize(d, user):
@@ -56,11 +58,14 @@ def test_near_full_refuses_large_accepts_small(facteurd):
     assert limits == "6000S"
     assert (b, c) == on_disk(d, "alice")
 
-    # about 2.5 kB in use: a 4 kB message does not fit
-    qid = send(d, "alice@example.test", 4000, "large")
-    d.wait_log(r"%s: to=<alice@example\.test>, .*dsn=5\.2\.2, "
-               r"status=bounced \(mailbox full" % qid)
+    # about 2.5 kB in use: a 4 kB message does not fit, and the only
+    # mailbox refusing it for good is said at the end of DATA (no bounce)
+    r = send(d, "alice@example.test", 4000, "large", expect=(552, "5.2.2"))
+    assert "mailbox full" in str(r)
+    d.wait_log(r"reject: END-OF-MESSAGE from \S+: 552 5\.2\.2 "
+               r"<alice@example\.test>: mailbox full")
     assert len(d.files("alice@example.test")) == 1
+    assert d.queue_files() == []
 
     # a small one still does
     send(d, "alice@example.test", 500, "small")
