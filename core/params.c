@@ -366,7 +366,8 @@ static const struct param_def table[] = {
 	S(relay_transport, "relay"),
 	SL(mailbox_transport, ""),
 	SL(fallback_transport, ""),
-	Z(virtual_mailbox_limit, "51200000", 0),
+	/* facteur: a mailbox quota, off unless set (Postfix: a file limit) */
+	Z(virtual_mailbox_limit, "0", 0),
 	S(virtual_mailbox_limit_maps, ""),
 	B(virtual_mailbox_full_tempfail, "no"),
 	ZL(mailbox_size_limit, "51200000", 0),

@@ -144,8 +144,9 @@ file; like
 tables they are re-read when the file changes.
 .It
 .Va virtual_mailbox_limit
-is the default Maildir++ quota of a mailbox (bytes, 0 for none), kept
-in its
+is the default Maildir++ quota of a mailbox (bytes; the default 0
+means no quota, so mailboxes moved from elsewhere are not suddenly
+refused), kept in its
 .Pa maildirsize
 file as Courier and Dovecot's maildir quota read it, not a limit on
 one message file.
