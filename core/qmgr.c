@@ -444,8 +444,20 @@ result_find(const struct qjob *j, size_t idx)
 struct notice_rcpt {
 	struct bounce_rcpt br;
 	size_t             idx;
-	char               reply[1024], host[256];
+	char              *reply, *host;	/* owned: br.diag, br.remote_mta */
 };
+
+static void
+notice_free_all(struct notice_rcpt *list, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		free(list[i].reply);
+		free(list[i].host);
+	}
+	free(list);
+}
 
 /* Fills n for recipient idx from its outcome r (may be NULL). */
 static void
@@ -456,6 +468,8 @@ notice_fill(struct notice_rcpt *n, const struct queue_env *env, size_t idx,
 	const struct queue_rcpt *qr = &env->rcpt[idx];
 	const char *text = r && r->text[0] ? r->text : def_text;
 
+	char reply[1024], host[256];
+
 	memset(n, 0, sizeof(*n));
 	n->idx = idx;
 	n->br.addr = qr->addr;
@@ -463,15 +477,18 @@ notice_fill(struct notice_rcpt *n, const struct queue_env *env, size_t idx,
 	n->br.orcpt = qr->orcpt;
 	n->br.status = r && r->dsn[0] ? r->dsn : def_dsn;
 	n->br.text = text;
-	if (bounce_smtp_reply(text, n->reply, sizeof(n->reply))) {
+	if (bounce_smtp_reply(text, reply, sizeof(reply))) {
+		n->reply = xstrdup(reply);
 		n->br.diag_type = "smtp";
 		n->br.diag = n->reply;
 	} else {
 		n->br.diag_type = "x-unix";
 		n->br.diag = text;
 	}
-	if (r && bounce_relay_host(r->relay, n->host, sizeof(n->host)))
+	if (r && bounce_relay_host(r->relay, host, sizeof(host))) {
+		n->host = xstrdup(host);
 		n->br.remote_mta = n->host;
+	}
 }
 
 /*
@@ -577,6 +594,7 @@ notice_select(const struct queue_env *env, struct notice_rcpt *list, size_t n,
 		if (notify_wants(env->rcpt[list[i].idx].notify, bit)) {
 			if (k != i) {
 				struct notice_rcpt t = list[k];
+
 				list[k] = list[i];
 				list[i] = t;
 			}
@@ -618,8 +636,12 @@ finalize(struct qjob *j, struct queue_env *env, const struct buf *content)
 			r = result_find(j, i);
 			if (r && r->st == DELIVER_SENT) {
 				ok = xrealloc(ok, (nok + 1) * sizeof(*ok));
-				notice_fill(&ok[nok++], env, i, r, "2.0.0",
+				notice_fill(&ok[nok], env, i, r, "2.0.0",
 					    "delivered");
+				/* the next hop was not asked for DSNs */
+				if (r->relay)
+					ok[nok].br.action = "relayed";
+				nok++;
 			}
 			continue;
 		}
@@ -663,8 +685,8 @@ finalize(struct qjob *j, struct queue_env *env, const struct buf *content)
 		if (k > 0)
 			(void)notice_send(j, env, content, BOUNCE_DELIVERED, ok, k);
 	}
-	free(fail);
-	free(ok);
+	notice_free_all(fail, nfail);
+	notice_free_all(ok, nok);
 	for (i = 0; i < env->nrcpt; i++)
 		if (env->rcpt[i].status == QUEUE_RCPT_PENDING)
 			pending++;
@@ -691,7 +713,7 @@ finalize(struct qjob *j, struct queue_env *env, const struct buf *content)
 		k = notice_select(env, dl, nd, SMTPD_NOTIFY_DELAY);
 		if (k == 0 || notice_send(j, env, content, BOUNCE_DELAYED, dl, k) == 0)
 			env->flags |= QUEUE_F_DELAY_WARNED;
-		free(dl);
+		notice_free_all(dl, nd);
 	}
 	results_free(j);
 	{

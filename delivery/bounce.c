@@ -231,7 +231,10 @@ dsn_part(const struct bounce_req *req, struct buf *b)
 			put_safe(b, a, FIELD_MAX);
 			buf_putc(b, '\n');
 		}
-		buf_printf(b, "Action: %s\nStatus: ", actions[req->kind]);
+		buf_printf(b, "Action: %s\nStatus: ",
+			   req->kind == BOUNCE_DELIVERED && r->action
+			   && strcmp(r->action, "relayed") == 0
+			   ? "relayed" : actions[req->kind]);
 		put_safe(b, r->status && r->status[0] ? r->status
 			 : req->kind == BOUNCE_FAILED ? "5.0.0"
 			 : req->kind == BOUNCE_DELAYED ? "4.0.0" : "2.0.0", 16);

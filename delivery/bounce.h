@@ -28,6 +28,8 @@ struct bounce_rcpt {
 	const char *diag_type;	/* "smtp" (a remote reply) or "x-unix" */
 	const char *diag;	/* Diagnostic-Code text (reply or reason) */
 	const char *text;	/* human text for the notification part */
+	const char *action;	/* NULL: by kind; "relayed" (RFC 3464 2.3.3)
+				   for a success handed to a next hop */
 };
 
 struct bounce_req {

@@ -217,18 +217,36 @@ def test_notify_never_and_success(facteurd, remote):
     remote.rcpt_reply = reject_nobody
     d = relay_daemon(facteurd, remote.port)
     qid = send_dsn(d, SENDER, [("nobody@far.example", " NOTIFY=NEVER"),
+                               ("nobody2@far.example", ""),
+                               ("nobody3@far.example", " NOTIFY=FAILURE"),
                                ("ok@far.example", " NOTIFY=SUCCESS,FAILURE")],
                    make_msg("notify", sender=SENDER, to="ok@far.example"))
     d.wait_log(r"%s: to=<nobody@far\.example>, .*status=bounced" % qid)
+    d.wait_log(r"%s: sender non-delivery notification: " % qid)
     d.wait_log(r"%s: sender delivery status notification: " % qid)
     d.wait_log(r"%s: removed" % qid)
-    assert "%s: sender non-delivery notification" % qid not in d.log()
-    [n] = notices(d)
+    got = notices(d, 2)
     time.sleep(1)
-    assert len(d.files(SENDER)) == 1
-    assert n["Subject"] == "Successful Mail Delivery Report"
+    assert len(d.files(SENDER)) == 2
+    by_subject = {n["Subject"]: n for n in got}
+    # the failures, without the NOTIFY=NEVER one
+    _, status, _ = report_parts(by_subject["Undelivered Mail Returned to Sender"])
+    _, rcpts = recipients(status)
+    assert sorted(r["Final-Recipient"] for r in rcpts) == [
+        "rfc822; nobody2@far.example", "rfc822; nobody3@far.example"]
+    for r in rcpts:
+        addr = r["Final-Recipient"].split("; ")[1]
+        assert r["Action"] == "failed" and r["Status"] == "5.1.1"
+        assert r["Remote-MTA"] == "dns; 127.0.0.1"
+        assert r["Diagnostic-Code"] == (
+            "smtp; 550 5.1.1 <%s>: Recipient address rejected: User unknown"
+            % addr)
+    # the success report
+    n = by_subject["Successful Mail Delivery Report"]
     _, status, _ = report_parts(n)
     _, rcpts = recipients(status)
     assert [r["Final-Recipient"] for r in rcpts] == ["rfc822; ok@far.example"]
-    assert rcpts[0]["Action"] == "delivered"
+    # handed to a next hop that was not asked for DSNs (RFC 3464 2.3.3)
+    assert rcpts[0]["Action"] == "relayed"
     assert rcpts[0]["Status"] == "2.0.0"
+    assert rcpts[0]["Remote-MTA"] == "dns; 127.0.0.1"

@@ -373,6 +373,11 @@ test_delayed_and_delivered(void **state)
 	assert_header(pp.part[2], "Content-Type", "message/rfc822");
 	parsed_free(&pp);
 	buf_free(&out);
+	d.action = "relayed";
+	pp = build(&r, &out);
+	assert_non_null(strstr(part_body(pp.part[1]), "Action: relayed\nStatus: 2.0.0\n"));
+	parsed_free(&pp);
+	buf_free(&out);
 }
 
 /* Values that try to break out of their header line or the MIME structure. */
