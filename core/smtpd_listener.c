@@ -181,7 +181,7 @@ ehlo_text(const struct smtpd_listener *l, int in_tls)
 		if (l->s.broken_sasl_auth_clients)
 			buf_puts(&b, "250-AUTH=PLAIN LOGIN\r\n");
 	}
-	buf_puts(&b, "250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n"
+	buf_puts(&b, "250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n250-DSN\r\n"
 		 "250-SMTPUTF8\r\n250 CHUNKING\r\n");
 	return buf_steal(&b);
 }

@@ -13,7 +13,7 @@ esac
 cd "$(dirname "$0")/../.." || exit 2
 
 CLANG=${CLANG:-clang}
-PKGS="libevent libevent_openssl libevent_pthreads openssl libsodium libcares libpcre2-8"
+PKGS="libevent libevent_openssl libevent_pthreads openssl libsodium libcares libpcre2-8 libmariadb ldap"
 OUT=build-fuzz
 CFLAGS="-g -O1 -std=c11 -D_GNU_SOURCE -D_DEFAULT_SOURCE -pthread -I. $(pkg-config --cflags $PKGS)"
 LIBS="$(pkg-config --libs $PKGS) -lcrypt -pthread"
