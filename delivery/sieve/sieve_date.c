@@ -193,9 +193,12 @@ sieve_date_parse(const char *s, long long *t_r, int *zone_r)
 	if (*p == '+' || *p == '-') {
 		char z[6];
 
+		/* +hhmm: never read past the end of a shorter string */
+		if (strnlen(p, 5) != 5)
+			return -1;
 		memcpy(z, p, 5);
 		z[5] = '\0';
-		if (strlen(z) != 5 || sieve_zone_parse(z, &zone) < 0)
+		if (sieve_zone_parse(z, &zone) < 0)
 			return -1;
 		p += 5;
 	} else {
