@@ -41,12 +41,12 @@ pwscheme_sodium_hash(int argon2id, const char *pw, struct errbuf *err)
 	}
 	if (argon2id)
 		rc = crypto_pwhash_str_alg(out, pw, strlen(pw),
-					   crypto_pwhash_OPSLIMIT_MODERATE,
+					   crypto_pwhash_OPSLIMIT_INTERACTIVE,
 					   crypto_pwhash_MEMLIMIT_INTERACTIVE,
 					   crypto_pwhash_ALG_ARGON2ID13);
 	else
 		rc = crypto_pwhash_str_alg(out, pw, strlen(pw),
-					   crypto_pwhash_argon2i_OPSLIMIT_MODERATE,
+					   crypto_pwhash_argon2i_OPSLIMIT_INTERACTIVE,
 					   crypto_pwhash_MEMLIMIT_INTERACTIVE,
 					   crypto_pwhash_ALG_ARGON2I13);
 	if (rc != 0) {

@@ -26,5 +26,6 @@ int cli_init(struct cli *cli, int argc, char **argv);
 int cli_sieve(struct cli *cli, int argc, char **argv);
 int cli_queue(struct cli *cli, int argc, char **argv);
 int cli_map(struct cli *cli, int argc, char **argv);
+int cli_passwd(struct cli *cli, int argc, char **argv);
 
 #endif

@@ -69,6 +69,8 @@ static const struct cli_command commands[] = {
 	  "delete, hold, release or requeue messages (as postsuper)" },
 	{ "sieve", cli_sieve, "check FILE ... | test [--from A] [--to R] SCRIPT MESSAGE",
 	  "compile Sieve scripts, or show the actions a script takes on a message" },
+	{ "passwd", cli_passwd, "[-s SCHEME] [-u user@domain]",
+	  "print a password hash for a passwd-file (as doveadm pw)" },
 	{ "help", cmd_help, "", "this text" },
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
