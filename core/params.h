@@ -89,6 +89,8 @@ struct settings {
 	char *sieve_before, *sieve_after;
 	/* delivery: Maildir++ quota (delivery/quota.c via deliver.c) */
 	long long virtual_mailbox_limit;
+	char *header_checks, *body_checks;	/* core/cleanup_headers.c */
+	long long body_checks_size_limit;
 	char *virtual_mailbox_limit_maps;
 	bool virtual_mailbox_full_tempfail;
 	/* smtpd TLS (core/tls.c) */

@@ -19,6 +19,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "core/cleanup_headers.h"
 #include "core/lib/xmalloc.h"
 #include "core/log.h"
 #include "core/qmgr.h"
@@ -42,6 +43,7 @@ struct rcpt_job {
 	struct smtpd_check_actions act;
 	int                    ok, vrfy, discarding;
 	char                  *rcpt_text;
+	char                  *sasl_username;	/* owned copy for the facts */
 	char                   instance[48];
 };
 
@@ -107,6 +109,7 @@ rcpt_job_free(struct rcpt_job *j)
 	resolve_result_free(&j->res);
 	smtpd_rcpt_args_free(&j->r);
 	free(j->rcpt_text);
+	free(j->sasl_username);
 	free(j);
 }
 
@@ -193,6 +196,9 @@ rcpt_start(struct smtpd_session *s, struct smtpd_rcpt_args *r, int vrfy)
 	j->f.instance = j->instance;
 	j->f.in_mynetworks = s->in_mynetworks;
 	j->f.sasl_authenticated = s->sasl_authenticated;
+	j->sasl_username = s->sasl_username ? xstrdup(s->sasl_username) : NULL;
+	j->f.sasl_username = j->sasl_username;
+	j->f.sasl_method = s->sasl_method;
 	j->f.client_addr = s->client_addr;
 	j->f.client_name = s->client_name;
 	j->f.helo = s->helo;
@@ -252,6 +258,9 @@ struct commit_job {
 	struct resolve_result  redirect;	/* REDIRECT destinations */
 	struct resolve_ctx    *resolve;
 	struct buf             prepended;	/* PREPEND lines + content */
+	const struct cleanup_checks *cleanup;	/* header/body_checks */
+	struct buf             cleaned;	/* content after IGNORE/REPLACE/... */
+	char                  *content_reject;	/* header/body_checks REJECT */
 	char                   err[512];
 	struct timeval         t_start, t_end;
 	char                   client_addr[INET6_ADDRSTRLEN];
@@ -264,6 +273,21 @@ tv_diff(const struct timeval *a, const struct timeval *b)
 {
 	return (double)(b->tv_sec - a->tv_sec) +
 	       (double)(b->tv_usec - a->tv_usec) / 1e6;
+}
+
+/*
+ * Mail for virtual_mailbox_domains may go straight into the Maildirs only
+ * when its transport is virtual: transport_maps or another
+ * virtual_transport (lmtp:...) leave it to the queue manager.
+ */
+static bool
+transport_is_virtual(const struct settings *st)
+{
+	const char *vt = st->virtual_transport;
+
+	return (st->transport_maps == NULL || *st->transport_maps == '\0')
+	       && (vt == NULL || *vt == '\0' || strcmp(vt, "virtual") == 0
+		   || strcmp(vt, "virtual:") == 0);
 }
 
 /*
@@ -297,7 +321,7 @@ commit_redirect(struct commit_job *j)
 	free(j->out);
 	j->out = xcalloc(j->redirect.n ? j->redirect.n : 1, sizeof(*j->out));
 	j->nout = 0;
-	j->direct = !j->hold;
+	j->direct = !j->hold && transport_is_virtual(j->st);
 	for (size_t k = 0; k < j->redirect.n; k++) {
 		const struct resolve_dest *d = &j->redirect.v[k];
 
@@ -308,6 +332,48 @@ commit_redirect(struct commit_job *j)
 			j->direct = false;
 		j->nout++;
 	}
+}
+
+/*
+ * header_checks and body_checks (on this worker: tables may block).
+ * Returns false when nothing is to be kept (REJECT, lookup failure,
+ * DISCARD).
+ */
+static bool
+commit_content_checks(struct commit_job *j)
+{
+	struct smtpd_txn *t = j->tx;
+	struct cleanup_log_ctx lc = {
+		.queue_id = t->id,
+		.client_name = j->client_name,
+		.client_addr = j->client_addr,
+		.sender = t->sender,
+		.rcpt = t->nrcpt > 0 ? t->rcpt[0].orig : NULL,
+		.proto = j->esmtp ? "ESMTP" : "SMTP",
+		.helo = j->helo[0] ? j->helo : NULL,
+	};
+	struct cleanup_result r;
+
+	cleanup_checks_run(j->cleanup, t->content.data, t->content.len, &lc,
+			   &j->cleaned, &r);
+	if (r.reject != NULL) {
+		j->content_reject = r.reject;
+		r.reject = NULL;
+	} else if (r.discard) {
+		j->discard = true;
+	} else {
+		if (r.hold) {
+			j->hold = true;
+			j->direct = false;	/* held mail waits in hold/ */
+		}
+		if (r.redirect != NULL) {
+			free(t->act.redirect);
+			t->act.redirect = r.redirect;
+			r.redirect = NULL;
+		}
+	}
+	cleanup_result_free(&r);
+	return j->content_reject == NULL && !j->discard;
 }
 
 static void
@@ -327,6 +393,16 @@ commit_work(void *arg)
 		gettimeofday(&j->t_end, NULL);
 		return;
 	}
+	if (j->cleanup != NULL && !cleanup_checks_empty(j->cleanup)) {
+		if (!commit_content_checks(j)) {
+			gettimeofday(&j->t_end, NULL);
+			return;
+		}
+		if (j->cleaned.len > 0) {
+			content = j->cleaned.data;
+			clen = j->cleaned.len;
+		}
+	}
 	if (t->act.redirect != NULL)
 		commit_redirect(j);
 	if (j->failed) {
@@ -338,7 +414,7 @@ commit_work(void *arg)
 		buf_init(&j->prepended, 0);
 		for (size_t i = 0; i < t->act.prepend.n; i++)
 			buf_printf(&j->prepended, "%s\n", t->act.prepend.v[i]);
-		buf_append(&j->prepended, t->content.data, t->content.len);
+		buf_append(&j->prepended, content, clen);
 		content = j->prepended.data;
 		clen = j->prepended.len;
 	}
@@ -462,11 +538,14 @@ commit_log(struct commit_job *j)
 		log_write(name, "cleanup", LOG_LVL_INFO, "%s: message-id=%s",
 			  t->id, t->msgid);
 	if (j->discard) {
-		log_write(name, "cleanup", LOG_LVL_INFO, "%s: discard: %s", t->id,
-			  t->act.discard_why ? t->act.discard_why : "DISCARD");
+		/* header/body_checks log their own discard line */
+		if (t->act.discard)
+			log_write(name, "cleanup", LOG_LVL_INFO, "%s: discard: %s",
+				  t->id, t->act.discard_why ? t->act.discard_why
+							    : "DISCARD");
 		return;
 	}
-	if (j->hold)
+	if (j->hold && t->act.hold)
 		log_write(name, "cleanup", LOG_LVL_INFO, "%s: hold: %s", t->id,
 			  t->act.hold_why ? t->act.hold_why : "HOLD");
 	if (!j->direct)
@@ -499,7 +578,12 @@ commit_done(void *arg)
 	struct smtpd_session *s = j->s;
 	struct smtpd_txn *t = j->tx;
 
-	if (j->rejected) {
+	if (j->content_reject != NULL) {
+		/* header/body_checks REJECT: logged by cleanup, nothing kept */
+		if (s->bev != NULL)
+			smtpd_session_reply(s, "%s", j->content_reject);
+		s->errors++;
+	} else if (j->rejected) {
 		const struct dest_out *o = &j->out[0];
 		int code = strcmp(o->dsn, "5.2.2") == 0 ||
 			   strcmp(o->dsn, "5.3.4") == 0 ? 552 : 550;
@@ -539,6 +623,8 @@ commit_done(void *arg)
 	free(j->out);
 	resolve_result_free(&j->redirect);
 	buf_free(&j->prepended);
+	buf_free(&j->cleaned);
+	free(j->content_reject);
 	free(j->client_name);
 	free(j->helo);
 	smtpd_txn_free(&j->tx);
@@ -565,7 +651,7 @@ smtpd_commit(struct smtpd_session *s)
 	gettimeofday(&j->t_start, NULL);
 
 	/* Final destinations, each once (aliases may fan in). */
-	j->direct = true;
+	j->direct = transport_is_virtual(j->st);
 	for (size_t i = 0; i < t->nrcpt; i++)
 		cap += t->rcpt[i].res.n;
 	j->out = xcalloc(cap ? cap : 1, sizeof(*j->out));
@@ -593,6 +679,8 @@ smtpd_commit(struct smtpd_session *s)
 	j->hold = t->act.hold;
 	j->resolve = s->l->resolve;
 	buf_init(&j->prepended, 0);
+	buf_init(&j->cleaned, 0);
+	j->cleanup = &s->l->cleanup;
 	if (j->hold)
 		j->direct = false;	/* held mail waits in hold/ */
 	if (s->bev != NULL)

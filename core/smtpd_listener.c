@@ -323,6 +323,8 @@ smtpd_listener_new(struct smtpd_server *srv, const struct config *base_cfg,
 		goto fail;
 	if (smtpd_check_lists_compile(&l->checks, l->cfg, err) < 0)
 		goto fail;
+	if (cleanup_checks_open(&l->cleanup, &l->s, err) < 0)
+		goto fail;
 	if (setup_tls(l, err) < 0 || setup_sasl(l, err) < 0)
 		goto fail;
 	l->max_sessions = svc->maxproc > 0 ? (unsigned)svc->maxproc
@@ -389,6 +391,7 @@ smtpd_listener_free(struct smtpd_listener **lp)
 	free(l->evl);
 	free(l->fds);
 	smtpd_check_lists_free(&l->checks);
+	cleanup_checks_free(&l->cleanup);
 	if (l->mynetworks)
 		netlist_free(&l->mynetworks);
 	if (l->resolve)

@@ -7,6 +7,7 @@
 #define FACTEUR_SMTPD_LISTENER_H
 #include <sys/socket.h>
 
+#include "core/cleanup_headers.h"
 #include "core/netlist.h"
 #include "core/params.h"
 #include "core/resolve.h"
@@ -27,6 +28,7 @@ struct smtpd_listener {
 	struct resolve_ctx         *resolve;
 	struct netlist             *mynetworks;
 	struct smtpd_check_lists    checks;
+	struct cleanup_checks       cleanup;	/* header/body_checks */
 	char                       *ehlo_reply;	/* precomputed 250- lines */
 	char                       *ehlo_reply_tls;	/* the same inside TLS */
 	struct tls_server          *tls;	/* NULL: no STARTTLS, no smtps */

@@ -1,0 +1,61 @@
+/*
+ * cleanup_headers.h - header_checks and body_checks (Postfix
+ * header_checks(5)) applied to a received message before it is kept.
+ * Lookups may block (any table type): run only on a worker thread.
+ */
+#ifndef FACTEUR_CLEANUP_HEADERS_H
+#define FACTEUR_CLEANUP_HEADERS_H
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/lib/buf.h"
+#include "core/lib/errbuf.h"
+
+struct settings;
+struct table_list;
+
+struct cleanup_checks {
+	struct table_list *header, *body;	/* NULL: none configured */
+	long long          body_limit;		/* body_checks_size_limit */
+	long long          header_limit;	/* header_size_limit */
+};
+
+/* Opens header_checks and body_checks (regexp:, pcre:, any table type);
+ * -1 + err ("header_checks: ...") on a configuration error. */
+int cleanup_checks_open(struct cleanup_checks *c, const struct settings *s,
+			struct errbuf *err);
+void cleanup_checks_free(struct cleanup_checks *c);
+bool cleanup_checks_empty(const struct cleanup_checks *c);
+
+/* What the log lines name (Postfix cleanup's "from host[addr]; from=<s>
+ * to=<r> proto=ESMTP helo=<h>"). NULL fields are left out. */
+struct cleanup_log_ctx {
+	const char *queue_id;
+	const char *client_name, *client_addr;	/* NULL name: "local" */
+	const char *sender, *rcpt, *proto, *helo;
+};
+
+struct cleanup_result {
+	char *reject;		/* owned: full reply ("550 5.7.1 text") or NULL */
+	bool  discard, hold;
+	char *redirect;		/* owned: user@domain or NULL */
+	bool  modified;		/* out holds the new content */
+};
+
+void cleanup_result_free(struct cleanup_result *r);
+
+/*
+ * Applies the checks to content (headers, an empty line, the body; LF line
+ * ends), the first matching action per header or body line: REJECT [text],
+ * DISCARD [text], WARN [text], INFO [text], HOLD [text], IGNORE, REPLACE
+ * text, PREPEND text, REDIRECT user@domain, DUNNO, OK. Each action is
+ * logged as Postfix's cleanup logs it. After REJECT or DISCARD nothing more
+ * is checked. A table lookup failure gives r->reject = a 451 reply (never
+ * 5xx). When IGNORE/REPLACE/PREPEND changed the message, out (reset first)
+ * holds the new content and r->modified is set.
+ */
+void cleanup_checks_run(const struct cleanup_checks *c, const char *content,
+			size_t len, const struct cleanup_log_ctx *lc,
+			struct buf *out, struct cleanup_result *r);
+
+#endif
