@@ -43,7 +43,6 @@ struct rcpt_job {
 	struct smtpd_check_actions act;
 	int                    ok, vrfy, discarding;
 	char                  *rcpt_text;
-	char                  *sasl_username;	/* owned copy for the facts */
 	char                   instance[48];
 };
 
@@ -109,7 +108,6 @@ rcpt_job_free(struct rcpt_job *j)
 	resolve_result_free(&j->res);
 	smtpd_rcpt_args_free(&j->r);
 	free(j->rcpt_text);
-	free(j->sasl_username);
 	free(j);
 }
 
@@ -196,9 +194,6 @@ rcpt_start(struct smtpd_session *s, struct smtpd_rcpt_args *r, int vrfy)
 	j->f.instance = j->instance;
 	j->f.in_mynetworks = s->in_mynetworks;
 	j->f.sasl_authenticated = s->sasl_authenticated;
-	j->sasl_username = s->sasl_username ? xstrdup(s->sasl_username) : NULL;
-	j->f.sasl_username = j->sasl_username;
-	j->f.sasl_method = s->sasl_method;
 	j->f.client_addr = s->client_addr;
 	j->f.client_name = s->client_name;
 	j->f.helo = s->helo;
@@ -276,21 +271,6 @@ tv_diff(const struct timeval *a, const struct timeval *b)
 }
 
 /*
- * Mail for virtual_mailbox_domains may go straight into the Maildirs only
- * when its transport is virtual: transport_maps or another
- * virtual_transport (lmtp:...) leave it to the queue manager.
- */
-static bool
-transport_is_virtual(const struct settings *st)
-{
-	const char *vt = st->virtual_transport;
-
-	return (st->transport_maps == NULL || *st->transport_maps == '\0')
-	       && (vt == NULL || *vt == '\0' || strcmp(vt, "virtual") == 0
-		   || strcmp(vt, "virtual:") == 0);
-}
-
-/*
  * REDIRECT: every recipient is replaced by the one address (resolved here,
  * on the worker, since the maps may block).
  */
@@ -321,7 +301,7 @@ commit_redirect(struct commit_job *j)
 	free(j->out);
 	j->out = xcalloc(j->redirect.n ? j->redirect.n : 1, sizeof(*j->out));
 	j->nout = 0;
-	j->direct = !j->hold && transport_is_virtual(j->st);
+	j->direct = !j->hold;
 	for (size_t k = 0; k < j->redirect.n; k++) {
 		const struct resolve_dest *d = &j->redirect.v[k];
 
@@ -651,7 +631,7 @@ smtpd_commit(struct smtpd_session *s)
 	gettimeofday(&j->t_start, NULL);
 
 	/* Final destinations, each once (aliases may fan in). */
-	j->direct = transport_is_virtual(j->st);
+	j->direct = true;
 	for (size_t i = 0; i < t->nrcpt; i++)
 		cap += t->rcpt[i].res.n;
 	j->out = xcalloc(cap ? cap : 1, sizeof(*j->out));
