@@ -202,7 +202,7 @@ static const struct param_def table[] = {
 	B(smtpd_sasl_authenticated_header, "no"),
 	SL(smtpd_sasl_local_domain, ""),
 	SL(smtpd_sasl_exceptions_networks, ""),
-	SL(smtpd_sender_login_maps, ""),
+	SN(smtpd_sender_login_maps, ""),
 	B(broken_sasl_auth_clients, "no"),
 	/* restrictions and limits */
 	SL(smtpd_end_of_data_restrictions, ""),

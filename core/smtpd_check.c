@@ -19,6 +19,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "backends/addr_find.h"
 #include "backends/table.h"
 #include "core/lib/strlist.h"
 #include "core/lib/xmalloc.h"
@@ -50,6 +51,8 @@ enum check_op {
 	OP_UNKNOWN_CLIENT, OP_UNKNOWN_REV_CLIENT, OP_RBL_CLIENT,
 	OP_RHSBL_CLIENT, OP_RHSBL_REV_CLIENT, OP_RHSBL_SENDER, OP_RHSBL_HELO,
 	OP_RHSBL_RCPT, OP_UNAUTH_PIPELINING,
+	OP_SENDER_LOGIN, OP_AUTH_SENDER_LOGIN, OP_KNOWN_SENDER_LOGIN,
+	OP_UNAUTH_SENDER_LOGIN,
 };
 
 /* Argument a restriction takes from the next list item. */
@@ -101,6 +104,12 @@ static const struct {
 	{ "reject_rhsbl_helo", OP_RHSBL_HELO, ARG_ZONE },
 	{ "reject_rhsbl_recipient", OP_RHSBL_RCPT, ARG_ZONE },
 	{ "reject_unauth_pipelining", OP_UNAUTH_PIPELINING, ARG_NONE },
+	{ "reject_sender_login_mismatch", OP_SENDER_LOGIN, ARG_NONE },
+	{ "reject_authenticated_sender_login_mismatch", OP_AUTH_SENDER_LOGIN,
+	  ARG_NONE },
+	{ "reject_known_sender_login_mismatch", OP_KNOWN_SENDER_LOGIN, ARG_NONE },
+	{ "reject_unauthenticated_sender_login_mismatch", OP_UNAUTH_SENDER_LOGIN,
+	  ARG_NONE },
 };
 #define NCHECK (sizeof(check_names) / sizeof(check_names[0]))
 
@@ -116,11 +125,7 @@ static const char *const later_names[] = {
 	"check_client_mx_access", "check_client_ns_access",
 	"check_reverse_client_a_access", "check_reverse_client_mx_access",
 	"check_reverse_client_ns_access", "check_etrn_access",
-	"check_relay_domains", "reject_sender_login_mismatch",
-	"reject_authenticated_sender_login_mismatch",
-	"reject_known_sender_login_mismatch",
-	"reject_unauthenticated_sender_login_mismatch",
-	"reject_multi_recipient_bounce", "reject_plaintext_session",
+	"check_relay_domains", "reject_multi_recipient_bounce", "reject_plaintext_session",
 	"reject_unverified_sender", "reject_unverified_recipient",
 	"permit_tls_clientcerts", "permit_tls_all_clientcerts",
 	"permit_auth_destination", "permit_mx_backup", "permit_inet_interfaces",
@@ -165,6 +170,9 @@ struct smtpd_check_conf {
 	struct policy_dns *dns;			/* NULL: system resolver */
 	struct table      *rbl_reply_maps;
 	char              *def_rbl_reply;	/* NULL: Postfix's default */
+	/* *_sender_login_mismatch */
+	struct table_list *sender_login_maps;	/* NULL: not set */
+	bool               sasl_enable;		/* smtpd_sasl_auth_enable */
 };
 
 /* ---- actions ---- */
@@ -329,6 +337,14 @@ compile_list(const char *param, const char *value,
 					goto fail;
 				}
 				r->blocking = true;
+				break;
+			case OP_SENDER_LOGIN:
+			case OP_AUTH_SENDER_LOGIN:
+			case OP_KNOWN_SENDER_LOGIN:
+			case OP_UNAUTH_SENDER_LOGIN:
+				if (o->conf && o->conf->sender_login_maps &&
+				    table_list_blocking(o->conf->sender_login_maps))
+					r->blocking = true;
 				break;
 			default:
 				break;
@@ -1628,6 +1644,152 @@ client_dns_name(struct ev *e, bool reverse)
 	return e->dns_name;
 }
 
+/* ---- sender login maps ---- */
+
+/*
+ * smtpd_sender_login_maps for the sender, in Postfix's order: address,
+ * address without extension, local part alone when the domain is local,
+ * @domain. 1 found (the owners in owners_r), 0 not listed, -1 lookup
+ * failure (warning logged).
+ */
+static int
+login_owners(struct ev *e, struct buf *owners_r)
+{
+	const char *sender = e->f->sender, *at = strrchr(sender, '@');
+	char *local = at ? xstrndup(sender, (size_t)(at - sender))
+			 : xstrdup(sender);
+	const char *domain = at ? at + 1 : "";
+	unsigned flags = 0;
+	struct errbuf err;
+	enum table_status st;
+
+	errbuf_clear(&err);
+	if (*domain != '\0' && e->f->resolve != NULL) {
+		enum resolve_class dc;
+
+		dc = resolve_domain_class(e->f->resolve, domain, &err);
+		if (err.msg[0] != '\0') {
+			ev_warn(e, "%s", errbuf_str(&err));
+			free(local);
+			return -1;
+		}
+		if (dc == RESOLVE_CLASS_LOCAL)
+			flags |= ADDR_FIND_BARE_USER;
+	}
+	st = addr_find(e->conf->sender_login_maps, local, domain,
+		       e->conf->delim, flags, owners_r, NULL, &err);
+	free(local);
+	if (st == TABLE_FOUND)
+		return 1;
+	if (st == TABLE_NOTFOUND)
+		return 0;
+	ev_warn(e, "smtpd_sender_login_maps: %s", errbuf_str(&err));
+	return -1;
+}
+
+/* The SASL login names one owner value lists (comma or space apart). */
+static bool
+login_owned(const char *owners, const char *login)
+{
+	size_t n = strlen(login);
+
+	for (const char *p = owners; *p != '\0';) {
+		size_t len;
+
+		p += strspn(p, ", \t\r\n");
+		len = strcspn(p, ", \t\r\n");
+		if (len == n && len > 0 && strncasecmp(p, login, n) == 0)
+			return true;
+		p += len;
+	}
+	return false;
+}
+
+/* reject_auth_sender_login_mismatch: a logged-in client that does not
+ * own the sender address (nor, unless allow_unknown, an unlisted one). */
+static enum smtpd_check_result
+check_auth_login(struct ev *e, bool allow_unknown)
+{
+	const char *login = e->f->sasl_username;
+	enum smtpd_check_result st = SMTPD_CHECK_DUNNO;
+	struct buf owners;
+	int found;
+
+	if (e->conf->sender_login_maps == NULL || login == NULL || *login == '\0')
+		return SMTPD_CHECK_DUNNO;
+	buf_init(&owners, 0);
+	found = login_owners(e, &owners);
+	if (found < 0)
+		st = ev_retry(e, e->f->sender);
+	else if ((found == 0 && !allow_unknown) ||
+		 (found == 1 && !login_owned(buf_cstr(&owners), login)))
+		st = ev_reject(e, 553, "5.7.1", "<%s>: %s rejected: not owned "
+			       "by user %s", e->f->sender, NAME_SENDER, login);
+	buf_free(&owners);
+	return st;
+}
+
+/* reject_unauth_sender_login_mismatch: a listed sender address used by a
+ * client that has not logged in. */
+static enum smtpd_check_result
+check_unauth_login(struct ev *e)
+{
+	const char *login = e->f->sasl_username;
+	enum smtpd_check_result st = SMTPD_CHECK_DUNNO;
+	struct buf owners;
+	int found;
+
+	if (e->conf->sender_login_maps == NULL || (login != NULL && *login))
+		return SMTPD_CHECK_DUNNO;
+	buf_init(&owners, 0);
+	found = login_owners(e, &owners);
+	if (found < 0)
+		st = ev_retry(e, e->f->sender);
+	else if (found == 1)
+		st = ev_reject(e, 553, "5.7.1", "<%s>: %s rejected: not logged "
+			       "in", e->f->sender, NAME_SENDER);
+	buf_free(&owners);
+	return st;
+}
+
+/* The four *_sender_login_mismatch restrictions (Postfix's dispatch). */
+static enum smtpd_check_result
+check_sender_login(struct ev *e, enum check_op op)
+{
+	enum smtpd_check_result st;
+	const char *login = e->f->sasl_username;
+
+	if (e->f->sender == NULL || *e->f->sender == '\0')
+		return SMTPD_CHECK_DUNNO;
+	if (!e->conf->sasl_enable) {
+		const char *name = "reject_sender_login_mismatch";
+
+		for (size_t k = 0; k < NCHECK; k++)
+			if (check_names[k].op == op)
+				name = check_names[k].name;
+		ev_warn(e, "restriction `%s' ignored: no SASL support", name);
+		return SMTPD_CHECK_DUNNO;
+	}
+	switch (op) {
+	case OP_SENDER_LOGIN:
+		st = check_auth_login(e, false);
+		if (st == SMTPD_CHECK_DUNNO)
+			st = check_unauth_login(e);
+		break;
+	case OP_AUTH_SENDER_LOGIN:
+		st = check_auth_login(e, false);
+		break;
+	case OP_KNOWN_SENDER_LOGIN:
+		st = login != NULL && *login ? check_auth_login(e, true)
+					     : check_unauth_login(e);
+		break;
+	default:
+		st = check_unauth_login(e);
+		break;
+	}
+	return st;
+}
+
 /* ---- the list walker (generic_checks) ---- */
 
 static const struct smtpd_restrictions *
@@ -1742,6 +1904,12 @@ eval_list(struct ev *e, const struct smtpd_restrictions *r,
 				st = check_unlisted(e, f->rcpt, k, NAME_RCPT);
 				free(k);
 			}
+			break;
+		case OP_SENDER_LOGIN:
+		case OP_AUTH_SENDER_LOGIN:
+		case OP_KNOWN_SENDER_LOGIN:
+		case OP_UNAUTH_SENDER_LOGIN:
+			st = check_sender_login(e, it->op);
 			break;
 		case OP_REJECT_UNLISTED_SENDER:
 			if (f->sender && *f->sender) {
@@ -2064,6 +2232,7 @@ conf_free(struct smtpd_check_conf **cp)
 	policy_dns_free(&c->dns);
 	table_close(&c->rbl_reply_maps);
 	free(c->def_rbl_reply);
+	table_list_free(&c->sender_login_maps);
 	free(c);
 	*cp = NULL;
 }
@@ -2152,6 +2321,21 @@ smtpd_check_lists_compile(struct smtpd_check_lists *l, const struct config *c,
 			return -1;
 		}
 	}
+	v = config_get(c, "smtpd_sender_login_maps");
+	if (v != NULL && *v != '\0') {
+		struct errbuf terr;
+
+		errbuf_clear(&terr);
+		cf->sender_login_maps = table_list_open(v, TABLE_F_FOLD, &terr);
+		if (cf->sender_login_maps == NULL) {
+			errbuf_set(err, "smtpd_sender_login_maps: %s",
+				   errbuf_str(&terr));
+			smtpd_check_lists_free(l);
+			return -1;
+		}
+	}
+	v = config_get(c, "smtpd_sasl_auth_enable");
+	cf->sasl_enable = v != NULL && strcasecmp(v, "yes") == 0;
 	v = config_get(c, "facteur_dns_servers");
 	{
 		struct errbuf derr;

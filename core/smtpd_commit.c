@@ -43,6 +43,7 @@ struct rcpt_job {
 	struct smtpd_check_actions act;
 	int                    ok, vrfy, discarding;
 	char                  *rcpt_text;
+	char                  *sasl_username;	/* owned copy for the facts */
 	char                   instance[48];
 };
 
@@ -108,6 +109,7 @@ rcpt_job_free(struct rcpt_job *j)
 	resolve_result_free(&j->res);
 	smtpd_rcpt_args_free(&j->r);
 	free(j->rcpt_text);
+	free(j->sasl_username);
 	free(j);
 }
 
@@ -194,6 +196,9 @@ rcpt_start(struct smtpd_session *s, struct smtpd_rcpt_args *r, int vrfy)
 	j->f.instance = j->instance;
 	j->f.in_mynetworks = s->in_mynetworks;
 	j->f.sasl_authenticated = s->sasl_authenticated;
+	j->sasl_username = s->sasl_username ? xstrdup(s->sasl_username) : NULL;
+	j->f.sasl_username = j->sasl_username;
+	j->f.sasl_method = s->sasl_method;
 	j->f.client_addr = s->client_addr;
 	j->f.client_name = s->client_name;
 	j->f.helo = s->helo;

@@ -110,9 +110,14 @@ static const struct compile_case compile_cases[] = {
 	  { "smtpd_recipient_restrictions", "\"reject_invalide_hostname\"",
 	    "did you mean \"reject_invalid_hostname\"" } },
 	/* Postfix names facteur does not implement are refused by name */
-	{ "reject_sender_login_mismatch", 0, 0,
+	{ "check_sasl_access inline:{x=OK}", 0, 0,
 	  { "smtpd_recipient_restrictions",
-	    "\"reject_sender_login_mismatch\"", "not supported" } },
+	    "\"check_sasl_access\"", "not supported" } },
+	{ "reject_sender_login_mismatch, reject_known_sender_login_mismatch, "
+	  "Reject_Authenticated_Sender_Login_Mismatch, "
+	  "reject_unauthenticated_sender_login_mismatch", 1, 0, { NULL } },
+	{ "reject_sender_login_mismatchh", 0, 0,
+	  { "did you mean \"reject_sender_login_mismatch\"", NULL } },
 	{ "reject_maps_rbl", 0, 0, { "not supported", NULL } },
 	/* DNS-based restrictions */
 	{ "reject_unauth_pipelining", 1, 0, { NULL } },
@@ -992,6 +997,163 @@ test_vocab(void **state)
 	resolve_ctx_free(&ctx);
 }
 
+/* ---- smtpd_sender_login_maps ---- */
+
+struct login_case {
+	const char *main_cf;		/* after LOGIN_CF */
+	const char *sender, *login;	/* login NULL: not authenticated */
+	enum smtpd_check_result want;
+	const char *reply;		/* exact, when REJECT/DEFER */
+};
+
+#define LOGIN_CF "smtpd_relay_restrictions = permit_mynetworks, " \
+	"reject_unauth_destination\n" \
+	"recipient_delimiter = +\n" \
+	"smtpd_sasl_auth_enable = yes\n" \
+	"smtpd_sender_login_maps = inline:{ alice@example.test=alice, " \
+	"{bob@example.test=bob@example.test}, {@shared.example=alice, Bob " \
+	"carol} }, inline:{ {postmaster=pm} }\n"
+#define SR(x) "smtpd_sender_restrictions = " x "\n"
+#define NOT_OWNED(s, u) "553 5.7.1 <" s ">: Sender address rejected: " \
+	"not owned by user " u
+#define NOT_IN(s) "553 5.7.1 <" s ">: Sender address rejected: not logged in"
+static const struct login_case login_cases[] = {
+	/* reject_sender_login_mismatch: both halves */
+	{ SR("reject_sender_login_mismatch"), "alice@example.test", "alice",
+	  SMTPD_CHECK_DUNNO, NULL },
+	{ SR("reject_sender_login_mismatch"), "alice@example.test", "ALICE",
+	  SMTPD_CHECK_DUNNO, NULL },
+	{ SR("reject_sender_login_mismatch"), "alice+tag@example.test", "alice",
+	  SMTPD_CHECK_DUNNO, NULL },
+	{ SR("reject_sender_login_mismatch"), "bob@example.test", "alice",
+	  SMTPD_CHECK_REJECT, NOT_OWNED("bob@example.test", "alice") },
+	{ SR("reject_sender_login_mismatch"), "bob@example.test",
+	  "bob@example.test", SMTPD_CHECK_DUNNO, NULL },
+	{ SR("reject_sender_login_mismatch"), "nobody@far.example", "alice",
+	  SMTPD_CHECK_REJECT, NOT_OWNED("nobody@far.example", "alice") },
+	{ SR("reject_sender_login_mismatch"), "bob@example.test", NULL,
+	  SMTPD_CHECK_REJECT, NOT_IN("bob@example.test") },
+	{ SR("reject_sender_login_mismatch"), "nobody@far.example", NULL,
+	  SMTPD_CHECK_DUNNO, NULL },
+	{ SR("reject_sender_login_mismatch"), "", "alice", SMTPD_CHECK_DUNNO,
+	  NULL },
+	/* @domain owners, several names, comma or space apart */
+	{ SR("reject_sender_login_mismatch"), "any@shared.example", "bob",
+	  SMTPD_CHECK_DUNNO, NULL },
+	{ SR("reject_sender_login_mismatch"), "any@shared.example", "carol",
+	  SMTPD_CHECK_DUNNO, NULL },
+	{ SR("reject_sender_login_mismatch"), "any@shared.example", "car",
+	  SMTPD_CHECK_REJECT, NOT_OWNED("any@shared.example", "car") },
+	/* a local domain (mydestination) also tries the bare local part */
+	{ SR("reject_sender_login_mismatch"), "postmaster@mx.example.net", "pm",
+	  SMTPD_CHECK_DUNNO, NULL },
+	{ SR("reject_sender_login_mismatch"), "postmaster@mx.example.net",
+	  "alice", SMTPD_CHECK_REJECT,
+	  NOT_OWNED("postmaster@mx.example.net", "alice") },
+	{ SR("reject_known_sender_login_mismatch"), "postmaster@far.example",
+	  NULL, SMTPD_CHECK_DUNNO, NULL },
+	/* authenticated only */
+	{ SR("reject_authenticated_sender_login_mismatch"), "bob@example.test",
+	  NULL, SMTPD_CHECK_DUNNO, NULL },
+	{ SR("reject_authenticated_sender_login_mismatch"), "nobody@far.example",
+	  "alice", SMTPD_CHECK_REJECT, NOT_OWNED("nobody@far.example", "alice") },
+	/* known: unlisted senders pass */
+	{ SR("reject_known_sender_login_mismatch"), "nobody@far.example",
+	  "alice", SMTPD_CHECK_DUNNO, NULL },
+	{ SR("reject_known_sender_login_mismatch"), "bob@example.test", "alice",
+	  SMTPD_CHECK_REJECT, NOT_OWNED("bob@example.test", "alice") },
+	{ SR("reject_known_sender_login_mismatch"), "bob@example.test", NULL,
+	  SMTPD_CHECK_REJECT, NOT_IN("bob@example.test") },
+	/* unauthenticated only */
+	{ SR("reject_unauthenticated_sender_login_mismatch"), "bob@example.test",
+	  NULL, SMTPD_CHECK_REJECT, NOT_IN("bob@example.test") },
+	{ SR("reject_unauthenticated_sender_login_mismatch"), "bob@example.test",
+	  "alice", SMTPD_CHECK_DUNNO, NULL },
+	{ SR("reject_unauthenticated_sender_login_mismatch"),
+	  "nobody@far.example", NULL, SMTPD_CHECK_DUNNO, NULL },
+	/* warn_if_reject and a later list still apply */
+	{ SR("warn_if_reject reject_sender_login_mismatch"), "bob@example.test",
+	  "alice", SMTPD_CHECK_DUNNO, NULL },
+	/* a lookup failure is 4xx */
+	{ "smtpd_sender_login_maps = fail:down\n"
+	  SR("reject_sender_login_mismatch"), "alice@example.test", "alice",
+	  SMTPD_CHECK_DEFER,
+	  "451 4.3.0 <alice@example.test>: Temporary lookup failure" },
+	{ "smtpd_sender_login_maps = fail:down\n"
+	  SR("reject_unauthenticated_sender_login_mismatch"),
+	  "alice@example.test", NULL, SMTPD_CHECK_DEFER,
+	  "451 4.3.0 <alice@example.test>: Temporary lookup failure" },
+	/* without maps, or without SASL, the restrictions do nothing */
+	{ "smtpd_sender_login_maps =\n" SR("reject_sender_login_mismatch"),
+	  "bob@example.test", "alice", SMTPD_CHECK_DUNNO, NULL },
+	{ "smtpd_sasl_auth_enable = no\n" SR("reject_sender_login_mismatch"),
+	  "bob@example.test", NULL, SMTPD_CHECK_DUNNO, NULL },
+};
+#undef SR
+#undef NOT_OWNED
+#undef NOT_IN
+
+static void
+test_sender_login(void **state)
+{
+	struct settings s;
+	struct resolve_ctx *ctx;
+
+	(void)state;
+	base_settings(&s);
+	ctx = ctx_open(&s);
+	for (size_t i = 0; i < sizeof(login_cases) / sizeof(login_cases[0]); i++) {
+		const struct login_case *c = &login_cases[i];
+		struct smtpd_check_lists l;
+		struct smtpd_check_facts f;
+		struct config *cf;
+		struct errbuf err;
+		struct buf reply, text;
+		struct addr a;
+		const char *perr;
+		enum smtpd_check_result r;
+
+		buf_init(&text, 0);
+		buf_printf(&text, "%s%s", LOGIN_CF, c->main_cf);
+		errbuf_clear(&err);
+		cf = config_parse_main(buf_cstr(&text), "main.cf", NULL, &err);
+		if (cf == NULL)
+			fail_msg("case %zu: %s", i, errbuf_str(&err));
+		if (smtpd_check_lists_compile(&l, cf, &err) < 0)
+			fail_msg("case %zu: %s", i, errbuf_str(&err));
+		assert_int_equal(addr_parse_mailbox("alice@example.test", &a,
+						    &perr), 0);
+		memset(&f, 0, sizeof(f));
+		f.client_addr = "198.51.100.7";
+		f.client_name = "unknown";
+		f.helo = "client.example";
+		f.sender = c->sender;
+		f.sasl_authenticated = c->login != NULL;
+		f.sasl_username = c->login;
+		f.rcpt = &a;
+		f.rcpt_text = "<alice@example.test>";
+		f.where = "RCPT";
+		f.resolve = ctx;
+		buf_init(&reply, 1000);
+		r = smtpd_check_rcpt(&l, &f, &reply, NULL);
+		if (r == SMTPD_CHECK_PERMIT)
+			r = SMTPD_CHECK_DUNNO;
+		if (r != c->want)
+			fail_msg("case %zu: result %d, want %d (reply \"%s\")", i,
+				 r, c->want, buf_cstr(&reply));
+		if (c->reply && strcmp(buf_cstr(&reply), c->reply) != 0)
+			fail_msg("case %zu: reply \"%s\", want \"%s\"", i,
+				 buf_cstr(&reply), c->reply);
+		buf_free(&reply);
+		buf_free(&text);
+		addr_free(&a);
+		smtpd_check_lists_free(&l);
+		config_free(&cf);
+	}
+	resolve_ctx_free(&ctx);
+}
+#undef LOGIN_CF
+
 int
 main(void)
 {
@@ -1004,6 +1166,7 @@ main(void)
 		cmocka_unit_test(test_eval_lookup_failure),
 		cmocka_unit_test(test_eval_no_relay_domains),
 		cmocka_unit_test(test_vocab),
+		cmocka_unit_test(test_sender_login),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
