@@ -84,6 +84,7 @@ cmd:fail2ban-regex fail2ban
 cmd:pflogsumm pflogsumm
 cmd:php php-cli
 file:/usr/share/php/Net/SMTP.php php-net-smtp
+file:/usr/share/php/Net/Sieve.php php-net-sieve
 '
 fbsd_build='
 cmd:gmake gmake
@@ -117,6 +118,7 @@ cmd:fail2ban-regex py311-fail2ban
 cmd:pflogsumm pflogsumm
 cmd:php php83
 file:/usr/local/share/pear/Net/SMTP.php php83-pear-Net_SMTP
+file:/usr/local/share/pear/Net/Sieve.php php83-pear-Net_Sieve
 '
 
 if command -v apt-get >/dev/null 2>&1; then

@@ -24,6 +24,7 @@
 #include "core/lib/strlist.h"
 #include "core/lib/xmalloc.h"
 #include "core/log.h"
+#include "core/managesieve.h"
 #include "core/params.h"
 #include "core/pickup.h"
 #include "core/qmgr.h"
@@ -206,6 +207,8 @@ struct daemon_state {
 	const struct settings  *s;		/* for reopening maillog_file */
 	int                     log_stderr;
 	struct qmgr            *qmgr;		/* SIGUSR1: flush the queue */
+	struct managesieve    **sieves;		/* managesieved listeners */
+	size_t                  nsieves;
 };
 
 static void
@@ -236,6 +239,8 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	d->signo = (int)sig;
 	for (size_t i = 0; i < d->nlisteners; i++)
 		smtpd_listener_stop(d->listeners[i]);
+	for (size_t i = 0; i < d->nsieves; i++)
+		managesieve_stop(d->sieves[i]);
 	event_base_loopbreak(d->base);
 }
 
@@ -329,6 +334,17 @@ main(int argc, char **argv)
 		const struct master_service *svc = &mcf->v[i];
 		struct smtpd_listener *l;
 
+		if (strcmp(svc->command, "managesieved") == 0) {
+			struct managesieve *ms = managesieve_new(&srv, cfg, svc,
+								 &err);
+
+			if (ms == NULL)
+				die("%s", errbuf_str(&err));
+			d.sieves = xrealloc(d.sieves,
+					    (d.nsieves + 1) * sizeof(*d.sieves));
+			d.sieves[d.nsieves++] = ms;
+			continue;
+		}
 		if (strcmp(svc->command, "smtpd") != 0 &&
 		    strcmp(svc->command, "postscreen") != 0) {
 			log_write(NULL, SVC, LOG_LVL_WARNING,
@@ -407,6 +423,9 @@ main(int argc, char **argv)
 	for (size_t i = 0; i < d.nlisteners; i++)
 		if (smtpd_listener_start(d.listeners[i], &err) < 0)
 			die("%s", errbuf_str(&err));
+	for (size_t i = 0; i < d.nsieves; i++)
+		if (managesieve_start(d.sieves[i], &err) < 0)
+			die("%s", errbuf_str(&err));
 	if (qmgr_start(srv.qmgr, &err) < 0)
 		die("%s", errbuf_str(&err));
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
@@ -430,6 +449,10 @@ main(int argc, char **argv)
 		if (smtpd_listener_sessions(d.listeners[i]) == 0)
 			smtpd_listener_free(&d.listeners[i]);
 	free(d.listeners);
+	for (size_t i = 0; i < d.nsieves; i++)
+		if (managesieve_sessions(d.sieves[i]) == 0)
+			managesieve_free(&d.sieves[i]);
+	free(d.sieves);
 	settings_free(&s);
 	config_free(&cfg);
 	close(pidfd);
