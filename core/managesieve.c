@@ -74,6 +74,7 @@ struct msv_session {
 	SSL                *ssl;
 	char                addr[INET6_ADDRSTRLEN];
 	bool                busy, closing, gone, tls_pending, tls_up;
+	bool                in_process;	/* process() decides on freeing */
 	size_t              need;		/* input needed before parsing */
 	unsigned            errors;
 	char               *user, *home;	/* once authenticated */
@@ -168,7 +169,7 @@ static void
 session_close(struct msv_session *s)
 {
 	s->closing = true;
-	if (s->busy)
+	if (s->busy || s->in_process)
 		return;
 	if (s->bev != NULL && !s->gone &&
 	    evbuffer_get_length(bufferevent_get_output(s->bev)) > 0) {
@@ -1195,6 +1196,7 @@ command(struct msv_session *s, struct msv_cmd *c)
 static void
 process(struct msv_session *s)
 {
+	s->in_process = true;
 	while (!s->busy && !s->closing && s->bev != NULL) {
 		struct evbuffer *in = bufferevent_get_input(s->bev);
 		size_t len = evbuffer_get_length(in), used = 0;
@@ -1204,24 +1206,24 @@ process(struct msv_session *s)
 		const char *p;
 
 		if (len == 0 || len < s->need)
-			return;
+			break;
 		if ((unsigned long long)s->errors >=
 		    (unsigned long long)s->m->s.smtpd_hard_error_limit) {
 			bye(s, "Too many errors");
-			return;
+			break;
 		}
 		p = (const char *)evbuffer_pullup(in, -1);
 		memset(&c, 0, sizeof(c));
 		rc = msv_parse(p, len, MSV_MAX_SCRIPT_SIZE + 64, &c, &used,
 			       &s->need, &why);
 		if (rc == MSV_MORE)
-			return;
+			break;
 		s->need = 0;
 		if (rc == MSV_FATAL) {
 			log_write(s->m->s.syslog_name, SVC, LOG_LVL_WARNING,
 				  "[%s]: %s", s->addr, why);
 			bye(s, why);
-			return;
+			break;
 		}
 		evbuffer_drain(in, used);
 		if (rc == MSV_BAD) {
@@ -1249,6 +1251,9 @@ process(struct msv_session *s)
 		}
 		msv_cmd_free(&c);
 	}
+	s->in_process = false;
+	if (s->closing)
+		session_close(s);
 }
 
 static void

@@ -349,3 +349,24 @@ def test_roundcube_net_sieve(facteurd, cert):
     wait_file(os.path.join(home, ".Reports"))
     log = open(d.maillog).read()
     assert "login: user=alice@example.test, method=PLAIN" in log, log
+
+
+def test_pipelined_commands_and_error_limit(facteurd, cert):
+    d = start(facteurd, cert, smtpd_hard_error_limit="3")
+    c = Sieve(d.sieve_port)
+    c.response()
+    c.send('NOOP "a"\r\nCAPABILITY\r\nLOGOUT\r\nNOOP\r\n')
+    assert c.response()[0].startswith('OK (TAG "a")')
+    st, lines = c.response()
+    assert st.startswith("OK") and caps(lines)["VERSION"] == "1.0"
+    assert c.response()[0].startswith("OK")
+    with pytest.raises(EOFError):       # closed after LOGOUT, NOOP unread
+        c.response()
+    c.close()
+    c = Sieve(d.sieve_port)
+    c.response()
+    c.send("FROB\r\nFROB\r\nFROB\r\nNOOP\r\n")
+    for _ in range(3):
+        assert c.response()[0].startswith("NO")
+    assert c.response()[0].startswith("BYE")
+    c.close()
