@@ -8,10 +8,13 @@ unknown users (EX_NOUSER) and EX_TEMPFAIL when facteurd is down. The queue
 commands (facteur queue list|hold|release|requeue|delete|flush, sendmail
 -bp, mailq) are checked on a message deferred to an unreachable relayhost.
 """
+import atexit
 import os
 import pwd
 import re
+import shutil
 import subprocess
+import tempfile
 import time
 
 import harness
@@ -34,9 +37,30 @@ def _drop():
         os.setuid(pw.pw_uid)
 
 
+_local_bin = None
+
+
+def local_bin(prog):
+    """build/bin/PROG as a path the local user can execute. As root the
+    build tree may lie under a directory nobody cannot enter (a fresh clone
+    in /root, mode 0700), so sendmail is copied once into a 0755 directory
+    of its own, with mailq linked to it as in build/bin."""
+    global _local_bin
+    if os.geteuid() != 0:
+        return harness.bin_path(prog)
+    if _local_bin is None:
+        d = tempfile.mkdtemp(prefix="facteur-it-bin-")
+        os.chmod(d, 0o755)
+        shutil.copy2(harness.bin_path("sendmail"), os.path.join(d, "sendmail"))
+        os.symlink("sendmail", os.path.join(d, "mailq"))
+        atexit.register(shutil.rmtree, d, True)
+        _local_bin = d
+    return os.path.join(_local_bin, prog)
+
+
 def sendmail(d, args, data=b"", prog="sendmail", timeout=20):
     """Runs build/bin/sendmail (or mailq) as the local user."""
-    return subprocess.run([harness.bin_path(prog), "-C", d.confdir] + args,
+    return subprocess.run([local_bin(prog), "-C", d.confdir] + args,
                           input=data, capture_output=True, timeout=timeout,
                           preexec_fn=_drop, cwd="/")
 
