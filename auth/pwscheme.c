@@ -73,6 +73,21 @@ pwscheme_verify(const char *stored, const char *pw, size_t pwlen,
 	return PW_ERROR;
 }
 
+bool
+pwscheme_hash_known(const char *scheme)
+{
+	static const char *const names[] = {
+		"ARGON2ID", "ARGON2I", "SHA512-CRYPT", "SHA256-CRYPT",
+		"BLF-CRYPT", "MD5-CRYPT", "SSHA512", "SSHA256", "SSHA", "PLAIN",
+		"CLEARTEXT",
+	};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcasecmp(scheme, names[i]) == 0)
+			return true;
+	return false;
+}
+
 char *
 pwscheme_hash(const char *scheme, const char *pw, struct errbuf *err)
 {

@@ -10,6 +10,7 @@
  */
 #ifndef FACTEUR_PWSCHEME_H
 #define FACTEUR_PWSCHEME_H
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "core/lib/errbuf.h"
@@ -24,6 +25,8 @@ enum pw_result { PW_MATCH = 1, PW_MISMATCH = 0, PW_ERROR = -1 };
 enum pw_result pwscheme_verify(const char *stored, const char *pw, size_t pwlen,
 			       struct errbuf *err);
 
+/* True when pwscheme_hash can make hashes of this scheme. */
+bool pwscheme_hash_known(const char *scheme);
 /* A new "{SCHEME}hash" (malloc'ed) or NULL + err for an unknown scheme. */
 char *pwscheme_hash(const char *scheme, const char *pw, struct errbuf *err);
 

@@ -116,12 +116,13 @@ cli_passwd(struct cli *cli, int argc, char **argv)
 		return 1;
 	}
 	/* Refuse an unknown scheme before asking for anything. */
-	hash = pwscheme_hash(scheme, "", &err);
-	if (hash == NULL) {
-		fprintf(stderr, "facteur: passwd: %s\n", errbuf_str(&err));
+	if (!pwscheme_hash_known(scheme)) {
+		fprintf(stderr, "facteur: passwd: unknown password scheme \"%s\" "
+			"(ARGON2ID, ARGON2I, SHA512-CRYPT, SHA256-CRYPT, "
+			"BLF-CRYPT, MD5-CRYPT, SSHA512, SSHA256, SSHA, PLAIN)\n",
+			scheme);
 		return 2;
 	}
-	free(hash);
 	if (isatty(STDIN_FILENO)) {
 		if (passwd_read_tty("Enter new password: ", pw, sizeof(pw)) != 0)
 			goto out;

@@ -342,9 +342,20 @@ compile_list(const char *param, const char *value,
 			case OP_AUTH_SENDER_LOGIN:
 			case OP_KNOWN_SENDER_LOGIN:
 			case OP_UNAUTH_SENDER_LOGIN:
-				if (o->conf && o->conf->sender_login_maps &&
-				    table_list_blocking(o->conf->sender_login_maps))
-					r->blocking = true;
+				if (o->conf == NULL || o->conf->sender_login_maps
+				    == NULL || !table_list_blocking(
+						o->conf->sender_login_maps))
+					break;
+				/* a blocking map: on a worker, as for DNS */
+				if (o->runtime) {
+					errbuf_set(err, "%s: \"%s\": do not name "
+						   "restrictions that use "
+						   "smtpd_sender_login_maps inside "
+						   "access map values; define a "
+						   "restriction class", param, name);
+					goto fail;
+				}
+				r->blocking = true;
 				break;
 			default:
 				break;

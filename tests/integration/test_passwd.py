@@ -47,12 +47,13 @@ def hashes():
 def test_each_scheme_authenticates(facteurd, cert, hashes):
     text = "".join("%s:%s\n" % (user(s), h) for s, h in hashes.items())
     d = auth_daemon(facteurd, cert, text)
-    for s in SCHEMES:
+    for i, s in enumerate(SCHEMES):
         c, _ = tls_session(d)
         with c:
             check(c.cmd("AUTH PLAIN " + b64("\0%s\0%s" % (user(s), pw(s)))),
                   235, "2.7.0")
-        c, _ = tls_session(d)
+        # One client address per wrong password: no throttling delay.
+        c, _ = tls_session(d, source="127.0.0.%d" % (20 + i))
         with c:
             r = c.cmd("AUTH PLAIN " + b64("\0%s\0%s" % (user(s), pw(s) + "!")))
             assert "%d %s" % (r.code, r.text) == FAIL, (s, r)

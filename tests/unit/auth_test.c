@@ -106,6 +106,7 @@ test_roundtrip(void **state)
 		char *h = pwscheme_hash(schemes[i], "pässword:x", &err), *h2;
 		char want[40];
 
+		assert_true(pwscheme_hash_known(schemes[i]));
 		if (h == NULL)
 			fail_msg("%s: %s", schemes[i], errbuf_str(&err));
 		snprintf(want, sizeof(want), "{%s}", schemes[i]);
@@ -124,6 +125,9 @@ test_roundtrip(void **state)
 		}
 		free(h);
 	}
+	assert_false(pwscheme_hash_known("ROT13"));
+	assert_false(pwscheme_hash_known("SHA512-CRYP"));
+	assert_false(pwscheme_hash_known(""));
 	assert_null(pwscheme_hash("ROT13", "x", &err));
 	assert_non_null(strstr(errbuf_str(&err), "unknown password scheme"));
 }

@@ -1074,6 +1074,13 @@ static const struct login_case login_cases[] = {
 	/* warn_if_reject and a later list still apply */
 	{ SR("warn_if_reject reject_sender_login_mismatch"), "bob@example.test",
 	  "alice", SMTPD_CHECK_DUNNO, NULL },
+	/* named in an access map value */
+	{ SR("check_sender_access inline:{ {bob@example.test="
+	     "reject_sender_login_mismatch} }"), "bob@example.test", "alice",
+	  SMTPD_CHECK_REJECT, NOT_OWNED("bob@example.test", "alice") },
+	{ SR("check_sender_access inline:{ {bob@example.test="
+	     "reject_sender_login_mismatch} }"), "bob@example.test",
+	  "bob@example.test", SMTPD_CHECK_DUNNO, NULL },
 	/* a lookup failure is 4xx */
 	{ "smtpd_sender_login_maps = fail:down\n"
 	  SR("reject_sender_login_mismatch"), "alice@example.test", "alice",
