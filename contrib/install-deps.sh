@@ -13,11 +13,11 @@
 # -n prints what would be installed and exits 1 if anything is missing.
 #
 # Debian/Ubuntu: apt-get. Postfix (wanted for smtp-source/smtp-sink and the
-# benchmark's private reference instance), slapd, mariadb-server and
-# dovecot-imapd (the tests start private instances) and fail2ban (only
-# fail2ban-regex is used) are installed without debconf dialogs and
-# without being started: "No configuration" is preseeded and a temporary
-# /usr/sbin/policy-rc.d forbids service starts during the install.
+# benchmark's private reference instance), slapd, mariadb-server,
+# dovecot-imapd and dovecot-lmtpd (the tests start private instances) and
+# fail2ban (only fail2ban-regex is used) are installed without debconf
+# dialogs and without being started: "No configuration" is preseeded and a
+# temporary /usr/sbin/policy-rc.d forbids service starts during the install.
 # FreeBSD: pkg (packages named in the fbsd_* lists below; build with gmake).
 #
 # Must not: install anything when all is present, start services, or touch
@@ -80,6 +80,7 @@ file:/usr/sbin/slapd slapd
 cmd:ldapadd ldap-utils
 file:/usr/sbin/mariadbd mariadb-server
 file:/usr/lib/dovecot/imap dovecot-imapd
+file:/usr/lib/dovecot/lmtp dovecot-lmtpd
 cmd:fail2ban-regex fail2ban
 cmd:pflogsumm pflogsumm
 cmd:php php-cli
@@ -114,6 +115,7 @@ file:/usr/local/sbin/dnsmasq dnsmasq
 file:/usr/local/libexec/slapd openldap26-server
 file:/usr/local/bin/mariadb-install-db mariadb1011-server
 file:/usr/local/libexec/dovecot/imap dovecot
+file:/usr/local/libexec/dovecot/lmtp dovecot
 cmd:fail2ban-regex py311-fail2ban
 cmd:pflogsumm pflogsumm
 cmd:php php83
@@ -233,7 +235,7 @@ trap 'cleanup; exit 1' HUP INT TERM
 rc=0
 if [ "$os" = debian ]; then
 	case " $missing_pkgs " in
-	*" postfix "*|*" slapd "*|*" mariadb-server "*|*" fail2ban "*|*" dovecot-imapd "*)
+	*" postfix "*|*" slapd "*|*" mariadb-server "*|*" fail2ban "*|*" dovecot-imapd "*|*" dovecot-lmtpd "*)
 		echo "postfix postfix/main_mailer_type select No configuration" |
 			$SUDO debconf-set-selections || exit 1
 		echo "slapd slapd/no_configuration boolean true" |

@@ -85,6 +85,11 @@ struct settings {
 	long long smtp_rcpt_timeout, smtp_data_init_timeout, smtp_data_xfer_timeout;
 	long long smtp_data_done_timeout, smtp_quit_timeout;
 	long long default_destination_concurrency_limit;
+	/* outbound STARTTLS and AUTH (delivery/smtp_tls.c, smtp_client.c) */
+	char *smtp_tls_security_level, *smtp_tls_CAfile, *smtp_tls_CApath;
+	bool smtp_sasl_auth_enable;
+	char *smtp_sasl_password_maps, *smtp_sasl_security_options;
+	char *smtp_sasl_tls_security_options, *smtp_sasl_mechanism_filter;
 	/* delivery: Sieve (delivery/deliver.c) */
 	char *sieve_before, *sieve_after;
 	/* delivery: Maildir++ quota (delivery/quota.c via deliver.c) */

@@ -26,6 +26,8 @@
 
 #include <event2/event.h>
 
+#include <openssl/crypto.h>
+
 #include "backends/table.h"
 #include "core/dns.h"
 #include "core/log.h"
@@ -41,6 +43,7 @@
 #include "delivery/bounce.h"
 #include "delivery/deliver.h"
 #include "delivery/smtp_client.h"
+#include "delivery/smtp_tls.h"
 #include "delivery/transport.h"
 
 #define QMGR_PENDING_MAX 10000	/* IDs waiting for a slot (then rescan) */
@@ -66,6 +69,7 @@ struct outgroup {
 	struct smtp_req   req;
 	size_t           *idx;		/* recipient indices in env */
 	struct smtp_sess *sess;		/* while running */
+	char             *sasl_user, *sasl_pass;	/* owned, or NULL */
 	struct timeval    t_start;
 	struct outgroup  *wait_next;
 };
@@ -128,6 +132,7 @@ struct qmgr {
 	/* outbound */
 	struct dns            *dns;
 	struct table_list     *transport_maps;
+	struct table_list     *sasl_maps;	/* smtp_sasl_password_maps */
 	struct transport_cfg   tcfg;
 	struct smtp_client_cfg scfg;
 	struct outgroup       *wait_head, *wait_tail;
@@ -295,6 +300,9 @@ deliver_one(struct qjob *j, const struct queue_env *env, const struct buf *conte
 		} else if (o->t.kind == TRANSPORT_SMTP) {
 			o->remote = true;
 			o->service = "smtp";
+		} else if (o->t.kind == TRANSPORT_LMTP) {
+			o->remote = true;
+			o->service = "lmtp";
 		} else if (o->t.kind == TRANSPORT_ERROR) {
 			o->st = DELIVER_BOUNCE;
 			o->service = "error";
@@ -369,27 +377,99 @@ deliver_one(struct qjob *j, const struct queue_env *env, const struct buf *conte
 	resolve_dest_free(&dest);
 }
 
-/* Adds recipient i to the job's group for the next hop of o. */
-static void
-group_add(struct qjob *j, const struct rcpt_outcome *o, size_t i)
+/*
+ * smtp_sasl_password_maps for next hop t: the next hop as written
+ * ("[host]:port", "host:port", "[host]", "host"), then the host alone.
+ * 1 found (*user_r, *pass_r owned), 0 none, -1 + text (temporary or a
+ * bad entry: the recipients are deferred).
+ */
+static int
+sasl_lookup(struct qmgr *q, const struct transport *t, char **user_r,
+	    char **pass_r, struct buf *text)
+{
+	char keys[2][300];
+	struct buf v;
+	struct errbuf err;
+	size_t k;
+	int rc = 0;
+
+	*user_r = *pass_r = NULL;
+	if (!q->s->smtp_sasl_auth_enable || t->kind != TRANSPORT_SMTP
+	    || q->sasl_maps == NULL || table_list_empty(q->sasl_maps))
+		return 0;
+	snprintf(keys[0], sizeof(keys[0]), "%s%s%s", t->mx ? "" : "[", t->host,
+		 t->mx ? "" : "]");
+	if (t->port > 0)
+		snprintf(keys[0] + strlen(keys[0]), sizeof(keys[0]) - strlen(keys[0]),
+			 ":%d", t->port);
+	snprintf(keys[1], sizeof(keys[1]), "%s", t->host);
+	buf_init(&v, 0);
+	errbuf_clear(&err);
+	for (k = 0; k < 2 && rc == 0; k++) {
+		switch (table_list_lookup(q->sasl_maps, keys[k], &v, &err, NULL)) {
+		case TABLE_FOUND: {
+			const char *val = buf_cstr(&v);
+			const char *c = strchr(val, ':');
+			if (c == NULL || c == val) {
+				buf_printf(text, "smtp_sasl_password_maps: the value "
+					   "for %s is not username:password", keys[k]);
+				rc = -1;
+				break;
+			}
+			*user_r = xstrndup(val, (size_t)(c - val));
+			*pass_r = xstrdup(c + 1);
+			rc = 1;
+			break;
+		}
+		case TABLE_NOTFOUND:
+			break;
+		default:
+			buf_printf(text, "smtp_sasl_password_maps: %s",
+				   errbuf_str(&err));
+			rc = -1;
+			break;
+		}
+	}
+	buf_free(&v);
+	return rc;
+}
+
+/*
+ * Adds recipient i to the job's group for the next hop of o. -1 + text
+ * when the next hop's SASL password cannot be looked up (the recipient is
+ * not added).
+ */
+static int
+group_add(struct qjob *j, const struct rcpt_outcome *o, size_t i,
+	  struct buf *text)
 {
 	struct outgroup *g = NULL;
 	char key[300];
 	size_t k;
 
-	snprintf(key, sizeof(key), "%s%s:%d", o->t.mx ? "" : "[", o->t.host,
-		 o->t.port);
+	if (o->t.kind == TRANSPORT_LMTP)
+		snprintf(key, sizeof(key), "lmtp:%s%s:%d", o->t.unix_sock
+			 ? "unix:" : "", o->t.host, o->t.port);
+	else
+		snprintf(key, sizeof(key), "%s%s:%d", o->t.mx ? "" : "[",
+			 o->t.host, o->t.port);
 	for (k = 0; k < j->ngroups; k++)
 		if (strcmp(j->groups[k].key, key) == 0) {
 			g = &j->groups[k];
 			break;
 		}
 	if (g == NULL) {
+		char *u, *pw;
+
+		if (sasl_lookup(j->q, &o->t, &u, &pw, text) < 0)
+			return -1;
 		j->groups = xrealloc(j->groups, (j->ngroups + 1) * sizeof(*j->groups));
 		g = &j->groups[j->ngroups++];
 		memset(g, 0, sizeof(*g));
 		g->j = j;
 		g->t = o->t;
+		g->sasl_user = u;
+		g->sasl_pass = pw;
 		memcpy(g->key, key, sizeof(key));
 	}
 	g->idx = xrealloc(g->idx, (g->req.nrcpt + 1) * sizeof(*g->idx));
@@ -397,6 +477,7 @@ group_add(struct qjob *j, const struct rcpt_outcome *o, size_t i)
 	g->idx[g->req.nrcpt] = i;
 	memset(&g->req.rcpt[g->req.nrcpt], 0, sizeof(g->req.rcpt[0]));
 	g->req.nrcpt++;
+	return 0;
 }
 
 /* Records one outcome for finalize (worker). */
@@ -787,8 +868,10 @@ job_work(void *arg)
 		deliver_one(j, &env, &content, r, &o, &text);
 		gettimeofday(&t1, NULL);
 		if (o.remote) {
-			group_add(j, &o, i);
-			continue;
+			if (group_add(j, &o, i, &text) == 0)
+				continue;
+			o.st = DELIVER_DEFER;
+			snprintf(o.dsn, sizeof(o.dsn), "4.7.0");
 		}
 		status = o.st == DELIVER_SENT ? "sent"
 			 : o.st == DELIVER_BOUNCE ? "bounced" : "deferred";
@@ -859,7 +942,8 @@ record_work(void *arg)
 			delays[1] = tv_diff(&j->t_sched, &gr->t_start);
 			delays[2] = gr->req.t_conn;
 			delays[3] = gr->req.t_xfer;
-			delivery_log(name, "smtp", j->env.id, r->addr, r->orig,
+			delivery_log(name, gr->req.lmtp ? "lmtp" : "smtp",
+				     j->env.id, r->addr, r->orig,
 				     gr->req.relay, tv_diff(&arr, &now), delays,
 				     sr->text ? sr->dsn : "4.4.0", status,
 				     sr->text ? sr->text : "delivery interrupted");
@@ -878,6 +962,12 @@ job_free(struct qjob *j)
 			free(j->groups[g].req.rcpt[k].text);
 		free(j->groups[g].req.rcpt);
 		free(j->groups[g].idx);
+		free(j->groups[g].sasl_user);
+		if (j->groups[g].sasl_pass) {
+			OPENSSL_cleanse(j->groups[g].sasl_pass,
+					strlen(j->groups[g].sasl_pass));
+			free(j->groups[g].sasl_pass);
+		}
 	}
 	free(j->groups);
 	if (j->ngroups > 0)
@@ -1015,6 +1105,10 @@ dispatch(struct qmgr *q)
 		g->req.host = g->t.host;
 		g->req.port = g->t.port;
 		g->req.mx = g->t.mx;
+		g->req.lmtp = g->t.kind == TRANSPORT_LMTP;
+		g->req.unix_sock = g->t.unix_sock;
+		g->req.sasl_user = g->sasl_user;
+		g->req.sasl_pass = g->sasl_pass;
 		g->req.id = g->j->env.id;
 		g->req.sender = g->j->env.sender;
 		g->req.content = g->j->content.data ? g->j->content.data : "";
@@ -1315,6 +1409,30 @@ qmgr_new(struct event_base *base, struct worker_pool *pool,
 	q->scfg.t_data_xfer = s->smtp_data_xfer_timeout;
 	q->scfg.t_data_done = s->smtp_data_done_timeout;
 	q->scfg.t_quit = s->smtp_quit_timeout;
+	if (smtp_tls_level_parse(s->smtp_tls_security_level
+				 ? s->smtp_tls_security_level : "",
+				 &q->scfg.tls_level, err) < 0
+	    || smtp_tls_ctx_new(q->scfg.tls_level, s->smtp_tls_CAfile,
+				s->smtp_tls_CApath, &q->scfg.tls_ctx, err) < 0
+	    || smtp_sasl_opts_parse(s->smtp_sasl_security_options
+				    ? s->smtp_sasl_security_options : "",
+				    &q->scfg.sasl_opts, err) < 0
+	    || smtp_sasl_opts_parse(s->smtp_sasl_tls_security_options
+				    ? s->smtp_sasl_tls_security_options : "",
+				    &q->scfg.sasl_tls_opts, err) < 0) {
+		qmgr_free(&q);
+		return NULL;
+	}
+	q->scfg.sasl_filter = s->smtp_sasl_mechanism_filter;
+	if (s->smtp_sasl_auth_enable) {
+		q->sasl_maps = table_list_open(s->smtp_sasl_password_maps
+					       ? s->smtp_sasl_password_maps : "",
+					       TABLE_F_FOLD, err);
+		if (q->sasl_maps == NULL) {
+			qmgr_free(&q);
+			return NULL;
+		}
+	}
 	q->dest_limit = (unsigned)(s->default_destination_concurrency_limit > 0
 				   ? s->default_destination_concurrency_limit : 0);
 	q->timer = event_new(base, -1, EV_PERSIST, timer_cb, q);
@@ -1396,6 +1514,11 @@ qmgr_free(struct qmgr **qp)
 	}
 	dns_free(&q->dns);
 	table_list_free(&q->transport_maps);
+	table_list_free(&q->sasl_maps);
+	if (q->scfg.tls_ctx) {
+		SSL_CTX_free(q->scfg.tls_ctx);
+		q->scfg.tls_ctx = NULL;
+	}
 	if (q->timer)
 		event_free(q->timer);
 	if (q->pump_ev)

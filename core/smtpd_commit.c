@@ -276,6 +276,21 @@ tv_diff(const struct timeval *a, const struct timeval *b)
 }
 
 /*
+ * Mail for virtual_mailbox_domains may go straight into the Maildirs only
+ * when its transport is virtual: transport_maps or another
+ * virtual_transport (lmtp:...) leave it to the queue manager.
+ */
+static bool
+transport_is_virtual(const struct settings *st)
+{
+	const char *vt = st->virtual_transport;
+
+	return (st->transport_maps == NULL || *st->transport_maps == '\0')
+	       && (vt == NULL || *vt == '\0' || strcmp(vt, "virtual") == 0
+		   || strcmp(vt, "virtual:") == 0);
+}
+
+/*
  * REDIRECT: every recipient is replaced by the one address (resolved here,
  * on the worker, since the maps may block).
  */
@@ -306,7 +321,7 @@ commit_redirect(struct commit_job *j)
 	free(j->out);
 	j->out = xcalloc(j->redirect.n ? j->redirect.n : 1, sizeof(*j->out));
 	j->nout = 0;
-	j->direct = !j->hold;
+	j->direct = !j->hold && transport_is_virtual(j->st);
 	for (size_t k = 0; k < j->redirect.n; k++) {
 		const struct resolve_dest *d = &j->redirect.v[k];
 
@@ -636,7 +651,7 @@ smtpd_commit(struct smtpd_session *s)
 	gettimeofday(&j->t_start, NULL);
 
 	/* Final destinations, each once (aliases may fan in). */
-	j->direct = true;
+	j->direct = transport_is_virtual(j->st);
 	for (size_t i = 0; i < t->nrcpt; i++)
 		cap += t->rcpt[i].res.n;
 	j->out = xcalloc(cap ? cap : 1, sizeof(*j->out));

@@ -1,11 +1,15 @@
 /*
- * smtp_client.c - one ESMTP delivery to one next hop, on the event loop:
- * MX and address lookups through core/dns, connections tried in MX
- * preference order, then the greeting, EHLO/HELO, the MAIL/RCPT/DATA
- * transaction (pipelined when offered) and QUIT. Every recipient ends with
- * sent, deferred or bounced, and the remote reply.
- * Must not: block, read more than SMTP_REPLY_MAX of one reply, or retry on
- * another host once the transaction has started (no duplicate deliveries).
+ * smtp_client.c - one ESMTP or LMTP delivery to one next hop, on the event
+ * loop: MX and address lookups through core/dns (or a unix-domain socket
+ * for LMTP), connections tried in MX preference order, then the greeting,
+ * EHLO/HELO or LHLO, STARTTLS and AUTH PLAIN/LOGIN for SMTP, the
+ * MAIL/RCPT/DATA transaction (pipelined when
+ * offered; for LMTP one reply per accepted recipient after the data) and
+ * QUIT. Every recipient ends with sent, deferred or bounced, and the
+ * remote reply.
+ * Must not: block, read more than SMTP_REPLY_MAX of one reply, retry on
+ * another host once the transaction has started (no duplicate deliveries),
+ * or log a password.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -17,14 +21,21 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/un.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include "core/dns.h"
 #include "core/log.h"
+#include "core/lib/buf.h"
 #include "core/lib/xmalloc.h"
+#include "core/tls.h"
 #include "delivery/smtp_client.h"
 
 #define SMTP_LINE_MAX	 2048	/* one reply line (RFC 5321 says 512) */
@@ -32,8 +43,8 @@
 #define SMTP_MAX_TARGETS 20	/* addresses tried per delivery */
 #define SMTP_MAX_MX	 10
 
-enum stage { S_LOOKUP, S_CONNECT, S_GREET, S_EHLO, S_HELO, S_MAIL, S_RCPT,
-	     S_DATA, S_DOT, S_QUIT };
+enum stage { S_LOOKUP, S_CONNECT, S_GREET, S_EHLO, S_HELO, S_STARTTLS,
+	     S_TLS, S_AUTH, S_MAIL, S_RCPT, S_DATA, S_DOT, S_QUIT };
 
 struct target {
 	char host[256];
@@ -59,9 +70,19 @@ struct smtp_sess {
 	struct bufferevent           *bev;
 	enum stage                    stage;
 	int                           port;
+	const char                   *svc;	/* "smtp" or "lmtp", for logs */
+	char                          peer[400];	/* "host[ip]" or the path */
+	size_t                        dot_next;	/* LMTP: next data reply's rcpt */
 	char                          reply[SMTP_REPLY_MAX];
 	size_t                        reply_len;
 	bool                          esmtp, pipelining, smtputf8, eightbit;
+	bool                          starttls;	/* offered */
+	bool                          tls_active;
+	bool                          tls_plain;	/* may: retry this host
+							 * without STARTTLS */
+	bool                          auth_plain, auth_login;	/* offered */
+	int                           auth_step;	/* LOGIN: 0 user, 1 pass */
+	SSL                          *ssl;	/* owned by the filter bev */
 	long long                     size_max;
 	/* transaction */
 	size_t                        ncmd, sent, replied;	/* MAIL, RCPTs, DATA */
@@ -75,6 +96,10 @@ static unsigned active;
 
 static void try_next_target(struct smtp_sess *s);
 static void resolve_next_mx(struct smtp_sess *s);
+static void read_cb(struct bufferevent *bev, void *arg);
+static void event_cb(struct bufferevent *bev, short what, void *arg);
+static void tls_failed(struct smtp_sess *s, const char *why);
+static void start_transaction(struct smtp_sess *s);
 
 unsigned
 smtp_client_active(void)
@@ -221,10 +246,8 @@ finish(struct smtp_sess *s)
 static void
 said(struct smtp_sess *s, const char *in_reply_to, char *out, size_t size)
 {
-	const struct target *t = &s->tg[s->itg];
-
-	snprintf(out, size, "host %s[%s] said: %s (in reply to %s)", t->host,
-		 t->ip, s->reply, in_reply_to);
+	snprintf(out, size, "host %s said: %s (in reply to %s)", s->peer,
+		 s->reply, in_reply_to);
 }
 
 static const char *
@@ -234,6 +257,9 @@ stage_doing(enum stage st)
 	case S_GREET: return "receiving the initial server greeting";
 	case S_EHLO:
 	case S_HELO:  return "performing the EHLO handshake";
+	case S_STARTTLS:
+	case S_TLS:   return "performing the TLS handshake";
+	case S_AUTH:  return "performing SASL authentication";
 	case S_MAIL:  return "sending MAIL FROM";
 	case S_RCPT:  return "sending RCPT TO";
 	case S_DATA:  return "sending DATA command";
@@ -259,6 +285,7 @@ conn_failed(struct smtp_sess *s, bool perm, const char *msg)
 		s->bev = NULL;
 	}
 	s->itg++;
+	s->tls_plain = false;
 	try_next_target(s);
 }
 
@@ -331,7 +358,6 @@ static void
 start_transaction(struct smtp_sess *s)
 {
 	struct smtp_req *r = s->req;
-	const struct target *t = &s->tg[s->itg];
 	char text[1200];
 	size_t i;
 	bool utf8 = needs_utf8(r->sender);
@@ -340,14 +366,13 @@ start_transaction(struct smtp_sess *s)
 		utf8 |= needs_utf8(r->rcpt[i].addr);
 	if (utf8 && !s->smtputf8) {
 		snprintf(text, sizeof(text), "SMTPUTF8 is required, but was not "
-			 "offered by host %s[%s]", t->host, t->ip);
+			 "offered by host %s", s->peer);
 		rcpt_set_open(s, DELIVER_BOUNCE, "5.6.7", text);
 		goto quit;
 	}
 	if (s->size_max > 0 && (long long)r->len > s->size_max) {
 		snprintf(text, sizeof(text), "message size %zu exceeds size limit "
-			 "%lld of server %s[%s]", r->len, s->size_max, t->host,
-			 t->ip);
+			 "%lld of server %s", r->len, s->size_max, s->peer);
 		rcpt_set_open(s, DELIVER_BOUNCE, "5.3.4", text);
 		goto quit;
 	}
@@ -381,7 +406,7 @@ transaction_reply(struct smtp_sess *s, int code)
 {
 	struct smtp_req *r = s->req;
 	size_t k = s->replied++;
-	char dsn[SMTP_DSN_SIZE], text[SMTP_REPLY_MAX + 400];
+	char dsn[SMTP_DSN_SIZE], text[SMTP_REPLY_MAX + 600];
 	enum deliver_status st = code / 100 == 5 ? DELIVER_BOUNCE : DELIVER_DEFER;
 
 	smtp_reply_dsn(s->reply, code, dsn);
@@ -410,6 +435,8 @@ transaction_reply(struct smtp_sess *s, int code)
 			evbuffer_add(bufferevent_get_output(s->bev), ".\r\n", 3);
 			s->stage = S_DOT;
 			s->accepted = 0;
+			if (s->req->lmtp)	/* no reply follows (RFC 2033 4.2) */
+				goto quit;
 			return;
 		}
 		if (s->accepted > 0 && s->mail_ok) {
@@ -452,6 +479,23 @@ parse_ehlo(struct smtp_sess *s)
 			s->eightbit = true;
 		else if (n >= 8 && strncasecmp(kw, "SMTPUTF8", 8) == 0)
 			s->smtputf8 = true;
+		else if (n == 8 && strncasecmp(kw, "STARTTLS", 8) == 0)
+			s->starttls = true;
+		else if (n > 5 && strncasecmp(kw, "AUTH", 4) == 0
+			 && (kw[4] == ' ' || kw[4] == '=')) {
+			/* "AUTH PLAIN LOGIN" or the old "AUTH=PLAIN LOGIN" */
+			size_t i = 5;
+			while (i < n) {
+				size_t m = 0;
+				while (i + m < n && kw[i + m] != ' ')
+					m++;
+				if (m == 5 && strncasecmp(kw + i, "PLAIN", 5) == 0)
+					s->auth_plain = true;
+				if (m == 5 && strncasecmp(kw + i, "LOGIN", 5) == 0)
+					s->auth_login = true;
+				i += m + 1;
+			}
+		}
 		else if (n >= 4 && strncasecmp(kw, "SIZE", 4) == 0
 			 && (n == 4 || kw[4] == ' ')) {
 			s->size_max = n > 5 ? strtoll(kw + 5, NULL, 10) : 0;
@@ -462,28 +506,277 @@ parse_ehlo(struct smtp_sess *s)
 	}
 }
 
+/*
+ * LMTP (RFC 2033 4.2): after the data, one reply per recipient whose RCPT
+ * was accepted, in RCPT order; each decides that recipient alone.
+ */
+static void
+lmtp_data_reply(struct smtp_sess *s, int code, const char *dsn)
+{
+	struct smtp_req *r = s->req;
+	char text[SMTP_REPLY_MAX + 600];
+	struct timeval tv = { (time_t)s->cfg->t_data_done, 0 };
+
+	while (s->dot_next < r->nrcpt && r->rcpt[s->dot_next].text != NULL)
+		s->dot_next++;
+	if (s->dot_next < r->nrcpt) {
+		struct smtp_rcpt *rc = &r->rcpt[s->dot_next++];
+
+		if (code / 100 == 2) {
+			rcpt_set(rc, DELIVER_SENT, dsn, s->reply);
+		} else {
+			said(s, "end of DATA command", text, sizeof(text));
+			rcpt_set(rc, code / 100 == 5 ? DELIVER_BOUNCE
+				 : DELIVER_DEFER, dsn, text);
+		}
+	}
+	while (s->dot_next < r->nrcpt && r->rcpt[s->dot_next].text != NULL)
+		s->dot_next++;
+	if (s->dot_next < r->nrcpt) {	/* more replies to come */
+		bufferevent_set_timeouts(s->bev, &tv, &tv);
+		return;
+	}
+	s->stage = S_QUIT;
+	send_line(s, s->cfg->t_quit, "QUIT");
+}
+
+/* ---- STARTTLS and AUTH (SMTP only) ---- */
+
+static void
+start_auth(struct smtp_sess *s)
+{
+	const struct smtp_client_cfg *c = s->cfg;
+	unsigned opts = s->tls_active ? c->sasl_tls_opts : c->sasl_opts;
+	const char *u = s->req->sasl_user, *pw = s->req->sasl_pass;
+	char text[1200];
+
+	s->stage = S_AUTH;
+	s->auth_step = 0;
+	if (s->auth_plain && smtp_sasl_mech_allowed("PLAIN", opts, c->sasl_filter)) {
+		size_t ul = strlen(u), pl = strlen(pw);
+		unsigned char *raw = xmalloc(ul + pl + 2);
+		char *b64 = xmalloc(4 * ((ul + pl + 2 + 2) / 3) + 1);
+
+		raw[0] = '\0';
+		memcpy(raw + 1, u, ul);
+		raw[1 + ul] = '\0';
+		memcpy(raw + 2 + ul, pw, pl);
+		EVP_EncodeBlock((unsigned char *)b64, raw, (int)(ul + pl + 2));
+		s->auth_step = 2;	/* the next reply ends it */
+		send_line(s, s->cfg->t_helo, "AUTH PLAIN %s", b64);
+		OPENSSL_cleanse(raw, ul + pl + 2);
+		OPENSSL_cleanse(b64, strlen(b64));
+		free(raw);
+		free(b64);
+		return;
+	}
+	if (s->auth_login && smtp_sasl_mech_allowed("LOGIN", opts, c->sasl_filter)) {
+		send_line(s, s->cfg->t_helo, "AUTH LOGIN");
+		return;
+	}
+	snprintf(text, sizeof(text), "SASL authentication failed; cannot "
+		 "authenticate to server %s: no mechanism available", s->peer);
+	log_write(c->syslog_name, s->svc, LOG_LVL_WARNING, "%s", text);
+	conn_failed(s, false, text);
+}
+
+/* AUTH LOGIN: "334 <challenge>" asks for the user, then the password. */
+static void
+auth_send_b64(struct smtp_sess *s, const char *v)
+{
+	size_t n = strlen(v);
+	char *b64 = xmalloc(4 * ((n + 2) / 3) + 1);
+
+	EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)v, (int)n);
+	send_line(s, s->cfg->t_helo, "%s", b64);
+	OPENSSL_cleanse(b64, strlen(b64));
+	free(b64);
+}
+
+static void
+auth_reply(struct smtp_sess *s, int code)
+{
+	char text[SMTP_REPLY_MAX + 600];
+
+	if (code == 235) {
+		start_transaction(s);
+		return;
+	}
+	if (code == 334 && s->auth_step < 2) {
+		auth_send_b64(s, s->auth_step == 0 ? s->req->sasl_user
+			      : s->req->sasl_pass);
+		s->auth_step++;
+		return;
+	}
+	if (code == 334) {	/* a server asking for more than PLAIN/LOGIN do */
+		evbuffer_add(bufferevent_get_output(s->bev), "*\r\n", 3);
+		s->auth_step = 3;
+		return;
+	}
+	snprintf(text, sizeof(text), "SASL authentication failed; server %s "
+		 "said: %s", s->peer, s->reply);
+	log_write(s->cfg->syslog_name, s->svc, LOG_LVL_WARNING, "%s", text);
+	conn_failed(s, false, text);
+}
+
+/* After EHLO (or HELO): STARTTLS, then AUTH, then the transaction. */
+static void
+after_ehlo(struct smtp_sess *s)
+{
+	const struct smtp_client_cfg *c = s->cfg;
+	char text[1200];
+
+	if (!s->req->lmtp && !s->tls_active && c->tls_level != SMTP_TLS_NONE
+	    && c->tls_ctx != NULL && !s->tls_plain) {
+		if (s->starttls) {
+			s->stage = S_STARTTLS;
+			send_line(s, c->t_helo, "STARTTLS");
+			return;
+		}
+		if (c->tls_level >= SMTP_TLS_ENCRYPT) {
+			snprintf(text, sizeof(text), "TLS is required, but was not "
+				 "offered by host %s", s->peer);
+			conn_failed(s, false, text);
+			return;
+		}
+	}
+	if (!s->req->lmtp && s->req->sasl_user != NULL
+	    && (s->auth_plain || s->auth_login)) {
+		start_auth(s);
+		return;
+	}
+	start_transaction(s);
+}
+
+static void
+starttls_reply(struct smtp_sess *s, int code)
+{
+	const struct target *t = &s->tg[s->itg];
+	struct bufferevent *fb;
+	struct timeval tv = { (time_t)s->cfg->t_helo, 0 };
+	unsigned char a[16];
+	char text[SMTP_REPLY_MAX + 600];
+
+	if (code / 100 != 2) {
+		if (s->cfg->tls_level >= SMTP_TLS_ENCRYPT) {
+			snprintf(text, sizeof(text), "TLS is required, but host %s "
+				 "refused to start TLS: %s", s->peer, s->reply);
+			conn_failed(s, false, text);
+			return;
+		}
+		/* may: the session goes on in plaintext, as before STARTTLS */
+		s->tls_plain = true;
+		after_ehlo(s);
+		return;
+	}
+	s->ssl = SSL_new(s->cfg->tls_ctx);
+	if (s->ssl == NULL) {
+		tls_failed(s, "cannot create a TLS session");
+		return;
+	}
+	if (inet_pton(AF_INET, t->host, a) == 1 || inet_pton(AF_INET6, t->host, a) == 1) {
+		X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(s->ssl), t->host);
+	} else {
+		SSL_set_tlsext_host_name(s->ssl, t->host);
+		SSL_set1_host(s->ssl, t->host);
+	}
+	fb = bufferevent_openssl_filter_new(s->base, s->bev, s->ssl,
+					    BUFFEREVENT_SSL_CONNECTING,
+					    BEV_OPT_CLOSE_ON_FREE);
+	if (fb == NULL) {
+		SSL_free(s->ssl);
+		s->ssl = NULL;
+		tls_failed(s, "cannot create a TLS session");
+		return;
+	}
+	bufferevent_openssl_set_allow_dirty_shutdown(fb, 1);
+	s->bev = fb;	/* frees the socket bufferevent with it */
+	s->stage = S_TLS;
+	bufferevent_setcb(fb, read_cb, NULL, event_cb, s);
+	bufferevent_set_timeouts(fb, &tv, &tv);
+	bufferevent_enable(fb, EV_READ | EV_WRITE);
+}
+
+static void
+tls_established(struct smtp_sess *s)
+{
+	long vr = SSL_get_verify_result(s->ssl);
+	bool verified = vr == X509_V_OK && SSL_get0_peer_certificate(s->ssl);
+	const char *trust = verified ? "Verified" : SSL_get0_peer_certificate(s->ssl)
+			    ? "Untrusted" : "Anonymous";
+	struct buf d;
+	char text[1200];
+
+	buf_init(&d, 0);
+	tls_describe(s->ssl, &d);
+	log_write(s->cfg->syslog_name, s->svc, LOG_LVL_INFO, "%s TLS connection "
+		  "established to %s: %s", trust, s->req->relay, buf_cstr(&d));
+	buf_free(&d);
+	if (s->cfg->tls_level == SMTP_TLS_VERIFY && !verified) {
+		snprintf(text, sizeof(text), "Server certificate not verified "
+			 "(host %s: %s)", s->peer, X509_verify_cert_error_string(vr));
+		conn_failed(s, false, text);
+		return;
+	}
+	s->tls_active = true;
+	/* RFC 3207 4.2: forget what was learnt before TLS, EHLO again */
+	s->esmtp = s->pipelining = s->smtputf8 = s->eightbit = false;
+	s->starttls = s->auth_plain = s->auth_login = false;
+	s->size_max = -1;
+	s->stage = S_EHLO;
+	send_line(s, s->cfg->t_helo, "EHLO %s", s->cfg->helo_name);
+}
+
+static void
+tls_failed(struct smtp_sess *s, const char *why)
+{
+	char e[256], text[1200];
+
+	tls_error_string(e, sizeof(e));
+	snprintf(text, sizeof(text), "Cannot start TLS: %s with %s%s%s", why,
+		 s->peer, e[0] ? ": " : "", e);
+	log_write(s->cfg->syslog_name, s->svc, LOG_LVL_INFO, "%s", text);
+	if (s->cfg->tls_level == SMTP_TLS_MAY && !s->tls_plain) {
+		/* may: this host again, without STARTTLS (Postfix does too) */
+		if (s->bev) {
+			bufferevent_free(s->bev);
+			s->bev = NULL;
+		}
+		s->tls_plain = true;
+		try_next_target(s);
+		return;
+	}
+	conn_failed(s, false, text);
+}
+
 static void
 handle_reply(struct smtp_sess *s, int code)
 {
-	const struct target *t = &s->tg[s->itg];
-	char dsn[SMTP_DSN_SIZE], text[SMTP_REPLY_MAX + 400];
+	char dsn[SMTP_DSN_SIZE], text[SMTP_REPLY_MAX + 600];
 
 	switch (s->stage) {
 	case S_GREET:
 		if (code / 100 != 2) {
-			snprintf(text, sizeof(text), "host %s[%s] refused to talk "
-				 "to me: %s", t->host, t->ip, s->reply);
+			snprintf(text, sizeof(text), "host %s refused to talk "
+				 "to me: %s", s->peer, s->reply);
 			conn_failed(s, code / 100 == 5, text);
 			return;
 		}
 		s->stage = S_EHLO;
-		send_line(s, s->cfg->t_helo, "EHLO %s", s->cfg->helo_name);
+		send_line(s, s->cfg->t_helo, "%s %s", s->req->lmtp ? "LHLO"
+			  : "EHLO", s->cfg->helo_name);
 		return;
 	case S_EHLO:
 		if (code / 100 == 2) {
 			s->esmtp = true;
 			parse_ehlo(s);
-			start_transaction(s);
+			after_ehlo(s);
+			return;
+		}
+		if (s->req->lmtp) {	/* LMTP has no HELO to fall back to */
+			snprintf(text, sizeof(text), "host %s refused to talk "
+				 "to me: %s", s->peer, s->reply);
+			conn_failed(s, code / 100 == 5, text);
 			return;
 		}
 		s->stage = S_HELO;
@@ -491,12 +784,18 @@ handle_reply(struct smtp_sess *s, int code)
 		return;
 	case S_HELO:
 		if (code / 100 != 2) {
-			snprintf(text, sizeof(text), "host %s[%s] refused to talk "
-				 "to me: %s", t->host, t->ip, s->reply);
+			snprintf(text, sizeof(text), "host %s refused to talk "
+				 "to me: %s", s->peer, s->reply);
 			conn_failed(s, code / 100 == 5, text);
 			return;
 		}
-		start_transaction(s);
+		after_ehlo(s);
+		return;
+	case S_STARTTLS:
+		starttls_reply(s, code);
+		return;
+	case S_AUTH:
+		auth_reply(s, code);
 		return;
 	case S_MAIL:
 	case S_RCPT:
@@ -506,6 +805,10 @@ handle_reply(struct smtp_sess *s, int code)
 	case S_DOT: {
 		size_t i;
 		smtp_reply_dsn(s->reply, code, dsn);
+		if (s->req->lmtp) {
+			lmtp_data_reply(s, code, dsn);
+			return;
+		}
 		for (i = 0; s->accepted > 0 && i < s->req->nrcpt; i++) {
 			struct smtp_rcpt *rc = &s->req->rcpt[i];
 			if (rc->text != NULL)
@@ -534,7 +837,6 @@ read_cb(struct bufferevent *bev, void *arg)
 {
 	struct smtp_sess *s = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
-	const struct target *t = &s->tg[s->itg];
 	char text[1200];
 
 	for (;;) {
@@ -573,21 +875,22 @@ read_cb(struct bufferevent *bev, void *arg)
 		if (rc == 0)
 			continue;
 		handle_reply(s, code);
-		/* handle_reply may have finished or moved to the next host */
-		if (s->bev != bev)
-			return;
 		s->reply_len = 0;
 		s->reply[0] = '\0';
+		/* handle_reply may have finished, moved to the next host or
+		 * put TLS on the connection */
+		if (s->bev != bev)
+			return;
 	}
 bad:
-	if (s->stage <= S_HELO) {
-		snprintf(text, sizeof(text), "host %s[%s] sent a malformed reply "
-			 "while %s", t->host, t->ip, stage_doing(s->stage));
+	if (s->stage < S_MAIL) {
+		snprintf(text, sizeof(text), "host %s sent a malformed reply "
+			 "while %s", s->peer, stage_doing(s->stage));
 		conn_failed(s, false, text);
 		return;
 	}
-	snprintf(text, sizeof(text), "host %s[%s] sent a malformed reply "
-		 "while %s", t->host, t->ip, stage_doing(s->stage));
+	snprintf(text, sizeof(text), "host %s sent a malformed reply "
+		 "while %s", s->peer, stage_doing(s->stage));
 	rcpt_set_open(s, DELIVER_DEFER, "4.4.2", text);
 	finish(s);
 }
@@ -596,9 +899,17 @@ static void
 event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct smtp_sess *s = arg;
-	const struct target *t = &s->tg[s->itg];
 	char text[1200];
 
+	if ((what & BEV_EVENT_CONNECTED) && s->stage == S_TLS) {
+		tls_established(s);
+		return;
+	}
+	if (s->stage == S_TLS) {
+		tls_failed(s, (what & BEV_EVENT_TIMEOUT) ? "timed out"
+			   : "handshake failed");
+		return;
+	}
 	if (what & BEV_EVENT_CONNECTED) {
 		struct timeval tv = { (time_t)s->cfg->t_helo, 0 };
 		gettimeofday(&s->t_conn, NULL);
@@ -609,10 +920,10 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 	if (s->stage == S_CONNECT) {
 		int e = EVUTIL_SOCKET_ERROR();
-		snprintf(text, sizeof(text), "connect to %s[%s]:%d: %s", t->host,
-			 t->ip, s->port, (what & BEV_EVENT_TIMEOUT)
+		snprintf(text, sizeof(text), "connect to %s: %s", s->req->relay,
+			 (what & BEV_EVENT_TIMEOUT)
 			 ? "Connection timed out" : strerror(e ? e : ECONNREFUSED));
-		log_write(s->cfg->syslog_name, "smtp", LOG_LVL_INFO, "%s", text);
+		log_write(s->cfg->syslog_name, s->svc, LOG_LVL_INFO, "%s", text);
 		conn_failed(s, false, text);
 		return;
 	}
@@ -621,12 +932,12 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	if (what & BEV_EVENT_TIMEOUT)
-		snprintf(text, sizeof(text), "conversation with %s[%s] timed out "
-			 "while %s", t->host, t->ip, stage_doing(s->stage));
+		snprintf(text, sizeof(text), "conversation with %s timed out "
+			 "while %s", s->peer, stage_doing(s->stage));
 	else
-		snprintf(text, sizeof(text), "lost connection with %s[%s] while %s",
-			 t->host, t->ip, stage_doing(s->stage));
-	if (s->stage <= S_HELO) {
+		snprintf(text, sizeof(text), "lost connection with %s while %s",
+			 s->peer, stage_doing(s->stage));
+	if (s->stage < S_MAIL) {
 		conn_failed(s, false, text);
 		return;
 	}
@@ -658,7 +969,12 @@ try_next_target(struct smtp_sess *s)
 	}
 	t = &s->tg[s->itg];
 	memset(&ss, 0, sizeof(ss));
-	if (strchr(t->ip, ':')) {
+	if (s->req->unix_sock) {
+		struct sockaddr_un *a = (struct sockaddr_un *)&ss;
+		a->sun_family = AF_UNIX;
+		snprintf(a->sun_path, sizeof(a->sun_path), "%s", t->host);
+		sl = sizeof(*a);
+	} else if (strchr(t->ip, ':')) {
 		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
 		a->sin6_family = AF_INET6;
 		a->sin6_port = htons((uint16_t)s->port);
@@ -671,12 +987,21 @@ try_next_target(struct smtp_sess *s)
 		inet_pton(AF_INET, t->ip, &a->sin_addr);
 		sl = sizeof(*a);
 	}
-	snprintf(s->req->relay, sizeof(s->req->relay), "%s[%s]:%d", t->host,
-		 t->ip, s->port);
+	if (s->req->unix_sock) {
+		snprintf(s->req->relay, sizeof(s->req->relay), "%s", t->host);
+		snprintf(s->peer, sizeof(s->peer), "%s", t->host);
+	} else {
+		snprintf(s->req->relay, sizeof(s->req->relay), "%s[%s]:%d",
+			 t->host, t->ip, s->port);
+		snprintf(s->peer, sizeof(s->peer), "%s[%s]", t->host, t->ip);
+	}
 	s->stage = S_CONNECT;
 	s->esmtp = s->pipelining = s->smtputf8 = s->eightbit = false;
+	s->starttls = s->tls_active = s->auth_plain = s->auth_login = false;
+	s->ssl = NULL;
 	s->size_max = -1;
 	s->accepted = 0;
+	s->dot_next = 0;
 	s->mail_ok = false;
 	s->reply_len = 0;
 	s->bev = bufferevent_socket_new(s->base, -1, BEV_OPT_CLOSE_ON_FREE);
@@ -688,9 +1013,9 @@ try_next_target(struct smtp_sess *s)
 	bufferevent_set_timeouts(s->bev, &tv, &tv);
 	if (bufferevent_socket_connect(s->bev, (struct sockaddr *)&ss, (int)sl) < 0) {
 		char text[1200];
-		snprintf(text, sizeof(text), "connect to %s[%s]:%d: %s", t->host,
-			 t->ip, s->port, strerror(errno));
-		log_write(s->cfg->syslog_name, "smtp", LOG_LVL_INFO, "%s", text);
+		snprintf(text, sizeof(text), "connect to %s: %s", s->req->relay,
+			 strerror(errno));
+		log_write(s->cfg->syslog_name, s->svc, LOG_LVL_INFO, "%s", text);
 		conn_failed(s, false, text);
 	}
 }
@@ -819,7 +1144,8 @@ smtp_deliver(struct event_base *base, struct dns *dns,
 	s->req = req;
 	s->done = done;
 	s->arg = arg;
-	s->port = req->port > 0 ? req->port : 25;
+	s->port = req->port > 0 ? req->port : req->lmtp ? 24 : 25;
+	s->svc = req->lmtp ? "lmtp" : "smtp";
 	gettimeofday(&s->t0, NULL);
 	snprintf(req->relay, sizeof(req->relay), "none");
 	for (i = 0; i < req->nrcpt; i++) {
@@ -832,9 +1158,20 @@ smtp_deliver(struct event_base *base, struct dns *dns,
 		finish(s);
 		return s;
 	}
-	if (req->mx && dns != NULL) {
+	if (req->mx && !req->lmtp && dns != NULL) {
 		s->stage = S_LOOKUP;
 		dns_query(dns, req->host, DNS_MX, mx_cb, s);
+		return s;
+	}
+	if (req->unix_sock) {
+		if (!req->lmtp || strlen(req->host) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+			rcpt_set_open(s, DELIVER_DEFER, "4.3.5", "bad unix-domain "
+				      "socket next hop");
+			finish(s);
+			return s;
+		}
+		add_target(s, req->host, "");
+		try_next_target(s);
 		return s;
 	}
 	snprintf(s->mx[0], sizeof(s->mx[0]), "%s", req->host);

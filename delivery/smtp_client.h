@@ -1,9 +1,12 @@
 /*
- * smtp_client.h - deliver one message to one next hop over ESMTP, event
- * driven on the libevent loop: MX lookup (or none for [host]), A/AAAA,
- * connect in preference order, EHLO (HELO fallback), PIPELINING, SIZE,
- * SMTPUTF8 check, MAIL/RCPT/DATA with per-recipient outcomes, dot-stuffing
- * and CRLF line ends, QUIT. Each stage has its own timeout.
+ * smtp_client.h - deliver one message to one next hop over ESMTP or LMTP
+ * (RFC 2033), event driven on the libevent loop: MX lookup (or none for
+ * [host] and LMTP), A/AAAA, or a unix-domain socket for LMTP, connect in
+ * preference order, EHLO (HELO fallback) or LHLO, STARTTLS and AUTH
+ * PLAIN/LOGIN (SMTP), PIPELINING, SIZE,
+ * SMTPUTF8 check, MAIL/RCPT/DATA with per-recipient outcomes (for LMTP one
+ * reply per accepted recipient after the data), dot-stuffing and CRLF line
+ * ends, QUIT. Each stage has its own timeout.
  * Must not: block, touch the queue (the caller records outcomes), or log
  * delivery status lines (the caller does; connection failures are logged
  * here as Postfix's smtp(8) does).
@@ -14,6 +17,7 @@
 #include <stddef.h>
 
 #include "delivery/deliver.h"
+#include "delivery/smtp_tls.h"
 
 struct event_base;
 struct dns;
@@ -23,6 +27,12 @@ struct smtp_client_cfg {
 	const char *syslog_name;	/* for the connection log lines */
 	long long   t_connect, t_helo, t_mail, t_rcpt, t_data_init,
 		    t_data_xfer, t_data_done, t_quit;	/* seconds */
+	/* SMTP only (not LMTP): STARTTLS and AUTH */
+	enum smtp_tls_level tls_level;	/* smtp_tls_security_level */
+	SSL_CTX    *tls_ctx;		/* NULL when tls_level is none */
+	unsigned    sasl_opts;		/* smtp_sasl_security_options */
+	unsigned    sasl_tls_opts;	/* smtp_sasl_tls_security_options */
+	const char *sasl_filter;	/* smtp_sasl_mechanism_filter */
 };
 
 #define SMTP_DSN_SIZE 12	/* "5.123.456" */
@@ -35,9 +45,14 @@ struct smtp_rcpt {
 };
 
 struct smtp_req {
-	const char       *host;		/* next hop: domain or host */
-	int               port;		/* 0 = 25 */
+	const char       *host;		/* next hop: domain, host, or the
+					 * socket path when unix_sock */
+	int               port;		/* 0 = 25 (24 for LMTP) */
 	bool              mx;		/* look up MX records for host */
+	bool              lmtp;		/* LMTP: LHLO, replies per recipient */
+	bool              unix_sock;	/* LMTP over the unix socket host */
+	const char       *sasl_user;	/* AUTH to the next hop (NULL: none); */
+	const char       *sasl_pass;	/* from smtp_sasl_password_maps */
 	const char       *id;		/* queue ID, for log lines */
 	const char       *sender;	/* "" for <> */
 	const char       *content;	/* LF line ends */
@@ -45,7 +60,8 @@ struct smtp_req {
 	struct smtp_rcpt *rcpt;
 	size_t            nrcpt;
 	/* out */
-	char              relay[320];	/* "mx.example[192.0.2.1]:25" or "none" */
+	char              relay[320];	/* "mx.example[192.0.2.1]:25", the
+					 * socket path, or "none" */
 	double            t_conn, t_xfer;	/* delays c and d */
 };
 

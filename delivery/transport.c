@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/un.h>
 
 #include "backends/table.h"
 #include "core/lib/buf.h"
@@ -92,6 +93,48 @@ bad:
 }
 
 int
+transport_lmtp_nexthop(const char *nh, struct transport *t, struct errbuf *err)
+{
+	struct sockaddr_un sun;
+
+	while (*nh == ' ' || *nh == '\t')
+		nh++;
+	t->unix_sock = false;
+	if (strncmp(nh, "unix:", 5) == 0) {
+		const char *p = nh + 5;
+		size_t n = strlen(p);
+
+		t->host[0] = '\0';
+		t->port = 0;
+		t->mx = false;
+		if (n == 0 || n >= sizeof(sun.sun_path) || n >= sizeof(t->host)) {
+			errbuf_set(err, "bad lmtp next hop \"%.200s\" (the socket "
+				   "path is empty or longer than %zu bytes)", nh,
+				   sizeof(sun.sun_path) - 1);
+			return -1;
+		}
+		for (; *p; p++)
+			if (!isgraph((unsigned char)*p)) {
+				errbuf_set(err, "bad lmtp next hop \"%.200s\" "
+					   "(white space or control character in "
+					   "the socket path)", nh);
+				return -1;
+			}
+		memcpy(t->host, nh + 5, n + 1);
+		t->unix_sock = true;
+		return 0;
+	}
+	if (strncmp(nh, "inet:", 5) == 0)
+		nh += 5;
+	if (transport_nexthop(nh, t, err) < 0)
+		return -1;
+	t->mx = false;		/* LMTP next hops are hosts, not domains */
+	if (t->host[0] != '\0' && t->port == 0)
+		t->port = 24;
+	return 0;
+}
+
+int
 transport_parse(const char *spec, struct transport *t, struct errbuf *err)
 {
 	const char *c = strchr(spec, ':');
@@ -117,9 +160,11 @@ transport_parse(const char *spec, struct transport *t, struct errbuf *err)
 		t->kind = TRANSPORT_VIRTUAL;
 		return 0;
 	}
-	if (strcmp(t->name, "lmtp") == 0)
+	if (strcmp(t->name, "lmtp") == 0) {
 		t->kind = TRANSPORT_LMTP;
-	else if (strcmp(t->name, "error") == 0)
+		return transport_lmtp_nexthop(rest, t, err);
+	}
+	if (strcmp(t->name, "error") == 0)
 		t->kind = TRANSPORT_ERROR;
 	else if (strcmp(t->name, "discard") == 0)
 		t->kind = TRANSPORT_DISCARD;

@@ -19,7 +19,7 @@ struct table_list;
 enum transport_kind {
 	TRANSPORT_VIRTUAL = 1,	/* local Maildir delivery (virtual:) */
 	TRANSPORT_SMTP,		/* smtp: and relay: */
-	TRANSPORT_LMTP,		/* lmtp: (not available yet: deferred) */
+	TRANSPORT_LMTP,		/* lmtp: (RFC 2033; inet or unix socket) */
 	TRANSPORT_ERROR,	/* error:text -> bounce */
 	TRANSPORT_DISCARD,	/* discard: -> dropped, logged as sent */
 	TRANSPORT_OTHER,	/* a name facteur does not implement */
@@ -30,7 +30,8 @@ struct transport {
 	char  name[32];		/* "smtp", "relay", "error" ... (for logs) */
 	char  host[256];	/* next hop host or domain ("" = none) */
 	int   port;		/* 0 = default (25) */
-	bool  mx;		/* false for [host] */
+	bool  mx;		/* false for [host] (and always for lmtp) */
+	bool  unix_sock;	/* lmtp:unix:/path: host is the socket path */
 	char  text[512];	/* error: / discard: text */
 };
 
@@ -39,6 +40,13 @@ struct transport {
  * next hop ("[host" without "]", bad port).
  */
 int transport_parse(const char *spec, struct transport *t, struct errbuf *err);
+/*
+ * Parses an lmtp: next hop in Postfix's forms: "unix:/path",
+ * "inet:host:port", "[host]:port", "host:port", "host" (port 24 when
+ * none, never an MX lookup). 0 or -1 + err.
+ */
+int transport_lmtp_nexthop(const char *nexthop, struct transport *t,
+			   struct errbuf *err);
 /*
  * Parses a next hop alone ("[host]:port", "host:port", "host") into t.
  * 0 or -1 + err.

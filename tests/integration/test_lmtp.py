@@ -1,0 +1,392 @@
+"""
+test_lmtp.py - the LMTP client (RFC 2033): facteurd hands mail to a real
+Dovecot LMTP (a private dovecot-lmtpd on a unix socket and on a loopback
+high port, Maildir under a temp dir) through virtual_transport and
+transport_maps, and to a small capture LMTP server that answers each
+recipient on its own after the data (250 / 550 / 450): each recipient is
+sent, bounced or deferred alone, and only the deferred one is retried.
+"""
+import os
+import pwd
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+
+import pytest
+
+import harness
+from harness import free_port, make_msg, to_lf
+
+DOVECOT = "/usr/sbin/dovecot"
+DOVECONF = shutil.which("doveconf") or "/usr/bin/doveconf"
+LMTP_EXE = "/usr/lib/dovecot/lmtp"
+
+
+class DovecotLMTP:
+    """A private dovecot speaking only LMTP: unix socket + 127.0.0.1:port."""
+
+    def __init__(self, users, uid, gid):
+        for exe in (DOVECOT, DOVECONF, LMTP_EXE):
+            if not os.access(exe, os.X_OK):
+                pytest.fail("%s missing: run `make test-deps`" % exe,
+                            pytrace=False)
+        # world-traversable: facteurd (mail_owner) connects to the socket
+        self.dir = tempfile.mkdtemp(prefix="facteur-lmtp-")
+        os.chmod(self.dir, 0o755)
+        self.sock = os.path.join(self.dir, "lmtp")
+        self.port = free_port()
+        self.mail = os.path.join(self.dir, "mail")
+        os.makedirs(self.mail)
+        os.chown(self.mail, uid, gid)
+        self.log = os.path.join(self.dir, "dovecot.log")
+        self.proc = None
+        internal = (harness.TEST_MAIL_OWNER if os.geteuid() == 0
+                    else pwd.getpwuid(os.getuid()).pw_name)
+        with open(os.path.join(self.dir, "users"), "w") as f:
+            for u in users:
+                f.write("%s:{PLAIN}unused:::\n" % u)
+        self.conf = os.path.join(self.dir, "dovecot.conf")
+        with open(self.conf, "w") as f:
+            f.write("""\
+base_dir = {dir}/run
+state_dir = {dir}/state
+instance_name = facteur-lmtp-{port}
+log_path = {log}
+info_log_path = {log}
+protocols = lmtp
+listen = 127.0.0.1
+ssl = no
+auth_username_format = %Lu
+default_internal_user = {internal}
+default_login_user = {internal}
+first_valid_uid = 1
+postmaster_address = postmaster@example.test
+mail_location = maildir:{mail}/%d/%n
+mail_home = {mail}/%d/%n
+service lmtp {{
+  unix_listener {sock} {{
+    mode = 0666
+  }}
+  inet_listener lmtp {{
+    address = 127.0.0.1
+    port = {port}
+  }}
+}}
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {dir}/users
+}}
+userdb {{
+  driver = static
+  args = uid={uid} gid={gid} home={mail}/%d/%n
+}}
+""".format(dir=self.dir, port=self.port, log=self.log, internal=internal,
+           mail=self.mail, sock=self.sock, uid=uid, gid=gid))
+
+    def start(self):
+        r = subprocess.run([DOVECONF, "-n", "-c", self.conf],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+        err = open(os.path.join(self.dir, "stderr"), "ab")
+        self.proc = subprocess.Popen([DOVECOT, "-F", "-c", self.conf],
+                                     stdin=subprocess.DEVNULL, stdout=err,
+                                     stderr=err,
+                                     preexec_fn=harness._set_pdeathsig)
+        err.close()
+        harness.LIVE.add(self.proc)
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            assert self.proc.poll() is None, ("dovecot exited:\n"
+                                              + self.diagnostics())
+            try:
+                s = socket.create_connection(("127.0.0.1", self.port), 2)
+                s.close()
+                if os.path.exists(self.sock):
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError("dovecot did not start:\n" + self.diagnostics())
+
+    def stop(self):
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+            harness.LIVE.discard(self.proc)
+            self.proc = None
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def diagnostics(self):
+        return (harness.tail(self.log) + "\n"
+                + harness.tail(os.path.join(self.dir, "stderr")))
+
+    def files(self, addr):
+        local, dom = addr.split("@")
+        out = []
+        for sub in ("new", "cur"):
+            p = os.path.join(self.mail, dom, local, sub)
+            if os.path.isdir(p):
+                out += [os.path.join(p, n) for n in sorted(os.listdir(p))]
+        return out
+
+    def wait_files(self, addr, n, timeout=20):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            f = self.files(addr)
+            if len(f) >= n:
+                return f
+            time.sleep(0.05)
+        return self.files(addr)
+
+
+@pytest.fixture
+def dovecot_lmtp():
+    started = []
+
+    def make(users, uid, gid):
+        dv = DovecotLMTP(users, uid, gid)
+        started.append(dv)
+        dv.start()
+        return dv
+    yield make
+    for dv in started:
+        dv.stop()
+
+
+class CaptureLMTP:
+    """A tiny LMTP server on 127.0.0.1: LHLO, MAIL, RCPT, DATA with one
+    reply per accepted recipient from data_reply(addr)."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.greetings = []         # the first command of each session
+        self.transactions = []      # (sender, [accepted rcpts], data)
+        self.rcpt_reply = lambda addr: "250 2.1.5 Ok"
+        self.data_reply = lambda addr: "250 2.0.0 <%s> Saved" % addr
+        self.stop_ev = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.stop_ev.set()
+        self.thread.join(5)
+        self.sock.close()
+
+    def _run(self):
+        while not self.stop_ev.is_set():
+            try:
+                c, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=self._session, args=(c,),
+                             daemon=True).start()
+
+    def _session(self, c):
+        c.settimeout(10)
+        f = c.makefile("rb")
+        send = lambda s: c.sendall(s.encode() + b"\r\n")
+        first = True
+        try:
+            send("220 capture.test LMTP ready")
+            sender, rcpts = None, []
+            while True:
+                line = f.readline(4096)
+                if not line:
+                    return
+                cmd = line.decode("utf-8", "replace").rstrip("\r\n")
+                up = cmd.upper()
+                if first:
+                    self.greetings.append(cmd)
+                    first = False
+                if up.startswith("LHLO"):
+                    send("250-capture.test\r\n250-PIPELINING\r\n"
+                         "250-ENHANCEDSTATUSCODES\r\n250 8BITMIME")
+                elif up.startswith(("EHLO", "HELO")):
+                    send("500 5.5.1 this is LMTP")
+                elif up.startswith("MAIL FROM:"):
+                    sender = re.match(r"(?i)MAIL FROM:<([^>]*)>", cmd).group(1)
+                    rcpts = []
+                    send("250 2.1.0 Ok")
+                elif up.startswith("RCPT TO:"):
+                    a = re.match(r"(?i)RCPT TO:<([^>]*)>", cmd).group(1)
+                    r = self.rcpt_reply(a)
+                    if r.startswith("2"):
+                        rcpts.append(a)
+                    send(r)
+                elif up == "DATA":
+                    if not rcpts:
+                        send("503 5.5.1 No valid recipients")
+                        continue
+                    send("354 go ahead")
+                    data = b""
+                    while True:
+                        l = f.readline(100000)
+                        if not l or l == b".\r\n":
+                            break
+                        data += l
+                    self.transactions.append((sender, list(rcpts), data))
+                    for a in rcpts:      # RFC 2033 4.2: one per recipient
+                        send(self.data_reply(a))
+                elif up == "QUIT":
+                    send("221 2.0.0 Bye")
+                    return
+                elif up == "RSET":
+                    send("250 2.0.0 Ok")
+                else:
+                    send("502 5.5.2 unknown command")
+        except OSError:
+            return
+        finally:
+            c.close()
+
+    def wait_transactions(self, n, timeout=20):
+        deadline = time.time() + timeout
+        while len(self.transactions) < n and time.time() < deadline:
+            time.sleep(0.05)
+        return self.transactions
+
+
+@pytest.fixture
+def capture_lmtp():
+    c = CaptureLMTP()
+    yield c
+    c.close()
+
+
+RETRY = {"minimal_backoff_time": "1s", "maximal_backoff_time": "2s",
+         "queue_run_delay": "1s"}
+
+
+def vmail_ids():
+    """The uid/gid Dovecot stores mail as (the test mail owner as root)."""
+    if os.geteuid() == 0:
+        pw = pwd.getpwnam(harness.TEST_MAIL_OWNER)
+        return pw.pw_uid, pw.pw_gid
+    return os.getuid(), os.getgid()
+
+
+def read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def test_virtual_transport_unix_socket_to_dovecot(facteurd, dovecot_lmtp):
+    # Dovecot knows alice only: bob is refused at RCPT by Dovecot itself
+    dv = dovecot_lmtp(["alice@example.test"], *vmail_ids())
+    d = facteurd(main_cf=dict(RETRY, virtual_transport="lmtp:unix:" + dv.sock))
+    body = b"".join(b"line %d\r\n" % i for i in range(50)) + b".dot line\r\n"
+    msg = make_msg("over lmtp", body=body)
+    qid = d.send("sender@example.net", ["alice@example.test",
+                                        "bob@example.test"], msg)
+    files = dv.wait_files("alice@example.test", 1)
+    assert len(files) == 1, dv.diagnostics() + d.diagnostics()
+    got = read(files[0])
+    assert to_lf(got).endswith(to_lf(msg))          # dots unstuffed again
+    assert re.search(rb"^Return-Path: <sender@example.net>", got, re.M)
+    m = d.wait_log(r"%s: to=<alice@example\.test>, relay=%s, delay=[0-9.]+, "
+                   r"delays=[0-9.]+/[0-9.]+/[0-9.]+/[0-9.]+, dsn=2\.0\.0, "
+                   r"status=sent \(250 2\.0\.0 <alice@example\.test> "
+                   % (qid, re.escape(dv.sock)))
+    line = [l for l in d.log().splitlines() if m.group(0) in l][0]
+    assert "/lmtp[" in line, line
+    d.wait_log(r"%s: to=<bob@example\.test>, relay=%s, .*dsn=5\.1\.1, "
+               r"status=bounced \(host %s said: 550 5\.1\.1 "
+               r".*\(in reply to RCPT TO command\)\)"
+               % (qid, re.escape(dv.sock), re.escape(dv.sock)))
+    d.wait_log(r"%s: removed" % qid)
+    # nothing went into facteurd's own Maildirs
+    assert d.files("alice@example.test") == []
+
+
+def test_transport_maps_inet_to_dovecot(facteurd, dovecot_lmtp):
+    dv = dovecot_lmtp(["alice@example.test", "bob@example.test"],
+                      *vmail_ids())
+    d = facteurd(main_cf=dict(RETRY, transport_maps=(
+        "inline:{ alice@example.test=lmtp:inet:127.0.0.1:%d, "
+        "example.test=lmtp:[127.0.0.1]:%d }" % (dv.port, dv.port))))
+    qid = d.send("sender@example.net", ["alice@example.test",
+                                        "bob@example.test"],
+                 make_msg("inet lmtp"))
+    assert len(dv.wait_files("alice@example.test", 1)) == 1, dv.diagnostics()
+    assert len(dv.wait_files("bob@example.test", 1)) == 1, dv.diagnostics()
+    for u in ("alice", "bob"):
+        d.wait_log(r"%s: to=<%s@example\.test>, relay=127\.0\.0\.1"
+                   r"\[127\.0\.0\.1\]:%d, .*dsn=2\.0\.0, status=sent"
+                   % (qid, u, dv.port))
+    d.wait_log(r"%s: removed" % qid)
+
+
+def test_per_recipient_replies_after_data(facteurd, capture_lmtp):
+    state = {"carol": 0}
+
+    def data_reply(a):
+        if a.startswith("bob@"):
+            return "550 5.2.2 <%s> Mailbox full" % a
+        if a.startswith("carol@"):
+            state["carol"] += 1
+            if state["carol"] == 1:
+                return "451 4.3.0 <%s> Temporary failure" % a
+        return "250 2.0.0 <%s> Saved" % a
+    capture_lmtp.data_reply = data_reply
+    capture_lmtp.rcpt_reply = (lambda a: "550 5.1.1 <%s> User doesn't exist" % a
+                               if a.startswith("nobody@") else "250 2.1.5 Ok")
+    d = facteurd(main_cf=dict(
+        RETRY, virtual_transport="lmtp:127.0.0.1:%d" % capture_lmtp.port),
+        vmailbox="".join("%s@example.test example.test/%s/\n" % (u, u)
+                         for u in ("alice", "bob", "carol", "nobody")))
+    rcpts = ["alice@example.test", "bob@example.test", "carol@example.test",
+             "nobody@example.test"]
+    qid = d.send("sender@example.net", rcpts, make_msg("per recipient"))
+    relay = r"127\.0\.0\.1\[127\.0\.0\.1\]:%d" % capture_lmtp.port
+    d.wait_log(r"%s: to=<alice@example\.test>, relay=%s, .*dsn=2\.0\.0, "
+               r"status=sent \(250 2\.0\.0 <alice@example\.test> Saved\)"
+               % (qid, relay))
+    d.wait_log(r"%s: to=<bob@example\.test>, relay=%s, .*dsn=5\.2\.2, "
+               r"status=bounced \(host 127\.0\.0\.1\[127\.0\.0\.1\] said: "
+               r"550 5\.2\.2 <bob@example\.test> Mailbox full \(in reply to "
+               r"end of DATA command\)\)" % (qid, relay))
+    d.wait_log(r"%s: to=<carol@example\.test>, relay=%s, .*dsn=4\.3\.0, "
+               r"status=deferred \(host 127\.0\.0\.1\[127\.0\.0\.1\] said: "
+               r"451 4\.3\.0 <carol@example\.test> Temporary failure "
+               r"\(in reply to end of DATA command\)\)" % (qid, relay))
+    d.wait_log(r"%s: to=<nobody@example\.test>, relay=%s, .*dsn=5\.1\.1, "
+               r"status=bounced .*\(in reply to RCPT TO command\)\)"
+               % (qid, relay))
+    # the retry carries carol alone, and then she is delivered
+    d.wait_log(r"%s: to=<carol@example\.test>, relay=%s, .*status=sent"
+               % (qid, relay))
+    d.wait_log(r"%s: removed" % qid)
+    tx = capture_lmtp.wait_transactions(2)
+    mine = [t for t in tx if t[0] == "sender@example.net"]
+    assert [t[1] for t in mine] == [
+        ["alice@example.test", "bob@example.test", "carol@example.test"],
+        ["carol@example.test"]]
+    assert all(g.upper().startswith("LHLO ") for g in capture_lmtp.greetings)
+    # bob and nobody get one non-delivery notification to the sender
+    d.wait_log(r"%s: sender non-delivery notification: \w+" % qid)
+
+
+def test_unix_socket_missing_defers(facteurd, tmp_path):
+    path = "/tmp/facteur-lmtp-absent-%d.sock" % os.getpid()
+    d = facteurd(main_cf=dict(RETRY, virtual_transport="lmtp:unix:" + path))
+    qid = d.send("sender@example.net", ["alice@example.test"], make_msg("x"))
+    d.wait_log(r"%s: to=<alice@example\.test>, relay=%s, .*dsn=4\.4\.1, "
+               r"status=deferred \(connect to %s: No such file or directory\)"
+               % (qid, re.escape(path), re.escape(path)))
+    assert d.files("alice@example.test") == []

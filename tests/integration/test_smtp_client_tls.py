@@ -1,0 +1,199 @@
+"""
+test_smtp_client_tls.py - the SMTP client's STARTTLS and AUTH to a
+smarthost: facteurd A relays through facteurd B (TLS certificate for
+127.0.0.1, SASL passwd-file, relaying only for authenticated clients, AUTH
+only after STARTTLS), which hands the mail to a capture server. Checks the
+verified TLS log line, AUTH PLAIN and LOGIN as B logs them, and the
+deferrals: TLS required but not offered, certificate not verified, wrong
+password, no mechanism allowed (Postfix's default noplaintext).
+"""
+import os
+import pathlib
+import re
+import shutil
+import subprocess
+import tempfile
+
+import pytest
+
+from harness import make_msg
+from test_outbound import CaptureSMTP
+
+USERS = ("relay@example.test:{PLAIN}relay pw:::\n")
+
+
+@pytest.fixture(scope="module")
+def certs():
+    # the queue manager reads smtp_tls_CAfile as the mail owner: keep the
+    # files outside pytest's private (0700) tmp dir
+    d = pathlib.Path(tempfile.mkdtemp(prefix="facteur-clienttls-"))
+    os.chmod(str(d), 0o755)
+    out = {}
+    for name, san in (("good", "IP:127.0.0.1,DNS:mx.example.test"),
+                      ("other", "DNS:other.example")):
+        key, crt = str(d / (name + ".key")), str(d / (name + ".pem"))
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048",
+                        "-nodes", "-keyout", key, "-out", crt, "-days", "2",
+                        "-subj", "/CN=" + name, "-addext",
+                        "subjectAltName=" + san], check=True,
+                       capture_output=True, timeout=60)
+        os.chmod(key, 0o644)
+        out[name] = (key, crt)
+    yield out
+    shutil.rmtree(str(d), ignore_errors=True)
+
+
+@pytest.fixture
+def remote():
+    r = CaptureSMTP()
+    yield r
+    r.close()
+
+
+def smarthost(facteurd, certs, remote):
+    key, crt = certs["good"]
+    d = facteurd(start=False, main_cf={
+        "smtpd_tls_cert_file": crt, "smtpd_tls_key_file": key,
+        "smtpd_tls_security_level": "may",
+        "smtpd_sasl_auth_enable": "yes",
+        "smtpd_sasl_passdb": "passwd-file:PLACEHOLDER",
+        "smtpd_tls_auth_only": "yes",
+        "mynetworks": "127.0.0.2/32",
+        "relayhost": "[127.0.0.1]:%d" % remote.port,
+        "facteur_dns_servers": "127.0.0.1:9"})
+    users = os.path.join(d.confdir, "users")
+    with open(users, "w") as f:
+        f.write(USERS)
+    d.params["smtpd_sasl_passdb"] = "passwd-file:" + users
+    d.write_config()
+    d.start()
+    return d
+
+
+def client(facteurd, b, password="relay pw", **extra):
+    cf = {"relayhost": "[127.0.0.1]:%d" % b.port,
+          "virtual_mailbox_domains": "example.test",
+          "facteur_dns_servers": "127.0.0.1:9",
+          "minimal_backoff_time": "1s", "maximal_backoff_time": "2s",
+          "queue_run_delay": "1s",
+          "smtp_tls_security_level": "encrypt",
+          "smtp_sasl_auth_enable": "yes",
+          "smtp_sasl_security_options": "noanonymous"}
+    cf.update(extra)
+    a = facteurd(start=False, main_cf=cf)
+    path = os.path.join(a.confdir, "sasl_passwd")
+    with open(path, "w") as f:       # Postfix's sasl_passwd format
+        f.write("# next hop        user:password\n"
+                "[127.0.0.1]:%d    relay@example.test:%s\n"
+                % (b.port, password))
+    a.params["smtp_sasl_password_maps"] = "texthash:" + path
+    a.write_config()
+    a.start()
+    return a
+
+
+def test_verified_starttls_and_auth_plain(facteurd, certs, remote):
+    b = smarthost(facteurd, certs, remote)
+    a = client(facteurd, b, smtp_tls_security_level="verify",
+               smtp_tls_CAfile=certs["good"][1])
+    qid = a.send("sender@example.net", ["friend@far.example"],
+                 make_msg("via smarthost", to="friend@far.example"))
+    got = remote.wait_messages(1)
+    assert len(got) == 1 and got[0][1] == ["friend@far.example"], (
+        a.diagnostics() + b.diagnostics())
+    a.wait_log(r"Verified TLS connection established to 127\.0\.0\.1"
+               r"\[127\.0\.0\.1\]:%d: TLSv1\.[23] with cipher" % b.port)
+    a.wait_log(r"%s: to=<friend@far\.example>, relay=127\.0\.0\.1\[127\.0\.0"
+               r"\.1\]:%d, .*dsn=2\.0\.0, status=sent" % (qid, b.port))
+    b.wait_log(r"client=\S+, sasl_method=PLAIN, "
+               r"sasl_username=relay@example\.test")
+    assert "relay pw" not in a.log()
+
+
+def test_auth_login_with_mechanism_filter(facteurd, certs, remote):
+    b = smarthost(facteurd, certs, remote)
+    a = client(facteurd, b, smtp_sasl_mechanism_filter="login")
+    a.send("sender@example.net", ["friend@far.example"],
+           make_msg("login", to="friend@far.example"))
+    assert len(remote.wait_messages(1)) == 1, a.diagnostics()
+    a.wait_log(r"Untrusted TLS connection established to 127\.0\.0\.1")
+    b.wait_log(r"client=\S+, sasl_method=LOGIN, "
+               r"sasl_username=relay@example\.test")
+
+
+def test_wrong_password_defers(facteurd, certs, remote):
+    b = smarthost(facteurd, certs, remote)
+    a = client(facteurd, b, password="wrong")
+    qid = a.send("sender@example.net", ["friend@far.example"],
+                 make_msg("bad pw", to="friend@far.example"))
+    a.wait_log(r"%s: to=<friend@far\.example>, .*status=deferred \(SASL "
+               r"authentication failed; server 127\.0\.0\.1\[127\.0\.0\.1\] "
+               r"said: 535 5\.7\.8 " % qid)
+    assert remote.messages == []
+
+
+def test_default_noplaintext_has_no_mechanism(facteurd, certs, remote):
+    b = smarthost(facteurd, certs, remote)
+    a = client(facteurd, b, smtp_sasl_security_options=None)
+    qid = a.send("sender@example.net", ["friend@far.example"],
+                 make_msg("noplaintext", to="friend@far.example"))
+    a.wait_log(r"%s: to=<friend@far\.example>, .*status=deferred \(SASL "
+               r"authentication failed; cannot authenticate to server "
+               r"127\.0\.0\.1\[127\.0\.0\.1\]: no mechanism available\)" % qid)
+    assert remote.messages == []
+
+
+def test_verify_with_another_ca_defers(facteurd, certs, remote):
+    b = smarthost(facteurd, certs, remote)
+    a = client(facteurd, b, smtp_tls_security_level="verify",
+               smtp_tls_CAfile=certs["other"][1])
+    qid = a.send("sender@example.net", ["friend@far.example"],
+                 make_msg("untrusted", to="friend@far.example"))
+    a.wait_log(r"%s: to=<friend@far\.example>, .*status=deferred \(Server "
+               r"certificate not verified \(host 127\.0\.0\.1\[127\.0\.0\.1\]"
+               % qid)
+    assert remote.messages == []
+
+
+def test_encrypt_without_starttls_defers(facteurd, remote):
+    # the capture server offers no STARTTLS
+    a = facteurd(main_cf={
+        "relayhost": "[127.0.0.1]:%d" % remote.port,
+        "facteur_dns_servers": "127.0.0.1:9",
+        "smtp_tls_security_level": "encrypt"})
+    qid = a.send("sender@example.net", ["friend@far.example"],
+                 make_msg("plain", to="friend@far.example"))
+    a.wait_log(r"%s: to=<friend@far\.example>, .*status=deferred \(TLS is "
+               r"required, but was not offered by host 127\.0\.0\.1"
+               r"\[127\.0\.0\.1\]\)" % qid)
+    assert remote.messages == []
+
+
+def test_may_without_starttls_sends_in_plaintext(facteurd, remote):
+    a = facteurd(main_cf={
+        "relayhost": "[127.0.0.1]:%d" % remote.port,
+        "facteur_dns_servers": "127.0.0.1:9",
+        "smtp_tls_security_level": "may"})
+    a.send("sender@example.net", ["friend@far.example"],
+           make_msg("may", to="friend@far.example"))
+    assert len(remote.wait_messages(1)) == 1
+
+
+@pytest.mark.parametrize("cf,msg", [
+    ({"smtp_tls_security_level": "dane"},
+     r"smtp_tls_security_level = dane is not available"),
+    ({"smtp_tls_security_level": "verify"},
+     r"smtp_tls_security_level = verify needs smtp_tls_CAfile"),
+    ({"smtp_tls_security_level": "bogus"},
+     r"smtp_tls_security_level: unknown level \"bogus\""),
+    ({"smtp_sasl_security_options": "noanonymous, nosuch"},
+     r"smtp_sasl_security_options: unknown option \"nosuch\""),
+])
+def test_config_errors(facteurd, cf, msg):
+    d = facteurd(start=False, main_cf=cf)
+    p = d.spawn()
+    rc = p.wait(10)
+    d.expect_exit = True
+    assert rc != 0
+    text = open(d.stderr_path).read()
+    assert re.search(msg, text), text
