@@ -37,6 +37,7 @@ class CaptureSMTP:
         self.rcpt_reply = lambda addr: "250 2.1.5 Ok"
         self.data_reply = lambda: "250 2.0.0 Ok: queued as CAFE1"
         self.connections = 0
+        self.starttls = None        # "refuse" (454) or "break" (bad TLS)
         self.stop_ev = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
@@ -76,6 +77,8 @@ class CaptureSMTP:
                            "250-8BITMIME"]
                     if self.pipelining:
                         ext.append("250-PIPELINING")
+                    if self.starttls:
+                        ext.append("250-STARTTLS")
                     ext.append("250 SMTPUTF8")
                     send("\r\n".join(ext))
                 elif up.startswith("MAIL FROM:"):
@@ -108,6 +111,12 @@ class CaptureSMTP:
                     return
                 elif up == "RSET":
                     send("250 2.0.0 Ok")
+                elif up == "STARTTLS" and self.starttls == "refuse":
+                    send("454 4.7.0 TLS not available due to local problem")
+                elif up == "STARTTLS" and self.starttls == "break":
+                    send("220 2.0.0 Ready to start TLS")
+                    c.sendall(b"this is not a TLS server hello\r\n")
+                    return
                 else:
                     send("502 5.5.2 Error: command not recognized")
         except OSError:

@@ -179,6 +179,38 @@ def test_may_without_starttls_sends_in_plaintext(facteurd, remote):
     assert len(remote.wait_messages(1)) == 1
 
 
+@pytest.mark.parametrize("mode", ["refuse", "break"])
+def test_may_falls_back_to_plaintext(facteurd, remote, mode):
+    remote.starttls = mode
+    a = facteurd(main_cf={
+        "relayhost": "[127.0.0.1]:%d" % remote.port,
+        "facteur_dns_servers": "127.0.0.1:9",
+        "smtp_tls_security_level": "may"})
+    qid = a.send("sender@example.net", ["friend@far.example"],
+                 make_msg("fallback", to="friend@far.example"))
+    assert len(remote.wait_messages(1)) == 1, a.diagnostics()
+    a.wait_log(r"%s: to=<friend@far\.example>, .*status=sent" % qid)
+    if mode == "break":
+        a.wait_log(r"Cannot start TLS: handshake failed with 127\.0\.0\.1"
+                   r"\[127\.0\.0\.1\]")
+        assert remote.connections == 2
+
+
+@pytest.mark.parametrize("mode", ["refuse", "break"])
+def test_encrypt_refused_or_broken_tls_defers(facteurd, remote, mode):
+    remote.starttls = mode
+    a = facteurd(main_cf={
+        "relayhost": "[127.0.0.1]:%d" % remote.port,
+        "facteur_dns_servers": "127.0.0.1:9",
+        "smtp_tls_security_level": "encrypt"})
+    qid = a.send("sender@example.net", ["friend@far.example"],
+                 make_msg("no tls", to="friend@far.example"))
+    a.wait_log(r"%s: to=<friend@far\.example>, .*status=deferred \(%s"
+               % (qid, "TLS is required, but host 127\\.0\\.0\\.1"
+                  if mode == "refuse" else "Cannot start TLS"))
+    assert remote.messages == []
+
+
 @pytest.mark.parametrize("cf,msg", [
     ({"smtp_tls_security_level": "dane"},
      r"smtp_tls_security_level = dane is not available"),
