@@ -10,7 +10,8 @@
 #include "core/lib/xmalloc.h"
 
 struct passdb {
-	struct passdb_file *file;
+	struct passdb_file  *file;
+	struct passdb_table *table;
 };
 
 struct passdb *
@@ -24,9 +25,19 @@ passdb_open(const char *spec, struct errbuf *err)
 			   "(expected passwd-file:/path)", spec);
 		return NULL;
 	}
+	if (((size_t)(colon - spec) == 4 && strncmp(spec, "ldap", 4) == 0) ||
+	    ((size_t)(colon - spec) == 5 && strncmp(spec, "mysql", 5) == 0)) {
+		p = xcalloc(1, sizeof(*p));
+		if ((p->table = passdb_table_open(spec, err)) == NULL) {
+			free(p);
+			return NULL;
+		}
+		return p;
+	}
 	if ((size_t)(colon - spec) != 11 || strncmp(spec, "passwd-file", 11) != 0) {
 		errbuf_set(err, "smtpd_sasl_passdb: unsupported type \"%.*s\" "
-			   "(supported: passwd-file)", (int)(colon - spec), spec);
+			   "(supported: passwd-file, ldap, mysql)",
+			   (int)(colon - spec), spec);
 		return NULL;
 	}
 	p = xcalloc(1, sizeof(*p));
@@ -43,6 +54,7 @@ passdb_free(struct passdb **pp)
 	if (*pp == NULL)
 		return;
 	passdb_file_free(&(*pp)->file);
+	passdb_table_free(&(*pp)->table);
 	free(*pp);
 	*pp = NULL;
 }
@@ -51,5 +63,7 @@ enum passdb_status
 passdb_lookup(struct passdb *p, const char *user, char **pass_r,
 	      struct errbuf *err)
 {
+	if (p->table != NULL)
+		return passdb_table_lookup(p->table, user, pass_r, err);
 	return passdb_file_lookup(p->file, user, pass_r, err);
 }

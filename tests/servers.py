@@ -86,7 +86,7 @@ rootpw {pw}
 directory {dir}/db
 index objectClass eq
 index mail,facteurMailAddress,facteurDomain eq
-access to attrs=userPassword by anonymous auth by * none
+access to attrs=userPassword by dn.exact="{reader}" read by anonymous auth by * none
 access to * by dn.exact="{reader}" read by * none
 """.format(sys=SYSTEM_SCHEMA, facteur=os.path.join(ROOT, "schema", "ldap"),
            dir=base, b=suffix, admin=self.admin, pw=self.admin_pw,

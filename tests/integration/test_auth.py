@@ -278,7 +278,8 @@ def test_repeated_failures_are_slowed_not_refused(ad):
 @pytest.mark.parametrize("cf,msg", [
     ({"smtpd_sasl_passdb": ""}, r"smtpd_sasl_auth_enable = yes needs "
                                 r"smtpd_sasl_passdb"),
-    ({"smtpd_sasl_passdb": "ldap:/nonexistent"}, r"unsupported type \"ldap\""),
+    ({"smtpd_sasl_passdb": "texthash:/nonexistent"},
+     r"unsupported type \"texthash\""),
     ({"smtpd_sasl_type": "dovecot"}, r"smtpd_sasl_type = dovecot is not "
                                      r"supported"),
     ({"smtpd_sasl_security_options": "noanonymous, nosuch"},

@@ -6,7 +6,10 @@ addresses, aliases with DN recursion (nested lists) and catch-all deliver
 end to end; filter injection attempts are unknown users; an outage gives
 451 4.3.0 and mail flows again when slapd is back, without restarting
 facteurd (with the lookup cache on, known answers are served meanwhile);
-with two servers the one that answers is used.
+with two servers the one that answers is used. smtpd_sasl_passdb =
+ldap:auth.cf (schema/ldap/passdb.cf) verifies AUTH PLAIN against
+userPassword ({SSHA}, {CRYPT}$6$, {ARGON2ID}): 535 for a wrong password,
+an unknown or inactive user alike, 454 4.7.0 while slapd is down.
 """
 import os
 import re
@@ -19,6 +22,8 @@ import pytest
 
 import harness
 from harness import check, make_msg
+from test_auth import ARGON2ID, FAIL, b64, tls_session
+from test_tls import cert, tls_cf  # noqa: F401
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import servers  # noqa: E402  (tests/servers.py: private slapd and mariadbd)
@@ -69,6 +74,7 @@ sn: A
 mail: alice@hosted.test
 facteurMailAddress: a.liddell@hosted.test
 facteurMailbox: hosted.test/alice/
+userPassword: {{SSHA}}K/e/gWUfYKFeWUPWPJh/DrcE3wEFc2FsdHk=
 facteurActive: TRUE
 
 dn: uid=bob,ou=people,{b}
@@ -79,6 +85,7 @@ cn: Bob
 sn: B
 mail: bob@hosted.test
 facteurMailbox: hosted.test/bob/
+userPassword: {{CRYPT}}$6$facteurSalt$p1jY/omctEfUJGJ1bKYDaAGi28FLces2meT1RJlIqhIZ4QUVJMtdps4f2NFnSWPwQQ9GXFOv8fQ5aNqgvWXvV.
 facteurActive: TRUE
 
 dn: uid=carol,ou=people,{b}
@@ -89,6 +96,7 @@ cn: Carol
 sn: C
 mail: carol@hosted.test
 facteurMailbox: hosted.test/carol/
+userPassword: {{ARGON2ID}}{argon2id}
 facteurActive: TRUE
 
 dn: uid=gone,ou=people,{b}
@@ -99,6 +107,7 @@ cn: Gone
 sn: G
 mail: gone@hosted.test
 facteurMailbox: hosted.test/gone/
+userPassword: {{SSHA}}K/e/gWUfYKFeWUPWPJh/DrcE3wEFc2FsdHk=
 facteurActive: FALSE
 
 dn: ou=aliases,{b}
@@ -135,7 +144,7 @@ cn: catchall
 mail: @hosted.test
 facteurForwardTo: carol@hosted.test
 facteurActive: FALSE
-""".format(b=BASE, reader=READER, pw=READER_PW)
+""".format(b=BASE, reader=READER, pw=READER_PW, argon2id=ARGON2ID)
 
 
 @pytest.fixture(scope="module")
@@ -320,3 +329,61 @@ def test_schema_ldif_matches_schema():
     a = defs(os.path.join(SCHEMA, "facteur.schema"), False)
     b = defs(os.path.join(SCHEMA, "facteur.ldif"), True)
     assert len(a) == 11 and a == b
+
+
+@pytest.mark.parametrize("user,pw", [
+    ("alice@hosted.test", "alice-pw"),   # {SSHA}
+    ("BOB@hosted.test", "bob-pw"),       # {CRYPT}$6$, login name folded
+    ("carol@hosted.test", "Secret-1"),   # {ARGON2ID}
+])
+def test_auth_against_user_password(auth_mx, user, pw):
+    c, _ = tls_session(auth_mx)
+    with c:
+        check(c.cmd("AUTH PLAIN " + b64("\0%s\0%s" % (user, pw))), 235,
+              "2.7.0")
+
+
+@pytest.mark.parametrize("user,pw", [
+    ("alice@hosted.test", "bob-pw"),     # wrong password
+    ("nobody@hosted.test", "alice-pw"),  # unknown user
+    ("gone@hosted.test", "alice-pw"),    # inactive: not found by the filter
+    ("a*)(mail=*", "alice-pw"),          # filter injection: looked up literally
+])
+def test_auth_failures_are_535(auth_mx, user, pw):
+    c, _ = tls_session(auth_mx)
+    with c:
+        r = c.cmd("AUTH PLAIN " + b64("\0%s\0%s" % (user, pw)))
+        assert r.raw == [FAIL], r
+
+
+@pytest.fixture
+def auth_mx(facteurd, slapd, cert):
+    d = facteurd(start=False, main_cf=tls_cf(
+        cert, smtpd_sasl_auth_enable="yes", smtpd_tls_auth_only="yes"))
+    d.params["smtpd_sasl_passdb"] = write_cf(d, "auth.cf", "passdb.cf", slapd.url)
+    d.write_config()
+    d.start()
+    return d
+
+
+def test_auth_outage_is_454_then_recovers(auth_mx, slapd):
+    c, _ = tls_session(auth_mx)
+    with c:
+        slapd.stop()
+        try:
+            check(c.cmd("AUTH PLAIN " + b64("\0alice@hosted.test\0alice-pw")),
+                  454, "4.7.0", "Temporary authentication failure")
+        finally:
+            slapd.start()
+    deadline = time.time() + 10
+    while True:
+        c, _ = tls_session(auth_mx)
+        with c:
+            r = c.cmd("AUTH PLAIN " + b64("\0alice@hosted.test\0alice-pw"))
+        if r.code == 235 or time.time() > deadline:
+            break
+        assert r.code == 454, str(r)
+        time.sleep(0.3)
+    check(r, 235, "2.7.0")
+    assert re.search(r"ldap:\S+ lookup error for \"alice@hosted.test\": ",
+                     auth_mx.log())

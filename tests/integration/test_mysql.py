@@ -5,7 +5,10 @@ queries of schema/sql/*.cf: domains, mailboxes, aliases, alias domains and
 catch-all deliver end to end; injection attempts are unknown users and the
 data stays intact; an outage gives 451 4.3.0 and mail flows again when the
 server is back, without restarting facteurd; with two hosts the one that
-answers is used.
+answers is used. smtpd_sasl_passdb = mysql:auth.cf (schema/sql/passdb.cf)
+verifies AUTH PLAIN against mailbox.password ({SSHA}, {SHA512-CRYPT},
+{ARGON2ID}): 535 for a wrong password, an unknown or inactive user alike,
+454 4.7.0 while mariadbd is down.
 """
 import os
 import re
@@ -18,6 +21,8 @@ import pytest
 
 import harness
 from harness import check, make_msg
+from test_auth import ARGON2ID, FAIL, b64, tls_session
+from test_tls import cert, tls_cf  # noqa: F401
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import servers  # noqa: E402  (tests/servers.py: private slapd and mariadbd)
@@ -30,10 +35,10 @@ ROWS = """
 INSERT INTO domain (domain, active) VALUES ('hosted.test', 1), ('second.test', 1),
   ('off.test', 0);
 INSERT INTO mailbox (username, password, maildir, local_part, domain, active) VALUES
-  ('alice@hosted.test', '{PLAIN}x', 'hosted.test/alice/', 'alice', 'hosted.test', 1),
-  ('bob@hosted.test', '{PLAIN}x', 'hosted.test/bob/', 'bob', 'hosted.test', 1),
-  ('gone@hosted.test', '{PLAIN}x', 'hosted.test/gone/', 'gone', 'hosted.test', 0),
-  ('carol@second.test', '{PLAIN}x', 'second.test/carol/', 'carol', 'second.test', 1);
+  ('alice@hosted.test', '{SSHA}K/e/gWUfYKFeWUPWPJh/DrcE3wEFc2FsdHk=', 'hosted.test/alice/', 'alice', 'hosted.test', 1),
+  ('bob@hosted.test', '{SHA512-CRYPT}$6$facteurSalt$p1jY/omctEfUJGJ1bKYDaAGi28FLces2meT1RJlIqhIZ4QUVJMtdps4f2NFnSWPwQQ9GXFOv8fQ5aNqgvWXvV.', 'hosted.test/bob/', 'bob', 'hosted.test', 1),
+  ('gone@hosted.test', '{SSHA}K/e/gWUfYKFeWUPWPJh/DrcE3wEFc2FsdHk=', 'hosted.test/gone/', 'gone', 'hosted.test', 0),
+  ('carol@second.test', '{ARGON2ID}%s', 'second.test/carol/', 'carol', 'second.test', 1);
 INSERT INTO alias (address, goto, domain, active) VALUES
   ('alice@hosted.test', 'alice@hosted.test', 'hosted.test', 1),
   ('bob@hosted.test', 'bob@hosted.test', 'hosted.test', 1),
@@ -42,7 +47,7 @@ INSERT INTO alias (address, goto, domain, active) VALUES
 INSERT INTO alias_domain (alias_domain, target_domain, active) VALUES
   ('alias.test', 'hosted.test', 1), ('second-alias.test', 'second.test', 1);
 INSERT INTO domain (domain, active) VALUES ('alias.test', 1), ('second-alias.test', 1);
-"""
+""" % ARGON2ID
 
 
 @pytest.fixture(scope="module")
@@ -190,3 +195,60 @@ def test_unreachable_server_at_start_defers(build, facteurd):
     configure(d, "inet:127.0.0.1:%d" % harness.free_port())
     d.start()
     check(rcpt(d, "alice@hosted.test"), 451, "4.3.0")
+
+
+@pytest.fixture
+def auth_mx(facteurd, mariadb, cert):
+    d = facteurd(start=False, main_cf=tls_cf(
+        cert, smtpd_sasl_auth_enable="yes", smtpd_tls_auth_only="yes"))
+    d.params["smtpd_sasl_passdb"] = write_cf(
+        d, "auth.cf", "passdb.cf", "inet:127.0.0.1:%d" % mariadb.port)
+    d.write_config()
+    d.start()
+    return d
+
+
+def auth(d, user, pw):
+    c, _ = tls_session(d)
+    with c:
+        return c.cmd("AUTH PLAIN " + b64("\0%s\0%s" % (user, pw)))
+
+
+@pytest.mark.parametrize("user,pw", [
+    ("alice@hosted.test", "alice-pw"),   # {SSHA}
+    ("BOB@hosted.test", "bob-pw"),       # {SHA512-CRYPT}, login name folded
+    ("carol@second.test", "Secret-1"),   # {ARGON2ID}
+])
+def test_auth_against_mailbox_password(auth_mx, user, pw):
+    check(auth(auth_mx, user, pw), 235, "2.7.0")
+
+
+@pytest.mark.parametrize("user,pw", [
+    ("alice@hosted.test", "bob-pw"),     # wrong password
+    ("nobody@hosted.test", "alice-pw"),  # unknown user
+    ("gone@hosted.test", "alice-pw"),    # inactive
+    ("x' OR '1'='1", "alice-pw"),        # injection: looked up literally
+])
+def test_auth_failures_are_535(auth_mx, user, pw):
+    r = auth(auth_mx, user, pw)
+    assert r.raw == [FAIL], r
+
+
+def test_auth_outage_is_454_then_recovers(auth_mx, mariadb):
+    check(auth(auth_mx, "alice@hosted.test", "alice-pw"), 235)
+    mariadb.stop()
+    try:
+        check(auth(auth_mx, "alice@hosted.test", "alice-pw"), 454, "4.7.0",
+              "Temporary authentication failure")
+    finally:
+        mariadb.start()
+    deadline = time.time() + 15
+    while True:
+        r = auth(auth_mx, "alice@hosted.test", "alice-pw")
+        if r.code == 235 or time.time() > deadline:
+            break
+        assert r.code == 454, str(r)
+        time.sleep(0.3)
+    check(r, 235, "2.7.0")
+    assert re.search(r"mysql:\S+ lookup error for \"alice@hosted.test\": ",
+                     auth_mx.log())

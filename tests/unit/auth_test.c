@@ -293,8 +293,19 @@ test_passwd_file(void **state)
 	write_text(path, "ok:{PLAIN}x\nbroken line\n");
 	assert_null(passdb_open(spec, &err));
 	assert_non_null(strstr(errbuf_str(&err), "line 2: expected user:password"));
-	assert_null(passdb_open("ldap:/x", &err));
-	assert_non_null(strstr(errbuf_str(&err), "unsupported type \"ldap\""));
+	assert_null(passdb_open("texthash:/x", &err));
+	assert_non_null(strstr(errbuf_str(&err), "unsupported type \"texthash\""));
+	/* A directory passdb whose .cf cannot be read answers "try later",
+	 * never "no such user". */
+	assert_non_null(p = passdb_open("ldap:/nonexistent/auth.cf", &err));
+	errbuf_clear(&err);
+	pass = NULL;
+	assert_int_equal(passdb_lookup(p, "alice@example.test", &pass, &err),
+			 PASSDB_TEMPFAIL);
+	assert_null(pass);
+	assert_non_null(strstr(errbuf_str(&err), "No such file"));
+	passdb_free(&p);
+	assert_null(p);
 	assert_null(passdb_open("/etc/passwd", &err));
 	assert_non_null(strstr(errbuf_str(&err), "not TYPE:NAME"));
 	unlink(path);
