@@ -39,6 +39,7 @@
 #include "core/lib/buf.h"
 #include "core/lib/strlist.h"
 #include "core/lib/xmalloc.h"
+#include "core/listen.h"
 #include "core/log.h"
 #include "core/managesieve.h"
 #include "core/managesieve_cmd.h"
@@ -1389,88 +1390,6 @@ on_accept(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr *sa,
 	session_start(arg, fd, sa);
 }
 
-static int
-bind_one(struct managesieve *m, const char *host, const char *port,
-	 struct errbuf *err)
-{
-	struct addrinfo hints, *res, *ai;
-	char h6[INET6_ADDRSTRLEN + 2];
-	int rc, bound = 0;
-
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-	hints.ai_family = strcmp(m->s.inet_protocols, "ipv4") == 0 ? AF_INET
-	    : strcmp(m->s.inet_protocols, "ipv6") == 0 ? AF_INET6 : AF_UNSPEC;
-	if (host[0] == '[') {
-		snprintf(h6, sizeof(h6), "%.*s", (int)strcspn(host + 1, "]"),
-			 host + 1);
-		host = h6;
-	}
-	rc = getaddrinfo(*host ? host : NULL, port, &hints, &res);
-	if (rc != 0) {
-		errbuf_set(err, "%s: cannot resolve listen address \"%s\": %s",
-			   m->service, host, gai_strerror(rc));
-		return -1;
-	}
-	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		int fd, on = 1, e;
-
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0);
-		if (fd < 0)
-			continue;
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
-		if (ai->ai_family == AF_INET6)
-			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
-		if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 ||
-		    listen(fd, 128) < 0) {
-			e = errno;
-			close(fd);
-			if (ai->ai_family == AF_INET6 && e == EADDRNOTAVAIL)
-				continue;
-			errbuf_set(err, "%s: bind %s port %s: %s", m->service,
-				   *host ? host : "*", port, strerror(e));
-			freeaddrinfo(res);
-			return -1;
-		}
-		evutil_make_socket_nonblocking(fd);
-		m->fds = xrealloc(m->fds, (m->nfds + 1) * sizeof(*m->fds));
-		m->fds[m->nfds++] = fd;
-		bound++;
-	}
-	freeaddrinfo(res);
-	if (bound == 0) {
-		errbuf_set(err, "%s: no usable address for \"%s\" port %s",
-			   m->service, host, port);
-		return -1;
-	}
-	return 0;
-}
-
-static int
-bind_all(struct managesieve *m, const struct master_service *svc,
-	 struct errbuf *err)
-{
-	struct strlist ifs;
-	int rc = 0;
-
-	if (svc->host != NULL && svc->host[0] != '\0')
-		return bind_one(m, svc->host, svc->port, err);
-	strlist_init(&ifs);
-	strlist_split(&ifs, m->s.inet_interfaces);
-	if (ifs.n == 0 || strlist_contains(&ifs, "all"))
-		rc = bind_one(m, "", svc->port, err);
-	for (size_t i = 0; i < ifs.n && rc == 0; i++) {
-		if (strcmp(ifs.v[i], "all") == 0)
-			continue;
-		if (strcmp(ifs.v[i], "loopback-only") == 0)
-			rc = bind_one(m, "127.0.0.1", svc->port, err);
-		else
-			rc = bind_one(m, ifs.v[i], svc->port, err);
-	}
-	strlist_free(&ifs);
-	return rc;
-}
 
 /* "noplaintext" in a smtpd_sasl_*security_options value (all our
  * mechanisms are plaintext ones). */
@@ -1521,7 +1440,9 @@ managesieve_new(struct smtpd_server *srv, const struct config *base_cfg,
 			  m->service);
 	m->max_sessions = svc->maxproc > 0 ? (unsigned)svc->maxproc
 					   : (unsigned)m->s.default_process_limit;
-	if (bind_all(m, svc, err) < 0)
+	if (listen_bind_service(m->service, svc, m->s.inet_interfaces,
+				m->s.inet_protocols, 128, &m->fds, &m->nfds,
+				err) < 0)
 		goto fail;
 	return m;
 fail:
