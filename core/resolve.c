@@ -896,16 +896,50 @@ resolve_rcpt(struct resolve_ctx *c, const struct addr *a, struct resolve_result 
 		rs = RESOLVE_CONFIG;
 	}
 	if (rs == RESOLVE_OK) {
+		/* Did virtual_alias_maps rewrite the address at all? */
+		bool aliased = x.out.n != 1 || strcmp(x.out.v[0], orig) != 0;
+		size_t nknown = 0;
+		char *first_reason = NULL;
+
 		r->v = xcalloc(x.out.n, sizeof(*r->v));
 		for (size_t i = 0; i < x.out.n; i++) {
-			rs = resolve_final(c, x.out.v[i], &r->v[i], &r->reason);
+			char *why = NULL;
+
+			rs = resolve_final(c, x.out.v[i], &r->v[r->n], &why);
+			if (rs == RESOLVE_UNKNOWN && aliased) {
+				/*
+				 * As Postfix: one stale member does not refuse
+				 * a list. The target is kept and bounced by the
+				 * queue (a DSN to the sender); the recipient is
+				 * refused only when no target exists at all.
+				 */
+				if (first_reason == NULL)
+					first_reason = why;
+				else
+					free(why);
+				r->v[r->n].addr = xstrdup(x.out.v[i]);
+				r->v[r->n].maildir = NULL;
+				r->v[r->n].unknown = true;
+				r->n++;
+				rs = RESOLVE_OK;
+				continue;
+			}
 			if (rs != RESOLVE_OK) {
-				/* One undeliverable target fails the recipient:
-				 * refused now rather than bounced later. */
+				/* A lookup failure fails the whole recipient:
+				 * 4xx now, never a partial answer. */
+				r->reason = why;
 				break;
 			}
-			r->n = i + 1;
+			free(why);
+			r->n++;
+			nknown++;
 		}
+		if (rs == RESOLVE_OK && nknown == 0) {
+			rs = RESOLVE_UNKNOWN;
+			r->reason = first_reason;
+			first_reason = NULL;
+		}
+		free(first_reason);
 		if (rs != RESOLVE_OK) {
 			char *reason = r->reason;
 			r->reason = NULL;

@@ -42,6 +42,9 @@ struct resolve_dest {
 	enum resolve_class cls;
 	char   *maildir;	/* RESOLVE_CLASS_VIRTUAL: absolute path, ends in "/";
 				   NULL if the map value is not a Maildir (mbox) */
+	bool    unknown;	/* an alias target that does not exist: kept so
+				   the other targets get the mail; it is
+				   bounced when the queue delivers it */
 	uid_t   uid;		/* from virtual_uid_maps (static: or per user) */
 	gid_t   gid;
 };

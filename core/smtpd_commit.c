@@ -670,7 +670,8 @@ smtpd_commit(struct smtpd_session *s)
 			j->out[j->nout].orcpt = t->rcpt[i].orcpt;
 			j->out[j->nout].notify = t->rcpt[i].notify;
 			j->out[j->nout].maildir = d->maildir;
-			if (d->cls != RESOLVE_CLASS_VIRTUAL || d->maildir == NULL)
+			if (d->cls != RESOLVE_CLASS_VIRTUAL || d->maildir == NULL ||
+			    d->unknown)
 				j->direct = false;
 			j->nout++;
 		}

@@ -230,7 +230,11 @@ static const struct rcpt_case rcpt_cases[] = {
 	  "bob@example.test=/var/mail/vhosts/example.test/bob/Maildir/" },
 	{ "chain1@example.test", RESOLVE_OK,
 	  "bob@example.test=/var/mail/vhosts/example.test/bob/Maildir/" },
-	{ "keep@example.test", RESOLVE_UNKNOWN, "virtual mailbox table" },
+	/* a stale list member does not refuse the list: it is kept, marked
+	   unknown, and bounced by the queue */
+	{ "keep@example.test", RESOLVE_OK,
+	  "keep@example.test=(mbox)|"
+	  "alice@example.test=/var/mail/vhosts/example.test/alice/" },
 	{ "loopa@example.test", RESOLVE_LOOP, "loopa@example.test" },
 	{ "info@alias.example", RESOLVE_OK,
 	  "alice@example.test=/var/mail/vhosts/example.test/alice/" },
@@ -303,10 +307,16 @@ test_rcpt(void **state)
 			assert_true(r.n >= 1);
 			check_dests(t->addr, &r, t->dests);
 			for (size_t k = 0; k < r.n; k++)
-				if (r.v[k].cls == RESOLVE_CLASS_VIRTUAL) {
+				if (r.v[k].cls == RESOLVE_CLASS_VIRTUAL &&
+				    !r.v[k].unknown) {
 					assert_int_equal(r.v[k].uid, 5000);
 					assert_int_equal(r.v[k].gid, 5000);
 				}
+			/* only a stale alias target is marked unknown */
+			for (size_t k = 0; k < r.n; k++)
+				assert_int_equal(r.v[k].unknown,
+						 strcmp(t->addr, "keep@example.test") == 0 &&
+						 strcmp(r.v[k].addr, "keep@example.test") == 0);
 		} else {
 			assert_int_equal(r.n, 0);
 			assert_null(r.v);
