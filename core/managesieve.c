@@ -41,6 +41,7 @@
 #include "core/lib/xmalloc.h"
 #include "core/listen.h"
 #include "core/log.h"
+#include "core/netlist.h"
 #include "core/managesieve.h"
 #include "core/managesieve_cmd.h"
 #include "core/resolve.h"
@@ -1348,18 +1349,12 @@ session_start(struct managesieve *m, int fd, const struct sockaddr *sa)
 	s->fd = fd;
 	m->nsessions++;
 	m->srv->nsessions++;
-	if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *s6 = (const void *)sa;
+	{
+		/* An IPv4-mapped IPv6 peer is shown as IPv4, as Postfix does. */
+		struct netlist_addr peer;
 
-		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
-			inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], s->addr,
-				  sizeof(s->addr));
-		else
-			inet_ntop(AF_INET6, &s6->sin6_addr, s->addr,
-				  sizeof(s->addr));
-	} else {
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr,
-			  s->addr, sizeof(s->addr));
+		if (netlist_addr_from_sockaddr(sa, &peer) == 0)
+			netlist_addr_format(&peer, s->addr, sizeof(s->addr));
 	}
 	/* The session closes the socket itself: STARTTLS replaces the
 	 * bufferevent on the same socket. */

@@ -38,6 +38,7 @@
 #include "core/addr.h"
 #include "core/lib/xmalloc.h"
 #include "core/log.h"
+#include "core/netlist.h"
 #include "core/queue.h"
 #include "core/smtpd_cmd.h"
 #include "core/smtpd_commit.h"
@@ -1507,21 +1508,16 @@ smtpd_session_start(struct smtpd_listener *l, int fd, const struct sockaddr *sa,
 	s->fd = fd;
 	l->nsessions++;
 	l->srv->nsessions++;
-	if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *s6 = (const void *)sa;
-		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
-			inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12],
-				  s->client_addr, sizeof(s->client_addr));
-		else
-			inet_ntop(AF_INET6, &s6->sin6_addr, s->client_addr,
-				  sizeof(s->client_addr));
-	} else {
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr,
-			  s->client_addr, sizeof(s->client_addr));
+	{
+		/* An IPv4-mapped IPv6 peer is shown as IPv4, as Postfix does. */
+		struct netlist_addr peer;
+
+		if (netlist_addr_from_sockaddr(sa, &peer) == 0)
+			netlist_addr_format(&peer, s->client_addr, sizeof(s->client_addr));
 	}
 	s->client_name = "unknown";
 	errbuf_clear(&err);
-	m = netlist_match_str(l->mynetworks, s->client_addr, &err);
+	m = netlist_match(l->mynetworks, sa, &err);
 	if (m < 0)
 		log_write(sess_name(s), SVC, LOG_LVL_WARNING,
 			  "mynetworks lookup for %s: %s", s->client_addr,
