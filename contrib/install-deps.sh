@@ -81,6 +81,7 @@ cmd:ldapadd ldap-utils
 file:/usr/sbin/mariadbd mariadb-server
 file:/usr/lib/dovecot/imap dovecot-imapd
 file:/usr/lib/dovecot/lmtp dovecot-lmtpd
+cmd:sieve-test dovecot-sieve
 cmd:fail2ban-regex fail2ban
 cmd:pflogsumm pflogsumm
 cmd:php php-cli
@@ -116,6 +117,7 @@ file:/usr/local/libexec/slapd openldap26-server
 file:/usr/local/bin/mariadb-install-db mariadb1011-server
 file:/usr/local/libexec/dovecot/imap dovecot
 file:/usr/local/libexec/dovecot/lmtp dovecot
+cmd:sieve-test dovecot-pigeonhole
 cmd:fail2ban-regex py311-fail2ban
 cmd:pflogsumm pflogsumm
 cmd:php php83
@@ -235,7 +237,7 @@ trap 'cleanup; exit 1' HUP INT TERM
 rc=0
 if [ "$os" = debian ]; then
 	case " $missing_pkgs " in
-	*" postfix "*|*" slapd "*|*" mariadb-server "*|*" fail2ban "*|*" dovecot-imapd "*|*" dovecot-lmtpd "*)
+	*" postfix "*|*" slapd "*|*" mariadb-server "*|*" fail2ban "*|*" dovecot-imapd "*|*" dovecot-lmtpd "*|*" dovecot-sieve "*)
 		echo "postfix postfix/main_mailer_type select No configuration" |
 			$SUDO debconf-set-selections || exit 1
 		echo "slapd slapd/no_configuration boolean true" |
