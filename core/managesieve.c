@@ -47,6 +47,7 @@
 #include "core/resolve.h"
 #include "core/tls.h"
 #include "core/worker.h"
+#include "delivery/deliver.h"
 #include "delivery/sieve/sieve.h"
 
 #define SVC "managesieved"
@@ -428,21 +429,6 @@ job_reply(struct job *j, const char *kind, const char *code, const char *text)
 	buf_puts(&j->out, "\r\n");
 }
 
-/* home: the maildir's parent when it ends in "Maildir/", else itself
- * (where delivery looks for .dovecot.sieve). */
-static char *
-home_of(const char *maildir)
-{
-	size_t n = strlen(maildir);
-
-	while (n > 1 && maildir[n - 1] == '/')
-		n--;
-	if (n >= 8 && strncmp(maildir + n - 7, "Maildir", 7) == 0 &&
-	    maildir[n - 8] == '/')
-		n -= 8;
-	return xstrndup(maildir, n);
-}
-
 static void
 work_auth(struct job *j)
 {
@@ -475,7 +461,7 @@ work_auth(struct job *j)
 	switch (resolve_mailbox(j->resolve, j->user, &d, &reason)) {
 	case RESOLVE_OK:
 		if (d.maildir != NULL) {
-			j->home_r = home_of(d.maildir);
+			j->home_r = deliver_sieve_home(d.maildir);
 		} else {
 			j->result = 0;
 			errbuf_set(&j->err, "%s has no maildir", j->user);

@@ -214,9 +214,8 @@ deliver_errno_dsn(int e, enum deliver_status *st)
 	}
 }
 
-/* home: the maildir's parent when it ends in "Maildir/", else itself. */
-static char *
-sieve_home(const char *maildir)
+char *
+deliver_sieve_home(const char *maildir)
 {
 	size_t n = strlen(maildir);
 
@@ -740,7 +739,7 @@ deliver_maildir(const struct deliver_req *req, char dsn_r[8],
 
 	/* Sieve: before scripts, the user's, after scripts; each later one
 	 * only while the implicit keep is still in effect (Pigeonhole). */
-	home = sieve_home(req->maildir);
+	home = deliver_sieve_home(req->maildir);
 	user_script = xasprintf("%s/.dovecot.sieve", home);
 	memset(&sm, 0, sizeof(sm));
 	sm.content = req->content;

@@ -52,6 +52,12 @@ struct deliver_req {
 enum deliver_status deliver_maildir(const struct deliver_req *req,
 				    char dsn_r[8], struct buf *text_r);
 /*
+ * The Sieve home of a mailbox (DESIGN: where .dovecot.sieve and sieve/
+ * live): the maildir's parent when the path ends in "Maildir/", else the
+ * maildir itself, without a trailing '/'. The caller frees it.
+ */
+char *deliver_sieve_home(const char *maildir);
+/*
  * The errno mapping above, for any local delivery agent: returns the DSN
  * code (static string) and sets *st_r to DELIVER_DEFER or DELIVER_BOUNCE.
  */
