@@ -14,12 +14,12 @@ import signal
 import socket
 import subprocess
 import tempfile
-import threading
 import time
 
 import pytest
 
 import harness
+from capture import Capture
 from harness import free_port, make_msg, to_lf
 
 DOVECOT = "/usr/sbin/dovecot"
@@ -162,109 +162,9 @@ def dovecot_lmtp():
         dv.stop()
 
 
-class CaptureLMTP:
-    """A tiny LMTP server on 127.0.0.1: LHLO, MAIL, RCPT, DATA with one
-    reply per accepted recipient from data_reply(addr)."""
-
-    def __init__(self):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.greetings = []         # the first command of each session
-        self.transactions = []      # (sender, [accepted rcpts], data)
-        self.rcpt_reply = lambda addr: "250 2.1.5 Ok"
-        self.data_reply = lambda addr: "250 2.0.0 <%s> Saved" % addr
-        self.stop_ev = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.stop_ev.set()
-        self.thread.join(5)
-        self.sock.close()
-
-    def _run(self):
-        while not self.stop_ev.is_set():
-            try:
-                c, _ = self.sock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            threading.Thread(target=self._session, args=(c,),
-                             daemon=True).start()
-
-    def _session(self, c):
-        c.settimeout(10)
-        f = c.makefile("rb")
-        send = lambda s: c.sendall(s.encode() + b"\r\n")
-        first = True
-        try:
-            send("220 capture.test LMTP ready")
-            sender, rcpts = None, []
-            while True:
-                line = f.readline(4096)
-                if not line:
-                    return
-                cmd = line.decode("utf-8", "replace").rstrip("\r\n")
-                up = cmd.upper()
-                if first:
-                    self.greetings.append(cmd)
-                    first = False
-                if up.startswith("LHLO"):
-                    send("250-capture.test\r\n250-PIPELINING\r\n"
-                         "250-ENHANCEDSTATUSCODES\r\n250 8BITMIME")
-                elif up.startswith(("EHLO", "HELO")):
-                    send("500 5.5.1 this is LMTP")
-                elif up.startswith("MAIL FROM:"):
-                    sender = re.match(r"(?i)MAIL FROM:<([^>]*)>", cmd).group(1)
-                    rcpts = []
-                    send("250 2.1.0 Ok")
-                elif up.startswith("RCPT TO:"):
-                    a = re.match(r"(?i)RCPT TO:<([^>]*)>", cmd).group(1)
-                    r = self.rcpt_reply(a)
-                    if r.startswith("2"):
-                        rcpts.append(a)
-                    send(r)
-                elif up == "DATA":
-                    if not rcpts:
-                        send("503 5.5.1 No valid recipients")
-                        continue
-                    send("354 go ahead")
-                    data = b""
-                    while True:
-                        l = f.readline(100000)
-                        if not l or l == b".\r\n":
-                            break
-                        data += l
-                    self.transactions.append((sender, list(rcpts), data))
-                    for a in rcpts:      # RFC 2033 4.2: one per recipient
-                        send(self.data_reply(a))
-                elif up == "QUIT":
-                    send("221 2.0.0 Bye")
-                    return
-                elif up == "RSET":
-                    send("250 2.0.0 Ok")
-                else:
-                    send("502 5.5.2 unknown command")
-        except OSError:
-            return
-        finally:
-            c.close()
-
-    def wait_transactions(self, n, timeout=20):
-        deadline = time.time() + timeout
-        while len(self.transactions) < n and time.time() < deadline:
-            time.sleep(0.05)
-        return self.transactions
-
-
 @pytest.fixture
 def capture_lmtp():
-    c = CaptureLMTP()
+    c = Capture(lmtp=True)
     yield c
     c.close()
 

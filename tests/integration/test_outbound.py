@@ -6,134 +6,22 @@ arrive, the Postfix-style delivery lines, per-recipient 4xx/5xx handling,
 retries after backoff, and the null MX (RFC 7505) bounce.
 """
 import os
-import re
 import shutil
 import signal
-import socket
 import subprocess
-import threading
 import time
 
 import pytest
 
+from capture import Capture
 from harness import free_port, make_msg, to_lf
 
 DNSMASQ = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
 
 
-class CaptureSMTP:
-    """A tiny ESMTP server: records transactions, answers as scripted.
-    rcpt_reply(addr) and data_reply() give the replies; pipelining on."""
-
-    def __init__(self, pipelining=True):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.pipelining = pipelining
-        self.messages = []          # (sender, [rcpts], data bytes)
-        self.rcpt_reply = lambda addr: "250 2.1.5 Ok"
-        self.data_reply = lambda: "250 2.0.0 Ok: queued as CAFE1"
-        self.connections = 0
-        self.starttls = None        # "refuse" (454) or "break" (bad TLS)
-        self.stop_ev = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.stop_ev.set()
-        self.thread.join(5)
-        self.sock.close()
-
-    def _run(self):
-        while not self.stop_ev.is_set():
-            try:
-                c, _ = self.sock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            self.connections += 1
-            threading.Thread(target=self._session, args=(c,),
-                             daemon=True).start()
-
-    def _session(self, c):
-        c.settimeout(10)
-        f = c.makefile("rb")
-        send = lambda s: c.sendall(s.encode() + b"\r\n")
-        try:
-            send("220 remote.test ESMTP capture")
-            sender, rcpts = None, []
-            while True:
-                line = f.readline(4096)
-                if not line:
-                    return
-                cmd = line.decode("utf-8", "replace").rstrip("\r\n")
-                up = cmd.upper()
-                if up.startswith("EHLO"):
-                    ext = ["250-remote.test", "250-SIZE 10000000",
-                           "250-8BITMIME"]
-                    if self.pipelining:
-                        ext.append("250-PIPELINING")
-                    if self.starttls:
-                        ext.append("250-STARTTLS")
-                    ext.append("250 SMTPUTF8")
-                    send("\r\n".join(ext))
-                elif up.startswith("MAIL FROM:"):
-                    sender = re.match(r"(?i)MAIL FROM:<([^>]*)>", cmd).group(1)
-                    rcpts = []
-                    send("250 2.1.0 Ok")
-                elif up.startswith("RCPT TO:"):
-                    a = re.match(r"(?i)RCPT TO:<([^>]*)>", cmd).group(1)
-                    r = self.rcpt_reply(a)
-                    if r.startswith("2"):
-                        rcpts.append(a)
-                    send(r)
-                elif up == "DATA":
-                    if not rcpts:
-                        send("554 5.5.1 Error: no valid recipients")
-                        continue
-                    send("354 End data with <CR><LF>.<CR><LF>")
-                    data = b""
-                    while True:
-                        l = f.readline(100000)
-                        if not l or l == b".\r\n":
-                            break
-                        data += l
-                    r = self.data_reply()
-                    if r.startswith("2"):
-                        self.messages.append((sender, list(rcpts), data))
-                    send(r)
-                elif up == "QUIT":
-                    send("221 2.0.0 Bye")
-                    return
-                elif up == "RSET":
-                    send("250 2.0.0 Ok")
-                elif up == "STARTTLS" and self.starttls == "refuse":
-                    send("454 4.7.0 TLS not available due to local problem")
-                elif up == "STARTTLS" and self.starttls == "break":
-                    send("220 2.0.0 Ready to start TLS")
-                    c.sendall(b"this is not a TLS server hello\r\n")
-                    return
-                else:
-                    send("502 5.5.2 Error: command not recognized")
-        except OSError:
-            return
-        finally:
-            c.close()
-
-    def wait_messages(self, n, timeout=20):
-        deadline = time.time() + timeout
-        while len(self.messages) < n and time.time() < deadline:
-            time.sleep(0.05)
-        return self.messages
-
-
 @pytest.fixture
 def remote():
-    r = CaptureSMTP()
+    r = Capture()
     yield r
     r.close()
 

@@ -17,7 +17,7 @@ import tempfile
 import pytest
 
 from harness import make_msg
-from test_outbound import CaptureSMTP
+from capture import Capture
 
 USERS = ("relay@example.test:{PLAIN}relay pw:::\n")
 
@@ -45,7 +45,7 @@ def certs():
 
 @pytest.fixture
 def remote():
-    r = CaptureSMTP()
+    r = Capture()
     yield r
     r.close()
 
