@@ -13,8 +13,10 @@
  * a failed recipient done before its notification is in the queue, or
  * send a notification for a null-sender message.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +44,7 @@
 #include "core/lib/xmalloc.h"
 #include "delivery/bounce.h"
 #include "delivery/deliver.h"
+#include "delivery/smtp_cache.h"
 #include "delivery/smtp_client.h"
 #include "delivery/smtp_tls.h"
 #include "delivery/transport.h"
@@ -66,6 +69,7 @@ struct outgroup {
 	struct qjob      *j;
 	struct transport  t;
 	char              key[300];	/* destination, for concurrency */
+	char              cache_key[600];	/* key + SASL user + TLS */
 	struct smtp_req   req;
 	size_t           *idx;		/* recipient indices in env */
 	struct smtp_sess *sess;		/* while running */
@@ -139,6 +143,10 @@ struct qmgr {
 	struct destcount      *dests;
 	struct qjob           *out_jobs;	/* waiting for SMTP outcomes */
 	unsigned               out_active, out_jobs_n, dest_limit;
+	/* qmgr_reconfigure: the next configuration, applied when idle */
+	struct qmgr           *next;
+	void                 (*next_applied)(void *arg);
+	void                  *next_arg;
 };
 
 /* ---- the set of known IDs ---- */
@@ -220,6 +228,17 @@ delivery_log(const char *syslog_name, const char *service, const char *id,
 	     double delay, const double delays[4], const char *dsn,
 	     const char *status, const char *text)
 {
+	delivery_log_conn(syslog_name, service, id, to, orig_to, relay, 0,
+			  delay, delays, dsn, status, text);
+}
+
+void
+delivery_log_conn(const char *syslog_name, const char *service,
+		  const char *id, const char *to, const char *orig_to,
+		  const char *relay, unsigned conn_use, double delay,
+		  const double delays[4], const char *dsn, const char *status,
+		  const char *text)
+{
 	char d[5][32];
 	struct buf b;
 	int i;
@@ -231,8 +250,11 @@ delivery_log(const char *syslog_name, const char *service, const char *id,
 	buf_printf(&b, "%s: to=<%s>, ", id, to ? to : "");
 	if (orig_to && to && strcasecmp(orig_to, to) != 0)
 		buf_printf(&b, "orig_to=<%s>, ", orig_to);
-	buf_printf(&b, "relay=%s, delay=%s, delays=%s/%s/%s/%s, dsn=%s, "
-		   "status=%s (%s)", relay ? relay : "none", d[0], d[1], d[2],
+	buf_printf(&b, "relay=%s, ", relay ? relay : "none");
+	if (conn_use > 1)	/* Postfix: a cached connection's n-th use */
+		buf_printf(&b, "conn_use=%u, ", conn_use);
+	buf_printf(&b, "delay=%s, delays=%s/%s/%s/%s, dsn=%s, "
+		   "status=%s (%s)", d[0], d[1], d[2],
 		   d[3], d[4], dsn ? dsn : "4.0.0", status, text ? text : "");
 	log_write(syslog_name, service ? service : "virtual", LOG_LVL_INFO, "%s",
 		  buf_cstr(&b));
@@ -471,6 +493,8 @@ group_add(struct qjob *j, const struct rcpt_outcome *o, size_t i,
 		g->sasl_user = u;
 		g->sasl_pass = pw;
 		memcpy(g->key, key, sizeof(key));
+		snprintf(g->cache_key, sizeof(g->cache_key), "%s|%s", key,
+			 u ? u : "");
 	}
 	g->idx = xrealloc(g->idx, (g->req.nrcpt + 1) * sizeof(*g->idx));
 	g->req.rcpt = xrealloc(g->req.rcpt, (g->req.nrcpt + 1) * sizeof(*g->req.rcpt));
@@ -942,9 +966,10 @@ record_work(void *arg)
 			delays[1] = tv_diff(&j->t_sched, &gr->t_start);
 			delays[2] = gr->req.t_conn;
 			delays[3] = gr->req.t_xfer;
-			delivery_log(name, gr->req.lmtp ? "lmtp" : "smtp",
+			delivery_log_conn(name, gr->req.lmtp ? "lmtp" : "smtp",
 				     j->env.id, r->addr, r->orig,
-				     gr->req.relay, tv_diff(&arr, &now), delays,
+				     gr->req.relay, gr->req.conn_use,
+				     tv_diff(&arr, &now), delays,
 				     sr->text ? sr->dsn : "4.4.0", status,
 				     sr->text ? sr->text : "delivery interrupted");
 		}
@@ -1067,6 +1092,78 @@ record_done(void *arg)
 
 static void dispatch(struct qmgr *q);
 
+/* Whether word names next hop t: "host", "[host]", "[host]:port" ... */
+static bool
+nexthop_is(const struct transport *t, const char *w, size_t n)
+{
+	char f[300];
+
+	if (n == strlen(t->host) && strncasecmp(w, t->host, n) == 0)
+		return true;
+	snprintf(f, sizeof(f), "%s%s%s", t->mx ? "" : "[", t->host,
+		 t->mx ? "" : "]");
+	if (n == strlen(f) && strncasecmp(w, f, n) == 0)
+		return true;
+	if (t->port > 0)
+		snprintf(f + strlen(f), sizeof(f) - strlen(f), ":%d", t->port);
+	return n == strlen(f) && strncasecmp(w, f, n) == 0;
+}
+
+/* smtp_connection_cache_destinations lists this next hop. */
+static bool
+cache_listed(const struct qmgr *q, const struct transport *t)
+{
+	const char *p = q->s->smtp_connection_cache_destinations;
+
+	while (p && *p) {
+		size_t n;
+
+		p += strspn(p, ", \t\r\n");
+		n = strcspn(p, ", \t\r\n");
+		if (n > 0 && nexthop_is(t, p, n))
+			return true;
+		p += n;
+	}
+	return false;
+}
+
+/*
+ * The SMTP client asks, at the end of a transaction, whether to keep the
+ * connection (smtp_connection_cache_on_demand: when more mail for the same
+ * next hop is waiting, or not sorted yet; or always for the next hops in
+ * smtp_connection_cache_destinations).
+ */
+static bool
+want_cache(void *arg, const struct smtp_req *req)
+{
+	struct qmgr *q = arg;
+	const struct outgroup *g = (const struct outgroup *)(const void *)
+		((const char *)req - offsetof(struct outgroup, req));
+	const struct outgroup *w;
+
+	if (cache_listed(q, &g->t))
+		return true;
+	if (!q->s->smtp_connection_cache_on_demand)
+		return false;
+	for (w = q->wait_head; w; w = w->wait_next)
+		if (strcmp(w->cache_key, g->cache_key) == 0)
+			return true;
+	return q->npending > 0 || q->inflight > 0;
+}
+
+/* A source address parameter: "" or a numeric address of family af. */
+static int
+bind_check(const char *name, const char *v, int af, struct errbuf *err)
+{
+	unsigned char a[16];
+
+	if (v == NULL || *v == '\0' || inet_pton(af, v, a) == 1)
+		return 0;
+	errbuf_set(err, "%s: \"%s\" is not a numeric %s address", name, v,
+		   af == AF_INET ? "IPv4" : "IPv6");
+	return -1;
+}
+
 static void
 smtp_done(void *arg, struct smtp_req *req)
 {
@@ -1110,6 +1207,7 @@ dispatch(struct qmgr *q)
 		g->req.sasl_user = g->sasl_user;
 		g->req.sasl_pass = g->sasl_pass;
 		g->req.id = g->j->env.id;
+		g->req.cache_key = g->cache_key;
 		g->req.sender = g->j->env.sender;
 		g->req.content = g->j->content.data ? g->j->content.data : "";
 		g->req.len = g->j->content.len;
@@ -1320,12 +1418,54 @@ scan_start(struct qmgr *q, bool active, bool deferred, bool force)
 	worker_submit(q->pool, scan_work, scan_done, sc);
 }
 
+/*
+ * qmgr_reconfigure: once nothing is in flight (no worker job, no SMTP
+ * delivery, no scan), the configuration-derived fields of q and q->next
+ * trade places; freeing q->next then frees the old ones.
+ */
+static void
+reconf_try(struct qmgr *q)
+{
+	struct qmgr *n = q->next, tmp;
+	void (*applied)(void *) = q->next_applied;
+	void *arg = q->next_arg;
+
+	if (n == NULL || q->inflight > 0 || q->out_jobs_n > 0 ||
+	    q->out_active > 0 || q->scanning)
+		return;
+#define QMGR_SWAP(f) do { tmp.f = q->f; q->f = n->f; n->f = tmp.f; } while (0)
+	QMGR_SWAP(s);
+	QMGR_SWAP(resolve);
+	QMGR_SWAP(dns);
+	QMGR_SWAP(transport_maps);
+	QMGR_SWAP(sasl_maps);
+	QMGR_SWAP(tcfg);
+	QMGR_SWAP(scfg);
+	QMGR_SWAP(dest_limit);
+	QMGR_SWAP(max_inflight);
+#undef QMGR_SWAP
+	if (event_pending(q->timer, EV_TIMEOUT, NULL)) {
+		struct timeval tv = { (time_t)(q->s->queue_run_delay > 0
+					       ? q->s->queue_run_delay : 300), 0 };
+		event_add(q->timer, &tv);
+	}
+	q->next = NULL;
+	qmgr_free(&n);
+	if (applied != NULL)
+		applied(arg);
+}
+
 /* Starts jobs while there are slots; rescans when the FIFO ran dry. */
 static void
 pump(struct qmgr *q)
 {
 	struct qjob *j;
 
+	if (q->next != NULL) {
+		reconf_try(q);		/* nothing new starts until it applies */
+		if (q->next != NULL)
+			return;
+	}
 	while (q->inflight < q->max_inflight && (j = q->head) != NULL) {
 		q->head = j->next;
 		if (q->head == NULL)
@@ -1424,6 +1564,28 @@ qmgr_new(struct event_base *base, struct worker_pool *pool,
 		return NULL;
 	}
 	q->scfg.sasl_filter = s->smtp_sasl_mechanism_filter;
+	if (bind_check("smtp_bind_address", s->smtp_bind_address, AF_INET, err) < 0
+	    || bind_check("smtp_bind_address6", s->smtp_bind_address6, AF_INET6,
+			  err) < 0) {
+		qmgr_free(&q);
+		return NULL;
+	}
+	q->scfg.bind4 = s->smtp_bind_address;
+	q->scfg.bind6 = s->smtp_bind_address6;
+	q->scfg.bind_enforce = s->smtp_bind_address_enforce;
+	if (s->inet_protocols && strcasestr(s->inet_protocols, "all") == NULL) {
+		q->scfg.no_ipv4 = strcasestr(s->inet_protocols, "ipv4") == NULL;
+		q->scfg.no_ipv6 = strcasestr(s->inet_protocols, "ipv6") == NULL;
+		if (q->scfg.no_ipv4 && q->scfg.no_ipv6)
+			q->scfg.no_ipv4 = q->scfg.no_ipv6 = false;
+	}
+	q->scfg.cache_wanted = want_cache;
+	q->scfg.cache_arg = q;
+	q->scfg.cache_time_limit = s->smtp_connection_cache_time_limit;
+	q->scfg.reuse_count_limit = s->smtp_connection_reuse_count_limit;
+	q->scfg.reuse_time_limit = s->smtp_connection_reuse_time_limit;
+	q->scfg.t_rset = s->smtp_rset_timeout;
+	q->scfg.mime_downgrade = !s->disable_mime_output_conversion;
 	if (s->smtp_sasl_auth_enable) {
 		q->sasl_maps = table_list_open(s->smtp_sasl_password_maps
 					       ? s->smtp_sasl_password_maps : "",
@@ -1433,8 +1595,8 @@ qmgr_new(struct event_base *base, struct worker_pool *pool,
 			return NULL;
 		}
 	}
-	q->dest_limit = (unsigned)(s->default_destination_concurrency_limit > 0
-				   ? s->default_destination_concurrency_limit : 0);
+	q->dest_limit = (unsigned)(s->smtp_destination_concurrency_limit > 0
+				   ? s->smtp_destination_concurrency_limit : 0);
 	q->timer = event_new(base, -1, EV_PERSIST, timer_cb, q);
 	q->pump_ev = event_new(base, -1, 0, pump_cb, q);
 	if (q->timer == NULL || q->pump_ev == NULL) {
@@ -1482,6 +1644,35 @@ qmgr_flush(struct qmgr *q)
 	pump(q);
 }
 
+int
+qmgr_reconfigure(struct qmgr *q, const struct settings *s,
+		 struct resolve_ctx *resolve, void (*applied)(void *arg),
+		 void *arg, struct errbuf *err)
+{
+	struct qmgr *n = qmgr_new(q->base, q->pool, s, resolve, err);
+
+	if (n == NULL)
+		return -1;
+	if (strcmp(n->qdir, q->qdir) != 0) {
+		errbuf_set(err, "queue_directory cannot change while facteurd "
+			   "runs (%s -> %s): restart it", q->qdir, n->qdir);
+		qmgr_free(&n);
+		return -1;
+	}
+	qmgr_free(&q->next);		/* an earlier one not applied yet */
+	q->next = n;
+	q->next_applied = applied;
+	q->next_arg = arg;
+	pump(q);
+	return 0;
+}
+
+bool
+qmgr_reconfigure_pending(const struct qmgr *q)
+{
+	return q != NULL && q->next != NULL;
+}
+
 unsigned
 qmgr_in_flight(const struct qmgr *q)
 {
@@ -1498,6 +1689,7 @@ qmgr_free(struct qmgr **qp)
 
 	if (q == NULL)
 		return;
+	qmgr_free(&q->next);
 	/* SMTP deliveries in progress are abandoned: their recipients stay
 	 * pending in the queue file and are retried after the restart. */
 	while ((j = q->out_jobs) != NULL) {
@@ -1512,6 +1704,7 @@ qmgr_free(struct qmgr **qp)
 		q->dests = d->next;
 		free(d);
 	}
+	smtp_cache_clear();
 	dns_free(&q->dns);
 	table_list_free(&q->transport_maps);
 	table_list_free(&q->sasl_maps);

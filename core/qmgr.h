@@ -40,6 +40,18 @@ int  qmgr_start(struct qmgr *q, struct errbuf *err);
 void qmgr_enqueued(struct qmgr *q, const char *id);
 /* Retry every deferred message now (facteur queue flush / sendmail -q). */
 void qmgr_flush(struct qmgr *q);
+/*
+ * Reload: builds the queue manager's configuration from s and resolve
+ * (borrowed, as in qmgr_new) now, so a bad one is refused (-1 + err; q
+ * unchanged), and switches to it once nothing is in flight (no new job
+ * starts meanwhile; deliveries in progress finish on the old one). Then
+ * applied(arg) runs on the loop: the old s and resolve are free to go.
+ * A second call before that replaces the first (whose applied never runs).
+ */
+int  qmgr_reconfigure(struct qmgr *q, const struct settings *s,
+		      struct resolve_ctx *resolve, void (*applied)(void *arg),
+		      void *arg, struct errbuf *err);
+bool qmgr_reconfigure_pending(const struct qmgr *q);
 /* Messages waiting or being delivered, plus a running scan (tests, stop). */
 unsigned qmgr_in_flight(const struct qmgr *q);
 /*
@@ -63,6 +75,13 @@ void delivery_log(const char *syslog_name, const char *service, const char *id,
 		  const char *to, const char *orig_to, const char *relay,
 		  double delay, const double delays[4], const char *dsn,
 		  const char *status, const char *text);
+/* The same, with ", conn_use=N" after the relay when conn_use > 1 (a
+ * delivery on a reused connection, as Postfix's smtp(8) logs it). */
+void delivery_log_conn(const char *syslog_name, const char *service,
+		       const char *id, const char *to, const char *orig_to,
+		       const char *relay, unsigned conn_use, double delay,
+		       const double delays[4], const char *dsn,
+		       const char *status, const char *text);
 
 /*
  * A time in seconds as Postfix logs delays: two significant digits, at

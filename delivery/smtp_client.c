@@ -36,6 +36,7 @@
 #include "core/lib/buf.h"
 #include "core/lib/xmalloc.h"
 #include "core/tls.h"
+#include "delivery/smtp_cache.h"
 #include "delivery/smtp_client.h"
 
 #define SMTP_LINE_MAX	 2048	/* one reply line (RFC 5321 says 512) */
@@ -44,7 +45,7 @@
 #define SMTP_MAX_MX	 10
 
 enum stage { S_LOOKUP, S_CONNECT, S_GREET, S_EHLO, S_HELO, S_STARTTLS,
-	     S_TLS, S_AUTH, S_MAIL, S_RCPT, S_DATA, S_DOT, S_QUIT };
+	     S_TLS, S_AUTH, S_RSET, S_MAIL, S_RCPT, S_DATA, S_DOT, S_QUIT };
 
 struct target {
 	char host[256];
@@ -61,7 +62,8 @@ struct smtp_sess {
 	/* resolution */
 	char                          mx[SMTP_MAX_MX][256];
 	size_t                        nmx, imx;
-	bool                          aaaa_pending;
+	bool                          aaaa_pending;	/* AAAA after this A */
+	bool                          cur_aaaa;	/* the query running */
 	struct target                 tg[SMTP_MAX_TARGETS];
 	size_t                        ntg, itg;
 	char                          last_err[1200];
@@ -72,6 +74,7 @@ struct smtp_sess {
 	int                           port;
 	const char                   *svc;	/* "smtp" or "lmtp", for logs */
 	char                          peer[400];	/* "host[ip]" or the path */
+	char                          host_name[256];	/* the target's name */
 	size_t                        dot_next;	/* LMTP: next data reply's rcpt */
 	char                          reply[SMTP_REPLY_MAX];
 	size_t                        reply_len;
@@ -84,11 +87,20 @@ struct smtp_sess {
 	int                           auth_step;	/* LOGIN: 0 user, 1 pass */
 	SSL                          *ssl;	/* owned by the filter bev */
 	long long                     size_max;
+	enum smtp_tls_level           level;	/* for this next hop */
+	bool                          reused;	/* taken from the cache */
+	bool                          saw_421;	/* the server is closing */
+	unsigned                      uses;	/* earlier transactions */
+	/* what is sent: the queued content, or its 7-bit conversion */
+	const char                   *body;
+	size_t                        body_len;
+	char                         *conv;	/* owned */
 	/* transaction */
 	size_t                        ncmd, sent, replied;	/* MAIL, RCPTs, DATA */
 	size_t                        accepted;
 	bool                          mail_ok;
 	struct timeval                t0, t_conn;
+	struct timeval                t_open;	/* the connection was made */
 	struct event                 *finish_ev;
 };
 
@@ -100,6 +112,7 @@ static void read_cb(struct bufferevent *bev, void *arg);
 static void event_cb(struct bufferevent *bev, short what, void *arg);
 static void tls_failed(struct smtp_sess *s, const char *why);
 static void start_transaction(struct smtp_sess *s);
+static void start_fresh(struct smtp_sess *s);
 
 unsigned
 smtp_client_active(void)
@@ -201,6 +214,7 @@ sess_free(struct smtp_sess *s)
 		bufferevent_free(s->bev);
 	if (s->finish_ev)
 		event_free(s->finish_ev);
+	free(s->conv);
 	free(s);
 	active--;
 }
@@ -232,6 +246,7 @@ finish(struct smtp_sess *s)
 		s->bev = NULL;
 	}
 	if (s->t_conn.tv_sec) {
+		s->req->conn_use = s->uses + 1;
 		s->req->t_xfer = since(&s->t_conn);
 		s->req->t_conn = (double)(s->t_conn.tv_sec - s->t0.tv_sec)
 				 + (double)(s->t_conn.tv_usec - s->t0.tv_usec) / 1e6;
@@ -260,6 +275,7 @@ stage_doing(enum stage st)
 	case S_STARTTLS:
 	case S_TLS:   return "performing the TLS handshake";
 	case S_AUTH:  return "performing SASL authentication";
+	case S_RSET:  return "sending RSET";
 	case S_MAIL:  return "sending MAIL FROM";
 	case S_RCPT:  return "sending RCPT TO";
 	case S_DATA:  return "sending DATA command";
@@ -307,6 +323,75 @@ send_line(struct smtp_sess *s, long long timeout, const char *fmt, ...)
 	va_end(ap);
 	evbuffer_add(out, "\r\n", 2);
 	bufferevent_set_timeouts(s->bev, &tv, &tv);
+}
+
+/* Whether this connection may carry another transaction. */
+static bool
+cacheable(struct smtp_sess *s)
+{
+	const struct smtp_client_cfg *c = s->cfg;
+
+	if (s->req->cache_key == NULL || s->saw_421 || s->bev == NULL
+	    || c->cache_wanted == NULL || !c->cache_wanted(c->cache_arg, s->req))
+		return false;
+	/* Postfix: a session is reused at most reuse_count_limit times */
+	if (c->reuse_count_limit > 0 && (long long)s->uses >= c->reuse_count_limit)
+		return false;
+	/* ... and not after reuse_time_limit since it was made */
+	if (c->reuse_time_limit > 0 && s->t_conn.tv_sec
+	    && since(&s->t_conn) >= (double)c->reuse_time_limit)
+		return false;
+	return true;
+}
+
+/*
+ * The transaction is over and the connection is healthy: park it for the
+ * next delivery to the same destination, or say QUIT.
+ */
+static void
+end_session(struct smtp_sess *s)
+{
+	if (cacheable(s)) {
+		struct smtp_conn_info info;
+
+		memset(&info, 0, sizeof(info));
+		info.esmtp = s->esmtp;
+		info.pipelining = s->pipelining;
+		info.smtputf8 = s->smtputf8;
+		info.eightbit = s->eightbit;
+		info.starttls = s->starttls;
+		info.tls_active = s->tls_active;
+		info.auth_plain = s->auth_plain;
+		info.auth_login = s->auth_login;
+		info.size_max = s->size_max;
+		snprintf(info.host, sizeof(info.host), "%s", s->host_name);
+		snprintf(info.peer, sizeof(info.peer), "%s", s->peer);
+		snprintf(info.relay, sizeof(info.relay), "%s", s->req->relay);
+		info.t_open = s->t_open;
+		info.uses = s->uses + 1;
+		smtp_cache_put(s->base, s->req->cache_key, s->bev, &info,
+			       s->cfg->cache_time_limit);
+		s->bev = NULL;
+		finish(s);
+		return;
+	}
+	s->stage = S_QUIT;
+	send_line(s, s->cfg->t_quit, "QUIT");
+}
+
+/* A parked connection that did not answer RSET: connect afresh. */
+static void
+reuse_failed(struct smtp_sess *s)
+{
+	if (s->bev) {
+		bufferevent_free(s->bev);
+		s->bev = NULL;
+	}
+	s->reused = false;
+	s->uses = 0;
+	s->saw_421 = false;
+	memset(&s->t_conn, 0, sizeof(s->t_conn));
+	start_fresh(s);
 }
 
 static bool
@@ -386,8 +471,7 @@ start_transaction(struct smtp_sess *s)
 		send_cmd(s, 0);
 	return;
 quit:
-	s->stage = S_QUIT;
-	send_line(s, s->cfg->t_quit, "QUIT");
+	end_session(s);
 }
 
 static void
@@ -395,7 +479,7 @@ send_body(struct smtp_sess *s)
 {
 	struct timeval tv = { (time_t)s->cfg->t_data_xfer, 0 };
 
-	smtp_body_encode(s->req->content, s->req->len, bufferevent_get_output(s->bev));
+	smtp_body_encode(s->body, s->body_len, bufferevent_get_output(s->bev));
 	bufferevent_set_timeouts(s->bev, &tv, &tv);
 	s->stage = S_DOT;
 }
@@ -458,8 +542,7 @@ transaction_reply(struct smtp_sess *s, int code)
 	}
 quit:
 	rcpt_set_open(s, DELIVER_DEFER, "4.4.0", "no reply to the transaction");
-	s->stage = S_QUIT;
-	send_line(s, s->cfg->t_quit, "QUIT");
+	end_session(s);
 }
 
 static void
@@ -536,8 +619,7 @@ lmtp_data_reply(struct smtp_sess *s, int code, const char *dsn)
 		bufferevent_set_timeouts(s->bev, &tv, &tv);
 		return;
 	}
-	s->stage = S_QUIT;
-	send_line(s, s->cfg->t_quit, "QUIT");
+	end_session(s);
 }
 
 /* ---- STARTTLS and AUTH (SMTP only) ---- */
@@ -626,14 +708,14 @@ after_ehlo(struct smtp_sess *s)
 	const struct smtp_client_cfg *c = s->cfg;
 	char text[1200];
 
-	if (!s->req->lmtp && !s->tls_active && c->tls_level != SMTP_TLS_NONE
+	if (!s->req->lmtp && !s->tls_active && s->level != SMTP_TLS_NONE
 	    && c->tls_ctx != NULL && !s->tls_plain) {
 		if (s->starttls) {
 			s->stage = S_STARTTLS;
 			send_line(s, c->t_helo, "STARTTLS");
 			return;
 		}
-		if (c->tls_level >= SMTP_TLS_ENCRYPT) {
+		if (s->level >= SMTP_TLS_ENCRYPT) {
 			snprintf(text, sizeof(text), "TLS is required, but was not "
 				 "offered by host %s", s->peer);
 			conn_failed(s, false, text);
@@ -658,7 +740,7 @@ starttls_reply(struct smtp_sess *s, int code)
 	char text[SMTP_REPLY_MAX + 600];
 
 	if (code / 100 != 2) {
-		if (s->cfg->tls_level >= SMTP_TLS_ENCRYPT) {
+		if (s->level >= SMTP_TLS_ENCRYPT) {
 			snprintf(text, sizeof(text), "TLS is required, but host %s "
 				 "refused to start TLS: %s", s->peer, s->reply);
 			conn_failed(s, false, text);
@@ -712,7 +794,7 @@ tls_established(struct smtp_sess *s)
 	log_write(s->cfg->syslog_name, s->svc, LOG_LVL_INFO, "%s TLS connection "
 		  "established to %s: %s", trust, s->req->relay, buf_cstr(&d));
 	buf_free(&d);
-	if (s->cfg->tls_level == SMTP_TLS_VERIFY && !verified) {
+	if (s->level == SMTP_TLS_VERIFY && !verified) {
 		snprintf(text, sizeof(text), "Server certificate not verified "
 			 "(host %s: %s)", s->peer, X509_verify_cert_error_string(vr));
 		conn_failed(s, false, text);
@@ -736,7 +818,7 @@ tls_failed(struct smtp_sess *s, const char *why)
 	snprintf(text, sizeof(text), "Cannot start TLS: %s with %s%s%s", why,
 		 s->peer, e[0] ? ": " : "", e);
 	log_write(s->cfg->syslog_name, s->svc, LOG_LVL_INFO, "%s", text);
-	if (s->cfg->tls_level == SMTP_TLS_MAY && !s->tls_plain) {
+	if (s->level == SMTP_TLS_MAY && !s->tls_plain) {
 		/* may: this host again, without STARTTLS (Postfix does too) */
 		if (s->bev) {
 			bufferevent_free(s->bev);
@@ -797,6 +879,12 @@ handle_reply(struct smtp_sess *s, int code)
 	case S_AUTH:
 		auth_reply(s, code);
 		return;
+	case S_RSET:	/* a parked connection, checked before its reuse */
+		if (code / 100 == 2)
+			start_transaction(s);
+		else
+			reuse_failed(s);
+		return;
 	case S_MAIL:
 	case S_RCPT:
 	case S_DATA:
@@ -821,8 +909,7 @@ handle_reply(struct smtp_sess *s, int code)
 					 : DELIVER_DEFER, dsn, text);
 			}
 		}
-		s->stage = S_QUIT;
-		send_line(s, s->cfg->t_quit, "QUIT");
+		end_session(s);
 		return;
 	}
 	case S_QUIT:
@@ -874,6 +961,8 @@ read_cb(struct bufferevent *bev, void *arg)
 		free(line);
 		if (rc == 0)
 			continue;
+		if (code == 421)	/* the server closes the connection */
+			s->saw_421 = true;
 		handle_reply(s, code);
 		s->reply_len = 0;
 		s->reply[0] = '\0';
@@ -883,6 +972,10 @@ read_cb(struct bufferevent *bev, void *arg)
 			return;
 	}
 bad:
+	if (s->stage == S_RSET) {
+		reuse_failed(s);
+		return;
+	}
 	if (s->stage < S_MAIL) {
 		snprintf(text, sizeof(text), "host %s sent a malformed reply "
 			 "while %s", s->peer, stage_doing(s->stage));
@@ -910,9 +1003,14 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 			   : "handshake failed");
 		return;
 	}
+	if (s->stage == S_RSET) {	/* the parked connection went away */
+		reuse_failed(s);
+		return;
+	}
 	if (what & BEV_EVENT_CONNECTED) {
 		struct timeval tv = { (time_t)s->cfg->t_helo, 0 };
 		gettimeofday(&s->t_conn, NULL);
+		s->t_open = s->t_conn;
 		s->stage = S_GREET;
 		bufferevent_set_timeouts(bev, &tv, &tv);
 		bufferevent_enable(bev, EV_READ | EV_WRITE);
@@ -947,6 +1045,53 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 
 /* ---- targets ---- */
 
+/*
+ * A socket of family af bound to smtp_bind_address (smtp_bind_address6):
+ * the descriptor, -1 when no source address is set for af or the bind
+ * failed without smtp_bind_address_enforce (logged; the kernel chooses),
+ * -2 when it failed and is enforced (text set).
+ */
+static evutil_socket_t
+bound_socket(struct smtp_sess *s, int af, char *text, size_t size)
+{
+	const char *a = af == AF_INET6 ? s->cfg->bind6 : s->cfg->bind4;
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	evutil_socket_t fd;
+	int e;
+
+	if (a == NULL || *a == '\0')
+		return -1;
+	memset(&ss, 0, sizeof(ss));
+	if (af == AF_INET6) {
+		struct sockaddr_in6 *b = (struct sockaddr_in6 *)&ss;
+		b->sin6_family = AF_INET6;
+		e = inet_pton(AF_INET6, a, &b->sin6_addr);
+		sl = sizeof(*b);
+	} else {
+		struct sockaddr_in *b = (struct sockaddr_in *)&ss;
+		b->sin_family = AF_INET;
+		e = inet_pton(AF_INET, a, &b->sin_addr);
+		sl = sizeof(*b);
+	}
+	fd = e == 1 ? socket(af, SOCK_STREAM, 0) : -1;
+	if (fd >= 0 && bind(fd, (struct sockaddr *)&ss, sl) == 0
+	    && evutil_make_socket_nonblocking(fd) == 0
+	    && evutil_make_socket_closeonexec(fd) == 0)
+		return fd;
+	e = e == 1 ? errno : EINVAL;
+	if (fd >= 0)
+		evutil_closesocket(fd);
+	log_write(s->cfg->syslog_name, s->svc, LOG_LVL_WARNING,
+		  "smtp_connect_addr: bind %s: %s", a, strerror(e));
+	if (!s->cfg->bind_enforce)
+		return -1;
+	snprintf(text, size, "cannot bind to the source address %s (%s): %s",
+		 a, af == AF_INET6 ? "smtp_bind_address6" : "smtp_bind_address",
+		 strerror(e));
+	return -2;
+}
+
 static void
 try_next_target(struct smtp_sess *s)
 {
@@ -954,6 +1099,7 @@ try_next_target(struct smtp_sess *s)
 	socklen_t sl;
 	struct target *t;
 	struct timeval tv = { (time_t)s->cfg->t_connect, 0 };
+	evutil_socket_t fd;
 
 	if (s->itg >= s->ntg) {
 		if (s->imx < s->nmx) {
@@ -995,6 +1141,7 @@ try_next_target(struct smtp_sess *s)
 			 t->host, t->ip, s->port);
 		snprintf(s->peer, sizeof(s->peer), "%s[%s]", t->host, t->ip);
 	}
+	snprintf(s->host_name, sizeof(s->host_name), "%s", t->host);
 	s->stage = S_CONNECT;
 	s->esmtp = s->pipelining = s->smtputf8 = s->eightbit = false;
 	s->starttls = s->tls_active = s->auth_plain = s->auth_login = false;
@@ -1004,8 +1151,20 @@ try_next_target(struct smtp_sess *s)
 	s->dot_next = 0;
 	s->mail_ok = false;
 	s->reply_len = 0;
-	s->bev = bufferevent_socket_new(s->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	fd = -1;
+	if (!s->req->unix_sock) {
+		char text[1200];
+
+		fd = bound_socket(s, ss.ss_family, text, sizeof(text));
+		if (fd == -2) {
+			conn_failed(s, false, text);
+			return;
+		}
+	}
+	s->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (s->bev == NULL) {
+		if (fd >= 0)
+			evutil_closesocket(fd);
 		conn_failed(s, false, "cannot create a socket");
 		return;
 	}
@@ -1047,7 +1206,7 @@ addr_cb(void *arg, enum dns_status st, const struct dns_result *res,
 		snprintf(s->last_err, sizeof(s->last_err), "Host or domain name "
 			 "not found. Name service error for name=%s type=%s: "
 			 "Host not found, try again", host,
-			 s->aaaa_pending ? "A" : "AAAA");
+			 s->cur_aaaa ? "AAAA" : "A");
 		s->last_perm = false;
 	} else if (s->ntg == s->itg && !s->aaaa_pending && s->last_err[0] == '\0') {
 		snprintf(s->last_err, sizeof(s->last_err), "Host or domain name "
@@ -1059,6 +1218,7 @@ addr_cb(void *arg, enum dns_status st, const struct dns_result *res,
 	}
 	if (s->aaaa_pending) {
 		s->aaaa_pending = false;
+		s->cur_aaaa = true;
 		dns_query(s->dns, host, DNS_AAAA, addr_cb, s);
 		return;
 	}
@@ -1073,13 +1233,19 @@ resolve_next_mx(struct smtp_sess *s)
 	unsigned char a[16];
 
 	if (inet_pton(AF_INET, host, a) == 1 || inet_pton(AF_INET6, host, a) == 1) {
-		add_target(s, host, host);
+		if (strchr(host, ':') ? !s->cfg->no_ipv6 : !s->cfg->no_ipv4)
+			add_target(s, host, host);
+		else
+			snprintf(s->last_err, sizeof(s->last_err), "%s: address "
+				 "family disabled by inet_protocols", host);
 		s->imx++;
 		try_next_target(s);
 		return;
 	}
-	s->aaaa_pending = true;
-	dns_query(s->dns, host, DNS_A, addr_cb, s);
+	/* A, then AAAA, unless inet_protocols leaves one out */
+	s->aaaa_pending = !s->cfg->no_ipv6 && !s->cfg->no_ipv4;
+	s->cur_aaaa = s->cfg->no_ipv4;
+	dns_query(s->dns, host, s->cur_aaaa ? DNS_AAAA : DNS_A, addr_cb, s);
 }
 
 static void
@@ -1126,12 +1292,78 @@ mx_cb(void *arg, enum dns_status st, const struct dns_result *res,
 	resolve_next_mx(s);
 }
 
+/* A delivery on a new connection: lookups, then connect. */
+static void
+start_fresh(struct smtp_sess *s)
+{
+	struct smtp_req *req = s->req;
+
+	s->stage = S_LOOKUP;
+	if (req->mx && !req->lmtp && s->dns != NULL) {
+		dns_query(s->dns, req->host, DNS_MX, mx_cb, s);
+		return;
+	}
+	if (req->unix_sock) {
+		if (!req->lmtp || strlen(req->host) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+			rcpt_set_open(s, DELIVER_DEFER, "4.3.5", "bad unix-domain "
+				      "socket next hop");
+			finish(s);
+			return;
+		}
+		add_target(s, req->host, "");
+		try_next_target(s);
+		return;
+	}
+	snprintf(s->mx[0], sizeof(s->mx[0]), "%s", req->host);
+	s->nmx = 1;
+	if (s->dns == NULL) {
+		unsigned char a[16];
+		if (inet_pton(AF_INET, req->host, a) != 1
+		    && inet_pton(AF_INET6, req->host, a) != 1) {
+			rcpt_set_open(s, DELIVER_DEFER, "4.3.5", "no DNS resolver");
+			finish(s);
+			return;
+		}
+	}
+	resolve_next_mx(s);
+}
+
+/* A delivery on a parked connection: RSET first (smtp_rset_timeout). */
+static void
+start_reuse(struct smtp_sess *s, struct bufferevent *bev,
+	    const struct smtp_conn_info *info)
+{
+	s->bev = bev;
+	s->reused = true;
+	s->uses = info->uses;
+	s->esmtp = info->esmtp;
+	s->pipelining = info->pipelining;
+	s->smtputf8 = info->smtputf8;
+	s->eightbit = info->eightbit;
+	s->starttls = info->starttls;
+	s->tls_active = info->tls_active;
+	s->auth_plain = info->auth_plain;
+	s->auth_login = info->auth_login;
+	s->size_max = info->size_max;
+	s->t_open = info->t_open;
+	snprintf(s->host_name, sizeof(s->host_name), "%s", info->host);
+	snprintf(s->peer, sizeof(s->peer), "%s", info->peer);
+	snprintf(s->req->relay, sizeof(s->req->relay), "%s", info->relay);
+	gettimeofday(&s->t_conn, NULL);
+	s->stage = S_RSET;
+	bufferevent_setcb(bev, read_cb, NULL, event_cb, s);
+	bufferevent_enable(bev, EV_READ | EV_WRITE);
+	send_line(s, s->cfg->t_rset > 0 ? s->cfg->t_rset : 20, "RSET");
+}
+
 struct smtp_sess *
 smtp_deliver(struct event_base *base, struct dns *dns,
 	     const struct smtp_client_cfg *cfg, struct smtp_req *req,
 	     smtp_done_cb *done, void *arg)
 {
 	struct smtp_sess *s = xcalloc(1, sizeof(*s));
+	struct smtp_conn_info info;
+	struct bufferevent *bev;
 	size_t i;
 
 	active++;
@@ -1146,8 +1378,12 @@ smtp_deliver(struct event_base *base, struct dns *dns,
 	s->arg = arg;
 	s->port = req->port > 0 ? req->port : req->lmtp ? 24 : 25;
 	s->svc = req->lmtp ? "lmtp" : "smtp";
+	s->level = req->tls_policy ? req->tls_level : cfg->tls_level;
+	s->body = req->content;
+	s->body_len = req->len;
 	gettimeofday(&s->t0, NULL);
 	snprintf(req->relay, sizeof(req->relay), "none");
+	req->conn_use = 0;
 	for (i = 0; i < req->nrcpt; i++) {
 		free(req->rcpt[i].text);
 		req->rcpt[i].text = NULL;
@@ -1158,33 +1394,11 @@ smtp_deliver(struct event_base *base, struct dns *dns,
 		finish(s);
 		return s;
 	}
-	if (req->mx && !req->lmtp && dns != NULL) {
-		s->stage = S_LOOKUP;
-		dns_query(dns, req->host, DNS_MX, mx_cb, s);
+	if (req->cache_key != NULL
+	    && (bev = smtp_cache_take(req->cache_key, &info)) != NULL) {
+		start_reuse(s, bev, &info);
 		return s;
 	}
-	if (req->unix_sock) {
-		if (!req->lmtp || strlen(req->host) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
-			rcpt_set_open(s, DELIVER_DEFER, "4.3.5", "bad unix-domain "
-				      "socket next hop");
-			finish(s);
-			return s;
-		}
-		add_target(s, req->host, "");
-		try_next_target(s);
-		return s;
-	}
-	snprintf(s->mx[0], sizeof(s->mx[0]), "%s", req->host);
-	s->nmx = 1;
-	if (dns == NULL) {
-		unsigned char a[16];
-		if (inet_pton(AF_INET, req->host, a) != 1
-		    && inet_pton(AF_INET6, req->host, a) != 1) {
-			rcpt_set_open(s, DELIVER_DEFER, "4.3.5", "no DNS resolver");
-			finish(s);
-			return s;
-		}
-	}
-	resolve_next_mx(s);
+	start_fresh(s);
 	return s;
 }

@@ -22,6 +22,8 @@
 struct event_base;
 struct dns;
 
+struct smtp_req;
+
 struct smtp_client_cfg {
 	const char *helo_name;		/* smtp_helo_name */
 	const char *syslog_name;	/* for the connection log lines */
@@ -33,6 +35,23 @@ struct smtp_client_cfg {
 	unsigned    sasl_opts;		/* smtp_sasl_security_options */
 	unsigned    sasl_tls_opts;	/* smtp_sasl_tls_security_options */
 	const char *sasl_filter;	/* smtp_sasl_mechanism_filter */
+	/* source addresses (smtp_bind_address, smtp_bind_address6): NULL or
+	 * "" = the kernel's choice; enforce: defer when the bind fails */
+	const char *bind4, *bind6;
+	bool        bind_enforce;
+	bool        no_ipv4, no_ipv6;	/* inet_protocols leaves one out */
+	/* connection cache: a finished transaction's connection is parked
+	 * under req->cache_key when cache_wanted says so and the reuse
+	 * limits allow; the next delivery to that key sends RSET on it */
+	bool      (*cache_wanted)(void *arg, const struct smtp_req *req);
+	void       *cache_arg;
+	long long   cache_time_limit;	/* smtp_connection_cache_time_limit */
+	long long   reuse_count_limit;	/* smtp_connection_reuse_count_limit */
+	long long   reuse_time_limit;	/* smtp_connection_reuse_time_limit */
+	long long   t_rset;		/* smtp_rset_timeout */
+	/* 8BITMIME: convert 8-bit MIME parts to quoted-printable for a
+	 * server that does not announce 8BITMIME (no: send as is) */
+	bool        mime_downgrade;
 };
 
 #define SMTP_DSN_SIZE 12	/* "5.123.456" */
@@ -59,7 +78,15 @@ struct smtp_req {
 	size_t            len;
 	struct smtp_rcpt *rcpt;
 	size_t            nrcpt;
+	const char       *cache_key;	/* NULL: never reuse the connection */
+	/* TLS for this next hop (smtp_tls_policy_maps), when tls_policy */
+	bool              tls_policy;
+	enum smtp_tls_level tls_level;
+	const char       *tls_match;	/* verify/secure: names, ':'-separated */
+	const char       *tls_protocols;	/* "!SSLv3, !TLSv1" or ">=TLSv1.2" */
+	bool              body_8bit;	/* declared BODY=8BITMIME */
 	/* out */
+	unsigned          conn_use;	/* 1 new connection, n its n-th use */
 	char              relay[320];	/* "mx.example[192.0.2.1]:25", the
 					 * socket path, or "none" */
 	double            t_conn, t_xfer;	/* delays c and d */

@@ -43,17 +43,21 @@ class Capture:
     220), or "tls" (a real handshake with tls_cert = (cert, key)).
     stall_after_data: the DATA content is read, then no reply is sent
     (the connection stays open) until release() is called.
+    greeting: the first reply (a 4xx/5xx one ends the session).
+    close_after: hang up (without 421) after that many transactions on
+    one connection.
     """
 
     SMTP_EXT = ["SIZE 10000000", "8BITMIME", "PIPELINING", "SMTPUTF8"]
     LMTP_EXT = ["PIPELINING", "ENHANCEDSTATUSCODES", "8BITMIME"]
 
     def __init__(self, lmtp=False, host="127.0.0.1", pipelining=True,
-                 ext=None, starttls=None, tls_cert=None, tls_min=None):
+                 ext=None, starttls=None, tls_cert=None, tls_min=None,
+                 port=0):
         self.lmtp = lmtp
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind((host, 0))
+        self.sock.bind((host, port))
         self.sock.listen(32)
         self.sock.settimeout(0.2)
         self.host = host
@@ -74,6 +78,8 @@ class Capture:
         self.tls_cert = tls_cert
         self.tls_min = tls_min      # ssl.TLSVersion the server insists on
         self.stall_after_data = False
+        self.greeting = None
+        self.close_after = None
         self.stalled = threading.Event()    # a DATA is being held
         self._release = threading.Event()
         self.lock = threading.Lock()
@@ -139,8 +145,13 @@ class Capture:
         def send(s):
             c.sendall(s.encode() + b"\r\n")
         try:
-            send("220 remote.test %s capture" % ("LMTP" if self.lmtp
-                                                  else "ESMTP"))
+            g = self.greeting
+            send(g or "220 remote.test %s capture" % ("LMTP" if self.lmtp
+                                                       else "ESMTP"))
+            if g and not g.startswith("2"):
+                f.readline(4096)    # the client's QUIT, if any
+                send("221 2.0.0 Bye")
+                return
             sender, rcpts = None, []
             while True:
                 line = f.readline(4096)
@@ -197,6 +208,9 @@ class Capture:
                             conn.transactions += 1
                         send(r)
                     sender, rcpts = None, []
+                    if (self.close_after is not None
+                            and conn.transactions >= self.close_after):
+                        return
                 elif up == "QUIT":
                     send("221 2.0.0 Bye")
                     return
