@@ -3,7 +3,9 @@ test_durability.py - the queue's promise under a crash: 10 concurrent
 sessions send 200 messages, facteurd is SIGKILLed mid-run (some sessions
 are in the middle of DATA), restarted on the same configuration, and every
 message that got "250 ... queued as" must then be in a maildir, at least
-once, and no delivered file may be truncated.
+once, and no delivered file may be truncated. The same for mail that
+leaves: SIGKILL while a remote server holds the reply to the data, restart,
+every recipient gets the message at least once.
 """
 import hashlib
 import os
@@ -11,7 +13,8 @@ import re
 import threading
 import time
 
-from harness import Delivered, SMTPConn, dot_stuff, maildir_files
+from capture import Capture
+from harness import Delivered, SMTPConn, dot_stuff, free_port, maildir_files
 
 SESSIONS = 10
 PER_SESSION = 20
@@ -201,3 +204,57 @@ def test_crash_during_recovery(facteurd):
         dups += len(got) - 1
     print("\ncrash during recovery: %d duplicate(s) of %d" % (dups, len(mids)))
     assert not d.wait_queue_empty(timeout=15)
+
+
+def test_sigkill_during_outbound_delivery(facteurd):
+    """The remote has read the data of two messages and does not answer;
+    facteurd is SIGKILLed then. After the restart every remote recipient
+    gets the message at least once (the remote never said 250), the local
+    recipient recorded as delivered before the crash is not delivered
+    again, and the log accounts for every recipient: sent, then removed."""
+    remote = Capture()
+    remote.stall_after_data = True
+    try:
+        d = facteurd(main_cf={
+            "relayhost": "[127.0.0.1]:%d" % remote.port,
+            "facteur_dns_servers": "127.0.0.1:%d" % free_port(),
+            "minimal_backoff_time": "1s", "maximal_backoff_time": "2s",
+            "queue_run_delay": "1s", "smtp_data_done_timeout": "60s"})
+        far = ["r%d@far.example" % i for i in range(3)]
+        mid_a, msg_a = build_message(80, 0, far[0])
+        mid_b, msg_b = build_message(80, 1, "solo@far.example")
+        qa = d.send("sender@example.net", far + ["alice@example.test"], msg_a)
+        deadline = time.time() + 15
+        while not remote.stalled.is_set() and time.time() < deadline:
+            time.sleep(0.02)
+        qb = d.send("sender@example.net", ["solo@far.example"], msg_b)
+        # both transactions wait for the reply to the final dot
+        while time.time() < deadline and sum(
+                1 for c in remote.conns if "DATA" in c.commands) < 2:
+            time.sleep(0.02)
+        assert sum(1 for c in remote.conns if "DATA" in c.commands) == 2, \
+            [c.commands for c in remote.conns]
+        d.wait_files("alice@example.test", 1)
+        d.wait_log(r"%s: to=<alice@example\.test>, .*status=sent" % qa)
+        assert not re.search(r"%s: to=<r\d@far" % qa, d.log())
+        d.kill()
+        remote.stall_after_data = False
+        remote.release()
+        before = len(remote.messages)
+        d.start()
+        got = remote.wait_messages(before + 2)
+        for qid, rcpts, mid in ((qa, far, mid_a),
+                                (qb, ["solo@far.example"], mid_b)):
+            for r in rcpts:
+                d.wait_log(r"%s: to=<%s>, relay=127\.0\.0\.1\[127\.0\.0\.1\]"
+                           r":%d, .*status=sent" % (qid, re.escape(r),
+                                                     remote.port))
+                assert any(r in m[1] and mid.encode() in m[2] for m in got), r
+            d.wait_log(r"%s: removed" % qid)
+        # recorded before the crash: not delivered a second time
+        assert len(d.files("alice@example.test")) == 1
+        assert len(re.findall(r"%s: to=<alice@example\.test>, .*status=sent"
+                              % qa, d.log())) == 1
+        assert not d.wait_queue_empty(timeout=15)
+    finally:
+        remote.close()
