@@ -55,3 +55,19 @@ pwscheme_sodium_hash(int argon2id, const char *pw, struct errbuf *err)
 	}
 	return xstrdup(out);
 }
+
+char *
+pwscheme_sodium_hash_cost(int argon2id, unsigned long long ops, size_t mem,
+			  const char *pw, struct errbuf *err)
+{
+	char out[crypto_pwhash_STRBYTES];
+
+	if (sodium_init() < 0 ||
+	    crypto_pwhash_str_alg(out, pw, strlen(pw), ops, mem,
+				  argon2id ? crypto_pwhash_ALG_ARGON2ID13
+					   : crypto_pwhash_ALG_ARGON2I13) != 0) {
+		errbuf_set(err, "argon2 hashing failed (limits or memory)");
+		return NULL;
+	}
+	return xstrdup(out);
+}

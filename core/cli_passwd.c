@@ -2,7 +2,8 @@
  * cli_passwd.c - `facteur passwd [-s SCHEME] [-u user@domain]` (as
  * `doveadm pw`): reads a password twice from the terminal with echo off,
  * or one line from standard input when it is not a terminal, and prints
- * "{SCHEME}hash" for a passwd-file (default ARGON2ID). Exit status: 0
+ * "{SCHEME}hash" for a passwd-file (default ARGON2ID; SCRAM-SHA-256 in
+ * Dovecot's stored form, for SCRAM logins). Exit status: 0
  * printed, 1 unreadable or mismatched password, 2 bad usage or scheme.
  * Must not: read main.cf, echo the password, or leave it in memory.
  */
@@ -24,7 +25,7 @@
 static const char passwd_usage[] =
 	"usage: facteur passwd [-s SCHEME] [-u user@domain]\n"
 	"schemes: ARGON2ID (default), ARGON2I, SHA512-CRYPT, SHA256-CRYPT, "
-	"BLF-CRYPT, MD5-CRYPT, SSHA512, SSHA256, SSHA, PLAIN\n";
+	"BLF-CRYPT, MD5-CRYPT, SSHA512, SSHA256, SSHA, SCRAM-SHA-256, PLAIN\n";
 
 /*
  * One line from fp into pw (size PASSWD_MAX + 2), without its newline.
@@ -119,7 +120,8 @@ cli_passwd(struct cli *cli, int argc, char **argv)
 	if (!pwscheme_hash_known(scheme)) {
 		fprintf(stderr, "facteur: passwd: unknown password scheme \"%s\" "
 			"(ARGON2ID, ARGON2I, SHA512-CRYPT, SHA256-CRYPT, "
-			"BLF-CRYPT, MD5-CRYPT, SSHA512, SSHA256, SSHA, PLAIN)\n",
+			"BLF-CRYPT, MD5-CRYPT, SSHA512, SSHA256, SSHA, "
+			"SCRAM-SHA-256, PLAIN)\n",
 			scheme);
 		return 2;
 	}

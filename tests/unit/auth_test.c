@@ -37,6 +37,8 @@ static const char *const vectors[] = {
 	"{SHA}CFLsCSwo+fPvXjEG95j6YCld+ss=",
 	"{ARGON2ID}$argon2id$v=19$m=8192,t=2,p=1$UkBoSc5Fbp+wONfnaKVSTA$OwEpYCTKp9ylWr16H9YujIIbYFWhRRxuSgfdek6n0/g",
 	"{ARGON2I}$argon2i$v=19$m=8192,t=3,p=1$fmVt2TgusvqhZ8tPjjHOlQ$822kBAjLLdAbeiFmcXSzrzLRIEftLX8xXrb0nSn7wzg",
+	/* doveadm pw -s SCRAM-SHA-256 (Dovecot 2.3) */
+	"{SCRAM-SHA-256}4096,xf2PMLNMVdbGes6RX+5bqA==,LaO1OTBDo7tCE4QBzoYkGW4mPOmh3FuNrYf9CdstSFo=,PmM/q441Etci82uvfldRKq+rhGLsrZkr/L1Myn+b76Q=",
 	"{PLAIN}" PW,
 	"{CLEARTEXT}" PW,
 	"{plain}" PW,
@@ -98,7 +100,8 @@ test_roundtrip(void **state)
 {
 	static const char *const schemes[] = {
 		"ARGON2ID", "argon2i", "SHA512-CRYPT", "SHA256-CRYPT", "BLF-CRYPT",
-		"MD5-CRYPT", "SSHA512", "SSHA256", "SSHA", "PLAIN",
+		"MD5-CRYPT", "SSHA512", "SSHA256", "SSHA", "SCRAM-SHA-256",
+		"PLAIN",
 	};
 	struct errbuf err;
 
@@ -224,7 +227,8 @@ test_plain(void **state)
 	}
 	assert_int_equal(sasl_mech_find("plain", 5), SASL_MECH_PLAIN);
 	assert_int_equal(sasl_mech_find("LOGIN", 5), SASL_MECH_LOGIN);
-	assert_int_equal(sasl_mech_find("CRAM-MD5", 8), SASL_MECH_NONE);
+	assert_int_equal(sasl_mech_find("cram-md5", 8), SASL_MECH_CRAM_MD5);
+	assert_int_equal(sasl_mech_find("SCRAM-SHA-1", 11), SASL_MECH_NONE);
 	assert_int_equal(sasl_mech_find("PLAINX", 6), SASL_MECH_NONE);
 }
 
