@@ -28,6 +28,8 @@
 #include "core/lib/xmalloc.h"
 #include "core/log.h"
 #include "core/params.h"
+#include "core/rewrite.h"
+#include "core/rewrite_alias.h"
 #include "core/smtpd_check.h"
 
 #if defined(__FreeBSD__) || defined(__DragonFly__)
@@ -634,6 +636,8 @@ check_maps(struct cli *cli, const struct config *c, struct strlist *seen)
 	static const char *const maps[] = {
 		"virtual_mailbox_maps", "virtual_alias_maps",
 		"virtual_uid_maps", "virtual_gid_maps",
+		"canonical_maps", "sender_canonical_maps",
+		"recipient_canonical_maps",
 	};
 	static const char *const domain_lists[] = {
 		"virtual_mailbox_domains", "virtual_alias_domains",
@@ -644,6 +648,55 @@ check_maps(struct cli *cli, const struct config *c, struct strlist *seen)
 		check_map_param(cli, c, maps[i], false, seen);
 	for (size_t i = 0; i < sizeof(domain_lists) / sizeof(domain_lists[0]); i++)
 		check_map_param(cli, c, domain_lists[i], true, seen);
+}
+
+/* "NAME: text" -> "FILE, line N: NAME: text" */
+static void
+check_param_error(struct cli *cli, const struct config *c, const char *msg)
+{
+	char name[128], where[1200];
+	size_t k = strcspn(msg, ":");
+
+	if (msg[k] != ':' || k >= sizeof(name)) {
+		check_error(cli, "%s", msg);
+		return;
+	}
+	memcpy(name, msg, k);
+	name[k] = '\0';
+	param_place(c, name, where, sizeof(where));
+	check_error(cli, "%s%s", where, msg + k);
+}
+
+/*
+ * Address rewriting (classes, local_header_rewrite_clients) and alias_maps
+ * read as newaliases does: unreadable files are errors, aliases(5) syntax
+ * problems warnings.
+ */
+static void
+check_rewriting(struct cli *cli, const struct config *c,
+		const struct settings *s)
+{
+	struct rewrite_ctx *rw;
+	struct alias_db *a;
+	struct strlist w;
+	struct errbuf err;
+	size_t n;
+
+	errbuf_clear(&err);
+	if ((rw = rewrite_ctx_new(s, NULL, NULL, &err)) == NULL)
+		check_param_error(cli, c, errbuf_str(&err));
+	rewrite_ctx_free(&rw);
+	if ((a = alias_db_open(s->alias_maps, &err)) == NULL) {
+		check_param_error(cli, c, errbuf_str(&err));
+		return;
+	}
+	strlist_init(&w);
+	if (alias_db_check(a, &n, &w, &err) < 0)
+		check_error(cli, "alias_maps: %s", errbuf_str(&err));
+	for (size_t i = 0; i < w.n; i++)
+		log_write(NULL, NULL, LOG_LVL_WARNING, "%s", w.v[i]);
+	strlist_free(&w);
+	alias_db_free(&a);
 }
 
 /* Checks that need several parameters together. */
@@ -660,6 +713,7 @@ check_settings(struct cli *cli, const struct config *c, const struct settings *s
 	else
 		smtpd_check_lists_free(&lists);
 
+	check_rewriting(cli, c, s);
 	if (*s->virtual_mailbox_maps && *s->virtual_mailbox_base == '\0') {
 		param_place(c, "virtual_mailbox_maps", where, sizeof(where));
 		check_error(cli, "%s is set but virtual_mailbox_base is empty: "

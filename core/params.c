@@ -8,6 +8,7 @@
  * Defaults that differ from Postfix: mail_name/syslog_name "facteur",
  * mail_owner "vmail", queue_directory /var/spool/facteur,
  * default_process_limit 10000 (a slot is a session here, not a process),
+ * data_directory $queue_directory/data (LMDB stores owned by mail_owner),
  * mynetworks "127.0.0.0/8 [::1]/128" (loopback only, whatever the
  * interfaces; mynetworks_style is accepted but does not widen it).
  */
@@ -46,6 +47,7 @@
 #define SN(n, d)		{ #n, PARAM_STR, d, 0, 0, 0, NOF }
 #define IN(n, d, min)		{ #n, PARAM_INT, d, 0, min, 0, NOF }
 #define TN(n, d, u, min)	{ #n, PARAM_TIME, d, u, min, 0, NOF }
+#define BN(n, d)		{ #n, PARAM_BOOL, d, 0, 0, 0, NOF }
 /* Postfix internals: accepted with a notice, never validated or used. */
 #define X(n, d)			{ #n, PARAM_STR, d, 0, 0, INTERN, NOF }
 
@@ -89,6 +91,9 @@ static const struct param_def table[] = {
 	B(smtpd_delay_reject, "yes"),
 	B(strict_rfc821_envelopes, "no"),
 	B(smtpd_peername_lookup, "yes"),
+	/* behind a load balancer (core/proxy_proto.c): "" or haproxy */
+	S(smtpd_upstream_proxy_protocol, ""),
+	T(smtpd_upstream_proxy_timeout, "5s", 's', 1),
 	B(enable_original_recipient, "yes"),
 	S(smtpd_client_restrictions, ""),
 	S(smtpd_helo_restrictions, ""),
@@ -111,6 +116,9 @@ static const struct param_def table[] = {
 	I(virtual_alias_expansion_limit, "1000", 1),
 	/* queue */
 	S(queue_directory, "/var/spool/facteur"),
+	/* LMDB stores: postscreen cache, greylisting (core/kvstore.c) */
+	SN(data_directory, "$queue_directory/data"),
+	IN(lmdb_map_size, "16777216", 65536),	/* largest size of one store file */
 	T(maximal_queue_lifetime, "5d", 'd', 0),
 	T(bounce_queue_lifetime, "5d", 'd', 0),
 	T(delay_warning_time, "0h", 'h', 0),
@@ -120,6 +128,10 @@ static const struct param_def table[] = {
 	I(facteur_worker_threads, "16", 1),
 	/* outbound: the DNS servers c-ares asks ("" = the system's) */
 	S(facteur_dns_servers, ""),
+	/* SIGTERM: sessions may finish this long, then 421 (facteurd.c) */
+	T(facteur_shutdown_timeout, "30s", 's', 0),
+	/* Prometheus text endpoint, host:port ("" = off; core/status.c) */
+	S(facteur_metrics_listen, ""),
 
 	/* ---- known; used by modules to come ---- */
 	/* smtpd TLS */
@@ -150,7 +162,7 @@ static const struct param_def table[] = {
 	B(smtpd_use_tls, "no"),
 	SL(smtpd_tls_fingerprint_digest, "sha256"),
 	T(smtpd_tls_session_cache_timeout, "3600s", 's', 0),
-	SL(tls_server_sni_maps, ""),
+	S(tls_server_sni_maps, ""),
 	S(tls_high_cipherlist, ""),
 	S(tls_medium_cipherlist, ""),
 	B(tls_preempt_cipherlist, "no"),
@@ -162,7 +174,7 @@ static const struct param_def table[] = {
 	SL(smtp_tls_cert_file, ""),
 	SL(smtp_tls_key_file, ""),
 	SL(smtp_tls_chain_files, ""),
-	SL(smtp_tls_policy_maps, ""),
+	S(smtp_tls_policy_maps, ""),
 	SL(smtp_tls_protocols, "!SSLv2, !SSLv3"),
 	SL(smtp_tls_mandatory_protocols, ">=TLSv1"),
 	SL(smtp_tls_ciphers, "medium"),
@@ -173,8 +185,16 @@ static const struct param_def table[] = {
 	BL(smtp_tls_wrappermode, "no"),
 	BL(smtp_use_tls, "no"),
 	BL(smtp_enforce_tls, "no"),
-	SL(smtp_bind_address, ""),
-	SL(smtp_bind_address6, ""),
+	S(smtp_bind_address, ""),
+	S(smtp_bind_address6, ""),
+	B(smtp_bind_address_enforce, "no"),
+	B(smtp_connection_cache_on_demand, "yes"),
+	S(smtp_connection_cache_destinations, ""),
+	T(smtp_connection_cache_time_limit, "2s", 's', 1),
+	I(smtp_connection_reuse_count_limit, "0", 0),
+	T(smtp_connection_reuse_time_limit, "300s", 's', 1),
+	T(smtp_rset_timeout, "20s", 's', 1),
+	B(disable_mime_output_conversion, "no"),
 	S(smtp_helo_name, "$myhostname"),
 	T(smtp_connect_timeout, "30s", 's', 1),
 	T(smtp_helo_timeout, "300s", 's', 1),
@@ -199,6 +219,7 @@ static const struct param_def table[] = {
 	S(smtpd_sasl_passdb, ""),
 	S(smtpd_sasl_security_options, "noanonymous"),
 	S(smtpd_sasl_tls_security_options, "$smtpd_sasl_security_options"),
+	S(smtpd_sasl_mechanisms, "plain login"),	/* Dovecot's auth_mechanisms */
 	B(smtpd_sasl_authenticated_header, "no"),
 	SL(smtpd_sasl_local_domain, ""),
 	SL(smtpd_sasl_exceptions_networks, ""),
@@ -211,14 +232,24 @@ static const struct param_def table[] = {
 	SL(smtpd_discard_ehlo_keywords, ""),
 	SL(smtpd_discard_ehlo_keyword_address_maps, ""),
 	BL(smtpd_client_port_logging, "no"),
-	IL(smtpd_client_connection_count_limit, "50", 0),
-	IL(smtpd_client_connection_rate_limit, "0", 0),
-	IL(smtpd_client_message_rate_limit, "0", 0),
-	IL(smtpd_client_recipient_rate_limit, "0", 0),
-	IL(smtpd_client_new_tls_session_rate_limit, "0", 0),
-	IL(smtpd_client_auth_rate_limit, "0", 0),
-	SL(smtpd_client_event_limit_exceptions, "$mynetworks"),
-	TL(anvil_rate_time_unit, "60s", 's', 1),
+	/* client limits per service and IP, counted in facteurd (core/anvil.c,
+	 * core/smtpd_limits.c); 0 = no limit */
+	I(smtpd_client_connection_count_limit, "50", 0),	/* concurrent sessions */
+	I(smtpd_client_connection_rate_limit, "0", 0),	/* connections per unit */
+	I(smtpd_client_message_rate_limit, "0", 0),	/* MAIL FROM per unit */
+	I(smtpd_client_recipient_rate_limit, "0", 0),	/* RCPT TO per unit */
+	I(smtpd_client_new_tls_session_rate_limit, "0", 0),	/* new TLS sessions per unit */
+	I(smtpd_client_auth_rate_limit, "0", 0),	/* AUTH commands per unit */
+	S(smtpd_client_event_limit_exceptions, "$mynetworks"),	/* clients never limited */
+	T(anvil_rate_time_unit, "60s", 's', 1),	/* the window of every rate */
+	/* per SASL user sending limits (core/user_limits.c); 0 = no limit */
+	I(smtpd_sasl_user_message_rate_limit, "0", 0),	/* MAIL FROM per unit */
+	I(smtpd_sasl_user_recipient_rate_limit, "0", 0),	/* RCPT TO per unit */
+	S(smtpd_sasl_user_limit_maps, ""),	/* login -> "message_rate_limit=N recipient_rate_limit=N hold_threshold=Nx" */
+	S(smtpd_sasl_user_hold_threshold, "3x"),	/* this multiple of a limit: hold the user's mail */
+	T(smtpd_sasl_user_rate_time_unit, "$anvil_rate_time_unit", 's', 1),	/* window of the user rates */
+	T(smtpd_sasl_user_hold_time, "1d", 's', 1),	/* how long mail stays held; one notice per period */
+	S(smtpd_sasl_user_notice_recipient, "postmaster"),	/* who is told a user was put on hold */
 	TL(anvil_status_update_time, "600s", 's', 1),
 	IL(smtpd_history_flush_threshold, "100", 1),
 	SL(smtpd_reject_footer, ""),
@@ -291,64 +322,75 @@ static const struct param_def table[] = {
 	BL(strict_8bitmime, "no"),
 	SL(content_filter, ""),
 	SL(receive_override_options, ""),
-	SL(notify_classes, "resource, software"),
-	SL(bounce_notice_recipient, "postmaster"),
-	SL(error_notice_recipient, "postmaster"),
-	SL(2bounce_notice_recipient, "postmaster"),
+	S(notify_classes, "resource, software"),
+	S(bounce_notice_recipient, "postmaster"),
+	S(error_notice_recipient, "postmaster"),
+	{ "2bounce_notice_recipient", PARAM_STR, "postmaster", 0, 0, 0,
+	  F(double_bounce_notice_recipient) },
+	S(delay_notice_recipient, "postmaster"),
+	S(double_bounce_sender, "double-bounce"),
 	SL(bounce_template_file, ""),
 	Z(bounce_size_limit, "50000", 0),
-	/* postscreen */
-	SL(postscreen_access_list, "permit_mynetworks"),
-	SL(postscreen_blacklist_action, "ignore"),
-	SL(postscreen_denylist_action, "$postscreen_blacklist_action"),
-	SL(postscreen_dnsbl_sites, ""),
-	IL(postscreen_dnsbl_threshold, "1", 1),
-	IL(postscreen_dnsbl_whitelist_threshold, "0", INT_MIN),
-	IL(postscreen_dnsbl_allowlist_threshold, "$postscreen_dnsbl_whitelist_threshold", INT_MIN),
-	SL(postscreen_dnsbl_action, "ignore"),
+	/* postscreen (core/postscreen*.c): a master.cf "postscreen" line */
+	SN(postscreen_access_list, "permit_mynetworks"),	/* permit_mynetworks, cidr: tables answering permit/reject/dunno */
+	SN(postscreen_blacklist_action, "ignore"),	/* old name of postscreen_denylist_action */
+	SN(postscreen_denylist_action, "$postscreen_blacklist_action"),	/* access list reject: ignore, enforce or drop */
+	SN(postscreen_dnsbl_sites, ""),	/* domain[=filter][*weight] list, asked in parallel */
+	IN(postscreen_dnsbl_threshold, "1", 1),	/* score that fails the DNSBL test */
+	IN(postscreen_dnsbl_whitelist_threshold, "0", INT_MIN),	/* old name of postscreen_dnsbl_allowlist_threshold */
+	IN(postscreen_dnsbl_allowlist_threshold, "$postscreen_dnsbl_whitelist_threshold", INT_MIN),	/* score (< 0) that skips every test */
+	SN(postscreen_dnsbl_action, "ignore"),	/* DNSBL test failed: ignore, enforce or drop */
 	SL(postscreen_dnsbl_reply_map, ""),
-	SL(postscreen_dnsbl_ttl, ""),
-	TL(postscreen_dnsbl_min_ttl, "60s", 's', 1),
-	TL(postscreen_dnsbl_max_ttl, "${postscreen_dnsbl_ttl?{$postscreen_dnsbl_ttl}:{1h}}", 's', 1),
+	SN(postscreen_dnsbl_ttl, ""),	/* old form of postscreen_dnsbl_max_ttl */
+	TN(postscreen_dnsbl_min_ttl, "60s", 's', 1),	/* cache time of a listed client under the threshold */
+	TN(postscreen_dnsbl_max_ttl, "${postscreen_dnsbl_ttl?{$postscreen_dnsbl_ttl}:{1h}}", 's', 1),	/* cache time of a clean client */
 	TL(postscreen_dnsbl_timeout, "10s", 's', 1),
-	SL(postscreen_greet_action, "ignore"),
-	SL(postscreen_greet_banner, "$smtpd_banner"),
-	TL(postscreen_greet_wait, "6s", 's', 1),
-	TL(postscreen_greet_ttl, "1d", 's', 1),
-	BL(postscreen_pipelining_enable, "no"),
-	SL(postscreen_pipelining_action, "enforce"),
-	TL(postscreen_pipelining_ttl, "30d", 's', 1),
-	BL(postscreen_non_smtp_command_enable, "no"),
-	SL(postscreen_non_smtp_command_action, "drop"),
-	TL(postscreen_non_smtp_command_ttl, "30d", 's', 1),
-	BL(postscreen_bare_newline_enable, "no"),
-	SL(postscreen_bare_newline_action, "ignore"),
-	TL(postscreen_bare_newline_ttl, "30d", 's', 1),
-	SL(postscreen_cache_map, "btree:$data_directory/postscreen_cache"),
-	TL(postscreen_cache_retention_time, "7d", 's', 0),
-	TL(postscreen_cache_cleanup_interval, "12h", 's', 0),
+	SN(postscreen_greet_action, "ignore"),	/* pre-greet talker: ignore, enforce or drop */
+	SN(postscreen_greet_banner, "$smtpd_banner"),	/* the "220-" teaser text ("" = none) */
+	TN(postscreen_greet_wait, "6s", 's', 1),	/* silence expected after the teaser */
+	TN(postscreen_greet_ttl, "1d", 's', 1),	/* cache time of a passed pre-greet test */
+	BN(postscreen_pipelining_enable, "no"),	/* after-220 test: commands sent ahead */
+	SN(postscreen_pipelining_action, "enforce"),	/* ignore, enforce or drop */
+	TN(postscreen_pipelining_ttl, "30d", 's', 1),	/* cache time of a pass */
+	BN(postscreen_non_smtp_command_enable, "no"),	/* after-220 test: CONNECT, GET, POST, header lines */
+	SN(postscreen_non_smtp_command_action, "drop"),	/* ignore, enforce or drop */
+	TN(postscreen_non_smtp_command_ttl, "30d", 's', 1),	/* cache time of a pass */
+	BN(postscreen_bare_newline_enable, "no"),	/* after-220 test: LF without CR */
+	SN(postscreen_bare_newline_action, "ignore"),	/* ignore, enforce or drop */
+	TN(postscreen_bare_newline_ttl, "30d", 's', 1),	/* cache time of a pass */
+	SN(postscreen_cache_map, "btree:$data_directory/postscreen_cache"),	/* kept in LMDB as PATH.lmdb */
+	TN(postscreen_cache_retention_time, "7d", 's', 0),	/* kept this long after the last pass expired */
+	TN(postscreen_cache_cleanup_interval, "12h", 's', 0),	/* expired entries removed this often (0 = never) */
 	IL(postscreen_client_connection_count_limit, "$smtpd_client_connection_count_limit", 0),
 	IL(postscreen_post_queue_limit, "$default_process_limit", 1),
 	IL(postscreen_pre_queue_limit, "$default_process_limit", 1),
 	SL(postscreen_upstream_proxy_protocol, ""),
-	SL(postscreen_forbidden_commands, "$smtpd_forbidden_commands"),
+	SN(postscreen_forbidden_commands, "$smtpd_forbidden_commands"),	/* non-SMTP commands */
 	SL(postscreen_whitelist_interfaces, "static:all"),
 	SL(postscreen_allowlist_interfaces, "$postscreen_whitelist_interfaces"),
-	TL(postscreen_command_time_limit, "300s", 's', 1),
+	TN(postscreen_command_time_limit, "300s", 's', 1),	/* dummy engine: idle limit */
+	IN(postscreen_command_count_limit, "20", 1),	/* dummy engine: commands per session */
+	/* greylisting (core/greylist.c): check_greylist in smtpd_*_restrictions */
+	SN(greylist_database, "lmdb:$data_directory/greylist"),	/* triplets, kept in LMDB as PATH.lmdb */
+	TN(greylist_delay, "300s", 's', 0),	/* a new triplet is deferred this long */
+	TN(greylist_retry_window, "2d", 's', 1),	/* a retry must come within this time after the delay */
+	TN(greylist_max_age, "35d", 'd', 1),	/* passed triplets and clients are forgotten after this */
+	IN(greylist_auto_allow_count, "5", 0),	/* passes after which a client network skips greylisting (0 = never) */
+	SN(greylist_text, "Greylisted, see http://postgrey.schweikert.ch/help/%r.html"),	/* reply text: %r recipient domain, %s seconds left */
 	/* rewriting */
-	SL(canonical_maps, ""),
-	SL(sender_canonical_maps, ""),
-	SL(recipient_canonical_maps, ""),
-	SL(canonical_classes, "envelope_sender, envelope_recipient, header_sender, header_recipient"),
-	SL(sender_canonical_classes, "envelope_sender, header_sender"),
-	SL(recipient_canonical_classes, "envelope_recipient, header_recipient"),
-	SL(masquerade_domains, ""),
-	SL(masquerade_exceptions, ""),
-	SL(masquerade_classes, "envelope_sender, header_sender, header_recipient"),
-	SL(propagate_unmatched_extensions, "canonical, virtual"),
-	SL(remote_header_rewrite_domain, ""),
-	SL(local_header_rewrite_clients, "permit_inet_interfaces"),
-	SL(alias_maps, ""),
+	S(canonical_maps, ""),
+	S(sender_canonical_maps, ""),
+	S(recipient_canonical_maps, ""),
+	S(canonical_classes, "envelope_sender, envelope_recipient, header_sender, header_recipient"),
+	S(sender_canonical_classes, "envelope_sender, header_sender"),
+	S(recipient_canonical_classes, "envelope_recipient, header_recipient"),
+	S(masquerade_domains, ""),
+	S(masquerade_exceptions, ""),
+	S(masquerade_classes, "envelope_sender, header_sender, header_recipient"),
+	S(propagate_unmatched_extensions, "canonical, virtual"),
+	S(remote_header_rewrite_domain, ""),
+	S(local_header_rewrite_clients, "permit_inet_interfaces"),
+	S(alias_maps, ""),
 	S(transport_maps, ""),
 	SL(sender_dependent_relayhost_maps, ""),
 	SL(sender_dependent_default_transport_maps, ""),
@@ -378,9 +420,13 @@ static const struct param_def table[] = {
 	SL(local_recipient_maps, "proxy:unix:passwd.byname $alias_maps"),
 	S(sieve_before, ""),
 	S(sieve_after, ""),
+	/* RFC 6609 include :global: a directory of NAME.sieve (Pigeonhole's
+	 * sieve_global = file:DIR is accepted too) */
+	S(sieve_global_dir, ""),
+	S(sieve_global, ""),
 	I(default_destination_concurrency_limit, "20", 0),
 	IL(default_destination_recipient_limit, "50", 0),
-	IL(smtp_destination_concurrency_limit, "$default_destination_concurrency_limit", 0),
+	I(smtp_destination_concurrency_limit, "$default_destination_concurrency_limit", 0),
 	IL(smtp_destination_recipient_limit, "$default_destination_recipient_limit", 0),
 	IL(virtual_destination_concurrency_limit, "$default_destination_concurrency_limit", 0),
 	IL(virtual_destination_recipient_limit, "$default_destination_recipient_limit", 0),
@@ -393,7 +439,6 @@ static const struct param_def table[] = {
 
 	/* ---- Postfix internals: accepted with a notice ---- */
 	X(compatibility_level, "0"),
-	X(data_directory, "/var/lib/postfix"),
 	X(command_directory, "/usr/sbin"),
 	X(daemon_directory, "/usr/libexec/postfix"),
 	X(meta_directory, "/etc/postfix"),
@@ -412,12 +457,11 @@ static const struct param_def table[] = {
 	X(postlog_service_name, "postlog"),
 	X(alias_database, "hash:/etc/aliases"),
 	X(biff, "yes"),
-	X(append_dot_mydomain, "no"),
-	X(append_at_myorigin, "yes"),
+	B(append_dot_mydomain, "no"),
+	B(append_at_myorigin, "yes"),
 	X(smtputf8_enable, "yes"),
 	X(allow_percent_hack, "yes"),
 	X(swap_bangpath, "yes"),
-	X(delay_notice_recipient, "postmaster"),
 	X(queue_minfree, "0"),
 	X(smtpd_tls_session_cache_database, ""),
 	X(smtp_tls_session_cache_database, ""),
@@ -459,8 +503,6 @@ static const struct param_def table[] = {
 	X(tls_random_exchange_name, "${data_directory}/prng_exch"),
 	X(tls_daemon_random_bytes, "32"),
 	X(smtp_tls_connection_reuse, "no"),
-	X(smtp_connection_cache_on_demand, "yes"),
-	X(smtp_connection_cache_destinations, ""),
 	X(smtpd_service_name, "smtpd"),
 	X(proxy_interfaces, ""),
 	X(proxy_read_maps, ""),
@@ -488,7 +530,6 @@ static const struct param_def table[] = {
 	X(local_destination_recipient_limit, "1"),
 	X(disable_dns_lookups, "no"),
 	X(smtp_dns_resolver_options, ""),
-	X(lmdb_map_size, "16777216"),
 	X(detect_8bit_encoding_header, "yes"),
 	X(strict_mime_encoding_domain, "no"),
 	X(fallback_relay, ""),

@@ -60,7 +60,21 @@ struct settings {
 	long long default_process_limit;
 	bool smtpd_helo_required, disable_vrfy_command, smtpd_delay_reject;
 	bool strict_rfc821_envelopes, smtpd_peername_lookup;
+	char *smtpd_upstream_proxy_protocol;	/* core/proxy_proto.c */
+	long long smtpd_upstream_proxy_timeout;
 	bool enable_original_recipient;
+	/* client and SASL user rate limits (core/smtpd_limits.c) */
+	long long smtpd_client_connection_count_limit;
+	long long smtpd_client_connection_rate_limit;
+	long long smtpd_client_message_rate_limit, smtpd_client_recipient_rate_limit;
+	long long smtpd_client_new_tls_session_rate_limit;
+	long long smtpd_client_auth_rate_limit, anvil_rate_time_unit;
+	char *smtpd_client_event_limit_exceptions;
+	long long smtpd_sasl_user_message_rate_limit;
+	long long smtpd_sasl_user_recipient_rate_limit;
+	long long smtpd_sasl_user_rate_time_unit, smtpd_sasl_user_hold_time;
+	char *smtpd_sasl_user_limit_maps, *smtpd_sasl_user_hold_threshold;
+	char *smtpd_sasl_user_notice_recipient;
 	char *smtpd_client_restrictions, *smtpd_helo_restrictions;
 	char *smtpd_sender_restrictions, *smtpd_relay_restrictions;
 	char *smtpd_recipient_restrictions, *smtpd_data_restrictions;
@@ -68,6 +82,14 @@ struct settings {
 	char *recipient_delimiter;
 	char *virtual_mailbox_domains, *virtual_mailbox_base, *virtual_mailbox_maps;
 	char *virtual_alias_maps, *virtual_alias_domains;
+	/* rewriting (core/rewrite.c) and local aliases (core/rewrite_alias.c) */
+	char *canonical_maps, *sender_canonical_maps, *recipient_canonical_maps;
+	char *canonical_classes, *sender_canonical_classes;
+	char *recipient_canonical_classes, *masquerade_domains;
+	char *masquerade_exceptions, *masquerade_classes;
+	char *propagate_unmatched_extensions, *remote_header_rewrite_domain;
+	char *local_header_rewrite_clients, *alias_maps;
+	bool append_dot_mydomain, append_at_myorigin;
 	char *virtual_uid_maps, *virtual_gid_maps;
 	long long virtual_minimum_uid;
 	long long virtual_alias_recursion_limit, virtual_alias_expansion_limit;
@@ -79,6 +101,9 @@ struct settings {
 	long long bounce_size_limit;	/* delivery/bounce.c via qmgr */
 	/* outbound (core/dns.c, core/qmgr.c, delivery/) */
 	char *facteur_dns_servers;
+	/* daemon control (core/facteurd.c, core/status.c) */
+	long long facteur_shutdown_timeout;
+	char *facteur_metrics_listen;
 	char *transport_maps, *default_transport, *relay_transport;
 	char *virtual_transport, *smtp_helo_name;
 	long long smtp_connect_timeout, smtp_helo_timeout, smtp_mail_timeout;
@@ -90,8 +115,20 @@ struct settings {
 	bool smtp_sasl_auth_enable;
 	char *smtp_sasl_password_maps, *smtp_sasl_security_options;
 	char *smtp_sasl_tls_security_options, *smtp_sasl_mechanism_filter;
+	/* outbound connections, notices, MIME (core/qmgr.c, delivery/) */
+	char *smtp_bind_address, *smtp_bind_address6, *smtp_tls_policy_maps;
+	bool smtp_bind_address_enforce, smtp_connection_cache_on_demand;
+	char *smtp_connection_cache_destinations;
+	long long smtp_connection_cache_time_limit, smtp_connection_reuse_count_limit;
+	long long smtp_connection_reuse_time_limit, smtp_rset_timeout;
+	long long smtp_destination_concurrency_limit;
+	bool disable_mime_output_conversion;
+	char *notify_classes, *bounce_notice_recipient, *error_notice_recipient;
+	char *double_bounce_notice_recipient;	/* 2bounce_notice_recipient */
+	char *delay_notice_recipient, *double_bounce_sender;
 	/* delivery: Sieve (delivery/deliver.c) */
 	char *sieve_before, *sieve_after;
+	char *sieve_global_dir, *sieve_global;	/* include :global */
 	/* delivery: Maildir++ quota (delivery/quota.c via deliver.c) */
 	long long virtual_mailbox_limit;
 	char *header_checks, *body_checks;	/* core/cleanup_headers.c */
@@ -110,7 +147,8 @@ struct settings {
 	bool smtpd_enforce_tls, smtpd_use_tls, tls_preempt_cipherlist;
 	/* smtpd SASL (auth/) */
 	char *smtpd_sasl_type, *smtpd_sasl_passdb, *smtpd_sasl_security_options;
-	char *smtpd_sasl_tls_security_options;
+	char *smtpd_sasl_tls_security_options, *smtpd_sasl_mechanisms;
+	char *tls_server_sni_maps;
 	bool smtpd_sasl_auth_enable, smtpd_sasl_authenticated_header;
 	bool broken_sasl_auth_clients, smtpd_tls_auth_only;
 };

@@ -21,6 +21,8 @@
 #include "core/lib/strlist.h"
 #include "core/lib/xmalloc.h"
 #include "core/resolve.h"
+#include "core/rewrite.h"
+#include "core/rewrite_alias.h"
 
 #define DOMLIST_FILE_MAX (1024 * 1024)	/* a /file domain list */
 #define VALUE_MAX        (256 * 1024)	/* one alias map value */
@@ -48,6 +50,8 @@ struct resolve_ctx {
 	long long expansion_limit;
 	struct domlist alias_domains, mailbox_domains, mydestination, relay_domains;
 	struct table_list *alias_maps, *mailbox_maps, *uid_maps, *gid_maps;
+	struct rewrite_ctx *rw;		/* canonical, masquerade (rewrite.c) */
+	struct alias_db    *local_aliases;	/* alias_maps (rewrite_alias.c) */
 	bool   blocking;
 };
 
@@ -293,6 +297,21 @@ maps_open(struct resolve_ctx *c, struct table_list **lp, const char *param,
 	return 0;
 }
 
+static int domain_class(struct resolve_ctx *c, const char *domain,
+			enum resolve_class *cls, struct errbuf *err);
+
+/* For canonical's bare "user" key: is the domain in mydestination? */
+static bool
+is_local_domain(void *arg, const char *domain)
+{
+	enum resolve_class cls;
+	struct errbuf err;
+
+	errbuf_clear(&err);
+	return domain_class(arg, domain, &cls, &err) == 0 &&
+	       cls == RESOLVE_CLASS_LOCAL;
+}
+
 struct resolve_ctx *
 resolve_ctx_new(const struct settings *s, struct errbuf *err)
 {
@@ -322,10 +341,14 @@ resolve_ctx_new(const struct settings *s, struct errbuf *err)
 	    maps_open(c, &c->uid_maps, "virtual_uid_maps",
 		      s->virtual_uid_maps, err) < 0 ||
 	    maps_open(c, &c->gid_maps, "virtual_gid_maps",
-		      s->virtual_gid_maps, err) < 0) {
+		      s->virtual_gid_maps, err) < 0 ||
+	    (c->rw = rewrite_ctx_new(s, is_local_domain, c, err)) == NULL ||
+	    (c->local_aliases = alias_db_open(s->alias_maps, err)) == NULL) {
 		resolve_ctx_free(&c);
 		return NULL;
 	}
+	if (alias_db_blocking(c->local_aliases))
+		c->blocking = true;
 	return c;
 }
 
@@ -348,6 +371,8 @@ resolve_ctx_free(struct resolve_ctx **cp)
 		table_list_free(&c->uid_maps);
 	if (c->gid_maps)
 		table_list_free(&c->gid_maps);
+	rewrite_ctx_free(&c->rw);
+	alias_db_free(&c->local_aliases);
 	free(c->myorigin);
 	free(c->delimiter);
 	free(c->mailbox_base);
@@ -358,7 +383,19 @@ resolve_ctx_free(struct resolve_ctx **cp)
 bool
 resolve_ctx_blocking(const struct resolve_ctx *c)
 {
-	return c->blocking;
+	return c->blocking || (c->rw != NULL && rewrite_ctx_blocking(c->rw));
+}
+
+struct rewrite_ctx *
+resolve_rewriter(struct resolve_ctx *c)
+{
+	return c->rw;
+}
+
+struct alias_db *
+resolve_local_aliases(struct resolve_ctx *c)
+{
+	return c->local_aliases;
 }
 
 /*
@@ -626,7 +663,141 @@ struct expand {
 	struct strlist  path;		/* addresses being expanded (ancestors) */
 	struct strlist  done;		/* addresses already expanded */
 	char           *reason;
+	struct strlist  warnings;	/* alias_maps targets refused */
 };
+
+static enum resolve_status expand(struct expand *x, const char *local,
+				  const char *domain, long long depth);
+static enum resolve_status add_final(struct expand *x, const char *key);
+static bool has_unquoted_at(const char *s);
+
+/*
+ * local(8)'s alias lookup: "user+ext", then "user" (lowercased). The
+ * extension is not propagated (propagate_unmatched_extensions has no
+ * "alias" by default).
+ */
+static enum table_status
+local_alias_find(struct resolve_ctx *c, const char *local, struct buf *val,
+		 char **name_r, struct errbuf *err)
+{
+	char *name = xstrdup(local);
+	enum table_status st;
+
+	lower_ascii(name);
+	st = alias_db_lookup(c->local_aliases, name, val, err);
+	if (st == TABLE_NOTFOUND && c->delimiter[0]) {
+		size_t n = strcspn(name, c->delimiter);
+
+		if (n > 0 && name[n] != '\0') {
+			name[n] = '\0';
+			st = alias_db_lookup(c->local_aliases, name, val, err);
+		}
+	}
+	*name_r = name;
+	return st;
+}
+
+/* Splits an aliases(5) value at commas outside quotes; strips blanks. */
+static void
+split_alias_value(const char *v, struct strlist *out)
+{
+	const char *p = v;
+
+	while (*p) {
+		const char *s, *e;
+		int q = 0;
+
+		while (*p == ',' || isspace((unsigned char)*p))
+			p++;
+		if (*p == '\0')
+			break;
+		s = p;
+		for (; *p && (q || *p != ','); p++) {
+			if (*p == '\\' && p[1])
+				p++;
+			else if (*p == '"')
+				q = !q;
+		}
+		e = p;
+		while (e > s && isspace((unsigned char)e[-1]))
+			e--;
+		/* "|command args" / "/file": one quoted target */
+		if (e - s >= 2 && *s == '"' && e[-1] == '"' &&
+		    (s[1] == '|' || s[1] == '/' || s[1] == ':'))
+			strlist_addn(out, s + 1, (size_t)(e - s - 2));
+		else
+			strlist_addn(out, s, (size_t)(e - s));
+	}
+}
+
+/* The targets of a local alias. */
+static enum resolve_status
+expand_local_alias(struct expand *x, const char *name, const char *key,
+		   const char *value, long long depth)
+{
+	struct resolve_ctx *c = x->c;
+	struct strlist targets;
+	enum resolve_status rs = RESOLVE_OK;
+	size_t used = 0;
+	char *first_refusal = NULL;
+
+	strlist_init(&targets);
+	split_alias_value(value, &targets);
+	strlist_add(&x->path, key);
+	for (size_t i = 0; rs == RESOLVE_OK && i < targets.n; i++) {
+		const char *t = targets.v[i], *what = NULL, *perr;
+		struct addr a;
+		char *text, *tkey;
+
+		if (t[0] == '|')
+			what = "mail to command is restricted";
+		else if (t[0] == '/')
+			what = "mail to file is restricted";
+		else if (strncasecmp(t, ":include:", 9) == 0)
+			what = ":include: is restricted";
+		if (what != NULL) {
+			/* facteur has no local delivery agent: refused, said */
+			char *w = xasprintf("alias_maps: %s: \"%.200s\" refused: %s "
+					    "(facteur delivers to addresses only)",
+					    name, t, what);
+			strlist_add(&x->warnings, w);
+			if (first_refusal == NULL)
+				first_refusal = xasprintf("%s (alias %s)", what, name);
+			free(w);
+			continue;
+		}
+		text = has_unquoted_at(t) ? xstrdup(t)
+					  : xasprintf("%s@%s", t, c->myorigin);
+		if (addr_parse_mailbox(text, &a, &perr) < 0) {
+			x->reason = xasprintf("alias_maps: bad address \"%s\" in "
+					      "the value for \"%s\": %s", t, name,
+					      perr);
+			free(text);
+			rs = RESOLVE_CONFIG;
+			break;
+		}
+		free(text);
+		used++;
+		tkey = addr_key(&a);
+		if (strcasecmp(tkey, key) == 0)
+			rs = add_final(x, tkey);	/* "fred: fred, ...": kept */
+		else
+			rs = expand(x, a.local, a.domain, depth + 1);
+		free(tkey);
+		addr_free(&a);
+	}
+	free(x->path.v[--x->path.n]);
+	x->path.v[x->path.n] = NULL;
+	if (rs == RESOLVE_OK && used == 0) {
+		x->reason = first_refusal ? first_refusal
+			    : xasprintf("alias_maps: empty value for \"%s\"", name);
+		first_refusal = NULL;
+		rs = RESOLVE_UNKNOWN;
+	}
+	free(first_refusal);
+	strlist_free(&targets);
+	return rs;
+}
 
 static bool
 set_has(const struct strlist *l, const char *s)
@@ -750,6 +921,23 @@ expand(struct expand *x, const char *local, const char *domain, long long depth)
 	st = addr_find(c->alias_maps, local, domain, c->delimiter,
 		       cls == RESOLVE_CLASS_LOCAL ? ADDR_FIND_BARE_USER : 0,
 		       &val, &ext, &err);
+	if (st == TABLE_NOTFOUND && cls == RESOLVE_CLASS_LOCAL &&
+	    !alias_db_empty(c->local_aliases)) {
+		/* local(8): alias_maps, after virtual_alias_maps */
+		char *name = NULL;
+
+		st = local_alias_find(c, local, &val, &name, &err);
+		if (st == TABLE_FOUND)
+			rs = expand_local_alias(x, name, key, buf_cstr(&val),
+						depth);
+		else if (st != TABLE_NOTFOUND) {
+			x->reason = xstrdup(errbuf_str(&err));
+			rs = table_status_to_resolve(st);
+		}
+		free(name);
+		if (st != TABLE_NOTFOUND)
+			goto out;
+	}
 	if (st == TABLE_NOTFOUND) {
 		rs = add_final(x, key);
 		goto out;
@@ -874,7 +1062,7 @@ resolve_rcpt(struct resolve_ctx *c, const struct addr *a, struct resolve_result 
 {
 	struct expand x;
 	enum resolve_status rs;
-	char *orig, *domain;
+	char *orig, *domain, *local = NULL;
 
 	memset(r, 0, sizeof(*r));
 	if (a == NULL || a->is_null || a->local == NULL || a->local[0] == '\0') {
@@ -884,13 +1072,36 @@ resolve_rcpt(struct resolve_ctx *c, const struct addr *a, struct resolve_result 
 	domain = xstrdup(a->domain && a->domain[0] ? a->domain : c->myorigin);
 	lower_ascii(domain);
 	orig = key_join(a->local, domain);
+	{
+		/* cleanup's order: canonical and masquerading, then aliases */
+		struct errbuf rerr;
+		char *nk = NULL;
+
+		errbuf_clear(&rerr);
+		if (rewrite_envelope(c->rw, REWRITE_ENV_RCPT, orig, &nk,
+				     &rerr) < 0) {
+			r->reason = xstrdup(errbuf_str(&rerr));
+			free(orig);
+			free(domain);
+			return RESOLVE_TEMPFAIL;
+		}
+		free(orig);
+		orig = nk;
+		free(domain);
+		key_split(orig, &local, &domain);
+		lower_ascii(domain);
+	}
 	memset(&x, 0, sizeof(x));
 	x.c = c;
 	x.orig = orig;
 	strlist_init(&x.out);
 	strlist_init(&x.path);
 	strlist_init(&x.done);
-	rs = expand(&x, a->local, domain, 0);
+	strlist_init(&x.warnings);
+	rs = expand(&x, local, domain, 0);
+	for (size_t i = 0; i < x.warnings.n && r->warning == NULL; i++)
+		r->warning = xstrdup(x.warnings.v[i]);
+	strlist_free(&x.warnings);
 	if (rs == RESOLVE_OK && x.out.n == 0) {
 		x.reason = xasprintf("virtual_alias_maps: %s expands to nothing", orig);
 		rs = RESOLVE_CONFIG;
@@ -954,6 +1165,7 @@ resolve_rcpt(struct resolve_ctx *c, const struct addr *a, struct resolve_result 
 	strlist_free(&x.path);
 	strlist_free(&x.done);
 	free(orig);
+	free(local);
 	free(domain);
 	return rs;
 }
@@ -995,4 +1207,5 @@ resolve_result_free(struct resolve_result *r)
 	xfree(&r->v);
 	r->n = 0;
 	xfree(&r->reason);
+	xfree(&r->warning);
 }

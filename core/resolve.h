@@ -8,6 +8,10 @@
  * itself among others is kept, as in virtual(5)), a loop/depth limit
  * (virtual_alias_recursion_limit) and a fan-out limit
  * (virtual_alias_expansion_limit). Lookups follow addr_find.h.
+ * Before that, a recipient is rewritten as cleanup does (rewrite.h:
+ * recipient_canonical_maps, canonical_maps, masquerading for
+ * envelope_recipient); after virtual_alias_maps, an address in a
+ * mydestination domain is looked up in alias_maps (rewrite_alias.h).
  * May block when a table is blocking (resolve_ctx_blocking): then call it
  * from a worker. Must not: decide relay permission (smtpd_check does).
  */
@@ -55,6 +59,9 @@ struct resolve_result {
 	char   *reason;		/* owned; for UNKNOWN/TEMPFAIL/CONFIG/LOOP, the
 				   text for the reply/log ("User unknown in
 				   virtual mailbox table") */
+	char   *warning;	/* owned; RESOLVE_OK with an alias_maps target
+				   refused (|command, /file, :include:): the
+				   line to log */
 };
 
 struct resolve_ctx;
@@ -63,6 +70,9 @@ struct resolve_ctx;
 struct resolve_ctx *resolve_ctx_new(const struct settings *s, struct errbuf *err);
 void resolve_ctx_free(struct resolve_ctx **cp);
 bool resolve_ctx_blocking(const struct resolve_ctx *c);
+/* The rewriting (canonical, masquerade) and alias_maps of this context. */
+struct rewrite_ctx *resolve_rewriter(struct resolve_ctx *c);
+struct alias_db *resolve_local_aliases(struct resolve_ctx *c);
 
 /* The class of a domain ("" = local, as Postfix appends $myorigin...). */
 enum resolve_class resolve_domain_class(struct resolve_ctx *c, const char *domain,
