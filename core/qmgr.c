@@ -9,9 +9,17 @@
  * At the end of an attempt (finalize, on a worker) it returns failed
  * recipients, expired messages and delay warnings to the sender as one
  * delivery status notification (delivery/bounce) written into active/.
+ * Postmaster notices per notify_classes: a failed null-sender message
+ * (a bounce) goes whole to 2bounce_notice_recipient, header copies of
+ * bounces and delay warnings to bounce_notice_recipient and
+ * delay_notice_recipient; all come from double_bounce_sender, and a
+ * failed message from that sender is discarded.
+ * SMTP connections are reused through delivery/smtp_cache: want_cache
+ * says whether more mail waits for a next hop.
  * Must not: block the loop, deliver one message in two jobs at once, mark
- * a failed recipient done before its notification is in the queue, or
- * send a notification for a null-sender message.
+ * a failed recipient done before its notification is in the queue, send
+ * a notification to the null sender, or notify about a postmaster notice
+ * (no loop).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -31,6 +39,7 @@
 #include <openssl/crypto.h>
 
 #include "backends/table.h"
+#include "core/addr.h"
 #include "core/dns.h"
 #include "core/log.h"
 #include "core/params.h"
@@ -38,6 +47,7 @@
 #include "core/queue.h"
 #include "core/resolve.h"
 #include "core/smtpd_cmd.h"
+#include "core/status.h"
 #include "core/worker.h"
 #include "core/lib/buf.h"
 #include "core/lib/strlist.h"
@@ -54,6 +64,16 @@
 #define QMGR_OUT_MAX     100	/* SMTP deliveries at once, all destinations */
 
 struct qjob;
+
+/* notify_classes (Postfix): which postmaster notices are sent */
+#define QMGR_NOTE_BOUNCE   (1u << 0)	/* header copies of bounces */
+#define QMGR_NOTE_2BOUNCE  (1u << 1)	/* undeliverable bounces */
+#define QMGR_NOTE_DELAY    (1u << 2)	/* header copies of delay warnings */
+#define QMGR_NOTE_RESOURCE (1u << 3)	/* the smtpd-side classes: accepted, */
+#define QMGR_NOTE_SOFTWARE (1u << 4)	/* no transcripts are sent by this */
+#define QMGR_NOTE_POLICY   (1u << 5)	/* version */
+#define QMGR_NOTE_PROTOCOL (1u << 6)
+#define QMGR_NOTE_DATA     (1u << 7)
 
 /* One recipient's outcome in this attempt, kept for notifications. */
 struct rcpt_result {
@@ -142,6 +162,10 @@ struct qmgr {
 	struct outgroup       *wait_head, *wait_tail;
 	struct destcount      *dests;
 	struct qjob           *out_jobs;	/* waiting for SMTP outcomes */
+	/* postmaster notices (notify_classes), addresses with @myorigin */
+	unsigned               notify;		/* QMGR_NOTE_* */
+	char                  *pm_bounce, *pm_2bounce, *pm_delay;
+	char                  *dbl_sender;	/* double_bounce_sender */
 	unsigned               out_active, out_jobs_n, dest_limit;
 	/* qmgr_reconfigure: the next configuration, applied when idle */
 	struct qmgr           *next;
@@ -259,6 +283,7 @@ delivery_log_conn(const char *syslog_name, const char *service,
 	log_write(syslog_name, service ? service : "virtual", LOG_LVL_INFO, "%s",
 		  buf_cstr(&b));
 	buf_free(&b);
+	status_count_delivery(status);	/* facteur status */
 }
 
 static double
@@ -604,7 +629,8 @@ notice_fill(struct notice_rcpt *n, const struct queue_env *env, size_t idx,
 static int
 notice_send(struct qjob *j, const struct queue_env *env,
 	    const struct buf *content, enum bounce_kind kind,
-	    const struct notice_rcpt *nr, size_t n)
+	    const struct notice_rcpt *nr, size_t n, const char *pm,
+	    const char *ret)
 {
 	static const char *const what[] = {
 		[BOUNCE_FAILED] = "non-delivery",
@@ -614,7 +640,10 @@ notice_send(struct qjob *j, const struct queue_env *env,
 	const struct settings *s = j->q->s;
 	struct bounce_rcpt *br = xcalloc(n, sizeof(*br));
 	struct queue_env ne;
-	struct queue_rcpt r;
+	struct queue_rcpt r, *rv = NULL;
+	struct resolve_result res;
+	struct addr a;
+	const char *why;
 	struct bounce_req req;
 	struct buf msg;
 	struct errbuf err;
@@ -635,8 +664,9 @@ notice_send(struct qjob *j, const struct queue_env *env,
 	req.queue_id = env->id;
 	req.new_id = ne.id;
 	req.sender = env->sender;
+	req.postmaster = pm;
 	req.envid = env->envid;
-	req.ret = env->ret;
+	req.ret = ret ? ret : env->ret;
 	req.arrival = env->arrival;
 	req.now = tv.tv_sec;
 	req.delay_warning_time = s->delay_warning_time;
@@ -652,27 +682,52 @@ notice_send(struct qjob *j, const struct queue_env *env,
 	free(br);
 	ne.arrival = tv.tv_sec;
 	ne.arrival_usec = (long)tv.tv_usec;
-	ne.sender = (char *)"";
+	/* a postmaster notice comes from double_bounce_sender: when it
+	 * cannot be delivered either, it is discarded (never a loop) */
+	ne.sender = (char *)(pm ? j->q->dbl_sender : "");
 	ne.client_name = (char *)"localhost";
 	ne.client_addr = (char *)"127.0.0.1";
 	ne.helo = (char *)req.myhostname;
 	ne.protocol = (char *)"bounce";
-	r.addr = env->sender;
-	r.orig = env->sender;
+	r.addr = (char *)(pm ? pm : env->sender);
+	r.orig = r.addr;
 	r.status = QUEUE_RCPT_PENDING;
 	ne.rcpt = &r;
 	ne.nrcpt = 1;
+	/* virtual aliases apply, as cleanup applies them to Postfix's
+	 * notices (postmaster is usually an alias); failing that, the
+	 * address as it is (its delivery then decides) */
+	memset(&res, 0, sizeof(res));
+	if (j->q->resolve != NULL && addr_parse_mailbox(r.addr, &a, &why) == 0) {
+		if (a.domain[0] != '\0'
+		    && resolve_rcpt(j->q->resolve, &a, &res) == RESOLVE_OK
+		    && res.n > 0) {
+			rv = xcalloc(res.n, sizeof(*rv));
+			for (i = 0; i < res.n; i++) {
+				rv[i].addr = res.v[i].addr;
+				rv[i].orig = r.addr;
+				rv[i].status = QUEUE_RCPT_PENDING;
+			}
+			ne.rcpt = rv;
+			ne.nrcpt = res.n;
+		}
+		addr_free(&a);
+	}
 	rc = queue_write(j->q->qdir, &ne, msg.data ? msg.data : "", msg.len,
 			 false, &err);
+	free(rv);
+	resolve_result_free(&res);
 	buf_free(&msg);
 	if (rc < 0) {
 		log_write(s->syslog_name, "bounce", LOG_LVL_WARNING,
-			  "%s: cannot queue the sender %s notification: %s",
-			  env->id, what[kind], errbuf_str(&err));
+			  "%s: cannot queue the %s %s notification: %s",
+			  env->id, pm ? "postmaster" : "sender", what[kind],
+			  errbuf_str(&err));
 		return -1;
 	}
 	log_write(s->syslog_name, "bounce", LOG_LVL_INFO,
-		  "%s: sender %s notification: %s", env->id, what[kind], ne.id);
+		  "%s: %s %s notification: %s", env->id,
+		  pm ? "postmaster" : "sender", what[kind], ne.id);
 	strlist_add(&j->new_ids, ne.id);
 	return 0;
 }
@@ -723,6 +778,7 @@ finalize(struct qjob *j, struct queue_env *env, const struct buf *content)
 	const struct settings *s = q->s;
 	const char *name = s->syslog_name;
 	bool null_sender = env->sender == NULL || env->sender[0] == '\0';
+	bool dbl_sender = !null_sender && strcasecmp(env->sender, q->dbl_sender) == 0;
 	long long life = null_sender ? s->bounce_queue_lifetime
 				     : s->maximal_queue_lifetime;
 	struct notice_rcpt *fail = NULL, *ok = NULL;
@@ -766,13 +822,26 @@ finalize(struct qjob *j, struct queue_env *env, const struct buf *content)
 		bool sent = true;
 
 		k = notice_select(env, fail, nfail, SMTPD_NOTIFY_FAILURE);
-		if (k > 0 && null_sender)
+		if (k > 0 && dbl_sender)
+			log_write(name, "bounce", LOG_LVL_INFO,
+				  "%s: discarding undeliverable postmaster "
+				  "notification", env->id);
+		else if (k > 0 && null_sender && (q->notify & QMGR_NOTE_2BOUNCE))
+			/* a double bounce: the whole bounce to the postmaster */
+			sent = notice_send(j, env, content, BOUNCE_FAILED, fail,
+					   k, q->pm_2bounce, "FULL") == 0;
+		else if (k > 0 && null_sender)
 			log_write(name, "bounce", LOG_LVL_INFO,
 				  "%s: undeliverable mail from the null sender: "
 				  "no non-delivery notification", env->id);
-		else if (k > 0)
+		else if (k > 0) {
 			sent = notice_send(j, env, content, BOUNCE_FAILED, fail,
-					   k) == 0;
+					   k, NULL, NULL) == 0;
+			/* notify_classes bounce: the headers to the postmaster */
+			if (sent && (q->notify & QMGR_NOTE_BOUNCE))
+				(void)notice_send(j, env, content, BOUNCE_FAILED,
+						  fail, k, q->pm_bounce, "HDRS");
+		}
 		if (sent) {
 			for (i = 0; i < nfail; i++)
 				if (queue_mark_done(q->qdir, j->st, env, fail[i].idx,
@@ -785,10 +854,11 @@ finalize(struct qjob *j, struct queue_env *env, const struct buf *content)
 					  "to sender", env->id, env->sender);
 		}
 	}
-	if (nok > 0 && !null_sender) {
+	if (nok > 0 && !null_sender && !dbl_sender) {
 		k = notice_select(env, ok, nok, SMTPD_NOTIFY_SUCCESS);
 		if (k > 0)
-			(void)notice_send(j, env, content, BOUNCE_DELIVERED, ok, k);
+			(void)notice_send(j, env, content, BOUNCE_DELIVERED, ok, k,
+					  NULL, NULL);
 	}
 	notice_free_all(fail, nfail);
 	notice_free_all(ok, nok);
@@ -805,7 +875,8 @@ finalize(struct qjob *j, struct queue_env *env, const struct buf *content)
 		return;
 	}
 	/* One delay warning per message, recorded with the schedule. */
-	if (s->delay_warning_time > 0 && !null_sender && env->flags_rec
+	if (s->delay_warning_time > 0 && !null_sender && !dbl_sender
+	    && env->flags_rec
 	    && !(env->flags & QUEUE_F_DELAY_WARNED)
 	    && now >= env->arrival + (time_t)s->delay_warning_time) {
 		struct notice_rcpt *dl = xcalloc(pending, sizeof(*dl));
@@ -816,8 +887,14 @@ finalize(struct qjob *j, struct queue_env *env, const struct buf *content)
 				notice_fill(&dl[nd++], env, i, result_find(j, i),
 					    "4.0.0", "delivery temporarily suspended");
 		k = notice_select(env, dl, nd, SMTPD_NOTIFY_DELAY);
-		if (k == 0 || notice_send(j, env, content, BOUNCE_DELAYED, dl, k) == 0)
+		if (k == 0 || notice_send(j, env, content, BOUNCE_DELAYED, dl, k,
+					  NULL, NULL) == 0) {
 			env->flags |= QUEUE_F_DELAY_WARNED;
+			/* notify_classes delay: the headers to the postmaster */
+			if (k > 0 && (q->notify & QMGR_NOTE_DELAY))
+				(void)notice_send(j, env, content, BOUNCE_DELAYED,
+						  dl, k, q->pm_delay, "HDRS");
+		}
 		notice_free_all(dl, nd);
 	}
 	results_free(j);
@@ -1149,6 +1226,62 @@ want_cache(void *arg, const struct smtp_req *req)
 		if (strcmp(w->cache_key, g->cache_key) == 0)
 			return true;
 	return q->npending > 0 || q->inflight > 0;
+}
+
+/*
+ * notify_classes: Postfix's class names; "bounce" implies "2bounce". An
+ * unknown name is logged and ignored, as Postfix does.
+ */
+static unsigned
+notify_parse(const char *v, const char *syslog_name)
+{
+	static const struct { const char *name; unsigned bit; } names[] = {
+		{ "bounce", QMGR_NOTE_BOUNCE | QMGR_NOTE_2BOUNCE },
+		{ "2bounce", QMGR_NOTE_2BOUNCE }, { "delay", QMGR_NOTE_DELAY },
+		{ "resource", QMGR_NOTE_RESOURCE },
+		{ "software", QMGR_NOTE_SOFTWARE }, { "policy", QMGR_NOTE_POLICY },
+		{ "protocol", QMGR_NOTE_PROTOCOL }, { "data", QMGR_NOTE_DATA },
+	};
+	unsigned r = 0;
+	size_t i;
+
+	while (v && *v) {
+		size_t n;
+
+		v += strspn(v, ", \t\r\n");
+		n = strcspn(v, ", \t\r\n");
+		if (n == 0)
+			break;
+		for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+			if (strlen(names[i].name) == n
+			    && strncasecmp(names[i].name, v, n) == 0)
+				break;
+		if (i < sizeof(names) / sizeof(names[0]))
+			r |= names[i].bit;
+		else
+			log_write(syslog_name, "qmgr", LOG_LVL_WARNING,
+				  "unknown notify_classes name \"%.*s\" ignored",
+				  (int)(n > 64 ? 64 : n), v);
+		v += n;
+	}
+	return r;
+}
+
+/* A notice address: as given when it has a domain, else @myorigin. */
+static char *
+qualify(const char *a, const char *def, const struct settings *s)
+{
+	const char *origin = s->myorigin && *s->myorigin ? s->myorigin
+			     : s->myhostname ? s->myhostname : "localhost";
+	struct buf b;
+
+	if (a == NULL || *a == '\0')
+		a = def;
+	if (strchr(a, '@'))
+		return xstrdup(a);
+	buf_init(&b, 0);
+	buf_printf(&b, "%s@%s", a, origin);
+	return buf_steal(&b);
 }
 
 /* A source address parameter: "" or a numeric address of family af. */
@@ -1586,6 +1719,11 @@ qmgr_new(struct event_base *base, struct worker_pool *pool,
 	q->scfg.reuse_time_limit = s->smtp_connection_reuse_time_limit;
 	q->scfg.t_rset = s->smtp_rset_timeout;
 	q->scfg.mime_downgrade = !s->disable_mime_output_conversion;
+	q->notify = notify_parse(s->notify_classes, s->syslog_name);
+	q->pm_bounce = qualify(s->bounce_notice_recipient, "postmaster", s);
+	q->pm_2bounce = qualify(s->double_bounce_notice_recipient, "postmaster", s);
+	q->pm_delay = qualify(s->delay_notice_recipient, "postmaster", s);
+	q->dbl_sender = qualify(s->double_bounce_sender, "double-bounce", s);
 	if (s->smtp_sasl_auth_enable) {
 		q->sasl_maps = table_list_open(s->smtp_sasl_password_maps
 					       ? s->smtp_sasl_password_maps : "",
@@ -1729,6 +1867,10 @@ qmgr_free(struct qmgr **qp)
 	}
 	free(q->set);
 	free(q->qdir);
+	free(q->pm_bounce);
+	free(q->pm_2bounce);
+	free(q->pm_delay);
+	free(q->dbl_sender);
 	free(q);
 	*qp = NULL;
 }

@@ -2,7 +2,8 @@
  * bounce.c - builds RFC 3464 delivery status notifications: a text part in
  * Postfix's words, a message/delivery-status part (RFC 3464 section 2) and
  * the original message (message/rfc822, cut at bounce_size_limit) or its
- * headers (text/rfc822-headers), as Postfix's bounce(8) does.
+ * headers (text/rfc822-headers), as Postfix's bounce(8) does; postmaster
+ * copies (notify_classes) with Postfix's postmaster subjects and text.
  * Must not: do I/O, log, read the clock, or copy untrusted text into a
  * header unsanitised (remote replies and the original envelope are input).
  */
@@ -133,7 +134,10 @@ text_part(const struct bounce_req *req, struct buf *b)
 	buf_puts(b, "This is the mail system at host ");
 	put_safe(b, req->myhostname, 255);
 	buf_puts(b, ".\n\n");
-	switch (req->kind) {
+	switch (req->postmaster ? -1 : (int)req->kind) {
+	case -1:	/* Postfix's postmaster copy text */
+		buf_puts(b, "Enclosed is the mail delivery report that you requested.\n");
+		break;
 	case BOUNCE_FAILED:
 		buf_puts(b, "I'm sorry to have to inform you that your message could not\n"
 			 "be delivered to one or more recipients. It's attached below.\n");
@@ -158,7 +162,7 @@ text_part(const struct bounce_req *req, struct buf *b)
 			 "notifications of mail delivery errors from other systems.\n");
 		break;
 	}
-	if (req->kind != BOUNCE_DELIVERED)
+	if (req->kind != BOUNCE_DELIVERED && !req->postmaster)
 		buf_puts(b, "\nFor further assistance, please send mail to postmaster.\n\n"
 			 "If you do so, please include this problem report. You can\n"
 			 "delete your own text from the attached returned message.\n");
@@ -332,6 +336,11 @@ bounce_format(const struct bounce_req *req, struct buf *out)
 		[BOUNCE_DELAYED] = "Delayed Mail (still being retried)",
 		[BOUNCE_DELIVERED] = "Successful Mail Delivery Report",
 	};
+	static const char *const pm_subjects[] = {
+		[BOUNCE_FAILED] = "Postmaster Copy: Undelivered Mail",
+		[BOUNCE_DELAYED] = "Postmaster Warning: Delayed Mail",
+		[BOUNCE_DELIVERED] = "Postmaster Copy: Delivered Mail",
+	};
 	struct buf text, dsn, orig, boundary;
 	struct tm gm;
 	bool headers, eight;
@@ -369,9 +378,9 @@ bounce_format(const struct bounce_req *req, struct buf *out)
 	buf_puts(out, "From: MAILER-DAEMON@");
 	put_safe(out, req->myhostname, 255);
 	buf_puts(out, " (Mail Delivery System)\nSubject: ");
-	buf_puts(out, subjects[req->kind]);
+	buf_puts(out, (req->postmaster ? pm_subjects : subjects)[req->kind]);
 	buf_puts(out, "\nTo: ");
-	put_safe(out, req->sender, FIELD_MAX);
+	put_safe(out, req->postmaster ? req->postmaster : req->sender, FIELD_MAX);
 	buf_puts(out, "\nAuto-Submitted: auto-replied\nDate: ");
 	put_date(out, req->now);
 	buf_printf(out, "\nMessage-Id: <%04d%02d%02d%02d%02d%02d.",

@@ -38,6 +38,10 @@ struct bounce_req {
 	const char *queue_id;	/* of the original message */
 	const char *new_id;	/* of the notification (Message-ID) */
 	const char *sender;	/* the original sender: the notification's To: */
+	/* A postmaster notice (notify_classes): To: this address instead of
+	 * the sender, "Postmaster Copy" / "Postmaster Warning" subjects and
+	 * Postfix's postmaster text. NULL: a notice to the sender. */
+	const char *postmaster;
 	const char *envid;	/* DSN ENVID or NULL */
 	const char *ret;	/* "FULL", "HDRS" or NULL (= FULL for failures) */
 	time_t      arrival, now;

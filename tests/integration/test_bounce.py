@@ -3,7 +3,11 @@ test_bounce.py - delivery status notifications end to end: a remote 5xx,
 an expired message, a delay warning and a NOTIFY=SUCCESS report each come
 back to a local sender as an RFC 3464 multipart/report, parsed here with
 Python's email package; RET=HDRS returns headers only; NOTIFY=NEVER and a
-null sender get none (and no loop). The remote is test_outbound's capture
+null sender get none (and no loop). notify_classes: a bounce that cannot
+be delivered goes to 2bounce_notice_recipient (whole, from the
+double-bounce sender) or is dropped; a postmaster notice that fails is
+discarded; "bounce" and "delay" send header copies to
+bounce_notice_recipient / delay_notice_recipient. The remote is the capture
 server behind relayhost; timers are seconds so the tests stay fast.
 """
 import email
@@ -250,3 +254,104 @@ def test_notify_never_and_success(facteurd, remote):
     assert rcpts[0]["Action"] == "relayed"
     assert rcpts[0]["Status"] == "2.0.0"
     assert rcpts[0]["Remote-MTA"] == "dns; 127.0.0.1"
+
+
+def pm_daemon(facteurd, remote, **extra):
+    # myorigin example.test: "postmaster" is postmaster@example.test, an
+    # alias of alice; double-bounce@example.test is the notices' sender
+    params = {"myorigin": "example.test"}
+    params.update(extra)
+    return relay_daemon(facteurd, remote.port, **params)
+
+
+def test_double_bounce_to_postmaster(facteurd, remote):
+    remote.rcpt_reply = reject_nobody
+    d = pm_daemon(facteurd, remote, notify_classes="resource, software, 2bounce")
+    qid = send_dsn(d, "", [("nobody@far.example", "")],
+                   make_msg("a bounce that bounces", sender="",
+                            to="nobody@far.example",
+                            body=b"the bounced bounce\r\n"))
+    m = d.wait_log(r"%s: postmaster non-delivery notification: ([0-9A-F]{17})"
+                   % qid)
+    d.wait_log(r"%s: to=<\S+@example\.test>, .*status=sent" % m.group(1))
+    d.wait_log(r"%s: removed" % qid)
+    [n] = notices(d)
+    assert n["Subject"] == "Postmaster Copy: Undelivered Mail"
+    assert n["To"] == "postmaster@example.test"
+    assert n["Return-Path"] == "<double-bounce@example.test>"
+    text, status, orig = report_parts(n)
+    assert "Enclosed is the mail delivery report that you requested." in \
+        text.get_payload()
+    per_msg, rcpts = recipients(status)
+    assert rcpts[0]["Final-Recipient"] == "rfc822; nobody@far.example"
+    assert rcpts[0]["Status"] == "5.1.1"
+    # the whole undeliverable bounce is enclosed
+    assert orig.get_content_type() == "message/rfc822"
+    assert "the bounced bounce" in orig.get_payload()[0].get_payload()
+    assert "undeliverable mail from the null sender" not in d.log()
+
+
+def test_double_bounce_not_deliverable_is_discarded(facteurd, remote):
+    """2bounce_notice_recipient itself is rejected: the postmaster notice
+    (from double-bounce@) is dropped, nothing loops."""
+    remote.rcpt_reply = reject_nobody
+    d = pm_daemon(facteurd, remote, notify_classes="2bounce",
+                  **{"2bounce_notice_recipient": "nobody-pm@far.example"})
+    qid = send_dsn(d, "", [("nobody@far.example", "")],
+                   make_msg("bounce", sender="", to="nobody@far.example"))
+    m = d.wait_log(r"%s: postmaster non-delivery notification: ([0-9A-F]{17})"
+                   % qid)
+    new = m.group(1)
+    d.wait_log(r"%s: to=<nobody-pm@far\.example>, .*status=bounced" % new)
+    d.wait_log(r"%s: discarding undeliverable postmaster notification" % new)
+    d.wait_log(r"%s: removed" % new)
+    assert not d.wait_queue_empty()
+    time.sleep(1.5)
+    assert d.log().count("notification: ") == 1
+    assert d.queue_files() == []
+    # the original and the notice were each tried once, nothing more
+    rcpts = [c for conn in remote.conns for c in conn.commands
+             if c.upper().startswith("RCPT")]
+    assert len(rcpts) == 2, rcpts
+
+
+def test_bounce_class_sends_header_copy(facteurd, remote):
+    remote.rcpt_reply = reject_nobody
+    d = pm_daemon(facteurd, remote, notify_classes="bounce",
+                  bounce_notice_recipient="bob@example.test")
+    qid = send_dsn(d, SENDER, [("nobody@far.example", "")],
+                   make_msg("copied", sender=SENDER, to="nobody@far.example",
+                            body=b"private body text\r\n"))
+    d.wait_log(r"%s: sender non-delivery notification: " % qid)
+    d.wait_log(r"%s: postmaster non-delivery notification: " % qid)
+    [mine] = notices(d)
+    assert mine["Subject"] == "Undelivered Mail Returned to Sender"
+    files = d.wait_files("bob@example.test", 1)
+    pm = email.message_from_bytes(open(files[0].path, "rb").read())
+    assert pm["Subject"] == "Postmaster Copy: Undelivered Mail"
+    assert pm["To"] == "bob@example.test"
+    assert pm["Return-Path"] == "<double-bounce@example.test>"
+    text, status, orig = report_parts(pm)
+    # headers only, as Postfix: the body stays private
+    assert orig.get_content_type() == "text/rfc822-headers"
+    assert "Subject: copied" in orig.get_payload()
+    assert b"private body text" not in open(files[0].path, "rb").read()
+
+
+def test_delay_class_sends_header_copy(facteurd, remote):
+    remote.rcpt_reply = lambda a: "451 4.3.0 <%s>: try again later" % a
+    d = pm_daemon(facteurd, remote, notify_classes="delay",
+                  delay_notice_recipient="bob@example.test",
+                  delay_warning_time="2s")
+    qid = send_dsn(d, SENDER, [("slow@far.example", "")],
+                   make_msg("slow", sender=SENDER, to="slow@far.example",
+                            body=b"private body text\r\n"))
+    d.wait_log(r"%s: sender delay notification: " % qid, timeout=20)
+    d.wait_log(r"%s: postmaster delay notification: " % qid)
+    files = d.wait_files("bob@example.test", 1)
+    pm = email.message_from_bytes(open(files[0].path, "rb").read())
+    assert pm["Subject"] == "Postmaster Warning: Delayed Mail"
+    text, status, orig = report_parts(pm)
+    assert recipients(status)[1][0]["Action"] == "delayed"
+    assert orig.get_content_type() == "text/rfc822-headers"
+    assert b"private body text" not in open(files[0].path, "rb").read()

@@ -381,6 +381,43 @@ test_delayed_and_delivered(void **state)
 }
 
 /* Values that try to break out of their header line or the MIME structure. */
+/* notify_classes postmaster notices: subject, To:, text, no advice */
+static void
+test_postmaster_notice(void **state)
+{
+	struct bounce_req r = base_req(BOUNCE_FAILED);
+	struct bounce_rcpt d = { .addr = "bob@remote.test", .status = "5.1.1",
+				 .diag_type = "smtp", .diag = "550 5.1.1 unknown" };
+	struct buf out;
+	struct parsed pp;
+
+	r.rcpt = &d;
+	r.nrcpt = 1;
+	r.postmaster = "postmaster@example.test";
+	r.ret = "HDRS";
+	pp = build(&r, &out);
+	assert_header(pp.head, "Subject", "Postmaster Copy: Undelivered Mail");
+	assert_header(pp.head, "To", "postmaster@example.test");
+	assert_non_null(strstr(pp.part[0], "Enclosed is the mail delivery report "
+			       "that you requested.\n"));
+	assert_null(strstr(pp.part[0], "I'm sorry"));
+	assert_null(strstr(pp.part[0], "For further assistance"));
+	/* the original sender is still named in the report */
+	assert_non_null(strstr(part_body(pp.part[1]), "X-Postfix-Sender: rfc822; "));
+	assert_header(pp.part[2], "Content-Type", "text/rfc822-headers");
+	parsed_free(&pp);
+	buf_free(&out);
+	r = base_req(BOUNCE_DELAYED);
+	r.rcpt = &d;
+	r.nrcpt = 1;
+	r.postmaster = "pm@example.test";
+	pp = build(&r, &out);
+	assert_header(pp.head, "Subject", "Postmaster Warning: Delayed Mail");
+	assert_header(pp.head, "To", "pm@example.test");
+	parsed_free(&pp);
+	buf_free(&out);
+}
+
 static void
 test_hostile_values(void **state)
 {
@@ -521,6 +558,7 @@ main(void)
 		cmocka_unit_test(test_failed_full),
 		cmocka_unit_test(test_ret_hdrs_and_limit),
 		cmocka_unit_test(test_delayed_and_delivered),
+		cmocka_unit_test(test_postmaster_notice),
 		cmocka_unit_test(test_hostile_values),
 		cmocka_unit_test(test_random_content),
 		cmocka_unit_test(test_helpers),
