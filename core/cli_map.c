@@ -5,6 +5,8 @@
  * TYPE:NAME` (postmap -s: every "key<TAB>value"). Exit status: 0 found,
  * 1 not found, 75 (EX_TEMPFAIL) when a table cannot answer now (the
  * reason on stderr), 2 for usage and configuration errors.
+ * With -a (postalias -q / -s), TYPE:NAME is an alias_maps item: a
+ * hash:/texthash: file is read in aliases(5) syntax ("name: a, b").
  * Must not: write to any table, or read main.cf (tables are named in full).
  */
 #include <stdio.h>
@@ -16,13 +18,15 @@
 #include "core/lib/buf.h"
 #include "core/lib/errbuf.h"
 #include "core/lib/strlist.h"
+#include "core/rewrite_alias.h"
 
 #define MAP_EX_TEMPFAIL 75
 #define MAP_VALUE_MAX	((size_t)1 << 20)
 
 static const char map_usage[] =
 	"usage: facteur map query [-f] TYPE:NAME KEY ... | "
-	"facteur map query [-f] TYPE:NAME - | facteur map dump TYPE:NAME\n";
+	"facteur map query [-f] TYPE:NAME - | facteur map dump TYPE:NAME | "
+	"facteur map query|dump -a ALIAS_MAP [NAME ...]\n";
 
 static struct table *
 map_open(const char *spec, unsigned flags)
@@ -173,10 +177,77 @@ map_dump(int argc, char **argv)
 	return rc;
 }
 
+/* -a: an alias_maps item, as postalias -q NAME / -s. */
+static int
+map_alias(int argc, char **argv, bool dump)
+{
+	struct alias_db *d;
+	struct strlist w;
+	struct errbuf err;
+	struct buf v;
+	size_t n;
+	int rc = 1;
+
+	if (argc < 1 || (dump ? argc != 1 : argc < 2)) {
+		fputs(map_usage, stderr);
+		return 2;
+	}
+	errbuf_clear(&err);
+	if ((d = alias_db_open(argv[0], &err)) == NULL) {
+		fprintf(stderr, "facteur: %s\n", errbuf_str(&err));
+		return 2;
+	}
+	strlist_init(&w);
+	if (alias_db_check(d, &n, &w, &err) < 0) {
+		fprintf(stderr, "facteur: %s\n", errbuf_str(&err));
+		strlist_free(&w);
+		alias_db_free(&d);
+		return MAP_EX_TEMPFAIL;
+	}
+	for (size_t i = 0; i < w.n; i++)
+		fprintf(stderr, "facteur: warning: %s\n", w.v[i]);
+	strlist_free(&w);
+	buf_init(&v, MAP_VALUE_MAX);
+	if (dump) {
+		rc = alias_db_dump(d, map_dump_cb, NULL, &err) < 0 ? 2 : 0;
+		if (rc)
+			fprintf(stderr, "facteur: %s\n", errbuf_str(&err));
+	}
+	for (int k = 1; !dump && k < argc; k++) {
+		char *key = strdup(argv[k]);
+		enum table_status st;
+
+		if (key == NULL)
+			break;
+		for (char *p = key; *p; p++)
+			if (*p >= 'A' && *p <= 'Z')
+				*p = (char)(*p - 'A' + 'a');
+		st = alias_db_lookup(d, key, &v, &err);
+		free(key);
+		if (st == TABLE_FOUND) {
+			if (argc > 2)
+				printf("%s\t", argv[k]);
+			printf("%s\n", buf_cstr(&v));
+			rc = 0;
+		} else if (st != TABLE_NOTFOUND) {
+			fprintf(stderr, "facteur: %s\n", errbuf_str(&err));
+			rc = st == TABLE_TEMPFAIL ? MAP_EX_TEMPFAIL : 2;
+			break;
+		}
+	}
+	fflush(stdout);
+	buf_free(&v);
+	alias_db_free(&d);
+	return rc;
+}
+
 int
 cli_map(struct cli *cli, int argc, char **argv)
 {
 	(void)cli;
+	if (argc >= 3 && strcmp(argv[2], "-a") == 0 &&
+	    (strcmp(argv[1], "query") == 0 || strcmp(argv[1], "dump") == 0))
+		return map_alias(argc - 3, argv + 3, strcmp(argv[1], "dump") == 0);
 	/* argv[0] is "map" */
 	if (argc >= 2 && strcmp(argv[1], "query") == 0)
 		return map_query(argc - 2, argv + 2);

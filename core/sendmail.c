@@ -4,6 +4,9 @@
  * local socket $queue_directory/public/pickup (core/pickup.h), which does
  * the rest (the user's identity comes from the kernel there, not from us).
  * -bp lists the queue, -q flushes it, -bs speaks SMTP on stdin/stdout.
+ * -bi (or the name newaliases) checks alias_maps: facteurd reads the
+ * aliases(5) text files directly, so there is nothing to rebuild; the
+ * files are read, their problems reported, and the count printed.
  * Exit codes are sysexits.h's: EX_TEMPFAIL when facteurd is not running,
  * so cron and PHP's mail() know the message was not taken.
  * Must not: need privileges, write queue files itself, or read more than
@@ -33,6 +36,7 @@
 #include "core/params.h"
 #include "core/pickup.h"
 #include "core/queue.h"
+#include "core/rewrite_alias.h"
 
 #if defined(__FreeBSD__) || defined(__DragonFly__)
 #define FACTEUR_CONFIG_DIR "/usr/local/etc/facteur"
@@ -440,13 +444,43 @@ smtp_stdio(const struct settings *s)
 	return 0;
 }
 
+/* -bi / newaliases: read every alias_maps source as facteurd will. */
+static int
+new_aliases(const struct settings *s)
+{
+	struct alias_db *d;
+	struct strlist w;
+	struct errbuf err;
+	size_t n = 0;
+	int ex = 0;
+
+	errbuf_clear(&err);
+	if ((d = alias_db_open(s->alias_maps, &err)) == NULL) {
+		say("fatal: %s", errbuf_str(&err));
+		return EX_CONFIG;
+	}
+	strlist_init(&w);
+	if (alias_db_check(d, &n, &w, &err) < 0) {
+		say("fatal: %s", errbuf_str(&err));
+		ex = EX_NOINPUT;
+	}
+	for (size_t i = 0; i < w.n; i++)
+		say("warning: %s", w.v[i]);
+	if (ex == 0)
+		printf("%s: %zu aliases in alias_maps (read directly by facteurd, "
+		       "nothing to rebuild)\n", progname, n);
+	strlist_free(&w);
+	alias_db_free(&d);
+	return ex;
+}
+
 int
 main(int argc, char **argv)
 {
 	const char *dir = FACTEUR_CONFIG_DIR, *sender = NULL, *fullname = NULL;
 	const char *base = strrchr(argv[0], '/');
 	bool extract = false, dot_ends = true;
-	enum { M_SEND, M_LIST, M_FLUSH, M_SMTP } mode = M_SEND;
+	enum { M_SEND, M_LIST, M_FLUSH, M_SMTP, M_ALIASES } mode = M_SEND;
 	struct strlist warnings;
 	struct settings s;
 	struct config *cfg;
@@ -458,6 +492,9 @@ main(int argc, char **argv)
 	if (strcmp(base, "mailq") == 0) {
 		progname = "mailq";
 		mode = M_LIST;
+	} else if (strcmp(base, "newaliases") == 0) {
+		progname = "newaliases";
+		mode = M_ALIASES;
 	}
 	signal(SIGPIPE, SIG_IGN);
 	for (i = 1; i < argc && argv[i][0] == '-' && argv[i][1]; i++) {
@@ -503,6 +540,8 @@ main(int argc, char **argv)
 				mode = M_SMTP;
 			else if (strcmp(a, "-bm") == 0)
 				mode = M_SEND;
+			else if (strcmp(a, "-bi") == 0)
+				mode = M_ALIASES;
 			else {
 				say("fatal: unsupported: %s", a);
 				return EX_USAGE;
@@ -561,6 +600,9 @@ main(int argc, char **argv)
 		break;
 	case M_SMTP:
 		ex = smtp_stdio(&s);
+		break;
+	case M_ALIASES:
+		ex = new_aliases(&s);
 		break;
 	case M_SEND:
 	default:
