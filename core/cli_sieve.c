@@ -1,13 +1,17 @@
 /*
  * cli_sieve.c - `facteur sieve check FILE ...` (compile, errors as
  * FILE:LINE:COL: reason) and `facteur sieve test [--from A] [--to R]
- * [--delimiter C] SCRIPT MESSAGE` (run a script on a message file and
- * print the actions, in the form of Pigeonhole's sieve-test).
+ * [--delimiter C] [--personal DIR] [--global DIR] [--show-message]
+ * SCRIPT MESSAGE` (run a script on a message file and print the actions,
+ * in the form of Pigeonhole's sieve-test). include finds personal scripts
+ * as DIR/NAME.sieve (default: the script's directory), global ones in
+ * --global DIR; duplicate never finds an earlier message.
  * Must not: deliver, queue or write anything.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "core/cli.h"
@@ -77,11 +81,35 @@ sieve_check_cmd(int argc, char **argv)
 	return bad;
 }
 
+struct dirs {
+	char   *personal;
+	const char *global;
+};
+
+static int
+include_cb(void *arg, bool global, const char *name, struct sieve_script **sp,
+	   struct errbuf *err)
+{
+	const struct dirs *d = arg;
+	const char *dir = global ? d->global : d->personal;
+	char *path;
+	int rc;
+
+	if (dir == NULL)
+		return 0;
+	path = xasprintf("%s/%s.sieve", dir, name);
+	rc = sieve_cache_get(path, sp, err);
+	free(path);
+	return rc;
+}
+
 static int
 sieve_test_cmd(int argc, char **argv)
 {
 	const char *from = "sender@example.com", *to = "recipient@example.com";
 	const char *delim = "+";
+	struct dirs dirs = { NULL, NULL };
+	bool show = false;
 	struct sieve_script *s;
 	struct sieve_result r;
 	struct sieve_msg m;
@@ -96,19 +124,37 @@ sieve_test_cmd(int argc, char **argv)
 			to = argv[++i];
 		else if (strcmp(argv[i], "--delimiter") == 0 && i + 1 < argc)
 			delim = argv[++i];
+		else if (strcmp(argv[i], "--personal") == 0 && i + 1 < argc) {
+			free(dirs.personal);
+			dirs.personal = xstrdup(argv[++i]);
+		} else if (strcmp(argv[i], "--global") == 0 && i + 1 < argc)
+			dirs.global = argv[++i];
+		else if (strcmp(argv[i], "--show-message") == 0)
+			show = true;
 		else
 			break;
 	}
 	if (argc - i != 2) {
 		fprintf(stderr, "usage: facteur sieve test [--from A] [--to R] "
-			"[--delimiter C] SCRIPT MESSAGE\n");
+			"[--delimiter C] [--personal DIR] [--global DIR] "
+			"[--show-message] SCRIPT MESSAGE\n");
+		free(dirs.personal);
 		return 2;
 	}
-	if ((s = compile_file(argv[i])) == NULL)
+	if (dirs.personal == NULL) {
+		const char *sl = strrchr(argv[i], '/');
+
+		dirs.personal = sl ? xstrndup(argv[i], (size_t)(sl - argv[i]))
+				   : xstrdup(".");
+	}
+	if ((s = compile_file(argv[i])) == NULL) {
+		free(dirs.personal);
 		return 1;
+	}
 	if (read_file(argv[i + 1], 256u * 1024 * 1024, &msg) < 0) {
 		buf_free(&msg);
 		sieve_script_free(&s);
+		free(dirs.personal);
 		return 1;
 	}
 	memset(&m, 0, sizeof(m));
@@ -117,6 +163,8 @@ sieve_test_cmd(int argc, char **argv)
 	m.env_from = strcmp(from, "<>") == 0 ? "" : from;
 	m.env_to = to;
 	m.delimiters = delim;
+	m.include = include_cb;
+	m.arg = &dirs;
 	sieve_result_init(&r);
 	if (sieve_run(s, &m, &r, &err) < 0) {
 		fprintf(stderr, "%s: run-time error at line %s\n", argv[i],
@@ -130,10 +178,23 @@ sieve_test_cmd(int argc, char **argv)
 	buf_init(&out, 0);
 	sieve_result_format(&r, &out);
 	fputs(buf_cstr(&out), stdout);
+	if (show) {
+		/* the message the implicit or last store would write */
+		size_t len = msg.len;
+		const char *c = msg.data ? msg.data : "";
+
+		for (size_t k = 0; k < r.nact; k++)
+			c = sieve_action_message(&r, &r.act[k], msg.data ? msg.data : "",
+						 msg.len, &len);
+		printf("\nMessage:\n\n");
+		fwrite(c, 1, len, stdout);
+	}
 	buf_free(&out);
 	sieve_result_free(&r);
 	buf_free(&msg);
 	sieve_script_free(&s);
+	sieve_cache_clear();
+	free(dirs.personal);
 	return rc;
 }
 
@@ -147,6 +208,7 @@ cli_sieve(struct cli *cli, int argc, char **argv)
 	if (argc >= 2 && strcmp(argv[1], "test") == 0)
 		return sieve_test_cmd(argc - 2, argv + 2);
 	fprintf(stderr, "usage: facteur sieve check FILE ... | facteur sieve "
-		"test [--from A] [--to R] SCRIPT MESSAGE\n");
+		"test [--from A] [--to R] [--personal DIR] [--global DIR] SCRIPT "
+		"MESSAGE\n");
 	return 2;
 }

@@ -28,6 +28,7 @@
 #include "core/lib/xmalloc.h"
 #include "core/log.h"
 #include "core/params.h"
+#include "core/kvstore.h"
 #include "core/queue.h"
 #include "backends/addr_find.h"
 #include "backends/table.h"
@@ -42,6 +43,7 @@
 static struct {
 	char   *qdir, *myhostname, *delim;
 	struct strlist before, after;
+	char   *global_dir;		/* include :global (sieve_global_dir) */
 	long long limit;		/* virtual_mailbox_limit */
 	struct table_list *limit_maps;	/* virtual_mailbox_limit_maps */
 	char   *limit_maps_err;		/* why it could not be opened */
@@ -65,6 +67,18 @@ deliver_init(const struct settings *s)
 		strlist_split(&cfg.before, s->sieve_before);
 	if (s->sieve_after)
 		strlist_split(&cfg.after, s->sieve_after);
+	free(cfg.global_dir);
+	cfg.global_dir = NULL;
+	if (s->sieve_global_dir && *s->sieve_global_dir)
+		cfg.global_dir = xstrdup(s->sieve_global_dir);
+	else if (s->sieve_global && *s->sieve_global) {
+		/* Pigeonhole's location syntax: [file:]PATH[;option=...] */
+		const char *p = s->sieve_global;
+
+		if (strncmp(p, "file:", 5) == 0)
+			p += 5;
+		cfg.global_dir = xstrndup(p, strcspn(p, ";"));
+	}
 	cfg.limit = s->virtual_mailbox_limit;
 	cfg.full_tempfail = s->virtual_mailbox_full_tempfail;
 	table_list_free(&cfg.limit_maps);
@@ -258,6 +272,9 @@ folder_name(const char *utf8, struct buf *out)
 
 struct exists_arg {
 	const char *maildir;
+	const char *home;
+	struct kvstore *dup;	/* duplicate IDs, opened on first use */
+	bool    dup_failed;
 };
 
 static int
@@ -279,6 +296,100 @@ mailbox_exists_cb(void *arg, const char *name)
 	free(p);
 	buf_free(&f);
 	return r;
+}
+
+/*
+ * include (RFC 6609): personal scripts are <home>/sieve/NAME.sieve (where
+ * managesieved stores them), global ones sieve_global_dir/NAME.sieve.
+ */
+static int
+include_cb(void *arg, bool global, const char *name, struct sieve_script **sp,
+	   struct errbuf *err)
+{
+	const struct exists_arg *a = arg;
+	char *path;
+	int rc;
+
+	if (global && cfg.global_dir == NULL)
+		return 0;
+	path = global ? xasprintf("%s/%s.sieve", cfg.global_dir, name)
+		      : xasprintf("%s/sieve/%s.sieve", a->home, name);
+	rc = sieve_cache_get(path, sp, err);
+	free(path);
+	return rc;
+}
+
+/*
+ * duplicate (RFC 7352) state: an LMDB store per user, <home>/.facteur-
+ * duplicate.lmdb, keyed by "handle\nid", expiring after the period. It
+ * lives beside the mailbox for the same reasons as the vacation state.
+ * A store that cannot be opened means "not seen" (the message is
+ * delivered, never lost) and a warning.
+ */
+#define DUP_MAP_SIZE	(1024 * 1024)	/* about 10000 IDs */
+
+static struct kvstore *
+dup_store(struct exists_arg *a)
+{
+	struct errbuf err;
+	char *path;
+
+	if (a->dup || a->dup_failed)
+		return a->dup;
+	path = xasprintf("%s/.facteur-duplicate", a->home);
+	errbuf_clear(&err);
+	if (mkdir(a->home, 0700) < 0 && errno != EEXIST)
+		errbuf_set(&err, "mkdir %s: %s", a->home, strerror(errno));
+	else
+		a->dup = kvstore_open(path, DUP_MAP_SIZE, &err);
+	if (a->dup == NULL) {
+		a->dup_failed = true;
+		log_write(NULL, SVC, LOG_LVL_WARNING, "sieve: duplicate: %s",
+			  errbuf_str(&err));
+	}
+	free(path);
+	return a->dup;
+}
+
+static int
+duplicate_seen_cb(void *arg, const char *key)
+{
+	struct kvstore *k = dup_store(arg);
+	struct errbuf err;
+	int rc;
+
+	if (k == NULL)
+		return 0;
+	errbuf_clear(&err);
+	rc = kvstore_get(k, key, time(NULL), NULL, NULL, NULL, &err);
+	if (rc < 0)
+		log_write(NULL, SVC, LOG_LVL_WARNING, "sieve: duplicate: %s",
+			  errbuf_str(&err));
+	return rc == 1;
+}
+
+/* Records the IDs the duplicate tests asked for, once delivered. */
+static void
+duplicate_record(struct exists_arg *a, const struct sieve_result *r)
+{
+	struct kvstore *k;
+	struct errbuf err;
+	time_t now = time(NULL);
+	int bad = 0;
+
+	if (r->ndup == 0 || (k = dup_store(a)) == NULL)
+		return;
+	errbuf_clear(&err);
+	for (size_t i = 0; i < r->ndup && !bad; i++)
+		bad = kvstore_put(k, r->dup[i].key, "1", 1,
+				  now + r->dup[i].seconds, &err) < 0;
+	if (!bad && kvstore_cleanup(k, now, 64, &err) < 0)
+		bad = 1;
+	if (!bad && kvstore_sync(k, &err) < 0)
+		bad = 1;
+	if (bad)
+		log_write(NULL, SVC, LOG_LVL_WARNING, "sieve: duplicate: %s",
+			  errbuf_str(&err));
 }
 
 /* Writes a new message into the queue (active/) for the queue manager. */
@@ -321,7 +432,7 @@ queue_inject(const char *sender, const char *rcpt, const char *content,
  * that a redirect loop ends at deliver_maildir's loop check. */
 static int
 do_redirect(const struct deliver_req *req, const struct sieve_action *a,
-	    struct errbuf *err)
+	    const char *content, size_t len, struct errbuf *err)
 {
 	struct buf m;
 	char id[QUEUE_ID_SIZE];
@@ -331,7 +442,7 @@ do_redirect(const struct deliver_req *req, const struct sieve_action *a,
 	buf_puts(&m, "Delivered-To: ");
 	put_value(&m, req->rcpt ? req->rcpt : "");
 	buf_putc(&m, '\n');
-	buf_append(&m, req->content, req->len);
+	buf_append(&m, content, len);
 	rc = queue_inject(req->sender ? req->sender : "", a->addr, m.data,
 			  m.len, id, err);
 	buf_free(&m);
@@ -501,6 +612,13 @@ do_vacation(const struct deliver_req *req, const char *home,
 	char id[QUEUE_ID_SIZE];
 
 	errbuf_clear(&err);
+	if (a->skip) {
+		log_write(NULL, SVC, LOG_LVL_INFO, "sieve: <%s>: vacation reply "
+			  "to <%s> not sent: %s", req->rcpt ? req->rcpt : "",
+			  a->to, a->skip);
+		free(path);
+		return;
+	}
 	if (vacation_recent(path, now)) {
 		log_write(NULL, SVC, LOG_LVL_INFO, "sieve: <%s>: vacation reply "
 			  "to <%s> not sent: already replied within the period",
@@ -581,8 +699,8 @@ maildir_flags(const char *imap, char out[8])
 
 /* One store action: folder (UTF-8 Sieve name, NULL INBOX) with flags. */
 static int
-store(const struct deliver_req *req, const struct buf *pre, const char *folder,
-      const char *flags, struct errbuf *err)
+store(const struct deliver_req *req, const struct buf *pre, const char *content,
+      size_t len, const char *folder, const char *flags, struct errbuf *err)
 {
 	struct maildir_msg msg;
 	struct buf f;
@@ -595,8 +713,8 @@ store(const struct deliver_req *req, const struct buf *pre, const char *folder,
 	memset(&msg, 0, sizeof(msg));
 	msg.prepend = pre->data;
 	msg.prepend_len = pre->len;
-	msg.content = req->content;
-	msg.len = req->len;
+	msg.content = content;
+	msg.len = len;
 	/* Any IMAP flag given, even a keyword only: cur/ (seen by a client) */
 	msg.flags = flags && *flags ? mf : NULL;
 	if (folder && folder_name(folder, &f) < 0) {
@@ -714,9 +832,10 @@ deliver_maildir(const struct deliver_req *req, char dsn_r[8],
 	const char *rcpt = req->rcpt ? req->rcpt : "";
 	struct sieve_result r;
 	struct sieve_msg sm;
-	struct exists_arg ea;
+	struct exists_arg ea = { NULL, NULL, NULL, false };
 	char *home, *user_script;
 	struct quota_limits qlim = { 0, 0 };
+	size_t biggest = req->len;
 	bool failed = false, stored = false, rejected = false;
 	const char *reject_reason = NULL;
 	int e = 0;
@@ -748,8 +867,12 @@ deliver_maildir(const struct deliver_req *req, char dsn_r[8],
 	sm.env_to = rcpt;
 	sm.orig_to = req->orig_rcpt;
 	sm.delimiters = cfg.delim ? cfg.delim : "";
+	memset(&ea, 0, sizeof(ea));
 	ea.maildir = req->maildir;
+	ea.home = home;
 	sm.mailbox_exists = mailbox_exists_cb;
+	sm.include = include_cb;
+	sm.duplicate_seen = duplicate_seen_cb;
 	sm.arg = &ea;
 	sieve_result_init(&r);
 	for (size_t i = 0; i < cfg.before.n && !failed && !r.keep_cancelled; i++)
@@ -763,9 +886,17 @@ deliver_maildir(const struct deliver_req *req, char dsn_r[8],
 		sieve_result_init(&r);
 	}
 	sieve_result_finish(&r);
+	/* editheader may have made a stored copy larger than the original */
+	for (size_t i = 0; i < r.nact; i++) {
+		size_t n;
+
+		(void)sieve_action_message(&r, &r.act[i], req->content, req->len, &n);
+		if (n > biggest)
+			biggest = n;
+	}
 
 	/* Quota before anything leaves: a refused message sends nothing. */
-	if ((st = quota_gate(req, &r, pre.len + req->len, &qlim, dsn_r,
+	if ((st = quota_gate(req, &r, pre.len + biggest, &qlim, dsn_r,
 			     text_r)) != DELIVER_SENT)
 		goto out;
 
@@ -773,8 +904,12 @@ deliver_maildir(const struct deliver_req *req, char dsn_r[8],
 	 * be queued, the delivery is deferred before anything is stored. */
 	for (size_t i = 0; i < r.nact; i++) {
 		const struct sieve_action *a = &r.act[i];
+		size_t mlen;
+		const char *mc = sieve_action_message(&r, a, req->content,
+						      req->len, &mlen);
 
-		if (a->type == SIEVE_ACT_REDIRECT && do_redirect(req, a, &err) < 0) {
+		if (a->type == SIEVE_ACT_REDIRECT
+		    && do_redirect(req, a, mc, mlen, &err) < 0) {
 			memcpy(dsn_r, "4.3.0", 6);
 			buf_printf(text_r, "sieve redirect to <%s> not queued: %s",
 				   a->addr, errbuf_str(&err));
@@ -789,6 +924,9 @@ deliver_maildir(const struct deliver_req *req, char dsn_r[8],
 	for (size_t i = 0; i < r.nact; i++) {
 		const struct sieve_action *a = &r.act[i];
 		bool dup = false;
+		size_t mlen;
+		const char *mc = sieve_action_message(&r, a, req->content,
+						      req->len, &mlen);
 
 		if (a->type != SIEVE_ACT_KEEP && a->type != SIEVE_ACT_FILEINTO)
 			continue;
@@ -803,18 +941,18 @@ deliver_maildir(const struct deliver_req *req, char dsn_r[8],
 		}
 		if (dup)
 			continue;
-		e = store(req, &pre, a->folder, a->flags, &err);
+		e = store(req, &pre, mc, mlen, a->folder, a->flags, &err);
 		if (e != 0 && a->folder != NULL) {
 			log_write(NULL, SVC, LOG_LVL_WARNING, "sieve: <%s>: "
 				  "fileinto \"%s\" failed: %s; delivering to "
 				  "INBOX", rcpt, a->folder, errbuf_str(&err));
-			e = store(req, &pre, NULL, a->flags, &err);
+			e = store(req, &pre, mc, mlen, NULL, a->flags, &err);
 		}
 		if (e != 0)
 			break;
 		stored = true;
 		if ((qlim.bytes > 0 || qlim.count > 0)
-		    && quota_add(req->maildir, &qlim, (long long)(pre.len + req->len), 1,
+		    && quota_add(req->maildir, &qlim, (long long)(pre.len + mlen), 1,
 				 &err) < 0)
 			log_write(NULL, SVC, LOG_LVL_WARNING, "<%s>: quota: %s "
 				  "(recalculated at the next delivery)", rcpt,
@@ -842,7 +980,10 @@ deliver_maildir(const struct deliver_req *req, char dsn_r[8],
 	memcpy(dsn_r, "2.0.0", 6);
 	buf_puts(text_r, stored ? "delivered to maildir" : "discarded by sieve script");
 	st = DELIVER_SENT;
+	duplicate_record(&ea, &r);
 out:
+	if (ea.dup)
+		kvstore_close(&ea.dup);
 	sieve_result_free(&r);
 	free(home);
 	free(user_script);

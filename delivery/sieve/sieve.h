@@ -56,9 +56,14 @@ struct sieve_action {
 	char   *orig_subject;	/* VACATION: the message's decoded Subject */
 	bool    mime;
 	long    seconds;	/* :days / :seconds period */
+	const char *skip;	/* VACATION: why no reply goes out (RFC 5230
+				 * 4.5: list mail, auto-replies ...), or NULL */
 	bool    implicit;	/* KEEP: the implicit keep */
-	const char *script;	/* name of the script that asked for it */
+	char   *script;		/* name of the script that asked for it */
 	int     line;
+	int     ver;		/* KEEP/FILEINTO/REDIRECT: the message version
+				 * (0 original, k: result ver[k-1], edited by
+				 * editheader); see sieve_action_message */
 };
 
 /* What a script sees of the message and its envelope. */
@@ -71,7 +76,30 @@ struct sieve_msg {
 	const char *delimiters;	/* recipient_delimiter characters, "" none */
 	/* mailboxexists: 1 exists, 0 not; NULL = assume INBOX only */
 	int (*mailbox_exists)(void *arg, const char *utf8_name);
+	/*
+	 * include (RFC 6609): the compiled script NAME of the personal or
+	 * global location: 1 with *sp (a reference released with
+	 * sieve_script_unref), 0 if there is no such script, -1 + err.
+	 * NULL: no script can be included.
+	 */
+	int (*include)(void *arg, bool global, const char *name,
+		       struct sieve_script **sp, struct errbuf *err);
+	/* duplicate (RFC 7352): 1 if key was recorded and has not expired,
+	 * 0 if not; NULL: never seen. Must not record anything. */
+	int (*duplicate_seen)(void *arg, const char *key);
 	void       *arg;
+};
+
+/* A duplicate ID to record once the message is delivered (RFC 7352). */
+struct sieve_dupmark {
+	char   *key;		/* "handle\nid" */
+	long    seconds;	/* expires this long after the delivery */
+};
+
+/* A message version written by editheader. */
+struct sieve_msgver {
+	char   *data;
+	size_t  len;
 };
 
 /* The actions of one delivery, accumulated over the scripts run. */
@@ -82,13 +110,27 @@ struct sieve_result {
 	bool    implicit_keep_wanted;	/* a script ended with implicit keep on */
 	char   *implicit_flags;	/* imap4flags value at the end (for keep) */
 	int     nredirects;
+	struct sieve_msgver *ver;	/* editheader versions, oldest first */
+	size_t  nver;
+	struct sieve_dupmark *dup;	/* duplicate IDs to record */
+	size_t  ndup;
 };
+
+/*
+ * The message an action stores or redirects: orig (the message the
+ * scripts ran on) or the version editheader made of it before the action.
+ */
+const char *sieve_action_message(const struct sieve_result *r,
+				 const struct sieve_action *a,
+				 const char *orig, size_t orig_len,
+				 size_t *len_r);
 
 void sieve_result_init(struct sieve_result *r);
 void sieve_result_free(struct sieve_result *r);
 
 /*
- * Runs one script against msg, adding its actions to r. Returns 0, or -1
+ * Runs one script against msg, adding its actions to r. A later script
+ * on the same r sees the header edits of the earlier ones. Returns 0, or -1
  * on a run-time error (err: "LINE: reason"); on error the caller must keep
  * the message in INBOX (the actions already added stay in r so the caller
  * can decide). Never blocks, never writes.

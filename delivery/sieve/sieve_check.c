@@ -6,6 +6,7 @@
  * encoded-character (RFC 5228 2.4.2.4). Errors name line:column.
  * Must not: evaluate anything that depends on the message.
  */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,23 @@ struct cmd_def {
 	bool    block;
 	unsigned long long tags;
 };
+
+/* Tags a command defines itself: they need no other extension
+ * (duplicate :seconds, addheader :last, deleteheader :index). */
+static unsigned long long
+own_tags(int id)
+{
+	switch (id) {
+	case SV_ADDHEADER:
+		return B(TAG_LAST);
+	case SV_DELETEHEADER:
+		return B(TAG_INDEX) | B(TAG_LAST);
+	case SV_DUPLICATE:
+		return B(TAG_SECONDS) | B(TAG_LAST);
+	default:
+		return 0;
+	}
+}
 
 static const struct cmd_def cmds[] = {
 	{ "require", SV_REQUIRE, K_CONTROL, 0, "L", 0, false, 0 },
@@ -81,6 +99,18 @@ static const struct cmd_def cmds[] = {
 	  | B(TAG_LAST) },
 	{ "currentdate", SV_CURRENTDATE, K_TEST, EXT_DATE, "SL", 0, false,
 	  MATCH_TAGS | B(TAG_ZONE) },
+	{ "include", SV_INCLUDE, K_ACTION, EXT_INCLUDE, "S", 0, false,
+	  B(TAG_PERSONAL) | B(TAG_GLOBAL) | B(TAG_ONCE) | B(TAG_OPTIONAL) },
+	{ "return", SV_RETURN, K_CONTROL, EXT_INCLUDE, "", 0, false, 0 },
+	{ "global", SV_GLOBAL, K_ACTION, EXT_INCLUDE, "L", 0, false, 0 },
+	{ "addheader", SV_ADDHEADER, K_ACTION, EXT_EDITHEADER, "SS", 0, false,
+	  B(TAG_LAST) },
+	/* deleteheader [:index N [:last]] [cmp] [mt] NAME [VALUES] */
+	{ "deleteheader", SV_DELETEHEADER, K_ACTION, EXT_EDITHEADER, "?L", 0,
+	  false, MATCH_TAGS | B(TAG_INDEX) | B(TAG_LAST) },
+	{ "duplicate", SV_DUPLICATE, K_TEST, EXT_DUPLICATE, "", 0, false,
+	  B(TAG_HANDLE) | B(TAG_HEADER) | B(TAG_UNIQUEID) | B(TAG_SECONDS)
+	  | B(TAG_LAST) },
 };
 
 struct tag_def {
@@ -117,6 +147,9 @@ static const struct tag_def tags[] = {
 	{ "originalzone", TAG_ORIGINALZONE, 0, EXT_DATE },
 	{ "index", TAG_INDEX, 'N', EXT_INDEX },
 	{ "last", TAG_LAST, 0, EXT_INDEX },
+	{ "personal", TAG_PERSONAL, 0, 0 }, { "global", TAG_GLOBAL, 0, 0 },
+	{ "once", TAG_ONCE, 0, 0 }, { "optional", TAG_OPTIONAL, 0, 0 },
+	{ "header", TAG_HEADER, 'S', 0 }, { "uniqueid", TAG_UNIQUEID, 'S', 0 },
 };
 
 static const struct { const char *name; unsigned ext; } exts[] = {
@@ -131,6 +164,8 @@ static const struct { const char *name; unsigned ext; } exts[] = {
 	{ "comparator-i;ascii-numeric", EXT_NUMERIC },
 	{ "comparator-i;octet", 0 }, { "comparator-i;ascii-casemap", 0 },
 	{ "date", EXT_DATE }, { "index", EXT_INDEX },
+	{ "include", EXT_INCLUDE }, { "editheader", EXT_EDITHEADER },
+	{ "duplicate", EXT_DUPLICATE },
 };
 
 const char *
@@ -139,7 +174,7 @@ sieve_extensions(void)
 	return "fileinto envelope variables subaddress imap4flags copy body "
 	       "relational regex reject ereject vacation vacation-seconds "
 	       "mailbox encoded-character comparator-i;ascii-numeric date "
-	       "index";
+	       "index include editheader duplicate";
 }
 
 static const char *
@@ -295,6 +330,92 @@ static int
 check_node(struct sieve_script *sc, struct sieve_node *n, enum kind want,
 	   struct errbuf *err);
 
+bool
+sieve_field_name_ok(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s; s++, n++)
+		if ((unsigned char)*s < 33 || (unsigned char)*s > 126 || *s == ':')
+			return false;
+	return n > 0 && n <= 997;
+}
+
+static bool
+is_const(const struct sieve_script *sc, const char *s)
+{
+	return !(sc->exts & EXT_VARIABLES) || strstr(s, "${") == NULL;
+}
+
+/* Checks of include, global, editheader and duplicate arguments. */
+static int
+check_ext_args(struct sieve_script *sc, struct sieve_node *n,
+	       const struct cmd_def *d, struct errbuf *err)
+{
+	switch (d->id) {
+	case SV_INCLUDE: {
+		const char *name = n->pos[0]->s[0];
+
+		if ((n->tags & B(TAG_PERSONAL)) && (n->tags & B(TAG_GLOBAL)))
+			ERR(n, "include takes one of :personal and :global");
+		/* RFC 6609 3.2: a constant script name, no path */
+		if (!is_const(sc, name))
+			ERR(n->pos[0], "include: the script name must be a "
+			    "constant string");
+		if (*name == '\0' || strchr(name, '/') != NULL
+		    || strcmp(name, ".") == 0 || strcmp(name, "..") == 0
+		    || strlen(name) > 255)
+			ERR(n->pos[0], "include: bad script name \"%s\"", name);
+		for (const char *p = name; *p; p++)
+			if ((unsigned char)*p < 32 || *p == 127)
+				ERR(n->pos[0], "include: bad script name");
+		break;
+	}
+	case SV_GLOBAL:
+		if (!(sc->exts & EXT_VARIABLES))
+			ERR(n, "'global' needs require \"variables\"");
+		for (size_t i = 0; i < n->pos[0]->ns; i++) {
+			const char *v = n->pos[0]->s[i];
+
+			for (const char *p = v; *p; p++)
+				if (!(isalnum((unsigned char)*p) || *p == '_'))
+					ERR(n->pos[0], "global: bad variable "
+					    "name \"%s\"", v);
+			if (*v == '\0' || isdigit((unsigned char)*v))
+				ERR(n->pos[0], "global: bad variable name "
+				    "\"%s\"", v);
+		}
+		break;
+	case SV_ADDHEADER:
+		if (is_const(sc, n->pos[0]->s[0])
+		    && !sieve_field_name_ok(n->pos[0]->s[0]))
+			ERR(n->pos[0], "addheader: bad header field name \"%s\"",
+			    n->pos[0]->s[0]);
+		break;
+	case SV_DELETEHEADER:
+		if (n->npos == 1 && n->pos[0]->is_list && n->pos[0]->ns != 1)
+			ERR(n->pos[0], "deleteheader needs a single field name");
+		if (is_const(sc, n->pos[0]->s[0])
+		    && !sieve_field_name_ok(n->pos[0]->s[0]))
+			ERR(n->pos[0], "deleteheader: bad header field name "
+			    "\"%s\"", n->pos[0]->s[0]);
+		if (n->npos == 1 && (n->tags & MATCH_TAGS & ~B(TAG_COMPARATOR)))
+			ERR(n, "deleteheader: a match type needs value patterns");
+		break;
+	case SV_DUPLICATE:
+		if ((n->tags & B(TAG_HEADER)) && (n->tags & B(TAG_UNIQUEID)))
+			ERR(n, "duplicate takes one of :header and :uniqueid");
+		if (n->tagarg[TAG_HEADER] && is_const(sc, n->tagarg[TAG_HEADER]->s[0])
+		    && !sieve_field_name_ok(n->tagarg[TAG_HEADER]->s[0]))
+			ERR(n->tagarg[TAG_HEADER], "duplicate: bad header field "
+			    "name \"%s\"", n->tagarg[TAG_HEADER]->s[0]);
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
 static int
 check_args(struct sieve_script *sc, struct sieve_node *n,
 	   const struct cmd_def *d, struct errbuf *err)
@@ -323,7 +444,8 @@ check_args(struct sieve_script *sc, struct sieve_node *n,
 			if (t == NULL || !(d->tags & B(t->tag)))
 				ERR(a, "unknown tag ':%s' for '%s'", a->tag,
 				    n->name);
-			if (t->ext && (sc->exts & t->ext) != t->ext)
+			if (t->ext && !(own_tags(d->id) & B(t->tag))
+			    && (sc->exts & t->ext) != t->ext)
 				ERR(a, "':%s' needs require \"%s\"", a->tag,
 				    ext_name(t->ext & ~EXT_VACATION));
 			if (n->tags & B(t->tag))
@@ -431,7 +553,8 @@ check_args(struct sieve_script *sc, struct sieve_node *n,
 	if (n->mt == MT_REGEX && n->cmp == CMP_NUMERIC)
 		ERR(n, ":regex cannot use i;ascii-numeric");
 	/* RFC 5260 */
-	if ((n->tags & B(TAG_LAST)) && !(n->tags & B(TAG_INDEX)))
+	if ((n->tags & B(TAG_LAST)) && !(n->tags & B(TAG_INDEX))
+	    && d->id != SV_ADDHEADER && d->id != SV_DUPLICATE)
 		ERR(n, "':last' needs ':index'");
 	if (n->tagarg[TAG_INDEX] && n->tagarg[TAG_INDEX]->num == 0)
 		ERR(n->tagarg[TAG_INDEX], "':index' counts from 1");
@@ -451,6 +574,8 @@ check_args(struct sieve_script *sc, struct sieve_node *n,
 		    && !sieve_date_part_known(p->s[0]))
 			ERR(p, "unknown date-part \"%s\"", p->s[0]);
 	}
+	if (check_ext_args(sc, n, d, err) < 0)
+		return -1;
 	if (d->id == SV_SIZE && !!(n->tags & B(TAG_OVER))
 	    == !!(n->tags & B(TAG_UNDER)))
 		ERR(n, "size needs exactly one of :over and :under");

@@ -89,6 +89,9 @@ enum sieve_id {
 	SV_ADDRESS, SV_HEADER, SV_ENVELOPE, SV_EXISTS, SV_SIZE, SV_ALLOF,
 	SV_ANYOF, SV_NOT, SV_TRUE, SV_FALSE, SV_STRING, SV_HASFLAG, SV_BODY,
 	SV_MAILBOXEXISTS, SV_DATE, SV_CURRENTDATE,
+	/* RFC 6609, RFC 5293, RFC 7352 */
+	SV_INCLUDE, SV_RETURN, SV_GLOBAL, SV_ADDHEADER, SV_DELETEHEADER,
+	SV_DUPLICATE,
 };
 
 enum sieve_tag {
@@ -99,6 +102,8 @@ enum sieve_tag {
 	TAG_HANDLE, TAG_RAW, TAG_TEXT, TAG_CONTENT, TAG_LOWER, TAG_UPPER,
 	TAG_LOWERFIRST, TAG_UPPERFIRST, TAG_QUOTEWILDCARD, TAG_LENGTH,
 	TAG_ZONE, TAG_ORIGINALZONE, TAG_INDEX, TAG_LAST,
+	TAG_PERSONAL, TAG_GLOBAL, TAG_ONCE, TAG_OPTIONAL, TAG_HEADER,
+	TAG_UNIQUEID,
 	TAG_COUNT_MAX
 };
 
@@ -114,7 +119,20 @@ enum sieve_ext {
 	EXT_REJECT = 1 << 9, EXT_EREJECT = 1 << 10, EXT_VACATION = 1 << 11,
 	EXT_MAILBOX = 1 << 12, EXT_ENCODED = 1 << 13, EXT_NUMERIC = 1 << 14,
 	EXT_VACATION_SECONDS = 1 << 15, EXT_DATE = 1 << 16, EXT_INDEX = 1 << 17,
+	EXT_INCLUDE = 1 << 18, EXT_EDITHEADER = 1 << 19, EXT_DUPLICATE = 1 << 20,
 };
+
+/* RFC 6609 / Pigeonhole limits */
+#define SIEVE_MAX_INCLUDE_DEPTH	10	/* nested includes */
+#define SIEVE_MAX_INCLUDES	255	/* include commands run per script run */
+/* RFC 7352: the default and the longest :seconds period (Pigeonhole:
+ * default 14d capped by its 7d maximum) */
+#define SIEVE_DUPLICATE_PERIOD	(7 * 86400)
+/* RFC 5293: longest header value addheader writes */
+#define SIEVE_MAX_HEADER_SIZE	2048
+
+/* Is s a valid header field name (RFC 5322 ftext, 1..997 chars)? */
+bool sieve_field_name_ok(const char *s);
 
 /* ---- date (RFC 5260, sieve_date.c) ---- */
 /*

@@ -7,6 +7,7 @@
  */
 #include <ctype.h>
 #include <iconv.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -18,16 +19,30 @@
 #define MAX_FIELDS 1024
 #define MAX_FIELD  65536
 
+static void
+hdr_push(struct sieve_hdrs *h, char *name, const char *raw, const char *src,
+	 const char *src_end)
+{
+	h->h = xrealloc(h->h, (h->n + 1) * sizeof(*h->h));
+	h->h[h->n].name = name;
+	h->h[h->n].raw = xstrdup(raw);
+	h->h[h->n].src = src;
+	h->h[h->n].src_len = (size_t)(src_end - src);
+	h->n++;
+}
+
 void
 sieve_hdrs_parse(const char *msg, size_t len, struct sieve_hdrs *h)
 {
-	const char *p = msg, *end = msg + len;
+	const char *p = msg, *end = msg + len, *fstart = msg;
 	struct buf cur;
 	char *name = NULL;
 
 	memset(h, 0, sizeof(*h));
 	buf_init(&cur, MAX_FIELD);
 	h->body = end;
+	h->end = end;
+	h->rest = msg;
 	while (p < end) {
 		const char *eol = memchr(p, '\n', (size_t)(end - p));
 		const char *le = eol ? eol : end;
@@ -45,10 +60,8 @@ sieve_hdrs_parse(const char *msg, size_t len, struct sieve_hdrs *h)
 			const char *colon = memchr(p, ':', (size_t)(ln - p));
 
 			if (name != NULL && h->n < MAX_FIELDS) {
-				h->h = xrealloc(h->h, (h->n + 1) * sizeof(*h->h));
-				h->h[h->n].name = name;
-				h->h[h->n].raw = xstrdup(buf_cstr(&cur));
-				h->n++;
+				hdr_push(h, name, buf_cstr(&cur), fstart, p);
+				h->rest = p;
 			} else
 				free(name);
 			name = NULL;
@@ -65,6 +78,7 @@ sieve_hdrs_parse(const char *msg, size_t len, struct sieve_hdrs *h)
 					ne--;
 				name = xstrndup(p, (size_t)(ne - p));
 			}
+			fstart = p;
 			p = colon + 1;
 			while (p < ln && (*p == ' ' || *p == '\t'))
 				p++;
@@ -75,10 +89,8 @@ sieve_hdrs_parse(const char *msg, size_t len, struct sieve_hdrs *h)
 			h->body = end;
 	}
 	if (name != NULL && h->n < MAX_FIELDS) {
-		h->h = xrealloc(h->h, (h->n + 1) * sizeof(*h->h));
-		h->h[h->n].name = name;
-		h->h[h->n].raw = xstrdup(buf_cstr(&cur));
-		h->n++;
+		hdr_push(h, name, buf_cstr(&cur), fstart, p);
+		h->rest = p;
 	} else
 		free(name);
 	buf_free(&cur);
@@ -94,11 +106,141 @@ sieve_hdrs_parse(const char *msg, size_t len, struct sieve_hdrs *h)
 }
 
 void
+sieve_hdrs_add(struct sieve_hdrs *h, const char *name, const char *value,
+	       bool last)
+{
+	struct buf un;
+	size_t at = last ? h->n : 0;
+
+	if (h->n >= MAX_FIELDS)
+		return;
+	/* raw is the unfolded value, as the parser gives it */
+	buf_init(&un, 0);
+	for (const char *v = value; *v; v++)
+		if (*v != '\r' && *v != '\n')
+			buf_putc(&un, *v);
+	h->h = xrealloc(h->h, (h->n + 1) * sizeof(*h->h));
+	memmove(&h->h[at + 1], &h->h[at], (h->n - at) * sizeof(*h->h));
+	h->h[at].name = xstrdup(name);
+	h->h[at].raw = xstrdup(buf_cstr(&un));
+	/* src: the folded text, owned (marked by src_len == 0) */
+	h->h[at].src = xstrdup(value);
+	h->h[at].src_len = 0;
+	h->n++;
+	h->edited = true;
+	buf_free(&un);
+}
+
+void
+sieve_hdrs_del(struct sieve_hdrs *h, size_t i)
+{
+	if (i >= h->n)
+		return;
+	free(h->h[i].name);
+	free(h->h[i].raw);
+	if (h->h[i].src_len == 0)
+		free((char *)(uintptr_t)h->h[i].src);
+	memmove(&h->h[i], &h->h[i + 1], (h->n - i - 1) * sizeof(*h->h));
+	h->n--;
+	h->edited = true;
+}
+
+void
+sieve_hdrs_rebuild(const struct sieve_hdrs *h, struct buf *out)
+{
+	for (size_t i = 0; i < h->n; i++) {
+		if (h->h[i].src_len > 0) {
+			buf_append(out, h->h[i].src, h->h[i].src_len);
+			continue;
+		}
+		buf_puts(out, h->h[i].name);
+		buf_puts(out, ": ");
+		buf_puts(out, h->h[i].src ? h->h[i].src : h->h[i].raw);
+		buf_putc(out, '\n');
+	}
+	if (h->rest && h->rest < h->end)
+		buf_append(out, h->rest, (size_t)(h->end - h->rest));
+}
+
+static const char b64chars[] =
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+static void
+b64_encode(const unsigned char *in, size_t n, struct buf *out)
+{
+	for (size_t i = 0; i < n; i += 3) {
+		unsigned v = (unsigned)in[i] << 16;
+
+		if (i + 1 < n)
+			v |= (unsigned)in[i + 1] << 8;
+		if (i + 2 < n)
+			v |= in[i + 2];
+		buf_putc(out, b64chars[(v >> 18) & 63]);
+		buf_putc(out, b64chars[(v >> 12) & 63]);
+		buf_putc(out, i + 1 < n ? b64chars[(v >> 6) & 63] : '=');
+		buf_putc(out, i + 2 < n ? b64chars[v & 63] : '=');
+	}
+}
+
+void
+sieve_hdr_encode(const char *name, const char *value, struct buf *out)
+{
+	bool plain = true;
+	size_t col = strlen(name) + 2, vlen = strlen(value);
+
+	for (const char *p = value; *p; p++)
+		if ((unsigned char)*p >= 127 || ((unsigned char)*p < 32 && *p != '\t'))
+			plain = false;
+	if (!plain) {
+		/* encoded-words of at most 45 input octets, not splitting a
+		 * UTF-8 sequence, one per folded line */
+		size_t i = 0;
+
+		while (i < vlen) {
+			size_t n = vlen - i > 45 ? 45 : vlen - i;
+
+			while (i + n < vlen && n > 1
+			       && ((unsigned char)value[i + n] & 0xC0) == 0x80)
+				n--;
+			if (i > 0)
+				buf_puts(out, "\n ");
+			buf_puts(out, "=?utf-8?b?");
+			b64_encode((const unsigned char *)value + i, n, out);
+			buf_puts(out, "?=");
+			i += n;
+		}
+		return;
+	}
+	/* fold at white space so that lines stay under 78 columns */
+	for (const char *p = value; *p;) {
+		const char *sp = p + strcspn(p, " \t");
+		size_t wl = (size_t)(sp - p);
+
+		if (col + wl > 78 && p != value && (p[-1] == ' ' || p[-1] == '\t')) {
+			/* break before the white space that preceded this word */
+			out->len--;
+			buf_puts(out, "\n");
+			buf_putc(out, p[-1]);
+			col = 1;
+		}
+		buf_append(out, p, wl);
+		col += wl;
+		p = sp;
+		if (*p) {
+			buf_putc(out, *p++);
+			col++;
+		}
+	}
+}
+
+void
 sieve_hdrs_free(struct sieve_hdrs *h)
 {
 	for (size_t i = 0; i < h->n; i++) {
 		free(h->h[i].name);
 		free(h->h[i].raw);
+		if (h->h[i].src_len == 0)
+			free((char *)(uintptr_t)h->h[i].src);
 	}
 	free(h->h);
 	memset(h, 0, sizeof(*h));

@@ -21,18 +21,35 @@
 #define MAX_VAR_LEN	4096
 #define B(t) (1ULL << (t))
 
+struct vars {
+	char  **name, **val;
+	size_t  n;
+};
+
+/* What a script shares with the scripts it includes (RFC 6609). */
+struct shared {
+	struct vars globals;	/* "global" variables */
+	struct strlist once;	/* "p:NAME" / "g:NAME" included so far */
+	struct strlist stack;	/* the include nesting, outermost first */
+	int     nincludes;
+	bool    stop;
+	struct strlist flags;	/* imap4flags internal variable */
+	struct sieve_hdrs h;	/* the header, as editheader leaves it */
+};
+
 struct run {
 	const struct sieve_script *sc;
 	const struct sieve_msg *m;
 	struct sieve_result *r;
 	struct errbuf *err;
 	long    steps;
-	struct sieve_hdrs h;
-	char  **vname, **vval;
-	size_t  nvars;
+	struct shared *g;
+	struct sieve_hdrs *h;	/* &g->h */
+	struct strlist *flags;	/* &g->flags */
+	struct vars vars;	/* this script's own variables */
+	struct strlist gdecl;	/* names this script declared global */
 	struct sieve_match_caps caps;
-	struct strlist flags;	/* imap4flags internal variable */
-	bool    stop;
+	bool    ret;		/* "return" ran */
 	int     line;
 };
 
@@ -57,6 +74,7 @@ action_free(struct sieve_action *a)
 	free(a->to);
 	free(a->in_reply_to);
 	free(a->orig_subject);
+	free(a->script);
 }
 
 void
@@ -66,6 +84,12 @@ sieve_result_free(struct sieve_result *r)
 		action_free(&r->act[i]);
 	free(r->act);
 	free(r->implicit_flags);
+	for (size_t i = 0; i < r->nver; i++)
+		free(r->ver[i].data);
+	free(r->ver);
+	for (size_t i = 0; i < r->ndup; i++)
+		free(r->dup[i].key);
+	free(r->dup);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -84,42 +108,140 @@ add_action(struct run *x, enum sieve_action_type t)
 	a = &r->act[r->nact++];
 	memset(a, 0, sizeof(*a));
 	a->type = t;
-	a->script = x->sc->name;
+	a->script = xstrdup(x->sc->name);
 	a->line = x->line;
 	return a;
 }
 
+/*
+ * keep / fileinto: a second store into the same mailbox is the same
+ * action (RFC 5228 2.10.3); as in Pigeonhole it keeps its place and
+ * takes the later flags. folder NULL (keep) is INBOX.
+ */
+static struct sieve_action *
+store_action(struct run *x, enum sieve_action_type t, const char *folder)
+{
+	struct sieve_result *r = x->r;
+	const char *f = folder ? folder : "INBOX";
+	struct sieve_action *a;
+
+	for (size_t i = 0; i < r->nact; i++) {
+		const char *g;
+
+		a = &r->act[i];
+		if (a->type != SIEVE_ACT_KEEP && a->type != SIEVE_ACT_FILEINTO)
+			continue;
+		g = a->folder ? a->folder : "INBOX";
+		if (strcmp(f, g) == 0 || (strcasecmp(f, "INBOX") == 0
+					  && strcasecmp(g, "INBOX") == 0))
+			return a;
+	}
+	if ((a = add_action(x, t)) != NULL && folder)
+		a->folder = xstrdup(folder);
+	return a;
+}
+
+/* editheader: a new version if the header changed since the last one. */
+static int
+cur_version(struct run *x)
+{
+	struct sieve_result *r = x->r;
+
+	if (x->h->edited) {
+		struct buf b;
+
+		buf_init(&b, 0);
+		sieve_hdrs_rebuild(x->h, &b);
+		r->ver = xrealloc(r->ver, (r->nver + 1) * sizeof(*r->ver));
+		r->ver[r->nver].len = b.len;
+		r->ver[r->nver].data = b.data ? buf_steal(&b) : xstrdup("");
+		r->nver++;
+		x->h->edited = false;
+		buf_free(&b);
+	}
+	return (int)r->nver;
+}
+
+const char *
+sieve_action_message(const struct sieve_result *r,
+		     const struct sieve_action *a, const char *orig,
+		     size_t orig_len, size_t *len_r)
+{
+	if (a->ver > 0 && (size_t)a->ver <= r->nver) {
+		*len_r = r->ver[a->ver - 1].len;
+		return r->ver[a->ver - 1].data;
+	}
+	*len_r = orig_len;
+	return orig;
+}
+
 /* ---- variables ---- */
+
+static void
+vars_free(struct vars *v)
+{
+	for (size_t i = 0; i < v->n; i++) {
+		free(v->name[i]);
+		free(v->val[i]);
+	}
+	free(v->name);
+	free(v->val);
+	memset(v, 0, sizeof(*v));
+}
+
+/*
+ * The namespace of a variable name (RFC 6609 3.5): "global.NAME", or a
+ * NAME this script declared with "global", lives in the shared set.
+ */
+static struct vars *
+var_space(struct run *x, const char **name, size_t *n)
+{
+	if (!(x->sc->exts & EXT_INCLUDE))
+		return &x->vars;
+	if (*n > 7 && strncasecmp(*name, "global.", 7) == 0) {
+		*name += 7;
+		*n -= 7;
+		return &x->g->globals;
+	}
+	for (size_t i = 0; i < x->gdecl.n; i++)
+		if (strlen(x->gdecl.v[i]) == *n
+		    && strncasecmp(x->gdecl.v[i], *name, *n) == 0)
+			return &x->g->globals;
+	return &x->vars;
+}
 
 static const char *
 var_get(struct run *x, const char *name, size_t n)
 {
-	for (size_t i = 0; i < x->nvars; i++)
-		if (strlen(x->vname[i]) == n && strncasecmp(x->vname[i], name, n) == 0)
-			return x->vval[i];
+	struct vars *vs = var_space(x, &name, &n);
+
+	for (size_t i = 0; i < vs->n; i++)
+		if (strlen(vs->name[i]) == n && strncasecmp(vs->name[i], name, n) == 0)
+			return vs->val[i];
 	return "";
 }
 
 static void
 var_set(struct run *x, const char *name, const char *val)
 {
-	size_t i;
+	size_t i, n = strlen(name);
+	struct vars *vs = var_space(x, &name, &n);
 	char *v = xstrndup(val, strnlen(val, MAX_VAR_LEN));
 
-	for (i = 0; i < x->nvars; i++)
-		if (strcasecmp(x->vname[i], name) == 0) {
-			free(x->vval[i]);
-			x->vval[i] = v;
+	for (i = 0; i < vs->n; i++)
+		if (strlen(vs->name[i]) == n && strncasecmp(vs->name[i], name, n) == 0) {
+			free(vs->val[i]);
+			vs->val[i] = v;
 			return;
 		}
-	if (x->nvars >= MAX_VARS) {
+	if (vs->n >= MAX_VARS) {
 		free(v);
 		return;
 	}
-	x->vname = xrealloc(x->vname, (x->nvars + 1) * sizeof(char *));
-	x->vval = xrealloc(x->vval, (x->nvars + 1) * sizeof(char *));
-	x->vname[x->nvars] = xstrdup(name);
-	x->vval[x->nvars++] = v;
+	vs->name = xrealloc(vs->name, (vs->n + 1) * sizeof(char *));
+	vs->val = xrealloc(vs->val, (vs->n + 1) * sizeof(char *));
+	vs->name[vs->n] = xstrndup(name, n);
+	vs->val[vs->n++] = v;
 }
 
 /* RFC 5229 3: "${name}" and "${N}"; anything else stays literal. */
@@ -151,7 +273,10 @@ expand(struct run *x, const char *s)
 
 					if (n < 4 && i < 10 && x->caps.v[i])
 						buf_puts(&b, x->caps.v[i]);
-				} else if (memchr(s + 2, '.', n) == NULL) {
+				} else if (memchr(s + 2, '.', n) == NULL
+					   || (n > 7 && strncasecmp(s + 2, "global.", 7) == 0
+					       && memchr(s + 9, '.', n - 7) == NULL
+					       && (x->sc->exts & EXT_INCLUDE))) {
 					buf_puts(&b, var_get(x, s + 2, n));
 				} else
 					buf_append(&b, s, (size_t)(e + 1 - s));
@@ -320,13 +445,13 @@ decoded(const char *raw, struct strlist *out)
 static int
 body_values(struct run *x, const struct sieve_node *n, struct strlist *vals)
 {
-	const char *ct = sieve_hdrs_get(&x->h, "content-type");
-	const char *cte = sieve_hdrs_get(&x->h, "content-transfer-encoding");
+	const char *ct = sieve_hdrs_get(x->h, "content-type");
+	const char *cte = sieve_hdrs_get(x->h, "content-transfer-encoding");
 	struct buf b;
 
 	buf_init(&b, 0);
 	if (n->tags & B(TAG_RAW)) {
-		buf_append(&b, x->h.body, x->h.body_len);
+		buf_append(&b, x->h->body, x->h->body_len);
 	} else if (ct && strncasecmp(ct, "multipart/", 10) == 0) {
 		/* :text: text parts of one multipart level, decoded */
 		const char *bp = strcasestr(ct, "boundary=");
@@ -345,7 +470,7 @@ body_values(struct run *x, const struct sieve_node *n, struct strlist *vals)
 			bnd[bl + 2] = '\0';
 		}
 		if (bl > 0) {
-			const char *p = x->h.body, *end = x->h.body + x->h.body_len;
+			const char *p = x->h->body, *end = x->h->body + x->h->body_len;
 
 			p = memmem(p, (size_t)(end - p), bnd, bl + 2);
 			while (p != NULL) {
@@ -368,7 +493,7 @@ body_values(struct run *x, const struct sieve_node *n, struct strlist *vals)
 			}
 		}
 	} else if (ct == NULL || strncasecmp(ct, "text/", 5) == 0) {
-		sieve_cte_decode(cte, x->h.body, x->h.body_len, &b);
+		sieve_cte_decode(cte, x->h->body, x->h->body_len, &b);
 	}
 	/* NULs would cut the value short: make them spaces */
 	for (size_t i = 0; i < b.len; i++)
@@ -390,17 +515,17 @@ named_fields(struct run *x, const struct sieve_node *n, const char *name,
 	size_t count = 0, want = 0, seen = 0;
 
 	if (n->tagarg[TAG_INDEX]) {
-		for (size_t k = 0; k < x->h.n; k++)
-			count += strcasecmp(x->h.h[k].name, name) == 0;
+		for (size_t k = 0; k < x->h->n; k++)
+			count += strcasecmp(x->h->h[k].name, name) == 0;
 		if (n->tagarg[TAG_INDEX]->num > count)
 			return;
 		want = (size_t)n->tagarg[TAG_INDEX]->num;
 		if (n->tags & B(TAG_LAST))
 			want = count - want + 1;
 	}
-	for (size_t k = 0; k < x->h.n; k++)
-		if (strcasecmp(x->h.h[k].name, name) == 0 && (want == 0 || ++seen == want))
-			strlist_add(out, x->h.h[k].raw);
+	for (size_t k = 0; k < x->h->n; k++)
+		if (strcasecmp(x->h->h[k].name, name) == 0 && (want == 0 || ++seen == want))
+			strlist_add(out, x->h->h[k].raw);
 }
 
 /* RFC 5260 4: date and currentdate. */
@@ -462,6 +587,61 @@ date_test(struct run *x, const struct sieve_node *n, struct strlist *vals)
 	return r;
 }
 
+/*
+ * RFC 7352: has this message's ID (Message-ID, the :header field or the
+ * :uniqueid value) been seen under this handle within its period? The ID
+ * is recorded (r->dup) for deliver.c to store once the message is
+ * delivered: when it was not seen, or with :last on every occurrence.
+ * No ID (no such field): false, nothing recorded.
+ */
+static int
+duplicate_test(struct run *x, const struct sieve_node *n)
+{
+	char *id, *handle, *key;
+	long secs = SIEVE_DUPLICATE_PERIOD;
+	int seen;
+
+	if (n->tagarg[TAG_UNIQUEID])
+		id = expand(x, n->tagarg[TAG_UNIQUEID]->s[0]);
+	else {
+		char *name = n->tagarg[TAG_HEADER]
+			     ? expand(x, n->tagarg[TAG_HEADER]->s[0])
+			     : xstrdup("message-id");
+		const char *v = sieve_hdrs_get(x->h, name);
+
+		free(name);
+		if (v == NULL)
+			return 0;
+		id = xstrdup(v);
+	}
+	handle = n->tagarg[TAG_HANDLE] ? expand(x, n->tagarg[TAG_HANDLE]->s[0])
+				       : xstrdup("");
+	key = xasprintf("%s\n%s", handle, id);
+	free(handle);
+	free(id);
+	if (n->tagarg[TAG_SECONDS]
+	    && n->tagarg[TAG_SECONDS]->num < (unsigned long long)SIEVE_DUPLICATE_PERIOD)
+		secs = (long)n->tagarg[TAG_SECONDS]->num;
+	seen = x->m->duplicate_seen ? x->m->duplicate_seen(x->m->arg, key) == 1 : 0;
+	if ((!seen || (n->tags & B(TAG_LAST))) && x->r->ndup < SIEVE_MAX_ACTIONS) {
+		struct sieve_result *r = x->r;
+		size_t i;
+
+		for (i = 0; i < r->ndup; i++)
+			if (strcmp(r->dup[i].key, key) == 0)
+				break;
+		if (i == r->ndup) {
+			r->dup = xrealloc(r->dup, (r->ndup + 1) * sizeof(*r->dup));
+			r->dup[r->ndup].key = key;
+			r->ndup++;
+			key = NULL;
+		}
+		r->dup[i].seconds = secs;
+	}
+	free(key);
+	return seen;
+}
+
 static int eval_test(struct run *x, const struct sieve_node *n);
 
 static int
@@ -512,7 +692,7 @@ eval_test_inner(struct run *x, const struct sieve_node *n)
 		for (size_t i = 0; i < n->pos[0]->ns && r; i++) {
 			char *name = expand(x, n->pos[0]->s[i]);
 
-			r = sieve_hdrs_get(&x->h, name) != NULL;
+			r = sieve_hdrs_get(x->h, name) != NULL;
 			free(name);
 		}
 		break;
@@ -594,8 +774,8 @@ eval_test_inner(struct run *x, const struct sieve_node *n)
 			}
 		} else {
 			strlist_init(&fl);
-			for (size_t k = 0; k < x->flags.n; k++)
-				strlist_add(&fl, x->flags.v[k]);
+			for (size_t k = 0; k < x->flags->n; k++)
+				strlist_add(&fl, x->flags->v[k]);
 		}
 		r = match_values(x, n, &fl, keys);
 		strlist_free(&fl);
@@ -604,6 +784,9 @@ eval_test_inner(struct run *x, const struct sieve_node *n)
 	case SV_BODY:
 		body_values(x, n, &vals);
 		r = match_values(x, n, &vals, n->pos[0]);
+		break;
+	case SV_DUPLICATE:
+		r = duplicate_test(x, n);
 		break;
 	case SV_MAILBOXEXISTS:
 		r = 1;
@@ -662,7 +845,7 @@ flags_for(struct run *x, const struct sieve_node *n)
 		return s;
 	}
 	if (x->sc->exts & EXT_IMAP4FLAGS)
-		return flags_str(&x->flags);
+		return flags_str(x->flags);
 	return NULL;
 }
 
@@ -672,9 +855,13 @@ tag_str(const struct sieve_node *n, int t)
 	return n->tagarg[t] ? n->tagarg[t]->s[0] : NULL;
 }
 
-/* RFC 5230 4.5-4.6: the conditions under which no reply is sent. */
-static bool
-vacation_allowed(struct run *x, const struct sieve_node *n)
+/*
+ * RFC 5230 4.5-4.6: why no reply is to be sent (NULL: it is). The action
+ * is still part of the result (as Pigeonhole's sieve-test shows it);
+ * deliver.c sends nothing for it.
+ */
+static const char *
+vacation_blocked(struct run *x, const struct sieve_node *n)
 {
 	const char *from = x->m->env_from, *v;
 	struct strlist mine, hdr;
@@ -682,7 +869,7 @@ vacation_allowed(struct run *x, const struct sieve_node *n)
 	const char *at;
 
 	if (from[0] == '\0')
-		return false;
+		return "null envelope sender";
 	at = strrchr(from, '@');
 	{
 		size_t ll = at ? (size_t)(at - from) : strlen(from);
@@ -691,19 +878,19 @@ vacation_allowed(struct run *x, const struct sieve_node *n)
 		    || (ll >= 6 && strncasecmp(from, "owner-", 6) == 0)
 		    || (ll >= 8 && strncasecmp(from + ll - 8, "-request", 8) == 0)
 		    || (ll == 10 && strncasecmp(from, "listserv", 8) == 0))
-			return false;
+			return "sender is a list or mailer daemon";
 	}
-	if ((v = sieve_hdrs_get(&x->h, "auto-submitted")) != NULL
+	if ((v = sieve_hdrs_get(x->h, "auto-submitted")) != NULL
 	    && strncasecmp(v, "no", 2) != 0)
-		return false;
-	if ((v = sieve_hdrs_get(&x->h, "precedence")) != NULL
+		return "message is auto-submitted";
+	if ((v = sieve_hdrs_get(x->h, "precedence")) != NULL
 	    && (strcasecmp(v, "bulk") == 0 || strcasecmp(v, "list") == 0
 		|| strcasecmp(v, "junk") == 0))
-		return false;
-	for (size_t i = 0; i < x->h.n; i++)
-		if (strncasecmp(x->h.h[i].name, "list-", 5) == 0
-		    || strcasecmp(x->h.h[i].name, "x-auto-response-suppress") == 0)
-			return false;
+		return "bulk or list precedence";
+	for (size_t i = 0; i < x->h->n; i++)
+		if (strncasecmp(x->h->h[i].name, "list-", 5) == 0
+		    || strcasecmp(x->h->h[i].name, "x-auto-response-suppress") == 0)
+			return "list message or replies suppressed";
 	/* our own addresses: the recipient, :addresses */
 	strlist_init(&mine);
 	if (x->m->env_to)
@@ -720,19 +907,19 @@ vacation_allowed(struct run *x, const struct sieve_node *n)
 	for (size_t i = 0; i < mine.n; i++)
 		if (strcasecmp(mine.v[i], from) == 0) {
 			strlist_free(&mine);
-			return false;
+			return "sender is the recipient";
 		}
 	/* one of them must be among the visible recipients */
 	strlist_init(&hdr);
-	for (size_t i = 0; i < x->h.n; i++) {
-		const char *hn = x->h.h[i].name;
+	for (size_t i = 0; i < x->h->n; i++) {
+		const char *hn = x->h->h[i].name;
 
 		if (strcasecmp(hn, "to") == 0 || strcasecmp(hn, "cc") == 0
 		    || strcasecmp(hn, "bcc") == 0
 		    || strcasecmp(hn, "resent-to") == 0
 		    || strcasecmp(hn, "resent-cc") == 0
 		    || strcasecmp(hn, "resent-bcc") == 0)
-			sieve_addr_list(x->h.h[i].raw, &hdr);
+			sieve_addr_list(x->h->h[i].raw, &hdr);
 	}
 	for (size_t i = 0; i < hdr.n && !found; i++)
 		for (size_t k = 0; k < mine.n && !found; k++) {
@@ -756,10 +943,13 @@ vacation_allowed(struct run *x, const struct sieve_node *n)
 		}
 	strlist_free(&hdr);
 	strlist_free(&mine);
-	return found;
+	return found ? NULL : "recipient not in To, Cc or Bcc";
 }
 
 static int run_block(struct run *x, struct sieve_node *const *b, size_t n);
+static int run_include(struct run *x, const struct sieve_node *n);
+static int run_addheader(struct run *x, const struct sieve_node *n);
+static int run_deleteheader(struct run *x, const struct sieve_node *n);
 
 static int
 cancel_keep(struct run *x, const struct sieve_node *n)
@@ -799,12 +989,30 @@ run_cmd(struct run *x, const struct sieve_node *n)
 		return 0;
 	}
 	case SV_STOP:
-		x->stop = true;
+		x->g->stop = true;
 		return 0;
+	case SV_RETURN:
+		x->ret = true;
+		return 0;
+	case SV_GLOBAL:
+		for (size_t i = 0; i < n->pos[0]->ns; i++)
+			if (x->gdecl.n < MAX_VARS)
+				strlist_add(&x->gdecl, n->pos[0]->s[i]);
+		return 0;
+	case SV_INCLUDE:
+		return run_include(x, n);
+	case SV_ADDHEADER:
+		return run_addheader(x, n);
+	case SV_DELETEHEADER:
+		return run_deleteheader(x, n);
 	case SV_KEEP:
-		if ((a = add_action(x, SIEVE_ACT_KEEP)) == NULL)
+		if ((a = store_action(x, SIEVE_ACT_KEEP, NULL)) == NULL)
 			return -1;
+		free(a->flags);
 		a->flags = flags_for(x, n);
+		a->ver = cur_version(x);
+		/* RFC 5228 4.3: an explicit keep replaces the implicit one */
+		x->r->keep_cancelled = true;
 		return 0;
 	case SV_DISCARD:
 		if ((a = add_action(x, SIEVE_ACT_DISCARD)) == NULL)
@@ -812,11 +1020,18 @@ run_cmd(struct run *x, const struct sieve_node *n)
 		x->r->keep_cancelled = true;
 		return 0;
 	case SV_FILEINTO:
-		if ((a = add_action(x, SIEVE_ACT_FILEINTO)) == NULL)
-			return -1;
-		a->folder = expand(x, n->pos[0]->s[0]);
+		{
+			char *folder = expand(x, n->pos[0]->s[0]);
+
+			a = store_action(x, SIEVE_ACT_FILEINTO, folder);
+			free(folder);
+			if (a == NULL)
+				return -1;
+		}
+		free(a->flags);
 		a->flags = flags_for(x, n);
-		a->create = (n->tags & B(TAG_CREATE)) != 0;
+		a->create |= (n->tags & B(TAG_CREATE)) != 0;
+		a->ver = cur_version(x);
 		return cancel_keep(x, n);
 	case SV_REDIRECT:
 		if (x->r->nredirects >= SIEVE_MAX_REDIRECTS) {
@@ -824,9 +1039,22 @@ run_cmd(struct run *x, const struct sieve_node *n)
 				   n->line, SIEVE_MAX_REDIRECTS);
 			return -1;
 		}
-		if ((a = add_action(x, SIEVE_ACT_REDIRECT)) == NULL)
-			return -1;
-		a->addr = expand(x, n->pos[0]->s[0]);
+		{
+			char *addr = expand(x, n->pos[0]->s[0]);
+
+			/* the same address twice: one redirect (RFC 5228 4.2) */
+			for (size_t i = 0; i < x->r->nact; i++)
+				if (x->r->act[i].type == SIEVE_ACT_REDIRECT
+				    && strcmp(x->r->act[i].addr, addr) == 0) {
+					free(addr);
+					return cancel_keep(x, n);
+				}
+			if ((a = add_action(x, SIEVE_ACT_REDIRECT)) == NULL) {
+				free(addr);
+				return -1;
+			}
+			a->addr = addr;
+		}
 		{
 			/* RFC 5228 4.2: an address, possibly <...>, no list */
 			struct strlist one;
@@ -844,6 +1072,7 @@ run_cmd(struct run *x, const struct sieve_node *n)
 			strlist_free(&one);
 		}
 		x->r->nredirects++;
+		a->ver = cur_version(x);
 		return cancel_keep(x, n);
 	case SV_REJECT:
 	case SV_EREJECT:
@@ -856,10 +1085,9 @@ run_cmd(struct run *x, const struct sieve_node *n)
 		for (size_t i = 0; i < x->r->nact; i++)
 			if (x->r->act[i].type == SIEVE_ACT_VACATION)
 				return 0;	/* one reply per message */
-		if (!vacation_allowed(x, n))
-			return 0;
 		if ((a = add_action(x, SIEVE_ACT_VACATION)) == NULL)
 			return -1;
+		a->skip = vacation_blocked(x, n);
 		a->reason = expand(x, n->pos[0]->s[0]);
 		a->subject = tag_str(n, TAG_SUBJECT) ? expand(x, tag_str(n, TAG_SUBJECT)) : NULL;
 		a->from = tag_str(n, TAG_FROM) ? expand(x, tag_str(n, TAG_FROM)) : NULL;
@@ -881,12 +1109,12 @@ run_cmd(struct run *x, const struct sieve_node *n)
 		}
 		a->to = xstrdup(x->m->env_from);
 		{
-			const char *v = sieve_hdrs_get(&x->h, "message-id");
+			const char *v = sieve_hdrs_get(x->h, "message-id");
 			struct buf b;
 
 			a->in_reply_to = v ? xstrdup(v) : NULL;
 			buf_init(&b, 0);
-			if ((v = sieve_hdrs_get(&x->h, "subject")) != NULL)
+			if ((v = sieve_hdrs_get(x->h, "subject")) != NULL)
 				sieve_mime_decode_header(v, strlen(v), &b);
 			a->orig_subject = xstrdup(buf_cstr(&b));
 			buf_free(&b);
@@ -945,7 +1173,7 @@ run_cmd(struct run *x, const struct sieve_node *n)
 			free(s);
 			strlist_free(&fl);
 		} else
-			flags_apply(&x->flags, n->id, n->pos[0], x);
+			flags_apply(x->flags, n->id, n->pos[0], x);
 		return 0;
 	default:
 		errbuf_set(x->err, "%d: '%s' is not a command", n->line, n->name);
@@ -956,10 +1184,194 @@ run_cmd(struct run *x, const struct sieve_node *n)
 static int
 run_block(struct run *x, struct sieve_node *const *b, size_t n)
 {
-	for (size_t i = 0; i < n && !x->stop; i++)
+	for (size_t i = 0; i < n && !x->g->stop && !x->ret; i++)
 		if (run_cmd(x, b[i]) < 0)
 			return -1;
 	return 0;
+}
+
+static void
+run_free(struct run *x)
+{
+	vars_free(&x->vars);
+	strlist_free(&x->gdecl);
+	sieve_caps_clear(&x->caps);
+}
+
+/*
+ * RFC 6609 include: runs the named script with this one's message,
+ * result, header, flags and global variables; its own variables are its
+ * own. A script already being included (a cycle), more than
+ * SIEVE_MAX_INCLUDE_DEPTH levels or SIEVE_MAX_INCLUDES includes are
+ * run-time errors; :once skips a script included before, :optional one
+ * that does not exist.
+ */
+static int
+run_include(struct run *x, const struct sieve_node *n)
+{
+	bool global = (n->tags & B(TAG_GLOBAL)) != 0;
+	const char *name = n->pos[0]->s[0];
+	struct sieve_script *sub = NULL;
+	struct errbuf e2;
+	struct run y;
+	char *key = xasprintf("%c:%s", global ? 'g' : 'p', name);
+	int rc;
+
+	if ((n->tags & B(TAG_ONCE)) && strlist_contains(&x->g->once, key)) {
+		free(key);
+		return 0;
+	}
+	if (strlist_contains(&x->g->stack, key)) {
+		errbuf_set(x->err, "%d: include: circular include of %s "
+			   "script \"%s\"", n->line, global ? "global"
+			   : "personal", name);
+		free(key);
+		return -1;
+	}
+	if (x->g->stack.n >= SIEVE_MAX_INCLUDE_DEPTH
+	    || ++x->g->nincludes > SIEVE_MAX_INCLUDES) {
+		errbuf_set(x->err, "%d: include: too many nested or repeated "
+			   "includes (limits %d deep, %d in all)", n->line,
+			   SIEVE_MAX_INCLUDE_DEPTH, SIEVE_MAX_INCLUDES);
+		free(key);
+		return -1;
+	}
+	errbuf_clear(&e2);
+	rc = x->m->include ? x->m->include(x->m->arg, global, name, &sub, &e2) : 0;
+	if (rc <= 0) {
+		free(key);
+		if (rc == 0 && (n->tags & B(TAG_OPTIONAL)))
+			return 0;
+		if (rc == 0)
+			errbuf_set(x->err, "%d: include: %s script \"%s\" does "
+				   "not exist", n->line, global ? "global"
+				   : "personal", name);
+		else
+			errbuf_set(x->err, "%d: include: %s", n->line,
+				   errbuf_str(&e2));
+		return -1;
+	}
+	if (!strlist_contains(&x->g->once, key))
+		strlist_add(&x->g->once, key);
+	strlist_add(&x->g->stack, key);
+	free(key);
+	memset(&y, 0, sizeof(y));
+	y.sc = sub;
+	y.m = x->m;
+	y.r = x->r;
+	y.err = x->err;
+	y.steps = x->steps;
+	y.g = x->g;
+	y.h = x->h;
+	y.flags = x->flags;
+	strlist_init(&y.gdecl);
+	rc = run_block(&y, sub->root->block, sub->root->nblock);
+	x->steps = y.steps;
+	run_free(&y);
+	free(x->g->stack.v[--x->g->stack.n]);
+	sieve_script_unref(&sub);
+	return rc;
+}
+
+static bool
+header_protected(const char *name)
+{
+	/* Pigeonhole: never deleted (RFC 5293 section 6) */
+	return strcasecmp(name, "received") == 0
+	       || strcasecmp(name, "auto-submitted") == 0;
+}
+
+/* RFC 5293 4: addheader [:last] NAME VALUE */
+static int
+run_addheader(struct run *x, const struct sieve_node *n)
+{
+	char *name = expand(x, n->pos[0]->s[0]);
+	char *value = expand(x, n->pos[1]->s[0]);
+	struct buf enc;
+	int rc = 0;
+
+	buf_init(&enc, 0);
+	if (!sieve_field_name_ok(name)) {
+		errbuf_set(x->err, "%d: addheader: bad header field name "
+			   "\"%s\"", n->line, name);
+		rc = -1;
+	} else if (strlen(value) > SIEVE_MAX_HEADER_SIZE) {
+		errbuf_set(x->err, "%d: addheader: value longer than %d "
+			   "bytes", n->line, SIEVE_MAX_HEADER_SIZE);
+		rc = -1;
+	} else {
+		/* CR and LF would start a new field: they become spaces */
+		for (char *p = value; *p; p++)
+			if (*p == '\r' || *p == '\n')
+				*p = ' ';
+		sieve_hdr_encode(name, value, &enc);
+		sieve_hdrs_add(x->h, name, buf_cstr(&enc),
+			       (n->tags & B(TAG_LAST)) != 0);
+	}
+	buf_free(&enc);
+	free(name);
+	free(value);
+	return rc;
+}
+
+/* RFC 5293 5: deleteheader [:index N [:last]] [cmp] [mt] NAME [VALUES] */
+static int
+run_deleteheader(struct run *x, const struct sieve_node *n)
+{
+	char *name = expand(x, n->pos[0]->s[0]);
+	const struct sieve_arg *keys = n->npos > 1 ? n->pos[1] : NULL;
+	size_t count = 0, seen = 0, want = 0;
+	int rc = 0;
+
+	if (!sieve_field_name_ok(name)) {
+		errbuf_set(x->err, "%d: deleteheader: bad header field name "
+			   "\"%s\"", n->line, name);
+		free(name);
+		return -1;
+	}
+	if (header_protected(name)) {
+		free(name);
+		return 0;	/* not an error: the field simply stays */
+	}
+	for (size_t k = 0; k < x->h->n; k++)
+		count += strcasecmp(x->h->h[k].name, name) == 0;
+	if (n->tagarg[TAG_INDEX]) {
+		if (n->tagarg[TAG_INDEX]->num > count) {
+			free(name);
+			return 0;
+		}
+		want = (size_t)n->tagarg[TAG_INDEX]->num;
+		if (n->tags & B(TAG_LAST))
+			want = count - want + 1;
+	}
+	for (size_t k = 0; k < x->h->n;) {
+		bool del;
+
+		if (strcasecmp(x->h->h[k].name, name) != 0) {
+			k++;
+			continue;
+		}
+		seen++;
+		del = want == 0 || seen == want;
+		if (del && keys) {
+			struct strlist vals;
+
+			strlist_init(&vals);
+			decoded(x->h->h[k].raw, &vals);
+			rc = match_values(x, n, &vals, keys);
+			strlist_free(&vals);
+			if (rc < 0)
+				break;
+			del = rc == 1;
+			rc = 0;
+		}
+		if (del)
+			sieve_hdrs_del(x->h, k);
+		else
+			k++;
+	}
+	free(name);
+	return rc;
 }
 
 int
@@ -967,31 +1379,42 @@ sieve_run(const struct sieve_script *s, const struct sieve_msg *msg,
 	  struct sieve_result *r, struct errbuf *err)
 {
 	struct run x;
+	struct shared g;
 	int rc;
 
 	memset(&x, 0, sizeof(x));
+	memset(&g, 0, sizeof(g));
 	errbuf_clear(err);
 	x.sc = s;
 	x.m = msg;
 	x.r = r;
 	x.err = err;
 	x.steps = SIEVE_MAX_STEPS;
-	strlist_init(&x.flags);
-	sieve_hdrs_parse(msg->content, msg->len, &x.h);
+	x.g = &g;
+	x.h = &g.h;
+	x.flags = &g.flags;
+	strlist_init(&g.flags);
+	strlist_init(&g.once);
+	strlist_init(&g.stack);
+	strlist_init(&x.gdecl);
+	/* an earlier script's header edits stay (Pigeonhole) */
+	if (r->nver > 0)
+		sieve_hdrs_parse(r->ver[r->nver - 1].data, r->ver[r->nver - 1].len,
+				 &g.h);
+	else
+		sieve_hdrs_parse(msg->content, msg->len, &g.h);
 	rc = run_block(&x, s->root->block, s->root->nblock);
 	/* RFC 5232 3: the implicit keep gets the internal variable's flags */
 	free(r->implicit_flags);
-	r->implicit_flags = (s->exts & EXT_IMAP4FLAGS) ? flags_str(&x.flags) : NULL;
+	r->implicit_flags = (s->exts & EXT_IMAP4FLAGS) ? flags_str(&g.flags) : NULL;
 	r->implicit_keep_wanted = !r->keep_cancelled;
-	for (size_t i = 0; i < x.nvars; i++) {
-		free(x.vname[i]);
-		free(x.vval[i]);
-	}
-	free(x.vname);
-	free(x.vval);
-	sieve_caps_clear(&x.caps);
-	strlist_free(&x.flags);
-	sieve_hdrs_free(&x.h);
+	(void)cur_version(&x);	/* the implicit keep stores the last one */
+	run_free(&x);
+	vars_free(&g.globals);
+	strlist_free(&g.flags);
+	strlist_free(&g.once);
+	strlist_free(&g.stack);
+	sieve_hdrs_free(&g.h);
 	return rc;
 }
 
@@ -1009,6 +1432,7 @@ sieve_result_finish(struct sieve_result *r)
 	a->implicit = true;
 	a->flags = r->implicit_flags && *r->implicit_flags
 		   ? xstrdup(r->implicit_flags) : NULL;
+	a->ver = (int)r->nver;
 	r->keep_cancelled = true;	/* finished: nothing more to add */
 }
 
@@ -1018,6 +1442,8 @@ format_one(const struct sieve_action *a, struct buf *out)
 	switch (a->type) {
 	case SIEVE_ACT_VACATION:
 		buf_printf(out, " * send vacation message to <%s>\n", a->to);
+		if (a->skip)
+			buf_printf(out, "        (not sent: %s)\n", a->skip);
 		break;
 	case SIEVE_ACT_REDIRECT:
 		buf_printf(out, " * redirect message to <%s>\n", a->addr);
@@ -1050,6 +1476,18 @@ sieve_result_format(const struct sieve_result *r, struct buf *out)
 			format_one(&r->act[i], out);
 			any = true;
 		}
+	/* duplicate IDs to record (RFC 7352), by handle */
+	for (size_t i = 0; i < r->ndup; i++) {
+		const char *k = r->dup[i].key, *nl = strchr(k, '\n');
+		size_t hl = nl ? (size_t)(nl - k) : strlen(k);
+
+		if (hl)
+			buf_printf(out, " * track duplicate with handle: %.*s\n",
+				   (int)hl, k);
+		else
+			buf_puts(out, " * track duplicate\n");
+		any = true;
+	}
 	if (!any)
 		buf_puts(out, "  (none)\n");
 	buf_puts(out, "\nImplicit keep:\n\n");

@@ -4,11 +4,15 @@
  * wildcards and captures, comparators, relational); RFC 2047 decoding;
  * modified UTF-7; whole runs from script + message to actions; date
  * and index (RFC 5260): date parsing and date-parts, :zone,
- * :originalzone, Received dates, :index/:last, currentdate.
+ * :originalzone, Received dates, :index/:last, currentdate; include
+ * (RFC 6609: :once, :optional, return, global variables, cycles and
+ * depth), editheader (RFC 5293: the edited message, protected fields,
+ * later tests see the edits), duplicate (RFC 7352: IDs, handles, marks).
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 #include <stdio.h>
@@ -77,6 +81,25 @@ static const struct { const char *script, *err; } bad[] = {
 	  "1:21: ':last' needs ':index'" },
 	{ "require \"index\"; if header :index 0 \"a\" \"b\" {}",
 	  "1:35: ':index' counts from 1" },
+	{ "require \"include\"; include \"../x\";",
+	  "1:28: include: bad script name \"../x\"" },
+	{ "require \"include\"; include :personal :global \"x\";",
+	  "1:20: include takes one of :personal and :global" },
+	{ "require [\"include\", \"variables\"]; include \"${x}\";",
+	  "1:43: include: the script name must be a constant string" },
+	{ "require \"include\"; global \"x\";",
+	  "1:20: 'global' needs require \"variables\"" },
+	{ "return;", "1:1: 'return' needs require \"include\"" },
+	{ "require \"editheader\"; addheader \"X Bad\" \"v\";",
+	  "1:33: addheader: bad header field name \"X Bad\"" },
+	{ "require \"editheader\"; deleteheader :last \"x\";",
+	  "1:23: ':last' needs ':index'" },
+	{ "require \"editheader\"; deleteheader :contains \"x\";",
+	  "1:23: deleteheader: a match type needs value patterns" },
+	{ "require \"duplicate\"; if duplicate :header \"a\" :uniqueid \"b\" {}",
+	  "1:25: duplicate takes one of :header and :uniqueid" },
+	{ "require \"vacation\"; if duplicate {}",
+	  "1:24: 'duplicate' needs require \"duplicate\"" },
 };
 
 static void
@@ -220,7 +243,8 @@ run_case(const char *script, const char *msg, const char *from,
 		static const char *const n[] = { "keep", "fileinto", "redirect",
 						 "discard", "reject", "vacation" };
 
-		buf_printf(&out, "%s%s%s%s%s;", n[a->type],
+		buf_printf(&out, "%s%s%s%s%s%s;", n[a->type],
+			   a->skip ? "(not sent)" : "",
 			   a->folder ? " " : "", a->folder ? a->folder : "",
 			   a->flags && *a->flags ? " " : "",
 			   a->flags && *a->flags ? a->flags : "");
@@ -266,9 +290,10 @@ test_runs(void **state)
 	run_case("if true { stop; } discard;", msg, "a@b", "b@x", "keep;");
 	run_case("require \"vacation\"; vacation \"away\";", msg,
 		 "joe@example.com", "bob@x.test", "vacation;keep;");
-	/* not in To/Cc: no reply */
+	/* not in To/Cc: the action is there (as in Pigeonhole's result)
+	 * but marked as not to be sent */
 	run_case("require \"vacation\"; vacation \"away\";", msg,
-		 "joe@example.com", "carol@x.test", "keep;");
+		 "joe@example.com", "carol@x.test", "vacation(not sent);keep;");
 	run_case("redirect \"other@y.test\";", msg, "a@b", "b@x", "redirect;");
 }
 
@@ -390,6 +415,303 @@ test_date_runs(void **state)
 		 "a@b", "b@x", "keep;");
 }
 
+/* ---- include ---- */
+
+static const struct { const char *name; bool global; const char *text; } inc_scripts[] = {
+	{ "sub", false, "require [\"include\", \"variables\", \"fileinto\"];\n"
+	  "global \"t\";\nfileinto \"${t}.sub\";\nset \"t\" \"Changed\";\n"
+	  "set \"local\" \"L\";\nreturn;\nfileinto \"NotReached\";\n" },
+	{ "glob", true, "require [\"include\", \"variables\", \"fileinto\"];\n"
+	  "if string :is \"${global.t}\" \"Changed\" { fileinto \"G\"; }\n" },
+	{ "self", false, "require \"include\";\ninclude \"self\";\n" },
+	{ "a", false, "require \"include\";\ninclude \"b\";\n" },
+	{ "b", false, "require \"include\";\ninclude \"a\";\n" },
+	{ "stopper", false, "require \"fileinto\";\nfileinto \"S\";\nstop;\n" },
+	{ "broken", false, "fileinto \"x\";\n" },
+};
+
+static int include_calls;
+
+static int
+inc_cb(void *arg, bool global, const char *name, struct sieve_script **sp,
+       struct errbuf *err)
+{
+	(void)arg;
+	include_calls++;
+	for (size_t i = 0; i < sizeof(inc_scripts) / sizeof(inc_scripts[0]); i++)
+		if (strcmp(inc_scripts[i].name, name) == 0
+		    && inc_scripts[i].global == global) {
+			*sp = sieve_compile(inc_scripts[i].text,
+					    strlen(inc_scripts[i].text), name, err);
+			return *sp ? 1 : -1;
+		}
+	return 0;
+}
+
+static const char inc_msg[] = "From: a@b.test\nTo: c@d.test\nSubject: s\n"
+	"Message-ID: <id1@b.test>\nReceived: r1\n\nbody\n";
+
+/* Runs script; returns the actions as "type folder;..." or "ERR: ..." */
+static void
+inc_run(const char *script, const char *want)
+{
+	struct errbuf err;
+	struct sieve_script *s = sieve_compile(script, strlen(script), "main", &err);
+	struct sieve_result r;
+	struct sieve_msg m = { 0 };
+	struct buf out;
+	static const char *const n[] = { "keep", "fileinto", "redirect",
+					 "discard", "reject", "vacation" };
+
+	if (s == NULL)
+		fail_msg("%s", errbuf_str(&err));
+	m.content = inc_msg;
+	m.len = strlen(inc_msg);
+	m.env_from = "a@b.test";
+	m.env_to = "c@d.test";
+	m.include = inc_cb;
+	sieve_result_init(&r);
+	buf_init(&out, 0);
+	if (sieve_run(s, &m, &r, &err) < 0)
+		buf_printf(&out, "ERR: %s", errbuf_str(&err));
+	else {
+		sieve_result_finish(&r);
+		for (size_t i = 0; i < r.nact; i++)
+			buf_printf(&out, "%s%s%s;", n[r.act[i].type],
+				   r.act[i].folder ? " " : "",
+				   r.act[i].folder ? r.act[i].folder : "");
+	}
+	assert_string_equal(buf_cstr(&out), want);
+	buf_free(&out);
+	sieve_result_free(&r);
+	sieve_script_free(&s);
+}
+
+static void
+test_include(void **state)
+{
+	const char *pre = "require [\"include\", \"variables\", \"fileinto\"];\n";
+	char script[1024];
+
+	(void)state;
+	/* global variable shared both ways, locals not, return, :global */
+	snprintf(script, sizeof(script), "%sglobal \"t\"; set \"t\" \"Inc\";\n"
+		 "include \"sub\"; include :global \"glob\";\n"
+		 "fileinto \"${t}.${local}.after\";\n", pre);
+	inc_run(script, "fileinto Inc.sub;fileinto G;fileinto Changed..after;");
+	/* without "global", the variable is not shared */
+	snprintf(script, sizeof(script), "%sset \"t\" \"Mine\";\n"
+		 "include \"sub\";\nfileinto \"${t}\";\n", pre);
+	inc_run(script, "fileinto .sub;fileinto Mine;");
+	/* :once: the second include is skipped; without it, it runs again */
+	snprintf(script, sizeof(script), "%sglobal \"t\";\ninclude \"sub\";\n"
+		 "include :once \"sub\";\n", pre);
+	inc_run(script, "fileinto .sub;");
+	snprintf(script, sizeof(script), "%sglobal \"t\";\ninclude \"sub\";\n"
+		 "include \"sub\";\n", pre);
+	inc_run(script, "fileinto .sub;fileinto Changed.sub;");
+	/* :optional: a missing script is no error; without: a run-time one */
+	snprintf(script, sizeof(script), "%sinclude :optional \"none\";\n"
+		 "fileinto \"X\";\n", pre);
+	inc_run(script, "fileinto X;");
+	snprintf(script, sizeof(script), "%sinclude \"none\";\n", pre);
+	inc_run(script, "ERR: 2: include: personal script \"none\" does not exist");
+	/* :global names the other location */
+	snprintf(script, sizeof(script), "%sinclude :global \"sub\";\n", pre);
+	inc_run(script, "ERR: 2: include: global script \"sub\" does not exist");
+	/* stop in an included script ends everything */
+	snprintf(script, sizeof(script), "%sinclude \"stopper\";\n"
+		 "fileinto \"NotReached\";\n", pre);
+	inc_run(script, "fileinto S;");
+	/* cycles: direct and indirect */
+	snprintf(script, sizeof(script), "%sinclude \"self\";\n", pre);
+	inc_run(script, "ERR: 2: include: circular include of personal script "
+		"\"self\"");
+	snprintf(script, sizeof(script), "%sinclude \"a\";\n", pre);
+	inc_run(script, "ERR: 2: include: circular include of personal script "
+		"\"a\"");
+	/* a broken included script is a run-time error naming it */
+	snprintf(script, sizeof(script), "%sinclude \"broken\";\n", pre);
+	inc_run(script, "ERR: 2: include: 1:1: 'fileinto' needs require "
+		"\"fileinto\"");
+	/* the number of includes is bounded */
+	{
+		struct buf b;
+
+		buf_init(&b, 0);
+		buf_puts(&b, pre);
+		buf_puts(&b, "global \"t\";\n");
+		for (int i = 0; i < SIEVE_MAX_INCLUDES + 1; i++)
+			buf_puts(&b, "include :optional \"none\";\n");
+		include_calls = 0;
+		inc_run(buf_cstr(&b), "ERR: 258: include: too many nested or "
+			"repeated includes (limits 10 deep, 255 in all)");
+		assert_int_equal(include_calls, SIEVE_MAX_INCLUDES);
+		buf_free(&b);
+	}
+}
+
+/* ---- editheader ---- */
+
+static void
+edit_run(const char *script, const char *msg, const char *want_acts,
+	 const char *want_msg)
+{
+	struct errbuf err;
+	struct sieve_script *s = sieve_compile(script, strlen(script), "e", &err);
+	struct sieve_result r;
+	struct sieve_msg m = { 0 };
+	struct buf out;
+	size_t len;
+	const char *c;
+
+	if (s == NULL)
+		fail_msg("%s", errbuf_str(&err));
+	m.content = msg;
+	m.len = strlen(msg);
+	m.env_from = "a@b.test";
+	m.env_to = "c@d.test";
+	sieve_result_init(&r);
+	assert_int_equal(sieve_run(s, &m, &r, &err), 0);
+	sieve_result_finish(&r);
+	buf_init(&out, 0);
+	for (size_t i = 0; i < r.nact; i++)
+		buf_printf(&out, "%s:%d;", r.act[i].folder ? r.act[i].folder : "INBOX",
+			   r.act[i].ver);
+	assert_string_equal(buf_cstr(&out), want_acts);
+	/* the last action's message */
+	c = sieve_action_message(&r, &r.act[r.nact - 1], msg, strlen(msg), &len);
+	buf_reset(&out);
+	buf_append(&out, c, len);
+	assert_string_equal(buf_cstr(&out), want_msg);
+	buf_free(&out);
+	sieve_result_free(&r);
+	sieve_script_free(&s);
+}
+
+static void
+test_editheader(void **state)
+{
+	const char *msg = "Received: r1\nSubject: top secret\nX-A: 1\n"
+			  "X-A: 2\n X-folded\nX-A: 3\n\nbody\n";
+	const char *pre = "require [\"editheader\", \"fileinto\"];\n";
+	char script[1024];
+
+	(void)state;
+	/* nothing edited: the original, version 0 */
+	edit_run("keep;", msg, "INBOX:0;", msg);
+	/* addheader first and :last; an action before the edit keeps the
+	 * original; later tests see the new field */
+	snprintf(script, sizeof(script), "%sfileinto \"Before\";\n"
+		 "addheader \"X-New\" \"v1\";\naddheader :last \"X-End\" \"e\";\n"
+		 "if header :is \"x-new\" \"v1\" { fileinto \"Seen\"; }\n", pre);
+	edit_run(script, msg, "Before:0;Seen:1;",
+		 "X-New: v1\nReceived: r1\nSubject: top secret\nX-A: 1\n"
+		 "X-A: 2\n X-folded\nX-A: 3\nX-End: e\n\nbody\n");
+	/* deleteheader: by value (decoded, matched), by :index from the
+	 * end; the implicit keep carries the final edits; folded fields
+	 * stay as written */
+	snprintf(script, sizeof(script), "%sdeleteheader :contains \"subject\" "
+		 "\"secret\";\ndeleteheader :index 1 :last \"x-a\";\n"
+		 "if not exists \"subject\" { addheader \"X-Gone\" \"subject\"; }\n",
+		 pre);
+	edit_run(script, msg, "INBOX:1;",
+		 "X-Gone: subject\nReceived: r1\nX-A: 1\nX-A: 2\n X-folded\n"
+		 "\nbody\n");
+	/* Received cannot be deleted (Pigeonhole, RFC 5293 6); others can */
+	snprintf(script, sizeof(script), "%sdeleteheader \"received\";\n"
+		 "deleteheader \"X-A\";\nif exists \"received\" { keep; }\n", pre);
+	edit_run(script, msg, "INBOX:1;",
+		 "Received: r1\nSubject: top secret\n\nbody\n");
+	/* non-ASCII values are RFC 2047-encoded and decode back in tests */
+	snprintf(script, sizeof(script), "%saddheader \"X-U\" \"caf\xc3\xa9\";\n"
+		 "if header :is \"x-u\" \"caf\xc3\xa9\" { fileinto \"U\"; }\n", pre);
+	edit_run(script, "Subject: s\n\nb\n", "U:1;",
+		 "X-U: =?utf-8?b?Y2Fmw6k=?=\nSubject: s\n\nb\n");
+	/* a message without a body keeps having none */
+	snprintf(script, sizeof(script), "%saddheader \"X-N\" \"1\";\n", pre);
+	edit_run(script, "Subject: s\n", "INBOX:1;", "X-N: 1\nSubject: s\n");
+}
+
+/* ---- duplicate ---- */
+
+static const char *seen_key;
+
+static int
+dup_cb(void *arg, const char *key)
+{
+	(void)arg;
+	return seen_key && strcmp(key, seen_key) == 0;
+}
+
+static void
+dup_run(const char *script, const char *seen, const char *want_acts,
+	const char *want_marks)
+{
+	const char *msg = "Message-ID: <m1@x>\nSubject: hello\n\nb\n";
+	struct errbuf err;
+	struct sieve_script *s = sieve_compile(script, strlen(script), "d", &err);
+	struct sieve_result r;
+	struct sieve_msg m = { 0 };
+	struct buf out;
+
+	if (s == NULL)
+		fail_msg("%s", errbuf_str(&err));
+	seen_key = seen;
+	m.content = msg;
+	m.len = strlen(msg);
+	m.env_from = "a@b.test";
+	m.env_to = "c@d.test";
+	m.duplicate_seen = dup_cb;
+	sieve_result_init(&r);
+	assert_int_equal(sieve_run(s, &m, &r, &err), 0);
+	sieve_result_finish(&r);
+	buf_init(&out, 0);
+	for (size_t i = 0; i < r.nact; i++)
+		buf_printf(&out, "%s;", r.act[i].folder ? r.act[i].folder
+			   : r.act[i].type == SIEVE_ACT_DISCARD ? "discard" : "INBOX");
+	assert_string_equal(buf_cstr(&out), want_acts);
+	buf_reset(&out);
+	for (size_t i = 0; i < r.ndup; i++) {
+		for (const char *p = r.dup[i].key; *p; p++)
+			buf_putc(&out, *p == '\n' ? '|' : *p);
+		buf_printf(&out, "/%ld;", r.dup[i].seconds);
+	}
+	assert_string_equal(buf_cstr(&out), want_marks);
+	buf_free(&out);
+	sieve_result_free(&r);
+	sieve_script_free(&s);
+}
+
+static void
+test_duplicate(void **state)
+{
+	const char *pre = "require [\"duplicate\", \"fileinto\", \"variables\"];\n";
+	char script[512];
+
+	(void)state;
+	snprintf(script, sizeof(script), "%sif duplicate { discard; }\n", pre);
+	/* first time: not seen, recorded for the default period */
+	dup_run(script, NULL, "INBOX;", "|<m1@x>/604800;");
+	/* seen: true, and without :last nothing new is recorded */
+	dup_run(script, "\n<m1@x>", "discard;", "");
+	/* :last refreshes the period of a seen ID */
+	snprintf(script, sizeof(script), "%sif duplicate :last :seconds 60 "
+		 "{ discard; }\n", pre);
+	dup_run(script, "\n<m1@x>", "discard;", "|<m1@x>/60;");
+	/* handle, :header, :uniqueid with variables; a period beyond the
+	 * maximum is capped */
+	snprintf(script, sizeof(script), "%sset \"u\" \"abc\";\n"
+		 "if duplicate :handle \"h\" :header \"subject\" { fileinto \"A\"; }\n"
+		 "if duplicate :uniqueid \"${u}\" :seconds 99999999 "
+		 "{ fileinto \"B\"; }\n", pre);
+	dup_run(script, "h\nhello", "A;", "|abc/604800;");
+	/* no such field: false, nothing recorded */
+	snprintf(script, sizeof(script), "%sif duplicate :header \"x-none\" "
+		 "{ discard; }\n", pre);
+	dup_run(script, NULL, "INBOX;", "");
+}
+
 int
 main(void)
 {
@@ -402,6 +724,9 @@ main(void)
 		cmocka_unit_test(test_date_parse),
 		cmocka_unit_test(test_date_parts),
 		cmocka_unit_test(test_date_runs),
+		cmocka_unit_test(test_include),
+		cmocka_unit_test(test_editheader),
+		cmocka_unit_test(test_duplicate),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
