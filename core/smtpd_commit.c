@@ -607,6 +607,9 @@ commit_done(void *arg)
 		s->errors++;
 	} else {
 		commit_log(j);
+		/* Postfix forgives earlier errors once a message got in. */
+		s->errors = 0;
+		s->junk = 0;
 		if (s->bev != NULL)
 			smtpd_session_reply(s, "250 2.0.0 Ok: queued as %s",
 					    t->id);

@@ -22,6 +22,7 @@
 #include "core/lib/xmalloc.h"
 #include "core/listen.h"
 #include "core/log.h"
+#include "core/smtpd_limits.h"
 #include "core/smtpd_listener.h"
 
 static void
@@ -227,6 +228,8 @@ smtpd_listener_new(struct smtpd_server *srv, const struct config *base_cfg,
 		goto fail;
 	if (smtpd_check_lists_compile(&l->checks, l->cfg, err) < 0)
 		goto fail;
+	if (smtpd_limits_conf_new(l, err) < 0)
+		goto fail;
 	if (cleanup_checks_open(&l->cleanup, &l->s, err) < 0)
 		goto fail;
 	if (setup_tls(l, err) < 0 || setup_sasl(l, err) < 0)
@@ -297,6 +300,7 @@ smtpd_listener_free(struct smtpd_listener **lp)
 	free(l->evl);
 	free(l->fds);
 	smtpd_check_lists_free(&l->checks);
+	smtpd_limits_conf_free(l);
 	cleanup_checks_free(&l->cleanup);
 	if (l->mynetworks)
 		netlist_free(&l->mynetworks);

@@ -37,6 +37,7 @@ struct smtpd_listener {
 	bool                        auth_plain, auth_tls;	/* AUTH offered
 							   before / inside TLS */
 	char                       *banner;	/* "220 ..." */
+	struct smtpd_limits_conf   *limits;	/* rate limits (smtpd_limits.c) */
 	unsigned                    nsessions, max_sessions;
 	int                        *fds;	/* bound sockets */
 	struct evconnlistener     **evl;

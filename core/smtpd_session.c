@@ -43,6 +43,7 @@
 #include "core/smtpd_cmd.h"
 #include "core/smtpd_commit.h"
 #include "core/smtpd_data_check.h"
+#include "core/smtpd_limits.h"
 #include "core/smtpd_listener.h"
 #include "core/smtpd_session.h"
 #include "core/tls.h"
@@ -56,6 +57,7 @@
 
 static void session_process(struct smtpd_session *s);
 static void session_close(struct smtpd_session *s);
+static const char *state_name(const struct smtpd_session *s);
 static void on_read(struct bufferevent *bev, void *arg);
 static void on_write(struct bufferevent *bev, void *arg);
 static void on_event(struct bufferevent *bev, short what, void *arg);
@@ -209,6 +211,7 @@ session_free(struct smtpd_session *s)
 	log_write(sess_name(s), SVC, LOG_LVL_INFO, "disconnect from %s[%s]%s",
 		  s->client_name, s->client_addr, buf_cstr(&stats));
 	buf_free(&stats);
+	smtpd_limits_disconnect(s);
 
 	drop_conn(s);
 	if (s->timer)
@@ -267,9 +270,10 @@ smtpd_session_resume(struct smtpd_session *s)
 	if (s->errors >= s->l->s.smtpd_hard_error_limit) {
 		smtpd_session_reply(s, "421 4.7.0 %s Error: too many errors",
 				    s->l->s.myhostname);
-		log_write(sess_name(s), SVC, LOG_LVL_WARNING,
-			  "%s[%s]: too many errors", s->client_name,
-			  s->client_addr);
+		/* Postfix's words (fail2ban's postfix filter matches them) */
+		log_write(sess_name(s), SVC, LOG_LVL_INFO,
+			  "too many errors after %s from %s[%s]", state_name(s),
+			  s->client_name, s->client_addr);
 		session_close(s);
 		return;
 	}
@@ -283,13 +287,16 @@ sleep_done(evutil_socket_t fd, short what, void *arg)
 	smtpd_session_resume(arg);
 }
 
-/* After the soft error limit, each error costs smtpd_error_sleep_time. */
+/*
+ * Once the client made smtpd_soft_error_limit errors (without delivering
+ * mail since), every reply waits smtpd_error_sleep_time, as Postfix's.
+ */
 static void
 maybe_tarpit(struct smtpd_session *s)
 {
 	struct timeval tv;
 
-	if (s->busy || s->closing || s->errors <= s->l->s.smtpd_soft_error_limit ||
+	if (s->busy || s->closing || s->errors < s->l->s.smtpd_soft_error_limit ||
 	    s->l->s.smtpd_error_sleep_time <= 0)
 		return;
 	if (s->timer == NULL)
@@ -333,6 +340,7 @@ do_mail(struct smtpd_session *s, const struct smtpd_cmd *c, size_t alen)
 {
 	struct smtpd_mail_args m;
 	const char *reply;
+	char why[256];
 	const struct settings *st = &s->l->s;
 
 	if (s->helo == NULL && st->smtpd_helo_required) {
@@ -341,6 +349,10 @@ do_mail(struct smtpd_session *s, const struct smtpd_cmd *c, size_t alen)
 	}
 	if (s->tx != NULL) {
 		reply_error(s, "503 5.5.1 Error: nested MAIL command");
+		goto bad;
+	}
+	if (smtpd_limits_mail(s, why, sizeof(why)) < 0) {
+		reply_error(s, "%s", why);
 		goto bad;
 	}
 	memset(&m, 0, sizeof(m));
@@ -368,6 +380,11 @@ do_mail(struct smtpd_session *s, const struct smtpd_cmd *c, size_t alen)
 	s->tx->ret = m.ret;
 	m.envid = m.ret = NULL;
 	smtpd_mail_args_free(&m);
+	if (smtpd_limits_user_mail(s, why, sizeof(why)) < 0) {
+		reply_error(s, "%s", why);
+		txn_reset(s);
+		goto bad;
+	}
 	count_cmd(s, c->verb, 1);
 	smtpd_session_reply(s, "250 2.1.0 Ok");
 	return;
@@ -380,6 +397,7 @@ do_rcpt(struct smtpd_session *s, const struct smtpd_cmd *c, size_t alen)
 {
 	struct smtpd_rcpt_args r;
 	const char *reply;
+	char why[256];
 	const struct settings *st = &s->l->s;
 
 	if (s->tx == NULL) {
@@ -388,6 +406,10 @@ do_rcpt(struct smtpd_session *s, const struct smtpd_cmd *c, size_t alen)
 	}
 	if ((long long)s->tx->nrcpt >= st->smtpd_recipient_limit) {
 		reply_error(s, "452 4.5.3 Error: too many recipients");
+		goto bad;
+	}
+	if (smtpd_limits_rcpt(s, why, sizeof(why)) < 0) {
+		reply_error(s, "%s", why);
 		goto bad;
 	}
 	memset(&r, 0, sizeof(r));
@@ -618,6 +640,8 @@ do_vrfy(struct smtpd_session *s, const struct smtpd_cmd *c, size_t alen)
 static void
 do_starttls(struct smtpd_session *s, const struct smtpd_cmd *c, size_t alen)
 {
+	char why[256];
+
 	if (s->l->tls == NULL) {
 		reply_error(s, "502 5.5.1 Error: command not implemented");
 		goto bad;
@@ -632,6 +656,10 @@ do_starttls(struct smtpd_session *s, const struct smtpd_cmd *c, size_t alen)
 	}
 	if (s->tx != NULL) {
 		reply_error(s, "503 5.5.1 Error: MAIL transaction in progress");
+		goto bad;
+	}
+	if (smtpd_limits_starttls(s, why, sizeof(why)) < 0) {
+		reply_error(s, "%s", why);
 		goto bad;
 	}
 	count_cmd(s, c->verb, 1);
@@ -738,6 +766,11 @@ auth_finish(struct smtpd_session *s, int result, const char *user,
 		s->sasl_username = xstrdup(user);
 		s->sasl_method = mech;
 		count_cmd(s, SMTPD_AUTH, 1);
+		/* The user's own sending limits; a blocking table answers on
+		 * a worker, and smtpd_limits then sends the 235 and resumes. */
+		if (smtpd_limits_user_login(s, "235 2.7.0 Authentication "
+					    "successful"))
+			return;
 		smtpd_session_reply(s, "235 2.7.0 Authentication successful");
 		if (async)
 			smtpd_session_resume(s);
@@ -929,9 +962,14 @@ do_auth(struct smtpd_session *s, const struct smtpd_cmd *c, size_t alen)
 	bool offered = s->ssl ? s->l->auth_tls : s->l->auth_plain;
 	enum sasl_mech m;
 	size_t mlen;
+	char why[256];
 
 	if (s->l->passdb == NULL) {
 		reply_error(s, "503 5.5.1 Error: authentication not enabled");
+		goto bad;
+	}
+	if (smtpd_limits_auth(s, why, sizeof(why)) < 0) {
+		reply_error(s, "%s", why);
 		goto bad;
 	}
 	if (!offered && s->ssl == NULL && s->l->s.smtpd_tls_auth_only) {
@@ -1102,9 +1140,15 @@ after:
 	if (!s->busy && s->errors >= s->l->s.smtpd_hard_error_limit) {
 		smtpd_session_reply(s, "421 4.7.0 %s Error: too many errors",
 				    s->l->s.myhostname);
-		log_write(sess_name(s), SVC, LOG_LVL_WARNING,
-			  "%s[%s]: too many errors after %s", s->client_name,
-			  s->client_addr, c.name ? c.name : "UNKNOWN");
+		char where[16];
+
+		snprintf(where, sizeof(where), "%s", c.name ? c.name : "unknown");
+		for (char *p = where; *p; p++)
+			if (*p >= 'a' && *p <= 'z')
+				*p = (char)(*p - 'a' + 'A');
+		log_write(sess_name(s), SVC, LOG_LVL_INFO,
+			  "too many errors after %s from %s[%s]", where,
+			  s->client_name, s->client_addr);
 		session_close(s);
 		return;
 	}
@@ -1436,6 +1480,16 @@ on_event(struct bufferevent *bev, short what, void *arg)
 		free(s->tls_info);
 		s->tls_info = buf_steal(&d);
 		s->tls_up = 1;
+		{
+			char why[256];
+
+			/* smtpd_client_new_tls_session_rate_limit */
+			if (smtpd_limits_tls_done(s, why, sizeof(why)) < 0) {
+				smtpd_session_reply(s, "%s", why);
+				session_close(s);
+				return;
+			}
+		}
 		if (s->l->s.smtpd_tls_loglevel >= 1)
 			log_write(sess_name(s), SVC, LOG_LVL_INFO,
 				  "Anonymous TLS connection established from "
@@ -1548,6 +1602,18 @@ smtpd_session_start(struct smtpd_listener *l, int fd, const struct sockaddr *sa,
 	bufferevent_set_timeouts(s->bev, &tv, &tv);
 	log_write(sess_name(s), SVC, LOG_LVL_INFO, "connect from %s[%s]",
 		  s->client_name, s->client_addr);
+	{
+		/* anvil: connection count and rate (421 instead of the 220) */
+		char why[256];
+
+		if (smtpd_limits_connect(s, why, sizeof(why)) < 0) {
+			if (why[0] != '\0')
+				smtpd_session_reply(s, "%s", why);
+			bufferevent_enable(s->bev, EV_WRITE);
+			session_close(s);
+			return;
+		}
+	}
 	evbuffer_add(bufferevent_get_output(s->bev), l->banner,
 		     strlen(l->banner));
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);

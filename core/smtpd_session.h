@@ -68,6 +68,7 @@ struct smtpd_session {
 	struct event          *auth_timer;	/* throttled failure replies */
 	int                    auth_mech;	/* enum sasl_mech in progress */
 	struct event          *timer;	/* error tarpit; lazily created */
+	struct smtpd_limits_sess *limits;	/* rate limit state (smtpd_limits.c) */
 	enum smtpd_state       state;
 	struct smtpd_txn      *tx;
 	char                  *helo;
