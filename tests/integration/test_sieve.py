@@ -2,7 +2,9 @@
 test_sieve.py - Sieve at delivery: mail sent over SMTP lands in the folder
 the user's <home>/.dovecot.sieve chooses, with imap4flags as maildir flags;
 subaddress; discard; sieve_before runs first; a broken script still
-delivers to INBOX with a log line; a vacation reply is queued once.
+delivers to INBOX with a log line; a vacation reply is queued once;
+include from <home>/sieve/ and sieve_global_dir, editheader edits in the
+delivered file, duplicate state that survives a restart.
 """
 import glob
 import os
@@ -25,8 +27,9 @@ def put_script(d, home_rel, text):
     return path
 
 
-def send(d, rcpt, subject="hello", sender="sender@example.net", extra=b""):
-    msg = make_msg(subject, to=rcpt, extra_headers=extra)
+def send(d, rcpt, subject="hello", sender="sender@example.net", extra=b"",
+         msgid=None):
+    msg = make_msg(subject, to=rcpt, extra_headers=extra, msgid=msgid)
     with d.connect() as c:
         check(c.cmd("EHLO client.test"), 250)
         check(c.cmd("MAIL FROM:<%s>" % sender), 250)
@@ -158,3 +161,86 @@ vacation :days 1 :subject "Out of office" "I am away.";
     assert "to <other@remote.test> queued" not in maillog(d)
     state = os.listdir(os.path.join(d.mail, "example.test/alice/.facteur-vacation"))
     assert len(state) == 1
+
+
+def put_file(d, rel, text):
+    path = os.path.join(d.mail, rel)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(text)
+    p = path
+    while p != d.mail:
+        os.chown(p, d.vmail_uid, d.vmail_gid)
+        p = os.path.dirname(p)
+    return path
+
+
+def test_include_editheader_duplicate(facteurd):
+    d = facteurd(vmailbox=USERS)
+    gdir = os.path.join(d.root, "global-sieve")
+    os.makedirs(gdir)
+    with open(os.path.join(gdir, "spam.sieve"), "w") as f:
+        f.write('require "fileinto";\n'
+                'if header :is "x-spam" "yes" { fileinto "Junk"; }\n')
+    os.chmod(gdir, 0o755)
+    os.chmod(os.path.join(gdir, "spam.sieve"), 0o644)
+    d.params["sieve_global_dir"] = gdir
+    d.write_config()
+    d.stop()
+    d.start()
+    put_file(d, "example.test/alice/sieve/common.sieve",
+             'require "fileinto";\n'
+             'if header :contains "subject" "report" { fileinto "Reports"; }\n')
+    put_script(d, "example.test/alice", """
+require ["include", "editheader", "duplicate", "fileinto"];
+if duplicate { discard; stop; }
+addheader "X-Sieve-Filtered" "yes";
+deleteheader "x-internal";
+deleteheader "received";
+include :global "spam";
+include :personal "common";
+""")
+    mid = "<weekly.1@client.test>"
+    send(d, "alice@example.test", "weekly report", msgid=mid,
+         extra=b"X-Internal: secret\r\n")
+    f = wait_files(d, "example.test/alice", "Reports")
+    with open(f[0], "rb") as fh:
+        text = fh.read()
+    head = text.split(b"\n\n", 1)[0]
+    # the edits are in the delivered file; Received is protected
+    assert b"\nX-Sieve-Filtered: yes\n" in head, text
+    assert b"X-Internal" not in head, text
+    assert b"\nReceived: " in head, text
+    assert head.startswith(b"Return-Path: <sender@example.net>\n"), text
+    assert text.endswith(b"\n\nHello.\n"), text
+    # the same Message-ID again: a duplicate, discarded
+    send(d, "alice@example.test", "weekly report", msgid=mid)
+    wait_log(d, "discarded by sieve script")
+    # the state survives a restart
+    d.stop()
+    d.start()
+    send(d, "alice@example.test", "weekly report again", msgid=mid)
+    deadline = time.time() + 10
+    while maillog(d).count("discarded by sieve script") < 2 and time.time() < deadline:
+        time.sleep(0.05)
+    assert maillog(d).count("discarded by sieve script") == 2, d.diagnostics()
+    assert len(files(d, "example.test/alice", "Reports")) == 1
+    assert os.path.exists(os.path.join(d.mail, "example.test/alice",
+                                       ".facteur-duplicate.lmdb"))
+    # the global script
+    send(d, "alice@example.test", "buy now", extra=b"X-Spam: yes\r\n")
+    wait_files(d, "example.test/alice", "Junk")
+    assert files(d, "example.test/alice") == []
+
+
+def test_missing_include_keeps_in_inbox(facteurd):
+    d = facteurd(vmailbox=USERS)
+    put_script(d, "example.test/alice", """
+require ["include", "fileinto"];
+fileinto "Before";
+include "nonesuch";
+""")
+    send(d, "alice@example.test", "x")
+    wait_files(d, "example.test/alice")
+    wait_log(d, 'include: personal script "nonesuch" does not exist')
+    assert files(d, "example.test/alice", "Before") == []
