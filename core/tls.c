@@ -2,8 +2,11 @@
  * tls.c - OpenSSL server contexts for the SMTP listeners: certificates and
  * keys (read once, as root, before the privilege drop), protocol and cipher
  * policy from Postfix's parameters, session resumption through stateless
- * tickets, and the description of a connection for logs and headers.
- * Must not: do per-connection I/O (libevent's OpenSSL bufferevents do),
+ * tickets, per-SNI certificates (tls_server_sni_maps: every entry read at
+ * start, as root, into a context of its own that the servername callback
+ * switches to), and the description of a connection for logs and headers.
+ * Must not: look anything up during a handshake (the map is read once),
+ * do per-connection I/O (libevent's OpenSSL bufferevents do),
  * or ever enable SSLv2/SSLv3, compression or client renegotiation.
  */
 #include <stdio.h>
@@ -16,12 +19,21 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include "backends/table.h"
 #include "core/lib/strlist.h"
 #include "core/lib/xmalloc.h"
 #include "core/tls.h"
 
-struct tls_server {
+/* One tls_server_sni_maps entry: "host.example" or ".example" (parents). */
+struct tls_sni {
+	char    *name;		/* lower case */
 	SSL_CTX *ctx;
+};
+
+struct tls_server {
+	SSL_CTX        *ctx;		/* the default certificate */
+	struct tls_sni *sni;
+	size_t          nsni;
 };
 
 /* Secure grades (Postfix's names); tls_*_cipherlist override them. */
@@ -221,8 +233,8 @@ set_ciphers(SSL_CTX *ctx, const struct settings *s, bool mandatory,
 
 /* One file of smtpd_tls_chain_files: a key, certificates, or both. */
 static int
-load_chain_file(SSL_CTX *ctx, const char *path, EVP_PKEY **key_io,
-		struct errbuf *err)
+load_chain_file(SSL_CTX *ctx, const char *param, const char *path,
+		EVP_PKEY **key_io, struct errbuf *err)
 {
 	BIO *bio;
 	EVP_PKEY *key;
@@ -232,7 +244,7 @@ load_chain_file(SSL_CTX *ctx, const char *path, EVP_PKEY **key_io,
 	int rc = -1;
 
 	if ((bio = BIO_new_file(path, "r")) == NULL) {
-		errbuf_set(err, "smtpd_tls_chain_files: cannot open %s: %s", path,
+		errbuf_set(err, "%s: cannot open %s: %s", param, path,
 			   tls_error_string(e, sizeof(e)));
 		return -1;
 	}
@@ -254,20 +266,20 @@ load_chain_file(SSL_CTX *ctx, const char *path, EVP_PKEY **key_io,
 	BIO_free(bio);
 	if (leaf == NULL) {
 		if (key == NULL)
-			errbuf_set(err, "smtpd_tls_chain_files: %s holds no PEM "
-				   "private key or certificate", path);
+			errbuf_set(err, "%s: %s holds no PEM private key or "
+				   "certificate", param, path);
 		else
 			rc = 0;		/* a key for the next file's chain */
 		goto out;
 	}
 	if (*key_io == NULL) {
-		errbuf_set(err, "smtpd_tls_chain_files: %s: certificate without "
-			   "a private key before it", path);
+		errbuf_set(err, "%s: %s: certificate without a private key "
+			   "before it", param, path);
 		goto out;
 	}
 	if (SSL_CTX_use_cert_and_key(ctx, leaf, *key_io, chain, 1) != 1) {
-		errbuf_set(err, "smtpd_tls_chain_files: %s: key and certificate "
-			   "do not match or are unusable: %s", path,
+		errbuf_set(err, "%s: %s: key and certificate do not match or "
+			   "are unusable: %s", param, path,
 			   tls_error_string(e, sizeof(e)));
 		goto out;
 	}
@@ -280,29 +292,41 @@ out:
 	return rc;
 }
 
+/* A list of files, each a key, certificates, or both, keys first. */
+static int
+load_chain_list(SSL_CTX *ctx, const char *param, const char *list,
+		struct errbuf *err)
+{
+	struct strlist files;
+	EVP_PKEY *key = NULL;
+	int rc = 0;
+
+	strlist_init(&files);
+	strlist_split(&files, list);
+	if (files.n == 0) {
+		errbuf_set(err, "%s: no key or certificate file", param);
+		rc = -1;
+	}
+	for (size_t i = 0; i < files.n && rc == 0; i++)
+		rc = load_chain_file(ctx, param, files.v[i], &key, err);
+	if (rc == 0 && key != NULL) {
+		errbuf_set(err, "%s: the last private key has no certificate "
+			   "after it", param);
+		rc = -1;
+	}
+	EVP_PKEY_free(key);
+	strlist_free(&files);
+	return rc;
+}
+
 static int
 load_keys(SSL_CTX *ctx, const struct settings *s, struct errbuf *err)
 {
 	char e[256];
 
-	if (s->smtpd_tls_chain_files[0] != '\0') {
-		struct strlist files;
-		EVP_PKEY *key = NULL;
-		int rc = 0;
-
-		strlist_init(&files);
-		strlist_split(&files, s->smtpd_tls_chain_files);
-		for (size_t i = 0; i < files.n && rc == 0; i++)
-			rc = load_chain_file(ctx, files.v[i], &key, err);
-		if (rc == 0 && key != NULL) {
-			errbuf_set(err, "smtpd_tls_chain_files: the last private "
-				   "key has no certificate after it");
-			rc = -1;
-		}
-		EVP_PKEY_free(key);
-		strlist_free(&files);
-		return rc;
-	}
+	if (s->smtpd_tls_chain_files[0] != '\0')
+		return load_chain_list(ctx, "smtpd_tls_chain_files",
+				       s->smtpd_tls_chain_files, err);
 	if (SSL_CTX_use_certificate_chain_file(ctx, s->smtpd_tls_cert_file) != 1) {
 		errbuf_set(err, "smtpd_tls_cert_file: cannot load certificate "
 			   "from %s: %s", s->smtpd_tls_cert_file,
@@ -327,9 +351,9 @@ load_keys(SSL_CTX *ctx, const struct settings *s, struct errbuf *err)
 	return 0;
 }
 
-int
-tls_server_new(const struct settings *s, enum tls_level level,
-	       struct tls_server **r, struct errbuf *err)
+/* A context with the protocol, cipher and resumption policy, no keys. */
+static SSL_CTX *
+ctx_new(const struct settings *s, enum tls_level level, struct errbuf *err)
 {
 	bool mandatory = level == TLS_LEVEL_ENCRYPT;
 	const char *pspec = mandatory ? s->smtpd_tls_mandatory_protocols
@@ -340,20 +364,16 @@ tls_server_new(const struct settings *s, enum tls_level level,
 	SSL_CTX *ctx;
 	char e[256];
 
-	*r = NULL;
-	if (s->smtpd_tls_cert_file[0] == '\0' &&
-	    s->smtpd_tls_chain_files[0] == '\0')
-		return 0;
 	if (tls_protocols_parse(pspec, &min, &max, &no_ops, &perr) < 0) {
 		errbuf_set(err, "bad value for %s: %s", mandatory ?
 			   "smtpd_tls_mandatory_protocols" :
 			   "smtpd_tls_protocols", errbuf_str(&perr));
-		return -1;
+		return NULL;
 	}
 	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
 		errbuf_set(err, "cannot create a TLS context: %s",
 			   tls_error_string(e, sizeof(e)));
-		return -1;
+		return NULL;
 	}
 	SSL_CTX_set_min_proto_version(ctx, min);
 	SSL_CTX_set_max_proto_version(ctx, max);
@@ -370,12 +390,159 @@ tls_server_new(const struct settings *s, enum tls_level level,
 		SSL_CTX_set_timeout(ctx, (long)s->smtpd_tls_session_cache_timeout);
 	else
 		SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
-	if (set_ciphers(ctx, s, mandatory, err) < 0 || load_keys(ctx, s, err) < 0) {
+	if (set_ciphers(ctx, s, mandatory, err) < 0) {
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
+/* The context for an SNI name: the exact name, else ".parent.domain". */
+static SSL_CTX *
+sni_find(const struct tls_server *t, const char *name)
+{
+	char lc[256];
+	size_t n = strlen(name);
+
+	if (n == 0 || n >= sizeof(lc))
+		return NULL;
+	for (size_t i = 0; i <= n; i++)
+		lc[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ?
+			       name[i] - 'A' + 'a' : name[i]);
+	for (const char *p = lc; p != NULL; p = strchr(p + 1, '.')) {
+		for (size_t i = 0; i < t->nsni; i++)
+			if (strcmp(t->sni[i].name, p) == 0)
+				return t->sni[i].ctx;
+	}
+	return NULL;
+}
+
+static int
+sni_callback(SSL *ssl, int *alert, void *arg)
+{
+	const struct tls_server *t = arg;
+	const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+	SSL_CTX *ctx;
+
+	(void)alert;
+	if (name != NULL && (ctx = sni_find(t, name)) != NULL)
+		SSL_set_SSL_CTX(ssl, ctx);
+	return SSL_TLSEXT_ERR_OK;	/* unknown names get the default */
+}
+
+struct sni_load {
+	struct tls_server     *t;
+	const struct settings *s;
+	enum tls_level         level;
+	struct errbuf         *err;
+};
+
+static int
+sni_entry(const char *key, const char *value, void *arg)
+{
+	struct sni_load *l = arg;
+	struct tls_server *t = l->t;
+	struct errbuf e;
+	SSL_CTX *ctx;
+	char *name;
+
+	if (key[0] == '\0' || strlen(key) > 253) {
+		errbuf_set(l->err, "tls_server_sni_maps: bad host name \"%.60s\"",
+			   key);
+		return 1;
+	}
+	if ((ctx = ctx_new(l->s, l->level, l->err)) == NULL)
+		return 1;
+	errbuf_clear(&e);
+	if (load_chain_list(ctx, "tls_server_sni_maps", value, &e) < 0) {
+		errbuf_set(l->err, "%s (entry \"%s\")", errbuf_str(&e), key);
+		SSL_CTX_free(ctx);
+		return 1;
+	}
+	name = xstrdup(key);
+	for (char *c = name; *c; c++)
+		if (*c >= 'A' && *c <= 'Z')
+			*c = (char)(*c - 'A' + 'a');
+	t->sni = xrealloc(t->sni, (t->nsni + 1) * sizeof(*t->sni));
+	t->sni[t->nsni].name = name;
+	t->sni[t->nsni].ctx = ctx;
+	t->nsni++;
+	return 0;
+}
+
+/* Every entry of tls_server_sni_maps, read now (as root). */
+static int
+load_sni(struct tls_server *t, const struct settings *s, enum tls_level level,
+	 struct errbuf *err)
+{
+	struct strlist maps;
+	struct errbuf cberr;
+	struct sni_load l = { t, s, level, &cberr };
+	int rc = 0;
+
+	strlist_init(&maps);
+	strlist_split(&maps, s->tls_server_sni_maps);
+	for (size_t i = 0; i < maps.n && rc == 0; i++) {
+		struct errbuf e;
+		struct table *tb = table_open(maps.v[i], 0, &e);
+
+		if (tb == NULL) {
+			errbuf_set(err, "tls_server_sni_maps: %s", errbuf_str(&e));
+			rc = -1;
+			break;
+		}
+		errbuf_clear(&cberr);
+		if (table_dump(tb, sni_entry, &l, &e) < 0) {
+			errbuf_set(err, "tls_server_sni_maps: %s (the map is read "
+				   "once at start: use a file map)",
+				   errbuf_str(&e));
+			rc = -1;
+		} else if (errbuf_str(&cberr)[0] != '\0') {
+			errbuf_set(err, "%s", errbuf_str(&cberr));
+			rc = -1;
+		}
+		table_close(&tb);
+	}
+	strlist_free(&maps);
+	if (rc == 0 && t->nsni > 0) {
+		SSL_CTX_set_tlsext_servername_callback(t->ctx, sni_callback);
+		SSL_CTX_set_tlsext_servername_arg(t->ctx, t);
+	}
+	return rc;
+}
+
+int
+tls_server_new(const struct settings *s, enum tls_level level,
+	       struct tls_server **r, struct errbuf *err)
+{
+	SSL_CTX *ctx;
+
+	*r = NULL;
+	if (s->smtpd_tls_cert_file[0] == '\0' &&
+	    s->smtpd_tls_chain_files[0] == '\0') {
+		if (s->tls_server_sni_maps != NULL &&
+		    s->tls_server_sni_maps[0] != '\0') {
+			errbuf_set(err, "tls_server_sni_maps needs a default "
+				   "certificate (smtpd_tls_cert_file or "
+				   "smtpd_tls_chain_files) for clients without "
+				   "SNI");
+			return -1;
+		}
+		return 0;
+	}
+	if ((ctx = ctx_new(s, level, err)) == NULL)
+		return -1;
+	if (load_keys(ctx, s, err) < 0) {
 		SSL_CTX_free(ctx);
 		return -1;
 	}
 	*r = xcalloc(1, sizeof(**r));
 	(*r)->ctx = ctx;
+	if (s->tls_server_sni_maps != NULL && s->tls_server_sni_maps[0] != '\0' &&
+	    load_sni(*r, s, level, err) < 0) {
+		tls_server_free(r);
+		return -1;
+	}
 	return 0;
 }
 
@@ -384,6 +551,11 @@ tls_server_free(struct tls_server **tp)
 {
 	if (*tp == NULL)
 		return;
+	for (size_t i = 0; i < (*tp)->nsni; i++) {
+		SSL_CTX_free((*tp)->sni[i].ctx);
+		free((*tp)->sni[i].name);
+	}
+	free((*tp)->sni);
 	SSL_CTX_free((*tp)->ctx);
 	free(*tp);
 	*tp = NULL;
