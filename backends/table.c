@@ -1,7 +1,7 @@
 /*
  * table.c - opens "type:name" tables through the driver registry, folds
- * keys, answers for surrogates, consults a table's lookup cache, and
- * searches table lists in order.
+ * keys, answers for surrogates, consults a table's lookup cache (alone in
+ * a thread's non-blocking mode), and searches table lists in order.
  * Must not: log (callers log the errbuf once), interpret values, or go on
  * past a table that could not answer (a later one could answer wrongly).
  */
@@ -33,6 +33,31 @@ static const char *const table_unavailable[] = {
 	"proxy", "memcache", "socketmap", "tcp", "unix", "nis", "nisplus",
 	"sdbm", "dbm", "environ", "randmap", "pipemap", "union", "netinfo",
 };
+
+/* Non-blocking mode of this thread (see table_nonblock_begin). */
+static __thread bool table_nb_on, table_nb_failed;
+
+void
+table_nonblock_begin(void)
+{
+	table_nb_on = true;
+	table_nb_failed = false;
+}
+
+bool
+table_nonblock_end(void)
+{
+	bool failed = table_nb_failed;
+
+	table_nb_on = table_nb_failed = false;
+	return failed;
+}
+
+bool
+table_nonblock_failed(void)
+{
+	return table_nb_on && table_nb_failed;
+}
 
 struct table_list {
 	struct table **v;
@@ -195,6 +220,7 @@ table_lookup(struct table *t, const char *key, struct buf *value_r,
 		return TABLE_NOTFOUND;
 	if (t->surrogate) {
 		errbuf_set(err, "%s", t->surrogate);
+		table_cache_note_failure(t->spec, t->surrogate);
 		return TABLE_TEMPFAIL;
 	}
 	/* Pattern tables see the key as given: their patterns choose. */
@@ -209,6 +235,12 @@ table_lookup(struct table *t, const char *key, struct buf *value_r,
 		hit = table_cache_get(t->cache, key, value_r, &gen, err);
 		if (hit != TABLE_CACHE_MISS)
 			return (enum table_status)hit;
+	}
+	if (table_nb_on && (t->flags & TABLE_F_BLOCKING)) {
+		/* Not on this thread: the caller retries on a worker. */
+		table_nb_failed = true;
+		errbuf_set(err, "lookup would block");
+		return TABLE_TEMPFAIL;
 	}
 	st = t->drv->lookup(t, key, value_r, err);
 	switch (st) {
@@ -226,6 +258,7 @@ table_lookup(struct table *t, const char *key, struct buf *value_r,
 		buf_reset(value_r);
 		if (errbuf_str(err)[0] == '\0')
 			errbuf_set(err, "table lookup problem");
+		table_cache_note_failure(t->spec, errbuf_str(err));
 		return st;
 	}
 	buf_reset(value_r);

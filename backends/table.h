@@ -58,6 +58,20 @@ enum table_status table_lookup(struct table *t, const char *key,
 			       struct buf *value_r, struct errbuf *err);
 
 /*
+ * Non-blocking mode, for trying an evaluation on the event loop first:
+ * between table_nonblock_begin() and table_nonblock_end() (this thread
+ * only), a lookup in a TABLE_F_BLOCKING table is answered from its cache
+ * when it can be; otherwise it returns TABLE_TEMPFAIL ("lookup would
+ * block") without asking the server, and table_nonblock_end() returns
+ * true: the caller discards what it evaluated and runs it again on a
+ * worker. Cheap tables are looked up as usual. Not nested.
+ */
+void table_nonblock_begin(void);
+bool table_nonblock_end(void);
+/* True in non-blocking mode once a lookup would have blocked. */
+bool table_nonblock_failed(void);
+
+/*
  * All keys and values (for `facteur map dump`); cb returns nonzero to stop.
  * Returns 0, or -1 + err if the table cannot be listed.
  */

@@ -7,6 +7,7 @@
  * table driver (table.c does), or hold its lock while a driver runs.
  */
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -349,4 +350,55 @@ struct table_cache *
 table_cache_of(const struct table *t)
 {
 	return t->cache;
+}
+
+/* ---- backend health (facteur status) ---- */
+
+#define TC_FAIL_SLOTS 32
+
+static struct table_failure tc_fail[TC_FAIL_SLOTS];
+static pthread_mutex_t tc_fail_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void
+table_cache_note_failure(const char *table, const char *reason)
+{
+	size_t i, slot = 0;
+	time_t now = time(NULL);
+
+	if (table == NULL)
+		return;
+	pthread_mutex_lock(&tc_fail_lock);
+	for (i = 0; i < TC_FAIL_SLOTS; i++) {
+		if (tc_fail[i].count > 0 &&
+		    strncmp(tc_fail[i].table, table, sizeof(tc_fail[i].table) - 1)
+		    == 0)
+			break;
+		if (tc_fail[i].last < tc_fail[slot].last)
+			slot = i;	/* the oldest (or unused) one */
+	}
+	if (i < TC_FAIL_SLOTS) {
+		slot = i;
+	} else {
+		memset(&tc_fail[slot], 0, sizeof(tc_fail[slot]));
+		snprintf(tc_fail[slot].table, sizeof(tc_fail[slot].table), "%s",
+			 table);
+	}
+	snprintf(tc_fail[slot].reason, sizeof(tc_fail[slot].reason), "%s",
+		 reason ? reason : "");
+	tc_fail[slot].last = now;
+	tc_fail[slot].count++;
+	pthread_mutex_unlock(&tc_fail_lock);
+}
+
+size_t
+table_cache_failures(struct table_failure *out, size_t n)
+{
+	size_t k = 0;
+
+	pthread_mutex_lock(&tc_fail_lock);
+	for (size_t i = 0; i < TC_FAIL_SLOTS; i++)
+		if (tc_fail[i].count > 0 && k < n)
+			out[k++] = tc_fail[i];
+	pthread_mutex_unlock(&tc_fail_lock);
+	return k;
 }

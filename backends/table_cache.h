@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "backends/table.h"
 
@@ -82,6 +83,20 @@ int  table_cache_setup(struct table *t, const struct table_cf *cf,
 		       struct errbuf *err);
 /* The cache of t, or NULL. */
 struct table_cache *table_cache_of(const struct table *t);
+
+/*
+ * Backend health for `facteur status`: table_lookup notes each lookup that
+ * failed (TEMPFAIL or CONFIG) by table spec; the last 32 tables are kept
+ * with their count, last time and reason. Thread-safe.
+ */
+struct table_failure {
+	char               table[256];	/* "ldap:/etc/facteur/users.cf" */
+	char               reason[256];
+	time_t             last;
+	unsigned long long count;
+};
+void   table_cache_note_failure(const char *table, const char *reason);
+size_t table_cache_failures(struct table_failure *out, size_t n);
 
 /* Tests: the clock in milliseconds (NULL: CLOCK_MONOTONIC). */
 void table_cache_set_clock(int64_t (*now_ms)(void));

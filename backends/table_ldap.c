@@ -5,6 +5,9 @@
  * with commas, DN recursion through special_result_attribute, leaf and
  * terminal attributes; pooled connections, fail-over across server_host
  * URIs (libldap), back-off, timeouts, optional StartTLS and simple bind.
+ * auth_bind = yes (for smtpd_sasl_passdb, see table_ldap.h): a user's
+ * password is checked by binding as the user's DN on connections of their
+ * own, never on the service-bound lookup connections.
  * Must not: run on the event loop (TABLE_F_BLOCKING), answer NOTFOUND when
  * the server could not answer (TEMPFAIL), follow referrals, or connect at
  * open time (a server down at start-up is no error).
@@ -22,6 +25,7 @@
 #include "backends/table_cf.h"
 #include "backends/table_driver.h"
 #include "backends/table_expand.h"
+#include "backends/table_ldap.h"
 #include "backends/table_net.h"
 #include "core/lib/xmalloc.h"
 
@@ -34,7 +38,7 @@ static const char *const ld_known[] = {
 	"bind_dn", "bind_pw", "dereference", "version", "recursion_limit",
 	"expansion_limit", "size_limit", "start_tls", "tls_ca_cert_dir",
 	"tls_ca_cert_file", "tls_cert", "tls_key", "tls_require_cert",
-	"retry_interval", TABLE_CACHE_CF_KEYS, NULL
+	"retry_interval", "auth_bind", "auth_bind_userdn", TABLE_CACHE_CF_KEYS, NULL
 };
 
 struct ld_table {
@@ -46,6 +50,9 @@ struct ld_table {
 	long                 timeout, size_limit, recursion_limit, expansion_limit;
 	bool                 bind, start_tls;
 	char                *bind_dn, *bind_pw;
+	bool                 auth_bind;		/* passdb: bind as the user */
+	char                *auth_bind_userdn;	/* DN template, or NULL: search */
+	struct table_net_pool bind_pool;	/* user binds (auth_bind) */
 	char                *tls_ca_file, *tls_ca_dir, *tls_cert, *tls_key;
 	struct table_expand  x;
 	struct table_net_pool pool;
@@ -77,6 +84,7 @@ ld_free(struct ld_table *m)
 			free(*a);
 	free(m->attrs);
 	free(m->bind_dn);
+	free(m->auth_bind_userdn);
 	if (m->bind_pw) {
 		memset(m->bind_pw, 0, strlen(m->bind_pw));
 		free(m->bind_pw);
@@ -237,8 +245,22 @@ ld_open(struct table *t, const char *name, struct errbuf *err)
 	    table_cf_long(cf, "size_limit", 0, 0, INT_MAX, &m->size_limit, &why) < 0 ||
 	    table_cf_long(cf, "recursion_limit", 1000, 1, INT_MAX, &m->recursion_limit, &why) < 0 ||
 	    table_cf_long(cf, "expansion_limit", 0, 0, INT_MAX, &m->expansion_limit, &why) < 0 ||
-	    table_cf_long(cf, "retry_interval", 30, 1, 86400, &retry, &why) < 0)
+	    table_cf_long(cf, "retry_interval", 30, 1, 86400, &retry, &why) < 0 ||
+	    table_cf_bool(cf, "auth_bind", false, &m->auth_bind, &why) < 0)
 		goto bad;
+	m->auth_bind_userdn = cf_dup(cf, "auth_bind_userdn", NULL);
+	if (m->auth_bind_userdn && !m->auth_bind) {
+		errbuf_set(&why, "%s: auth_bind_userdn needs auth_bind = yes", name);
+		goto bad;
+	}
+	if (m->auth_bind_userdn &&
+	    table_expand_parse(&m->x, m->auth_bind_userdn, true, &why) <= 0) {
+		if (errbuf_str(&why)[0] == '\0')
+			errbuf_set(&why, "%s: auth_bind_userdn = %s: expected a DN "
+				   "template with %%u, %%s or %%d", name,
+				   m->auth_bind_userdn);
+		goto bad;
+	}
 	if (m->result.n + m->special.n + m->leaf.n + m->terminal.n == 0) {
 		errbuf_set(&why, "%s: result_attribute: no attribute to return", name);
 		goto bad;
@@ -263,6 +285,7 @@ ld_open(struct table *t, const char *name, struct errbuf *err)
 		goto bad;
 	table_cf_free(&cf);
 	table_net_pool_init(&m->pool, 1, (unsigned)retry, (unsigned)m->timeout);
+	table_net_pool_init(&m->bind_pool, 1, (unsigned)retry, (unsigned)m->timeout);
 	t->priv = m;
 	return TABLE_OPEN_OK;
 bad:
@@ -278,9 +301,10 @@ ld_close_handle(void *h)
 	ldap_unbind_ext_s(h, NULL, NULL);
 }
 
-/* Connects (libldap tries the URIs in order), StartTLS, bind. */
+/* Connects (libldap tries the URIs in order), StartTLS, and the service
+ * bind (bind = yes) when service is true. */
 static LDAP *
-ld_connect(struct ld_table *m, struct errbuf *err)
+ld_connect(struct ld_table *m, bool service, struct errbuf *err)
 {
 	struct timeval tv = { .tv_sec = m->timeout };
 	int rc, zero = 0, sl = (int)m->size_limit;
@@ -316,7 +340,7 @@ ld_connect(struct ld_table *m, struct errbuf *err)
 		ldap_unbind_ext_s(ld, NULL, NULL);
 		return NULL;
 	}
-	if (m->bind) {
+	if (service && m->bind) {
 		struct berval cred = { .bv_val = m->bind_pw, .bv_len = strlen(m->bind_pw) };
 
 		rc = ldap_sasl_bind_s(ld, m->bind_dn, LDAP_SASL_SIMPLE, &cred,
@@ -535,7 +559,7 @@ ld_lookup(struct table *t, const char *key, struct buf *value_r,
 				st = TABLE_TEMPFAIL;
 				break;
 			}
-			if ((c->handle = ld_connect(m, err)) == NULL) {
+			if ((c->handle = ld_connect(m, true, err)) == NULL) {
 				table_net_server_failed(&m->pool, 0);
 				st = TABLE_TEMPFAIL;
 				break;
@@ -583,8 +607,255 @@ ld_close(struct table *t)
 	struct ld_table *m = t->priv;
 
 	table_net_pool_deinit(&m->pool, ld_close_handle);
+	table_net_pool_deinit(&m->bind_pool, ld_close_handle);
 	ld_free(m);
 	t->priv = NULL;
+}
+
+/* ---- auth_bind: the LDAP server checks a user's password ---- */
+
+/*
+ * Runs op on a connection of pool (service-bound when service is true),
+ * connecting as needed; a kept connection found dead is replaced once.
+ * op returns an LDAP result code. 0: op ran, *rc_r its code (not a
+ * connection error); -1 + err: no server could be reached.
+ */
+static int
+ld_with_conn(struct ld_table *m, struct table_net_pool *pool, bool service,
+	     int (*op)(LDAP *ld, void *arg), void *arg, int *rc_r,
+	     struct errbuf *err)
+{
+	struct table_net_conn *c;
+	int r = -1;
+
+	if ((c = table_net_acquire(pool, err)) == NULL)
+		return -1;
+	for (int attempt = 0; ; attempt++) {
+		bool reused = c->handle != NULL;
+		unsigned wait_s;
+		int order[1];
+
+		if (c->handle == NULL) {
+			if (table_net_servers(pool, false, order, &wait_s) == 0) {
+				errbuf_set(err, "no LDAP server available (the last "
+					   "attempt failed; next try in %u s)", wait_s);
+				break;
+			}
+			if ((c->handle = ld_connect(m, service, err)) == NULL) {
+				table_net_server_failed(pool, 0);
+				break;
+			}
+			table_net_server_ok(pool, 0);
+		}
+		*rc_r = op(c->handle, arg);
+		if (ld_conn_error(*rc_r)) {
+			ld_close_handle(c->handle);
+			c->handle = NULL;
+			if (reused && attempt == 0)
+				continue;
+			table_net_server_failed(pool, 0);
+			errbuf_set(err, "%s: %s", m->uris, ldap_err2string(*rc_r));
+			break;
+		}
+		r = 0;
+		break;
+	}
+	table_net_release(pool, c);
+	return r;
+}
+
+struct ld_find {
+	struct ld_table *m;
+	const char      *base, *filter;
+	char            *dn;		/* owned: the one entry found */
+	int              entries;
+};
+
+static int
+ld_find_op(LDAP *ld, void *arg)
+{
+	static char *no_attrs[] = { LDAP_NO_ATTRS, NULL };
+	struct ld_find *f = arg;
+	struct timeval tv = { .tv_sec = f->m->timeout };
+	LDAPMessage *res = NULL;
+	int rc;
+
+	free(f->dn);
+	f->dn = NULL;
+	f->entries = 0;
+	rc = ldap_search_ext_s(ld, f->base, f->m->scope, f->filter, no_attrs, 0,
+			       NULL, NULL, &tv, 2, &res);
+	if (rc == LDAP_SUCCESS || rc == LDAP_SIZELIMIT_EXCEEDED) {
+		for (LDAPMessage *e = ldap_first_entry(ld, res); e;
+		     e = ldap_next_entry(ld, e)) {
+			if (f->entries++ == 0) {
+				char *dn = ldap_get_dn(ld, e);
+
+				f->dn = dn ? xstrdup(dn) : NULL;
+				ldap_memfree(dn);
+			}
+		}
+		if (rc == LDAP_SIZELIMIT_EXCEEDED)
+			f->entries = 2;
+		rc = LDAP_SUCCESS;
+	}
+	ldap_msgfree(res);
+	return rc;
+}
+
+struct ld_bind {
+	const char    *dn;
+	struct berval  cred;
+};
+
+static int
+ld_bind_op(LDAP *ld, void *arg)
+{
+	struct ld_bind *b = arg;
+
+	return ldap_sasl_bind_s(ld, b->dn, LDAP_SASL_SIMPLE, &b->cred, NULL,
+				NULL, NULL);
+}
+
+bool
+table_ldap_is_auth_bind(const struct table *t)
+{
+	const struct ld_table *m = t->priv;
+
+	return t->drv == &table_ldap_driver && m != NULL && m->auth_bind;
+}
+
+/* The user's DN: the auth_bind_userdn template, or the one entry that
+ * query_filter finds under search_base (on a lookup connection). */
+static enum table_status
+ld_user_dn(struct ld_table *m, const char *user, char **dn_r,
+	   struct errbuf *err)
+{
+	struct ld_find f = { .m = m };
+	struct buf filter, base;
+	struct errbuf why;
+	int r, rc;
+
+	buf_init(&base, LD_FILTER_MAX);
+	if (m->auth_bind_userdn) {
+		r = table_expand(&m->x, m->auth_bind_userdn, user, NULL, &base,
+				 table_quote_ldap_dn, NULL, &why);
+		if (r < 0)
+			errbuf_set(err, "%s", errbuf_str(&why));
+		else if (r == 0)
+			errbuf_set(err, "no DN for \"%s\" from auth_bind_userdn", user);
+		if (r > 0)
+			*dn_r = buf_steal(&base);
+		buf_free(&base);
+		return r > 0 ? TABLE_FOUND : r < 0 ? TABLE_CONFIG : TABLE_NOTFOUND;
+	}
+	buf_init(&filter, LD_FILTER_MAX);
+	r = table_expand(&m->x, m->query_filter, user, NULL, &filter,
+			 table_quote_ldap_filter, NULL, &why);
+	if (r > 0 && m->search_base[0] != '\0')
+		r = table_expand(&m->x, m->search_base, user, NULL, &base,
+				 table_quote_ldap_dn, NULL, &why);
+	if (r <= 0) {
+		if (r < 0)
+			errbuf_set(err, "%s", errbuf_str(&why));
+		else
+			errbuf_set(err, "unknown user \"%s\"", user);
+		buf_free(&filter);
+		buf_free(&base);
+		return r < 0 ? TABLE_CONFIG : TABLE_NOTFOUND;
+	}
+	f.base = buf_cstr(&base);
+	f.filter = buf_cstr(&filter);
+	r = ld_with_conn(m, &m->pool, true, ld_find_op, &f, &rc, err);
+	buf_free(&filter);
+	buf_free(&base);
+	if (r < 0) {
+		free(f.dn);
+		return TABLE_TEMPFAIL;
+	}
+	if (rc == LDAP_NO_SUCH_OBJECT || (rc == LDAP_SUCCESS && f.entries == 0)) {
+		errbuf_set(err, "unknown user \"%s\"", user);
+		free(f.dn);
+		return TABLE_NOTFOUND;
+	}
+	if (rc != LDAP_SUCCESS || f.entries > 1 || f.dn == NULL) {
+		if (rc != LDAP_SUCCESS)
+			errbuf_set(err, "search for \"%s\" failed: %s", user,
+				   ldap_err2string(rc));
+		else
+			errbuf_set(err, "search for \"%s\" found %s", user,
+				   f.dn ? "more than one entry" : "an entry without DN");
+		free(f.dn);
+		return TABLE_TEMPFAIL;
+	}
+	*dn_r = f.dn;
+	return TABLE_FOUND;
+}
+
+enum table_status
+table_ldap_auth_bind(struct table *t, const char *user, const char *pw,
+		     size_t pwlen, struct errbuf *err)
+{
+	struct ld_table *m = t->priv;
+	char key[TABLE_KEY_MAX + 1];
+	struct ld_bind b;
+	enum table_status st;
+	char *dn = NULL;
+	size_t len;
+	int rc;
+
+	errbuf_clear(err);
+	if (t->surrogate) {
+		errbuf_set(err, "%s", t->surrogate);
+		return TABLE_TEMPFAIL;
+	}
+	if (!table_ldap_is_auth_bind(t)) {
+		errbuf_set(err, "%s: auth_bind = yes is not set", t->spec);
+		return TABLE_CONFIG;
+	}
+	len = strnlen(user, TABLE_KEY_MAX + 1);
+	if (len == 0 || len > TABLE_KEY_MAX) {
+		errbuf_set(err, "unknown user");
+		return TABLE_NOTFOUND;
+	}
+	/* An empty password would be an unauthenticated bind, which servers
+	 * accept as anonymous (RFC 4513 5.1.2): never a success. */
+	if (pwlen == 0 || memchr(pw, '\0', pwlen) != NULL) {
+		errbuf_set(err, "empty password or NUL in password for \"%s\"", user);
+		return TABLE_NOTFOUND;
+	}
+	for (size_t i = 0; i <= len; i++) {
+		unsigned char c = (unsigned char)user[i];
+
+		key[i] = ((t->flags & TABLE_F_FOLD) && c >= 'A' && c <= 'Z')
+			 ? (char)(c + 32) : (char)c;
+	}
+	st = table_expand_check_domain(&m->x, key, err);
+	if (st != TABLE_FOUND) {
+		if (st == TABLE_NOTFOUND)
+			errbuf_set(err, "unknown user \"%s\" (domain)", key);
+		return st;
+	}
+	if ((st = ld_user_dn(m, key, &dn, err)) != TABLE_FOUND)
+		return st;
+	b.dn = dn;
+	b.cred.bv_val = (char *)pw;
+	b.cred.bv_len = pwlen;
+	if (ld_with_conn(m, &m->bind_pool, false, ld_bind_op, &b, &rc, err) < 0) {
+		st = TABLE_TEMPFAIL;
+	} else if (rc == LDAP_SUCCESS) {
+		st = TABLE_FOUND;
+	} else if (rc == LDAP_INVALID_CREDENTIALS || rc == LDAP_INVALID_DN_SYNTAX ||
+		   rc == LDAP_NO_SUCH_OBJECT || rc == LDAP_INAPPROPRIATE_AUTH ||
+		   rc == LDAP_UNWILLING_TO_PERFORM) {
+		errbuf_set(err, "bind as \"%s\": %s", dn, ldap_err2string(rc));
+		st = TABLE_NOTFOUND;
+	} else {
+		errbuf_set(err, "bind as \"%s\": %s", dn, ldap_err2string(rc));
+		st = TABLE_TEMPFAIL;
+	}
+	free(dn);
+	return st;
 }
 
 const struct table_driver table_ldap_driver = {

@@ -14,7 +14,8 @@
 #
 # Debian/Ubuntu: apt-get. Postfix (wanted for smtp-source/smtp-sink and the
 # benchmark's private reference instance), slapd, mariadb-server,
-# dovecot-imapd and dovecot-lmtpd (the tests start private instances) and
+# dovecot-imapd, dovecot-lmtpd, dovecot-ldap and dovecot-mysql (the tests
+# start private instances) and
 # fail2ban (only fail2ban-regex is used) are installed without debconf
 # dialogs and without being started: "No configuration" is preseeded and a
 # temporary /usr/sbin/policy-rc.d forbids service starts during the install.
@@ -81,6 +82,8 @@ cmd:ldapadd ldap-utils
 file:/usr/sbin/mariadbd mariadb-server
 file:/usr/lib/dovecot/imap dovecot-imapd
 file:/usr/lib/dovecot/lmtp dovecot-lmtpd
+file:/usr/lib/dovecot/modules/auth/libauthdb_ldap.so dovecot-ldap
+file:/usr/lib/dovecot/modules/auth/libdriver_mysql.so dovecot-mysql
 cmd:sieve-test dovecot-sieve
 cmd:fail2ban-regex fail2ban
 cmd:pflogsumm pflogsumm
@@ -117,6 +120,8 @@ file:/usr/local/libexec/slapd openldap26-server
 file:/usr/local/bin/mariadb-install-db mariadb1011-server
 file:/usr/local/libexec/dovecot/imap dovecot
 file:/usr/local/libexec/dovecot/lmtp dovecot
+file:/usr/local/lib/dovecot/auth/libauthdb_ldap.so dovecot
+file:/usr/local/lib/dovecot/auth/libdriver_mysql.so dovecot
 cmd:sieve-test dovecot-pigeonhole
 cmd:fail2ban-regex py311-fail2ban
 cmd:pflogsumm pflogsumm
@@ -237,7 +242,7 @@ trap 'cleanup; exit 1' HUP INT TERM
 rc=0
 if [ "$os" = debian ]; then
 	case " $missing_pkgs " in
-	*" postfix "*|*" slapd "*|*" mariadb-server "*|*" fail2ban "*|*" dovecot-imapd "*|*" dovecot-lmtpd "*|*" dovecot-sieve "*)
+	*" postfix "*|*" slapd "*|*" mariadb-server "*|*" fail2ban "*|*" dovecot-imapd "*|*" dovecot-lmtpd "*|*" dovecot-sieve "*|*" dovecot-ldap "*|*" dovecot-mysql "*)
 		echo "postfix postfix/main_mailer_type select No configuration" |
 			$SUDO debconf-set-selections || exit 1
 		echo "slapd slapd/no_configuration boolean true" |

@@ -3,16 +3,22 @@ servers.py - private directory servers for the integration tests and the
 benchmark: a slapd (mdb database in a temp dir, loopback port, the system
 schemas plus schema/ldap/facteur.schema) and a mariadbd (temp datadir,
 socket, loopback port). Each is started and stopped by its own PID.
+running_slapd / running_mariadb start one in a temp dir loaded with
+entries / rows and remove everything afterwards; example_cf copies an
+example table file of schema/ with a test's settings.
 Only the standard library is used.
 Must not: listen on anything but loopback, touch a system instance, or
 wait without a bound.
 """
+import contextlib
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -230,3 +236,48 @@ class MariaDB:
                  % (user, password.replace("'", "\\'"), user), db="mysql")
         with open(os.path.join(ROOT, "schema", "sql", "mariadb.sql")) as f:
             self.sql(f.read())
+
+
+@contextlib.contextmanager
+def running_slapd(suffix, reader, entries, live=None):
+    """A started Slapd loaded with entries (LDIF), removed on exit."""
+    base = tempfile.mkdtemp(prefix="facteur-slapd-")
+    s = None
+    try:
+        s = Slapd(base, suffix, reader, live=live)
+        s.start()
+        s.add(entries)
+        yield s
+    finally:
+        if s is not None:
+            s.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def running_mariadb(user, password, rows, live=None):
+    """A started MariaDB with the postfixadmin database (schema/sql), a
+    SELECT-only user and rows (SQL), removed on exit."""
+    base = tempfile.mkdtemp(prefix="facteur-mariadb-")
+    m = None
+    try:
+        m = MariaDB(base, live=live)
+        m.start()
+        m.load_postfixadmin(user, password)
+        m.sql(rows)
+        yield m
+    finally:
+        if m is not None:
+            m.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def example_cf(kind, example, dest, strip, settings):
+    """Writes dest: schema/KIND/EXAMPLE without the keys named in strip,
+    then settings (text, "key = value" lines)."""
+    with open(os.path.join(ROOT, "schema", kind, example)) as f:
+        text = f.read()
+    text = re.sub(r"(?m)^(%s) =.*\n" % "|".join(strip), "", text)
+    with open(dest, "w") as f:
+        f.write(text + settings)
+    return dest

@@ -5,6 +5,12 @@ users with {PLAIN} passwords, the mail_location of contrib/dovecot) serves
 the Maildir facteurd wrote; LOGIN, SELECT INBOX and FETCH give back the
 delivered bytes, a Sieve-filed folder and its flags show up, a wrong
 password is refused. The contrib/dovecot snippets parse with doveconf.
+The LDAP and SQL snippets (auth-facteur-{ldap,sql}.conf.ext and
+dovecot-facteur-{ldap,sql}.conf.ext, only the server, credentials, paths
+and vmail ids changed) serve the users of a private slapd / mariadbd (the
+entries and rows of test_ldap.py / test_mysql.py) to whom facteurd
+delivered through its ldap: / mysql: tables: userPassword and auth_bind
+for LDAP, PostfixAdmin's mailbox table for SQL.
 """
 import imaplib
 import os
@@ -17,7 +23,10 @@ import time
 
 import pytest
 
+import dirtables
 import harness
+import test_ldap
+import test_mysql
 from harness import make_msg
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -35,7 +44,10 @@ def need_dovecot():
 class Dovecot:
     """One private dovecot serving IMAP on 127.0.0.1 for facteurd's maildirs."""
 
-    def __init__(self, d, users):
+    def __init__(self, d, users=None, auth=None, files=None):
+        """users: {login: password} for a passwd-file; or auth: the
+        passdb/userdb blocks and files: {name: text} beside dovecot.conf
+        ("@DIR@" in both is this instance's directory)."""
         self.dir = os.path.join(d.root, "dovecot")
         os.makedirs(self.dir)
         os.chmod(self.dir, 0o755)
@@ -45,9 +57,23 @@ class Dovecot:
         me = pwd.getpwuid(os.getuid()).pw_name
         internal = harness.TEST_MAIL_OWNER if os.geteuid() == 0 else me
         with open(os.path.join(self.dir, "users"), "w") as f:
-            for user, pw in users.items():
+            for user, pw in (users or {}).items():
                 f.write("%s:{PLAIN}%s:::\n" % (user, pw))
         os.chmod(os.path.join(self.dir, "users"), 0o644)
+        for name, text in (files or {}).items():
+            with open(os.path.join(self.dir, name), "w") as f:
+                f.write(text.replace("@DIR@", self.dir))
+        if auth is None:
+            auth = """\
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {dir}/users
+}}
+userdb {{
+  driver = static
+  args = uid={uid} gid={gid} home={mail}/%d/%n
+}}
+""".format(dir=self.dir, mail=d.mail, uid=d.vmail_uid, gid=d.vmail_gid)
         self.conf = os.path.join(self.dir, "dovecot.conf")
         with open(self.conf, "w") as f:
             f.write("""\
@@ -64,6 +90,9 @@ ssl = no
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 auth_username_format = %Lu
+# Failed logins are part of the tests: no growing per-IP penalty.
+login_trusted_networks = 127.0.0.1/32
+auth_failure_delay = 0
 default_internal_user = {internal}
 default_login_user = {internal}
 first_valid_uid = 1
@@ -83,16 +112,8 @@ service pop3-login {{
     port = 0
   }}
 }}
-passdb {{
-  driver = passwd-file
-  args = scheme=PLAIN username_format=%u {dir}/users
-}}
-userdb {{
-  driver = static
-  args = uid={uid} gid={gid} home={mail}/%d/%n
-}}
 """.format(dir=self.dir, port=self.port, log=self.log, internal=internal,
-           mail=d.mail, uid=d.vmail_uid, gid=d.vmail_gid))
+           mail=d.mail) + auth.replace("@DIR@", self.dir))
 
     def start(self):
         r = subprocess.run([DOVECONF, "-n", "-c", self.conf], capture_output=True,
@@ -141,9 +162,9 @@ userdb {{
 def dovecot_for():
     started = []
 
-    def make(d, users):
+    def make(d, users=None, **kw):
         need_dovecot()
-        dv = Dovecot(d, users)
+        dv = Dovecot(d, users, **kw)
         started.append(dv)
         dv.start()
         return dv
@@ -269,3 +290,122 @@ def test_contrib_snippets_parse(tmp_path):
         want = {"passwdfile": "driver = passwd-file", "ldap": "driver = ldap",
                 "sql": "driver = sql"}[variant]
         assert want in out, out
+
+
+# ---- the LDAP and SQL variants of contrib/dovecot against real servers
+
+def contrib(name, changes):
+    """A contrib/dovecot file with changes ((old, new) pairs, each of
+    which must be there) applied."""
+    with open(os.path.join(CONTRIB, name)) as f:
+        text = f.read()
+    for old, new in changes:
+        assert old in text, (name, old)
+        text = text.replace(old, new)
+    return text
+
+
+def vmail_changes(d, kind):
+    """The Maildir base and the vmail user's ids of facteurd d."""
+    return [("/var/vmail/", d.mail + "/"),
+            ("=uid=vmail, =gid=vmail", "=uid=%d, =gid=%d" % (d.vmail_uid, d.vmail_gid))
+            if kind == "ldap" else
+            ("'vmail' AS uid, 'vmail' AS gid",
+             "%d AS uid, %d AS gid" % (d.vmail_uid, d.vmail_gid))]
+
+
+def imap_inbox(dv, user, pw):
+    c = dv.login(user, pw)
+    try:
+        return fetch_all(c, "INBOX")
+    finally:
+        c.logout()
+
+
+def same_bytes(got, delivered_file):
+    assert [m for _, m in got] == [delivered_file.raw.replace(b"\n", b"\r\n")]
+
+
+@pytest.fixture(scope="module")
+def slapd():
+    yield from dirtables.slapd(test_ldap.BASE, test_ldap.READER, test_ldap.ENTRIES)
+
+
+@pytest.fixture(scope="module")
+def mariadb():
+    yield from dirtables.mariadb("facteur", test_mysql.PASSWORD, test_mysql.ROWS)
+
+
+@pytest.mark.parametrize("mode", ["userPassword", "auth_bind"])
+def test_imap_ldap_users(facteurd, dovecot_for, slapd, mode):
+    """facteurd delivers through ldap: tables; Dovecot's LDAP passdb and
+    userdb (contrib snippets) log the same users in and find the mail."""
+    d = facteurd(start=False)
+    test_ldap.configure(d, slapd.url)
+    d.start()
+    msg = make_msg(subject="ldap users over IMAP", to="team@hosted.test")
+    d.send("sender@example.net", ["a.liddell@hosted.test", "team@hosted.test"], msg)
+    m = dirtables.mid(msg)
+    alice = d.wait_msgid("alice@hosted.test", m)
+    bob = d.wait_msgid("bob@hosted.test", m)
+    assert len(alice) == 1 and len(bob) == 1
+    changes = [("uris = ldap://ldap.example.test/", "uris = " + slapd.url),
+               ("dn = cn=facteur,ou=services,dc=example,dc=test",
+                "dn = " + test_ldap.READER),
+               ("dnpass = CHANGE_ME", "dnpass = " + test_ldap.READER_PW),
+               ("base = dc=example,dc=test", "base = " + test_ldap.BASE)]
+    if mode == "auth_bind":
+        changes.append(("\nauth_bind = no\n", "\nauth_bind = yes\n"
+                        "auth_bind_userdn = uid=%%n,ou=people,%s\n" % test_ldap.BASE))
+    conf = contrib("dovecot-facteur-ldap.conf.ext", changes + vmail_changes(d, "ldap"))
+    auth = contrib("auth-facteur-ldap.conf.ext", [("/etc/dovecot/", "@DIR@/")])
+    dv = dovecot_for(d, auth=auth, files={"dovecot-facteur-ldap.conf.ext": conf})
+    same_bytes(imap_inbox(dv, "alice@hosted.test", "alice-pw"), alice[0])  # {SSHA}
+    same_bytes(imap_inbox(dv, "BOB@hosted.test", "bob-pw"), bob[0])        # {CRYPT}
+    if mode == "userPassword":
+        # {ARGON2ID}: Dovecot checks it (slapd has no argon2 module here).
+        assert imap_inbox(dv, "carol@hosted.test", "Secret-1") == []
+        # inactive: the pass_filter does not find it
+        with pytest.raises(imaplib.IMAP4.error):
+            dv.login("gone@hosted.test", "alice-pw")
+    for user, pw in [("alice@hosted.test", "bob-pw"), ("nobody@hosted.test", "x"),
+                     ("a*)(mail=*", "alice-pw")]:
+        with pytest.raises(imaplib.IMAP4.error):
+            dv.login(user, pw)
+
+
+def test_imap_sql_users(facteurd, dovecot_for, mariadb):
+    """facteurd delivers through mysql: tables (an alias domain and a
+    catch-all among them); Dovecot's SQL passdb and userdb (contrib
+    snippets) log the PostfixAdmin users in and find the mail."""
+    mariadb.sql("CREATE USER IF NOT EXISTS 'dovecot'@'127.0.0.1' IDENTIFIED BY "
+                "'dovecot-pw'; GRANT SELECT ON postfixadmin.* TO "
+                "'dovecot'@'127.0.0.1';", db="mysql")
+    d = facteurd(start=False)
+    test_mysql.configure(d, "inet:127.0.0.1:%d" % mariadb.port)
+    d.start()
+    msg = make_msg(subject="sql users over IMAP", to="alice@hosted.test")
+    d.send("sender@example.net", ["alice@hosted.test", "bob@alias.test",
+                                  "anyone@second.test"], msg)
+    m = dirtables.mid(msg)
+    got = {u: d.wait_msgid(u, m) for u in ("alice@hosted.test", "bob@hosted.test",
+                                            "carol@second.test")}
+    assert all(len(v) == 1 for v in got.values()), got
+    conf = contrib("dovecot-facteur-sql.conf.ext", [
+        ("connect = host=/run/mysqld/mysqld.sock dbname=postfixadmin user=dovecot "
+         "password=CHANGE_ME",
+         "connect = host=127.0.0.1 port=%d dbname=postfixadmin user=dovecot "
+         "password=dovecot-pw" % mariadb.port)] + vmail_changes(d, "sql"))
+    auth = contrib("auth-facteur-sql.conf.ext", [("/etc/dovecot/", "@DIR@/")])
+    dv = dovecot_for(d, auth=auth, files={"dovecot-facteur-sql.conf.ext": conf})
+    same_bytes(imap_inbox(dv, "alice@hosted.test", "alice-pw"),
+               got["alice@hosted.test"][0])                         # {SSHA}
+    same_bytes(imap_inbox(dv, "BOB@hosted.test", "bob-pw"),
+               got["bob@hosted.test"][0])                           # {SHA512-CRYPT}
+    same_bytes(imap_inbox(dv, "carol@second.test", "Secret-1"),
+               got["carol@second.test"][0])                         # {ARGON2ID}
+    for user, pw in [("gone@hosted.test", "alice-pw"),   # inactive
+                     ("alice@hosted.test", "bob-pw"),
+                     ("x' OR '1'='1", "alice-pw")]:
+        with pytest.raises(imaplib.IMAP4.error):
+            dv.login(user, pw)

@@ -13,20 +13,17 @@ an unknown or inactive user alike, 454 4.7.0 while slapd is down.
 """
 import os
 import re
-import shutil
-import sys
-import tempfile
+import signal
 import time
 
 import pytest
 
+import dirtables
 import harness
+from dirtables import auth, delivered, mid, rcpt, until_code
 from harness import check, make_msg
 from test_auth import ARGON2ID, FAIL, b64, tls_session
 from test_tls import cert, tls_cf  # noqa: F401
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-import servers  # noqa: E402  (tests/servers.py: private slapd and mariadbd)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SCHEMA = os.path.join(ROOT, "schema", "ldap")
@@ -149,31 +146,17 @@ facteurActive: FALSE
 
 @pytest.fixture(scope="module")
 def slapd():
-    missing = servers.Slapd.missing()
-    if missing:
-        pytest.fail("%s missing: run `make test-deps`" % missing[0], pytrace=False)
-    base = tempfile.mkdtemp(prefix="facteur-slapd-")
-    s = servers.Slapd(base, BASE, READER, live=harness.LIVE)
-    s.start()
-    s.add(ENTRIES)
-    yield s
-    s.stop()
-    shutil.rmtree(base, ignore_errors=True)
+    yield from dirtables.slapd(BASE, READER, ENTRIES)
 
 
 def write_cf(d, name, example, hosts, extra=""):
     """An example table of schema/ldap with this server's settings."""
-    with open(os.path.join(SCHEMA, example)) as f:
-        text = f.read()
-    text = re.sub(r"(?m)^(server_host|search_base|bind_dn|bind_pw|timeout) =.*\n",
-                  "", text)
-    text += ("server_host = %s\nsearch_base = %s\nbind_dn = %s\nbind_pw = %s\n"
-             "timeout = 3\nretry_interval = 1\n%s"
-             % (hosts, BASE, READER, READER_PW, extra))
-    path = os.path.join(d.confdir, name)
-    with open(path, "w") as f:
-        f.write(text)
-    return "ldap:" + path
+    return dirtables.write_cf(
+        d, "ldap", name, example,
+        ("server_host", "search_base", "bind_dn", "bind_pw", "timeout"),
+        "server_host = %s\nsearch_base = %s\nbind_dn = %s\nbind_pw = %s\n"
+        "timeout = 3\nretry_interval = 1\n%s"
+        % (hosts, BASE, READER, READER_PW, extra))
 
 
 def configure(d, hosts, extra=""):
@@ -196,20 +179,6 @@ def mx(build, slapd, tmp_path_factory):
     problems = pool.close()
     if problems:
         pytest.fail("\n".join(problems), pytrace=False)
-
-
-def rcpt(d, addr):
-    with d.session() as c:
-        check(c.cmd("MAIL FROM:<sender@example.net>"), 250)
-        return c.cmd("RCPT TO:<%s>" % addr)
-
-
-def mid(msg):
-    return re.search(rb"(?im)^Message-ID:\s*(\S+)", msg).group(1).decode()
-
-
-def delivered(d, addr, m):
-    return [x for x in d.delivered(addr) if x.header("Message-ID") == m]
 
 
 def test_mailbox_alternate_address_and_lists_delivered(mx):
@@ -259,13 +228,7 @@ def test_outage_gives_451_then_recovers(mx, slapd):
                 check(c.cmd("RCPT TO:<%s>" % addr), 451, "4.3.0")
         finally:
             slapd.start()
-        deadline = time.time() + 10
-        while True:
-            r = c.cmd("RCPT TO:<bob@hosted.test>")
-            if r.code == 250 or time.time() > deadline:
-                break
-            assert r.code == 451, str(r)
-            time.sleep(0.3)
+        r = until_code(lambda: c.cmd("RCPT TO:<bob@hosted.test>"), 250, 451)
         check(r, 250, "2.1.5")
     assert re.search(r"ldap:\S+ lookup error for \"\S+\": ", mx.log())
 
@@ -287,14 +250,36 @@ def test_cache_answers_during_outage_errors_are_not_kept(build, slapd, facteurd)
         check(rcpt(d, "bob@hosted.test"), 451, "4.3.0")
     finally:
         slapd.start()
-    deadline = time.time() + 10
-    while True:
-        r = rcpt(d, "bob@hosted.test")
-        if r.code == 250 or time.time() > deadline:
-            break
-        assert r.code == 451, str(r)
-        time.sleep(0.3)
+    r = until_code(lambda: rcpt(d, "bob@hosted.test"), 250, 451)
     check(r, 250)
+
+
+def test_cached_answer_does_not_wait_for_a_busy_worker(build, slapd, facteurd):
+    """With the cache on, a recipient whose answer is cached is evaluated
+    on the event loop: it is answered at once even while the only worker
+    thread waits for a hung slapd (SIGSTOP) on another session's lookup."""
+    d = facteurd(start=False)
+    d.params["facteur_worker_threads"] = "1"
+    configure(d, slapd.url, "cache = yes\ncache_ttl = 1h\ncache_negative_ttl = 1h\n")
+    d.start()
+    check(rcpt(d, "alice@hosted.test"), 250)
+    check(rcpt(d, "nobody@hosted.test"), 550)
+    os.kill(slapd.proc.pid, signal.SIGSTOP)
+    try:
+        with d.session() as a:
+            check(a.cmd("MAIL FROM:<sender@example.net>"), 250)
+            a.send("RCPT TO:<bob@hosted.test>\r\n")     # not cached: the worker
+            time.sleep(0.3)
+            for addr, code in (("alice@hosted.test", 250), ("ALICE@hosted.test", 250),
+                               ("nobody@hosted.test", 550)):
+                t0 = time.time()
+                check(rcpt(d, addr), code)
+                assert time.time() - t0 < 1.5, "waited for the worker"
+            check(a.reply(timeout=30), 451, "4.3.0")
+    finally:
+        os.kill(slapd.proc.pid, signal.SIGCONT)
+    check(until_code(lambda: rcpt(d, "bob@hosted.test"), 250, 451), 250)
+    assert "would block" not in d.log()
 
 
 def test_second_server_used_when_first_is_down(build, slapd, facteurd):
@@ -337,10 +322,7 @@ def test_schema_ldif_matches_schema():
     ("carol@hosted.test", "Secret-1"),   # {ARGON2ID}
 ])
 def test_auth_against_user_password(auth_mx, user, pw):
-    c, _ = tls_session(auth_mx)
-    with c:
-        check(c.cmd("AUTH PLAIN " + b64("\0%s\0%s" % (user, pw))), 235,
-              "2.7.0")
+    check(auth(auth_mx, user, pw), 235, "2.7.0")
 
 
 @pytest.mark.parametrize("user,pw", [
@@ -350,40 +332,121 @@ def test_auth_against_user_password(auth_mx, user, pw):
     ("a*)(mail=*", "alice-pw"),          # filter injection: looked up literally
 ])
 def test_auth_failures_are_535(auth_mx, user, pw):
-    c, _ = tls_session(auth_mx)
-    with c:
-        r = c.cmd("AUTH PLAIN " + b64("\0%s\0%s" % (user, pw)))
-        assert r.raw == [FAIL], r
+    assert auth(auth_mx, user, pw).raw == [FAIL]
 
 
-@pytest.fixture
-def auth_mx(facteurd, slapd, cert):
+def passdb_mx(facteurd, slapd, cert, example, extra=""):
     d = facteurd(start=False, main_cf=tls_cf(
         cert, smtpd_sasl_auth_enable="yes", smtpd_tls_auth_only="yes"))
-    d.params["smtpd_sasl_passdb"] = write_cf(d, "auth.cf", "passdb.cf", slapd.url)
+    d.params["smtpd_sasl_passdb"] = write_cf(d, "auth.cf", example, slapd.url,
+                                             extra)
     d.write_config()
     d.start()
     return d
 
 
+@pytest.fixture
+def auth_mx(facteurd, slapd, cert):
+    return passdb_mx(facteurd, slapd, cert, "passdb.cf")
+
+
 def test_auth_outage_is_454_then_recovers(auth_mx, slapd):
-    c, _ = tls_session(auth_mx)
-    with c:
-        slapd.stop()
-        try:
-            check(c.cmd("AUTH PLAIN " + b64("\0alice@hosted.test\0alice-pw")),
-                  454, "4.7.0", "Temporary authentication failure")
-        finally:
-            slapd.start()
-    deadline = time.time() + 10
-    while True:
-        c, _ = tls_session(auth_mx)
-        with c:
-            r = c.cmd("AUTH PLAIN " + b64("\0alice@hosted.test\0alice-pw"))
-        if r.code == 235 or time.time() > deadline:
-            break
-        assert r.code == 454, str(r)
-        time.sleep(0.3)
+    slapd.stop()
+    try:
+        check(auth(auth_mx, "alice@hosted.test", "alice-pw"), 454, "4.7.0",
+              "Temporary authentication failure")
+    finally:
+        slapd.start()
+    r = until_code(lambda: auth(auth_mx, "alice@hosted.test", "alice-pw"), 235, 454)
     check(r, 235, "2.7.0")
     assert re.search(r"ldap:\S+ lookup error for \"alice@hosted.test\": ",
                      auth_mx.log())
+
+
+# ---- auth_bind = yes: slapd checks the password (schema/ldap/passdb_bind.cf)
+
+USERDN = "auth_bind_userdn = uid=%%u,ou=people,%s\n" % BASE
+
+
+@pytest.fixture(params=["search", "userdn"])
+def bind_mx(request, facteurd, slapd, cert):
+    """search: query_filter finds the DN (as the reader); userdn: the DN
+    comes from auth_bind_userdn, no search."""
+    return passdb_mx(facteurd, slapd, cert, "passdb_bind.cf",
+                     USERDN if request.param == "userdn" else "")
+
+
+def test_auth_bind_right_passwords(bind_mx):
+    """Binds as alice, bob, alice again, each on the user-bind connection:
+    had a user bind taken over the reader's connection, the next search
+    (as alice, who may read nothing) would find no one."""
+    for user, pw in [("alice@hosted.test", "alice-pw"),     # {SSHA} in slapd
+                     ("BOB@hosted.test", "bob-pw"),         # {CRYPT}, folded
+                     ("alice@hosted.test", "alice-pw"),
+                     ("bob@hosted.test", "bob-pw")]:
+        check(auth(bind_mx, user, pw), 235, "2.7.0")
+    log = bind_mx.log()
+    assert "lookup error" not in log and "auth_bind error" not in log
+
+
+@pytest.mark.parametrize("user,pw", [
+    ("alice@hosted.test", "bob-pw"),     # wrong password: invalidCredentials
+    ("alice@hosted.test", "ALICE-PW"),
+    ("nobody@hosted.test", "alice-pw"),  # unknown user
+    ("a*)(mail=*", "alice-pw"),          # filter injection
+    ("alice,ou=people", "alice-pw"),     # DN injection (escaped: no entry)
+])
+def test_auth_bind_failures_are_535(bind_mx, user, pw):
+    assert auth(bind_mx, user, pw).raw == [FAIL]
+
+
+def test_auth_bind_empty_password_is_never_anonymous(facteurd, slapd, cert):
+    """An empty password would be an unauthenticated bind, which slapd
+    accepts as anonymous: refused before asking the server."""
+    d = passdb_mx(facteurd, slapd, cert, "passdb_bind.cf", USERDN)
+    assert auth(d, "alice@hosted.test", "").raw == [FAIL]
+    c, _ = tls_session(d)
+    with c:
+        check(c.cmd("AUTH LOGIN " + b64("alice@hosted.test")), 334)
+        assert c.cmd("=").raw == [FAIL]
+    assert len(re.findall(r"empty password", d.log())) == 2, d.log()
+
+
+def test_auth_bind_inactive_user_refused_by_search(facteurd, slapd, cert):
+    """gone@ has the right password but facteurActive = FALSE: the search
+    form refuses it; the DN-template form binds without looking."""
+    d = passdb_mx(facteurd, slapd, cert, "passdb_bind.cf")
+    assert auth(d, "gone@hosted.test", "alice-pw").raw == [FAIL]
+    d2 = passdb_mx(facteurd, slapd, cert, "passdb_bind.cf", USERDN)
+    check(auth(d2, "gone@hosted.test", "alice-pw"), 235)
+
+
+def test_auth_bind_wrong_service_password_is_454(facteurd, slapd, cert):
+    """The search needs the reader's bind: a wrong bind_pw is the
+    operator's problem, a temporary failure, never a 535."""
+    d = facteurd(start=False, main_cf=tls_cf(
+        cert, smtpd_sasl_auth_enable="yes", smtpd_tls_auth_only="yes"))
+    spec = write_cf(d, "auth.cf", "passdb_bind.cf", slapd.url)
+    with open(spec[5:]) as f:
+        text = f.read()
+    with open(spec[5:], "w") as f:
+        f.write(text.replace("bind_pw = %s" % READER_PW, "bind_pw = wrong"))
+    d.params["smtpd_sasl_passdb"] = spec
+    d.write_config()
+    d.start()
+    check(auth(d, "alice@hosted.test", "alice-pw"), 454, "4.7.0")
+
+
+def test_auth_bind_outage_is_454_then_recovers(bind_mx, slapd):
+    check(auth(bind_mx, "alice@hosted.test", "alice-pw"), 235)
+    slapd.stop()
+    try:
+        for pw in ("alice-pw", "wrong"):
+            check(auth(bind_mx, "alice@hosted.test", pw), 454, "4.7.0",
+                  "Temporary authentication failure")
+    finally:
+        slapd.start()
+    r = until_code(lambda: auth(bind_mx, "alice@hosted.test", "alice-pw"), 235, 454)
+    check(r, 235, "2.7.0")
+    assert re.search(r"ldap:\S+ auth_bind error for \"alice@hosted.test\": ",
+                     bind_mx.log())

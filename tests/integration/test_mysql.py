@@ -10,25 +10,18 @@ verifies AUTH PLAIN against mailbox.password ({SSHA}, {SHA512-CRYPT},
 {ARGON2ID}): 535 for a wrong password, an unknown or inactive user alike,
 454 4.7.0 while mariadbd is down.
 """
-import os
 import re
-import shutil
-import sys
-import tempfile
 import time
 
 import pytest
 
+import dirtables
 import harness
+from dirtables import auth, delivered, mid, rcpt, until_code
 from harness import check, make_msg
 from test_auth import ARGON2ID, FAIL, b64, tls_session
 from test_tls import cert, tls_cf  # noqa: F401
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-import servers  # noqa: E402  (tests/servers.py: private slapd and mariadbd)
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SCHEMA = os.path.join(ROOT, "schema", "sql")
 PASSWORD = "s3cret'pw"
 
 ROWS = """
@@ -52,30 +45,15 @@ INSERT INTO domain (domain, active) VALUES ('alias.test', 1), ('second-alias.tes
 
 @pytest.fixture(scope="module")
 def mariadb():
-    missing = servers.MariaDB.missing()
-    if missing:
-        pytest.fail("%s missing: run `make test-deps`" % missing[0], pytrace=False)
-    base = tempfile.mkdtemp(prefix="facteur-mariadb-")
-    m = servers.MariaDB(base, live=harness.LIVE)
-    m.start()
-    m.load_postfixadmin("facteur", PASSWORD)
-    m.sql(ROWS)
-    yield m
-    m.stop()
-    shutil.rmtree(base, ignore_errors=True)
+    yield from dirtables.mariadb("facteur", PASSWORD, ROWS)
 
 
 def write_cf(d, name, example, hosts, extra=""):
     """An example query file of schema/sql with this server's settings."""
-    with open(os.path.join(SCHEMA, example)) as f:
-        text = f.read()
-    text = re.sub(r"(?m)^(hosts|user|password|dbname) =.*\n", "", text)
-    text += ("hosts = %s\nuser = facteur\npassword = %s\ndbname = postfixadmin\n"
-             "retry_interval = 1\ntimeout = 3\n%s" % (hosts, PASSWORD, extra))
-    path = os.path.join(d.confdir, name)
-    with open(path, "w") as f:
-        f.write(text)
-    return "mysql:" + path
+    return dirtables.write_cf(
+        d, "sql", name, example, ("hosts", "user", "password", "dbname"),
+        "hosts = %s\nuser = facteur\npassword = %s\ndbname = postfixadmin\n"
+        "retry_interval = 1\ntimeout = 3\n%s" % (hosts, PASSWORD, extra))
 
 
 def configure(d, hosts):
@@ -103,16 +81,6 @@ def mx(build, mariadb, tmp_path_factory):
         pytest.fail("\n".join(problems), pytrace=False)
 
 
-def rcpt(d, addr):
-    with d.session() as c:
-        check(c.cmd("MAIL FROM:<sender@example.net>"), 250)
-        return c.cmd("RCPT TO:<%s>" % addr)
-
-
-def mid(msg):
-    return re.search(rb"(?im)^Message-ID:\s*(\S+)", msg).group(1).decode()
-
-
 def test_mailbox_alias_alias_domain_catchall_delivered(mx):
     msg = make_msg("sql", to="team@hosted.test")
     mx.send("sender@example.net",
@@ -123,9 +91,9 @@ def test_mailbox_alias_alias_domain_catchall_delivered(mx):
     b = mx.wait_msgid("bob@hosted.test", m)
     c = mx.wait_msgid("carol@second.test", m)
     assert mx.wait_queue_empty(timeout=15) == []
-    a = [x for x in mx.delivered("alice@hosted.test") if x.header("Message-ID") == m]
-    b = [x for x in mx.delivered("bob@hosted.test") if x.header("Message-ID") == m]
-    c = [x for x in mx.delivered("carol@second.test") if x.header("Message-ID") == m]
+    a = delivered(mx, "alice@hosted.test", m)
+    b = delivered(mx, "bob@hosted.test", m)
+    c = delivered(mx, "carol@second.test", m)
     assert len(a) == 1 and len(b) == 1 and len(c) == 1
     assert a[0].field("Delivered-To") == "alice@hosted.test"
     assert c[0].field("Delivered-To") == "carol@second.test"
@@ -168,13 +136,7 @@ def test_outage_gives_451_then_recovers(mx, mariadb):
             mariadb.start()
         # The same session, without restarting facteurd: the next attempts
         # reconnect (back-off is at most retry_interval = 1 s).
-        deadline = time.time() + 10
-        while True:
-            r = c.cmd("RCPT TO:<bob@hosted.test>")
-            if r.code == 250 or time.time() > deadline:
-                break
-            assert r.code == 451, str(r)
-            time.sleep(0.3)
+        r = until_code(lambda: c.cmd("RCPT TO:<bob@hosted.test>"), 250, 451)
         check(r, 250, "2.1.5")
     assert re.search(r"mysql:\S+ lookup error for \"\S+\": ", mx.log())
 
@@ -208,12 +170,6 @@ def auth_mx(facteurd, mariadb, cert):
     return d
 
 
-def auth(d, user, pw):
-    c, _ = tls_session(d)
-    with c:
-        return c.cmd("AUTH PLAIN " + b64("\0%s\0%s" % (user, pw)))
-
-
 @pytest.mark.parametrize("user,pw", [
     ("alice@hosted.test", "alice-pw"),   # {SSHA}
     ("BOB@hosted.test", "bob-pw"),       # {SHA512-CRYPT}, login name folded
@@ -242,13 +198,7 @@ def test_auth_outage_is_454_then_recovers(auth_mx, mariadb):
               "Temporary authentication failure")
     finally:
         mariadb.start()
-    deadline = time.time() + 15
-    while True:
-        r = auth(auth_mx, "alice@hosted.test", "alice-pw")
-        if r.code == 235 or time.time() > deadline:
-            break
-        assert r.code == 454, str(r)
-        time.sleep(0.3)
+    r = until_code(lambda: auth(auth_mx, "alice@hosted.test", "alice-pw"), 235, 454)
     check(r, 235, "2.7.0")
     assert re.search(r"mysql:\S+ lookup error for \"alice@hosted.test\": ",
                      auth_mx.log())
