@@ -27,5 +27,11 @@ int cli_sieve(struct cli *cli, int argc, char **argv);
 int cli_queue(struct cli *cli, int argc, char **argv);
 int cli_map(struct cli *cli, int argc, char **argv);
 int cli_passwd(struct cli *cli, int argc, char **argv);
+/* cli_reload.c: queue_directory and facteur_shutdown_timeout from main.cf
+ * alone (the running daemon is found even when the files are wrong). */
+int cli_control_target(struct cli *cli, char **qdir_r, long long *timeout_r);
+int cli_status(struct cli *cli, int argc, char **argv);
+int cli_reload(struct cli *cli, int argc, char **argv);
+int cli_stop(struct cli *cli, int argc, char **argv);
 
 #endif

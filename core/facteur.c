@@ -73,6 +73,15 @@ static const struct cli_command commands[] = {
 	  "compile Sieve scripts, or show the actions a script takes on a message" },
 	{ "passwd", cli_passwd, "[-s SCHEME] [-u user@domain]",
 	  "print a password hash for a passwd-file (as doveadm pw)" },
+	{ "status", cli_status, "[--metrics]",
+	  "ask the running facteurd: listeners, sessions, queue sizes, "
+	  "rates, failing tables (--metrics: Prometheus text)" },
+	{ "reload", cli_reload, "",
+	  "re-read main.cf, master.cf, maps and certificates without "
+	  "dropping sessions (a bad configuration is refused)" },
+	{ "stop", cli_stop, "",
+	  "stop facteurd: no new connections, sessions finish within "
+	  "facteur_shutdown_timeout; waits until it has exited" },
 	{ "help", cmd_help, "", "this text" },
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

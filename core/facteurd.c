@@ -2,8 +2,24 @@
  * facteurd.c - the daemon: reads main.cf/master.cf, binds the listeners
  * and opens the log as root, drops to mail_owner, then runs the one event
  * loop with the SMTP server, the queue manager and the worker pool.
- * Must not: keep root after start-up, or run twice on one queue (the pid
- * file is locked for the daemon's whole life).
+ *
+ * Reload (SIGHUP, `facteur reload` through the control socket): the files
+ * are read again into a new generation (config, settings, resolver);
+ * new listeners are prepared from it, and the whole is refused, with the
+ * reason logged, if any part fails, so the running configuration stays.
+ * Then each new listener takes over the sockets of the old one with the
+ * same address (we cannot bind privileged ports any more), old listeners
+ * finish their sessions on their own settings, the queue manager switches
+ * when it is idle (qmgr_reconfigure), and pickup and delivery settings
+ * (deliver_init) switch when the worker pool is idle. A generation is
+ * freed once nothing uses it.
+ * Stop (SIGTERM, SIGINT, `facteur stop`): listening sockets close at
+ * once, sessions may finish within facteur_shutdown_timeout, after which
+ * they get a 421; deliveries on the worker pool complete, the pid file is
+ * removed, exit 0.
+ * Must not: keep root after start-up, run twice on one queue (the pid
+ * file is locked for the daemon's whole life), or free settings a worker
+ * job may still read.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,8 +35,11 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <time.h>
 
+#include "backends/table_cache.h"
 #include "core/config.h"
+#include "core/control.h"
 #include "core/lib/strlist.h"
 #include "core/lib/xmalloc.h"
 #include "core/log.h"
@@ -32,6 +51,9 @@
 #include "core/queue.h"
 #include "core/resolve.h"
 #include "core/smtpd_server.h"
+#include "core/status.h"
+#include "core/status_http.h"
+#include "delivery/sieve/sieve.h"
 #include "core/worker.h"
 
 #ifdef __FreeBSD__
@@ -80,6 +102,8 @@ mkdirs(const char *path)
 }
 
 /* Locked pid file: a second facteurd on the same queue refuses to start. */
+static char *pid_path;	/* removed at exit */
+
 static int
 pidfile_lock(const char *qdir, int tries)
 {
@@ -112,7 +136,8 @@ pidfile_lock(const char *qdir, int tries)
 	if (ftruncate(fd, 0) < 0 || pwrite(fd, line, (size_t)n, 0) != n)
 		log_write(NULL, SVC, LOG_LVL_WARNING, "write %s: %s", path,
 			  strerror(errno));
-	free(path);
+	free(pid_path);
+	pid_path = path;
 	return fd;		/* kept open: the lock lives with the process */
 }
 
@@ -199,34 +224,560 @@ stderr_is_journal(void)
 	    (unsigned long long)st.st_ino == ino;
 }
 
-struct daemon_state {
+/* One reading of main.cf/master.cf and what is built from it alone. */
+struct gen {
+	struct config      *cfg;
+	struct settings     s;
+	struct resolve_ctx *rctx;
+	struct gen         *next;
+};
+
+struct daemon {
 	struct event_base      *base;
+	const char             *dir;
+	struct smtpd_server     srv;
+	struct gen             *gens;		/* every live generation */
+	struct gen             *cur;		/* the newest */
+	struct gen             *qmgr_gen;	/* what the qmgr runs on */
+	struct gen             *pickup_gen;	/* pickup + deliver_init */
+	bool                    pickup_failed;	/* for cur: warned once */
 	struct smtpd_listener **listeners;
 	size_t                  nlisteners;
-	int                     signo;
-	const struct settings  *s;		/* for reopening maillog_file */
-	int                     log_stderr;
-	struct qmgr            *qmgr;		/* SIGUSR1: flush the queue */
 	struct managesieve    **sieves;		/* managesieved listeners */
 	size_t                  nsieves;
+	struct qmgr            *qmgr;
+	struct pickup          *pickup;
+	struct control         *control;
+	struct status_http     *http;
+	struct event           *tick;
+	int                     log_stderr;
+	int                     signo;
+	/* stop */
+	bool                    stopping, bound_reached;
+	struct timeval          stop_start;
+	/* facteur status */
+	time_t                  started, last_reload;
+	unsigned long           reloads, reload_failures;
 };
+
+static struct daemon *D;	/* the one daemon (callbacks without an arg) */
+
+static void
+gen_free(struct gen *g)
+{
+	resolve_ctx_free(&g->rctx);
+	settings_free(&g->s);
+	config_free(&g->cfg);
+	free(g);
+}
+
+/* Frees the generations nothing uses any more. */
+static void
+gen_gc(struct daemon *d)
+{
+	struct gen **gp = &d->gens, *g;
+
+	while ((g = *gp) != NULL) {
+		if (g != d->cur && g != d->qmgr_gen && g != d->pickup_gen) {
+			*gp = g->next;
+			gen_free(g);
+		} else {
+			gp = &g->next;
+		}
+	}
+}
+
+static void
+log_findings(struct strlist *warnings, const char *prefix)
+{
+	for (size_t i = 0; i < warnings->n; i++) {
+		const char *w = warnings->v[i];
+		enum log_level lvl = LOG_LVL_WARNING;
+
+		if (strncmp(w, "warning: ", 9) == 0)
+			w += 9;
+		else if (strncmp(w, "notice: ", 8) == 0) {
+			w += 8;
+			lvl = LOG_LVL_NOTICE;
+		}
+		log_write(NULL, SVC, lvl, "%s%s", prefix, w);
+	}
+}
+
+static int
+is_smtpd_service(const struct master_service *svc)
+{
+	return strcmp(svc->command, "smtpd") == 0 ||
+	    strcmp(svc->command, "postscreen") == 0;
+}
+
+/* ---- reload ---- */
+
+/* The maillog_file we write to, to see whether it was rotated. */
+static dev_t log_dev;
+static ino_t log_ino;
+
+static void
+log_remember(const char *path)
+{
+	struct stat st;
+
+	log_dev = 0;
+	log_ino = 0;
+	if (*path && stat(path, &st) == 0) {
+		log_dev = st.st_dev;
+		log_ino = st.st_ino;
+	}
+}
+
+/*
+ * A renamed or removed maillog_file (newsyslog, logrotate) or a new
+ * maillog_file/syslog_name is opened again; else the open file is kept
+ * (as mail_owner we may not be able to open a root-owned log again).
+ */
+static void
+log_reopen(struct daemon *d, const struct settings *o, const struct settings *n)
+{
+	struct stat st;
+
+	if (strcmp(o->maillog_file, n->maillog_file) == 0 &&
+	    strcmp(o->syslog_name, n->syslog_name) == 0 && *n->maillog_file &&
+	    stat(n->maillog_file, &st) == 0 && st.st_dev == log_dev &&
+	    st.st_ino == log_ino)
+		return;
+	if (log_open(n->syslog_name, n->maillog_file, d->log_stderr) < 0) {
+		log_write(NULL, SVC, LOG_LVL_WARNING, "reopen maillog_file %s: "
+			  "%s (still writing to the file open before)",
+			  n->maillog_file, strerror(errno));
+		return;
+	}
+	log_remember(n->maillog_file);
+}
+
+static void
+qmgr_applied(void *arg)
+{
+	D->qmgr_gen = arg;
+	gen_gc(D);
+}
+
+/*
+ * Pickup and deliver_init read their settings on worker threads: they
+ * switch only when no job is on the pool (checked on the loop thread,
+ * which is the only one that submits jobs).
+ */
+static void
+switch_idle_parts(struct daemon *d)
+{
+	struct errbuf err;
+
+	if (d->pickup_gen == d->cur || d->pickup_failed ||
+	    worker_pending(d->srv.pool) != 0)
+		return;
+	errbuf_clear(&err);
+	if (d->pickup != NULL &&
+	    pickup_reconfigure(d->pickup, &d->cur->s, &err) < 0) {
+		log_write(NULL, SVC, LOG_LVL_WARNING, "reload: local "
+			  "submission keeps the previous configuration: %s",
+			  errbuf_str(&err));
+		d->pickup_failed = true;
+		return;
+	}
+	deliver_init(&d->cur->s);
+	sieve_cache_clear();
+	d->pickup_gen = d->cur;
+	gen_gc(d);
+}
+
+static struct smtpd_listener *
+find_old(struct daemon *d, const struct smtpd_listener *nl,
+	 int (*same)(const struct smtpd_listener *, const struct smtpd_listener *))
+{
+	for (size_t i = 0; i < d->nlisteners; i++)
+		if (d->listeners[i] != NULL && same(nl, d->listeners[i]))
+			return d->listeners[i];
+	return NULL;
+}
+
+static struct smtpd_listener *
+find_old_service(struct daemon *d, const char *service)
+{
+	for (size_t i = 0; i < d->nlisteners; i++)
+		if (strcmp(smtpd_listener_service(d->listeners[i]), service) == 0)
+			return d->listeners[i];
+	return NULL;
+}
+
+/* What cannot change without a restart: warn, keep going. */
+static void
+restart_notices(struct daemon *d, const struct settings *n)
+{
+	const struct settings *o = &d->cur->s;
+
+	if (strcmp(o->mail_owner, n->mail_owner) != 0)
+		log_write(NULL, SVC, LOG_LVL_WARNING, "reload: mail_owner "
+			  "changed (%s -> %s): restart facteurd to apply it",
+			  o->mail_owner, n->mail_owner);
+	if (o->facteur_worker_threads != n->facteur_worker_threads)
+		log_write(NULL, SVC, LOG_LVL_WARNING, "reload: "
+			  "facteur_worker_threads changed: restart facteurd to "
+			  "apply it");
+	if (strcmp(o->facteur_metrics_listen, n->facteur_metrics_listen) != 0)
+		log_write(NULL, SVC, LOG_LVL_WARNING, "reload: "
+			  "facteur_metrics_listen changed: restart facteurd to "
+			  "apply it");
+	if (d->nsieves > 0)
+		log_write(NULL, SVC, LOG_LVL_NOTICE, "reload: managesieved "
+			  "listeners keep their settings until a restart");
+}
+
+/*
+ * Reads the configuration again and switches to it, or refuses it as a
+ * whole. 0, or -1 with why (the reason) set.
+ */
+static int
+daemon_reload(struct daemon *d, struct errbuf *why)
+{
+	struct strlist warnings;
+	struct errbuf err;
+	struct gen *g = xcalloc(1, sizeof(*g));
+	struct smtpd_listener **nl = NULL;
+	size_t nnl = 0, i;
+	const struct master_cf *mcf;
+
+	strlist_init(&warnings);
+	errbuf_clear(&err);
+	g->cfg = config_load(d->dir, &warnings, &err);
+	if (g->cfg == NULL || settings_load(&g->s, g->cfg, &err) < 0)
+		goto refuse;
+	if (strcmp(g->s.queue_directory, d->cur->s.queue_directory) != 0) {
+		errbuf_set(&err, "queue_directory cannot change while facteurd "
+			   "runs (%s -> %s): restart it",
+			   d->cur->s.queue_directory, g->s.queue_directory);
+		goto refuse;
+	}
+	if ((g->rctx = resolve_ctx_new(&g->s, &err)) == NULL)
+		goto refuse;
+	mcf = config_master(g->cfg);
+	for (i = 0; i < mcf->n; i++) {
+		const struct master_service *svc = &mcf->v[i];
+		struct smtpd_listener *l;
+
+		if (!is_smtpd_service(svc))
+			continue;
+		l = smtpd_listener_prepare(&d->srv, g->cfg, svc,
+					   find_old_service(d, svc->service), &err);
+		if (l == NULL)
+			goto refuse;
+		nl = xrealloc(nl, (nnl + 1) * sizeof(*nl));
+		nl[nnl++] = l;
+	}
+	if (nnl == 0) {
+		errbuf_set(&err, "no smtpd service in master.cf: nothing to do");
+		goto refuse;
+	}
+	if (qmgr_reconfigure(d->qmgr, &g->s, g->rctx, qmgr_applied, g,
+			     &err) < 0)
+		goto refuse;
+
+	/* Committed: nothing below refuses the new configuration. */
+	log_findings(&warnings, "reload: ");
+	strlist_free(&warnings);
+	restart_notices(d, &g->s);
+	for (i = 0; i < nnl; i++) {
+		struct smtpd_listener *old = find_old(d, nl[i],
+						      smtpd_listener_same_sockets);
+		struct errbuf be;
+
+		if (old != NULL) {
+			smtpd_listener_take_sockets(nl[i], old);
+			continue;
+		}
+		errbuf_clear(&be);
+		if (smtpd_listener_bind(nl[i], &be) == 0)
+			continue;
+		old = find_old(d, nl[i], smtpd_listener_same_service);
+		if (old != NULL) {
+			log_write(NULL, SVC, LOG_LVL_WARNING, "reload: %s: "
+				  "keeping the addresses it listens on: restart "
+				  "facteurd to listen on the new ones", errbuf_str(&be));
+			smtpd_listener_take_sockets(nl[i], old);
+		} else {
+			log_write(NULL, SVC, LOG_LVL_WARNING, "reload: %s: not "
+				  "listening there until facteurd restarts "
+				  "(ports below 1024 need root)", errbuf_str(&be));
+			smtpd_listener_free(&nl[i]);
+		}
+	}
+	for (i = 0; i < d->nlisteners; i++)
+		smtpd_listener_retire(&d->listeners[i]);
+	free(d->listeners);
+	d->listeners = NULL;
+	d->nlisteners = 0;
+	for (i = 0; i < nnl; i++) {
+		if (nl[i] == NULL)
+			continue;
+		errbuf_clear(&err);
+		if (smtpd_listener_start(nl[i], &err) < 0) {
+			log_write(NULL, SVC, LOG_LVL_WARNING, "reload: %s",
+				  errbuf_str(&err));
+			smtpd_listener_free(&nl[i]);
+			continue;
+		}
+		d->listeners = xrealloc(d->listeners, (d->nlisteners + 1) *
+					sizeof(*d->listeners));
+		d->listeners[d->nlisteners++] = nl[i];
+	}
+	free(nl);
+	log_reopen(d, &d->cur->s, &g->s);
+	g->next = d->gens;
+	d->gens = g;
+	d->cur = g;
+	d->pickup_failed = false;
+	/* Maps: cached answers of ldap:/mysql: tables go too. */
+	table_cache_flush_all();
+	d->reloads++;
+	d->last_reload = time(NULL);
+	log_write(NULL, SVC, LOG_LVL_INFO, "reload -- configuration %s "
+		  "(%zu listener%s)", d->dir, d->nlisteners,
+		  d->nlisteners == 1 ? "" : "s");
+	switch_idle_parts(d);
+	gen_gc(d);
+	return 0;
+
+refuse:
+	errbuf_set(why, "%s", errbuf_str(&err));
+	for (i = 0; i < nnl; i++)
+		smtpd_listener_free(&nl[i]);
+	free(nl);
+	strlist_free(&warnings);
+	gen_free(g);
+	d->reload_failures++;
+	log_write(NULL, SVC, LOG_LVL_WARNING, "reload refused: %s; the running "
+		  "configuration is kept", errbuf_str(why));
+	return -1;
+}
+
+/* ---- stop ---- */
+
+static void
+daemon_stop(struct daemon *d, int sig)
+{
+	struct timeval now;
+
+	if (d->stopping) {
+		/* A second request: do not wait for the bound. */
+		gettimeofday(&now, NULL);
+		d->stop_start.tv_sec = now.tv_sec -
+			(time_t)d->cur->s.facteur_shutdown_timeout - 1;
+		return;
+	}
+	d->stopping = true;
+	d->signo = sig;
+	gettimeofday(&d->stop_start, NULL);
+	for (size_t i = 0; i < d->nlisteners; i++)
+		smtpd_listener_close_sockets(d->listeners[i]);
+	for (size_t i = 0; i < d->nsieves; i++)
+		managesieve_stop(d->sieves[i]);
+	pickup_stop(d->pickup);
+	log_write(NULL, SVC, LOG_LVL_INFO, "stopping%s: no new connections; "
+		  "%lu session%s may finish within %llds", sig ? " on signal" : "",
+		  d->srv.nsessions, d->srv.nsessions == 1 ? "" : "s",
+		  d->cur->s.facteur_shutdown_timeout);
+}
+
+/* Stop progress: the loop ends when no session is left, or at the bound
+ * (421 to everyone) plus a few seconds for the last replies. */
+static void
+stop_progress(struct daemon *d)
+{
+	struct timeval now;
+	long long waited, bound = d->cur->s.facteur_shutdown_timeout;
+
+	gettimeofday(&now, NULL);
+	waited = (long long)(now.tv_sec - d->stop_start.tv_sec);
+	if (d->srv.nsessions == 0 && !smtpd_listener_retired_count()) {
+		event_base_loopbreak(d->base);
+		return;
+	}
+	if (d->srv.nsessions == 0) {
+		smtpd_listener_sweep();
+		if (!smtpd_listener_retired_count()) {
+			event_base_loopbreak(d->base);
+			return;
+		}
+	}
+	if (!d->bound_reached && waited >= bound) {
+		d->bound_reached = true;
+		d->srv.shutting_down = true;
+		log_write(NULL, SVC, LOG_LVL_INFO, "stopping: "
+			  "facteur_shutdown_timeout (%llds) reached: closing %lu "
+			  "session%s with 421", bound, d->srv.nsessions,
+			  d->srv.nsessions == 1 ? "" : "s");
+		for (size_t i = 0; i < d->nlisteners; i++)
+			smtpd_listener_shutdown(d->listeners[i]);
+		smtpd_listener_shutdown_retired();
+	}
+	if (d->bound_reached && waited >= bound + 10) {
+		log_write(NULL, SVC, LOG_LVL_WARNING, "stopping: %lu session%s "
+			  "still busy: closing them", d->srv.nsessions,
+			  d->srv.nsessions == 1 ? "" : "s");
+		event_base_loopbreak(d->base);
+	}
+}
+
+static void
+on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+
+	if (d->pickup_gen != d->cur)
+		switch_idle_parts(d);
+	smtpd_listener_sweep();
+	if (d->stopping)
+		stop_progress(d);
+}
+
+/* ---- status ---- */
+
+enum status_kind { STATUS_TEXT, STATUS_METRICS_CONTROL, STATUS_METRICS_HTTP };
+
+struct status_job {
+	struct daemon *d;
+	enum status_kind kind;
+	void          *conn;	/* control_conn or status_http_conn */
+	char          *qdir;
+	long           queue[STATUS_QUEUE_STATES];
+};
+
+static void
+status_work(void *arg)
+{
+	struct status_job *j = arg;
+
+	status_queue_count(j->qdir, j->queue);
+}
+
+static void
+status_done(void *arg)
+{
+	struct status_job *j = arg;
+	struct daemon *d = j->d;
+	struct status_daemon sd;
+	struct buf out;
+
+	memset(&sd, 0, sizeof(sd));
+	sd.pid = (long)getpid();
+	sd.started = d->started;
+	sd.last_reload = d->last_reload;
+	sd.config_dir = d->dir;
+	sd.reloads = d->reloads;
+	sd.reload_failures = d->reload_failures;
+	sd.sessions = d->srv.nsessions;
+	sd.connections = d->srv.connections;
+	sd.proxy_errors = d->srv.proxy_errors;
+	sd.retired_listeners = smtpd_listener_retired_count();
+	sd.qmgr_in_flight = qmgr_in_flight(d->qmgr);
+	sd.stopping = d->stopping;
+	memcpy(sd.queue, j->queue, sizeof(sd.queue));
+	sd.listeners = xcalloc(d->nlisteners + 1, sizeof(*sd.listeners));
+	sd.nlisteners = d->nlisteners;
+	for (size_t i = 0; i < d->nlisteners; i++) {
+		struct status_listener *sl = &sd.listeners[i];
+		size_t n = smtpd_listener_addresses(d->listeners[i], NULL, 0);
+
+		sl->service = smtpd_listener_service(d->listeners[i]);
+		sl->addrs = xcalloc(n + 1, sizeof(char *));
+		sl->naddrs = smtpd_listener_addresses(d->listeners[i], sl->addrs, n);
+		sl->sessions = smtpd_listener_sessions(d->listeners[i]);
+		sl->max_sessions = smtpd_listener_max_sessions(d->listeners[i]);
+	}
+	buf_init(&out, 0);
+	if (j->kind == STATUS_TEXT)
+		status_format_text(&sd, &out);
+	else
+		status_format_metrics(&sd, &out);
+	if (j->kind == STATUS_METRICS_HTTP)
+		status_http_reply(j->conn, out.data ? out.data : "", out.len);
+	else
+		control_reply(j->conn, out.data ? out.data : "", out.len);
+	buf_free(&out);
+	for (size_t i = 0; i < sd.nlisteners; i++) {
+		for (size_t k = 0; k < sd.listeners[i].naddrs; k++)
+			free(sd.listeners[i].addrs[k]);
+		free(sd.listeners[i].addrs);
+	}
+	free(sd.listeners);
+	free(j->qdir);
+	free(j);
+}
+
+static void
+status_start(struct daemon *d, enum status_kind kind, void *conn)
+{
+	struct status_job *j = xcalloc(1, sizeof(*j));
+
+	j->d = d;
+	j->kind = kind;
+	j->conn = conn;
+	j->qdir = xstrdup(d->cur->s.queue_directory);
+	worker_submit(d->srv.pool, status_work, status_done, j);
+}
+
+static void
+on_metrics(void *arg, struct status_http_conn *c)
+{
+	status_start(arg, STATUS_METRICS_HTTP, c);
+}
+
+static void
+on_control(void *arg, struct control_conn *c, const char *cmd)
+{
+	struct daemon *d = arg;
+
+	if (strcmp(cmd, "status") == 0) {
+		status_start(d, STATUS_TEXT, c);
+	} else if (strcmp(cmd, "metrics") == 0) {
+		status_start(d, STATUS_METRICS_CONTROL, c);
+	} else if (strcmp(cmd, "reload") == 0) {
+		struct errbuf why;
+		char *msg;
+
+		errbuf_clear(&why);
+		if (d->stopping)
+			msg = xstrdup("error: facteurd is stopping\n");
+		else if (daemon_reload(d, &why) == 0)
+			msg = xasprintf("ok: configuration %s reloaded\n", d->dir);
+		else
+			msg = xasprintf("error: reload refused: %s\n",
+					errbuf_str(&why));
+		control_reply(c, msg, strlen(msg));
+		free(msg);
+	} else if (strcmp(cmd, "stop") == 0) {
+		static const char ok[] = "ok: stopping\n";
+
+		control_reply(c, ok, sizeof(ok) - 1);
+		daemon_stop(d, 0);
+	} else {
+		static const char bad[] = "error: unknown command (expected "
+					  "status, metrics, reload or stop)\n";
+
+		control_reply(c, bad, sizeof(bad) - 1);
+	}
+}
 
 static void
 on_signal(evutil_socket_t sig, short what, void *arg)
 {
-	struct daemon_state *d = arg;
+	struct daemon *d = arg;
 
 	if (sig == SIGHUP) {
-		/* A rotated maillog_file (newsyslog, logrotate) is reopened. */
-		if (*d->s->maillog_file &&
-		    log_open(d->s->syslog_name, d->s->maillog_file,
-			     d->log_stderr) < 0)
-			log_write(NULL, SVC, LOG_LVL_WARNING, "reopen maillog_file "
-				  "%s: %s", d->s->maillog_file, strerror(errno));
-		/* Maps reload by themselves when their files change. */
-		log_write(NULL, SVC, LOG_LVL_INFO, "reload: maps are reloaded "
-			  "when they change; restart facteurd to apply main.cf "
-			  "and master.cf changes");
+		struct errbuf why;
+
+		errbuf_clear(&why);
+		if (d->stopping)
+			return;
+		(void)daemon_reload(d, &why);	/* logged either way */
 		return;
 	}
 	if (sig == SIGUSR1) {
@@ -236,35 +787,29 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 		qmgr_flush(d->qmgr);
 		return;
 	}
-	d->signo = (int)sig;
-	for (size_t i = 0; i < d->nlisteners; i++)
-		smtpd_listener_stop(d->listeners[i]);
-	for (size_t i = 0; i < d->nsieves; i++)
-		managesieve_stop(d->sieves[i]);
-	event_base_loopbreak(d->base);
+	daemon_stop(d, (int)sig);
 }
 
 int
 main(int argc, char **argv)
 {
-	const char *dir = DEFAULT_CONFIG_DIR;
-	struct daemon_state d;
-	struct smtpd_server srv;
+	struct daemon d;
 	struct strlist warnings;
-	struct settings s;
-	struct config *cfg;
+	struct gen *g;
 	struct errbuf err;
-	struct resolve_ctx *rctx;
-	struct pickup *pickup;
 	struct event *sigev[5];
 	const struct master_cf *mcf;
+	struct timeval tick = { 0, 100000 };
 	int ch, foreground = 0, pidfd;
 	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1 };
 
+	memset(&d, 0, sizeof(d));
+	D = &d;
+	d.dir = DEFAULT_CONFIG_DIR;
 	while ((ch = getopt(argc, argv, "c:fv")) != -1) {
 		switch (ch) {
 		case 'c':
-			dir = optarg;
+			d.dir = optarg;
 			break;
 		case 'f':
 			foreground = 1;
@@ -278,65 +823,52 @@ main(int argc, char **argv)
 	if (optind != argc)
 		usage();
 
-	memset(&d, 0, sizeof(d));
-	memset(&srv, 0, sizeof(srv));
-	memset(&s, 0, sizeof(s));
+	g = xcalloc(1, sizeof(*g));
 	strlist_init(&warnings);
 	errbuf_clear(&err);
-	cfg = config_load(dir, &warnings, &err);
-	if (cfg == NULL || settings_load(&s, cfg, &err) < 0) {
+	g->cfg = config_load(d.dir, &warnings, &err);
+	if (g->cfg == NULL || settings_load(&g->s, g->cfg, &err) < 0) {
 		for (size_t i = 0; i < warnings.n; i++)
 			fprintf(stderr, "facteurd: %s\n", warnings.v[i]);
 		fprintf(stderr, "facteurd: fatal: %s\n", errbuf_str(&err));
 		strlist_free(&warnings);
-		settings_free(&s);
-		config_free(&cfg);
+		gen_free(g);
 		return 1;
 	}
-	log_set_hostname(s.myhostname);
-	deliver_init(&s);
-	d.s = &s;
-	d.log_stderr = foreground && (*s.maillog_file || !stderr_is_journal());
-	if (log_open(s.syslog_name, s.maillog_file, d.log_stderr) < 0) {
+	d.cur = d.qmgr_gen = d.pickup_gen = d.gens = g;
+	log_set_hostname(g->s.myhostname);
+	deliver_init(&g->s);
+	d.log_stderr = foreground && (*g->s.maillog_file || !stderr_is_journal());
+	if (log_open(g->s.syslog_name, g->s.maillog_file, d.log_stderr) < 0) {
 		fprintf(stderr, "facteurd: fatal: open maillog_file %s: %s\n",
-			s.maillog_file, strerror(errno));
+			g->s.maillog_file, strerror(errno));
 		return 1;
 	}
-	for (size_t i = 0; i < warnings.n; i++) {
-		const char *w = warnings.v[i];
-		enum log_level lvl = LOG_LVL_WARNING;
-
-		if (strncmp(w, "warning: ", 9) == 0)
-			w += 9;
-		else if (strncmp(w, "notice: ", 8) == 0) {
-			w += 8;
-			lvl = LOG_LVL_NOTICE;
-		}
-		log_write(NULL, SVC, lvl, "%s", w);
-	}
+	log_remember(g->s.maillog_file);
+	log_findings(&warnings, "");
 	strlist_free(&warnings);
 
 	raise_fd_limit();
-	if (mkdirs(s.queue_directory) < 0)
-		die("cannot create queue_directory %s", s.queue_directory);
+	if (mkdirs(g->s.queue_directory) < 0)
+		die("cannot create queue_directory %s", g->s.queue_directory);
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGUSR1, SIG_IGN);	/* a flush before the loop runs: no-op */
 
 	d.base = event_base_new();
 	if (d.base == NULL)
 		die("%s", "cannot create the event loop");
-	srv.base = d.base;
-	srv.queue_dir = s.queue_directory;
+	d.srv.base = d.base;
+	d.srv.queue_dir = g->s.queue_directory;
 
 	/* Bind every listener as root (ports < 1024), then drop root. */
-	mcf = config_master(cfg);
+	mcf = config_master(g->cfg);
 	for (size_t i = 0; i < mcf->n; i++) {
 		const struct master_service *svc = &mcf->v[i];
 		struct smtpd_listener *l;
 
 		if (strcmp(svc->command, "managesieved") == 0) {
-			struct managesieve *ms = managesieve_new(&srv, cfg, svc,
-								 &err);
+			struct managesieve *ms = managesieve_new(&d.srv, g->cfg,
+								 svc, &err);
 
 			if (ms == NULL)
 				die("%s", errbuf_str(&err));
@@ -345,20 +877,14 @@ main(int argc, char **argv)
 			d.sieves[d.nsieves++] = ms;
 			continue;
 		}
-		if (strcmp(svc->command, "smtpd") != 0 &&
-		    strcmp(svc->command, "postscreen") != 0) {
+		if (!is_smtpd_service(svc)) {
 			log_write(NULL, SVC, LOG_LVL_WARNING,
 				  "%s, line %d: service \"%s\" (%s) is not "
 				  "available yet: not started", svc->file,
 				  svc->line, svc->service, svc->command);
 			continue;
 		}
-		if (strcmp(svc->command, "postscreen") == 0)
-			log_write(NULL, SVC, LOG_LVL_WARNING,
-				  "%s, line %d: postscreen screening is not "
-				  "available yet: \"%s\" runs as plain smtpd",
-				  svc->file, svc->line, svc->service);
-		l = smtpd_listener_new(&srv, cfg, svc, &err);
+		l = smtpd_listener_new(&d.srv, g->cfg, svc, &err);
 		if (l == NULL)
 			die("%s", errbuf_str(&err));
 		d.listeners = xrealloc(d.listeners,
@@ -367,11 +893,14 @@ main(int argc, char **argv)
 	}
 	if (d.nlisteners == 0)
 		die("%s", "no smtpd service in master.cf: nothing to do");
+	if (g->s.facteur_metrics_listen[0] != '\0' &&
+	    (d.http = status_http_new(g->s.facteur_metrics_listen, &err)) == NULL)
+		die("%s", errbuf_str(&err));
 
-	drop_privileges(&s, s.queue_directory);
-	check_owner_maps(&s);
-	pidfd = pidfile_lock(s.queue_directory, 1);
-	if (queue_init(s.queue_directory, &err) < 0)
+	drop_privileges(&g->s, g->s.queue_directory);
+	check_owner_maps(&g->s);
+	pidfd = pidfile_lock(g->s.queue_directory, 1);
+	if (queue_init(g->s.queue_directory, &err) < 0)
 		die("%s", errbuf_str(&err));
 
 	if (!foreground) {
@@ -401,60 +930,83 @@ main(int argc, char **argv)
 			die("%s", "cannot redirect standard streams");
 		/* the lock belongs to the parent: take it again */
 		close(pidfd);
-		pidfd = pidfile_lock(s.queue_directory, 300);
+		pidfd = pidfile_lock(g->s.queue_directory, 300);
 		if (write(ready[1], "1", 1) != 1)
 			die("write: %s", strerror(errno));
 		close(ready[1]);
 		event_reinit(d.base);
 	}
 
-	srv.pool = worker_pool_new(d.base, (unsigned)s.facteur_worker_threads);
-	if (srv.pool == NULL)
+	d.srv.pool = worker_pool_new(d.base, (unsigned)g->s.facteur_worker_threads);
+	if (d.srv.pool == NULL)
 		die("%s", "cannot start worker threads");
-	rctx = resolve_ctx_new(&s, &err);
-	if (rctx == NULL)
+	g->rctx = resolve_ctx_new(&g->s, &err);
+	if (g->rctx == NULL)
 		die("%s", errbuf_str(&err));
-	srv.qmgr = qmgr_new(d.base, srv.pool, &s, rctx, &err);
-	if (srv.qmgr == NULL)
+	d.srv.qmgr = d.qmgr = qmgr_new(d.base, d.srv.pool, &g->s, g->rctx, &err);
+	if (d.qmgr == NULL)
 		die("%s", errbuf_str(&err));
-	d.qmgr = srv.qmgr;
-	if ((pickup = pickup_new(d.base, srv.pool, srv.qmgr, &s, &err)) == NULL)
+	if ((d.pickup = pickup_new(d.base, d.srv.pool, d.qmgr, &g->s,
+				   &err)) == NULL)
 		die("%s", errbuf_str(&err));
+	if ((d.control = control_new(d.base, g->s.queue_directory, on_control,
+				     &d, &err)) == NULL)
+		log_write(NULL, SVC, LOG_LVL_WARNING, "%s: facteur status, "
+			  "reload and stop fall back to signals", errbuf_str(&err));
+	if (d.http != NULL)
+		status_http_start(d.http, d.base, on_metrics, &d);
 	for (size_t i = 0; i < d.nlisteners; i++)
 		if (smtpd_listener_start(d.listeners[i], &err) < 0)
 			die("%s", errbuf_str(&err));
 	for (size_t i = 0; i < d.nsieves; i++)
 		if (managesieve_start(d.sieves[i], &err) < 0)
 			die("%s", errbuf_str(&err));
-	if (qmgr_start(srv.qmgr, &err) < 0)
+	if (qmgr_start(d.qmgr, &err) < 0)
 		die("%s", errbuf_str(&err));
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
 		sigev[i] = evsignal_new(d.base, sigs[i], on_signal, &d);
 		evsignal_add(sigev[i], NULL);
 	}
+	d.tick = event_new(d.base, -1, EV_PERSIST, on_tick, &d);
+	event_add(d.tick, &tick);
+	d.started = time(NULL);
 	log_write(NULL, SVC, LOG_LVL_INFO, "daemon started -- configuration %s",
-		  dir);
+		  d.dir);
 
 	event_base_dispatch(d.base);
 
-	log_write(NULL, SVC, LOG_LVL_INFO, "terminating on signal %d", d.signo);
-	/* Everything acknowledged is on disk: stopping here loses nothing. */
-	worker_pool_free(&srv.pool);
-	pickup_free(&pickup);
-	qmgr_free(&srv.qmgr);
+	if (d.signo)
+		log_write(NULL, SVC, LOG_LVL_INFO, "terminating on signal %d",
+			  d.signo);
+	else
+		log_write(NULL, SVC, LOG_LVL_INFO, "terminating on request");
+	/* Everything acknowledged is on disk: stopping here loses nothing.
+	 * Jobs on the pool complete; deliveries in progress stay queued. */
+	worker_pool_free(&d.srv.pool);
+	control_free(&d.control);
+	status_http_free(&d.http);
+	pickup_free(&d.pickup);
+	qmgr_free(&d.qmgr);
+	d.srv.qmgr = NULL;
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
 		event_free(sigev[i]);
-	resolve_ctx_free(&rctx);
+	event_free(d.tick);
 	for (size_t i = 0; i < d.nlisteners; i++)
 		if (smtpd_listener_sessions(d.listeners[i]) == 0)
 			smtpd_listener_free(&d.listeners[i]);
 	free(d.listeners);
+	smtpd_listener_sweep();
 	for (size_t i = 0; i < d.nsieves; i++)
 		if (managesieve_sessions(d.sieves[i]) == 0)
 			managesieve_free(&d.sieves[i]);
 	free(d.sieves);
-	settings_free(&s);
-	config_free(&cfg);
+	d.qmgr_gen = d.pickup_gen = d.cur = NULL;
+	gen_gc(&d);
+	/* The pid file goes while we still hold its lock. */
+	if (pid_path != NULL && unlink(pid_path) < 0)
+		log_write(NULL, SVC, LOG_LVL_WARNING, "remove %s: %s", pid_path,
+			  strerror(errno));
+	free(pid_path);
 	close(pidfd);
 	log_close();
 	return 0;

@@ -37,6 +37,8 @@
 #include "core/qmgr.h"
 #include "core/queue.h"
 #include "core/resolve.h"
+#include "core/status.h"
+#include "core/rewrite.h"
 #include "core/worker.h"
 
 #define PICKUP_LINE_MAX   2048	/* one request line */
@@ -296,6 +298,14 @@ submit_work(void *arg)
 	fix.extract = c->extract;
 	pickup_msg_fix(&fix, c->data.data ? c->data.data : "", c->data.len,
 		       &content, &hdr_rcpts, &c->msgid);
+	/* cleanup's rewriting: canonical, masquerading (local context) */
+	errbuf_clear(&err);
+	if (rewrite_message(resolve_rewriter(pk->rctx), REWRITE_HDR_LOCAL,
+			    &c->final_sender, &content, &err) < 0) {
+		set_error(c, EX_TEMPFAIL, "address rewriting: %s",
+			  errbuf_str(&err));
+		goto out;
+	}
 
 	for (size_t i = 0; i < c->rcpts.n; i++)
 		if (!add_rcpt(c, c->rcpts.v[i], &env, &cap))
@@ -377,6 +387,7 @@ job_done(void *arg)
 				  "%s: message-id=%s", c->id, c->msgid);
 		if (pk->qmgr != NULL)
 			qmgr_enqueued(pk->qmgr, c->id);
+		status_count(STATUS_RECEIVED);
 	} else if (c->kind == K_SUBMIT) {
 		log_write(name, SVC, LOG_LVL_WARNING, "uid=%lu: message "
 			  "refused: %s", (unsigned long)c->uid,
@@ -680,6 +691,27 @@ pickup_new(struct event_base *base, struct worker_pool *pool,
 		return NULL;
 	}
 	return pk;
+}
+
+int
+pickup_reconfigure(struct pickup *pk, const struct settings *s,
+		   struct errbuf *err)
+{
+	struct resolve_ctx *r = resolve_ctx_new(s, err);
+
+	if (r == NULL)
+		return -1;
+	resolve_ctx_free(&pk->rctx);
+	pk->rctx = r;
+	pk->s = s;
+	return 0;
+}
+
+void
+pickup_stop(struct pickup *pk)
+{
+	if (pk != NULL && pk->lev != NULL)
+		evconnlistener_disable(pk->lev);
 }
 
 void

@@ -34,6 +34,15 @@ struct pickup;
 struct pickup *pickup_new(struct event_base *base, struct worker_pool *pool,
 			  struct qmgr *qmgr, const struct settings *s,
 			  struct errbuf *err);
+/*
+ * Reload: s (borrowed, as in pickup_new) and a new resolver from it. Call
+ * only when no pickup job is on the worker pool (worker_pending() == 0 on
+ * the loop thread). -1 + err: nothing changed.
+ */
+int  pickup_reconfigure(struct pickup *pk, const struct settings *s,
+			struct errbuf *err);
+/* facteurd stop: takes no new submissions (the socket stays). */
+void pickup_stop(struct pickup *pk);
 /* Closes the socket and every connection. Call after worker_pool_free. */
 void pickup_free(struct pickup **pp);
 

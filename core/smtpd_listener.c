@@ -3,7 +3,14 @@
  * its settings view (-o overrides), maps, restriction lists, the banner and
  * EHLO reply, and the bound sockets (bound as root before the privilege
  * drop, accepted on the event loop).
- * Must not: run the SMTP dialogue (smtpd_session.c does).
+ * Reload (facteurd.c): a new listener is prepared from the new
+ * configuration and takes over the sockets of the old one with the same
+ * service and addresses; the old one is retired and freed with its last
+ * session, so sessions in progress finish on the settings they started
+ * with. A TLS context or passdb that can no longer be read after the
+ * privilege drop is shared with the old listener (refcounted).
+ * Must not: run the SMTP dialogue (smtpd_session.c does), or close a
+ * socket a new listener took over.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -19,17 +26,50 @@
 #include "core/lib/buf.h"
 #include "core/lib/strlist.h"
 #include "auth/passdb.h"
+#include "auth/sasl.h"
 #include "core/lib/xmalloc.h"
 #include "core/listen.h"
 #include "core/log.h"
+#include "core/postscreen.h"
 #include "core/smtpd_limits.h"
 #include "core/smtpd_listener.h"
+#include "core/smtpd_session.h"
+
+/* An object shared by listeners across reloads (TLS context, passdb). */
+struct listener_ref {
+	void     *p;
+	unsigned  refs;
+};
+
+static struct listener_ref *
+ref_new(void *p)
+{
+	struct listener_ref *r;
+
+	if (p == NULL)
+		return NULL;
+	r = xcalloc(1, sizeof(*r));
+	r->p = p;
+	r->refs = 1;
+	return r;
+}
+
+static int
+same_str(const char *a, const char *b)
+{
+	return strcmp(a ? a : "", b ? b : "") == 0;
+}
 
 static void
 listener_accept(struct evconnlistener *evl, evutil_socket_t fd,
 		struct sockaddr *sa, int salen, void *arg)
 {
-	smtpd_session_start(arg, fd, sa, salen);
+	struct smtpd_listener *l = arg;
+
+	if (l->ps != NULL)	/* master.cf "postscreen": screening first */
+		postscreen_accept(l->ps, fd, sa, salen);
+	else
+		smtpd_session_start(l, fd, sa, salen);
 }
 
 static void
@@ -82,9 +122,14 @@ ehlo_text(const struct smtpd_listener *l, int in_tls)
 	if (l->tls != NULL && !in_tls)
 		buf_puts(&b, "250-STARTTLS\r\n");
 	if (in_tls ? l->auth_tls : l->auth_plain) {
-		buf_puts(&b, "250-AUTH PLAIN LOGIN\r\n");
+		struct buf m;
+
+		buf_init(&m, 0);
+		sasl_mechs_format(in_tls ? l->sasl_mechs_tls : l->sasl_mechs, &m);
+		buf_printf(&b, "250-AUTH %s\r\n", buf_cstr(&m));
 		if (l->s.broken_sasl_auth_clients)
-			buf_puts(&b, "250-AUTH=PLAIN LOGIN\r\n");
+			buf_printf(&b, "250-AUTH=%s\r\n", buf_cstr(&m));
+		buf_free(&m);
 	}
 	buf_puts(&b, "250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n250-DSN\r\n"
 		 "250-SMTPUTF8\r\n250 CHUNKING\r\n");
@@ -103,50 +148,37 @@ build_replies(struct smtpd_listener *l)
 	l->ehlo_reply_tls = ehlo_text(l, 1);
 }
 
-/* 1 if the option list has noplaintext (our mechanisms are all plaintext);
- * -1 + err for an unknown option. */
+/* The passdb is opened here, as root (the file may be root-only); on a
+ * reload as mail_owner, a passdb that cannot be opened any more is shared
+ * with old's when it is the same one. */
 static int
-sasl_noplaintext(const char *param, const char *value, struct errbuf *err)
-{
-	static const char *const known[] = {
-		"noanonymous", "noplaintext", "nodictionary", "noactive",
-		"mutual_auth", "forward_secrecy",
-	};
-	struct strlist opts;
-	int r = 0;
-
-	strlist_init(&opts);
-	strlist_split(&opts, value);
-	for (size_t i = 0; i < opts.n && r >= 0; i++) {
-		size_t k;
-
-		for (k = 0; k < sizeof(known) / sizeof(known[0]); k++)
-			if (strcasecmp(opts.v[i], known[k]) == 0)
-				break;
-		if (k == sizeof(known) / sizeof(known[0])) {
-			errbuf_set(err, "%s: unknown option \"%s\" (expected "
-				   "noanonymous, noplaintext, nodictionary, "
-				   "noactive, mutual_auth, forward_secrecy)",
-				   param, opts.v[i]);
-			r = -1;
-		} else if (k == 1) {
-			r = 1;
-		}
-	}
-	strlist_free(&opts);
-	return r;
-}
-
-/* The passdb is opened here, as root (the file may be root-only). */
-static int
-setup_sasl(struct smtpd_listener *l, struct errbuf *err)
+setup_sasl(struct smtpd_listener *l, struct smtpd_listener *old,
+	   struct errbuf *err)
 {
 	struct errbuf e;
-	int np, np_tls;
 
 	if (!l->s.smtpd_sasl_auth_enable)
 		return 0;
 	errbuf_clear(&e);
+	if (old != NULL && old->passdb != NULL && old->passdb_ref != NULL &&
+	    same_str(old->s.smtpd_sasl_passdb, l->s.smtpd_sasl_passdb) &&
+	    strcmp(l->s.smtpd_sasl_type, "builtin") == 0) {
+		struct passdb *pd = passdb_open(l->s.smtpd_sasl_passdb, &e);
+
+		if (pd != NULL) {
+			l->passdb = pd;
+		} else {
+			log_write(l->s.syslog_name, "smtpd", LOG_LVL_WARNING,
+				  "%s: reload: %s: keeping the password database "
+				  "opened before (make it readable by the group "
+				  "of mail_owner, or restart facteurd)",
+				  l->service, errbuf_str(&e));
+			l->passdb = old->passdb;
+			l->passdb_ref = old->passdb_ref;
+			l->passdb_ref->refs++;
+		}
+		errbuf_clear(&e);
+	}
 	if (strcmp(l->s.smtpd_sasl_type, "builtin") != 0) {
 		errbuf_set(err, "%s: smtpd_sasl_type = %s is not supported: "
 			   "facteur authenticates itself (builtin)", l->service,
@@ -159,33 +191,72 @@ setup_sasl(struct smtpd_listener *l, struct errbuf *err)
 			   "facteur/users)", l->service);
 		return -1;
 	}
-	if ((np = sasl_noplaintext("smtpd_sasl_security_options",
-				   l->s.smtpd_sasl_security_options, &e)) < 0 ||
-	    (np_tls = sasl_noplaintext("smtpd_sasl_tls_security_options",
-				       l->s.smtpd_sasl_tls_security_options,
-				       &e)) < 0 ||
-	    (l->passdb = passdb_open(l->s.smtpd_sasl_passdb, &e)) == NULL) {
+	/* The mechanisms offered before and inside TLS (auth/sasl.c). */
+	if (sasl_mechs_parse(l->s.smtpd_sasl_mechanisms, &l->sasl_mechs,
+			     &e) < 0 ||
+	    (l->sasl_mechs_tls = l->sasl_mechs,
+	     sasl_mechs_secure("smtpd_sasl_security_options",
+			       l->s.smtpd_sasl_security_options,
+			       &l->sasl_mechs, &e)) < 0 ||
+	    sasl_mechs_secure("smtpd_sasl_tls_security_options",
+			      l->s.smtpd_sasl_tls_security_options,
+			      &l->sasl_mechs_tls, &e) < 0 ||
+	    (l->passdb == NULL &&
+	     (l->passdb = passdb_open(l->s.smtpd_sasl_passdb, &e)) == NULL)) {
 		errbuf_set(err, "%s: %s", l->service, errbuf_str(&e));
 		return -1;
 	}
-	l->auth_plain = !np && !l->s.smtpd_tls_auth_only &&
-			!l->s.smtpd_tls_wrappermode;
-	l->auth_tls = !np_tls && (l->tls != NULL);
+	if (l->passdb_ref == NULL)
+		l->passdb_ref = ref_new(l->passdb);
+	if (l->s.smtpd_tls_auth_only || l->s.smtpd_tls_wrappermode)
+		l->sasl_mechs = 0;
+	if (l->tls == NULL)
+		l->sasl_mechs_tls = 0;
+	l->auth_plain = l->sasl_mechs != 0;
+	l->auth_tls = l->sasl_mechs_tls != 0;
 	return 0;
 }
 
-/* Keys are read here, as root, before the privilege drop. */
+/* A reload may keep old's TLS context: same files and level. */
 static int
-setup_tls(struct smtpd_listener *l, struct errbuf *err)
+tls_reusable(const struct smtpd_listener *l, const struct smtpd_listener *old)
+{
+	return old != NULL && old->tls != NULL && old->tls_ref != NULL &&
+	    old->tls_level == l->tls_level &&
+	    same_str(old->s.smtpd_tls_cert_file, l->s.smtpd_tls_cert_file) &&
+	    same_str(old->s.smtpd_tls_key_file, l->s.smtpd_tls_key_file) &&
+	    same_str(old->s.smtpd_tls_chain_files, l->s.smtpd_tls_chain_files);
+}
+
+/* Keys are read here, as root, before the privilege drop (and again as
+ * mail_owner on a reload: see tls_reusable). */
+static int
+setup_tls(struct smtpd_listener *l, struct smtpd_listener *old,
+	  struct errbuf *err)
 {
 	struct errbuf e;
 
 	errbuf_clear(&e);
-	if (tls_server_level(&l->s, &l->tls_level, &e) < 0 ||
-	    (l->tls_level != TLS_LEVEL_NONE &&
-	     tls_server_new(&l->s, l->tls_level, &l->tls, &e) < 0)) {
+	if (tls_server_level(&l->s, &l->tls_level, &e) < 0) {
 		errbuf_set(err, "%s: %s", l->service, errbuf_str(&e));
 		return -1;
+	}
+	if (l->tls_level != TLS_LEVEL_NONE &&
+	    tls_server_new(&l->s, l->tls_level, &l->tls, &e) < 0) {
+		if (!tls_reusable(l, old)) {
+			errbuf_set(err, "%s: %s", l->service, errbuf_str(&e));
+			return -1;
+		}
+		log_write(l->s.syslog_name, "smtpd", LOG_LVL_WARNING,
+			  "%s: reload: %s: keeping the certificate and key "
+			  "loaded before (make the key readable by the group of "
+			  "mail_owner, or restart facteurd, to load new ones)",
+			  l->service, errbuf_str(&e));
+		l->tls = old->tls;
+		l->tls_ref = old->tls_ref;
+		l->tls_ref->refs++;
+	} else {
+		l->tls_ref = ref_new(l->tls);
 	}
 	if (l->tls_level == TLS_LEVEL_NONE)
 		return 0;
@@ -208,8 +279,9 @@ setup_tls(struct smtpd_listener *l, struct errbuf *err)
 }
 
 struct smtpd_listener *
-smtpd_listener_new(struct smtpd_server *srv, const struct config *base_cfg,
-		   const struct master_service *svc, struct errbuf *err)
+smtpd_listener_prepare(struct smtpd_server *srv, const struct config *base_cfg,
+		       const struct master_service *svc,
+		       struct smtpd_listener *old, struct errbuf *err)
 {
 	struct smtpd_listener *l = xcalloc(1, sizeof(*l));
 
@@ -232,15 +304,25 @@ smtpd_listener_new(struct smtpd_server *srv, const struct config *base_cfg,
 		goto fail;
 	if (cleanup_checks_open(&l->cleanup, &l->s, err) < 0)
 		goto fail;
-	if (setup_tls(l, err) < 0 || setup_sasl(l, err) < 0)
+	if (setup_tls(l, old, err) < 0 || setup_sasl(l, old, err) < 0)
 		goto fail;
+	if (l->s.smtpd_upstream_proxy_protocol[0] != '\0' &&
+	    strcmp(l->s.smtpd_upstream_proxy_protocol, "haproxy") != 0) {
+		errbuf_set(err, "%s: smtpd_upstream_proxy_protocol = %s: "
+			   "unsupported (expected haproxy, or empty)", l->service,
+			   l->s.smtpd_upstream_proxy_protocol);
+		goto fail;
+	}
 	l->max_sessions = svc->maxproc > 0 ? (unsigned)svc->maxproc
 					   : (unsigned)l->s.default_process_limit;
 	build_replies(l);
-	if (listen_bind_service(l->service, svc, l->s.inet_interfaces,
-				l->s.inet_protocols, 1024, &l->fds, &l->nfds,
-				err) < 0)
+	l->svc = svc;
+	if (strcmp(svc->command, "postscreen") == 0 &&
+	    (l->ps = postscreen_new(l, l->cfg, err)) == NULL)
 		goto fail;
+	l->key = xasprintf("%s|%s|%s|%s", svc->service, svc->host,
+			   svc->host[0] ? "" : l->s.inet_interfaces,
+			   l->s.inet_protocols);
 	return l;
 fail:
 	smtpd_listener_free(&l);
@@ -248,8 +330,214 @@ fail:
 }
 
 int
+smtpd_listener_bind(struct smtpd_listener *l, struct errbuf *err)
+{
+	return listen_bind_service(l->service, l->svc, l->s.inet_interfaces,
+				   l->s.inet_protocols, 1024, &l->fds,
+				   &l->nfds, err);
+}
+
+struct smtpd_listener *
+smtpd_listener_new(struct smtpd_server *srv, const struct config *base_cfg,
+		   const struct master_service *svc, struct errbuf *err)
+{
+	struct smtpd_listener *l = smtpd_listener_prepare(srv, base_cfg, svc,
+							  NULL, err);
+
+	if (l != NULL && smtpd_listener_bind(l, err) < 0)
+		smtpd_listener_free(&l);
+	return l;
+}
+
+int
+smtpd_listener_same_sockets(const struct smtpd_listener *l,
+			    const struct smtpd_listener *old)
+{
+	return old->nfds > 0 && strcmp(l->key, old->key) == 0;
+}
+
+int
+smtpd_listener_same_service(const struct smtpd_listener *l,
+			    const struct smtpd_listener *old)
+{
+	return old->nfds > 0 && strcmp(l->service, old->service) == 0;
+}
+
+void
+smtpd_listener_take_sockets(struct smtpd_listener *l, struct smtpd_listener *old)
+{
+	for (size_t i = 0; i < l->nfds; i++)
+		if (l->fds[i] >= 0)
+			close(l->fds[i]);
+	free(l->fds);
+	free(l->evl);
+	l->fds = old->fds;
+	l->evl = old->evl;
+	l->nfds = old->nfds;
+	old->fds = NULL;
+	old->evl = NULL;
+	old->nfds = 0;
+	if (old->pause)
+		evtimer_del(old->pause);
+	/* accepted connections now go to l */
+	for (size_t i = 0; l->evl != NULL && i < l->nfds; i++)
+		if (l->evl[i] != NULL)
+			evconnlistener_set_cb(l->evl[i], listener_accept, l);
+}
+
+/* Retired listeners still finishing sessions (or postscreen checks). */
+static struct smtpd_listener *retired_head;
+
+static int
+listener_idle(const struct smtpd_listener *l)
+{
+	return l->nsessions == 0 && (l->ps == NULL || postscreen_active(l->ps) == 0);
+}
+
+void
+smtpd_listener_sweep(void)
+{
+	struct smtpd_listener *l, *next;
+
+	for (l = retired_head; l != NULL; l = next) {
+		next = l->rnext;
+		if (listener_idle(l))
+			smtpd_listener_free(&l);
+	}
+}
+
+void
+smtpd_listener_shutdown_retired(void)
+{
+	for (struct smtpd_listener *l = retired_head; l != NULL; l = l->rnext)
+		smtpd_listener_shutdown(l);
+}
+
+unsigned
+smtpd_listener_retired_count(void)
+{
+	unsigned n = 0;
+
+	for (struct smtpd_listener *l = retired_head; l != NULL; l = l->rnext)
+		n++;
+	return n;
+}
+
+void
+smtpd_listener_close_sockets(struct smtpd_listener *l)
+{
+	smtpd_listener_stop(l);
+	for (size_t i = 0; i < l->nfds; i++) {
+		if (l->evl != NULL && l->evl[i] != NULL)
+			evconnlistener_free(l->evl[i]);
+		else if (l->fds[i] >= 0)
+			close(l->fds[i]);
+	}
+	free(l->evl);
+	free(l->fds);
+	l->evl = NULL;
+	l->fds = NULL;
+	l->nfds = 0;
+}
+
+void
+smtpd_listener_retire(struct smtpd_listener **lp)
+{
+	struct smtpd_listener *l = *lp;
+
+	if (l == NULL)
+		return;
+	*lp = NULL;
+	smtpd_listener_close_sockets(l);
+	l->retired = true;
+	l->rnext = retired_head;
+	if (retired_head != NULL)
+		retired_head->rprev = l;
+	retired_head = l;
+	if (listener_idle(l))
+		smtpd_listener_free(&l);
+}
+
+void
+smtpd_listener_session_add(struct smtpd_listener *l, struct smtpd_session *s)
+{
+	s->lprev = NULL;
+	s->lnext = l->sessions;
+	if (l->sessions != NULL)
+		l->sessions->lprev = s;
+	l->sessions = s;
+	l->nsessions++;
+	l->srv->nsessions++;
+	l->srv->connections++;
+}
+
+void
+smtpd_listener_session_gone(struct smtpd_listener *l, struct smtpd_session *s)
+{
+	if (s->lprev != NULL)
+		s->lprev->lnext = s->lnext;
+	else if (l->sessions == s)
+		l->sessions = s->lnext;
+	if (s->lnext != NULL)
+		s->lnext->lprev = s->lprev;
+	s->lnext = s->lprev = NULL;
+	l->nsessions--;
+	l->srv->nsessions--;
+	if (l->retired && listener_idle(l))
+		smtpd_listener_free(&l);
+}
+
+void
+smtpd_listener_shutdown(struct smtpd_listener *l)
+{
+	struct smtpd_session *s, *next;
+
+	for (s = l->sessions; s != NULL; s = next) {
+		next = s->lnext;	/* s may be freed */
+		smtpd_session_shutdown(s);
+	}
+}
+
+const char *
+smtpd_listener_service(const struct smtpd_listener *l)
+{
+	return l->service;
+}
+
+size_t
+smtpd_listener_addresses(const struct smtpd_listener *l, char **out, size_t n)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < l->nfds; i++) {
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+		char host[NI_MAXHOST], port[NI_MAXSERV];
+		int fd = l->evl != NULL && l->evl[i] != NULL
+			 ? evconnlistener_get_fd(l->evl[i]) : l->fds[i];
+
+		if (fd < 0 || getsockname(fd, (struct sockaddr *)&ss, &len) < 0 ||
+		    getnameinfo((struct sockaddr *)&ss, len, host, sizeof(host),
+				port, sizeof(port),
+				NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+			continue;
+		if (k < n)
+			out[k] = xasprintf(ss.ss_family == AF_INET6 ? "[%s]:%s"
+					   : "%s:%s", host, port);
+		k++;
+	}
+	return k;
+}
+
+int
 smtpd_listener_start(struct smtpd_listener *l, struct errbuf *err)
 {
+	if (l->evl != NULL) {		/* sockets taken over by a reload */
+		for (size_t i = 0; i < l->nfds; i++)
+			if (l->evl[i] != NULL)
+				evconnlistener_enable(l->evl[i]);
+		return 0;
+	}
 	l->evl = xcalloc(l->nfds ? l->nfds : 1, sizeof(*l->evl));
 	for (size_t i = 0; i < l->nfds; i++) {
 		l->evl[i] = evconnlistener_new(l->srv->base, listener_accept, l,
@@ -282,6 +570,12 @@ smtpd_listener_sessions(const struct smtpd_listener *l)
 	return l->nsessions;
 }
 
+unsigned
+smtpd_listener_max_sessions(const struct smtpd_listener *l)
+{
+	return l->max_sessions;
+}
+
 void
 smtpd_listener_free(struct smtpd_listener **lp)
 {
@@ -289,6 +583,15 @@ smtpd_listener_free(struct smtpd_listener **lp)
 
 	if (l == NULL)
 		return;
+	if (l->retired) {
+		if (l->rprev != NULL)
+			l->rprev->rnext = l->rnext;
+		else if (retired_head == l)
+			retired_head = l->rnext;
+		if (l->rnext != NULL)
+			l->rnext->rprev = l->rprev;
+	}
+	postscreen_free(&l->ps);
 	for (size_t i = 0; i < l->nfds; i++) {
 		if (l->evl != NULL && l->evl[i] != NULL)
 			evconnlistener_free(l->evl[i]);
@@ -311,9 +614,23 @@ smtpd_listener_free(struct smtpd_listener **lp)
 	free(l->banner);
 	free(l->ehlo_reply);
 	free(l->ehlo_reply_tls);
-	tls_server_free(&l->tls);
-	if (l->passdb)
+	if (l->tls_ref != NULL && --l->tls_ref->refs == 0) {
+		struct tls_server *ts = l->tls_ref->p;
+
+		tls_server_free(&ts);
+		free(l->tls_ref);
+	} else if (l->tls_ref == NULL) {
+		tls_server_free(&l->tls);
+	}
+	if (l->passdb_ref != NULL && --l->passdb_ref->refs == 0) {
+		struct passdb *pd = l->passdb_ref->p;
+
+		passdb_free(&pd);
+		free(l->passdb_ref);
+	} else if (l->passdb_ref == NULL && l->passdb) {
 		passdb_free(&l->passdb);
+	}
+	free(l->key);
 	free(l->service);
 	free(l);
 	*lp = NULL;

@@ -36,6 +36,8 @@ struct smtpd_listener {
 	struct passdb              *passdb;	/* NULL: AUTH not enabled */
 	bool                        auth_plain, auth_tls;	/* AUTH offered
 							   before / inside TLS */
+	unsigned                    sasl_mechs, sasl_mechs_tls;	/* the same:
+					   SASL_MECH_BIT()s (auth/sasl.h) */
 	char                       *banner;	/* "220 ..." */
 	struct smtpd_limits_conf   *limits;	/* rate limits (smtpd_limits.c) */
 	unsigned                    nsessions, max_sessions;
@@ -43,7 +45,28 @@ struct smtpd_listener {
 	struct evconnlistener     **evl;
 	struct event               *pause;	/* accept back-off (EMFILE) */
 	size_t                      nfds;
+	struct postscreen          *ps;	/* master.cf "postscreen": screening
+					   in front (core/postscreen.c) */
+	char                       *key;	/* service + addresses: a reload
+						   keeps the sockets of an equal key */
+	struct smtpd_session       *sessions;	/* open ones (lnext/lprev) */
+	bool                        retired;	/* replaced by a reload: freed
+						   with its last session */
+	const struct master_service *svc;	/* in cfg's master.cf */
+	struct listener_ref        *tls_ref, *passdb_ref;	/* owners of tls,
+						   passdb (shared on reload) */
+	struct smtpd_listener      *rnext, *rprev;	/* retired list */
 };
+
+/* smtpd_session.c: session list and end of life. */
+struct smtpd_session;
+void smtpd_listener_session_add(struct smtpd_listener *l,
+				struct smtpd_session *s);
+/* Unlinks s; frees a retired listener with its last session. */
+void smtpd_listener_session_gone(struct smtpd_listener *l,
+				 struct smtpd_session *s);
+/* facteurd stop: 421 and close now (or after a pending reply). */
+void smtpd_session_shutdown(struct smtpd_session *s);
 
 /* Called by the listener for each accepted connection (smtpd_session.c). */
 void smtpd_session_start(struct smtpd_listener *l, int fd,

@@ -377,6 +377,9 @@ class Daemon:
             "recipient_delimiter": "+",
             "message_size_limit": "1048576",
             "smtpd_recipient_limit": "50",
+            # a session left open must not hold the SIGTERM at teardown
+            # past STOP_TIMEOUT (test_stop.py tests the bound itself)
+            "facteur_shutdown_timeout": "2s",
         }
         self.params.update(owner)
         if main_cf:

@@ -1,0 +1,218 @@
+"""
+test_reload.py - hot reload (SIGHUP, `facteur reload`): parameters, maps
+and listeners change without closing the listening socket or dropping a
+session in progress; a broken main.cf is refused with the reason logged
+and the old configuration keeps serving; ten reloads under smtp-source
+load lose no transaction.
+"""
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+
+import pytest
+
+from harness import check, dot_stuff, make_msg, maildir_files
+
+
+def smtp_source():
+    p = shutil.which("smtp-source") or "/usr/sbin/smtp-source"
+    if not os.access(p, os.X_OK):
+        pytest.fail("smtp-source (Debian package postfix) is missing",
+                    pytrace=False)
+    return p
+
+
+def reload_cli(d):
+    r = d.cli("reload")
+    return r.returncode, (r.stdout + r.stderr).decode("utf-8", "replace")
+
+
+def test_reload_applies_parameters_and_maps(facteurd):
+    d = facteurd(main_cf={"smtpd_banner": "$myhostname ESMTP before"})
+    with d.connect(banner=False) as c:
+        check(c.reply(), 220, text="ESMTP before")
+    # A session that is open across the reload.
+    old = d.session()
+    check(old.cmd("MAIL FROM:<early@example.net>"), 250)
+
+    newmap = os.path.join(d.confdir, "vmailbox2")
+    with open(newmap, "w") as f:
+        f.write("newbie@example.test example.test/newbie/\n"
+                "alice@example.test example.test/alice/\n")
+    d.params["smtpd_banner"] = "$myhostname ESMTP after"
+    d.params["virtual_mailbox_maps"] = "texthash:" + newmap
+    d.write_config()
+    # Before the reload, the old settings serve.
+    with d.connect(banner=False) as c:
+        check(c.reply(), 220, text="ESMTP before")
+    rc, out = reload_cli(d)
+    assert rc == 0, out
+    assert "reloaded" in out
+    d.wait_log(r"facteur/master\[\d+\]: reload -- configuration ")
+
+    with d.connect(banner=False) as c:
+        check(c.reply(), 220, text="ESMTP after")
+        check(c.cmd("EHLO client.test"), 250)
+        check(c.cmd("MAIL FROM:<s@example.net>"), 250)
+        check(c.cmd("RCPT TO:<newbie@example.test>"), 250)
+        check(c.cmd("RCPT TO:<bob@example.test>"), 550)   # not in the new map
+        check(c.cmd("QUIT"), 221)
+
+    # The session opened before the reload completes, on its old settings
+    # (bob was a mailbox then).
+    check(old.cmd("RCPT TO:<bob@example.test>"), 250)
+    check(old.cmd("DATA"), 354)
+    old.send(dot_stuff(make_msg("across reload", to="bob@example.test")))
+    check(old.reply(), 250, "2.0.0", "queued as")
+    check(old.cmd("QUIT"), 221)
+    old.close()
+    d.wait_files("bob@example.test", 1)
+
+    # The new configuration delivers too.
+    d.send("s@example.net", "newbie@example.test", make_msg("to newbie"))
+    d.wait_files("newbie@example.test", 1)
+
+
+def test_sighup_reloads_and_keeps_listening_socket(facteurd):
+    d = facteurd()
+    inode = None
+    fds = "/proc/%d/fd" % d.pid
+    socks = sorted(os.readlink(os.path.join(fds, n)) for n in os.listdir(fds)
+                   if os.readlink(os.path.join(fds, n)).startswith("socket:"))
+    d.params["smtpd_banner"] = "$myhostname ESMTP hup"
+    d.write_config()
+    os.kill(d.pid, signal.SIGHUP)
+    d.wait_log(r"reload -- configuration ")
+    with d.connect(banner=False) as c:
+        check(c.reply(), 220, text="ESMTP hup")
+    # The listening socket is the same file (not closed and bound again).
+    after = sorted(os.readlink(os.path.join(fds, n)) for n in os.listdir(fds)
+                   if os.readlink(os.path.join(fds, n)).startswith("socket:"))
+    listen_inodes = set()
+    for line in open("/proc/net/tcp").read().splitlines()[1:]:
+        f = line.split()
+        if f[3] == "0A" and int(f[1].split(":")[1], 16) == d.port:
+            listen_inodes.add("socket:[%s]" % f[9])
+    assert listen_inodes, "no listening socket on port %d" % d.port
+    assert listen_inodes <= set(socks) and listen_inodes <= set(after), (
+        "the listening socket changed across the reload")
+    del inode
+
+
+def test_broken_config_is_refused_and_old_one_serves(facteurd):
+    d = facteurd(main_cf={"smtpd_banner": "$myhostname ESMTP good"})
+    good = open(os.path.join(d.confdir, "main.cf")).read()
+    with open(os.path.join(d.confdir, "main.cf"), "w") as f:
+        f.write(good + "message_size_limit = 10x\n")
+    rc, out = reload_cli(d)
+    assert rc == 1, out
+    assert "message_size_limit" in out
+    m = d.wait_log(r"facteur/master\[\d+\]: warning: reload refused: "
+                   r"(\S+main\.cf), line (\d+): .*message_size_limit.*"
+                   r"the running configuration is kept")
+    assert m.group(1).endswith("main.cf")
+    with d.connect(banner=False) as c:
+        check(c.reply(), 220, text="ESMTP good")
+    d.send("s@example.net", "alice@example.test", make_msg("still serving"))
+    d.wait_files("alice@example.test", 1)
+
+    # A map that cannot be opened is refused too (by SIGHUP: logged).
+    with open(os.path.join(d.confdir, "main.cf"), "w") as f:
+        f.write(good + "virtual_alias_maps = nosuchtype:/x\n")
+    os.kill(d.pid, signal.SIGHUP)
+    d.wait_log(r"reload refused: .*nosuchtype")
+    # A master.cf error as well.
+    with open(os.path.join(d.confdir, "main.cf"), "w") as f:
+        f.write(good)
+    with open(os.path.join(d.confdir, "master.cf"), "a") as f:
+        f.write("submission inet n - n - - smtpd -o\n")
+    rc, out = reload_cli(d)
+    assert rc == 1, out
+    with d.connect(banner=False) as c:
+        check(c.reply(), 220, text="ESMTP good")
+    # Fixed: the next reload goes through.
+    d.write_config()
+    d.params["smtpd_banner"] = "$myhostname ESMTP fixed"
+    d.write_config()
+    rc, out = reload_cli(d)
+    assert rc == 0, out
+    with d.connect(banner=False) as c:
+        check(c.reply(), 220, text="ESMTP fixed")
+    r = d.cli("status")
+    assert re.search(r"^reloads: 1 \(failed: 3,", r.stdout.decode(), re.M), \
+        r.stdout.decode()
+
+
+def test_new_listener_on_reload_and_removed_one(facteurd):
+    from harness import free_port
+    d = facteurd()
+    port2 = free_port()
+    d.master_cf += "127.0.0.1:%d inet n - n - - smtpd -o smtpd_banner=second\n" % port2
+    d.write_config()
+    rc, out = reload_cli(d)
+    assert rc == 0, out
+    with d.connect(banner=False, port=port2) as c:
+        check(c.reply(), 220, text="second")
+    # Removed again: its socket closes, the first one stays.
+    d.master_cf = d.master_cf.split("\n")[0] + "\n"
+    d.write_config()
+    rc, out = reload_cli(d)
+    assert rc == 0, out
+    with pytest.raises(OSError):
+        d.connect(banner=False, port=port2)
+    with d.connect(banner=False) as c:
+        check(c.reply(), 220)
+
+
+def test_reload_under_load_loses_nothing(facteurd):
+    d = facteurd(main_cf={"smtpd_banner": "$myhostname ESMTP load"})
+    msgs = 400
+    out = open(os.path.join(d.root, "smtp-source.out"), "wb")
+    p = subprocess.Popen([smtp_source(), "-s", "5", "-m", str(msgs), "-l",
+                          "2000", "-f", "load@example.net", "-t",
+                          "alice@example.test", "127.0.0.1:%d" % d.port],
+                         stdout=out, stderr=subprocess.STDOUT)
+    try:
+        sent = 0
+        # Ten reloads while the load runs (the config alternates a
+        # parameter, so each reload really builds new listeners).
+        for i in range(10):
+            time.sleep(0.15)
+            d.params["smtpd_banner"] = "$myhostname ESMTP load %d" % i
+            d.write_config()
+            os.kill(d.pid, signal.SIGHUP)
+            sent += 1
+        rc = p.wait(120)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        out.close()
+    text = open(os.path.join(d.root, "smtp-source.out"), "rb").read().decode(
+        "utf-8", "replace")
+    assert rc == 0, "smtp-source failed (%s):\n%s" % (rc, text[-3000:])
+    assert "fatal" not in text and "error" not in text.lower(), text[-3000:]
+    log = d.wait_log(r"(?s)(reload -- configuration .*){10}", timeout=30)
+    del log
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        n = len(maildir_files(d.mail, "alice@example.test"))
+        if n >= msgs:
+            break
+        time.sleep(0.1)
+    assert n == msgs, "%d of %d messages delivered\n%s" % (n, msgs,
+                                                          d.diagnostics())
+    logtext = d.log()
+    assert logtext.count("reload -- configuration") == sent
+    assert "reload refused" not in logtext
+    # Every transaction succeeded: as many "queued" as messages, no 4xx.
+    assert len(re.findall(r"status=sent", logtext)) == msgs
+    assert not re.search(r"reject:|lost connection|too many", logtext), \
+        [l for l in logtext.splitlines()
+         if re.search(r"reject:|lost connection|too many", l)][:5]
+    # Old listeners were freed with their last sessions.
+    st = d.cli("status").stdout.decode()
+    assert "listeners_finishing_after_reload" not in st, st
