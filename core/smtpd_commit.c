@@ -42,10 +42,44 @@ struct rcpt_job {
 	struct smtpd_check_facts f;
 	struct smtpd_check_actions act;
 	int                    ok, vrfy, discarding;
+	long long              declared_size;	/* MAIL FROM SIZE=, or -1 */
 	char                  *rcpt_text;
 	char                  *sasl_username;	/* owned copy for the facts */
 	char                   instance[48];
 };
+
+/*
+ * SIZE= was declared: a recipient whose every destination is a maildir
+ * that cannot take that many bytes more is refused now (552 5.2.2, or
+ * 452 4.2.2 with virtual_mailbox_full_tempfail), rather than at the end
+ * of DATA. Runs on a worker (rcpt_start sends it there).
+ */
+static void
+rcpt_quota(struct rcpt_job *j)
+{
+	char dsn[8] = "";
+	size_t full = 0;
+
+	if (j->declared_size <= 0 || j->res.n == 0 || j->discarding
+	    || j->act.discard || !deliver_quota_enabled())
+		return;
+	for (size_t i = 0; i < j->res.n; i++) {
+		const struct resolve_dest *d = &j->res.v[i];
+
+		if (d->cls != RESOLVE_CLASS_VIRTUAL || d->maildir == NULL
+		    || d->unknown
+		    || deliver_quota_precheck(d->addr, d->maildir,
+					      j->declared_size, dsn) != 1)
+			return;
+		full++;
+	}
+	if (full == j->res.n) {
+		j->ok = 0;
+		buf_printf(&j->reply, "%s %s %s: Recipient address rejected: "
+			   "Mailbox full", dsn[0] == '4' ? "452" : "552", dsn,
+			   j->rcpt_text);
+	}
+}
 
 static void
 rcpt_eval(void *arg)
@@ -80,6 +114,8 @@ rcpt_eval(void *arg)
 		j->ok = 1;
 		if (j->vrfy)
 			buf_printf(&j->reply, "252 2.0.0 %s", j->rcpt_text);
+		else
+			rcpt_quota(j);
 		break;
 	case RESOLVE_UNKNOWN:
 		buf_printf(&j->reply, "550 5.1.1 %s: Recipient address rejected: %s",
@@ -184,6 +220,7 @@ rcpt_start(struct smtpd_session *s, struct smtpd_rcpt_args *r, int vrfy)
 	free(fmt);
 	smtpd_check_actions_init(&j->act);
 	j->discarding = s->tx != NULL && s->tx->act.discard;
+	j->declared_size = s->tx && !vrfy ? s->tx->declared_size : -1;
 	j->f.esmtp = s->esmtp;
 	j->f.unauth_pipelining = s->ill_pipelining;
 	j->f.where = vrfy ? "VRFY" : "RCPT";
@@ -207,6 +244,9 @@ rcpt_start(struct smtpd_session *s, struct smtpd_rcpt_args *r, int vrfy)
 	j->f.rcpt_text = j->rcpt_text;
 	j->f.resolve = s->l->resolve;
 
+	/* a quota check reads the disk: never on the loop */
+	if (j->declared_size > 0 && deliver_quota_enabled())
+		goto worker;
 	if (!resolve_ctx_blocking(s->l->resolve) &&
 	    !smtpd_check_lists_blocking(&s->l->checks)) {
 		rcpt_eval(j);
@@ -214,6 +254,7 @@ rcpt_start(struct smtpd_session *s, struct smtpd_rcpt_args *r, int vrfy)
 		rcpt_job_free(j);
 		return;
 	}
+worker:
 	/* facts point into the session: it stays put while busy. */
 	s->busy = 1;
 	bufferevent_disable(s->bev, EV_READ);

@@ -376,6 +376,7 @@ do_mail(struct smtpd_session *s, const struct smtpd_cmd *c, size_t alen)
 	s->tx->sender = addr_key(&m.addr);
 	s->tx->smtputf8 = m.smtputf8;
 	s->tx->body = m.body;
+	s->tx->declared_size = m.size;
 	s->tx->envid = m.envid;
 	s->tx->ret = m.ret;
 	m.envid = m.ret = NULL;

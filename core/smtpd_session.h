@@ -44,6 +44,7 @@ struct smtpd_txn {
 	struct buf      content;
 	size_t          received_len;
 	long long       size;		/* message bytes as received (LF ends) */
+	long long       declared_size;	/* MAIL FROM SIZE=, -1 if not given */
 	char           *msgid;
 	int             hops;
 	/* DISCARD/HOLD/REDIRECT/PREPEND asked by restrictions (smtpd_check) */

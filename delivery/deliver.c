@@ -150,6 +150,43 @@ user_limit(const char *rcpt, long long *limit_r, char dsn_r[8],
 	return 0;
 }
 
+bool
+deliver_quota_enabled(void)
+{
+	return cfg.limit > 0 || cfg.limit_maps != NULL;
+}
+
+int
+deliver_quota_precheck(const char *rcpt, const char *maildir, long long size,
+		       char dsn_r[8])
+{
+	struct quota_limits lim = { 0, 0 };
+	struct quota_usage use;
+	struct errbuf err;
+	struct buf text;
+	long long limit;
+	int rc;
+
+	if (size <= 0 || maildir == NULL || !deliver_quota_enabled())
+		return 0;
+	buf_init(&text, 1024);
+	rc = user_limit(rcpt, &limit, dsn_r, &text);
+	buf_free(&text);
+	if (rc < 0)
+		return -1;	/* the end of DATA says it (deferred) */
+	if (limit <= 0)
+		return 0;
+	lim.bytes = limit;
+	errbuf_clear(&err);
+	rc = quota_check(maildir, &lim, size, 1, time(NULL), &use, &err);
+	if (rc < 0)
+		return -1;
+	if (rc == 0)
+		return 0;
+	memcpy(dsn_r, cfg.full_tempfail ? "4.2.2" : "5.2.2", 6);
+	return 1;
+}
+
 /* Header values come from the envelope: never let them break a line. */
 static void
 put_value(struct buf *b, const char *s)

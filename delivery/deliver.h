@@ -15,6 +15,7 @@
  */
 #ifndef FACTEUR_DELIVER_H
 #define FACTEUR_DELIVER_H
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "core/lib/buf.h"
@@ -51,6 +52,17 @@ struct deliver_req {
  */
 enum deliver_status deliver_maildir(const struct deliver_req *req,
 				    char dsn_r[8], struct buf *text_r);
+/* Is a Maildir++ quota configured (virtual_mailbox_limit or _maps)? */
+bool deliver_quota_enabled(void);
+/*
+ * RCPT time, when MAIL FROM declared SIZE=: would a message of size bytes
+ * overflow the quota of rcpt's maildir? 1: yes, dsn_r "5.2.2" (or "4.2.2"
+ * with virtual_mailbox_full_tempfail); 0: it fits, or no quota; -1: the
+ * quota cannot be read now (accept: the end of DATA decides). Blocks on
+ * disk and on virtual_mailbox_limit_maps: worker threads only.
+ */
+int deliver_quota_precheck(const char *rcpt, const char *maildir,
+			   long long size, char dsn_r[8]);
 /*
  * The Sieve home of a mailbox (DESIGN: where .dovecot.sieve and sieve/
  * live): the maildir's parent when the path ends in "Maildir/", else the

@@ -4,12 +4,45 @@ large message (5.2.2 "mailbox full", bounced) and still takes a small one;
 virtual_mailbox_limit_maps overrides the default per address;
 virtual_mailbox_full_tempfail = yes defers (4.2.2) instead; maildirsize
 holds the limits line and one line per delivery, summing to what the
-maildir holds. With Dovecot installed, its GETQUOTAROOT agrees.
+maildir holds. A size declared with MAIL FROM SIZE= that cannot fit is
+refused at RCPT (552 5.2.2, or 452 4.2.2). Dovecot's maildir quota
+(IMAP GETQUOTAROOT, doveadm quota recalc) agrees with maildirsize.
 """
 import os
 import re
+import shutil
+
+import pytest
 
 from harness import check, make_msg, dot_stuff, queue_id_of
+from test_dovecot_imap import Dovecot, need_dovecot
+
+DOVEADM = shutil.which("doveadm") or "/usr/bin/doveadm"
+
+
+@pytest.fixture
+def dovecot_for():
+    """test_dovecot_imap's private Dovecot, with quota=True its maildir
+    quota plugin (limit from virtual_mailbox_limit) and imap_quota."""
+    started = []
+
+    def make(d, users, quota=False):
+        need_dovecot()
+        dv = Dovecot(d, users)
+        if quota:
+            with open(dv.conf, "a") as f:
+                f.write("mail_plugins = $mail_plugins quota\n"
+                        "protocol imap {\n"
+                        "  mail_plugins = $mail_plugins imap_quota\n}\n"
+                        "plugin {\n  quota = maildir:User quota\n"
+                        "  quota_rule = *:storage=%sB\n}\n"
+                        % d.params.get("virtual_mailbox_limit", "0"))
+        started.append(dv)
+        dv.start()
+        return dv
+    yield make
+    for dv in started:
+        dv.stop()
 
 FAST_RETRY = {"minimal_backoff_time": "1s", "maximal_backoff_time": "2s",
               "queue_run_delay": "1s"}
@@ -117,3 +150,97 @@ def test_bad_limit_value_defers(facteurd, tmp_path):
     d.wait_log(r"%s: to=<alice@example\.test>, .*dsn=4\.3\.5, status=deferred "
                r"\(virtual_mailbox_limit_maps: bad quota" % qid)
     assert d.files("alice@example.test") == []
+
+
+def rcpt_with_size(d, rcpt, size, expect):
+    with d.connect() as c:
+        check(c.cmd("EHLO client.test"), 250)
+        check(c.cmd("MAIL FROM:<sender@example.net> SIZE=%d" % size), 250)
+        r = check(c.cmd("RCPT TO:<%s>" % rcpt), *expect)
+        check(c.cmd("QUIT"), 221)
+    return r
+
+
+def test_size_declared_refused_at_rcpt(facteurd, tmp_path):
+    limits = tmp_path / "limits"
+    limits.write_text("bob@example.test 100000\n")
+    os.chmod(str(limits), 0o644)
+    params = {"virtual_mailbox_limit": "6000",
+              "virtual_mailbox_limit_maps": "texthash:%s" % limits}
+    params.update(FAST_RETRY)
+    d = facteurd(main_cf=params)
+    send(d, "alice@example.test", 2000, "first")
+    d.wait_files("alice@example.test", 1)
+    # about 2.5 kB used of 6000: SIZE=5000 cannot fit, refused at RCPT
+    r = rcpt_with_size(d, "alice@example.test", 5000, (552, "5.2.2"))
+    assert "Mailbox full" in str(r)
+    d.wait_log(r"NOQUEUE: reject: RCPT from \S+: 552 5\.2\.2 "
+               r"<alice@example\.test>: Recipient address rejected: Mailbox full")
+    # a declared size that fits, and bob's own larger quota, are accepted
+    rcpt_with_size(d, "alice@example.test", 1000, (250,))
+    rcpt_with_size(d, "bob@example.test", 5000, (250,))
+    # nothing was stored by the refusals
+    assert len(d.files("alice@example.test")) == 1
+
+
+def test_size_declared_tempfail_at_rcpt(facteurd):
+    params = {"virtual_mailbox_limit": "3000",
+              "virtual_mailbox_full_tempfail": "yes"}
+    params.update(FAST_RETRY)
+    d = facteurd(main_cf=params)
+    r = rcpt_with_size(d, "alice@example.test", 4000, (452, "4.2.2"))
+    assert "Mailbox full" in str(r)
+    rcpt_with_size(d, "alice@example.test", 1000, (250,))
+
+
+def kib(n):
+    """Dovecot's imap_quota rounds bytes up to KiB."""
+    return (n + 1023) // 1024
+
+
+def test_dovecot_quota_agrees(facteurd, dovecot_for):
+    """Dovecot's maildir quota (GETQUOTAROOT), reading and recalculating
+    the same maildirsize, reports what facteur counted."""
+    import imaplib
+    import subprocess
+    params = {"virtual_mailbox_limit": "200000"}
+    d = facteurd(main_cf=params)
+    for i, size in enumerate((3000, 5000, 7000)):
+        send(d, "alice@example.test", size, "q%d" % i)
+    d.wait_files("alice@example.test", 3)
+    limits, b, c = usage(maildirsize(d, "alice"))
+    assert limits == "200000S"
+    assert (b, c) == on_disk(d, "alice")
+
+    def dovecot_usage(dv):
+        con = dv.login("alice@example.test", "pw")
+        try:
+            typ, data = con.getquotaroot("INBOX")
+            assert typ == "OK", data
+            text = b" ".join(x if isinstance(x, bytes) else b" ".join(x)
+                             for x in data[1]).decode()
+            m = re.search(r"STORAGE (\d+) (\d+)", text)
+            assert m, text
+            m2 = re.search(r"MESSAGE (\d+) (\d+)", text)
+            return int(m.group(1)), int(m.group(2)), m2
+        finally:
+            con.logout()
+
+    dv = dovecot_for(d, {"alice@example.test": "pw"}, quota=True)
+    used_kb, limit_kb, _ = dovecot_usage(dv)
+    # IMAP QUOTA STORAGE is in units of 1024 octets
+    assert (used_kb, limit_kb) == (kib(b), kib(200000)), (used_kb, b)
+    # Dovecot's own recalculation from the maildir agrees with ours
+    r = subprocess.run([DOVEADM, "-c", dv.conf, "quota", "recalc", "-u",
+                        "alice@example.test"], capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode == 0, r.stderr
+    limits, b2, c2 = usage(maildirsize(d, "alice"))
+    assert (b2, c2) == (b, c) == on_disk(d, "alice")
+    # facteur goes on appending to the file Dovecot rewrote
+    send(d, "alice@example.test", 9000, "after")
+    d.wait_files("alice@example.test", 4)
+    limits, b3, c3 = usage(maildirsize(d, "alice"))
+    assert (b3, c3) == on_disk(d, "alice")
+    used_kb, _, _ = dovecot_usage(dv)
+    assert used_kb == kib(b3), (used_kb, b3)
