@@ -14,7 +14,7 @@ cd "$(dirname "$0")/../.." || exit 2
 
 CLANG=${CLANG:-clang}
 PKGS="libevent libevent_openssl libevent_pthreads openssl libsodium libcares libpcre2-8 libmariadb ldap"
-OUT=build-fuzz
+OUT=${FUZZ_OUT:-build-fuzz}	# FUZZ_OUT: another directory (parallel runs)
 CFLAGS="-g -O1 -std=c11 -D_GNU_SOURCE -D_DEFAULT_SOURCE -pthread -I. $(pkg-config --cflags $PKGS)"
 LIBS="$(pkg-config --libs $PKGS) -lcrypt -pthread"
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
