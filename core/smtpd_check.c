@@ -17,10 +17,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "backends/addr_find.h"
 #include "backends/table.h"
+#include "core/greylist.h"
 #include "core/lib/strlist.h"
 #include "core/lib/xmalloc.h"
 #include "core/log.h"
@@ -52,7 +54,7 @@ enum check_op {
 	OP_RHSBL_CLIENT, OP_RHSBL_REV_CLIENT, OP_RHSBL_SENDER, OP_RHSBL_HELO,
 	OP_RHSBL_RCPT, OP_UNAUTH_PIPELINING,
 	OP_SENDER_LOGIN, OP_AUTH_SENDER_LOGIN, OP_KNOWN_SENDER_LOGIN,
-	OP_UNAUTH_SENDER_LOGIN,
+	OP_UNAUTH_SENDER_LOGIN, OP_GREYLIST,
 };
 
 /* Argument a restriction takes from the next list item. */
@@ -110,6 +112,7 @@ static const struct {
 	{ "reject_known_sender_login_mismatch", OP_KNOWN_SENDER_LOGIN, ARG_NONE },
 	{ "reject_unauthenticated_sender_login_mismatch", OP_UNAUTH_SENDER_LOGIN,
 	  ARG_NONE },
+	{ "check_greylist", OP_GREYLIST, ARG_NONE },	/* core/greylist.c */
 };
 #define NCHECK (sizeof(check_names) / sizeof(check_names[0]))
 
@@ -173,6 +176,7 @@ struct smtpd_check_conf {
 	/* *_sender_login_mismatch */
 	struct table_list *sender_login_maps;	/* NULL: not set */
 	bool               sasl_enable;		/* smtpd_sasl_auth_enable */
+	struct greylist   *greylist;		/* check_greylist */
 };
 
 /* ---- actions ---- */
@@ -355,6 +359,9 @@ compile_list(const char *param, const char *value,
 						   "restriction class", param, name);
 					goto fail;
 				}
+				r->blocking = true;
+				break;
+			case OP_GREYLIST:	/* store writes: on a worker */
 				r->blocking = true;
 				break;
 			default:
@@ -1801,6 +1808,51 @@ check_sender_login(struct ev *e, enum check_op op)
 	return st;
 }
 
+/* ---- greylisting (core/greylist.c) ---- */
+
+static enum smtpd_check_result
+check_greylist(struct ev *e, const char *reply_name, const char *cls)
+{
+	const struct smtpd_check_facts *f = e->f;
+	struct greylist_query q;
+	enum greylist_result gr;
+	struct errbuf err;
+	struct buf text;
+	const char *why = "";
+	char *rcpt;
+	long left = 0;
+	enum smtpd_check_result st;
+
+	if (f->rcpt == NULL || e->conf->greylist == NULL)
+		return SMTPD_CHECK_DUNNO;	/* only RCPT has a triplet */
+	rcpt = addr_key(f->rcpt);
+	memset(&q, 0, sizeof(q));
+	q.client_addr = f->client_addr ? f->client_addr : "";
+	q.sender = f->sender ? f->sender : "";
+	q.rcpt = rcpt;
+	q.in_mynetworks = f->in_mynetworks;
+	q.sasl_authenticated = f->sasl_authenticated;
+	q.now = time(NULL);
+	errbuf_clear(&err);
+	gr = greylist_check(e->conf->greylist, &q, &why, &left, &err);
+	if (gr == GREYLIST_ERROR) {
+		ev_warn(e, "check_greylist: %s", errbuf_str(&err));
+		free(rcpt);
+		return ev_retry(e, reply_name);
+	}
+	if (gr == GREYLIST_PASS) {
+		free(rcpt);
+		return SMTPD_CHECK_DUNNO;
+	}
+	buf_init(&text, 0);
+	greylist_reply_text(e->conf->greylist, rcpt, left, &text);
+	st = ev_reject(e, 450, "4.2.0", "<%s>: %s rejected: %s", reply_name,
+		       cls, buf_cstr(&text));
+	buf_free(&text);
+	free(rcpt);
+	return st;
+}
+
 /* ---- the list walker (generic_checks) ---- */
 
 static const struct smtpd_restrictions *
@@ -2042,6 +2094,9 @@ eval_list(struct ev *e, const struct smtpd_restrictions *r,
 				free(k);
 			}
 			break;
+		case OP_GREYLIST:
+			st = check_greylist(e, reply_name, cls);
+			break;
 		case OP_UNAUTH_PIPELINING:
 			if (f->unauth_pipelining)
 				st = ev_reject(e, 503, "5.5.0", "<%s>: %s rejected: "
@@ -2244,6 +2299,7 @@ conf_free(struct smtpd_check_conf **cp)
 	table_close(&c->rbl_reply_maps);
 	free(c->def_rbl_reply);
 	table_list_free(&c->sender_login_maps);
+	greylist_free(&c->greylist);
 	free(c);
 	*cp = NULL;
 }
@@ -2347,6 +2403,10 @@ smtpd_check_lists_compile(struct smtpd_check_lists *l, const struct config *c,
 	}
 	v = config_get(c, "smtpd_sasl_auth_enable");
 	cf->sasl_enable = v != NULL && strcasecmp(v, "yes") == 0;
+	if ((cf->greylist = greylist_new(c, err)) == NULL) {
+		smtpd_check_lists_free(l);
+		return -1;
+	}
 	v = config_get(c, "facteur_dns_servers");
 	{
 		struct errbuf derr;

@@ -1,0 +1,453 @@
+"""
+test_postscreen.py - a master.cf "postscreen" listener against the real
+daemon, with a private dnsmasq serving DNSBL answers on a loopback port:
+weighted DNSBL scores reaching / not reaching postscreen_dnsbl_threshold
+(enforce: 550 at RCPT, drop: 521), reply filters, an allowlist with a
+negative weight, the pre-greet test (a client talking before the full
+greeting is dropped or rejected), the after-220 tests (pipelining,
+non-SMTP commands, bare newlines) with the reconnect Postfix requires,
+the access list (cidr: permit/reject), the LMDB cache giving PASS OLD
+after a restart, and seed 004's postscreen block loading as written.
+Clients use distinct 127.0.0.x source addresses (each has its own cache
+entry); 127.0.0.1 is in mynetworks and is allowlisted.
+"""
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+
+from harness import SMTPConn, check, free_port
+
+DNSMASQ = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
+RELAY = "permit_mynetworks, reject_unauth_destination"
+SEEDS = "/work/shared/seeds/004_ae3664de84f573af.txt"
+
+
+@pytest.fixture
+def dnsmasq(tmp_path):
+    if not os.access(DNSMASQ, os.X_OK):
+        pytest.skip("dnsmasq is not installed (dnsmasq-base)")
+    port = free_port()
+    log = open(str(tmp_path / "dnsmasq.log"), "wb")
+    records = [
+        # 127.0.0.20: in zen.test (weight 3): reaches threshold 3
+        "1.0.0.127.zen.test,127.0.0.2",
+        "20.0.0.127.zen.test,127.0.0.2",
+        # 127.0.0.21: in bl2.test only (weight 2): under the threshold
+        "21.0.0.127.bl2.test,127.0.0.4",
+        # 127.0.0.22: bl2.test (2) + bl3.test (1) = 3
+        "22.0.0.127.bl2.test,127.0.0.4",
+        "22.0.0.127.bl3.test,127.0.0.2",
+        # 127.0.0.23: zen.test answers 127.0.0.99, outside the filter
+        "23.0.0.127.zenf.test,127.0.0.99",
+        # 127.0.0.24: zen.test (3) but wl.test (-5): allowlisted
+        "24.0.0.127.zen.test,127.0.0.2",
+        "24.0.0.127.wl.test,127.0.9.2",
+        # 127.0.0.25: wl.test answer outside its filter: not allowlisted
+        "25.0.0.127.zen.test,127.0.0.2",
+        "25.0.0.127.wl.test,127.0.9.9",
+    ]
+    args = [DNSMASQ, "--no-daemon", "--port=%d" % port,
+            "--listen-address=127.0.0.1", "--bind-interfaces", "--no-resolv",
+            "--no-hosts", "--conf-file=/dev/null", "--pid-file=",
+            "--user=nobody" if os.geteuid() == 0 else "--user=",
+            "--local=/test/"]
+    args += ["--host-record=" + r for r in records]
+    p = subprocess.Popen(args, stdout=log, stderr=log,
+                         stdin=subprocess.DEVNULL)
+    time.sleep(0.3)
+    assert p.poll() is None, open(str(tmp_path / "dnsmasq.log")).read()
+    yield port
+    p.send_signal(signal.SIGTERM)
+    try:
+        p.wait(5)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+    log.close()
+
+
+class PS:
+    """A daemon with a postscreen listener on its own port."""
+
+    def __init__(self, facteurd, dns_port=None, extra_main_cf="", **params):
+        self.port = free_port()
+        cf = {"smtpd_relay_restrictions": RELAY,
+              "postscreen_greet_wait": "1s"}
+        if dns_port:
+            cf["facteur_dns_servers"] = "127.0.0.1:%d" % dns_port
+        cf.update(params)
+        self.d = facteurd(main_cf=cf, extra_main_cf=extra_main_cf,
+                          extra_master_cf="127.0.0.1:%d inet n - n - 1 "
+                                          "postscreen\n" % self.port)
+
+    def conn(self, source):
+        return SMTPConn("127.0.0.1", self.port, source=source)
+
+    def log(self):
+        return self.d.log()
+
+
+def teaser_then_full(c, timeout=5):
+    """The "220-" teaser, then (after the greet wait) the final 220."""
+    first = c.read_line(timeout)
+    assert first is not None and first.startswith(b"220-"), first
+    t0 = time.time()
+    last = c.read_line(timeout)
+    assert last is not None and last.startswith(b"220 "), last
+    return time.time() - t0
+
+
+def is_smtpd(c):
+    """EHLO answered by the real SMTP engine (it offers PIPELINING)."""
+    r = c.cmd("EHLO client.test")
+    check(r, 250)
+    return "PIPELINING" in r.lines
+
+
+
+
+
+def rcpt(c, to="alice@example.test", sender="joe@remote.test"):
+    check(c.cmd("MAIL FROM:<%s>" % sender), 250)
+    return c.cmd("RCPT TO:<%s>" % to)
+
+
+def test_dnsbl_threshold_enforce(facteurd, dnsmasq):
+    ps = PS(facteurd, dnsmasq, postscreen_dnsbl_sites="zen.test*3 bl2.test*2 "
+                                                      "bl3.test",
+            postscreen_dnsbl_threshold="3", postscreen_dnsbl_action="enforce")
+    # 3 from zen.test alone
+    with ps.conn("127.0.0.20") as c:
+        teaser_then_full(c)
+        assert not is_smtpd(c)
+        check(rcpt(c), 550, "5.7.1", r"Service unavailable; client "
+              r"\[127\.0\.0\.20\] blocked using zen\.test$")
+    # 2 + 1 from two lists
+    with ps.conn("127.0.0.22") as c:
+        teaser_then_full(c)
+        check(rcpt(c), 550, "5.7.1", r"blocked using bl2\.test$")
+    # 2: under the threshold, goes on to smtpd
+    with ps.conn("127.0.0.21") as c:
+        teaser_then_full(c)
+        assert is_smtpd(c)
+        check(rcpt(c), 250)
+    ps.d.wait_log(r"PASS NEW \[127\.0\.0\.21\]:\d+")
+    assert re.search(r"facteur/postscreen\[\d+\]: CONNECT from "
+                     r"\[127\.0\.0\.20\]:\d+ to \[127\.0\.0\.1\]:%d" % ps.port,
+                     ps.log())
+    assert re.search(r"postscreen\[\d+\]: DNSBL rank 3 for "
+                     r"\[127\.0\.0\.20\]:\d+", ps.log())
+    assert re.search(r"DNSBL rank 3 for \[127\.0\.0\.22\]:\d+", ps.log())
+    assert not re.search(r"DNSBL rank \d+ for \[127\.0\.0\.21\]", ps.log())
+    assert re.search(r"postscreen\[\d+\]: NOQUEUE: reject: RCPT from "
+                     r"\[127\.0\.0\.20\]:\d+: 550 5\.7\.1 Service unavailable; "
+                     r"client \[127\.0\.0\.20\] blocked using zen\.test; "
+                     r"from=<joe@remote\.test>, to=<alice@example\.test>, "
+                     r"proto=ESMTP, helo=<client\.test>", ps.log())
+    # a listed client is not cached as passed
+    with ps.conn("127.0.0.20") as c:
+        teaser_then_full(c)
+        check(rcpt(c), 550, "5.7.1")
+
+
+def test_dnsbl_drop(facteurd, dnsmasq):
+    ps = PS(facteurd, dnsmasq, postscreen_dnsbl_sites="zen.test*3",
+            postscreen_dnsbl_threshold="3", postscreen_dnsbl_action="drop")
+    with ps.conn("127.0.0.20") as c:
+        assert c.read_line(5).startswith(b"220-")
+        r = c.reply(5)
+        check(r, 521, "5.7.1", r"client \[127\.0\.0\.20\] blocked using "
+                               r"zen\.test")
+        assert c.expect_closed()
+    ps.d.wait_log(r"DISCONNECT \[127\.0\.0\.20\]:\d+")
+
+
+def test_dnsbl_filter_and_allowlist(facteurd, dnsmasq):
+    ps = PS(facteurd, dnsmasq,
+            postscreen_dnsbl_sites="zenf.test=127.0.0.[2..11]*3, zen.test*3, "
+                                   "wl.test=127.0.[0..255].[1..3]*-5",
+            postscreen_dnsbl_threshold="3", postscreen_dnsbl_action="enforce")
+    # zenf.test answers 127.0.0.99: outside the filter, not listed
+    with ps.conn("127.0.0.23") as c:
+        teaser_then_full(c)
+        assert is_smtpd(c)
+    # zen.test 3 + wl.test -5 = -2
+    with ps.conn("127.0.0.24") as c:
+        teaser_then_full(c)
+        assert is_smtpd(c)
+        check(rcpt(c), 250)
+    # wl.test answer outside its filter: 3, rejected
+    with ps.conn("127.0.0.25") as c:
+        teaser_then_full(c)
+        check(rcpt(c), 550, "5.7.1", r"blocked using zen\.test")
+    ps.d.wait_log(r"PASS NEW \[127\.0\.0\.24\]:\d+")
+    assert re.search(r"PASS NEW \[127\.0\.0\.23\]:\d+", ps.log())
+    assert not re.search(r"DNSBL rank \S+ for \[127\.0\.0\.24\]", ps.log())
+
+
+def test_allowlist_threshold_skips_tests(facteurd, dnsmasq):
+    """A score at or under postscreen_dnsbl_allowlist_threshold skips the
+    rest of the greet wait and the after-220 tests."""
+    ps = PS(facteurd, dnsmasq,
+            postscreen_dnsbl_sites="zen.test*3, "
+                                   "wl.test=127.0.[0..255].[1..3]*-5",
+            postscreen_dnsbl_threshold="3", postscreen_greet_wait="4s",
+            postscreen_dnsbl_allowlist_threshold="-1",
+            postscreen_pipelining_enable="yes")
+    with ps.conn("127.0.0.24") as c:
+        t0 = time.time()
+        assert c.read_line(5).startswith(b"220-")
+        assert c.read_line(5).startswith(b"220 ")
+        assert time.time() - t0 < 3.0, "the greet wait was not cut short"
+        assert is_smtpd(c)      # not the dummy engine despite pipelining
+
+
+def test_pregreet_drop(facteurd):
+    ps = PS(facteurd, postscreen_greet_action="drop",
+            postscreen_greet_wait="2s")
+    with ps.conn("127.0.0.30") as c:
+        c.send(b"EHLO ylmf-pc\r\n")
+        lines = []
+        while True:
+            line = c.read_line(5)
+            if line is None:
+                break
+            lines.append(line)
+            if line.startswith(b"521"):
+                break
+        assert lines[-1] == b"521 5.5.1 Protocol error", lines
+        assert c.expect_closed()
+    ps.d.wait_log(r"postscreen\[\d+\]: PREGREET 14 after [0-9.]+ from "
+                  r"\[127\.0\.0\.30\]:\d+: EHLO ylmf-pc\\r\\n")
+    assert re.search(r"DISCONNECT \[127\.0\.0\.30\]:\d+", ps.log())
+    # no pass remembered for a pre-greet talker
+    assert not re.search(r"PASS (NEW|OLD) \[127\.0\.0\.30\]", ps.log())
+
+
+def test_pipelining_before_greeting_enforce(facteurd):
+    """Commands pipelined before the greeting (seed 004's
+    postscreen_greet_action = enforce): detected, the client goes on in the
+    dummy engine and is refused at RCPT; a polite client reaches smtpd."""
+    ps = PS(facteurd, postscreen_greet_action="enforce")
+    with ps.conn("127.0.0.31") as c:
+        c.send(b"EHLO spam.test\r\nMAIL FROM:<a@spam.test>\r\n"
+               b"RCPT TO:<alice@example.test>\r\n")
+        assert c.read_line(5).startswith(b"220-")
+        check(c.reply(5), 220)
+        check(c.reply(5), 250)          # EHLO
+        check(c.reply(5), 250)          # MAIL
+        check(c.reply(5), 550, "5.5.1", r"Protocol error$")
+    ps.d.wait_log(r"PREGREET \d+ after [0-9.]+ from \[127\.0\.0\.31\]:\d+: "
+                  r"EHLO spam\.test\\r\\nMAIL FROM")
+    ps.d.wait_log(r"NOQUEUE: reject: RCPT from \[127\.0\.0\.31\]:\d+: 550 "
+                  r"5\.5\.1 Protocol error; from=<a@spam\.test>, "
+                  r"to=<alice@example\.test>")
+    with ps.conn("127.0.0.32") as c:
+        teaser_then_full(c)
+        assert is_smtpd(c)
+        check(rcpt(c), 250)
+
+
+def test_pregreet_ignore_keeps_bytes_for_smtpd(facteurd):
+    """With greet_action = ignore the talker is logged and handed to smtpd
+    with its early command intact (the test only peeks)."""
+    ps = PS(facteurd, postscreen_greet_action="ignore")
+    with ps.conn("127.0.0.33") as c:
+        c.send(b"EHLO early.test\r\n")
+        assert c.read_line(5).startswith(b"220-")
+        check(c.reply(5), 220)
+        r = c.reply(5)
+        check(r, 250)
+        assert "PIPELINING" in r.lines
+    ps.d.wait_log(r"PREGREET 17 after [0-9.]+ from \[127\.0\.0\.33\]")
+
+
+def test_deep_tests_pass_then_reconnect(facteurd):
+    """After-220 tests: a client that behaves gets 450 4.3.2 at RCPT (it
+    must come back, as with Postfix), then PASS OLD straight to smtpd."""
+    ps = PS(facteurd, postscreen_pipelining_enable="yes",
+            postscreen_non_smtp_command_enable="yes",
+            postscreen_bare_newline_enable="yes",
+            postscreen_bare_newline_action="enforce")
+    with ps.conn("127.0.0.40") as c:
+        teaser_then_full(c)
+        assert not is_smtpd(c)
+        check(rcpt(c), 450, "4.3.2", r"Service currently unavailable$")
+        check(c.cmd("QUIT"), 221)
+    ps.d.wait_log(r"PASS NEW \[127\.0\.0\.40\]:\d+")
+    with ps.conn("127.0.0.40") as c:
+        r = c.reply(5)                  # no teaser for a known client
+        check(r, 220)
+        assert is_smtpd(c)
+        check(rcpt(c), 250)
+    ps.d.wait_log(r"PASS OLD \[127\.0\.0\.40\]:\d+")
+
+
+def test_deep_pipelining_detected(facteurd):
+    ps = PS(facteurd, postscreen_pipelining_enable="yes",
+            postscreen_pipelining_action="enforce")
+    with ps.conn("127.0.0.41") as c:
+        teaser_then_full(c)
+        c.send(b"EHLO fast.test\r\nMAIL FROM:<a@fast.test>\r\n"
+               b"RCPT TO:<alice@example.test>\r\n")
+        check(c.reply(5), 250)
+        check(c.reply(5), 250)
+        check(c.reply(5), 550, "5.5.1", r"Protocol error$")
+    ps.d.wait_log(r"COMMAND PIPELINING from \[127\.0\.0\.41\]:\d+ after "
+                  r"EHLO: EHLO fast\.test")
+    # not remembered: the next connection is tested again (the pre-greet
+    # test passed and is cached: no teaser this time)
+    with ps.conn("127.0.0.41") as c:
+        check(c.reply(5), 220)
+        assert not is_smtpd(c)
+
+
+def test_non_smtp_command_drop(facteurd):
+    ps = PS(facteurd, postscreen_non_smtp_command_enable="yes")
+    with ps.conn("127.0.0.42") as c:
+        teaser_then_full(c)
+        c.send(b"GET / HTTP/1.0\r\n")
+        check(c.reply(5), 521, "5.7.0", r"I can break rules, too\. Goodbye\.")
+        assert c.expect_closed()
+    ps.d.wait_log(r"NON-SMTP COMMAND from \[127\.0\.0\.42\]:\d+ after "
+                  r"GET / HTTP/1\.0")
+
+
+def test_bare_newline_enforce(facteurd):
+    ps = PS(facteurd, postscreen_bare_newline_enable="yes",
+            postscreen_bare_newline_action="enforce")
+    with ps.conn("127.0.0.43") as c:
+        teaser_then_full(c)
+        c.send(b"EHLO lf.test\n")
+        check(c.reply(5), 250)
+        check(rcpt(c), 550, "5.5.1", r"Protocol error")
+    ps.d.wait_log(r"BARE NEWLINE from \[127\.0\.0\.43\]:\d+")
+
+
+def test_access_list(facteurd, tmp_path):
+    cidr = tmp_path / "postscreen_access.cidr"
+    cidr.write_text("127.0.0.50/32 reject\n127.0.0.51/32 permit\n"
+                    "127.0.0.52/32 dunno\n")
+    ps = PS(facteurd, postscreen_access_list="permit_mynetworks, cidr:%s"
+                                             % cidr,
+            postscreen_denylist_action="drop")
+    with ps.conn("127.0.0.50") as c:
+        check(c.reply(5), 521, "5.3.2", r"Service currently unavailable")
+        assert c.expect_closed()
+    with ps.conn("127.0.0.51") as c:
+        check(c.reply(5), 220)          # no teaser, no wait
+        assert is_smtpd(c)
+    with ps.conn("127.0.0.1") as c:     # mynetworks
+        check(c.reply(5), 220)
+        assert is_smtpd(c)
+    with ps.conn("127.0.0.52") as c:
+        teaser_then_full(c)
+    ps.d.wait_log(r"PASS NEW \[127\.0\.0\.52\]")
+    log = ps.log()
+    assert re.search(r"DENYLISTED \[127\.0\.0\.50\]:\d+", log)
+    assert re.search(r"ALLOWLISTED \[127\.0\.0\.51\]:\d+", log)
+    assert re.search(r"ALLOWLISTED \[127\.0\.0\.1\]:\d+", log)
+
+
+def test_denylist_enforce_uses_blacklist_name(facteurd, tmp_path):
+    cidr = tmp_path / "deny.cidr"
+    cidr.write_text("127.0.0.53/32 reject\n")
+    ps = PS(facteurd, postscreen_access_list="cidr:%s" % cidr,
+            postscreen_blacklist_action="enforce")
+    with ps.conn("127.0.0.53") as c:
+        teaser_then_full(c)
+        check(rcpt(c), 550, "5.3.2", r"Service currently unavailable")
+
+
+def test_cache_pass_old_after_restart(facteurd):
+    ps = PS(facteurd)
+    with ps.conn("127.0.0.60") as c:
+        waited = teaser_then_full(c)
+        assert waited >= 0.8, "no greet wait for a new client"
+        assert is_smtpd(c)
+    ps.d.wait_log(r"PASS NEW \[127\.0\.0\.60\]")
+    ps.d.stop()
+    ps.d.start()
+    with ps.conn("127.0.0.60") as c:
+        t0 = time.time()
+        check(c.reply(5), 220)          # straight from smtpd
+        assert time.time() - t0 < 0.8
+        assert is_smtpd(c)
+    ps.d.wait_log(r"PASS OLD \[127\.0\.0\.60\]:\d+")
+    data = os.path.join(ps.d.queue, "data")
+    assert os.path.exists(os.path.join(data, "postscreen_cache.lmdb"))
+    # a cache map without a usable type is a start-up error
+    ps.d.params["postscreen_cache_map"] = "texthash:/etc/nothing"
+    ps.d.write_config()
+    ps.d.stop()
+    with pytest.raises(AssertionError, match=r"postscreen_cache_map"):
+        ps.d.start()
+
+
+def test_hangup_logged(facteurd):
+    ps = PS(facteurd)
+    with ps.conn("127.0.0.61") as c:
+        assert c.read_line(5).startswith(b"220-")
+    ps.d.wait_log(r"HANGUP after [0-9.]+ from \[127\.0\.0\.61\]:\d+ in tests "
+                  r"before SMTP handshake")
+
+
+def test_bad_values_fail_startup(facteurd):
+    for k, v, msg in [
+            ("postscreen_greet_action", "reject",
+             r"postscreen_greet_action: \"reject\" \(expected ignore, "
+             r"enforce or drop\)"),
+            ("postscreen_dnsbl_sites", "zen.test*x", r"bad weight"),
+            ("postscreen_access_list", "permit_nothing",
+             r"postscreen_access_list: unknown item")]:
+        port = free_port()
+        d = facteurd(start=False, main_cf={k: v},
+                     extra_master_cf="127.0.0.1:%d inet n - n - 1 "
+                                     "postscreen\n" % port)
+        d.expect_exit = True
+        with pytest.raises(AssertionError, match=msg):
+            d.start()
+
+
+def _seed_block():
+    text = open(SEEDS, encoding="utf-8").read()
+    start = text.index("postscreen_access_list = ")
+    end = text.index("postscreen_bare_newline_action = enforce")
+    return text[start:end] + "postscreen_bare_newline_action = enforce\n"
+
+
+@pytest.mark.skipif(not os.path.exists(SEEDS), reason="seed 004 not present")
+def test_seed004_postscreen_block(facteurd, tmp_path, dnsmasq):
+    """Seed 004's postscreen block, as written (its cidr path moved here),
+    with its DNSBL names unanswered by our dnsmasq: it loads, warns about
+    its typo "postcreen_blacklist_action", and screens."""
+    cidr = tmp_path / "postscreen_access.cidr"
+    cidr.write_text("127.0.0.70/32 permit\n")
+    block = _seed_block().replace("/usr/local/etc/postfix/postscreen_access"
+                                  ".cidr", str(cidr))
+    assert "zen.spamhaus.org*3" in block
+    ps = PS(facteurd, dnsmasq, extra_main_cf=block)
+    log = ps.log()
+    stderr = open(ps.d.stderr_path).read()
+    assert re.search(r"unknown parameter: postcreen_blacklist_action",
+                     stderr + log)
+    assert "not available yet" not in stderr + log
+    with ps.conn("127.0.0.70") as c:    # from the cidr file
+        check(c.reply(5), 220)
+        assert is_smtpd(c)
+    with ps.conn("127.0.0.71") as c:    # tested: deep tests are on
+        teaser_then_full(c)
+        assert not is_smtpd(c)
+        check(rcpt(c), 450, "4.3.2")
+    ps.d.wait_log(r"PASS NEW \[127\.0\.0\.71\]")
+    with ps.conn("127.0.0.71") as c:
+        check(c.reply(5), 220)
+        assert is_smtpd(c)
+    out = ps.d.cli("check")
+    assert b"postcreen_blacklist_action" in out.stdout + out.stderr
