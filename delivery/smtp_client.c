@@ -36,6 +36,7 @@
 #include "core/lib/buf.h"
 #include "core/lib/xmalloc.h"
 #include "core/tls.h"
+#include "delivery/mime_downgrade.h"
 #include "delivery/smtp_cache.h"
 #include "delivery/smtp_client.h"
 
@@ -95,6 +96,7 @@ struct smtp_sess {
 	const char                   *body;
 	size_t                        body_len;
 	char                         *conv;	/* owned */
+	size_t                        conv_len;
 	/* transaction */
 	size_t                        ncmd, sent, replied;	/* MAIL, RCPTs, DATA */
 	size_t                        accepted;
@@ -419,15 +421,10 @@ send_cmd(struct smtp_sess *s, size_t k)
 			utf8 |= needs_utf8(r->rcpt[i].addr);
 		if (s->size_max >= 0 && s->esmtp)
 			off += (size_t)snprintf(ext + off, sizeof(ext) - off,
-						" SIZE=%zu", r->len);
-		if (s->eightbit && s->esmtp) {
-			for (i = 0; i < r->len; i++)
-				if ((unsigned char)r->content[i] >= 0x80)
-					break;
-			if (i < r->len)
-				off += (size_t)snprintf(ext + off, sizeof(ext) - off,
-							" BODY=8BITMIME");
-		}
+						" SIZE=%zu", s->body_len);
+		if (s->eightbit && s->esmtp && mime_has_8bit(s->body, s->body_len))
+			off += (size_t)snprintf(ext + off, sizeof(ext) - off,
+						" BODY=8BITMIME");
 		if (utf8 && s->smtputf8)
 			snprintf(ext + off, sizeof(ext) - off, " SMTPUTF8");
 		send_line(s, c->t_mail, "MAIL FROM:<%s>%s", r->sender, ext);
@@ -455,9 +452,31 @@ start_transaction(struct smtp_sess *s)
 		rcpt_set_open(s, DELIVER_BOUNCE, "5.6.7", text);
 		goto quit;
 	}
-	if (s->size_max > 0 && (long long)r->len > s->size_max) {
+	/* RFC 6152 3: 8-bit MIME to a server without 8BITMIME, converted
+	 * to 7 bit as Postfix does (unless disable_mime_output_conversion) */
+	s->body = r->content;
+	s->body_len = r->len;
+	if (!s->eightbit && s->cfg->mime_downgrade
+	    && mime_has_8bit(r->content, r->len)) {
+		if (s->conv == NULL) {
+			struct buf b;
+
+			buf_init(&b, 0);
+			if (mime_downgrade(r->content, r->len, &b) > 0) {
+				s->conv_len = b.len;
+				s->conv = buf_steal(&b);
+			} else {
+				buf_free(&b);
+			}
+		}
+		if (s->conv != NULL) {
+			s->body = s->conv;
+			s->body_len = s->conv_len;
+		}
+	}
+	if (s->size_max > 0 && (long long)s->body_len > s->size_max) {
 		snprintf(text, sizeof(text), "message size %zu exceeds size limit "
-			 "%lld of server %s", r->len, s->size_max, s->peer);
+			 "%lld of server %s", s->body_len, s->size_max, s->peer);
 		rcpt_set_open(s, DELIVER_BOUNCE, "5.3.4", text);
 		goto quit;
 	}

@@ -3,8 +3,9 @@
  * (RFC 2033), event driven on the libevent loop: MX lookup (or none for
  * [host] and LMTP), A/AAAA, or a unix-domain socket for LMTP, connect in
  * preference order, EHLO (HELO fallback) or LHLO, STARTTLS and AUTH
- * PLAIN/LOGIN (SMTP), PIPELINING, SIZE,
- * SMTPUTF8 check, MAIL/RCPT/DATA with per-recipient outcomes (for LMTP one
+ * PLAIN/LOGIN (SMTP), PIPELINING, SIZE, 8BITMIME (8-bit MIME parts
+ * converted to quoted-printable for a server without it), SMTPUTF8 check,
+ * connection reuse (delivery/smtp_cache), smtp_bind_address, MAIL/RCPT/DATA with per-recipient outcomes (for LMTP one
  * reply per accepted recipient after the data), dot-stuffing and CRLF line
  * ends, QUIT. Each stage has its own timeout.
  * Must not: block, touch the queue (the caller records outcomes), or log
@@ -84,7 +85,6 @@ struct smtp_req {
 	enum smtp_tls_level tls_level;
 	const char       *tls_match;	/* verify/secure: names, ':'-separated */
 	const char       *tls_protocols;	/* "!SSLv3, !TLSv1" or ">=TLSv1.2" */
-	bool              body_8bit;	/* declared BODY=8BITMIME */
 	/* out */
 	unsigned          conn_use;	/* 1 new connection, n its n-th use */
 	char              relay[320];	/* "mx.example[192.0.2.1]:25", the
