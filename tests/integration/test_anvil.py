@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from harness import check, dot_stuff, make_msg
+from harness import check, dot_stuff, free_port, make_msg
 from test_tls import cert, starttls, tls_cf, tls_conn  # noqa: F401
 
 LIMITED = "127.0.0.3"
@@ -204,6 +204,52 @@ def test_new_tls_session_rate_limit(facteurd, cert):
     starttls(c)
     check(c.cmd("EHLO client.test"), 250)
     c.close()
+
+
+def test_smtps_refused_after_too_many_new_tls_sessions(facteurd, cert):
+    """On an smtps listener the handshake itself is refused (Postfix)."""
+    import socket
+    import ssl
+    from test_tls import client_ctx
+    port = free_port()
+    d = facteurd(main_cf=tls_cf(
+        cert, smtpd_client_new_tls_session_rate_limit="1"), extra_master_cf=(
+        "127.0.0.1:%d inet n - - - - smtpd -o smtpd_tls_wrappermode=yes\n"
+        % port))
+
+    def smtps(source):
+        raw = socket.create_connection((d.host, port), timeout=10,
+                                       source_address=(source, 0))
+        return client_ctx().wrap_socket(raw, server_hostname="x")
+
+    # two new sessions: the second is over the limit (421 inside TLS;
+    # the banner was already queued before the handshake ended)
+    s = smtps(LIMITED)
+    assert s.recv(1000).startswith(b"220 ")
+    s.close()
+    s = smtps(LIMITED)
+    got = b""
+    while b"421 " not in got:
+        chunk = s.recv(1000)
+        if not chunk:
+            break
+        got += chunk
+    assert b"421 4.7.0 mx.example.test Error: too many new TLS sessions " \
+        b"from unknown[127.0.0.3]\r\n" in got, got
+    s.close()
+    # the third is not even given a handshake
+    try:
+        s = smtps(LIMITED)
+        got = s.recv(1000)
+        s.close()
+    except (ssl.SSLError, OSError):
+        got = b""
+    assert got == b"", got
+    d.wait_log(r"warning: Refusing TLS service request from "
+               r"unknown\[127\.0\.0\.3\] for service 127\.0\.0\.1:%d$" % port)
+    s = smtps(OTHER)
+    assert s.recv(1000).startswith(b"220 ")
+    s.close()
 
 
 def test_exceptions_list(facteurd):
