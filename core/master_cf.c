@@ -306,6 +306,49 @@ facteur_runs(const char *type, const char *command)
 		strcmp(command, "managesieved") == 0);
 }
 
+/* postscreen's companions, built into facteur's postscreen (core/postscreen.c) */
+static bool
+postscreen_part(const char *type, const char *command)
+{
+	return (strcmp(type, "pass") == 0 && strcmp(command, "smtpd") == 0) ||
+	       (strcmp(type, "unix") == 0 && (strcmp(command, "dnsblog") == 0 ||
+					     strcmp(command, "tlsproxy") == 0));
+}
+
+/*
+ * The "smtpd pass" line of a Postfix postscreen set-up configures the SMTP
+ * sessions postscreen hands clients to: its -o overrides are appended to
+ * every postscreen listener's, then the entry is dropped (facteur runs no
+ * pass service).
+ */
+static void
+merge_pass(struct master_cf *m)
+{
+	size_t i, j;
+
+	for (i = 0; i < m->n; i++) {
+		const struct master_service *p = &m->v[i];
+
+		if (strcmp(p->type, "pass") != 0)
+			continue;
+		for (j = 0; j < m->n; j++)
+			if (strcmp(m->v[j].command, "postscreen") == 0)
+				for (size_t k = 0; k < p->overrides.n; k++)
+					strlist_add(&m->v[j].overrides,
+						    p->overrides.v[k]);
+	}
+	for (i = 0, j = 0; i < m->n; i++) {
+		if (strcmp(m->v[i].type, "pass") == 0) {
+			service_clear(&m->v[i]);
+			continue;
+		}
+		if (j != i)
+			m->v[j] = m->v[i];
+		j++;
+	}
+	m->n = j;
+}
+
 static int
 parse_service(struct config *c, const struct strlist *t, const char *fname,
 	      int line, struct strlist *warnings_r, struct errbuf *err)
@@ -352,6 +395,15 @@ parse_service(struct config *c, const struct strlist *t, const char *fname,
 		return -1;
 	}
 	run = facteur_runs(type, command);
+	if (!run && postscreen_part(type, command)) {
+		bool pass = strcmp(type, "pass") == 0;
+
+		cfg_warn(warnings_r, "notice: %s: service \"%s\" (%s) is built "
+			 "into facteur's postscreen%s", w, t->v[0], command,
+			 pass ? "; its -o overrides apply to the postscreen "
+				"listeners' SMTP sessions" : ": not needed");
+		run = pass;	/* kept until merge_pass */
+	}
 	if (!run) {
 		/*
 		 * Not ours: its arguments belong to its command (a pipe's
@@ -397,7 +449,10 @@ parse_service(struct config *c, const struct strlist *t, const char *fname,
 		char *host, *port;
 		struct master_service *s;
 
-		if (split_endpoint(t->v[0], w, &host, &port, err) < 0)
+		if (strcmp(type, "pass") == 0) {
+			host = xstrdup("");
+			port = xstrdup("");
+		} else if (split_endpoint(t->v[0], w, &host, &port, err) < 0)
 			goto fail;
 		s = master_add(&c->master);
 		s->service = xstrdup(t->v[0]);
@@ -489,6 +544,7 @@ config_parse_master(struct config *c, const char *text, const char *fname,
 		return -1;
 	}
 	master_cf_clear(&saved);
+	merge_pass(&c->master);
 	override_findings(c, warnings_r);
 	return 0;
 }

@@ -451,3 +451,66 @@ def test_seed004_postscreen_block(facteurd, tmp_path, dnsmasq):
         assert is_smtpd(c)
     out = ps.d.cli("check")
     assert b"postcreen_blacklist_action" in out.stdout + out.stderr
+
+
+def test_fail2ban_stock_filter_sees_postscreen(facteurd, dnsmasq):
+    """With syslog_name = postfix, Debian's stock fail2ban postfix filter
+    (mode=aggressive: its "ddos" part is written for postscreen) bans the
+    pre-greet talker and the DNSBL-listed client, not the clean one."""
+    exe = shutil.which("fail2ban-regex")
+    if exe is None or not os.path.exists("/etc/fail2ban/filter.d/"
+                                         "postfix.conf"):
+        pytest.skip("fail2ban is not installed")
+    ps = PS(facteurd, dnsmasq, syslog_name="postfix",
+            postscreen_dnsbl_sites="zen.test*3", postscreen_dnsbl_threshold="3",
+            postscreen_dnsbl_action="enforce", postscreen_greet_action="drop")
+    with ps.conn("127.0.0.30") as c:         # pre-greet talker
+        c.send(b"EHLO spam\r\n")
+        assert c.expect_closed()
+    with ps.conn("127.0.0.20") as c:         # listed
+        teaser_then_full(c)
+        check(rcpt(c), 550, "5.7.1")
+    with ps.conn("127.0.0.21") as c:         # clean
+        teaser_then_full(c)
+        assert is_smtpd(c)
+        check(c.cmd("QUIT"), 221)
+    ps.d.wait_log(r"postfix/smtpd\[\d+\]: disconnect from \S+\[127\.0\.0\.21\]")
+    log = os.path.join(ps.d.root, "maillog.copy")
+    with open(log, "w") as f:
+        f.write(ps.log())
+    r = subprocess.run([exe, "-o", "ip", log, "postfix[mode=aggressive]"],
+                       capture_output=True, timeout=60,
+                       stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, r.stderr.decode()
+    ips = r.stdout.decode().split()
+    assert "127.0.0.30" in ips, r.stdout.decode()
+    assert "127.0.0.20" in ips, r.stdout.decode()
+    assert "127.0.0.21" not in ips
+
+
+def test_postfix_companion_lines(facteurd):
+    """Postfix's postscreen master.cf lines as they are: the "smtpd pass"
+    line's -o overrides reach the SMTP sessions behind postscreen; dnsblog
+    and tlsproxy are built in (a notice, no warning)."""
+    port = free_port()
+    d = facteurd(main_cf={"postscreen_greet_wait": "1s"},
+                 extra_master_cf=(
+                     "127.0.0.1:%d inet n - y - 1 postscreen\n"
+                     "smtpd pass - - y - - smtpd\n"
+                     "  -o { smtpd_banner = $myhostname ESMTP behind-postscreen }\n"
+                     "dnsblog unix - - y - 0 dnsblog\n"
+                     "tlsproxy unix - - y - 0 tlsproxy\n" % port))
+    with SMTPConn("127.0.0.1", port, source="127.0.0.90") as c:
+        assert c.read_line(5).startswith(b"220-")
+        check(c.reply(5), 220, None, r"ESMTP behind-postscreen$")
+        assert is_smtpd(c)
+    # the plain smtpd listener keeps its own banner
+    with d.connect() as c:
+        pass
+    out = d.cli("check")
+    text = (out.stdout + out.stderr).decode()
+    assert re.search(r'service "smtpd" \(smtpd\) is built into facteur\'s '
+                     r'postscreen; its -o overrides apply', text), text
+    assert re.search(r'service "dnsblog" \(dnsblog\) is built into '
+                     r'facteur\'s postscreen: not needed', text), text
+    assert "tlsproxy" in text and "warning" not in text.lower(), text
