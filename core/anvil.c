@@ -14,6 +14,7 @@
 
 #include "core/anvil.h"
 #include "core/lib/xmalloc.h"
+#include "core/netlist.h"
 
 struct entry {
 	struct entry *hnext;		/* bucket chain */
@@ -290,6 +291,31 @@ anvil_mark(struct anvil *a, const char *key, time_t now)
 	struct entry *e = find(a, key, now, false);
 
 	return e != NULL && e->mark > now ? e->mark : 0;
+}
+
+void
+anvil_client_key(const char *service, const char *addr, unsigned v4_len,
+		 unsigned v6_len, char *key, size_t size)
+{
+	struct netlist_addr a;
+	char text[64];
+	unsigned bits, len;
+
+	if (netlist_addr_parse(addr, &a) < 0) {
+		snprintf(key, size, "%s/%s", service, addr);
+		return;
+	}
+	bits = a.family == AF_INET ? 32 : 128;
+	len = a.family == AF_INET ? v4_len : v6_len;
+	if (len == 0 || len >= bits) {
+		netlist_addr_format(&a, text, sizeof(text));
+		snprintf(key, size, "%s/%s", service, text);
+		return;
+	}
+	for (unsigned i = len; i < bits; i++)
+		a.a[i / 8] &= (unsigned char)~(0x80u >> (i % 8));
+	netlist_addr_format(&a, text, sizeof(text));
+	snprintf(key, size, "%s/%s/%u", service, text, len);
 }
 
 void

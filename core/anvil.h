@@ -68,6 +68,17 @@ unsigned anvil_count(struct anvil *a, const char *key, time_t now);
 int    anvil_set_mark(struct anvil *a, const char *key, time_t until, time_t now);
 time_t anvil_mark(struct anvil *a, const char *key, time_t now);
 
+/*
+ * The key of a client of a service, as Postfix 3.9's anvil forms it: the
+ * address itself, or its network when the prefix length is shorter than
+ * the address (smtpd_client_ipv4_prefix_length / _ipv6_prefix_length; an
+ * IPv6 host usually has a /64 to hop around in): "smtp/192.0.2.1",
+ * "smtp/2001:db8:1:2:3000::/84". A string that is not an address is used
+ * as it is.
+ */
+void anvil_client_key(const char *service, const char *addr, unsigned v4_len,
+		      unsigned v6_len, char *key, size_t size);
+
 /* Live and dead entries currently held (dead ones go lazily). */
 size_t anvil_size(const struct anvil *a);
 /* Reclaims every dead entry now; returns how many. */

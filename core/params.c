@@ -242,6 +242,8 @@ static const struct param_def table[] = {
 	I(smtpd_client_auth_rate_limit, "0", 0),	/* AUTH commands per unit */
 	S(smtpd_client_event_limit_exceptions, "$mynetworks"),	/* clients never limited */
 	T(anvil_rate_time_unit, "60s", 's', 1),	/* the window of every rate */
+	I(smtpd_client_ipv4_prefix_length, "32", 1),	/* IPv4 clients counted per network of this size */
+	I(smtpd_client_ipv6_prefix_length, "84", 1),	/* IPv6 clients counted per network of this size */
 	/* per SASL user sending limits (core/user_limits.c); 0 = no limit */
 	I(smtpd_sasl_user_message_rate_limit, "0", 0),	/* MAIL FROM per unit */
 	I(smtpd_sasl_user_recipient_rate_limit, "0", 0),	/* RCPT TO per unit */

@@ -70,6 +70,7 @@ struct settings {
 	long long smtpd_client_new_tls_session_rate_limit;
 	long long smtpd_client_auth_rate_limit, anvil_rate_time_unit;
 	char *smtpd_client_event_limit_exceptions;
+	long long smtpd_client_ipv4_prefix_length, smtpd_client_ipv6_prefix_length;
 	long long smtpd_sasl_user_message_rate_limit;
 	long long smtpd_sasl_user_recipient_rate_limit;
 	long long smtpd_sasl_user_rate_time_unit, smtpd_sasl_user_hold_time;

@@ -191,8 +191,10 @@ smtpd_limits_connect(struct smtpd_session *s, char *reply_r, size_t size)
 	ls->exempt = m > 0;
 	if (ls->exempt)
 		return 0;
-	snprintf(ls->key, sizeof(ls->key), "%s/%s", s->l->service,
-		 s->client_addr);
+	anvil_client_key(s->l->service, s->client_addr,
+			 (unsigned)st->smtpd_client_ipv4_prefix_length,
+			 (unsigned)st->smtpd_client_ipv6_prefix_length, ls->key,
+			 sizeof(ls->key));
 	/* Counted even without a limit, so the rates stay right (Postfix). */
 	if (anvil_connect(a, ls->key, now, &count, &rate) < 0)
 		return 0;		/* table full of live clients: fail open */

@@ -189,6 +189,35 @@ test_long_key(void **state)
 	anvil_free(&a);
 }
 
+static void
+test_client_key(void **state)
+{
+	char k[ANVIL_KEY_MAX + 1];
+
+	anvil_client_key("smtp", "192.0.2.77", 32, 84, k, sizeof(k));
+	assert_string_equal(k, "smtp/192.0.2.77");
+	anvil_client_key("smtp", "192.0.2.77", 24, 84, k, sizeof(k));
+	assert_string_equal(k, "smtp/192.0.2.0/24");
+	/* the default /84: hosts of one /64 that differ below bit 84 share */
+	anvil_client_key("submission", "2001:db8:1:2:3456:7:8:9", 32, 84, k,
+			 sizeof(k));
+	assert_string_equal(k, "submission/2001:db8:1:2:3456::/84");
+	anvil_client_key("submission", "2001:db8:1:2:3456:fff:abcd:1", 32, 84,
+			 k, sizeof(k));
+	assert_string_equal(k, "submission/2001:db8:1:2:3456::/84");
+	anvil_client_key("submission", "2001:db8:1:2:3456:1000::", 32, 84, k,
+			 sizeof(k));
+	assert_string_equal(k, "submission/2001:db8:1:2:3456:1000::/84");
+	anvil_client_key("smtp", "::1", 32, 128, k, sizeof(k));
+	assert_string_equal(k, "smtp/::1");
+	anvil_client_key("smtp", "::ffff:10.1.2.3", 32, 84, k, sizeof(k));
+	assert_string_equal(k, "smtp/10.1.2.3");
+	anvil_client_key("smtp", "unknown", 32, 84, k, sizeof(k));
+	assert_string_equal(k, "smtp/unknown");
+	anvil_client_key("smtp", "10.9.8.7", 200, 300, k, sizeof(k));
+	assert_string_equal(k, "smtp/10.9.8.7");
+}
+
 int
 main(void)
 {
@@ -199,6 +228,7 @@ main(void)
 		cmocka_unit_test(test_bounded),
 		cmocka_unit_test(test_mark),
 		cmocka_unit_test(test_long_key),
+		cmocka_unit_test(test_client_key),
 	};
 
 	return cmocka_run_group_tests_name("anvil", tests, NULL, NULL);
