@@ -169,7 +169,7 @@ def test_new_listener_on_reload_and_removed_one(facteurd):
 
 def test_reload_under_load_loses_nothing(facteurd):
     d = facteurd(main_cf={"smtpd_banner": "$myhostname ESMTP load"})
-    msgs = 400
+    msgs = 2000
     out = open(os.path.join(d.root, "smtp-source.out"), "wb")
     p = subprocess.Popen([smtp_source(), "-s", "5", "-m", str(msgs), "-l",
                           "2000", "-f", "load@example.net", "-t",
@@ -179,12 +179,15 @@ def test_reload_under_load_loses_nothing(facteurd):
         sent = 0
         # Ten reloads while the load runs (the config alternates a
         # parameter, so each reload really builds new listeners).
+        time.sleep(0.2)
         for i in range(10):
-            time.sleep(0.15)
+            time.sleep(0.05)
             d.params["smtpd_banner"] = "$myhostname ESMTP load %d" % i
             d.write_config()
             os.kill(d.pid, signal.SIGHUP)
             sent += 1
+        # The reloads happened while the load ran (else make it longer).
+        still_running = p.poll() is None
         rc = p.wait(120)
     finally:
         if p.poll() is None:
@@ -194,9 +197,12 @@ def test_reload_under_load_loses_nothing(facteurd):
     text = open(os.path.join(d.root, "smtp-source.out"), "rb").read().decode(
         "utf-8", "replace")
     assert rc == 0, "smtp-source failed (%s):\n%s" % (rc, text[-3000:])
+    assert still_running, "smtp-source ended before the tenth reload"
     assert "fatal" not in text and "error" not in text.lower(), text[-3000:]
-    log = d.wait_log(r"(?s)(reload -- configuration .*){10}", timeout=30)
-    del log
+    deadline = time.time() + 30
+    while d.log().count("reload -- configuration") < sent and \
+            time.time() < deadline:
+        time.sleep(0.1)
     deadline = time.time() + 60
     while time.time() < deadline:
         n = len(maildir_files(d.mail, "alice@example.test"))

@@ -1,0 +1,188 @@
+"""
+test_proxy.py - smtpd_upstream_proxy_protocol = haproxy on one listener
+(master.cf -o): a small PROXY-speaking client sends v1 and v2 headers
+before the greeting; the real client address then drives mynetworks
+(relay), access maps and the logs. Malformed or missing headers are
+logged as "warning: haproxy read: ..." and the connection is closed.
+"""
+import os
+import re
+import socket
+import struct
+import time
+
+import pytest
+
+from harness import SMTPConn, check, free_port
+
+V2_SIG = b"\r\n\r\n\x00\r\nQUIT\n"
+
+
+def v1(src, dst="127.0.0.1", sport=40000, dport=25, proto="TCP4"):
+    return ("PROXY %s %s %s %d %d\r\n" % (proto, src, dst, sport, dport)).encode()
+
+
+def v2_inet(src, dst="127.0.0.1", sport=40000, dport=25, tlv=b""):
+    if ":" in src:
+        fam = 0x21
+        addrs = (socket.inet_pton(socket.AF_INET6, src) +
+                 socket.inet_pton(socket.AF_INET6, dst))
+    else:
+        fam = 0x11
+        addrs = socket.inet_aton(src) + socket.inet_aton(dst)
+    body = addrs + struct.pack("!HH", sport, dport) + tlv
+    return V2_SIG + bytes([0x21, fam]) + struct.pack("!H", len(body)) + body
+
+
+def v2_local():
+    return V2_SIG + bytes([0x20, 0x00]) + struct.pack("!H", 0)
+
+
+@pytest.fixture
+def lb(facteurd, tmp_path):
+    """A daemon with a plain listener (for the harness) and a PROXY one."""
+    access = tmp_path / "client_access"
+    access.write_text("192.0.2.66 REJECT blocked by the access map\n")
+    d = facteurd(start=False, main_cf={
+        "mynetworks": "192.0.2.0/24",
+        "smtpd_client_restrictions":
+            "check_client_access texthash:%s" % access,
+        "smtpd_upstream_proxy_timeout": "1s",
+    })
+    d.proxy_port = free_port()
+    d.master_cf += ("127.0.0.1:%d inet n - n - - smtpd "
+                    "-o smtpd_upstream_proxy_protocol=haproxy\n" % d.proxy_port)
+    d.write_config()
+    d.start()
+    return d
+
+
+def proxied(d, header, split=False):
+    c = SMTPConn(d.host, d.proxy_port)
+    if split:
+        c.send(header[:7])
+        time.sleep(0.2)
+        c.send(header[7:])
+    else:
+        c.send(header)
+    check(c.reply(), 220)
+    return c
+
+
+def relay_reply(c):
+    check(c.cmd("EHLO lb-client.test"), 250)
+    check(c.cmd("MAIL FROM:<someone@example.net>"), 250)
+    return c.cmd("RCPT TO:<user@far-away.example>")
+
+
+def test_v1_address_in_mynetworks_may_relay(lb):
+    with proxied(lb, v1("192.0.2.10")) as c:
+        check(relay_reply(c), 250)
+        check(c.cmd("QUIT"), 221)
+    lb.wait_log(r"facteur/smtpd\[\d+\]: connect from unknown\[192\.0\.2\.10\]")
+    lb.wait_log(r"disconnect from unknown\[192\.0\.2\.10\]")
+
+
+def test_v1_outside_mynetworks_is_refused_relay(lb):
+    with proxied(lb, v1("203.0.113.5")) as c:
+        r = relay_reply(c)
+        assert r.code in (454, 554), r
+        assert "Relay access denied" in r.text
+    lb.wait_log(r"Relay access denied.*|reject: RCPT from unknown\[203\.0\.113\.5\]")
+    assert "unknown[203.0.113.5]" in lb.log()
+
+
+def test_without_proxy_loopback_is_not_in_mynetworks(lb):
+    # Sanity: the load balancer's own address (127.0.0.1) is not trusted.
+    with lb.session() as c:
+        check(c.cmd("MAIL FROM:<someone@example.net>"), 250)
+        r = c.cmd("RCPT TO:<user@far-away.example>")
+        assert r.code in (454, 554), r
+
+
+def test_v2_ipv4_and_tlvs(lb):
+    tlv = bytes([0x04, 0x00, 0x03]) + b"abc"      # PP2_TYPE_NOOP
+    with proxied(lb, v2_inet("192.0.2.20", tlv=tlv)) as c:
+        check(relay_reply(c), 250)
+    lb.wait_log(r"connect from unknown\[192\.0\.2\.20\]")
+
+
+def test_v2_ipv6(lb):
+    with proxied(lb, v2_inet("2001:db8::7", dst="2001:db8::1")) as c:
+        r = relay_reply(c)
+        assert r.code in (454, 554), r
+    lb.wait_log(r"connect from unknown\[2001:db8::7\]")
+
+
+def test_v2_local_uses_connection_address(lb):
+    with proxied(lb, v2_local()) as c:
+        r = relay_reply(c)
+        assert r.code in (454, 554), r
+    log = lb.log()
+    assert re.search(r"connect from unknown\[127\.0\.0\.1\]", log)
+
+
+def test_access_map_sees_real_address(lb):
+    with proxied(lb, v1("192.0.2.66")) as c:
+        check(c.cmd("EHLO x.test"), 250)
+        r = c.cmd("MAIL FROM:<someone@example.net>")
+        if r.code == 250:
+            r = c.cmd("RCPT TO:<alice@example.test>")
+        assert r.code == 554 and "blocked by the access map" in r.text, r
+    lb.wait_log(r"reject: \w+ from unknown\[192\.0\.2\.66\]")
+
+
+def test_header_in_pieces_and_pipelined_command(lb):
+    # Split across two writes: waited for, not an error.
+    with proxied(lb, v1("192.0.2.11"), split=True) as c:
+        check(c.cmd("EHLO a.test"), 250)
+    # Header and the first command in one write: the command is kept.
+    c = SMTPConn(lb.host, lb.proxy_port)
+    c.send(v2_inet("192.0.2.12") + b"EHLO b.test\r\n")
+    check(c.reply(), 220)
+    check(c.reply(), 250)
+    c.close()
+    lb.wait_log(r"connect from unknown\[192\.0\.2\.12\]")
+
+
+@pytest.mark.parametrize("junk,why", [
+    (b"EHLO client.test\r\n", "not a PROXY protocol header"),
+    (b"PROXY TCP4 192.0.2.1 127.0.0.1 99999 25\r\n", "bad source port"),
+    (b"PROXY TCP4 300.0.2.1 127.0.0.1 1 25\r\n", "bad source address"),
+    (b"PROXY TCP4 192.0.2.1\r\n", "missing fields"),
+    (V2_SIG + bytes([0x21, 0x11, 0x00, 0x04]) + b"\x01\x02\x03\x04",
+     "short IPv4 address block"),
+    (V2_SIG + bytes([0x21, 0x12, 0x00, 0x0c]) + b"\x00" * 12,
+     "unsupported address family"),
+    (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc", "not a PROXY protocol header"),
+])
+def test_malformed_header_is_logged_and_closed(lb, junk, why):
+    c = SMTPConn(lb.host, lb.proxy_port)
+    c.send(junk)
+    assert c.expect_closed(5), "connection not closed after %r" % junk
+    assert b"220" not in c.buf, "greeting sent despite a bad header"
+    c.close()
+    lb.wait_log(r"facteur/smtpd\[\d+\]: warning: haproxy read: "
+                r"(v\d header: )?%s.* from \[127\.0\.0\.1\]$" % re.escape(why))
+
+
+def test_missing_header_times_out(lb):
+    c = SMTPConn(lb.host, lb.proxy_port)
+    t0 = time.time()
+    assert c.expect_closed(5)
+    assert time.time() - t0 >= 0.8
+    assert not c.buf
+    c.close()
+    lb.wait_log(r"warning: haproxy read: time limit exceeded from \[127\.0\.0\.1\]")
+
+
+def test_bad_protocol_value_is_a_config_error(facteurd):
+    d = facteurd(start=False, main_cf={"smtpd_upstream_proxy_protocol": "nginx"})
+    r = d.cli("check")
+    d.spawn()
+    rc = d.proc.wait(10)
+    d.expect_exit = True
+    assert rc != 0
+    err = open(d.stderr_path).read() + d.log()
+    assert "smtpd_upstream_proxy_protocol = nginx" in err, err
+    del r
