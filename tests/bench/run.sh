@@ -1,5 +1,5 @@
 #!/bin/sh
-# tests/bench/run.sh BUILD [--quick] [--repeat N] [--only facteur|postfix] [--keep]
+# tests/bench/run.sh BUILD [--quick] [--repeat N] [--only facteur|postfix] [--headline] [--keep]
 #
 # The benchmark behind `make bench` (not a test: it measures, it does not
 # judge). It installs what it needs when missing (smtp-source and the
@@ -12,7 +12,7 @@
 set -eu
 
 if [ $# -lt 1 ]; then
-	echo "usage: sh tests/bench/run.sh BUILD_DIR [--quick] [--repeat N] [--only facteur|postfix] [--keep]" >&2
+	echo "usage: sh tests/bench/run.sh BUILD_DIR [--quick] [--repeat N] [--only facteur|postfix] [--headline] [--keep]" >&2
 	exit 2
 fi
 build=$1
