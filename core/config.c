@@ -625,6 +625,10 @@ resolve(struct xctx *x, const char *name, const char **v_r)
 	buf_init(&b, CONFIG_VALUE_MAX);
 	if (e->raw == NULL && strcmp(name, "mydomain") == 0)
 		rc = derive_mydomain(x, &b) < 0 ? -1 : 0;
+	else if (e->raw == NULL && strcmp(name, "config_directory") == 0 &&
+		 x->c->dir != NULL && x->c->dir[0] != '\0')
+		/* as Postfix: the directory main.cf was read from (-c DIR) */
+		rc = buf_puts(&b, x->c->dir) < 0 ? -1 : 0;
 	else
 		rc = expand_text(x, raw, strlen(raw), &b);
 	if (rc == -2) {

@@ -150,6 +150,9 @@ struct smtpd_restrictions {
 	struct item *v;
 	size_t       n;
 	bool         blocking;
+	/* blocking only through table lookups (check_*_access, sender login
+	 * maps): may be tried on the loop in table_nonblock mode */
+	bool         table_blocking;
 };
 
 struct check_class {
@@ -177,6 +180,7 @@ struct smtpd_check_conf {
 	struct table_list *sender_login_maps;	/* NULL: not set */
 	bool               sasl_enable;		/* smtpd_sasl_auth_enable */
 	struct greylist   *greylist;		/* check_greylist */
+	bool               delay_reject;	/* smtpd_delay_reject */
 };
 
 /* ---- actions ---- */
@@ -359,7 +363,7 @@ compile_list(const char *param, const char *value,
 						   "restriction class", param, name);
 					goto fail;
 				}
-				r->blocking = true;
+				r->table_blocking = true;
 				break;
 			case OP_GREYLIST:	/* store writes: on a worker */
 				r->blocking = true;
@@ -448,7 +452,7 @@ compile_list(const char *param, const char *value,
 					goto fail_item;
 				}
 				if (table_flags(it->table) & TABLE_F_BLOCKING)
-					r->blocking = true;
+					r->table_blocking = true;
 			} else {
 				struct errbuf perr;
 
@@ -571,6 +575,8 @@ ev_log(const struct ev *e, const char *whatsup, const char *text)
 
 	if (f->syslog_name == NULL)
 		return;
+	if (f->log_hold != NULL)
+		buf_putc(f->log_hold, 'I');
 	buf_init(&line, 0);
 	buf_printf(&line, "%s: %s: %s from %s: %s;",
 		   f->queue_id && *f->queue_id ? f->queue_id : "NOQUEUE",
@@ -582,7 +588,13 @@ ev_log(const struct ev *e, const char *whatsup, const char *text)
 	buf_printf(&line, " proto=%s", f->esmtp ? "ESMTP" : "SMTP");
 	if (f->helo)
 		buf_printf(&line, " helo=<%s>", f->helo);
-	log_write(f->syslog_name, "smtpd", LOG_LVL_INFO, "%s", buf_cstr(&line));
+	if (f->log_hold != NULL) {
+		buf_append(f->log_hold, line.data, line.len);
+		buf_putc(f->log_hold, '\0');
+	} else {
+		log_write(f->syslog_name, "smtpd", LOG_LVL_INFO, "%s",
+			  buf_cstr(&line));
+	}
 	buf_free(&line);
 }
 
@@ -598,7 +610,13 @@ ev_warn(const struct ev *e, const char *fmt, ...)
 	if (e->f->syslog_name == NULL)
 		return;
 	va_start(ap, fmt);
-	log_vwrite(e->f->syslog_name, "smtpd", LOG_LVL_WARNING, fmt, ap);
+	if (e->f->log_hold != NULL) {
+		buf_putc(e->f->log_hold, 'W');
+		buf_vprintf(e->f->log_hold, fmt, ap);
+		buf_putc(e->f->log_hold, '\0');
+	} else {
+		log_vwrite(e->f->syslog_name, "smtpd", LOG_LVL_WARNING, fmt, ap);
+	}
 	va_end(ap);
 }
 
@@ -2192,10 +2210,13 @@ smtpd_check_rcpt(const struct smtpd_check_lists *l,
 	snprintf(rn, sizeof(rn), "%s", t[0] == '<' ? t + 1 : t);
 	if (rn[0] && t[0] == '<' && rn[strlen(rn) - 1] == '>')
 		rn[strlen(rn) - 1] = '\0';
-	st = eval_top(&e, l->client, e.namaddr, NAME_CLIENT);
-	if (!stop(st))
+	/* smtpd_delay_reject = no: those ran at CONNECT, HELO and MAIL */
+	st = SMTPD_CHECK_DUNNO;
+	if (l->conf->delay_reject)
+		st = eval_top(&e, l->client, e.namaddr, NAME_CLIENT);
+	if (!stop(st) && l->conf->delay_reject)
 		st = eval_top(&e, l->helo, f->helo ? f->helo : "", NAME_HELO);
-	if (!stop(st) && f->sender)
+	if (!stop(st) && f->sender && l->conf->delay_reject)
 		st = eval_top(&e, l->sender, f->sender, NAME_SENDER);
 	if (!stop(st) && !smtpd_check_empty(l->relay))
 		st = eval_top(&e, l->relay, rn, NAME_RCPT);
@@ -2207,6 +2228,36 @@ smtpd_check_rcpt(const struct smtpd_check_lists *l,
 		buf_puts(reply, e.dip);
 		return SMTPD_CHECK_DEFER;
 	}
+	return st;
+}
+
+bool
+smtpd_check_delay_reject(const struct smtpd_check_lists *l)
+{
+	return l->conf == NULL || l->conf->delay_reject;
+}
+
+enum smtpd_check_result
+smtpd_check_stage(const struct smtpd_check_lists *l, enum smtpd_check_stage stage,
+		  const struct smtpd_check_facts *f, struct buf *reply,
+		  struct smtpd_check_actions *act)
+{
+	const struct smtpd_restrictions *r;
+	struct ev e;
+	enum smtpd_check_result st;
+
+	r = stage == SMTPD_STAGE_CLIENT ? l->client
+	    : stage == SMTPD_STAGE_HELO ? l->helo : l->sender;
+	if (smtpd_check_empty(r))
+		return SMTPD_CHECK_DUNNO;
+	ev_init(&e, l->conf, f, reply, act);
+	if (stage == SMTPD_STAGE_CLIENT)
+		st = eval_top(&e, r, e.namaddr, NAME_CLIENT);
+	else if (stage == SMTPD_STAGE_HELO)
+		st = eval_top(&e, r, f->helo ? f->helo : "", NAME_HELO);
+	else
+		st = eval_top(&e, r, f->sender ? f->sender : "", NAME_SENDER);
+	ev_deinit(&e);
 	return st;
 }
 
@@ -2421,18 +2472,10 @@ smtpd_check_lists_compile(struct smtpd_check_lists *l, const struct config *c,
 	}
 
 	v = config_get(c, "smtpd_delay_reject");
-	if (v != NULL && strcasecmp(v, "no") == 0) {
-		const char *file;
-		int line;
-
-		if (config_where(c, "smtpd_delay_reject", &file, &line))
-			errbuf_set(err, "%s, line %d: smtpd_delay_reject = no is "
-				   "not supported by this version of facteur "
-				   "(restrictions are applied at RCPT time)",
-				   file, line);
-		else
-			errbuf_set(err, "smtpd_delay_reject = no is not "
-				   "supported by this version of facteur");
+	cf->delay_reject = true;
+	if (v != NULL && params_parse_bool(v, &cf->delay_reject) < 0) {
+		errbuf_set(err, "smtpd_delay_reject: bad value \"%.100s\" "
+			   "(expected yes or no)", v);
 		smtpd_check_lists_free(l);
 		return -1;
 	}
@@ -2499,20 +2542,33 @@ smtpd_check_lists_free(struct smtpd_check_lists *l)
 }
 
 static bool
-blocking(const struct smtpd_restrictions *r)
+blocking(const struct smtpd_restrictions *r, bool tables)
 {
-	return r != NULL && r->blocking;
+	return r != NULL && (r->blocking || (tables && r->table_blocking));
+}
+
+static bool
+lists_blocking(const struct smtpd_check_lists *l, bool tables)
+{
+	if (blocking(l->client, tables) || blocking(l->helo, tables) ||
+	    blocking(l->sender, tables) || blocking(l->relay, tables) ||
+	    blocking(l->rcpt, tables) || blocking(l->data, tables))
+		return true;
+	if (l->conf != NULL)
+		for (size_t i = 0; i < l->conf->nclasses; i++)
+			if (blocking(l->conf->classes[i].list, tables))
+				return true;
+	return false;
 }
 
 bool
 smtpd_check_lists_blocking(const struct smtpd_check_lists *l)
 {
-	if (blocking(l->client) || blocking(l->helo) || blocking(l->sender) ||
-	    blocking(l->relay) || blocking(l->rcpt) || blocking(l->data))
-		return true;
-	if (l->conf != NULL)
-		for (size_t i = 0; i < l->conf->nclasses; i++)
-			if (blocking(l->conf->classes[i].list))
-				return true;
-	return false;
+	return lists_blocking(l, true);
+}
+
+bool
+smtpd_check_lists_need_worker(const struct smtpd_check_lists *l)
+{
+	return lists_blocking(l, false);
 }

@@ -42,6 +42,9 @@ struct smtpd_check_facts {
 	long long   size;		/* MAIL SIZE= or 0 */
 	const char *syslog_name;	/* NULL: no log lines (tests) */
 	struct resolve_ctx *resolve;	/* domain classes, unlisted checks */
+	/* non-NULL: log lines are kept here instead of written, each as 'I'
+	 * or 'W' (info, warning) + text + NUL (a trial run on the loop) */
+	struct buf *log_hold;
 };
 
 /* What access maps and policy servers asked of the transaction. */
@@ -94,6 +97,10 @@ void smtpd_check_lists_free(struct smtpd_check_lists *l);
 /* True when evaluation may block (policy service, sleep, blocking maps):
  * then run smtpd_check_rcpt / smtpd_check_data on a worker. */
 bool smtpd_check_lists_blocking(const struct smtpd_check_lists *l);
+/* True when evaluation may block for more than table lookups (DNS,
+ * policy service, sleep ...): those never run on the loop, even in
+ * table_nonblock mode. */
+bool smtpd_check_lists_need_worker(const struct smtpd_check_lists *l);
 
 /*
  * RCPT time with smtpd_delay_reject: client, helo, sender, relay and
@@ -107,6 +114,24 @@ enum smtpd_check_result smtpd_check_rcpt(const struct smtpd_check_lists *l,
 					 const struct smtpd_check_facts *f,
 					 struct buf *reply_r,
 					 struct smtpd_check_actions *act);
+/*
+ * smtpd_delay_reject = no (Postfix): smtpd_client_restrictions run when the
+ * client connects, smtpd_helo_restrictions at HELO/EHLO and
+ * smtpd_sender_restrictions at MAIL, each on its own; smtpd_check_rcpt
+ * then evaluates the relay and recipient lists only.
+ */
+enum smtpd_check_stage {
+	SMTPD_STAGE_CLIENT,
+	SMTPD_STAGE_HELO,
+	SMTPD_STAGE_SENDER,
+};
+bool smtpd_check_delay_reject(const struct smtpd_check_lists *l);
+/* One list; DUNNO when it is empty. f->where names the command. */
+enum smtpd_check_result smtpd_check_stage(const struct smtpd_check_lists *l,
+					  enum smtpd_check_stage stage,
+					  const struct smtpd_check_facts *f,
+					  struct buf *reply_r,
+					  struct smtpd_check_actions *act);
 /* DATA time: smtpd_data_restrictions (f->rcpt is NULL). */
 enum smtpd_check_result smtpd_check_data(const struct smtpd_check_lists *l,
 					 const struct smtpd_check_facts *f,

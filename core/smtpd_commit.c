@@ -1,7 +1,8 @@
 /*
  * smtpd_commit.c - the parts of a session that may block: recipient
  * checks (restrictions + address resolution, on a worker when a map is
- * blocking) and the commit of a received message. The commit runs on a
+ * blocking and its answer is not in the lookup cache) and the commit of
+ * a received message. The commit runs on a
  * worker: each local Maildir destination gets the message (fsynced), and
  * whatever could not be delivered now goes into the queue (fsynced). Only
  * then does the session answer 250.
@@ -19,15 +20,18 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "backends/table.h"
 #include "core/cleanup_headers.h"
 #include "core/lib/xmalloc.h"
 #include "core/log.h"
 #include "core/qmgr.h"
 #include "core/queue.h"
+#include "core/rewrite.h"
 #include "core/smtpd_check.h"
 #include "core/smtpd_commit.h"
 #include "core/smtpd_listener.h"
 #include "core/smtpd_session.h"
+#include "core/status.h"
 #include "core/worker.h"
 #include "delivery/deliver.h"
 
@@ -137,6 +141,41 @@ rcpt_eval(void *arg)
 	}
 }
 
+/*
+ * Blocking tables, but only table lookups: tries the evaluation on the
+ * loop with cached answers alone (table_nonblock mode). True: done, the
+ * held log lines written. False: some answer was not cached; everything
+ * evaluated is undone for the worker to start again.
+ */
+static bool
+rcpt_eval_cached(struct rcpt_job *j)
+{
+	struct buf hold;
+	bool missed;
+
+	buf_init(&hold, 0);
+	j->f.log_hold = &hold;
+	table_nonblock_begin();
+	rcpt_eval(j);
+	missed = table_nonblock_end();
+	j->f.log_hold = NULL;
+	if (!missed) {
+		for (size_t i = 0; i < hold.len; i += strlen(hold.data + i) + 1)
+			log_write(j->f.syslog_name, "smtpd", hold.data[i] == 'W'
+				  ? LOG_LVL_WARNING : LOG_LVL_INFO, "%s",
+				  hold.data + i + 1);
+	} else {
+		buf_reset(&j->reply);
+		smtpd_check_actions_free(&j->act);
+		smtpd_check_actions_init(&j->act);
+		resolve_result_free(&j->res);
+		memset(&j->res, 0, sizeof(j->res));
+		j->ok = 0;
+	}
+	buf_free(&hold);
+	return !missed;
+}
+
 static void
 rcpt_job_free(struct rcpt_job *j)
 {
@@ -187,6 +226,9 @@ rcpt_deliver_result(struct rcpt_job *j)
 			log_write(s->l->s.syslog_name, "smtpd", LOG_LVL_WARNING,
 				  "%s: %s", j->rcpt_text, j->res.reason);
 	}
+	if (j->ok && j->res.warning != NULL)	/* alias_maps target refused */
+		log_write(s->l->s.syslog_name, "smtpd", LOG_LVL_WARNING, "%s: %s",
+			  j->rcpt_text, j->res.warning);
 	if (j->ok && s->tx != NULL)
 		smtpd_check_actions_merge(&s->tx->act, &j->act);
 	smtpd_rcpt_finish(s, &j->r, &j->res, buf_cstr(&j->reply), j->ok);
@@ -254,6 +296,12 @@ rcpt_start(struct smtpd_session *s, struct smtpd_rcpt_args *r, int vrfy)
 		rcpt_job_free(j);
 		return;
 	}
+	if (!smtpd_check_lists_need_worker(&s->l->checks) &&
+	    rcpt_eval_cached(j)) {
+		rcpt_deliver_result(j);
+		rcpt_job_free(j);
+		return;
+	}
 worker:
 	/* facts point into the session: it stays put while busy. */
 	s->busy = 1;
@@ -271,6 +319,124 @@ void
 smtpd_vrfy_check(struct smtpd_session *s, struct smtpd_rcpt_args *r)
 {
 	rcpt_start(s, r, 1);
+}
+
+/* ---- smtpd_delay_reject = no: CONNECT, HELO, MAIL ---- */
+
+struct stage_job {
+	struct smtpd_session    *s;
+	struct smtpd_listener   *l;
+	enum smtpd_check_stage   stage;
+	struct smtpd_check_facts f;
+	struct smtpd_check_actions act;
+	struct buf               reply;
+	enum smtpd_check_result  r;
+	char                    *helo, *sender, *sasl_username;
+	smtpd_stage_done_fn      done;
+	void                    *arg;
+	char                     instance[48];
+};
+
+static void
+stage_eval(void *arg)
+{
+	struct stage_job *j = arg;
+
+	j->r = smtpd_check_stage(&j->l->checks, j->stage, &j->f, &j->reply,
+				 &j->act);
+}
+
+static void
+stage_finish(struct stage_job *j)
+{
+	struct smtpd_session *s = j->s;
+	int refused = j->r == SMTPD_CHECK_REJECT || j->r == SMTPD_CHECK_DEFER;
+
+	if (refused) {
+		struct buf line;
+
+		buf_init(&line, 0);
+		buf_printf(&line, "NOQUEUE: reject: %s from %s[%s]: %s;",
+			   j->f.where, s->client_name, s->client_addr,
+			   buf_cstr(&j->reply));
+		if (j->stage == SMTPD_STAGE_SENDER)
+			buf_printf(&line, " from=<%s>", j->sender ? j->sender : "");
+		buf_printf(&line, " proto=%s", s->esmtp ? "ESMTP" : "SMTP");
+		if (j->helo != NULL)
+			buf_printf(&line, " helo=<%s>", j->helo);
+		log_write(s->l->s.syslog_name, "smtpd", LOG_LVL_INFO, "%s",
+			  buf_cstr(&line));
+		buf_free(&line);
+	} else if (j->stage == SMTPD_STAGE_SENDER && s->tx != NULL)
+		smtpd_check_actions_merge(&s->tx->act, &j->act);
+	if (s->bev != NULL && !s->closing)
+		j->done(s, refused, buf_cstr(&j->reply), j->arg);
+}
+
+static void
+stage_free(struct stage_job *j)
+{
+	buf_free(&j->reply);
+	smtpd_check_actions_free(&j->act);
+	free(j->helo);
+	free(j->sender);
+	free(j->sasl_username);
+	free(j);
+}
+
+static void
+stage_done(void *arg)
+{
+	struct stage_job *j = arg;
+	struct smtpd_session *s = j->s;
+
+	stage_finish(j);
+	stage_free(j);
+	smtpd_session_resume(s);
+}
+
+void
+smtpd_stage_check(struct smtpd_session *s, int stage, const char *helo,
+		  smtpd_stage_done_fn done, void *arg)
+{
+	struct stage_job *j = xcalloc(1, sizeof(*j));
+	static const char *const where[] = { "CONNECT", "HELO", "MAIL" };
+
+	j->s = s;
+	j->l = s->l;
+	j->stage = (enum smtpd_check_stage)stage;
+	j->done = done;
+	j->arg = arg;
+	buf_init(&j->reply, 0);
+	smtpd_check_actions_init(&j->act);
+	j->helo = helo ? xstrdup(helo) : s->helo ? xstrdup(s->helo) : NULL;
+	j->sender = s->tx && s->tx->sender ? xstrdup(s->tx->sender) : NULL;
+	j->sasl_username = s->sasl_username ? xstrdup(s->sasl_username) : NULL;
+	j->f.esmtp = s->esmtp;
+	j->f.unauth_pipelining = s->ill_pipelining;
+	j->f.where = where[stage >= 0 && stage <= 2 ? stage : 0];
+	j->f.syslog_name = s->l->s.syslog_name;
+	j->f.in_mynetworks = s->in_mynetworks;
+	j->f.sasl_authenticated = s->sasl_authenticated;
+	j->f.sasl_username = j->sasl_username;
+	j->f.sasl_method = s->sasl_method;
+	j->f.client_addr = s->client_addr;
+	j->f.client_name = s->client_name;
+	j->f.helo = j->helo;
+	j->f.sender = j->sender;
+	j->f.resolve = s->l->resolve;
+	snprintf(j->instance, sizeof(j->instance), "%lx.%lx",
+		 (unsigned long)getpid(), (unsigned long)(uintptr_t)s->tx);
+	j->f.instance = j->instance;
+	if (!smtpd_check_lists_blocking(&s->l->checks)) {
+		stage_eval(j);
+		stage_finish(j);
+		stage_free(j);
+		return;
+	}
+	s->busy = 1;
+	bufferevent_disable(s->bev, EV_READ);
+	worker_submit(s->l->srv->pool, stage_eval, stage_done, j);
 }
 
 /* ---- commit ---- */
@@ -307,6 +473,8 @@ struct commit_job {
 	char                   client_addr[INET6_ADDRSTRLEN];
 	char                  *client_name, *helo;
 	bool                   esmtp;
+	bool                   in_mynetworks, sasl_auth;	/* header rewriting */
+	struct buf             rewritten;	/* content after header rewriting */
 };
 
 static double
@@ -417,6 +585,40 @@ commit_content_checks(struct commit_job *j)
 	return j->content_reject == NULL && !j->discard;
 }
 
+/*
+ * cleanup's address rewriting (rewrite.h): the envelope sender, and the
+ * address headers when local_header_rewrite_clients says so. A map that
+ * cannot answer fails the commit (451), as Postfix's cleanup does.
+ */
+static bool
+commit_rewrite(struct commit_job *j, const char **content, size_t *clen)
+{
+	struct rewrite_ctx *rw = resolve_rewriter(j->resolve);
+	struct errbuf err;
+	char *ns = NULL;
+	bool changed = false;
+
+	errbuf_clear(&err);
+	if (rewrite_envelope(rw, REWRITE_ENV_SENDER, j->tx->sender, &ns,
+			     &err) < 0 ||
+	    rewrite_headers(rw, rewrite_hdr_mode(rw, j->client_addr,
+						 j->in_mynetworks, j->sasl_auth),
+			    *content, *clen, &j->rewritten, &changed, &err) < 0) {
+		free(ns);
+		snprintf(j->err, sizeof(j->err), "address rewriting: %s",
+			 errbuf_str(&err));
+		j->failed = true;
+		return false;
+	}
+	free(j->tx->sender);
+	j->tx->sender = ns;
+	if (changed) {
+		*content = j->rewritten.data;
+		*clen = j->rewritten.len;
+	}
+	return true;
+}
+
 static void
 commit_work(void *arg)
 {
@@ -443,6 +645,10 @@ commit_work(void *arg)
 			content = j->cleaned.data;
 			clen = j->cleaned.len;
 		}
+	}
+	if (!commit_rewrite(j, &content, &clen)) {
+		gettimeofday(&j->t_end, NULL);
+		return;
 	}
 	if (t->act.redirect != NULL)
 		commit_redirect(j);
@@ -648,6 +854,7 @@ commit_done(void *arg)
 		s->errors++;
 	} else {
 		commit_log(j);
+		status_count(STATUS_RECEIVED);
 		/* Postfix forgives earlier errors once a message got in. */
 		s->errors = 0;
 		s->junk = 0;
@@ -668,6 +875,7 @@ commit_done(void *arg)
 	resolve_result_free(&j->redirect);
 	buf_free(&j->prepended);
 	buf_free(&j->cleaned);
+	buf_free(&j->rewritten);
 	free(j->content_reject);
 	free(j->client_name);
 	free(j->helo);
@@ -692,6 +900,9 @@ smtpd_commit(struct smtpd_session *s)
 	j->client_name = xstrdup(s->client_name);
 	j->helo = xstrdup(s->helo ? s->helo : "");
 	j->esmtp = s->esmtp;
+	j->in_mynetworks = s->in_mynetworks;
+	j->sasl_auth = s->sasl_authenticated;
+	buf_init(&j->rewritten, 0);
 	gettimeofday(&j->t_start, NULL);
 
 	/* Final destinations, each once (aliases may fan in). */

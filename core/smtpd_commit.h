@@ -15,4 +15,16 @@ struct smtpd_session;
  * (never before returning). */
 void smtpd_commit(struct smtpd_session *s);
 
+/*
+ * smtpd_delay_reject = no: one restriction stage (smtpd_check.h) at its
+ * own command, maybe on a worker. done runs on the loop with the result
+ * and the reply (a refusal is logged already); the session is resumed
+ * after done when the check went to a worker. helo: the name being
+ * checked at HELO/EHLO (NULL otherwise).
+ */
+typedef void (*smtpd_stage_done_fn)(struct smtpd_session *s, int refused,
+				    const char *reply, void *arg);
+void smtpd_stage_check(struct smtpd_session *s, int stage, const char *helo,
+		       smtpd_stage_done_fn done, void *arg);
+
 #endif

@@ -283,8 +283,9 @@ static const struct lists_case lists_cases[] = {
 	{ "smtpd_restriction_classes = strict\n"
 	  "strict = reject_bogus\n", 0,
 	  { "strict: unknown restriction \"reject_bogus\"", NULL } },
-	{ "smtpd_delay_reject = no\n", 0,
-	  { "line 1: smtpd_delay_reject = no is not supported", NULL } },
+	{ "smtpd_delay_reject = no\n", 1, { NULL } },
+	{ "smtpd_delay_reject = maybe\n", 0,
+	  { "smtpd_delay_reject: bad value \"maybe\"", NULL } },
 	{ "smtpd_client_restrictions = check_policy_service\n", 0,
 	  { "\"check_policy_service\" needs inet:host:port", NULL } },
 	{ "smtpd_client_restrictions = check_policy_service tcp:x\n", 0,
