@@ -3,15 +3,22 @@
  * dispatches lookups to its driver.
  * Must not: verify passwords (pwscheme.c does).
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "auth/passdb.h"
+#include "auth/pwscheme.h"
 #include "core/lib/xmalloc.h"
 
 struct passdb {
 	struct passdb_file  *file;
 	struct passdb_table *table;
+	pthread_mutex_t      dummy_lock;	/* sample, dummy */
+	char                *sample;	/* a stored value seen (tables) */
+	char                *dummy;	/* pwscheme_dummy(sample) */
 };
 
 struct passdb *
@@ -28,6 +35,7 @@ passdb_open(const char *spec, struct errbuf *err)
 	if (((size_t)(colon - spec) == 4 && strncmp(spec, "ldap", 4) == 0) ||
 	    ((size_t)(colon - spec) == 5 && strncmp(spec, "mysql", 5) == 0)) {
 		p = xcalloc(1, sizeof(*p));
+		pthread_mutex_init(&p->dummy_lock, NULL);
 		if ((p->table = passdb_table_open(spec, err)) == NULL) {
 			free(p);
 			return NULL;
@@ -41,6 +49,7 @@ passdb_open(const char *spec, struct errbuf *err)
 		return NULL;
 	}
 	p = xcalloc(1, sizeof(*p));
+	pthread_mutex_init(&p->dummy_lock, NULL);
 	if ((p->file = passdb_file_open(colon + 1, err)) == NULL) {
 		free(p);
 		return NULL;
@@ -55,6 +64,9 @@ passdb_free(struct passdb **pp)
 		return;
 	passdb_file_free(&(*pp)->file);
 	passdb_table_free(&(*pp)->table);
+	pthread_mutex_destroy(&(*pp)->dummy_lock);
+	free((*pp)->sample);
+	free((*pp)->dummy);
 	free(*pp);
 	*pp = NULL;
 }
@@ -63,7 +75,64 @@ enum passdb_status
 passdb_lookup(struct passdb *p, const char *user, char **pass_r,
 	      struct errbuf *err)
 {
-	if (p->table != NULL)
-		return passdb_table_lookup(p->table, user, pass_r, err);
+	enum passdb_status r;
+
+	if (p->table != NULL) {
+		r = passdb_table_lookup(p->table, user, pass_r, err);
+		if (r == PASSDB_FOUND) {
+			pthread_mutex_lock(&p->dummy_lock);
+			if (p->sample == NULL)
+				p->sample = xstrdup(*pass_r);
+			pthread_mutex_unlock(&p->dummy_lock);
+		}
+		return r;
+	}
 	return passdb_file_lookup(p->file, user, pass_r, err);
+}
+
+void
+passdb_dummy_verify(struct passdb *p, const char *pw, size_t pwlen)
+{
+	char *sample = NULL, *dummy = NULL;
+	struct errbuf e;
+
+	pthread_mutex_lock(&p->dummy_lock);
+	if (p->dummy != NULL)
+		dummy = xstrdup(p->dummy);
+	else if (p->sample != NULL)
+		sample = xstrdup(p->sample);
+	pthread_mutex_unlock(&p->dummy_lock);
+	if (dummy == NULL) {
+		if (sample == NULL && p->file != NULL)
+			sample = passdb_file_sample(p->file);
+		if ((dummy = pwscheme_dummy(sample, &e)) == NULL)
+			return;
+		pthread_mutex_lock(&p->dummy_lock);
+		if (p->dummy == NULL && (sample != NULL || p->table == NULL))
+			p->dummy = xstrdup(dummy);
+		pthread_mutex_unlock(&p->dummy_lock);
+	}
+	(void)pwscheme_verify(dummy, pw, pwlen, &e);
+	free(dummy);
+	if (sample != NULL) {
+		sodium_memzero(sample, strlen(sample));
+		free(sample);
+	}
+}
+
+bool
+passdb_binds(const struct passdb *p)
+{
+	return p->table != NULL && passdb_table_binds(p->table);
+}
+
+int
+passdb_bind_verify(struct passdb *p, const char *user, const char *pw,
+		   size_t pwlen, struct errbuf *err)
+{
+	if (!passdb_binds(p)) {
+		errbuf_set(err, "this passdb does not check passwords by bind");
+		return -1;
+	}
+	return passdb_table_bind_verify(p->table, user, pw, pwlen, err);
 }

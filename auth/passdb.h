@@ -10,6 +10,9 @@
  */
 #ifndef FACTEUR_PASSDB_H
 #define FACTEUR_PASSDB_H
+#include <stdbool.h>
+#include <stddef.h>
+
 #include "core/lib/errbuf.h"
 
 enum passdb_status {
@@ -25,6 +28,24 @@ void passdb_free(struct passdb **pp);
  * frees it). TEMPFAIL + err when the source cannot be read. */
 enum passdb_status passdb_lookup(struct passdb *p, const char *user,
 				 char **pass_r, struct errbuf *err);
+/*
+ * ldap: with auth_bind = yes: the LDAP server checks the password by a
+ * bind as the user; passdb_lookup is then a TEMPFAIL. passdb_binds tells;
+ * passdb_bind_verify returns 1 (right), 0 + err (wrong password or
+ * unknown user), -1 + err (cannot tell now: 454). Blocking: on a worker.
+ */
+bool passdb_binds(const struct passdb *p);
+int  passdb_bind_verify(struct passdb *p, const char *user, const char *pw,
+			size_t pwlen, struct errbuf *err);
+
+/*
+ * Verifies pw against a hash of a random password that costs what this
+ * passdb's stored passwords cost (pwscheme_dummy of a sample entry: the
+ * passwd-file's first, or the first a table returned; argon2id before
+ * any), and forgets the result: unknown users take the time a wrong
+ * password takes. Blocking, like a real verification.
+ */
+void passdb_dummy_verify(struct passdb *p, const char *pw, size_t pwlen);
 
 /* passdb_file.c */
 struct passdb_file;
@@ -32,6 +53,8 @@ struct passdb_file *passdb_file_open(const char *path, struct errbuf *err);
 void passdb_file_free(struct passdb_file **fp);
 enum passdb_status passdb_file_lookup(struct passdb_file *f, const char *user,
 				      char **pass_r, struct errbuf *err);
+/* A copy of the first entry's stored value (malloc'ed), or NULL. */
+char *passdb_file_sample(struct passdb_file *f);
 
 /* passdb_table.c: ldap:/path.cf, mysql:/path.cf (value = stored hash) */
 struct passdb_table;
@@ -39,5 +62,8 @@ struct passdb_table *passdb_table_open(const char *spec, struct errbuf *err);
 void passdb_table_free(struct passdb_table **tp);
 enum passdb_status passdb_table_lookup(struct passdb_table *t, const char *user,
 				       char **pass_r, struct errbuf *err);
+bool passdb_table_binds(const struct passdb_table *t);
+int  passdb_table_bind_verify(struct passdb_table *t, const char *user,
+			      const char *pw, size_t pwlen, struct errbuf *err);
 
 #endif

@@ -206,3 +206,20 @@ out:
 	free(lc);
 	return r;
 }
+
+char *
+passdb_file_sample(struct passdb_file *f)
+{
+	char *s = NULL;
+	size_t best = 0;
+
+	pthread_mutex_lock(&f->lock);
+	for (size_t i = 0; i < f->n; i++)
+		if (s == NULL || f->v[i].line < best) {
+			s = f->v[i].pass;
+			best = f->v[i].line;
+		}
+	s = s ? xstrdup(s) : NULL;
+	pthread_mutex_unlock(&f->lock);
+	return s;
+}

@@ -35,6 +35,7 @@
 #include "auth/passdb.h"
 #include "auth/pwscheme.h"
 #include "auth/sasl.h"
+#include "auth/sasl_exchange.h"
 #include "auth/throttle.h"
 #include "core/lib/buf.h"
 #include "core/lib/strlist.h"
@@ -62,13 +63,12 @@ struct managesieve {
 	struct passdb          *passdb;
 	struct tls_server      *tls;
 	bool                    auth_plain, auth_tls;
+	unsigned                sasl_mechs, sasl_mechs_tls;	/* offered */
 	unsigned                nsessions, max_sessions;
 	int                    *fds;
 	size_t                  nfds;
 	struct evconnlistener **evl;
 };
-
-enum auth_state { AUTH_NONE = 0, AUTH_WAIT, AUTH_LOGIN_USER, AUTH_LOGIN_PW };
 
 struct msv_session {
 	struct managesieve *m;
@@ -82,13 +82,14 @@ struct msv_session {
 	unsigned            errors;
 	char               *user, *home;	/* once authenticated */
 	enum sasl_mech      mech;
-	enum auth_state     auth;
-	char               *login_user;
+	struct sasl_exchange *auth_ex;		/* AUTHENTICATE in progress */
+	char               *auth_final;		/* SASL data for the OK */
 	struct event       *delay;		/* throttled failure reply */
 	char               *delayed_reply;
 };
 
 static void process(struct msv_session *s);
+static void auth_act(struct msv_session *s, enum sasl_action a);
 
 /* ---- replies ---- */
 
@@ -122,11 +123,14 @@ reply(struct msv_session *s, const char *kind, const char *code,
 static void
 capabilities(struct msv_session *s, struct buf *b)
 {
-	bool sasl = s->ssl ? s->m->auth_tls : s->m->auth_plain;
+	unsigned sasl = s->ssl ? s->m->sasl_mechs_tls : s->m->sasl_mechs;
 
 	buf_puts(b, "\"IMPLEMENTATION\" \"facteur\"\r\n");
-	if (s->user == NULL)
-		buf_printf(b, "\"SASL\" \"%s\"\r\n", sasl ? "PLAIN LOGIN" : "");
+	if (s->user == NULL) {
+		buf_puts(b, "\"SASL\" \"");
+		sasl_mechs_format(sasl, b);
+		buf_puts(b, "\"\r\n");
+	}
 	buf_printf(b, "\"SIEVE\" \"%s\"\r\n", sieve_extensions());
 	if (s->m->tls != NULL && s->ssl == NULL && s->user == NULL)
 		buf_puts(b, "\"STARTTLS\"\r\n");
@@ -160,10 +164,8 @@ session_free(struct msv_session *s)
 	free(s->delayed_reply);
 	free(s->user);
 	free(s->home);
-	if (s->login_user) {
-		sodium_memzero(s->login_user, strlen(s->login_user));
-		free(s->login_user);
-	}
+	sasl_exchange_free(&s->auth_ex);
+	free(s->auth_final);
 	free(s);
 }
 
@@ -395,7 +397,7 @@ out:
 }
 
 enum op {
-	OP_AUTH, OP_PUT, OP_CHECK, OP_LIST, OP_SETACTIVE, OP_GET, OP_DELETE,
+	OP_AUTH, OP_LOGIN, OP_PUT, OP_CHECK, OP_LIST, OP_SETACTIVE, OP_GET, OP_DELETE,
 	OP_RENAME, OP_HAVESPACE,
 };
 
@@ -406,11 +408,11 @@ struct job {
 	size_t              alen, blen;
 	long long           num;
 	struct buf          out;	/* the reply, complete */
-	/* OP_AUTH */
-	struct passdb      *passdb;
+	/* OP_AUTH: the exchange's passdb work (owned by the session) */
+	struct sasl_exchange *ex;
+	/* OP_LOGIN: the authenticated user's Sieve home */
 	struct resolve_ctx *resolve;
-	char               *user, *pw;
-	size_t              pwlen;
+	char               *user;
 	int                 result;	/* 1 ok, 0 failed, -1 temporary */
 	char               *home_r;
 	struct errbuf       err;
@@ -429,30 +431,14 @@ job_reply(struct job *j, const char *kind, const char *code, const char *text)
 	buf_puts(&j->out, "\r\n");
 }
 
+/* The authenticated user's home (where the Sieve scripts live). */
 static void
-work_auth(struct job *j)
+work_login(struct job *j)
 {
-	char *stored = NULL, *reason = NULL;
+	char *reason = NULL;
 	struct resolve_dest d;
 
-	switch (passdb_lookup(j->passdb, j->user, &stored, &j->err)) {
-	case PASSDB_FOUND:
-		j->result = pwscheme_verify(stored, j->pw, j->pwlen, &j->err);
-		if (j->result == PW_MISMATCH)
-			errbuf_set(&j->err, "wrong password for %s", j->user);
-		sodium_memzero(stored, strlen(stored));
-		free(stored);
-		break;
-	case PASSDB_NOTFOUND:
-		j->result = 0;
-		errbuf_set(&j->err, "unknown user %s", j->user);
-		break;
-	default:
-		j->result = -1;
-		break;
-	}
-	if (j->result != 1)
-		return;
+	j->result = 1;
 	/* User names are case-insensitive: one spelling for the session. */
 	for (char *c = j->user; *c; c++)
 		if (*c >= 'A' && *c <= 'Z')
@@ -665,7 +651,8 @@ job_work(void *arg)
 
 	errbuf_clear(&j->err);
 	switch (j->op) {
-	case OP_AUTH:		work_auth(j); break;
+	case OP_AUTH:		sasl_exchange_work(j->ex); break;
+	case OP_LOGIN:		work_login(j); break;
 	case OP_PUT:		work_put(j, true); break;
 	case OP_CHECK:		work_put(j, false); break;
 	case OP_LIST:		work_list(j); break;
@@ -680,10 +667,6 @@ job_work(void *arg)
 static void
 job_free(struct job *j)
 {
-	if (j->pw != NULL) {
-		sodium_memzero(j->pw, j->pwlen);
-		free(j->pw);
-	}
 	free(j->user);
 	free(j->home);
 	free(j->home_r);
@@ -725,19 +708,21 @@ auth_result(struct msv_session *s, int result, const char *user,
 	const char *mech = sasl_mech_name(s->mech);
 	unsigned delay;
 
-	s->auth = AUTH_NONE;
-	if (s->login_user) {
-		sodium_memzero(s->login_user, strlen(s->login_user));
-		xfree(&s->login_user);
-	}
+	sasl_exchange_free(&s->auth_ex);
 	if (result == 1) {
+		char *code = s->auth_final ? xasprintf("SASL \"%s\"",
+						       s->auth_final) : NULL;
+
 		s->user = xstrdup(user);
 		s->home = xstrdup(home);
 		log_write(s->m->s.syslog_name, SVC, LOG_LVL_INFO,
 			  "[%s]: login: user=%s, method=%s", s->addr, user, mech);
-		reply(s, "OK", NULL, "Logged in");
+		reply(s, "OK", code, "Logged in");
+		free(code);
+		xfree(&s->auth_final);
 		return;
 	}
+	xfree(&s->auth_final);
 	s->errors++;
 	if (result < 0) {
 		log_write(s->m->s.syslog_name, SVC, LOG_LVL_WARNING,
@@ -782,6 +767,13 @@ job_done(void *arg)
 	}
 	if (j->op == OP_AUTH) {
 		s->busy = false;
+		auth_act(s, sasl_exchange_resume(s->auth_ex));
+		if (s->busy) {		/* a login job, or a throttled failure */
+			job_free(j);
+			return;
+		}
+	} else if (j->op == OP_LOGIN) {
+		s->busy = false;
 		auth_result(s, j->result, j->user, j->home_r, errbuf_str(&j->err));
 		if (s->busy) {		/* a throttled failure */
 			job_free(j);
@@ -819,56 +811,61 @@ job_submit(struct msv_session *s, struct job *j)
 	worker_submit(s->m->srv->pool, job_work, job_done, j);
 }
 
-/* ---- AUTHENTICATE ---- */
+/* ---- AUTHENTICATE; the exchange itself is auth/sasl_exchange.c ---- */
 
+/* Does what the exchange asks: a challenge string, a worker job, the end. */
 static void
-auth_verify(struct msv_session *s, const char *user, size_t ulen,
-	    const char *pw, size_t pwlen)
+auth_act(struct msv_session *s, enum sasl_action a)
 {
-	struct job *j = job_new(s, OP_AUTH);
+	struct sasl_exchange *ex = s->auth_ex;
+	struct buf b;
+	size_t n;
+	const char *out;
+	struct job *j;
 
-	j->passdb = s->m->passdb;
-	j->resolve = s->m->resolve;
-	j->user = xstrndup(user, ulen);
-	j->pw = xmalloc(pwlen + 1);
-	memcpy(j->pw, pw, pwlen);
-	j->pw[pwlen] = '\0';
-	j->pwlen = pwlen;
-	job_submit(s, j);
+	switch (a) {
+	case SASL_CHALLENGE:
+		out = sasl_exchange_out(ex, &n);
+		buf_init(&b, 0);
+		buf_putc(&b, '"');
+		sasl_encode64(out, n, &b);
+		buf_puts(&b, "\"\r\n");
+		send_buf(s, &b);
+		buf_free(&b);
+		return;
+	case SASL_WORK:
+		j = job_new(s, OP_AUTH);
+		j->ex = ex;
+		job_submit(s, j);
+		return;
+	case SASL_OK:
+		/* SCRAM's server-final message goes in OK (SASL "...") */
+		out = sasl_exchange_out(ex, &n);
+		xfree(&s->auth_final);
+		if (n > 0) {
+			buf_init(&b, 0);
+			sasl_encode64(out, n, &b);
+			s->auth_final = buf_steal(&b);
+		}
+		j = job_new(s, OP_LOGIN);
+		j->resolve = s->m->resolve;
+		j->user = xstrdup(sasl_exchange_user(ex));
+		job_submit(s, j);
+		return;
+	default:
+		auth_result(s, a == SASL_FAIL ? 0 : -1, NULL, NULL,
+			    sasl_exchange_why(ex));
+		return;
+	}
 }
 
-/* One decoded client message (initial response or an answer). */
+/* An exchange ended by the client or by a bad message. */
 static void
-auth_step(struct msv_session *s, const char *msg, size_t len)
+auth_abort(struct msv_session *s, const char *text)
 {
-	if (s->mech == SASL_MECH_PLAIN) {
-		const char *u, *pw, *why;
-		size_t ul, pwl;
-
-		if (sasl_plain_parse(msg, len, &u, &ul, &pw, &pwl, &why) < 0) {
-			auth_result(s, 0, NULL, NULL, why);
-			return;
-		}
-		auth_verify(s, u, ul, pw, pwl);
-		return;
-	}
-	if (s->auth != AUTH_LOGIN_PW) {
-		if (len == 0 || memchr(msg, '\0', len) != NULL) {
-			auth_result(s, 0, NULL, NULL, "bad user name");
-			return;
-		}
-		s->login_user = xstrndup(msg, len);
-		s->auth = AUTH_LOGIN_PW;
-		evbuffer_add_printf(bufferevent_get_output(s->bev),
-				    "\"UGFzc3dvcmQ6\"\r\n");
-		return;
-	}
-	if (len == 0) {
-		auth_result(s, 0, NULL, NULL, "empty password");
-		return;
-	}
-	s->auth = AUTH_NONE;
-	auth_verify(s, s->login_user, strlen(s->login_user), msg, len);
+	sasl_exchange_free(&s->auth_ex);
+	s->errors++;
+	reply(s, "NO", NULL, text);
 }
 
 /* A base64 string from the client; "*" aborts. */
@@ -878,21 +875,16 @@ auth_message(struct msv_session *s, const struct msv_tok *t)
 	struct buf msg;
 
 	if (t->len == 1 && t->s[0] == '*') {
-		s->auth = AUTH_NONE;
-		xfree(&s->login_user);
-		s->errors++;
-		reply(s, "NO", NULL, "Authentication aborted");
+		auth_abort(s, "Authentication aborted");
 		return;
 	}
 	buf_init(&msg, SASL_RESPONSE_MAX);
-	if (sasl_decode64(t->s, t->len, &msg) < 0) {
-		s->auth = AUTH_NONE;
-		xfree(&s->login_user);
-		s->errors++;
-		reply(s, "NO", NULL, "Cannot decode the response");
-	} else {
-		auth_step(s, msg.data ? msg.data : "", msg.len);
-	}
+	/* RFC 5804 2.1: an empty string is an empty response. */
+	if (t->len > 0 && sasl_decode64(t->s, t->len, &msg) < 0)
+		auth_abort(s, "Cannot decode the response");
+	else
+		auth_act(s, sasl_exchange_step(s->auth_ex, msg.data ? msg.data
+					       : "", msg.len));
 	if (msg.data)
 		sodium_memzero(msg.data, msg.cap);
 	buf_free(&msg);
@@ -901,7 +893,7 @@ auth_message(struct msv_session *s, const struct msv_tok *t)
 static void
 do_authenticate(struct msv_session *s, const struct msv_cmd *c)
 {
-	bool offered = s->ssl ? s->m->auth_tls : s->m->auth_plain;
+	unsigned offered = s->ssl ? s->m->sasl_mechs_tls : s->m->sasl_mechs;
 
 	if (s->user != NULL) {
 		reply(s, "NO", NULL, "Already authenticated");
@@ -913,22 +905,22 @@ do_authenticate(struct msv_session *s, const struct msv_cmd *c)
 		return;
 	}
 	s->mech = sasl_mech_find(c->v[1].s, c->v[1].len);
-	if (!offered && s->ssl == NULL && s->m->s.smtpd_tls_auth_only) {
+	if (offered == 0 && s->ssl == NULL && s->m->s.smtpd_tls_auth_only) {
 		reply(s, "NO", "ENCRYPT-NEEDED", "Use STARTTLS first");
 		return;
 	}
-	if (s->mech == SASL_MECH_NONE || !offered) {
+	if (s->mech == SASL_MECH_NONE || !(offered & SASL_MECH_BIT(s->mech))) {
 		reply(s, "NO", NULL, "Unsupported authentication mechanism");
 		return;
 	}
-	s->auth = s->mech == SASL_MECH_PLAIN ? AUTH_WAIT : AUTH_LOGIN_USER;
+	sasl_exchange_free(&s->auth_ex);
+	s->auth_ex = sasl_exchange_new(s->mech, s->m->passdb,
+				       s->m->s.myhostname, SASL_EX_FINAL_IN_OK);
 	if (c->n == 3) {
 		auth_message(s, &c->v[2]);
 		return;
 	}
-	evbuffer_add_printf(bufferevent_get_output(s->bev), "%s\r\n",
-			    s->mech == SASL_MECH_PLAIN ? "\"\""
-			    : "\"VXNlcm5hbWU6\"");
+	auth_act(s, sasl_exchange_start(s->auth_ex));
 }
 
 /* ---- commands ---- */
@@ -1216,19 +1208,13 @@ process(struct msv_session *s)
 		evbuffer_drain(in, used);
 		if (rc == MSV_BAD) {
 			s->errors++;
-			if (s->auth != AUTH_NONE) {
-				s->auth = AUTH_NONE;
-				xfree(&s->login_user);
-			}
+			sasl_exchange_free(&s->auth_ex);
 			reply(s, "NO", NULL, why);
 			continue;
 		}
-		if (s->auth != AUTH_NONE) {
+		if (s->auth_ex != NULL) {
 			if (c.n != 1) {
-				s->auth = AUTH_NONE;
-				xfree(&s->login_user);
-				s->errors++;
-				reply(s, "NO", NULL, "Expected one string");
+				auth_abort(s, "Expected one string");
 			} else {
 				auth_message(s, &c.v[0]);
 			}
@@ -1372,21 +1358,6 @@ on_accept(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr *sa,
 }
 
 
-/* "noplaintext" in a smtpd_sasl_*security_options value (all our
- * mechanisms are plaintext ones). */
-static bool
-noplaintext(const char *value)
-{
-	struct strlist opts;
-	bool r;
-
-	strlist_init(&opts);
-	strlist_split(&opts, value);
-	r = strlist_contains(&opts, "noplaintext");
-	strlist_free(&opts);
-	return r;
-}
-
 struct managesieve *
 managesieve_new(struct smtpd_server *srv, const struct config *base_cfg,
 		const struct master_service *svc, struct errbuf *err)
@@ -1411,10 +1382,24 @@ managesieve_new(struct smtpd_server *srv, const struct config *base_cfg,
 		errbuf_set(err, "%s: %s", m->service, errbuf_str(&e));
 		goto fail;
 	}
-	m->auth_plain = !noplaintext(m->s.smtpd_sasl_security_options) &&
-			!m->s.smtpd_tls_auth_only;
-	m->auth_tls = m->tls != NULL &&
-		      !noplaintext(m->s.smtpd_sasl_tls_security_options);
+	if (sasl_mechs_parse(m->s.smtpd_sasl_mechanisms, &m->sasl_mechs,
+			     &e) < 0 ||
+	    (m->sasl_mechs_tls = m->sasl_mechs,
+	     sasl_mechs_secure("smtpd_sasl_security_options",
+			       m->s.smtpd_sasl_security_options,
+			       &m->sasl_mechs, &e)) < 0 ||
+	    sasl_mechs_secure("smtpd_sasl_tls_security_options",
+			      m->s.smtpd_sasl_tls_security_options,
+			      &m->sasl_mechs_tls, &e) < 0) {
+		errbuf_set(err, "%s: %s", m->service, errbuf_str(&e));
+		goto fail;
+	}
+	if (m->s.smtpd_tls_auth_only)
+		m->sasl_mechs = 0;
+	if (m->tls == NULL)
+		m->sasl_mechs_tls = 0;
+	m->auth_plain = m->sasl_mechs != 0;
+	m->auth_tls = m->sasl_mechs_tls != 0;
 	if (m->tls == NULL)
 		log_write(m->s.syslog_name, SVC, LOG_LVL_WARNING,
 			  "%s: no smtpd_tls_cert_file: STARTTLS is not offered",

@@ -34,11 +34,13 @@
 #include "auth/passdb.h"
 #include "auth/pwscheme.h"
 #include "auth/sasl.h"
+#include "auth/sasl_exchange.h"
 #include "auth/throttle.h"
 #include "core/addr.h"
 #include "core/lib/xmalloc.h"
 #include "core/log.h"
 #include "core/netlist.h"
+#include "core/proxy_proto.h"
 #include "core/queue.h"
 #include "core/smtpd_cmd.h"
 #include "core/smtpd_commit.h"
@@ -54,6 +56,14 @@
 #define SESSION_INPUT_MAX (64 * 1024)
 /* Content handed over per callback when a data line has no end yet. */
 #define DATA_CHUNK_MAX (64 * 1024)
+
+/* smtpd_upstream_proxy_protocol = haproxy: the header being read. */
+struct smtpd_proxy {
+	struct event           *ev;
+	size_t                  len;	/* header bytes consumed so far */
+	struct sockaddr_storage peer;	/* the load balancer */
+	unsigned char           buf[PROXY_PROTO_MAX];
+};
 
 static void session_process(struct smtpd_session *s);
 static void session_close(struct smtpd_session *s);
@@ -208,10 +218,15 @@ session_free(struct smtpd_session *s)
 		buf_printf(&stats, " commands=%u", total);
 	else
 		buf_printf(&stats, " commands=%u/%u", total_ok, total);
-	log_write(sess_name(s), SVC, LOG_LVL_INFO, "disconnect from %s[%s]%s",
-		  s->client_name, s->client_addr, buf_cstr(&stats));
+	if (s->greeted)
+		log_write(sess_name(s), SVC, LOG_LVL_INFO, "disconnect from "
+			  "%s[%s]%s", s->client_name, s->client_addr,
+			  buf_cstr(&stats));
 	buf_free(&stats);
-	smtpd_limits_disconnect(s);
+	if (s->proxy != NULL) {
+		event_free(s->proxy->ev);
+		free(s->proxy);
+	}
 
 	drop_conn(s);
 	if (s->timer)
@@ -221,13 +236,13 @@ session_free(struct smtpd_session *s)
 	free(s->bdat_reject);
 	free(s->tls_info);
 	free(s->sasl_username);
-	free(s->auth_user);
+	sasl_exchange_free(&s->auth_ex);
 	free(s->auth_reply);
 	if (s->auth_timer)
 		event_free(s->auth_timer);
+	smtpd_limits_disconnect(s);
+	smtpd_listener_session_gone(l, s);	/* may free a retired l */
 	free(s);
-	l->nsessions--;
-	l->srv->nsessions--;
 }
 
 /* Stops reading; frees the session once the output is flushed and no
@@ -265,6 +280,10 @@ smtpd_session_resume(struct smtpd_session *s)
 	s->busy = 0;
 	if (s->closing) {
 		session_close(s);
+		return;
+	}
+	if (s->l->srv->shutting_down) {
+		smtpd_session_shutdown(s);
 		return;
 	}
 	if (s->errors >= s->l->s.smtpd_hard_error_limit) {
@@ -309,11 +328,29 @@ maybe_tarpit(struct smtpd_session *s)
 
 /* ---- commands ---- */
 
+static void helo_accept(struct smtpd_session *s, const char *name, int ehlo);
+
+/* smtpd_delay_reject = no: the HELO name passed smtpd_helo_restrictions? */
+static void
+helo_checked(struct smtpd_session *s, int refused, const char *reply, void *arg)
+{
+	char *name = arg;
+	int ehlo = name[0] == 'E';
+
+	if (refused) {
+		reply_error(s, "%s", reply);
+		count_cmd(s, ehlo ? SMTPD_EHLO : SMTPD_HELO, 0);
+	} else
+		helo_accept(s, name + 1, ehlo);
+	free(name);
+}
+
 static void
 do_helo(struct smtpd_session *s, const struct smtpd_cmd *c, size_t alen,
 	int ehlo)
 {
 	const char *reply;
+	char *name;
 
 	if (smtpd_cmd_helo(c->arg, alen, &reply) < 0) {
 		reply_error(s, "501 5.5.4 Syntax: %s hostname",
@@ -321,11 +358,28 @@ do_helo(struct smtpd_session *s, const struct smtpd_cmd *c, size_t alen,
 		count_cmd(s, c->verb, 0);
 		return;
 	}
+	name = xstrndup(c->arg, alen < 255 ? alen : 255);
+	if (!smtpd_check_delay_reject(&s->l->checks)) {
+		/* "E" or "H" + name: the continuation's argument */
+		char *arg = xasprintf("%c%s", ehlo ? 'E' : 'H', name);
+
+		s->esmtp = ehlo;
+		smtpd_stage_check(s, SMTPD_STAGE_HELO, name, helo_checked, arg);
+		free(name);
+		return;
+	}
+	helo_accept(s, name, ehlo);
+	free(name);
+}
+
+static void
+helo_accept(struct smtpd_session *s, const char *name, int ehlo)
+{
 	free(s->helo);
-	s->helo = xstrndup(c->arg, alen < 255 ? alen : 255);
+	s->helo = xstrdup(name);
 	s->esmtp = ehlo;
 	txn_reset(s);
-	count_cmd(s, c->verb, 1);
+	count_cmd(s, ehlo ? SMTPD_EHLO : SMTPD_HELO, 1);
 	if (ehlo) {
 		const char *r = s->ssl ? s->l->ehlo_reply_tls : s->l->ehlo_reply;
 
@@ -333,6 +387,20 @@ do_helo(struct smtpd_session *s, const struct smtpd_cmd *c, size_t alen,
 	}
 	else
 		smtpd_session_reply(s, "250 %s", s->l->s.myhostname);
+}
+
+static void
+mail_checked(struct smtpd_session *s, int refused, const char *reply, void *arg)
+{
+	(void)arg;
+	if (refused) {
+		reply_error(s, "%s", reply);
+		txn_reset(s);
+		count_cmd(s, SMTPD_MAIL, 0);
+		return;
+	}
+	count_cmd(s, SMTPD_MAIL, 1);
+	smtpd_session_reply(s, "250 2.1.0 Ok");
 }
 
 static void
@@ -385,6 +453,11 @@ do_mail(struct smtpd_session *s, const struct smtpd_cmd *c, size_t alen)
 		reply_error(s, "%s", why);
 		txn_reset(s);
 		goto bad;
+	}
+	if (!smtpd_check_delay_reject(&s->l->checks)) {
+		/* smtpd_sender_restrictions now (smtpd_delay_reject = no) */
+		smtpd_stage_check(s, SMTPD_STAGE_SENDER, NULL, mail_checked, NULL);
+		return;
 	}
 	count_cmd(s, c->verb, 1);
 	smtpd_session_reply(s, "250 2.1.0 Ok");
@@ -724,15 +797,11 @@ starttls_switch(struct smtpd_session *s)
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
 }
 
-/* ---- AUTH (RFC 4954) ---- */
+/* ---- AUTH (RFC 4954); the exchange itself is auth/sasl_exchange.c ---- */
 
 struct auth_job {
 	struct smtpd_session *s;
-	struct passdb        *passdb;
-	char                 *user, *pw;
-	size_t                pwlen;
-	int                   result;	/* 1 ok, 0 failed, -1 temporary */
-	struct errbuf         err;
+	struct sasl_exchange *ex;
 };
 
 static void
@@ -760,7 +829,6 @@ auth_finish(struct smtpd_session *s, int result, const char *user,
 	unsigned delay = 0;
 
 	s->state = SMTPD_S_CMD;
-	xfree(&s->auth_user);
 	if (result > 0) {
 		s->sasl_authenticated = 1;
 		free(s->sasl_username);
@@ -819,44 +887,14 @@ auth_finish(struct smtpd_session *s, int result, const char *user,
 		smtpd_session_resume(s);
 }
 
+static void auth_act(struct smtpd_session *s, enum sasl_action a, int async);
+
 static void
 auth_work(void *arg)
 {
 	struct auth_job *j = arg;
-	char *stored = NULL;
 
-	errbuf_clear(&j->err);
-	switch (passdb_lookup(j->passdb, j->user, &stored, &j->err)) {
-	case PASSDB_FOUND:
-		switch (pwscheme_verify(stored, j->pw, j->pwlen, &j->err)) {
-		case PW_MATCH:
-			j->result = 1;
-			break;
-		case PW_MISMATCH:
-			j->result = 0;
-			errbuf_set(&j->err, "wrong password for %s", j->user);
-			break;
-		default: {
-			/* A broken entry is the operator's to fix: 454. */
-			struct errbuf e = j->err;
-
-			errbuf_set(&j->err, "stored password of %s: %s", j->user,
-				   errbuf_str(&e));
-			j->result = -1;
-			break;
-		}
-		}
-		sodium_memzero(stored, strlen(stored));
-		free(stored);
-		break;
-	case PASSDB_NOTFOUND:
-		j->result = 0;
-		errbuf_set(&j->err, "unknown user %s", j->user);
-		break;
-	default:
-		j->result = -1;
-		break;
-	}
+	sasl_exchange_work(j->ex);
 }
 
 static void
@@ -865,67 +903,63 @@ auth_done(void *arg)
 	struct auth_job *j = arg;
 	struct smtpd_session *s = j->s;
 
-	sodium_memzero(j->pw, j->pwlen);
-	free(j->pw);
+	free(j);
 	if (s->closing) {
 		s->busy = 0;
 		session_close(s);
-	} else {
-		auth_finish(s, j->result, j->user, errbuf_str(&j->err), 1);
-	}
-	free(j->user);
-	free(j);
-}
-
-/* Verifies on a worker: argon2 and file reads must not stall the loop. */
-static void
-auth_verify(struct smtpd_session *s, const char *user, size_t ulen,
-	    const char *pw, size_t pwlen)
-{
-	struct auth_job *j = xcalloc(1, sizeof(*j));
-
-	j->s = s;
-	j->passdb = s->l->passdb;
-	j->user = xstrndup(user, ulen);
-	j->pw = xmalloc(pwlen + 1);
-	memcpy(j->pw, pw, pwlen);
-	j->pw[pwlen] = '\0';
-	j->pwlen = pwlen;
-	s->busy = 1;
-	worker_submit(s->l->srv->pool, auth_work, auth_done, j);
-}
-
-/* One decoded client message of the exchange (initial or 334 answer). */
-static void
-auth_step(struct smtpd_session *s, const char *msg, size_t len)
-{
-	if (s->auth_mech == SASL_MECH_PLAIN) {
-		const char *u, *pw, *why;
-		size_t ul, pwl;
-
-		if (sasl_plain_parse(msg, len, &u, &ul, &pw, &pwl, &why) < 0) {
-			auth_finish(s, 0, NULL, why, 0);
-			return;
-		}
-		auth_verify(s, u, ul, pw, pwl);
 		return;
 	}
-	/* LOGIN: user name, then password. */
-	if (s->auth_user == NULL) {
-		if (len == 0 || memchr(msg, '\0', len) != NULL) {
-			auth_finish(s, 0, NULL, "bad user name", 0);
-			return;
-		}
-		s->auth_user = xstrndup(msg, len);
+	auth_act(s, sasl_exchange_resume(s->auth_ex), 1);
+}
+
+/* Does what the exchange asks: a 334 challenge, a worker job, the end. */
+static void
+auth_act(struct smtpd_session *s, enum sasl_action a, int async)
+{
+	struct sasl_exchange *ex = s->auth_ex;
+
+	switch (a) {
+	case SASL_CHALLENGE: {
+		struct buf b;
+		size_t n;
+		const char *out = sasl_exchange_out(ex, &n);
+
+		buf_init(&b, 0);
+		buf_puts(&b, "334 ");
+		sasl_encode64(out, n, &b);
 		s->state = SMTPD_S_AUTH;
-		smtpd_session_reply(s, "334 UGFzc3dvcmQ6");
+		smtpd_session_reply(s, "%s", buf_cstr(&b));
+		buf_free(&b);
+		if (async)
+			smtpd_session_resume(s);
 		return;
 	}
-	if (len == 0) {
-		auth_finish(s, 0, NULL, "empty password", 0);
+	case SASL_WORK: {
+		struct auth_job *j = xcalloc(1, sizeof(*j));
+
+		j->s = s;
+		j->ex = ex;
+		s->busy = 1;
+		worker_submit(s->l->srv->pool, auth_work, auth_done, j);
 		return;
 	}
-	auth_verify(s, s->auth_user, strlen(s->auth_user), msg, len);
+	default:
+		break;
+	}
+	s->auth_ex = NULL;
+	auth_finish(s, a == SASL_OK ? 1 : a == SASL_FAIL ? 0 : -1,
+		    sasl_exchange_user(ex), sasl_exchange_why(ex), async);
+	sasl_exchange_free(&ex);
+}
+
+/* An exchange ended by the client ("*") or a reply that is not base64. */
+static void
+auth_abort(struct smtpd_session *s, const char *reply)
+{
+	s->state = SMTPD_S_CMD;
+	sasl_exchange_free(&s->auth_ex);
+	count_cmd(s, SMTPD_AUTH, 0);
+	reply_error(s, "%s", reply);
 }
 
 /* A line while an AUTH exchange waits for the client's answer. */
@@ -935,21 +969,18 @@ auth_response(struct smtpd_session *s, const char *line, size_t len)
 	struct buf msg;
 
 	if (len == 1 && line[0] == '*') {
-		s->state = SMTPD_S_CMD;
-		xfree(&s->auth_user);
-		count_cmd(s, SMTPD_AUTH, 0);
-		reply_error(s, "501 5.7.0 Authentication aborted");
+		auth_abort(s, "501 5.7.0 Authentication aborted");
 		return;
 	}
 	buf_init(&msg, SASL_RESPONSE_MAX);
-	if (sasl_decode64(line, len, &msg) < 0) {
-		s->state = SMTPD_S_CMD;
-		xfree(&s->auth_user);
-		count_cmd(s, SMTPD_AUTH, 0);
-		reply_error(s, "501 5.5.2 Cannot decode response");
+	/* An empty line is an empty response (base64 of nothing). */
+	if (s->auth_ex == NULL || (len > 0 && sasl_decode64(line, len,
+							   &msg) < 0)) {
+		auth_abort(s, "501 5.5.2 Cannot decode response");
 	} else {
 		s->state = SMTPD_S_CMD;
-		auth_step(s, msg.data ? msg.data : "", msg.len);
+		auth_act(s, sasl_exchange_step(s->auth_ex, msg.data ? msg.data
+					       : "", msg.len), 0);
 	}
 	if (msg.data)
 		sodium_memzero(msg.data, msg.cap);
@@ -960,7 +991,7 @@ static void
 do_auth(struct smtpd_session *s, const struct smtpd_cmd *c, size_t alen)
 {
 	const char *arg = c->arg, *sp;
-	bool offered = s->ssl ? s->l->auth_tls : s->l->auth_plain;
+	unsigned offered = s->ssl ? s->l->sasl_mechs_tls : s->l->sasl_mechs;
 	enum sasl_mech m;
 	size_t mlen;
 	char why[256];
@@ -973,7 +1004,7 @@ do_auth(struct smtpd_session *s, const struct smtpd_cmd *c, size_t alen)
 		reply_error(s, "%s", why);
 		goto bad;
 	}
-	if (!offered && s->ssl == NULL && s->l->s.smtpd_tls_auth_only) {
+	if (offered == 0 && s->ssl == NULL && s->l->s.smtpd_tls_auth_only) {
 		reply_error(s, "538 5.7.11 Encryption required for requested "
 			    "authentication mechanism");
 		goto bad;
@@ -997,12 +1028,13 @@ do_auth(struct smtpd_session *s, const struct smtpd_cmd *c, size_t alen)
 	sp = memchr(arg, ' ', alen);
 	mlen = sp ? (size_t)(sp - arg) : alen;
 	m = sasl_mech_find(arg, mlen);
-	if (m == SASL_MECH_NONE || !offered) {
+	if (m == SASL_MECH_NONE || !(offered & SASL_MECH_BIT(m))) {
 		reply_error(s, "504 5.5.4 Unrecognized authentication type");
 		goto bad;
 	}
 	s->auth_mech = (int)m;
-	xfree(&s->auth_user);
+	sasl_exchange_free(&s->auth_ex);
+	s->auth_ex = sasl_exchange_new(m, s->l->passdb, s->l->s.myhostname, 0);
 	if (sp != NULL) {
 		/* RFC 4954 4: an initial response, "=" for an empty one. */
 		struct buf msg;
@@ -1011,18 +1043,19 @@ do_auth(struct smtpd_session *s, const struct smtpd_cmd *c, size_t alen)
 
 		buf_init(&msg, SASL_RESPONSE_MAX);
 		if (sasl_decode64(ir, irlen, &msg) < 0) {
+			sasl_exchange_free(&s->auth_ex);
 			reply_error(s, "501 5.5.2 Cannot decode response");
 			buf_free(&msg);
 			goto bad;
 		}
-		auth_step(s, msg.data ? msg.data : "", msg.len);
+		auth_act(s, sasl_exchange_step(s->auth_ex, msg.data ? msg.data
+					       : "", msg.len), 0);
 		if (msg.data)
 			sodium_memzero(msg.data, msg.cap);
 		buf_free(&msg);
 		return;
 	}
-	s->state = SMTPD_S_AUTH;
-	smtpd_session_reply(s, m == SASL_MECH_PLAIN ? "334 " : "334 VXNlcm5hbWU6");
+	auth_act(s, sasl_exchange_start(s->auth_ex), 0);
 	return;
 bad:
 	count_cmd(s, c->verb, 0);
@@ -1071,11 +1104,24 @@ handle_line(struct smtpd_session *s, const char *line, size_t len)
 {
 	struct smtpd_cmd c;
 	size_t alen;
+	unsigned junk_before = s->junk;
 
 	smtpd_cmd_parse(line, len, &c, &alen);
+	if (s->l->srv->shutting_down) {
+		/* facteurd stop, past facteur_shutdown_timeout */
+		smtpd_session_shutdown(s);
+		return;
+	}
 	if (s->l->tls_level == TLS_LEVEL_ENCRYPT && s->ssl == NULL &&
 	    !pre_tls_ok(c.verb)) {
 		reply_error(s, "530 5.7.0 Must issue a STARTTLS command first");
+		count_cmd(s, c.verb, 0);
+		goto after;
+	}
+	if (s->access_denied && c.verb != SMTPD_QUIT) {
+		/* smtpd_delay_reject = no refused the client (RFC 5321 3.1) */
+		reply_error(s, "503 5.7.0 Error: access denied for %s[%s]",
+			    s->client_name, s->client_addr);
 		count_cmd(s, c.verb, 0);
 		goto after;
 	}
@@ -1136,7 +1182,10 @@ handle_line(struct smtpd_session *s, const char *line, size_t len)
 		break;
 	}
 after:
-	if (s->junk > s->l->s.smtpd_junk_command_limit)
+	/* Postfix: a junk command (NOOP, VRFY, RSET) past the limit is an
+	 * error; other commands are not charged for earlier junk. */
+	if (s->junk != junk_before &&
+	    junk_before > (unsigned long long)s->l->s.smtpd_junk_command_limit)
 		s->errors++;
 	if (!s->busy && s->errors >= s->l->s.smtpd_hard_error_limit) {
 		smtpd_session_reply(s, "421 4.7.0 %s Error: too many errors",
@@ -1538,13 +1587,107 @@ on_event(struct bufferevent *bev, short what, void *arg)
 }
 
 void
+smtpd_session_shutdown(struct smtpd_session *s)
+{
+	if (s->closing)
+		return;
+	if (s->busy)
+		return;		/* smtpd_session_resume comes back here */
+	if (s->bev == NULL || s->proxy != NULL) {
+		session_abort(s);
+		return;
+	}
+	smtpd_session_reply(s, "421 4.3.2 %s Service shutting down, closing "
+			    "transmission channel", s->l->s.myhostname);
+	log_write(sess_name(s), SVC, LOG_LVL_INFO, "shutdown: closing the "
+		  "session after %s from %s[%s]", s->state == SMTPD_S_CMD &&
+		  s->tx == NULL ? (s->helo ? "EHLO" : "CONNECT") :
+		  s->state == SMTPD_S_DATA ? "DATA" : s->state == SMTPD_S_BDAT ?
+		  "BDAT" : "MAIL", s->client_name, s->client_addr);
+	{
+		struct timeval tv = { 5, 0 };	/* the 421 gets 5 s to leave */
+		bufferevent_set_timeouts(s->bev, NULL, &tv);
+	}
+	session_close(s);
+}
+
+static void session_begin(struct smtpd_session *s, const struct sockaddr *sa);
+
+/* ---- PROXY protocol (smtpd_upstream_proxy_protocol = haproxy) ---- */
+
+static void
+proxy_fail(struct smtpd_session *s, const char *why)
+{
+	log_write(sess_name(s), SVC, LOG_LVL_WARNING, "haproxy read: %s from "
+		  "[%s]", why, s->client_addr);
+	s->l->srv->proxy_errors++;
+	session_abort(s);
+}
+
+/*
+ * The header is peeked, and only its own bytes are taken off the socket:
+ * what follows is the client's (SMTP commands, or a TLS ClientHello on
+ * smtps). A valid but incomplete beginning is all header, so it is taken.
+ */
+static void
+proxy_read(evutil_socket_t fd, short what, void *arg)
+{
+	struct smtpd_session *s = arg;
+	struct smtpd_proxy *p = s->proxy;
+	struct proxy_info pi;
+	char err[128];
+	ssize_t n;
+	int r;
+
+	if (what & EV_TIMEOUT) {
+		proxy_fail(s, "time limit exceeded");
+		return;
+	}
+	n = recv(fd, p->buf + p->len, sizeof(p->buf) - p->len, MSG_PEEK);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return;
+	if (n <= 0) {
+		proxy_fail(s, n == 0 ? "lost connection" : strerror(errno));
+		return;
+	}
+	r = proxy_proto_parse(p->buf, p->len + (size_t)n, &pi, err, sizeof(err));
+	if (r < 0) {
+		proxy_fail(s, err);
+		return;
+	}
+	{
+		size_t take = r == 0 ? (size_t)n : (size_t)r - p->len;
+
+		if (recv(fd, p->buf + p->len, take, 0) != (ssize_t)take) {
+			proxy_fail(s, "short read");
+			return;
+		}
+		p->len += take;
+	}
+	if (r == 0)
+		return;
+	/* Complete: the real client drives everything from here on. */
+	event_free(p->ev);
+	s->proxy = NULL;
+	if (!pi.local) {
+		struct netlist_addr peer;
+
+		if (netlist_addr_from_sockaddr((struct sockaddr *)&pi.src,
+					       &peer) == 0)
+			netlist_addr_format(&peer, s->client_addr,
+					    sizeof(s->client_addr));
+		session_begin(s, (struct sockaddr *)&pi.src);
+	} else {
+		session_begin(s, (struct sockaddr *)&p->peer);
+	}
+	free(p);
+}
+
+void
 smtpd_session_start(struct smtpd_listener *l, int fd, const struct sockaddr *sa,
 		    int salen)
 {
 	struct smtpd_session *s;
-	struct timeval tv;
-	struct errbuf err;
-	int m;
 
 	if (l->nsessions >= l->max_sessions) {
 		static const char busy[] =
@@ -1561,8 +1704,7 @@ smtpd_session_start(struct smtpd_listener *l, int fd, const struct sockaddr *sa,
 	s = xcalloc(1, sizeof(*s));
 	s->l = l;
 	s->fd = fd;
-	l->nsessions++;
-	l->srv->nsessions++;
+	smtpd_listener_session_add(l, s);
 	{
 		/* An IPv4-mapped IPv6 peer is shown as IPv4, as Postfix does. */
 		struct netlist_addr peer;
@@ -1571,6 +1713,53 @@ smtpd_session_start(struct smtpd_listener *l, int fd, const struct sockaddr *sa,
 			netlist_addr_format(&peer, s->client_addr, sizeof(s->client_addr));
 	}
 	s->client_name = "unknown";
+	if (strcmp(l->s.smtpd_upstream_proxy_protocol, "haproxy") == 0) {
+		/* Behind a load balancer: its PROXY header comes first. */
+		struct timeval ptv = { (time_t)l->s.smtpd_upstream_proxy_timeout,
+				       0 };
+
+		s->proxy = xcalloc(1, sizeof(*s->proxy));
+		if ((size_t)salen <= sizeof(s->proxy->peer))
+			memcpy(&s->proxy->peer, sa, (size_t)salen);
+		s->proxy->ev = event_new(l->srv->base, fd, EV_READ | EV_PERSIST,
+					 proxy_read, s);
+		if (s->proxy->ev == NULL) {
+			free(s->proxy);
+			s->proxy = NULL;
+			session_abort(s);
+			return;
+		}
+		event_add(s->proxy->ev, &ptv);
+		return;
+	}
+	session_begin(s, sa);
+}
+
+/* smtpd_delay_reject = no: the greeting is the refusal, then 503s. */
+static void
+connect_checked(struct smtpd_session *s, int refused, const char *reply,
+		void *arg)
+{
+	(void)arg;
+	if (refused) {
+		s->access_denied = 1;
+		smtpd_session_reply(s, "%s", reply);
+		return;
+	}
+	evbuffer_add(bufferevent_get_output(s->bev), s->l->banner,
+		     strlen(s->l->banner));
+}
+
+/* The client is known (socket, or PROXY header): checks, banner. */
+static void
+session_begin(struct smtpd_session *s, const struct sockaddr *sa)
+{
+	struct smtpd_listener *l = s->l;
+	struct timeval tv;
+	struct errbuf err;
+	int fd = s->fd;
+	int m;
+
 	errbuf_clear(&err);
 	m = netlist_match(l->mynetworks, sa, &err);
 	if (m < 0)
@@ -1603,6 +1792,7 @@ smtpd_session_start(struct smtpd_listener *l, int fd, const struct sockaddr *sa,
 	bufferevent_set_timeouts(s->bev, &tv, &tv);
 	log_write(sess_name(s), SVC, LOG_LVL_INFO, "connect from %s[%s]",
 		  s->client_name, s->client_addr);
+	s->greeted = 1;
 	{
 		/* anvil: connection count and rate (421 instead of the 220) */
 		char why[256];
@@ -1614,6 +1804,13 @@ smtpd_session_start(struct smtpd_listener *l, int fd, const struct sockaddr *sa,
 			session_close(s);
 			return;
 		}
+	}
+	if (!smtpd_check_delay_reject(&l->checks)) {
+		/* smtpd_client_restrictions at connect (smtpd_delay_reject = no) */
+		bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+		smtpd_stage_check(s, SMTPD_STAGE_CLIENT, NULL, connect_checked,
+				  NULL);
+		return;
 	}
 	evbuffer_add(bufferevent_get_output(s->bev), l->banner,
 		     strlen(l->banner));

@@ -55,16 +55,20 @@ struct smtpd_txn {
 };
 
 struct smtpd_listener;
+struct smtpd_proxy;
+struct sasl_exchange;
 
 struct smtpd_session {
 	struct smtpd_listener *l;
+	struct smtpd_session  *lnext, *lprev;	/* the listener's sessions */
+	struct smtpd_proxy    *proxy;	/* reading the PROXY header, or NULL */
 	struct bufferevent    *bev;	/* NULL once the client is gone */
 	int                    fd;	/* the client socket, ours to close */
 	SSL                   *ssl;	/* after STARTTLS or on smtps */
 	char                  *tls_info;	/* "TLSv1.3 with cipher ..." */
 	char                  *sasl_username;	/* after a successful AUTH */
 	const char            *sasl_method;	/* "PLAIN", "LOGIN" */
-	char                  *auth_user;	/* LOGIN: name given in step 1 */
+	struct sasl_exchange  *auth_ex;	/* the AUTH exchange in progress */
 	char                  *auth_reply;	/* failure reply held back */
 	struct event          *auth_timer;	/* throttled failure replies */
 	int                    auth_mech;	/* enum sasl_mech in progress */
@@ -86,7 +90,10 @@ struct smtpd_session {
 			       esmtp:1, in_mynetworks:1, bdat_last:1,
 			       sasl_authenticated:1,
 			       tls_pending:1,	/* 220 sent, switch once flushed */
-			       tls_up:1;	/* handshake done */
+			       tls_up:1,	/* handshake done */
+			       greeted:1,	/* connect logged (after PROXY) */
+			       access_denied:1;	/* smtpd_delay_reject = no:
+						   CONNECT refused, 503 */
 };
 
 /* Appends one reply line (CRLF added). */

@@ -15,7 +15,8 @@ from test_auth import FAIL, auth_daemon, b64, tls_session
 from test_tls import cert  # noqa: F401
 
 SCHEMES = ["ARGON2ID", "ARGON2I", "SHA512-CRYPT", "SHA256-CRYPT",
-           "BLF-CRYPT", "MD5-CRYPT", "SSHA512", "SSHA256", "SSHA", "PLAIN"]
+           "BLF-CRYPT", "MD5-CRYPT", "SSHA512", "SSHA256", "SSHA",
+           "SCRAM-SHA-256", "PLAIN"]
 
 
 def passwd(*args, stdin=b""):
