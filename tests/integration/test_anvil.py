@@ -325,3 +325,19 @@ def test_soft_error_limit_sleeps_and_delivery_forgives(facteurd):
         r, t = timed(c, "NOOP")
         check(r, 250)
         assert t < 0.8, t
+
+
+def test_junk_command_limit(facteurd):
+    """Past smtpd_junk_command_limit each NOOP/VRFY/RSET is an error (as
+    Postfix counts: the limit's next-but-one), other commands are not."""
+    d = facteurd(main_cf={"smtpd_junk_command_limit": "1",
+                          "smtpd_hard_error_limit": "2"})
+    with d.session() as c:
+        for _ in range(3):
+            check(c.cmd("NOOP"), 250)           # the third is error 1
+        check(c.cmd("MAIL FROM:<a@example.net>"), 250)
+        check(c.cmd("RCPT TO:<alice@example.test>"), 250)
+        check(c.cmd("RSET"), 250)               # error 2
+        check(c.reply(), 421, "4.7.0", r"too many errors")
+        assert c.expect_closed()
+    d.wait_log(r"too many errors after RSET from unknown\[127\.0\.0\.1\]$")
