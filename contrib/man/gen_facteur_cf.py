@@ -160,6 +160,44 @@ or is deferred with 4.2.2 when
 .Va virtual_mailbox_full_tempfail
 is
 .Cm yes .
+.It
+SASL is built in
+.Pq Va smtpd_sasl_type No = Cm builtin :
+passwords come from
+.Va smtpd_sasl_passdb
+.Pq Li passwd-file: Ns Ar path No in Dovecot's format, Li ldap: , Li mysql: .
+.Va smtpd_sasl_mechanisms
+(Dovecot's
+.Va auth_mechanisms
+names:
+.Cm plain , login , cram-md5 , scram-sha-256 ;
+default
+.Dq plain login )
+lists what EHLO and ManageSieve offer, statically, as Dovecot does:
+.Cm scram-sha-256
+works for users stored as
+.Li {SCRAM-SHA-256}
+or
+.Li {PLAIN} ,
+.Cm cram-md5
+for
+.Li {PLAIN}
+users only; other users get the 535 a wrong password gets.
+In
+.Va smtpd_sasl_security_options ,
+.Cm noplaintext
+removes PLAIN and LOGIN,
+.Cm mutual_auth
+keeps only SCRAM-SHA-256,
+.Cm nodictionary
+removes every mechanism.
+.It
+.Va tls_server_sni_maps
+is read once, as root, when facteurd starts or reloads (a file map:
+it is listed, not looked up during handshakes); keys are host names, or
+.Li .domain
+for its subdomains; values are file names as in
+.Va smtpd_tls_chain_files .
 .El
 .Sh FILES
 .Bl -tag -width Ds
