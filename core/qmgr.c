@@ -94,6 +94,8 @@ struct outgroup {
 	size_t           *idx;		/* recipient indices in env */
 	struct smtp_sess *sess;		/* while running */
 	char             *sasl_user, *sasl_pass;	/* owned, or NULL */
+	bool              has_policy;	/* smtp_tls_policy_maps matched */
+	struct smtp_tls_policy policy;
 	struct timeval    t_start;
 	struct outgroup  *wait_next;
 };
@@ -157,6 +159,7 @@ struct qmgr {
 	struct dns            *dns;
 	struct table_list     *transport_maps;
 	struct table_list     *sasl_maps;	/* smtp_sasl_password_maps */
+	struct table_list     *tls_policy_maps;	/* smtp_tls_policy_maps */
 	struct transport_cfg   tcfg;
 	struct smtp_client_cfg scfg;
 	struct outgroup       *wait_head, *wait_tail;
@@ -482,6 +485,51 @@ sasl_lookup(struct qmgr *q, const struct transport *t, char **user_r,
 }
 
 /*
+ * smtp_tls_policy_maps for next hop t (keys from smtp_tls_policy_keys).
+ * 1 found (p filled), 0 none, -1 + text (lookup failure or a bad value:
+ * the recipients are deferred, as Postfix does).
+ */
+static int
+tls_policy_lookup(struct qmgr *q, const struct transport *t,
+		  struct smtp_tls_policy *p, struct buf *text)
+{
+	char keys[8][300];
+	size_t nk, k;
+	struct buf v;
+	struct errbuf err;
+	int rc = 0;
+
+	if (t->kind != TRANSPORT_SMTP || q->tls_policy_maps == NULL
+	    || table_list_empty(q->tls_policy_maps))
+		return 0;
+	nk = smtp_tls_policy_keys(t->host, t->port, t->mx, keys, 8);
+	buf_init(&v, 0);
+	errbuf_clear(&err);
+	for (k = 0; k < nk && rc == 0; k++) {
+		switch (table_list_lookup(q->tls_policy_maps, keys[k], &v, &err,
+					  NULL)) {
+		case TABLE_FOUND:
+			if (smtp_tls_policy_parse(buf_cstr(&v), p, &err) < 0) {
+				buf_printf(text, "TLS policy lookup for %s: %s",
+					   keys[k], errbuf_str(&err));
+				rc = -1;
+			} else {
+				rc = 1;
+			}
+			break;
+		case TABLE_NOTFOUND:
+			break;
+		default:
+			buf_printf(text, "smtp_tls_policy_maps: %s", errbuf_str(&err));
+			rc = -1;
+			break;
+		}
+	}
+	buf_free(&v);
+	return rc;
+}
+
+/*
  * Adds recipient i to the job's group for the next hop of o. -1 + text
  * when the next hop's SASL password cannot be looked up (the recipient is
  * not added).
@@ -506,8 +554,13 @@ group_add(struct qjob *j, const struct rcpt_outcome *o, size_t i,
 			break;
 		}
 	if (g == NULL) {
+		struct smtp_tls_policy pol;
 		char *u, *pw;
+		int prc;
 
+		buf_reset(text);
+		if ((prc = tls_policy_lookup(j->q, &o->t, &pol, text)) < 0)
+			return -1;
 		if (sasl_lookup(j->q, &o->t, &u, &pw, text) < 0)
 			return -1;
 		j->groups = xrealloc(j->groups, (j->ngroups + 1) * sizeof(*j->groups));
@@ -517,6 +570,9 @@ group_add(struct qjob *j, const struct rcpt_outcome *o, size_t i,
 		g->t = o->t;
 		g->sasl_user = u;
 		g->sasl_pass = pw;
+		g->has_policy = prc > 0;
+		if (prc > 0)
+			g->policy = pol;
 		memcpy(g->key, key, sizeof(key));
 		snprintf(g->cache_key, sizeof(g->cache_key), "%s|%s", key,
 			 u ? u : "");
@@ -1341,6 +1397,10 @@ dispatch(struct qmgr *q)
 		g->req.sasl_pass = g->sasl_pass;
 		g->req.id = g->j->env.id;
 		g->req.cache_key = g->cache_key;
+		g->req.tls_policy = g->has_policy;
+		g->req.tls_level = g->policy.level;
+		g->req.tls_match = g->policy.match;
+		g->req.tls_protocols = g->policy.protocols;
 		g->req.sender = g->j->env.sender;
 		g->req.content = g->j->content.data ? g->j->content.data : "";
 		g->req.len = g->j->content.len;
@@ -1682,10 +1742,23 @@ qmgr_new(struct event_base *base, struct worker_pool *pool,
 	q->scfg.t_data_xfer = s->smtp_data_xfer_timeout;
 	q->scfg.t_data_done = s->smtp_data_done_timeout;
 	q->scfg.t_quit = s->smtp_quit_timeout;
+	if (s->smtp_tls_policy_maps && *s->smtp_tls_policy_maps) {
+		q->tls_policy_maps = table_list_open(s->smtp_tls_policy_maps,
+						     TABLE_F_FOLD, err);
+		if (q->tls_policy_maps == NULL) {
+			errbuf_set(err, "smtp_tls_policy_maps: %s", errbuf_str(err));
+			qmgr_free(&q);
+			return NULL;
+		}
+	}
 	if (smtp_tls_level_parse(s->smtp_tls_security_level
 				 ? s->smtp_tls_security_level : "",
 				 &q->scfg.tls_level, err) < 0
-	    || smtp_tls_ctx_new(q->scfg.tls_level, s->smtp_tls_CAfile,
+	    /* a policy table may ask for TLS where the default does not */
+	    || smtp_tls_ctx_new(q->tls_policy_maps != NULL
+				&& q->scfg.tls_level < SMTP_TLS_MAY
+				? SMTP_TLS_MAY : q->scfg.tls_level,
+				s->smtp_tls_CAfile,
 				s->smtp_tls_CApath, &q->scfg.tls_ctx, err) < 0
 	    || smtp_sasl_opts_parse(s->smtp_sasl_security_options
 				    ? s->smtp_sasl_security_options : "",
@@ -1846,6 +1919,7 @@ qmgr_free(struct qmgr **qp)
 	dns_free(&q->dns);
 	table_list_free(&q->transport_maps);
 	table_list_free(&q->sasl_maps);
+	table_list_free(&q->tls_policy_maps);
 	if (q->scfg.tls_ctx) {
 		SSL_CTX_free(q->scfg.tls_ctx);
 		q->scfg.tls_ctx = NULL;

@@ -749,10 +749,56 @@ after_ehlo(struct smtp_sess *s)
 	start_transaction(s);
 }
 
+/*
+ * The names the server certificate must match (verify, secure): the
+ * policy's match= list, else Postfix's defaults (smtp_tls_verify_cert_match
+ * = hostname, smtp_tls_secure_cert_match = nexthop, dot-nexthop).
+ * "hostname" is the server's name (MX host), "nexthop" the next-hop
+ * domain, "dot-nexthop" its subdomains; other words are literal names.
+ */
+static void
+tls_names(struct smtp_sess *s)
+{
+	const char *m = s->req->tls_policy && s->req->tls_match
+			&& s->req->tls_match[0] ? s->req->tls_match
+			: s->level == SMTP_TLS_SECURE ? "nexthop:dot-nexthop"
+			: "hostname";
+	bool first = true;
+	unsigned char a[16];
+
+	while (*m) {
+		size_t n = strcspn(m, ":,");
+		char name[300];
+
+		if (n == 8 && strncasecmp(m, "hostname", 8) == 0)
+			snprintf(name, sizeof(name), "%s", s->host_name);
+		else if (n == 7 && strncasecmp(m, "nexthop", 7) == 0)
+			snprintf(name, sizeof(name), "%s", s->req->host);
+		else if (n == 11 && strncasecmp(m, "dot-nexthop", 11) == 0)
+			snprintf(name, sizeof(name), ".%s", s->req->host);
+		else
+			snprintf(name, sizeof(name), "%.*s", (int)(n < 299 ? n : 299), m);
+		m += n;
+		if (*m)
+			m++;
+		if (name[0] == '\0' || strcmp(name, ".") == 0)
+			continue;
+		if (inet_pton(AF_INET, name, a) == 1 || inet_pton(AF_INET6, name, a) == 1)
+			X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(s->ssl), name);
+		else if (name[0] == '.' && (inet_pton(AF_INET, name + 1, a) == 1
+					    || inet_pton(AF_INET6, name + 1, a) == 1))
+			continue;	/* no subdomains of an address */
+		else if (first)
+			SSL_set1_host(s->ssl, name);
+		else
+			SSL_add1_host(s->ssl, name);
+		first = false;
+	}
+}
+
 static void
 starttls_reply(struct smtp_sess *s, int code)
 {
-	const struct target *t = &s->tg[s->itg];
 	struct bufferevent *fb;
 	struct timeval tv = { (time_t)s->cfg->t_helo, 0 };
 	unsigned char a[16];
@@ -775,11 +821,16 @@ starttls_reply(struct smtp_sess *s, int code)
 		tls_failed(s, "cannot create a TLS session");
 		return;
 	}
-	if (inet_pton(AF_INET, t->host, a) == 1 || inet_pton(AF_INET6, t->host, a) == 1) {
-		X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(s->ssl), t->host);
-	} else {
-		SSL_set_tlsext_host_name(s->ssl, t->host);
-		SSL_set1_host(s->ssl, t->host);
+	if (inet_pton(AF_INET, s->host_name, a) != 1
+	    && inet_pton(AF_INET6, s->host_name, a) != 1)
+		SSL_set_tlsext_host_name(s->ssl, s->host_name);
+	tls_names(s);
+	if (s->req->tls_policy && s->req->tls_protocols
+	    && s->req->tls_protocols[0]) {
+		struct errbuf perr;
+
+		errbuf_clear(&perr);	/* checked when the policy was read */
+		(void)smtp_tls_protocols_apply(s->ssl, s->req->tls_protocols, &perr);
 	}
 	fb = bufferevent_openssl_filter_new(s->base, s->bev, s->ssl,
 					    BUFFEREVENT_SSL_CONNECTING,
@@ -813,7 +864,7 @@ tls_established(struct smtp_sess *s)
 	log_write(s->cfg->syslog_name, s->svc, LOG_LVL_INFO, "%s TLS connection "
 		  "established to %s: %s", trust, s->req->relay, buf_cstr(&d));
 	buf_free(&d);
-	if (s->level == SMTP_TLS_VERIFY && !verified) {
+	if (s->level >= SMTP_TLS_VERIFY && !verified) {
 		snprintf(text, sizeof(text), "Server certificate not verified "
 			 "(host %s: %s)", s->peer, X509_verify_cert_error_string(vr));
 		conn_failed(s, false, text);

@@ -1,7 +1,8 @@
 /*
  * smtp_tls.h - the SMTP client's TLS and SASL settings: the
  * smtp_tls_security_level values facteur implements (none, may, encrypt,
- * verify), the client OpenSSL context (trust anchors from smtp_tls_CAfile /
+ * verify, secure), smtp_tls_policy_maps entries (level, match=,
+ * protocols=) and their lookup keys, the client OpenSSL context (trust anchors from smtp_tls_CAfile /
  * smtp_tls_CApath), smtp_sasl_security_options and
  * smtp_sasl_mechanism_filter. Built once at start; nothing here blocks
  * except smtp_tls_ctx_new (it reads the CA files).
@@ -9,6 +10,7 @@
 #ifndef FACTEUR_SMTP_TLS_H
 #define FACTEUR_SMTP_TLS_H
 #include <stdbool.h>
+#include <stddef.h>
 
 #include <openssl/ssl.h>
 
@@ -19,7 +21,45 @@ enum smtp_tls_level {
 	SMTP_TLS_MAY,		/* STARTTLS when offered, else plaintext */
 	SMTP_TLS_ENCRYPT,	/* STARTTLS required, certificate not checked */
 	SMTP_TLS_VERIFY,	/* STARTTLS required, certificate chain + name */
+	SMTP_TLS_SECURE,	/* as verify, names from the next hop */
 };
+
+/* "" and "none", "may", "encrypt", "verify", "secure", as a word of v
+ * (n bytes); -1 for another word. */
+int smtp_tls_level_word(const char *v, size_t n, enum smtp_tls_level *r);
+
+/* One smtp_tls_policy_maps(5) value: "LEVEL [name=value ...]". */
+struct smtp_tls_policy {
+	enum smtp_tls_level level;
+	char match[512];	/* ':'-separated names; "" = the level's default */
+	char protocols[128];	/* as written, "" = any */
+};
+
+/*
+ * Parses a policy value: the level, then match= (repeatable, names joined
+ * by ':'), protocols=, and ciphers= / exclude= (accepted, not applied).
+ * 0, or -1 + err (unknown level, unknown attribute, a Postfix level facteur
+ * does not implement: dane, dane-only, fingerprint).
+ */
+int smtp_tls_policy_parse(const char *v, struct smtp_tls_policy *p,
+			  struct errbuf *err);
+
+/*
+ * The policy table keys of a next hop, most specific first (Postfix): the
+ * next hop as written ("[host]:port", "host:port", "[host]", "host"),
+ * then for a domain (mx) without port, its parent domains ".b.c", ".c".
+ * Writes at most max keys of size 300; returns how many.
+ */
+size_t smtp_tls_policy_keys(const char *host, int port, bool mx,
+			    char keys[][300], size_t max);
+
+/*
+ * Applies a protocols value ("!SSLv2, !SSLv3", "TLSv1.2:TLSv1.3",
+ * ">=TLSv1.2", "<=TLSv1.2") to ssl: minimum and maximum versions, and the
+ * versions excluded in between. 0, or -1 + err (unknown name, nothing
+ * left). ssl may be NULL to check the syntax only.
+ */
+int smtp_tls_protocols_apply(SSL *ssl, const char *v, struct errbuf *err);
 
 /* "" and "none", "may", "encrypt", "verify". 0, or -1 + err (the Postfix
  * levels facteur does not implement are named as such). */

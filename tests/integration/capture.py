@@ -53,7 +53,7 @@ class Capture:
 
     def __init__(self, lmtp=False, host="127.0.0.1", pipelining=True,
                  ext=None, starttls=None, tls_cert=None, tls_min=None,
-                 port=0):
+                 tls_max=None, port=0):
         self.lmtp = lmtp
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -77,6 +77,7 @@ class Capture:
         self.starttls = starttls
         self.tls_cert = tls_cert
         self.tls_min = tls_min      # ssl.TLSVersion the server insists on
+        self.tls_max = tls_max      # ... and the highest it speaks
         self.stall_after_data = False
         self.greeting = None
         self.close_after = None
@@ -136,6 +137,8 @@ class Capture:
         ctx.load_cert_chain(self.tls_cert[0], self.tls_cert[1])
         if self.tls_min is not None:
             ctx.minimum_version = self.tls_min
+        if self.tls_max is not None:
+            ctx.maximum_version = self.tls_max
         return ctx.wrap_socket(c, server_side=True)
 
     def _session(self, c, conn):

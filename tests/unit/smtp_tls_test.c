@@ -2,7 +2,9 @@
  * smtp_tls_test.c - the SMTP client's TLS and SASL settings: security
  * levels (implemented, refused, unknown), the client context's need for
  * trust anchors at verify, smtp_sasl_security_options and the mechanism
- * filter.
+ * filter; smtp_tls_policy_maps values (level, match=, protocols=, refused
+ * levels and attributes), their lookup keys, and protocol version lists
+ * applied to a TLS session.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,7 +23,8 @@ test_levels(void **state)
 		{ "", 0, SMTP_TLS_NONE }, { "none", 0, SMTP_TLS_NONE },
 		{ "may", 0, SMTP_TLS_MAY }, { " Encrypt", 0, SMTP_TLS_ENCRYPT },
 		{ "verify", 0, SMTP_TLS_VERIFY }, { "dane", -1, 0 },
-		{ "secure", -1, 0 }, { "fingerprint", -1, 0 }, { "bogus", -1, 0 },
+		{ "secure", 0, SMTP_TLS_SECURE }, { "fingerprint", -1, 0 },
+		{ "bogus", -1, 0 },
 	};
 	size_t i;
 
@@ -58,6 +61,87 @@ test_ctx(void **state)
 }
 
 static void
+test_policy(void **state)
+{
+	struct smtp_tls_policy p;
+	struct errbuf err;
+
+	errbuf_clear(&err);
+	assert_int_equal(smtp_tls_policy_parse("encrypt", &p, &err), 0);
+	assert_int_equal(p.level, SMTP_TLS_ENCRYPT);
+	assert_string_equal(p.match, "");
+	assert_int_equal(smtp_tls_policy_parse(" verify match=hostname:nexthop "
+					       "match=.example.com protocols=!SSLv3:!TLSv1 "
+					       "ciphers=high", &p, &err), 0);
+	assert_int_equal(p.level, SMTP_TLS_VERIFY);
+	assert_string_equal(p.match, "hostname:nexthop:.example.com");
+	assert_string_equal(p.protocols, "!SSLv3:!TLSv1");
+	assert_int_equal(smtp_tls_policy_parse("None", &p, &err), 0);
+	assert_int_equal(p.level, SMTP_TLS_NONE);
+	assert_int_equal(smtp_tls_policy_parse("secure", &p, &err), 0);
+	assert_int_equal(p.level, SMTP_TLS_SECURE);
+	assert_int_equal(smtp_tls_policy_parse("dane", &p, &err), -1);
+	assert_non_null(strstr(errbuf_str(&err), "not available"));
+	assert_int_equal(smtp_tls_policy_parse("bogus", &p, &err), -1);
+	assert_non_null(strstr(errbuf_str(&err), "invalid TLS security level"));
+	assert_int_equal(smtp_tls_policy_parse("may foo=bar", &p, &err), -1);
+	assert_non_null(strstr(errbuf_str(&err), "\"foo=bar\""));
+	assert_int_equal(smtp_tls_policy_parse("encrypt protocols=TLSv9", &p, &err), -1);
+	assert_non_null(strstr(errbuf_str(&err), "TLSv9"));
+	assert_int_equal(smtp_tls_policy_parse("", &p, &err), -1);
+}
+
+static void
+test_policy_keys(void **state)
+{
+	char k[8][300];
+
+	assert_int_equal(smtp_tls_policy_keys("mail.example.com", 0, true, k, 8), 3);
+	assert_string_equal(k[0], "mail.example.com");
+	assert_string_equal(k[1], ".example.com");
+	assert_string_equal(k[2], ".com");
+	assert_int_equal(smtp_tls_policy_keys("relay.example", 587, false, k, 8), 1);
+	assert_string_equal(k[0], "[relay.example]:587");
+	assert_int_equal(smtp_tls_policy_keys("127.0.0.1", 0, false, k, 8), 1);
+	assert_string_equal(k[0], "[127.0.0.1]");
+	assert_int_equal(smtp_tls_policy_keys("example.com", 2525, true, k, 8), 1);
+	assert_string_equal(k[0], "example.com:2525");
+	assert_int_equal(smtp_tls_policy_keys("a.b.c", 0, true, k, 2), 2);
+}
+
+static void
+test_protocols(void **state)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	SSL *ssl;
+	struct errbuf err;
+
+	assert_non_null(ctx);
+	errbuf_clear(&err);
+	ssl = SSL_new(ctx);
+	assert_int_equal(smtp_tls_protocols_apply(ssl, ">=TLSv1.2", &err), 0);
+	assert_int_equal(SSL_get_min_proto_version(ssl), TLS1_2_VERSION);
+	assert_int_equal(SSL_get_max_proto_version(ssl), TLS1_3_VERSION);
+	SSL_free(ssl);
+	ssl = SSL_new(ctx);
+	assert_int_equal(smtp_tls_protocols_apply(ssl, "!SSLv2, !SSLv3, !TLSv1.3", &err), 0);
+	assert_int_equal(SSL_get_min_proto_version(ssl), TLS1_VERSION);
+	assert_int_equal(SSL_get_max_proto_version(ssl), TLS1_2_VERSION);
+	SSL_free(ssl);
+	ssl = SSL_new(ctx);
+	/* a hole: TLSv1 and TLSv1.2 only */
+	assert_int_equal(smtp_tls_protocols_apply(ssl, "TLSv1:TLSv1.2", &err), 0);
+	assert_int_equal(SSL_get_min_proto_version(ssl), TLS1_VERSION);
+	assert_int_equal(SSL_get_max_proto_version(ssl), TLS1_2_VERSION);
+	assert_true((SSL_get_options(ssl) & SSL_OP_NO_TLSv1_1) != 0);
+	SSL_free(ssl);
+	assert_int_equal(smtp_tls_protocols_apply(NULL, "<=TLSv1.1 >=TLSv1.2", &err), -1);
+	assert_non_null(strstr(errbuf_str(&err), "no protocol version left"));
+	assert_int_equal(smtp_tls_protocols_apply(NULL, "SSLv3", &err), -1);
+	SSL_CTX_free(ctx);
+}
+
+static void
 test_sasl(void **state)
 {
 	unsigned o = 0;
@@ -85,6 +169,9 @@ main(void)
 		cmocka_unit_test(test_levels),
 		cmocka_unit_test(test_ctx),
 		cmocka_unit_test(test_sasl),
+		cmocka_unit_test(test_policy),
+		cmocka_unit_test(test_policy_keys),
+		cmocka_unit_test(test_protocols),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

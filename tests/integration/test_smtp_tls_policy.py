@@ -1,0 +1,135 @@
+"""
+test_smtp_tls_policy.py - smtp_tls_policy_maps (Postfix's table format,
+keyed by the next hop as written, "[127.0.0.1]:PORT"): a policy asks for
+encrypt where the default level is none, "none" switches TLS off where the
+default is encrypt, verify with match= accepts or defers on the
+certificate's names, secure matches the next hop, protocols= limits the
+versions (a server below the floor defers, an excluded TLSv1.3 gives
+TLSv1.2), and a bad policy value defers with a clear reason. The remote is
+the capture server doing real TLS with a test certificate.
+"""
+import os
+import re
+import ssl
+
+import pytest
+
+from capture import Capture
+from harness import free_port, make_msg
+from test_smtp_client_tls import certs  # noqa: F401 (fixture)
+
+
+@pytest.fixture
+def tls_remote(certs):
+    r = Capture(starttls="tls", tls_cert=certs["good"][1:] + certs["good"][:1])
+    yield r
+    r.close()
+
+
+def daemon(new, remote, policy, **extra):
+    params = {"relayhost": "[127.0.0.1]:%d" % remote.port,
+              "facteur_dns_servers": "127.0.0.1:%d" % free_port(),
+              "minimal_backoff_time": "1s", "maximal_backoff_time": "2s",
+              "queue_run_delay": "1s"}
+    params.update(extra)
+    d = new(start=False, main_cf=params)
+    path = os.path.join(d.confdir, "tls_policy")
+    with open(path, "w") as f:
+        f.write("# Postfix smtp_tls_policy_maps format\n" + policy)
+    d.params["smtp_tls_policy_maps"] = "texthash:" + path
+    d.write_config()
+    d.start()
+    return d
+
+
+def key(remote):
+    return "[127.0.0.1]:%d" % remote.port
+
+
+def send(d):
+    return d.send("sender@example.net", ["friend@far.example"],
+                  make_msg("tls policy", to="friend@far.example"))
+
+
+def test_encrypt_where_default_is_none(facteurd, tls_remote):
+    d = daemon(facteurd, tls_remote, "%s encrypt\n" % key(tls_remote))
+    qid = send(d)
+    assert len(tls_remote.wait_messages(1)) == 1, d.diagnostics()
+    assert tls_remote.conns[0].tls
+    d.wait_log(r"(Untrusted|Anonymous) TLS connection established to "
+               r"127\.0\.0\.1\[127\.0\.0\.1\]:%d" % tls_remote.port)
+    d.wait_log(r"%s: to=<friend@far\.example>.*status=sent" % qid)
+
+
+def test_other_key_leaves_default(facteurd, tls_remote):
+    d = daemon(facteurd, tls_remote, "[127.0.0.1]:1 encrypt\n"
+               "far.example encrypt\n")
+    send(d)
+    assert len(tls_remote.wait_messages(1)) == 1, d.diagnostics()
+    assert "STARTTLS" not in tls_remote.conns[0].commands
+
+
+def test_none_overrides_encrypt(facteurd, tls_remote):
+    d = daemon(facteurd, tls_remote, "%s none\n" % key(tls_remote),
+               smtp_tls_security_level="encrypt")
+    send(d)
+    assert len(tls_remote.wait_messages(1)) == 1, d.diagnostics()
+    assert "STARTTLS" not in tls_remote.conns[0].commands
+
+
+def test_verify_match(facteurd, certs, tls_remote):
+    d = daemon(facteurd, tls_remote, "%s verify match=mx.example.test\n"
+               % key(tls_remote), smtp_tls_CAfile=certs["good"][1])
+    qid = send(d)
+    assert len(tls_remote.wait_messages(1)) == 1, d.diagnostics()
+    d.wait_log(r"Verified TLS connection established to 127\.0\.0\.1")
+    d.wait_log(r"%s: to=<friend@far\.example>.*status=sent" % qid)
+
+
+def test_verify_wrong_name_defers(facteurd, certs, tls_remote):
+    d = daemon(facteurd, tls_remote,
+               "%s verify match=wrong.example:.also-wrong.example\n"
+               % key(tls_remote), smtp_tls_CAfile=certs["good"][1])
+    qid = send(d)
+    d.wait_log(r"%s: to=<friend@far\.example>.*status=deferred \(Server "
+               r"certificate not verified" % qid)
+    assert tls_remote.messages == []
+
+
+def test_secure_matches_nexthop(facteurd, certs, tls_remote):
+    # secure: nexthop (here 127.0.0.1, an IP SAN of the certificate)
+    d = daemon(facteurd, tls_remote, "%s secure\n" % key(tls_remote),
+               smtp_tls_CAfile=certs["good"][1])
+    send(d)
+    assert len(tls_remote.wait_messages(1)) == 1, d.diagnostics()
+    d.wait_log(r"Verified TLS connection established to 127\.0\.0\.1")
+
+
+def test_protocols_exclude_tls13(facteurd, tls_remote):
+    d = daemon(facteurd, tls_remote, "%s encrypt protocols=!SSLv2:!SSLv3:"
+               "!TLSv1.3\n" % key(tls_remote))
+    send(d)
+    assert len(tls_remote.wait_messages(1)) == 1, d.diagnostics()
+    assert tls_remote.conns[0].tls_version == "TLSv1.2"
+
+
+def test_protocols_floor_above_server_defers(facteurd, certs):
+    r = Capture(starttls="tls", tls_cert=(certs["good"][1], certs["good"][0]),
+                tls_max=ssl.TLSVersion.TLSv1_2)
+    try:
+        d = daemon(facteurd, r, "%s encrypt protocols=>=TLSv1.3\n" % key(r))
+        qid = send(d)
+        d.wait_log(r"Cannot start TLS: handshake failed with 127\.0\.0\.1")
+        d.wait_log(r"%s: to=<friend@far\.example>.*status=deferred" % qid)
+        assert r.messages == []
+    finally:
+        r.close()
+
+
+def test_bad_policy_defers(facteurd, tls_remote):
+    d = daemon(facteurd, tls_remote, "%s bogus\n" % key(tls_remote))
+    qid = send(d)
+    d.wait_log(r"%s: to=<friend@far\.example>.*status=deferred \(TLS policy "
+               r"lookup for %s: invalid TLS security level \"bogus\"\)"
+               % (qid, re.escape(key(tls_remote))))
+    assert tls_remote.connections == 0
