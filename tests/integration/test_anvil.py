@@ -341,3 +341,33 @@ def test_junk_command_limit(facteurd):
         check(c.reply(), 421, "4.7.0", r"too many errors")
         assert c.expect_closed()
     d.wait_log(r"too many errors after RSET from unknown\[127\.0\.0\.1\]$")
+
+
+def test_behind_a_proxy_the_real_client_is_counted(facteurd):
+    """With smtpd_upstream_proxy_protocol = haproxy the limits go by the
+    address in the PROXY header, never by the load balancer's."""
+    from harness import SMTPConn
+    d = facteurd(start=False, main_cf={
+        "smtpd_client_connection_count_limit": "1"})
+    port = free_port()
+    d.master_cf += ("127.0.0.1:%d inet n - n - - smtpd "
+                    "-o smtpd_upstream_proxy_protocol=haproxy\n" % port)
+    d.write_config()
+    d.start()
+
+    def proxied(src):
+        c = SMTPConn(d.host, port, source=LIMITED)
+        c.send(("PROXY TCP4 %s 127.0.0.1 40000 25\r\n" % src).encode())
+        return c
+
+    a = proxied("198.51.100.1")
+    check(a.reply(), 220)
+    b = proxied("198.51.100.2")
+    check(b.reply(), 220)
+    c = proxied("198.51.100.1")
+    check(c.reply(), 421, "4.7.0",
+          r"too many connections from 198\.51\.100\.1$")
+    for x in (a, b, c):
+        x.close()
+    d.wait_log(r"warning: Connection concurrency limit exceeded: 2 from "
+               r"unknown\[198\.51\.100\.1\] for service 127\.0\.0\.1:%d$" % port)
