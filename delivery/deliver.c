@@ -707,7 +707,8 @@ run_script(const char *path, const struct sieve_msg *sm,
 
 /*
  * IMAP system flags as Maildir info letters (the names Dovecot reads
- * back). Keywords would need Dovecot's dovecot-keywords file: not kept.
+ * back). Keywords (flags without a backslash) go to maildir.c, which maps
+ * them to letters through Dovecot's dovecot-keywords file.
  */
 static void
 maildir_flags(const char *imap, char out[8])
@@ -741,13 +742,25 @@ store(const struct deliver_req *req, const struct buf *pre, const char *content,
 {
 	struct maildir_msg msg;
 	struct buf f;
+	struct strlist kw;	/* keywords */
 	char mf[8] = "";
 	int e;
 
 	buf_init(&f, 0);
-	if (flags)
+	strlist_init(&kw);
+	if (flags) {
+		char *copy = xstrdup(flags), *save = NULL;
+
 		maildir_flags(flags, mf);
+		for (char *t = strtok_r(copy, " ", &save); t;
+		     t = strtok_r(NULL, " ", &save))
+			if (t[0] != '\\' && !strlist_contains(&kw, t))
+				strlist_add(&kw, t);
+		free(copy);
+	}
 	memset(&msg, 0, sizeof(msg));
+	msg.keywords = (const char *const *)kw.v;
+	msg.nkeywords = kw.n;
 	msg.prepend = pre->data;
 	msg.prepend_len = pre->len;
 	msg.content = content;
@@ -757,15 +770,24 @@ store(const struct deliver_req *req, const struct buf *pre, const char *content,
 	if (folder && folder_name(folder, &f) < 0) {
 		errbuf_set(err, "bad mailbox name \"%s\"", folder);
 		buf_free(&f);
+		strlist_free(&kw);
 		return EINVAL;
 	}
 	msg.folder = f.len ? buf_cstr(&f) : NULL;
 	e = maildir_deliver(req->base, req->maildir, &msg, NULL, 0, err);
+	if (e != 0 && msg.nkeywords > 0) {
+		/* the keywords file could not be used: keep the system flags */
+		log_write(NULL, SVC, LOG_LVL_WARNING, "<%s>: keywords not kept: %s",
+			  req->rcpt ? req->rcpt : "", errbuf_str(err));
+		msg.nkeywords = 0;
+		e = maildir_deliver(req->base, req->maildir, &msg, NULL, 0, err);
+	}
 	if (e == EINVAL && msg.flags) {
 		/* flags maildir cannot express: store without them */
 		msg.flags = NULL;
 		e = maildir_deliver(req->base, req->maildir, &msg, NULL, 0, err);
 	}
+	strlist_free(&kw);
 	buf_free(&f);
 	return e;
 }

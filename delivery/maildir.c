@@ -17,9 +17,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/lib/fsync.h"
@@ -334,6 +336,213 @@ maildir_use_tmpfile(int on)
 #endif
 }
 
+/* ---- keywords (Dovecot's dovecot-keywords file) ---- */
+
+#define KW_FILE		"dovecot-keywords"
+#define KW_MAX		26
+#define KW_FILE_MAX	65536
+#define KW_LOCK_STALE	30	/* seconds: Dovecot's dotlock stale timeout */
+#define KW_LOCK_TRIES	200	/* x 25 ms */
+
+/* An IMAP atom (RFC 3501 flag-keyword): printable ASCII without
+ * atom-specials, not starting with '\'. */
+static int
+kw_atom_ok(const char *k)
+{
+	size_t n = 0;
+
+	if (*k == '\0' || *k == '\\')
+		return 0;
+	for (; *k; k++, n++)
+		if ((unsigned char)*k <= ' ' || (unsigned char)*k >= 127
+		    || strchr("(){%*\"\\]", *k) != NULL)
+			return 0;
+	return n <= 128;
+}
+
+static void
+kw_free(char *names[KW_MAX])
+{
+	for (int i = 0; i < KW_MAX; i++) {
+		free(names[i]);
+		names[i] = NULL;
+	}
+}
+
+/* Reads "IDX NAME" lines; a missing file is empty. 0 or errno + err. */
+static int
+kw_read(const char *path, char *names[KW_MAX], struct errbuf *err)
+{
+	char buf[KW_FILE_MAX + 1], *line, *save = NULL;
+	ssize_t n;
+	size_t len = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), e;
+
+	kw_free(names);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return 0;
+		e = errno;
+		errbuf_set(err, "open %s: %s", path, strerror(e));
+		return e;
+	}
+	while (len < KW_FILE_MAX
+	       && (n = read(fd, buf + len, KW_FILE_MAX - len)) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			e = errno;
+			close(fd);
+			errbuf_set(err, "read %s: %s", path, strerror(e));
+			return e;
+		}
+		len += (size_t)n;
+	}
+	close(fd);
+	buf[len] = '\0';
+	for (line = strtok_r(buf, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char *end;
+		long idx = strtol(line, &end, 10);
+
+		if (end == line || *end != ' ' || idx < 0 || idx >= KW_MAX
+		    || names[idx] != NULL || !kw_atom_ok(end + 1))
+			continue;	/* Dovecot skips what it cannot use */
+		names[idx] = strdup(end + 1);
+	}
+	return 0;
+}
+
+static int
+kw_find(char *const names[KW_MAX], const char *k)
+{
+	for (int i = 0; i < KW_MAX; i++)
+		if (names[i] && strcasecmp(names[i], k) == 0)
+			return i;
+	return -1;
+}
+
+/* Dovecot's dotlock: O_EXCL create of PATH.lock, stale after 30 s. */
+static int
+kw_lock(const char *lock, struct errbuf *err)
+{
+	struct stat sb;
+	int fd, e;
+
+	for (int tries = 0; tries < KW_LOCK_TRIES; tries++) {
+		fd = open(lock, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd >= 0)
+			return fd;
+		e = errno;
+		if (e != EEXIST) {
+			errbuf_set(err, "create %s: %s", lock, strerror(e));
+			return -e;
+		}
+		if (stat(lock, &sb) == 0 && sb.st_mtime + KW_LOCK_STALE < time(NULL))
+			(void)unlink(lock);
+		else
+			usleep(25000);
+	}
+	errbuf_set(err, "%s: locked by another process for too long", lock);
+	return -EAGAIN;
+}
+
+int
+maildir_keywords(const char *dir, const char *const *kw, size_t n,
+		 char out[27], size_t *dropped_r, struct errbuf *err)
+{
+	char *names[KW_MAX] = { NULL };
+	char path[PATH_MAX], lock[PATH_MAX];
+	size_t o = 0, missing = 0;
+	int e, fd;
+
+	*dropped_r = 0;
+	out[0] = '\0';
+	if (snprintf(path, sizeof(path), "%s" KW_FILE, dir) >= (int)sizeof(path)
+	    || snprintf(lock, sizeof(lock), "%s.lock", path) >= (int)sizeof(lock)) {
+		errbuf_set(err, "maildir path too long: %s", dir);
+		return ENAMETOOLONG;
+	}
+	if ((e = kw_read(path, names, err)) != 0)
+		return e;
+	for (size_t i = 0; i < n; i++)
+		if (kw_atom_ok(kw[i]) && kw_find(names, kw[i]) < 0)
+			missing++;
+	if (missing > 0) {
+		struct iovec iov;
+		char *text = NULL;
+		size_t tl = 0;
+		FILE *mem;
+
+		if ((fd = kw_lock(lock, err)) < 0)
+			goto fail_errno;
+		/* under the lock: the file as it is now, plus ours */
+		if ((e = kw_read(path, names, err)) != 0) {
+			close(fd);
+			(void)unlink(lock);
+			kw_free(names);
+			return e;
+		}
+		for (size_t i = 0; i < n; i++) {
+			int k;
+
+			if (!kw_atom_ok(kw[i]) || kw_find(names, kw[i]) >= 0)
+				continue;
+			for (k = 0; k < KW_MAX && names[k]; k++)
+				;
+			if (k < KW_MAX)
+				names[k] = strdup(kw[i]);
+		}
+		if ((mem = open_memstream(&text, &tl)) == NULL) {
+			e = errno;
+			close(fd);
+			(void)unlink(lock);
+			kw_free(names);
+			errbuf_set(err, "keywords: %s", strerror(e));
+			return e;
+		}
+		for (int k = 0; k < KW_MAX; k++)
+			if (names[k])
+				fprintf(mem, "%d %s\n", k, names[k]);
+		fclose(mem);
+		iov.iov_base = text;
+		iov.iov_len = tl;
+		if (fsync_writev_all(fd, &iov, 1) < 0 || fsync(fd) < 0
+		    || close(fd) < 0 || rename(lock, path) < 0) {
+			e = errno;
+			errbuf_set(err, "write %s: %s", path, strerror(e));
+			(void)unlink(lock);
+			free(text);
+			kw_free(names);
+			return e;
+		}
+		free(text);
+		if (fsync_dir(dir) < 0) {
+			e = errno;
+			errbuf_set(err, "fsync maildir directory %s: %s", dir,
+				   strerror(e));
+			kw_free(names);
+			return e;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		int k = kw_atom_ok(kw[i]) ? kw_find(names, kw[i]) : -1;
+
+		if (k < 0) {
+			(*dropped_r)++;
+			continue;
+		}
+		if (memchr(out, 'a' + k, o) == NULL && o < KW_MAX)
+			out[o++] = (char)('a' + k);
+	}
+	out[o] = '\0';
+	kw_free(names);
+	return 0;
+fail_errno:
+	kw_free(names);
+	return -fd;
+}
+
 int
 maildir_deliver(const char *base, const char *path,
 		const struct maildir_msg *msg, char *name_r, size_t name_size,
@@ -342,6 +551,8 @@ maildir_deliver(const char *base, const char *path,
 	char dir[PATH_MAX], name[512], tmp[PATH_MAX], dst[PATH_MAX];
 	char ddir[PATH_MAX];
 	char flags[MAILDIR_MAX_FLAGS * 2 + 1];
+	char allflags[MAILDIR_MAX_FLAGS * 2 + 1];
+	const char *mflags = msg->flags;
 	struct iovec iov[2];
 	struct timeval tv;
 	size_t plen, size;
@@ -374,8 +585,28 @@ maildir_deliver(const char *base, const char *path,
 		errbuf_set(err, "maildir path too long: %s", path);
 		return ENAMETOOLONG;
 	}
-	if (msg->flags && flags_norm(msg->flags, flags) < 0) {
-		errbuf_set(err, "bad maildir flags: %s", msg->flags);
+	if (msg->nkeywords > 0) {
+		/* keyword letters need the folder's dovecot-keywords file */
+		char kl[27], cur[PATH_MAX];
+		struct stat sb;
+		size_t dropped = 0;
+
+		if (snprintf(cur, sizeof(cur), "%scur", dir) >= (int)sizeof(cur)) {
+			errbuf_set(err, "maildir path too long: %s", dir);
+			return ENAMETOOLONG;
+		}
+		if (stat(cur, &sb) < 0
+		    && (e = maildir_create(base ? base : "", path, dir, err)) != 0)
+			return e;
+		if ((e = maildir_keywords(dir, msg->keywords, msg->nkeywords, kl,
+					  &dropped, err)) != 0)
+			return e;
+		snprintf(allflags, sizeof(allflags), "%.26s%s",
+			 msg->flags ? msg->flags : "", kl);
+		mflags = allflags;
+	}
+	if (mflags && flags_norm(mflags, flags) < 0) {
+		errbuf_set(err, "bad maildir flags: %s", mflags);
 		return EINVAL;
 	}
 	pthread_once(&host_once, host_init);
@@ -389,10 +620,10 @@ maildir_deliver(const char *base, const char *path,
 		errbuf_set(err, "maildir file name too long");
 		return ENAMETOOLONG;
 	}
-	if (snprintf(ddir, sizeof(ddir), "%s%s", dir, msg->flags ? "cur" : "new")
+	if (snprintf(ddir, sizeof(ddir), "%s%s", dir, mflags ? "cur" : "new")
 	    >= (int)sizeof(ddir)
 	    || snprintf(tmp, sizeof(tmp), "%stmp/%s", dir, name) >= (int)sizeof(tmp)
-	    || (msg->flags
+	    || (mflags
 		? snprintf(dst, sizeof(dst), "%scur/%s:2,%s", dir, name, flags)
 		: snprintf(dst, sizeof(dst), "%snew/%s", dir, name))
 	       >= (int)sizeof(dst)) {
@@ -483,7 +714,7 @@ maildir_deliver(const char *base, const char *path,
 delivered:
 #endif
 	if (name_r && name_size > 0) {
-		if (msg->flags)
+		if (mflags)
 			snprintf(name_r, name_size, "%s:2,%s", name, flags);
 		else
 			snprintf(name_r, name_size, "%s", name);

@@ -244,3 +244,74 @@ include "nonesuch";
     wait_files(d, "example.test/alice")
     wait_log(d, 'include: personal script "nonesuch" does not exist')
     assert files(d, "example.test/alice", "Before") == []
+
+
+def test_keywords_dovecot_compatible(facteurd):
+    """imap4flags keywords: letters in the file name mapped by the
+    folder's dovecot-keywords; Dovecot IMAP FETCH FLAGS shows them, and a
+    keyword Dovecot itself added keeps its letter."""
+    from test_dovecot_imap import Dovecot, need_dovecot, fetch_all
+    d = facteurd(vmailbox=USERS)
+    put_script(d, "example.test/alice", r'''
+require ["fileinto", "imap4flags"];
+if header :contains "subject" "work" {
+    fileinto :flags ["\\Seen", "$Label1", "work"] "Work";
+} else {
+    addflag ["Important", "bad(atom"];
+}
+''')
+    send(d, "alice@example.test", "work item 1")
+    f = wait_files(d, "example.test/alice", "Work")
+    assert f[0].endswith(":2,Sab"), f
+    kwfile = os.path.join(d.mail, "example.test/alice/.Work/dovecot-keywords")
+    with open(kwfile) as fh:
+        assert fh.read() == "0 $Label1\n1 work\n"
+    send(d, "alice@example.test", "other")
+    f = wait_files(d, "example.test/alice")
+    assert f[0].endswith(":2,a"), f      # Important; bad(atom is dropped
+    with open(os.path.join(d.mail, "example.test/alice/dovecot-keywords")) as fh:
+        assert fh.read() == "0 Important\n"
+    need_dovecot()
+    dv = Dovecot(d, {"alice@example.test": "pw"})
+    dv.start()
+    try:
+        c = dv.login("alice@example.test", "pw")
+        try:
+            got = fetch_all(c, "Work")
+            flags = got[0][0].decode()
+            assert "$Label1" in flags and "work" in flags and "\\Seen" in flags, flags
+            got = fetch_all(c, "INBOX")
+            assert "Important" in got[0][0].decode(), got[0][0]
+            # Dovecot adds a keyword of its own to the Work folder
+            typ, data = c.select("Work")
+            assert typ == "OK"
+            typ, data = c.store("1", "+FLAGS", "(Urgent)")
+            assert typ == "OK", data
+            c.close()
+        finally:
+            c.logout()
+        with open(kwfile) as fh:
+            text = fh.read()
+        assert "0 $Label1\n1 work\n" in text and "Urgent" in text, text
+        # our next delivery uses Dovecot's letter for Urgent
+        put_script(d, "example.test/alice", r'''
+require ["fileinto", "imap4flags"];
+fileinto :flags ["Urgent", "work"] "Work";
+''')
+        urgent = [l.split()[0] for l in text.splitlines() if l.endswith(" Urgent")][0]
+        send(d, "alice@example.test", "second")
+        f = wait_files(d, "example.test/alice", "Work", n=2)
+        new = [x for x in f if "second" in open(x, errors="replace").read()]
+        assert new, f
+        letters = new[0].rsplit(":2,", 1)[1]
+        assert sorted(letters) == sorted("b" + chr(ord("a") + int(urgent))), new
+        c = dv.login("alice@example.test", "pw")
+        try:
+            got = fetch_all(c, "Work")
+            assert any("Urgent" in fl.decode() and "work" in fl.decode()
+                       and "second" in m.decode(errors="replace")
+                       for fl, m in got), got
+        finally:
+            c.logout()
+    finally:
+        dv.stop()

@@ -1,7 +1,9 @@
 /*
  * maildir_test.c - Maildir delivery: file names, S= sizes, byte-exact
  * content, tmp/ left empty, creation of missing maildirs and folders,
- * flags into cur/, errors instead of crashes, concurrent first deliveries.
+ * flags into cur/, errors instead of crashes, concurrent first deliveries;
+ * IMAP keywords through dovecot-keywords (letters kept, new ones added,
+ * non-atoms and the 27th dropped, a stale dotlock broken).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,6 +13,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <regex.h>
 #include <stdio.h>
@@ -86,7 +89,7 @@ test_deliver_new(void **state)
 	static const char body[] = "Subject: x\n\n8bit \xe9\xff\x00 body\n";
 	char path[512], dir[600], names[4][512], name[512], file[1200];
 	struct maildir_msg m = { pre, sizeof(pre) - 1, body, sizeof(body) - 1,
-				 NULL, NULL };
+				 NULL, NULL, NULL, 0 };
 	struct errbuf err;
 	struct stat sb;
 	regex_t re;
@@ -135,7 +138,7 @@ static void
 test_folder_and_flags(void **state)
 {
 	char path[512], dir[700], names[4][512], name[512];
-	struct maildir_msg m = { NULL, 0, "x\n", 2, "Sub.Folder", "SaF" };
+	struct maildir_msg m = { NULL, 0, "x\n", 2, "Sub.Folder", "SaF", NULL, 0 };
 	struct errbuf err;
 	struct stat sb;
 
@@ -187,7 +190,8 @@ test_errors(void **state)
 	assert_non_null(fp);
 	fclose(fp);
 	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-		struct maildir_msg m = { NULL, 0, "x\n", 2, t[i].folder, t[i].flags };
+		struct maildir_msg m = { NULL, 0, "x\n", 2, t[i].folder, t[i].flags,
+					 NULL, 0 };
 		int rc;
 		snprintf(path, sizeof(path), t[i].path, base);
 		rc = maildir_deliver(base, path, &m, NULL, 0, &err);
@@ -198,7 +202,7 @@ test_errors(void **state)
 	/* base itself missing: nothing is created above it */
 	snprintf(path, sizeof(path), "%s/missing-base/u/", base);
 	snprintf(f, sizeof(f), "%s/missing-base", base);
-	struct maildir_msg m = { NULL, 0, "x\n", 2, NULL, NULL };
+	struct maildir_msg m = { NULL, 0, "x\n", 2, NULL, NULL, NULL, 0 };
 	assert_int_equal(maildir_deliver(f, path, &m, NULL, 0, &err), ENOENT);
 	assert_int_equal(access(f, F_OK), -1);
 	/* new/ is not a directory: link fails, tmp/ is cleaned up */
@@ -246,7 +250,7 @@ static void *
 deliver_thread(void *arg)
 {
 	struct th_arg *a = arg;
-	struct maildir_msg m = { "P: 1\n", 5, "body\n", 5, NULL, NULL };
+	struct maildir_msg m = { "P: 1\n", 5, "body\n", 5, NULL, NULL, NULL, 0 };
 	struct errbuf err;
 
 	for (int i = 0; i < PER; i++) {
@@ -301,6 +305,80 @@ portable_teardown(void **state)
 	return 0;
 }
 
+static void
+test_keywords(void **state)
+{
+	char path[512], file[700], name[512];
+	const char *kw1[] = { "$Label1", "work", "bad atom", "\\Seen" };
+	const char *kw2[] = { "WORK", "New" };
+	struct maildir_msg m = { NULL, 0, "x\n", 2, "F", NULL, kw1, 4 };
+	struct errbuf err;
+	char letters[27], *text;
+	size_t len, dropped;
+	FILE *f;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/u/", base);
+	/* a folder that does not exist yet gets its keywords file */
+	assert_int_equal(maildir_deliver(base, path, &m, name, sizeof(name), &err), 0);
+	assert_non_null(strstr(name, ":2,ab"));
+	snprintf(file, sizeof(file), "%s.F/dovecot-keywords", path);
+	text = slurp(file, &len);
+	text[len] = '\0';
+	assert_string_equal(text, "0 $Label1\n1 work\n");
+	free(text);
+	/* system flags and keywords together; known keywords keep their
+	 * letters (case-insensitively), new ones take the next free one */
+	m.flags = "S";
+	m.keywords = kw2;
+	m.nkeywords = 2;
+	assert_int_equal(maildir_deliver(base, path, &m, name, sizeof(name), &err), 0);
+	assert_non_null(strstr(name, ":2,Sbc"));
+	text = slurp(file, &len);
+	text[len] = '\0';
+	assert_string_equal(text, "0 $Label1\n1 work\n2 New\n");
+	free(text);
+	/* a file Dovecot wrote with gaps: its letters are used, gaps filled */
+	f = fopen(file, "w");
+	fputs("0 $Label1\n4 Later\n", f);
+	fclose(f);
+	snprintf(file, sizeof(file), "%s.F/", path);
+	assert_int_equal(maildir_keywords(file, kw2, 2, letters, &dropped, &err), 0);
+	assert_string_equal(letters, "bc");
+	assert_int_equal(dropped, 0);
+	/* 26 letters at most: 4 are taken, 22 of 30 new ones fit */
+	{
+		char *many[30];
+
+		for (int i = 0; i < 30; i++)
+			many[i] = xasprintf("k%d", i);
+		assert_int_equal(maildir_keywords(file, (const char *const *)many,
+						  30, letters, &dropped, &err), 0);
+		assert_int_equal(strlen(letters), 22);
+		assert_int_equal(dropped, 8);
+		for (int i = 0; i < 30; i++)
+			free(many[i]);
+	}
+	/* a stale lock (older than 30 s) is broken, a fresh one waited on */
+	{
+		char lock[800];
+		struct timespec old[2] = { { 1000, 0 }, { 1000, 0 } };
+		const char *one[] = { "zz" };
+		int fd;
+
+		snprintf(path, sizeof(path), "%s/v/", base);
+		mkdir(path, 0700);
+		snprintf(lock, sizeof(lock), "%sdovecot-keywords.lock", path);
+		fd = open(lock, O_WRONLY | O_CREAT, 0600);
+		close(fd);
+		utimensat(AT_FDCWD, lock, old, 0);
+		assert_int_equal(maildir_keywords(path, one, 1, letters, &dropped,
+						  &err), 0);
+		assert_string_equal(letters, "a");
+		assert_int_equal(access(lock, F_OK), -1);
+	}
+}
+
 int
 main(void)
 {
@@ -309,6 +387,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_folder_and_flags, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_creation, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_keywords, setup, teardown),
 	};
 	int failed;
 
