@@ -285,6 +285,22 @@ postscreen_new(struct smtpd_listener *l, const struct config *cfg,
 		strlist_free(&f);
 	}
 	ps->dns_servers = xstrdup(l->s.facteur_dns_servers);
+	if (l->s.smtpd_tls_wrappermode) {
+		errbuf_set(err, "%s: postscreen cannot screen TLS-wrapped "
+			   "connections (smtpd_tls_wrappermode = yes): use an "
+			   "smtpd listener for smtps", l->service);
+		goto fail;
+	}
+	/* A PROXY header would be taken for a pre-greet talker. */
+	if (cf_str(cfg, "postscreen_upstream_proxy_protocol", &v, err) < 0)
+		goto fail;
+	if (*v != '\0' || l->s.smtpd_upstream_proxy_protocol[0] != '\0') {
+		errbuf_set(err, "%s: postscreen behind a PROXY protocol load "
+			   "balancer is not supported (postscreen_upstream_proxy_"
+			   "protocol / smtpd_upstream_proxy_protocol): use an smtpd "
+			   "listener there", l->service);
+		goto fail;
+	}
 	if (setup_cache(ps, cfg, err) < 0)
 		goto fail;
 	return ps;
