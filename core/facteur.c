@@ -28,6 +28,7 @@
 #include "core/lib/xmalloc.h"
 #include "core/log.h"
 #include "core/params.h"
+#include "core/postscreen.h"
 #include "core/rewrite.h"
 #include "core/rewrite_alias.h"
 #include "core/smtpd_check.h"
@@ -938,9 +939,16 @@ cmd_check(struct cli *cli, int argc, char **argv)
 		memset(&s, 0, sizeof(s));
 		if (settings_load(&s, lc, &err) < 0) {
 			check_error(cli, "%s", errbuf_str(&err));
-		} else if (m->v[i].overrides.n > 0) {
-			check_settings(cli, lc, &s);
-			check_maps(cli, lc, &seen);
+		} else {
+			if (m->v[i].overrides.n > 0) {
+				check_settings(cli, lc, &s);
+				check_maps(cli, lc, &seen);
+			}
+			/* postscreen_* values (core/postscreen.c) */
+			if (strcmp(m->v[i].command, "postscreen") == 0 &&
+			    postscreen_check_config(lc, &s, m->v[i].service,
+						    &err) < 0)
+				check_error(cli, "%s", errbuf_str(&err));
 		}
 		settings_free(&s);
 		config_free(&lc);

@@ -175,7 +175,7 @@ setup_access(struct postscreen *ps, const char *value, struct errbuf *err)
 
 static int
 setup_cache(struct postscreen *ps, const struct config *cfg,
-	    struct errbuf *err)
+	    const struct settings *st, bool prepare, struct errbuf *err)
 {
 	const char *v, *p;
 	struct errbuf e;
@@ -201,23 +201,24 @@ setup_cache(struct postscreen *ps, const struct config *cfg,
 		return -1;
 	ps->map_size = ms;
 	errbuf_clear(&e);
-	if (kvstore_prepare_dir(ps->cache_path, ps->l->s.mail_owner, &e) < 0) {
+	if (prepare &&
+	    kvstore_prepare_dir(ps->cache_path, st->mail_owner, &e) < 0) {
 		errbuf_set(err, "postscreen_cache_map: %s", errbuf_str(&e));
 		return -1;
 	}
 	return 0;
 }
 
-struct postscreen *
-postscreen_new(struct smtpd_listener *l, const struct config *cfg,
-	       struct errbuf *err)
+/* The configuration part of postscreen_new (also for facteur check). */
+static struct postscreen *
+ps_parse(const struct config *cfg, const struct settings *st,
+	 const char *service, bool prepare, struct errbuf *err)
 {
 	struct postscreen *ps = xcalloc(1, sizeof(*ps));
 	const char *v;
 	struct errbuf e;
 
-	ps->l = l;
-	ps->syslog_name = l->s.syslog_name;
+	ps->syslog_name = st->syslog_name;
 	strlist_init(&ps->forbidden);
 	errbuf_clear(&e);
 	if (cf_str(cfg, "postscreen_access_list", &v, err) < 0 ||
@@ -266,8 +267,8 @@ postscreen_new(struct smtpd_listener *l, const struct config *cfg,
 	if (cf_str(cfg, "postscreen_greet_banner", &v, err) < 0)
 		goto fail;
 	ps->greet_banner = xstrdup(v);
-	ps->banner = xstrdup(l->s.smtpd_banner);
-	ps->hostname = xstrdup(l->s.myhostname);
+	ps->banner = xstrdup(st->smtpd_banner);
+	ps->hostname = xstrdup(st->myhostname);
 	if (cf_str(cfg, "postscreen_forbidden_commands", &v, err) < 0)
 		goto fail;
 	{
@@ -284,29 +285,52 @@ postscreen_new(struct smtpd_listener *l, const struct config *cfg,
 		}
 		strlist_free(&f);
 	}
-	ps->dns_servers = xstrdup(l->s.facteur_dns_servers);
-	if (l->s.smtpd_tls_wrappermode) {
+	ps->dns_servers = xstrdup(st->facteur_dns_servers);
+	if (st->smtpd_tls_wrappermode) {
 		errbuf_set(err, "%s: postscreen cannot screen TLS-wrapped "
 			   "connections (smtpd_tls_wrappermode = yes): use an "
-			   "smtpd listener for smtps", l->service);
+			   "smtpd listener for smtps", service);
 		goto fail;
 	}
 	/* A PROXY header would be taken for a pre-greet talker. */
 	if (cf_str(cfg, "postscreen_upstream_proxy_protocol", &v, err) < 0)
 		goto fail;
-	if (*v != '\0' || l->s.smtpd_upstream_proxy_protocol[0] != '\0') {
+	if (*v != '\0' || st->smtpd_upstream_proxy_protocol[0] != '\0') {
 		errbuf_set(err, "%s: postscreen behind a PROXY protocol load "
 			   "balancer is not supported (postscreen_upstream_proxy_"
 			   "protocol / smtpd_upstream_proxy_protocol): use an smtpd "
-			   "listener there", l->service);
+			   "listener there", service);
 		goto fail;
 	}
-	if (setup_cache(ps, cfg, err) < 0)
+	if (setup_cache(ps, cfg, st, prepare, err) < 0)
 		goto fail;
 	return ps;
 fail:
 	postscreen_free(&ps);
 	return NULL;
+}
+
+struct postscreen *
+postscreen_new(struct smtpd_listener *l, const struct config *cfg,
+	       struct errbuf *err)
+{
+	struct postscreen *ps = ps_parse(cfg, &l->s, l->service, true, err);
+
+	if (ps != NULL)
+		ps->l = l;
+	return ps;
+}
+
+int
+postscreen_check_config(const struct config *cfg, const struct settings *s,
+			const char *service, struct errbuf *err)
+{
+	struct postscreen *ps = ps_parse(cfg, s, service, false, err);
+
+	if (ps == NULL)
+		return -1;
+	postscreen_free(&ps);
+	return 0;
 }
 
 unsigned

@@ -27,6 +27,12 @@ struct smtpd_listener;
  */
 struct postscreen *postscreen_new(struct smtpd_listener *l,
 				  const struct config *cfg, struct errbuf *err);
+/* The same checks without a listener or side effects (facteur check):
+ * s is cfg's settings. 0, or -1 + err. */
+struct settings;
+int postscreen_check_config(const struct config *cfg,
+			    const struct settings *s, const char *service,
+			    struct errbuf *err);
 /* Closes every connection still being screened. */
 void postscreen_free(struct postscreen **pp);
 /* The accept hook: screens the client, then starts an SMTP session. */

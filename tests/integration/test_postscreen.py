@@ -416,6 +416,9 @@ def test_bad_values_fail_startup(facteurd):
         d.expect_exit = True
         with pytest.raises(AssertionError, match=msg):
             d.start()
+        out = d.cli("check")        # facteur check names it too
+        assert out.returncode != 0
+        assert re.search(msg, (out.stdout + out.stderr).decode()), out
 
 
 def _seed_block():
