@@ -414,6 +414,9 @@ static const struct param_def table[] = {
 	Z(virtual_mailbox_limit, "0", 0),
 	S(virtual_mailbox_limit_maps, ""),
 	B(virtual_mailbox_full_tempfail, "no"),
+	/* facteur: percentages of the quota at which the user is warned
+	 * once (Dovecot's quota_warning idea), e.g. "80 90" */
+	S(virtual_mailbox_quota_warning, ""),
 	ZL(mailbox_size_limit, "51200000", 0),
 	SL(virtual_mailbox_lock, "fcntl, dotlock"),
 	SL(home_mailbox, ""),

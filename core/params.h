@@ -136,6 +136,7 @@ struct settings {
 	long long body_checks_size_limit;
 	char *virtual_mailbox_limit_maps;
 	bool virtual_mailbox_full_tempfail;
+	char *virtual_mailbox_quota_warning;	/* "80 90": percentages */
 	/* smtpd TLS (core/tls.c) */
 	char *smtpd_tls_security_level, *smtpd_tls_cert_file, *smtpd_tls_key_file;
 	char *smtpd_tls_chain_files, *smtpd_tls_protocols;

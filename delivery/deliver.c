@@ -48,6 +48,8 @@ static struct {
 	struct table_list *limit_maps;	/* virtual_mailbox_limit_maps */
 	char   *limit_maps_err;		/* why it could not be opened */
 	bool    full_tempfail;		/* virtual_mailbox_full_tempfail */
+	int     warn[8];		/* virtual_mailbox_quota_warning, % desc. */
+	size_t  nwarn;
 } cfg;
 
 void
@@ -81,6 +83,35 @@ deliver_init(const struct settings *s)
 	}
 	cfg.limit = s->virtual_mailbox_limit;
 	cfg.full_tempfail = s->virtual_mailbox_full_tempfail;
+	cfg.nwarn = 0;
+	if (s->virtual_mailbox_quota_warning) {
+		struct strlist w;
+
+		strlist_init(&w);
+		strlist_split(&w, s->virtual_mailbox_quota_warning);
+		for (size_t i = 0; i < w.n && cfg.nwarn < 8; i++) {
+			int v = atoi(w.v[i]);
+			size_t k;
+
+			/* "80" or "80%"; nonsense and duplicates are ignored
+			 * (facteur check reports them) */
+			if (v <= 0 || v > 100)
+				continue;
+			for (k = 0; k < cfg.nwarn && cfg.warn[k] != v; k++)
+				;
+			if (k == cfg.nwarn)
+				cfg.warn[cfg.nwarn++] = v;
+		}
+		strlist_free(&w);
+		/* highest first: one crossing warns once, at its highest level */
+		for (size_t i = 1; i < cfg.nwarn; i++)
+			for (size_t k = i; k > 0 && cfg.warn[k] > cfg.warn[k - 1]; k--) {
+				int t = cfg.warn[k];
+
+				cfg.warn[k] = cfg.warn[k - 1];
+				cfg.warn[k - 1] = t;
+			}
+	}
 	table_list_free(&cfg.limit_maps);
 	free(cfg.limit_maps_err);
 	cfg.limit_maps_err = NULL;
@@ -185,6 +216,80 @@ deliver_quota_precheck(const char *rcpt, const char *maildir, long long size,
 		return 0;
 	memcpy(dsn_r, cfg.full_tempfail ? "4.2.2" : "5.2.2", 6);
 	return 1;
+}
+
+/*
+ * virtual_mailbox_quota_warning: when this delivery took the mailbox from
+ * below a threshold to or above it, one message tells the user (the
+ * highest threshold crossed), queued from <> with Auto-Submitted. A
+ * warning never causes another (it is recognised by its header).
+ */
+#define QUOTA_WARN_HDR "X-Facteur-Quota-Warning"
+
+static int queue_inject(const char *sender, const char *rcpt,
+			const char *content, size_t len,
+			char id_r[QUEUE_ID_SIZE], struct errbuf *err);
+static void put_value(struct buf *b, const char *s);
+
+static void
+quota_warn(const struct deliver_req *req, long long limit, long long before,
+	   long long after)
+{
+	const char *rcpt = req->rcpt ? req->rcpt : "";
+	char date[64], id[QUEUE_ID_SIZE];
+	struct errbuf err;
+	struct buf m;
+	time_t now = time(NULL);
+	struct tm tm;
+	int pct = 0;
+
+	for (size_t i = 0; i < cfg.nwarn && pct == 0; i++) {
+		long long t = cfg.warn[i];
+
+		if (before * 100 < t * limit && after * 100 >= t * limit)
+			pct = cfg.warn[i];
+	}
+	if (pct == 0 || *rcpt == '\0')
+		return;
+	{
+		/* not for a warning itself */
+		const char *p = req->content, *end = req->content + req->len;
+		size_t hl = strlen(QUOTA_WARN_HDR);
+
+		while (p < end && *p != '\n' && !(p[0] == '\r' && p + 1 < end
+						  && p[1] == '\n')) {
+			const char *eol = memchr(p, '\n', (size_t)(end - p));
+
+			if ((size_t)(end - p) > hl && strncasecmp(p, QUOTA_WARN_HDR, hl) == 0
+			    && p[hl] == ':')
+				return;
+			if (eol == NULL)
+				break;
+			p = eol + 1;
+		}
+	}
+	localtime_r(&now, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
+	buf_init(&m, 0);
+	buf_printf(&m, "Date: %s\nFrom: Mail Delivery System <MAILER-DAEMON@%s>\n"
+		   "To: <", date, cfg.myhostname ? cfg.myhostname : "localhost");
+	put_value(&m, rcpt);
+	buf_printf(&m, ">\nSubject: Mailbox quota warning: %d%% full\n"
+		   "Auto-Submitted: auto-generated\n" QUOTA_WARN_HDR ": %d\n"
+		   "MIME-Version: 1.0\nContent-Type: text/plain; charset=us-ascii\n\n"
+		   "Your mailbox is now %lld%% full: %lld of %lld bytes are in use.\n"
+		   "When it is full, new messages will be refused. Please delete\n"
+		   "or move some messages.\n", pct, pct,
+		   after * 100 / limit, after, limit);
+	errbuf_clear(&err);
+	if (queue_inject("", rcpt, m.data, m.len, id, &err) < 0)
+		log_write(NULL, SVC, LOG_LVL_WARNING, "<%s>: quota warning not "
+			  "queued: %s", rcpt, errbuf_str(&err));
+	else
+		log_write(NULL, SVC, LOG_LVL_INFO, "%s: <%s>: quota warning "
+			  "queued: %d%% (%lld of %lld bytes)", id, rcpt, pct, after,
+			  limit);
+	buf_free(&m);
 }
 
 /* Header values come from the envelope: never let them break a line. */
@@ -824,11 +929,11 @@ store_count(const struct sieve_result *r)
  */
 static enum deliver_status
 quota_gate(const struct deliver_req *req, const struct sieve_result *r,
-	   size_t size, struct quota_limits *lim_r, char dsn_r[8],
-	   struct buf *text_r)
+	   size_t size, struct quota_limits *lim_r, struct quota_usage *use_r,
+	   char dsn_r[8], struct buf *text_r)
 {
 	long long n = store_count(r), limit;
-	struct quota_usage use;
+	struct quota_usage use = { 0, 0 };
 	struct errbuf err;
 	int rc;
 
@@ -848,6 +953,7 @@ quota_gate(const struct deliver_req *req, const struct sieve_result *r,
 		buf_printf(text_r, "quota: %s", errbuf_str(&err));
 		return DELIVER_DEFER;
 	}
+	*use_r = use;
 	if (rc == 0)
 		return DELIVER_SENT;
 	memcpy(dsn_r, cfg.full_tempfail ? "4.2.2" : "5.2.2", 6);
@@ -894,6 +1000,8 @@ deliver_maildir(const struct deliver_req *req, char dsn_r[8],
 	struct exists_arg ea = { NULL, NULL, NULL, false };
 	char *home, *user_script;
 	struct quota_limits qlim = { 0, 0 };
+	struct quota_usage quse = { 0, 0 };
+	long long added = 0;
 	size_t biggest = req->len;
 	bool failed = false, stored = false, rejected = false;
 	const char *reject_reason = NULL;
@@ -955,7 +1063,7 @@ deliver_maildir(const struct deliver_req *req, char dsn_r[8],
 	}
 
 	/* Quota before anything leaves: a refused message sends nothing. */
-	if ((st = quota_gate(req, &r, pre.len + biggest, &qlim, dsn_r,
+	if ((st = quota_gate(req, &r, pre.len + biggest, &qlim, &quse, dsn_r,
 			     text_r)) != DELIVER_SENT)
 		goto out;
 
@@ -1010,6 +1118,7 @@ deliver_maildir(const struct deliver_req *req, char dsn_r[8],
 		if (e != 0)
 			break;
 		stored = true;
+		added += (long long)(pre.len + mlen);
 		if ((qlim.bytes > 0 || qlim.count > 0)
 		    && quota_add(req->maildir, &qlim, (long long)(pre.len + mlen), 1,
 				 &err) < 0)
@@ -1040,6 +1149,8 @@ deliver_maildir(const struct deliver_req *req, char dsn_r[8],
 	buf_puts(text_r, stored ? "delivered to maildir" : "discarded by sieve script");
 	st = DELIVER_SENT;
 	duplicate_record(&ea, &r);
+	if (stored && qlim.bytes > 0)
+		quota_warn(req, qlim.bytes, quse.bytes, quse.bytes + added);
 out:
 	if (ea.dup)
 		kvstore_close(&ea.dup);

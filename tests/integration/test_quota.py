@@ -7,10 +7,12 @@ holds the limits line and one line per delivery, summing to what the
 maildir holds. A size declared with MAIL FROM SIZE= that cannot fit is
 refused at RCPT (552 5.2.2, or 452 4.2.2). Dovecot's maildir quota
 (IMAP GETQUOTAROOT, doveadm quota recalc) agrees with maildirsize.
+virtual_mailbox_quota_warning sends one warning per threshold crossed.
 """
 import os
 import re
 import shutil
+import time
 
 import pytest
 
@@ -244,3 +246,40 @@ def test_dovecot_quota_agrees(facteurd, dovecot_for):
     assert (b3, c3) == on_disk(d, "alice")
     used_kb, _, _ = dovecot_usage(dv)
     assert used_kb == kib(b3), (used_kb, b3)
+
+
+def test_quota_warning_once_per_threshold(facteurd):
+    params = {"virtual_mailbox_limit": "20000",
+              "virtual_mailbox_quota_warning": "80 50"}
+    params.update(FAST_RETRY)
+    d = facteurd(main_cf=params)
+
+    def warnings():
+        out = []
+        for f in d.files("alice@example.test"):
+            with open(f, "rb") as fh:
+                text = fh.read()
+            m = re.search(rb"^Subject: Mailbox quota warning: (\d+)% full$",
+                          text, re.M)
+            if m:
+                assert b"\nFrom: Mail Delivery System <MAILER-DAEMON@" in text
+                assert b"\nAuto-Submitted: auto-generated\n" in text
+                assert text.startswith(b"Return-Path: <>\n")
+                out.append(int(m.group(1)))
+        return sorted(out)
+
+    send(d, "alice@example.test", 6000, "one")          # ~30%
+    d.wait_files("alice@example.test", 1)
+    send(d, "alice@example.test", 5000, "two")          # ~57%: crosses 50
+    d.wait_files("alice@example.test", 3)
+    d.wait_log(r"<alice@example\.test>: quota warning queued: 50% ")
+    assert warnings() == [50]
+    send(d, "alice@example.test", 1000, "three")        # ~63%: no new one
+    d.wait_files("alice@example.test", 4)
+    send(d, "alice@example.test", 3500, "four")         # ~82%: crosses 80
+    d.wait_files("alice@example.test", 6)
+    d.wait_log(r"quota warning queued: 80% ")
+    assert warnings() == [50, 80]
+    time.sleep(0.5)
+    assert len(d.files("alice@example.test")) == 6
+    assert len(re.findall(r"quota warning queued", d.log())) == 2
