@@ -2,14 +2,20 @@
 test_ldap.py - ldap: tables against a real slapd started here (mdb in a
 temp dir, loopback port) with schema/ldap/facteur.schema, sample entries
 and the example queries of schema/ldap/*.cf: domains, mailboxes, alternate
-addresses, aliases with DN recursion (nested lists) and catch-all deliver
-end to end; filter injection attempts are unknown users; an outage gives
-451 4.3.0 and mail flows again when slapd is back, without restarting
-facteurd (with the lookup cache on, known answers are served meanwhile);
-with two servers the one that answers is used. smtpd_sasl_passdb =
-ldap:auth.cf (schema/ldap/passdb.cf) verifies AUTH PLAIN against
-userPassword ({SSHA}, {CRYPT}$6$, {ARGON2ID}): 535 for a wrong password,
-an unknown or inactive user alike, 454 4.7.0 while slapd is down.
+addresses, aliases with DN recursion (nested lists), catch-all and alias
+domains deliver end to end; filter injection attempts are unknown users;
+an outage gives 451 4.3.0 and mail flows again when slapd is back,
+without restarting facteurd (with the lookup cache on, known answers are
+served meanwhile, on the event loop even while the workers wait for a
+hung server; mail queued meanwhile is deferred, never bounced, and
+delivered afterwards); with two servers the one that answers is used.
+smtpd_sasl_passdb = ldap:auth.cf verifies AUTH PLAIN against userPassword
+(schema/ldap/passdb.cf: {SSHA}, {CRYPT}$6$, {ARGON2ID}) or by binding as
+the user (schema/ldap/passdb_bind.cf, auth_bind = yes, DN searched or
+from auth_bind_userdn): 535 for a wrong password, an unknown or inactive
+user alike, 454 4.7.0 while slapd is down. smtpd_sender_login_maps =
+ldap:sender_login.cf (facteurSenderLogin) lets a login send only as the
+addresses it owns.
 """
 import os
 import re
@@ -53,6 +59,18 @@ objectClass: facteurMailDomain
 facteurDomain: hosted.test
 facteurActive: TRUE
 
+dn: facteurDomain=alias.test,ou=domains,{b}
+objectClass: facteurMailDomain
+objectClass: domainRelatedObject
+facteurDomain: alias.test
+associatedDomain: hosted.test
+facteurActive: TRUE
+
+dn: facteurDomain=catch.test,ou=domains,{b}
+objectClass: facteurMailDomain
+facteurDomain: catch.test
+facteurActive: TRUE
+
 dn: facteurDomain=off.test,ou=domains,{b}
 objectClass: facteurMailDomain
 facteurDomain: off.test
@@ -72,6 +90,7 @@ mail: alice@hosted.test
 facteurMailAddress: a.liddell@hosted.test
 facteurMailbox: hosted.test/alice/
 userPassword: {{SSHA}}K/e/gWUfYKFeWUPWPJh/DrcE3wEFc2FsdHk=
+facteurSenderLogin: alice@hosted.test
 facteurActive: TRUE
 
 dn: uid=bob,ou=people,{b}
@@ -117,6 +136,8 @@ cn: team
 mail: team@hosted.test
 member: uid=alice,ou=people,{b}
 member: uid=bob,ou=people,{b}
+facteurSenderLogin: alice@hosted.test
+facteurSenderLogin: bob@hosted.test
 facteurActive: TRUE
 
 dn: cn=all,ou=aliases,{b}
@@ -141,6 +162,13 @@ cn: catchall
 mail: @hosted.test
 facteurForwardTo: carol@hosted.test
 facteurActive: FALSE
+
+dn: cn=catchall-live,ou=aliases,{b}
+objectClass: facteurMailAlias
+cn: catchall-live
+mail: @catch.test
+facteurForwardTo: carol@hosted.test
+facteurActive: TRUE
 """.format(b=BASE, reader=READER, pw=READER_PW, argon2id=ARGON2ID)
 
 
@@ -165,7 +193,8 @@ def configure(d, hosts, extra=""):
     d.params["virtual_mailbox_maps"] = w("mailboxes.cf", "virtual_mailboxes.cf")
     d.params["virtual_alias_maps"] = ", ".join([
         w("aliases.cf", "virtual_aliases.cf"),
-        w("addresses.cf", "virtual_addresses.cf")])
+        w("addresses.cf", "virtual_addresses.cf"),
+        w("alias_domains.cf", "virtual_alias_domains.cf")])
     d.write_config()
 
 
@@ -196,10 +225,27 @@ def test_mailbox_alternate_address_and_lists_delivered(mx):
     assert len(delivered(mx, "carol@hosted.test", m)) == 1
 
 
+def test_alias_domain_and_catchall_delivered(mx):
+    """bob@alias.test is bob@hosted.test (schema/ldap/virtual_alias_domains.cf:
+    the domain entry's associatedDomain); anything@catch.test goes to the
+    catch-all's facteurForwardTo."""
+    msg = make_msg("ldap alias domain", to="bob@alias.test")
+    mx.send("sender@example.net", ["BOB@alias.test", "whoever@catch.test"], msg)
+    m = mid(msg)
+    b = mx.wait_msgid("bob@hosted.test", m)
+    c = mx.wait_msgid("carol@hosted.test", m)
+    assert len(b) == 1 and len(c) == 1
+    assert b[0].field("X-Original-To") == "BOB@alias.test"   # as received
+    assert b[0].field("Delivered-To") == "bob@hosted.test"
+    assert c[0].field("X-Original-To") == "whoever@catch.test"
+
+
 @pytest.mark.parametrize("addr", [
     "nobody@hosted.test",       # hosted domain, no such entry
     "gone@hosted.test",         # inactive mailbox
     "someone@hosted.test",      # the catch-all entry is inactive
+    "nobody@alias.test",        # alias domain: no nobody@hosted.test
+    "gone@alias.test",
 ])
 def test_unknown_and_inactive(mx, addr):
     check(rcpt(mx, addr), 550, "5.1.1")
@@ -282,6 +328,37 @@ def test_cached_answer_does_not_wait_for_a_busy_worker(build, slapd, facteurd):
     assert "would block" not in d.log()
 
 
+def test_outage_defers_queued_mail_never_bounces(build, slapd, facteurd):
+    """During an outage a recipient known from the cache is accepted, but
+    its quota lookup (virtual_mailbox_limit_maps = schema/ldap/quota.cf,
+    not cached) cannot be answered: the message is queued and deferred
+    (4.3.0), never bounced; once slapd is back the queue delivers it,
+    without restarting facteurd."""
+    d = facteurd(start=False)
+    d.params["virtual_mailbox_limit_maps"] = write_cf(d, "quota.cf", "quota.cf",
+                                                      slapd.url)
+    d.params.update({"minimal_backoff_time": "1s", "maximal_backoff_time": "2s",
+                     "queue_run_delay": "1s"})
+    configure(d, slapd.url, "cache = yes\ncache_ttl = 1h\ncache_negative_ttl = 1h\n")
+    d.start()
+    check(rcpt(d, "alice@hosted.test"), 250)
+    msg = make_msg("queued during an outage", to="alice@hosted.test")
+    slapd.stop()
+    try:
+        qid = d.send("sender@example.net", ["alice@hosted.test"], msg)
+        d.wait_log(r"%s: to=<alice@hosted\.test>.*dsn=4\.3\.0, status=deferred" % qid)
+        time.sleep(2.5)                         # a retry or two, still down
+        assert d.files("alice@hosted.test") == []
+        assert d.queue_files(("deferred", "active", "incoming"))
+    finally:
+        slapd.start()
+    assert len(d.wait_msgid("alice@hosted.test", mid(msg), timeout=30)) == 1
+    assert d.wait_queue_empty(timeout=15) == []
+    log = d.log()
+    assert "status=bounced" not in log and "sender non-delivery" not in log
+    assert re.search(r"%s: to=<alice@hosted\.test>.*status=sent" % qid, log)
+
+
 def test_second_server_used_when_first_is_down(build, slapd, facteurd):
     d = facteurd(start=False)
     configure(d, "ldap://127.0.0.1:%d/ %s" % (harness.free_port(), slapd.url))
@@ -351,12 +428,15 @@ def auth_mx(facteurd, slapd, cert):
 
 
 def test_auth_outage_is_454_then_recovers(auth_mx, slapd):
-    slapd.stop()
-    try:
-        check(auth(auth_mx, "alice@hosted.test", "alice-pw"), 454, "4.7.0",
-              "Temporary authentication failure")
-    finally:
-        slapd.start()
+    c, _ = tls_session(auth_mx)
+    with c:
+        check(c.cmd("EHLO client.example"), 250)
+        slapd.stop()                        # in the middle of the session
+        try:
+            check(c.cmd("AUTH PLAIN " + b64("\0alice@hosted.test\0alice-pw")),
+                  454, "4.7.0", "Temporary authentication failure")
+        finally:
+            slapd.start()
     r = until_code(lambda: auth(auth_mx, "alice@hosted.test", "alice-pw"), 235, 454)
     check(r, 235, "2.7.0")
     assert re.search(r"ldap:\S+ lookup error for \"alice@hosted.test\": ",
@@ -450,3 +530,62 @@ def test_auth_bind_outage_is_454_then_recovers(bind_mx, slapd):
     check(r, 235, "2.7.0")
     assert re.search(r"ldap:\S+ auth_bind error for \"alice@hosted.test\": ",
                      bind_mx.log())
+
+
+# ---- smtpd_sender_login_maps = ldap:sender_login.cf (facteurSenderLogin)
+
+@pytest.fixture
+def login_mx(facteurd, slapd, cert):
+    d = facteurd(start=False, main_cf=tls_cf(
+        cert, smtpd_sasl_auth_enable="yes", smtpd_tls_auth_only="yes",
+        smtpd_sender_restrictions="reject_sender_login_mismatch"))
+    d.params["smtpd_sasl_passdb"] = write_cf(d, "auth.cf", "passdb.cf", slapd.url)
+    d.params["smtpd_sender_login_maps"] = write_cf(d, "logins.cf",
+                                                   "sender_login.cf", slapd.url)
+    configure(d, slapd.url)
+    d.start()
+    return d
+
+
+def as_user(d, user, pw):
+    c, _ = tls_session(d)
+    check(c.cmd("AUTH PLAIN " + b64("\0%s\0%s" % (user, pw))), 235)
+    return c
+
+
+def try_sender(c, sender):
+    check(c.cmd("RSET"), 250)
+    check(c.cmd("MAIL FROM:<%s>" % sender), 250)
+    return c.cmd("RCPT TO:<carol@hosted.test>")
+
+
+def test_sender_login_maps(login_mx):
+    with as_user(login_mx, "alice@hosted.test", "alice-pw") as c:
+        check(try_sender(c, "alice@hosted.test"), 250)
+        check(try_sender(c, "a.liddell@hosted.test"), 250)   # her other address
+        check(try_sender(c, "team@hosted.test"), 250)        # the list lets her
+        check(try_sender(c, "bob@hosted.test"), 553, "5.7.1",
+              "<bob@hosted.test>: Sender address rejected: not owned by user "
+              "alice@hosted.test")
+    with as_user(login_mx, "bob@hosted.test", "bob-pw") as c:
+        check(try_sender(c, "team@hosted.test"), 250)
+        check(try_sender(c, "alice@hosted.test"), 553, "5.7.1",
+              "not owned by user bob@hosted.test")
+        # an injection attempt is looked up literally: no owner, refused
+        check(try_sender(c, "*@hosted.test"), 553, "5.7.1")
+    c, _ = tls_session(login_mx)
+    with c:
+        check(try_sender(c, "alice@hosted.test"), 553, "5.7.1",
+              "<alice@hosted.test>: Sender address rejected: not logged in")
+
+
+def test_sender_login_maps_outage_is_4xx(login_mx, slapd):
+    with as_user(login_mx, "alice@hosted.test", "alice-pw") as c:
+        check(try_sender(c, "alice@hosted.test"), 250)
+        slapd.stop()
+        try:
+            r = try_sender(c, "alice@hosted.test")
+            assert r.code // 100 == 4, str(r)
+        finally:
+            slapd.start()
+        check(until_code(lambda: try_sender(c, "alice@hosted.test"), 250, 451), 250)

@@ -4,11 +4,14 @@ datadir, loopback port), loaded with schema/sql/mariadb.sql and the example
 queries of schema/sql/*.cf: domains, mailboxes, aliases, alias domains and
 catch-all deliver end to end; injection attempts are unknown users and the
 data stays intact; an outage gives 451 4.3.0 and mail flows again when the
-server is back, without restarting facteurd; with two hosts the one that
-answers is used. smtpd_sasl_passdb = mysql:auth.cf (schema/sql/passdb.cf)
-verifies AUTH PLAIN against mailbox.password ({SSHA}, {SHA512-CRYPT},
-{ARGON2ID}): 535 for a wrong password, an unknown or inactive user alike,
-454 4.7.0 while mariadbd is down.
+server is back, without restarting facteurd (mail queued meanwhile is
+deferred, never bounced, and delivered afterwards); with two hosts the one
+that answers is used. smtpd_sasl_passdb = mysql:auth.cf
+(schema/sql/passdb.cf) verifies AUTH PLAIN against mailbox.password
+({SSHA}, {SHA512-CRYPT}, {ARGON2ID}): 535 for a wrong password, an unknown
+or inactive user alike, 454 4.7.0 while mariadbd is down.
+smtpd_sender_login_maps = mysql:sender_login.cf (alias goto and mailbox
+owner) lets a login send only as the addresses it owns.
 """
 import re
 import time
@@ -56,8 +59,8 @@ def write_cf(d, name, example, hosts, extra=""):
         "retry_interval = 1\ntimeout = 3\n%s" % (hosts, PASSWORD, extra))
 
 
-def configure(d, hosts):
-    w = lambda n, e: write_cf(d, n, e, hosts)
+def configure(d, hosts, extra=""):
+    w = lambda n, e: write_cf(d, n, e, hosts, extra)
     d.params["virtual_mailbox_domains"] = w("domains.cf", "virtual_domains.cf")
     d.params["virtual_mailbox_maps"] = ", ".join([
         w("mailboxes.cf", "virtual_mailboxes.cf"),
@@ -141,6 +144,37 @@ def test_outage_gives_451_then_recovers(mx, mariadb):
     assert re.search(r"mysql:\S+ lookup error for \"\S+\": ", mx.log())
 
 
+def test_outage_defers_queued_mail_never_bounces(build, mariadb, facteurd):
+    """During an outage a recipient known from the cache is accepted, but
+    its quota lookup (virtual_mailbox_limit_maps = schema/sql/quota.cf, not
+    cached) cannot be answered: the message is queued and deferred (4.3.0),
+    never bounced; once mariadbd is back the queue delivers it, without
+    restarting facteurd."""
+    hosts = "inet:127.0.0.1:%d" % mariadb.port
+    d = facteurd(start=False)
+    d.params["virtual_mailbox_limit_maps"] = write_cf(d, "quota.cf", "quota.cf", hosts)
+    d.params.update({"minimal_backoff_time": "1s", "maximal_backoff_time": "2s",
+                     "queue_run_delay": "1s"})
+    configure(d, hosts, "cache = yes\ncache_ttl = 1h\ncache_negative_ttl = 1h\n")
+    d.start()
+    check(rcpt(d, "alice@hosted.test"), 250)
+    msg = make_msg("queued during an outage", to="alice@hosted.test")
+    mariadb.stop()
+    try:
+        qid = d.send("sender@example.net", ["alice@hosted.test"], msg)
+        d.wait_log(r"%s: to=<alice@hosted\.test>.*dsn=4\.3\.0, status=deferred" % qid)
+        time.sleep(2.5)                         # a retry or two, still down
+        assert d.files("alice@hosted.test") == []
+        assert d.queue_files(("deferred", "active", "incoming"))
+    finally:
+        mariadb.start()
+    assert len(d.wait_msgid("alice@hosted.test", mid(msg), timeout=30)) == 1
+    assert d.wait_queue_empty(timeout=15) == []
+    log = d.log()
+    assert "status=bounced" not in log and "sender non-delivery" not in log
+    assert re.search(r"%s: to=<alice@hosted\.test>.*status=sent" % qid, log)
+
+
 def test_second_host_used_when_first_is_down(build, mariadb, facteurd):
     dead = harness.free_port()
     d = facteurd(start=False)
@@ -192,13 +226,76 @@ def test_auth_failures_are_535(auth_mx, user, pw):
 
 def test_auth_outage_is_454_then_recovers(auth_mx, mariadb):
     check(auth(auth_mx, "alice@hosted.test", "alice-pw"), 235)
-    mariadb.stop()
-    try:
-        check(auth(auth_mx, "alice@hosted.test", "alice-pw"), 454, "4.7.0",
-              "Temporary authentication failure")
-    finally:
-        mariadb.start()
+    c, _ = tls_session(auth_mx)
+    with c:
+        check(c.cmd("EHLO client.example"), 250)
+        mariadb.stop()                      # in the middle of the session
+        try:
+            check(c.cmd("AUTH PLAIN " + b64("\0alice@hosted.test\0alice-pw")),
+                  454, "4.7.0", "Temporary authentication failure")
+        finally:
+            mariadb.start()
     r = until_code(lambda: auth(auth_mx, "alice@hosted.test", "alice-pw"), 235, 454)
     check(r, 235, "2.7.0")
     assert re.search(r"mysql:\S+ lookup error for \"alice@hosted.test\": ",
                      auth_mx.log())
+
+
+# ---- smtpd_sender_login_maps = mysql:sender_login.cf (alias goto + mailbox)
+
+@pytest.fixture
+def login_mx(facteurd, mariadb, cert):
+    hosts = "inet:127.0.0.1:%d" % mariadb.port
+    d = facteurd(start=False, main_cf=tls_cf(
+        cert, smtpd_sasl_auth_enable="yes", smtpd_tls_auth_only="yes",
+        smtpd_sender_restrictions="reject_sender_login_mismatch"))
+    d.params["smtpd_sasl_passdb"] = write_cf(d, "auth.cf", "passdb.cf", hosts)
+    d.params["smtpd_sender_login_maps"] = write_cf(d, "logins.cf",
+                                                   "sender_login.cf", hosts)
+    configure(d, hosts)
+    d.start()
+    return d
+
+
+def as_user(d, user, pw):
+    c, _ = tls_session(d)
+    check(c.cmd("AUTH PLAIN " + b64("\0%s\0%s" % (user, pw))), 235)
+    return c
+
+
+def try_sender(c, sender):
+    check(c.cmd("RSET"), 250)
+    check(c.cmd("MAIL FROM:<%s>" % sender), 250)
+    return c.cmd("RCPT TO:<carol@second.test>")
+
+
+def test_sender_login_maps(login_mx, mariadb):
+    with as_user(login_mx, "alice@hosted.test", "alice-pw") as c:
+        check(try_sender(c, "alice@hosted.test"), 250)
+        check(try_sender(c, "team@hosted.test"), 250)        # alias goto lists her
+        check(try_sender(c, "bob@hosted.test"), 553, "5.7.1",
+              "<bob@hosted.test>: Sender address rejected: not owned by user "
+              "alice@hosted.test")
+    with as_user(login_mx, "bob@hosted.test", "bob-pw") as c:
+        check(try_sender(c, "team@hosted.test"), 250)
+        check(try_sender(c, "alice@hosted.test"), 553, "5.7.1",
+              "not owned by user bob@hosted.test")
+        # injection attempts are looked up literally: no owner, refused
+        check(try_sender(c, "\"x' OR '1'='1\"@hosted.test"), 553, "5.7.1")
+    assert mariadb.sql("SELECT COUNT(*) FROM alias").strip() == "4"
+    c, _ = tls_session(login_mx)
+    with c:
+        check(try_sender(c, "alice@hosted.test"), 553, "5.7.1",
+              "<alice@hosted.test>: Sender address rejected: not logged in")
+
+
+def test_sender_login_maps_outage_is_4xx(login_mx, mariadb):
+    with as_user(login_mx, "alice@hosted.test", "alice-pw") as c:
+        check(try_sender(c, "alice@hosted.test"), 250)
+        mariadb.stop()
+        try:
+            r = try_sender(c, "alice@hosted.test")
+            assert r.code // 100 == 4, str(r)
+        finally:
+            mariadb.start()
+        check(until_code(lambda: try_sender(c, "alice@hosted.test"), 250, 451), 250)
