@@ -90,6 +90,7 @@ cmd:pflogsumm pflogsumm
 cmd:php php-cli
 file:/usr/share/php/Net/SMTP.php php-net-smtp
 file:/usr/share/php/Net/Sieve.php php-net-sieve
+file:/usr/sbin/postgrey postgrey
 '
 fbsd_build='
 cmd:gmake gmake
@@ -128,6 +129,7 @@ cmd:pflogsumm pflogsumm
 cmd:php php83
 file:/usr/local/share/pear/Net/SMTP.php php83-pear-Net_SMTP
 file:/usr/local/share/pear/Net/Sieve.php php83-pear-Net_Sieve
+file:/usr/local/sbin/postgrey postgrey
 '
 
 if command -v apt-get >/dev/null 2>&1; then
@@ -242,7 +244,7 @@ trap 'cleanup; exit 1' HUP INT TERM
 rc=0
 if [ "$os" = debian ]; then
 	case " $missing_pkgs " in
-	*" postfix "*|*" slapd "*|*" mariadb-server "*|*" fail2ban "*|*" dovecot-imapd "*|*" dovecot-lmtpd "*|*" dovecot-sieve "*|*" dovecot-ldap "*|*" dovecot-mysql "*)
+	*" postfix "*|*" slapd "*|*" mariadb-server "*|*" fail2ban "*|*" dovecot-imapd "*|*" dovecot-lmtpd "*|*" dovecot-sieve "*|*" dovecot-ldap "*|*" dovecot-mysql "*|*" postgrey "*)
 		echo "postfix postfix/main_mailer_type select No configuration" |
 			$SUDO debconf-set-selections || exit 1
 		echo "slapd slapd/no_configuration boolean true" |
