@@ -60,6 +60,27 @@ same_str(const char *a, const char *b)
 	return strcmp(a ? a : "", b ? b : "") == 0;
 }
 
+/* 1 if a file of the list cannot be opened for lack of permission. */
+static int
+unreadable(const char *files)
+{
+	struct strlist v;
+	int r = 0;
+
+	strlist_init(&v);
+	strlist_split(&v, files ? files : "");
+	for (size_t i = 0; i < v.n && !r; i++) {
+		FILE *fp = fopen(v.v[i], "r");
+
+		if (fp != NULL)
+			fclose(fp);
+		else if (errno == EACCES || errno == EPERM)
+			r = 1;
+	}
+	strlist_free(&v);
+	return r;
+}
+
 static void
 listener_accept(struct evconnlistener *evl, evutil_socket_t fd,
 		struct sockaddr *sa, int salen, void *arg)
@@ -164,9 +185,13 @@ setup_sasl(struct smtpd_listener *l, struct smtpd_listener *old,
 	    same_str(old->s.smtpd_sasl_passdb, l->s.smtpd_sasl_passdb) &&
 	    strcmp(l->s.smtpd_sasl_type, "builtin") == 0) {
 		struct passdb *pd = passdb_open(l->s.smtpd_sasl_passdb, &e);
+		const char *colon = strchr(l->s.smtpd_sasl_passdb, ':');
 
 		if (pd != NULL) {
 			l->passdb = pd;
+		} else if (colon == NULL || !unreadable(colon + 1)) {
+			errbuf_set(err, "%s: %s", l->service, errbuf_str(&e));
+			return -1;
 		} else {
 			log_write(l->s.syslog_name, "smtpd", LOG_LVL_WARNING,
 				  "%s: reload: %s: keeping the password database "
@@ -217,11 +242,16 @@ setup_sasl(struct smtpd_listener *l, struct smtpd_listener *old,
 	return 0;
 }
 
-/* A reload may keep old's TLS context: same files and level. */
+/* A reload may keep old's TLS context: same files and level, and the
+ * new one failed because a file cannot be read (root-only key), not for
+ * a bad or mismatched content. */
 static int
 tls_reusable(const struct smtpd_listener *l, const struct smtpd_listener *old)
 {
 	return old != NULL && old->tls != NULL && old->tls_ref != NULL &&
+	    (unreadable(l->s.smtpd_tls_cert_file) ||
+	     unreadable(l->s.smtpd_tls_key_file) ||
+	     unreadable(l->s.smtpd_tls_chain_files)) &&
 	    old->tls_level == l->tls_level &&
 	    same_str(old->s.smtpd_tls_cert_file, l->s.smtpd_tls_cert_file) &&
 	    same_str(old->s.smtpd_tls_key_file, l->s.smtpd_tls_key_file) &&

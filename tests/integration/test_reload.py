@@ -222,3 +222,130 @@ def test_reload_under_load_loses_nothing(facteurd):
     # Old listeners were freed with their last sessions.
     st = d.cli("status").stdout.decode()
     assert "listeners_finishing_after_reload" not in st, st
+
+
+def _make_cert(d, name):
+    key, crt = os.path.join(d, name + ".key"), os.path.join(d, name + ".crt")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048",
+                    "-nodes", "-keyout", key, "-out", crt, "-days", "2",
+                    "-subj", "/CN=%s.reload.test" % name], check=True,
+                   capture_output=True, timeout=60)
+    return open(key).read(), open(crt).read()
+
+
+def _presented_cert(d):
+    import ssl
+    from harness import SMTPConn
+    c = d.session()
+    check(c.cmd("STARTTLS"), 220)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    s = ctx.wrap_socket(c.sock)
+    der = s.getpeercert(binary_form=True)
+    s.close()
+    return der
+
+
+def test_reload_certificates(facteurd, tmp_path):
+    import ssl
+    gen = str(tmp_path / "gen")
+    os.makedirs(gen)
+    a_key, a_crt = _make_cert(gen, "a")
+    b_key, b_crt = _make_cert(gen, "b")
+    d = facteurd(start=False)
+    # Under the daemon's root: the mail owner can reach it (pytest's
+    # tmp_path is root's only).
+    certdir = os.path.join(d.root, "certs")
+    os.makedirs(certdir)
+    os.chmod(certdir, 0o755)
+    key, crt = os.path.join(certdir, "key.pem"), os.path.join(certdir, "cert.pem")
+
+    def install(k, c, key_mode=0o644):
+        with open(key, "w") as f:
+            f.write(k)
+        os.chmod(key, key_mode)
+        with open(crt, "w") as f:
+            f.write(c)
+        os.chmod(crt, 0o644)
+
+    install(a_key, a_crt)
+    d.params.update({"smtpd_tls_cert_file": crt, "smtpd_tls_key_file": key,
+                     "smtpd_tls_security_level": "may"})
+    d.write_config()
+    d.start()
+    der_a = ssl.PEM_cert_to_DER_cert(a_crt)
+    der_b = ssl.PEM_cert_to_DER_cert(b_crt)
+    assert _presented_cert(d) == der_a
+    early = d.session()             # STARTTLS only after the reload
+
+    install(b_key, b_crt)
+    rc, out = reload_cli(d)
+    assert rc == 0, out
+    assert _presented_cert(d) == der_b
+    # The session opened before the reload keeps its listener's context.
+    check(early.cmd("STARTTLS"), 220)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    s = ctx.wrap_socket(early.sock)
+    assert s.getpeercert(binary_form=True) == der_a
+    s.close()
+
+    # A key only root can read (facteurd runs as mail_owner now): the
+    # reload goes through, the certificate loaded before stays, with a
+    # warning.
+    if os.geteuid() == 0:
+        install(a_key, a_crt, key_mode=0o600)
+        rc, out = reload_cli(d)
+        assert rc == 0, out
+        d.wait_log(r"warning: .*reload: .*keeping the certificate and key "
+                   r"loaded before")
+        assert _presented_cert(d) == der_b
+        # Readable again: the new one is loaded.
+        os.chmod(key, 0o644)
+        rc, out = reload_cli(d)
+        assert rc == 0, out
+        assert _presented_cert(d) == der_a
+    # A certificate that does not match its key is a refused reload.
+    install(b_key, a_crt)
+    rc, out = reload_cli(d)
+    assert rc == 1, out
+    d.wait_log(r"reload refused: ")
+
+
+def test_reload_keeps_a_root_only_passdb(facteurd, tmp_path):
+    import base64
+    if os.geteuid() != 0:
+        pytest.skip("needs root (the file must be unreadable to mail_owner)")
+    d = facteurd(start=False)
+    users = os.path.join(d.root, "users")
+    with open(users, "w") as f:
+        f.write("ann@example.test:{PLAIN}secret1::::::\n")
+    os.chmod(users, 0o600)          # root's only, as Dovecot's often is
+    d.params.update({"smtpd_sasl_auth_enable": "yes",
+                     "smtpd_sasl_passdb": "passwd-file:" + users})
+    d.write_config()
+    d.start()
+
+    def auth_ok():
+        with d.session() as c:
+            tok = base64.b64encode(b"\0ann@example.test\0secret1").decode()
+            return c.cmd("AUTH PLAIN " + tok).code == 235
+
+    assert auth_ok()
+    d.params["smtpd_banner"] = "$myhostname ESMTP pass"
+    d.write_config()
+    rc, out = reload_cli(d)
+    assert rc == 0, out
+    d.wait_log(r"warning: .*reload: .*keeping the password database opened "
+               r"before")
+    with d.connect(banner=False) as c:
+        check(c.reply(), 220, text="ESMTP pass")
+    assert auth_ok()
+    # A passdb that is readable but wrong is refused.
+    d.params["smtpd_sasl_passdb"] = "nosuchscheme:" + users
+    d.write_config()
+    rc, out = reload_cli(d)
+    assert rc == 1, out
+    assert auth_ok()
