@@ -1680,6 +1680,64 @@ client_dns_name(struct ev *e, bool reverse)
 	return e->dns_name;
 }
 
+/* The reject_rhsbl_* family: what each one looks up, and its reply name. */
+enum rhsbl_subject { RHS_CLIENT, RHS_REV_CLIENT, RHS_SENDER, RHS_HELO, RHS_RCPT };
+
+static const struct {
+	int                 op;
+	enum rhsbl_subject  subject;
+	const char         *cls;
+} rhsbl_kinds[] = {
+	{ OP_RHSBL_CLIENT, RHS_CLIENT, NAME_CLIENT },
+	{ OP_RHSBL_REV_CLIENT, RHS_REV_CLIENT, NAME_REV_CLIENT },
+	{ OP_RHSBL_SENDER, RHS_SENDER, NAME_SENDER },
+	{ OP_RHSBL_HELO, RHS_HELO, NAME_HELO },
+	{ OP_RHSBL_RCPT, RHS_RCPT, NAME_RCPT },
+};
+
+/* The name or address to look up (owned), NULL when there is none. */
+static char *
+rhsbl_subject_text(struct ev *e, enum rhsbl_subject subj)
+{
+	const struct smtpd_check_facts *f = e->f;
+	const char *n = NULL;
+
+	switch (subj) {
+	case RHS_CLIENT:
+	case RHS_REV_CLIENT:
+		n = client_dns_name(e, subj == RHS_REV_CLIENT);
+		break;
+	case RHS_SENDER:
+		n = f->sender;
+		break;
+	case RHS_HELO:
+		n = f->helo;
+		break;
+	case RHS_RCPT:
+		return f->rcpt != NULL && !f->rcpt->is_null ? addr_key(f->rcpt)
+							    : NULL;
+	}
+	return n != NULL && *n ? xstrdup(n) : NULL;
+}
+
+static enum smtpd_check_result
+eval_rhsbl(struct ev *e, int op, const char *zone)
+{
+	for (size_t i = 0; i < sizeof(rhsbl_kinds) / sizeof(rhsbl_kinds[0]); i++) {
+		enum smtpd_check_result st;
+		char *what;
+
+		if (rhsbl_kinds[i].op != op)
+			continue;
+		if ((what = rhsbl_subject_text(e, rhsbl_kinds[i].subject)) == NULL)
+			return SMTPD_CHECK_DUNNO;
+		st = check_rhsbl(e, zone, what, rhsbl_kinds[i].cls);
+		free(what);
+		return st;
+	}
+	return SMTPD_CHECK_DUNNO;
+}
+
 /* ---- sender login maps ---- */
 
 /*
@@ -2087,30 +2145,11 @@ eval_list(struct ev *e, const struct smtpd_restrictions *r,
 			st = check_rbl_client(e, it->arg);
 			break;
 		case OP_RHSBL_CLIENT:
-		case OP_RHSBL_REV_CLIENT: {
-			bool rev = it->op == OP_RHSBL_REV_CLIENT;
-			const char *n = client_dns_name(e, rev);
-
-			if (n != NULL)
-				st = check_rhsbl(e, it->arg, n, rev ? NAME_REV_CLIENT
-								    : NAME_CLIENT);
-			break;
-		}
+		case OP_RHSBL_REV_CLIENT:
 		case OP_RHSBL_SENDER:
-			if (f->sender && *f->sender)
-				st = check_rhsbl(e, it->arg, f->sender, NAME_SENDER);
-			break;
 		case OP_RHSBL_HELO:
-			if (f->helo && *f->helo)
-				st = check_rhsbl(e, it->arg, f->helo, NAME_HELO);
-			break;
 		case OP_RHSBL_RCPT:
-			if (f->rcpt != NULL && !f->rcpt->is_null) {
-				char *k = addr_key(f->rcpt);
-
-				st = check_rhsbl(e, it->arg, k, NAME_RCPT);
-				free(k);
-			}
+			st = eval_rhsbl(e, it->op, it->arg);
 			break;
 		case OP_GREYLIST:
 			st = check_greylist(e, reply_name, cls);
