@@ -852,10 +852,14 @@ auth_act(struct msv_session *s, enum sasl_action a)
 		j->user = xstrdup(sasl_exchange_user(ex));
 		job_submit(s, j);
 		return;
-	default:
-		auth_result(s, a == SASL_FAIL ? 0 : -1, NULL, NULL,
-			    sasl_exchange_why(ex));
+	default: {
+		/* auth_result frees the exchange: keep the reason. */
+		char *why = xstrdup(sasl_exchange_why(ex));
+
+		auth_result(s, a == SASL_FAIL ? 0 : -1, NULL, NULL, why);
+		free(why);
 		return;
+	}
 	}
 }
 
