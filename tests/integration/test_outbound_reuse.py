@@ -106,7 +106,7 @@ def test_no_cache_on_demand_one_connection_each(facteurd, remote):
 
 
 def test_cache_destinations_keeps_then_quits(facteurd, remote):
-    d = daemon(facteurd, remote, smtp_connection_cache_time_limit="2s",
+    d = daemon(facteurd, remote, smtp_connection_cache_time_limit="4s",
                smtp_connection_cache_destinations="[127.0.0.1]:%d"
                % remote.port)
     d.send("sender@example.net", ["a@far.example"], make_msg("one"))
@@ -121,7 +121,7 @@ def test_cache_destinations_keeps_then_quits(facteurd, remote):
                r":%d, conn_use=2, delay=.*status=sent" % (q2, remote.port))
     # idle longer than smtp_connection_cache_time_limit: QUIT
     assert c.commands[-1].upper() != "QUIT"
-    deadline = time.time() + 6
+    deadline = time.time() + 10
     while c.commands[-1].upper() != "QUIT" and time.time() < deadline:
         time.sleep(0.05)
     assert c.commands[-1].upper() == "QUIT", c.commands
