@@ -3,7 +3,8 @@
  * driver that counts its calls: hits, TTL expiry on a test clock,
  * negative entries, TEMPFAIL/CONFIG never kept, LRU eviction, flushes
  * (and an answer fetched before a flush not stored after it), the .cf
- * keys, and lookups from four threads at once.
+ * keys, lookups from four threads at once, and the non-blocking mode
+ * (cached answers only, "would block" otherwise).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -128,6 +129,49 @@ test_hit(void **state)
 	assert_int_equal(s.hits, 2);
 	assert_int_equal(s.misses, 1);
 	assert_int_equal(s.entries, 1);
+	table_close(&t);
+}
+
+/* table_nonblock mode: cached answers only, the driver never called. */
+static void
+test_nonblock(void **state)
+{
+	struct table *t = fake_table(true, 60000, 10000, 100);
+	struct table *nocache = fake_table(false, 0, 0, 1);
+	struct table *cheap;
+	struct buf v;
+	struct errbuf err;
+
+	(void)state;
+	look(t, "u1@example.com", "1/");
+	assert_int_equal(look(t, "nobody@example.com", NULL), TABLE_NOTFOUND);
+	atomic_store(&fake_calls, 0);
+	table_nonblock_begin();
+	look(t, "U1@example.com", "1/");
+	assert_int_equal(look(t, "nobody@example.com", NULL), TABLE_NOTFOUND);
+	assert_false(table_nonblock_failed());
+	/* A miss: TEMPFAIL "would block", not asked, not cached. */
+	buf_init(&v, 1024);
+	assert_int_equal(table_lookup(t, "u2@example.com", &v, &err), TABLE_TEMPFAIL);
+	assert_string_equal(errbuf_str(&err), "lookup would block");
+	assert_true(table_nonblock_failed());
+	assert_int_equal(look(nocache, "u1@example.com", NULL), TABLE_TEMPFAIL);
+	/* Tables that do not block are looked up as usual. */
+	cheap = table_open("inline:{k=v}", TABLE_F_FOLD, &err);
+	assert_non_null(cheap);
+	assert_int_equal(table_lookup(cheap, "K", &v, &err), TABLE_FOUND);
+	assert_true(table_nonblock_end());
+	assert_int_equal(atomic_load(&fake_calls), 0);
+	/* Out of the mode: the driver answers, and nothing is left over. */
+	assert_false(table_nonblock_failed());
+	look(t, "u2@example.com", "2/");
+	table_nonblock_begin();
+	look(t, "u2@example.com", "2/");
+	assert_false(table_nonblock_end());
+	assert_int_equal(atomic_load(&fake_calls), 1);
+	buf_free(&v);
+	table_close(&cheap);
+	table_close(&nocache);
 	table_close(&t);
 }
 
@@ -413,6 +457,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_hit),
+		cmocka_unit_test(test_nonblock),
 		cmocka_unit_test(test_disabled),
 		cmocka_unit_test(test_ttl),
 		cmocka_unit_test(test_zero_ttls),
