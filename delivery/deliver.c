@@ -93,10 +93,14 @@ deliver_init(const struct settings *s)
 			int v = atoi(w.v[i]);
 			size_t k;
 
-			/* "80" or "80%"; nonsense and duplicates are ignored
-			 * (facteur check reports them) */
-			if (v <= 0 || v > 100)
+			/* "80" or "80%"; duplicates are ignored */
+			if (v <= 0 || v > 100) {
+				log_write(NULL, SVC, LOG_LVL_WARNING,
+					  "virtual_mailbox_quota_warning: "
+					  "ignoring \"%s\" (expected a "
+					  "percentage 1..100)", w.v[i]);
 				continue;
+			}
 			for (k = 0; k < cfg.nwarn && cfg.warn[k] != v; k++)
 				;
 			if (k == cfg.nwarn)

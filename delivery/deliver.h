@@ -4,11 +4,15 @@
  * as Postfix's virtual(8) does, writes the Maildir, and classifies the
  * outcome (sent / deferred / bounced) with a DSN code and a log text.
  * Runs the recipient's Sieve scripts (sieve_before, <home>/.dovecot.sieve,
- * sieve_after) and carries out their actions; redirect and vacation
- * replies are written into the queue. Enforces the Maildir++ quota
- * (virtual_mailbox_limit, virtual_mailbox_limit_maps per address): a
- * message that does not fit is 5.2.2 "mailbox full" (DELIVER_BOUNCE), or
- * 4.2.2 (DELIVER_DEFER) with virtual_mailbox_full_tempfail = yes.
+ * sieve_after; include from <home>/sieve/ and sieve_global_dir) and
+ * carries out their actions; redirect and vacation replies are written
+ * into the queue, duplicate IDs into <home>/.facteur-duplicate.lmdb,
+ * editheader versions and IMAP keywords (dovecot-keywords) into the
+ * maildir. Enforces the Maildir++ quota (virtual_mailbox_limit,
+ * virtual_mailbox_limit_maps per address): a message that does not fit
+ * is 5.2.2 "mailbox full" (DELIVER_BOUNCE), or 4.2.2 (DELIVER_DEFER) with
+ * virtual_mailbox_full_tempfail = yes; virtual_mailbox_quota_warning
+ * queues a warning to the user when a threshold is crossed.
  * Blocks on disk: worker threads only.
  * Logs only Sieve events (script errors, redirects, vacation replies); the
  * caller logs the "to=<...>, relay=virtual, ... status=" line once.
