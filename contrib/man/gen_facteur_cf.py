@@ -193,8 +193,9 @@ keeps only SCRAM-SHA-256,
 removes every mechanism.
 .It
 .Va tls_server_sni_maps
-is read once, as root, when facteurd starts or reloads (a file map:
-it is listed, not looked up during handshakes); keys are host names, or
+is read when facteurd starts (as root, with the other keys) and again
+on reload (a file map: it is listed, not looked up during handshakes);
+keys are host names, or
 .Li .domain
 for its subdomains; values are file names as in
 .Va smtpd_tls_chain_files .
