@@ -5,7 +5,8 @@
  * waiting and max_age after the last pass; "c:NET" -> "COUNT" (triplets
  * that passed), expiring max_age after the last one. Expired entries are
  * removed a few thousand at a time, at most once a minute, by the check
- * that happens to run then (bounded work).
+ * that happens to run then (bounded work), which also flushes the store
+ * to disk (checks run on workers).
  * Must not: hold the store across a fork (opened at the first check),
  * or fail open silently (a store error is reported to the caller).
  */
@@ -19,6 +20,7 @@
 #include "core/greylist.h"
 #include "core/kvstore.h"
 #include "core/lib/xmalloc.h"
+#include "core/log.h"
 #include "core/params.h"
 
 #define GL_CLEANUP_EVERY	60	/* seconds */
@@ -144,8 +146,13 @@ store(struct greylist *g, struct errbuf *err)
 
 	pthread_mutex_lock(&g->lock);
 	if (g->store == NULL &&
-	    kvstore_prepare_dir(g->path, NULL, err) == 0)
+	    kvstore_prepare_dir(g->path, NULL, err) == 0) {
 		g->store = kvstore_open(g->path, (size_t)g->map_size, err);
+		if (g->store != NULL && kvstore_recovered(g->store) != NULL)
+			log_write(NULL, "smtpd", LOG_LVL_WARNING,
+				  "greylist_database: %s",
+				  kvstore_recovered(g->store));
+	}
 	k = g->store;
 	pthread_mutex_unlock(&g->lock);
 	return k;
@@ -162,6 +169,8 @@ maybe_cleanup(struct greylist *g, struct kvstore *k, time_t now)
 		g->last_cleanup = now;
 		errbuf_clear(&err);
 		(void)kvstore_cleanup(k, now, GL_CLEANUP_SCAN, &err);
+		/* checks run on workers: flushing here keeps the loop free */
+		(void)kvstore_sync(k, &err);
 	}
 	pthread_mutex_unlock(&g->lock);
 }

@@ -34,6 +34,7 @@ struct kvstore {
 	MDB_dbi         dbi;
 	char           *name;		/* PATH.lmdb */
 	unsigned        refs;
+	char           *recovered;	/* set when a damaged file was moved */
 	char           *cursor_key;	/* cleanup resumes after this key */
 	size_t          cursor_len;
 	pthread_mutex_t cleanup_lock;
@@ -47,6 +48,12 @@ const char *
 kvstore_name(const struct kvstore *k)
 {
 	return k->name;
+}
+
+const char *
+kvstore_recovered(const struct kvstore *k)
+{
+	return k->recovered;
 }
 
 /* Builds the LMDB key for key into out (size >= KV_KEY_LONG + 1). */
@@ -137,6 +144,26 @@ kvstore_prepare_dir(const char *path, const char *owner, struct errbuf *err)
 	return rc;
 }
 
+static int
+env_open(struct kvstore *k, size_t map_size)
+{
+	int rc;
+
+	if ((rc = mdb_env_create(&k->env)) != 0) {
+		k->env = NULL;
+		return rc;
+	}
+	if ((rc = mdb_env_set_mapsize(k->env, map_size ? map_size
+						       : KV_DEFAULT_MAP)) != 0 ||
+	    (rc = mdb_env_set_maxreaders(k->env, 256)) != 0 ||
+	    (rc = mdb_env_open(k->env, k->name, MDB_NOSUBDIR | MDB_NOTLS |
+			       MDB_NOSYNC, 0600)) != 0) {
+		mdb_env_close(k->env);
+		k->env = NULL;
+	}
+	return rc;
+}
+
 struct kvstore *
 kvstore_open(const char *path, size_t map_size, struct errbuf *err)
 {
@@ -157,13 +184,28 @@ kvstore_open(const char *path, size_t map_size, struct errbuf *err)
 	k->name = name;
 	k->refs = 1;
 	pthread_mutex_init(&k->cleanup_lock, NULL);
-	if ((rc = mdb_env_create(&k->env)) != 0)
-		goto fail;
-	if ((rc = mdb_env_set_mapsize(k->env, map_size ? map_size
-						       : KV_DEFAULT_MAP)) != 0 ||
-	    (rc = mdb_env_set_maxreaders(k->env, 256)) != 0 ||
-	    (rc = mdb_env_open(k->env, name, MDB_NOSUBDIR | MDB_NOTLS |
-			       MDB_NOSYNC, 0600)) != 0)
+	rc = env_open(k, map_size);
+	if (rc == MDB_INVALID || rc == MDB_CORRUPTED ||
+	    rc == MDB_VERSION_MISMATCH) {
+		/*
+		 * Damaged (an operating-system crash with unsynced writes) or
+		 * not an LMDB file: the data is only a cache of what can be
+		 * learnt again, so move it aside and start empty.
+		 */
+		char *aside = xasprintf("%s.damaged", name);
+		char *lock = xasprintf("%s-lock", name);
+
+		if (rename(name, aside) == 0) {
+			(void)unlink(lock);
+			k->recovered = xasprintf("%s: %s: moved to %s, starting "
+						 "empty", name, mdb_strerror(rc),
+						 aside);
+			rc = env_open(k, map_size);
+		}
+		free(aside);
+		free(lock);
+	}
+	if (rc != 0)
 		goto fail;
 	/* Read slots left by a process that died. */
 	(void)mdb_reader_check(k->env, &dead);
@@ -184,6 +226,7 @@ fail:
 	if (k->env != NULL)
 		mdb_env_close(k->env);
 	pthread_mutex_destroy(&k->cleanup_lock);
+	free(k->recovered);
 	free(k->name);
 	free(k);
 	return NULL;
@@ -212,6 +255,7 @@ kvstore_close(struct kvstore **kp)
 	mdb_env_close(k->env);
 	pthread_mutex_destroy(&k->cleanup_lock);
 	free(k->cursor_key);
+	free(k->recovered);
 	free(k->name);
 	free(k);
 }

@@ -34,6 +34,13 @@ struct kvstore *kvstore_open(const char *path, size_t map_size,
 void kvstore_close(struct kvstore **kp);
 /* The file name ("PATH.lmdb"), for log lines. */
 const char *kvstore_name(const struct kvstore *k);
+/*
+ * A damaged store file (LMDB says invalid or corrupted, as an
+ * operating-system crash between syncs may leave it) is moved aside to
+ * PATH.lmdb.damaged and an empty store created: then this returns the
+ * message to log once, else NULL.
+ */
+const char *kvstore_recovered(const struct kvstore *k);
 
 /*
  * Makes sure the directory of path exists (mode 0700) and, when running

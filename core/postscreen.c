@@ -12,6 +12,9 @@
  * Log lines are Postfix's (CONNECT, PREGREET, DNSBL rank, PASS NEW,
  * PASS OLD, HANGUP, DISCONNECT, ALLOWLISTED, DENYLISTED) under the
  * program name "postscreen".
+ * The cache is flushed to disk every PS_SYNC_EVERY seconds on a worker
+ * (writes themselves do not fsync), and expired entries are removed in
+ * bounded batches every postscreen_cache_cleanup_interval.
  * DNSBL cache times: Postfix uses the reply TTLs; c-ares' answers here
  * carry none, so a clean client (no list answered) is cached for
  * postscreen_dnsbl_max_ttl and a listed one under the threshold for
@@ -41,9 +44,11 @@
 #include "core/netlist.h"
 #include "core/postscreen_int.h"
 #include "core/smtpd_listener.h"
+#include "core/worker.h"
 
 #define PS_PEEK_MAX	512
 #define PS_CLEANUP_SCAN	5000
+#define PS_SYNC_EVERY	30	/* seconds between cache flushes */
 
 /* ---- configuration ---- */
 
@@ -472,6 +477,10 @@ cache(struct postscreen *ps)
 		log_write(ps->syslog_name, PS_SVC, LOG_LVL_WARNING,
 			  "postscreen_cache_map: %s: screening without a cache",
 			  errbuf_str(&err));
+	} else if (kvstore_recovered(ps->cache) != NULL) {
+		log_write(ps->syslog_name, PS_SVC, LOG_LVL_WARNING,
+			  "postscreen_cache_map: %s",
+			  kvstore_recovered(ps->cache));
 	}
 	return ps->cache;
 }
@@ -541,6 +550,7 @@ ps_cache_update(struct ps_conn *c)
 		 (long long)c->pass[2], (long long)c->pass[3],
 		 (long long)c->pass[4]);
 	errbuf_clear(&err);
+	c->ps->dirty = true;
 	if (kvstore_put(k, c->addr, v, strlen(v),
 			last + (time_t)c->ps->retention, &err) < 0)
 		log_write(c->ps->syslog_name, PS_SVC, LOG_LVL_WARNING, "%s",
@@ -567,10 +577,68 @@ cleanup_tick(evutil_socket_t fd, short what, void *arg)
 			  kvstore_name(ps->cache), n);
 }
 
+/* The flush (fsync) of the cache runs on a worker with its own reference
+ * to the store, so a listener freed meanwhile does not matter. */
+struct ps_sync {
+	struct kvstore *k;
+	struct errbuf   err;
+	int             rc;
+};
+
+static void
+sync_work(void *arg)
+{
+	struct ps_sync *j = arg;
+
+	errbuf_clear(&j->err);
+	j->rc = kvstore_sync(j->k, &j->err);
+}
+
+static void
+sync_done(void *arg)
+{
+	struct ps_sync *j = arg;
+
+	if (j->rc < 0)
+		log_write(NULL, PS_SVC, LOG_LVL_WARNING, "%s",
+			  errbuf_str(&j->err));
+	kvstore_close(&j->k);
+	free(j);
+}
+
+static void
+sync_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct postscreen *ps = arg;
+	struct ps_sync *j;
+	struct errbuf err;
+
+	if (!ps->dirty || ps->cache == NULL || ps->l->srv->pool == NULL)
+		return;
+	ps->dirty = false;
+	j = xcalloc(1, sizeof(*j));
+	errbuf_clear(&err);
+	j->k = kvstore_open(ps->cache_path, (size_t)ps->map_size, &err);
+	if (j->k == NULL) {
+		free(j);
+		return;
+	}
+	worker_submit(ps->l->srv->pool, sync_work, sync_done, j);
+}
+
 static void
 start_cleanup(struct postscreen *ps)
 {
 	struct timeval tv;
+
+	if (ps->sync_timer == NULL && ps->cache != NULL) {
+		struct timeval st = { PS_SYNC_EVERY, 0 };
+
+		ps->sync_timer = event_new(ps->l->srv->base, -1, EV_PERSIST,
+					   sync_tick, ps);
+		if (ps->sync_timer != NULL)
+			event_add(ps->sync_timer, &st);
+	}
 
 	if (ps->cleanup_timer != NULL || ps->cache == NULL ||
 	    ps->cleanup_interval <= 0)
@@ -979,6 +1047,8 @@ postscreen_free(struct postscreen **pp)
 	}
 	if (ps->cleanup_timer)
 		event_free(ps->cleanup_timer);
+	if (ps->sync_timer)
+		event_free(ps->sync_timer);
 	if (ps->cache)
 		kvstore_close(&ps->cache);
 	for (size_t i = 0; i < ps->access.n; i++)

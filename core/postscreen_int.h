@@ -59,6 +59,8 @@ struct postscreen {
 	bool            cache_failed, dns_failed;
 	struct dns     *dns;
 	struct event   *cleanup_timer;
+	struct event   *sync_timer;	/* flushes the cache on a worker */
+	bool            dirty;		/* written since the last flush */
 	struct ps_conn *conns;		/* being screened (doubly linked) */
 	unsigned        nconns;
 };

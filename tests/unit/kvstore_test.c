@@ -2,7 +2,8 @@
  * kvstore_test.c - the LMDB key-value store: put/get/delete, expiry seen
  * by get, bounded cleanup that resumes where it stopped, long keys, data
  * surviving a close and reopen, the same path opened twice sharing one
- * store, and a second process writing to the same file.
+ * store, a second process writing to the same file, and a damaged
+ * file moved aside.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -188,6 +189,42 @@ test_reopen_and_share(void **state)
 }
 
 static void
+test_damaged_file_moved_aside(void **state)
+{
+	struct errbuf err;
+	struct kvstore *k;
+	char file[200], aside[220];
+	char junk[8192];
+	FILE *f;
+
+	(void)state;
+	errbuf_clear(&err);
+	assert_int_equal(kvstore_prepare_dir(path, NULL, &err), 0);
+	snprintf(file, sizeof(file), "%s.lmdb", path);
+	snprintf(aside, sizeof(aside), "%s.lmdb.damaged", path);
+	memset(junk, 'J', sizeof(junk));
+	f = fopen(file, "w");
+	assert_non_null(f);
+	assert_int_equal(fwrite(junk, 1, sizeof(junk), f), sizeof(junk));
+	fclose(f);
+	k = kvstore_open(path, 0, &err);
+	if (k == NULL)
+		fail_msg("%s", errbuf_str(&err));
+	assert_non_null(kvstore_recovered(k));
+	assert_non_null(strstr(kvstore_recovered(k), ".lmdb.damaged"));
+	assert_int_equal(access(aside, F_OK), 0);
+	assert_int_equal(kvstore_put(k, "k", "v", 1, 0, &err), 0);
+	assert_int_equal(kvstore_get(k, "k", 1, NULL, NULL, NULL, &err), 1);
+	kvstore_close(&k);
+	/* a sound file is not touched */
+	k = kvstore_open(path, 0, &err);
+	assert_non_null(k);
+	assert_null(kvstore_recovered(k));
+	assert_int_equal(kvstore_get(k, "k", 1, NULL, NULL, NULL, &err), 1);
+	kvstore_close(&k);
+}
+
+static void
 test_open_error(void **state)
 {
 	struct errbuf err;
@@ -206,6 +243,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_long_keys, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cleanup_bounded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen_and_share, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_damaged_file_moved_aside, setup,
+						teardown),
 		cmocka_unit_test(test_open_error),
 	};
 
