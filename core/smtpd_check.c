@@ -453,6 +453,9 @@ compile_list(const char *param, const char *value,
 				}
 				if (table_flags(it->table) & TABLE_F_BLOCKING)
 					r->table_blocking = true;
+				/* the reverse name may need a PTR lookup */
+				if (it->op == OP_CHECK_REV_CLIENT)
+					r->blocking = true;
 			} else {
 				struct errbuf perr;
 
@@ -2075,8 +2078,9 @@ eval_list(struct ev *e, const struct smtpd_restrictions *r,
 					   NAME_CLIENT, e->namaddr);
 			break;
 		case OP_CHECK_REV_CLIENT: {
-			const char *rn = f->reverse_client_name
-					 ? f->reverse_client_name : f->client_name;
+			/* the PTR name, unverified (looked up when the
+			 * session has none) */
+			const char *rn = client_dns_name(e, true);
 
 			if (rn == NULL || strcasecmp(rn, "unknown") == 0)
 				break;
