@@ -41,8 +41,8 @@ int  passdb_bind_verify(struct passdb *p, const char *user, const char *pw,
 /*
  * Verifies pw against a hash of a random password that costs what this
  * passdb's stored passwords cost (pwscheme_dummy of a sample entry: the
- * passwd-file's first, or the first a table returned; argon2id before
- * any), and forgets the result: unknown users take the time a wrong
+ * passwd-file's most common scheme, or the first a table returned; argon2id
+ * before any), and forgets the result: unknown users take the time a wrong
  * password takes. Blocking, like a real verification.
  */
 void passdb_dummy_verify(struct passdb *p, const char *pw, size_t pwlen);
@@ -53,7 +53,8 @@ struct passdb_file *passdb_file_open(const char *path, struct errbuf *err);
 void passdb_file_free(struct passdb_file **fp);
 enum passdb_status passdb_file_lookup(struct passdb_file *f, const char *user,
 				      char **pass_r, struct errbuf *err);
-/* A copy of the first entry's stored value (malloc'ed), or NULL. */
+/* A copy of the stored value of the first user whose scheme is the
+ * file's most common one (malloc'ed), or NULL for an empty file. */
 char *passdb_file_sample(struct passdb_file *f);
 
 /* passdb_table.c: ldap:/path.cf, mysql:/path.cf (value = stored hash) */

@@ -11,11 +11,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include <sodium.h>
 
 #include "auth/passdb.h"
+#include "auth/pwscheme.h"
 #include "core/lib/xmalloc.h"
 
 struct pf_entry {
@@ -207,19 +209,48 @@ out:
 	return r;
 }
 
+/* The first entry of the most common scheme: what a typical user costs. */
 char *
 passdb_file_sample(struct passdb_file *f)
 {
+	struct {
+		char         name[32];
+		size_t       n;
+		const char  *first;
+		size_t       line;
+	} seen[16];
+	size_t nseen = 0, best = 0;
 	char *s = NULL;
-	size_t best = 0;
 
 	pthread_mutex_lock(&f->lock);
-	for (size_t i = 0; i < f->n; i++)
-		if (s == NULL || f->v[i].line < best) {
-			s = f->v[i].pass;
-			best = f->v[i].line;
+	for (size_t i = 0; i < f->n; i++) {
+		char scheme[32];
+		size_t k;
+
+		(void)pwscheme_split(f->v[i].pass, scheme, sizeof(scheme));
+		for (k = 0; k < nseen; k++)
+			if (strcasecmp(seen[k].name, scheme) == 0)
+				break;
+		if (k == nseen) {
+			if (nseen == sizeof(seen) / sizeof(seen[0]))
+				continue;
+			snprintf(seen[k].name, sizeof(seen[k].name), "%s", scheme);
+			seen[k].n = 0;
+			seen[k].first = NULL;
+			nseen++;
 		}
-	s = s ? xstrdup(s) : NULL;
+		seen[k].n++;
+		if (seen[k].first == NULL || f->v[i].line < seen[k].line) {
+			seen[k].first = f->v[i].pass;
+			seen[k].line = f->v[i].line;
+		}
+	}
+	for (size_t k = 1; k < nseen; k++)
+		if (seen[k].n > seen[best].n ||
+		    (seen[k].n == seen[best].n && seen[k].line < seen[best].line))
+			best = k;
+	if (nseen > 0)
+		s = xstrdup(seen[best].first);
 	pthread_mutex_unlock(&f->lock);
 	return s;
 }

@@ -5,7 +5,8 @@
  * offered-mechanism set (smtpd_sasl_mechanisms and security options), and
  * whole exchanges (PLAIN, LOGIN, CRAM-MD5, SCRAM-SHA-256) driven through
  * sasl_exchange against a passwd-file, with right and wrong passwords,
- * unknown users and users whose stored hash does not allow the mechanism.
+ * unknown users and users whose stored hash does not allow the mechanism;
+ * the dummy hash for unknown users (same cost as the passdb's usual one).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -517,6 +518,33 @@ test_dummy_cost(void **state)
 	free(d);
 }
 
+static void
+test_sample_is_most_common(void **state)
+{
+	char p2[100];
+	struct errbuf err;
+	struct passdb_file *f;
+	FILE *fp;
+	char *sm;
+
+	snprintf(p2, sizeof(p2), "%s/mixed", dir);
+	fp = fopen(p2, "w");
+	assert_non_null(fp);
+	fputs("a@x:{PLAIN}a\n"
+	      "b@x:{SHA512-CRYPT}$6$rounds=9000$s1$h\n"
+	      "c@x:{ARGON2ID}$argon2id$v=19$m=8192,t=2,p=1$AAAA$BBBB\n"
+	      "d@x:{argon2id}$argon2id$v=19$m=4096,t=2,p=1$AAAA$BBBB\n", fp);
+	fclose(fp);
+	f = passdb_file_open(p2, &err);
+	assert_non_null(f);
+	sm = passdb_file_sample(f);
+	assert_non_null(sm);
+	assert_string_equal(sm, "{ARGON2ID}$argon2id$v=19$m=8192,t=2,p=1$AAAA$BBBB");
+	free(sm);
+	passdb_file_free(&f);
+	unlink(p2);
+}
+
 int
 main(void)
 {
@@ -529,6 +557,7 @@ main(void)
 		cmocka_unit_test(test_exchange_cram),
 		cmocka_unit_test(test_exchange_scram),
 		cmocka_unit_test(test_dummy_cost),
+		cmocka_unit_test(test_sample_is_most_common),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
