@@ -337,6 +337,14 @@ smtpd_listener_prepare(struct smtpd_server *srv, const struct config *base_cfg,
 	if (setup_tls(l, old, err) < 0 || setup_sasl(l, old, err) < 0)
 		goto fail;
 	if (l->s.smtpd_upstream_proxy_protocol[0] != '\0' &&
+	    strcmp(svc->command, "postscreen") == 0) {
+		errbuf_set(err, "%s: smtpd_upstream_proxy_protocol on a postscreen "
+			   "listener: postscreen would read the PROXY header as "
+			   "SMTP (postscreen_upstream_proxy_protocol is not "
+			   "supported yet)", l->service);
+		goto fail;
+	}
+	if (l->s.smtpd_upstream_proxy_protocol[0] != '\0' &&
 	    strcmp(l->s.smtpd_upstream_proxy_protocol, "haproxy") != 0) {
 		errbuf_set(err, "%s: smtpd_upstream_proxy_protocol = %s: "
 			   "unsupported (expected haproxy, or empty)", l->service,

@@ -158,6 +158,10 @@ txn_reset(struct smtpd_session *s)
 static void
 drop_conn(struct smtpd_session *s)
 {
+	if (s->proxy != NULL && s->proxy->ev != NULL) {
+		event_free(s->proxy->ev);	/* before its socket closes */
+		s->proxy->ev = NULL;
+	}
 	if (s->bev != NULL) {
 		bufferevent_free(s->bev);
 		s->bev = NULL;
@@ -224,8 +228,10 @@ session_free(struct smtpd_session *s)
 			  buf_cstr(&stats));
 	buf_free(&stats);
 	if (s->proxy != NULL) {
-		event_free(s->proxy->ev);
+		if (s->proxy->ev != NULL)
+			event_free(s->proxy->ev);
 		free(s->proxy);
+		s->proxy = NULL;
 	}
 
 	drop_conn(s);

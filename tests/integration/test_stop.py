@@ -36,6 +36,8 @@ def refused(d):
         s.connect((d.host, d.port))
     except ConnectionRefusedError:
         return True
+    except ConnectionResetError:
+        return False    # accepted into the backlog as the socket closed
     finally:
         s.close()
     return False
@@ -58,8 +60,9 @@ def test_session_finishes_within_the_bound(facteurd):
     while not refused(d) and time.time() < deadline:
         time.sleep(0.05)
     assert refused(d), "the listening socket is still open after SIGTERM"
+    # (a probe above may have been accepted just before: 1 or more)
     d.wait_log(r"facteur/master\[\d+\]: stopping on signal: no new "
-               r"connections; 1 session may finish within 20s")
+               r"connections; \d+ sessions? may finish within 20s")
     # The open session completes its transaction.
     check(c.cmd("RCPT TO:<alice@example.test>"), 250)
     check(c.cmd("DATA"), 354)
