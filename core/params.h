@@ -127,6 +127,8 @@ struct settings {
 	char *notify_classes, *bounce_notice_recipient, *error_notice_recipient;
 	char *double_bounce_notice_recipient;	/* 2bounce_notice_recipient */
 	char *delay_notice_recipient, *double_bounce_sender;
+	char *smtp_tls_protocols, *smtp_tls_mandatory_protocols;
+	long long smtp_destination_recipient_limit;
 	/* delivery: Sieve (delivery/deliver.c) */
 	char *sieve_before, *sieve_after;
 	char *sieve_global_dir, *sieve_global;	/* include :global */

@@ -548,8 +548,13 @@ group_add(struct qjob *j, const struct rcpt_outcome *o, size_t i,
 	else
 		snprintf(key, sizeof(key), "%s%s:%d", o->t.mx ? "" : "[",
 			 o->t.host, o->t.port);
+	/* smtp_destination_recipient_limit: a full group starts another
+	 * transaction (on the same connection when it is reused) */
 	for (k = 0; k < j->ngroups; k++)
-		if (strcmp(j->groups[k].key, key) == 0) {
+		if (strcmp(j->groups[k].key, key) == 0
+		    && (j->q->s->smtp_destination_recipient_limit <= 0
+			|| (long long)j->groups[k].req.nrcpt
+			   < j->q->s->smtp_destination_recipient_limit)) {
 			g = &j->groups[k];
 			break;
 		}
@@ -1340,6 +1345,19 @@ qualify(const char *a, const char *def, const struct settings *s)
 	return buf_steal(&b);
 }
 
+/* A protocols parameter: Postfix's syntax, at least one version left. */
+static int
+protocols_check(const char *name, const char *v, struct errbuf *err)
+{
+	struct errbuf e;
+
+	errbuf_clear(&e);
+	if (smtp_tls_protocols_apply(NULL, v ? v : "", &e) == 0)
+		return 0;
+	errbuf_set(err, "%s: %s", name, errbuf_str(&e));
+	return -1;
+}
+
 /* A source address parameter: "" or a numeric address of family af. */
 static int
 bind_check(const char *name, const char *v, int af, struct errbuf *err)
@@ -1776,6 +1794,14 @@ qmgr_new(struct event_base *base, struct worker_pool *pool,
 		qmgr_free(&q);
 		return NULL;
 	}
+	if (protocols_check("smtp_tls_protocols", s->smtp_tls_protocols, err) < 0
+	    || protocols_check("smtp_tls_mandatory_protocols",
+			       s->smtp_tls_mandatory_protocols, err) < 0) {
+		qmgr_free(&q);
+		return NULL;
+	}
+	q->scfg.tls_protocols = s->smtp_tls_protocols;
+	q->scfg.tls_mandatory_protocols = s->smtp_tls_mandatory_protocols;
 	q->scfg.bind4 = s->smtp_bind_address;
 	q->scfg.bind6 = s->smtp_bind_address6;
 	q->scfg.bind_enforce = s->smtp_bind_address_enforce;

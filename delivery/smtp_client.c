@@ -825,12 +825,17 @@ starttls_reply(struct smtp_sess *s, int code)
 	    && inet_pton(AF_INET6, s->host_name, a) != 1)
 		SSL_set_tlsext_host_name(s->ssl, s->host_name);
 	tls_names(s);
-	if (s->req->tls_policy && s->req->tls_protocols
-	    && s->req->tls_protocols[0]) {
+	{
+		const char *pv = s->req->tls_policy && s->req->tls_protocols
+				 && s->req->tls_protocols[0] ? s->req->tls_protocols
+				 : s->level >= SMTP_TLS_ENCRYPT
+				 ? s->cfg->tls_mandatory_protocols
+				 : s->cfg->tls_protocols;
 		struct errbuf perr;
 
-		errbuf_clear(&perr);	/* checked when the policy was read */
-		(void)smtp_tls_protocols_apply(s->ssl, s->req->tls_protocols, &perr);
+		errbuf_clear(&perr);	/* checked at start or when read */
+		if (pv && pv[0])
+			(void)smtp_tls_protocols_apply(s->ssl, pv, &perr);
 	}
 	fb = bufferevent_openssl_filter_new(s->base, s->bev, s->ssl,
 					    BUFFEREVENT_SSL_CONNECTING,

@@ -50,6 +50,9 @@ struct smtp_client_cfg {
 	long long   reuse_count_limit;	/* smtp_connection_reuse_count_limit */
 	long long   reuse_time_limit;	/* smtp_connection_reuse_time_limit */
 	long long   t_rset;		/* smtp_rset_timeout */
+	/* smtp_tls_protocols (may), smtp_tls_mandatory_protocols (encrypt
+	 * and above), unless the TLS policy names its own protocols= */
+	const char *tls_protocols, *tls_mandatory_protocols;
 	/* 8BITMIME: convert 8-bit MIME parts to quoted-printable for a
 	 * server that does not announce 8BITMIME (no: send as is) */
 	bool        mime_downgrade;

@@ -3,7 +3,9 @@ test_outbound_reuse.py - the SMTP client's connection cache and source
 address: several queued messages to one next hop are flushed over one
 connection (RSET between transactions, conn_use=N in the log lines), with
 Postfix's limits (smtp_connection_reuse_count_limit, on-demand caching off,
-smtp_connection_cache_destinations, smtp_connection_cache_time_limit); a
+smtp_connection_cache_destinations, smtp_connection_cache_time_limit,
+smtp_destination_recipient_limit splitting one message into transactions
+on one connection); a
 parked connection the server closed is replaced without losing mail; and
 smtp_bind_address sets the source address the remote sees (127.0.0.2), with
 smtp_bind_address_enforce deciding what a failed bind does.
@@ -181,3 +183,17 @@ def test_bind_address_must_be_numeric(facteurd, remote):
     d.expect_exit = True
     with pytest.raises(AssertionError, match="smtp_bind_address"):
         d.start()
+
+
+def test_recipient_limit_splits_over_one_connection(facteurd, remote):
+    d = daemon(facteurd, remote, smtp_destination_recipient_limit="2",
+               smtp_destination_concurrency_limit="1")
+    rcpts = ["r%d@far.example" % i for i in range(5)]
+    qid = d.send("sender@example.net", rcpts, make_msg("many"))
+    got = remote.wait_messages(3)
+    assert len(got) == 3, d.diagnostics()
+    assert [m[1] for m in got] == [rcpts[0:2], rcpts[2:4], rcpts[4:]]
+    assert remote.connections == 1
+    for r in rcpts:
+        d.wait_log(r"%s: to=<%s>, .*status=sent" % (qid, re.escape(r)))
+    d.wait_log(r"%s: removed" % qid)

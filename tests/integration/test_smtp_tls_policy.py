@@ -5,8 +5,10 @@ encrypt where the default level is none, "none" switches TLS off where the
 default is encrypt, verify with match= accepts or defers on the
 certificate's names, secure matches the next hop, protocols= limits the
 versions (a server below the floor defers, an excluded TLSv1.3 gives
-TLSv1.2), and a bad policy value defers with a clear reason. The remote is
-the capture server doing real TLS with a test certificate.
+TLSv1.2), and a bad policy value defers with a clear reason. Without a
+policy, smtp_tls_mandatory_protocols applies at encrypt and
+smtp_tls_protocols at may; a bad value stops the start. The remote is the
+capture server doing real TLS with a test certificate.
 """
 import os
 import re
@@ -133,3 +135,36 @@ def test_bad_policy_defers(facteurd, tls_remote):
                r"lookup for %s: invalid TLS security level \"bogus\"\)"
                % (qid, re.escape(key(tls_remote))))
     assert tls_remote.connections == 0
+
+
+def test_mandatory_protocols_at_encrypt(facteurd, certs):
+    r = Capture(starttls="tls", tls_cert=(certs["good"][1], certs["good"][0]),
+                tls_max=ssl.TLSVersion.TLSv1_2)
+    try:
+        d = daemon(facteurd, r, "", smtp_tls_security_level="encrypt",
+                   smtp_tls_mandatory_protocols=">=TLSv1.3",
+                   smtp_tls_protocols="!SSLv2, !SSLv3")
+        qid = send(d)
+        d.wait_log(r"Cannot start TLS: handshake failed with 127\.0\.0\.1")
+        d.wait_log(r"%s: to=<friend@far\.example>.*status=deferred" % qid)
+        assert r.messages == []
+    finally:
+        r.close()
+
+
+def test_protocols_at_may(facteurd, tls_remote):
+    # smtp_tls_protocols applies to opportunistic TLS, the mandatory
+    # list (here impossible for this server) does not
+    d = daemon(facteurd, tls_remote, "", smtp_tls_security_level="may",
+               smtp_tls_protocols="!SSLv2, !SSLv3, !TLSv1.3",
+               smtp_tls_mandatory_protocols=">=TLSv1.3")
+    send(d)
+    assert len(tls_remote.wait_messages(1)) == 1, d.diagnostics()
+    assert tls_remote.conns[0].tls_version == "TLSv1.2"
+
+
+def test_bad_protocols_parameter_is_refused(facteurd, tls_remote):
+    with pytest.raises(AssertionError, match=r"smtp_tls_mandatory_protocols: "
+                       r"invalid TLS protocol .>=TLSv9."):
+        daemon(facteurd, tls_remote, "",
+               smtp_tls_mandatory_protocols=">=TLSv9")
