@@ -5,8 +5,13 @@
  * EHLO/HELO or LHLO, STARTTLS and AUTH PLAIN/LOGIN for SMTP, the
  * MAIL/RCPT/DATA transaction (pipelined when
  * offered; for LMTP one reply per accepted recipient after the data) and
- * QUIT. Every recipient ends with sent, deferred or bounced, and the
- * remote reply.
+ * QUIT, or the connection parked in delivery/smtp_cache for the next
+ * delivery to the same next hop, which starts with RSET on it (and
+ * connects afresh when that fails). Outbound sockets are bound to
+ * smtp_bind_address(6); 8-bit content for a server without 8BITMIME is
+ * converted by delivery/mime_downgrade; the TLS level, names and versions
+ * come from the request's policy or the defaults. Every recipient ends
+ * with sent, deferred or bounced, and the remote reply.
  * Must not: block, read more than SMTP_REPLY_MAX of one reply, retry on
  * another host once the transaction has started (no duplicate deliveries),
  * or log a password.
