@@ -349,3 +349,28 @@ def test_reload_keeps_a_root_only_passdb(facteurd, tmp_path):
     rc, out = reload_cli(d)
     assert rc == 1, out
     assert auth_ok()
+
+
+def test_reload_applies_delivery_settings(facteurd):
+    # sieve_before is read by the delivery side (deliver_init), which
+    # switches once the worker pool is idle after the reload.
+    d = facteurd()
+    d.send("s@example.net", "alice@example.test", make_msg("before"))
+    d.wait_files("alice@example.test", 1)
+    script = os.path.join(d.root, "before.sieve")
+    with open(script, "w") as f:
+        f.write('require "fileinto";\nfileinto "Reloaded";\n')
+    os.chmod(script, 0o644)
+    d.params["sieve_before"] = script
+    d.write_config()
+    rc, out = reload_cli(d)
+    assert rc == 0, out
+    d.send("s@example.net", "alice@example.test", make_msg("after"))
+    folder = os.path.join(d.mail, "example.test", "alice", ".Reloaded", "new")
+    deadline = time.time() + 15
+    while time.time() < deadline and not (os.path.isdir(folder) and
+                                           os.listdir(folder)):
+        time.sleep(0.05)
+    assert os.path.isdir(folder) and len(os.listdir(folder)) == 1, \
+        d.diagnostics()
+    assert len(d.files("alice@example.test")) == 1   # INBOX: the first one
