@@ -788,7 +788,8 @@ do_vacation(const struct deliver_req *req, const char *home,
 	free(path);
 }
 
-/* Runs the script at path into r; logs and returns -1 on any error. */
+/* Runs the script at path into r: 1 ran, 0 no such script, -1 on any
+ * error (logged). */
 static int
 run_script(const char *path, const struct sieve_msg *sm,
 	   struct sieve_result *r, const char *rcpt)
@@ -805,7 +806,7 @@ run_script(const char *path, const struct sieve_msg *sm,
 			  "(implicit keep)", rcpt, path, errbuf_str(&err));
 		return -1;
 	}
-	rc = sieve_run(s, sm, r, &err);
+	rc = sieve_run(s, sm, r, &err) < 0 ? -1 : 1;
 	if (rc < 0)
 		log_write(NULL, SVC, LOG_LVL_WARNING, "sieve: <%s>: script %s "
 			  "run-time error at line %s; delivering to INBOX "
@@ -1046,12 +1047,33 @@ deliver_maildir(const struct deliver_req *req, char dsn_r[8],
 	sm.duplicate_seen = duplicate_seen_cb;
 	sm.arg = &ea;
 	sieve_result_init(&r);
-	for (size_t i = 0; i < cfg.before.n && !failed && !r.keep_cancelled; i++)
-		failed = run_script(cfg.before.v[i], &sm, &r, rcpt) < 0;
-	if (!failed && !r.keep_cancelled)
-		failed = run_script(user_script, &sm, &r, rcpt) < 0;
-	for (size_t i = 0; i < cfg.after.n && !failed && !r.keep_cancelled; i++)
-		failed = run_script(cfg.after.v[i], &sm, &r, rcpt) < 0;
+	{
+		/* before, user, after: each next one while the keep is in
+		 * effect (sieve_result_continue: Pigeonhole's rule) */
+		size_t nscripts = cfg.before.n + 1 + cfg.after.n;
+		bool ran = false;
+
+		for (size_t i = 0; i < nscripts && !failed; i++) {
+			const char *path = i < cfg.before.n ? cfg.before.v[i]
+					   : i == cfg.before.n ? user_script
+					   : cfg.after.v[i - cfg.before.n - 1];
+
+			/* decided only when there is a next script to run */
+			if (ran && access(path, F_OK) == 0
+			    && !sieve_result_continue(&r))
+				break;
+			switch (run_script(path, &sm, &r, rcpt)) {
+			case -1:
+				failed = true;
+				break;
+			case 1:
+				ran = true;
+				break;
+			default:
+				break;	/* no such script */
+			}
+		}
+	}
 	if (failed) {
 		sieve_result_free(&r);
 		sieve_result_init(&r);

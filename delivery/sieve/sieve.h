@@ -140,6 +140,16 @@ void sieve_result_free(struct sieve_result *r);
 int sieve_run(const struct sieve_script *s, const struct sieve_msg *msg,
 	      struct sieve_result *r, struct errbuf *err);
 
+/*
+ * Between two scripts of a sequence (sieve_before, the user's,
+ * sieve_after): true if the next one is to run, which Pigeonhole does
+ * while the keep, implicit or explicit, is in effect ("stop" does not end
+ * the sequence; fileinto, discard, redirect, reject without keep do).
+ * The earlier keep then becomes the implicit keep the next script may
+ * cancel; its imap4flags carry over.
+ */
+bool sieve_result_continue(struct sieve_result *r);
+
 /* Adds a keep into INBOX if the result would otherwise store nothing. */
 void sieve_result_finish(struct sieve_result *r);
 

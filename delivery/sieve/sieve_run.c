@@ -844,7 +844,8 @@ flags_for(struct run *x, const struct sieve_node *n)
 		strlist_free(&fl);
 		return s;
 	}
-	if (x->sc->exts & EXT_IMAP4FLAGS)
+	/* flags an earlier script left apply even here (Pigeonhole) */
+	if ((x->sc->exts & EXT_IMAP4FLAGS) || x->flags->n > 0)
 		return flags_str(x->flags);
 	return NULL;
 }
@@ -1397,7 +1398,15 @@ sieve_run(const struct sieve_script *s, const struct sieve_msg *msg,
 	strlist_init(&g.once);
 	strlist_init(&g.stack);
 	strlist_init(&x.gdecl);
-	/* an earlier script's header edits stay (Pigeonhole) */
+	/* an earlier script's flags and header edits stay (Pigeonhole) */
+	if (r->implicit_flags && *r->implicit_flags) {
+		struct sieve_arg a = { 0 };
+		char *fs = r->implicit_flags;
+
+		a.s = &fs;
+		a.ns = 1;
+		flags_apply(&g.flags, SV_ADDFLAG, &a, &x);
+	}
 	if (r->nver > 0)
 		sieve_hdrs_parse(r->ver[r->nver - 1].data, r->ver[r->nver - 1].len,
 				 &g.h);
@@ -1406,7 +1415,8 @@ sieve_run(const struct sieve_script *s, const struct sieve_msg *msg,
 	rc = run_block(&x, s->root->block, s->root->nblock);
 	/* RFC 5232 3: the implicit keep gets the internal variable's flags */
 	free(r->implicit_flags);
-	r->implicit_flags = (s->exts & EXT_IMAP4FLAGS) ? flags_str(&g.flags) : NULL;
+	r->implicit_flags = (s->exts & EXT_IMAP4FLAGS) || g.flags.n > 0
+			    ? flags_str(&g.flags) : NULL;
 	r->implicit_keep_wanted = !r->keep_cancelled;
 	(void)cur_version(&x);	/* the implicit keep stores the last one */
 	run_free(&x);
@@ -1416,6 +1426,39 @@ sieve_run(const struct sieve_script *s, const struct sieve_msg *msg,
 	strlist_free(&g.stack);
 	sieve_hdrs_free(&g.h);
 	return rc;
+}
+
+bool
+sieve_result_continue(struct sieve_result *r)
+{
+	bool inbox = false;
+	size_t o = 0;
+
+	for (size_t i = 0; i < r->nact; i++) {
+		const struct sieve_action *a = &r->act[i];
+
+		if (a->type == SIEVE_ACT_KEEP && !a->implicit
+		    && (a->folder == NULL || strcasecmp(a->folder, "INBOX") == 0))
+			inbox = true;
+	}
+	if (r->keep_cancelled && !inbox)
+		return false;
+	/* the keep becomes the next script's implicit keep */
+	for (size_t i = 0; i < r->nact; i++) {
+		struct sieve_action *a = &r->act[i];
+
+		if (a->type == SIEVE_ACT_KEEP && !a->implicit
+		    && (a->folder == NULL || strcasecmp(a->folder, "INBOX") == 0)) {
+			action_free(a);
+			continue;
+		}
+		if (o != i)
+			r->act[o] = *a;
+		o++;
+	}
+	r->nact = o;
+	r->keep_cancelled = false;
+	return true;
 }
 
 void

@@ -315,3 +315,44 @@ fileinto :flags ["Urgent", "work"] "Work";
             c.logout()
     finally:
         dv.stop()
+
+
+def test_script_sequence_as_pigeonhole(facteurd):
+    """sieve_before / user / sieve_after: the next script runs while the
+    keep (implicit or explicit) is in effect, even after "stop"; the
+    earlier keep is replaced by what the next script does; imap4flags
+    carry over."""
+    d = facteurd(vmailbox=USERS)
+    before = os.path.join(d.root, "before.sieve")
+    after = os.path.join(d.root, "after.sieve")
+    with open(before, "w") as f:
+        f.write('require "imap4flags";\n'
+                'if header :contains "subject" "flag" { addflag "\\\\Seen"; stop; }\n'
+                'if header :contains "subject" "explicit" { keep; }\n')
+    with open(after, "w") as f:
+        f.write('require "fileinto";\nfileinto "After";\n')
+    for p in (before, after):
+        os.chmod(p, 0o644)
+    d.params["sieve_before"] = before
+    d.params["sieve_after"] = after
+    d.write_config()
+    d.stop()
+    d.start()
+    put_script(d, "example.test/alice", '''
+require "fileinto";
+if header :contains "subject" "user" { fileinto "User"; }
+''')
+    # explicit keep in before, fileinto in the user script: only User
+    send(d, "alice@example.test", "explicit user")
+    wait_files(d, "example.test/alice", "User")
+    # stop + flag in before: the user script still runs, with the flag
+    send(d, "alice@example.test", "flag user")
+    f = wait_files(d, "example.test/alice", "User", n=2)
+    assert [x for x in f if x.endswith(":2,S")], f
+    # nothing in before or user: sieve_after runs and files it
+    send(d, "alice@example.test", "plain")
+    wait_files(d, "example.test/alice", "After")
+    time.sleep(0.3)
+    assert files(d, "example.test/alice") == []
+    assert len(files(d, "example.test/alice", "User")) == 2
+    assert len(files(d, "example.test/alice", "After")) == 1

@@ -712,6 +712,70 @@ test_duplicate(void **state)
 	dup_run(script, NULL, "INBOX;", "");
 }
 
+/* ---- script sequences (sieve_before, user, sieve_after) ---- */
+
+static void
+seq_run(const char *first, const char *second, bool want_next,
+	const char *want)
+{
+	const char *msg = "Subject: s\n\nb\n";
+	struct errbuf err;
+	struct sieve_script *s1 = sieve_compile(first, strlen(first), "1", &err);
+	struct sieve_script *s2 = sieve_compile(second, strlen(second), "2", &err);
+	struct sieve_result r;
+	struct sieve_msg m = { 0 };
+	struct buf out;
+
+	assert_non_null(s1);
+	assert_non_null(s2);
+	m.content = msg;
+	m.len = strlen(msg);
+	m.env_from = "a@b.test";
+	m.env_to = "c@d.test";
+	sieve_result_init(&r);
+	assert_int_equal(sieve_run(s1, &m, &r, &err), 0);
+	assert_int_equal(sieve_result_continue(&r), want_next);
+	if (want_next)
+		assert_int_equal(sieve_run(s2, &m, &r, &err), 0);
+	sieve_result_finish(&r);
+	buf_init(&out, 0);
+	for (size_t i = 0; i < r.nact; i++)
+		buf_printf(&out, "%s%s%s%s;", r.act[i].folder ? r.act[i].folder
+			   : r.act[i].type == SIEVE_ACT_KEEP ? "INBOX" : "other",
+			   r.act[i].flags && *r.act[i].flags ? "(" : "",
+			   r.act[i].flags ? r.act[i].flags : "",
+			   r.act[i].flags && *r.act[i].flags ? ")" : "");
+	assert_string_equal(buf_cstr(&out), want);
+	buf_free(&out);
+	sieve_result_free(&r);
+	sieve_script_free(&s1);
+	sieve_script_free(&s2);
+}
+
+static void
+test_sequence(void **state)
+{
+	const char *user = "require \"fileinto\"; fileinto \"U\";";
+
+	(void)state;
+	/* implicit keep, explicit keep, stop: the next script runs and
+	 * replaces the keep */
+	seq_run("", user, true, "U;");
+	seq_run("keep;", user, true, "U;");
+	seq_run("stop;", user, true, "U;");
+	/* flags carry over, even into a script without imap4flags */
+	seq_run("require \"imap4flags\"; addflag \"\\\\Seen\";", user, true,
+		"U(\\Seen);");
+	seq_run("require \"imap4flags\"; addflag \"\\\\Seen\";", "", true,
+		"INBOX(\\Seen);");
+	/* fileinto or discard without keep: the sequence ends */
+	seq_run("require \"fileinto\"; fileinto \"B\";", user, false, "B;");
+	seq_run("discard;", user, false, "other;");
+	/* fileinto and keep: it goes on, the other store stays */
+	seq_run("require \"fileinto\"; fileinto \"B\"; keep;", user, true,
+		"B;U;");
+}
+
 int
 main(void)
 {
@@ -727,6 +791,7 @@ main(void)
 		cmocka_unit_test(test_include),
 		cmocka_unit_test(test_editheader),
 		cmocka_unit_test(test_duplicate),
+		cmocka_unit_test(test_sequence),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
