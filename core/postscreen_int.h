@@ -95,6 +95,8 @@ struct ps_conn {
 	struct bufferevent *bev;
 	char            *helo, *sender;
 	unsigned         ncmds;
+	bool             tls_pending;	/* 220 to STARTTLS queued */
+	bool             in_tls;
 	bool             done;		/* closed or handed off */
 };
 

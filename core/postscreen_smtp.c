@@ -7,6 +7,8 @@
  * "enforce" verdict gets its 550, a client that passed every test gets
  * "450 4.3.2 Service currently unavailable" and is remembered, so its next
  * connection goes straight to smtpd (PASS OLD), as with Postfix.
+ * STARTTLS is offered with the listener's certificate (what Postfix's
+ * tlsproxy does for postscreen), so clients that insist on TLS can pass.
  * Must not: accept mail, let a line grow past PS_LINE_MAX, or outlive
  * its connection (ps_conn_done frees it).
  */
@@ -20,11 +22,13 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 
 #include "core/lib/xmalloc.h"
 #include "core/postscreen_int.h"
 #include "core/smtpd_listener.h"
+#include "core/tls.h"
 
 #define PS_LINE_MAX	2048
 #define PS_INPUT_MAX	(64 * 1024)
@@ -66,11 +70,58 @@ is_closing(const struct ps_conn *c)
 	return c->ncmds == (unsigned)-1;
 }
 
+static void smtp_event(struct bufferevent *bev, short what, void *arg);
+static void smtp_write(struct bufferevent *bev, void *arg);
+
+/* The 220 to STARTTLS is out: the same socket goes on inside TLS (the
+ * listener's certificate), where the tests go on (RFC 3207: state reset,
+ * input sent ahead of the handshake discarded). */
+static void
+tls_switch(struct ps_conn *c)
+{
+	SSL *ssl;
+	struct timeval tv;
+
+	c->tls_pending = false;
+	bufferevent_free(c->bev);
+	c->bev = NULL;
+	free(c->helo);
+	c->helo = NULL;
+	free(c->sender);
+	c->sender = NULL;
+	ssl = tls_server_ssl(c->ps->l->tls);
+	if (ssl != NULL)
+		c->bev = bufferevent_openssl_socket_new(c->ps->l->srv->base,
+							c->fd, ssl,
+							BUFFEREVENT_SSL_ACCEPTING,
+							BEV_OPT_CLOSE_ON_FREE);
+	if (c->bev == NULL) {
+		if (ssl != NULL)
+			SSL_free(ssl);
+		ps_log(c, "DISCONNECT [%s]:%s", c->addr, c->port);
+		ps_conn_done(c);
+		return;
+	}
+	c->fd = -1;		/* closed with the bufferevent (and SSL) */
+	c->in_tls = true;
+	bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
+	bufferevent_setcb(c->bev, smtp_read, smtp_write, smtp_event, c);
+	bufferevent_setwatermark(c->bev, EV_READ, 0, PS_INPUT_MAX);
+	tv.tv_sec = (time_t)c->ps->command_time_limit;
+	tv.tv_usec = 0;
+	bufferevent_set_timeouts(c->bev, &tv, &tv);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+}
+
 static void
 smtp_write(struct bufferevent *bev, void *arg)
 {
 	struct ps_conn *c = arg;
 
+	if (c->tls_pending && !is_closing(c)) {
+		tls_switch(c);
+		return;
+	}
 	if (is_closing(c)) {
 		ps_log(c, "DISCONNECT [%s]:%s", c->addr, c->port);
 		ps_conn_done(c);
@@ -83,6 +134,8 @@ smtp_event(struct bufferevent *bev, short what, void *arg)
 	struct ps_conn *c = arg;
 	char el[32];
 
+	if (what & BEV_EVENT_CONNECTED)
+		return;		/* TLS handshake done */
 	if (what & BEV_EVENT_TIMEOUT) {
 		ps_log(c, "COMMAND TIME LIMIT from [%s]:%s", c->addr, c->port);
 		reply(c, "421 4.4.2 %s Error: timeout exceeded", c->ps->hostname);
@@ -242,11 +295,18 @@ command(struct ps_conn *c, const char *line, const char *verb, size_t vlen)
 	while (*arg == ' ')
 		arg++;
 #define IS(name) (vlen == sizeof(name) - 1 && strncasecmp(verb, name, vlen) == 0)
+	if (c->ps->l->tls_level == TLS_LEVEL_ENCRYPT && !c->in_tls &&
+	    (IS("MAIL") || IS("RCPT") || IS("DATA") || IS("BDAT"))) {
+		reply(c, "530 5.7.0 Must issue a STARTTLS command first");
+		return;
+	}
 	if (IS("EHLO")) {
 		free(c->helo);
 		c->helo = xasprintf("E%.*s", 255, arg);
 		reply(c, "250-%s", c->ps->hostname);
 		reply(c, "250-SIZE");
+		if (c->ps->l->tls != NULL && !c->in_tls)
+			reply(c, "250-STARTTLS");
 		reply(c, "250-ENHANCEDSTATUSCODES");
 		reply(c, "250-8BITMIME");
 		reply(c, "250 DSN");
@@ -271,6 +331,12 @@ command(struct ps_conn *c, const char *line, const char *verb, size_t vlen)
 	} else if (IS("QUIT")) {
 		reply(c, "221 2.0.0 Bye");
 		close_after_reply(c);
+	} else if (IS("STARTTLS") && c->ps->l->tls != NULL && !c->in_tls) {
+		reply(c, "220 2.0.0 Ready to start TLS");
+		c->tls_pending = true;
+		bufferevent_disable(c->bev, EV_READ);
+	} else if (IS("STARTTLS") && c->in_tls) {
+		reply(c, "554 5.5.1 Error: TLS already active");
 	} else if (IS("STARTTLS") || IS("AUTH") || IS("VRFY") || IS("ETRN") ||
 		   IS("XCLIENT") || IS("XFORWARD")) {
 		reply(c, "502 5.5.1 Error: command not implemented");

@@ -22,6 +22,7 @@ import time
 import pytest
 
 from harness import SMTPConn, check, free_port
+from test_tls import TLSConn, cert, starttls, tls_cf  # noqa: F401
 
 DNSMASQ = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
 RELAY = "permit_mynetworks, reject_unauth_destination"
@@ -520,3 +521,32 @@ def test_postfix_companion_lines(facteurd):
     assert re.search(r'service "dnsblog" \(dnsblog\) is built into '
                      r'facteur\'s postscreen: not needed', text), text
     assert "tlsproxy" in text and "warning" not in text.lower(), text
+
+
+def test_starttls_in_the_dummy_engine(facteurd, cert):
+    """Clients that insist on TLS can pass the after-220 tests: the dummy
+    engine offers STARTTLS with the listener's certificate (Postfix's
+    tlsproxy), and the tests go on inside TLS."""
+    ps = PS(facteurd, postscreen_pipelining_enable="yes",
+            **tls_cf(cert))
+    c = TLSConn("127.0.0.1", ps.port, source="127.0.0.95")
+    with c:
+        teaser_then_full(c)
+        r = c.cmd("EHLO tls.test")
+        check(r, 250)
+        assert "STARTTLS" in r.lines and "PIPELINING" not in r.lines, r
+        starttls(c)
+        r = c.cmd("EHLO tls.test")
+        check(r, 250)
+        assert "STARTTLS" not in r.lines, r
+        check(c.cmd("STARTTLS"), 554, "5.5.1")
+        check(rcpt(c), 450, "4.3.2")
+    ps.d.wait_log(r"PASS NEW \[127\.0\.0\.95\]")
+    c = TLSConn("127.0.0.1", ps.port, source="127.0.0.95")
+    with c:
+        check(c.reply(5), 220)
+        r = c.cmd("EHLO tls.test")
+        assert "PIPELINING" in r.lines and "STARTTLS" in r.lines, r
+        starttls(c)
+        check(c.cmd("EHLO tls.test"), 250)
+        check(rcpt(c), 250)
