@@ -11,6 +11,8 @@
 
 #include "auth/passdb.h"
 #include "auth/pwscheme.h"
+#include "auth/sasl.h"
+#include "core/lib/buf.h"
 #include "core/lib/xmalloc.h"
 
 struct passdb {
@@ -135,4 +137,40 @@ passdb_bind_verify(struct passdb *p, const char *user, const char *pw,
 		return -1;
 	}
 	return passdb_table_bind_verify(p->table, user, pw, pwlen, err);
+}
+
+void
+passdb_mechs_warning(struct passdb *p, unsigned mechs, struct buf *out)
+{
+	static const char *const scram[] = { "SCRAM-SHA-256", "PLAIN",
+					     "CLEARTEXT" };
+	static const char *const cram[] = { "PLAIN", "CLEARTEXT" };
+	static const struct {
+		enum sasl_mech      m;
+		const char *const  *schemes;
+		size_t              n;
+		const char         *need;
+	} checks[] = {
+		{ SASL_MECH_SCRAM_SHA256, scram, 3, "{SCRAM-SHA-256} or {PLAIN}" },
+		{ SASL_MECH_CRAM_MD5, cram, 2, "{PLAIN}" },
+	};
+
+	if (p->file == NULL)
+		return;
+	for (size_t i = 0; i < sizeof(checks) / sizeof(checks[0]); i++) {
+		size_t total, n;
+		const char *path;
+
+		if (!(mechs & SASL_MECH_BIT(checks[i].m)))
+			continue;
+		n = passdb_file_count_without(p->file, checks[i].schemes,
+					      checks[i].n, &total, &path);
+		if (n == 0)
+			continue;
+		buf_printf(out, "%s%s is offered but %zu of %zu users in "
+			   "passwd-file %s have no %s password and cannot use "
+			   "it (the same 535 as a wrong password)",
+			   out->len ? "; " : "", sasl_mech_name(checks[i].m), n,
+			   total, path, checks[i].need);
+	}
 }

@@ -47,6 +47,16 @@ int  passdb_bind_verify(struct passdb *p, const char *user, const char *pw,
  */
 void passdb_dummy_verify(struct passdb *p, const char *pw, size_t pwlen);
 
+/*
+ * Appends to out (nothing when all is well) a warning for each mechanism
+ * in mechs (SASL_MECH_BIT()s) that some users of a passwd-file cannot use
+ * because of how their password is stored: SCRAM-SHA-256 needs
+ * {SCRAM-SHA-256} or {PLAIN}, CRAM-MD5 needs {PLAIN}. Other passdbs
+ * cannot be listed: nothing.
+ */
+struct buf;
+void passdb_mechs_warning(struct passdb *p, unsigned mechs, struct buf *out);
+
 /* passdb_file.c */
 struct passdb_file;
 struct passdb_file *passdb_file_open(const char *path, struct errbuf *err);
@@ -56,6 +66,11 @@ enum passdb_status passdb_file_lookup(struct passdb_file *f, const char *user,
 /* A copy of the stored value of the first user whose scheme is the
  * file's most common one (malloc'ed), or NULL for an empty file. */
 char *passdb_file_sample(struct passdb_file *f);
+/* Users whose scheme is none of schemes; *total_r all users, *path_r
+ * the file's name (valid while f is). */
+size_t passdb_file_count_without(struct passdb_file *f,
+				 const char *const *schemes, size_t nschemes,
+				 size_t *total_r, const char **path_r);
 
 /* passdb_table.c: ldap:/path.cf, mysql:/path.cf (value = stored hash) */
 struct passdb_table;

@@ -254,3 +254,27 @@ passdb_file_sample(struct passdb_file *f)
 	pthread_mutex_unlock(&f->lock);
 	return s;
 }
+
+size_t
+passdb_file_count_without(struct passdb_file *f, const char *const *schemes,
+			  size_t nschemes, size_t *total_r, const char **path_r)
+{
+	size_t n = 0;
+
+	pthread_mutex_lock(&f->lock);
+	for (size_t i = 0; i < f->n; i++) {
+		char scheme[32];
+		size_t k;
+
+		(void)pwscheme_split(f->v[i].pass, scheme, sizeof(scheme));
+		for (k = 0; k < nschemes; k++)
+			if (strcasecmp(scheme, schemes[k]) == 0)
+				break;
+		if (k == nschemes)
+			n++;
+	}
+	*total_r = f->n;
+	pthread_mutex_unlock(&f->lock);
+	*path_r = f->path;
+	return n;
+}

@@ -239,6 +239,19 @@ setup_sasl(struct smtpd_listener *l, struct smtpd_listener *old,
 		l->sasl_mechs_tls = 0;
 	l->auth_plain = l->sasl_mechs != 0;
 	l->auth_tls = l->sasl_mechs_tls != 0;
+	{
+		struct buf w;	/* SCRAM/CRAM-MD5 offered to users who lack
+				   the stored form they need (auth/passdb.c) */
+
+		buf_init(&w, 0);
+		passdb_mechs_warning(l->passdb, l->sasl_mechs | l->sasl_mechs_tls,
+				     &w);
+		if (w.len > 0)
+			log_write(l->s.syslog_name, "smtpd", LOG_LVL_WARNING,
+				  "%s: smtpd_sasl_mechanisms: %s", l->service,
+				  buf_cstr(&w));
+		buf_free(&w);
+	}
 	return 0;
 }
 

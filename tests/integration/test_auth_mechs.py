@@ -4,7 +4,8 @@ server: SCRAM-SHA-256 (RFC 5802 / RFC 7677) with a SCRAM client written
 here from the RFC (hashlib, hmac), against credentials stored by
 `facteur passwd -s SCRAM-SHA-256`, by `doveadm pw -s SCRAM-SHA-256` and as
 {PLAIN}; CRAM-MD5 (RFC 2195) for {PLAIN} users only; what EHLO and the
-ManageSieve capability offer (smtpd_sasl_mechanisms, noplaintext); wrong
+ManageSieve capability offer (smtpd_sasl_mechanisms, noplaintext) and the
+start-up warning about users whose stored password cannot do them; wrong
 passwords, unknown users and unusable stored hashes all end in the same
 535 5.7.8; malformed messages (501 for bad base64, 535 for a bad SASL
 message, channel binding refused); SCRAM over ManageSieve (the server's
@@ -140,6 +141,14 @@ def test_ehlo_offers_configured_mechanisms(facteurd, cert, users_text):
         starttls(c)
         r = check(c.cmd("EHLO client.test"), 250)
         assert "AUTH PLAIN LOGIN CRAM-MD5 SCRAM-SHA-256" in r.lines, r
+
+
+def test_startup_warns_about_users_who_cannot_use_a_mechanism(md):
+    md.wait_log(r"warning: \S+: smtpd_sasl_mechanisms: SCRAM-SHA-256 is "
+                r"offered but 1 of 4 users in passwd-file \S+ have no "
+                r"\{SCRAM-SHA-256\} or \{PLAIN\} password and cannot use it"
+                r".*; CRAM-MD5 is offered but 3 of 4 users .* have no "
+                r"\{PLAIN\} password")
 
 
 def test_default_mechanisms_are_plain_login(facteurd, cert, users_text):
