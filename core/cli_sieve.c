@@ -1,9 +1,10 @@
 /*
  * cli_sieve.c - `facteur sieve check FILE ...` (compile, errors as
  * FILE:LINE:COL: reason) and `facteur sieve test [--from A] [--to R]
- * [--delimiter C] [--personal DIR] [--global DIR] [--show-message]
- * SCRIPT MESSAGE` (run a script on a message file and print the actions,
- * in the form of Pigeonhole's sieve-test). include finds personal scripts
+ * [--delimiter C] [--personal DIR] [--global DIR] [--before FILE]...
+ * [--show-message] SCRIPT MESSAGE` (run a script on a message file and
+ * print the actions, in the form of Pigeonhole's sieve-test; --before
+ * runs scripts first as sieve_before does, like sieve-test -s). include finds personal scripts
  * as DIR/NAME.sieve (default: the script's directory), global ones in
  * --global DIR; duplicate never finds an earlier message.
  * Must not: deliver, queue or write anything.
@@ -109,7 +110,9 @@ sieve_test_cmd(int argc, char **argv)
 	const char *from = "sender@example.com", *to = "recipient@example.com";
 	const char *delim = "+";
 	struct dirs dirs = { NULL, NULL };
-	bool show = false;
+	const char *before[8];
+	size_t nbefore = 0;
+	bool show = false, go = true;
 	struct sieve_script *s;
 	struct sieve_result r;
 	struct sieve_msg m;
@@ -131,13 +134,16 @@ sieve_test_cmd(int argc, char **argv)
 			dirs.global = argv[++i];
 		else if (strcmp(argv[i], "--show-message") == 0)
 			show = true;
+		else if (strcmp(argv[i], "--before") == 0 && i + 1 < argc
+			 && nbefore < 8)
+			before[nbefore++] = argv[++i];
 		else
 			break;
 	}
 	if (argc - i != 2) {
 		fprintf(stderr, "usage: facteur sieve test [--from A] [--to R] "
 			"[--delimiter C] [--personal DIR] [--global DIR] "
-			"[--show-message] SCRIPT MESSAGE\n");
+			"[--before FILE]... [--show-message] SCRIPT MESSAGE\n");
 		free(dirs.personal);
 		return 2;
 	}
@@ -166,7 +172,23 @@ sieve_test_cmd(int argc, char **argv)
 	m.include = include_cb;
 	m.arg = &dirs;
 	sieve_result_init(&r);
-	if (sieve_run(s, &m, &r, &err) < 0) {
+	/* sieve_before scripts: the next runs while the keep is in effect */
+	for (size_t k = 0; k < nbefore && go && rc == 0; k++) {
+		struct sieve_script *b = compile_file(before[k]);
+
+		if (b == NULL || sieve_run(b, &m, &r, &err) < 0) {
+			if (b)
+				fprintf(stderr, "%s: run-time error at line %s\n",
+					before[k], errbuf_str(&err));
+			sieve_result_free(&r);
+			sieve_result_init(&r);
+			rc = 1;
+		}
+		sieve_script_free(&b);
+		if (rc == 0)
+			go = sieve_result_continue(&r);
+	}
+	if (rc == 0 && go && sieve_run(s, &m, &r, &err) < 0) {
 		fprintf(stderr, "%s: run-time error at line %s\n", argv[i],
 			errbuf_str(&err));
 		/* as delivery would: implicit keep into INBOX only */

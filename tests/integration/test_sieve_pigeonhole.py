@@ -45,7 +45,8 @@ def msg(subject="hello", frm="Bob <bob@example.net>", to="alice@example.test",
 
 
 # (name, script, message, options); options: rcpt, sender, personal
-# {name: text}, global {name: text}
+# {name: text}, global {name: text}, before [texts] (sieve_before scripts:
+# sieve-test -s, facteur sieve test --before)
 CASES = [
     ("core_elsif_header",
      'require "fileinto";\n'
@@ -200,6 +201,19 @@ CASES = [
      'vacation "I am away.";\n'
      'fileinto "Lists";\n',
      msg(extra="Precedence: list\nList-Id: <dev.example.net>\n"), {}),
+    ("sequence_explicit_keep_then_user",
+     'require "fileinto";\nfileinto "User";\n', msg(),
+     {"before": ['keep;\n']}),
+    ("sequence_stop_and_flags_carry",
+     'require "fileinto";\nfileinto "User";\n', msg(),
+     {"before": ['require "imap4flags";\naddflag "\\\\Seen";\nstop;\n']}),
+    ("sequence_fileinto_ends_it",
+     'require "fileinto";\nfileinto "User";\n', msg(),
+     {"before": ['require "fileinto";\nfileinto "Before";\n']}),
+    ("sequence_fileinto_and_keep_goes_on",
+     'require "fileinto";\nfileinto "User";\n', msg(),
+     {"before": ['require "fileinto";\nfileinto "Before";\nkeep;\n',
+                 'if false { discard; }\n']}),
     ("date_and_mailbox_create",
      'require ["date", "relational", "fileinto", "mailbox", "variables"];\n'
      'if date :value "ge" :originalzone "date" "date" "2024-01-01" {\n'
@@ -234,6 +248,10 @@ def pigeonhole(tmp, name, script, message, opts):
         write(os.path.join(glob, n + ".sieve"), t)
     write(os.path.join(pers, "main.sieve"), script)
     write(os.path.join(base, "msg.eml"), message)
+    before = []
+    for k, t in enumerate(opts.get("before", [])):
+        before += ["-s", os.path.join(base, "before%d.sieve" % k)]
+        write(before[-1], t)
     conf = os.path.join(base, "dovecot.conf")
     write(conf, """\
 base_dir = {b}/run
@@ -257,7 +275,7 @@ plugin {{
     r = subprocess.run([SIEVE_TEST, "-c", conf,
                         "-f", opts.get("sender", SENDER),
                         "-r", opts.get("rcpt", RCPT),
-                        "-a", opts.get("rcpt", RCPT),
+                        "-a", opts.get("rcpt", RCPT)] + before + [
                         os.path.join(pers, "main.sieve"),
                         os.path.join(base, "msg.eml")],
                        capture_output=True, text=True, timeout=30, env=env,
@@ -279,10 +297,14 @@ def facteur(tmp, name, script, message, opts):
         write(os.path.join(glob, n + ".sieve"), t)
     write(os.path.join(pers, "main.sieve"), script)
     write(os.path.join(base, "msg.eml"), message)
+    before = []
+    for k, t in enumerate(opts.get("before", [])):
+        before += ["--before", os.path.join(base, "before%d.sieve" % k)]
+        write(before[-1], t)
     return subprocess.run([harness.bin_path("facteur"), "sieve", "test",
                            "--from", opts.get("sender", SENDER),
                            "--to", opts.get("rcpt", RCPT),
-                           "--personal", pers, "--global", glob,
+                           "--personal", pers, "--global", glob] + before + [
                            os.path.join(pers, "main.sieve"),
                            os.path.join(base, "msg.eml")],
                           capture_output=True, text=True, timeout=30)
@@ -341,6 +363,24 @@ def normalise(out):
     return [tuple(a) for a in acts]
 
 
+def normalise_sequence(out):
+    """sieve-test -s prints one report per script run; a script's keep
+    (implicit or explicit) that let the next one run is replaced by what
+    that next script does, so only the last report's keep counts."""
+    parts = re.split(r"(?m)^## Executing script: .*$", out)
+    if len(parts) == 1:
+        return normalise(out)
+    secs = [normalise(p) for p in parts[1:]]
+    acts = []
+    for i, sec in enumerate(secs):
+        for a in sec:
+            if i < len(secs) - 1 and (a[0] == "implicit" or
+                                      (a[1] == "store" and a[2] == "INBOX")):
+                continue
+            acts.append(a)
+    return acts
+
+
 @pytest.fixture
 def pubtmp():
     """A temp dir the unprivileged sieve-test user can reach (pytest's
@@ -362,7 +402,7 @@ def test_same_actions_as_pigeonhole(case, pubtmp):
     assert ph.returncode == 0, "sieve-test failed:\n%s\n%s" % (ph.stdout, ph.stderr)
     fa = facteur(tmp, name, script, message, opts)
     assert fa.returncode == 0, "facteur sieve test failed:\n%s\n%s" % (fa.stdout, fa.stderr)
-    want = normalise(ph.stdout)
+    want = normalise_sequence(ph.stdout)
     got = normalise(fa.stdout)
     assert want, "no actions parsed from sieve-test:\n" + ph.stdout
     assert not [a for a in want + got if a[1] == "?"], (want, got)
