@@ -342,7 +342,7 @@ static const struct param_def table[] = {
 	IN(postscreen_dnsbl_whitelist_threshold, "0", INT_MIN),	/* old name of postscreen_dnsbl_allowlist_threshold */
 	IN(postscreen_dnsbl_allowlist_threshold, "$postscreen_dnsbl_whitelist_threshold", INT_MIN),	/* score (< 0) that skips every test */
 	SN(postscreen_dnsbl_action, "ignore"),	/* DNSBL test failed: ignore, enforce or drop */
-	SL(postscreen_dnsbl_reply_map, ""),
+	SN(postscreen_dnsbl_reply_map, ""),	/* DNSBL name with a secret -> name shown in replies */
 	SN(postscreen_dnsbl_ttl, ""),	/* old form of postscreen_dnsbl_max_ttl */
 	TN(postscreen_dnsbl_min_ttl, "60s", 's', 1),	/* cache time of a listed client under the threshold */
 	TN(postscreen_dnsbl_max_ttl, "${postscreen_dnsbl_ttl?{$postscreen_dnsbl_ttl}:{1h}}", 's', 1),	/* cache time of a clean client */

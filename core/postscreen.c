@@ -269,6 +269,22 @@ ps_parse(const struct config *cfg, const struct settings *st,
 	if (cf_str(cfg, "postscreen_dnsbl_sites", &v, err) < 0 ||
 	    ps_dnsbl_parse(&ps->dnsbl, v, err) < 0)
 		goto fail;
+	if (cf_str(cfg, "postscreen_dnsbl_reply_map", &v, err) < 0)
+		goto fail;
+	if (*v != '\0') {
+		errbuf_clear(&e);
+		ps->dnsbl_reply_map = table_open(v, TABLE_F_FOLD, &e);
+		if (ps->dnsbl_reply_map == NULL) {
+			errbuf_set(err, "postscreen_dnsbl_reply_map: %s",
+				   errbuf_str(&e));
+			goto fail;
+		}
+		if (table_flags(ps->dnsbl_reply_map) & TABLE_F_BLOCKING) {
+			errbuf_set(err, "postscreen_dnsbl_reply_map: %s: use a "
+				   "local table (texthash:, inline:, ...)", v);
+			goto fail;
+		}
+	}
 	if (cf_str(cfg, "postscreen_greet_banner", &v, err) < 0)
 		goto fail;
 	ps->greet_banner = xstrdup(v);
@@ -849,6 +865,29 @@ deep_todo(struct ps_conn *c, time_t now)
 	return c->todo[PS_T_PIPE] || c->todo[PS_T_NSMTP] || c->todo[PS_T_BARENL];
 }
 
+/* The DNSBL name for replies: postscreen_dnsbl_reply_map hides a name
+ * that carries a secret (a DQS key). Valid until the next call. */
+static const char *
+shown_dnsbl(struct postscreen *ps, const char *name)
+{
+	static char shown[256];
+	struct errbuf err;
+	struct buf v;
+
+	if (name == NULL)
+		return "DNSBL";
+	if (ps->dnsbl_reply_map == NULL)
+		return name;
+	buf_init(&v, 0);
+	errbuf_clear(&err);
+	if (table_lookup(ps->dnsbl_reply_map, name, &v, &err) == TABLE_FOUND)
+		snprintf(shown, sizeof(shown), "%s", buf_cstr(&v));
+	else
+		snprintf(shown, sizeof(shown), "%s", name);
+	buf_free(&v);
+	return shown;
+}
+
 /* The greet wait is over (or cut short): score, decide, go on. */
 static void
 early_done(struct ps_conn *c)
@@ -882,7 +921,7 @@ early_done(struct ps_conn *c)
 			snprintf(reply, sizeof(reply), "%d 5.7.1 Service "
 				 "unavailable; client [%s] blocked using %s",
 				 ps->dnsbl_action == PS_DROP ? 521 : 550,
-				 c->addr, c->dnsbl_name ? c->dnsbl_name : "DNSBL");
+				 c->addr, shown_dnsbl(ps, c->dnsbl_name));
 			if (ps->dnsbl_action == PS_DROP) {
 				drop(c, reply);
 				return;
@@ -1055,6 +1094,8 @@ postscreen_free(struct postscreen **pp)
 		if (ps->access_tables && ps->access_tables[i])
 			table_close(&ps->access_tables[i]);
 	free(ps->access_tables);
+	if (ps->dnsbl_reply_map)
+		table_close(&ps->dnsbl_reply_map);
 	strlist_free(&ps->access);
 	strlist_free(&ps->forbidden);
 	ps_dnsbl_free(&ps->dnsbl);

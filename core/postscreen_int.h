@@ -46,6 +46,7 @@ struct postscreen {
 	long long       cleanup_interval, command_time_limit;
 	long long       command_count_limit;
 	struct ps_dnsbl dnsbl;
+	struct table   *dnsbl_reply_map;	/* secret name -> shown name */
 	long long       dnsbl_threshold, allow_threshold;
 	char           *greet_banner;	/* "" = no 220- teaser */
 	char           *banner;		/* full "220 ..." line text */

@@ -157,6 +157,17 @@ def test_dnsbl_threshold_enforce(facteurd, dnsmasq):
         check(rcpt(c), 550, "5.7.1")
 
 
+def test_dnsbl_reply_map_hides_the_secret(facteurd, dnsmasq):
+    """postscreen_dnsbl_reply_map: the name asked (with a DQS-style key)
+    is not the one shown to the client."""
+    ps = PS(facteurd, dnsmasq, postscreen_dnsbl_sites="zen.test*3",
+            postscreen_dnsbl_threshold="3", postscreen_dnsbl_action="enforce",
+            postscreen_dnsbl_reply_map="inline:{zen.test=zen.example.org}")
+    with ps.conn("127.0.0.20") as c:
+        teaser_then_full(c)
+        check(rcpt(c), 550, "5.7.1", r"blocked using zen\.example\.org$")
+
+
 def test_dnsbl_drop(facteurd, dnsmasq):
     ps = PS(facteurd, dnsmasq, postscreen_dnsbl_sites="zen.test*3",
             postscreen_dnsbl_threshold="3", postscreen_dnsbl_action="drop")
