@@ -132,6 +132,9 @@ static const struct param_def table[] = {
 	T(facteur_shutdown_timeout, "30s", 's', 0),
 	/* Prometheus text endpoint, host:port ("" = off; core/status.c) */
 	S(facteur_metrics_listen, ""),
+	/* alias_maps ":include:/file" targets (address lists) are read only
+	 * when this is yes; |command and /file targets are always refused */
+	B(facteur_alias_include, "no"),
 
 	/* ---- known; used by modules to come ---- */
 	/* smtpd TLS */

@@ -90,7 +90,7 @@ struct settings {
 	char *masquerade_exceptions, *masquerade_classes;
 	char *propagate_unmatched_extensions, *remote_header_rewrite_domain;
 	char *local_header_rewrite_clients, *alias_maps;
-	bool append_dot_mydomain, append_at_myorigin;
+	bool append_dot_mydomain, append_at_myorigin, facteur_alias_include;
 	char *virtual_uid_maps, *virtual_gid_maps;
 	long long virtual_minimum_uid;
 	long long virtual_alias_recursion_limit, virtual_alias_expansion_limit;

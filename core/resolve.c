@@ -4,7 +4,8 @@
  * for hosted mailboxes the Maildir path and owner from virtual_mailbox_maps,
  * virtual_uid_maps and virtual_gid_maps.
  * Must not: decide relay permission, touch the file system beyond reading
- * /file domain lists at setup, or build a Maildir path outside
+ * /file domain lists at setup and alias_maps ":include:" files (only with
+ * facteur_alias_include = yes), or build a Maildir path outside
  * virtual_mailbox_base. A table that cannot answer is TEMPFAIL, never UNKNOWN.
  */
 #include <ctype.h>
@@ -52,6 +53,7 @@ struct resolve_ctx {
 	struct table_list *alias_maps, *mailbox_maps, *uid_maps, *gid_maps;
 	struct rewrite_ctx *rw;		/* canonical, masquerade (rewrite.c) */
 	struct alias_db    *local_aliases;	/* alias_maps (rewrite_alias.c) */
+	bool   alias_include;		/* facteur_alias_include */
 	bool   blocking;
 };
 
@@ -322,6 +324,7 @@ resolve_ctx_new(const struct settings *s, struct errbuf *err)
 	c->delimiter = xstrdup(nz(s->recipient_delimiter));
 	c->mailbox_base = xstrdup(nz(s->virtual_mailbox_base));
 	c->min_uid = s->virtual_minimum_uid;
+	c->alias_include = s->facteur_alias_include;
 	c->recursion_limit = s->virtual_alias_recursion_limit > 0 ?
 	    s->virtual_alias_recursion_limit : 1000;
 	c->expansion_limit = s->virtual_alias_expansion_limit > 0 ?
@@ -730,6 +733,60 @@ split_alias_value(const char *v, struct strlist *out)
 	}
 }
 
+#define INCLUDE_FILE_MAX (1024 * 1024)
+
+/*
+ * An ":include:/path" file: its addresses (commas or lines; "#" comments)
+ * as one alias value, owned. NULL + *why_r when it cannot be read.
+ */
+static char *
+read_include(const char *path, char **why_r)
+{
+	struct buf text, out;
+	char chunk[4096];
+	size_t n;
+	FILE *f;
+
+	*why_r = NULL;
+	if (path[0] != '/') {
+		*why_r = xasprintf(":include:%s: not an absolute path", path);
+		return NULL;
+	}
+	if ((f = fopen(path, "r")) == NULL) {
+		*why_r = xasprintf(":include:%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	buf_init(&text, INCLUDE_FILE_MAX);
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		if (buf_append(&text, chunk, n) < 0) {
+			*why_r = xasprintf(":include:%s: larger than %d bytes",
+					   path, INCLUDE_FILE_MAX);
+			break;
+		}
+	fclose(f);
+	if (*why_r != NULL) {
+		buf_free(&text);
+		return NULL;
+	}
+	buf_init(&out, 0);
+	for (const char *p = buf_cstr(&text); *p; ) {
+		const char *nl = strchr(p, '\n'), *e = nl ? nl : p + strlen(p);
+		const char *s = p;
+
+		while (s < e && isspace((unsigned char)*s))
+			s++;
+		if (s < e && *s != '#') {
+			buf_append(&out, s, (size_t)(e - s));
+			buf_putc(&out, ',');
+		}
+		p = nl ? nl + 1 : e;
+	}
+	buf_free(&text);
+	if (out.data == NULL)
+		buf_puts(&out, "");
+	return buf_steal(&out);
+}
+
 /* The targets of a local alias. */
 static enum resolve_status
 expand_local_alias(struct expand *x, const char *name, const char *key,
@@ -753,8 +810,33 @@ expand_local_alias(struct expand *x, const char *name, const char *key,
 			what = "mail to command is restricted";
 		else if (t[0] == '/')
 			what = "mail to file is restricted";
-		else if (strncasecmp(t, ":include:", 9) == 0)
+		else if (strncasecmp(t, ":include:", 9) == 0 && !c->alias_include)
 			what = ":include: is restricted";
+		else if (strncasecmp(t, ":include:", 9) == 0) {
+			/* facteur_alias_include = yes: its addresses */
+			char *why = NULL, *v;
+			const char *path = t + 9;
+
+			while (isspace((unsigned char)*path))
+				path++;
+			if (depth > c->recursion_limit ||
+			    (v = read_include(path, &why)) == NULL) {
+				x->reason = why ? why
+				    : xasprintf("alias_maps: %s: :include: nesting "
+						"too deep", name);
+				rs = RESOLVE_TEMPFAIL;
+				break;
+			}
+			rs = expand_local_alias(x, name, key, v, depth + 1);
+			free(v);
+			if (rs == RESOLVE_UNKNOWN) {
+				/* nothing usable in it: the others may be */
+				xfree(&x->reason);
+				rs = RESOLVE_OK;
+			} else if (rs == RESOLVE_OK)
+				used++;
+			continue;
+		}
 		if (what != NULL) {
 			/* facteur has no local delivery agent: refused, said */
 			char *w = xasprintf("alias_maps: %s: \"%.200s\" refused: %s "

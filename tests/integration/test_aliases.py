@@ -164,3 +164,26 @@ def test_newaliases_and_map_cli(facteurd):
     r = newaliases(d, ["-bi"])
     assert r.returncode != 0
     assert b"aliases" in r.stderr
+
+
+def test_include_when_enabled(facteurd):
+    d = daemon(facteurd, start=False)
+    lst = os.path.join(d.confdir, "list")
+    with open(lst, "w") as f:
+        f.write("# the team\nalice@example.test\n"
+                "bob@example.test, |/bin/cat\n")
+    with open(d.aliases_path, "a") as f:
+        f.write("members: :include:%s\n" % lst)
+        f.write("lost: :include:%s/nosuch\n" % d.confdir)
+    d.params["facteur_alias_include"] = "yes"
+    d.write_config()
+    d.start()
+    d.send("x@remote.test", ["members@mx.example.test"],
+           make_msg("members", to="members@mx.example.test"))
+    assert len(d.wait_files("alice@example.test", 1)) == 1
+    assert len(d.wait_files("bob@example.test", 1)) == 1
+    d.wait_log(r"warning: <members@mx\.example\.test>: alias_maps: members: "
+               r"\"\|/bin/cat\" refused: mail to command is restricted")
+    # an include file that cannot be read: try later, never a bounce
+    check(rcpt(d, "lost@mx.example.test"), 451, "4.3.0")
+    d.wait_log(r"lost@mx\.example\.test>: :include:.*nosuch: No such file")
