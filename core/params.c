@@ -366,9 +366,9 @@ static const struct param_def table[] = {
 	SN(postscreen_cache_map, "btree:$data_directory/postscreen_cache"),	/* kept in LMDB as PATH.lmdb */
 	TN(postscreen_cache_retention_time, "7d", 's', 0),	/* kept this long after the last pass expired */
 	TN(postscreen_cache_cleanup_interval, "12h", 's', 0),	/* expired entries removed this often (0 = never) */
-	IL(postscreen_client_connection_count_limit, "$smtpd_client_connection_count_limit", 0),
+	IN(postscreen_client_connection_count_limit, "$smtpd_client_connection_count_limit", 0),	/* screened at once per client (0 = no limit) */
 	IL(postscreen_post_queue_limit, "$default_process_limit", 1),
-	IL(postscreen_pre_queue_limit, "$default_process_limit", 1),
+	IN(postscreen_pre_queue_limit, "$default_process_limit", 1),	/* clients screened at once */
 	SL(postscreen_upstream_proxy_protocol, ""),
 	SN(postscreen_forbidden_commands, "$smtpd_forbidden_commands"),	/* non-SMTP commands */
 	SL(postscreen_whitelist_interfaces, "static:all"),

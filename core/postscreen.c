@@ -257,6 +257,10 @@ ps_parse(const struct config *cfg, const struct settings *st,
 		    &ps->command_time_limit, err) < 0 ||
 	    cf_int(cfg, "postscreen_command_count_limit",
 		   &ps->command_count_limit, err) < 0 ||
+	    cf_int(cfg, "postscreen_pre_queue_limit", &ps->pre_queue_limit,
+		   err) < 0 ||
+	    cf_int(cfg, "postscreen_client_connection_count_limit",
+		   &ps->client_count_limit, err) < 0 ||
 	    cf_int(cfg, "postscreen_dnsbl_threshold", &ps->dnsbl_threshold, err) < 0 ||
 	    cf_int(cfg, "postscreen_dnsbl_allowlist_threshold",
 		   &ps->allow_threshold, err) < 0)
@@ -1011,6 +1015,32 @@ postscreen_accept(struct postscreen *ps, int fd, const struct sockaddr *sa,
 		ps_log(c, "ALLOWLISTED [%s]:%s", c->addr, c->port);
 		handoff(c);
 		return;
+	}
+	/* ps->nconns counts c too */
+	if ((long long)ps->nconns > ps->pre_queue_limit) {
+		ps_log(c, "NOQUEUE: reject: CONNECT from [%s]:%s: all screening "
+		       "ports busy", c->addr, c->port);
+		drop(c, "421 4.3.2 All screening ports are busy");
+		return;
+	}
+	if (ps->client_count_limit > 0) {
+		long long n = 0;
+
+		for (struct ps_conn *o = ps->conns; o != NULL; o = o->next)
+			if (!o->done && strcmp(o->addr, c->addr) == 0)
+				n++;
+		if (n > ps->client_count_limit) {
+			ps_log(c, "NOQUEUE: reject: CONNECT from [%s]:%s: too "
+			       "many connections", c->addr, c->port);
+			{
+				char r[128];
+
+				snprintf(r, sizeof(r), "421 4.7.0 Error: too many "
+					 "connections from %s", c->addr);
+				drop(c, r);
+			}
+			return;
+		}
 	}
 	if (acc == ACC_REJECT) {
 		ps_log(c, "DENYLISTED [%s]:%s", c->addr, c->port);

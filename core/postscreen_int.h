@@ -45,6 +45,8 @@ struct postscreen {
 	long long       pipe_ttl, nsmtp_ttl, barenl_ttl, retention;
 	long long       cleanup_interval, command_time_limit;
 	long long       command_count_limit;
+	long long       pre_queue_limit;	/* clients being screened */
+	long long       client_count_limit;	/* per client address (0 = none) */
 	struct ps_dnsbl dnsbl;
 	struct table   *dnsbl_reply_map;	/* secret name -> shown name */
 	long long       dnsbl_threshold, allow_threshold;

@@ -561,3 +561,32 @@ def test_starttls_in_the_dummy_engine(facteurd, cert):
         starttls(c)
         check(c.cmd("EHLO tls.test"), 250)
         check(rcpt(c), 250)
+
+
+def test_screening_limits(facteurd):
+    """postscreen_pre_queue_limit (clients being screened at once) and
+    postscreen_client_connection_count_limit (per client address)."""
+    ps = PS(facteurd, postscreen_greet_wait="3s",
+            postscreen_pre_queue_limit="2",
+            postscreen_client_connection_count_limit="1")
+    a = ps.conn("127.0.0.100")
+    assert a.read_line(5).startswith(b"220-")
+    b = ps.conn("127.0.0.100")          # same client: over its limit
+    check(b.reply(5), 421, "4.7.0", r"too many connections from "
+                                    r"127\.0\.0\.100$")
+    assert b.expect_closed()
+    b.close()
+    c = ps.conn("127.0.0.101")
+    assert c.read_line(5).startswith(b"220-")
+    d = ps.conn("127.0.0.102")          # two being screened: full
+    check(d.reply(5), 421, "4.3.2", r"All screening ports are busy")
+    d.close()
+    with ps.conn("127.0.0.1") as e:     # allowlisted: not counted
+        check(e.reply(5), 220)
+    a.close()
+    c.close()
+    log = ps.log()
+    assert re.search(r"NOQUEUE: reject: CONNECT from \[127\.0\.0\.100\]:\d+: "
+                     r"too many connections", log)
+    assert re.search(r"NOQUEUE: reject: CONNECT from \[127\.0\.0\.102\]:\d+: "
+                     r"all screening ports busy", log)
