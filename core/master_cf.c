@@ -318,24 +318,32 @@ postscreen_part(const char *type, const char *command)
 /*
  * The "smtpd pass" line of a Postfix postscreen set-up configures the SMTP
  * sessions postscreen hands clients to: its -o overrides are appended to
- * every postscreen listener's, then the entry is dropped (facteur runs no
- * pass service).
+ * every postscreen listener's, and its maxproc limits their sessions; then
+ * the entry is dropped (facteur runs no pass service). A postscreen line's
+ * own maxproc counts postscreen processes (1 in Postfix's examples), not
+ * sessions: without a pass line the limit is default_process_limit.
  */
 static void
 merge_pass(struct master_cf *m)
 {
 	size_t i, j;
 
+	for (j = 0; j < m->n; j++)
+		if (strcmp(m->v[j].command, "postscreen") == 0)
+			m->v[j].maxproc = 0;
 	for (i = 0; i < m->n; i++) {
 		const struct master_service *p = &m->v[i];
 
 		if (strcmp(p->type, "pass") != 0)
 			continue;
-		for (j = 0; j < m->n; j++)
-			if (strcmp(m->v[j].command, "postscreen") == 0)
-				for (size_t k = 0; k < p->overrides.n; k++)
-					strlist_add(&m->v[j].overrides,
-						    p->overrides.v[k]);
+		for (j = 0; j < m->n; j++) {
+			if (strcmp(m->v[j].command, "postscreen") != 0)
+				continue;
+			m->v[j].maxproc = p->maxproc;
+			for (size_t k = 0; k < p->overrides.n; k++)
+				strlist_add(&m->v[j].overrides,
+					    p->overrides.v[k]);
+		}
 	}
 	for (i = 0, j = 0; i < m->n; i++) {
 		if (strcmp(m->v[i].type, "pass") == 0) {

@@ -590,3 +590,22 @@ def test_screening_limits(facteurd):
                      r"too many connections", log)
     assert re.search(r"NOQUEUE: reject: CONNECT from \[127\.0\.0\.102\]:\d+: "
                      r"all screening ports busy", log)
+
+
+def test_session_limit_comes_from_the_pass_line(facteurd):
+    """The "1" of "smtp inet n - y - 1 postscreen" counts postscreen
+    processes in Postfix, not SMTP sessions; the pass line's maxproc limits
+    the sessions behind postscreen."""
+    ps = PS(facteurd)       # "... inet n - n - 1 postscreen", no pass line
+    with ps.conn("127.0.0.1") as a, ps.conn("127.0.0.1") as b:
+        check(a.reply(5), 220)
+        check(b.reply(5), 220)
+        assert is_smtpd(a) and is_smtpd(b)
+    port = free_port()
+    d = facteurd(extra_master_cf=(
+        "127.0.0.1:%d inet n - y - - postscreen\n"
+        "smtpd pass - - y - 1 smtpd\n" % port))
+    with SMTPConn("127.0.0.1", port) as a, SMTPConn("127.0.0.1", port) as b:
+        check(a.reply(5), 220)
+        check(b.reply(5), 421, "4.3.2")
+    assert d
