@@ -408,6 +408,24 @@ find_old_service(struct daemon *d, const char *service)
 	return NULL;
 }
 
+static struct managesieve *
+find_old_sieve(struct daemon *d, const char *service)
+{
+	for (size_t i = 0; i < d->nsieves; i++)
+		if (strcmp(managesieve_service(d->sieves[i]), service) == 0)
+			return d->sieves[i];
+	return NULL;
+}
+
+static int
+in_list(struct managesieve **v, size_t n, const struct managesieve *m)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i] == m)
+			return 1;
+	return 0;
+}
+
 /* What cannot change without a restart: warn, keep going. */
 static void
 restart_notices(struct daemon *d, const struct settings *n)
@@ -426,9 +444,6 @@ restart_notices(struct daemon *d, const struct settings *n)
 		log_write(NULL, SVC, LOG_LVL_WARNING, "reload: "
 			  "facteur_metrics_listen changed: restart facteurd to "
 			  "apply it");
-	if (d->nsieves > 0)
-		log_write(NULL, SVC, LOG_LVL_NOTICE, "reload: managesieved "
-			  "listeners keep their settings until a restart");
 }
 
 /*
@@ -442,7 +457,8 @@ daemon_reload(struct daemon *d, struct errbuf *why)
 	struct errbuf err;
 	struct gen *g = xcalloc(1, sizeof(*g));
 	struct smtpd_listener **nl = NULL;
-	size_t nnl = 0, i;
+	struct managesieve **nms = NULL, **kept = NULL;
+	size_t nnl = 0, nnms = 0, nkept = 0, i;
 	const struct master_cf *mcf;
 
 	strlist_init(&warnings);
@@ -463,6 +479,30 @@ daemon_reload(struct daemon *d, struct errbuf *why)
 		const struct master_service *svc = &mcf->v[i];
 		struct smtpd_listener *l;
 
+		if (strcmp(svc->command, "managesieved") == 0) {
+			struct managesieve *ms, *old = find_old_sieve(d,
+							svc->service);
+			struct errbuf me;
+
+			errbuf_clear(&me);
+			ms = managesieve_prepare(&d->srv, g->cfg, svc, &me);
+			if (ms == NULL && old == NULL) {
+				errbuf_set(&err, "%s", errbuf_str(&me));
+				goto refuse;
+			}
+			if (ms == NULL) {
+				/* e.g. a key only root can read: keep it running */
+				log_write(NULL, SVC, LOG_LVL_WARNING, "reload: %s: "
+					  "managesieved keeps its previous settings",
+					  errbuf_str(&me));
+				kept = xrealloc(kept, (nkept + 1) * sizeof(*kept));
+				kept[nkept++] = old;
+				continue;
+			}
+			nms = xrealloc(nms, (nnms + 1) * sizeof(*nms));
+			nms[nnms++] = ms;
+			continue;
+		}
 		if (!is_smtpd_service(svc))
 			continue;
 		l = smtpd_listener_prepare(&d->srv, g->cfg, svc,
@@ -509,6 +549,43 @@ daemon_reload(struct daemon *d, struct errbuf *why)
 			smtpd_listener_free(&nl[i]);
 		}
 	}
+	/* managesieved: the same, by service name */
+	for (i = 0; i < nnms; i++) {
+		struct managesieve *old = find_old_sieve(d,
+					managesieve_service(nms[i]));
+		struct errbuf be;
+
+		errbuf_clear(&be);
+		if (old != NULL && !in_list(kept, nkept, old)) {
+			managesieve_take_sockets(nms[i], old);
+		} else if (managesieve_bind(nms[i], &be) < 0) {
+			log_write(NULL, SVC, LOG_LVL_WARNING, "reload: %s: not "
+				  "listening there until facteurd restarts",
+				  errbuf_str(&be));
+			managesieve_free(&nms[i]);
+		}
+	}
+	for (i = 0; i < d->nsieves; i++)
+		if (!in_list(kept, nkept, d->sieves[i]))
+			managesieve_retire(&d->sieves[i]);
+	free(d->sieves);
+	d->sieves = kept;
+	d->nsieves = nkept;
+	for (i = 0; i < nnms; i++) {
+		if (nms[i] == NULL)
+			continue;
+		errbuf_clear(&err);
+		if (managesieve_start(nms[i], &err) < 0) {
+			log_write(NULL, SVC, LOG_LVL_WARNING, "reload: %s",
+				  errbuf_str(&err));
+			managesieve_free(&nms[i]);
+			continue;
+		}
+		d->sieves = xrealloc(d->sieves, (d->nsieves + 1) *
+				     sizeof(*d->sieves));
+		d->sieves[d->nsieves++] = nms[i];
+	}
+	free(nms);
 	for (i = 0; i < d->nlisteners; i++)
 		smtpd_listener_retire(&d->listeners[i]);
 	free(d->listeners);
@@ -550,6 +627,10 @@ refuse:
 	for (i = 0; i < nnl; i++)
 		smtpd_listener_free(&nl[i]);
 	free(nl);
+	for (i = 0; i < nnms; i++)
+		managesieve_free(&nms[i]);
+	free(nms);
+	free(kept);
 	strlist_free(&warnings);
 	gen_free(g);
 	d->reload_failures++;
@@ -582,7 +663,7 @@ daemon_stop(struct daemon *d, int sig)
 	pickup_stop(d->pickup);
 	log_write(NULL, SVC, LOG_LVL_INFO, "stopping%s: no new connections; "
 		  "%lu session%s may finish within %llds", sig ? " on signal" : "",
-		  d->srv.nsessions, d->srv.nsessions == 1 ? "" : "s",
+		  d->srv.smtp_sessions, d->srv.smtp_sessions == 1 ? "" : "s",
 		  d->cur->s.facteur_shutdown_timeout);
 }
 
@@ -596,32 +677,27 @@ stop_progress(struct daemon *d)
 
 	gettimeofday(&now, NULL);
 	waited = (long long)(now.tv_sec - d->stop_start.tv_sec);
-	if (d->srv.nsessions == 0 && !smtpd_listener_retired_count()) {
+	/* (clients still in postscreen's tests or in ManageSieve are not
+	 * waited for: no mail is in flight there) */
+	if (d->srv.smtp_sessions == 0) {
 		event_base_loopbreak(d->base);
 		return;
-	}
-	if (d->srv.nsessions == 0) {
-		smtpd_listener_sweep();
-		if (!smtpd_listener_retired_count()) {
-			event_base_loopbreak(d->base);
-			return;
-		}
 	}
 	if (!d->bound_reached && waited >= bound) {
 		d->bound_reached = true;
 		d->srv.shutting_down = true;
 		log_write(NULL, SVC, LOG_LVL_INFO, "stopping: "
 			  "facteur_shutdown_timeout (%llds) reached: closing %lu "
-			  "session%s with 421", bound, d->srv.nsessions,
-			  d->srv.nsessions == 1 ? "" : "s");
+			  "session%s with 421", bound, d->srv.smtp_sessions,
+			  d->srv.smtp_sessions == 1 ? "" : "s");
 		for (size_t i = 0; i < d->nlisteners; i++)
 			smtpd_listener_shutdown(d->listeners[i]);
 		smtpd_listener_shutdown_retired();
 	}
 	if (d->bound_reached && waited >= bound + 10) {
 		log_write(NULL, SVC, LOG_LVL_WARNING, "stopping: %lu session%s "
-			  "still busy: closing them", d->srv.nsessions,
-			  d->srv.nsessions == 1 ? "" : "s");
+			  "still busy: closing them", d->srv.smtp_sessions,
+			  d->srv.smtp_sessions == 1 ? "" : "s");
 		event_base_loopbreak(d->base);
 	}
 }

@@ -68,6 +68,9 @@ struct managesieve {
 	int                    *fds;
 	size_t                  nfds;
 	struct evconnlistener **evl;
+	const struct master_service *svc;	/* for managesieve_bind only */
+	bool                    retired;	/* reload: freed with its last
+						   session */
 };
 
 struct msv_session {
@@ -166,7 +169,13 @@ session_free(struct msv_session *s)
 	free(s->home);
 	sasl_exchange_free(&s->auth_ex);
 	free(s->auth_final);
-	free(s);
+	{
+		struct managesieve *m = s->m;
+
+		free(s);
+		if (m->retired && m->nsessions == 0)
+			managesieve_free(&m);	/* replaced by a reload */
+	}
 }
 
 /* Frees now, or when the reply has left, or when the worker is done. */
@@ -1363,8 +1372,8 @@ on_accept(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr *sa,
 
 
 struct managesieve *
-managesieve_new(struct smtpd_server *srv, const struct config *base_cfg,
-		const struct master_service *svc, struct errbuf *err)
+managesieve_prepare(struct smtpd_server *srv, const struct config *base_cfg,
+		    const struct master_service *svc, struct errbuf *err)
 {
 	struct managesieve *m = xcalloc(1, sizeof(*m));
 	struct errbuf e;
@@ -1410,10 +1419,7 @@ managesieve_new(struct smtpd_server *srv, const struct config *base_cfg,
 			  m->service);
 	m->max_sessions = svc->maxproc > 0 ? (unsigned)svc->maxproc
 					   : (unsigned)m->s.default_process_limit;
-	if (listen_bind_service(m->service, svc, m->s.inet_interfaces,
-				m->s.inet_protocols, 128, &m->fds, &m->nfds,
-				err) < 0)
-		goto fail;
+	m->svc = svc;
 	return m;
 fail:
 	managesieve_free(&m);
@@ -1421,8 +1427,82 @@ fail:
 }
 
 int
+managesieve_bind(struct managesieve *m, struct errbuf *err)
+{
+	return listen_bind_service(m->service, m->svc, m->s.inet_interfaces,
+				   m->s.inet_protocols, 128, &m->fds, &m->nfds,
+				   err);
+}
+
+struct managesieve *
+managesieve_new(struct smtpd_server *srv, const struct config *base_cfg,
+		const struct master_service *svc, struct errbuf *err)
+{
+	struct managesieve *m = managesieve_prepare(srv, base_cfg, svc, err);
+
+	if (m != NULL && managesieve_bind(m, err) < 0)
+		managesieve_free(&m);
+	return m;
+}
+
+const char *
+managesieve_service(const struct managesieve *m)
+{
+	return m->service;
+}
+
+void
+managesieve_take_sockets(struct managesieve *m, struct managesieve *old)
+{
+	for (size_t i = 0; i < m->nfds; i++)
+		if (m->fds[i] >= 0)
+			close(m->fds[i]);
+	free(m->fds);
+	free(m->evl);
+	m->fds = old->fds;
+	m->evl = old->evl;
+	m->nfds = old->nfds;
+	old->fds = NULL;
+	old->evl = NULL;
+	old->nfds = 0;
+	for (size_t i = 0; m->evl != NULL && i < m->nfds; i++)
+		if (m->evl[i] != NULL)
+			evconnlistener_set_cb(m->evl[i], on_accept, m);
+}
+
+void
+managesieve_retire(struct managesieve **mp)
+{
+	struct managesieve *m = *mp;
+
+	if (m == NULL)
+		return;
+	*mp = NULL;
+	for (size_t i = 0; i < m->nfds; i++) {
+		if (m->evl != NULL && m->evl[i] != NULL)
+			evconnlistener_free(m->evl[i]);
+		else if (m->fds[i] >= 0)
+			close(m->fds[i]);
+	}
+	free(m->evl);
+	free(m->fds);
+	m->evl = NULL;
+	m->fds = NULL;
+	m->nfds = 0;
+	m->retired = true;
+	if (m->nsessions == 0)
+		managesieve_free(&m);
+}
+
+int
 managesieve_start(struct managesieve *m, struct errbuf *err)
 {
+	if (m->evl != NULL) {		/* sockets taken over by a reload */
+		for (size_t i = 0; i < m->nfds; i++)
+			if (m->evl[i] != NULL)
+				evconnlistener_enable(m->evl[i]);
+		return 0;
+	}
 	m->evl = xcalloc(m->nfds ? m->nfds : 1, sizeof(*m->evl));
 	for (size_t i = 0; i < m->nfds; i++) {
 		m->evl[i] = evconnlistener_new(m->srv->base, on_accept, m,

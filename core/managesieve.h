@@ -28,6 +28,21 @@ struct managesieve *managesieve_new(struct smtpd_server *srv,
 				    const struct master_service *svc,
 				    struct errbuf *err);
 int  managesieve_start(struct managesieve *m, struct errbuf *err);
+/*
+ * Reload (facteurd.c): the same as managesieve_new without binding; the
+ * sockets then come from the listener of the same service
+ * (managesieve_take_sockets) or from managesieve_bind (svc is read only
+ * until then). The replaced one is retired: sockets it still has close,
+ * and it is freed with its last session, which finishes on its settings.
+ */
+struct managesieve *managesieve_prepare(struct smtpd_server *srv,
+					const struct config *base_cfg,
+					const struct master_service *svc,
+					struct errbuf *err);
+int  managesieve_bind(struct managesieve *m, struct errbuf *err);
+void managesieve_take_sockets(struct managesieve *m, struct managesieve *old);
+void managesieve_retire(struct managesieve **mp);
+const char *managesieve_service(const struct managesieve *m);
 /* Stops accepting; open sessions go on. */
 void managesieve_stop(struct managesieve *m);
 unsigned managesieve_sessions(const struct managesieve *m);

@@ -519,6 +519,7 @@ smtpd_listener_session_add(struct smtpd_listener *l, struct smtpd_session *s)
 	l->sessions = s;
 	l->nsessions++;
 	l->srv->nsessions++;
+	l->srv->smtp_sessions++;
 	l->srv->connections++;
 }
 
@@ -534,6 +535,7 @@ smtpd_listener_session_gone(struct smtpd_listener *l, struct smtpd_session *s)
 	s->lnext = s->lprev = NULL;
 	l->nsessions--;
 	l->srv->nsessions--;
+	l->srv->smtp_sessions--;
 	if (l->retired && listener_idle(l))
 		smtpd_listener_free(&l);
 }

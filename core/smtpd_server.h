@@ -23,7 +23,8 @@ struct smtpd_server {
 	struct worker_pool *pool;
 	struct qmgr        *qmgr;	/* may be NULL (tests) */
 	char               *queue_dir;
-	unsigned long       nsessions;	/* all listeners */
+	unsigned long       nsessions;	/* all listeners (managesieved too) */
+	unsigned long       smtp_sessions;	/* SMTP ones (stop waits for them) */
 	bool                shutting_down;	/* stop bound reached: 421 */
 	/* counters for facteur status (loop thread) */
 	unsigned long long  connections;	/* sessions accepted */

@@ -15,6 +15,7 @@ import time
 import pytest
 
 from harness import check, dot_stuff, make_msg, maildir_files
+from test_tls import cert  # noqa: F401 (fixture)
 
 
 def smtp_source():
@@ -374,3 +375,43 @@ def test_reload_applies_delivery_settings(facteurd):
     assert os.path.isdir(folder) and len(os.listdir(folder)) == 1, \
         d.diagnostics()
     assert len(d.files("alice@example.test")) == 1   # INBOX: the first one
+
+
+def test_reload_managesieve_listener(facteurd, cert):   # noqa: F811
+    from test_managesieve import Sieve, login, start
+    d = start(facteurd, cert)
+    a = login(d)                    # open across the reloads
+    st, _ = a.cmd("LISTSCRIPTS")
+    assert st.startswith("OK"), st
+    # Certificates where the mail owner can read them (the fixture's are
+    # under root's pytest directory): the reload builds a new listener.
+    import shutil
+    for k in ("smtpd_tls_cert_file", "smtpd_tls_key_file"):
+        dst = os.path.join(d.root, os.path.basename(d.params[k]))
+        shutil.copy(d.params[k], dst)
+        os.chmod(dst, 0o644)
+        d.params[k] = dst
+    d.params["smtpd_banner"] = "$myhostname ESMTP sieve-reload"
+    d.write_config()
+    rc, out = reload_cli(d)
+    assert rc == 0, out
+    assert "keeps its previous settings" not in d.log(), d.log()[-2000:]
+    b = login(d)                    # the new listener, same socket
+    st, _ = b.cmd("LISTSCRIPTS")
+    assert st.startswith("OK"), st
+    b.cmd("LOGOUT")
+    b.close()
+    st, _ = a.cmd("LISTSCRIPTS")    # the old one still serves its session
+    assert st.startswith("OK"), st
+    # managesieved removed from master.cf: its port closes, the session
+    # open on it finishes.
+    d.master_cf = d.master_cf.split("\n")[0] + "\n"
+    d.write_config()
+    rc, out = reload_cli(d)
+    assert rc == 0, out
+    with pytest.raises(OSError):
+        Sieve(d.sieve_port)
+    st, _ = a.cmd("LISTSCRIPTS")
+    assert st.startswith("OK"), st
+    a.cmd("LOGOUT")
+    a.close()
