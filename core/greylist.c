@@ -1,5 +1,8 @@
 /*
  * greylist.c - greylisting triplets in an LMDB store (see greylist.h).
+ * Senders are normalised as postgrey does, so per-message bounce
+ * addresses of mailing lists do not start a new triplet each time
+ * (greylist_sender_key).
  * Records: "t:NET/SENDER/RCPT" -> "FIRST;PASSED" (first seen, 1 once a
  * retry came in time), expiring at FIRST + delay + retry window while
  * waiting and max_age after the last pass; "c:NET" -> "COUNT" (triplets
@@ -16,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/greylist.h"
 #include "core/kvstore.h"
@@ -185,6 +189,36 @@ lower_into(struct buf *b, const char *s)
 	}
 }
 
+void
+greylist_sender_key(const char *sender, struct buf *out)
+{
+	const char *at = strrchr(sender, '@');
+	const char *lp = sender, *lp_end = at ? at : sender + strlen(sender);
+	const char *eq;
+	bool digits = false;
+
+	/* BATV: prvs=TAG=user@, msprvs1=TAG=user@, btv1==TAG==user@ */
+	if ((strncasecmp(lp, "prvs=", 5) == 0 ||
+	     strncasecmp(lp, "msprvs1=", 8) == 0 ||
+	     strncasecmp(lp, "btv1==", 6) == 0) &&
+	    (eq = memrchr(lp, '=', (size_t)(lp_end - lp))) != NULL)
+		lp = eq + 1;
+	for (const char *p = lp; p < lp_end; p++) {
+		if (*p == '+')
+			break;		/* address extension (VERP lists) */
+		if (isdigit((unsigned char)*p)) {
+			if (!digits)
+				buf_putc(out, '#');
+			digits = true;
+			continue;
+		}
+		digits = false;
+		buf_putc(out, tolower((unsigned char)*p));
+	}
+	if (at != NULL)
+		lower_into(out, at);
+}
+
 enum greylist_result
 greylist_check(struct greylist *g, const struct greylist_query *q,
 	       const char **why_r, long *left_r, struct errbuf *err)
@@ -234,7 +268,7 @@ greylist_check(struct greylist *g, const struct greylist_query *q,
 
 	buf_reset(&key);
 	buf_printf(&key, "t:%s/", net);
-	lower_into(&key, q->sender ? q->sender : "");
+	greylist_sender_key(q->sender ? q->sender : "", &key);
 	buf_puts(&key, "/");
 	lower_into(&key, q->rcpt ? q->rcpt : "");
 	vl = sizeof(v) - 1;

@@ -53,6 +53,10 @@ enum greylist_result greylist_check(struct greylist *g,
  * left, %% = %). */
 void greylist_reply_text(const struct greylist *g, const char *rcpt, long left,
 			 struct buf *out);
+/* The sender part of a triplet key, appended to out: lowercase, BATV
+ * prefix (prvs=TAG=) and +extension removed, each run of digits in the
+ * local part as one '#' (VERP: bounce-1234-x@ and bounce-5678-x@ match). */
+void greylist_sender_key(const char *sender, struct buf *out);
 /* The client network of addr: "192.0.2" (/24), "2001:db8:1:2" (/64).
  * 0, or -1 when addr is not an address. */
 int greylist_client_net(const char *addr, char *out, size_t size);

@@ -4,7 +4,8 @@
  * retry inside the window passes and is remembered, a retry after the
  * window starts over, the /24 (IPv4) and /64 (IPv6) client networks,
  * exemptions, automatic allow after N passes, state kept across a reopen,
- * the reply text, and configuration errors.
+ * sender normalisation (VERP, BATV, extensions), the reply text, and
+ * configuration errors.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -248,6 +249,43 @@ test_reply_text(void **state)
 }
 
 static void
+sender_is(const char *in, const char *want)
+{
+	struct buf b;
+
+	buf_init(&b, 0);
+	greylist_sender_key(in, &b);
+	assert_string_equal(buf_cstr(&b), want);
+	buf_free(&b);
+}
+
+static void
+test_sender_key(void **state)
+{
+	struct config *c;
+	struct greylist *g;
+	const char *why;
+	long left;
+
+	(void)state;
+	sender_is("Joe@Example.ORG", "joe@example.org");
+	sender_is("", "");
+	sender_is("list-bounces+joe=example.org@lists.test", "list-bounces@lists.test");
+	sender_is("bounce-12345-67@news.test", "bounce-#-#@news.test");
+	sender_is("prvs=1234abcdef=joe@example.org", "joe@example.org");
+	sender_is("btv1==123abc==joe@example.org", "joe@example.org");
+	sender_is("noat", "noat");
+	/* two VERP bounces of one list are one triplet */
+	g = gl_open("", &c);
+	assert_int_equal(check(g, "192.0.2.5", "bounce-111@news.test",
+			       "b@y.test", 100, &why, &left), GREYLIST_DEFER);
+	assert_int_equal(check(g, "192.0.2.5", "bounce-222@news.test",
+			       "b@y.test", 200, &why, &left), GREYLIST_PASS);
+	greylist_free(&g);
+	config_free(&c);
+}
+
+static void
 bad_conf(const char *text, const char *msg)
 {
 	struct errbuf err;
@@ -281,6 +319,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_ipv6_and_exempt, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_auto_allow_and_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reply_text, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sender_key, setup, teardown),
 		cmocka_unit_test(test_bad_config),
 	};
 
