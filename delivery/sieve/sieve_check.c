@@ -91,7 +91,7 @@ static const struct cmd_def cmds[] = {
 	{ "hasflag", SV_HASFLAG, K_TEST, EXT_IMAP4FLAGS, "?L", 0, false,
 	  MATCH_TAGS },
 	{ "body", SV_BODY, K_TEST, EXT_BODY, "L", 0, false,
-	  MATCH_TAGS | B(TAG_RAW) | B(TAG_TEXT) },
+	  MATCH_TAGS | B(TAG_RAW) | B(TAG_TEXT) | B(TAG_CONTENT) },
 	{ "mailboxexists", SV_MAILBOXEXISTS, K_TEST, EXT_MAILBOX, "L", 0,
 	  false, 0 },
 	{ "date", SV_DATE, K_TEST, EXT_DATE, "SSL", 0, false,
@@ -138,6 +138,7 @@ static const struct tag_def tags[] = {
 	{ "addresses", TAG_ADDRESSES, 'L', 0 }, { "mime", TAG_MIME, 0, 0 },
 	{ "handle", TAG_HANDLE, 'S', 0 },
 	{ "raw", TAG_RAW, 0, 0 }, { "text", TAG_TEXT, 0, 0 },
+	{ "content", TAG_CONTENT, 'L', 0 },
 	{ "lower", TAG_LOWER, 0, 0 }, { "upper", TAG_UPPER, 0, 0 },
 	{ "lowerfirst", TAG_LOWERFIRST, 0, 0 },
 	{ "upperfirst", TAG_UPPERFIRST, 0, 0 },
@@ -579,8 +580,9 @@ check_args(struct sieve_script *sc, struct sieve_node *n,
 	if (d->id == SV_SIZE && !!(n->tags & B(TAG_OVER))
 	    == !!(n->tags & B(TAG_UNDER)))
 		ERR(n, "size needs exactly one of :over and :under");
-	if (d->id == SV_BODY && (n->tags & B(TAG_RAW)) && (n->tags & B(TAG_TEXT)))
-		ERR(n, "body takes one of :raw and :text");
+	if (d->id == SV_BODY && !!(n->tags & B(TAG_RAW)) + !!(n->tags & B(TAG_TEXT))
+	    + !!(n->tags & B(TAG_CONTENT)) > 1)
+		ERR(n, "body takes one of :raw, :text and :content");
 	if (d->id == SV_VACATION && (n->tags & B(TAG_DAYS))
 	    && (n->tags & B(TAG_SECONDS)))
 		ERR(n, "vacation takes one of :days and :seconds");

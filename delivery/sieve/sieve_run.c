@@ -442,65 +442,157 @@ decoded(const char *raw, struct strlist *out)
 	buf_free(&b);
 }
 
+/* The "--boundary" of a multipart Content-Type into bnd; its length or 0. */
+static size_t
+boundary_of(const char *ct, char *bnd, size_t size)
+{
+	const char *bp = strcasestr(ct, "boundary=");
+	size_t bl = 0;
+
+	if (bp == NULL)
+		return 0;
+	bp += 9;
+	if (*bp == '"')
+		bp++;
+	while (bp[bl] && bp[bl] != '"' && bp[bl] != ';' && bp[bl] != ' '
+	       && bl < size - 3)
+		bl++;
+	if (bl == 0)
+		return 0;
+	bnd[0] = bnd[1] = '-';
+	memcpy(bnd + 2, bp, bl);
+	bnd[bl + 2] = '\0';
+	return bl + 2;
+}
+
+/* RFC 5173 5.3: does the part's type (NULL: text/plain) match one of the
+ * :content types ("" any, "text" a main type, "text/html" exactly)? */
+static bool
+content_type_matches(struct run *x, const char *ct, const struct sieve_arg *types)
+{
+	char t[128];
+	size_t n = 0;
+
+	if (ct == NULL)
+		ct = "text/plain";
+	while (*ct == ' ' || *ct == '\t')
+		ct++;
+	while (ct[n] && ct[n] != ';' && ct[n] != ' ' && ct[n] != '\t'
+	       && n < sizeof(t) - 1) {
+		t[n] = (char)tolower((unsigned char)ct[n]);
+		n++;
+	}
+	t[n] = '\0';
+	if (types == NULL)
+		return strncmp(t, "text/", 5) == 0;
+	for (size_t i = 0; i < types->ns; i++) {
+		char *want = expand(x, types->s[i]);
+		bool ok = *want == '\0'
+			  || (strchr(want, '/') ? strcasecmp(want, t) == 0
+			      : (strncasecmp(t, want, strlen(want)) == 0
+				 && t[strlen(want)] == '/'));
+
+		free(want);
+		if (ok)
+			return true;
+	}
+	return false;
+}
+
+#define BODY_MAX_PARTS	64
+#define BODY_MAX_DEPTH	8
+
+/* Adds each leaf part of the given type, transfer-decoded, to vals. */
+static void
+body_walk(struct run *x, const struct sieve_arg *types, const char *ct,
+	  const char *cte, const char *body, size_t len, int depth,
+	  struct strlist *vals)
+{
+	char bnd[128];
+	size_t bl;
+
+	if (vals->n >= BODY_MAX_PARTS || depth > BODY_MAX_DEPTH)
+		return;
+	if (ct && strncasecmp(ct, "multipart/", 10) == 0
+	    && (bl = boundary_of(ct, bnd, sizeof(bnd))) > 0) {
+		const char *p = memmem(body, len, bnd, bl), *end = body + len;
+
+		while (p != NULL && vals->n < BODY_MAX_PARTS) {
+			const char *q, *ps = p + bl;
+			struct sieve_hdrs ph;
+
+			if (ps + 2 <= end && ps[0] == '-' && ps[1] == '-')
+				break;
+			/* the part starts after the boundary line */
+			{
+				const char *nl = memchr(ps, '\n', (size_t)(end - ps));
+
+				ps = nl ? nl + 1 : end;
+			}
+			q = memmem(ps, (size_t)(end - ps), bnd, bl);
+			sieve_hdrs_parse(ps, (size_t)((q ? q : end) - ps), &ph);
+			/* the part's body ends before the line break that
+			 * precedes the next boundary */
+			{
+				size_t bodylen = ph.body_len;
+
+				if (q && bodylen > 0 && ph.body[bodylen - 1] == '\n')
+					bodylen--;
+				if (q && bodylen > 0 && ph.body[bodylen - 1] == '\r')
+					bodylen--;
+				body_walk(x, types, sieve_hdrs_get(&ph, "content-type"),
+					  sieve_hdrs_get(&ph, "content-transfer-encoding"),
+					  ph.body, bodylen, depth + 1, vals);
+			}
+			sieve_hdrs_free(&ph);
+			p = q;
+		}
+		return;
+	}
+	if (ct && strncasecmp(ct, "message/rfc822", 14) == 0) {
+		struct sieve_hdrs ph;
+
+		sieve_hdrs_parse(body, len, &ph);
+		body_walk(x, types, sieve_hdrs_get(&ph, "content-type"),
+			  sieve_hdrs_get(&ph, "content-transfer-encoding"),
+			  ph.body, ph.body_len, depth + 1, vals);
+		sieve_hdrs_free(&ph);
+		return;
+	}
+	if (content_type_matches(x, ct, types)) {
+		struct buf b;
+
+		buf_init(&b, 0);
+		sieve_cte_decode(cte, body, len, &b);
+		/* NULs would cut the value short: make them spaces */
+		for (size_t i = 0; i < b.len; i++)
+			if (b.data[i] == '\0')
+				b.data[i] = ' ';
+		strlist_add(vals, buf_cstr(&b));
+		buf_free(&b);
+	}
+}
+
+/* RFC 5173: :raw (the undecoded body), :text (default: the text parts)
+ * and :content (the parts of the listed types), one value per part. */
 static int
 body_values(struct run *x, const struct sieve_node *n, struct strlist *vals)
 {
-	const char *ct = sieve_hdrs_get(x->h, "content-type");
-	const char *cte = sieve_hdrs_get(x->h, "content-transfer-encoding");
-	struct buf b;
-
-	buf_init(&b, 0);
 	if (n->tags & B(TAG_RAW)) {
+		struct buf b;
+
+		buf_init(&b, 0);
 		buf_append(&b, x->h->body, x->h->body_len);
-	} else if (ct && strncasecmp(ct, "multipart/", 10) == 0) {
-		/* :text: text parts of one multipart level, decoded */
-		const char *bp = strcasestr(ct, "boundary=");
-		char bnd[128];
-		size_t bl = 0;
-
-		if (bp) {
-			bp += 9;
-			if (*bp == '"')
-				bp++;
-			while (bp[bl] && bp[bl] != '"' && bp[bl] != ';'
-			       && bp[bl] != ' ' && bl < sizeof(bnd) - 3)
-				bl++;
-			bnd[0] = bnd[1] = '-';
-			memcpy(bnd + 2, bp, bl);
-			bnd[bl + 2] = '\0';
-		}
-		if (bl > 0) {
-			const char *p = x->h->body, *end = x->h->body + x->h->body_len;
-
-			p = memmem(p, (size_t)(end - p), bnd, bl + 2);
-			while (p != NULL) {
-				const char *q, *ps = p + bl + 2;
-				struct sieve_hdrs ph;
-				const char *pct, *pcte;
-
-				if (ps + 2 <= end && ps[0] == '-' && ps[1] == '-')
-					break;
-				q = memmem(ps, (size_t)(end - ps), bnd, bl + 2);
-				sieve_hdrs_parse(ps, (size_t)((q ? q : end) - ps), &ph);
-				pct = sieve_hdrs_get(&ph, "content-type");
-				pcte = sieve_hdrs_get(&ph, "content-transfer-encoding");
-				if (pct == NULL || strncasecmp(pct, "text/", 5) == 0) {
-					sieve_cte_decode(pcte, ph.body, ph.body_len, &b);
-					buf_putc(&b, '\n');
-				}
-				sieve_hdrs_free(&ph);
-				p = q;
-			}
-		}
-	} else if (ct == NULL || strncasecmp(ct, "text/", 5) == 0) {
-		sieve_cte_decode(cte, x->h->body, x->h->body_len, &b);
+		for (size_t i = 0; i < b.len; i++)
+			if (b.data[i] == '\0')
+				b.data[i] = ' ';
+		strlist_add(vals, buf_cstr(&b));
+		buf_free(&b);
+		return 0;
 	}
-	/* NULs would cut the value short: make them spaces */
-	for (size_t i = 0; i < b.len; i++)
-		if (b.data[i] == '\0')
-			b.data[i] = ' ';
-	strlist_add(vals, buf_cstr(&b));
-	buf_free(&b);
+	body_walk(x, n->tagarg[TAG_CONTENT], sieve_hdrs_get(x->h, "content-type"),
+		  sieve_hdrs_get(x->h, "content-transfer-encoding"), x->h->body,
+		  x->h->body_len, 0, vals);
 	return 0;
 }
 

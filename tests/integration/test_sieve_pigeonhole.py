@@ -6,7 +6,8 @@ message; both outputs are reduced to a list of actions (store FOLDER with
 flags, redirect, reject, discard, vacation, and the implicit keep) and must
 be equal. The cases cover RFC 5228 (tests, match types, comparators,
 address parts, stop, elsif), fileinto, mailbox, copy, imap4flags,
-variables, subaddress, envelope, body, relational, regex, editheader,
+variables, subaddress, envelope, body (:raw, :text, :content on multipart
+messages), relational, regex, editheader,
 include (personal and global, :once, :optional, global variables,
 return), duplicate, reject, redirect, vacation and date. (ereject is left
 out: Debian's Pigeonhole 0.5 does not know it.)
@@ -110,6 +111,24 @@ CASES = [
      'if body :text :contains "unsubscribe" { fileinto "Bulk"; }\n'
      'if body :raw :contains "QUIET" { fileinto "Never"; }\n',
      msg(body="Hi.\nTo unsubscribe click here.\n"), {}),
+    ("body_content_multipart",
+     'require ["fileinto", "body"];\n'
+     'if body :content "text/html" :contains "html" { fileinto "Html"; }\n'
+     'if body :text :contains "plain part" { fileinto "Plain"; }\n'
+     'if body :content "text" :contains "\u00e9" { fileinto "Accent"; }\n'
+     'if body :content "image" :contains "" { fileinto "Image"; }\n',
+     msg(extra='MIME-Version: 1.0\nContent-Type: multipart/alternative; '
+               'boundary="b1"\n',
+         body='preamble\n--b1\nContent-Type: text/plain; charset=utf-8\n\n'
+              'plain part hello\n--b1\nContent-Type: text/html\n'
+              'Content-Transfer-Encoding: quoted-printable\n\n'
+              '<p>html =C3=A9 part</p>\n--b1--\n'), {}),
+    ("copy_flags_redirect_keep",
+     'require ["fileinto", "copy", "imap4flags"];\n'
+     'fileinto :copy :flags "\\\\Seen" "A";\n'
+     'addflag "\\\\Flagged";\n'
+     'redirect "a@example.net";\nkeep;\n',
+     msg(), {}),
     ("relational_count_value",
      'require ["fileinto", "relational", "comparator-i;ascii-numeric"];\n'
      'if header :count "ge" :comparator "i;ascii-numeric" "received" "2" {\n'
@@ -231,7 +250,7 @@ def run_user():
 
 
 def write(path, text):
-    with open(path, "w") as f:
+    with open(path, "w", encoding="utf-8") as f:
         f.write(text)
 
 

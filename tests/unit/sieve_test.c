@@ -295,6 +295,27 @@ test_runs(void **state)
 	run_case("require \"vacation\"; vacation \"away\";", msg,
 		 "joe@example.com", "carol@x.test", "vacation(not sent);keep;");
 	run_case("redirect \"other@y.test\";", msg, "a@b", "b@x", "redirect;");
+	{
+		/* body :content: nested multipart and message/rfc822, one
+		 * value per part (:is sees a part exactly), base64 decoded */
+		const char *mp = "Content-Type: multipart/mixed; boundary=o\n\n"
+			"--o\nContent-Type: multipart/alternative; boundary=i\n\n"
+			"--i\nContent-Type: text/plain\n\nplain\n"
+			"--i\nContent-Type: text/html\nContent-Transfer-Encoding: "
+			"base64\n\nPGI+eDwvYj4=\n--i--\n"
+			"--o\nContent-Type: message/rfc822\n\nSubject: inner\n"
+			"Content-Type: text/x-inner\n\ninner text\n--o--\n";
+
+		run_case("require \"body\"; if body :content \"text/html\" :is "
+			 "\"<b>x</b>\" { discard; }", mp, "a@b", "b@x", "discard;");
+		run_case("require \"body\"; if body :text :is \"plain\" "
+			 "{ discard; }", mp, "a@b", "b@x", "discard;");
+		run_case("require \"body\"; if body :content \"text/x-inner\" "
+			 ":contains \"inner text\" { discard; }", mp, "a@b", "b@x",
+			 "discard;");
+		run_case("require \"body\"; if body :content \"image\" "
+			 ":contains \"\" { discard; }", mp, "a@b", "b@x", "keep;");
+	}
 }
 
 static void
