@@ -771,6 +771,8 @@ tls_names(struct smtp_sess *s)
 	bool first = true;
 	unsigned char a[16];
 
+	if (s->level == SMTP_TLS_FINGERPRINT)
+		return;		/* match= holds fingerprints, not names */
 	while (*m) {
 		size_t n = strcspn(m, ":,");
 		char name[300];
@@ -863,7 +865,10 @@ static void
 tls_established(struct smtp_sess *s)
 {
 	long vr = SSL_get_verify_result(s->ssl);
-	bool verified = vr == X509_V_OK && SSL_get0_peer_certificate(s->ssl);
+	bool verified = s->level == SMTP_TLS_FINGERPRINT
+			? smtp_tls_fingerprint_match(SSL_get0_peer_certificate(s->ssl),
+						     s->req->tls_match)
+			: vr == X509_V_OK && SSL_get0_peer_certificate(s->ssl);
 	const char *trust = verified ? "Verified" : SSL_get0_peer_certificate(s->ssl)
 			    ? "Untrusted" : "Anonymous";
 	struct buf d;
@@ -876,7 +881,8 @@ tls_established(struct smtp_sess *s)
 	buf_free(&d);
 	if (s->level >= SMTP_TLS_VERIFY && !verified) {
 		snprintf(text, sizeof(text), "Server certificate not verified "
-			 "(host %s: %s)", s->peer, X509_verify_cert_error_string(vr));
+			 "(host %s: %s)", s->peer, s->level == SMTP_TLS_FINGERPRINT
+			 ? "fingerprint mismatch" : X509_verify_cert_error_string(vr));
 		conn_failed(s, false, text);
 		return;
 	}

@@ -12,12 +12,13 @@
 #include <strings.h>
 
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
 #include <openssl/ssl.h>
 
 #include "delivery/smtp_tls.h"
 
-static const char *const later_levels[] = { "dane", "dane-only",
-					    "fingerprint", NULL };
+static const char *const later_levels[] = { "dane", "dane-only", NULL };
 
 int
 smtp_tls_level_word(const char *v, size_t n, enum smtp_tls_level *r)
@@ -26,6 +27,7 @@ smtp_tls_level_word(const char *v, size_t n, enum smtp_tls_level *r)
 		{ "none", SMTP_TLS_NONE }, { "may", SMTP_TLS_MAY },
 		{ "encrypt", SMTP_TLS_ENCRYPT }, { "verify", SMTP_TLS_VERIFY },
 		{ "secure", SMTP_TLS_SECURE },
+		{ "fingerprint", SMTP_TLS_FINGERPRINT },
 	};
 	size_t i;
 
@@ -52,6 +54,12 @@ smtp_tls_level_parse(const char *v, enum smtp_tls_level *r, struct errbuf *err)
 	n = strlen(v);
 	while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
 		n--;
+	if (smtp_tls_level_word(v, n, r) == 0 && *r == SMTP_TLS_FINGERPRINT) {
+		errbuf_set(err, "smtp_tls_security_level = fingerprint: name the "
+			   "fingerprints per next hop in smtp_tls_policy_maps "
+			   "(\"fingerprint match=...\")");
+		return -1;
+	}
 	if (smtp_tls_level_word(v, n, r) < 0) {
 		for (i = 0; later[i]; i++)
 			if (strcasecmp(v, later[i]) == 0) {
@@ -214,8 +222,9 @@ smtp_tls_policy_parse(const char *v, struct smtp_tls_policy *p,
 				errbuf_set(err, "TLS policy match= list too long");
 				return -1;
 			}
-			if (have)
-				p->match[have++] = ':';
+			if (have)	/* fingerprints contain ':' */
+				p->match[have++] = p->level == SMTP_TLS_FINGERPRINT
+						   ? '|' : ':';
 			memcpy(p->match + have, v + 6, n - 6);
 			p->match[have + n - 6] = '\0';
 		} else if (n > 10 && strncasecmp(v, "protocols=", 10) == 0) {
@@ -241,7 +250,60 @@ smtp_tls_policy_parse(const char *v, struct smtp_tls_policy *p,
 		errbuf_set(err, "empty TLS policy");
 		return -1;
 	}
+	if (p->level == SMTP_TLS_FINGERPRINT && p->match[0] == '\0') {
+		errbuf_set(err, "TLS policy fingerprint without match=");
+		return -1;
+	}
 	return 0;
+}
+
+/* Compares one fingerprint (hex, ':' optional) with a digest. */
+static bool
+fp_equal(const char *fp, size_t n, const unsigned char *md, unsigned mdlen)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned k = 0;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		int c = tolower((unsigned char)fp[i]);
+
+		if (c == ':')
+			continue;
+		if (k >= 2 * mdlen || c != hex[(k % 2 == 0) ? md[k / 2] >> 4
+					       : md[k / 2] & 15])
+			return false;
+		k++;
+	}
+	return k == 2 * mdlen;
+}
+
+bool
+smtp_tls_fingerprint_match(X509 *cert, const char *list)
+{
+	unsigned char md[2][EVP_MAX_MD_SIZE], *der = NULL;
+	unsigned mdlen[2] = { 0, 0 };
+	int len;
+
+	if (cert == NULL || list == NULL)
+		return false;
+	if (X509_digest(cert, EVP_sha256(), md[0], &mdlen[0]) != 1)
+		mdlen[0] = 0;
+	len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(cert), &der);
+	if (len <= 0 || EVP_Digest(der, (size_t)len, md[1], &mdlen[1],
+				   EVP_sha256(), NULL) != 1)
+		mdlen[1] = 0;
+	OPENSSL_free(der);
+	while (*list) {
+		size_t n = strcspn(list, "|, \t");
+
+		if (n > 0 && ((mdlen[0] && fp_equal(list, n, md[0], mdlen[0]))
+			      || (mdlen[1] && fp_equal(list, n, md[1], mdlen[1]))))
+			return true;
+		list += n;
+		list += strspn(list, "|, \t");
+	}
+	return false;
 }
 
 size_t

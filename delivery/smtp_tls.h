@@ -1,8 +1,9 @@
 /*
  * smtp_tls.h - the SMTP client's TLS and SASL settings: the
  * smtp_tls_security_level values facteur implements (none, may, encrypt,
- * verify, secure), smtp_tls_policy_maps entries (level, match=,
- * protocols=) and their lookup keys, the client OpenSSL context (trust anchors from smtp_tls_CAfile /
+ * verify, secure; fingerprint in smtp_tls_policy_maps), policy entries
+ * (level, match=, protocols=), their lookup keys, certificate
+ * fingerprints (SHA-256), the client OpenSSL context (trust anchors from smtp_tls_CAfile /
  * smtp_tls_CApath), smtp_sasl_security_options and
  * smtp_sasl_mechanism_filter. Built once at start; nothing here blocks
  * except smtp_tls_ctx_new (it reads the CA files).
@@ -22,6 +23,8 @@ enum smtp_tls_level {
 	SMTP_TLS_ENCRYPT,	/* STARTTLS required, certificate not checked */
 	SMTP_TLS_VERIFY,	/* STARTTLS required, certificate chain + name */
 	SMTP_TLS_SECURE,	/* as verify, names from the next hop */
+	SMTP_TLS_FINGERPRINT,	/* STARTTLS required, certificate pinned by
+				 * its SHA-256 fingerprint (policy maps only) */
 };
 
 /* "" and "none", "may", "encrypt", "verify", "secure", as a word of v
@@ -31,15 +34,18 @@ int smtp_tls_level_word(const char *v, size_t n, enum smtp_tls_level *r);
 /* One smtp_tls_policy_maps(5) value: "LEVEL [name=value ...]". */
 struct smtp_tls_policy {
 	enum smtp_tls_level level;
-	char match[512];	/* ':'-separated names; "" = the level's default */
+	char match[512];	/* ':'-separated names ('|' between the
+				 * fingerprints of the fingerprint level);
+				 * "" = the level's default */
 	char protocols[128];	/* as written, "" = any */
 };
 
 /*
  * Parses a policy value: the level, then match= (repeatable, names joined
- * by ':'), protocols=, and ciphers= / exclude= (accepted, not applied).
- * 0, or -1 + err (unknown level, unknown attribute, a Postfix level facteur
- * does not implement: dane, dane-only, fingerprint).
+ * by ':', fingerprints by '|'), protocols=, and ciphers= / exclude=
+ * (accepted, not applied). 0, or -1 + err (unknown level, unknown
+ * attribute, fingerprint without match=, a Postfix level facteur does not
+ * implement: dane, dane-only).
  */
 int smtp_tls_policy_parse(const char *v, struct smtp_tls_policy *p,
 			  struct errbuf *err);
@@ -60,6 +66,13 @@ size_t smtp_tls_policy_keys(const char *host, int port, bool mx,
  * left). ssl may be NULL to check the syntax only.
  */
 int smtp_tls_protocols_apply(SSL *ssl, const char *v, struct errbuf *err);
+
+/*
+ * The fingerprint level: whether cert's SHA-256 fingerprint, or that of
+ * its public key, is in list ('|'-separated, hex with or without ':',
+ * any case), as Postfix matches them.
+ */
+bool smtp_tls_fingerprint_match(X509 *cert, const char *list);
 
 /* "" and "none", "may", "encrypt", "verify". 0, or -1 + err (the Postfix
  * levels facteur does not implement are named as such). */

@@ -3,7 +3,8 @@ test_smtp_tls_policy.py - smtp_tls_policy_maps (Postfix's table format,
 keyed by the next hop as written, "[127.0.0.1]:PORT"): a policy asks for
 encrypt where the default level is none, "none" switches TLS off where the
 default is encrypt, verify with match= accepts or defers on the
-certificate's names, secure matches the next hop, protocols= limits the
+certificate's names, secure matches the next hop, fingerprint pins the
+certificate by its SHA-256 fingerprint, protocols= limits the
 versions (a server below the floor defers, an excluded TLSv1.3 gives
 TLSv1.2), and a bad policy value defers with a clear reason. Without a
 policy, smtp_tls_mandatory_protocols applies at encrypt and
@@ -168,3 +169,31 @@ def test_bad_protocols_parameter_is_refused(facteurd, tls_remote):
                        r"invalid TLS protocol .>=TLSv9."):
         daemon(facteurd, tls_remote, "",
                smtp_tls_mandatory_protocols=">=TLSv9")
+
+
+def cert_fingerprint(path):
+    import hashlib
+    der = ssl.PEM_cert_to_DER_cert(open(path).read())
+    h = hashlib.sha256(der).hexdigest().upper()
+    return ":".join(h[i:i + 2] for i in range(0, len(h), 2))
+
+
+def test_fingerprint_pins_the_certificate(facteurd, certs, tls_remote):
+    fp = cert_fingerprint(certs["good"][1])
+    d = daemon(facteurd, tls_remote, "%s fingerprint match=00:11|%s\n"
+               % (key(tls_remote), fp))
+    qid = send(d)
+    assert len(tls_remote.wait_messages(1)) == 1, d.diagnostics()
+    d.wait_log(r"Verified TLS connection established to 127\.0\.0\.1")
+    d.wait_log(r"%s: to=<friend@far\.example>.*status=sent" % qid)
+
+
+def test_fingerprint_mismatch_defers(facteurd, certs, tls_remote):
+    fp = cert_fingerprint(certs["other"][1])
+    d = daemon(facteurd, tls_remote, "%s fingerprint match=%s\n"
+               % (key(tls_remote), fp))
+    qid = send(d)
+    d.wait_log(r"%s: to=<friend@far\.example>.*status=deferred \(Server "
+               r"certificate not verified \(host 127\.0\.0\.1\[127\.0\.0\.1\]: "
+               r"fingerprint mismatch\)\)" % qid)
+    assert tls_remote.messages == []

@@ -12,7 +12,11 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <string.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
 
 #include "delivery/smtp_tls.h"
 
@@ -80,6 +84,12 @@ test_policy(void **state)
 	assert_int_equal(p.level, SMTP_TLS_NONE);
 	assert_int_equal(smtp_tls_policy_parse("secure", &p, &err), 0);
 	assert_int_equal(p.level, SMTP_TLS_SECURE);
+	assert_int_equal(smtp_tls_policy_parse("fingerprint match=AB:CD "
+					       "match=EF:01|23:45", &p, &err), 0);
+	assert_int_equal(p.level, SMTP_TLS_FINGERPRINT);
+	assert_string_equal(p.match, "AB:CD|EF:01|23:45");
+	assert_int_equal(smtp_tls_policy_parse("fingerprint", &p, &err), -1);
+	assert_non_null(strstr(errbuf_str(&err), "without match="));
 	assert_int_equal(smtp_tls_policy_parse("dane", &p, &err), -1);
 	assert_non_null(strstr(errbuf_str(&err), "not available"));
 	assert_int_equal(smtp_tls_policy_parse("bogus", &p, &err), -1);
@@ -141,6 +151,68 @@ test_protocols(void **state)
 	SSL_CTX_free(ctx);
 }
 
+/* A self-signed certificate on a P-256 key, for fingerprints. */
+static X509 *
+make_cert(void)
+{
+	EVP_PKEY *k = EVP_EC_gen("P-256");
+	X509 *x = X509_new();
+
+	assert_non_null(k);
+	assert_non_null(x);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+	X509_gmtime_adj(X509_getm_notBefore(x), 0);
+	X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+	X509_set_pubkey(x, k);
+	X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
+				   (const unsigned char *)"fp.test", -1, -1, 0);
+	X509_set_issuer_name(x, X509_get_subject_name(x));
+	assert_true(X509_sign(x, k, EVP_sha256()) > 0);
+	EVP_PKEY_free(k);
+	return x;
+}
+
+static void
+hexfp(const unsigned char *md, unsigned n, bool colons, char *out)
+{
+	unsigned i;
+
+	for (i = 0; i < n; i++)
+		out += sprintf(out, colons ? (i ? ":%02X" : "%02X") : "%02x", md[i]);
+}
+
+static void
+test_fingerprint(void **state)
+{
+	X509 *x = make_cert();
+	unsigned char md[EVP_MAX_MD_SIZE], *der = NULL;
+	unsigned n;
+	char fp[200], pk[200], list[600];
+	int len;
+
+	assert_int_equal(X509_digest(x, EVP_sha256(), md, &n), 1);
+	hexfp(md, n, true, fp);
+	assert_true(smtp_tls_fingerprint_match(x, fp));
+	hexfp(md, n, false, fp);	/* lower case, no colons */
+	assert_true(smtp_tls_fingerprint_match(x, fp));
+	snprintf(list, sizeof(list), "00:11|%s", fp);
+	assert_true(smtp_tls_fingerprint_match(x, list));
+	fp[0] = fp[0] == '0' ? '1' : '0';
+	assert_false(smtp_tls_fingerprint_match(x, fp));
+	fp[strlen(fp) - 2] = '\0';	/* a prefix is not a match */
+	assert_false(smtp_tls_fingerprint_match(x, fp));
+	/* the public key's fingerprint matches too */
+	len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &der);
+	assert_true(len > 0);
+	assert_int_equal(EVP_Digest(der, (size_t)len, md, &n, EVP_sha256(), NULL), 1);
+	OPENSSL_free(der);
+	hexfp(md, n, true, pk);
+	assert_true(smtp_tls_fingerprint_match(x, pk));
+	assert_false(smtp_tls_fingerprint_match(x, ""));
+	assert_false(smtp_tls_fingerprint_match(NULL, pk));
+	X509_free(x);
+}
+
 static void
 test_sasl(void **state)
 {
@@ -172,6 +244,7 @@ main(void)
 		cmocka_unit_test(test_policy),
 		cmocka_unit_test(test_policy_keys),
 		cmocka_unit_test(test_protocols),
+		cmocka_unit_test(test_fingerprint),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
