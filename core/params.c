@@ -374,6 +374,19 @@ static const struct param_def table[] = {
 	SL(postscreen_whitelist_interfaces, "static:all"),
 	SL(postscreen_allowlist_interfaces, "$postscreen_whitelist_interfaces"),
 	TN(postscreen_command_time_limit, "300s", 's', 1),	/* dummy engine: idle limit */
+	SN(postscreen_helo_required, "$smtpd_helo_required"),	/* dummy engine: MAIL needs HELO/EHLO first (yes/no) */
+	SL(postscreen_tls_security_level, "$smtpd_tls_security_level"),
+	SL(postscreen_use_tls, "$smtpd_use_tls"),
+	SL(postscreen_enforce_tls, "$smtpd_enforce_tls"),
+	SL(postscreen_disable_vrfy_command, "$disable_vrfy_command"),
+	SL(postscreen_discard_ehlo_keywords, "$smtpd_discard_ehlo_keywords"),
+	SL(postscreen_discard_ehlo_keyword_address_maps, "$smtpd_discard_ehlo_keyword_address_maps"),
+	SL(postscreen_command_filter, "${smtpd_command_filter}"),
+	SL(postscreen_expansion_filter, ""),
+	SL(postscreen_reject_footer, "$smtpd_reject_footer"),
+	SL(postscreen_reject_footer_maps, ""),
+	SL(postscreen_upstream_proxy_timeout, "5s"),
+	SL(postscreen_watchdog_timeout, "10s"),
 	IN(postscreen_command_count_limit, "20", 1),	/* dummy engine: commands per session */
 	/* greylisting (core/greylist.c): check_greylist in smtpd_*_restrictions */
 	SN(greylist_database, "lmdb:$data_directory/greylist"),	/* triplets, kept in LMDB as PATH.lmdb */

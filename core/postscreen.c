@@ -243,6 +243,8 @@ ps_parse(const struct config *cfg, const struct settings *st,
 		    &ps->nsmtp_enable, err) < 0 ||
 	    cf_bool(cfg, "postscreen_bare_newline_enable",
 		    &ps->barenl_enable, err) < 0 ||
+	    cf_bool(cfg, "postscreen_helo_required", &ps->helo_required,
+		    err) < 0 ||
 	    cf_time(cfg, "postscreen_greet_wait", 's', &ps->greet_wait, err) < 0 ||
 	    cf_time(cfg, "postscreen_greet_ttl", 's', &ps->greet_ttl, err) < 0 ||
 	    cf_time(cfg, "postscreen_dnsbl_min_ttl", 's', &ps->dnsbl_min_ttl, err) < 0 ||

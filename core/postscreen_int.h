@@ -41,6 +41,7 @@ struct postscreen {
 	enum ps_action  deny_action, greet_action, dnsbl_action;
 	enum ps_action  pipe_action, nsmtp_action, barenl_action;
 	bool            pipe_enable, nsmtp_enable, barenl_enable;
+	bool            helo_required;
 	long long       greet_wait, greet_ttl, dnsbl_min_ttl, dnsbl_max_ttl;
 	long long       pipe_ttl, nsmtp_ttl, barenl_ttl, retention;
 	long long       cleanup_interval, command_time_limit;

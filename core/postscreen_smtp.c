@@ -314,6 +314,8 @@ command(struct ps_conn *c, const char *line, const char *verb, size_t vlen)
 		free(c->helo);
 		c->helo = xasprintf("H%.*s", 255, arg);
 		reply(c, "250 %s", c->ps->hostname);
+	} else if (IS("MAIL") && c->ps->helo_required && c->helo == NULL) {
+		reply(c, "503 5.5.1 Error: send HELO/EHLO first");
 	} else if (IS("MAIL")) {
 		free(c->sender);
 		c->sender = path_arg(arg);

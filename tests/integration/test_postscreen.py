@@ -609,3 +609,14 @@ def test_session_limit_comes_from_the_pass_line(facteurd):
         check(a.reply(5), 220)
         check(b.reply(5), 421, "4.3.2")
     assert d
+
+
+def test_dummy_engine_helo_required(facteurd):
+    ps = PS(facteurd, postscreen_pipelining_enable="yes",
+            smtpd_helo_required="yes")
+    with ps.conn("127.0.0.96") as c:
+        teaser_then_full(c)
+        check(c.cmd("MAIL FROM:<a@b.test>"), 503, "5.5.1",
+              r"send HELO/EHLO first")
+        check(c.cmd("HELO x.test"), 250)
+        check(c.cmd("MAIL FROM:<a@b.test>"), 250)

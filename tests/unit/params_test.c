@@ -61,13 +61,13 @@ static const struct {
 	{ "smtpd_tls_cert_file", 0, PARAM_STR, "" },
 	{ "smtpd_tls_CAfile", PARAM_F_LATER, PARAM_STR, NULL },
 	{ "smtpd_sasl_auth_enable", 0, PARAM_BOOL, "no" },
-	{ "postscreen_dnsbl_threshold", PARAM_F_LATER, PARAM_INT, "1" },
+	{ "postscreen_dnsbl_timeout", PARAM_F_LATER, PARAM_TIME, "10s" },
 	{ "sieve_before", 0, PARAM_STR, "" },
 	{ "smtp_tls_CApath", 0, PARAM_STR, "" },
-	{ "smtp_tls_policy_maps", PARAM_F_LATER, PARAM_STR, NULL },
+	{ "smtp_tls_policy_maps", 0, PARAM_STR, "" },
 	{ "compatibility_level", PARAM_F_INTERNAL, PARAM_STR, NULL },
 	{ "biff", PARAM_F_INTERNAL, PARAM_STR, NULL },
-	{ "data_directory", PARAM_F_INTERNAL, PARAM_STR, NULL },
+	{ "command_directory", PARAM_F_INTERNAL, PARAM_STR, NULL },
 };
 
 static void
