@@ -45,7 +45,7 @@ struct rewrite_ctx {
 	enum hdr_client *hc;		/* local_header_rewrite_clients */
 	struct table_list **hc_maps;	/* for HC_MAP items */
 	size_t  nhc;
-	char   *inet_interfaces;
+	struct strlist ifaddrs;		/* permit_inet_interfaces */
 	rewrite_local_fn is_local;
 	void   *is_local_arg;
 	bool    blocking;
@@ -116,8 +116,11 @@ open_maps(struct rewrite_ctx *c, struct table_list **lp, const char *param,
 	return 0;
 }
 
+static void interfaces_load(struct rewrite_ctx *c, const char *ifs);
+
 static int
-parse_hdr_clients(struct rewrite_ctx *c, const char *value, struct errbuf *err)
+parse_hdr_clients(struct rewrite_ctx *c, const char *value, const char *ifs,
+		  struct errbuf *err)
 {
 	struct strlist l;
 	int rc = 0;
@@ -129,8 +132,11 @@ parse_hdr_clients(struct rewrite_ctx *c, const char *value, struct errbuf *err)
 	for (size_t i = 0; i < l.n && rc == 0; i++) {
 		const char *it = l.v[i], *map = NULL;
 
-		if (strcasecmp(it, "permit_inet_interfaces") == 0)
+		if (strcasecmp(it, "permit_inet_interfaces") == 0) {
+			if (c->ifaddrs.n == 0)
+				interfaces_load(c, ifs);
 			c->hc[c->nhc++] = HC_INET_INTERFACES;
+		}
 		else if (strcasecmp(it, "permit_mynetworks") == 0)
 			c->hc[c->nhc++] = HC_MYNETWORKS;
 		else if (strcasecmp(it, "permit_sasl_authenticated") == 0)
@@ -184,7 +190,7 @@ rewrite_ctx_new(const struct settings *s, rewrite_local_fn is_local, void *arg,
 	c->delimiter = xstrdup(nz(s->recipient_delimiter));
 	c->append_at_myorigin = s->append_at_myorigin;
 	c->append_dot_mydomain = s->append_dot_mydomain;
-	c->inet_interfaces = xstrdup(nz(s->inet_interfaces));
+	strlist_init(&c->ifaddrs);
 	c->masq = xstrdup(nz(s->masquerade_domains));
 	c->is_local = is_local;
 	c->is_local_arg = arg;
@@ -210,7 +216,8 @@ rewrite_ctx_new(const struct settings *s, rewrite_local_fn is_local, void *arg,
 		      s->sender_canonical_maps, err) < 0 ||
 	    open_maps(c, &c->rcpt_canon, "recipient_canonical_maps",
 		      s->recipient_canonical_maps, err) < 0 ||
-	    parse_hdr_clients(c, s->local_header_rewrite_clients, err) < 0)
+	    parse_hdr_clients(c, s->local_header_rewrite_clients,
+			      s->inet_interfaces, err) < 0)
 		goto fail;
 	/* masquerade_exceptions: user names, or TYPE:TABLE lists of them */
 	strlist_init(&l);
@@ -269,7 +276,7 @@ rewrite_ctx_free(struct rewrite_ctx **cp)
 	free(c->mydomain);
 	free(c->remote_domain);
 	free(c->delimiter);
-	free(c->inet_interfaces);
+	strlist_free(&c->ifaddrs);
 	free(c->masq);
 	free(c);
 	*cp = NULL;
@@ -538,47 +545,43 @@ rewrite_envelope(struct rewrite_ctx *c, unsigned cls, const char *addr,
 
 /* ---- which clients get their headers rewritten ---- */
 
-static bool
-addr_is_interface(const char *ifs, const char *client)
+/*
+ * Our addresses for permit_inet_interfaces, read once (as Postfix reads
+ * inet_interfaces at start): the literal addresses of inet_interfaces,
+ * or every interface's address when it says "all" or names hosts.
+ */
+static void
+interfaces_load(struct rewrite_ctx *c, const char *ifs)
 {
-	struct in6_addr a6, b6;
-	struct in_addr a4;
 	struct ifaddrs *ifa = NULL, *p;
 	struct strlist l;
-	bool v4, found = false, all = false;
+	bool all = false;
 
-	v4 = inet_pton(AF_INET, client, &a4) == 1;
-	if (!v4 && inet_pton(AF_INET6, client, &a6) != 1)
-		return false;
-	if (v4 && (ntohl(a4.s_addr) >> 24) == 127)
-		return true;
-	if (!v4 && IN6_IS_ADDR_LOOPBACK(&a6))
-		return true;
 	strlist_init(&l);
 	strlist_split(&l, nz(ifs));
-	for (size_t i = 0; i < l.n && !found; i++) {
+	for (size_t i = 0; i < l.n; i++) {
 		const char *it = l.v[i];
 		char tmp[INET6_ADDRSTRLEN + 2];
+		struct in6_addr a6;
+		struct in_addr a4;
 		size_t n = strlen(it);
 
-		if (strcasecmp(it, "all") == 0)
-			all = true;
-		else if (n > 2 && it[0] == '[' && it[n - 1] == ']' &&
-			 n - 2 < sizeof(tmp)) {
+		if (n > 2 && it[0] == '[' && it[n - 1] == ']' &&
+		    n - 2 < sizeof(tmp)) {
 			memcpy(tmp, it + 1, n - 2);
 			tmp[n - 2] = '\0';
-			found = strcasecmp(tmp, client) == 0 ||
-				(!v4 && inet_pton(AF_INET6, tmp, &b6) == 1 &&
-				 memcmp(&a6, &b6, sizeof(b6)) == 0);
-		} else if (strcmp(it, client) == 0)
-			found = true;
-		else if (strchr(it, '.') == NULL || inet_pton(AF_INET, it, &a4) != 1)
-			all = true;	/* a host name: any interface of ours */
+			it = tmp;
+		}
+		if (inet_pton(AF_INET, it, &a4) == 1 ||
+		    inet_pton(AF_INET6, it, &a6) == 1)
+			strlist_add(&c->ifaddrs, it);
+		else
+			all = true;	/* "all", "loopback-only", host names */
 	}
 	strlist_free(&l);
-	if (found || !all || getifaddrs(&ifa) != 0)
-		return found;
-	for (p = ifa; p && !found; p = p->ifa_next) {
+	if (!all || getifaddrs(&ifa) != 0)
+		return;
+	for (p = ifa; p; p = p->ifa_next) {
 		char buf[INET6_ADDRSTRLEN];
 
 		if (p->ifa_addr == NULL)
@@ -593,10 +596,33 @@ addr_is_interface(const char *ifs, const char *client)
 				  sizeof(buf));
 		else
 			continue;
-		found = strcasecmp(buf, client) == 0;
+		strlist_add(&c->ifaddrs, buf);
 	}
 	freeifaddrs(ifa);
-	return found;
+}
+
+static bool
+addr_is_interface(const struct rewrite_ctx *c, const char *client)
+{
+	struct in6_addr a6, b6;
+	struct in_addr a4;
+	bool v4;
+
+	v4 = inet_pton(AF_INET, client, &a4) == 1;
+	if (!v4 && inet_pton(AF_INET6, client, &a6) != 1)
+		return false;
+	if (v4 && (ntohl(a4.s_addr) >> 24) == 127)
+		return true;
+	if (!v4 && IN6_IS_ADDR_LOOPBACK(&a6))
+		return true;
+	for (size_t i = 0; i < c->ifaddrs.n; i++) {
+		if (strcasecmp(c->ifaddrs.v[i], client) == 0)
+			return true;
+		if (!v4 && inet_pton(AF_INET6, c->ifaddrs.v[i], &b6) == 1 &&
+		    memcmp(&a6, &b6, sizeof(b6)) == 0)
+			return true;
+	}
+	return false;
 }
 
 enum rewrite_hdr_mode
@@ -610,7 +636,7 @@ rewrite_hdr_mode(struct rewrite_ctx *c, const char *client_addr,
 
 		switch (c->hc[i]) {
 		case HC_INET_INTERFACES:
-			yes = addr_is_interface(c->inet_interfaces, client_addr);
+			yes = addr_is_interface(c, client_addr);
 			break;
 		case HC_MYNETWORKS:
 			yes = in_mynetworks;
