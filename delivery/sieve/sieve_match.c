@@ -104,13 +104,17 @@ contains(int cmp, const char *v, const char *k)
 	return false;
 }
 
-/* Length of one character at s: an octet, or a UTF-8 sequence. */
+/*
+ * Length of one character at s. i;octet and i;ascii-casemap work on
+ * octets (RFC 4790 9.1-9.2), so "?" is one octet there, as in Pigeonhole;
+ * other comparators see a UTF-8 sequence as one character.
+ */
 static size_t
 char_len(int cmp, const char *s)
 {
 	size_t n = 1;
 
-	if (cmp == CMP_OCTET)
+	if (cmp == CMP_OCTET || cmp == CMP_CASEMAP)
 		return 1;
 	while (n < 4 && ((unsigned char)s[n] & 0xC0) == 0x80)
 		n++;

@@ -74,6 +74,27 @@ CASES = [
      '  fileinto "Exact"; }\n'
      'if header :matches "subject" "*\\\\**" { fileinto "Star"; }\n',
      msg("a * b"), {}),
+    ("matches_question_mark_is_an_octet",
+     'require "fileinto";\n'
+     'if header :matches "subject" "a?c" { fileinto "OneOctet"; }\n'
+     'if header :matches "subject" "a??c" { fileinto "TwoOctets"; }\n',
+     msg("a\u00e9c"), {}),
+    ("imap4flags_variables",
+     'require ["imap4flags", "fileinto", "variables"];\n'
+     'set "f" "\\\\Seen \\\\Flagged";\n'
+     'setflag "f2" "${f}"; addflag "f2" "x"; removeflag "f2" "\\\\seen";\n'
+     'if hasflag :is "f2" ["\\\\flagged", "x"] {\n'
+     '  fileinto :flags "${f2}" "HF"; }\n',
+     msg(), {}),
+    ("editheader_index_count",
+     'require ["fileinto", "relational", "editheader",\n'
+     '         "comparator-i;ascii-numeric"];\n'
+     'addheader :last "X-A" "1"; addheader "X-A" "0";\n'
+     'deleteheader :index 2 "x-a";\n'
+     'if header :is "x-a" "0" { fileinto "Zero"; }\n'
+     'if header :count "eq" :comparator "i;ascii-numeric" "x-a" "1" {\n'
+     '  fileinto "One"; }\n',
+     msg(), {}),
     ("variables_matches",
      'require ["fileinto", "variables"];\n'
      'if header :matches "subject" "[*] *" {\n'
