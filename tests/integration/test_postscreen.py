@@ -620,3 +620,24 @@ def test_dummy_engine_helo_required(facteurd):
               r"send HELO/EHLO first")
         check(c.cmd("HELO x.test"), 250)
         check(c.cmd("MAIL FROM:<a@b.test>"), 250)
+
+
+def test_pflogsumm_counts_postscreen_rejects(facteurd, dnsmasq):
+    """pflogsumm (which reads postscreen's NOQUEUE lines as smtpd's) counts
+    the DNSBL rejection and names the list in its reject detail."""
+    exe = shutil.which("pflogsumm")
+    if exe is None:
+        pytest.skip("pflogsumm is not installed")
+    ps = PS(facteurd, dnsmasq, postscreen_dnsbl_sites="zen.test*3",
+            postscreen_dnsbl_threshold="3", postscreen_dnsbl_action="enforce")
+    with ps.conn("127.0.0.20") as c:
+        teaser_then_full(c)
+        check(rcpt(c), 550, "5.7.1")
+    ps.d.wait_log(r"NOQUEUE: reject: RCPT from \[127\.0\.0\.20\]")
+    r = subprocess.run([exe, "--syslog-name=facteur"],
+                       input=ps.log().encode(), capture_output=True,
+                       timeout=60)
+    out = r.stdout.decode()
+    assert r.returncode == 0, r.stderr.decode()
+    assert re.search(r"^\s*1\s+rejected", out, re.M), out
+    assert "blocked using zen.test" in out, out
