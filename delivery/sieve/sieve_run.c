@@ -1186,10 +1186,15 @@ run_cmd(struct run *x, const struct sieve_node *n)
 		a->from = tag_str(n, TAG_FROM) ? expand(x, tag_str(n, TAG_FROM)) : NULL;
 		a->handle = tag_str(n, TAG_HANDLE) ? expand(x, tag_str(n, TAG_HANDLE)) : NULL;
 		a->mime = (n->tags & B(TAG_MIME)) != 0;
-		/* RFC 5230 4.1: days default 7, at least 1 */
-		if (n->tagarg[TAG_SECONDS])
-			a->seconds = (long)(n->tagarg[TAG_SECONDS]->num > 86400 * 365ULL
-					    ? 86400 * 365 : n->tagarg[TAG_SECONDS]->num);
+		/* RFC 5230 4.1: days default 7, at least 1; :seconds (RFC
+		 * 6131) within the same bounds (Pigeonhole's default
+		 * sieve_vacation_min_period is 1d) */
+		if (n->tagarg[TAG_SECONDS]) {
+			unsigned long long v = n->tagarg[TAG_SECONDS]->num;
+
+			a->seconds = (long)(v > 86400 * 365ULL ? 86400 * 365
+					    : v < 86400 ? 86400 : v);
+		}
 		else {
 			unsigned long long d = n->tagarg[TAG_DAYS]
 					       ? n->tagarg[TAG_DAYS]->num : 7;
@@ -1577,6 +1582,7 @@ format_one(const struct sieve_action *a, struct buf *out)
 	switch (a->type) {
 	case SIEVE_ACT_VACATION:
 		buf_printf(out, " * send vacation message to <%s>\n", a->to);
+		buf_printf(out, "    => seconds : %ld\n", a->seconds);
 		if (a->skip)
 			buf_printf(out, "        (not sent: %s)\n", a->skip);
 		break;

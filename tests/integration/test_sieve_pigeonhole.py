@@ -45,6 +45,7 @@ def msg(subject="hello", frm="Bob <bob@example.net>", to="alice@example.test",
             % (frm, to, subject, abs(hash(subject)) % 100000, extra, body))
 
 
+# vacation is compared by its period (seconds), not its text.
 # (name, script, message, options); options: rcpt, sender, personal
 # {name: text}, global {name: text}, before [texts] (sieve_before scripts:
 # sieve-test -s, facteur sieve test --before)
@@ -236,6 +237,10 @@ CASES = [
      'require "vacation";\n'
      'vacation :days 3 :subject "Away" "I am away until Monday.";\n',
      msg(), {}),
+    ("vacation_seconds_at_least_a_day",
+     'require "vacation-seconds";\n'
+     'if header :contains "subject" "hello" { vacation :seconds 30 "Back soon."; }\n',
+     msg(), {}),
     ("vacation_not_to_lists",
      'require ["vacation", "fileinto"];\n'
      'vacation "I am away.";\n'
@@ -400,6 +405,8 @@ def normalise(out):
             acts.append([section, "?", s, ()])
         elif s.startswith("+ add IMAP flags:") and acts:
             acts[-1][3] = flagset(s.split(":", 1)[1])
+        elif s.startswith("=> seconds :") and acts and acts[-1][1] == "vacation":
+            acts[-1][2] = "seconds=" + s.split(":", 1)[1].strip()
     return [tuple(a) for a in acts]
 
 
