@@ -8,7 +8,8 @@ smtp_destination_recipient_limit splitting one message into transactions
 on one connection); a
 parked connection the server closed is replaced without losing mail; and
 smtp_bind_address sets the source address the remote sees (127.0.0.2), with
-smtp_bind_address_enforce deciding what a failed bind does.
+smtp_bind_address_enforce deciding what a failed bind does; inet_protocols
+decides which address records (A, AAAA) the client looks up.
 """
 import re
 import time
@@ -197,3 +198,63 @@ def test_recipient_limit_splits_over_one_connection(facteurd, remote):
     for r in rcpts:
         d.wait_log(r"%s: to=<%s>, .*status=sent" % (qid, re.escape(r)))
     d.wait_log(r"%s: removed" % qid)
+
+
+@pytest.fixture
+def dns6(tmp_path):
+    """dnsmasq: v6only.test MX -> mx6.v6only.test with only an AAAA (::1),
+    v4only.test MX -> mx4.v4only.test with only an A (127.0.0.1)."""
+    import os
+    import shutil
+    import signal
+    import subprocess
+    exe = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
+    if not os.access(exe, os.X_OK):
+        pytest.skip("dnsmasq is not installed (dnsmasq-base)")
+    port = free_port()
+    log = open(str(tmp_path / "dnsmasq6.log"), "wb")
+    p = subprocess.Popen(
+        [exe, "--no-daemon", "--port=%d" % port, "--listen-address=127.0.0.1",
+         "--bind-interfaces", "--no-resolv", "--no-hosts",
+         "--conf-file=/dev/null", "--pid-file=",
+         "--user=nobody" if os.geteuid() == 0 else "--user=",
+         "--local=/test/",
+         "--mx-host=v6only.test,mx6.v6only.test,10",
+         "--host-record=mx6.v6only.test,::1",
+         "--mx-host=v4only.test,mx4.v4only.test,10",
+         "--host-record=mx4.v4only.test,127.0.0.1"],
+        stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+    time.sleep(0.3)
+    assert p.poll() is None
+    yield port
+    p.send_signal(signal.SIGTERM)
+    try:
+        p.wait(5)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+    log.close()
+
+
+def test_inet_protocols_selects_address_lookups(facteurd, remote, dns6):
+    dead = free_port()
+    routes = ("inline:{ v6only.test=smtp:v6only.test:%d, "
+              "v4only.test=smtp:v4only.test:%d }" % (dead, remote.port))
+    # all: the AAAA record is used (nothing listens there: refused)
+    d = daemon(facteurd, remote, facteur_dns_servers="127.0.0.1:%d" % dns6,
+               relayhost=None, transport_maps=routes)
+    qid = d.send("sender@example.net", ["a@v6only.test"], make_msg("v6"))
+    d.wait_log(r"%s: to=<a@v6only\.test>, relay=mx6\.v6only\.test\[::1\]:%d, "
+               r".*status=deferred" % (qid, dead))
+    # ipv4: no AAAA lookup, so no address for the v6-only MX host (a
+    # permanent DNS answer, as Postfix: bounced); the v4-only one is reached
+    d2 = daemon(facteurd, remote, facteur_dns_servers="127.0.0.1:%d" % dns6,
+                relayhost=None, transport_maps=routes, inet_protocols="ipv4")
+    q6 = d2.send("sender@example.net", ["b@v6only.test"], make_msg("v6"))
+    q4 = d2.send("sender@example.net", ["c@v4only.test"], make_msg("v4"))
+    d2.wait_log(r"%s: to=<b@v6only\.test>, relay=none, .*status=bounced "
+                r"\(Host or domain name not found\. Name service error for "
+                r"name=mx6\.v6only\.test type=A: Host not found\)" % q6)
+    d2.wait_log(r"%s: to=<c@v4only\.test>, relay=mx4\.v4only\.test"
+                r"\[127\.0\.0\.1\]:%d, .*status=sent" % (q4, remote.port))
+    assert "[::1]" not in d2.log()
