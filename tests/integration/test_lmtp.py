@@ -282,6 +282,32 @@ def test_per_recipient_replies_after_data(facteurd, capture_lmtp):
     d.wait_log(r"%s: sender non-delivery notification: \w+" % qid)
 
 
+def test_messages_share_one_lmtp_connection(facteurd, capture_lmtp):
+    """Queued messages for the LMTP next hop are flushed over one
+    connection: one LHLO, RSET between the transactions."""
+    capture_lmtp.greeting = "421 4.3.2 busy, try later"
+    d = facteurd(main_cf=dict(
+        virtual_transport="lmtp:127.0.0.1:%d" % capture_lmtp.port,
+        smtp_destination_concurrency_limit="1", queue_run_delay="1h",
+        minimal_backoff_time="1h", maximal_backoff_time="2h"))
+    ids = [d.send("sender@example.net", ["alice@example.test"],
+                  make_msg("lmtp %d" % i)) for i in range(4)]
+    for qid in ids:
+        d.wait_log(r"%s: to=<alice@example\.test>, .*status=deferred" % qid)
+    capture_lmtp.greeting = None
+    before = capture_lmtp.connections
+    assert d.cli("queue", "flush").returncode == 0
+    assert len(capture_lmtp.wait_transactions(4)) == 4, d.diagnostics()
+    for qid in ids:
+        d.wait_log(r"%s: removed" % qid)
+    conns = capture_lmtp.conns[before:]
+    assert len(conns) == 1, [c.commands for c in conns]
+    cmds = conns[0].commands
+    assert sum(1 for c in cmds if c.upper().startswith("LHLO")) == 1
+    assert sum(1 for c in cmds if c.upper() == "RSET") == 3
+    assert conns[0].transactions == 4
+
+
 def test_unix_socket_missing_defers(facteurd, tmp_path):
     path = "/tmp/facteur-lmtp-absent-%d.sock" % os.getpid()
     d = facteurd(main_cf=dict(RETRY, virtual_transport="lmtp:unix:" + path))
