@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/lib/xmalloc.h"
 #include "delivery/sieve/sieve_int.h"
@@ -348,12 +349,56 @@ is_const(const struct sieve_script *sc, const char *s)
 	return !(sc->exts & EXT_VARIABLES) || strstr(s, "${") == NULL;
 }
 
-/* Checks of include, global, editheader and duplicate arguments. */
+static bool
+is_identifier(const char *s)
+{
+	if (!(isalpha((unsigned char)*s) || *s == '_'))
+		return false;
+	for (; *s; s++)
+		if (!(isalnum((unsigned char)*s) || *s == '_'))
+			return false;
+	return true;
+}
+
+/* RFC 5229 3 / RFC 6609 3.5: the name a value is assigned to. */
+static int
+check_var_name(struct sieve_script *sc, const struct sieve_arg *a,
+	       struct errbuf *err)
+{
+	const char *v = a->s[0];
+	bool digits = *v != '\0';
+
+	for (const char *p = v; *p; p++)
+		if (!isdigit((unsigned char)*p))
+			digits = false;
+	if (digits)
+		ERR(a, "cannot assign to match variable \"%s\"", v);
+	if (strchr(v, '.') != NULL) {
+		if ((sc->exts & EXT_INCLUDE) && strncasecmp(v, "global.", 7) == 0
+		    && is_identifier(v + 7))
+			return 0;
+		ERR(a, "variable \"%s\" is in an unknown namespace", v);
+	}
+	if (!is_identifier(v))
+		ERR(a, "bad variable name \"%s\"", v);
+	return 0;
+}
+
+/* Checks of include, global, editheader and duplicate arguments, and of
+ * the variable names set and the imap4flags commands assign to. */
 static int
 check_ext_args(struct sieve_script *sc, struct sieve_node *n,
 	       const struct cmd_def *d, struct errbuf *err)
 {
 	switch (d->id) {
+	case SV_SET:
+		return check_var_name(sc, n->pos[0], err);
+	case SV_SETFLAG:
+	case SV_ADDFLAG:
+	case SV_REMOVEFLAG:
+		if (n->npos == 2 && (sc->exts & EXT_VARIABLES))
+			return check_var_name(sc, n->pos[0], err);
+		break;
 	case SV_INCLUDE: {
 		const char *name = n->pos[0]->s[0];
 

@@ -98,6 +98,12 @@ static const struct { const char *script, *err; } bad[] = {
 	  "1:23: deleteheader: a match type needs value patterns" },
 	{ "require \"duplicate\"; if duplicate :header \"a\" :uniqueid \"b\" {}",
 	  "1:25: duplicate takes one of :header and :uniqueid" },
+	{ "require [\"variables\"]; set \"1\" \"x\";",
+	  "1:28: cannot assign to match variable \"1\"" },
+	{ "require [\"variables\"]; set \"a.b\" \"x\";",
+	  "1:28: variable \"a.b\" is in an unknown namespace" },
+	{ "require [\"variables\"]; set \"a-b\" \"x\";",
+	  "1:28: bad variable name \"a-b\"" },
 	{ "require \"vacation\"; if duplicate {}",
 	  "1:24: 'duplicate' needs require \"duplicate\"" },
 };
