@@ -8,7 +8,8 @@
  * Defaults that differ from Postfix: mail_name/syslog_name "facteur",
  * mail_owner "vmail", queue_directory /var/spool/facteur,
  * default_process_limit 10000 (a slot is a session here, not a process),
- * data_directory $queue_directory/data (LMDB stores owned by mail_owner),
+ * postscreen_cache_map under $facteur_data_directory (LMDB, owned by
+ * mail_owner; $data_directory stays Postfix's and is ignored),
  * mynetworks "127.0.0.0/8 [::1]/128" (loopback only, whatever the
  * interfaces; mynetworks_style is accepted but does not widen it).
  */
@@ -116,8 +117,9 @@ static const struct param_def table[] = {
 	I(virtual_alias_expansion_limit, "1000", 1),
 	/* queue */
 	S(queue_directory, "/var/spool/facteur"),
-	/* LMDB stores: postscreen cache, greylisting (core/kvstore.c) */
-	SN(data_directory, "$queue_directory/data"),
+	/* LMDB stores: postscreen cache, greylisting (core/kvstore.c); not
+	 * Postfix's data_directory, which stays a Postfix internal */
+	SN(facteur_data_directory, "$queue_directory/data"),
 	IN(lmdb_map_size, "16777216", 65536),	/* largest size of one store file */
 	T(maximal_queue_lifetime, "5d", 'd', 0),
 	T(bounce_queue_lifetime, "5d", 'd', 0),
@@ -363,7 +365,7 @@ static const struct param_def table[] = {
 	BN(postscreen_bare_newline_enable, "no"),	/* after-220 test: LF without CR */
 	SN(postscreen_bare_newline_action, "ignore"),	/* ignore, enforce or drop */
 	TN(postscreen_bare_newline_ttl, "30d", 's', 1),	/* cache time of a pass */
-	SN(postscreen_cache_map, "btree:$data_directory/postscreen_cache"),	/* kept in LMDB as PATH.lmdb */
+	SN(postscreen_cache_map, "btree:$facteur_data_directory/postscreen_cache"),	/* kept in LMDB as PATH.lmdb */
 	TN(postscreen_cache_retention_time, "7d", 's', 0),	/* kept this long after the last pass expired */
 	TN(postscreen_cache_cleanup_interval, "12h", 's', 0),	/* expired entries removed this often (0 = never) */
 	IN(postscreen_client_connection_count_limit, "$smtpd_client_connection_count_limit", 0),	/* screened at once per client (0 = no limit) */
@@ -389,7 +391,7 @@ static const struct param_def table[] = {
 	SL(postscreen_watchdog_timeout, "10s"),
 	IN(postscreen_command_count_limit, "20", 1),	/* dummy engine: commands per session */
 	/* greylisting (core/greylist.c): check_greylist in smtpd_*_restrictions */
-	SN(greylist_database, "lmdb:$data_directory/greylist"),	/* triplets, kept in LMDB as PATH.lmdb */
+	SN(greylist_database, "lmdb:$facteur_data_directory/greylist"),	/* triplets, kept in LMDB as PATH.lmdb */
 	TN(greylist_delay, "300s", 's', 0),	/* a new triplet is deferred this long */
 	TN(greylist_retry_window, "2d", 's', 1),	/* a retry must come within this time after the delay */
 	TN(greylist_max_age, "35d", 'd', 1),	/* passed triplets and clients are forgotten after this */
@@ -460,6 +462,7 @@ static const struct param_def table[] = {
 
 	/* ---- Postfix internals: accepted with a notice ---- */
 	X(compatibility_level, "0"),
+	X(data_directory, "/var/lib/postfix"),
 	X(command_directory, "/usr/sbin"),
 	X(daemon_directory, "/usr/libexec/postfix"),
 	X(meta_directory, "/etc/postfix"),
