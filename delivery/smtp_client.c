@@ -345,8 +345,8 @@ cacheable(struct smtp_sess *s)
 	if (c->reuse_count_limit > 0 && (long long)s->uses >= c->reuse_count_limit)
 		return false;
 	/* ... and not after reuse_time_limit since it was made */
-	if (c->reuse_time_limit > 0 && s->t_conn.tv_sec
-	    && since(&s->t_conn) >= (double)c->reuse_time_limit)
+	if (c->reuse_time_limit > 0 && s->t_open.tv_sec
+	    && since(&s->t_open) >= (double)c->reuse_time_limit)
 		return false;
 	return true;
 }

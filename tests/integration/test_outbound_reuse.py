@@ -98,6 +98,21 @@ def test_reuse_count_limit(facteurd, remote):
         [c.commands for c in conns]
 
 
+def test_reuse_time_limit(facteurd, remote):
+    """Each transaction takes 0.6 s; a connection older than 1 s is not
+    reused again: at most two transactions per connection."""
+    def slow_reply(addr=None):
+        time.sleep(0.6)
+        return "250 2.0.0 Ok: queued as SLOW"
+    d = daemon(facteurd, remote, smtp_destination_concurrency_limit="1",
+               smtp_connection_reuse_time_limit="1s")
+    ids, before = queue_deferred(d, remote, 4)
+    remote.data_reply = slow_reply
+    conns = flush_and_wait(d, remote, 4, before)
+    assert len(conns) >= 2, [c.commands for c in conns]
+    assert max(c.transactions for c in conns) <= 2
+
+
 def test_no_cache_on_demand_one_connection_each(facteurd, remote):
     d = daemon(facteurd, remote, smtp_destination_concurrency_limit="1",
                smtp_connection_cache_on_demand="no")
