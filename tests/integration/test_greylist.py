@@ -132,3 +132,17 @@ def test_bad_settings_fail_startup(facteurd):
     out = d.cli("check")
     assert out.returncode != 0
     assert b"greylist_delay" in out.stdout + out.stderr
+
+
+def test_misspelt_restriction_is_a_startup_error(facteurd):
+    d = facteurd(start=False, main_cf={
+        "smtpd_recipient_restrictions": "permit_mynetworks, "
+                                        "reject_unauth_destination, "
+                                        "check_greylst"})
+    d.expect_exit = True
+    try:
+        d.start()
+        raise AssertionError("started with check_greylst")
+    except AssertionError as e:
+        assert re.search(r'unknown restriction "check_greylst" \(did you '
+                         r'mean "check_greylist"\?\)', str(e)), e
