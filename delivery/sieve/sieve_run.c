@@ -1052,6 +1052,54 @@ cancel_keep(struct run *x, const struct sieve_node *n)
 	return 0;
 }
 
+static const char *
+action_name(enum sieve_action_type t)
+{
+	switch (t) {
+	case SIEVE_ACT_KEEP:
+	case SIEVE_ACT_FILEINTO:
+		return "store";
+	case SIEVE_ACT_REDIRECT:
+		return "redirect";
+	case SIEVE_ACT_VACATION:
+		return "vacation";
+	case SIEVE_ACT_REJECT:
+		return "reject";
+	default:
+		return "discard";
+	}
+}
+
+/*
+ * RFC 5429 2.1-2.2: reject cannot go with keep, fileinto, redirect or
+ * vacation (a second response to the sender), nor twice. A conflict is a
+ * run-time error, so the message is kept in INBOX (as Pigeonhole does).
+ */
+static int
+reject_conflict(struct run *x, const struct sieve_node *n,
+		enum sieve_action_type t)
+{
+	for (size_t i = 0; i < x->r->nact; i++) {
+		const struct sieve_action *a = &x->r->act[i];
+
+		if (a->implicit || a->type == SIEVE_ACT_DISCARD)
+			continue;
+		if (t == SIEVE_ACT_REJECT && a->type == SIEVE_ACT_REJECT) {
+			errbuf_set(x->err, "%d: duplicate reject/ereject action "
+				   "not allowed (the first is at line %d)",
+				   n->line, a->line);
+			return -1;
+		}
+		if ((t == SIEVE_ACT_REJECT) != (a->type == SIEVE_ACT_REJECT)) {
+			errbuf_set(x->err, "%d: %s action conflicts with the %s "
+				   "action at line %d", n->line, action_name(t),
+				   action_name(a->type), a->line);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 static int
 run_cmd(struct run *x, const struct sieve_node *n)
 {
@@ -1099,7 +1147,8 @@ run_cmd(struct run *x, const struct sieve_node *n)
 	case SV_DELETEHEADER:
 		return run_deleteheader(x, n);
 	case SV_KEEP:
-		if ((a = store_action(x, SIEVE_ACT_KEEP, NULL)) == NULL)
+		if (reject_conflict(x, n, SIEVE_ACT_KEEP) < 0
+		    || (a = store_action(x, SIEVE_ACT_KEEP, NULL)) == NULL)
 			return -1;
 		free(a->flags);
 		a->flags = flags_for(x, n);
@@ -1113,6 +1162,8 @@ run_cmd(struct run *x, const struct sieve_node *n)
 		x->r->keep_cancelled = true;
 		return 0;
 	case SV_FILEINTO:
+		if (reject_conflict(x, n, SIEVE_ACT_FILEINTO) < 0)
+			return -1;
 		{
 			char *folder = expand(x, n->pos[0]->s[0]);
 
@@ -1127,6 +1178,8 @@ run_cmd(struct run *x, const struct sieve_node *n)
 		a->ver = cur_version(x);
 		return cancel_keep(x, n);
 	case SV_REDIRECT:
+		if (reject_conflict(x, n, SIEVE_ACT_REDIRECT) < 0)
+			return -1;
 		if (x->r->nredirects >= SIEVE_MAX_REDIRECTS) {
 			errbuf_set(x->err, "%d: too many redirects (limit %d)",
 				   n->line, SIEVE_MAX_REDIRECTS);
@@ -1169,7 +1222,8 @@ run_cmd(struct run *x, const struct sieve_node *n)
 		return cancel_keep(x, n);
 	case SV_REJECT:
 	case SV_EREJECT:
-		if ((a = add_action(x, SIEVE_ACT_REJECT)) == NULL)
+		if (reject_conflict(x, n, SIEVE_ACT_REJECT) < 0
+		    || (a = add_action(x, SIEVE_ACT_REJECT)) == NULL)
 			return -1;
 		a->reason = expand(x, n->pos[0]->s[0]);
 		x->r->keep_cancelled = true;
@@ -1178,7 +1232,8 @@ run_cmd(struct run *x, const struct sieve_node *n)
 		for (size_t i = 0; i < x->r->nact; i++)
 			if (x->r->act[i].type == SIEVE_ACT_VACATION)
 				return 0;	/* one reply per message */
-		if ((a = add_action(x, SIEVE_ACT_VACATION)) == NULL)
+		if (reject_conflict(x, n, SIEVE_ACT_VACATION) < 0
+		    || (a = add_action(x, SIEVE_ACT_VACATION)) == NULL)
 			return -1;
 		a->skip = vacation_blocked(x, n);
 		a->reason = expand(x, n->pos[0]->s[0]);

@@ -356,3 +356,31 @@ if header :contains "subject" "user" { fileinto "User"; }
     assert files(d, "example.test/alice") == []
     assert len(files(d, "example.test/alice", "User")) == 2
     assert len(files(d, "example.test/alice", "After")) == 1
+
+
+def test_reject_at_smtp_time_and_conflict_keeps(facteurd):
+    """reject refuses at the end of DATA (5.7.1 with the reason) when it
+    is the only recipient; a reject that conflicts with a fileinto is a
+    run-time error: the message goes to INBOX and the reason is logged."""
+    d = facteurd(vmailbox=USERS)
+    put_script(d, "example.test/alice", '''
+require ["reject", "fileinto"];
+if header :contains "subject" "spam" { reject "We do not want it."; }
+if header :contains "subject" "both" { fileinto "Kept"; reject "No."; }
+''')
+    msg = make_msg("buy spam now", to="alice@example.test")
+    with d.connect() as c:
+        check(c.cmd("EHLO client.test"), 250)
+        check(c.cmd("MAIL FROM:<sender@example.net>"), 250)
+        check(c.cmd("RCPT TO:<alice@example.test>"), 250)
+        check(c.cmd("DATA"), 354)
+        c.send(dot_stuff(msg))
+        r = check(c.reply(), 550, "5.7.1")
+        assert "We do not want it." in str(r), r
+        check(c.cmd("QUIT"), 221)
+    assert files(d, "example.test/alice") == []
+    assert d.queue_files() == []
+    send(d, "alice@example.test", "both ways")
+    wait_files(d, "example.test/alice")
+    wait_log(d, "reject action conflicts with the store action at line 4")
+    assert files(d, "example.test/alice", "Kept") == []
