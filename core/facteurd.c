@@ -934,7 +934,8 @@ main(int argc, char **argv)
 	if (d.base == NULL)
 		die("%s", "cannot create the event loop");
 	d.srv.base = d.base;
-	d.srv.queue_dir = g->s.queue_directory;
+	/* ours: generations come and go (queue_directory cannot change) */
+	d.srv.queue_dir = xstrdup(g->s.queue_directory);
 
 	/* Bind every listener as root (ports < 1024), then drop root. */
 	mcf = config_master(g->cfg);
@@ -1078,6 +1079,7 @@ main(int argc, char **argv)
 	free(d.sieves);
 	d.qmgr_gen = d.pickup_gen = d.cur = NULL;
 	gen_gc(&d);
+	free(d.srv.queue_dir);
 	/* The pid file goes while we still hold its lock. */
 	if (pid_path != NULL && unlink(pid_path) < 0)
 		log_write(NULL, SVC, LOG_LVL_WARNING, "remove %s: %s", pid_path,

@@ -170,7 +170,8 @@ struct qmgr {
 	char                  *pm_bounce, *pm_2bounce, *pm_delay;
 	char                  *dbl_sender;	/* double_bounce_sender */
 	unsigned               out_active, out_jobs_n, dest_limit;
-	/* qmgr_reconfigure: the next configuration, applied when idle */
+	/* qmgr_reconfigure: the next configuration, applied when idle
+	 * (reconf_try swaps every field qmgr_new derives from settings) */
 	struct qmgr           *next;
 	void                 (*next_applied)(void *arg);
 	void                  *next_arg;
@@ -1654,7 +1655,18 @@ reconf_try(struct qmgr *q)
 	QMGR_SWAP(scfg);
 	QMGR_SWAP(dest_limit);
 	QMGR_SWAP(max_inflight);
+	QMGR_SWAP(tls_policy_maps);
+	QMGR_SWAP(notify);
+	QMGR_SWAP(pm_bounce);
+	QMGR_SWAP(pm_2bounce);
+	QMGR_SWAP(pm_delay);
+	QMGR_SWAP(dbl_sender);
 #undef QMGR_SWAP
+	/* Pointers back to the qmgr itself stay ours. A field qmgr_new
+	 * derives from the settings must be swapped above: the old settings
+	 * are freed once applied() returns. */
+	q->scfg.cache_arg = q;
+	n->scfg.cache_arg = n;
 	if (event_pending(q->timer, EV_TIMEOUT, NULL)) {
 		struct timeval tv = { (time_t)(q->s->queue_run_delay > 0
 					       ? q->s->queue_run_delay : 300), 0 };

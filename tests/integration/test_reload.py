@@ -415,3 +415,33 @@ def test_reload_managesieve_listener(facteurd, cert):   # noqa: F811
     assert st.startswith("OK"), st
     a.cmd("LOGOUT")
     a.close()
+
+
+def test_reload_switches_the_queue_manager(facteurd):
+    # relayhost is the queue manager's: after the reload, mail goes to the
+    # new one (the qmgr switches once idle; connection caching on).
+    from capture import Capture
+    a, b = Capture(), Capture()
+    try:
+        d = facteurd(main_cf={"relayhost": "[127.0.0.1]:%d" % a.port,
+                              "facteur_dns_servers": "127.0.0.1:%d"
+                              % __import__("harness").free_port(),
+                              "smtp_connect_timeout": "5s"})
+        d.send("s@example.net", "x@far.example", make_msg("to a",
+                                                          to="x@far.example"))
+        assert len(a.wait_messages(1)) == 1, d.diagnostics()
+        d.params["relayhost"] = "[127.0.0.1]:%d" % b.port
+        d.write_config()
+        rc, out = reload_cli(d)
+        assert rc == 0, out
+        d.send("s@example.net", "y@far.example", make_msg("to b",
+                                                          to="y@far.example"))
+        got = b.wait_messages(1)
+        assert len(got) == 1 and got[0][1] == ["y@far.example"], \
+            d.diagnostics()
+        assert len(a.messages) == 1
+        d.wait_log(r"to=<y@far\.example>, relay=127\.0\.0\.1\[127\.0\.0\.1\]"
+                   r":%d, .*status=sent" % b.port)
+    finally:
+        a.close()
+        b.close()
