@@ -14,9 +14,16 @@ cd "$(dirname "$0")/../.." || exit 2
 
 CLANG=${CLANG:-clang}
 PKGS="libevent libevent_openssl libevent_pthreads openssl libsodium libcares libpcre2-8 libmariadb ldap"
+# LMDB (core/kvstore.c): through pkg-config where lmdb.pc exists, as GNUmakefile
+if pkg-config --exists lmdb 2>/dev/null; then
+	PKGS="$PKGS lmdb"
+	LMDB_LIB=""
+else
+	LMDB_LIB="-llmdb"
+fi
 OUT=${FUZZ_OUT:-build-fuzz}	# FUZZ_OUT: another directory (parallel runs)
 CFLAGS="-g -O1 -std=c11 -D_GNU_SOURCE -D_DEFAULT_SOURCE -pthread -I. $(pkg-config --cflags $PKGS)"
-LIBS="$(pkg-config --libs $PKGS) -lcrypt -pthread"
+LIBS="$(pkg-config --libs $PKGS) $LMDB_LIB -lcrypt -pthread"
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
 
 if ! command -v "$CLANG" >/dev/null 2>&1; then
