@@ -753,6 +753,8 @@ status_done(void *arg)
 	sd.connections = d->srv.connections;
 	sd.proxy_errors = d->srv.proxy_errors;
 	sd.retired_listeners = smtpd_listener_retired_count();
+	for (struct gen *g = d->gens; g != NULL; g = g->next)
+		sd.generations++;
 	sd.qmgr_in_flight = qmgr_in_flight(d->qmgr);
 	sd.stopping = d->stopping;
 	memcpy(sd.queue, j->queue, sizeof(sd.queue));

@@ -146,6 +146,10 @@ status_format_text(const struct status_daemon *d, struct buf *out)
 	if (d->retired_listeners)
 		buf_printf(out, "listeners_finishing_after_reload: %u\n",
 			   d->retired_listeners);
+	if (d->generations > 1)
+		buf_printf(out, "configurations_in_use: %u (the queue manager or "
+			   "local submission switches when idle)\n",
+			   d->generations);
 	buf_printf(out, "connections_total: %llu\n", d->connections);
 	if (d->proxy_errors)
 		buf_printf(out, "proxy_protocol_errors: %llu\n", d->proxy_errors);

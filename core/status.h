@@ -53,6 +53,8 @@ struct status_daemon {
 	unsigned long sessions;		/* all, retired listeners too */
 	unsigned long long connections, proxy_errors;
 	unsigned    retired_listeners;	/* finishing sessions after reloads */
+	unsigned    generations;	/* configurations still in use (1 once
+					   the qmgr and pickup switched) */
 	unsigned    qmgr_in_flight;
 	long        queue[STATUS_QUEUE_STATES];
 	int         stopping;

@@ -75,6 +75,17 @@ def test_reload_applies_parameters_and_maps(facteurd):
     # The new configuration delivers too.
     d.send("s@example.net", "newbie@example.test", make_msg("to newbie"))
     d.wait_files("newbie@example.test", 1)
+    # Once idle, the queue manager and local submission run on the new
+    # configuration and the old one is gone.
+    deadline = time.time() + 10
+    while "configurations_in_use" in d.cli("status").stdout.decode() and \
+            time.time() < deadline:
+        time.sleep(0.1)
+    st = d.cli("status").stdout.decode()
+    assert "configurations_in_use" not in st, st
+    assert "listeners_finishing_after_reload" not in st, st
+    d.send("s@example.net", "newbie@example.test", make_msg("again"))
+    d.wait_files("newbie@example.test", 2)
 
 
 def test_sighup_reloads_and_keeps_listening_socket(facteurd):
