@@ -88,12 +88,22 @@ def test_reload_applies_parameters_and_maps(facteurd):
     d.wait_files("newbie@example.test", 2)
 
 
+def _sockets(pid):
+    """The socket inodes a process holds ("socket:[N]")."""
+    fds, out = "/proc/%d/fd" % pid, set()
+    for n in os.listdir(fds):
+        try:
+            link = os.readlink(os.path.join(fds, n))
+        except OSError:
+            continue        # closed meanwhile (a session ending)
+        if link.startswith("socket:"):
+            out.add(link)
+    return out
+
+
 def test_sighup_reloads_and_keeps_listening_socket(facteurd):
     d = facteurd()
-    inode = None
-    fds = "/proc/%d/fd" % d.pid
-    socks = sorted(os.readlink(os.path.join(fds, n)) for n in os.listdir(fds)
-                   if os.readlink(os.path.join(fds, n)).startswith("socket:"))
+    socks = _sockets(d.pid)
     d.params["smtpd_banner"] = "$myhostname ESMTP hup"
     d.write_config()
     os.kill(d.pid, signal.SIGHUP)
@@ -101,17 +111,15 @@ def test_sighup_reloads_and_keeps_listening_socket(facteurd):
     with d.connect(banner=False) as c:
         check(c.reply(), 220, text="ESMTP hup")
     # The listening socket is the same file (not closed and bound again).
-    after = sorted(os.readlink(os.path.join(fds, n)) for n in os.listdir(fds)
-                   if os.readlink(os.path.join(fds, n)).startswith("socket:"))
+    after = _sockets(d.pid)
     listen_inodes = set()
     for line in open("/proc/net/tcp").read().splitlines()[1:]:
         f = line.split()
         if f[3] == "0A" and int(f[1].split(":")[1], 16) == d.port:
             listen_inodes.add("socket:[%s]" % f[9])
     assert listen_inodes, "no listening socket on port %d" % d.port
-    assert listen_inodes <= set(socks) and listen_inodes <= set(after), (
+    assert listen_inodes <= socks and listen_inodes <= after, (
         "the listening socket changed across the reload")
-    del inode
 
 
 def test_broken_config_is_refused_and_old_one_serves(facteurd):
