@@ -312,6 +312,14 @@ greylist_check(struct greylist *g, const struct greylist_query *q,
 				now + (time_t)g->max_age, err) < 0)
 			goto error;
 		why = "retried in time";
+		/* postgrey's line, for operators following a delayed message */
+		if (q->syslog_name != NULL)
+			log_write(q->syslog_name, "smtpd", LOG_LVL_INFO,
+				  "greylist: action=pass, reason=retried in time, "
+				  "delay=%lld, client_address=%s, sender=%s, "
+				  "recipient=%s", (long long)(now - first),
+				  q->client_addr, q->sender ? q->sender : "",
+				  q->rcpt ? q->rcpt : "");
 	}
 	res = GREYLIST_PASS;
 out:

@@ -40,6 +40,7 @@ struct greylist_query {
 	const char *rcpt;		/* key form */
 	bool        in_mynetworks, sasl_authenticated;
 	time_t      now;
+	const char *syslog_name;	/* NULL: no log line (tests) */
 };
 
 /* why_r (may be NULL) gets a short reason for the log ("new", "early",

@@ -1912,6 +1912,7 @@ check_greylist(struct ev *e, const char *reply_name, const char *cls)
 	q.in_mynetworks = f->in_mynetworks;
 	q.sasl_authenticated = f->sasl_authenticated;
 	q.now = time(NULL);
+	q.syslog_name = f->syslog_name;
 	errbuf_clear(&err);
 	gr = greylist_check(e->conf->greylist, &q, &why, &left, &err);
 	if (gr == GREYLIST_ERROR) {

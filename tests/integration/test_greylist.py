@@ -56,6 +56,9 @@ def test_greylist_defer_then_accept_and_restart(facteurd):
     while time.time() - t0 < 2.3:
         time.sleep(0.1)
     check(rcpt(d, "joe@remote.test"), 250)
+    d.wait_log(r"smtpd\[\d+\]: greylist: action=pass, reason=retried in time, "
+               r"delay=[23], client_address=127\.0\.0\.80, "
+               r"sender=joe@remote\.test, recipient=alice@example\.test$")
     # the same /24 shares the triplet
     check(rcpt(d, "joe@remote.test", source="127.0.0.81"), 250)
     # a whole message goes through
