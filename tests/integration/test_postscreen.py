@@ -641,3 +641,25 @@ def test_pflogsumm_counts_postscreen_rejects(facteurd, dnsmasq):
     assert r.returncode == 0, r.stderr.decode()
     assert re.search(r"^\s*1\s+rejected", out, re.M), out
     assert "blocked using zen.test" in out, out
+
+
+def test_reload_keeps_the_cache_and_applies_new_values(facteurd):
+    """SIGHUP: the new generation's postscreen shares the LMDB cache (a
+    passed client stays PASS OLD) and uses the new postscreen_* values."""
+    ps = PS(facteurd, postscreen_greet_action="ignore")
+    with ps.conn("127.0.0.110") as c:
+        teaser_then_full(c)
+        assert is_smtpd(c)
+    ps.d.wait_log(r"PASS NEW \[127\.0\.0\.110\]")
+    ps.d.params["postscreen_greet_action"] = "drop"
+    ps.d.write_config()
+    os.kill(ps.d.pid, signal.SIGHUP)
+    ps.d.wait_log(r"reload -- configuration ")
+    with ps.conn("127.0.0.110") as c:
+        check(c.reply(5), 220)
+        assert is_smtpd(c)
+    ps.d.wait_log(r"PASS OLD \[127\.0\.0\.110\]")
+    with ps.conn("127.0.0.111") as c:   # the new greet action applies
+        c.send(b"HELO x\r\n")
+        lines = [c.read_line(5), c.read_line(5)]
+        assert lines[-1] == b"521 5.5.1 Protocol error", lines
