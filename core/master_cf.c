@@ -2,7 +2,9 @@
  * master_cf.c - master.cf in Postfix's syntax: 8-field service lines with
  * continuation lines, "-o name=value" and "-o { name = value }" overrides.
  * inet lines running smtpd, postscreen or managesieved become services
- * facteur runs; every other Postfix service is accepted with a notice.
+ * facteur runs; postscreen's "smtpd pass" companion is folded into the
+ * postscreen services (its -o overrides and maxproc); every other Postfix
+ * service is accepted with a notice.
  * Must not: bind sockets or interpret override values (the listener and
  * params.c do), or log (findings go to warnings_r).
  */
