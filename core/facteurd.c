@@ -250,6 +250,7 @@ struct daemon {
 	struct control         *control;
 	struct status_http     *http;
 	struct event           *tick;
+	struct event           *switch_ev;	/* polls for an idle pool */
 	int                     log_stderr;
 	int                     signo;
 	/* stop */
@@ -387,6 +388,19 @@ switch_idle_parts(struct daemon *d)
 	sieve_cache_clear();
 	d->pickup_gen = d->cur;
 	gen_gc(d);
+}
+
+/* While a switch waits for an idle pool, look often: under load the
+ * pool is idle only for moments. */
+static void
+on_switch_poll(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+	struct timeval tv = { 0, 2000 };
+
+	switch_idle_parts(d);
+	if (d->pickup_gen != d->cur && !d->pickup_failed && !d->stopping)
+		event_add(d->switch_ev, &tv);
 }
 
 static struct smtpd_listener *
@@ -618,7 +632,7 @@ daemon_reload(struct daemon *d, struct errbuf *why)
 	log_write(NULL, SVC, LOG_LVL_INFO, "reload -- configuration %s "
 		  "(%zu listener%s)", d->dir, d->nlisteners,
 		  d->nlisteners == 1 ? "" : "s");
-	switch_idle_parts(d);
+	on_switch_poll(-1, 0, d);
 	gen_gc(d);
 	return 0;
 
@@ -1048,6 +1062,7 @@ main(int argc, char **argv)
 	}
 	d.tick = event_new(d.base, -1, EV_PERSIST, on_tick, &d);
 	event_add(d.tick, &tick);
+	d.switch_ev = evtimer_new(d.base, on_switch_poll, &d);
 	d.started = time(NULL);
 	log_write(NULL, SVC, LOG_LVL_INFO, "daemon started -- configuration %s",
 		  d.dir);
@@ -1070,6 +1085,7 @@ main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
 		event_free(sigev[i]);
 	event_free(d.tick);
+	event_free(d.switch_ev);
 	for (size_t i = 0; i < d.nlisteners; i++)
 		if (smtpd_listener_sessions(d.listeners[i]) == 0)
 			smtpd_listener_free(&d.listeners[i]);
