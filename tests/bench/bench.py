@@ -21,8 +21,8 @@ and with 1000 idle sessions open.
 Directory backends: the headline load again against facteurd with its
 domains and mailboxes in a private slapd (ldap: tables) and a private
 mariadbd (mysql: tables, the PostfixAdmin schema), the lookup cache on,
-run in turn with the file backend (file, ldap, mysql, file, ...; medians
-compared) so that the machine's load drifting hits all of them alike (the
+run in turn with a fresh file-backed one (the order rotating each round;
+medians compared) so that the machine's load drifting hits all of them alike (the
 servers come from tests/servers.py; a backend whose server is not
 installed is skipped with a note). --headline measures only the headline
 scenario (and skips the idle sessions).
@@ -943,9 +943,9 @@ def main():
 
 def directory_runs(top, args, smtp_source, owner, fsrv, head, want, stack):
     """The headline scenario against directory-backed facteurd variants,
-    interleaved with a fresh file-backed one (file, ldap, mysql, file, ...)
-    so that a change in the machine's load hits every backend alike; the
-    medians are compared."""
+    interleaved with a fresh file-backed one (file, ldap, mysql, then
+    ldap, mysql, file, ...) so that a change in the machine's load hits
+    every backend alike; the medians are compared."""
     label, sessions, msgs, size = SCENARIOS[0]
     if args.quick:
         msgs //= 5
@@ -976,7 +976,8 @@ def directory_runs(top, args, smtp_source, owner, fsrv, head, want, stack):
             return [(fsrv.name, head["facteur"])]
         runs = {f.name: [] for f in started}
         for i in range(args.repeat):
-            for f in started:
+            k = i % len(started)	# rotate: no backend always runs first
+            for f in started[k:] + started[:k]:
                 if f.name not in runs:
                     continue
                 log("%s: %s, %d messages (%d/%d) ..." % (f.name, label, msgs, i + 1, args.repeat))
