@@ -700,18 +700,26 @@ rewrite_spec(struct rewrite_ctx *c, enum rewrite_hdr_mode mode, unsigned bit,
 	bool has_at = false, inq = false;
 	int rc = 0;
 
-	for (size_t i = 0; i < n; i++) {
-		if (inq) {
-			if (s[i] == '\\' && i + 1 < n)
+	bool odd = false;	/* blanks, controls: not one addr-spec */
+
+	for (size_t i = 0; i < n && !odd; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		if (ch == '\0' || ch == '\r' || ch == '\n' || ch == 0x7f)
+			odd = true;
+		else if (inq) {
+			if (ch == '\\' && i + 1 < n)
 				i++;
-			else if (s[i] == '"')
+			else if (ch == '"')
 				inq = false;
-		} else if (s[i] == '"')
+		} else if (ch == '"')
 			inq = true;
-		else if (s[i] == '@')
+		else if (ch <= ' ')
+			odd = true;
+		else if (ch == '@')
 			has_at = true;
 	}
-	if (n == 0 || n > ADDR_PATH_MAX) {
+	if (n == 0 || n > ADDR_PATH_MAX || odd || inq) {
 		buf_append(out, s, n);
 		return 0;
 	}
