@@ -242,6 +242,7 @@ def test_reload_under_load_loses_nothing(facteurd):
     # Old listeners were freed with their last sessions.
     st = d.cli("status").stdout.decode()
     assert "listeners_finishing_after_reload" not in st, st
+    assert "configurations_in_use" not in st, st
 
 
 def _make_cert(d, name):
