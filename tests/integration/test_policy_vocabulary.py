@@ -4,7 +4,8 @@ against the daemon, each with one accepted and one refused case and the
 reply Postfix gives: permit/reject/defer, check_helo_access,
 check_recipient_access (text and numeric answers),
 check_reverse_client_hostname_access, check_recipient_maps,
-defer_if_reject, warn_if_reject, reject_unknown_hostname,
+defer_if_reject, warn_if_reject, reject_unknown_hostname, reject_non_fqdn_recipient,
+reject_unlisted_sender,
 reject_unknown_reverse_client_hostname, reject_rhsbl_client /
 _reverse_client / _recipient, smtpd_helo_required and
 strict_rfc821_envelopes. DNS data comes from a private dnsmasq.
@@ -225,3 +226,17 @@ def test_helo_required_and_strict_envelopes(facteurd):
           r"Bad recipient address syntax")
     check(c.cmd("RCPT TO:<alice@example.test>"), 250)
     c.close()
+
+
+def test_non_fqdn_recipient_and_unlisted_sender(facteurd):
+    d = daemon(facteurd, smtpd_recipient_restrictions=
+               "reject_non_fqdn_recipient",
+               smtpd_sender_restrictions="reject_unlisted_sender")
+    check(rcpt(d), 250)
+    check(rcpt(d, to="alice@localhost"), 504, "5.5.2",
+          r"<alice@localhost>: Recipient address rejected: need "
+          r"fully-qualified address")
+    # a sender in one of our domains must exist
+    check(rcpt(d, sender="bob@example.test"), 250)
+    check(rcpt(d, sender="nobody@example.test"), 550, "5.1.0",
+          r"<nobody@example\.test>: Sender address rejected: User unknown")
