@@ -16,6 +16,7 @@
 #include "core/status.h"
 
 #define RATE_SLOTS 60
+#define STATUS_RECENT 3600	/* a table failure older than this is history */
 
 static pthread_mutex_t st_lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned long long st_total[STATUS_NCOUNTERS];
@@ -164,9 +165,18 @@ status_format_text(const struct status_daemon *d, struct buf *out)
 	for (size_t k = 0; k < STATUS_NCOUNTERS; k++)
 		buf_printf(out, " %s=%llu", counter_names[k], total[k]);
 	buf_puts(out, "\n");
-	if (ntf == 0)
-		buf_puts(out, "backends: ok\n");
+	{
+		size_t recent = 0;
+
+		for (size_t i = 0; i < ntf; i++)
+			if (now - tf[i].last <= STATUS_RECENT)
+				recent++;
+		if (recent == 0)
+			buf_puts(out, "backends: ok\n");
+	}
 	for (size_t i = 0; i < ntf; i++) {
+		if (now - tf[i].last > STATUS_RECENT)
+			continue;	/* the metrics keep the whole count */
 		fmt_time(tf[i].last, t1, sizeof(t1));
 		buf_printf(out, "backend_failure: %s count=%llu last=%s "
 			   "(%lds ago): %s\n", tf[i].table, tf[i].count, t1,

@@ -60,7 +60,8 @@ struct status_daemon {
 	int         stopping;
 };
 
-/* Text for `facteur status` ("name: value" lines). */
+/* Text for `facteur status` ("name: value" lines); tables that failed in
+ * the last hour are listed, else "backends: ok". */
 void status_format_text(const struct status_daemon *d, struct buf *out);
 /* Prometheus text exposition format 0.0.4, facteur_* metrics. */
 void status_format_metrics(const struct status_daemon *d, struct buf *out);
