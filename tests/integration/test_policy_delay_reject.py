@@ -111,3 +111,32 @@ def test_bad_value_refused(facteurd):
     r = d.cli("check")
     assert r.returncode != 0
     assert b"smtpd_delay_reject" in r.stderr + r.stdout
+
+
+def test_stages_on_a_worker(facteurd):
+    # "sleep" makes the lists blocking: each stage runs on a worker and the
+    # session waits for it (the greeting, the HELO and MAIL replies)
+    d = facteurd(start=False, main_cf={"smtpd_delay_reject": "no"})
+    d.params["smtpd_client_restrictions"] = "sleep 1"
+    d.params["smtpd_helo_restrictions"] = (
+        "sleep 1, check_helo_access " + access(d, "helo", "bad.example REJECT\n"))
+    d.params["smtpd_sender_restrictions"] = (
+        "sleep 1, check_sender_access " + access(d, "sender",
+                                                 "spam@bad.test REJECT\n"))
+    d.write_config()
+    d.start()
+    t0 = time.monotonic()
+    c = d.connect()
+    assert time.monotonic() - t0 >= 1.0
+    # pipelined: each reply waits for its stage, in order
+    c.send(b"EHLO bad.example\r\nEHLO good.example\r\n")
+    check(c.reply(), 554, "5.7.1", r"<bad\.example>: Helo command rejected")
+    check(c.reply(), 250)
+    check(c.cmd("MAIL FROM:<spam@bad.test>"), 554, "5.7.1",
+          r"Sender address rejected: Access denied")
+    t0 = time.monotonic()
+    check(c.cmd("MAIL FROM:<fine@remote.test>"), 250, "2.1.0")
+    assert time.monotonic() - t0 >= 1.0
+    check(c.cmd("RCPT TO:<alice@example.test>"), 250)
+    check(c.cmd("QUIT"), 221)
+    c.close()
