@@ -359,6 +359,31 @@ def test_outage_defers_queued_mail_never_bounces(build, slapd, facteurd):
     assert re.search(r"%s: to=<alice@hosted\.test>.*status=sent" % qid, log)
 
 
+def test_cached_restriction_logs_once(build, slapd, facteurd):
+    """check_recipient_access with an ldap: table (a WARN action built by
+    result_format) and the cache on: the first RCPT misses and runs on a
+    worker, the second is answered from the cache on the loop; each logs
+    its warn line exactly once (lines of the trial on the loop are held,
+    then written or dropped)."""
+    d = facteurd(start=False)
+    extra = "cache = yes\ncache_ttl = 1h\ncache_negative_ttl = 1h\n"
+    access = write_cf(d, "access.cf", "virtual_mailboxes.cf", slapd.url,
+                      extra + "result_attribute = uid\nresult_format = WARN user %s\n")
+    d.params["smtpd_recipient_restrictions"] = ("check_recipient_access %s, "
+                                                "permit_mynetworks, reject" % access)
+    configure(d, slapd.url, extra)
+    d.start()
+    for i in range(2):
+        check(rcpt(d, "alice@hosted.test"), 250)
+    check(rcpt(d, "bob@hosted.test"), 250)
+    d.wait_log(r"warn: RCPT from .*: user bob;")
+    log = d.log()
+    assert len(re.findall(r"warn: RCPT from \S+: user alice; from=<sender@example\.net> "
+                          r"to=<alice@hosted\.test>", log)) == 2, log
+    assert len(re.findall(r"user bob;", log)) == 1
+    assert "would block" not in log
+
+
 def test_second_server_used_when_first_is_down(build, slapd, facteurd):
     d = facteurd(start=False)
     configure(d, "ldap://127.0.0.1:%d/ %s" % (harness.free_port(), slapd.url))
