@@ -239,3 +239,23 @@ def test_bad_classes_refused_at_start(facteurd):
     d.spawn()
     assert d.proc.wait(timeout=20) != 0
     assert "header_from" in open(d.stderr_path).read()
+
+
+def test_regexp_canonical(facteurd):
+    # pattern tables get the whole address (Postfix's canonical(5) regexp
+    # form), $1 substitution included
+    d = facteurd(start=False)
+    p = os.path.join(d.confdir, "canonical.regexp")
+    with open(p, "w") as f:
+        f.write("/^(.*)@[a-z0-9]+\\.old\\.test$/ ${1}@example.test\n")
+    d.params["canonical_maps"] = "regexp:" + p
+    d.write_config()
+    d.start()
+    send(d, "carol@h1.old.test", ["bob@h2.old.test"],
+         msg([("From", "Carol <carol@h1.old.test>"),
+              ("To", "bob@h2.old.test")]))
+    f = one(d, "bob@example.test")
+    assert f.field("Return-Path") == "<carol@example.test>"
+    assert f.field("X-Original-To") == "bob@h2.old.test"
+    assert f.header("From") == "Carol <carol@example.test>"
+    assert f.header("To") == "bob@example.test"
