@@ -621,6 +621,7 @@ daemon_reload(struct daemon *d, struct errbuf *why)
 	}
 	free(nl);
 	log_reopen(d, &d->cur->s, &g->s);
+	log_set_hostname(g->s.myhostname);
 	g->next = d->gens;
 	d->gens = g;
 	d->cur = g;

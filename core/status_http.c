@@ -28,6 +28,7 @@ struct status_http_conn {
 	struct bufferevent      *bev;
 	struct status_http_conn *next, *prev;
 	int                      state;	/* 0 reading, 1 answering, 2 sent */
+	int                      head;	/* HEAD: no body */
 };
 
 struct status_http {
@@ -69,7 +70,8 @@ send_text(struct status_http_conn *c, const char *status, const char *ctype,
 	evbuffer_add_printf(out, "HTTP/1.0 %s\r\nContent-Type: %s\r\n"
 			    "Content-Length: %zu\r\nConnection: close\r\n\r\n",
 			    status, ctype, len);
-	evbuffer_add(out, body, len);
+	if (!c->head)
+		evbuffer_add(out, body, len);
 	bufferevent_disable(c->bev, EV_READ);
 	bufferevent_enable(c->bev, EV_WRITE);
 }
@@ -135,7 +137,8 @@ conn_read(struct bufferevent *bev, void *arg)
 	*sp = '\0';
 	path = sp + 1;
 	path[strcspn(path, " ")] = '\0';
-	if (strcmp(line, "GET") != 0 && strcmp(line, "HEAD") != 0) {
+	c->head = strcmp(line, "HEAD") == 0;
+	if (strcmp(line, "GET") != 0 && !c->head) {
 		send_text(c, "405 Method Not Allowed", "text/plain",
 			  "GET only\n", 9);
 		return;

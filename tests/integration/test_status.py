@@ -192,6 +192,12 @@ def test_prometheus_endpoint(facteurd):
     assert r.returncode == 0
     s2 = parse_exposition(r.stdout.decode())
     assert s2[("facteur_messages_received_total", ())] == 1
+    # HEAD: the headers only.
+    req = urllib.request.Request(url, method="HEAD")
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        assert resp.status == 200
+        assert int(resp.headers["Content-Length"]) > 100
+        assert resp.read() == b""
     # Only /metrics is served.
     try:
         urllib.request.urlopen("http://127.0.0.1:%d/other" % port, timeout=10)
