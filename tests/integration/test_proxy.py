@@ -14,6 +14,7 @@ import time
 import pytest
 
 from harness import SMTPConn, check, free_port
+from test_tls import cert  # noqa: F401 (fixture)
 
 V2_SIG = b"\r\n\r\n\x00\r\nQUIT\n"
 
@@ -186,3 +187,41 @@ def test_bad_protocol_value_is_a_config_error(facteurd):
     err = open(d.stderr_path).read() + d.log()
     assert "smtpd_upstream_proxy_protocol = nginx" in err, err
     del r
+
+
+def test_proxy_before_implicit_tls(facteurd, cert):    # noqa: F811
+    # smtps behind a load balancer: the PROXY header comes first, in
+    # clear, then the TLS handshake; nothing of the ClientHello is eaten.
+    import ssl
+    port = free_port()
+    d = facteurd(start=False, main_cf={"mynetworks": "192.0.2.0/24",
+                                       "smtpd_tls_cert_file": cert["cert"],
+                                       "smtpd_tls_key_file": cert["key"]})
+    d.master_cf += ("127.0.0.1:%d inet n - n - - smtpd "
+                    "-o smtpd_tls_wrappermode=yes "
+                    "-o smtpd_upstream_proxy_protocol=haproxy\n" % port)
+    d.write_config()
+    d.start()
+    raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+    raw.sendall(v2_inet("192.0.2.44", dport=465))
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    s = ctx.wrap_socket(raw)
+    f = s.makefile("rwb")
+    assert f.readline().startswith(b"220 ")
+    f.write(b"EHLO tls.test\r\n")
+    f.flush()
+    while True:
+        line = f.readline()
+        assert line.startswith(b"250"), line
+        if line[3:4] == b" ":
+            break
+    f.write(b"MAIL FROM:<a@example.net>\r\nRCPT TO:<x@far-away.example>\r\n")
+    f.flush()
+    assert f.readline().startswith(b"250")
+    assert f.readline().startswith(b"250"), "relay for a mynetworks client"
+    f.write(b"QUIT\r\n")
+    f.flush()
+    s.close()
+    d.wait_log(r"connect from unknown\[192\.0\.2\.44\]")
