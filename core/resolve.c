@@ -54,6 +54,7 @@ struct resolve_ctx {
 	struct rewrite_ctx *rw;		/* canonical, masquerade (rewrite.c) */
 	struct alias_db    *local_aliases;	/* alias_maps (rewrite_alias.c) */
 	bool   alias_include;		/* facteur_alias_include */
+	bool   prop_virtual, prop_alias;	/* propagate_unmatched_extensions */
 	bool   blocking;
 };
 
@@ -325,6 +326,18 @@ resolve_ctx_new(const struct settings *s, struct errbuf *err)
 	c->mailbox_base = xstrdup(nz(s->virtual_mailbox_base));
 	c->min_uid = s->virtual_minimum_uid;
 	c->alias_include = s->facteur_alias_include;
+	{
+		/* unset (hand-made settings): Postfix's default */
+		struct strlist pl;
+
+		strlist_init(&pl);
+		strlist_split(&pl, s->propagate_unmatched_extensions
+			      ? s->propagate_unmatched_extensions
+			      : "canonical, virtual");
+		c->prop_virtual = strlist_contains(&pl, "virtual");
+		c->prop_alias = strlist_contains(&pl, "alias");
+		strlist_free(&pl);
+	}
 	c->recursion_limit = s->virtual_alias_recursion_limit > 0 ?
 	    s->virtual_alias_recursion_limit : 1000;
 	c->expansion_limit = s->virtual_alias_expansion_limit > 0 ?
@@ -681,19 +694,27 @@ static bool has_unquoted_at(const char *s);
  */
 static enum table_status
 local_alias_find(struct resolve_ctx *c, const char *local, struct buf *val,
-		 char **name_r, struct errbuf *err)
+		 char **name_r, char **ext_r, struct errbuf *err)
 {
 	char *name = xstrdup(local);
 	enum table_status st;
 
+	*ext_r = NULL;
 	lower_ascii(name);
 	st = alias_db_lookup(c->local_aliases, name, val, err);
 	if (st == TABLE_NOTFOUND && c->delimiter[0]) {
 		size_t n = strcspn(name, c->delimiter);
 
 		if (n > 0 && name[n] != '\0') {
+			/* "delim + ext", as the address spelt it */
+			char *ext = xstrdup(local + n);
+
 			name[n] = '\0';
 			st = alias_db_lookup(c->local_aliases, name, val, err);
+			if (st == TABLE_FOUND)
+				*ext_r = ext;
+			else
+				free(ext);
 		}
 	}
 	*name_r = name;
@@ -787,10 +808,11 @@ read_include(const char *path, char **why_r)
 	return buf_steal(&out);
 }
 
-/* The targets of a local alias. */
+/* The targets of a local alias; ext ("+tag" or NULL) goes on each target's
+ * local part with propagate_unmatched_extensions = ... alias. */
 static enum resolve_status
 expand_local_alias(struct expand *x, const char *name, const char *key,
-		   const char *value, long long depth)
+		   const char *value, const char *ext, long long depth)
 {
 	struct resolve_ctx *c = x->c;
 	struct strlist targets;
@@ -827,7 +849,7 @@ expand_local_alias(struct expand *x, const char *name, const char *key,
 				rs = RESOLVE_TEMPFAIL;
 				break;
 			}
-			rs = expand_local_alias(x, name, key, v, depth + 1);
+			rs = expand_local_alias(x, name, key, v, ext, depth + 1);
 			free(v);
 			if (rs == RESOLVE_UNKNOWN) {
 				/* nothing usable in it: the others may be */
@@ -860,6 +882,12 @@ expand_local_alias(struct expand *x, const char *name, const char *key,
 		}
 		free(text);
 		used++;
+		if (ext != NULL && c->prop_alias) {
+			char *nl = xasprintf("%s%s", a.local, ext);
+
+			free(a.local);
+			a.local = nl;
+		}
 		tkey = addr_key(&a);
 		if (strcasecmp(tkey, key) == 0)
 			rs = add_final(x, tkey);	/* "fred: fred, ...": kept */
@@ -1006,16 +1034,17 @@ expand(struct expand *x, const char *local, const char *domain, long long depth)
 	if (st == TABLE_NOTFOUND && cls == RESOLVE_CLASS_LOCAL &&
 	    !alias_db_empty(c->local_aliases)) {
 		/* local(8): alias_maps, after virtual_alias_maps */
-		char *name = NULL;
+		char *name = NULL, *lext = NULL;
 
-		st = local_alias_find(c, local, &val, &name, &err);
+		st = local_alias_find(c, local, &val, &name, &lext, &err);
 		if (st == TABLE_FOUND)
 			rs = expand_local_alias(x, name, key, buf_cstr(&val),
-						depth);
+						lext, depth);
 		else if (st != TABLE_NOTFOUND) {
 			x->reason = xstrdup(errbuf_str(&err));
 			rs = table_status_to_resolve(st);
 		}
+		free(lext);
 		free(name);
 		if (st != TABLE_NOTFOUND)
 			goto out;
@@ -1063,7 +1092,7 @@ expand(struct expand *x, const char *local, const char *domain, long long depth)
 		}
 		free(text);
 		/* propagate_unmatched_extensions: user+ext -> target+ext */
-		if (ext && delim[0]) {
+		if (ext && delim[0] && c->prop_virtual) {
 			char *nl = xasprintf("%s%s%s", t.local, delim, ext);
 			free(t.local);
 			t.local = nl;

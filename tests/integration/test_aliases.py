@@ -187,3 +187,23 @@ def test_include_when_enabled(facteurd):
     # an include file that cannot be read: try later, never a bounce
     check(rcpt(d, "lost@mx.example.test"), 451, "4.3.0")
     d.wait_log(r"lost@mx\.example\.test>: :include:.*nosuch: No such file")
+
+
+def test_extension_propagation(facteurd):
+    # default (canonical, virtual): the alias's targets do not get +tag
+    d = daemon(facteurd)
+    d.send("x@remote.test", ["team+tag@mx.example.test"],
+           make_msg("ext", to="team+tag@mx.example.test"))
+    f = d.wait_files("alice@example.test", 1)[0]
+    assert f.field("X-Original-To") == "team+tag@mx.example.test"
+    assert f.field("Delivered-To") == "alice@example.test"
+    d.stop()
+    # with "alias" they do, as local(8) does
+    d.params["propagate_unmatched_extensions"] = "canonical, virtual, alias"
+    d.write_config()
+    d.start()
+    d.send("x@remote.test", ["team+tag@mx.example.test"],
+           make_msg("ext2", to="team+tag@mx.example.test"))
+    got = d.wait_files("alice@example.test", 2)
+    assert sorted(g.field("Delivered-To") for g in got) == [
+        "alice+tag@example.test", "alice@example.test"]
