@@ -23,6 +23,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "backends/table.h"
 #include "core/lib/buf.h"
 #include "core/lib/strlist.h"
 #include "auth/passdb.h"
@@ -255,6 +256,44 @@ setup_sasl(struct smtpd_listener *l, struct smtpd_listener *old,
 	return 0;
 }
 
+static int
+sni_entry_unreadable(const char *key, const char *value, void *arg)
+{
+	int *r = arg;
+
+	if (unreadable(value))
+		*r = 1;
+	return 0;
+}
+
+/* A file named by tls_server_sni_maps (or a map itself) is root's only. */
+static int
+sni_unreadable(const char *maps)
+{
+	struct strlist v;
+	int r = 0;
+
+	strlist_init(&v);
+	strlist_split(&v, maps ? maps : "");
+	for (size_t i = 0; i < v.n && !r; i++) {
+		struct errbuf e;
+		const char *colon = strchr(v.v[i], ':');
+		struct table *tb;
+
+		errbuf_clear(&e);
+		if (colon != NULL && unreadable(colon + 1)) {
+			r = 1;
+			break;
+		}
+		if ((tb = table_open(v.v[i], 0, &e)) == NULL)
+			continue;
+		(void)table_dump(tb, sni_entry_unreadable, &r, &e);
+		table_close(&tb);
+	}
+	strlist_free(&v);
+	return r;
+}
+
 /* A reload may keep old's TLS context: same files and level, and the
  * new one failed because a file cannot be read (root-only key), not for
  * a bad or mismatched content. */
@@ -264,7 +303,9 @@ tls_reusable(const struct smtpd_listener *l, const struct smtpd_listener *old)
 	return old != NULL && old->tls != NULL && old->tls_ref != NULL &&
 	    (unreadable(l->s.smtpd_tls_cert_file) ||
 	     unreadable(l->s.smtpd_tls_key_file) ||
-	     unreadable(l->s.smtpd_tls_chain_files)) &&
+	     unreadable(l->s.smtpd_tls_chain_files) ||
+	     sni_unreadable(l->s.tls_server_sni_maps)) &&
+	    same_str(old->s.tls_server_sni_maps, l->s.tls_server_sni_maps) &&
 	    old->tls_level == l->tls_level &&
 	    same_str(old->s.smtpd_tls_cert_file, l->s.smtpd_tls_cert_file) &&
 	    same_str(old->s.smtpd_tls_key_file, l->s.smtpd_tls_key_file) &&

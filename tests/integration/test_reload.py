@@ -16,6 +16,7 @@ import pytest
 
 from harness import check, dot_stuff, make_msg, maildir_files
 from test_tls import cert  # noqa: F401 (fixture)
+from test_tls_sni import sni_files  # noqa: F401 (fixture)
 
 
 def smtp_source():
@@ -483,3 +484,31 @@ def test_reload_switches_the_queue_manager(facteurd):
     finally:
         a.close()
         b.close()
+
+
+def test_reload_keeps_root_only_sni_keys(facteurd, sni_files):
+    # tls_server_sni_maps naming keys only root reads: the reload keeps
+    # the contexts loaded at start (with a warning) instead of failing.
+    from test_tls_sni import subject
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    d = facteurd(start=False)
+    certdir = os.path.join(d.root, "certs")
+    os.makedirs(certdir)
+    os.chmod(certdir, 0o755)
+    _make_cert(certdir, "default")
+    key, crt = (os.path.join(certdir, "default.key"),
+                os.path.join(certdir, "default.crt"))
+    os.chmod(key, 0o644)
+    d.params.update({"smtpd_tls_cert_file": crt, "smtpd_tls_key_file": key,
+                     "smtpd_tls_security_level": "may",
+                     "tls_server_sni_maps": "texthash:" + sni_files["map"]})
+    d.write_config()
+    d.start()
+    assert subject(d.port, "mail.alpha.test") == "mail.alpha.test"
+    rc, out = reload_cli(d)
+    assert rc == 0, out
+    d.wait_log(r"warning: .*reload: .*keeping the certificate and key "
+               r"loaded before")
+    assert subject(d.port, "mail.alpha.test") == "mail.alpha.test"
+    assert subject(d.port, "other.test") == "default.reload.test"
