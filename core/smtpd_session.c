@@ -6,6 +6,10 @@
  * makes it durable off the loop before the 250 reply.
  * Pipelined commands wait in the input buffer while a reply is pending, so
  * replies always come out in command order.
+ * With smtpd_upstream_proxy_protocol = haproxy a PROXY header
+ * (core/proxy_proto.c) is read before anything else, taking only its own
+ * bytes off the socket; its client address is the session's from then on.
+ * At facteurd stop, past facteur_shutdown_timeout, sessions get a 421.
  * Must not: block (lookups that may block and all disk work run on
  * workers), let client input grow a buffer past its limit, or free a
  * session while a worker still holds it.
