@@ -892,11 +892,17 @@ rewrite_headers(struct rewrite_ctx *c, enum rewrite_hdr_mode mode,
 			if (e >= len || (content[e] != ' ' && content[e] != '\t'))
 				break;
 		}
+		size_t nend;
+
 		for (colon = p; colon < e && content[colon] != ':' &&
-		     content[colon] > ' '; colon++)
+		     content[colon] > ' ' && content[colon] < 0x7f; colon++)
 			;
-		cls = colon < e && content[colon] == ':' ?
-		      hdr_class(content + p, colon - p) : 0;
+		nend = colon;
+		/* "Name :" (blanks before the colon), as Postfix's is_header */
+		while (colon < e && (content[colon] == ' ' || content[colon] == '\t'))
+			colon++;
+		cls = colon < e && content[colon] == ':' && nend > p ?
+		      hdr_class(content + p, nend - p) : 0;
 		if (cls != 0 && e - p <= REWRITE_HDR_MAX) {
 			/* value without the final line end */
 			size_t ve = e;

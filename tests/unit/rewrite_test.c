@@ -252,6 +252,11 @@ test_headers(void **state)
 	/* remote: incomplete addresses get remote_header_rewrite_domain */
 	hdr_is(c, REWRITE_HDR_REMOTE, "Reply-To: someone\nResent-To: x@old.test\n\n",
 	       "Reply-To: someone@domain.invalid\nResent-To: x@new.test\n\n");
+	/* blanks before the colon still make a header (Postfix's is_header) */
+	hdr_is(c, REWRITE_HDR_LOCAL, "To : a@old.test\n\n",
+	       "To : a@new.test\n\n");
+	hdr_is(c, REWRITE_HDR_LOCAL, "X-To: a@old.test\nTo-X: a@old.test\n\n",
+	       NULL);
 	/* a quoted local part comes back quoted; a route stays */
 	hdr_is(c, REWRITE_HDR_LOCAL, "Sender: <@relay.test:a@old.test>\n"
 	       "Errors-To: \"x y\"@old.test\n\n",
