@@ -32,6 +32,7 @@
 #include "core/rewrite.h"
 #include "core/rewrite_alias.h"
 #include "core/smtpd_check.h"
+#include "core/smtpd_server.h"
 
 #if defined(__FreeBSD__) || defined(__DragonFly__)
 #define FACTEUR_CONFIG_DIR "/usr/local/etc/facteur"
@@ -944,6 +945,11 @@ cmd_check(struct cli *cli, int argc, char **argv)
 				check_settings(cli, lc, &s);
 				check_maps(cli, lc, &seen);
 			}
+			/* PROXY protocol (core/smtpd_listener.c) */
+			if ((strcmp(m->v[i].command, "smtpd") == 0 ||
+			     strcmp(m->v[i].command, "postscreen") == 0) &&
+			    smtpd_listener_check_proxy(&s, &m->v[i], &err) < 0)
+				check_error(cli, "%s", errbuf_str(&err));
 			/* postscreen_* values (core/postscreen.c) */
 			if (strcmp(m->v[i].command, "postscreen") == 0 &&
 			    postscreen_check_config(lc, &s, m->v[i].service,

@@ -390,21 +390,8 @@ smtpd_listener_prepare(struct smtpd_server *srv, const struct config *base_cfg,
 		goto fail;
 	if (setup_tls(l, old, err) < 0 || setup_sasl(l, old, err) < 0)
 		goto fail;
-	if (l->s.smtpd_upstream_proxy_protocol[0] != '\0' &&
-	    strcmp(svc->command, "postscreen") == 0) {
-		errbuf_set(err, "%s: smtpd_upstream_proxy_protocol on a postscreen "
-			   "listener: postscreen would read the PROXY header as "
-			   "SMTP (postscreen_upstream_proxy_protocol is not "
-			   "supported yet)", l->service);
+	if (smtpd_listener_check_proxy(&l->s, svc, err) < 0)
 		goto fail;
-	}
-	if (l->s.smtpd_upstream_proxy_protocol[0] != '\0' &&
-	    strcmp(l->s.smtpd_upstream_proxy_protocol, "haproxy") != 0) {
-		errbuf_set(err, "%s: smtpd_upstream_proxy_protocol = %s: "
-			   "unsupported (expected haproxy, or empty)", l->service,
-			   l->s.smtpd_upstream_proxy_protocol);
-		goto fail;
-	}
 	l->max_sessions = svc->maxproc > 0 ? (unsigned)svc->maxproc
 					   : (unsigned)l->s.default_process_limit;
 	build_replies(l);
@@ -419,6 +406,28 @@ smtpd_listener_prepare(struct smtpd_server *srv, const struct config *base_cfg,
 fail:
 	smtpd_listener_free(&l);
 	return NULL;
+}
+
+int
+smtpd_listener_check_proxy(const struct settings *s,
+			   const struct master_service *svc, struct errbuf *err)
+{
+	const char *v = s->smtpd_upstream_proxy_protocol;
+
+	if (v[0] != '\0' && strcmp(svc->command, "postscreen") == 0) {
+		errbuf_set(err, "%s: smtpd_upstream_proxy_protocol on a postscreen "
+			   "listener: postscreen would read the PROXY header as "
+			   "SMTP (postscreen_upstream_proxy_protocol is not "
+			   "supported yet)", svc->service);
+		return -1;
+	}
+	if (v[0] != '\0' && strcmp(v, "haproxy") != 0) {
+		errbuf_set(err, "%s: smtpd_upstream_proxy_protocol = %s: "
+			   "unsupported (expected haproxy, or empty)",
+			   svc->service, v);
+		return -1;
+	}
+	return 0;
 }
 
 int

@@ -55,6 +55,11 @@ struct smtpd_listener *smtpd_listener_prepare(struct smtpd_server *srv,
 					      const struct master_service *svc,
 					      struct smtpd_listener *old,
 					      struct errbuf *err);
+/* smtpd_upstream_proxy_protocol of a listener's settings (also for
+ * facteur check): "" or haproxy, not on a postscreen line. -1 + err. */
+int  smtpd_listener_check_proxy(const struct settings *s,
+				const struct master_service *svc,
+				struct errbuf *err);
 /* Binds l's addresses (as the current user). -1 + err. */
 int  smtpd_listener_bind(struct smtpd_listener *l, struct errbuf *err);
 /* 1 if a reload may hand old's sockets to l (same service and addresses). */

@@ -180,13 +180,25 @@ def test_missing_header_times_out(lb):
 def test_bad_protocol_value_is_a_config_error(facteurd):
     d = facteurd(start=False, main_cf={"smtpd_upstream_proxy_protocol": "nginx"})
     r = d.cli("check")
+    assert r.returncode == 1
+    assert b"smtpd_upstream_proxy_protocol = nginx: unsupported" in r.stderr
     d.spawn()
     rc = d.proc.wait(10)
     d.expect_exit = True
     assert rc != 0
     err = open(d.stderr_path).read() + d.log()
     assert "smtpd_upstream_proxy_protocol = nginx" in err, err
-    del r
+
+
+def test_proxy_on_a_postscreen_line_is_refused(facteurd):
+    port = free_port()
+    d = facteurd(start=False)
+    d.master_cf += ("127.0.0.1:%d inet n - n - 1 postscreen "
+                    "-o smtpd_upstream_proxy_protocol=haproxy\n" % port)
+    d.write_config()
+    r = d.cli("check")
+    assert r.returncode == 1
+    assert b"on a postscreen listener" in r.stderr, r.stderr
 
 
 def test_proxy_before_implicit_tls(facteurd, cert):    # noqa: F811
