@@ -512,3 +512,24 @@ def test_reload_keeps_root_only_sni_keys(facteurd, sni_files):
                r"loaded before")
     assert subject(d.port, "mail.alpha.test") == "mail.alpha.test"
     assert subject(d.port, "other.test") == "default.reload.test"
+
+
+def test_reload_and_stop_fall_back_to_signals(facteurd):
+    # Without the control socket, facteur reload / stop signal the pid
+    # of the locked pid file.
+    d = facteurd()
+    os.unlink(os.path.join(d.queue, "private", "control"))
+    d.params["smtpd_banner"] = "$myhostname ESMTP by signal"
+    d.write_config()
+    rc, out = reload_cli(d)
+    assert rc == 0, out
+    assert "signal HUP sent to facteurd (pid %d)" % d.pid in out
+    d.wait_log(r"reload -- configuration")
+    with d.connect(banner=False) as c:
+        check(c.reply(), 220, text="ESMTP by signal")
+    r = d.cli("stop", timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert b"facteurd stopped" in r.stdout
+    assert d.proc.wait(5) == 0
+    d.expect_exit = True
+    assert not os.path.exists(os.path.join(d.queue, "pid", "facteurd.pid"))
