@@ -129,6 +129,19 @@ def test_masquerade_seed000(facteurd):
     assert f.header("To") == "alice@example.test, bob@example.test"
 
 
+def test_masquerade_seed000_claim(facteurd):
+    # seed 000 says the list "foo.example.com example.com" turns
+    # tot@foo.example.com into toto@example.com; Postfix (the reference)
+    # stops at the first match, foo.example.com itself (test above). The
+    # seed's rewrite is what "masquerade_domains = example.com" does:
+    d = facteurd(main_cf={"masquerade_domains": "example.test"})
+    send(d, "toto@foo.example.test", ["alice@example.test"],
+         msg([("From", "toto@foo.example.test")]))
+    f = one(d, "alice@example.test")
+    assert f.field("Return-Path") == "<toto@example.test>"
+    assert f.header("From") == "toto@example.test"
+
+
 def test_masquerade_exception_and_envelope_recipient(facteurd):
     d = facteurd(main_cf={
         "masquerade_domains": "!sub.example.test, example.test",
