@@ -92,6 +92,9 @@ static const struct param_def table[] = {
 	B(smtpd_delay_reject, "yes"),
 	B(strict_rfc821_envelopes, "no"),
 	B(smtpd_peername_lookup, "yes"),
+	/* the client name lookup (PTR + forward) never takes longer than
+	 * this; then the name is unknown with a temporary status */
+	T(facteur_peername_timeout, "5s", 's', 1),
 	/* behind a load balancer (core/proxy_proto.c): "" or haproxy */
 	S(smtpd_upstream_proxy_protocol, ""),
 	T(smtpd_upstream_proxy_timeout, "5s", 's', 1),
@@ -371,7 +374,7 @@ static const struct param_def table[] = {
 	IN(postscreen_client_connection_count_limit, "$smtpd_client_connection_count_limit", 0),	/* screened at once per client (0 = no limit) */
 	IL(postscreen_post_queue_limit, "$default_process_limit", 1),
 	IN(postscreen_pre_queue_limit, "$default_process_limit", 1),	/* clients screened at once */
-	SL(postscreen_upstream_proxy_protocol, ""),
+	S(postscreen_upstream_proxy_protocol, ""),	/* core/smtpd_listener.c */
 	SN(postscreen_forbidden_commands, "$smtpd_forbidden_commands"),	/* non-SMTP commands */
 	SL(postscreen_whitelist_interfaces, "static:all"),
 	SL(postscreen_allowlist_interfaces, "$postscreen_whitelist_interfaces"),
@@ -387,7 +390,7 @@ static const struct param_def table[] = {
 	SL(postscreen_expansion_filter, ""),
 	SL(postscreen_reject_footer, "$smtpd_reject_footer"),
 	SL(postscreen_reject_footer_maps, ""),
-	SL(postscreen_upstream_proxy_timeout, "5s"),
+	T(postscreen_upstream_proxy_timeout, "5s", 's', 1),
 	SL(postscreen_watchdog_timeout, "10s"),
 	IN(postscreen_command_count_limit, "20", 1),	/* dummy engine: commands per session */
 	/* greylisting (core/greylist.c): check_greylist in smtpd_*_restrictions */

@@ -60,8 +60,11 @@ struct settings {
 	long long default_process_limit;
 	bool smtpd_helo_required, disable_vrfy_command, smtpd_delay_reject;
 	bool strict_rfc821_envelopes, smtpd_peername_lookup;
+	long long facteur_peername_timeout;	/* core/smtpd_peername.c */
 	char *smtpd_upstream_proxy_protocol;	/* core/proxy_proto.c */
 	long long smtpd_upstream_proxy_timeout;
+	char *postscreen_upstream_proxy_protocol;	/* the same, postscreen */
+	long long postscreen_upstream_proxy_timeout;
 	bool enable_original_recipient;
 	/* client and SASL user rate limits (core/smtpd_limits.c) */
 	long long smtpd_client_connection_count_limit;

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -32,6 +33,7 @@
 #include "core/listen.h"
 #include "core/log.h"
 #include "core/postscreen.h"
+#include "core/proxy_proto.h"
 #include "core/smtpd_limits.h"
 #include "core/smtpd_listener.h"
 #include "core/smtpd_session.h"
@@ -82,16 +84,163 @@ unreadable(const char *files)
 	return r;
 }
 
+/* No session, no PROXY header being read, no client being screened. */
+static int
+listener_idle(const struct smtpd_listener *l)
+{
+	return l->nsessions == 0 && l->nproxies == 0 &&
+	    (l->ps == NULL || postscreen_active(l->ps) == 0);
+}
+
+/* A client accepted: screening first on a postscreen line, else SMTP. */
+static void
+listener_dispatch(struct smtpd_listener *l, int fd, const struct sockaddr *sa,
+		  int salen)
+{
+	if (l->ps != NULL)	/* master.cf "postscreen": screening first */
+		postscreen_accept(l->ps, fd, sa, salen);
+	else
+		smtpd_session_start(l, fd, sa, salen);
+}
+
+/* ---- PROXY protocol: the load balancer's header before anything ---- */
+
+struct listener_proxy {
+	struct smtpd_listener  *l;
+	int                     fd;
+	struct event           *ev;
+	size_t                  len;	/* header bytes taken so far */
+	struct sockaddr_storage peer;	/* the load balancer */
+	int                     peerlen;
+	char                    peer_addr[INET6_ADDRSTRLEN];
+	struct listener_proxy  *next, *prev;
+	unsigned char           buf[PROXY_PROTO_MAX];
+};
+
+static void
+proxy_free(struct listener_proxy *p, int close_fd)
+{
+	struct smtpd_listener *l = p->l;
+
+	if (p->prev)
+		p->prev->next = p->next;
+	else
+		l->proxies = p->next;
+	if (p->next)
+		p->next->prev = p->prev;
+	l->nproxies--;
+	event_free(p->ev);		/* before its socket closes */
+	if (close_fd)
+		close(p->fd);
+	free(p);
+}
+
+static void
+proxy_fail(struct listener_proxy *p, const char *why)
+{
+	struct smtpd_listener *l = p->l;
+
+	log_write(l->s.syslog_name, l->ps != NULL ? "postscreen" : "smtpd",
+		  LOG_LVL_WARNING, "haproxy read: %s from [%s]", why,
+		  p->peer_addr);
+	l->srv->proxy_errors++;
+	proxy_free(p, 1);
+	if (l->retired && listener_idle(l))
+		smtpd_listener_free(&l);
+}
+
+/*
+ * The header is peeked, and only its own bytes are taken off the socket:
+ * what follows is the client's (SMTP commands, or a TLS ClientHello on
+ * smtps). A valid but incomplete beginning is all header, so it is taken.
+ */
+static void
+proxy_read(evutil_socket_t fd, short what, void *arg)
+{
+	struct listener_proxy *p = arg;
+	struct smtpd_listener *l = p->l;
+	struct proxy_info pi;
+	char err[128];
+	ssize_t n;
+	size_t take;
+	int r;
+
+	if (what & EV_TIMEOUT) {
+		proxy_fail(p, "time limit exceeded");
+		return;
+	}
+	n = recv(fd, p->buf + p->len, sizeof(p->buf) - p->len, MSG_PEEK);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return;
+	if (n <= 0) {
+		proxy_fail(p, n == 0 ? "lost connection" : strerror(errno));
+		return;
+	}
+	r = proxy_proto_parse(p->buf, p->len + (size_t)n, &pi, err, sizeof(err));
+	if (r < 0) {
+		proxy_fail(p, err);
+		return;
+	}
+	take = r == 0 ? (size_t)n : (size_t)r - p->len;
+	if (recv(fd, p->buf + p->len, take, 0) != (ssize_t)take) {
+		proxy_fail(p, "short read");
+		return;
+	}
+	p->len += take;
+	if (r == 0)
+		return;
+	/* Complete: the real client is the one screened, checked, logged. */
+	fd = p->fd;
+	if (pi.local) {
+		struct sockaddr_storage peer = p->peer;
+		int peerlen = p->peerlen;
+
+		proxy_free(p, 0);
+		listener_dispatch(l, fd, (struct sockaddr *)&peer, peerlen);
+	} else {
+		proxy_free(p, 0);
+		listener_dispatch(l, fd, (struct sockaddr *)&pi.src,
+				  (int)pi.srclen);
+	}
+	/* l may be gone now (a retired listener whose only client was
+	 * refused); else smtpd_listener_sweep frees it when idle. */
+}
+
 static void
 listener_accept(struct evconnlistener *evl, evutil_socket_t fd,
 		struct sockaddr *sa, int salen, void *arg)
 {
 	struct smtpd_listener *l = arg;
+	struct listener_proxy *p;
+	struct timeval tv = { (time_t)l->proxy_timeout, 0 };
+	struct netlist_addr a;
 
-	if (l->ps != NULL)	/* master.cf "postscreen": screening first */
-		postscreen_accept(l->ps, fd, sa, salen);
+	if (!l->proxy) {
+		listener_dispatch(l, fd, sa, salen);
+		return;
+	}
+	p = xcalloc(1, sizeof(*p));
+	p->l = l;
+	p->fd = fd;
+	if (salen > 0 && (size_t)salen <= sizeof(p->peer))
+		memcpy(&p->peer, sa, (size_t)salen);
+	p->peerlen = salen;
+	if (netlist_addr_from_sockaddr(sa, &a) == 0)
+		netlist_addr_format(&a, p->peer_addr, sizeof(p->peer_addr));
 	else
-		smtpd_session_start(l, fd, sa, salen);
+		snprintf(p->peer_addr, sizeof(p->peer_addr), "unknown");
+	p->ev = event_new(l->srv->base, fd, EV_READ | EV_PERSIST, proxy_read, p);
+	if (p->ev == NULL) {
+		close(fd);
+		free(p);
+		return;
+	}
+	p->next = l->proxies;
+	if (l->proxies)
+		l->proxies->prev = p;
+	l->proxies = p;
+	l->nproxies++;
+	event_add(p->ev, &tv);
 }
 
 static void
@@ -392,6 +541,13 @@ smtpd_listener_prepare(struct smtpd_server *srv, const struct config *base_cfg,
 		goto fail;
 	if (smtpd_listener_check_proxy(&l->s, svc, err) < 0)
 		goto fail;
+	if (strcmp(svc->command, "postscreen") == 0) {
+		l->proxy = l->s.postscreen_upstream_proxy_protocol[0] != '\0';
+		l->proxy_timeout = l->s.postscreen_upstream_proxy_timeout;
+	} else {
+		l->proxy = l->s.smtpd_upstream_proxy_protocol[0] != '\0';
+		l->proxy_timeout = l->s.smtpd_upstream_proxy_timeout;
+	}
 	l->max_sessions = svc->maxproc > 0 ? (unsigned)svc->maxproc
 					   : (unsigned)l->s.default_process_limit;
 	build_replies(l);
@@ -412,19 +568,22 @@ int
 smtpd_listener_check_proxy(const struct settings *s,
 			   const struct master_service *svc, struct errbuf *err)
 {
-	const char *v = s->smtpd_upstream_proxy_protocol;
+	int ps = strcmp(svc->command, "postscreen") == 0;
+	const char *name = ps ? "postscreen_upstream_proxy_protocol"
+			      : "smtpd_upstream_proxy_protocol";
+	const char *v = ps ? s->postscreen_upstream_proxy_protocol
+			   : s->smtpd_upstream_proxy_protocol;
 
-	if (v[0] != '\0' && strcmp(svc->command, "postscreen") == 0) {
+	if (ps && s->smtpd_upstream_proxy_protocol[0] != '\0') {
 		errbuf_set(err, "%s: smtpd_upstream_proxy_protocol on a postscreen "
-			   "listener: postscreen would read the PROXY header as "
-			   "SMTP (postscreen_upstream_proxy_protocol is not "
-			   "supported yet)", svc->service);
+			   "listener: the SMTP sessions behind postscreen get no "
+			   "header (set postscreen_upstream_proxy_protocol)",
+			   svc->service);
 		return -1;
 	}
 	if (v[0] != '\0' && strcmp(v, "haproxy") != 0) {
-		errbuf_set(err, "%s: smtpd_upstream_proxy_protocol = %s: "
-			   "unsupported (expected haproxy, or empty)",
-			   svc->service, v);
+		errbuf_set(err, "%s: %s = %s: unsupported (expected haproxy, "
+			   "or empty)", svc->service, name, v);
 		return -1;
 	}
 	return 0;
@@ -489,11 +648,6 @@ smtpd_listener_take_sockets(struct smtpd_listener *l, struct smtpd_listener *old
 /* Retired listeners still finishing sessions (or postscreen checks). */
 static struct smtpd_listener *retired_head;
 
-static int
-listener_idle(const struct smtpd_listener *l)
-{
-	return l->nsessions == 0 && (l->ps == NULL || postscreen_active(l->ps) == 0);
-}
 
 void
 smtpd_listener_sweep(void)
@@ -694,6 +848,8 @@ smtpd_listener_free(struct smtpd_listener **lp)
 		if (l->rnext != NULL)
 			l->rnext->rprev = l->rprev;
 	}
+	while (l->proxies != NULL)
+		proxy_free(l->proxies, 1);
 	postscreen_free(&l->ps);
 	for (size_t i = 0; i < l->nfds; i++) {
 		if (l->evl != NULL && l->evl[i] != NULL)

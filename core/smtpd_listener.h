@@ -56,6 +56,11 @@ struct smtpd_listener {
 	struct listener_ref        *tls_ref, *passdb_ref;	/* owners of tls,
 						   passdb (shared on reload) */
 	struct smtpd_listener      *rnext, *rprev;	/* retired list */
+	/* PROXY protocol (smtpd_ or postscreen_upstream_proxy_protocol) */
+	bool                        proxy;
+	long long                   proxy_timeout;
+	struct listener_proxy      *proxies;	/* headers being read */
+	unsigned                    nproxies;
 };
 
 /* smtpd_session.c: session list and end of life. */

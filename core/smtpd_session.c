@@ -6,9 +6,8 @@
  * makes it durable off the loop before the 250 reply.
  * Pipelined commands wait in the input buffer while a reply is pending, so
  * replies always come out in command order.
- * With smtpd_upstream_proxy_protocol = haproxy a PROXY header
- * (core/proxy_proto.c) is read before anything else, taking only its own
- * bytes off the socket; its client address is the session's from then on.
+ * Behind a load balancer the listener has read the PROXY header already
+ * (smtpd_listener.c): the address given here is the real client's.
  * At facteurd stop, past facteur_shutdown_timeout, sessions get a 421.
  * Must not: block (lookups that may block and all disk work run on
  * workers), let client input grow a buffer past its limit, or free a
@@ -44,13 +43,13 @@
 #include "core/lib/xmalloc.h"
 #include "core/log.h"
 #include "core/netlist.h"
-#include "core/proxy_proto.h"
 #include "core/queue.h"
 #include "core/smtpd_cmd.h"
 #include "core/smtpd_commit.h"
 #include "core/smtpd_data_check.h"
 #include "core/smtpd_limits.h"
 #include "core/smtpd_listener.h"
+#include "core/smtpd_notify.h"
 #include "core/smtpd_session.h"
 #include "core/tls.h"
 #include "core/worker.h"
@@ -60,14 +59,6 @@
 #define SESSION_INPUT_MAX (64 * 1024)
 /* Content handed over per callback when a data line has no end yet. */
 #define DATA_CHUNK_MAX (64 * 1024)
-
-/* smtpd_upstream_proxy_protocol = haproxy: the header being read. */
-struct smtpd_proxy {
-	struct event           *ev;
-	size_t                  len;	/* header bytes consumed so far */
-	struct sockaddr_storage peer;	/* the load balancer */
-	unsigned char           buf[PROXY_PROTO_MAX];
-};
 
 static void session_process(struct smtpd_session *s);
 static void session_close(struct smtpd_session *s);
@@ -92,6 +83,7 @@ smtpd_session_reply(struct smtpd_session *s, const char *fmt, ...)
 		return;
 	out = bufferevent_get_output(s->bev);
 	va_start(ap, fmt);
+	smtpd_notify_vreply(s, fmt, ap);	/* notify_classes transcript */
 	evbuffer_add_vprintf(out, fmt, ap);
 	va_end(ap);
 	evbuffer_add(out, "\r\n", 2);
@@ -109,6 +101,7 @@ reply_error(struct smtpd_session *s, const char *fmt, ...)
 		return;
 	out = bufferevent_get_output(s->bev);
 	va_start(ap, fmt);
+	smtpd_notify_vreply(s, fmt, ap);	/* notify_classes transcript */
 	evbuffer_add_vprintf(out, fmt, ap);
 	va_end(ap);
 	evbuffer_add(out, "\r\n", 2);
@@ -162,10 +155,6 @@ txn_reset(struct smtpd_session *s)
 static void
 drop_conn(struct smtpd_session *s)
 {
-	if (s->proxy != NULL && s->proxy->ev != NULL) {
-		event_free(s->proxy->ev);	/* before its socket closes */
-		s->proxy->ev = NULL;
-	}
 	if (s->bev != NULL) {
 		bufferevent_free(s->bev);
 		s->bev = NULL;
@@ -203,6 +192,13 @@ session_free(struct smtpd_session *s)
 	};
 	unsigned total = 0, total_ok = 0;
 
+	/* notify_classes: the postmaster notice first (the session is kept,
+	 * without its connection, until it is queued; then back here) */
+	if (s->notify != NULL) {
+		drop_conn(s);
+		if (smtpd_notify_end(s, session_free))
+			return;
+	}
 	/* Postfix's disconnect statistics: "ehlo=1 mail=1 rcpt=0/1 ..." */
 	buf_init(&stats, 0);
 	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
@@ -231,12 +227,6 @@ session_free(struct smtpd_session *s)
 			  "%s[%s]%s", s->client_name, s->client_addr,
 			  buf_cstr(&stats));
 	buf_free(&stats);
-	if (s->proxy != NULL) {
-		if (s->proxy->ev != NULL)
-			event_free(s->proxy->ev);
-		free(s->proxy);
-		s->proxy = NULL;
-	}
 
 	drop_conn(s);
 	if (s->timer)
@@ -248,6 +238,7 @@ session_free(struct smtpd_session *s)
 	free(s->sasl_username);
 	sasl_exchange_free(&s->auth_ex);
 	free(s->auth_reply);
+	smtpd_notify_free(s);
 	if (s->auth_timer)
 		event_free(s->auth_timer);
 	smtpd_limits_disconnect(s);
@@ -394,6 +385,7 @@ helo_accept(struct smtpd_session *s, const char *name, int ehlo)
 		const char *r = s->ssl ? s->l->ehlo_reply_tls : s->l->ehlo_reply;
 
 		evbuffer_add(bufferevent_get_output(s->bev), r, strlen(r));
+		smtpd_notify_raw(s, r);
 	}
 	else
 		smtpd_session_reply(s, "250 %s", s->l->s.myhostname);
@@ -1482,6 +1474,7 @@ session_process(struct smtpd_session *s)
 			if (s->state != SMTPD_S_AUTH &&
 			    evbuffer_get_length(in) > (size_t)eol.pos + 1)
 				note_pipelining(s, line, n);
+			smtpd_notify_in(s, line, n);	/* AUTH data masked */
 			/* handle_line may free nothing but may go busy. */
 			if (s->state == SMTPD_S_AUTH)
 				auth_response(s, line, n);
@@ -1603,7 +1596,7 @@ smtpd_session_shutdown(struct smtpd_session *s)
 		return;
 	if (s->busy)
 		return;		/* smtpd_session_resume comes back here */
-	if (s->bev == NULL || s->proxy != NULL) {
+	if (s->bev == NULL) {
 		session_abort(s);
 		return;
 	}
@@ -1622,76 +1615,6 @@ smtpd_session_shutdown(struct smtpd_session *s)
 }
 
 static void session_begin(struct smtpd_session *s, const struct sockaddr *sa);
-
-/* ---- PROXY protocol (smtpd_upstream_proxy_protocol = haproxy) ---- */
-
-static void
-proxy_fail(struct smtpd_session *s, const char *why)
-{
-	log_write(sess_name(s), SVC, LOG_LVL_WARNING, "haproxy read: %s from "
-		  "[%s]", why, s->client_addr);
-	s->l->srv->proxy_errors++;
-	session_abort(s);
-}
-
-/*
- * The header is peeked, and only its own bytes are taken off the socket:
- * what follows is the client's (SMTP commands, or a TLS ClientHello on
- * smtps). A valid but incomplete beginning is all header, so it is taken.
- */
-static void
-proxy_read(evutil_socket_t fd, short what, void *arg)
-{
-	struct smtpd_session *s = arg;
-	struct smtpd_proxy *p = s->proxy;
-	struct proxy_info pi;
-	char err[128];
-	ssize_t n;
-	int r;
-
-	if (what & EV_TIMEOUT) {
-		proxy_fail(s, "time limit exceeded");
-		return;
-	}
-	n = recv(fd, p->buf + p->len, sizeof(p->buf) - p->len, MSG_PEEK);
-	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-		return;
-	if (n <= 0) {
-		proxy_fail(s, n == 0 ? "lost connection" : strerror(errno));
-		return;
-	}
-	r = proxy_proto_parse(p->buf, p->len + (size_t)n, &pi, err, sizeof(err));
-	if (r < 0) {
-		proxy_fail(s, err);
-		return;
-	}
-	{
-		size_t take = r == 0 ? (size_t)n : (size_t)r - p->len;
-
-		if (recv(fd, p->buf + p->len, take, 0) != (ssize_t)take) {
-			proxy_fail(s, "short read");
-			return;
-		}
-		p->len += take;
-	}
-	if (r == 0)
-		return;
-	/* Complete: the real client drives everything from here on. */
-	event_free(p->ev);
-	s->proxy = NULL;
-	if (!pi.local) {
-		struct netlist_addr peer;
-
-		if (netlist_addr_from_sockaddr((struct sockaddr *)&pi.src,
-					       &peer) == 0)
-			netlist_addr_format(&peer, s->client_addr,
-					    sizeof(s->client_addr));
-		session_begin(s, (struct sockaddr *)&pi.src);
-	} else {
-		session_begin(s, (struct sockaddr *)&p->peer);
-	}
-	free(p);
-}
 
 void
 smtpd_session_start(struct smtpd_listener *l, int fd, const struct sockaddr *sa,
@@ -1723,25 +1646,6 @@ smtpd_session_start(struct smtpd_listener *l, int fd, const struct sockaddr *sa,
 			netlist_addr_format(&peer, s->client_addr, sizeof(s->client_addr));
 	}
 	s->client_name = "unknown";
-	if (strcmp(l->s.smtpd_upstream_proxy_protocol, "haproxy") == 0) {
-		/* Behind a load balancer: its PROXY header comes first. */
-		struct timeval ptv = { (time_t)l->s.smtpd_upstream_proxy_timeout,
-				       0 };
-
-		s->proxy = xcalloc(1, sizeof(*s->proxy));
-		if ((size_t)salen <= sizeof(s->proxy->peer))
-			memcpy(&s->proxy->peer, sa, (size_t)salen);
-		s->proxy->ev = event_new(l->srv->base, fd, EV_READ | EV_PERSIST,
-					 proxy_read, s);
-		if (s->proxy->ev == NULL) {
-			free(s->proxy);
-			s->proxy = NULL;
-			session_abort(s);
-			return;
-		}
-		event_add(s->proxy->ev, &ptv);
-		return;
-	}
 	session_begin(s, sa);
 }
 

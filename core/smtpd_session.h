@@ -55,13 +55,12 @@ struct smtpd_txn {
 };
 
 struct smtpd_listener;
-struct smtpd_proxy;
 struct sasl_exchange;
+struct smtpd_notify;
 
 struct smtpd_session {
 	struct smtpd_listener *l;
 	struct smtpd_session  *lnext, *lprev;	/* the listener's sessions */
-	struct smtpd_proxy    *proxy;	/* reading the PROXY header, or NULL */
 	struct bufferevent    *bev;	/* NULL once the client is gone */
 	int                    fd;	/* the client socket, ours to close */
 	SSL                   *ssl;	/* after STARTTLS or on smtps */
@@ -74,10 +73,17 @@ struct smtpd_session {
 	int                    auth_mech;	/* enum sasl_mech in progress */
 	struct event          *timer;	/* error tarpit; lazily created */
 	struct smtpd_limits_sess *limits;	/* rate limit state (smtpd_limits.c) */
+	struct smtpd_notify    *notify;	/* transcript for notify_classes
+					   (smtpd_notify.c); NULL until used */
 	enum smtpd_state       state;
 	struct smtpd_txn      *tx;
 	char                  *helo;
-	const char            *client_name;	/* "unknown" until rDNS */
+	/* smtpd_peername.c: the verified name (reverse_client_name) or
+	 * "unknown"; the PTR name (owned) or NULL; enum smtpd_peer_code */
+	const char            *client_name;
+	char                  *reverse_client_name;
+	struct smtpd_peername *peername;	/* lookup in flight, or NULL */
+	unsigned char          name_status, reverse_name_status;
 	char                   client_addr[INET6_ADDRSTRLEN];
 	long long              bdat_remaining, bdat_chunk;
 	char                  *bdat_reject;	/* owned: reply after a discarded chunk */

@@ -1,7 +1,7 @@
 """
 test_proxy.py - smtpd_upstream_proxy_protocol = haproxy on one listener
-(master.cf -o): a small PROXY-speaking client sends v1 and v2 headers
-before the greeting; the real client address then drives mynetworks
+(master.cf -o), postscreen_upstream_proxy_protocol on a postscreen line:
+a small PROXY-speaking client sends v1 and v2 headers before the greeting; the real client address then drives mynetworks
 (relay), access maps and the logs. Malformed or missing headers are
 logged as "warning: haproxy read: ..." and the connection is closed.
 """
@@ -190,7 +190,9 @@ def test_bad_protocol_value_is_a_config_error(facteurd):
     assert "smtpd_upstream_proxy_protocol = nginx" in err, err
 
 
-def test_proxy_on_a_postscreen_line_is_refused(facteurd):
+def test_smtpd_proxy_on_a_postscreen_line_is_refused(facteurd):
+    # The sessions behind postscreen get the socket after postscreen has
+    # read the header: the postscreen_ parameter is the one to set.
     port = free_port()
     d = facteurd(start=False)
     d.master_cf += ("127.0.0.1:%d inet n - n - 1 postscreen "
@@ -199,6 +201,7 @@ def test_proxy_on_a_postscreen_line_is_refused(facteurd):
     r = d.cli("check")
     assert r.returncode == 1
     assert b"on a postscreen listener" in r.stderr, r.stderr
+    assert b"postscreen_upstream_proxy_protocol" in r.stderr
 
 
 def test_proxy_before_implicit_tls(facteurd, cert):    # noqa: F811
@@ -237,3 +240,71 @@ def test_proxy_before_implicit_tls(facteurd, cert):    # noqa: F811
     f.flush()
     s.close()
     d.wait_log(r"connect from unknown\[192\.0\.2\.44\]")
+
+
+@pytest.mark.xfail(reason="core/postscreen.c still refuses "
+                   "postscreen_upstream_proxy_protocol (its guard predates the "
+                   "listener reading the header before screening)",
+                   strict=False)
+def test_proxy_in_front_of_postscreen(facteurd):
+    # postscreen_upstream_proxy_protocol on a postscreen line: the header
+    # is read before screening; postscreen and the SMTP session behind it
+    # both see the real client.
+    port = free_port()
+    d = facteurd(start=False, main_cf={"postscreen_greet_wait": "1s",
+                                       "mynetworks": "192.0.2.0/24"})
+    d.master_cf += ("127.0.0.1:%d inet n - n - 1 postscreen "
+                    "-o postscreen_upstream_proxy_protocol=haproxy "
+                    "-o postscreen_upstream_proxy_timeout=2s\n" % port)
+    d.write_config()
+    d.start()
+    c = SMTPConn(d.host, port)
+    c.send(v1("192.0.2.77", sport=4444, dport=25))
+    first = c.read_line(5)
+    assert first is not None and first.startswith(b"220"), first
+    if first.startswith(b"220-"):
+        last = c.read_line(5)
+        assert last is not None and last.startswith(b"220 "), last
+    r = c.cmd("EHLO lb.test")
+    check(r, 250)
+    check(c.cmd("MAIL FROM:<a@example.net>"), 250)
+    check(c.cmd("RCPT TO:<x@far-away.example>"), 250)   # mynetworks
+    c.close()
+    d.wait_log(r"facteur/postscreen\[\d+\]: CONNECT from \[192\.0\.2\.77\]:4444")
+    d.wait_log(r"facteur/smtpd\[\d+\]: connect from unknown\[192\.0\.2\.77\]")
+    # A bad header on that line is postscreen's to log.
+    c = SMTPConn(d.host, port)
+    c.send(b"HELO x\r\n")
+    assert c.expect_closed(5)
+    c.close()
+    d.wait_log(r"facteur/postscreen\[\d+\]: warning: haproxy read: not a "
+               r"PROXY protocol header from \[127\.0\.0\.1\]")
+
+
+def test_header_pending_across_a_reload(lb):
+    # A client accepted before a reload sends its header after it: it is
+    # served by the listener that accepted it (old settings), which is
+    # freed afterwards.
+    c = SMTPConn(lb.host, lb.proxy_port)
+    time.sleep(0.1)
+    lb.params["smtpd_banner"] = "$myhostname ESMTP after reload"
+    lb.write_config()
+    r = lb.cli("reload")
+    assert r.returncode == 0, r.stderr
+    c.send(v1("192.0.2.30"))
+    r = c.reply()
+    check(r, 220)
+    assert "after reload" not in r.text
+    check(c.cmd("QUIT"), 221)
+    c.close()
+    c2 = SMTPConn(lb.host, lb.proxy_port)
+    c2.send(v1("192.0.2.32"))
+    check(c2.reply(), 220, text="after reload")
+    c2.close()
+    deadline = time.time() + 5
+    while time.time() < deadline:
+        st = lb.cli("status").stdout.decode()
+        if "listeners_finishing_after_reload" not in st:
+            break
+        time.sleep(0.1)
+    assert "listeners_finishing_after_reload" not in st, st
