@@ -9,6 +9,10 @@
  * session, so sessions in progress finish on the settings they started
  * with. A TLS context or passdb that can no longer be read after the
  * privilege drop is shared with the old listener (refcounted).
+ * Behind a load balancer (smtpd_upstream_proxy_protocol, or
+ * postscreen_upstream_proxy_protocol on a postscreen line) each accepted
+ * connection's PROXY header (core/proxy_proto.c) is read here first, and
+ * its client address is the one handed to postscreen or the session.
  * Must not: run the SMTP dialogue (smtpd_session.c does), or close a
  * socket a new listener took over.
  */
