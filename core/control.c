@@ -34,7 +34,8 @@ struct control_conn {
 	struct control      *ctl;
 	struct bufferevent  *bev;
 	struct control_conn *next, *prev;
-	int                  answered;	/* the handler has it / replied */
+	int                  answered;	/* 1 the handler has it, 2 replied,
+					   3 sent: waiting for the client's end */
 };
 
 struct control {
@@ -62,13 +63,22 @@ conn_free(struct control_conn *c)
 	free(c);
 }
 
+/*
+ * The answer has left: half-close, then wait for the client's end (input
+ * is read and dropped meanwhile). Closing with unread input would send a
+ * reset that can destroy the answer before the client reads it.
+ */
 static void
 conn_write(struct bufferevent *bev, void *arg)
 {
 	struct control_conn *c = arg;
 
-	if (c->answered == 2)
-		conn_free(c);
+	if (c->answered != 2)
+		return;
+	c->answered = 3;
+	(void)shutdown(bufferevent_getfd(bev), SHUT_WR);
+	bufferevent_setwatermark(bev, EV_READ, 0, 0);
+	bufferevent_enable(bev, EV_READ);
 }
 
 static void
@@ -94,8 +104,10 @@ conn_read(struct bufferevent *bev, void *arg)
 	char *line;
 	size_t n;
 
-	if (c->answered)
+	if (c->answered) {
+		evbuffer_drain(in, evbuffer_get_length(in));
 		return;
+	}
 	line = evbuffer_readln(in, &n, EVBUFFER_EOL_CRLF);
 	if (line == NULL) {
 		if (evbuffer_get_length(in) > CONTROL_LINE_MAX) {
@@ -125,9 +137,9 @@ control_reply(struct control_conn *c, const char *text, size_t len)
 		return;
 	}
 	bufferevent_write(c->bev, text, len);
-	bufferevent_enable(c->bev, EV_WRITE);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
-		conn_free(c);
+		conn_write(c->bev, c);
 }
 
 static void

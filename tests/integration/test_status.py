@@ -221,3 +221,39 @@ def test_metrics_bare_port_listens_on_loopback_only(facteurd):
                                 timeout=10) as resp:
         assert b"facteur_up 1" in resp.read()
     del d
+
+
+def test_control_socket_protocol(facteurd):
+    import socket as so
+    d = facteurd()
+    path = os.path.join(d.queue, "private", "control")
+
+    def ask(data, timeout=5):
+        s = so.socket(so.AF_UNIX, so.SOCK_STREAM)
+        s.settimeout(timeout)
+        s.connect(path)
+        s.sendall(data)
+        out = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            out += chunk
+        s.close()
+        return out.decode()
+
+    assert ask(b"status\n").startswith("state: running\n")
+    assert ask(b"bogus\n").startswith("error: unknown command")
+    assert ask(b"x" * 500 + b"\n").startswith("error: command line too long")
+    assert "facteur_up 1" in ask(b"metrics\r\n")
+    # A client that never sends its line is dropped (not kept forever):
+    # the daemon still answers others meanwhile.
+    idle = so.socket(so.AF_UNIX, so.SOCK_STREAM)
+    idle.connect(path)
+    assert ask(b"status\n").startswith("state: running")
+    idle.close()
+    assert ask(b"reload\n").startswith("ok: configuration")
+    assert ask(b"stop\n") == "ok: stopping\n"
+    assert d.proc.wait(10) == 0
+    d.expect_exit = True
+    assert not os.path.exists(path), "control socket left behind"
