@@ -332,9 +332,9 @@ static const struct param_def table[] = {
 	BL(strict_8bitmime, "no"),
 	SL(content_filter, ""),
 	SL(receive_override_options, ""),
-	S(notify_classes, "resource, software"),
+	S(notify_classes, "resource, software"),	/* postmaster notices: bounce 2bounce delay (queue), resource software policy protocol data (SMTP session transcripts) */
 	S(bounce_notice_recipient, "postmaster"),
-	S(error_notice_recipient, "postmaster"),
+	S(error_notice_recipient, "postmaster"),	/* who gets the SMTP session transcripts (resource, software, policy, protocol, data) */
 	{ "2bounce_notice_recipient", PARAM_STR, "postmaster", 0, 0, 0,
 	  F(double_bounce_notice_recipient) },
 	S(delay_notice_recipient, "postmaster"),

@@ -69,9 +69,9 @@ struct qjob;
 #define QMGR_NOTE_BOUNCE   (1u << 0)	/* header copies of bounces */
 #define QMGR_NOTE_2BOUNCE  (1u << 1)	/* undeliverable bounces */
 #define QMGR_NOTE_DELAY    (1u << 2)	/* header copies of delay warnings */
-#define QMGR_NOTE_RESOURCE (1u << 3)	/* the smtpd-side classes: accepted, */
-#define QMGR_NOTE_SOFTWARE (1u << 4)	/* no transcripts are sent by this */
-#define QMGR_NOTE_POLICY   (1u << 5)	/* version */
+#define QMGR_NOTE_RESOURCE (1u << 3)	/* the smtpd-side classes: known */
+#define QMGR_NOTE_SOFTWARE (1u << 4)	/* here, the transcripts are */
+#define QMGR_NOTE_POLICY   (1u << 5)	/* core/smtpd_notify.c's */
 #define QMGR_NOTE_PROTOCOL (1u << 6)
 #define QMGR_NOTE_DATA     (1u << 7)
 
