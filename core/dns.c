@@ -2,7 +2,8 @@
  * dns.c - c-ares on the libevent loop: one event per resolver socket
  * (ARES_OPT_SOCK_STATE_CB), one timer from ares_timeout, replies parsed
  * into struct dns_result and handed to callbacks from a deferred event so
- * a callback never runs inside dns_query or inside c-ares.
+ * a callback never runs inside dns_query or inside c-ares. Host name <->
+ * address lookups (ares_gethostbyaddr/byname) read the hosts file first.
  * Must not: block, be touched from worker threads, or keep a reply longer
  * than its callback.
  */
@@ -410,6 +411,64 @@ done_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* Queues a finished request for done_cb (never calls back from here). */
+static void
+req_done(struct dns_req *r)
+{
+	struct dns *d = r->d;
+
+	r->next = NULL;
+	if (d->done_tail)
+		d->done_tail->next = r;
+	else
+		d->done_head = r;
+	d->done_tail = r;
+	event_active(d->done_ev, EV_TIMEOUT, 1);
+}
+
+/* ares_gethostbyaddr / ares_gethostbyname answers (hosts file or DNS). */
+static void
+host_cb(void *arg, int status, int timeouts, struct hostent *he)
+{
+	struct dns_req *r = arg;
+	char txt[INET6_ADDRSTRLEN];
+	int i;
+
+	(void)timeouts;
+	if (status == ARES_EDESTRUCTION || r->d->freeing) {
+		free(r);
+		return;
+	}
+	if (status == ARES_SUCCESS && he != NULL) {
+		if (r->type == DNS_PTR) {
+			if (he->h_name && *he->h_name)
+				res_add(&r->res, DNS_PTR, 0, clean_name(he->h_name));
+			for (i = 0; he->h_aliases && he->h_aliases[i]; i++)
+				if (he->h_name == NULL
+				    || strcmp(he->h_aliases[i], he->h_name) != 0)
+					res_add(&r->res, DNS_PTR, 0,
+						clean_name(he->h_aliases[i]));
+		} else {
+			int af = r->type == DNS_AAAA ? AF_INET6 : AF_INET;
+
+			for (i = 0; he->h_addr_list && he->h_addr_list[i]; i++)
+				if (he->h_addrtype == af
+				    && inet_ntop(af, he->h_addr_list[i], txt,
+						 sizeof(txt)))
+					res_add(&r->res, r->type, 0, xstrdup(txt));
+		}
+		r->st = r->res.n > 0 ? DNS_OK : DNS_NOTFOUND;
+		if (r->st == DNS_NOTFOUND)
+			snprintf(r->why, sizeof(r->why), "%s",
+				 ares_strerror(ARES_ENODATA));
+	} else {
+		r->st = status == ARES_EBADNAME ? DNS_NOTFOUND
+						: ares_status(status);
+		snprintf(r->why, sizeof(r->why), "%s", ares_strerror(status));
+	}
+	req_done(r);
+}
+
 static void
 ares_cb(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 {
@@ -431,13 +490,7 @@ ares_cb(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 		r->st = ares_status(status);
 		snprintf(r->why, sizeof(r->why), "%s", ares_strerror(status));
 	}
-	r->next = NULL;
-	if (d->done_tail)
-		d->done_tail->next = r;
-	else
-		d->done_head = r;
-	d->done_tail = r;
-	event_active(d->done_ev, EV_TIMEOUT, 1);
+	req_done(r);
 }
 
 struct dns *
@@ -465,8 +518,10 @@ dns_new(struct event_base *base, const char *servers, struct errbuf *err)
 	o.sock_state_cb_data = d;
 	o.timeout = 3000;
 	o.tries = 2;
+	o.lookups = (char *)"fb";	/* hosts file, then DNS (host lookups) */
 	rc = ares_init_options(&d->ch, &o, ARES_OPT_FLAGS | ARES_OPT_SOCK_STATE_CB
-			       | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES);
+			       | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES
+			       | ARES_OPT_LOOKUPS);
 	if (rc != ARES_SUCCESS) {
 		errbuf_set(err, "c-ares: cannot initialise the resolver: %s",
 			   ares_strerror(rc));
@@ -528,6 +583,45 @@ dns_query(struct dns *d, const char *name, enum dns_type type, dns_cb *cb,
 	r->type = type;
 	d->pending++;
 	ares_query(d->ch, name, 1 /* C_IN */, (int)type, ares_cb, r);
+	timer_arm(d);
+}
+
+void
+dns_addr_names(struct dns *d, const char *ip, dns_cb *cb, void *arg)
+{
+	struct dns_req *r = xcalloc(1, sizeof(*r));
+	unsigned char a[16];
+
+	r->d = d;
+	r->cb = cb;
+	r->arg = arg;
+	r->type = DNS_PTR;
+	d->pending++;
+	if (inet_pton(AF_INET, ip, a) == 1)
+		ares_gethostbyaddr(d->ch, a, 4, AF_INET, host_cb, r);
+	else if (inet_pton(AF_INET6, ip, a) == 1)
+		ares_gethostbyaddr(d->ch, a, 16, AF_INET6, host_cb, r);
+	else {
+		r->st = DNS_NOTFOUND;
+		snprintf(r->why, sizeof(r->why), "not an IP address");
+		req_done(r);
+		return;
+	}
+	timer_arm(d);
+}
+
+void
+dns_host_addrs(struct dns *d, const char *name, int ipv6, dns_cb *cb,
+	       void *arg)
+{
+	struct dns_req *r = xcalloc(1, sizeof(*r));
+
+	r->d = d;
+	r->cb = cb;
+	r->arg = arg;
+	r->type = ipv6 ? DNS_AAAA : DNS_A;
+	d->pending++;
+	ares_gethostbyname(d->ch, name, ipv6 ? AF_INET6 : AF_INET, host_cb, r);
 	timer_arm(d);
 }
 

@@ -1,6 +1,7 @@
 /*
  * dns.h - asynchronous DNS lookups (MX, A, AAAA, TXT, PTR) with c-ares on
- * the libevent loop. Queries start and their callbacks run on the loop
+ * the libevent loop, and host name <-> address lookups that read the hosts
+ * file before DNS. Queries start and their callbacks run on the loop
  * thread; nothing here blocks. The resolver is the system's
  * (/etc/resolv.conf) unless facteur_dns_servers names servers.
  * Must not: be used from worker threads, or call a callback after
@@ -59,6 +60,17 @@ void dns_free(struct dns **dp);
  */
 void dns_query(struct dns *d, const char *name, enum dns_type type,
 	       dns_cb *cb, void *arg);
+/*
+ * The system's way of naming a host, as getnameinfo/getaddrinfo do: the
+ * hosts file first, then DNS (c-ares lookups "fb"). dns_addr_names: the
+ * names of an IPv4/IPv6 address in text form (DNS_PTR records, the
+ * primary name first); dns_host_addrs: the addresses of name, of one
+ * family (DNS_A when ipv6 is 0, else DNS_AAAA). Same callback rules as
+ * dns_query.
+ */
+void dns_addr_names(struct dns *d, const char *ip, dns_cb *cb, void *arg);
+void dns_host_addrs(struct dns *d, const char *name, int ipv6, dns_cb *cb,
+		    void *arg);
 /* Queries started and not yet answered. */
 unsigned dns_pending(const struct dns *d);
 

@@ -295,68 +295,6 @@ policy_dns_hostname(const struct policy_dns *p, const char *name,
 	return exists(p, name, t, 3, why);
 }
 
-/* ---- the client's name ---- */
-
-static bool
-same_addr(const char *a, const char *b)
-{
-	unsigned char x[16], y[16];
-
-	if (inet_pton(AF_INET, a, x) == 1 && inet_pton(AF_INET, b, y) == 1)
-		return memcmp(x, y, 4) == 0;
-	if (inet_pton(AF_INET6, a, x) == 1 && inet_pton(AF_INET6, b, y) == 1)
-		return memcmp(x, y, 16) == 0;
-	return false;
-}
-
-void
-policy_dns_client(const struct policy_dns *p, const char *addr, char *name_r,
-		  size_t namesz, int *rev_r, int *fwd_r, struct errbuf *why)
-{
-	char q[128];
-	struct dns_result r;
-	enum dns_status st;
-	bool v6 = strchr(addr, ':') != NULL;
-
-	snprintf(name_r, namesz, "unknown");
-	*rev_r = *fwd_r = 5;
-	if (dns_reverse_name(addr, v6 ? "ip6.arpa" : "in-addr.arpa", q,
-			     sizeof(q)) < 0) {
-		errbuf_set(why, "%s: not an IP address", addr);
-		return;
-	}
-	st = policy_dns_lookup(p, q, DNS_PTR, &r, why);
-	if (st != DNS_OK) {
-		*rev_r = *fwd_r = st == DNS_TEMPFAIL ? 4 : 5;
-		return;
-	}
-	snprintf(name_r, namesz, "%s", r.rr[0].data);
-	dns_result_free(&r);
-	{
-		size_t n = strlen(name_r);
-
-		if (n > 1 && name_r[n - 1] == '.')
-			name_r[n - 1] = '\0';
-	}
-	*rev_r = 0;
-	st = policy_dns_lookup(p, name_r, v6 ? DNS_AAAA : DNS_A, &r, why);
-	if (st == DNS_TEMPFAIL) {
-		*fwd_r = 4;
-		return;
-	}
-	if (st == DNS_OK) {
-		for (size_t i = 0; i < r.n; i++)
-			if (same_addr(r.rr[i].data, addr)) {
-				*fwd_r = 0;
-				break;
-			}
-	}
-	dns_result_free(&r);
-	if (*fwd_r != 0)
-		errbuf_set(why, "hostname %s does not resolve to address %s",
-			   name_r, addr);
-}
-
 /* ---- DNSBL filters ---- */
 
 /* One octet pattern at *sp; sets *ok when value matches. -1 if bad. */

@@ -1,8 +1,9 @@
 /*
  * policy_dns.h - synchronous DNS for restrictions evaluated on worker
- * threads (reject_unknown_*_domain, reject_unknown_*hostname, reject_rbl_*,
- * reject_rhsbl_*): one c-ares channel per lookup, driven with poll() until
- * the answer or a bounded deadline. Also the pure helpers those
+ * threads (reject_unknown_*_domain, reject_unknown_helo_hostname,
+ * reject_rbl_*, reject_rhsbl_*; the client's own name is looked up once
+ * per session, at connect, by core/smtpd_peername.c): one c-ares channel
+ * per lookup, driven with poll() until the answer or a bounded deadline. Also the pure helpers those
  * restrictions need: DNSBL reply filters ("127.0.0.[2..11;20]") and
  * Postfix's rbl reply templates ($rbl_code, ${rbl_reason?; $rbl_reason}).
  * Blocking: every lookup function blocks up to the resolver's deadline;
@@ -46,16 +47,6 @@ enum policy_dns_host policy_dns_mailhost(const struct policy_dns *p,
  * proves the name exists). */
 enum policy_dns_host policy_dns_hostname(const struct policy_dns *p,
 					 const char *name, struct errbuf *why);
-
-/*
- * The client's name as Postfix's smtpd finds it: PTR of addr (reverse
- * status), then the name's A/AAAA records must contain addr (forward
- * status). Statuses: 0 = OK, 4 = temporary failure, 5 = permanent.
- * name_r gets the PTR name when there is one (else "unknown").
- */
-void policy_dns_client(const struct policy_dns *p, const char *addr,
-		       char *name_r, size_t namesz, int *rev_status_r,
-		       int *fwd_status_r, struct errbuf *why);
 
 /*
  * A DNSBL reply filter in Postfix's syntax: four octets, each a number or

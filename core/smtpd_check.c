@@ -329,11 +329,14 @@ compile_list(const char *param, const char *value,
 		it->op = check_names[k].op;
 		if (check_names[k].arg == ARG_NONE) {
 			switch (it->op) {
+			case OP_UNKNOWN_CLIENT:
+			case OP_UNKNOWN_REV_CLIENT:
+				/* the session's names (looked up at
+				 * connect): no DNS here */
+				break;
 			case OP_UNKNOWN_SENDER_DOMAIN:
 			case OP_UNKNOWN_RCPT_DOMAIN:
 			case OP_UNKNOWN_HELO:
-			case OP_UNKNOWN_CLIENT:
-			case OP_UNKNOWN_REV_CLIENT:
 				/* DNS: on a worker. An access map value is
 				 * evaluated wherever its list runs. */
 				if (o->runtime) {
@@ -453,9 +456,6 @@ compile_list(const char *param, const char *value,
 				}
 				if (table_flags(it->table) & TABLE_F_BLOCKING)
 					r->table_blocking = true;
-				/* the reverse name may need a PTR lookup */
-				if (it->op == OP_CHECK_REV_CLIENT)
-					r->blocking = true;
 			} else {
 				struct errbuf perr;
 
@@ -530,10 +530,6 @@ struct ev {
 	bool                            dip_active, dir_active, discard;
 	char                            dip[REPLY_MAX + 1], dir[REPLY_MAX + 1];
 	char                            namaddr[600];
-	/* the client's DNS name, looked up once per evaluation */
-	bool                            dns_client_done;
-	int                             dns_rev, dns_fwd;
-	char                            dns_name[256];
 	struct policy_dns              *dns_own;	/* system resolver */
 };
 
@@ -1456,45 +1452,41 @@ check_unknown_helo(struct ev *e)
 	}
 }
 
-/* The client's PTR name and whether it resolves back (smtpd_peer.c). */
-static void
-ev_client_dns(struct ev *e)
+/* The status of the session's client name (core/smtpd_peername.c), or
+ * of its PTR name; facts without one are judged by the name itself. */
+static int
+client_name_status(const struct ev *e, bool reverse)
 {
-	struct errbuf err;
-	const char *addr = e->f->client_addr;
+	const struct smtpd_check_facts *f = e->f;
+	const char *n = reverse && f->reverse_client_name
+			? f->reverse_client_name : f->client_name;
+	int st = reverse ? f->reverse_name_status : f->name_status;
 
-	if (e->dns_client_done)
-		return;
-	e->dns_client_done = true;
-	if (addr == NULL || *addr == '\0') {
-		e->dns_rev = e->dns_fwd = 5;
-		snprintf(e->dns_name, sizeof(e->dns_name), "unknown");
-		return;
-	}
-	errbuf_clear(&err);
-	policy_dns_client(ev_dns(e), addr, e->dns_name, sizeof(e->dns_name),
-			  &e->dns_rev, &e->dns_fwd, &err);
-	if (e->dns_rev == 0 && !valid_hostname(e->dns_name, false)) {
-		ev_warn(e, "%s: numeric or malformed hostname: %s", addr,
-			e->dns_name);
-		e->dns_rev = e->dns_fwd = 5;
-	} else if (err.msg[0] != '\0') {
-		ev_warn(e, "%s", errbuf_str(&err));
-	}
+	if (st != SMTPD_PEER_UNSET)
+		return st;
+	return n != NULL && *n && strcasecmp(n, "unknown") != 0
+	       ? SMTPD_PEER_OK : SMTPD_PEER_PERM;
 }
 
+/* reject_unknown_client_hostname: the verified name (Postfix: 4.7.25,
+ * unknown_client_reject_code unless the lookup failed temporarily);
+ * reject_unknown_reverse_client_hostname: the PTR name (4.7.1). */
 static enum smtpd_check_result
 check_unknown_client(struct ev *e, bool reverse_only)
 {
-	int st;
+	int st = client_name_status(e, reverse_only);
 
-	ev_client_dns(e);
-	st = reverse_only ? e->dns_rev : e->dns_fwd;
-	if (st == 0)
+	if (st == SMTPD_PEER_OK)
 		return SMTPD_CHECK_DUNNO;
-	return ev_reject(e, st == 5 ? e->conf->unk_client_code : 450, "4.7.1",
-			 "Client host rejected: cannot find your %shostname, [%s]",
-			 reverse_only ? "reverse " : "",
+	if (reverse_only)
+		return ev_reject(e, st == SMTPD_PEER_PERM
+				 ? e->conf->unk_client_code : 450, "4.7.1",
+				 "Client host rejected: cannot find your "
+				 "reverse hostname, [%s]",
+				 e->f->client_addr ? e->f->client_addr : "");
+	return ev_reject(e, st >= SMTPD_PEER_PERM ? e->conf->unk_client_code
+			 : 450, "4.7.25",
+			 "Client host rejected: cannot find your hostname, [%s]",
 			 e->f->client_addr ? e->f->client_addr : "");
 }
 
@@ -1668,19 +1660,19 @@ check_rhsbl(struct ev *e, const char *zone, const char *what, const char *cls)
 	return dnsxl(e, t, zone, what, cls);
 }
 
-/* The client's name for reject_rhsbl_client / _reverse_client: the
- * session's when it has one, else a lookup (verified or PTR only). */
+/* The session's client name (verified) or PTR name (reverse), NULL
+ * when it has none (reject_rhsbl_*client, check_reverse_client_...). */
 static const char *
 client_dns_name(struct ev *e, bool reverse)
 {
-	const char *n = reverse ? e->f->reverse_client_name : e->f->client_name;
+	const char *n = reverse && e->f->reverse_client_name
+			? e->f->reverse_client_name : e->f->client_name;
 
+	if (client_name_status(e, reverse) != SMTPD_PEER_OK)
+		return NULL;
 	if (n != NULL && *n && strcasecmp(n, "unknown") != 0)
 		return n;
-	ev_client_dns(e);
-	if ((reverse ? e->dns_rev : e->dns_fwd) != 0)
-		return NULL;
-	return e->dns_name;
+	return NULL;
 }
 
 /* The reject_rhsbl_* family: what each one looks up, and its reply name. */
@@ -2079,19 +2071,19 @@ eval_list(struct ev *e, const struct smtpd_restrictions *r,
 					   NAME_CLIENT, e->namaddr);
 			break;
 		case OP_CHECK_REV_CLIENT: {
-			/* the PTR name, unverified (looked up when the
-			 * session has none) */
+			/* the PTR name, unverified, then the address (as
+			 * Postfix's check_namadr_access) */
 			const char *rn = client_dns_name(e, true);
 
-			if (rn == NULL || strcasecmp(rn, "unknown") == 0)
-				break;
-			tf = access_client(e, it->table, rn, NAME_REV_CLIENT, rn);
+			tf = access_client(e, it->table, rn, NAME_REV_CLIENT,
+					   rn ? rn : "unknown");
 			if (tf == SMTPD_CHECK_PERMIT && !e->discard) {
 				/* Postfix forbids allowlisting by rDNS name. */
 				ev_warn(e, "restriction %s returns OK for %s; "
 					"this is not allowed for security "
 					"reasons: use DUNNO", "check_reverse_"
-					"client_hostname_access", rn);
+					"client_hostname_access",
+					rn ? rn : "unknown");
 				tf = ev_server_error(e);
 			}
 			st = tf;

@@ -24,6 +24,15 @@ enum smtpd_check_result {
 	SMTPD_CHECK_DEFER,	/* 4xx, reply set */
 };
 
+/* Postfix's client name statuses (smtpd_peer.c, core/smtpd_peername.c). */
+enum smtpd_peer_code {
+	SMTPD_PEER_UNSET = 0,	/* facts from elsewhere: known iff the name is */
+	SMTPD_PEER_OK = 2,
+	SMTPD_PEER_TEMP = 4,	/* DNS did not answer in time, SERVFAIL ... */
+	SMTPD_PEER_PERM = 5,	/* no PTR, bad name, or no lookup done */
+	SMTPD_PEER_FORGED = 6,	/* the PTR name does not resolve back */
+};
+
 /* What a restriction may look at. Strings may be NULL when not known. */
 struct smtpd_check_facts {
 	bool        in_mynetworks;
@@ -31,6 +40,9 @@ struct smtpd_check_facts {
 	bool        esmtp;
 	bool        unauth_pipelining;	/* sent ahead where RFC 2920 forbids */
 	const char *client_addr, *client_name, *reverse_client_name, *helo;
+	/* enum smtpd_peer_code of client_name (verified) and of
+	 * reverse_client_name (the PTR name, unverified) */
+	unsigned char name_status, reverse_name_status;
 	const char *sender;		/* key form, "" for <>, NULL before MAIL */
 	const struct addr *rcpt;	/* NULL outside RCPT */
 	const char *rcpt_text;		/* as it appears in replies: <...> */

@@ -280,6 +280,9 @@ rcpt_start(struct smtpd_session *s, struct smtpd_rcpt_args *r, int vrfy)
 	j->f.sasl_method = s->sasl_method;
 	j->f.client_addr = s->client_addr;
 	j->f.client_name = s->client_name;
+	j->f.reverse_client_name = s->reverse_client_name;
+	j->f.name_status = s->name_status;
+	j->f.reverse_name_status = s->reverse_name_status;
 	j->f.helo = s->helo;
 	j->f.sender = s->tx ? s->tx->sender : NULL;
 	j->f.rcpt = &j->r.addr;
@@ -422,6 +425,9 @@ smtpd_stage_check(struct smtpd_session *s, int stage, const char *helo,
 	j->f.sasl_method = s->sasl_method;
 	j->f.client_addr = s->client_addr;
 	j->f.client_name = s->client_name;
+	j->f.reverse_client_name = s->reverse_client_name;
+	j->f.name_status = s->name_status;
+	j->f.reverse_name_status = s->reverse_name_status;
 	j->f.helo = j->helo;
 	j->f.sender = j->sender;
 	j->f.resolve = s->l->resolve;

@@ -112,6 +112,9 @@ smtpd_data_check(struct smtpd_session *s, void (*proceed)(struct smtpd_session *
 	j->f.esmtp = s->esmtp;
 	j->f.client_addr = j->client_addr;
 	j->f.client_name = s->client_name;
+	j->f.reverse_client_name = s->reverse_client_name;
+	j->f.name_status = s->name_status;
+	j->f.reverse_name_status = s->reverse_name_status;
 	j->f.helo = j->helo;
 	j->f.sender = j->sender;
 	j->f.where = "DATA";

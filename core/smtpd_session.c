@@ -50,6 +50,7 @@
 #include "core/smtpd_limits.h"
 #include "core/smtpd_listener.h"
 #include "core/smtpd_notify.h"
+#include "core/smtpd_peername.h"
 #include "core/smtpd_session.h"
 #include "core/tls.h"
 #include "core/worker.h"
@@ -242,6 +243,7 @@ session_free(struct smtpd_session *s)
 	if (s->auth_timer)
 		event_free(s->auth_timer);
 	smtpd_limits_disconnect(s);
+	smtpd_peername_release(s);
 	smtpd_listener_session_gone(l, s);	/* may free a retired l */
 	free(s);
 }
@@ -557,7 +559,7 @@ add_received(struct smtpd_session *s)
 	/* RFC 3848 protocol names: S for TLS, A for SASL. */
 	proto = t->smtputf8 ? "UTF8SMTP" : s->esmtp ? "ESMTP" : "SMTP";
 	buf_printf(&t->content, "Received: from %s (%s [%s])\n",
-		   s->helo ? s->helo : s->client_addr, s->client_name,
+		   s->helo ? s->helo : s->client_name, s->client_name,
 		   s->client_addr);
 	if (s->tls_info != NULL && s->l->s.smtpd_tls_received_header)
 		buf_printf(&t->content, "\t(using %s)\n"
@@ -1664,14 +1666,27 @@ connect_checked(struct smtpd_session *s, int refused, const char *reply,
 		     strlen(s->l->banner));
 }
 
-/* The client is known (socket, or PROXY header): checks, banner. */
+static void session_greet(struct smtpd_session *s);
+
+/* The client's name is known (smtpd_peername.c): on to the greeting. */
+static void
+peername_done(struct smtpd_session *s)
+{
+	s->busy = 0;
+	if (s->closing || s->l->srv->shutting_down) {
+		session_abort(s);
+		return;
+	}
+	session_greet(s);
+}
+
+/* The client is known (socket, or PROXY header): its name, then checks
+ * and banner. */
 static void
 session_begin(struct smtpd_session *s, const struct sockaddr *sa)
 {
 	struct smtpd_listener *l = s->l;
-	struct timeval tv;
 	struct errbuf err;
-	int fd = s->fd;
 	int m;
 
 	errbuf_clear(&err);
@@ -1681,6 +1696,21 @@ session_begin(struct smtpd_session *s, const struct sockaddr *sa)
 			  "mynetworks lookup for %s: %s", s->client_addr,
 			  errbuf_str(&err));
 	s->in_mynetworks = m > 0;
+	/* As Postfix, the name is looked up before the 220 (bounded by
+	 * facteur_peername_timeout); nothing is read meanwhile. */
+	if (smtpd_peername_start(s, peername_done) != 0) {
+		s->busy = 1;
+		return;
+	}
+	session_greet(s);
+}
+
+static void
+session_greet(struct smtpd_session *s)
+{
+	struct smtpd_listener *l = s->l;
+	struct timeval tv;
+	int fd = s->fd;
 
 	/* The session closes the socket (and frees SSL) itself: STARTTLS
 	 * replaces the bufferevent on the same socket. */

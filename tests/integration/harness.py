@@ -380,6 +380,11 @@ class Daemon:
             # a session left open must not hold the SIGTERM at teardown
             # past STOP_TIMEOUT (test_stop.py tests the bound itself)
             "facteur_shutdown_timeout": "2s",
+            # No DNS but the hosts file (port 9 refuses at once): smtpd's
+            # client name lookup makes 127.0.0.1 localhost[127.0.0.1] and
+            # any other client unknown[...] without waiting. Tests that
+            # need DNS run dnsmasq and set their own servers.
+            "facteur_dns_servers": "127.0.0.1:9",
         }
         self.params.update(owner)
         if main_cf:

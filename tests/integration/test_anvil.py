@@ -290,7 +290,7 @@ def test_hard_error_limit(facteurd):
         assert c.expect_closed()
     # Postfix's words, which fail2ban's postfix filter looks for
     d.wait_log(r"\]: too many errors after UNKNOWN from "
-               r"unknown\[127\.0\.0\.1\]$")
+               r"localhost\[127\.0\.0\.1\]$")
 
 
 def timed(c, line):
@@ -340,7 +340,7 @@ def test_junk_command_limit(facteurd):
         check(c.cmd("RSET"), 250)               # error 2
         check(c.reply(), 421, "4.7.0", r"too many errors")
         assert c.expect_closed()
-    d.wait_log(r"too many errors after RSET from unknown\[127\.0\.0\.1\]$")
+    d.wait_log(r"too many errors after RSET from localhost\[127\.0\.0\.1\]$")
 
 
 def test_behind_a_proxy_the_real_client_is_counted(facteurd):

@@ -217,9 +217,9 @@ def test_failure_log_lines(ad):
                      r"((?i:LOGIN|PLAIN|(?:CRAM|DIGEST)-MD5)) authentication "
                      r"failed:(?! Connection lost to authentication server| "
                      r"Invalid authentication mechanism)")
-    ad.wait_log(r"facteur/smtpd\[\d+\]: warning: unknown\[127\.0\.0\.1\]: "
+    ad.wait_log(r"facteur/smtpd\[\d+\]: warning: localhost\[127\.0\.0\.1\]: "
                 r"SASL PLAIN authentication failed: $")
-    ad.wait_log(r"facteur/smtpd\[\d+\]: warning: unknown\[127\.0\.0\.1\]: "
+    ad.wait_log(r"facteur/smtpd\[\d+\]: warning: localhost\[127\.0\.0\.1\]: "
                 r"SASL LOGIN authentication failed: UGFzc3dvcmQ6$")
     hits = [m.group("host") for m in f2b.finditer(ad.log())]
     assert hits == ["127.0.0.1", "127.0.0.1"], hits

@@ -120,7 +120,7 @@ def test_v2_local_uses_connection_address(lb):
         r = relay_reply(c)
         assert r.code in (454, 554), r
     log = lb.log()
-    assert re.search(r"connect from unknown\[127\.0\.0\.1\]", log)
+    assert re.search(r"connect from localhost\[127\.0\.0\.1\]", log)
 
 
 def test_access_map_sees_real_address(lb):

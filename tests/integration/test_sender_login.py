@@ -58,7 +58,7 @@ def test_authenticated_sender_must_be_owned(facteurd, cert, users_text):
         c.send(dot_stuff(make_msg(sender="dave@example.test")))
         check(c.reply(), 250, "2.0.0")
     assert len(d.wait_files("alice@example.test", 1)) == 1
-    d.wait_log(r"NOQUEUE: reject: RCPT from unknown\[127\.0\.0\.1\]: 553 "
+    d.wait_log(r"NOQUEUE: reject: RCPT from localhost\[127\.0\.0\.1\]: 553 "
                r"5\.7\.1 <alice@example\.test>: Sender address rejected: not "
                r"owned by user dave@example\.test; from=<alice@example\.test> "
                r"to=<alice@example\.test>")

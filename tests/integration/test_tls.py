@@ -116,9 +116,9 @@ def test_starttls_delivers_with_esmtps_and_logs(facteurd, cert):
     assert "(No client certificate requested)" in rcv, rcv
     assert re.search(r"with ESMTPS id ", rcv), rcv
     d.wait_log(r"smtpd\[\d+\]: Anonymous TLS connection established from "
-               r"unknown\[127\.0\.0\.1\]: %s with cipher \S+ \(\d+/\d+ bits\)"
+               r"localhost\[127\.0\.0\.1\]: %s with cipher \S+ \(\d+/\d+ bits\)"
                % re.escape(version))
-    d.wait_log(r"disconnect from unknown\[127\.0\.0\.1\] ehlo=2 starttls=1 "
+    d.wait_log(r"disconnect from localhost\[127\.0\.0\.1\] ehlo=2 starttls=1 "
                r"mail=1 rcpt=1 data=1 quit=1 commands=7")
 
 
@@ -179,7 +179,7 @@ def test_starttls_pipelined_plaintext_is_discarded(facteurd, cert, injected):
         # And no transaction was opened by the injected MAIL.
         check(c.cmd("RCPT TO:<alice@example.test>"), 503, "5.5.1")
         check(c.cmd("QUIT"), 221)
-    d.wait_log(r"warning: unknown\[127\.0\.0\.1\]: discarding %d byte\(s\) "
+    d.wait_log(r"warning: localhost\[127\.0\.0\.1\]: discarding %d byte\(s\) "
                r"of input pipelined after STARTTLS" % len(injected))
 
 
@@ -190,7 +190,7 @@ def test_plaintext_after_starttls_fails_the_handshake(facteurd, cert):
         check(c.cmd("STARTTLS"), 220)
         c.send(b"MAIL FROM:<x@example.net>\r\n")
         assert c.expect_closed(10), "plaintext accepted after STARTTLS"
-    d.wait_log(r"SSL_accept error from unknown\[127\.0\.0\.1\]")
+    d.wait_log(r"SSL_accept error from localhost\[127\.0\.0\.1\]")
     # The daemon goes on serving.
     with d.session() as c2:
         check(c2.cmd("NOOP"), 250)
@@ -401,4 +401,4 @@ def test_smtps_plaintext_client_is_dropped(facteurd, cert):
         c.send(b"EHLO client.test\r\n")
         assert c.expect_closed(10)
         assert not c.buf.startswith(b"220"), c.buf
-    d.wait_log(r"SSL_accept error from unknown\[127\.0\.0\.1\]")
+    d.wait_log(r"SSL_accept error from localhost\[127\.0\.0\.1\]")
