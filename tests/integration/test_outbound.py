@@ -6,17 +6,13 @@ arrive, the Postfix-style delivery lines, per-recipient 4xx/5xx handling,
 retries after backoff, and the null MX (RFC 7505) bounce.
 """
 import os
-import shutil
-import signal
-import subprocess
 import time
 
 import pytest
 
 from capture import Capture
+from dnsserver import dns_server, host, mx, null_mx  # noqa: F401
 from harness import free_port, make_msg, to_lf
-
-DNSMASQ = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
 
 
 @pytest.fixture
@@ -27,35 +23,15 @@ def remote():
 
 
 @pytest.fixture
-def dnsmasq(tmp_path):
+def dnsmasq(dns_server):
     """A private dnsmasq for .test names: remote.test MX -> mx.remote.test
     (127.0.0.1), nullmx.test has the null MX."""
-    if not os.access(DNSMASQ, os.X_OK):
-        pytest.skip("dnsmasq is not installed (dnsmasq-base)")
-    port = free_port()
-    log = open(str(tmp_path / "dnsmasq.log"), "wb")
-    p = subprocess.Popen(
-        [DNSMASQ, "--no-daemon", "--port=%d" % port,
-         "--listen-address=127.0.0.1", "--bind-interfaces", "--no-resolv",
-         "--no-hosts", "--conf-file=/dev/null", "--pid-file=",
-         "--user=nobody" if os.geteuid() == 0 else "--user=",
-         "--local=/test/",
-         "--mx-host=remote.test,mx.remote.test,10",
-         "--host-record=mx.remote.test,127.0.0.1",
-         "--mx-host=nullmx.test,.,0",
-         "--mx-host=deadmx.test,mx.deadmx.test,10",
-         "--host-record=mx.deadmx.test,127.0.0.1"],
-        stdout=log, stderr=log, stdin=subprocess.DEVNULL)
-    time.sleep(0.3)
-    assert p.poll() is None, open(str(tmp_path / "dnsmasq.log")).read()
-    yield port
-    p.send_signal(signal.SIGTERM)
-    try:
-        p.wait(5)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        p.wait()
-    log.close()
+    return dns_server(
+        mx("remote.test", "mx.remote.test"),
+        host("mx.remote.test", "127.0.0.1"),
+        null_mx("nullmx.test"),
+        mx("deadmx.test", "mx.deadmx.test"),
+        host("mx.deadmx.test", "127.0.0.1")).port
 
 
 def relay_daemon(new, remote_port, dns_port=None, **extra):
