@@ -3,7 +3,8 @@
  * (ARES_OPT_SOCK_STATE_CB), one timer from ares_timeout, replies parsed
  * into struct dns_result and handed to callbacks from a deferred event so
  * a callback never runs inside dns_query or inside c-ares. Host name <->
- * address lookups (ares_gethostbyaddr/byname) read the hosts file first.
+ * address lookups read the hosts file first (reverse: read here, then a
+ * PTR query; forward: ares_gethostbyname with lookups "fb").
  * Must not: block, be touched from worker threads, or keep a reply longer
  * than its callback.
  */
@@ -22,6 +23,9 @@
 #include "core/lib/xmalloc.h"
 
 #define DNS_MAX_SOCKS 64
+#ifndef DNS_HOSTS_FILE
+#define DNS_HOSTS_FILE "/etc/hosts"
+#endif
 
 struct dns_req {
 	struct dns        *d;
@@ -426,7 +430,7 @@ req_done(struct dns_req *r)
 	event_active(d->done_ev, EV_TIMEOUT, 1);
 }
 
-/* ares_gethostbyaddr / ares_gethostbyname answers (hosts file or DNS). */
+/* ares_gethostbyname answers (hosts file or DNS). */
 static void
 host_cb(void *arg, int status, int timeouts, struct hostent *he)
 {
@@ -440,23 +444,12 @@ host_cb(void *arg, int status, int timeouts, struct hostent *he)
 		return;
 	}
 	if (status == ARES_SUCCESS && he != NULL) {
-		if (r->type == DNS_PTR) {
-			if (he->h_name && *he->h_name)
-				res_add(&r->res, DNS_PTR, 0, clean_name(he->h_name));
-			for (i = 0; he->h_aliases && he->h_aliases[i]; i++)
-				if (he->h_name == NULL
-				    || strcmp(he->h_aliases[i], he->h_name) != 0)
-					res_add(&r->res, DNS_PTR, 0,
-						clean_name(he->h_aliases[i]));
-		} else {
-			int af = r->type == DNS_AAAA ? AF_INET6 : AF_INET;
+		int af = r->type == DNS_AAAA ? AF_INET6 : AF_INET;
 
-			for (i = 0; he->h_addr_list && he->h_addr_list[i]; i++)
-				if (he->h_addrtype == af
-				    && inet_ntop(af, he->h_addr_list[i], txt,
-						 sizeof(txt)))
-					res_add(&r->res, r->type, 0, xstrdup(txt));
-		}
+		for (i = 0; he->h_addr_list && he->h_addr_list[i]; i++)
+			if (he->h_addrtype == af
+			    && inet_ntop(af, he->h_addr_list[i], txt, sizeof(txt)))
+				res_add(&r->res, r->type, 0, xstrdup(txt));
 		r->st = r->res.n > 0 ? DNS_OK : DNS_NOTFOUND;
 		if (r->st == DNS_NOTFOUND)
 			snprintf(r->why, sizeof(r->why), "%s",
@@ -586,28 +579,78 @@ dns_query(struct dns *d, const char *name, enum dns_type type, dns_cb *cb,
 	timer_arm(d);
 }
 
+/*
+ * The first name the hosts file gives an address (a: 4 or 16 bytes), as
+ * the system's resolver would; 1 if found. c-ares' own "fb" reverse
+ * lookup would hide a DNS failure behind "not found" (a temporary
+ * failure would look permanent), so the file is read here.
+ */
+static int
+hosts_name(int af, const unsigned char *a, size_t alen, char *out,
+	   size_t size)
+{
+	char line[1024];
+	int found = 0, skip = 0;
+	FILE *f = fopen(DNS_HOSTS_FILE, "r");
+
+	if (f == NULL)
+		return 0;
+	while (!found && fgets(line, sizeof(line), f)) {
+		int partial = strchr(line, '\n') == NULL && !feof(f);
+		char *save = NULL, *addr, *name;
+		unsigned char b[16];
+
+		if (skip) {		/* the rest of an over-long line */
+			skip = partial;
+			continue;
+		}
+		skip = partial;
+		line[strcspn(line, "#\r\n")] = '\0';
+		addr = strtok_r(line, " \t", &save);
+		name = addr ? strtok_r(NULL, " \t", &save) : NULL;
+		if (name == NULL || inet_pton(af, addr, b) != 1
+		    || memcmp(a, b, alen) != 0)
+			continue;
+		snprintf(out, size, "%s", name);
+		found = 1;
+	}
+	fclose(f);
+	return found;
+}
+
 void
 dns_addr_names(struct dns *d, const char *ip, dns_cb *cb, void *arg)
 {
-	struct dns_req *r = xcalloc(1, sizeof(*r));
+	struct dns_req *r;
 	unsigned char a[16];
+	char name[256], q[128];
+	int af = strchr(ip, ':') ? AF_INET6 : AF_INET;
 
+	if (inet_pton(af, ip, a) == 1
+	    && dns_reverse_name(ip, af == AF_INET6 ? "ip6.arpa" : "in-addr.arpa",
+				q, sizeof(q)) == 0) {
+		if (!hosts_name(af, a, af == AF_INET6 ? 16 : 4, name,
+				sizeof(name))) {
+			dns_query(d, q, DNS_PTR, cb, arg);
+			return;
+		}
+	} else {
+		name[0] = '\0';
+	}
+	r = xcalloc(1, sizeof(*r));
 	r->d = d;
 	r->cb = cb;
 	r->arg = arg;
 	r->type = DNS_PTR;
 	d->pending++;
-	if (inet_pton(AF_INET, ip, a) == 1)
-		ares_gethostbyaddr(d->ch, a, 4, AF_INET, host_cb, r);
-	else if (inet_pton(AF_INET6, ip, a) == 1)
-		ares_gethostbyaddr(d->ch, a, 16, AF_INET6, host_cb, r);
-	else {
+	if (name[0] != '\0') {
+		r->st = DNS_OK;
+		res_add(&r->res, DNS_PTR, 0, clean_name(name));
+	} else {
 		r->st = DNS_NOTFOUND;
 		snprintf(r->why, sizeof(r->why), "not an IP address");
-		req_done(r);
-		return;
 	}
-	timer_arm(d);
+	req_done(r);
 }
 
 void

@@ -51,7 +51,9 @@ def dnsmasq(tmp_path):
          # 127.0.0.6: a PTR to another address's name
          "--ptr-record=6.0.0.127.in-addr.arpa,mail.peer.test",
          # 127.0.0.7: a numeric PTR name (never trusted)
-         "--ptr-record=7.0.0.127.in-addr.arpa,127.0.0.7"],
+         "--ptr-record=7.0.0.127.in-addr.arpa,127.0.0.7",
+         # ::1 <-> v6.peer.test (PTR + AAAA)
+         "--local=/ip6.arpa/", "--host-record=v6.peer.test,::1"],
         stdout=log, stderr=log, stdin=subprocess.DEVNULL)
     time.sleep(0.3)
     assert p.poll() is None, open(str(tmp_path / "dnsmasq.log")).read()
@@ -309,13 +311,19 @@ def test_peername_lookup_no(facteurd, dnsmasq):
 
 def test_hosts_file_localhost(facteurd):
     # the harness's DNS refuses: only /etc/hosts answers
-    d = facteurd()
-    with d.session(source="127.0.0.1") as c:
-        check(c.cmd("NOOP"), 250)
+    d = facteurd(main_cf={
+        "smtpd_client_restrictions": "reject_unknown_client_hostname",
+        "unknown_client_reject_code": "550",
+        "smtpd_relay_restrictions": RELAY})
+    check(_rcpt(d, "127.0.0.1"), 250)
     d.wait_log(r"connect from localhost\[127\.0\.0\.1\]$")
-    # not in the hosts file, DNS refused: unknown, without delay
+    # not in the hosts file, DNS refused: unknown, without delay, and a
+    # temporary failure (450 whatever unknown_client_reject_code says)
     took, c = _greeting_time(d, "127.0.0.2")
     assert took < 1.0, took
+    check(c.cmd("EHLO client.test"), 250)
+    check(c.cmd("MAIL FROM:<joe@remote.test>"), 250)
+    check(c.cmd("RCPT TO:<alice@example.test>"), 450, "4.7.25")
     c.close()
     d.wait_log(r"connect from unknown\[127\.0\.0\.2\]$")
 
@@ -335,3 +343,47 @@ def test_postscreen_hands_over_named_client(facteurd, dnsmasq):
     c.close()
     d.wait_log(r"postscreen\[\d+\]: CONNECT from \[127\.0\.0\.2\]")
     d.wait_log(r"smtpd\[\d+\]: connect from mail\.peer\.test\[127\.0\.0\.2\]$")
+
+
+def _hosts_name(addr):
+    """The first name /etc/hosts gives addr, or None."""
+    try:
+        with open("/etc/hosts") as f:
+            for line in f:
+                fields = line.split("#", 1)[0].split()
+                if len(fields) >= 2 and fields[0] == addr:
+                    return fields[1]
+    except OSError:
+        pass
+    return None
+
+
+def test_ipv6_client(facteurd, dnsmasq):
+    try:
+        probe = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        probe.bind(("::1", 0))
+        probe.close()
+    except OSError:
+        pytest.skip("no IPv6 loopback")
+    port = free_port()
+    d = facteurd(main_cf={
+        "facteur_dns_servers": "127.0.0.1:%d" % dnsmasq,
+        "smtpd_relay_restrictions": RELAY,
+        "smtpd_client_restrictions": "reject_unknown_client_hostname"},
+        extra_master_cf="[::1]:%d inet n - n - - smtpd\n" % port)
+    sock = socket.create_connection(("::1", port), timeout=10)
+    f = sock.makefile("rb")
+    assert f.readline().startswith(b"220 ")
+    sock.sendall(b"EHLO client.test\r\n")
+    while not f.readline().startswith(b"250 "):
+        pass
+    sock.sendall(b"MAIL FROM:<joe@remote.test>\r\n")
+    assert f.readline().startswith(b"250 ")
+    sock.sendall(b"RCPT TO:<alice@example.test>\r\n")
+    rcpt = f.readline()
+    sock.close()
+    # the hosts file answers first when it names ::1
+    name = _hosts_name("::1") or "v6.peer.test"
+    assert rcpt.startswith(b"250 "), rcpt
+    d.wait_log(r"smtpd\[\d+\]: connect from %s\[::1\]$"
+               % name.replace(".", r"\."))
