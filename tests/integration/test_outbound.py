@@ -11,7 +11,7 @@ import time
 import pytest
 
 from capture import Capture
-from dnsserver import dns_server, host, mx, null_mx  # noqa: F401
+from dnsserver import dns_server, host, mx, null_mx  # noqa: F401 (fixture)
 from harness import free_port, make_msg, to_lf
 
 

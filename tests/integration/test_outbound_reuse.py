@@ -17,6 +17,7 @@ import time
 import pytest
 
 from capture import Capture
+from dnsserver import dns_server, host, mx  # noqa: F401 (fixture)
 from harness import free_port, make_msg
 
 
@@ -216,39 +217,14 @@ def test_recipient_limit_splits_over_one_connection(facteurd, remote):
 
 
 @pytest.fixture
-def dns6(tmp_path):
+def dns6(dns_server):
     """dnsmasq: v6only.test MX -> mx6.v6only.test with only an AAAA (::1),
     v4only.test MX -> mx4.v4only.test with only an A (127.0.0.1)."""
-    import os
-    import shutil
-    import signal
-    import subprocess
-    exe = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
-    if not os.access(exe, os.X_OK):
-        pytest.skip("dnsmasq is not installed (dnsmasq-base)")
-    port = free_port()
-    log = open(str(tmp_path / "dnsmasq6.log"), "wb")
-    p = subprocess.Popen(
-        [exe, "--no-daemon", "--port=%d" % port, "--listen-address=127.0.0.1",
-         "--bind-interfaces", "--no-resolv", "--no-hosts",
-         "--conf-file=/dev/null", "--pid-file=",
-         "--user=nobody" if os.geteuid() == 0 else "--user=",
-         "--local=/test/",
-         "--mx-host=v6only.test,mx6.v6only.test,10",
-         "--host-record=mx6.v6only.test,::1",
-         "--mx-host=v4only.test,mx4.v4only.test,10",
-         "--host-record=mx4.v4only.test,127.0.0.1"],
-        stdout=log, stderr=log, stdin=subprocess.DEVNULL)
-    time.sleep(0.3)
-    assert p.poll() is None
-    yield port
-    p.send_signal(signal.SIGTERM)
-    try:
-        p.wait(5)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        p.wait()
-    log.close()
+    return dns_server(
+        mx("v6only.test", "mx6.v6only.test"),
+        host("mx6.v6only.test", "::1"),
+        mx("v4only.test", "mx4.v4only.test"),
+        host("mx4.v4only.test", "127.0.0.1")).port
 
 
 def test_inet_protocols_selects_address_lookups(facteurd, remote, dns6):
