@@ -188,3 +188,26 @@ def test_resource_queue_write_error(facteurd):
     # the refused message is nowhere (the relayhost is unreachable: it
     # would wait in deferred/)
     settle(d)
+
+
+def test_long_session_keeps_the_last_lines(facteurd):
+    # the transcript is bounded: a chatty session keeps its newest lines
+    d = daemon(facteurd, notify_classes="protocol",
+               smtpd_junk_command_limit="1000")
+    with d.session() as c:
+        for i in range(300):
+            c.send("NOOP %d\r\n" % i)
+        for i in range(300):
+            check(c.reply(), 250)
+        check(c.cmd("X" * 3000), 500, "5.5.2", "line too long")
+        check(c.cmd("QUIT"), 221)
+    [(m, raw)] = notices(d)
+    lines = m.get_payload().splitlines()
+    assert len(raw) < 8192, len(raw)
+    dropped = [l for l in lines if l.endswith("earlier lines not kept)")]
+    assert len(dropped) == 1, lines[:5]
+    assert " In:  NOOP 299" in lines
+    assert " In:  NOOP 0" not in lines
+    assert " Out: 500 5.5.2 Error: line too long" in lines
+    assert lines.index(" In:  NOOP 299") < lines.index(
+        " Out: 500 5.5.2 Error: line too long")
