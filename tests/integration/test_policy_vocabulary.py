@@ -11,53 +11,29 @@ _reverse_client / _recipient, smtpd_helo_required and
 strict_rfc821_envelopes. DNS data comes from a private dnsmasq.
 """
 import os
-import shutil
-import signal
-import subprocess
-import time
 
 import pytest
 
-from harness import check, free_port
+from dnsserver import dns_server, dnsbl, host, mx, ptr  # noqa: F401 (fixture)
+from harness import check
 
-DNSMASQ = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
 RELAY = "permit_mynetworks, reject_unauth_destination"
 
 
 @pytest.fixture
-def dns(tmp_path):
-    if not os.access(DNSMASQ, os.X_OK):
-        pytest.skip("dnsmasq is not installed (dnsmasq-base)")
-    port = free_port()
-    log = open(str(tmp_path / "dnsmasq.log"), "wb")
-    p = subprocess.Popen(
-        [DNSMASQ, "--no-daemon", "--port=%d" % port,
-         "--listen-address=127.0.0.1", "--bind-interfaces", "--no-resolv",
-         "--no-hosts", "--conf-file=/dev/null", "--pid-file=",
-         "--user=nobody" if os.geteuid() == 0 else "--user=",
-         "--local=/test/", "--local=/in-addr.arpa/",
-         "--mx-host=known.test,mx.known.test,10",
-         "--host-record=mx.known.test,127.0.0.1",
-         # 127.0.0.1 <-> host.known.test; 127.0.0.6 <-> spammer.test
-         "--host-record=host.known.test,127.0.0.1",
-         "--host-record=spammer.test,127.0.0.6",
-         # 127.0.0.7 has a PTR (badrev.test) whose name does not resolve;
-         # 127.0.0.8 has no PTR at all
-         "--ptr-record=7.0.0.127.in-addr.arpa,badrev.test",
-         "--host-record=spammer.test.dbl.test,127.0.1.2",
-         "--txt-record=spammer.test.dbl.test,Spam domain",
-         "--host-record=badrev.test.dbl.test,127.0.1.2"],
-        stdout=log, stderr=log, stdin=subprocess.DEVNULL)
-    time.sleep(0.3)
-    assert p.poll() is None, open(str(tmp_path / "dnsmasq.log")).read()
-    yield port
-    p.send_signal(signal.SIGTERM)
-    try:
-        p.wait(5)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        p.wait()
-    log.close()
+def dns(dns_server):
+    return dns_server(
+        mx("known.test", "mx.known.test"),
+        host("mx.known.test", "127.0.0.1"),
+        # 127.0.0.1 <-> host.known.test; 127.0.0.6 <-> spammer.test
+        host("host.known.test", "127.0.0.1"),
+        host("spammer.test", "127.0.0.6"),
+        # 127.0.0.7 has a PTR (badrev.test) whose name does not resolve;
+        # 127.0.0.8 has no PTR at all
+        ptr("127.0.0.7", "badrev.test"),
+        dnsbl("dbl.test", "spammer.test", "127.0.1.2", "Spam domain"),
+        dnsbl("dbl.test", "badrev.test", "127.0.1.2"),
+        local=("test", "in-addr.arpa")).port
 
 
 def table(d, name, text):
