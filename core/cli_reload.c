@@ -73,9 +73,8 @@ cli_control_target(struct cli *cli, char **qdir_r, long long *timeout_r)
 		return -1;
 	}
 	*qdir_r = xstrdup(v);
-	*timeout_r = 30;
-	if (timeout_r != NULL &&
-	    (v = config_get(c, "facteur_shutdown_timeout")) != NULL &&
+	*timeout_r = 30;	/* the default, also for a bad value */
+	if ((v = config_get(c, "facteur_shutdown_timeout")) != NULL &&
 	    params_parse_time(v, 's', timeout_r) < 0)
 		*timeout_r = 30;
 	config_free(&c);
