@@ -387,3 +387,28 @@ def test_ipv6_client(facteurd, dnsmasq):
     assert rcpt.startswith(b"250 "), rcpt
     d.wait_log(r"smtpd\[\d+\]: connect from %s\[::1\]$"
                % name.replace(".", r"\."))
+
+
+def test_client_gone_or_stop_during_lookup(facteurd):
+    # a client that leaves while its name is looked up, and a stop with a
+    # lookup in flight: no greeting lost in the void, a clean exit
+    dns = SilentDNS()
+    try:
+        d = facteurd(main_cf={
+            "facteur_dns_servers": "127.0.0.1:%d" % dns.port,
+            "facteur_peername_timeout": "2s"})
+        c = SMTPConn(d.host, d.port, source="127.0.0.2")
+        c.close()
+        d.wait_log(r"connect from unknown\[127\.0\.0\.2\]$", timeout=10)
+        d.wait_log(r"disconnect from unknown\[127\.0\.0\.2\]", timeout=10)
+        c = SMTPConn(d.host, d.port, source="127.0.0.3")
+        time.sleep(0.3)
+        t0 = time.time()
+        d.expect_exit = True
+        status, forced = d.stop()
+        c.close()
+        assert not forced and status == 0, (status, d.diagnostics())
+        assert time.time() - t0 < 5, time.time() - t0
+        assert d.sanitizer_report() is None, d.sanitizer_report()
+    finally:
+        dns.close()
