@@ -15,62 +15,38 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import time
 
 import pytest
 
+from dnsserver import dns_server, dnsbl  # noqa: F401 (fixture)
 from harness import SMTPConn, check, free_port
 from test_tls import TLSConn, cert, starttls, tls_cf  # noqa: F401
 
-DNSMASQ = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
 RELAY = "permit_mynetworks, reject_unauth_destination"
 SEEDS = "/work/shared/seeds/004_ae3664de84f573af.txt"
 
 
 @pytest.fixture
-def dnsmasq(tmp_path):
-    if not os.access(DNSMASQ, os.X_OK):
-        pytest.skip("dnsmasq is not installed (dnsmasq-base)")
-    port = free_port()
-    log = open(str(tmp_path / "dnsmasq.log"), "wb")
-    records = [
+def dnsmasq(dns_server):
+    return dns_server(
         # 127.0.0.20: in zen.test (weight 3): reaches threshold 3
-        "1.0.0.127.zen.test,127.0.0.2",
-        "20.0.0.127.zen.test,127.0.0.2",
+        dnsbl("zen.test", "127.0.0.1"),
+        dnsbl("zen.test", "127.0.0.20"),
         # 127.0.0.21: in bl2.test only (weight 2): under the threshold
-        "21.0.0.127.bl2.test,127.0.0.4",
+        dnsbl("bl2.test", "127.0.0.21", "127.0.0.4"),
         # 127.0.0.22: bl2.test (2) + bl3.test (1) = 3
-        "22.0.0.127.bl2.test,127.0.0.4",
-        "22.0.0.127.bl3.test,127.0.0.2",
+        dnsbl("bl2.test", "127.0.0.22", "127.0.0.4"),
+        dnsbl("bl3.test", "127.0.0.22"),
         # 127.0.0.23: zen.test answers 127.0.0.99, outside the filter
-        "23.0.0.127.zenf.test,127.0.0.99",
+        dnsbl("zenf.test", "127.0.0.23", "127.0.0.99"),
         # 127.0.0.24: zen.test (3) but wl.test (-5): allowlisted
-        "24.0.0.127.zen.test,127.0.0.2",
-        "24.0.0.127.wl.test,127.0.9.2",
+        dnsbl("zen.test", "127.0.0.24"),
+        dnsbl("wl.test", "127.0.0.24", "127.0.9.2"),
         # 127.0.0.25: wl.test answer outside its filter: not allowlisted
-        "25.0.0.127.zen.test,127.0.0.2",
-        "25.0.0.127.wl.test,127.0.9.9",
-    ]
-    args = [DNSMASQ, "--no-daemon", "--port=%d" % port,
-            "--listen-address=127.0.0.1", "--bind-interfaces", "--no-resolv",
-            "--no-hosts", "--conf-file=/dev/null", "--pid-file=",
-            "--user=nobody" if os.geteuid() == 0 else "--user=",
-            "--local=/test/"]
-    args += ["--host-record=" + r for r in records]
-    p = subprocess.Popen(args, stdout=log, stderr=log,
-                         stdin=subprocess.DEVNULL)
-    time.sleep(0.3)
-    assert p.poll() is None, open(str(tmp_path / "dnsmasq.log")).read()
-    yield port
-    p.send_signal(signal.SIGTERM)
-    try:
-        p.wait(5)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        p.wait()
-    log.close()
+        dnsbl("zen.test", "127.0.0.25"),
+        dnsbl("wl.test", "127.0.0.25", "127.0.9.9")).port
 
 
 class PS:
