@@ -9,56 +9,32 @@ with and without reply filters, reject_rhsbl_sender / _helo, rbl_reply_maps
 and reject_unauth_pipelining. Replies and log lines as Postfix gives them.
 """
 import os
-import shutil
-import signal
-import subprocess
-import time
 
 import pytest
 
+from dnsserver import (dns_server, dnsbl, host, mx,  # noqa: F401 (fixture)
+                       null_mx, ptr)
 from harness import check, free_port
 
-DNSMASQ = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
 RELAY = "permit_mynetworks, reject_unauth_destination"
 
 
 @pytest.fixture
-def dnsmasq(tmp_path):
-    if not os.access(DNSMASQ, os.X_OK):
-        pytest.skip("dnsmasq is not installed (dnsmasq-base)")
-    port = free_port()
-    log = open(str(tmp_path / "dnsmasq.log"), "wb")
-    p = subprocess.Popen(
-        [DNSMASQ, "--no-daemon", "--port=%d" % port,
-         "--listen-address=127.0.0.1", "--bind-interfaces", "--no-resolv",
-         "--no-hosts", "--conf-file=/dev/null", "--pid-file=",
-         "--user=nobody" if os.geteuid() == 0 else "--user=",
-         "--local=/test/", "--local=/in-addr.arpa/",
-         "--mx-host=known.test,mx.known.test,10",
-         "--host-record=mx.known.test,127.0.0.1",
-         "--host-record=aonly.test,127.0.0.5",
-         "--mx-host=nullmx.test,.,0",
-         # 127.0.0.1 <-> host.known.test both ways; 127.0.0.3 has a PTR
-         # whose name does not resolve; 127.0.0.4 has no PTR at all.
-         "--host-record=host.known.test,127.0.0.1",
-         "--ptr-record=3.0.0.127.in-addr.arpa,forged.known.test",
-         # DNSBLs: 127.0.0.1 listed (127.0.0.2) with a TXT reason
-         "--host-record=1.0.0.127.bl.test,127.0.0.2",
-         "--txt-record=1.0.0.127.bl.test,Listed for testing",
-         # RHSBL: spammer.test listed
-         "--host-record=spammer.test.dbl.test,127.0.1.2",
-         "--txt-record=spammer.test.dbl.test,Spam domain"],
-        stdout=log, stderr=log, stdin=subprocess.DEVNULL)
-    time.sleep(0.3)
-    assert p.poll() is None, open(str(tmp_path / "dnsmasq.log")).read()
-    yield port
-    p.send_signal(signal.SIGTERM)
-    try:
-        p.wait(5)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        p.wait()
-    log.close()
+def dnsmasq(dns_server):
+    return dns_server(
+        mx("known.test", "mx.known.test"),
+        host("mx.known.test", "127.0.0.1"),
+        host("aonly.test", "127.0.0.5"),
+        null_mx("nullmx.test"),
+        # 127.0.0.1 <-> host.known.test both ways; 127.0.0.3 has a PTR
+        # whose name does not resolve; 127.0.0.4 has no PTR at all.
+        host("host.known.test", "127.0.0.1"),
+        ptr("127.0.0.3", "forged.known.test"),
+        # DNSBLs: 127.0.0.1 listed (127.0.0.2) with a TXT reason
+        dnsbl("bl.test", "127.0.0.1", "127.0.0.2", "Listed for testing"),
+        # RHSBL: spammer.test listed
+        dnsbl("dbl.test", "spammer.test", "127.0.1.2", "Spam domain"),
+        local=("test", "in-addr.arpa")).port
 
 
 def _daemon(facteurd, dns_port, **params):

@@ -12,6 +12,7 @@ other .test names do not exist).
 import re
 import time
 
+from dnsserver import dns_server  # noqa: F401 (fixture)
 from harness import check, tail
 from test_policy_dns import dnsmasq  # noqa: F401 (fixture)
 from test_tls import cert  # noqa: F401 (fixture)
