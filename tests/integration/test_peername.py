@@ -412,3 +412,22 @@ def test_client_gone_or_stop_during_lookup(facteurd):
         assert d.sanitizer_report() is None, d.sanitizer_report()
     finally:
         dns.close()
+
+
+def test_checked_at_connect_without_delay_reject(facteurd, dnsmasq):
+    # smtpd_delay_reject = no: the client list runs at connect, after the
+    # lookup, so the greeting itself is the refusal
+    d = _daemon(facteurd, dnsmasq, smtpd_delay_reject="no",
+                unknown_client_reject_code="550",
+                smtpd_client_restrictions="reject_unknown_client_hostname")
+    c = SMTPConn(d.host, d.port, source="127.0.0.3")
+    check(c.reply(), 550, "5.7.25",
+          r"Client host rejected: cannot find your hostname, "
+          r"\[127\.0\.0\.3\]$")
+    c.close()
+    d.wait_log(r"NOQUEUE: reject: CONNECT from unknown\[127\.0\.0\.3\]: 550 "
+               r"5\.7\.25 Client host rejected")
+    c = SMTPConn(d.host, d.port, source="127.0.0.2")
+    check(c.reply(), 220)
+    check(c.cmd("EHLO client.test"), 250)
+    c.close()
