@@ -37,6 +37,8 @@ struct smtpd_notify {
 	unsigned errors;	/* classes seen in this session */
 	unsigned dropped;	/* lines pushed out of the buffer */
 	bool     sent;		/* the notice job ran (one per session) */
+	const char *reason;	/* Postfix's "Session aborted, reason:";
+				   "" after another 421 */
 	char    *t;		/* "In:  ...\nOut: ...\n" */
 	size_t   len, cap;
 };
@@ -358,6 +360,10 @@ record_reply(struct smtpd_notify *n, const char *text)
 		line[k] = '\0';
 		smtpd_notify_add(n, "Out: ", line, k);
 		n->errors |= smtpd_notify_classify(line);
+		if (strncmp(line, "421 ", 4) == 0)
+			n->reason = has(line, "too many errors")
+				    ? "too many errors"
+				    : has(line, "timeout") ? "timeout" : "";
 		text += len + (e ? 2 : 0);
 	}
 }
@@ -573,6 +579,11 @@ smtpd_notify_end(struct smtpd_session *s,
 	info.client_addr = s->client_addr;
 	info.id = j->id;
 	info.transcript = smtpd_notify_text(n, NULL, &info.dropped);
+	/* the client left without QUIT (and without our 421) */
+	if (n->reason != NULL)
+		info.reason = n->reason[0] ? n->reason : NULL;
+	else if (s->cmd_total[SMTPD_QUIT] == 0)
+		info.reason = "lost connection";
 	buf_init(&j->msg, 0);
 	smtpd_notify_format(&info, &j->msg);
 	s->busy = 1;

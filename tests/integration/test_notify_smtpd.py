@@ -94,6 +94,7 @@ def test_protocol_error_transcript_without_password(facteurd):
     assert " Out: 503 5.5.1 Error: need MAIL command" in lines
     assert " In:  QUIT" in lines
     assert "For other details, see the local mail logfile" in body
+    assert "Session aborted" not in body
     # no password, in clear or in base64, anywhere
     for secret in (SECRET, b64(SECRET + "y"),
                    b64("\0dave@example.test\0" + SECRET + "x")):
@@ -112,13 +113,14 @@ def test_policy_reject_transcript(facteurd):
         check(c.cmd("MAIL FROM:<someone@example.net>"), 250)
         # defer_unauth_destination (Postfix's default relay restriction)
         check(c.cmd("RCPT TO:<victim@far.example>"), 454, "4.7.1")
-        check(c.cmd("QUIT"), 221)
+        # and hangs up without QUIT
     [(m, raw)] = notices(d)
     assert m["Subject"].endswith("[%s]" % OUTSIDER)
     lines = m.get_payload().splitlines()
     assert " In:  RCPT TO:<victim@far.example>" in lines
     assert " Out: 454 4.7.1 <victim@far.example>: Relay access denied" \
         in lines
+    assert "Session aborted, reason: lost connection" in lines
     d.wait_log(r"postmaster notice \(policy\)")
 
 
@@ -211,3 +213,21 @@ def test_long_session_keeps_the_last_lines(facteurd):
     assert " Out: 500 5.5.2 Error: line too long" in lines
     assert lines.index(" In:  NOOP 299") < lines.index(
         " Out: 500 5.5.2 Error: line too long")
+
+
+def test_too_many_errors_is_the_reason(facteurd):
+    d = daemon(facteurd, notify_classes="protocol",
+               smtpd_hard_error_limit="3", smtpd_soft_error_limit="10")
+    with d.session() as c:
+        check(c.cmd("BAD1"), 500)
+        check(c.cmd("BAD2"), 500)
+        check(c.cmd("BAD3"), 500)
+        check(c.reply(), 421, "4.7.0", "too many errors")
+        assert c.expect_closed()
+    [(m, raw)] = notices(d)
+    lines = m.get_payload().splitlines()
+    assert " In:  BAD3" in lines
+    i = lines.index(" Out: 421 4.7.0 mx.example.test Error: too many errors")
+    assert lines[i + 1:i + 3] == ["", "Session aborted, reason: too many "
+                                  "errors"], lines[i:]
+    assert d.log().count("postmaster notice") == 1
