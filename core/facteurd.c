@@ -773,13 +773,31 @@ status_done(void *arg)
 	sd.qmgr_in_flight = qmgr_in_flight(d->qmgr);
 	sd.stopping = d->stopping;
 	memcpy(sd.queue, j->queue, sizeof(sd.queue));
-	sd.listeners = xcalloc(d->nlisteners + 1, sizeof(*sd.listeners));
-	sd.nlisteners = d->nlisteners;
+	sd.listeners = xcalloc(d->nlisteners + d->nsieves + 1,
+			       sizeof(*sd.listeners));
+	sd.nlisteners = d->nlisteners + d->nsieves;
+	for (size_t i = 0; i < d->nsieves; i++) {
+		struct status_listener *sl = &sd.listeners[d->nlisteners + i];
+		size_t n = managesieve_listen_fds(d->sieves[i], NULL, 0);
+		int *fds = xcalloc(n + 1, sizeof(int));
+
+		sl->service = managesieve_service(d->sieves[i]);
+		sl->command = "managesieved";
+		sl->addrs = xcalloc(n + 1, sizeof(char *));
+		n = managesieve_listen_fds(d->sieves[i], fds, n);
+		for (size_t k = 0; k < n; k++)
+			if ((sl->addrs[sl->naddrs] = status_sockname(fds[k])) != NULL)
+				sl->naddrs++;
+		free(fds);
+		sl->sessions = managesieve_sessions(d->sieves[i]);
+		sl->max_sessions = managesieve_max_sessions(d->sieves[i]);
+	}
 	for (size_t i = 0; i < d->nlisteners; i++) {
 		struct status_listener *sl = &sd.listeners[i];
 		size_t n = smtpd_listener_addresses(d->listeners[i], NULL, 0);
 
 		sl->service = smtpd_listener_service(d->listeners[i]);
+		sl->command = smtpd_listener_command(d->listeners[i]);
 		sl->addrs = xcalloc(n + 1, sizeof(char *));
 		sl->naddrs = smtpd_listener_addresses(d->listeners[i], sl->addrs, n);
 		sl->sessions = smtpd_listener_sessions(d->listeners[i]);

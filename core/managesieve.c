@@ -1451,6 +1451,30 @@ managesieve_service(const struct managesieve *m)
 	return m->service;
 }
 
+size_t
+managesieve_listen_fds(const struct managesieve *m, int *out, size_t n)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < m->nfds; i++) {
+		int fd = m->evl != NULL && m->evl[i] != NULL
+			 ? evconnlistener_get_fd(m->evl[i]) : m->fds[i];
+
+		if (fd < 0)
+			continue;
+		if (k < n)
+			out[k] = fd;
+		k++;
+	}
+	return k;
+}
+
+unsigned
+managesieve_max_sessions(const struct managesieve *m)
+{
+	return m->max_sessions;
+}
+
 void
 managesieve_take_sockets(struct managesieve *m, struct managesieve *old)
 {

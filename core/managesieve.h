@@ -43,6 +43,10 @@ int  managesieve_bind(struct managesieve *m, struct errbuf *err);
 void managesieve_take_sockets(struct managesieve *m, struct managesieve *old);
 void managesieve_retire(struct managesieve **mp);
 const char *managesieve_service(const struct managesieve *m);
+/* facteur status: the listening sockets (the first n into out; count
+ * returned) and the session limit. */
+size_t managesieve_listen_fds(const struct managesieve *m, int *out, size_t n);
+unsigned managesieve_max_sessions(const struct managesieve *m);
 /* Stops accepting; open sessions go on. */
 void managesieve_stop(struct managesieve *m);
 unsigned managesieve_sessions(const struct managesieve *m);

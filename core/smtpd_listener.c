@@ -41,6 +41,7 @@
 #include "core/smtpd_limits.h"
 #include "core/smtpd_listener.h"
 #include "core/smtpd_session.h"
+#include "core/status.h"
 
 /* An object shared by listeners across reloads (TLS context, passdb). */
 struct listener_ref {
@@ -765,26 +766,28 @@ smtpd_listener_service(const struct smtpd_listener *l)
 	return l->service;
 }
 
+const char *
+smtpd_listener_command(const struct smtpd_listener *l)
+{
+	return l->ps != NULL ? "postscreen" : "smtpd";
+}
+
 size_t
 smtpd_listener_addresses(const struct smtpd_listener *l, char **out, size_t n)
 {
 	size_t k = 0;
 
 	for (size_t i = 0; i < l->nfds; i++) {
-		struct sockaddr_storage ss;
-		socklen_t len = sizeof(ss);
-		char host[NI_MAXHOST], port[NI_MAXSERV];
 		int fd = l->evl != NULL && l->evl[i] != NULL
 			 ? evconnlistener_get_fd(l->evl[i]) : l->fds[i];
+		char *a = status_sockname(fd);
 
-		if (fd < 0 || getsockname(fd, (struct sockaddr *)&ss, &len) < 0 ||
-		    getnameinfo((struct sockaddr *)&ss, len, host, sizeof(host),
-				port, sizeof(port),
-				NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+		if (a == NULL)
 			continue;
 		if (k < n)
-			out[k] = xasprintf(ss.ss_family == AF_INET6 ? "[%s]:%s"
-					   : "%s:%s", host, port);
+			out[k] = a;
+		else
+			free(a);
 		k++;
 	}
 	return k;

@@ -87,6 +87,8 @@ void smtpd_listener_shutdown_retired(void);
 void smtpd_listener_sweep(void);
 unsigned smtpd_listener_retired_count(void);
 const char *smtpd_listener_service(const struct smtpd_listener *l);
+/* "smtpd" or "postscreen" (master.cf command). */
+const char *smtpd_listener_command(const struct smtpd_listener *l);
 /* Bound addresses as "host:port" (the first n into out); count returned. */
 size_t smtpd_listener_addresses(const struct smtpd_listener *l, char **out,
 				size_t n);

@@ -7,12 +7,15 @@
  * while formatting.
  */
 #include <dirent.h>
+#include <netdb.h>
+#include <sys/socket.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
 #include "backends/table_cache.h"
+#include "core/lib/xmalloc.h"
 #include "core/status.h"
 
 #define RATE_SLOTS 60
@@ -102,6 +105,21 @@ status_queue_count(const char *qdir, long counts[STATUS_QUEUE_STATES])
 	}
 }
 
+char *
+status_sockname(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	char host[NI_MAXHOST], port[NI_MAXSERV];
+
+	if (fd < 0 || getsockname(fd, (struct sockaddr *)&ss, &len) < 0 ||
+	    getnameinfo((struct sockaddr *)&ss, len, host, sizeof(host), port,
+			sizeof(port), NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+		return NULL;
+	return xasprintf(ss.ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host,
+			 port);
+}
+
 static void
 fmt_time(time_t t, char *out, size_t n)
 {
@@ -140,8 +158,11 @@ status_format_text(const struct status_daemon *d, struct buf *out)
 		buf_printf(out, "listener: %s addresses=", l->service);
 		for (size_t k = 0; k < l->naddrs; k++)
 			buf_printf(out, "%s%s", k ? "," : "", l->addrs[k]);
-		buf_printf(out, " sessions=%u max=%u\n", l->sessions,
+		buf_printf(out, " sessions=%u max=%u", l->sessions,
 			   l->max_sessions);
+		if (l->command != NULL && strcmp(l->command, "smtpd") != 0)
+			buf_printf(out, " command=%s", l->command);
+		buf_puts(out, "\n");
 	}
 	buf_printf(out, "sessions: %lu\n", d->sessions);
 	if (d->retired_listeners)
@@ -228,10 +249,13 @@ status_format_metrics(const struct status_daemon *d, struct buf *out)
 	     "Configuration reloads refused (the old configuration was kept).");
 	buf_printf(out, "facteur_reload_failures_total %lu\n", d->reload_failures);
 	head(out, "facteur_listener_sessions", "gauge",
-	     "Open SMTP sessions per listener.");
+	     "Open sessions per listener (SMTP or ManageSieve).");
 	for (size_t i = 0; i < d->nlisteners; i++) {
 		buf_puts(out, "facteur_listener_sessions{listener=\"");
 		label(out, d->listeners[i].service);
+		buf_puts(out, "\",command=\"");
+		label(out, d->listeners[i].command ? d->listeners[i].command
+						   : "smtpd");
 		buf_printf(out, "\"} %u\n", d->listeners[i].sessions);
 	}
 	head(out, "facteur_sessions", "gauge",

@@ -38,6 +38,7 @@ void status_queue_count(const char *qdir, long counts[STATUS_QUEUE_STATES]);
 
 struct status_listener {
 	const char *service;
+	const char *command;		/* smtpd, postscreen, managesieved */
 	char      **addrs;		/* "host:port" */
 	size_t      naddrs;
 	unsigned    sessions, max_sessions;
@@ -59,6 +60,9 @@ struct status_daemon {
 	long        queue[STATUS_QUEUE_STATES];
 	int         stopping;
 };
+
+/* "host:port" ("[v6]:port") a listening socket is bound to, or NULL. */
+char *status_sockname(int fd);
 
 /* Text for `facteur status` ("name: value" lines); tables that failed in
  * the last hour are listed, else "backends: ok". */

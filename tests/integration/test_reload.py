@@ -422,6 +422,10 @@ def test_reload_managesieve_listener(facteurd, cert):   # noqa: F811
     a = login(d)                    # open across the reloads
     st, _ = a.cmd("LISTSCRIPTS")
     assert st.startswith("OK"), st
+    st2 = d.cli("status").stdout.decode()
+    assert re.search(r"^listener: 127\.0\.0\.1:%d addresses=127\.0\.0\.1:%d "
+                     r"sessions=1 max=\d+ command=managesieved$"
+                     % (d.sieve_port, d.sieve_port), st2, re.M), st2
     # Certificates where the mail owner can read them (the fixture's are
     # under root's pytest directory): the reload builds a new listener.
     import shutil

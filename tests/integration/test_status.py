@@ -180,7 +180,8 @@ def test_prometheus_endpoint(facteurd):
     assert s[("facteur_up", ())] == 1
     assert s[("facteur_messages_received_total", ())] == 1
     assert s[("facteur_recipients_delivered_total", ())] == 1
-    assert s[("facteur_listener_sessions", (("listener", svc),))] == 1
+    assert s[("facteur_listener_sessions", (("command", "smtpd"),
+                                            ("listener", svc)))] == 1
     assert s[("facteur_sessions", ())] == 1
     assert s[("facteur_queue_messages", (("state", "active"),))] == 0
     assert s[("facteur_queue_messages", (("state", "hold"),))] == 0

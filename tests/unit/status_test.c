@@ -86,6 +86,7 @@ daemon_fixture(void)
 	l[0].sessions = 3;
 	l[0].max_sessions = 100;
 	l[1].service = "we\"ird\\name";
+	l[1].command = "managesieved";
 	l[1].sessions = 0;
 	d.pid = 42;
 	d.config_dir = "/etc/facteur";
@@ -110,6 +111,8 @@ test_text(void **state)
 	assert_non_null(strstr(buf_cstr(&b), "pid: 42\n"));
 	assert_non_null(strstr(buf_cstr(&b), "listener: smtp addresses="
 			       "127.0.0.1:25,[::1]:25 sessions=3 max=100\n"));
+	assert_non_null(strstr(buf_cstr(&b), "listener: we\"ird\\name "
+			       "addresses= sessions=0 max=0 command=managesieved\n"));
 	assert_non_null(strstr(buf_cstr(&b), "queue: incoming=0 active=5 "
 			       "deferred=0 hold=1 corrupt=0\n"));
 	assert_non_null(strstr(buf_cstr(&b), "reloads: 2 (failed: 0, last: "
@@ -163,9 +166,11 @@ test_metrics(void **state)
 	check_families(buf_cstr(&b));
 	assert_non_null(strstr(buf_cstr(&b), "\nfacteur_up 1\n"));
 	assert_non_null(strstr(buf_cstr(&b),
-		"\nfacteur_listener_sessions{listener=\"smtp\"} 3\n"));
+		"\nfacteur_listener_sessions{listener=\"smtp\",command=\"smtpd\"} "
+		"3\n"));
 	assert_non_null(strstr(buf_cstr(&b),
-		"\nfacteur_listener_sessions{listener=\"we\\\"ird\\\\name\"} 0\n"));
+		"\nfacteur_listener_sessions{listener=\"we\\\"ird\\\\name\","
+		"command=\"managesieved\"} 0\n"));
 	assert_non_null(strstr(buf_cstr(&b),
 		"\nfacteur_queue_messages{state=\"hold\"} 1\n"));
 	assert_non_null(strstr(buf_cstr(&b),
