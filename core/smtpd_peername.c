@@ -6,8 +6,8 @@
  * facteur_peername_timeout. Statuses follow Postfix: no PTR or a bad name
  * is permanent (5), no answer in time is temporary (4), a name that does
  * not resolve back is forged (6); the PTR name stays the reverse name.
- * One resolver serves every session of the process; a reload that names
- * other servers gets a new one, the old one is freed once idle.
+ * One resolver per facteur_dns_servers value serves every session; one
+ * left idle (a reload named other servers) is freed a minute later.
  * Must not: block, touch a session after it let go of its lookup, or free
  * a resolver from inside one of its own callbacks.
  */
@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/event.h>
 
@@ -33,7 +34,8 @@ struct resolver {
 	char              *servers;
 	struct dns        *dns;
 	unsigned           inflight;	/* lookups holding it */
-	struct resolver   *next;	/* on the retired list */
+	time_t             used;	/* last lookup started */
+	struct resolver   *next;
 };
 
 struct smtpd_peername {
@@ -45,7 +47,10 @@ struct smtpd_peername {
 	char                 *ptr;	/* the PTR name, while confirming */
 };
 
-static struct resolver *current, *retired;
+/* One resolver per server list in use (listeners may name their own with
+ * -o facteur_dns_servers=...); one idle for a minute is freed. */
+#define RESOLVER_IDLE 60
+static struct resolver *resolvers;
 
 static void
 resolver_free(struct resolver *rv)
@@ -55,35 +60,31 @@ resolver_free(struct resolver *rv)
 	free(rv);
 }
 
-/* Never called from a DNS callback: may free idle retired resolvers. */
+/* Never called from a DNS callback: may free idle resolvers. */
 static struct resolver *
 resolver_get(struct smtpd_session *s)
 {
 	struct event_base *base = s->l->srv->base;
 	const char *servers = s->l->s.facteur_dns_servers
 			      ? s->l->s.facteur_dns_servers : "";
-	struct resolver **pp, *rv;
+	struct resolver **pp, *rv, *found = NULL;
+	time_t now = time(NULL);
 	struct errbuf err;
 
-	for (pp = &retired; (rv = *pp) != NULL;) {
-		if (rv->inflight == 0) {
+	for (pp = &resolvers; (rv = *pp) != NULL;) {
+		if (found == NULL && rv->base == base
+		    && strcmp(rv->servers, servers) == 0) {
+			found = rv;
+		} else if (rv->inflight == 0 && now - rv->used > RESOLVER_IDLE) {
 			*pp = rv->next;
 			resolver_free(rv);
-		} else {
-			pp = &rv->next;
+			continue;
 		}
+		pp = &rv->next;
 	}
-	if (current != NULL && current->base == base
-	    && strcmp(current->servers, servers) == 0)
-		return current;
-	if (current != NULL) {
-		if (current->inflight == 0) {
-			resolver_free(current);
-		} else {
-			current->next = retired;
-			retired = current;
-		}
-		current = NULL;
+	if (found != NULL) {
+		found->used = now;
+		return found;
 	}
 	errbuf_clear(&err);
 	rv = xcalloc(1, sizeof(*rv));
@@ -97,7 +98,9 @@ resolver_get(struct smtpd_session *s)
 		free(rv);
 		return NULL;
 	}
-	current = rv;
+	rv->used = now;
+	rv->next = resolvers;
+	resolvers = rv;
 	return rv;
 }
 

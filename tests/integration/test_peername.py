@@ -431,3 +431,28 @@ def test_checked_at_connect_without_delay_reject(facteurd, dnsmasq):
     check(c.reply(), 220)
     check(c.cmd("EHLO client.test"), 250)
     c.close()
+
+
+def test_reload_changes_dns_servers(facteurd, dnsmasq):
+    # a reload that points facteur_dns_servers elsewhere: sessions after
+    # it ask the new servers; a lookup in flight across it still ends
+    dns = SilentDNS()
+    try:
+        d = facteurd(main_cf={
+            "facteur_dns_servers": "127.0.0.1:%d" % dns.port,
+            "facteur_peername_timeout": "2s"})
+        pending = SMTPConn(d.host, d.port, source="127.0.0.5", timeout=10)
+        time.sleep(0.2)
+        d.params["facteur_dns_servers"] = "127.0.0.1:%d" % dnsmasq
+        d.write_config()
+        r = d.cli("reload")
+        assert r.returncode == 0, r.stdout + r.stderr
+        d.wait_log(r"facteur/master\[\d+\]: reload -- configuration ")
+        with d.session(source="127.0.0.2") as c:
+            check(c.cmd("NOOP"), 250)
+        d.wait_log(r"connect from mail\.peer\.test\[127\.0\.0\.2\]$")
+        check(pending.reply(timeout=10), 220)
+        pending.close()
+        d.wait_log(r"connect from unknown\[127\.0\.0\.5\]$")
+    finally:
+        dns.close()
