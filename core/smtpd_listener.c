@@ -23,6 +23,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -118,6 +119,7 @@ struct listener_proxy {
 	struct sockaddr_storage peer;	/* the load balancer */
 	int                     peerlen;
 	char                    peer_addr[INET6_ADDRSTRLEN];
+	struct timeval          deadline;	/* the whole header, not per read */
 	struct listener_proxy  *next, *prev;
 	unsigned char           buf[PROXY_PROTO_MAX];
 };
@@ -173,6 +175,16 @@ proxy_read(evutil_socket_t fd, short what, void *arg)
 	if (what & EV_TIMEOUT) {
 		proxy_fail(p, "time limit exceeded");
 		return;
+	}
+	{
+		/* A byte now and then must not stretch the time limit. */
+		struct timeval now;
+
+		event_base_gettimeofday_cached(l->srv->base, &now);
+		if (timercmp(&now, &p->deadline, >)) {
+			proxy_fail(p, "time limit exceeded");
+			return;
+		}
 	}
 	n = recv(fd, p->buf + p->len, sizeof(p->buf) - p->len, MSG_PEEK);
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
@@ -234,6 +246,8 @@ listener_accept(struct evconnlistener *evl, evutil_socket_t fd,
 		netlist_addr_format(&a, p->peer_addr, sizeof(p->peer_addr));
 	else
 		snprintf(p->peer_addr, sizeof(p->peer_addr), "unknown");
+	event_base_gettimeofday_cached(l->srv->base, &p->deadline);
+	timeradd(&p->deadline, &tv, &p->deadline);
 	p->ev = event_new(l->srv->base, fd, EV_READ | EV_PERSIST, proxy_read, p);
 	if (p->ev == NULL) {
 		close(fd);

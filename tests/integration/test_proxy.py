@@ -308,3 +308,27 @@ def test_header_pending_across_a_reload(lb):
             break
         time.sleep(0.1)
     assert "listeners_finishing_after_reload" not in st, st
+
+
+def test_slow_header_does_not_stretch_the_time_limit(lb):
+    # smtpd_upstream_proxy_timeout (1s here) bounds the whole header, not
+    # each read: a byte every 0.4s is cut off.
+    c = SMTPConn(lb.host, lb.proxy_port)
+    header = v1("192.0.2.99")
+    t0 = time.time()
+    closed = False
+    for i in range(len(header) - 2):
+        try:
+            c.send(header[i:i + 1])
+        except OSError:
+            closed = True
+            break
+        if c.expect_closed(0.4):
+            closed = True
+            break
+    assert closed, "a trickled header kept the connection open"
+    assert time.time() - t0 < 3.5
+    c.close()
+    lb.wait_log(r"warning: haproxy read: time limit exceeded from "
+                r"\[127\.0\.0\.1\]")
+    assert "192.0.2.99" not in lb.log()
