@@ -5,6 +5,9 @@
  * the hosts file before DNS, with a DNS server that refuses (127.0.0.1:9):
  * an address the hosts file names is named at once, another one fails
  * temporarily, and no callback runs inside the call that started it.
+ * Also how the restrictions read the session's name statuses (Postfix's
+ * reject_unknown_client / reject_unknown_reverse_name and the name-based
+ * lookups of check_client_access / check_reverse_client_hostname_access).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,6 +22,8 @@
 #include <event2/event.h>
 
 #include "core/dns.h"
+#include "core/lib/buf.h"
+#include "core/smtpd_check.h"
 #include "core/smtpd_peername.h"
 
 static void
@@ -176,12 +181,99 @@ test_hosts_file_first(void **state)
 	event_base_free(base);
 }
 
+/* One list evaluated for a client; the reply ("" when it passed). */
+static const char *
+eval1(const char *list, const char *name, const char *rev, int st, int rst,
+      struct buf *reply)
+{
+	struct smtpd_restrictions *r;
+	struct smtpd_check_facts f;
+	struct errbuf err;
+	enum smtpd_check_result res;
+
+	errbuf_clear(&err);
+	r = smtpd_check_compile("smtpd_client_restrictions", list, &err);
+	if (r == NULL)
+		fail_msg("%s: %s", list, errbuf_str(&err));
+	memset(&f, 0, sizeof(f));
+	f.client_addr = "192.0.2.9";
+	f.client_name = name;
+	f.reverse_client_name = rev;
+	f.name_status = (unsigned char)st;
+	f.reverse_name_status = (unsigned char)rst;
+	buf_reset(reply);
+	res = smtpd_check_eval(r, &f, reply);
+	smtpd_check_free(&r);
+	if (res == SMTPD_CHECK_DUNNO || res == SMTPD_CHECK_PERMIT)
+		return "";
+	return buf_cstr(reply);
+}
+
+static void
+test_statuses(void **state)
+{
+	const char *u = "reject_unknown_client_hostname";
+	const char *ur = "reject_unknown_reverse_client_hostname";
+	struct buf reply;
+
+	(void)state;
+	buf_init(&reply, 0);
+	assert_string_equal(eval1(u, "mx.example", "mx.example", SMTPD_PEER_OK,
+				  SMTPD_PEER_OK, &reply), "");
+	/* Postfix: 450 when the lookup failed temporarily, else
+	 * unknown_client_reject_code (450 by default); RFC 7372 4.7.25 */
+	assert_string_equal(eval1(u, "unknown", NULL, SMTPD_PEER_TEMP,
+				  SMTPD_PEER_TEMP, &reply),
+			    "450 4.7.25 Client host rejected: cannot find your "
+			    "hostname, [192.0.2.9]");
+	assert_string_equal(eval1(u, "unknown", "forged.example",
+				  SMTPD_PEER_FORGED, SMTPD_PEER_OK, &reply),
+			    "450 4.7.25 Client host rejected: cannot find your "
+			    "hostname, [192.0.2.9]");
+	/* the reverse name is enough for the reverse check */
+	assert_string_equal(eval1(ur, "unknown", "forged.example",
+				  SMTPD_PEER_FORGED, SMTPD_PEER_OK, &reply), "");
+	assert_string_equal(eval1(ur, "unknown", NULL, SMTPD_PEER_PERM,
+				  SMTPD_PEER_PERM, &reply),
+			    "450 4.7.1 Client host rejected: cannot find your "
+			    "reverse hostname, [192.0.2.9]");
+	/* facts without statuses: known when the name is */
+	assert_string_equal(eval1(u, "mx.example", NULL, SMTPD_PEER_UNSET,
+				  SMTPD_PEER_UNSET, &reply), "");
+	assert_string_equal(eval1(u, "unknown", NULL, SMTPD_PEER_UNSET,
+				  SMTPD_PEER_UNSET, &reply),
+			    "450 4.7.25 Client host rejected: cannot find your "
+			    "hostname, [192.0.2.9]");
+	/* check_client_access: the verified name and its parents, then the
+	 * address; check_reverse_client_hostname_access: the PTR name */
+	assert_string_equal(eval1("check_client_access inline:{{example=REJECT "
+				  "by parent}, {192.0.2.9=REJECT by address}}",
+				  "mx.example", "mx.example", SMTPD_PEER_OK,
+				  SMTPD_PEER_OK, &reply),
+			    "554 5.7.1 <mx.example[192.0.2.9]>: Client host "
+			    "rejected: by parent");
+	assert_string_equal(eval1("check_client_access inline:{{forged.example="
+				  "REJECT by name}, {192.0.2.9=REJECT by address}}",
+				  "unknown", "forged.example", SMTPD_PEER_FORGED,
+				  SMTPD_PEER_OK, &reply),
+			    "554 5.7.1 <unknown[192.0.2.9]>: Client host "
+			    "rejected: by address");
+	assert_string_equal(eval1("check_reverse_client_hostname_access "
+				  "inline:{{forged.example=REJECT by PTR}}",
+				  "unknown", "forged.example", SMTPD_PEER_FORGED,
+				  SMTPD_PEER_OK, &reply),
+			    "554 5.7.1 <forged.example>: Unverified Client host "
+			    "rejected: by PTR");
+	buf_free(&reply);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_valid),
 		cmocka_unit_test(test_hosts_file_first),
+		cmocka_unit_test(test_statuses),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
