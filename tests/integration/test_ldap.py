@@ -26,10 +26,10 @@ import pytest
 
 import dirtables
 import harness
-from dirtables import auth, delivered, mid, rcpt, until_code
+from dirtables import as_user, auth, delivered, mid, rcpt, until_code
 from harness import check, make_msg
 from test_auth import ARGON2ID, FAIL, b64, tls_session
-from test_tls import cert, tls_cf  # noqa: F401
+from test_tls import cert  # noqa: F401 (fixture)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SCHEMA = os.path.join(ROOT, "schema", "ldap")
@@ -200,14 +200,8 @@ def configure(d, hosts, extra=""):
 
 @pytest.fixture(scope="module")
 def mx(build, slapd, tmp_path_factory):
-    pool = harness.Pool(tmp_path_factory.mktemp("ldap"))
-    d = pool.new(start=False)
-    configure(d, slapd.url)
-    d.start()
-    yield d
-    problems = pool.close()
-    if problems:
-        pytest.fail("\n".join(problems), pytrace=False)
+    yield from dirtables.module_mx(tmp_path_factory, "ldap",
+                                   lambda d: configure(d, slapd.url))
 
 
 def test_mailbox_alternate_address_and_lists_delivered(mx):
@@ -265,18 +259,7 @@ def test_filter_injection_is_an_unknown_user(mx, slapd, local):
 
 
 def test_outage_gives_451_then_recovers(mx, slapd):
-    with mx.session() as c:
-        check(c.cmd("MAIL FROM:<sender@example.net>"), 250)
-        check(c.cmd("RCPT TO:<alice@hosted.test>"), 250)
-        slapd.stop()
-        try:
-            for addr in ("bob@hosted.test", "alice@hosted.test", "x@hosted.test"):
-                check(c.cmd("RCPT TO:<%s>" % addr), 451, "4.3.0")
-        finally:
-            slapd.start()
-        r = until_code(lambda: c.cmd("RCPT TO:<bob@hosted.test>"), 250, 451)
-        check(r, 250, "2.1.5")
-    assert re.search(r"ldap:\S+ lookup error for \"\S+\": ", mx.log())
+    dirtables.outage_gives_451_then_recovers(mx, slapd, "ldap", "x@hosted.test")
 
 
 def test_cache_answers_during_outage_errors_are_not_kept(build, slapd, facteurd):
@@ -284,7 +267,7 @@ def test_cache_answers_during_outage_errors_are_not_kept(build, slapd, facteurd)
     cache while slapd is down; a key never seen gets 451, and that failure
     is not kept once slapd is back."""
     d = facteurd(start=False)
-    configure(d, slapd.url, "cache = yes\ncache_ttl = 1h\ncache_negative_ttl = 1h\n")
+    configure(d, slapd.url, dirtables.CACHE)
     d.start()
     check(rcpt(d, "alice@hosted.test"), 250)
     check(rcpt(d, "nobody@hosted.test"), 550)
@@ -306,7 +289,7 @@ def test_cached_answer_does_not_wait_for_a_busy_worker(build, slapd, facteurd):
     thread waits for a hung slapd (SIGSTOP) on another session's lookup."""
     d = facteurd(start=False)
     d.params["facteur_worker_threads"] = "1"
-    configure(d, slapd.url, "cache = yes\ncache_ttl = 1h\ncache_negative_ttl = 1h\n")
+    configure(d, slapd.url, dirtables.CACHE)
     d.start()
     check(rcpt(d, "alice@hosted.test"), 250)
     check(rcpt(d, "nobody@hosted.test"), 550)
@@ -337,26 +320,10 @@ def test_outage_defers_queued_mail_never_bounces(build, slapd, facteurd):
     d = facteurd(start=False)
     d.params["virtual_mailbox_limit_maps"] = write_cf(d, "quota.cf", "quota.cf",
                                                       slapd.url)
-    d.params.update({"minimal_backoff_time": "1s", "maximal_backoff_time": "2s",
-                     "queue_run_delay": "1s"})
-    configure(d, slapd.url, "cache = yes\ncache_ttl = 1h\ncache_negative_ttl = 1h\n")
+    d.params.update(dirtables.FAST_RETRY)
+    configure(d, slapd.url, dirtables.CACHE)
     d.start()
-    check(rcpt(d, "alice@hosted.test"), 250)
-    msg = make_msg("queued during an outage", to="alice@hosted.test")
-    slapd.stop()
-    try:
-        qid = d.send("sender@example.net", ["alice@hosted.test"], msg)
-        d.wait_log(r"%s: to=<alice@hosted\.test>.*dsn=4\.3\.0, status=deferred" % qid)
-        time.sleep(2.5)                         # a retry or two, still down
-        assert d.files("alice@hosted.test") == []
-        assert d.queue_files(("deferred", "active", "incoming"))
-    finally:
-        slapd.start()
-    assert len(d.wait_msgid("alice@hosted.test", mid(msg), timeout=30)) == 1
-    assert d.wait_queue_empty(timeout=15) == []
-    log = d.log()
-    assert "status=bounced" not in log and "sender non-delivery" not in log
-    assert re.search(r"%s: to=<alice@hosted\.test>.*status=sent" % qid, log)
+    dirtables.outage_defers_queued_mail(d, slapd)
 
 
 def test_cached_restriction_logs_once(build, slapd, facteurd):
@@ -366,7 +333,7 @@ def test_cached_restriction_logs_once(build, slapd, facteurd):
     its warn line exactly once (lines of the trial on the loop are held,
     then written or dropped)."""
     d = facteurd(start=False)
-    extra = "cache = yes\ncache_ttl = 1h\ncache_negative_ttl = 1h\n"
+    extra = dirtables.CACHE
     access = write_cf(d, "access.cf", "virtual_mailboxes.cf", slapd.url,
                       extra + "result_attribute = uid\nresult_format = WARN user %s\n")
     d.params["smtpd_recipient_restrictions"] = ("check_recipient_access %s, "
@@ -388,9 +355,7 @@ def test_second_server_used_when_first_is_down(build, slapd, facteurd):
     d = facteurd(start=False)
     configure(d, "ldap://127.0.0.1:%d/ %s" % (harness.free_port(), slapd.url))
     d.start()
-    for i in range(4):
-        check(rcpt(d, "alice@hosted.test"), 250)
-        check(rcpt(d, "nobody@hosted.test"), 550)
+    dirtables.second_server_used(d)
 
 
 def test_wrong_bind_password_defers(build, slapd, facteurd):
@@ -438,8 +403,7 @@ def test_auth_failures_are_535(auth_mx, user, pw):
 
 
 def passdb_mx(facteurd, slapd, cert, example, extra=""):
-    d = facteurd(start=False, main_cf=tls_cf(
-        cert, smtpd_sasl_auth_enable="yes", smtpd_tls_auth_only="yes"))
+    d = dirtables.sasl_daemon(facteurd, cert)
     d.params["smtpd_sasl_passdb"] = write_cf(d, "auth.cf", example, slapd.url,
                                              extra)
     d.write_config()
@@ -453,19 +417,7 @@ def auth_mx(facteurd, slapd, cert):
 
 
 def test_auth_outage_is_454_then_recovers(auth_mx, slapd):
-    c, _ = tls_session(auth_mx)
-    with c:
-        check(c.cmd("EHLO client.example"), 250)
-        slapd.stop()                        # in the middle of the session
-        try:
-            check(c.cmd("AUTH PLAIN " + b64("\0alice@hosted.test\0alice-pw")),
-                  454, "4.7.0", "Temporary authentication failure")
-        finally:
-            slapd.start()
-    r = until_code(lambda: auth(auth_mx, "alice@hosted.test", "alice-pw"), 235, 454)
-    check(r, 235, "2.7.0")
-    assert re.search(r"ldap:\S+ lookup error for \"alice@hosted.test\": ",
-                     auth_mx.log())
+    dirtables.auth_outage_is_454_then_recovers(auth_mx, slapd, "ldap")
 
 
 # ---- auth_bind = yes: slapd checks the password (schema/ldap/passdb_bind.cf)
@@ -529,8 +481,7 @@ def test_auth_bind_inactive_user_refused_by_search(facteurd, slapd, cert):
 def test_auth_bind_wrong_service_password_is_454(facteurd, slapd, cert):
     """The search needs the reader's bind: a wrong bind_pw is the
     operator's problem, a temporary failure, never a 535."""
-    d = facteurd(start=False, main_cf=tls_cf(
-        cert, smtpd_sasl_auth_enable="yes", smtpd_tls_auth_only="yes"))
+    d = dirtables.sasl_daemon(facteurd, cert)
     spec = write_cf(d, "auth.cf", "passdb_bind.cf", slapd.url)
     with open(spec[5:]) as f:
         text = f.read()
@@ -561,9 +512,9 @@ def test_auth_bind_outage_is_454_then_recovers(bind_mx, slapd):
 
 @pytest.fixture
 def login_mx(facteurd, slapd, cert):
-    d = facteurd(start=False, main_cf=tls_cf(
-        cert, smtpd_sasl_auth_enable="yes", smtpd_tls_auth_only="yes",
-        smtpd_sender_restrictions="reject_sender_login_mismatch"))
+    d = dirtables.sasl_daemon(
+        facteurd, cert,
+        smtpd_sender_restrictions="reject_sender_login_mismatch")
     d.params["smtpd_sasl_passdb"] = write_cf(d, "auth.cf", "passdb.cf", slapd.url)
     d.params["smtpd_sender_login_maps"] = write_cf(d, "logins.cf",
                                                    "sender_login.cf", slapd.url)
@@ -572,16 +523,8 @@ def login_mx(facteurd, slapd, cert):
     return d
 
 
-def as_user(d, user, pw):
-    c, _ = tls_session(d)
-    check(c.cmd("AUTH PLAIN " + b64("\0%s\0%s" % (user, pw))), 235)
-    return c
-
-
 def try_sender(c, sender):
-    check(c.cmd("RSET"), 250)
-    check(c.cmd("MAIL FROM:<%s>" % sender), 250)
-    return c.cmd("RCPT TO:<carol@hosted.test>")
+    return dirtables.try_sender(c, sender, "carol@hosted.test")
 
 
 def test_sender_login_maps(login_mx):
@@ -605,12 +548,4 @@ def test_sender_login_maps(login_mx):
 
 
 def test_sender_login_maps_outage_is_4xx(login_mx, slapd):
-    with as_user(login_mx, "alice@hosted.test", "alice-pw") as c:
-        check(try_sender(c, "alice@hosted.test"), 250)
-        slapd.stop()
-        try:
-            r = try_sender(c, "alice@hosted.test")
-            assert r.code // 100 == 4, str(r)
-        finally:
-            slapd.start()
-        check(until_code(lambda: try_sender(c, "alice@hosted.test"), 250, 451), 250)
+    dirtables.sender_login_outage_is_4xx(login_mx, slapd, "carol@hosted.test")

@@ -13,17 +13,14 @@ or inactive user alike, 454 4.7.0 while mariadbd is down.
 smtpd_sender_login_maps = mysql:sender_login.cf (alias goto and mailbox
 owner) lets a login send only as the addresses it owns.
 """
-import re
-import time
-
 import pytest
 
 import dirtables
 import harness
-from dirtables import auth, delivered, mid, rcpt, until_code
+from dirtables import as_user, auth, delivered, mid, rcpt
 from harness import check, make_msg
-from test_auth import ARGON2ID, FAIL, b64, tls_session
-from test_tls import cert, tls_cf  # noqa: F401
+from test_auth import ARGON2ID, FAIL, tls_session
+from test_tls import cert  # noqa: F401 (fixture)
 
 PASSWORD = "s3cret'pw"
 
@@ -74,14 +71,9 @@ def configure(d, hosts, extra=""):
 
 @pytest.fixture(scope="module")
 def mx(build, mariadb, tmp_path_factory):
-    pool = harness.Pool(tmp_path_factory.mktemp("mysql"))
-    d = pool.new(start=False)
-    configure(d, "inet:127.0.0.1:%d" % mariadb.port)
-    d.start()
-    yield d
-    problems = pool.close()
-    if problems:
-        pytest.fail("\n".join(problems), pytrace=False)
+    yield from dirtables.module_mx(
+        tmp_path_factory, "mysql",
+        lambda d: configure(d, "inet:127.0.0.1:%d" % mariadb.port))
 
 
 def test_mailbox_alias_alias_domain_catchall_delivered(mx):
@@ -128,20 +120,8 @@ def test_injection_is_an_unknown_user(mx, mariadb, local):
 
 
 def test_outage_gives_451_then_recovers(mx, mariadb):
-    with mx.session() as c:
-        check(c.cmd("MAIL FROM:<sender@example.net>"), 250)
-        check(c.cmd("RCPT TO:<alice@hosted.test>"), 250)
-        mariadb.stop()
-        try:
-            for addr in ("bob@hosted.test", "alice@hosted.test", "x@second.test"):
-                check(c.cmd("RCPT TO:<%s>" % addr), 451, "4.3.0")
-        finally:
-            mariadb.start()
-        # The same session, without restarting facteurd: the next attempts
-        # reconnect (back-off is at most retry_interval = 1 s).
-        r = until_code(lambda: c.cmd("RCPT TO:<bob@hosted.test>"), 250, 451)
-        check(r, 250, "2.1.5")
-    assert re.search(r"mysql:\S+ lookup error for \"\S+\": ", mx.log())
+    dirtables.outage_gives_451_then_recovers(mx, mariadb, "mysql",
+                                             "x@second.test")
 
 
 def test_outage_defers_queued_mail_never_bounces(build, mariadb, facteurd):
@@ -153,26 +133,10 @@ def test_outage_defers_queued_mail_never_bounces(build, mariadb, facteurd):
     hosts = "inet:127.0.0.1:%d" % mariadb.port
     d = facteurd(start=False)
     d.params["virtual_mailbox_limit_maps"] = write_cf(d, "quota.cf", "quota.cf", hosts)
-    d.params.update({"minimal_backoff_time": "1s", "maximal_backoff_time": "2s",
-                     "queue_run_delay": "1s"})
-    configure(d, hosts, "cache = yes\ncache_ttl = 1h\ncache_negative_ttl = 1h\n")
+    d.params.update(dirtables.FAST_RETRY)
+    configure(d, hosts, dirtables.CACHE)
     d.start()
-    check(rcpt(d, "alice@hosted.test"), 250)
-    msg = make_msg("queued during an outage", to="alice@hosted.test")
-    mariadb.stop()
-    try:
-        qid = d.send("sender@example.net", ["alice@hosted.test"], msg)
-        d.wait_log(r"%s: to=<alice@hosted\.test>.*dsn=4\.3\.0, status=deferred" % qid)
-        time.sleep(2.5)                         # a retry or two, still down
-        assert d.files("alice@hosted.test") == []
-        assert d.queue_files(("deferred", "active", "incoming"))
-    finally:
-        mariadb.start()
-    assert len(d.wait_msgid("alice@hosted.test", mid(msg), timeout=30)) == 1
-    assert d.wait_queue_empty(timeout=15) == []
-    log = d.log()
-    assert "status=bounced" not in log and "sender non-delivery" not in log
-    assert re.search(r"%s: to=<alice@hosted\.test>.*status=sent" % qid, log)
+    dirtables.outage_defers_queued_mail(d, mariadb)
 
 
 def test_second_host_used_when_first_is_down(build, mariadb, facteurd):
@@ -180,9 +144,7 @@ def test_second_host_used_when_first_is_down(build, mariadb, facteurd):
     d = facteurd(start=False)
     configure(d, "inet:127.0.0.1:%d 127.0.0.1:%d" % (dead, mariadb.port))
     d.start()
-    for i in range(6):
-        check(rcpt(d, "alice@hosted.test"), 250)
-        check(rcpt(d, "nobody@hosted.test"), 550)
+    dirtables.second_server_used(d)
 
 
 def test_unreachable_server_at_start_defers(build, facteurd):
@@ -195,8 +157,7 @@ def test_unreachable_server_at_start_defers(build, facteurd):
 
 @pytest.fixture
 def auth_mx(facteurd, mariadb, cert):
-    d = facteurd(start=False, main_cf=tls_cf(
-        cert, smtpd_sasl_auth_enable="yes", smtpd_tls_auth_only="yes"))
+    d = dirtables.sasl_daemon(facteurd, cert)
     d.params["smtpd_sasl_passdb"] = write_cf(
         d, "auth.cf", "passdb.cf", "inet:127.0.0.1:%d" % mariadb.port)
     d.write_config()
@@ -225,20 +186,7 @@ def test_auth_failures_are_535(auth_mx, user, pw):
 
 
 def test_auth_outage_is_454_then_recovers(auth_mx, mariadb):
-    check(auth(auth_mx, "alice@hosted.test", "alice-pw"), 235)
-    c, _ = tls_session(auth_mx)
-    with c:
-        check(c.cmd("EHLO client.example"), 250)
-        mariadb.stop()                      # in the middle of the session
-        try:
-            check(c.cmd("AUTH PLAIN " + b64("\0alice@hosted.test\0alice-pw")),
-                  454, "4.7.0", "Temporary authentication failure")
-        finally:
-            mariadb.start()
-    r = until_code(lambda: auth(auth_mx, "alice@hosted.test", "alice-pw"), 235, 454)
-    check(r, 235, "2.7.0")
-    assert re.search(r"mysql:\S+ lookup error for \"alice@hosted.test\": ",
-                     auth_mx.log())
+    dirtables.auth_outage_is_454_then_recovers(auth_mx, mariadb, "mysql")
 
 
 # ---- smtpd_sender_login_maps = mysql:sender_login.cf (alias goto + mailbox)
@@ -246,9 +194,9 @@ def test_auth_outage_is_454_then_recovers(auth_mx, mariadb):
 @pytest.fixture
 def login_mx(facteurd, mariadb, cert):
     hosts = "inet:127.0.0.1:%d" % mariadb.port
-    d = facteurd(start=False, main_cf=tls_cf(
-        cert, smtpd_sasl_auth_enable="yes", smtpd_tls_auth_only="yes",
-        smtpd_sender_restrictions="reject_sender_login_mismatch"))
+    d = dirtables.sasl_daemon(
+        facteurd, cert,
+        smtpd_sender_restrictions="reject_sender_login_mismatch")
     d.params["smtpd_sasl_passdb"] = write_cf(d, "auth.cf", "passdb.cf", hosts)
     d.params["smtpd_sender_login_maps"] = write_cf(d, "logins.cf",
                                                    "sender_login.cf", hosts)
@@ -257,16 +205,8 @@ def login_mx(facteurd, mariadb, cert):
     return d
 
 
-def as_user(d, user, pw):
-    c, _ = tls_session(d)
-    check(c.cmd("AUTH PLAIN " + b64("\0%s\0%s" % (user, pw))), 235)
-    return c
-
-
 def try_sender(c, sender):
-    check(c.cmd("RSET"), 250)
-    check(c.cmd("MAIL FROM:<%s>" % sender), 250)
-    return c.cmd("RCPT TO:<carol@second.test>")
+    return dirtables.try_sender(c, sender, "carol@second.test")
 
 
 def test_sender_login_maps(login_mx, mariadb):
@@ -290,12 +230,4 @@ def test_sender_login_maps(login_mx, mariadb):
 
 
 def test_sender_login_maps_outage_is_4xx(login_mx, mariadb):
-    with as_user(login_mx, "alice@hosted.test", "alice-pw") as c:
-        check(try_sender(c, "alice@hosted.test"), 250)
-        mariadb.stop()
-        try:
-            r = try_sender(c, "alice@hosted.test")
-            assert r.code // 100 == 4, str(r)
-        finally:
-            mariadb.start()
-        check(until_code(lambda: try_sender(c, "alice@hosted.test"), 250, 451), 250)
+    dirtables.sender_login_outage_is_4xx(login_mx, mariadb, "carol@second.test")
