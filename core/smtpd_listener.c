@@ -236,6 +236,15 @@ listener_accept(struct evconnlistener *evl, evutil_socket_t fd,
 		listener_dispatch(l, fd, sa, salen);
 		return;
 	}
+	if (l->nsessions + l->nproxies >= l->max_sessions) {
+		/* headers not read yet count against the session limit */
+		log_write(l->s.syslog_name, l->ps != NULL ? "postscreen" : "smtpd",
+			  LOG_LVL_WARNING, "%s: too many sessions (%u) and "
+			  "PROXY headers pending (%u): connection refused",
+			  l->service, l->nsessions, l->nproxies);
+		close(fd);
+		return;
+	}
 	p = xcalloc(1, sizeof(*p));
 	p->l = l;
 	p->fd = fd;

@@ -332,3 +332,23 @@ def test_slow_header_does_not_stretch_the_time_limit(lb):
     lb.wait_log(r"warning: haproxy read: time limit exceeded from "
                 r"\[127\.0\.0\.1\]")
     assert "192.0.2.99" not in lb.log()
+
+
+def test_pending_headers_count_against_the_session_limit(facteurd):
+    port = free_port()
+    d = facteurd(start=False)
+    d.master_cf += ("127.0.0.1:%d inet n - n - 2 smtpd "
+                    "-o smtpd_upstream_proxy_protocol=haproxy\n" % port)
+    d.write_config()
+    d.start()
+    a = SMTPConn(d.host, port)        # sends nothing yet
+    b = SMTPConn(d.host, port)
+    time.sleep(0.2)
+    c = SMTPConn(d.host, port)        # over maxproc 2: closed at once
+    assert c.expect_closed(3)
+    c.close()
+    d.wait_log(r"too many sessions \(0\) and PROXY headers pending \(2\)")
+    a.send(v1("192.0.2.1"))
+    check(a.reply(), 220)
+    a.close()
+    b.close()
