@@ -45,242 +45,226 @@ def msg(subject="hello", frm="Bob <bob@example.net>", to="alice@example.test",
             % (frm, to, subject, abs(hash(subject)) % 100000, extra, body))
 
 
+def case(name, script, message=None, opts=None):
+    """(name, script, message, options); the message is msg() unless
+    given; options: rcpt, sender, personal {name: text}, global {name:
+    text}, before [texts] (sieve_before scripts: sieve-test -s, facteur
+    sieve test --before)."""
+    return (name, script, msg() if message is None else message, opts or {})
+
+
+ELSIF = ('require "fileinto";\n'
+         'if header :contains "subject" "invoice" { fileinto "Invoices"; }\n'
+         'elsif address :domain :is "from" "example.org" { discard; }\n'
+         'else { keep; }\n')
+USER_SCRIPT = 'require "fileinto";\nfileinto "User";\n'
+
 # vacation is compared by its period (seconds), not its text.
-# (name, script, message, options); options: rcpt, sender, personal
-# {name: text}, global {name: text}, before [texts] (sieve_before scripts:
-# sieve-test -s, facteur sieve test --before)
 CASES = [
-    ("core_elsif_header",
-     'require "fileinto";\n'
-     'if header :contains "subject" "invoice" { fileinto "Invoices"; }\n'
-     'elsif address :domain :is "from" "example.org" { discard; }\n'
-     'else { keep; }\n',
-     msg("Your INVOICE 42"), {}),
-    ("core_elsif_address",
-     'require "fileinto";\n'
-     'if header :contains "subject" "invoice" { fileinto "Invoices"; }\n'
-     'elsif address :domain :is "from" "example.org" { discard; }\n'
-     'else { keep; }\n',
-     msg("hi", frm="x@EXAMPLE.org"), {}),
-    ("core_allof_size_exists_stop",
-     'require "fileinto";\n'
-     'if allof (exists ["x-spam-flag", "from"], size :over 100,\n'
-     '          not header :is "x-spam-flag" "NO") {\n'
-     '  fileinto "Junk"; stop; }\n'
-     'fileinto "Never";\n',
-     msg("spam", extra="X-Spam-Flag: YES\n"), {}),
-    ("core_matches_octet_localpart",
-     'require "fileinto";\n'
-     'if address :localpart :matches :comparator "i;octet" "to" "ali?e" {\n'
-     '  fileinto "Exact"; }\n'
-     'if header :matches "subject" "*\\\\**" { fileinto "Star"; }\n',
-     msg("a * b"), {}),
-    ("matches_question_mark_is_an_octet",
-     'require "fileinto";\n'
-     'if header :matches "subject" "a?c" { fileinto "OneOctet"; }\n'
-     'if header :matches "subject" "a??c" { fileinto "TwoOctets"; }\n',
-     msg("a\u00e9c"), {}),
-    ("imap4flags_variables",
-     'require ["imap4flags", "fileinto", "variables"];\n'
-     'set "f" "\\\\Seen \\\\Flagged";\n'
-     'setflag "f2" "${f}"; addflag "f2" "x"; removeflag "f2" "\\\\seen";\n'
-     'if hasflag :is "f2" ["\\\\flagged", "x"] {\n'
-     '  fileinto :flags "${f2}" "HF"; }\n',
-     msg(), {}),
-    ("editheader_index_count",
-     'require ["fileinto", "relational", "editheader",\n'
-     '         "comparator-i;ascii-numeric"];\n'
-     'addheader :last "X-A" "1"; addheader "X-A" "0";\n'
-     'deleteheader :index 2 "x-a";\n'
-     'if header :is "x-a" "0" { fileinto "Zero"; }\n'
-     'if header :count "eq" :comparator "i;ascii-numeric" "x-a" "1" {\n'
-     '  fileinto "One"; }\n',
-     msg(), {}),
-    ("variables_matches",
-     'require ["fileinto", "variables"];\n'
-     'if header :matches "subject" "[*] *" {\n'
-     '  set :lower "list" "${1}"; fileinto "lists.${list}"; }\n'
-     'set :upperfirst "x" "word";\n'
-     'if string :is "${x}" "Word" { fileinto "Upper"; }\n',
-     msg("[Dev-List] release"), {}),
-    ("imap4flags_fileinto_keep",
-     'require ["fileinto", "imap4flags"];\n'
-     'addflag "\\\\Seen";\n'
-     'fileinto :flags "\\\\Flagged work" "Tagged";\n'
-     'addflag "$Label1";\n'
-     'if hasflag :contains "label" { keep; }\n',
-     msg(), {}),
-    ("subaddress_envelope",
-     'require ["fileinto", "envelope", "subaddress", "variables"];\n'
-     'if envelope :detail :matches "to" "*" { fileinto "sub.${1}"; }\n'
-     'if envelope :all :is "from" "bob@example.net" { fileinto "FromBob"; }\n',
-     msg(), {"rcpt": "alice+lists@example.test"}),
-    ("explicit_keep_flags",
-     'require "imap4flags";\n'
-     'keep :flags "\\\\Answered";\n'
-     'if header :contains "subject" "hello" { keep; }\n',
-     msg(), {}),
-    ("same_mailbox_twice_later_flags_win",
-     'require ["imap4flags", "fileinto", "copy"];\n'
-     'fileinto :flags "\\\\Seen" "A"; fileinto :flags "\\\\Answered" "A";\n'
-     'fileinto :copy "B"; fileinto :flags "\\\\Seen" "B";\n'
-     'fileinto "INBOX"; keep :flags "\\\\Deleted";\n'
-     'redirect "x@example.net"; redirect "x@example.net";\n'
-     'redirect "X@example.net";\n',
-     msg(), {}),
-    ("body_text",
-     'require ["fileinto", "body"];\n'
-     'if body :text :contains "unsubscribe" { fileinto "Bulk"; }\n'
-     'if body :raw :contains "QUIET" { fileinto "Never"; }\n',
-     msg(body="Hi.\nTo unsubscribe click here.\n"), {}),
-    ("body_content_multipart",
-     'require ["fileinto", "body"];\n'
-     'if body :content "text/html" :contains "html" { fileinto "Html"; }\n'
-     'if body :text :contains "plain part" { fileinto "Plain"; }\n'
-     'if body :content "text" :contains "\u00e9" { fileinto "Accent"; }\n'
-     'if body :content "image" :contains "" { fileinto "Image"; }\n',
-     msg(extra='MIME-Version: 1.0\nContent-Type: multipart/alternative; '
-               'boundary="b1"\n',
-         body='preamble\n--b1\nContent-Type: text/plain; charset=utf-8\n\n'
-              'plain part hello\n--b1\nContent-Type: text/html\n'
-              'Content-Transfer-Encoding: quoted-printable\n\n'
-              '<p>html =C3=A9 part</p>\n--b1--\n'), {}),
-    ("copy_flags_redirect_keep",
-     'require ["fileinto", "copy", "imap4flags"];\n'
-     'fileinto :copy :flags "\\\\Seen" "A";\n'
-     'addflag "\\\\Flagged";\n'
-     'redirect "a@example.net";\nkeep;\n',
-     msg(), {}),
-    ("relational_count_value",
-     'require ["fileinto", "relational", "comparator-i;ascii-numeric"];\n'
-     'if header :count "ge" :comparator "i;ascii-numeric" "received" "2" {\n'
-     '  fileinto "TwoHops"; }\n'
-     'if header :value "gt" :comparator "i;ascii-numeric" "x-score" "5" {\n'
-     '  fileinto "HighScore"; }\n',
-     msg(extra="X-Score: 12\n"), {}),
-    ("regex_capture",
-     'require ["fileinto", "regex", "variables"];\n'
-     'if header :regex "subject" "^\\\\[([a-z]+)-([0-9]+)\\\\]" {\n'
-     '  fileinto "${1}.${2}"; }\n',
-     msg("[ticket-123] broken"), {}),
-    ("editheader_add_delete",
-     'require ["fileinto", "editheader", "imap4flags"];\n'
-     'addheader "X-Filtered" "yes";\n'
-     'if header :is "x-filtered" "yes" { fileinto "Edited"; }\n'
-     'deleteheader :contains "subject" "secret";\n'
-     'if not exists "subject" { addflag "\\\\Seen"; }\n'
-     'addheader :last "X-Tail" "1";\n'
-     'addheader :last "X-Tail" "2";\n'
-     'deleteheader :index 1 :last "x-tail";\n'
-     'if header :is "x-tail" "1" { fileinto "TailOne"; }\n'
-     'if header :is "x-tail" "2" { fileinto "TailTwo"; }\n',
-     msg("top secret"), {}),
-    ("editheader_protected",
-     'require ["fileinto", "editheader"];\n'
-     'deleteheader "received";\n'
-     'deleteheader "from";\n'
-     'if exists "received" { fileinto "KeptReceived"; }\n'
-     'if not exists "from" { fileinto "NoFrom"; }\n',
-     msg(), {}),
-    ("include_personal_global_vars",
-     'require ["include", "variables", "fileinto"];\n'
-     'global "target";\n'
-     'set "target" "Inc";\n'
-     'include :personal "sub";\n'
-     'include :once "sub";\n'
-     'include :optional "missing";\n'
-     'include :global "glob";\n'
-     'fileinto "${target}.after";\n',
-     msg(), {"personal": {
-         "sub": 'require ["include", "variables", "fileinto"];\n'
-                'global "target";\n'
-                'fileinto "${target}.sub";\n'
-                'set "target" "Changed";\n'
-                'return;\n'
-                'fileinto "NotReached";\n'},
-         "global": {
-         "glob": 'require ["include", "variables", "fileinto"];\n'
-                 'global "target";\n'
-                 'if string :is "${target}" "Changed" { fileinto "GlobalSaw"; }\n'}}),
-    ("include_stop_in_child",
-     'require ["include", "fileinto"];\n'
-     'include "stopper";\n'
-     'fileinto "NotReached";\n',
-     msg(), {"personal": {"stopper": 'require "fileinto";\n'
-                                     'fileinto "Child"; stop;\n'}}),
-    ("duplicate_first_time",
-     'require ["duplicate", "fileinto"];\n'
-     'if duplicate { discard; stop; }\n'
-     'if duplicate :header "subject" :handle "s" { fileinto "Dup"; }\n'
-     'fileinto "First";\n',
-     msg(), {}),
-    ("reject",
-     'require "reject";\n'
-     'if header :contains "subject" "viagra" { reject "Not wanted here."; }\n',
-     msg("cheap viagra"), {}),
-    ("core_anyof_cc_encoded_character",
-     'require ["fileinto", "encoded-character", "variables"];\n'
-     'if anyof (address :all :is ["to", "cc"] "carol@example.test",\n'
-     '          header :contains "subject" "${hex:43 61 66 c3 a9}") {\n'
-     '  fileinto "${unicode:263a}"; }\n'
-     'set :length "n" "${unicode:e9}t${unicode:e9}";\n'
-     'set :quotewildcard "q" "a*b?";\n'
-     'if string :is "${n}:${q}" "3:a\\\\*b\\\\?" { fileinto "Vars"; }\n',
-     msg("=?utf-8?q?Caf=C3=A9?= time", extra="Cc: Carol <carol@example.test>\n"),
-     {}),
-    ("redirect_copy",
-     'require "copy";\n'
-     'redirect :copy "archive@example.net";\n'
-     'redirect "carol@example.net";\n',
-     msg(), {}),
-    ("reject_conflicts_with_store",
-     'require ["reject", "fileinto"];\n'
-     'fileinto "A";\nreject "No.";\n',
-     msg(), {}),
-    ("reject_conflicts_with_vacation",
-     'require ["reject", "vacation"];\n'
-     'vacation "Away.";\nreject "No.";\n',
-     msg(), {}),
-    ("reject_with_discard_is_fine",
-     'require "reject";\nreject "No.";\ndiscard;\n',
-     msg(), {}),
-    ("redirect_limit",
-     'redirect "a@example.net"; redirect "b@example.net";\n'
-     'redirect "c@example.net"; redirect "d@example.net";\n'
-     'redirect "e@example.net";\n',
-     msg(), {}),
-    ("vacation_reply",
-     'require "vacation";\n'
-     'vacation :days 3 :subject "Away" "I am away until Monday.";\n',
-     msg(), {}),
-    ("vacation_seconds_at_least_a_day",
-     'require "vacation-seconds";\n'
-     'if header :contains "subject" "hello" { vacation :seconds 30 "Back soon."; }\n',
-     msg(), {}),
-    ("vacation_not_to_lists",
-     'require ["vacation", "fileinto"];\n'
-     'vacation "I am away.";\n'
-     'fileinto "Lists";\n',
-     msg(extra="Precedence: list\nList-Id: <dev.example.net>\n"), {}),
-    ("sequence_explicit_keep_then_user",
-     'require "fileinto";\nfileinto "User";\n', msg(),
-     {"before": ['keep;\n']}),
-    ("sequence_stop_and_flags_carry",
-     'require "fileinto";\nfileinto "User";\n', msg(),
-     {"before": ['require "imap4flags";\naddflag "\\\\Seen";\nstop;\n']}),
-    ("sequence_fileinto_ends_it",
-     'require "fileinto";\nfileinto "User";\n', msg(),
-     {"before": ['require "fileinto";\nfileinto "Before";\n']}),
-    ("sequence_fileinto_and_keep_goes_on",
-     'require "fileinto";\nfileinto "User";\n', msg(),
-     {"before": ['require "fileinto";\nfileinto "Before";\nkeep;\n',
-                 'if false { discard; }\n']}),
-    ("date_and_mailbox_create",
-     'require ["date", "relational", "fileinto", "mailbox", "variables"];\n'
-     'if date :value "ge" :originalzone "date" "date" "2024-01-01" {\n'
-     '  fileinto :create "Y2024"; }\n'
-     'if date :is :originalzone "date" "hour" "10" { fileinto "Ten"; }\n',
-     msg(), {}),
+    case("core_elsif_header", ELSIF, msg("Your INVOICE 42")),
+    case("core_elsif_address", ELSIF, msg("hi", frm="x@EXAMPLE.org")),
+    case("core_allof_size_exists_stop",
+         'require "fileinto";\n'
+         'if allof (exists ["x-spam-flag", "from"], size :over 100,\n'
+         '          not header :is "x-spam-flag" "NO") {\n'
+         '  fileinto "Junk"; stop; }\n'
+         'fileinto "Never";\n',
+         msg("spam", extra="X-Spam-Flag: YES\n")),
+    case("core_matches_octet_localpart",
+         'require "fileinto";\n'
+         'if address :localpart :matches :comparator "i;octet" "to" "ali?e" {\n'
+         '  fileinto "Exact"; }\n'
+         'if header :matches "subject" "*\\\\**" { fileinto "Star"; }\n',
+         msg("a * b")),
+    case("matches_question_mark_is_an_octet",
+         'require "fileinto";\n'
+         'if header :matches "subject" "a?c" { fileinto "OneOctet"; }\n'
+         'if header :matches "subject" "a??c" { fileinto "TwoOctets"; }\n',
+         msg("a\u00e9c")),
+    case("imap4flags_variables",
+         'require ["imap4flags", "fileinto", "variables"];\n'
+         'set "f" "\\\\Seen \\\\Flagged";\n'
+         'setflag "f2" "${f}"; addflag "f2" "x"; removeflag "f2" "\\\\seen";\n'
+         'if hasflag :is "f2" ["\\\\flagged", "x"] {\n'
+         '  fileinto :flags "${f2}" "HF"; }\n'),
+    case("editheader_index_count",
+         'require ["fileinto", "relational", "editheader",\n'
+         '         "comparator-i;ascii-numeric"];\n'
+         'addheader :last "X-A" "1"; addheader "X-A" "0";\n'
+         'deleteheader :index 2 "x-a";\n'
+         'if header :is "x-a" "0" { fileinto "Zero"; }\n'
+         'if header :count "eq" :comparator "i;ascii-numeric" "x-a" "1" {\n'
+         '  fileinto "One"; }\n'),
+    case("variables_matches",
+         'require ["fileinto", "variables"];\n'
+         'if header :matches "subject" "[*] *" {\n'
+         '  set :lower "list" "${1}"; fileinto "lists.${list}"; }\n'
+         'set :upperfirst "x" "word";\n'
+         'if string :is "${x}" "Word" { fileinto "Upper"; }\n',
+         msg("[Dev-List] release")),
+    case("imap4flags_fileinto_keep",
+         'require ["fileinto", "imap4flags"];\n'
+         'addflag "\\\\Seen";\n'
+         'fileinto :flags "\\\\Flagged work" "Tagged";\n'
+         'addflag "$Label1";\n'
+         'if hasflag :contains "label" { keep; }\n'),
+    case("subaddress_envelope",
+         'require ["fileinto", "envelope", "subaddress", "variables"];\n'
+         'if envelope :detail :matches "to" "*" { fileinto "sub.${1}"; }\n'
+         'if envelope :all :is "from" "bob@example.net" { fileinto "FromBob"; }\n',
+         msg(), {"rcpt": "alice+lists@example.test"}),
+    case("explicit_keep_flags",
+         'require "imap4flags";\n'
+         'keep :flags "\\\\Answered";\n'
+         'if header :contains "subject" "hello" { keep; }\n'),
+    case("same_mailbox_twice_later_flags_win",
+         'require ["imap4flags", "fileinto", "copy"];\n'
+         'fileinto :flags "\\\\Seen" "A"; fileinto :flags "\\\\Answered" "A";\n'
+         'fileinto :copy "B"; fileinto :flags "\\\\Seen" "B";\n'
+         'fileinto "INBOX"; keep :flags "\\\\Deleted";\n'
+         'redirect "x@example.net"; redirect "x@example.net";\n'
+         'redirect "X@example.net";\n'),
+    case("body_text",
+         'require ["fileinto", "body"];\n'
+         'if body :text :contains "unsubscribe" { fileinto "Bulk"; }\n'
+         'if body :raw :contains "QUIET" { fileinto "Never"; }\n',
+         msg(body="Hi.\nTo unsubscribe click here.\n")),
+    case("body_content_multipart",
+         'require ["fileinto", "body"];\n'
+         'if body :content "text/html" :contains "html" { fileinto "Html"; }\n'
+         'if body :text :contains "plain part" { fileinto "Plain"; }\n'
+         'if body :content "text" :contains "\u00e9" { fileinto "Accent"; }\n'
+         'if body :content "image" :contains "" { fileinto "Image"; }\n',
+         msg(extra='MIME-Version: 1.0\nContent-Type: multipart/alternative; '
+                   'boundary="b1"\n',
+             body='preamble\n--b1\nContent-Type: text/plain; charset=utf-8\n\n'
+                  'plain part hello\n--b1\nContent-Type: text/html\n'
+                  'Content-Transfer-Encoding: quoted-printable\n\n'
+                  '<p>html =C3=A9 part</p>\n--b1--\n')),
+    case("copy_flags_redirect_keep",
+         'require ["fileinto", "copy", "imap4flags"];\n'
+         'fileinto :copy :flags "\\\\Seen" "A";\n'
+         'addflag "\\\\Flagged";\n'
+         'redirect "a@example.net";\nkeep;\n'),
+    case("relational_count_value",
+         'require ["fileinto", "relational", "comparator-i;ascii-numeric"];\n'
+         'if header :count "ge" :comparator "i;ascii-numeric" "received" "2" {\n'
+         '  fileinto "TwoHops"; }\n'
+         'if header :value "gt" :comparator "i;ascii-numeric" "x-score" "5" {\n'
+         '  fileinto "HighScore"; }\n',
+         msg(extra="X-Score: 12\n")),
+    case("regex_capture",
+         'require ["fileinto", "regex", "variables"];\n'
+         'if header :regex "subject" "^\\\\[([a-z]+)-([0-9]+)\\\\]" {\n'
+         '  fileinto "${1}.${2}"; }\n',
+         msg("[ticket-123] broken")),
+    case("editheader_add_delete",
+         'require ["fileinto", "editheader", "imap4flags"];\n'
+         'addheader "X-Filtered" "yes";\n'
+         'if header :is "x-filtered" "yes" { fileinto "Edited"; }\n'
+         'deleteheader :contains "subject" "secret";\n'
+         'if not exists "subject" { addflag "\\\\Seen"; }\n'
+         'addheader :last "X-Tail" "1";\n'
+         'addheader :last "X-Tail" "2";\n'
+         'deleteheader :index 1 :last "x-tail";\n'
+         'if header :is "x-tail" "1" { fileinto "TailOne"; }\n'
+         'if header :is "x-tail" "2" { fileinto "TailTwo"; }\n',
+         msg("top secret")),
+    case("editheader_protected",
+         'require ["fileinto", "editheader"];\n'
+         'deleteheader "received";\n'
+         'deleteheader "from";\n'
+         'if exists "received" { fileinto "KeptReceived"; }\n'
+         'if not exists "from" { fileinto "NoFrom"; }\n'),
+    case("include_personal_global_vars",
+         'require ["include", "variables", "fileinto"];\n'
+         'global "target";\n'
+         'set "target" "Inc";\n'
+         'include :personal "sub";\n'
+         'include :once "sub";\n'
+         'include :optional "missing";\n'
+         'include :global "glob";\n'
+         'fileinto "${target}.after";\n',
+         msg(), {"personal": {
+             "sub": 'require ["include", "variables", "fileinto"];\n'
+                    'global "target";\n'
+                    'fileinto "${target}.sub";\n'
+                    'set "target" "Changed";\n'
+                    'return;\n'
+                    'fileinto "NotReached";\n'},
+             "global": {
+             "glob": 'require ["include", "variables", "fileinto"];\n'
+                     'global "target";\n'
+                     'if string :is "${target}" "Changed" { fileinto "GlobalSaw"; }\n'}}),
+    case("include_stop_in_child",
+         'require ["include", "fileinto"];\n'
+         'include "stopper";\n'
+         'fileinto "NotReached";\n',
+         msg(), {"personal": {"stopper": 'require "fileinto";\n'
+                                         'fileinto "Child"; stop;\n'}}),
+    case("duplicate_first_time",
+         'require ["duplicate", "fileinto"];\n'
+         'if duplicate { discard; stop; }\n'
+         'if duplicate :header "subject" :handle "s" { fileinto "Dup"; }\n'
+         'fileinto "First";\n'),
+    case("reject",
+         'require "reject";\n'
+         'if header :contains "subject" "viagra" { reject "Not wanted here."; }\n',
+         msg("cheap viagra")),
+    case("core_anyof_cc_encoded_character",
+         'require ["fileinto", "encoded-character", "variables"];\n'
+         'if anyof (address :all :is ["to", "cc"] "carol@example.test",\n'
+         '          header :contains "subject" "${hex:43 61 66 c3 a9}") {\n'
+         '  fileinto "${unicode:263a}"; }\n'
+         'set :length "n" "${unicode:e9}t${unicode:e9}";\n'
+         'set :quotewildcard "q" "a*b?";\n'
+         'if string :is "${n}:${q}" "3:a\\\\*b\\\\?" { fileinto "Vars"; }\n',
+         msg("=?utf-8?q?Caf=C3=A9?= time", extra="Cc: Carol <carol@example.test>\n")),
+    case("redirect_copy",
+         'require "copy";\n'
+         'redirect :copy "archive@example.net";\n'
+         'redirect "carol@example.net";\n'),
+    case("reject_conflicts_with_store",
+         'require ["reject", "fileinto"];\n'
+         'fileinto "A";\nreject "No.";\n'),
+    case("reject_conflicts_with_vacation",
+         'require ["reject", "vacation"];\n'
+         'vacation "Away.";\nreject "No.";\n'),
+    case("reject_with_discard_is_fine",
+         'require "reject";\nreject "No.";\ndiscard;\n'),
+    case("redirect_limit",
+         'redirect "a@example.net"; redirect "b@example.net";\n'
+         'redirect "c@example.net"; redirect "d@example.net";\n'
+         'redirect "e@example.net";\n'),
+    case("vacation_reply",
+         'require "vacation";\n'
+         'vacation :days 3 :subject "Away" "I am away until Monday.";\n'),
+    case("vacation_seconds_at_least_a_day",
+         'require "vacation-seconds";\n'
+         'if header :contains "subject" "hello" { vacation :seconds 30 "Back soon."; }\n'),
+    case("vacation_not_to_lists",
+         'require ["vacation", "fileinto"];\n'
+         'vacation "I am away.";\n'
+         'fileinto "Lists";\n',
+         msg(extra="Precedence: list\nList-Id: <dev.example.net>\n")),
+    case("sequence_explicit_keep_then_user",
+         USER_SCRIPT, msg(),
+         {"before": ['keep;\n']}),
+    case("sequence_stop_and_flags_carry",
+         USER_SCRIPT, msg(),
+         {"before": ['require "imap4flags";\naddflag "\\\\Seen";\nstop;\n']}),
+    case("sequence_fileinto_ends_it",
+         USER_SCRIPT, msg(),
+         {"before": ['require "fileinto";\nfileinto "Before";\n']}),
+    case("sequence_fileinto_and_keep_goes_on",
+         USER_SCRIPT, msg(),
+         {"before": ['require "fileinto";\nfileinto "Before";\nkeep;\n',
+                     'if false { discard; }\n']}),
+    case("date_and_mailbox_create",
+         'require ["date", "relational", "fileinto", "mailbox", "variables"];\n'
+         'if date :value "ge" :originalzone "date" "date" "2024-01-01" {\n'
+         '  fileinto :create "Y2024"; }\n'
+         'if date :is :originalzone "date" "hour" "10" { fileinto "Ten"; }\n'),
 ]
 
 
@@ -296,12 +280,14 @@ def write(path, text):
         f.write(text)
 
 
-def pigeonhole(tmp, name, script, message, opts):
-    base = os.path.join(tmp, "ph-" + name)
+def write_case(base, script, message, opts, before_option):
+    """The case's files under base: personal scripts (main.sieve and the
+    includes) in base/sieve, global ones in base/global, the message,
+    and the sieve_before scripts; returns (personal dir, global dir,
+    [before_option, path, ...], [main script, message])."""
     pers = os.path.join(base, "sieve")
     glob = os.path.join(base, "global")
-    for d in (base, pers, glob, os.path.join(base, "run"),
-              os.path.join(base, "mail")):
+    for d in (base, pers, glob):
         os.makedirs(d, exist_ok=True)
     for n, t in opts.get("personal", {}).items():
         write(os.path.join(pers, n + ".sieve"), t)
@@ -311,8 +297,17 @@ def pigeonhole(tmp, name, script, message, opts):
     write(os.path.join(base, "msg.eml"), message)
     before = []
     for k, t in enumerate(opts.get("before", [])):
-        before += ["-s", os.path.join(base, "before%d.sieve" % k)]
+        before += [before_option, os.path.join(base, "before%d.sieve" % k)]
         write(before[-1], t)
+    return pers, glob, before, [os.path.join(pers, "main.sieve"),
+                                os.path.join(base, "msg.eml")]
+
+
+def pigeonhole(tmp, name, script, message, opts):
+    base = os.path.join(tmp, "ph-" + name)
+    pers, glob, before, files = write_case(base, script, message, opts, "-s")
+    for d in (os.path.join(base, "run"), os.path.join(base, "mail")):
+        os.makedirs(d, exist_ok=True)
     conf = os.path.join(base, "dovecot.conf")
     write(conf, """\
 base_dir = {b}/run
@@ -328,17 +323,15 @@ plugin {{
 """.format(b=base, p=pers, g=glob))
     u = run_user()
     if u is not None:
-        for root, dirs, files in os.walk(base):
-            for x in [root] + [os.path.join(root, f) for f in files]:
+        for root, dirs, names in os.walk(base):
+            for x in [root] + [os.path.join(root, f) for f in names]:
                 os.chown(x, u.pw_uid, u.pw_gid)
     env = {"PATH": "/usr/bin:/bin", "HOME": base,
            "USER": u.pw_name if u else pwd.getpwuid(os.getuid()).pw_name}
     r = subprocess.run([SIEVE_TEST, "-c", conf,
                         "-f", opts.get("sender", SENDER),
                         "-r", opts.get("rcpt", RCPT),
-                        "-a", opts.get("rcpt", RCPT)] + before + [
-                        os.path.join(pers, "main.sieve"),
-                        os.path.join(base, "msg.eml")],
+                        "-a", opts.get("rcpt", RCPT)] + before + files,
                        capture_output=True, text=True, timeout=30, env=env,
                        user=u.pw_uid if u else None,
                        group=u.pw_gid if u else None,
@@ -347,27 +340,13 @@ plugin {{
 
 
 def facteur(tmp, name, script, message, opts):
-    base = os.path.join(tmp, "f-" + name)
-    pers = os.path.join(base, "sieve")
-    glob = os.path.join(base, "global")
-    os.makedirs(pers)
-    os.makedirs(glob)
-    for n, t in opts.get("personal", {}).items():
-        write(os.path.join(pers, n + ".sieve"), t)
-    for n, t in opts.get("global", {}).items():
-        write(os.path.join(glob, n + ".sieve"), t)
-    write(os.path.join(pers, "main.sieve"), script)
-    write(os.path.join(base, "msg.eml"), message)
-    before = []
-    for k, t in enumerate(opts.get("before", [])):
-        before += ["--before", os.path.join(base, "before%d.sieve" % k)]
-        write(before[-1], t)
+    pers, glob, before, files = write_case(
+        os.path.join(tmp, "f-" + name), script, message, opts, "--before")
     return subprocess.run([harness.bin_path("facteur"), "sieve", "test",
                            "--from", opts.get("sender", SENDER),
                            "--to", opts.get("rcpt", RCPT),
-                           "--personal", pers, "--global", glob] + before + [
-                           os.path.join(pers, "main.sieve"),
-                           os.path.join(base, "msg.eml")],
+                           "--personal", pers, "--global", glob] + before +
+                          files,
                           capture_output=True, text=True, timeout=30)
 
 
