@@ -64,38 +64,67 @@ def test_encrypt_where_default_is_none(facteurd, tls_remote):
     d.wait_log(r"%s: to=<friend@far\.example>.*status=sent" % qid)
 
 
-def test_other_key_leaves_default(facteurd, tls_remote):
-    d = daemon(facteurd, tls_remote, "[127.0.0.1]:1 encrypt\n"
-               "far.example encrypt\n")
+@pytest.mark.parametrize("policy,extra", [
+    # other keys leave the default (none)
+    ("[127.0.0.1]:1 encrypt\nfar.example encrypt\n", {}),
+    # none overrides the default encrypt
+    ("{key} none\n", {"smtp_tls_security_level": "encrypt"}),
+], ids=["other_key_leaves_default", "none_overrides_encrypt"])
+def test_sent_without_tls(facteurd, tls_remote, policy, extra):
+    d = daemon(facteurd, tls_remote, policy.format(key=key(tls_remote)),
+               **extra)
     send(d)
     assert len(tls_remote.wait_messages(1)) == 1, d.diagnostics()
     assert "STARTTLS" not in tls_remote.conns[0].commands
 
 
-def test_none_overrides_encrypt(facteurd, tls_remote):
-    d = daemon(facteurd, tls_remote, "%s none\n" % key(tls_remote),
-               smtp_tls_security_level="encrypt")
-    send(d)
-    assert len(tls_remote.wait_messages(1)) == 1, d.diagnostics()
-    assert "STARTTLS" not in tls_remote.conns[0].commands
+def cert_fingerprint(path):
+    import hashlib
+    der = ssl.PEM_cert_to_DER_cert(open(path).read())
+    h = hashlib.sha256(der).hexdigest().upper()
+    return ":".join(h[i:i + 2] for i in range(0, len(h), 2))
 
 
-def test_verify_match(facteurd, certs, tls_remote):
-    d = daemon(facteurd, tls_remote, "%s verify match=mx.example.test\n"
-               % key(tls_remote), smtp_tls_CAfile=certs["good"][1])
+def policy_for(certs, remote, policy):
+    """policy with {key} the remote's next hop, {good} / {other} the
+    SHA-256 fingerprints of the test certificates."""
+    return policy.format(key=key(remote),
+                         good=cert_fingerprint(certs["good"][1]),
+                         other=cert_fingerprint(certs["other"][1]))
+
+
+def ca(certs, with_ca):
+    """smtp_tls_CAfile for verify; none for fingerprint, so that only the
+    digest can make the certificate verified."""
+    return {"smtp_tls_CAfile": certs["good"][1]} if with_ca else {}
+
+
+@pytest.mark.parametrize("policy,with_ca", [
+    ("{key} verify match=mx.example.test\n", True),
+    # fingerprint pins the certificate (one of the listed digests)
+    ("{key} fingerprint match=00:11|{good}\n", False),
+], ids=["verify_match", "fingerprint_pins_the_certificate"])
+def test_verified_and_sent(facteurd, certs, tls_remote, policy, with_ca):
+    d = daemon(facteurd, tls_remote, policy_for(certs, tls_remote, policy),
+               **ca(certs, with_ca))
     qid = send(d)
     assert len(tls_remote.wait_messages(1)) == 1, d.diagnostics()
     d.wait_log(r"Verified TLS connection established to 127\.0\.0\.1")
     d.wait_log(r"%s: to=<friend@far\.example>.*status=sent" % qid)
 
 
-def test_verify_wrong_name_defers(facteurd, certs, tls_remote):
-    d = daemon(facteurd, tls_remote,
-               "%s verify match=wrong.example:.also-wrong.example\n"
-               % key(tls_remote), smtp_tls_CAfile=certs["good"][1])
+@pytest.mark.parametrize("policy,with_ca,reason", [
+    ("{key} verify match=wrong.example:.also-wrong.example\n", True, ""),
+    ("{key} fingerprint match={other}\n", False,
+     r" \(host 127\.0\.0\.1\[127\.0\.0\.1\]: fingerprint mismatch\)\)"),
+], ids=["verify_wrong_name", "fingerprint_mismatch"])
+def test_not_verified_defers(facteurd, certs, tls_remote, policy, with_ca,
+                             reason):
+    d = daemon(facteurd, tls_remote, policy_for(certs, tls_remote, policy),
+               **ca(certs, with_ca))
     qid = send(d)
     d.wait_log(r"%s: to=<friend@far\.example>.*status=deferred \(Server "
-               r"certificate not verified" % qid)
+               r"certificate not verified%s" % (qid, reason))
     assert tls_remote.messages == []
 
 
@@ -116,17 +145,31 @@ def test_protocols_exclude_tls13(facteurd, tls_remote):
     assert tls_remote.conns[0].tls_version == "TLSv1.2"
 
 
-def test_protocols_floor_above_server_defers(facteurd, certs):
+@pytest.fixture
+def tls12_remote(certs):
+    """A remote whose TLS stops at TLSv1.2."""
     r = Capture(starttls="tls", tls_cert=(certs["good"][1], certs["good"][0]),
                 tls_max=ssl.TLSVersion.TLSv1_2)
-    try:
-        d = daemon(facteurd, r, "%s encrypt protocols=>=TLSv1.3\n" % key(r))
-        qid = send(d)
-        d.wait_log(r"Cannot start TLS: handshake failed with 127\.0\.0\.1")
-        d.wait_log(r"%s: to=<friend@far\.example>.*status=deferred" % qid)
-        assert r.messages == []
-    finally:
-        r.close()
+    yield r
+    r.close()
+
+
+@pytest.mark.parametrize("policy,extra", [
+    # the policy's protocols=
+    ("{key} encrypt protocols=>=TLSv1.3\n", {}),
+    # no policy: smtp_tls_mandatory_protocols applies at encrypt
+    # (smtp_tls_protocols does not)
+    ("", {"smtp_tls_security_level": "encrypt",
+          "smtp_tls_mandatory_protocols": ">=TLSv1.3",
+          "smtp_tls_protocols": "!SSLv2, !SSLv3"}),
+], ids=["policy_protocols", "mandatory_protocols_at_encrypt"])
+def test_floor_above_server_defers(facteurd, tls12_remote, policy, extra):
+    r = tls12_remote
+    d = daemon(facteurd, r, policy.format(key=key(r)), **extra)
+    qid = send(d)
+    d.wait_log(r"Cannot start TLS: handshake failed with 127\.0\.0\.1")
+    d.wait_log(r"%s: to=<friend@far\.example>.*status=deferred" % qid)
+    assert r.messages == []
 
 
 def test_bad_policy_defers(facteurd, tls_remote):
@@ -136,21 +179,6 @@ def test_bad_policy_defers(facteurd, tls_remote):
                r"lookup for %s: invalid TLS security level \"bogus\"\)"
                % (qid, re.escape(key(tls_remote))))
     assert tls_remote.connections == 0
-
-
-def test_mandatory_protocols_at_encrypt(facteurd, certs):
-    r = Capture(starttls="tls", tls_cert=(certs["good"][1], certs["good"][0]),
-                tls_max=ssl.TLSVersion.TLSv1_2)
-    try:
-        d = daemon(facteurd, r, "", smtp_tls_security_level="encrypt",
-                   smtp_tls_mandatory_protocols=">=TLSv1.3",
-                   smtp_tls_protocols="!SSLv2, !SSLv3")
-        qid = send(d)
-        d.wait_log(r"Cannot start TLS: handshake failed with 127\.0\.0\.1")
-        d.wait_log(r"%s: to=<friend@far\.example>.*status=deferred" % qid)
-        assert r.messages == []
-    finally:
-        r.close()
 
 
 def test_protocols_at_may(facteurd, tls_remote):
@@ -169,31 +197,3 @@ def test_bad_protocols_parameter_is_refused(facteurd, tls_remote):
                        r"invalid TLS protocol .>=TLSv9."):
         daemon(facteurd, tls_remote, "",
                smtp_tls_mandatory_protocols=">=TLSv9")
-
-
-def cert_fingerprint(path):
-    import hashlib
-    der = ssl.PEM_cert_to_DER_cert(open(path).read())
-    h = hashlib.sha256(der).hexdigest().upper()
-    return ":".join(h[i:i + 2] for i in range(0, len(h), 2))
-
-
-def test_fingerprint_pins_the_certificate(facteurd, certs, tls_remote):
-    fp = cert_fingerprint(certs["good"][1])
-    d = daemon(facteurd, tls_remote, "%s fingerprint match=00:11|%s\n"
-               % (key(tls_remote), fp))
-    qid = send(d)
-    assert len(tls_remote.wait_messages(1)) == 1, d.diagnostics()
-    d.wait_log(r"Verified TLS connection established to 127\.0\.0\.1")
-    d.wait_log(r"%s: to=<friend@far\.example>.*status=sent" % qid)
-
-
-def test_fingerprint_mismatch_defers(facteurd, certs, tls_remote):
-    fp = cert_fingerprint(certs["other"][1])
-    d = daemon(facteurd, tls_remote, "%s fingerprint match=%s\n"
-               % (key(tls_remote), fp))
-    qid = send(d)
-    d.wait_log(r"%s: to=<friend@far\.example>.*status=deferred \(Server "
-               r"certificate not verified \(host 127\.0\.0\.1\[127\.0\.0\.1\]: "
-               r"fingerprint mismatch\)\)" % qid)
-    assert tls_remote.messages == []
