@@ -8,7 +8,8 @@
  * to the queue manager).
  * Must not: block the loop, read the socket peer (the session's client
  * address is the one to key on), or keep a session pointer in a job that
- * can outlive the session (the notice job copies what it needs).
+ * can outlive the session (the notice job copies what it needs, and holds
+ * the listener whose resolve ctx it borrows: smtpd_listener_hold).
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -530,13 +531,15 @@ smtpd_limits_user_login(struct smtpd_session *s, const char *reply235)
 /* ---- the postmaster notice ---- */
 
 struct notice_job {
-	struct smtpd_server *srv;
-	struct resolve_ctx  *resolve;
-	char                *rcpt, *text, *subject, *myhostname, *syslog_name;
-	char                *qdir;
-	char                 id[QUEUE_ID_SIZE];
-	char                 err[512];
-	bool                 ok;
+	struct smtpd_server   *srv;
+	struct smtpd_listener *l;	/* held (smtpd_listener_hold): a reload
+					   may retire it while the job runs */
+	struct resolve_ctx    *resolve;	/* l's */
+	char                  *rcpt, *text, *subject, *myhostname, *syslog_name;
+	char                  *qdir;
+	char                  id[QUEUE_ID_SIZE];
+	char                  err[512];
+	bool                  ok;
 };
 
 static void
@@ -631,6 +634,8 @@ notice_done(void *arg)
 	free(j->myhostname);
 	free(j->syslog_name);
 	free(j->qdir);
+	/* last: may free a retired listener (and its resolve ctx) */
+	smtpd_listener_release(j->l);
 	free(j);
 }
 
@@ -648,6 +653,7 @@ notice_send(struct smtpd_session *s, const char *what, unsigned count,
 	localtime_r(&until, &tm);
 	strftime(when, sizeof(when), "%a, %d %b %Y %H:%M:%S %z", &tm);
 	j->srv = s->l->srv;
+	j->l = s->l;
 	j->resolve = s->l->resolve;
 	j->qdir = xstrdup(s->l->srv->queue_dir);
 	j->myhostname = xstrdup(st->myhostname);
@@ -666,5 +672,8 @@ notice_send(struct smtpd_session *s, const char *what, unsigned count,
 	    "You get this notice once per hold period.\n",
 	    show, count, what, anvil_unit(users), s->limits->user.hold_factor,
 	    limit, cname, s->client_addr, s->l->service, when);
+	/* The session may end, and a reload retire its listener, before the
+	 * job is done: the listener stays until notice_done releases it. */
+	smtpd_listener_hold(s->l);
 	worker_submit(s->l->srv->pool, notice_work, notice_done, j);
 }

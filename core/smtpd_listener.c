@@ -90,11 +90,12 @@ unreadable(const char *files)
 	return r;
 }
 
-/* No session, no PROXY header being read, no client being screened. */
+/* No session, no PROXY header being read, no client being screened,
+ * no worker job borrowing it (a postmaster notice). */
 static int
 listener_idle(const struct smtpd_listener *l)
 {
-	return l->nsessions == 0 && l->nproxies == 0 &&
+	return l->nsessions == 0 && l->nproxies == 0 && l->njobs == 0 &&
 	    (l->ps == NULL || postscreen_active(l->ps) == 0);
 }
 
@@ -768,6 +769,21 @@ smtpd_listener_session_gone(struct smtpd_listener *l, struct smtpd_session *s)
 	l->nsessions--;
 	l->srv->nsessions--;
 	l->srv->smtp_sessions--;
+	if (l->retired && listener_idle(l))
+		smtpd_listener_free(&l);
+}
+
+void
+smtpd_listener_hold(struct smtpd_listener *l)
+{
+	l->njobs++;
+}
+
+void
+smtpd_listener_release(struct smtpd_listener *l)
+{
+	if (l->njobs > 0)
+		l->njobs--;
 	if (l->retired && listener_idle(l))
 		smtpd_listener_free(&l);
 }

@@ -61,6 +61,8 @@ struct smtpd_listener {
 	long long                   proxy_timeout;
 	struct listener_proxy      *proxies;	/* headers being read */
 	unsigned                    nproxies;
+	unsigned                    njobs;	/* worker jobs that borrow it
+						   (smtpd_listener_hold) */
 };
 
 /* smtpd_session.c: session list and end of life. */
@@ -70,6 +72,14 @@ void smtpd_listener_session_add(struct smtpd_listener *l,
 /* Unlinks s; frees a retired listener with its last session. */
 void smtpd_listener_session_gone(struct smtpd_listener *l,
 				 struct smtpd_session *s);
+/*
+ * A worker job that borrows l (its settings, resolve ctx, maps) and may
+ * outlive the session that submitted it: hold l when submitting, release
+ * it in the job's done callback (loop thread). A retired listener is
+ * freed only when no session and no held job is left; release frees it.
+ */
+void smtpd_listener_hold(struct smtpd_listener *l);
+void smtpd_listener_release(struct smtpd_listener *l);
 /* facteurd stop: 421 and close now (or after a pending reply). */
 void smtpd_session_shutdown(struct smtpd_session *s);
 
