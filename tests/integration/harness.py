@@ -433,6 +433,14 @@ class Daemon:
         with open(self.valias_path, "w") as f:
             f.write(self.valias)
 
+    def table(self, name, text, kind="texthash"):
+        """Writes text as the config directory's file name; returns
+        "kind:path", what a table parameter names."""
+        path = os.path.join(self.confdir, name)
+        with open(path, "w") as f:
+            f.write(text)
+        return "%s:%s" % (kind, path)
+
     # -- process
     def diagnostics(self):
         return ("--- facteurd stderr (tail) ---\n%s\n--- maillog (tail) ---\n%s"

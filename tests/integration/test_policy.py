@@ -6,7 +6,6 @@ PREPEND), check_policy_service against a small Python policy server
 (request attributes, action, server down -> 451 4.3.5), and seed 004's
 misspelt restriction refused at start-up with file:line and the nearest name.
 """
-import os
 import re
 import socket
 import subprocess
@@ -57,15 +56,12 @@ def test_lists_in_order_at_rcpt(facteurd):
 
 def test_access_map_actions(facteurd, tmp_path):
     d = facteurd(start=False)
-    access = os.path.join(d.confdir, "sender_access")
-    with open(access, "w") as f:
-        f.write("spam.example REJECT No spam here\n"
-                "drop.example DISCARD\n"
-                "hold.example HOLD\n"
-                "tag.example PREPEND X-Policy: tagged\n"
-                "redir.example REDIRECT bob@example.test\n")
-    d.params["smtpd_sender_restrictions"] = (
-        "check_sender_access texthash:" + access)
+    d.params["smtpd_sender_restrictions"] = "check_sender_access " + d.table(
+        "sender_access", "spam.example REJECT No spam here\n"
+        "drop.example DISCARD\n"
+        "hold.example HOLD\n"
+        "tag.example PREPEND X-Policy: tagged\n"
+        "redir.example REDIRECT bob@example.test\n")
     d.params["smtpd_relay_restrictions"] = RELAY
     d.write_config()
     d.start()

@@ -6,24 +6,16 @@ greeting is the refusal, then "503 5.7.0 Error: access denied" to all but
 QUIT), smtpd_helo_restrictions at HELO/EHLO and smtpd_sender_restrictions
 at MAIL, each logged as "NOQUEUE: reject: CONNECT|HELO|MAIL from ...".
 """
-import os
 import time
 
 from harness import check
-
-
-def access(d, name, text):
-    p = os.path.join(d.confdir, name)
-    with open(p, "w") as f:
-        f.write(text)
-    return "texthash:" + p
 
 
 def daemon(facteurd, delay, **lists):
     d = facteurd(start=False, main_cf={"smtpd_delay_reject": delay})
     for param, (name, text) in lists.items():
         d.params[param] = "check_%s_access %s" % (
-            name, access(d, name, text))
+            name, d.table(name, text))
     d.write_config()
     if "smtpd_client_restrictions" in lists and delay == "no":
         # the greeting is a refusal: wait for any greeting
@@ -119,9 +111,9 @@ def test_stages_on_a_worker(facteurd):
     d = facteurd(start=False, main_cf={"smtpd_delay_reject": "no"})
     d.params["smtpd_client_restrictions"] = "sleep 1"
     d.params["smtpd_helo_restrictions"] = (
-        "sleep 1, check_helo_access " + access(d, "helo", "bad.example REJECT\n"))
+        "sleep 1, check_helo_access " + d.table("helo", "bad.example REJECT\n"))
     d.params["smtpd_sender_restrictions"] = (
-        "sleep 1, check_sender_access " + access(d, "sender",
+        "sleep 1, check_sender_access " + d.table("sender",
                                                  "spam@bad.test REJECT\n"))
     d.write_config()
     d.start()

@@ -10,7 +10,6 @@ reject_unknown_reverse_client_hostname, reject_rhsbl_client /
 _reverse_client / _recipient, smtpd_helo_required and
 strict_rfc821_envelopes. DNS data comes from a private dnsmasq.
 """
-import os
 
 import pytest
 
@@ -36,20 +35,13 @@ def dns(dns_server):
         local=("test", "in-addr.arpa")).port
 
 
-def table(d, name, text):
-    p = os.path.join(d.confdir, name)
-    with open(p, "w") as f:
-        f.write(text)
-    return "texthash:" + p
-
-
 def daemon(facteurd, dns_port=None, maps=None, **params):
     d = facteurd(start=False)
     d.params["smtpd_relay_restrictions"] = RELAY
     if dns_port:
         d.params["facteur_dns_servers"] = "127.0.0.1:%d" % dns_port
     for name, text in (maps or {}).items():
-        p = table(d, name, text)
+        p = d.table(name, text)
         for k, v in params.items():
             params[k] = v.replace("@" + name, p)
     d.params.update(params)

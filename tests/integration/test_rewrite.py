@@ -32,13 +32,6 @@ def send(d, sender, rcpts, m, expect=250):
         return check(c.reply(), expect)
 
 
-def table(d, name, text):
-    p = os.path.join(d.confdir, name)
-    with open(p, "w") as f:
-        f.write(text)
-    return "texthash:" + p
-
-
 def one(d, addr):
     got = d.wait_files(addr, 1)
     assert len(got) == 1, d.diagnostics()
@@ -48,13 +41,13 @@ def one(d, addr):
 def test_seed003_canonical_envelope_and_headers(facteurd):
     d = facteurd(start=False)
     # seed 003's canonical table, sender and recipient sides
-    d.params["canonical_maps"] = table(
-        d, "canonical",
+    d.params["canonical_maps"] = d.table(
+        "canonical",
         "fred@thebible.linuxfred.lan     frederic.m@example.test\n"
         "fred@linuxfred.lan              frederic.m@example.test\n"
         "@old.test                       @example.test\n")
-    d.params["sender_canonical_maps"] = table(
-        d, "sender_canonical", "boss@example.test bob@example.test\n")
+    d.params["sender_canonical_maps"] = d.table(
+        "sender_canonical", "boss@example.test bob@example.test\n")
     d.vmailbox += "frederic.m@example.test example.test/frederic.m/\n"
     d.write_config()
     d.start()
@@ -84,11 +77,11 @@ def test_canonical_before_virtual_and_classes(facteurd):
     d = facteurd(start=False)
     d.valias += "sales@example.test carol@example.test\n"
     # canonical is applied before virtual_alias_maps (seed 003)
-    d.params["recipient_canonical_maps"] = table(
-        d, "rcanon", "sales@example.test bob@example.test\n")
+    d.params["recipient_canonical_maps"] = d.table(
+        "rcanon", "sales@example.test bob@example.test\n")
     # canonical_classes without envelope_sender: the sender stays
-    d.params["canonical_maps"] = table(
-        d, "canon", "alice@example.test alice.a@example.test\n")
+    d.params["canonical_maps"] = d.table(
+        "canon", "alice@example.test alice.a@example.test\n")
     d.params["canonical_classes"] = "envelope_recipient, header_sender"
     d.vmailbox += "alice.a@example.test example.test/alice.a/\n"
     d.write_config()
@@ -166,8 +159,8 @@ def test_remote_clients_headers(facteurd):
     d = facteurd(start=False, main_cf={
         "local_header_rewrite_clients": "permit_sasl_authenticated",
         "masquerade_domains": "example.test"})
-    d.params["sender_canonical_maps"] = table(
-        d, "scanon", "fred@old.test fred@example.test\n")
+    d.params["sender_canonical_maps"] = d.table(
+        "scanon", "fred@old.test fred@example.test\n")
     d.write_config()
     d.start()
     send(d, "fred@old.test", ["alice@example.test"],
@@ -225,8 +218,8 @@ def test_lookup_failure_defers(facteurd):
 def test_sendmail_local_submission(facteurd):
     d = facteurd(start=False, main_cf={"myorigin": "example.test",
                                        "masquerade_domains": "example.test"})
-    d.params["sender_canonical_maps"] = table(
-        d, "scanon", "boss@example.test bob@example.test\n")
+    d.params["sender_canonical_maps"] = d.table(
+        "scanon", "boss@example.test bob@example.test\n")
     d.write_config()
     d.start()
     r = sendmail(d, ["-f", "boss", "-i", "alice"],
@@ -258,10 +251,9 @@ def test_regexp_canonical(facteurd):
     # pattern tables get the whole address (Postfix's canonical(5) regexp
     # form), $1 substitution included
     d = facteurd(start=False)
-    p = os.path.join(d.confdir, "canonical.regexp")
-    with open(p, "w") as f:
-        f.write("/^(.*)@[a-z0-9]+\\.old\\.test$/ ${1}@example.test\n")
-    d.params["canonical_maps"] = "regexp:" + p
+    d.params["canonical_maps"] = d.table(
+        "canonical.regexp",
+        "/^(.*)@[a-z0-9]+\\.old\\.test$/ ${1}@example.test\n", "regexp")
     d.write_config()
     d.start()
     send(d, "carol@h1.old.test", ["bob@h2.old.test"],

@@ -5,7 +5,6 @@ the addresses its login owns, and an address listed in the map cannot be
 used without logging in; the refusal comes at RCPT, with Postfix's reply
 and log line.
 """
-import os
 
 from harness import check, dot_stuff, make_msg
 from test_auth import auth_daemon, b64, tls_session, users_text  # noqa: F401
@@ -19,11 +18,8 @@ LOGINS = ("alice@example.test  alice@example.test\n"
 def login_daemon(facteurd, cert, users_text, restrictions):
     d = auth_daemon(facteurd, cert, users_text,
                     smtpd_sender_restrictions=restrictions)
-    path = os.path.join(d.confdir, "logins")
-    with open(path, "w") as f:
-        f.write(LOGINS)
     d.stop()
-    d.params["smtpd_sender_login_maps"] = "texthash:" + path
+    d.params["smtpd_sender_login_maps"] = d.table("logins", LOGINS)
     d.write_config()
     d.start()
     return d

@@ -61,10 +61,7 @@ def smarthost(facteurd, certs, remote):
         "mynetworks": "127.0.0.2/32",
         "relayhost": "[127.0.0.1]:%d" % remote.port,
         "facteur_dns_servers": "127.0.0.1:9"})
-    users = os.path.join(d.confdir, "users")
-    with open(users, "w") as f:
-        f.write(USERS)
-    d.params["smtpd_sasl_passdb"] = "passwd-file:" + users
+    d.params["smtpd_sasl_passdb"] = d.table("users", USERS, "passwd-file")
     d.write_config()
     d.start()
     return d
@@ -81,12 +78,9 @@ def client(facteurd, b, password="relay pw", **extra):
           "smtp_sasl_security_options": "noanonymous"}
     cf.update(extra)
     a = facteurd(start=False, main_cf=cf)
-    path = os.path.join(a.confdir, "sasl_passwd")
-    with open(path, "w") as f:       # Postfix's sasl_passwd format
-        f.write("# next hop        user:password\n"
-                "[127.0.0.1]:%d    relay@example.test:%s\n"
-                % (b.port, password))
-    a.params["smtp_sasl_password_maps"] = "texthash:" + path
+    a.params["smtp_sasl_password_maps"] = a.table(   # Postfix's format
+        "sasl_passwd", "# next hop        user:password\n"
+        "[127.0.0.1]:%d    relay@example.test:%s\n" % (b.port, password))
     a.write_config()
     a.start()
     return a

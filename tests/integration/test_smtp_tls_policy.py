@@ -11,7 +11,6 @@ policy, smtp_tls_mandatory_protocols applies at encrypt and
 smtp_tls_protocols at may; a bad value stops the start. The remote is the
 capture server doing real TLS with a test certificate.
 """
-import os
 import re
 import ssl
 
@@ -36,10 +35,8 @@ def daemon(new, remote, policy, **extra):
               "queue_run_delay": "1s"}
     params.update(extra)
     d = new(start=False, main_cf=params)
-    path = os.path.join(d.confdir, "tls_policy")
-    with open(path, "w") as f:
-        f.write("# Postfix smtp_tls_policy_maps format\n" + policy)
-    d.params["smtp_tls_policy_maps"] = "texthash:" + path
+    d.params["smtp_tls_policy_maps"] = d.table(
+        "tls_policy", "# Postfix smtp_tls_policy_maps format\n" + policy)
     d.write_config()
     d.start()
     return d

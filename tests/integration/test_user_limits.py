@@ -8,7 +8,6 @@ the postmaster per hold period. Clients that did not authenticate are not
 concerned.
 """
 import base64
-import os
 import re
 import time
 
@@ -31,16 +30,11 @@ def start(facteurd, limits="", **cf):
             "smtpd_sasl_user_notice_recipient": "postmaster@example.test"}
     main.update(cf)
     d = facteurd(start=False, main_cf=main)
-    users = os.path.join(d.confdir, "users")
-    with open(users, "w") as f:
-        f.write("alice@example.test:{PLAIN}alice-pw\n"
-                "Bob@example.test:{PLAIN}bob-pw\n")
-    d.params["smtpd_sasl_passdb"] = "passwd-file:" + users
+    d.params["smtpd_sasl_passdb"] = d.table(
+        "users", "alice@example.test:{PLAIN}alice-pw\n"
+        "Bob@example.test:{PLAIN}bob-pw\n", "passwd-file")
     if limits:
-        path = os.path.join(d.confdir, "user_limits")
-        with open(path, "w") as f:
-            f.write(limits)
-        d.params["smtpd_sasl_user_limit_maps"] = "texthash:" + path
+        d.params["smtpd_sasl_user_limit_maps"] = d.table("user_limits", limits)
     d.write_config()
     d.start()
     return d
@@ -252,21 +246,18 @@ def slapd():
 def test_per_user_values_from_ldap(facteurd, slapd):
     """An ldap: table answers on a worker; the 235 waits for it."""
     d = facteurd(start=False)
-    cf = os.path.join(d.confdir, "limits.cf")
-    with open(cf, "w") as f:
-        f.write("server_host = %s\nversion = 3\nbind = yes\n"
-                "bind_dn = %s\nbind_pw = reader pw\nsearch_base = %s\n"
-                "query_filter = (mail=%%s)\nresult_attribute = description\n"
-                % (slapd.url, LREADER, LBASE))
+    cf = d.table("limits.cf",
+                 "server_host = %s\nversion = 3\nbind = yes\n"
+                 "bind_dn = %s\nbind_pw = reader pw\nsearch_base = %s\n"
+                 "query_filter = (mail=%%s)\nresult_attribute = description\n"
+                 % (slapd.url, LREADER, LBASE), "ldap")
     d.params.update({"smtpd_sasl_auth_enable": "yes",
                      "smtpd_sasl_user_message_rate_limit": "5",
                      "smtpd_sasl_user_hold_threshold": "0",
-                     "smtpd_sasl_user_limit_maps": "ldap:" + cf})
-    users = os.path.join(d.confdir, "users")
-    with open(users, "w") as f:
-        f.write("alice@example.test:{PLAIN}alice-pw\n"
-                "bob@example.test:{PLAIN}bob-pw\n")
-    d.params["smtpd_sasl_passdb"] = "passwd-file:" + users
+                     "smtpd_sasl_user_limit_maps": cf})
+    d.params["smtpd_sasl_passdb"] = d.table(
+        "users", "alice@example.test:{PLAIN}alice-pw\n"
+        "bob@example.test:{PLAIN}bob-pw\n", "passwd-file")
     d.write_config()
     d.start()
     with d.session(source=SRC) as c:
