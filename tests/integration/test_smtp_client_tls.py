@@ -86,12 +86,31 @@ def client(facteurd, b, password="relay pw", **extra):
     return a
 
 
+def send_far(a, subject):
+    """One message to friend@far.example through a; its queue id."""
+    return a.send("sender@example.net", ["friend@far.example"],
+                  make_msg(subject, to="friend@far.example"))
+
+
+def deferred(a, qid, reason):
+    """a logs qid deferred with a reason starting with reason (a regex)."""
+    a.wait_log(r"%s: to=<friend@far\.example>, .*status=deferred \(%s"
+               % (qid, reason))
+
+
+def direct(facteurd, remote, level):
+    """A daemon relaying straight to the capture server at TLS level."""
+    return facteurd(main_cf={
+        "relayhost": "[127.0.0.1]:%d" % remote.port,
+        "facteur_dns_servers": "127.0.0.1:9",
+        "smtp_tls_security_level": level})
+
+
 def test_verified_starttls_and_auth_plain(facteurd, certs, remote):
     b = smarthost(facteurd, certs, remote)
     a = client(facteurd, b, smtp_tls_security_level="verify",
                smtp_tls_CAfile=certs["good"][1])
-    qid = a.send("sender@example.net", ["friend@far.example"],
-                 make_msg("via smarthost", to="friend@far.example"))
+    qid = send_far(a, "via smarthost")
     got = remote.wait_messages(1)
     assert len(got) == 1 and got[0][1] == ["friend@far.example"], (
         a.diagnostics() + b.diagnostics())
@@ -107,81 +126,40 @@ def test_verified_starttls_and_auth_plain(facteurd, certs, remote):
 def test_auth_login_with_mechanism_filter(facteurd, certs, remote):
     b = smarthost(facteurd, certs, remote)
     a = client(facteurd, b, smtp_sasl_mechanism_filter="login")
-    a.send("sender@example.net", ["friend@far.example"],
-           make_msg("login", to="friend@far.example"))
+    send_far(a, "login")
     assert len(remote.wait_messages(1)) == 1, a.diagnostics()
     a.wait_log(r"Untrusted TLS connection established to 127\.0\.0\.1")
     b.wait_log(r"client=\S+, sasl_method=LOGIN, "
                r"sasl_username=relay@example\.test")
 
 
-def test_wrong_password_defers(facteurd, certs, remote):
+@pytest.mark.parametrize("client_cf,reason", [
+    (lambda certs: {"password": "wrong"},
+     r"SASL authentication failed; server 127\.0\.0\.1\[127\.0\.0\.1\] "
+     r"said: 535 5\.7\.8 "),
+    # the default smtp_sasl_security_options (noplaintext, noanonymous)
+    # leaves no mechanism the smarthost offers over TLS
+    (lambda certs: {"smtp_sasl_security_options": None},
+     r"SASL authentication failed; cannot authenticate to server "
+     r"127\.0\.0\.1\[127\.0\.0\.1\]: no mechanism available\)"),
+    (lambda certs: {"smtp_tls_security_level": "verify",
+                    "smtp_tls_CAfile": certs["other"][1]},
+     r"Server certificate not verified \(host 127\.0\.0\.1\[127\.0\.0\.1\]"),
+], ids=["wrong_password", "default_noplaintext_has_no_mechanism",
+        "verify_with_another_ca"])
+def test_smarthost_defers(facteurd, certs, remote, client_cf, reason):
     b = smarthost(facteurd, certs, remote)
-    a = client(facteurd, b, password="wrong")
-    qid = a.send("sender@example.net", ["friend@far.example"],
-                 make_msg("bad pw", to="friend@far.example"))
-    a.wait_log(r"%s: to=<friend@far\.example>, .*status=deferred \(SASL "
-               r"authentication failed; server 127\.0\.0\.1\[127\.0\.0\.1\] "
-               r"said: 535 5\.7\.8 " % qid)
+    a = client(facteurd, b, **client_cf(certs))
+    deferred(a, send_far(a, "deferred"), reason)
     assert remote.messages == []
 
 
-def test_default_noplaintext_has_no_mechanism(facteurd, certs, remote):
-    b = smarthost(facteurd, certs, remote)
-    a = client(facteurd, b, smtp_sasl_security_options=None)
-    qid = a.send("sender@example.net", ["friend@far.example"],
-                 make_msg("noplaintext", to="friend@far.example"))
-    a.wait_log(r"%s: to=<friend@far\.example>, .*status=deferred \(SASL "
-               r"authentication failed; cannot authenticate to server "
-               r"127\.0\.0\.1\[127\.0\.0\.1\]: no mechanism available\)" % qid)
-    assert remote.messages == []
-
-
-def test_verify_with_another_ca_defers(facteurd, certs, remote):
-    b = smarthost(facteurd, certs, remote)
-    a = client(facteurd, b, smtp_tls_security_level="verify",
-               smtp_tls_CAfile=certs["other"][1])
-    qid = a.send("sender@example.net", ["friend@far.example"],
-                 make_msg("untrusted", to="friend@far.example"))
-    a.wait_log(r"%s: to=<friend@far\.example>, .*status=deferred \(Server "
-               r"certificate not verified \(host 127\.0\.0\.1\[127\.0\.0\.1\]"
-               % qid)
-    assert remote.messages == []
-
-
-def test_encrypt_without_starttls_defers(facteurd, remote):
-    # the capture server offers no STARTTLS
-    a = facteurd(main_cf={
-        "relayhost": "[127.0.0.1]:%d" % remote.port,
-        "facteur_dns_servers": "127.0.0.1:9",
-        "smtp_tls_security_level": "encrypt"})
-    qid = a.send("sender@example.net", ["friend@far.example"],
-                 make_msg("plain", to="friend@far.example"))
-    a.wait_log(r"%s: to=<friend@far\.example>, .*status=deferred \(TLS is "
-               r"required, but was not offered by host 127\.0\.0\.1"
-               r"\[127\.0\.0\.1\]\)" % qid)
-    assert remote.messages == []
-
-
-def test_may_without_starttls_sends_in_plaintext(facteurd, remote):
-    a = facteurd(main_cf={
-        "relayhost": "[127.0.0.1]:%d" % remote.port,
-        "facteur_dns_servers": "127.0.0.1:9",
-        "smtp_tls_security_level": "may"})
-    a.send("sender@example.net", ["friend@far.example"],
-           make_msg("may", to="friend@far.example"))
-    assert len(remote.wait_messages(1)) == 1
-
-
-@pytest.mark.parametrize("mode", ["refuse", "break"])
+@pytest.mark.parametrize("mode", [None, "refuse", "break"],
+                         ids=["not_offered", "refuse", "break"])
 def test_may_falls_back_to_plaintext(facteurd, remote, mode):
     remote.starttls = mode
-    a = facteurd(main_cf={
-        "relayhost": "[127.0.0.1]:%d" % remote.port,
-        "facteur_dns_servers": "127.0.0.1:9",
-        "smtp_tls_security_level": "may"})
-    qid = a.send("sender@example.net", ["friend@far.example"],
-                 make_msg("fallback", to="friend@far.example"))
+    a = direct(facteurd, remote, "may")
+    qid = send_far(a, "fallback")
     assert len(remote.wait_messages(1)) == 1, a.diagnostics()
     a.wait_log(r"%s: to=<friend@far\.example>, .*status=sent" % qid)
     if mode == "break":
@@ -190,18 +168,16 @@ def test_may_falls_back_to_plaintext(facteurd, remote, mode):
         assert remote.connections == 2
 
 
-@pytest.mark.parametrize("mode", ["refuse", "break"])
-def test_encrypt_refused_or_broken_tls_defers(facteurd, remote, mode):
+@pytest.mark.parametrize("mode,reason", [
+    (None, r"TLS is required, but was not offered by host 127\.0\.0\.1"
+           r"\[127\.0\.0\.1\]\)"),
+    ("refuse", r"TLS is required, but host 127\.0\.0\.1"),
+    ("break", r"Cannot start TLS"),
+], ids=["not_offered", "refuse", "break"])
+def test_encrypt_without_tls_defers(facteurd, remote, mode, reason):
     remote.starttls = mode
-    a = facteurd(main_cf={
-        "relayhost": "[127.0.0.1]:%d" % remote.port,
-        "facteur_dns_servers": "127.0.0.1:9",
-        "smtp_tls_security_level": "encrypt"})
-    qid = a.send("sender@example.net", ["friend@far.example"],
-                 make_msg("no tls", to="friend@far.example"))
-    a.wait_log(r"%s: to=<friend@far\.example>, .*status=deferred \(%s"
-               % (qid, "TLS is required, but host 127\\.0\\.0\\.1"
-                  if mode == "refuse" else "Cannot start TLS"))
+    a = direct(facteurd, remote, "encrypt")
+    deferred(a, send_far(a, "no tls"), reason)
     assert remote.messages == []
 
 
