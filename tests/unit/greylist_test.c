@@ -19,6 +19,7 @@
 
 #include "core/config.h"
 #include "core/greylist.h"
+#include "testdir.h"
 
 static char dir[64];
 
@@ -26,19 +27,15 @@ static int
 setup(void **state)
 {
 	(void)state;
-	snprintf(dir, sizeof(dir), "/tmp/greylist_test.XXXXXX");
-	assert_non_null(mkdtemp(dir));
+	assert_int_equal(testdir_make(dir, sizeof(dir), "greylist_test"), 0);
 	return 0;
 }
 
 static int
 teardown(void **state)
 {
-	char cmd[200];
-
 	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	assert_int_equal(system(cmd), 0);
+	assert_int_equal(testdir_remove(dir), 0);
 	return 0;
 }
 

@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "core/kvstore.h"
+#include "testdir.h"
 
 static char dir[64];
 static char path[128];
@@ -25,8 +26,7 @@ static int
 setup(void **state)
 {
 	(void)state;
-	snprintf(dir, sizeof(dir), "/tmp/kvstore_test.XXXXXX");
-	assert_non_null(mkdtemp(dir));
+	assert_int_equal(testdir_make(dir, sizeof(dir), "kvstore_test"), 0);
 	snprintf(path, sizeof(path), "%s/sub/store", dir);
 	return 0;
 }
@@ -34,11 +34,8 @@ setup(void **state)
 static int
 teardown(void **state)
 {
-	char cmd[200];
-
 	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	assert_int_equal(system(cmd), 0);
+	assert_int_equal(testdir_remove(dir), 0);
 	return 0;
 }
 
