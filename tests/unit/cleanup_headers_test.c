@@ -18,8 +18,9 @@
 #include "core/lib/xmalloc.h"
 #include "core/log.h"
 #include "core/params.h"
+#include "testdir.h"
 
-static char tmpdir[] = "/tmp/facteur-cleanup-test.XXXXXX";
+static char tmpdir[64];
 static char *logpath;
 
 static char *
@@ -297,7 +298,7 @@ test_long_header(void **state)
 static int
 setup(void **state)
 {
-	if (mkdtemp(tmpdir) == NULL)
+	if (testdir_make(tmpdir, sizeof(tmpdir), "facteur-cleanup-test") < 0)
 		return -1;
 	logpath = xasprintf("%s/maillog", tmpdir);
 	return log_open("facteur", logpath, 0);
@@ -306,10 +307,8 @@ setup(void **state)
 static int
 teardown(void **state)
 {
-	char *cmd = xasprintf("rm -rf '%s'", tmpdir);
-	int rc = system(cmd);
+	int rc = testdir_remove(tmpdir);
 
-	free(cmd);
 	free(logpath);
 	log_close();
 	return rc == 0 ? 0 : -1;

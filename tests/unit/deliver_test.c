@@ -20,23 +20,20 @@
 #include "core/qmgr.h"
 #include "delivery/deliver.h"
 #include "core/lib/xmalloc.h"
+#include "testdir.h"
 
 static char base[256];
 
 static int
 setup(void **state)
 {
-	snprintf(base, sizeof(base), "/tmp/facteur-deliver-test.XXXXXX");
-	return mkdtemp(base) ? 0 : -1;
+	return testdir_make(base, sizeof(base), "facteur-deliver-test");
 }
 
 static int
 teardown(void **state)
 {
-	char cmd[512];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", base);
-	return system(cmd) == 0 ? 0 : -1;
+	return testdir_remove(base);
 }
 
 /* The one file in maildir/new, read whole; NULL if not exactly one. */

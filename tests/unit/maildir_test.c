@@ -24,23 +24,20 @@
 
 #include "delivery/maildir.h"
 #include "core/lib/xmalloc.h"
+#include "testdir.h"
 
 static char base[256];
 
 static int
 setup(void **state)
 {
-	snprintf(base, sizeof(base), "/tmp/facteur-maildir-test.XXXXXX");
-	return mkdtemp(base) ? 0 : -1;
+	return testdir_make(base, sizeof(base), "facteur-maildir-test");
 }
 
 static int
 teardown(void **state)
 {
-	char cmd[512];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", base);
-	return system(cmd) == 0 ? 0 : -1;
+	return testdir_remove(base);
 }
 
 /* Names of the files in dir (not . and ..); returns the count. */

@@ -17,8 +17,9 @@
 
 #include "core/lib/xmalloc.h"
 #include "core/netlist.h"
+#include "testdir.h"
 
-static char dir[] = "/tmp/facteur-netlist-test.XXXXXX";
+static char dir[64];
 static char *netfile, *cidrfile;
 
 static char *
@@ -37,7 +38,7 @@ write_file(const char *name, const char *text)
 static int
 setup(void **state)
 {
-	if (mkdtemp(dir) == NULL)
+	if (testdir_make(dir, sizeof(dir), "facteur-netlist-test") < 0)
 		return -1;
 	netfile = write_file("nets",
 	    "# trusted networks\n"
@@ -51,10 +52,8 @@ setup(void **state)
 static int
 teardown(void **state)
 {
-	char *cmd = xasprintf("rm -rf '%s'", dir);
-	int rc = system(cmd);
+	int rc = testdir_remove(dir);
 
-	free(cmd);
 	free(netfile);
 	free(cidrfile);
 	return rc == 0 ? 0 : -1;

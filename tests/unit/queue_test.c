@@ -28,6 +28,7 @@
 #include "core/resolve.h"
 #include "core/worker.h"
 #include "core/lib/xmalloc.h"
+#include "testdir.h"
 
 static char qdir[256];
 
@@ -36,8 +37,7 @@ setup(void **state)
 {
 	struct errbuf err;
 
-	snprintf(qdir, sizeof(qdir), "/tmp/facteur-queue-test.XXXXXX");
-	if (mkdtemp(qdir) == NULL)
+	if (testdir_make(qdir, sizeof(qdir), "facteur-queue-test") < 0)
 		return -1;
 	if (queue_init(qdir, &err) < 0)
 		return -1;
@@ -47,10 +47,7 @@ setup(void **state)
 static int
 teardown(void **state)
 {
-	char cmd[512];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", qdir);
-	return system(cmd) == 0 ? 0 : -1;
+	return testdir_remove(qdir);
 }
 
 static void

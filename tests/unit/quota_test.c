@@ -21,14 +21,14 @@
 #include <unistd.h>
 
 #include "delivery/quota.h"
+#include "testdir.h"
 
 static char base[256], md[300];
 
 static int
 setup(void **state)
 {
-	snprintf(base, sizeof(base), "/tmp/facteur-quota-test.XXXXXX");
-	if (mkdtemp(base) == NULL)
+	if (testdir_make(base, sizeof(base), "facteur-quota-test") < 0)
 		return -1;
 	snprintf(md, sizeof(md), "%s/Maildir/", base);
 	return 0;
@@ -37,10 +37,7 @@ setup(void **state)
 static int
 teardown(void **state)
 {
-	char cmd[512];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", base);
-	return system(cmd) == 0 ? 0 : -1;
+	return testdir_remove(base);
 }
 
 static void

@@ -23,8 +23,9 @@
 #include "backends/table_mysql.h"
 #include "core/lib/strlist.h"
 #include "core/lib/xmalloc.h"
+#include "testdir.h"
 
-static char dir[] = "/tmp/facteur-mysql-test.XXXXXX";
+static char dir[64];
 
 static char *
 write_cf(const char *name, const char *text)
@@ -190,17 +191,13 @@ test_unreadable_cf_is_a_surrogate(void **state)
 static int
 setup(void **state)
 {
-	return mkdtemp(dir) ? 0 : -1;
+	return testdir_make(dir, sizeof(dir), "facteur-mysql-test");
 }
 
 static int
 teardown(void **state)
 {
-	char *cmd = xasprintf("rm -rf '%s'", dir);
-	int rc = system(cmd);
-
-	free(cmd);
-	return rc;
+	return testdir_remove(dir);
 }
 
 int

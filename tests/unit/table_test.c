@@ -18,8 +18,9 @@
 #include "backends/table_driver.h"
 #include "core/lib/strlist.h"
 #include "core/lib/xmalloc.h"
+#include "testdir.h"
 
-static char tmpdir[] = "/tmp/facteur-table-test.XXXXXX";
+static char tmpdir[64];
 
 static char *
 tpath(const char *name)
@@ -45,7 +46,7 @@ write_file(const char *name, const char *text)
 static int
 setup(void **state)
 {
-	if (mkdtemp(tmpdir) == NULL)
+	if (testdir_make(tmpdir, sizeof(tmpdir), "facteur-table-test") < 0)
 		return -1;
 	table_source_set_interval(0);
 	return 0;
@@ -54,11 +55,7 @@ setup(void **state)
 static int
 teardown(void **state)
 {
-	char *cmd = xasprintf("rm -rf '%s'", tmpdir);
-	int rc = system(cmd);
-
-	free(cmd);
-	return rc == 0 ? 0 : -1;
+	return testdir_remove(tmpdir);
 }
 
 /* Looks up key in spec and checks status, value (FOUND) or err substring. */
