@@ -199,6 +199,30 @@ def auth_outage_is_454_then_recovers(d, server, kind):
                      d.log())
 
 
+def sender_login_maps(d, to, alice_also, injection):
+    """Logged in as alice@hosted.test, she may send as herself, as
+    team@hosted.test and as each address of alice_also, not as bob (553
+    5.7.1 not owned by user alice@hosted.test); bob may send as team,
+    not as alice; the injection attempt (a sender address), looked up
+    literally, has no owner; without a login: not logged in."""
+    from test_auth import tls_session
+    with as_user(d, "alice@hosted.test", "alice-pw") as c:
+        for sender in ["alice@hosted.test"] + alice_also + ["team@hosted.test"]:
+            check(try_sender(c, sender, to), 250)
+        check(try_sender(c, "bob@hosted.test", to), 553, "5.7.1",
+              "<bob@hosted.test>: Sender address rejected: not owned by user "
+              "alice@hosted.test")
+    with as_user(d, "bob@hosted.test", "bob-pw") as c:
+        check(try_sender(c, "team@hosted.test", to), 250)
+        check(try_sender(c, "alice@hosted.test", to), 553, "5.7.1",
+              "not owned by user bob@hosted.test")
+        check(try_sender(c, injection, to), 553, "5.7.1")
+    c, _ = tls_session(d)
+    with c:
+        check(try_sender(c, "alice@hosted.test", to), 553, "5.7.1",
+              "<alice@hosted.test>: Sender address rejected: not logged in")
+
+
 def sender_login_outage_is_4xx(d, server, rcpt_to):
     """Logged in as alice, sending as herself: accepted, 4xx while the
     server is down (never 5xx), accepted again once it is back."""
