@@ -488,6 +488,25 @@ class Daemon:
                              % (self.host, self.port, timeout, last,
                                 self.diagnostics()))
 
+    def start_fails(self, pattern=None, timeout=20):
+        """Starts facteurd on a configuration it must refuse: it must
+        exit with a non-zero status within timeout (else it is stopped
+        and the test fails). Returns its stderr, which must match
+        pattern (a regex) when one is given."""
+        self.spawn()
+        self.expect_exit = True
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.stop()
+            raise AssertionError("facteurd started on a configuration it "
+                                 "must refuse\n" + self.diagnostics())
+        text = tail(self.stderr_path, 1 << 20)
+        assert rc != 0, "facteurd exited with status 0\n" + text
+        if pattern is not None:
+            assert re.search(pattern, text), text
+        return text
+
     @property
     def pid(self):
         return self.proc.pid if self.proc else None

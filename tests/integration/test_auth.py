@@ -289,13 +289,7 @@ def test_config_errors(facteurd, cert, cf, msg):
     main = tls_cf(cert, smtpd_sasl_auth_enable="yes",
                   smtpd_sasl_passdb="passwd-file:/nonexistent/users")
     main.update(cf)
-    d = facteurd(start=False, main_cf=main)
-    p = d.spawn()
-    rc = p.wait(10)
-    d.expect_exit = True
-    assert rc != 0
-    text = open(d.stderr_path).read()
-    assert re.search(msg, text), text
+    facteurd(start=False, main_cf=main).start_fails(msg)
 
 
 def test_noplaintext_before_tls_and_broken_clients(facteurd, cert, users_text):

@@ -241,10 +241,7 @@ def test_bad_classes_refused_at_start(facteurd):
     assert re.search(r"main\.cf, line \d+: canonical_classes: unknown address "
                      r"class \"header_from\"", out), out
     # facteurd refuses to start with it, saying why
-    d.expect_exit = True
-    d.spawn()
-    assert d.proc.wait(timeout=20) != 0
-    assert "header_from" in open(d.stderr_path).read()
+    d.start_fails("header_from")
 
 
 def test_regexp_canonical(facteurd):

@@ -13,7 +13,7 @@ import re
 import time
 
 from dnsserver import dns_server  # noqa: F401 (fixture)
-from harness import check, tail
+from harness import check
 from test_policy_dns import dnsmasq  # noqa: F401 (fixture)
 from test_tls import cert  # noqa: F401 (fixture)
 
@@ -251,10 +251,7 @@ def test_seed004_typo_is_a_startup_error(facteurd, dnsmasq):  # noqa: F811
     # the line is the one of smtpd_helo_restrictions in main.cf
     lines = open(d.confdir + "/main.cf").read().split("\n")
     assert lines[int(m.group(1)) - 1].startswith("smtpd_helo_restrictions")
-    d.expect_exit = True
-    p = d.spawn()
-    assert p.wait(20) != 0
-    assert re.search(want, tail(d.stderr_path, 1 << 20))
+    d.start_fails(want)
 
 
 def test_seed004_fixed_block(facteurd, dnsmasq):  # noqa: F811

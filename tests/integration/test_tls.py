@@ -236,16 +236,7 @@ def test_level_none_hides_starttls(facteurd, cert):
 
 
 def _start_fails(d, pattern):
-    p = d.spawn()
-    try:
-        rc = p.wait(10)
-    except subprocess.TimeoutExpired:
-        d.stop()
-        raise AssertionError("facteurd started with a bad TLS setting")
-    d.expect_exit = True
-    assert rc != 0
-    text = open(d.stderr_path).read()
-    assert re.search(pattern, text), text
+    d.start_fails(pattern)
 
 
 def test_encrypt_without_certificate_is_a_config_error(facteurd):

@@ -103,21 +103,11 @@ def test_bad_entries_are_startup_errors(facteurd, cert, sni_files, tmp_path,
         f.write(entry + "\n")
     d = facteurd(start=False, main_cf=tls_cf(cert, tls_server_sni_maps=
                                              "texthash:" + m))
-    p = d.spawn()
-    rc = p.wait(10)
-    d.expect_exit = True
-    assert rc != 0
-    text = open(d.stderr_path).read()
-    assert re.search(msg, text), text
+    d.start_fails(msg)
 
 
 def test_sni_needs_a_default_certificate(facteurd, sni_files):
     d = facteurd(start=False, main_cf={
         "smtpd_tls_security_level": "may",
         "tls_server_sni_maps": "texthash:" + sni_files["map"]})
-    p = d.spawn()
-    rc = p.wait(10)
-    d.expect_exit = True
-    assert rc != 0
-    text = open(d.stderr_path).read()
-    assert "tls_server_sni_maps needs a default certificate" in text, text
+    d.start_fails(r"tls_server_sni_maps needs a default certificate")
