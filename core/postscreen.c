@@ -515,17 +515,18 @@ cache_load(struct ps_conn *c)
 	size_t vl = sizeof(v) - 1;
 	struct errbuf err;
 	long long t[PS_T_N];
+	int r;
 
 	memset(c->pass, 0, sizeof(c->pass));
 	if (k == NULL)
 		return;
 	errbuf_clear(&err);
-	if (kvstore_get(k, c->addr, time(NULL), v, &vl, NULL, &err) < 0) {
+	r = kvstore_get(k, c->addr, time(NULL), v, &vl, NULL, &err);
+	if (r < 0)
 		log_write(c->ps->syslog_name, PS_SVC, LOG_LVL_WARNING, "%s",
 			  errbuf_str(&err));
-		return;
-	}
-	if (vl >= sizeof(v))
+	/* not found (0) leaves v untouched: nothing to parse */
+	if (r != 1 || vl >= sizeof(v))
 		return;
 	v[vl] = '\0';
 	if (sscanf(v, "%lld;%lld;%lld;%lld;%lld", &t[0], &t[1], &t[2], &t[3],

@@ -639,3 +639,37 @@ def test_reload_keeps_the_cache_and_applies_new_values(facteurd):
         c.send(b"HELO x\r\n")
         lines = [c.read_line(5), c.read_line(5)]
         assert lines[-1] == b"521 5.5.1 Protocol error", lines
+
+
+def test_cache_miss_right_after_a_hit(facteurd):
+    """A client not in the cache, accepted right after a cached one, is
+    screened: the cache lookup's "not found" must not read the previous
+    client's entry (seen as a new pre-greet talker let through to smtpd
+    after a reload, under load). The daemon is stopped while both connect,
+    so both are accepted in one batch, one after the other."""
+    ps = PS(facteurd, postscreen_greet_action="drop")
+    with ps.conn("127.0.0.112") as c:
+        teaser_then_full(c)
+        assert is_smtpd(c)
+    ps.d.wait_log(r"PASS NEW \[127\.0\.0\.112\]")
+    wrong = []
+    for i in range(5):
+        new = "127.0.0.%d" % (113 + i)
+        os.kill(ps.d.pid, signal.SIGSTOP)
+        try:
+            old = ps.conn("127.0.0.112")
+            c = ps.conn(new)
+            c.send(b"HELO x\r\n")
+        finally:
+            os.kill(ps.d.pid, signal.SIGCONT)
+        with old, c:
+            check(old.reply(5), 220)
+            lines = [c.read_line(5), c.read_line(5)]
+            if lines != [b"220-mx.example.test ESMTP facteur",
+                         b"521 5.5.1 Protocol error"]:
+                wrong.append((new, lines))
+    assert not wrong, wrong
+    log = ps.log()
+    assert not re.search(r"PASS OLD \[127\.0\.0\.11[3-7]\]", log), log
+    assert len(re.findall(r"PREGREET 8 after \S+ from "
+                          r"\[127\.0\.0\.11[3-7]\]", log)) == 5, log
