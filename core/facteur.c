@@ -21,6 +21,7 @@
 
 #include "backends/table.h"
 #include "core/cli.h"
+#include "core/cli_check.h"
 #include "core/config.h"
 #include "core/lib/buf.h"
 #include "core/lib/fsync.h"
@@ -59,7 +60,8 @@ static const struct cli_command commands[] = {
 	  "-M: master.cf services facteur runs" },
 	{ "check", cmd_check, "",
 	  "validate main.cf, master.cf, every map they name, and the "
-	  "directories mail_owner writes" },
+	  "directories mail_owner writes; build every listener and the "
+	  "queue manager's settings as facteurd does, binding nothing" },
 	{ "init", cli_init, "--mode MODE --domain DOMAIN [--hostname HOST] "
 	  "[--relayhost HOST] [--backend file] [--mail-owner USER] [--root PREFIX] "
 	  "[--listen ADDR:PORT] [DIR]",
@@ -565,6 +567,64 @@ param_place(const struct config *c, const char *name, char *out, size_t n)
 		snprintf(out, n, "%s: %s", file, name);
 }
 
+/* The first "NAME:" or "NAME =" in msg that is a parameter, or 0. */
+static size_t
+msg_param(const char *msg, const char **name_r)
+{
+	for (const char *p = msg; *p;) {
+		size_t n = strspn(p, "abcdefghijklmnopqrstuvwxyz0123456789_");
+		char name[128];
+
+		if (n > 0 && n < sizeof(name) && (p == msg || p[-1] == ' ' ||
+		    p[-1] == '"') && (p[n] == ':' || strncmp(p + n, " =", 2) == 0)) {
+			memcpy(name, p, n);
+			name[n] = '\0';
+			if (params_find(name) != NULL) {
+				*name_r = p;
+				return n;
+			}
+		}
+		p += n > 0 ? n : 1;
+	}
+	return 0;
+}
+
+/*
+ * An error in the daemon's own words (its constructors, restriction
+ * lists): the place of the first parameter it names, as c sees it (a
+ * listener's -o override in master.cf, else main.cf), goes in front
+ * unless the text has it already. Said once: the same text from another
+ * check, or from several listeners, is not repeated.
+ */
+static void
+check_error_at(struct cli *cli, const struct config *c, const char *msg)
+{
+	const char *name, *file;
+	char pname[128];
+	size_t n;
+	int line;
+
+	if (strlist_contains(&cli->reported, msg)) {
+		cli->errors++;
+		return;
+	}
+	n = msg_param(msg, &name);
+	if (n > 0) {
+		memcpy(pname, name, n);
+		pname[n] = '\0';
+	}
+	if (n == 0 || !config_where(c, pname, &file, &line) ||
+	    strstr(msg, file) != NULL) {
+		check_error(cli, "%s", msg);
+		return;
+	}
+	strlist_add(&cli->reported, msg);	/* the text without the place */
+	if (line > 0)
+		check_error(cli, "%s, line %d: %s", file, line, msg);
+	else
+		check_error(cli, "%s: %s", file, msg);
+}
+
 /*
  * Opens one table and asks it for a key nobody has: a table whose source
  * is missing or whose server is down answers TEMPFAIL, which we report.
@@ -648,7 +708,7 @@ check_maps(struct cli *cli, const struct config *c, struct strlist *seen)
 		"virtual_mailbox_maps", "virtual_alias_maps",
 		"virtual_uid_maps", "virtual_gid_maps",
 		"canonical_maps", "sender_canonical_maps",
-		"recipient_canonical_maps",
+		"recipient_canonical_maps", "virtual_mailbox_limit_maps",
 	};
 	static const char *const domain_lists[] = {
 		"virtual_mailbox_domains", "virtual_alias_domains",
@@ -710,6 +770,35 @@ check_rewriting(struct cli *cli, const struct config *c,
 	alias_db_free(&a);
 }
 
+/*
+ * virtual_mailbox_quota_warning: percentages 1..100 ("80" or "80%").
+ * facteurd (delivery/deliver.c) ignores another value with a warning,
+ * so the warning the operator meant would never come: an error here.
+ */
+static void
+check_quota_warning(struct cli *cli, const struct config *c, const char *v)
+{
+	char where[1200];
+	struct strlist w;
+
+	if (v == NULL || *v == '\0')
+		return;
+	param_place(c, "virtual_mailbox_quota_warning", where, sizeof(where));
+	strlist_init(&w);
+	(void)strlist_split(&w, v);
+	for (size_t i = 0; i < w.n; i++) {
+		const char *p = w.v[i];
+		char *end;
+		long n = strtol(p, &end, 10);
+
+		if (end == p || n < 1 || n > 100 ||
+		    (*end != '\0' && strcmp(end, "%") != 0))
+			check_error(cli, "%s: \"%.100s\" is not a percentage "
+				    "1..100 (facteurd ignores it)", where, p);
+	}
+	strlist_free(&w);
+}
+
 /* Checks that need several parameters together. */
 static void
 check_settings(struct cli *cli, const struct config *c, const struct settings *s)
@@ -720,11 +809,12 @@ check_settings(struct cli *cli, const struct config *c, const struct settings *s
 
 	errbuf_clear(&err);
 	if (smtpd_check_lists_compile(&lists, c, &err) < 0)
-		check_error(cli, "%s", errbuf_str(&err));
+		check_error_at(cli, c, errbuf_str(&err));
 	else
 		smtpd_check_lists_free(&lists);
 
 	check_rewriting(cli, c, s);
+	check_quota_warning(cli, c, s->virtual_mailbox_quota_warning);
 	if (*s->virtual_mailbox_maps && *s->virtual_mailbox_base == '\0') {
 		param_place(c, "virtual_mailbox_maps", where, sizeof(where));
 		check_error(cli, "%s is set but virtual_mailbox_base is empty: "
@@ -899,6 +989,33 @@ check_ownership(struct cli *cli, const struct config *c, const struct settings *
 				 s->virtual_mailbox_base, user, uid, gid);
 }
 
+/* cli_check_daemon's reports (core/cli_check.c). */
+struct daemon_report {
+	struct cli          *cli;
+	const struct config *c;
+};
+
+static void
+daemon_error(void *arg, const struct master_service *svc, const char *msg)
+{
+	struct daemon_report *r = arg;
+	struct config *lc = NULL;
+	struct errbuf err;
+
+	/* Not root: a root-only key or passdb is facteurd's to read. */
+	if (geteuid() != 0 && strstr(msg, strerror(EACCES)) != NULL) {
+		log_write(NULL, NULL, LOG_LVL_WARNING, "%s (facteurd started as "
+			  "root may read it: run facteur check as root to "
+			  "check it)", msg);
+		return;
+	}
+	errbuf_clear(&err);
+	if (svc != NULL)
+		lc = config_with_service(r->c, svc, &err);
+	check_error_at(r->cli, lc != NULL ? lc : r->c, msg);
+	config_free(&lc);
+}
+
 static int
 cmd_check(struct cli *cli, int argc, char **argv)
 {
@@ -949,17 +1066,27 @@ cmd_check(struct cli *cli, int argc, char **argv)
 			if ((strcmp(m->v[i].command, "smtpd") == 0 ||
 			     strcmp(m->v[i].command, "postscreen") == 0) &&
 			    smtpd_listener_check_proxy(&s, &m->v[i], &err) < 0)
-				check_error(cli, "%s", errbuf_str(&err));
+				check_error_at(cli, lc, errbuf_str(&err));
 			/* postscreen_* values (core/postscreen.c) */
 			if (strcmp(m->v[i].command, "postscreen") == 0 &&
 			    postscreen_check_config(lc, &s, m->v[i].service,
 						    &err) < 0)
-				check_error(cli, "%s", errbuf_str(&err));
+				check_error_at(cli, lc, errbuf_str(&err));
 		}
 		settings_free(&s);
 		config_free(&lc);
 	}
 	strlist_free(&seen);
+
+	/* What facteurd builds at start-up or on a reload, built the same
+	 * way (core/cli_check.c): what it would stop on is an error here. */
+	memset(&s, 0, sizeof(s));
+	if (settings_load(&s, c, &err) == 0) {
+		struct daemon_report r = { cli, c };
+
+		(void)cli_check_daemon(c, &s, daemon_error, &r);
+	}
+	settings_free(&s);
 	config_free(&c);
 	return cli->errors ? 1 : 0;
 }

@@ -1719,10 +1719,22 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ---- public ---- */
 
-struct qmgr *
-qmgr_new(struct event_base *base, struct worker_pool *pool,
-	 const struct settings *s, struct resolve_ctx *resolve,
-	 struct errbuf *err)
+/* "NAME: " before err's text (not errbuf_set(err, .., errbuf_str(err)):
+ * the text would be read while it is overwritten). */
+static void
+err_prefix(struct errbuf *err, const char *name)
+{
+	struct errbuf e = *err;
+
+	errbuf_set(err, "%s: %s", name, errbuf_str(&e));
+}
+
+/* qmgr_new, or with check_only its configuration part alone: nothing
+ * is created on disk (facteur check, qmgr_check_config). */
+static struct qmgr *
+qmgr_build(struct event_base *base, struct worker_pool *pool,
+	   const struct settings *s, struct resolve_ctx *resolve,
+	   bool check_only, struct errbuf *err)
 {
 	struct qmgr *q;
 
@@ -1730,7 +1742,7 @@ qmgr_new(struct event_base *base, struct worker_pool *pool,
 		errbuf_set(err, "queue_directory is not set");
 		return NULL;
 	}
-	if (queue_init(s->queue_directory, err) < 0)
+	if (!check_only && queue_init(s->queue_directory, err) < 0)
 		return NULL;
 	q = xcalloc(1, sizeof(*q));
 	q->base = base;
@@ -1752,7 +1764,7 @@ qmgr_new(struct event_base *base, struct worker_pool *pool,
 	q->transport_maps = table_list_open(s->transport_maps ? s->transport_maps
 					    : "", TABLE_F_FOLD, err);
 	if (q->transport_maps == NULL) {
-		errbuf_set(err, "transport_maps: %s", errbuf_str(err));
+		err_prefix(err, "transport_maps");
 		qmgr_free(&q);
 		return NULL;
 	}
@@ -1776,7 +1788,7 @@ qmgr_new(struct event_base *base, struct worker_pool *pool,
 		q->tls_policy_maps = table_list_open(s->smtp_tls_policy_maps,
 						     TABLE_F_FOLD, err);
 		if (q->tls_policy_maps == NULL) {
-			errbuf_set(err, "smtp_tls_policy_maps: %s", errbuf_str(err));
+			err_prefix(err, "smtp_tls_policy_maps");
 			qmgr_free(&q);
 			return NULL;
 		}
@@ -1840,6 +1852,7 @@ qmgr_new(struct event_base *base, struct worker_pool *pool,
 					       ? s->smtp_sasl_password_maps : "",
 					       TABLE_F_FOLD, err);
 		if (q->sasl_maps == NULL) {
+			err_prefix(err, "smtp_sasl_password_maps");
 			qmgr_free(&q);
 			return NULL;
 		}
@@ -1854,6 +1867,26 @@ qmgr_new(struct event_base *base, struct worker_pool *pool,
 		return NULL;
 	}
 	return q;
+}
+
+struct qmgr *
+qmgr_new(struct event_base *base, struct worker_pool *pool,
+	 const struct settings *s, struct resolve_ctx *resolve,
+	 struct errbuf *err)
+{
+	return qmgr_build(base, pool, s, resolve, false, err);
+}
+
+int
+qmgr_check_config(struct event_base *base, const struct settings *s,
+		  struct resolve_ctx *resolve, struct errbuf *err)
+{
+	struct qmgr *q = qmgr_build(base, NULL, s, resolve, true, err);
+
+	if (q == NULL)
+		return -1;
+	qmgr_free(&q);
+	return 0;
 }
 
 int

@@ -30,6 +30,14 @@ struct qmgr *qmgr_new(struct event_base *base, struct worker_pool *pool,
 		      const struct settings *s, struct resolve_ctx *resolve,
 		      struct errbuf *err);
 /*
+ * facteur check: builds what qmgr_new builds from s (transport and TLS
+ * policy maps, TLS context, SASL options, source addresses, protocols)
+ * without touching the queue directory, then frees it. 0 or -1 + err,
+ * the error qmgr_new would give. base: for the resolver's events only.
+ */
+int  qmgr_check_config(struct event_base *base, const struct settings *s,
+		       struct resolve_ctx *resolve, struct errbuf *err);
+/*
  * Removes incoming/ leftovers (blocking, at start-up), then schedules the
  * delivery of every message in active/ (interrupted by a stop or a crash)
  * and of deferred/ messages whose next attempt is due; from then on scans

@@ -581,9 +581,14 @@ smtpd_listener_prepare(struct smtpd_server *srv, const struct config *base_cfg,
 					   : (unsigned)l->s.default_process_limit;
 	build_replies(l);
 	l->svc = svc;
-	if (strcmp(svc->command, "postscreen") == 0 &&
-	    (l->ps = postscreen_new(l, l->cfg, err)) == NULL)
+	if (strcmp(svc->command, "postscreen") == 0 && srv->check_only) {
+		/* facteur check: the same parsing, no cache directory made */
+		if (postscreen_check_config(l->cfg, &l->s, l->service, err) < 0)
+			goto fail;
+	} else if (strcmp(svc->command, "postscreen") == 0 &&
+		   (l->ps = postscreen_new(l, l->cfg, err)) == NULL) {
 		goto fail;
+	}
 	l->key = xasprintf("%s|%s|%s|%s", svc->service, svc->host,
 			   svc->host[0] ? "" : l->s.inet_interfaces,
 			   l->s.inet_protocols);

@@ -26,6 +26,8 @@ struct smtpd_server {
 	unsigned long       nsessions;	/* all listeners (managesieved too) */
 	unsigned long       smtp_sessions;	/* SMTP ones (stop waits for them) */
 	bool                shutting_down;	/* stop bound reached: 421 */
+	bool                check_only;	/* facteur check: listeners are
+					   built to be freed; nothing on disk */
 	/* counters for facteur status (loop thread) */
 	unsigned long long  connections;	/* sessions accepted */
 	unsigned long long  proxy_errors;	/* bad PROXY headers */

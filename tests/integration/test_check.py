@@ -1,0 +1,216 @@
+"""
+test_check.py - `facteur check` finds every configuration error facteurd
+stops on at start-up (and refuses a reload for), in facteurd's own words
+and with the file and line of the setting: the limit settings, SASL
+mechanisms, the SMTP client's tables and TLS/bind settings, SNI maps,
+managesieved, -o overrides in master.cf. For each bad value: facteurd
+refuses to start, facteur check exits 1 with the same message, naming
+the place; a good configuration passes; check changes nothing on disk.
+"""
+import os
+import re
+
+import pytest
+
+from harness import free_port
+from test_tls import cert, tls_cf  # noqa: F401
+
+
+def out(r):
+    return (r.stdout + r.stderr).decode("utf-8", "replace")
+
+
+def line_of(path, needle):
+    with open(path) as f:
+        for n, line in enumerate(f, 1):
+            if line.startswith(needle):
+                return n
+    raise AssertionError("%s not in %s" % (needle, path))
+
+
+def daemon_fatal(d):
+    """facteurd's refusal: starts it, expects exit != 0, returns the text
+    of its fatal message."""
+    p = d.spawn()
+    rc = p.wait(15)
+    d.expect_exit = True
+    text = open(d.stderr_path).read()
+    assert rc != 0, "facteurd started on a bad configuration\n" + text
+    m = re.findall(r"fatal: (.*)", text)
+    assert m, text
+    return m[-1].strip()
+
+
+def users(d):
+    return d.table("users", "alice@example.test:{PLAIN}alice-pw\n",
+                   "passwd-file")
+
+
+def auth_cf(d, **extra):
+    d.params.update({"smtpd_sasl_auth_enable": "yes",
+                     "smtpd_sasl_passdb": users(d)})
+    d.params.update(extra)
+    d.write_config()
+
+
+# name, value, extra main.cf; each one stops facteurd at start-up
+CASES = [
+    ("smtpd_client_event_limit_exceptions", "300.1.2.3/8", {}),
+    ("smtpd_sasl_user_hold_threshold", "1x", {}),
+    ("smtpd_sasl_user_hold_threshold", "lots", {}),
+    ("smtpd_sasl_user_limit_maps", "nosuchtype:/x", {}),
+    ("transport_maps", "nosuchtype:/x", {}),
+    ("smtp_tls_policy_maps", "nosuchtype:/x", {}),
+    ("smtp_sasl_password_maps", "nosuchtype:/x",
+     {"smtp_sasl_auth_enable": "yes"}),
+    ("smtp_bind_address", "not-an-address", {}),
+    ("smtp_bind_address6", "192.0.2.1", {}),
+    ("smtp_tls_protocols", "!SSLv2, TLSv9", {}),
+    ("smtp_tls_mandatory_protocols", "bogus", {}),
+    ("smtp_tls_security_level", "sometimes", {}),
+    ("smtp_sasl_security_options", "noanonymous, nosuch", {}),
+    ("facteur_dns_servers", "not an address", {}),
+]
+
+
+@pytest.mark.parametrize("name,value,extra", CASES,
+                         ids=["%s=%s" % (c[0], c[1]) for c in CASES])
+def test_startup_errors_are_check_errors(facteurd, name, value, extra):
+    cf = {name: value}
+    cf.update(extra)
+    d = facteurd(start=False, main_cf=cf)
+    n = line_of(os.path.join(d.confdir, "main.cf"), name + " ")
+    r = d.cli("check")
+    fatal = daemon_fatal(d)
+    assert r.returncode == 1, out(r)
+    assert name in fatal, fatal
+    # facteurd's words, behind the place of the setting
+    assert re.search(r"main\.cf, line %d: .*%s" % (n, re.escape(fatal)),
+                     out(r)), (fatal, out(r))
+
+
+def test_sasl_mechanisms(facteurd):
+    d = facteurd(start=False)
+    auth_cf(d, smtpd_sasl_mechanisms="PLAIN NOSUCHMECH")
+    n = line_of(os.path.join(d.confdir, "main.cf"), "smtpd_sasl_mechanisms")
+    r = d.cli("check")
+    fatal = daemon_fatal(d)
+    assert "NOSUCHMECH" in fatal.upper(), fatal
+    assert r.returncode == 1, out(r)
+    assert re.search(r"main\.cf, line %d: .*%s" % (n, re.escape(fatal)),
+                     out(r)), (fatal, out(r))
+
+
+def test_passdb_that_cannot_open(facteurd):
+    d = facteurd(start=False)
+    auth_cf(d, smtpd_sasl_passdb="passwd-file:/nonexistent/users")
+    r = d.cli("check")
+    fatal = daemon_fatal(d)
+    assert r.returncode == 1, out(r)
+    assert fatal in out(r), (fatal, out(r))
+
+
+def test_sni_map_entry(facteurd, cert, tmp_path):
+    m = str(tmp_path / "sni")
+    with open(m, "w") as f:
+        f.write("x.test /nonexistent/key.pem\n")
+    d = facteurd(start=False, main_cf=tls_cf(
+        cert, tls_server_sni_maps="texthash:" + m))
+    r = d.cli("check")
+    fatal = daemon_fatal(d)
+    assert "tls_server_sni_maps" in fatal, fatal
+    assert r.returncode == 1, out(r)
+    n = line_of(os.path.join(d.confdir, "main.cf"), "tls_server_sni_maps")
+    assert re.search(r"main\.cf, line %d: .*%s" % (n, re.escape(fatal)),
+                     out(r)), (fatal, out(r))
+
+
+def test_key_that_does_not_match(facteurd, cert, tmp_path):
+    other = str(tmp_path / "other.pem")
+    os.system("openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:1024 "
+              "-out %s 2>/dev/null" % other)
+    d = facteurd(start=False, main_cf=tls_cf(cert, smtpd_tls_key_file=other))
+    r = d.cli("check")
+    fatal = daemon_fatal(d)
+    assert r.returncode == 1, out(r)
+    assert fatal in out(r), (fatal, out(r))
+
+
+def test_override_in_master_cf_names_its_line(facteurd):
+    port = free_port()
+    d = facteurd(start=False, extra_master_cf=(
+        "127.0.0.1:%d inet n - n - - smtpd\n"
+        "  -o syslog_name=facteur/submission\n"
+        "  -o smtpd_sasl_user_hold_threshold=0.5x\n" % port))
+    r = d.cli("check")
+    fatal = daemon_fatal(d)
+    assert "smtpd_sasl_user_hold_threshold" in fatal, fatal
+    assert r.returncode == 1, out(r)
+    # the place of an -o override is its service's line
+    n = line_of(os.path.join(d.confdir, "master.cf"),
+                "127.0.0.1:%d " % port)
+    assert re.search(r"master\.cf, line %d: .*%s" % (n, re.escape(fatal)),
+                     out(r)), (fatal, out(r))
+
+
+def test_managesieved_without_passdb(facteurd):
+    d = facteurd(start=False, extra_master_cf=(
+        "127.0.0.1:%d inet n - n - - managesieved\n" % free_port()))
+    r = d.cli("check")
+    fatal = daemon_fatal(d)
+    assert "managesieved needs smtpd_sasl_passdb" in fatal, fatal
+    assert r.returncode == 1, out(r)
+    assert fatal in out(r), out(r)
+
+
+def test_no_smtpd_service(facteurd):
+    d = facteurd(start=False, listen=False, extra_master_cf=(
+        "pickup unix n - n 60 1 pickup\n"))
+    r = d.cli("check")
+    fatal = daemon_fatal(d)
+    assert r.returncode == 1, out(r)
+    assert fatal in out(r), out(r)
+
+
+def test_quota_warning_facteurd_would_ignore(facteurd):
+    d = facteurd(start=False, main_cf={
+        "virtual_mailbox_quota_warning": "80, 150%, 95"})
+    n = line_of(os.path.join(d.confdir, "main.cf"),
+                "virtual_mailbox_quota_warning")
+    r = d.cli("check")
+    assert r.returncode == 1, out(r)
+    assert re.search(r"main\.cf, line %d: virtual_mailbox_quota_warning: "
+                     r"\"150%%\"" % n, out(r)), out(r)
+    d.params["virtual_mailbox_quota_warning"] = "80%, 95"
+    d.write_config()
+    r = d.cli("check")
+    assert r.returncode == 0, out(r)
+
+
+def test_good_config_with_everything_passes_and_changes_nothing(
+        facteurd, cert, tmp_path):
+    d = facteurd(start=False, main_cf=tls_cf(cert), extra_master_cf=(
+        "127.0.0.1:%d inet n - n - - smtpd\n"
+        "  -o smtpd_tls_wrappermode=yes\n"
+        "  -o smtpd_sasl_user_hold_threshold=3x\n"
+        "127.0.0.1:%d inet n - n - - managesieved\n"
+        % (free_port(), free_port())))
+    auth_cf(d, smtpd_sasl_user_message_rate_limit="10",
+            smtpd_client_event_limit_exceptions="127.0.0.0/8, [::1]",
+            transport_maps=d.table("transport", "example.net smtp:[127.0.0.1]:26\n"),
+            smtp_tls_policy_maps=d.table("tls_policy", "example.net may\n"),
+            smtp_sasl_auth_enable="yes",
+            smtp_sasl_password_maps=d.table("sasl_pw", "example.net u:p\n"),
+            smtp_bind_address="127.0.0.1", smtp_bind_address6="::1",
+            smtp_tls_protocols="!SSLv2, !SSLv3",
+            smtp_tls_mandatory_protocols=">=TLSv1.2",
+            virtual_mailbox_quota_warning="80 95%")
+    before = sorted(os.listdir(d.root))
+    r = d.cli("check")
+    assert r.returncode == 0, out(r)
+    assert "error" not in out(r).lower(), out(r)
+    # nothing made: no queue directory, no socket, no cache
+    assert sorted(os.listdir(d.root)) == before
+    assert not os.path.exists(d.queue)
+    # and facteurd starts on it
+    d.start()
