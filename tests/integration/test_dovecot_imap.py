@@ -16,8 +16,6 @@ import imaplib
 import os
 import pwd
 import re
-import shutil
-import signal
 import subprocess
 import time
 
@@ -27,12 +25,12 @@ import dirtables
 import harness
 import test_ldap
 import test_mysql
+from dovecotserver import (DOVECONF, DOVECOT, DovecotProcess, instances,
+                           passwd_file_auth)
 from harness import make_msg
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONTRIB = os.path.join(ROOT, "contrib", "dovecot")
-DOVECOT = "/usr/sbin/dovecot"
-DOVECONF = shutil.which("doveconf") or "/usr/bin/doveconf"
 
 
 def need_dovecot():
@@ -41,7 +39,7 @@ def need_dovecot():
             pytest.fail("%s missing: run `make test-deps`" % exe, pytrace=False)
 
 
-class Dovecot:
+class Dovecot(DovecotProcess):
     """One private dovecot serving IMAP on 127.0.0.1 for facteurd's maildirs."""
 
     def __init__(self, d, users=None, auth=None, files=None):
@@ -64,16 +62,8 @@ class Dovecot:
             with open(os.path.join(self.dir, name), "w") as f:
                 f.write(text.replace("@DIR@", self.dir))
         if auth is None:
-            auth = """\
-passdb {{
-  driver = passwd-file
-  args = scheme=PLAIN username_format=%u {dir}/users
-}}
-userdb {{
-  driver = static
-  args = uid={uid} gid={gid} home={mail}/%d/%n
-}}
-""".format(dir=self.dir, mail=d.mail, uid=d.vmail_uid, gid=d.vmail_gid)
+            auth = passwd_file_auth(os.path.join(self.dir, "users"), d.mail,
+                                    d.vmail_uid, d.vmail_gid)
         self.conf = os.path.join(self.dir, "dovecot.conf")
         with open(self.conf, "w") as f:
             f.write("""\
@@ -119,42 +109,9 @@ service pop3-login {{
 """.format(dir=self.dir, port=self.port, log=self.log, internal=internal,
            mail=d.mail) + auth.replace("@DIR@", self.dir))
 
-    def start(self):
-        r = subprocess.run([DOVECONF, "-n", "-c", self.conf], capture_output=True,
-                           text=True, timeout=30)
-        assert r.returncode == 0, r.stderr
-        err = open(os.path.join(self.dir, "stderr"), "ab")
-        self.proc = subprocess.Popen([DOVECOT, "-F", "-c", self.conf],
-                                     stdin=subprocess.DEVNULL, stdout=err,
-                                     stderr=err, preexec_fn=harness._set_pdeathsig)
-        err.close()
-        harness.LIVE.add(self.proc)
-        deadline = time.time() + 15
-        while time.time() < deadline:
-            assert self.proc.poll() is None, "dovecot exited:\n" + self.diagnostics()
-            try:
-                c = imaplib.IMAP4("127.0.0.1", self.port, timeout=5)
-                c.logout()
-                return
-            except OSError:
-                time.sleep(0.1)
-        raise AssertionError("dovecot did not start:\n" + self.diagnostics())
-
-    def stop(self):
-        if self.proc is None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
-        harness.LIVE.discard(self.proc)
-        self.proc = None
-
-    def diagnostics(self):
-        return (harness.tail(self.log) + "\n" +
-                harness.tail(os.path.join(self.dir, "stderr")))
+    def ready(self):
+        imaplib.IMAP4("127.0.0.1", self.port, timeout=5).logout()
+        return True
 
     def login(self, user, pw):
         c = imaplib.IMAP4("127.0.0.1", self.port, timeout=10)
@@ -162,19 +119,15 @@ service pop3-login {{
         return c
 
 
+def new_dovecot(d, users=None, **kw):
+    """A Dovecot for daemon d, not started (see Dovecot)."""
+    need_dovecot()
+    return Dovecot(d, users, **kw)
+
+
 @pytest.fixture
 def dovecot_for():
-    started = []
-
-    def make(d, users=None, **kw):
-        need_dovecot()
-        dv = Dovecot(d, users, **kw)
-        started.append(dv)
-        dv.start()
-        return dv
-    yield make
-    for dv in started:
-        dv.stop()
+    yield from instances(new_dovecot)
 
 
 def fetch_all(c, mailbox):

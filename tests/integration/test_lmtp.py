@@ -10,9 +10,7 @@ import os
 import pwd
 import re
 import shutil
-import signal
 import socket
-import subprocess
 import tempfile
 import time
 
@@ -20,14 +18,14 @@ import pytest
 
 import harness
 from capture import Capture
+from dovecotserver import (DOVECONF, DOVECOT, DovecotProcess, instances,
+                           passwd_file_auth)
 from harness import free_port, make_msg, to_lf
 
-DOVECOT = "/usr/sbin/dovecot"
-DOVECONF = shutil.which("doveconf") or "/usr/bin/doveconf"
 LMTP_EXE = "/usr/lib/dovecot/lmtp"
 
 
-class DovecotLMTP:
+class DovecotLMTP(DovecotProcess):
     """A private dovecot speaking only LMTP: unix socket + 127.0.0.1:port."""
 
     def __init__(self, users, uid, gid):
@@ -50,6 +48,8 @@ class DovecotLMTP:
         with open(os.path.join(self.dir, "users"), "w") as f:
             for u in users:
                 f.write("%s:{PLAIN}unused:::\n" % u)
+        auth = passwd_file_auth(os.path.join(self.dir, "users"), self.mail,
+                                uid, gid)
         self.conf = os.path.join(self.dir, "dovecot.conf")
         with open(self.conf, "w") as f:
             f.write("""\
@@ -77,57 +77,16 @@ service lmtp {{
     port = {port}
   }}
 }}
-passdb {{
-  driver = passwd-file
-  args = scheme=PLAIN username_format=%u {dir}/users
-}}
-userdb {{
-  driver = static
-  args = uid={uid} gid={gid} home={mail}/%d/%n
-}}
 """.format(dir=self.dir, port=self.port, log=self.log, internal=internal,
-           mail=self.mail, sock=self.sock, uid=uid, gid=gid))
+           mail=self.mail, sock=self.sock) + auth)
 
-    def start(self):
-        r = subprocess.run([DOVECONF, "-n", "-c", self.conf],
-                           capture_output=True, text=True, timeout=30)
-        assert r.returncode == 0, r.stderr
-        err = open(os.path.join(self.dir, "stderr"), "ab")
-        self.proc = subprocess.Popen([DOVECOT, "-F", "-c", self.conf],
-                                     stdin=subprocess.DEVNULL, stdout=err,
-                                     stderr=err,
-                                     preexec_fn=harness._set_pdeathsig)
-        err.close()
-        harness.LIVE.add(self.proc)
-        deadline = time.time() + 15
-        while time.time() < deadline:
-            assert self.proc.poll() is None, ("dovecot exited:\n"
-                                              + self.diagnostics())
-            try:
-                s = socket.create_connection(("127.0.0.1", self.port), 2)
-                s.close()
-                if os.path.exists(self.sock):
-                    return
-            except OSError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError("dovecot did not start:\n" + self.diagnostics())
+    def ready(self):
+        socket.create_connection(("127.0.0.1", self.port), 2).close()
+        return os.path.exists(self.sock)
 
     def stop(self):
-        if self.proc is not None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-            harness.LIVE.discard(self.proc)
-            self.proc = None
+        super().stop()
         shutil.rmtree(self.dir, ignore_errors=True)
-
-    def diagnostics(self):
-        return (harness.tail(self.log) + "\n"
-                + harness.tail(os.path.join(self.dir, "stderr")))
 
     def files(self, addr):
         local, dom = addr.split("@")
@@ -150,16 +109,7 @@ userdb {{
 
 @pytest.fixture
 def dovecot_lmtp():
-    started = []
-
-    def make(users, uid, gid):
-        dv = DovecotLMTP(users, uid, gid)
-        started.append(dv)
-        dv.start()
-        return dv
-    yield make
-    for dv in started:
-        dv.stop()
+    yield from instances(DovecotLMTP)
 
 
 @pytest.fixture

@@ -16,8 +16,9 @@ import time
 
 import pytest
 
+from dovecotserver import instances
 from harness import check, make_msg, dot_stuff, queue_id_of
-from test_dovecot_imap import Dovecot, need_dovecot
+from test_dovecot_imap import new_dovecot
 
 DOVEADM = shutil.which("doveadm") or "/usr/bin/doveadm"
 
@@ -26,11 +27,8 @@ DOVEADM = shutil.which("doveadm") or "/usr/bin/doveadm"
 def dovecot_for():
     """test_dovecot_imap's private Dovecot, with quota=True its maildir
     quota plugin (limit from virtual_mailbox_limit) and imap_quota."""
-    started = []
-
     def make(d, users, quota=False):
-        need_dovecot()
-        dv = Dovecot(d, users)
+        dv = new_dovecot(d, users)
         if quota:
             with open(dv.conf, "a") as f:
                 f.write("mail_plugins = $mail_plugins quota\n"
@@ -39,12 +37,8 @@ def dovecot_for():
                         "plugin {\n  quota = maildir:User quota\n"
                         "  quota_rule = *:storage=%sB\n}\n"
                         % d.params.get("virtual_mailbox_limit", "0"))
-        started.append(dv)
-        dv.start()
         return dv
-    yield make
-    for dv in started:
-        dv.stop()
+    yield from instances(make)
 
 FAST_RETRY = {"minimal_backoff_time": "1s", "maximal_backoff_time": "2s",
               "queue_run_delay": "1s"}
