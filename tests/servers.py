@@ -239,14 +239,15 @@ class MariaDB:
 
 
 @contextlib.contextmanager
-def running_slapd(suffix, reader, entries, live=None):
-    """A started Slapd loaded with entries (LDIF), removed on exit."""
-    base = tempfile.mkdtemp(prefix="facteur-slapd-")
+def _running(prefix, make, load):
+    """make(base) in a new temp dir, started, then load(server); stopped
+    and the dir removed on exit."""
+    base = tempfile.mkdtemp(prefix=prefix)
     s = None
     try:
-        s = Slapd(base, suffix, reader, live=live)
+        s = make(base)
         s.start()
-        s.add(entries)
+        load(s)
         yield s
     finally:
         if s is not None:
@@ -254,22 +255,21 @@ def running_slapd(suffix, reader, entries, live=None):
         shutil.rmtree(base, ignore_errors=True)
 
 
-@contextlib.contextmanager
+def running_slapd(suffix, reader, entries, live=None):
+    """A started Slapd loaded with entries (LDIF), removed on exit."""
+    return _running("facteur-slapd-",
+                    lambda base: Slapd(base, suffix, reader, live=live),
+                    lambda s: s.add(entries))
+
+
 def running_mariadb(user, password, rows, live=None):
     """A started MariaDB with the postfixadmin database (schema/sql), a
     SELECT-only user and rows (SQL), removed on exit."""
-    base = tempfile.mkdtemp(prefix="facteur-mariadb-")
-    m = None
-    try:
-        m = MariaDB(base, live=live)
-        m.start()
+    def load(m):
         m.load_postfixadmin(user, password)
         m.sql(rows)
-        yield m
-    finally:
-        if m is not None:
-            m.stop()
-        shutil.rmtree(base, ignore_errors=True)
+    return _running("facteur-mariadb-",
+                    lambda base: MariaDB(base, live=live), load)
 
 
 def example_cf(kind, example, dest, strip, settings):
