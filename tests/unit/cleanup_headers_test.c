@@ -24,18 +24,6 @@ static char tmpdir[64];
 static char *logpath;
 
 static char *
-write_file(const char *name, const char *text)
-{
-	char *path = xasprintf("%s/%s", tmpdir, name);
-	FILE *fp = fopen(path, "w");
-
-	assert_non_null(fp);
-	fputs(text, fp);
-	assert_int_equal(fclose(fp), 0);
-	return path;
-}
-
-static char *
 read_log(void)
 {
 	FILE *fp = fopen(logpath, "r");
@@ -162,13 +150,13 @@ test_cases(void **state)
 		assert_int_equal(truncate(logpath, 0), 0);
 		memset(&s, 0, sizeof(s));
 		if (tc->hrules) {
-			char *f = write_file("h", tc->hrules);
+			char *f = testdir_write(tmpdir, "h", tc->hrules);
 
 			hp = xasprintf("%s:%s", tc->type, f);
 			free(f);
 		}
 		if (tc->brules) {
-			char *f = write_file("b", tc->brules);
+			char *f = testdir_write(tmpdir, "b", tc->brules);
 
 			bp = xasprintf("%s:%s", tc->type, f);
 			free(f);
@@ -272,7 +260,7 @@ test_long_header(void **state)
 	struct cleanup_log_ctx lc = { .queue_id = "Q3" };
 	struct errbuf err;
 	struct buf msg, out;
-	char *f = write_file("long", "/^Subject: spam/ REJECT\n");
+	char *f = testdir_write(tmpdir, "long", "/^Subject: spam/ REJECT\n");
 
 	memset(&s, 0, sizeof(s));
 	s.header_checks = xasprintf("regexp:%s", f);

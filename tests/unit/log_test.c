@@ -22,6 +22,7 @@
 #include <cmocka.h>
 
 #include "core/log.h"
+#include "testdir.h"
 
 #define HOST "mx1.example.test"
 
@@ -41,32 +42,6 @@ tmplog_make(struct tmplog *t)
 	fd = mkstemp(t->path);
 	assert_true(fd >= 0);
 	close(fd);
-}
-
-/* The whole file as a string (caller frees). */
-static char *
-slurp(const char *path, size_t *len_r)
-{
-	FILE *f = fopen(path, "rb");
-	char *data;
-	size_t len = 0, cap = 4096, n;
-
-	assert_non_null(f);
-	data = malloc(cap + 1);
-	assert_non_null(data);
-	while ((n = fread(data + len, 1, cap - len, f)) > 0) {
-		len += n;
-		if (len == cap) {
-			cap *= 2;
-			data = realloc(data, cap + 1);
-			assert_non_null(data);
-		}
-	}
-	fclose(f);
-	data[len] = '\0';
-	if (len_r)
-		*len_r = len;
-	return data;
 }
 
 static size_t
@@ -131,7 +106,7 @@ test_format(void **state)
 	log_write(NULL, "smtpd", LOG_LVL_INFO, "connect from %s[%s]",
 		  "unknown", "192.0.2.1");
 	t1 = time(NULL);
-	data = slurp(t.path, &len);
+	data = testdir_slurp(t.path, &len);
 	assert_int_equal(count_lines(data), 1);
 	assert_int_equal(data[len - 1], '\n');
 	snprintf(pattern, sizeof(pattern),
@@ -196,7 +171,7 @@ test_format_table(void **state)
 
 		open_log(&t, c->syslog_name);
 		log_write(c->name, c->service, c->lvl, "%s", c->text);
-		data = slurp(t.path, &len);
+		data = testdir_slurp(t.path, &len);
 		snprintf(want, sizeof(want), c->want, (long)getpid());
 		if (count_lines(data) != 1 || data[len - 1] != '\n')
 			fail_msg("case %zu: not one line: \"%s\"", i, data);
@@ -226,7 +201,7 @@ test_macros(void **state)
 	log_notice("smtpd", "n%d", 2);
 	log_warning("smtpd", "w%d", 3);
 	log_error("smtpd", "e%d", 4);
-	data = slurp(t.path, NULL);
+	data = testdir_slurp(t.path, NULL);
 	assert_int_equal(count_lines(data), 4);
 	assert_non_null(strstr(data, "]: i1\n"));
 	assert_non_null(strstr(data, "]: notice: n2\n"));
@@ -265,7 +240,7 @@ test_newlines(void **state)
 
 		open_log(&t, "facteur");
 		log_write(NULL, "smtpd", LOG_LVL_WARNING, "value %s", nl_cases[i].value);
-		data = slurp(t.path, &len);
+		data = testdir_slurp(t.path, &len);
 		if (count_lines(data) != 1)
 			fail_msg("case %zu: %zu lines: \"%s\"", i,
 				 count_lines(data), data);
@@ -300,7 +275,7 @@ test_long_message(void **state)
 	open_log(&t, "facteur");
 	log_write(NULL, "smtpd", LOG_LVL_INFO, "start %s", big);
 	log_write(NULL, "smtpd", LOG_LVL_INFO, "after");
-	data = slurp(t.path, &len);
+	data = testdir_slurp(t.path, &len);
 	assert_int_equal(count_lines(data), 2);
 	rest = strchr(data, '\n');
 	assert_non_null(rest);
@@ -328,7 +303,7 @@ test_long_message(void **state)
 	log_write(big, "smtpd", LOG_LVL_WARNING, "%s", big);
 	log_set_hostname(HOST);
 	log_write(NULL, "smtpd", LOG_LVL_INFO, "normal");
-	data = slurp(t.path, &len);
+	data = testdir_slurp(t.path, &len);
 	assert_int_equal(count_lines(data), 3);
 	assert_int_equal(data[len - 1], '\n');
 	rest = strrchr(data, '\n');
@@ -376,7 +351,7 @@ test_threads(void **state)
 						(void *)(intptr_t)i), 0);
 	for (int i = 0; i < NTHREADS; i++)
 		pthread_join(th[i], NULL);
-	data = slurp(t.path, &len);
+	data = testdir_slurp(t.path, &len);
 	assert_int_equal(count_lines(data), NTHREADS * NLINES);
 	assert_int_equal(data[len - 1], '\n');
 	snprintf(pattern, sizeof(pattern),
@@ -429,7 +404,7 @@ capture_stderr(void (*fn)(void))
 	fflush(stderr);
 	assert_true(dup2(saved, STDERR_FILENO) >= 0);
 	close(saved);
-	data = slurp(t.path, NULL);
+	data = testdir_slurp(t.path, NULL);
 	unlink(t.path);
 	return data;
 }
@@ -484,7 +459,7 @@ test_stderr_copy(void **state)
 
 	(void)state;
 	out = capture_stderr(stderr_copy_lines);
-	file = slurp(stderr_file.path, NULL);
+	file = testdir_slurp(stderr_file.path, NULL);
 	unlink(stderr_file.path);
 	snprintf(pattern, sizeof(pattern),
 		 "facteur/smtpd[%ld]: warning: copied line\n"
@@ -512,7 +487,7 @@ test_open_errors(void **state)
 	assert_int_equal(errno, ENOENT);
 	/* logging goes on without crashing after the failed reopen */
 	log_info("smtpd", "still here");
-	data = slurp(t.path, NULL);
+	data = testdir_slurp(t.path, NULL);
 	assert_true(count_lines(data) <= 1);
 	free(data);
 	close_log(&t);

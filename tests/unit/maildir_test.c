@@ -61,24 +61,6 @@ list_dir(const char *dir, char names[][512], size_t max)
 	return n;
 }
 
-static char *
-slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *b;
-	long n;
-
-	assert_non_null(f);
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	rewind(f);
-	b = xmalloc((size_t)n + 1);
-	assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
-	fclose(f);
-	*len = (size_t)n;
-	return b;
-}
-
 static void
 test_deliver_new(void **state)
 {
@@ -107,7 +89,7 @@ test_deliver_new(void **state)
 	assert_int_equal(stat(file, &sb), 0);
 	assert_int_equal(sb.st_mode & 0777, 0600);
 	assert_int_equal(strtoull(name + mt[1].rm_so, NULL, 10), (unsigned long long)sb.st_size);
-	data = slurp(file, &len);
+	data = testdir_slurp(file, &len);
 	assert_int_equal(len, sizeof(pre) - 1 + sizeof(body) - 1);
 	assert_memory_equal(data, pre, sizeof(pre) - 1);
 	assert_memory_equal(data + sizeof(pre) - 1, body, sizeof(body) - 1);
@@ -320,7 +302,7 @@ test_keywords(void **state)
 	assert_int_equal(maildir_deliver(base, path, &m, name, sizeof(name), &err), 0);
 	assert_non_null(strstr(name, ":2,ab"));
 	snprintf(file, sizeof(file), "%s.F/dovecot-keywords", path);
-	text = slurp(file, &len);
+	text = testdir_slurp(file, &len);
 	text[len] = '\0';
 	assert_string_equal(text, "0 $Label1\n1 work\n");
 	free(text);
@@ -331,7 +313,7 @@ test_keywords(void **state)
 	m.nkeywords = 2;
 	assert_int_equal(maildir_deliver(base, path, &m, name, sizeof(name), &err), 0);
 	assert_non_null(strstr(name, ":2,Sbc"));
-	text = slurp(file, &len);
+	text = testdir_slurp(file, &len);
 	text[len] = '\0';
 	assert_string_equal(text, "0 $Label1\n1 work\n2 New\n");
 	free(text);

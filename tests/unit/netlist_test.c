@@ -22,30 +22,17 @@
 static char dir[64];
 static char *netfile, *cidrfile;
 
-static char *
-write_file(const char *name, const char *text)
-{
-	char *path = xasprintf("%s/%s", dir, name);
-	FILE *fp = fopen(path, "w");
-
-	if (fp == NULL)
-		return NULL;
-	fputs(text, fp);
-	fclose(fp);
-	return path;
-}
-
 static int
 setup(void **state)
 {
 	if (testdir_make(dir, sizeof(dir), "facteur-netlist-test") < 0)
 		return -1;
-	netfile = write_file("nets",
+	netfile = testdir_write(dir, "nets",
 	    "# trusted networks\n"
 	    "!192.0.2.66\n"
 	    "192.0.2.0/24   198.51.100.7\n"
 	    "[2001:db8:1::]/48\n");
-	cidrfile = write_file("cidr", "203.0.113.0/24 ok\n");
+	cidrfile = testdir_write(dir, "cidr", "203.0.113.0/24 ok\n");
 	return netfile && cidrfile ? 0 : -1;
 }
 
@@ -222,9 +209,10 @@ test_errors(void **state)
 static void
 test_file_errors(void **state)
 {
-	char *bad = write_file("badnets", "10.0.0.0/8\n# c\n\n1.2.3.4/24\n");
+	char *bad = testdir_write(dir, "badnets",
+				  "10.0.0.0/8\n# c\n\n1.2.3.4/24\n");
 	char *self = xasprintf("%s/self", dir);
-	char *selfref = write_file("self", self);
+	char *selfref = testdir_write(dir, "self", self);
 	struct errbuf err;
 	struct netlist *nl;
 

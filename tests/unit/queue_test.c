@@ -187,24 +187,6 @@ test_write_errors(void **state)
 	assert_non_null(strstr(errbuf_str(&err), "create queue file"));
 }
 
-static char *
-slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *b;
-	long n;
-
-	assert_non_null(f);
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	rewind(f);
-	b = xmalloc((size_t)n + 1);
-	assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
-	fclose(f);
-	*len = (size_t)n;
-	return b;
-}
-
 static void
 spit(const char *path, const char *data, size_t len)
 {
@@ -229,7 +211,7 @@ test_truncations(void **state)
 	write_sample(&w, content, sizeof(content) - 1);
 	snprintf(path, sizeof(path), "%s/active/%s", qdir, w.id);
 	snprintf(cpath, sizeof(cpath), "%s/corrupt/%s", qdir, w.id);
-	data = slurp(path, &len);
+	data = testdir_slurp(path, &len);
 	buf_init(&c, 0);
 	for (i = 0; i < len; i++) {
 		spit(cpath, data, i);
