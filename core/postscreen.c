@@ -15,6 +15,10 @@
  * The cache is flushed to disk every PS_SYNC_EVERY seconds on a worker
  * (writes themselves do not fsync), and expired entries are removed in
  * bounded batches every postscreen_cache_cleanup_interval.
+ * Behind a load balancer (postscreen_upstream_proxy_protocol = haproxy)
+ * the listener has read the PROXY header before postscreen_accept, so
+ * the address given is the real client's: it is the one checked, looked
+ * up, cached and logged, and the header is not pre-greet talk.
  * DNSBL cache times: Postfix uses the reply TTLs; c-ares' answers here
  * carry none, so a clean client (no list answered) is cached for
  * postscreen_dnsbl_max_ttl and a listed one under the threshold for
@@ -319,16 +323,13 @@ ps_parse(const struct config *cfg, const struct settings *st,
 			   "smtpd listener for smtps", service);
 		goto fail;
 	}
-	/* A PROXY header would be taken for a pre-greet talker. */
-	if (cf_str(cfg, "postscreen_upstream_proxy_protocol", &v, err) < 0)
-		goto fail;
-	if (*v != '\0' || st->smtpd_upstream_proxy_protocol[0] != '\0') {
-		errbuf_set(err, "%s: postscreen behind a PROXY protocol load "
-			   "balancer is not supported (postscreen_upstream_proxy_"
-			   "protocol / smtpd_upstream_proxy_protocol): use an smtpd "
-			   "listener there", service);
-		goto fail;
-	}
+	/*
+	 * postscreen_upstream_proxy_protocol: the listener reads the PROXY
+	 * header before postscreen_accept (smtpd_listener.c), so its bytes
+	 * are never taken for pre-greet talk and sa is the real client. Its
+	 * value, and smtpd_upstream_proxy_protocol refused on a postscreen
+	 * line, are checked by smtpd_listener_check_proxy.
+	 */
 	if (setup_cache(ps, cfg, st, prepare, err) < 0)
 		goto fail;
 	return ps;

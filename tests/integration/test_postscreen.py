@@ -394,9 +394,9 @@ def test_bad_values_fail_startup(facteurd):
             ("postscreen_dnsbl_sites", "zen.test*x", r"bad weight"),
             ("postscreen_access_list", "permit_nothing",
              r"postscreen_access_list: unknown item"),
-            ("postscreen_upstream_proxy_protocol", "haproxy",
-             r"postscreen behind a PROXY protocol load balancer is not "
-             r"supported")]:
+            # haproxy works (test_proxy.py); other values do not
+            ("postscreen_upstream_proxy_protocol", "nginx",
+             r"postscreen_upstream_proxy_protocol = nginx: unsupported")]:
         port = free_port()
         d = facteurd(start=False, main_cf={k: v},
                      extra_master_cf="127.0.0.1:%d inet n - n - 1 "

@@ -13,7 +13,9 @@ import time
 
 import pytest
 
+from dnsserver import dns_server, dnsbl  # noqa: F401 (fixture)
 from harness import SMTPConn, check, free_port
+from test_postscreen import is_smtpd, teaser_then_full
 from test_tls import cert  # noqa: F401 (fixture)
 
 V2_SIG = b"\r\n\r\n\x00\r\nQUIT\n"
@@ -242,10 +244,6 @@ def test_proxy_before_implicit_tls(facteurd, cert):    # noqa: F811
     d.wait_log(r"connect from unknown\[192\.0\.2\.44\]")
 
 
-@pytest.mark.xfail(reason="core/postscreen.c still refuses "
-                   "postscreen_upstream_proxy_protocol (its guard predates the "
-                   "listener reading the header before screening)",
-                   strict=False)
 def test_proxy_in_front_of_postscreen(facteurd):
     # postscreen_upstream_proxy_protocol on a postscreen line: the header
     # is read before screening; postscreen and the SMTP session behind it
@@ -352,3 +350,99 @@ def test_pending_headers_count_against_the_session_limit(facteurd):
     check(a.reply(), 220)
     a.close()
     b.close()
+
+
+# ---- postscreen behind a load balancer ----
+
+@pytest.fixture
+def ps_lb(facteurd, tmp_path, dns_server):
+    """A postscreen line with postscreen_upstream_proxy_protocol: the load
+    balancer (127.0.0.1) is in mynetworks, so any screening seen proves
+    the header's address is the one screened. drop actions everywhere;
+    a cidr access list and a DNSBL (private dnsmasq) on the real client
+    addresses of 198.51.100.0/24."""
+    dns = dns_server(dnsbl("zen.test", "198.51.100.20"))
+    access = tmp_path / "ps_access.cidr"
+    access.write_text("198.51.100.66/32 reject\n")
+    d = facteurd(start=False, main_cf={
+        "mynetworks": "127.0.0.0/8",
+        "postscreen_greet_wait": "1s",
+        "postscreen_greet_action": "drop",
+        "postscreen_denylist_action": "drop",
+        "postscreen_access_list": "permit_mynetworks, cidr:%s" % access,
+        "facteur_dns_servers": "127.0.0.1:%d" % dns.port,
+        "postscreen_dnsbl_sites": "zen.test*3",
+        "postscreen_dnsbl_threshold": "3",
+        "postscreen_dnsbl_action": "drop",
+    })
+    d.ps_port = free_port()
+    d.master_cf += ("127.0.0.1:%d inet n - n - 1 postscreen "
+                    "-o postscreen_upstream_proxy_protocol=haproxy\n"
+                    % d.ps_port)
+    d.write_config()
+    d.start()
+    return d
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_pregreet_talker_behind_proxy_is_detected(ps_lb, version):
+    # The header and a HELO in one segment: the header is the load
+    # balancer's and is not pre-greet talk; the HELO is.
+    src = "198.51.100.7" if version == 1 else "198.51.100.17"
+    hdr = (v1(src, sport=4444) if version == 1
+           else v2_inet(src, sport=4444))
+    c = SMTPConn(ps_lb.host, ps_lb.ps_port)
+    c.send(hdr + b"HELO x\r\n")
+    lines = [c.read_line(5), c.read_line(5)]
+    c.close()
+    assert lines[0] is not None and lines[0].startswith(b"220-"), lines
+    assert lines[1] == b"521 5.5.1 Protocol error", lines
+    ps_lb.wait_log(r"facteur/postscreen\[\d+\]: PREGREET 8 after \S+ from "
+                   r"\[%s\]:4444: HELO x\\r\\n$" % re.escape(src))
+    log = ps_lb.log()
+    assert re.search(r"CONNECT from \[%s\]:4444 to " % re.escape(src), log)
+    assert "PROXY" not in log and "QUIT" not in log, log
+    assert "CONNECT from [127.0.0.1]" not in log, log
+
+
+def test_postscreen_behind_proxy_caches_the_real_client(ps_lb):
+    # A silent client passes (PASS NEW under its own address), comes back
+    # as PASS OLD; another client behind the same balancer is screened.
+    with SMTPConn(ps_lb.host, ps_lb.ps_port) as c:
+        c.send(v1("198.51.100.8", sport=4444))
+        teaser_then_full(c)
+        assert is_smtpd(c)
+    ps_lb.wait_log(r"postscreen\[\d+\]: PASS NEW \[198\.51\.100\.8\]:4444")
+    ps_lb.wait_log(r"smtpd\[\d+\]: connect from unknown\[198\.51\.100\.8\]")
+    with SMTPConn(ps_lb.host, ps_lb.ps_port) as c:
+        c.send(v2_inet("198.51.100.8", sport=4445))
+        first = c.read_line(5)
+        assert first is not None and first.startswith(b"220 "), first
+        assert is_smtpd(c)
+    ps_lb.wait_log(r"PASS OLD \[198\.51\.100\.8\]:4445")
+    with SMTPConn(ps_lb.host, ps_lb.ps_port) as c:
+        c.send(v1("198.51.100.9", sport=4446))
+        teaser_then_full(c)
+    ps_lb.wait_log(r"PASS NEW \[198\.51\.100\.9\]:4446")
+    assert "ALLOWLISTED" not in ps_lb.log()
+
+
+def test_postscreen_behind_proxy_access_list_and_dnsbl(ps_lb):
+    # The cidr access list and the DNSBL query use the header's address.
+    with SMTPConn(ps_lb.host, ps_lb.ps_port) as c:
+        c.send(v1("198.51.100.66", sport=4447))
+        assert c.read_line(5) == b"521 5.3.2 Service currently unavailable"
+    ps_lb.wait_log(r"DENYLISTED \[198\.51\.100\.66\]:4447")
+    with SMTPConn(ps_lb.host, ps_lb.ps_port) as c:
+        c.send(v1("198.51.100.20", sport=4448))
+        first = c.read_line(5)
+        assert first is not None and first.startswith(b"220-"), first
+        assert c.read_line(5) == (b"521 5.7.1 Service unavailable; client "
+                                  b"[198.51.100.20] blocked using zen.test")
+    ps_lb.wait_log(r"DNSBL rank 3 for \[198\.51\.100\.20\]:4448")
+    # a v2 LOCAL header (the balancer's health check) keeps the
+    # connection's own address: 127.0.0.1, in mynetworks
+    with SMTPConn(ps_lb.host, ps_lb.ps_port) as c:
+        c.send(v2_local())
+        check(c.reply(5), 220)
+    ps_lb.wait_log(r"ALLOWLISTED \[127\.0\.0\.1\]:\d+")
