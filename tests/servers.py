@@ -60,9 +60,54 @@ class ServerError(Exception):
     pass
 
 
-class Slapd:
+def _tail(path):
+    try:
+        with open(path) as f:
+            return f.read()[-3000:]
+    except FileNotFoundError:
+        return ""
+
+
+class _Server:
+    """What Slapd and MariaDB share: the process started with its output
+    in base/OUT, polled with probe() until it answers, stopped by PID."""
+
+    NAME = "server"
+    STOP_TIMEOUT = 15
+
+    def _run(self, args, out, probe, timeout):
+        log = open(os.path.join(self.base, out), "ab")
+        self.proc = subprocess.Popen(
+            args, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+            preexec_fn=_set_pdeathsig)
+        log.close()
+        self.live.add(self.proc)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise ServerError("%s exited:\n%s" % (self.NAME, self.log()))
+            if probe():
+                return
+            time.sleep(0.1)
+        raise ServerError("%s did not start:\n%s" % (self.NAME, self.log()))
+
+    def _answers(self, args):
+        return subprocess.run(args, capture_output=True,
+                              timeout=10).returncode == 0
+
+    def stop(self):
+        if self.proc is None:
+            return
+        _stop(self.proc, self.STOP_TIMEOUT)
+        self.live.discard(self.proc)
+        self.proc = None
+
+
+class Slapd(_Server):
     """One private slapd. suffix is the database's base DN; reader (a DN)
     may read everything, anonymous binds may only authenticate."""
+
+    NAME = "slapd"
 
     def __init__(self, base, suffix, reader, live=None):
         self.base = base
@@ -105,39 +150,16 @@ access to * by dn.exact="{reader}" read by * none
                 if not os.access(p, os.X_OK)]
 
     def start(self, timeout=15):
-        log = open(os.path.join(self.base, "slapd.log"), "ab")
-        self.proc = subprocess.Popen(
-            [SLAPD, "-h", self.url, "-f", self.conf, "-d", "0"],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-            preexec_fn=_set_pdeathsig)
-        log.close()
-        self.live.add(self.proc)
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise ServerError("slapd exited:\n" + self.log())
-            r = subprocess.run(["ldapsearch", "-x", "-H", self.url, "-D",
-                                self.admin, "-w", self.admin_pw, "-s",
-                                "base", "-b", "", "(objectClass=*)"],
-                               capture_output=True, timeout=10)
-            if r.returncode == 0:
-                return
-            time.sleep(0.1)
-        raise ServerError("slapd did not start:\n" + self.log())
-
-    def stop(self):
-        if self.proc is None:
-            return
-        _stop(self.proc, 15)
-        self.live.discard(self.proc)
-        self.proc = None
+        self._run([SLAPD, "-h", self.url, "-f", self.conf, "-d", "0"],
+                  "slapd.log",
+                  lambda: self._answers(
+                      ["ldapsearch", "-x", "-H", self.url, "-D", self.admin,
+                       "-w", self.admin_pw, "-s", "base", "-b", "",
+                       "(objectClass=*)"]),
+                  timeout)
 
     def log(self):
-        try:
-            with open(os.path.join(self.base, "slapd.log")) as f:
-                return f.read()[-3000:]
-        except FileNotFoundError:
-            return ""
+        return _tail(os.path.join(self.base, "slapd.log"))
 
     def add(self, ldif):
         r = subprocess.run(["ldapadd", "-x", "-H", self.url, "-D",
@@ -155,8 +177,11 @@ access to * by dn.exact="{reader}" read by * none
         return r.stdout.decode().count("dn: ")
 
 
-class MariaDB:
+class MariaDB(_Server):
     """One private mariadbd: temp datadir, socket, loopback TCP port."""
+
+    NAME = "mariadbd"
+    STOP_TIMEOUT = 30
 
     CLIENT = shutil.which("mariadb") or "/usr/bin/mariadb"
 
@@ -180,44 +205,22 @@ class MariaDB:
         return [p for p in (MARIADBD, INSTALL_DB) if not os.access(p, os.X_OK)]
 
     def start(self, timeout=30):
-        log = open(os.path.join(self.base, "mariadbd.err"), "ab")
-        self.proc = subprocess.Popen(
-            [MARIADBD, "--no-defaults", "--datadir=" + self.data,
-             "--socket=" + self.sock, "--port=%d" % self.port,
-             "--bind-address=127.0.0.1", "--user=" + self.user,
-             "--pid-file=" + os.path.join(self.base, "mariadbd.pid"),
-             "--skip-log-bin", "--skip-name-resolve",
-             "--innodb-buffer-pool-size=16M", "--innodb-log-file-size=8M",
-             "--log-error=" + os.path.join(self.base, "mariadbd.log")],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-            preexec_fn=_set_pdeathsig)
-        log.close()
-        self.live.add(self.proc)
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise ServerError("mariadbd exited:\n" + self.errlog())
-            r = subprocess.run([self.CLIENT, "--no-defaults", "-S", self.sock,
-                                "-uroot", "-e", "SELECT 1"],
-                               capture_output=True, timeout=10)
-            if r.returncode == 0:
-                return
-            time.sleep(0.1)
-        raise ServerError("mariadbd did not start:\n" + self.errlog())
+        self._run([MARIADBD, "--no-defaults", "--datadir=" + self.data,
+                   "--socket=" + self.sock, "--port=%d" % self.port,
+                   "--bind-address=127.0.0.1", "--user=" + self.user,
+                   "--pid-file=" + os.path.join(self.base, "mariadbd.pid"),
+                   "--skip-log-bin", "--skip-name-resolve",
+                   "--innodb-buffer-pool-size=16M",
+                   "--innodb-log-file-size=8M",
+                   "--log-error=" + os.path.join(self.base, "mariadbd.log")],
+                  "mariadbd.err",
+                  lambda: self._answers(
+                      [self.CLIENT, "--no-defaults", "-S", self.sock,
+                       "-uroot", "-e", "SELECT 1"]),
+                  timeout)
 
-    def stop(self):
-        if self.proc is None:
-            return
-        _stop(self.proc, 30)
-        self.live.discard(self.proc)
-        self.proc = None
-
-    def errlog(self):
-        try:
-            with open(os.path.join(self.base, "mariadbd.log")) as f:
-                return f.read()[-3000:]
-        except FileNotFoundError:
-            return ""
+    def log(self):
+        return _tail(os.path.join(self.base, "mariadbd.log"))
 
     def sql(self, text, db="postfixadmin"):
         r = subprocess.run([self.CLIENT, "--no-defaults", "-S", self.sock,
