@@ -4,7 +4,8 @@
  * would stop on at start-up, or refuse a reload for, is found by check
  * too, in the daemon's own words: the same constructors run
  * (smtpd_listener_prepare on a check-only server, managesieve_prepare,
- * resolve_ctx_new, qmgr_check_config) in the same order.
+ * resolve_ctx_new, qmgr_check_config) in the same order, and the listen
+ * addresses are resolved as listen.c binds them (listen_check_service).
  * Must not: bind a socket, start a thread or an event, create or change
  * anything on disk (the server is marked check_only: no postscreen cache
  * directory; the queue manager leaves queue_directory alone).
@@ -16,10 +17,30 @@
 
 #include "core/cli_check.h"
 #include "core/lib/errbuf.h"
+#include "core/listen.h"
 #include "core/managesieve.h"
 #include "core/qmgr.h"
 #include "core/resolve.h"
+#include "core/smtpd_listener.h"
 #include "core/smtpd_server.h"
+
+/* The addresses a managesieved line would bind (managesieve_bind). */
+static int
+check_addresses(const struct config *c, const struct master_service *svc,
+		struct errbuf *err)
+{
+	struct config *lc = config_with_service(c, svc, err);
+	struct settings s;
+	int rc = -1;
+
+	memset(&s, 0, sizeof(s));
+	if (lc != NULL && settings_load(&s, lc, err) == 0)
+		rc = listen_check_service(svc->service, svc, s.inet_interfaces,
+					  s.inet_protocols, err);
+	settings_free(&s);
+	config_free(&lc);
+	return rc;
+}
 
 int
 cli_check_daemon(const struct config *c, const struct settings *s,
@@ -53,6 +74,9 @@ cli_check_daemon(const struct config *c, const struct settings *s,
 			if (ms == NULL) {
 				report(arg, svc, errbuf_str(&err));
 				errors++;
+			} else if (check_addresses(c, svc, &err) < 0) {
+				report(arg, svc, errbuf_str(&err));
+				errors++;
 			}
 			managesieve_free(&ms);
 			continue;
@@ -64,6 +88,12 @@ cli_check_daemon(const struct config *c, const struct settings *s,
 			nsmtpd++;
 			l = smtpd_listener_prepare(&srv, c, svc, NULL, &err);
 			if (l == NULL) {
+				report(arg, svc, errbuf_str(&err));
+				errors++;
+			} else if (listen_check_service(l->service, svc,
+							l->s.inet_interfaces,
+							l->s.inet_protocols,
+							&err) < 0) {
 				report(arg, svc, errbuf_str(&err));
 				errors++;
 			}

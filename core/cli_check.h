@@ -20,8 +20,9 @@ typedef void cli_check_report_fn(void *arg, const struct master_service *svc,
  * master.cf (smtpd and postscreen: settings with their -o overrides,
  * restrictions, maps, limits, TLS contexts, passdb; managesieved), the
  * resolver and the queue manager's settings (transport and TLS policy
- * maps, SMTP client TLS, SASL, source addresses), then frees them.
- * Binds no socket, starts nothing and changes nothing on disk.
+ * maps, SMTP client TLS, SASL, source addresses), then frees them; the
+ * listen addresses are resolved as listen.c would bind them. Binds no
+ * socket, starts nothing and changes nothing on disk.
  * s: c's settings. Returns the number of errors reported.
  */
 int cli_check_daemon(const struct config *c, const struct settings *s,

@@ -1,7 +1,8 @@
 /*
  * listen.c - binds one master.cf inet service's sockets (see listen.h).
  * Must not: accept connections (the listeners do), or run after the
- * privilege drop (ports below 1024 need root).
+ * privilege drop (ports below 1024 need root); listen_check_service
+ * (facteur check) resolves the same addresses and opens no socket.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -21,6 +22,7 @@
 struct binder {
 	const char *service, *inet_interfaces, *inet_protocols;
 	int         backlog;
+	int         check_only;	/* facteur check: resolve, bind nothing */
 	int       **fds;
 	size_t     *nfds;
 };
@@ -52,6 +54,10 @@ bind_one(struct binder *l, const char *host, const char *port,
 		errbuf_set(err, "%s: cannot resolve listen address \"%s\": %s",
 			   l->service, host, gai_strerror(rc));
 		return -1;
+	}
+	if (l->check_only) {
+		freeaddrinfo(res);
+		return 0;
 	}
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
 		int fd, on = 1;
@@ -132,6 +138,22 @@ listen_bind_service(const char *service, const struct master_service *svc,
 		.service = service, .inet_interfaces = inet_interfaces,
 		.inet_protocols = inet_protocols, .backlog = backlog,
 		.fds = fds_r, .nfds = nfds_r,
+	};
+
+	return bind_all(&b, svc, err);
+}
+
+int
+listen_check_service(const char *service, const struct master_service *svc,
+		     const char *inet_interfaces, const char *inet_protocols,
+		     struct errbuf *err)
+{
+	int *none = NULL;
+	size_t n = 0;
+	struct binder b = {
+		.service = service, .inet_interfaces = inet_interfaces,
+		.inet_protocols = inet_protocols, .check_only = 1,
+		.fds = &none, .nfds = &n,	/* stay empty */
 	};
 
 	return bind_all(&b, svc, err);

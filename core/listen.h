@@ -20,5 +20,12 @@ int listen_bind_service(const char *service, const struct master_service *svc,
 			const char *inet_interfaces, const char *inet_protocols,
 			int backlog, int **fds_r, size_t *nfds_r,
 			struct errbuf *err);
+/*
+ * facteur check: the addresses listen_bind_service would bind, resolved
+ * the same way (a bad host or port gives the same error), no socket.
+ */
+int listen_check_service(const char *service, const struct master_service *svc,
+			 const char *inet_interfaces, const char *inet_protocols,
+			 struct errbuf *err);
 
 #endif

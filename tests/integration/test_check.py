@@ -214,3 +214,19 @@ def test_good_config_with_everything_passes_and_changes_nothing(
     assert not os.path.exists(d.queue)
     # and facteurd starts on it
     d.start()
+
+
+@pytest.mark.parametrize("where", ["master.cf", "inet_interfaces"])
+def test_listen_address_that_does_not_resolve(facteurd, where):
+    port = free_port()
+    if where == "master.cf":
+        d = facteurd(start=False, extra_master_cf=(
+            "nosuch.invalid:%d inet n - n - - smtpd\n" % port))
+    else:
+        d = facteurd(start=False, main_cf={"inet_interfaces": "nosuch.invalid"},
+                     extra_master_cf="%d inet n - n - - smtpd\n" % port)
+    r = d.cli("check")
+    fatal = daemon_fatal(d)
+    assert "cannot resolve listen address" in fatal, fatal
+    assert r.returncode == 1, out(r)
+    assert fatal in out(r), (fatal, out(r))
