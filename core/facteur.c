@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "backends/table.h"
@@ -29,6 +30,7 @@
 #include "core/lib/xmalloc.h"
 #include "core/log.h"
 #include "core/params.h"
+#include "core/pickup.h"
 #include "core/postscreen.h"
 #include "core/rewrite.h"
 #include "core/rewrite_alias.h"
@@ -880,6 +882,43 @@ check_queue_directory(struct cli *cli, const struct config *c, const char *dir)
 }
 
 /*
+ * What facteurd opens before the privilege drop and stops on: the local
+ * submission socket's path (pickup_new: the same length test and words)
+ * and maillog_file (log_open: its directory must exist).
+ */
+static void
+check_startup_files(struct cli *cli, const struct config *c,
+		    const struct settings *s)
+{
+	struct sockaddr_un sun;
+	char where[1200];
+	struct stat st;
+
+	if ((size_t)snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/%s",
+			     s->queue_directory, PICKUP_SOCKET)
+	    >= sizeof(sun.sun_path)) {
+		param_place(c, "queue_directory", where, sizeof(where));
+		check_error(cli, "%s: queue_directory %.200s: path too long for "
+			    "the local submission socket %s", where,
+			    s->queue_directory, PICKUP_SOCKET);
+	}
+	if (s->maillog_file[0] == '/') {
+		char *dir = xstrdup(s->maillog_file), *slash = strrchr(dir, '/');
+
+		param_place(c, "maillog_file", where, sizeof(where));
+		slash[slash == dir ? 1 : 0] = '\0';
+		if (stat(s->maillog_file, &st) == 0 && S_ISDIR(st.st_mode))
+			check_error(cli, "%s: %.200s is a directory", where,
+				    s->maillog_file);
+		else if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
+			check_error(cli, "%s: open maillog_file %.200s: directory "
+				    "%.200s does not exist", where, s->maillog_file,
+				    dir);
+		free(dir);
+	}
+}
+
+/*
  * One directory facteurd writes as mail_owner: it must be a directory,
  * not world-writable, and writable by that user. facteurd chowns the top of
  * queue_directory itself at start, so there only what lies below counts.
@@ -1040,6 +1079,7 @@ cmd_check(struct cli *cli, int argc, char **argv)
 	} else {
 		check_settings(cli, c, &s);
 		check_queue_directory(cli, c, s.queue_directory);
+		check_startup_files(cli, c, &s);
 		check_ownership(cli, c, &s);
 		check_maps(cli, c, &seen);
 	}

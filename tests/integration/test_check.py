@@ -230,3 +230,31 @@ def test_listen_address_that_does_not_resolve(facteurd, where):
     assert "cannot resolve listen address" in fatal, fatal
     assert r.returncode == 1, out(r)
     assert fatal in out(r), (fatal, out(r))
+
+
+def test_maillog_file_in_a_missing_directory(facteurd):
+    d = facteurd(start=False)
+    d.params["maillog_file"] = os.path.join(d.root, "nodir", "maillog")
+    d.write_config()
+    n = line_of(os.path.join(d.confdir, "main.cf"), "maillog_file")
+    r = d.cli("check")
+    assert r.returncode == 1, out(r)
+    assert re.search(r"main\.cf, line %d: maillog_file: open maillog_file "
+                     r".*nodir/maillog: directory .*nodir does not exist" % n,
+                     out(r)), out(r)
+    d.maillog = d.params["maillog_file"]
+    p = d.spawn()
+    assert p.wait(15) != 0
+    d.expect_exit = True
+    assert "open maillog_file" in open(d.stderr_path).read()
+
+
+def test_queue_directory_too_long_for_the_pickup_socket(facteurd):
+    d = facteurd(start=False)
+    d.params["queue_directory"] = os.path.join(d.root, "q" * 120)
+    d.write_config()
+    r = d.cli("check")
+    assert r.returncode == 1, out(r)
+    assert "path too long for the local submission socket" in out(r), out(r)
+    fatal = daemon_fatal(d)
+    assert "path too long for the local submission socket" in fatal, fatal
