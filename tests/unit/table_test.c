@@ -81,6 +81,32 @@ check_lookup(struct table *t, const char *key, enum table_status want,
 	buf_free(&v);
 }
 
+/* spec, opened with flags; the test fails if it does not open. */
+static struct table *
+must_open(const char *spec, unsigned flags)
+{
+	struct errbuf err;
+	struct table *t = table_open(spec, flags, &err);
+
+	if (t == NULL)
+		fail_msg("\"%s\": %s", spec, errbuf_str(&err));
+	return t;
+}
+
+/* spec does not open and the error, left in *err, contains want. */
+static void
+open_fails(const char *spec, unsigned flags, const char *want,
+	   struct errbuf *err)
+{
+	struct table *t = table_open(spec, flags, err);
+
+	if (t != NULL)
+		fail_msg("\"%s\" opened", spec);
+	if (strstr(errbuf_str(err), want) == NULL)
+		fail_msg("\"%s\": error \"%s\", want \"%s\"", spec,
+			 errbuf_str(err), want);
+}
+
 static void
 test_open_errors(void **state)
 {
@@ -117,13 +143,7 @@ test_open_errors(void **state)
 	struct errbuf err;
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
-		struct table *t = table_open(cases[i].spec, TABLE_F_FOLD, &err);
-
-		if (t != NULL)
-			fail_msg("\"%s\" opened", cases[i].spec);
-		if (strstr(errbuf_str(&err), cases[i].err) == NULL)
-			fail_msg("\"%s\": error \"%s\", want \"%s\"", cases[i].spec,
-				 errbuf_str(&err), cases[i].err);
+		open_fails(cases[i].spec, TABLE_F_FOLD, cases[i].err, &err);
 	}
 }
 
@@ -160,13 +180,10 @@ test_inline_static_fail(void **state)
 		{ "fail:{ server gone }", 0, "k", TABLE_TEMPFAIL, "server gone" },
 		{ "fail:", 0, "k", TABLE_TEMPFAIL, "table lookup problem" },
 	};
-	struct errbuf err;
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
-		struct table *t = table_open(cases[i].spec, cases[i].flags, &err);
+		struct table *t = must_open(cases[i].spec, cases[i].flags);
 
-		if (t == NULL)
-			fail_msg("\"%s\": %s", cases[i].spec, errbuf_str(&err));
 		assert_string_equal(table_name(t), cases[i].spec);
 		check_lookup(t, cases[i].key, cases[i].st, cases[i].text);
 		table_close(&t);
@@ -233,10 +250,8 @@ test_texthash(void **state)
 	struct errbuf err;
 	struct strlist warn;
 	struct buf dump;
-	struct table *t = table_open(spec, TABLE_F_FOLD, &err);
+	struct table *t = must_open(spec, TABLE_F_FOLD);
 
-	if (t == NULL)
-		fail_msg("%s", errbuf_str(&err));
 	check_lookup(t, "alice@example.test", TABLE_FOUND, "alice@example.test");
 	check_lookup(t, "ALICE@example.test", TABLE_FOUND, "alice@example.test");
 	check_lookup(t, "bob@example.test", TABLE_FOUND,
@@ -288,17 +303,13 @@ test_texthash_malformed(void **state)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
 		char *path = tpath("bad"), *spec = xasprintf("texthash:%s", path);
 		FILE *fp = fopen(path, "w");
-		struct table *t;
 
 		assert_non_null(fp);
 		fwrite(cases[i].text, 1, cases[i].len ? cases[i].len :
 		       strlen(cases[i].text), fp);
 		fclose(fp);
-		t = table_open(spec, 0, &err);
-		if (t != NULL)
-			fail_msg("case %zu opened", i);
-		if (strstr(errbuf_str(&err), cases[i].err) == NULL ||
-		    strncmp(errbuf_str(&err), path, strlen(path)) != 0)
+		open_fails(spec, 0, cases[i].err, &err);
+		if (strncmp(errbuf_str(&err), path, strlen(path)) != 0)
 			fail_msg("case %zu: \"%s\"", i, errbuf_str(&err));
 		free(spec);
 		free(path);
@@ -410,11 +421,8 @@ test_cidr(void **state)
 		{ "", TABLE_NOTFOUND, NULL },
 		{ "192.168.1.1/24", TABLE_NOTFOUND, NULL },
 	};
-	struct errbuf err;
-	struct table *t = table_open(spec, TABLE_F_FOLD, &err);
+	struct table *t = must_open(spec, TABLE_F_FOLD);
 
-	if (t == NULL)
-		fail_msg("%s", errbuf_str(&err));
 	assert_true(table_flags(t) & TABLE_F_PATTERN);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++)
 		check_lookup(t, cases[i].key, cases[i].st, cases[i].text);
@@ -446,12 +454,8 @@ test_cidr_malformed(void **state)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
 		char *path = write_file("badcidr", cases[i].text);
 		char *spec = xasprintf("cidr:%s", path);
-		struct table *t = table_open(spec, 0, &err);
 
-		if (t != NULL)
-			fail_msg("case %zu opened", i);
-		if (strstr(errbuf_str(&err), cases[i].err) == NULL)
-			fail_msg("case %zu: \"%s\"", i, errbuf_str(&err));
+		open_fails(spec, 0, cases[i].err, &err);
 		free(spec);
 		free(path);
 	}
@@ -489,11 +493,8 @@ test_regexp_pcre(void **state)
 
 	for (size_t k = 0; k < 2; k++) {
 		char *spec = xasprintf("%s:%s", types[k], path);
-		struct errbuf err;
-		struct table *t = table_open(spec, TABLE_F_FOLD, &err);
+		struct table *t = must_open(spec, TABLE_F_FOLD);
 
-		if (t == NULL)
-			fail_msg("%s: %s", spec, errbuf_str(&err));
 		assert_true(table_flags(t) & TABLE_F_PATTERN);
 		for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++)
 			check_lookup(t, cases[i].key, cases[i].st, cases[i].text);
@@ -532,12 +533,8 @@ test_regexp_malformed(void **state)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
 		char *path = write_file("badre", cases[i].text);
 		char *spec = xasprintf("%s:%s", cases[i].type, path);
-		struct table *t = table_open(spec, 0, &err);
 
-		if (t != NULL)
-			fail_msg("case %zu opened", i);
-		if (strstr(errbuf_str(&err), cases[i].err) == NULL)
-			fail_msg("case %zu: \"%s\"", i, errbuf_str(&err));
+		open_fails(spec, 0, cases[i].err, &err);
 		free(spec);
 		free(path);
 	}
