@@ -23,20 +23,6 @@
 static char tmpdir[64];
 static char *logpath;
 
-static char *
-read_log(void)
-{
-	FILE *fp = fopen(logpath, "r");
-	char *s = xcalloc(1, 65536);
-	size_t n;
-
-	assert_non_null(fp);
-	n = fread(s, 1, 65535, fp);
-	s[n] = '\0';
-	fclose(fp);
-	return s;
-}
-
 #define MSG "Received: from x\n\tby y; Mon, 1 Jan 2024\n" \
 	    "Subject: hello\n\tworld\nFrom: a@b.test\n\nline one\nbuy cheap pills\nbye\n"
 
@@ -187,7 +173,7 @@ test_cases(void **state)
 		} else {
 			assert_false(r.modified);
 		}
-		logtext = read_log();
+		logtext = testdir_slurp(logpath, NULL);
 		if (tc->log && strstr(logtext, tc->log) == NULL)
 			fail_msg("log lacks \"%s\":\n%s", tc->log, logtext);
 		free(logtext);
@@ -221,7 +207,7 @@ test_lookup_failure(void **state)
 	cleanup_checks_run(&c, MSG, strlen(MSG), &lc, &out, &r);
 	assert_non_null(r.reject);
 	assert_string_equal(r.reject, "451 4.3.0 Error: queue file write error");
-	logtext = read_log();
+	logtext = testdir_slurp(logpath, NULL);
 	assert_non_null(strstr(logtext, "Q2: header_checks map lookup problem -- "
 				"message not accepted, try again later"));
 	free(logtext);

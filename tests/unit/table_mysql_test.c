@@ -27,18 +27,6 @@
 
 static char dir[64];
 
-static char *
-write_cf(const char *name, const char *text)
-{
-	char *path = xasprintf("%s/%s", dir, name);
-	FILE *fp = fopen(path, "w");
-
-	assert_non_null(fp);
-	fputs(text, fp);
-	assert_int_equal(fclose(fp), 0);
-	return path;
-}
-
 /* A loopback port nobody listens on. */
 static int
 closed_port(void)
@@ -117,7 +105,7 @@ test_open_errors(void **state)
 	struct errbuf err;
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
-		char *path = write_cf("bad.cf", cases[i].text);
+		char *path = testdir_write(dir, "bad.cf", cases[i].text);
 		char *spec = xasprintf("mysql:%s", path);
 		struct table *t = table_open(spec, TABLE_F_FOLD, &err);
 
@@ -140,7 +128,7 @@ test_no_server_is_tempfail(void **state)
 	    "domain = example.test\n"
 	    "timeout = 2\nretry_interval = 1\nfrobnicate = yes\n",
 	    closed_port(), closed_port());
-	char *path = write_cf("down.cf", text);
+	char *path = testdir_write(dir, "down.cf", text);
 	char *spec = xasprintf("mysql:%s", path);
 	struct strlist warn;
 	struct errbuf err;
