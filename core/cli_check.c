@@ -6,23 +6,147 @@
  * (smtpd_listener_prepare on a check-only server, managesieve_prepare,
  * resolve_ctx_new, qmgr_check_config) in the same order, and the listen
  * addresses are resolved as listen.c binds them (listen_check_service).
+ * The dates of the certificates a TLS listener loads are looked at too:
+ * facteurd serves an expired one, check calls it an error (and one that
+ * expires within 30 days a warning).
  * Must not: bind a socket, start a thread or an event, create or change
  * anything on disk (the server is marked check_only: no postscreen cache
  * directory; the queue manager leaves queue_directory alone).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include <event2/event.h>
 
 #include "core/cli_check.h"
+#include "backends/table.h"
 #include "core/lib/errbuf.h"
+#include "core/lib/strlist.h"
+#include "core/log.h"
 #include "core/listen.h"
 #include "core/managesieve.h"
 #include "core/qmgr.h"
 #include "core/resolve.h"
 #include "core/smtpd_listener.h"
 #include "core/smtpd_server.h"
+
+/* ---- certificate dates (facteurd loads an expired one without a word) ---- */
+
+#define CERT_SOON_DAYS 30
+
+struct cert_walk {
+	cli_check_report_fn *report;
+	void                *arg;
+	const struct master_service *svc;
+	struct strlist      *seen;	/* files already looked at */
+	int                  errors;
+};
+
+static void
+asn1_time_text(const ASN1_TIME *t, char *out, size_t n)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+	int len = 0;
+
+	out[0] = '\0';
+	if (b == NULL)
+		return;
+	if (ASN1_TIME_print(b, t) > 0)
+		len = BIO_read(b, out, (int)n - 1);
+	out[len > 0 ? len : 0] = '\0';
+	BIO_free(b);
+}
+
+/* Every certificate of one PEM file: expired is an error, soon a warning. */
+static void
+cert_file_dates(struct cert_walk *w, const char *path)
+{
+	FILE *fp;
+	X509 *x;
+
+	if (*path == '\0' || strlist_contains(w->seen, path))
+		return;
+	strlist_add(w->seen, path);
+	if ((fp = fopen(path, "r")) == NULL)
+		return;		/* unreadable: the TLS set-up said so */
+	while ((x = PEM_read_X509(fp, NULL, NULL, NULL)) != NULL) {
+		const ASN1_TIME *na = X509_get0_notAfter(x);
+		char cn[256] = "", when[64], msg[1024];
+		int days = 0, secs = 0;
+
+		X509_NAME_get_text_by_NID(X509_get_subject_name(x),
+					  NID_commonName, cn, sizeof(cn));
+		asn1_time_text(na, when, sizeof(when));
+		if (ASN1_TIME_diff(&days, &secs, NULL, na) == 1) {
+			if (days < 0 || (days == 0 && secs <= 0)) {
+				snprintf(msg, sizeof(msg), "%s: certificate \"%s\" "
+					 "expired on %s: clients that verify it "
+					 "refuse TLS", path, cn, when);
+				w->report(w->arg, w->svc, msg);
+				w->errors++;
+			} else if (days < CERT_SOON_DAYS) {
+				log_write(NULL, NULL, LOG_LVL_WARNING, "%s: "
+					  "certificate \"%s\" expires on %s (in %d "
+					  "day%s)", path, cn, when, days,
+					  days == 1 ? "" : "s");
+			}
+		}
+		X509_free(x);
+	}
+	ERR_clear_error();	/* the end of the file, or a key block */
+	fclose(fp);
+}
+
+static void
+cert_files_dates(struct cert_walk *w, const char *files)
+{
+	struct strlist v;
+
+	strlist_init(&v);
+	(void)strlist_split(&v, files ? files : "");
+	for (size_t i = 0; i < v.n; i++)
+		cert_file_dates(w, v.v[i]);
+	strlist_free(&v);
+}
+
+static int
+sni_entry_dates(const char *key, const char *value, void *arg)
+{
+	cert_files_dates(arg, value);
+	return 0;
+}
+
+/* A listener's certificates: its own files and those its SNI maps name. */
+static int
+check_cert_dates(const struct settings *s, const struct master_service *svc,
+		 struct strlist *seen, cli_check_report_fn *report, void *arg)
+{
+	struct cert_walk w = { report, arg, svc, seen, 0 };
+	struct strlist maps;
+
+	cert_files_dates(&w, s->smtpd_tls_cert_file);
+	cert_files_dates(&w, s->smtpd_tls_chain_files);
+	strlist_init(&maps);
+	(void)strlist_split(&maps, s->tls_server_sni_maps ? s->tls_server_sni_maps
+			    : "");
+	for (size_t i = 0; i < maps.n; i++) {
+		struct errbuf e;
+		struct table *t;
+
+		errbuf_clear(&e);
+		if ((t = table_open(maps.v[i], 0, &e)) == NULL)
+			continue;	/* the TLS set-up said so */
+		(void)table_dump(t, sni_entry_dates, &w, &e);
+		table_close(&t);
+	}
+	strlist_free(&maps);
+	return w.errors;
+}
 
 /* The addresses a managesieved line would bind (managesieve_bind). */
 static int
@@ -52,7 +176,9 @@ cli_check_daemon(const struct config *c, const struct settings *s,
 	struct errbuf err;
 	int errors = 0;
 	size_t nsmtpd = 0;
+	struct strlist seen;
 
+	strlist_init(&seen);
 	memset(&srv, 0, sizeof(srv));
 	srv.check_only = true;
 	srv.queue_dir = s->queue_directory;
@@ -97,6 +223,9 @@ cli_check_daemon(const struct config *c, const struct settings *s,
 				report(arg, svc, errbuf_str(&err));
 				errors++;
 			}
+			if (l != NULL && l->tls != NULL)
+				errors += check_cert_dates(&l->s, svc, &seen,
+							   report, arg);
 			smtpd_listener_free(&l);
 		}
 	}
@@ -115,5 +244,6 @@ cli_check_daemon(const struct config *c, const struct settings *s,
 	}
 	resolve_ctx_free(&rctx);
 	event_base_free(srv.base);
+	strlist_free(&seen);
 	return errors;
 }

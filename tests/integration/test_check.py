@@ -6,9 +6,14 @@ mechanisms, the SMTP client's tables and TLS/bind settings, SNI maps,
 managesieved, -o overrides in master.cf. For each bad value: facteurd
 refuses to start, facteur check exits 1 with the same message, naming
 the place; a good configuration passes; check changes nothing on disk.
+Beyond facteurd's own refusals: an expired certificate is an error, one
+that expires within 30 days a warning; the local submission socket path
+and maillog_file's directory.
 """
 import os
 import re
+import subprocess
+import time
 
 import pytest
 
@@ -258,3 +263,47 @@ def test_queue_directory_too_long_for_the_pickup_socket(facteurd):
     assert "path too long for the local submission socket" in out(r), out(r)
     fatal = daemon_fatal(d)
     assert "path too long for the local submission socket" in fatal, fatal
+
+
+def ca_cert(tmp, name, start, end):
+    """A self-signed certificate valid from start to end (YYYYMMDDhhmmssZ)."""
+    d = tmp / name
+    d.mkdir()
+    (d / "index.txt").write_text("")
+    (d / "serial").write_text("01\n")
+    (d / "ca.cnf").write_text(
+        "[ca]\ndefault_ca = d\n[d]\ndatabase = index.txt\n"
+        "new_certs_dir = .\nserial = serial\ndefault_md = sha256\n"
+        "policy = p\n[p]\ncommonName = supplied\n")
+    subprocess.run(["openssl", "req", "-new", "-newkey", "rsa:2048", "-nodes",
+                    "-keyout", "key.pem", "-out", "req.pem",
+                    "-subj", "/CN=" + name], cwd=str(d), check=True,
+                   capture_output=True, timeout=60)
+    subprocess.run(["openssl", "ca", "-batch", "-config", "ca.cnf",
+                    "-selfsign", "-keyfile", "key.pem", "-in", "req.pem",
+                    "-out", "cert.pem", "-notext", "-startdate", start,
+                    "-enddate", end], cwd=str(d), check=True,
+                   capture_output=True, timeout=60)
+    os.chmod(str(d), 0o755)
+    return {"key": str(d / "key.pem"), "cert": str(d / "cert.pem")}
+
+
+def test_expired_certificate_is_an_error(facteurd, tmp_path):
+    old = ca_cert(tmp_path, "old.example.test", "20200101000000Z",
+                  "20200201000000Z")
+    d = facteurd(start=False, main_cf=tls_cf(old))
+    r = d.cli("check")
+    assert r.returncode == 1, out(r)
+    assert re.search(r"error: .*cert\.pem: certificate \"old\.example\.test\" "
+                     r"expired on Feb +1 00:00:00 2020 GMT", out(r)), out(r)
+
+
+def test_certificate_expiring_soon_is_a_warning(facteurd, tmp_path):
+    soon = time.strftime("%Y%m%d%H%M%SZ",
+                         time.gmtime(time.time() + 10 * 86400 + 3600))
+    c = ca_cert(tmp_path, "soon.example.test", "20240101000000Z", soon)
+    d = facteurd(start=False, main_cf=tls_cf(c))
+    r = d.cli("check")
+    assert r.returncode == 0, out(r)
+    assert re.search(r"warning: .*cert\.pem: certificate \"soon\.example\.test"
+                     r"\" expires on .* \(in 10 days\)", out(r)), out(r)
