@@ -372,7 +372,7 @@ static const struct param_def table[] = {
 	TN(postscreen_cache_retention_time, "7d", 's', 0),	/* kept this long after the last pass expired */
 	TN(postscreen_cache_cleanup_interval, "12h", 's', 0),	/* expired entries removed this often (0 = never) */
 	IN(postscreen_client_connection_count_limit, "$smtpd_client_connection_count_limit", 0),	/* screened at once per client (0 = no limit) */
-	IL(postscreen_post_queue_limit, "$default_process_limit", 1),
+	IN(postscreen_post_queue_limit, "$default_process_limit", 1),	/* SMTP sessions behind postscreen; then 421 4.3.2 All server ports are busy */
 	IN(postscreen_pre_queue_limit, "$default_process_limit", 1),	/* clients screened at once */
 	S(postscreen_upstream_proxy_protocol, ""),	/* core/smtpd_listener.c */
 	SN(postscreen_forbidden_commands, "$smtpd_forbidden_commands"),	/* non-SMTP commands */

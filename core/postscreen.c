@@ -265,6 +265,8 @@ ps_parse(const struct config *cfg, const struct settings *st,
 		   &ps->command_count_limit, err) < 0 ||
 	    cf_int(cfg, "postscreen_pre_queue_limit", &ps->pre_queue_limit,
 		   err) < 0 ||
+	    cf_int(cfg, "postscreen_post_queue_limit", &ps->post_queue_limit,
+		   err) < 0 ||
 	    cf_int(cfg, "postscreen_client_connection_count_limit",
 		   &ps->client_count_limit, err) < 0 ||
 	    cf_int(cfg, "postscreen_dnsbl_threshold", &ps->dnsbl_threshold, err) < 0 ||
@@ -459,17 +461,6 @@ ps_set_enforce(struct ps_conn *c, const char *reply)
 		c->enforce_reply = xstrdup(reply);
 }
 
-/* Hands the socket to the SMTP engine; c stays only for late DNS answers. */
-static void
-handoff(struct ps_conn *c)
-{
-	int fd = c->fd;
-
-	c->fd = -1;
-	smtpd_session_start(c->ps->l, fd, (struct sockaddr *)&c->sa, c->salen);
-	ps_conn_done(c);
-}
-
 /* Writes a final reply and closes (drop actions). */
 static void
 drop(struct ps_conn *c, const char *reply)
@@ -481,6 +472,29 @@ drop(struct ps_conn *c, const char *reply)
 		/* the client is gone anyway */
 	}
 	ps_log(c, "DISCONNECT [%s]:%s", c->addr, c->port);
+	ps_conn_done(c);
+}
+
+/*
+ * Hands the socket to the SMTP engine; c stays only for late DNS answers.
+ * postscreen_post_queue_limit: with that many SMTP sessions already on
+ * the listener, the client gets Postfix's 421 instead (its screening
+ * results are kept).
+ */
+static void
+handoff(struct ps_conn *c)
+{
+	int fd = c->fd;
+
+	if ((long long)smtpd_listener_sessions(c->ps->l) >=
+	    c->ps->post_queue_limit) {
+		ps_log(c, "NOQUEUE: reject: CONNECT from [%s]:%s: all server "
+		       "ports busy", c->addr, c->port);
+		drop(c, "421 4.3.2 All server ports are busy");
+		return;
+	}
+	c->fd = -1;
+	smtpd_session_start(c->ps->l, fd, (struct sockaddr *)&c->sa, c->salen);
 	ps_conn_done(c);
 }
 

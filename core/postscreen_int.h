@@ -47,6 +47,7 @@ struct postscreen {
 	long long       cleanup_interval, command_time_limit;
 	long long       command_count_limit;
 	long long       pre_queue_limit;	/* clients being screened */
+	long long       post_queue_limit;	/* SMTP sessions behind it */
 	long long       client_count_limit;	/* per client address (0 = none) */
 	struct ps_dnsbl dnsbl;
 	struct table   *dnsbl_reply_map;	/* secret name -> shown name */

@@ -673,3 +673,31 @@ def test_cache_miss_right_after_a_hit(facteurd):
     assert not re.search(r"PASS OLD \[127\.0\.0\.11[3-7]\]", log), log
     assert len(re.findall(r"PREGREET 8 after \S+ from "
                           r"\[127\.0\.0\.11[3-7]\]", log)) == 5, log
+
+
+def test_post_queue_limit(facteurd):
+    """postscreen_post_queue_limit: with that many SMTP sessions behind
+    the listener, a client that would be handed to smtpd (allowlisted or
+    passed) gets Postfix's 421 4.3.2 instead; its pass is still cached."""
+    ps = PS(facteurd, postscreen_post_queue_limit="1")
+    a = ps.conn("127.0.0.1")            # allowlisted: one SMTP session
+    check(a.reply(5), 220)
+    assert is_smtpd(a)
+    with ps.conn("127.0.0.1") as b:
+        check(b.reply(5), 421, "4.3.2", r"All server ports are busy$")
+        assert b.expect_closed()
+    with ps.conn("127.0.0.119") as c:   # passes the tests, then busy
+        first = c.read_line(5)
+        assert first is not None and first.startswith(b"220-"), first
+        assert c.read_line(5) == b"421 4.3.2 All server ports are busy"
+    ps.d.wait_log(r"NOQUEUE: reject: CONNECT from \[127\.0\.0\.119\]:\d+: "
+                  r"all server ports busy")
+    assert re.search(r"NOQUEUE: reject: CONNECT from \[127\.0\.0\.1\]:\d+: "
+                     r"all server ports busy", ps.log())
+    check(a.cmd("QUIT"), 221)
+    a.close()
+    ps.d.wait_log(r"disconnect from .*127\.0\.0\.1\]")
+    with ps.conn("127.0.0.119") as c:   # a free place, and cached
+        check(c.reply(5), 220)
+        assert is_smtpd(c)
+    ps.d.wait_log(r"PASS OLD \[127\.0\.0\.119\]")
