@@ -16,6 +16,7 @@
 
 #include "backends/addr_find.h"
 #include "core/lib/xmalloc.h"
+#include "testdir.h"
 
 #define MAPS \
 	"inline:{ alice@d.test=full, bob@d.test=bob-base, carol+x@d.test=carol-ext," \
@@ -160,20 +161,16 @@ test_errors_stop(void **state)
 static void
 test_pattern_tables_full_only(void **state)
 {
-	char dir[] = "/tmp/facteur-addr-find.XXXXXX";
+	char dir[64];
 	char *path, *maps;
 	struct errbuf err;
 	struct buf v;
 	struct table_list *l;
-	FILE *fp;
 
-	assert_non_null(mkdtemp(dir));
-	path = xasprintf("%s/re", dir);
-	fp = fopen(path, "w");
-	assert_non_null(fp);
+	assert_int_equal(testdir_make(dir, sizeof(dir), "facteur-addr-find"), 0);
 	/* Would match "@d.test" and "bob@d.test" if given partial keys. */
-	fputs("/^@/ partial-at\n/^bob@d\\.test$/ partial-user\n/^bob\\+x@d\\.test$/ full\n", fp);
-	fclose(fp);
+	path = testdir_write(dir, "re", "/^@/ partial-at\n/^bob@d\\.test$/ "
+			     "partial-user\n/^bob\\+x@d\\.test$/ full\n");
 	maps = xasprintf("regexp:%s", path);
 	l = table_list_open(maps, TABLE_F_FOLD, &err);
 	assert_non_null(l);
@@ -186,8 +183,7 @@ test_pattern_tables_full_only(void **state)
 	assert_string_equal(buf_cstr(&v), "partial-user");
 	buf_free(&v);
 	table_list_free(&l);
-	unlink(path);
-	rmdir(dir);
+	assert_int_equal(testdir_remove(dir), 0);
 	free(maps);
 	free(path);
 }

@@ -24,6 +24,7 @@
 #include "backends/table_cf.h"
 #include "backends/table_driver.h"
 #include "core/lib/xmalloc.h"
+#include "testdir.h"
 
 static int64_t fake_now = 1000000;
 static atomic_int fake_calls;
@@ -356,21 +357,20 @@ test_conf(void **state)
 		{ "cache_size = 1000001\n", 0, false, 0, 0, 0 },
 		{ "cache_size = ten\n", 0, false, 0, 0, 0 },
 	};
-	char dir[] = "/tmp/facteur-cache-test.XXXXXX";
+	char dir[64];
 	static const char *const known[] = { TABLE_CACHE_CF_KEYS, NULL };
 
 	(void)state;
-	assert_non_null(mkdtemp(dir));
+	assert_int_equal(testdir_make(dir, sizeof(dir), "facteur-cache-test"), 0);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
-		char *path = xasprintf("%s/t%zu.cf", dir, i);
-		FILE *fp = fopen(path, "w");
+		char name[32];
+		char *path;
 		struct table_cf *cf = NULL;
 		struct table_cache_conf c;
 		struct errbuf err;
 
-		assert_non_null(fp);
-		fputs(cases[i].text, fp);
-		fclose(fp);
+		snprintf(name, sizeof(name), "t%zu.cf", i);
+		path = testdir_write(dir, name, cases[i].text);
 		assert_int_equal(table_cf_load(path, known, &cf, NULL, &err), TABLE_CF_OK);
 		if (!cases[i].ok) {
 			assert_int_equal(table_cache_conf_read(cf, &c, &err), -1);
@@ -383,10 +383,9 @@ test_conf(void **state)
 			assert_int_equal(c.size, cases[i].size);
 		}
 		table_cf_free(&cf);
-		unlink(path);
 		free(path);
 	}
-	rmdir(dir);
+	assert_int_equal(testdir_remove(dir), 0);
 }
 
 struct thr_arg {

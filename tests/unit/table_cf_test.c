@@ -16,8 +16,9 @@
 
 #include "backends/table_cf.h"
 #include "core/lib/xmalloc.h"
+#include "testdir.h"
 
-static char dir[] = "/tmp/facteur-cf-test.XXXXXX";
+static char dir[64];
 static const char *const known[] = {
 	"server_host", "search_base", "query_filter", "bind", "timeout",
 	"result_attribute", "empty", NULL
@@ -26,13 +27,7 @@ static const char *const known[] = {
 static char *
 write_cf(const char *text)
 {
-	char *path = xasprintf("%s/t.cf", dir);
-	FILE *fp = fopen(path, "w");
-
-	assert_non_null(fp);
-	fputs(text, fp);
-	assert_int_equal(fclose(fp), 0);
-	return path;
+	return testdir_write(dir, "t.cf", text);
 }
 
 static void
@@ -143,13 +138,13 @@ test_cf_errors(void **state)
 static int
 setup(void **state)
 {
-	return mkdtemp(dir) ? 0 : -1;
+	return testdir_make(dir, sizeof(dir), "facteur-cf-test");
 }
 
 static int
 teardown(void **state)
 {
-	return rmdir(dir);
+	return testdir_remove(dir);
 }
 
 int

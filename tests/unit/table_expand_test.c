@@ -15,6 +15,7 @@
 
 #include "backends/table_expand.h"
 #include "core/lib/xmalloc.h"
+#include "testdir.h"
 
 struct xcase {
 	const char *format;
@@ -198,18 +199,13 @@ test_quote_through_expand(void **state)
 static void
 test_domain_restriction(void **state)
 {
-	char dir[] = "/tmp/facteur-expand-test.XXXXXX";
+	char dir[64];
 	struct table_expand x;
 	struct errbuf err;
 	char *file;
-	FILE *fp;
 
-	assert_non_null(mkdtemp(dir));
-	file = xasprintf("%s/domains", dir);
-	fp = fopen(file, "w");
-	assert_non_null(fp);
-	fputs("# hosted\nfile.test other.file.test\n", fp);
-	fclose(fp);
+	assert_int_equal(testdir_make(dir, sizeof(dir), "facteur-expand-test"), 0);
+	file = testdir_write(dir, "domains", "# hosted\nfile.test other.file.test\n");
 
 	table_expand_init(&x, "mysql:t");
 	/* Without a restriction every key is looked up. */
@@ -243,8 +239,7 @@ test_domain_restriction(void **state)
 	assert_int_equal(table_expand_set_domain(&x, "/nonexistent/file", &err), -1);
 	table_expand_free(&x);
 
-	unlink(file);
-	rmdir(dir);
+	assert_int_equal(testdir_remove(dir), 0);
 	free(file);
 }
 
