@@ -22,7 +22,7 @@ import time
 
 import pytest
 
-from harness import HOSTNAME, check, dot_stuff, free_port, make_msg
+from harness import HOSTNAME, free_port, make_msg
 from test_tls import cert, client_ctx, tls_cf  # noqa: F401
 
 USERS = ("alice@example.test:{PLAIN}alice-pw\n"
@@ -144,15 +144,7 @@ def login(d, user="alice@example.test", pw="alice-pw"):
 
 
 def send_mail(d, rcpt, subject):
-    msg = make_msg(subject, to=rcpt)
-    with d.connect() as c:
-        check(c.cmd("EHLO client.test"), 250)
-        check(c.cmd("MAIL FROM:<sender@example.net>"), 250)
-        check(c.cmd("RCPT TO:<%s>" % rcpt), 250)
-        check(c.cmd("DATA"), 354)
-        c.send(dot_stuff(msg))
-        check(c.reply(), 250)
-        check(c.cmd("QUIT"), 221)
+    d.send("sender@example.net", rcpt, make_msg(subject, to=rcpt))
 
 
 def wait_file(path, timeout=10):
