@@ -354,7 +354,7 @@ static const struct param_def table[] = {
 	SN(postscreen_dnsbl_ttl, ""),	/* old form of postscreen_dnsbl_max_ttl */
 	TN(postscreen_dnsbl_min_ttl, "60s", 's', 1),	/* cache time of a listed client under the threshold */
 	TN(postscreen_dnsbl_max_ttl, "${postscreen_dnsbl_ttl?{$postscreen_dnsbl_ttl}:{1h}}", 's', 1),	/* cache time of a clean client */
-	TL(postscreen_dnsbl_timeout, "10s", 's', 1),
+	TN(postscreen_dnsbl_timeout, "10s", 's', 1),	/* a DNSBL answer later than this does not count */
 	SN(postscreen_greet_action, "ignore"),	/* pre-greet talker: ignore, enforce or drop */
 	SN(postscreen_greet_banner, "$smtpd_banner"),	/* the "220-" teaser text ("" = none) */
 	TN(postscreen_greet_wait, "6s", 's', 1),	/* silence expected after the teaser */

@@ -253,6 +253,7 @@ ps_parse(const struct config *cfg, const struct settings *st,
 	    cf_time(cfg, "postscreen_greet_ttl", 's', &ps->greet_ttl, err) < 0 ||
 	    cf_time(cfg, "postscreen_dnsbl_min_ttl", 's', &ps->dnsbl_min_ttl, err) < 0 ||
 	    cf_time(cfg, "postscreen_dnsbl_max_ttl", 's', &ps->dnsbl_max_ttl, err) < 0 ||
+	    cf_time(cfg, "postscreen_dnsbl_timeout", 's', &ps->dnsbl_timeout, err) < 0 ||
 	    cf_time(cfg, "postscreen_pipelining_ttl", 's', &ps->pipe_ttl, err) < 0 ||
 	    cf_time(cfg, "postscreen_non_smtp_command_ttl", 's', &ps->nsmtp_ttl, err) < 0 ||
 	    cf_time(cfg, "postscreen_bare_newline_ttl", 's', &ps->barenl_ttl, err) < 0 ||
@@ -423,6 +424,8 @@ conn_free(struct ps_conn *c)
 		event_free(c->rd);
 	if (c->timer)
 		event_free(c->timer);
+	if (c->dns_timer)
+		event_free(c->dns_timer);
 	ps_smtp_free(c);
 	if (c->fd >= 0)
 		close(c->fd);
@@ -444,6 +447,10 @@ ps_conn_done(struct ps_conn *c)
 	if (c->timer) {
 		event_free(c->timer);
 		c->timer = NULL;
+	}
+	if (c->dns_timer) {
+		event_free(c->dns_timer);
+		c->dns_timer = NULL;
 	}
 	ps_smtp_free(c);
 	if (c->fd >= 0) {
@@ -742,6 +749,17 @@ access_check(struct ps_conn *c)
 
 static void early_done(struct ps_conn *c);
 
+/* Every DNSBL answer that still counts is in, and the score allowlists
+ * the client: no need to wait for the end of the greet wait. */
+static void
+allowlist_early(struct ps_conn *c)
+{
+	if (c->dns_live == 0 && c->timer != NULL &&
+	    c->ps->allow_threshold < 0 &&
+	    c->dnsbl_score <= c->ps->allow_threshold && !c->failed[PS_T_PREGREET])
+		early_done(c);
+}
+
 static void
 dns_answer(void *arg, enum dns_status st, const struct dns_result *res,
 	   const char *why)
@@ -750,7 +768,10 @@ dns_answer(void *arg, enum dns_status st, const struct dns_result *res,
 	struct ps_conn *c = q->c;
 
 	c->dns_pending--;
-	if (!c->done && st == DNS_OK && c->timer != NULL) {
+	q->pending = false;
+	if (!q->expired)
+		c->dns_live--;
+	if (!c->done && !q->expired && st == DNS_OK && c->timer != NULL) {
 		const char *addrs[32];
 		size_t n = 0;
 		int sc;
@@ -770,11 +791,32 @@ dns_answer(void *arg, enum dns_status st, const struct dns_result *res,
 			conn_free(c);
 		return;
 	}
-	/* Every answer in and an allowlisting score: no need to wait. */
-	if (c->dns_pending == 0 && c->timer != NULL &&
-	    c->ps->allow_threshold < 0 &&
-	    c->dnsbl_score <= c->ps->allow_threshold && !c->failed[PS_T_PREGREET])
-		early_done(c);
+	if (!q->expired)
+		allowlist_early(c);
+}
+
+/*
+ * postscreen_dnsbl_timeout: the lists that have not answered by now are
+ * given up (Postfix's warning); an answer that comes later, even within
+ * the greet wait, does not count. The query itself ends in c-ares.
+ */
+static void
+on_dns_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct ps_conn *c = arg;
+
+	for (size_t i = 0; i < c->ps->dnsbl.ndomains; i++) {
+		struct ps_query *q = &c->queries[i];
+
+		if (!q->pending || q->expired)
+			continue;
+		q->expired = true;
+		c->dns_live--;
+		log_write(c->ps->syslog_name, PS_SVC, LOG_LVL_WARNING,
+			  "dnsblog reply timeout %llds for %s",
+			  c->ps->dnsbl_timeout, c->ps->dnsbl.domains[i]);
+	}
+	allowlist_early(c);
 }
 
 static void
@@ -804,8 +846,18 @@ start_dns(struct ps_conn *c)
 			continue;
 		c->queries[i].c = c;
 		c->queries[i].idx = i;
+		c->queries[i].pending = true;
 		c->dns_pending++;
+		c->dns_live++;
+		/* never answers from inside: the timer below is set first */
 		dns_query(ps->dns, name, DNS_A, dns_answer, &c->queries[i]);
+	}
+	if (c->dns_live > 0) {
+		struct timeval tv = { (time_t)ps->dnsbl_timeout, 0 };
+
+		c->dns_timer = evtimer_new(ps->l->srv->base, on_dns_timeout, c);
+		if (c->dns_timer != NULL)
+			evtimer_add(c->dns_timer, &tv);
 	}
 }
 
@@ -925,6 +977,10 @@ early_done(struct ps_conn *c)
 	if (c->timer) {
 		event_free(c->timer);
 		c->timer = NULL;
+	}
+	if (c->dns_timer) {	/* the score is final now */
+		event_free(c->dns_timer);
+		c->dns_timer = NULL;
 	}
 	if (c->todo[PS_T_PREGREET]) {
 		if (c->failed[PS_T_PREGREET])

@@ -43,6 +43,7 @@ struct postscreen {
 	bool            pipe_enable, nsmtp_enable, barenl_enable;
 	bool            helo_required;
 	long long       greet_wait, greet_ttl, dnsbl_min_ttl, dnsbl_max_ttl;
+	long long       dnsbl_timeout;	/* a DNSBL answer later is ignored */
 	long long       pipe_ttl, nsmtp_ttl, barenl_ttl, retention;
 	long long       cleanup_interval, command_time_limit;
 	long long       command_count_limit;
@@ -73,6 +74,9 @@ struct postscreen {
 struct ps_query {
 	struct ps_conn *c;
 	size_t          idx;		/* domain index */
+	bool            pending;	/* asked, not answered yet */
+	bool            expired;	/* postscreen_dnsbl_timeout passed:
+					   its answer will not count */
 };
 
 struct ps_conn {
@@ -86,7 +90,9 @@ struct ps_conn {
 	struct timeval   start;
 	struct event    *rd, *timer;
 	struct ps_query *queries;	/* one per DNSBL domain */
-	unsigned         dns_pending;
+	unsigned         dns_pending;	/* asked, not answered (expired too) */
+	unsigned         dns_live;	/* pending and not expired */
+	struct event    *dns_timer;	/* postscreen_dnsbl_timeout */
 	bool             dns_started;
 	int              dnsbl_score;
 	int              dnsbl_best;	/* highest positive weight so far */

@@ -13,9 +13,13 @@ entry); 127.0.0.1 is in mynetworks and is allowlisted.
 """
 import os
 import re
+import contextlib
 import shutil
 import signal
+import socket
+import struct
 import subprocess
+import threading
 import time
 
 import pytest
@@ -701,3 +705,67 @@ def test_post_queue_limit(facteurd):
         check(c.reply(5), 220)
         assert is_smtpd(c)
     ps.d.wait_log(r"PASS OLD \[127\.0\.0\.119\]")
+
+
+@contextlib.contextmanager
+def slow_dnsbl(delay):
+    """A UDP DNS server on loopback that answers every A query with
+    127.0.0.2 (listed everywhere), delay seconds late. Yields its port."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(0.1)
+    stop = threading.Event()
+    timers = []
+
+    def answer(q, peer):
+        end = q.index(b"\0", 12) + 5          # qname, qtype, qclass
+        r = (q[:2] + struct.pack("!HHHHH", 0x8180, 1, 1, 0, 0) + q[12:end] +
+             struct.pack("!HHHIH", 0xC00C, 1, 1, 60, 4) +
+             socket.inet_aton("127.0.0.2"))
+        if not stop.is_set():
+            sock.sendto(r, peer)
+
+    def serve():
+        while not stop.is_set():
+            try:
+                q, peer = sock.recvfrom(4096)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            if len(q) > 12:
+                t = threading.Timer(delay, answer, (q, peer))
+                timers.append(t)
+                t.start()
+    th = threading.Thread(target=serve, daemon=True)
+    th.start()
+    try:
+        yield sock.getsockname()[1]
+    finally:
+        stop.set()
+        for t in timers:
+            t.cancel()
+        th.join(5)
+        sock.close()
+
+
+def test_dnsbl_timeout_ignores_late_answers(facteurd):
+    """postscreen_dnsbl_timeout: a list that answers later than that is
+    given up (Postfix's "dnsblog reply timeout" warning), even though its
+    answer comes within the greet wait."""
+    sites = dict(postscreen_greet_wait="3s", postscreen_dnsbl_sites="zen.test*3",
+                 postscreen_dnsbl_threshold="3", postscreen_dnsbl_action="drop")
+    with slow_dnsbl(1.8) as port:
+        # the default (10s): the late listing counts
+        ps = PS(facteurd, port, **sites)
+        with ps.conn("127.0.0.27") as c:
+            assert c.read_line(5).startswith(b"220-")
+            check(c.reply(6), 521, "5.7.1", r"blocked using zen\.test$")
+        ps = PS(facteurd, port, postscreen_dnsbl_timeout="1s", **sites)
+        with ps.conn("127.0.0.26") as c:
+            teaser_then_full(c)
+            assert is_smtpd(c)
+        ps.d.wait_log(r"postscreen\[\d+\]: warning: dnsblog reply timeout 1s "
+                      r"for zen\.test$")
+        ps.d.wait_log(r"PASS NEW \[127\.0\.0\.26\]")
+        assert "DNSBL rank" not in ps.log()
