@@ -61,7 +61,7 @@ static const struct {
 	{ "smtpd_tls_cert_file", 0, PARAM_STR, "" },
 	{ "smtpd_tls_CAfile", PARAM_F_LATER, PARAM_STR, NULL },
 	{ "smtpd_sasl_auth_enable", 0, PARAM_BOOL, "no" },
-	{ "postscreen_dnsbl_timeout", PARAM_F_LATER, PARAM_TIME, "10s" },
+	{ "postscreen_watchdog_timeout", PARAM_F_LATER, PARAM_STR, "10s" },
 	{ "sieve_before", 0, PARAM_STR, "" },
 	{ "smtp_tls_CApath", 0, PARAM_STR, "" },
 	{ "smtp_tls_policy_maps", 0, PARAM_STR, "" },
