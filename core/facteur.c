@@ -23,6 +23,7 @@
 #include "backends/table.h"
 #include "core/cli.h"
 #include "core/cli_check.h"
+#include "core/cli_check_place.h"
 #include "core/config.h"
 #include "core/lib/buf.h"
 #include "core/lib/fsync.h"
@@ -569,28 +570,6 @@ param_place(const struct config *c, const char *name, char *out, size_t n)
 		snprintf(out, n, "%s: %s", file, name);
 }
 
-/* The first "NAME:" or "NAME =" in msg that is a parameter, or 0. */
-static size_t
-msg_param(const char *msg, const char **name_r)
-{
-	for (const char *p = msg; *p;) {
-		size_t n = strspn(p, "abcdefghijklmnopqrstuvwxyz0123456789_");
-		char name[128];
-
-		if (n > 0 && n < sizeof(name) && (p == msg || p[-1] == ' ' ||
-		    p[-1] == '"') && (p[n] == ':' || strncmp(p + n, " =", 2) == 0)) {
-			memcpy(name, p, n);
-			name[n] = '\0';
-			if (params_find(name) != NULL) {
-				*name_r = p;
-				return n;
-			}
-		}
-		p += n > 0 ? n : 1;
-	}
-	return 0;
-}
-
 /*
  * An error in the daemon's own words (its constructors, restriction
  * lists): the place of the first parameter it names, as c sees it (a
@@ -599,32 +578,19 @@ msg_param(const char *msg, const char **name_r)
  * check, or from several listeners, is not repeated.
  */
 static void
-check_error_at(struct cli *cli, const struct config *c, const char *msg)
+check_error_at(struct cli *cli, const struct config *c,
+	       const struct master_service *svc, const char *msg)
 {
-	const char *name, *file;
-	char pname[128];
-	size_t n;
-	int line;
+	struct errbuf e;
 
 	if (strlist_contains(&cli->reported, msg)) {
 		cli->errors++;
 		return;
 	}
-	n = msg_param(msg, &name);
-	if (n > 0) {
-		memcpy(pname, name, n);
-		pname[n] = '\0';
-	}
-	if (n == 0 || !config_where(c, pname, &file, &line) ||
-	    strstr(msg, file) != NULL) {
-		check_error(cli, "%s", msg);
-		return;
-	}
-	strlist_add(&cli->reported, msg);	/* the text without the place */
-	if (line > 0)
-		check_error(cli, "%s, line %d: %s", file, line, msg);
-	else
-		check_error(cli, "%s: %s", file, msg);
+	errbuf_set(&e, "%s", msg);
+	if (config_place_error(&e, c, svc))
+		strlist_add(&cli->reported, msg);	/* without the place */
+	check_error(cli, "%s", errbuf_str(&e));
 }
 
 /*
@@ -811,7 +777,7 @@ check_settings(struct cli *cli, const struct config *c, const struct settings *s
 
 	errbuf_clear(&err);
 	if (smtpd_check_lists_compile(&lists, c, &err) < 0)
-		check_error_at(cli, c, errbuf_str(&err));
+		check_error_at(cli, c, NULL, errbuf_str(&err));
 	else
 		smtpd_check_lists_free(&lists);
 
@@ -1038,8 +1004,6 @@ static void
 daemon_error(void *arg, const struct master_service *svc, const char *msg)
 {
 	struct daemon_report *r = arg;
-	struct config *lc = NULL;
-	struct errbuf err;
 
 	/* Not root: a root-only key or passdb is facteurd's to read. */
 	if (geteuid() != 0 && strstr(msg, strerror(EACCES)) != NULL) {
@@ -1048,11 +1012,7 @@ daemon_error(void *arg, const struct master_service *svc, const char *msg)
 			  "check it)", msg);
 		return;
 	}
-	errbuf_clear(&err);
-	if (svc != NULL)
-		lc = config_with_service(r->c, svc, &err);
-	check_error_at(r->cli, lc != NULL ? lc : r->c, msg);
-	config_free(&lc);
+	check_error_at(r->cli, r->c, svc, msg);
 }
 
 static int
@@ -1106,12 +1066,14 @@ cmd_check(struct cli *cli, int argc, char **argv)
 			if ((strcmp(m->v[i].command, "smtpd") == 0 ||
 			     strcmp(m->v[i].command, "postscreen") == 0) &&
 			    smtpd_listener_check_proxy(&s, &m->v[i], &err) < 0)
-				check_error_at(cli, lc, errbuf_str(&err));
+				check_error_at(cli, c, &m->v[i],
+					       errbuf_str(&err));
 			/* postscreen_* values (core/postscreen.c) */
 			if (strcmp(m->v[i].command, "postscreen") == 0 &&
 			    postscreen_check_config(lc, &s, m->v[i].service,
 						    &err) < 0)
-				check_error_at(cli, lc, errbuf_str(&err));
+				check_error_at(cli, c, &m->v[i],
+					       errbuf_str(&err));
 		}
 		settings_free(&s);
 		config_free(&lc);

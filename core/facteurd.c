@@ -38,6 +38,7 @@
 #include <time.h>
 
 #include "backends/table_cache.h"
+#include "core/cli_check_place.h"
 #include "core/config.h"
 #include "core/control.h"
 #include "core/lib/strlist.h"
@@ -75,6 +76,16 @@ die(const char *fmt, const char *arg)
 {
 	log_write(NULL, SVC, LOG_LVL_FATAL, fmt, arg);
 	exit(1);
+}
+
+/* A configuration error, with the file and line of the setting it names
+ * (the words facteur check uses: core/cli_check_place.c). */
+static void
+die_placed(const struct config *c, const struct master_service *svc,
+	   struct errbuf *err)
+{
+	(void)config_place_error(err, c, svc);
+	die("%s", errbuf_str(err));
 }
 
 /* mkdir -p with mode 0700 for the parts it creates. */
@@ -500,6 +511,8 @@ daemon_reload(struct daemon *d, struct errbuf *why)
 
 			errbuf_clear(&me);
 			ms = managesieve_prepare(&d->srv, g->cfg, svc, &me);
+			if (ms == NULL)
+				(void)config_place_error(&me, g->cfg, svc);
 			if (ms == NULL && old == NULL) {
 				errbuf_set(&err, "%s", errbuf_str(&me));
 				goto refuse;
@@ -521,8 +534,10 @@ daemon_reload(struct daemon *d, struct errbuf *why)
 			continue;
 		l = smtpd_listener_prepare(&d->srv, g->cfg, svc,
 					   find_old_service(d, svc->service), &err);
-		if (l == NULL)
+		if (l == NULL) {
+			(void)config_place_error(&err, g->cfg, svc);
 			goto refuse;
+		}
 		nl = xrealloc(nl, (nnl + 1) * sizeof(*nl));
 		nl[nnl++] = l;
 	}
@@ -531,8 +546,10 @@ daemon_reload(struct daemon *d, struct errbuf *why)
 		goto refuse;
 	}
 	if (qmgr_reconfigure(d->qmgr, &g->s, g->rctx, qmgr_applied, g,
-			     &err) < 0)
+			     &err) < 0) {
+		(void)config_place_error(&err, g->cfg, NULL);
 		goto refuse;
+	}
 
 	/* Committed: nothing below refuses the new configuration. */
 	log_findings(&warnings, "reload: ");
@@ -983,7 +1000,7 @@ main(int argc, char **argv)
 								 svc, &err);
 
 			if (ms == NULL)
-				die("%s", errbuf_str(&err));
+				die_placed(g->cfg, svc, &err);
 			d.sieves = xrealloc(d.sieves,
 					    (d.nsieves + 1) * sizeof(*d.sieves));
 			d.sieves[d.nsieves++] = ms;
@@ -998,7 +1015,7 @@ main(int argc, char **argv)
 		}
 		l = smtpd_listener_new(&d.srv, g->cfg, svc, &err);
 		if (l == NULL)
-			die("%s", errbuf_str(&err));
+			die_placed(g->cfg, svc, &err);
 		d.listeners = xrealloc(d.listeners,
 				       (d.nlisteners + 1) * sizeof(*d.listeners));
 		d.listeners[d.nlisteners++] = l;
@@ -1054,10 +1071,10 @@ main(int argc, char **argv)
 		die("%s", "cannot start worker threads");
 	g->rctx = resolve_ctx_new(&g->s, &err);
 	if (g->rctx == NULL)
-		die("%s", errbuf_str(&err));
+		die_placed(g->cfg, NULL, &err);
 	d.srv.qmgr = d.qmgr = qmgr_new(d.base, d.srv.pool, &g->s, g->rctx, &err);
 	if (d.qmgr == NULL)
-		die("%s", errbuf_str(&err));
+		die_placed(g->cfg, NULL, &err);
 	if ((d.pickup = pickup_new(d.base, d.srv.pool, d.qmgr, &g->s,
 				   &err)) == NULL)
 		die("%s", errbuf_str(&err));
