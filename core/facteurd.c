@@ -970,6 +970,7 @@ main(int argc, char **argv)
 	if (log_open(g->s.syslog_name, g->s.maillog_file, d.log_stderr) < 0) {
 		fprintf(stderr, "facteurd: fatal: open maillog_file %s: %s\n",
 			g->s.maillog_file, strerror(errno));
+		gen_free(g);
 		return 1;
 	}
 	log_remember(g->s.maillog_file);
