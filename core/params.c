@@ -376,8 +376,8 @@ static const struct param_def table[] = {
 	IN(postscreen_pre_queue_limit, "$default_process_limit", 1),	/* clients screened at once */
 	S(postscreen_upstream_proxy_protocol, ""),	/* core/smtpd_listener.c */
 	SN(postscreen_forbidden_commands, "$smtpd_forbidden_commands"),	/* non-SMTP commands */
-	SL(postscreen_whitelist_interfaces, "static:all"),
-	SL(postscreen_allowlist_interfaces, "$postscreen_whitelist_interfaces"),
+	SN(postscreen_whitelist_interfaces, "static:all"),	/* old name of postscreen_allowlist_interfaces */
+	SN(postscreen_allowlist_interfaces, "$postscreen_whitelist_interfaces"),	/* local addresses where a client may become allowlisted (ALLOWLIST VETO elsewhere) */
 	TN(postscreen_command_time_limit, "300s", 's', 1),	/* dummy engine: idle limit */
 	SN(postscreen_helo_required, "$smtpd_helo_required"),	/* dummy engine: MAIL needs HELO/EHLO first (yes/no) */
 	SL(postscreen_tls_security_level, "$smtpd_tls_security_level"),

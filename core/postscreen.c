@@ -10,8 +10,15 @@
  * to be rejected ("enforce") goes to the dummy engine (postscreen_smtp.c);
  * the others are handed to smtpd_session_start.
  * Log lines are Postfix's (CONNECT, PREGREET, DNSBL rank, PASS NEW,
- * PASS OLD, HANGUP, DISCONNECT, ALLOWLISTED, DENYLISTED) under the
- * program name "postscreen".
+ * PASS OLD, HANGUP, DISCONNECT, ALLOWLISTED, DENYLISTED, ALLOWLIST VETO,
+ * "dnsblog reply timeout") under the program name "postscreen".
+ * postscreen_dnsbl_timeout: a list that has not answered by then does
+ * not count. postscreen_post_queue_limit: SMTP sessions behind the
+ * listener, then 421 4.3.2 at hand-off. postscreen_allowlist_interfaces:
+ * a client that connects to another local address (the socket's, or the
+ * one a PROXY header names) is screened but stays in the dummy engine
+ * and nothing is cached (it cannot become allowlisted there); a client
+ * already allowlisted (PASS OLD, access list) is handed off anywhere.
  * The cache is flushed to disk every PS_SYNC_EVERY seconds on a worker
  * (writes themselves do not fsync), and expired entries are removed in
  * bounded batches every postscreen_cache_cleanup_interval.
@@ -320,6 +327,20 @@ ps_parse(const struct config *cfg, const struct settings *st,
 		strlist_free(&f);
 	}
 	ps->dns_servers = xstrdup(st->facteur_dns_servers);
+	if (cf_str(cfg, "postscreen_allowlist_interfaces", &v, err) < 0)
+		goto fail;
+	while (*v == ' ' || *v == '\t' || *v == ',')
+		v++;
+	if (strcmp(v, "static:all") != 0) {
+		/* addresses, networks, !exclusions, /file, type:table */
+		errbuf_clear(&e);
+		ps->allow_ifaces = netlist_new(v, &e);
+		if (ps->allow_ifaces == NULL) {
+			errbuf_set(err, "postscreen_allowlist_interfaces: %s",
+				   errbuf_str(&e));
+			goto fail;
+		}
+	}
 	if (st->smtpd_tls_wrappermode) {
 		errbuf_set(err, "%s: postscreen cannot screen TLS-wrapped "
 			   "connections (smtpd_tls_wrappermode = yes): use an "
@@ -583,7 +604,7 @@ ps_cache_update(struct ps_conn *c)
 	char v[256];
 	struct errbuf err;
 
-	if (k == NULL)
+	if (k == NULL || c->veto)	/* no allowlist status from there */
 		return;
 	for (int i = 0; i < PS_T_N; i++)
 		if (c->pass[i] > last)
@@ -1026,7 +1047,8 @@ early_done(struct ps_conn *c)
 			if (c->pass[i] < t)
 				c->pass[i] = t;
 	}
-	if (c->enforce_reply == NULL && (allowlisted || !deep_todo(c, now))) {
+	if (c->enforce_reply == NULL && !c->veto &&
+	    (allowlisted || !deep_todo(c, now))) {
 		ps_cache_update(c);
 		if (ps_all_passed(c, now))
 			ps_log(c, "PASS NEW [%s]:%s", c->addr, c->port);
@@ -1040,7 +1062,7 @@ early_done(struct ps_conn *c)
 
 void
 postscreen_accept(struct postscreen *ps, int fd, const struct sockaddr *sa,
-		  int salen)
+		  int salen, const struct sockaddr *local)
 {
 	struct ps_conn *c = xcalloc(1, sizeof(*c));
 	struct netlist_addr na;
@@ -1068,7 +1090,14 @@ postscreen_accept(struct postscreen *ps, int fd, const struct sockaddr *sa,
 	else if (sa->sa_family == AF_INET6)
 		snprintf(c->port, sizeof(c->port), "%u",
 			 ntohs(((const struct sockaddr_in6 *)sa)->sin6_port));
-	if (getsockname(fd, (struct sockaddr *)&ls, &lslen) == 0 &&
+	if (local != NULL) {	/* named by the PROXY header */
+		memcpy(&ls, local, local->sa_family == AF_INET6
+		       ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
+		lslen = sizeof(ls);
+	} else if (getsockname(fd, (struct sockaddr *)&ls, &lslen) != 0) {
+		ls.ss_family = AF_UNSPEC;
+	}
+	if (ls.ss_family != AF_UNSPEC &&
 	    netlist_addr_from_sockaddr((struct sockaddr *)&ls, &na) == 0) {
 		netlist_addr_format(&na, laddr, sizeof(laddr));
 		snprintf(lport, sizeof(lport), "%u", ls.ss_family == AF_INET
@@ -1132,6 +1161,18 @@ postscreen_accept(struct postscreen *ps, int fd, const struct sockaddr *sa,
 		ps_log(c, "PASS OLD [%s]:%s", c->addr, c->port);
 		handoff(c);
 		return;
+	}
+	if (ps->allow_ifaces != NULL) {
+		struct errbuf err;
+
+		errbuf_clear(&err);
+		/* no local address, or a table that fails: no allowlisting */
+		if (ls.ss_family == AF_UNSPEC ||
+		    netlist_match(ps->allow_ifaces, (struct sockaddr *)&ls,
+				  &err) != 1) {
+			c->veto = true;
+			ps_log(c, "ALLOWLIST VETO [%s]:%s", c->addr, c->port);
+		}
 	}
 	c->todo[PS_T_PREGREET] = c->pass[PS_T_PREGREET] <= now;
 	c->todo[PS_T_DNSBL] = ps->dnsbl.nsites > 0 && c->pass[PS_T_DNSBL] <= now;
@@ -1200,6 +1241,8 @@ postscreen_free(struct postscreen **pp)
 	free(ps->access_tables);
 	if (ps->dnsbl_reply_map)
 		table_close(&ps->dnsbl_reply_map);
+	if (ps->allow_ifaces)
+		netlist_free(&ps->allow_ifaces);
 	strlist_free(&ps->access);
 	strlist_free(&ps->forbidden);
 	ps_dnsbl_free(&ps->dnsbl);

@@ -35,9 +35,11 @@ int postscreen_check_config(const struct config *cfg,
 			    struct errbuf *err);
 /* Closes every connection still being screened. */
 void postscreen_free(struct postscreen **pp);
-/* The accept hook: screens the client, then starts an SMTP session. */
+/* The accept hook: screens the client, then starts an SMTP session.
+ * local: the server address the client connected to when a PROXY header
+ * named it, else NULL (the socket's own address is used). */
 void postscreen_accept(struct postscreen *ps, int fd, const struct sockaddr *sa,
-		       int salen);
+		       int salen, const struct sockaddr *local);
 /* Connections being screened (not counting those handed to smtpd). */
 unsigned postscreen_active(const struct postscreen *ps);
 

@@ -20,6 +20,7 @@ struct bufferevent;
 struct event;
 struct dns;
 struct kvstore;
+struct netlist;
 struct table;
 struct smtpd_listener;
 
@@ -60,6 +61,9 @@ struct postscreen {
 	char           *cache_path;	/* NULL: no cache */
 	char           *dns_servers;
 	long long       map_size;
+	/* postscreen_allowlist_interfaces: local addresses where a client
+	   may become allowlisted (NULL: all, the static:all default) */
+	struct netlist *allow_ifaces;
 	/* opened at the first connection */
 	struct kvstore *cache;
 	bool            cache_failed, dns_failed;
@@ -109,6 +113,9 @@ struct ps_conn {
 	bool             tls_pending;	/* 220 to STARTTLS queued */
 	bool             in_tls;
 	bool             done;		/* closed or handed off */
+	bool             veto;		/* connected to a local address not in
+					   postscreen_allowlist_interfaces:
+					   never handed off, nothing cached */
 };
 
 /* postscreen.c */

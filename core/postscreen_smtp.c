@@ -264,7 +264,7 @@ do_rcpt(struct ps_conn *c, const char *arg)
 	if (ps->barenl_enable && c->pass[PS_T_BARENL] <= now)
 		c->pass[PS_T_BARENL] = now + (time_t)ps->barenl_ttl;
 	ps_cache_update(c);
-	if (ps_all_passed(c, now))
+	if (!c->veto && ps_all_passed(c, now))
 		ps_log(c, "PASS NEW [%s]:%s", c->addr, c->port);
 	reply(c, "450 4.3.2 Service currently unavailable");
 	noqueue(c, "450 4.3.2 Service currently unavailable", rcpt);

@@ -99,13 +99,14 @@ listener_idle(const struct smtpd_listener *l)
 	    (l->ps == NULL || postscreen_active(l->ps) == 0);
 }
 
-/* A client accepted: screening first on a postscreen line, else SMTP. */
+/* A client accepted: screening first on a postscreen line, else SMTP.
+ * local: the server address a PROXY header named (NULL: the socket's). */
 static void
 listener_dispatch(struct smtpd_listener *l, int fd, const struct sockaddr *sa,
-		  int salen)
+		  int salen, const struct sockaddr *local)
 {
 	if (l->ps != NULL)	/* master.cf "postscreen": screening first */
-		postscreen_accept(l->ps, fd, sa, salen);
+		postscreen_accept(l->ps, fd, sa, salen, local);
 	else
 		smtpd_session_start(l, fd, sa, salen);
 }
@@ -214,11 +215,13 @@ proxy_read(evutil_socket_t fd, short what, void *arg)
 		int peerlen = p->peerlen;
 
 		proxy_free(p, 0);
-		listener_dispatch(l, fd, (struct sockaddr *)&peer, peerlen);
+		listener_dispatch(l, fd, (struct sockaddr *)&peer, peerlen,
+				  NULL);
 	} else {
 		proxy_free(p, 0);
 		listener_dispatch(l, fd, (struct sockaddr *)&pi.src,
-				  (int)pi.srclen);
+				  (int)pi.srclen, pi.dstlen > 0
+				  ? (struct sockaddr *)&pi.dst : NULL);
 	}
 	/* l may be gone now (a retired listener whose only client was
 	 * refused); else smtpd_listener_sweep frees it when idle. */
@@ -234,7 +237,7 @@ listener_accept(struct evconnlistener *evl, evutil_socket_t fd,
 	struct netlist_addr a;
 
 	if (!l->proxy) {
-		listener_dispatch(l, fd, sa, salen);
+		listener_dispatch(l, fd, sa, salen, NULL);
 		return;
 	}
 	if (l->nsessions + l->nproxies >= l->max_sessions) {

@@ -398,6 +398,8 @@ def test_bad_values_fail_startup(facteurd):
             ("postscreen_dnsbl_sites", "zen.test*x", r"bad weight"),
             ("postscreen_access_list", "permit_nothing",
              r"postscreen_access_list: unknown item"),
+            ("postscreen_allowlist_interfaces", "!300.1.2.3, static:all",
+             r"postscreen_allowlist_interfaces: .*300\.1\.2\.3"),
             # haproxy works (test_proxy.py); other values do not
             ("postscreen_upstream_proxy_protocol", "nginx",
              r"postscreen_upstream_proxy_protocol = nginx: unsupported")]:
@@ -769,3 +771,39 @@ def test_dnsbl_timeout_ignores_late_answers(facteurd):
                       r"for zen\.test$")
         ps.d.wait_log(r"PASS NEW \[127\.0\.0\.26\]")
         assert "DNSBL rank" not in ps.log()
+
+
+def test_allowlist_interfaces(facteurd):
+    """postscreen_allowlist_interfaces: a client that connects to a local
+    address not in the list (a backup MX) is screened but never handed to
+    smtpd nor cached as passed (ALLOWLIST VETO, 450 at RCPT); once it
+    passed on a listed address, it is PASS OLD everywhere."""
+    backup, primary = free_port(), free_port()
+    d = facteurd(main_cf={"smtpd_relay_restrictions": RELAY,
+                          "postscreen_greet_wait": "1s",
+                          "postscreen_whitelist_interfaces":
+                              "!127.0.0.1, static:all"},
+                 extra_master_cf="127.0.0.1:%d inet n - n - 1 postscreen\n"
+                                 "127.0.0.2:%d inet n - n - 1 postscreen\n"
+                                 % (backup, primary))
+    for _ in range(2):                  # not remembered: screened again
+        with SMTPConn("127.0.0.1", backup, source="127.0.0.31") as c:
+            teaser_then_full(c)
+            assert not is_smtpd(c)      # the dummy engine
+            check(rcpt(c), 450, "4.3.2", r"Service currently unavailable$")
+    log = d.log()
+    assert len(re.findall(r"ALLOWLIST VETO \[127\.0\.0\.31\]:\d+", log)) == 2
+    assert "PASS NEW [127.0.0.31]" not in log, log
+    with SMTPConn("127.0.0.2", primary, source="127.0.0.31") as c:
+        teaser_then_full(c)
+        assert is_smtpd(c)
+    d.wait_log(r"PASS NEW \[127\.0\.0\.31\]")
+    with SMTPConn("127.0.0.1", backup, source="127.0.0.31") as c:
+        check(c.reply(5), 220)
+        assert is_smtpd(c)
+    d.wait_log(r"PASS OLD \[127\.0\.0\.31\]")
+    assert len(re.findall(r"ALLOWLIST VETO", d.log())) == 2
+    # the mynetworks / access list allowlist is not vetoed
+    with SMTPConn("127.0.0.1", backup) as c:
+        check(c.reply(5), 220)
+        assert is_smtpd(c)

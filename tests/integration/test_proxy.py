@@ -446,3 +446,31 @@ def test_postscreen_behind_proxy_access_list_and_dnsbl(ps_lb):
         c.send(v2_local())
         check(c.reply(5), 220)
     ps_lb.wait_log(r"ALLOWLISTED \[127\.0\.0\.1\]:\d+")
+
+
+def test_allowlist_interfaces_behind_proxy(facteurd):
+    # The server address that counts is the one the header names (the
+    # balancer's public addresses), and CONNECT logs it, as Postfix does.
+    port = free_port()
+    d = facteurd(start=False, main_cf={
+        "postscreen_greet_wait": "1s",
+        "postscreen_allowlist_interfaces": "!203.0.113.9, static:all"})
+    d.master_cf += ("127.0.0.1:%d inet n - n - 1 postscreen "
+                    "-o postscreen_upstream_proxy_protocol=haproxy\n" % port)
+    d.write_config()
+    d.start()
+    with SMTPConn(d.host, port) as c:
+        c.send(v1("198.51.100.31", dst="203.0.113.9", sport=4449, dport=25))
+        teaser_then_full(c)
+        assert not is_smtpd(c)
+    d.wait_log(r"CONNECT from \[198\.51\.100\.31\]:4449 to "
+               r"\[203\.0\.113\.9\]:25$")
+    d.wait_log(r"ALLOWLIST VETO \[198\.51\.100\.31\]:4449")
+    with SMTPConn(d.host, port) as c:
+        c.send(v2_inet("198.51.100.31", dst="203.0.113.8", sport=4450))
+        teaser_then_full(c)
+        assert is_smtpd(c)
+    d.wait_log(r"CONNECT from \[198\.51\.100\.31\]:4450 to "
+               r"\[203\.0\.113\.8\]:25$")
+    d.wait_log(r"PASS NEW \[198\.51\.100\.31\]:4450")
+    assert len(re.findall("ALLOWLIST VETO", d.log())) == 1
