@@ -34,6 +34,7 @@
 #include "core/resolve.h"
 #include "core/smtpd_listener.h"
 #include "core/smtpd_server.h"
+#include "core/status_http.h"
 
 /* ---- certificate dates (facteurd loads an expired one without a word) ---- */
 
@@ -231,6 +232,12 @@ cli_check_daemon(const struct config *c, const struct settings *s,
 	}
 	if (nsmtpd == 0) {
 		report(arg, NULL, "no smtpd service in master.cf: nothing to do");
+		errors++;
+	}
+	errbuf_clear(&err);
+	if (s->facteur_metrics_listen[0] != '\0' &&
+	    status_http_check(s->facteur_metrics_listen, &err) < 0) {
+		report(arg, NULL, errbuf_str(&err));
 		errors++;
 	}
 	/* the queue manager, with the resolver it delivers by */

@@ -1025,7 +1025,7 @@ main(int argc, char **argv)
 		die("%s", "no smtpd service in master.cf: nothing to do");
 	if (g->s.facteur_metrics_listen[0] != '\0' &&
 	    (d.http = status_http_new(g->s.facteur_metrics_listen, &err)) == NULL)
-		die("%s", errbuf_str(&err));
+		die_placed(g->cfg, NULL, &err);
 
 	drop_privileges(&g->s, g->s.queue_directory);
 	check_owner_maps(&g->s);

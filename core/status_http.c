@@ -177,14 +177,15 @@ http_accept(struct evconnlistener *lev, evutil_socket_t fd,
 	bufferevent_enable(c->bev, EV_READ);
 }
 
-struct status_http *
-status_http_new(const char *spec, struct errbuf *err)
+/* The address of a facteur_metrics_listen value (freeaddrinfo it), or
+ * NULL + err: status_http_new and status_http_check. */
+static struct addrinfo *
+metrics_addr(const char *spec, struct errbuf *err)
 {
 	struct addrinfo hints, *res = NULL;
 	char host[256], port[32];
 	const char *colon = strrchr(spec, ':');
-	struct status_http *h;
-	int fd, on = 1, rc;
+	int rc;
 
 	if (colon == NULL) {
 		snprintf(host, sizeof(host), "127.0.0.1");
@@ -213,6 +214,29 @@ status_http_new(const char *spec, struct errbuf *err)
 			   "numeric [host:]port)", spec, gai_strerror(rc));
 		return NULL;
 	}
+	return res;
+}
+
+int
+status_http_check(const char *spec, struct errbuf *err)
+{
+	struct addrinfo *res = metrics_addr(spec, err);
+
+	if (res == NULL)
+		return -1;
+	freeaddrinfo(res);
+	return 0;
+}
+
+struct status_http *
+status_http_new(const char *spec, struct errbuf *err)
+{
+	struct addrinfo *res = metrics_addr(spec, err);
+	struct status_http *h;
+	int fd, on = 1;
+
+	if (res == NULL)
+		return NULL;
 	fd = socket(res->ai_family, SOCK_STREAM, 0);
 	if (fd < 0 ||
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) < 0 ||

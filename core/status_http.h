@@ -21,6 +21,8 @@ typedef void status_http_handler(void *arg, struct status_http_conn *c);
 
 /* Binds spec (before the privilege drop). NULL + err. */
 struct status_http *status_http_new(const char *spec, struct errbuf *err);
+/* facteur check: spec parsed as status_http_new does, nothing bound. */
+int status_http_check(const char *spec, struct errbuf *err);
 /* Starts serving on base. */
 void status_http_start(struct status_http *h, struct event_base *base,
 		       status_http_handler *handler, void *arg);

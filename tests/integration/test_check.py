@@ -76,6 +76,7 @@ CASES = [
     ("smtp_tls_security_level", "sometimes", {}),
     ("smtp_sasl_security_options", "noanonymous, nosuch", {}),
     ("facteur_dns_servers", "not an address", {}),
+    ("facteur_metrics_listen", "localhost:9100", {}),
 ]
 
 
