@@ -334,3 +334,36 @@ def test_reload_refusal_says_what_check_says(facteurd):
     assert r.returncode == 0, out(r)
     with d.connect() as c:
         check_reply(c.cmd("EHLO client.test"), 250)
+
+
+def test_quickstart_passes(tmp_path):
+    """contrib/examples/quickstart, placed as run.sh places it."""
+    import pwd
+    import harness
+    here = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                        "..", "..", "contrib", "examples", "quickstart")
+    run = str(tmp_path / "run")
+    user = None
+    uid, gid = os.getuid(), os.getgid()
+    if os.geteuid() == 0:
+        user = harness.TEST_MAIL_OWNER
+        pw = pwd.getpwnam(user)
+        uid, gid = pw.pw_uid, pw.pw_gid
+    for sub in ("conf", "queue", "mail"):
+        os.makedirs(os.path.join(run, sub))
+    for f in ("main.cf", "master.cf", "vmailbox", "valias"):
+        text = open(os.path.join(here, f)).read()
+        text = text.replace("@RUNDIR@", run).replace(
+            "@UID@", str(uid)).replace("@GID@", str(gid))
+        if f == "main.cf" and user:
+            text += "\nmail_owner = %s\n" % user
+        with open(os.path.join(run, "conf", f), "w") as fh:
+            fh.write(text)
+    if user:
+        for sub in ("queue", "mail"):
+            os.chown(os.path.join(run, sub), uid, gid)
+    r = subprocess.run([harness.bin_path("facteur"), "-c",
+                        os.path.join(run, "conf"), "check"],
+                       capture_output=True, timeout=30)
+    assert r.returncode == 0, out(r)
+    assert "error" not in out(r), out(r)
