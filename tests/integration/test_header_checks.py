@@ -7,6 +7,8 @@ delivered file, and each action is logged as Postfix's cleanup logs it.
 """
 import os
 
+import pytest
+
 from harness import check, dot_stuff, make_msg
 
 RCPT = "alice@example.test"
@@ -55,18 +57,18 @@ def test_header_reject(facteurd):
     d.wait_files(RCPT, 1)
 
 
-def test_header_reject_default_text_pcre(facteurd):
-    d = start(facteurd, header="/^X-Mailer: (spam|junk)tool/ REJECT\n",
-              kind="pcre")
-    r = transact(d, make_msg("x", extra_headers=b"X-Mailer: junktool 1.0\r\n"))
-    check(r, 550, "5.7.1", r"message content rejected")
-    assert d.files(RCPT) == []
-
-
-def test_folded_header(facteurd):
-    d = start(facteurd, header="/^Subject: first.*second/ REJECT folded\n")
-    r = transact(d, make_msg("first\r\n\tsecond"))
-    check(r, 550, "5.7.1", r"folded")
+@pytest.mark.parametrize("rule,kind,msg,text", [
+    # pcre, and REJECT without a text
+    ("/^X-Mailer: (spam|junk)tool/ REJECT\n", "pcre",
+     make_msg("x", extra_headers=b"X-Mailer: junktool 1.0\r\n"),
+     r"message content rejected"),
+    # a folded header is matched unfolded
+    ("/^Subject: first.*second/ REJECT folded\n", "regexp",
+     make_msg("first\r\n\tsecond"), r"folded"),
+], ids=["default_text_pcre", "folded_header"])
+def test_header_reject_550(facteurd, rule, kind, msg, text):
+    d = start(facteurd, header=rule, kind=kind)
+    check(transact(d, msg), 550, "5.7.1", text)
     assert d.files(RCPT) == []
 
 
