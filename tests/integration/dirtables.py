@@ -64,8 +64,7 @@ def rcpt(d, addr):
         return c.cmd("RCPT TO:<%s>" % addr)
 
 
-def mid(msg):
-    return re.search(rb"(?im)^Message-ID:\s*(\S+)", msg).group(1).decode()
+mid = harness.msgid_of
 
 
 def delivered(d, addr, m):

@@ -237,6 +237,11 @@ def make_msg(subject="test", body=b"Hello.\r\n", sender="sender@example.net",
     return hdr.encode("utf-8") + extra_headers + b"\r\n" + body
 
 
+def msgid_of(msg):
+    """The Message-ID of a message (bytes), as make_msg wrote it."""
+    return re.search(rb"(?im)^Message-ID:\s*(\S+)", msg).group(1).decode()
+
+
 def dot_stuff(msg):
     """Dot-stuffs a CRLF message and appends the end-of-data marker."""
     lines = msg.split(b"\r\n")

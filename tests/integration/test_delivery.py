@@ -10,14 +10,9 @@ import time
 
 import pytest
 
-from harness import check, dot_stuff, make_msg, queue_id_of, to_lf
+from harness import check, dot_stuff, make_msg, msgid_of, queue_id_of, to_lf
 
 EIGHTBIT = bytes(range(0x80, 0x100))
-
-
-def msgid_of(msg):
-    m = re.search(rb"(?im)^Message-ID:\s*(\S+)", msg)
-    return m.group(1).decode()
 
 
 def send_raw(d, rcpts, wire, sender="sender@example.net", helo="EHLO"):

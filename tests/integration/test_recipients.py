@@ -3,16 +3,11 @@ test_recipients.py - who gets a message: virtual mailboxes, aliases
 (fan-out, chains, catch-all, duplicates, loops), recipient_delimiter,
 case-insensitivity, unknown users.
 """
-import re
 import time
 
 import pytest
 
-from harness import check, dot_stuff, make_msg, to_lf
-
-
-def msgid_of(msg):
-    return re.search(rb"(?im)^Message-ID:\s*(\S+)", msg).group(1).decode()
+from harness import check, dot_stuff, make_msg, msgid_of, to_lf
 
 
 def settle(d):

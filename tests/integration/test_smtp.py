@@ -10,7 +10,7 @@ import time
 import pytest
 
 import harness
-from harness import check, dot_stuff, make_msg, queue_id_of, to_lf
+from harness import check, dot_stuff, make_msg, msgid_of, queue_id_of, to_lf
 
 
 def test_pipelined_envelope_replies_in_order(mx):
@@ -31,19 +31,12 @@ def test_pipelined_envelope_replies_in_order(mx):
         qid = queue_id_of(check(c.reply(), 250, "2.0.0"))
         check(c.reply(), 221, "2.0.0")
         assert c.expect_closed()
-    mid = make_msg_id(msg)
+    mid = msgid_of(msg)
     for rcpt in ("alice@example.test", "bob@example.test"):
         got = mx.wait_msgid(rcpt, mid)
         assert len(got) == 1
         assert got[0].content.endswith(to_lf(msg))
         assert qid in got[0].field("Received")
-
-
-def make_msg_id(msg):
-    for line in msg.split(b"\r\n"):
-        if line.lower().startswith(b"message-id:"):
-            return line.split(b":", 1)[1].strip().decode()
-    raise AssertionError("no Message-ID")
 
 
 def test_pipelined_transactions_back_to_back(mx):
@@ -69,8 +62,8 @@ def test_pipelined_transactions_back_to_back(mx):
         q2 = queue_id_of(check(c.reply(), 250, "2.0.0"))
         check(c.reply(), 221)
     assert q1 != q2
-    mx.wait_msgid("carol@example.test", make_msg_id(m1))
-    mx.wait_msgid("carol@example.test", make_msg_id(m2))
+    mx.wait_msgid("carol@example.test", msgid_of(m1))
+    mx.wait_msgid("carol@example.test", msgid_of(m2))
 
 
 # ------------------------------------------------------------------ BDAT
@@ -87,7 +80,7 @@ def test_bdat_chunks(mx):
         c.send(b"BDAT %d LAST\r\n" % len(b) + b)
         qid = queue_id_of(check(c.reply(), 250, "2.0.0"))
         check(c.cmd("QUIT"), 221)
-    got = mx.wait_msgid("alice@example.test", make_msg_id(msg))
+    got = mx.wait_msgid("alice@example.test", msgid_of(msg))
     assert len(got) == 1
     # BDAT content is not dot-stuffed: ".dot line" arrives unchanged.
     assert got[0].content == to_lf(msg), got[0].raw
@@ -116,7 +109,7 @@ def test_bdat_pipelined_with_zero_last(mx):
         check(c.reply(), 250, "2.0.0")
         check(c.reply(), 250, "2.0.0", "queued as")
         check(c.reply(), 221)
-    got = mx.wait_msgid("bob@example.test", make_msg_id(msg))
+    got = mx.wait_msgid("bob@example.test", msgid_of(msg))
     assert got[0].content == to_lf(msg)
 
 
@@ -187,7 +180,7 @@ def test_size_limit_during_data(mx):
         check(c.cmd("DATA"), 354)
         c.send(dot_stuff(small))
         check(c.reply(), 250, "2.0.0")
-    mx.wait_msgid("bob@example.test", make_msg_id(small))
+    mx.wait_msgid("bob@example.test", msgid_of(small))
     assert not [d for d in mx.delivered("bob@example.test")
                 if b"Subject: too-big" in d.raw]
     assert len(mx.files("bob@example.test")) == before + 1
@@ -197,7 +190,7 @@ def test_message_under_size_limit_is_delivered(mx):
     filler = (b"z" * 78 + b"\r\n") * 10000          # 800 kB
     msg = make_msg("big-but-ok", to="carol@example.test", body=filler)
     mx.send("sender@example.net", "carol@example.test", msg)
-    got = mx.wait_msgid("carol@example.test", make_msg_id(msg))
+    got = mx.wait_msgid("carol@example.test", msgid_of(msg))
     assert got[0].content == to_lf(msg)
 
 
@@ -246,7 +239,7 @@ def test_long_content_line_is_kept(mx):
     msg = make_msg("long-line", to="carol@example.test",
                    body=b"before\r\n" + line + b"\r\nafter\r\n")
     mx.send("sender@example.net", "carol@example.test", msg)
-    got = mx.wait_msgid("carol@example.test", make_msg_id(msg))
+    got = mx.wait_msgid("carol@example.test", msgid_of(msg))
     assert got[0].content == to_lf(msg)
 
 
@@ -305,7 +298,7 @@ def test_smtplib_client(mx):
         assert s.has_extn("size") and s.esmtp_features["size"] == "1048576"
         refused = s.sendmail("sender@example.net", ["bob@example.test"], msg)
         assert refused == {}
-    got = mx.wait_msgid("bob@example.test", make_msg_id(msg))
+    got = mx.wait_msgid("bob@example.test", msgid_of(msg))
     assert got[0].content == to_lf(msg)
 
 
@@ -338,7 +331,7 @@ def test_idle_sessions_do_not_block_others(mx):
         t0 = time.time()
         mx.send("sender@example.net", "carol@example.test", msg)
         assert time.time() - t0 < 5
-        mx.wait_msgid("carol@example.test", make_msg_id(msg))
+        mx.wait_msgid("carol@example.test", msgid_of(msg))
         # The idle ones are still served.
         for c in idle[::10]:
             check(c.cmd("NOOP"), 250)
