@@ -67,10 +67,6 @@ def rcpt(d, addr):
 mid = harness.msgid_of
 
 
-def delivered(d, addr, m):
-    return [x for x in d.delivered(addr) if x.header("Message-ID") == m]
-
-
 def until_code(attempt, want, waiting, timeout=15):
     """Calls attempt() until its reply has code want (servers come back
     after a back-off); any code but want and waiting fails at once."""

@@ -604,12 +604,16 @@ class Daemon:
                                                      self.diagnostics()))
         return [Delivered(p) for p in files]
 
+    def delivered_msgid(self, addr, msgid):
+        """The files delivered to addr so far whose Message-ID is msgid."""
+        return [d for d in self.delivered(addr)
+                if d.header("Message-ID") == msgid]
+
     def wait_msgid(self, addr, msgid, timeout=DELIVERY_TIMEOUT):
         """The delivered file(s) of addr whose Message-ID is msgid."""
         deadline = time.time() + timeout
         while True:
-            found = [d for d in self.delivered(addr)
-                     if d.header("Message-ID") == msgid]
+            found = self.delivered_msgid(addr, msgid)
             if found or time.time() > deadline:
                 break
             time.sleep(0.02)

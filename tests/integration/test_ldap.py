@@ -26,7 +26,7 @@ import pytest
 
 import dirtables
 import harness
-from dirtables import auth, delivered, mid, rcpt, until_code
+from dirtables import auth, mid, rcpt, until_code
 from harness import check, make_msg
 from test_auth import ARGON2ID, FAIL, b64, tls_session
 from test_tls import cert  # noqa: F401 (fixture)
@@ -214,9 +214,9 @@ def test_mailbox_alternate_address_and_lists_delivered(mx):
     assert mx.wait_queue_empty(timeout=15) == []
     # alice via her alternate address and via all -> team: one copy each
     # address (Postfix removes duplicates of the final recipient).
-    assert len(delivered(mx, "alice@hosted.test", m)) == 1
-    assert len(delivered(mx, "bob@hosted.test", m)) == 1
-    assert len(delivered(mx, "carol@hosted.test", m)) == 1
+    assert len(mx.delivered_msgid("alice@hosted.test", m)) == 1
+    assert len(mx.delivered_msgid("bob@hosted.test", m)) == 1
+    assert len(mx.delivered_msgid("carol@hosted.test", m)) == 1
 
 
 def test_alias_domain_and_catchall_delivered(mx):

@@ -17,7 +17,7 @@ import pytest
 
 import dirtables
 import harness
-from dirtables import auth, delivered, mid, rcpt
+from dirtables import auth, mid, rcpt
 from harness import check, make_msg
 from test_auth import ARGON2ID, FAIL
 from test_tls import cert  # noqa: F401 (fixture)
@@ -86,9 +86,9 @@ def test_mailbox_alias_alias_domain_catchall_delivered(mx):
     b = mx.wait_msgid("bob@hosted.test", m)
     c = mx.wait_msgid("carol@second.test", m)
     assert mx.wait_queue_empty(timeout=15) == []
-    a = delivered(mx, "alice@hosted.test", m)
-    b = delivered(mx, "bob@hosted.test", m)
-    c = delivered(mx, "carol@second.test", m)
+    a = mx.delivered_msgid("alice@hosted.test", m)
+    b = mx.delivered_msgid("bob@hosted.test", m)
+    c = mx.delivered_msgid("carol@second.test", m)
     assert len(a) == 1 and len(b) == 1 and len(c) == 1
     assert a[0].field("Delivered-To") == "alice@hosted.test"
     assert c[0].field("Delivered-To") == "carol@second.test"

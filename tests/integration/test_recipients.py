@@ -24,10 +24,6 @@ def send(d, subject, rcpt, rcpts=None):
     return msg, msgid_of(msg)
 
 
-def with_msgid(d, addr, mid):
-    return [x for x in d.delivered(addr) if x.header("Message-ID") == mid]
-
-
 def test_unknown_user_rejected(mx):
     with mx.session() as c:
         check(c.cmd("MAIL FROM:<sender@example.net>"), 250)
@@ -42,8 +38,8 @@ def test_multi_recipient_written_once_per_mailbox(mx):
     a = mx.wait_msgid("alice@example.test", mid)
     b = mx.wait_msgid("bob@example.test", mid)
     settle(mx)
-    a = with_msgid(mx, "alice@example.test", mid)
-    b = with_msgid(mx, "bob@example.test", mid)
+    a = mx.delivered_msgid("alice@example.test", mid)
+    b = mx.delivered_msgid("bob@example.test", mid)
     assert len(a) == 1 and len(b) == 1
     assert a[0].field("Delivered-To") == "alice@example.test"
     assert b[0].field("Delivered-To") == "bob@example.test"
@@ -56,7 +52,7 @@ def test_alias_fan_out(mx):
         got = mx.wait_msgid(user + "@example.test", mid)
     settle(mx)
     for user in ("alice", "bob"):
-        got = with_msgid(mx, user + "@example.test", mid)
+        got = mx.delivered_msgid(user + "@example.test", mid)
         assert len(got) == 1, user
         assert got[0].field("X-Original-To") == "team@example.test"
         assert got[0].field("Delivered-To") == user + "@example.test"
@@ -113,7 +109,7 @@ def test_duplicate_alias_targets_delivered_once(mx):
     mx.wait_msgid("alice@example.test", mid)
     settle(mx)
     time.sleep(0.3)
-    assert len(with_msgid(mx, "alice@example.test", mid)) == 1
+    assert len(mx.delivered_msgid("alice@example.test", mid)) == 1
 
 
 def test_same_recipient_twice_delivered_once(mx):
@@ -122,7 +118,7 @@ def test_same_recipient_twice_delivered_once(mx):
     mx.wait_msgid("bob@example.test", mid)
     settle(mx)
     time.sleep(0.3)
-    assert len(with_msgid(mx, "bob@example.test", mid)) == 1
+    assert len(mx.delivered_msgid("bob@example.test", mid)) == 1
 
 
 def test_alias_loop_does_not_hang_or_crash(mx):
