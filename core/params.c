@@ -234,7 +234,7 @@ static const struct param_def table[] = {
 	SN(smtpd_sender_login_maps, ""),
 	B(broken_sasl_auth_clients, "no"),
 	/* restrictions and limits */
-	SL(smtpd_end_of_data_restrictions, ""),
+	SN(smtpd_end_of_data_restrictions, ""),
 	SL(smtpd_etrn_restrictions, ""),
 	SN(smtpd_restriction_classes, ""),
 	SL(smtpd_discard_ehlo_keywords, ""),

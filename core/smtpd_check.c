@@ -36,6 +36,7 @@
 #define NAME_SENDER	"Sender address"
 #define NAME_RCPT	"Recipient address"
 #define NAME_DATA	"Data command"
+#define NAME_EOD	"End-of-data"
 
 #define RECURSION_MAX	100
 #define REPLY_MAX	510
@@ -181,6 +182,7 @@ struct smtpd_check_conf {
 	bool               sasl_enable;		/* smtpd_sasl_auth_enable */
 	struct greylist   *greylist;		/* check_greylist */
 	bool               delay_reject;	/* smtpd_delay_reject */
+	char              *queue_dir;	/* unix:private/x is relative to it */
 };
 
 /* ---- actions ---- */
@@ -458,13 +460,28 @@ compile_list(const char *param, const char *value,
 					r->table_blocking = true;
 			} else {
 				struct errbuf perr;
+				char *rel = NULL;
 
 				errbuf_clear(&perr);
-				it->policy = policy_svc_new(a,
+				/* Postfix: a relative unix: path names a
+				 * socket under queue_directory
+				 * (unix:private/policyd-spf). */
+				if (strncasecmp(a, "unix:", 5) == 0 &&
+				    a[5] != '/' && a[5] != '\0' && o->conf &&
+				    o->conf->queue_dir != NULL) {
+					size_t rl = strlen(o->conf->queue_dir) +
+						    strlen(a) + 2;
+
+					rel = xmalloc(rl);
+					snprintf(rel, rl, "unix:%s/%s",
+						 o->conf->queue_dir, a + 5);
+				}
+				it->policy = policy_svc_new(rel ? rel : a,
 					o->conf ? o->conf->policy_timeout : 100,
 					o->conf ? o->conf->policy_tries : 2,
 					o->conf ? o->conf->policy_retry_delay : 1,
 					&perr);
+				free(rel);
 				if (it->policy == NULL) {
 					errbuf_set(err, "%s: %s", param,
 						   errbuf_str(&perr));
@@ -1301,7 +1318,8 @@ check_policy(struct ev *e, const struct item *it, const char *reply_name,
 	enum smtpd_check_result r;
 	char num[32];
 	char *rcpt = f->rcpt ? addr_key(f->rcpt) : NULL;
-	bool at_data = f->where && strcmp(f->where, "DATA") == 0;
+	bool at_data = f->where && (strcmp(f->where, "DATA") == 0 ||
+				    strcmp(f->where, "END-OF-MESSAGE") == 0);
 
 	buf_init(&req, 64 * 1024);
 	buf_init(&action, 0);
@@ -2316,6 +2334,25 @@ smtpd_check_data(const struct smtpd_check_lists *l,
 	return st;
 }
 
+enum smtpd_check_result
+smtpd_check_eod(const struct smtpd_check_lists *l,
+		const struct smtpd_check_facts *f, struct buf *reply,
+		struct smtpd_check_actions *act)
+{
+	struct ev e;
+	enum smtpd_check_result st;
+
+	ev_init(&e, l->conf, f, reply, act);
+	st = eval_top(&e, l->eod, "END-OF-MESSAGE", NAME_EOD);
+	ev_deinit(&e);
+	if (!stop(st) && e.dip_active) {
+		buf_reset(reply);
+		buf_puts(reply, e.dip);
+		return SMTPD_CHECK_DEFER;
+	}
+	return st;
+}
+
 /* ---- configuration ---- */
 
 static int
@@ -2382,6 +2419,7 @@ conf_free(struct smtpd_check_conf **cp)
 	free(c->null_key);
 	free(c->delim);
 	free(c->policy_default_action);
+	free(c->queue_dir);
 	policy_dns_free(&c->dns);
 	table_close(&c->rbl_reply_maps);
 	free(c->def_rbl_reply);
@@ -2437,6 +2475,8 @@ smtpd_check_lists_compile(struct smtpd_check_lists *l, const struct config *c,
 	cf->null_key = xstrdup(v && *v ? v : "<>");
 	v = config_get(c, "recipient_delimiter");
 	cf->delim = xstrdup(v ? v : "");
+	v = config_get(c, "queue_directory");
+	cf->queue_dir = v && *v ? xstrdup(v) : NULL;
 	strlist_init(&pdms);
 	v = config_get(c, "parent_domain_matches_subdomains");
 	if (v != NULL && strlist_split(&pdms, v) == 0)
@@ -2550,6 +2590,8 @@ smtpd_check_lists_compile(struct smtpd_check_lists *l, const struct config *c,
 	l->relay = compile_param(c, "smtpd_relay_restrictions", &o, err, &failed);
 	l->rcpt = compile_param(c, "smtpd_recipient_restrictions", &o, err, &failed);
 	l->data = compile_param(c, "smtpd_data_restrictions", &o, err, &failed);
+	l->eod = compile_param(c, "smtpd_end_of_data_restrictions", &o, err,
+			       &failed);
 	strlist_free(&classes);
 	if (!failed && smtpd_check_empty(l->relay) && smtpd_check_empty(l->rcpt)) {
 		errbuf_set(err, "smtpd_relay_restrictions and "
@@ -2574,6 +2616,7 @@ smtpd_check_lists_free(struct smtpd_check_lists *l)
 	smtpd_check_free(&l->relay);
 	smtpd_check_free(&l->rcpt);
 	smtpd_check_free(&l->data);
+	smtpd_check_free(&l->eod);
 	conf_free(&l->conf);
 }
 
@@ -2588,7 +2631,8 @@ lists_blocking(const struct smtpd_check_lists *l, bool tables)
 {
 	if (blocking(l->client, tables) || blocking(l->helo, tables) ||
 	    blocking(l->sender, tables) || blocking(l->relay, tables) ||
-	    blocking(l->rcpt, tables) || blocking(l->data, tables))
+	    blocking(l->rcpt, tables) || blocking(l->data, tables) ||
+	    blocking(l->eod, tables))
 		return true;
 	if (l->conf != NULL)
 		for (size_t i = 0; i < l->conf->nclasses; i++)

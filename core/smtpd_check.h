@@ -94,6 +94,7 @@ enum smtpd_check_result smtpd_check_eval(const struct smtpd_restrictions *r,
  * codes and policy settings. */
 struct smtpd_check_lists {
 	struct smtpd_restrictions *client, *helo, *sender, *relay, *rcpt, *data;
+	struct smtpd_restrictions *eod;	/* smtpd_end_of_data_restrictions */
 	struct smtpd_check_conf   *conf;
 };
 
@@ -149,5 +150,12 @@ enum smtpd_check_result smtpd_check_data(const struct smtpd_check_lists *l,
 					 const struct smtpd_check_facts *f,
 					 struct buf *reply_r,
 					 struct smtpd_check_actions *act);
+/* After the end of the content (DATA's dot, BDAT LAST), before the
+ * commit: smtpd_end_of_data_restrictions; f->where is "END-OF-MESSAGE"
+ * and f->size the message size. */
+enum smtpd_check_result smtpd_check_eod(const struct smtpd_check_lists *l,
+					const struct smtpd_check_facts *f,
+					struct buf *reply_r,
+					struct smtpd_check_actions *act);
 
 #endif

@@ -1,5 +1,8 @@
 /*
- * smtpd_data_check.c - runs smtpd_data_restrictions at DATA/BDAT time.
+ * smtpd_data_check.c - runs smtpd_data_restrictions at DATA/BDAT time,
+ * and smtpd_end_of_data_restrictions after the content's end (DATA's dot,
+ * BDAT LAST), before the message is committed: a refusal there means
+ * nothing is delivered or queued.
  * The facts are copied into the job so a worker never reads the session;
  * the verdict comes back on the loop, where the session either goes on
  * (354 / first chunk) or gets the 4xx/5xx reply and keeps its transaction
@@ -29,6 +32,7 @@ struct data_job {
 	struct smtpd_check_actions  act;
 	struct buf                  reply;
 	enum smtpd_check_result     verdict;
+	int                         eod;	/* end of data, not DATA */
 	/* copies of what the facts point to */
 	char                       *helo, *sender, *sasl_username, *queue_id;
 	char                        client_addr[INET6_ADDRSTRLEN];
@@ -39,11 +43,17 @@ data_eval(void *arg)
 {
 	struct data_job *j = arg;
 
-	j->verdict = smtpd_check_data(&j->s->l->checks, &j->f, &j->reply,
-				      &j->act);
+	if (j->eod)
+		j->verdict = smtpd_check_eod(&j->s->l->checks, &j->f,
+					     &j->reply, &j->act);
+	else
+		j->verdict = smtpd_check_data(&j->s->l->checks, &j->f,
+					      &j->reply, &j->act);
 }
 
-static void
+/* 1 when the session was handed to the commit (end of data passed):
+ * the commit resumes it then, not this job. */
+static int
 data_finish(struct data_job *j)
 {
 	struct smtpd_session *s = j->s;
@@ -52,14 +62,17 @@ data_finish(struct data_job *j)
 		log_write(s->l->s.syslog_name, "smtpd", LOG_LVL_INFO,
 			  "%s: reject: %s from %s[%s]: %s; from=<%s> proto=%s "
 			  "helo=<%s>", s->tx->id[0] ? s->tx->id : "NOQUEUE",
-			  s->tx->bdat_started ? "BDAT" : "DATA", s->client_name, s->client_addr, buf_cstr(&j->reply),
+			  j->eod ? "END-OF-MESSAGE" :
+			  s->tx->bdat_started ? "BDAT" : "DATA",
+			  s->client_name, s->client_addr, buf_cstr(&j->reply),
 			  s->tx->sender, s->esmtp ? "ESMTP" : "SMTP",
 			  s->helo ? s->helo : "");
 		j->refuse(s, buf_cstr(&j->reply));
-	} else {
-		smtpd_check_actions_merge(&s->tx->act, &j->act);
-		j->proceed(s);
+		return 0;
 	}
+	smtpd_check_actions_merge(&s->tx->act, &j->act);
+	j->proceed(s);
+	return j->eod;
 }
 
 static void
@@ -79,24 +92,28 @@ data_done(void *arg)
 {
 	struct data_job *j = arg;
 	struct smtpd_session *s = j->s;
+	int handed = 0;
 
 	if (s->bev != NULL && !s->closing && s->tx != NULL)
-		data_finish(j);
+		handed = data_finish(j);
 	data_job_free(j);
-	smtpd_session_resume(s);
+	if (!handed)
+		smtpd_session_resume(s);
 }
 
-void
-smtpd_data_check(struct smtpd_session *s, void (*proceed)(struct smtpd_session *),
-		 void (*refuse)(struct smtpd_session *, const char *))
+static void
+check_start(struct smtpd_session *s, int eod,
+	    void (*proceed)(struct smtpd_session *),
+	    void (*refuse)(struct smtpd_session *, const char *))
 {
 	struct data_job *j;
 
-	if (smtpd_check_empty(s->l->checks.data)) {
+	if (smtpd_check_empty(eod ? s->l->checks.eod : s->l->checks.data)) {
 		proceed(s);
 		return;
 	}
 	j = xcalloc(1, sizeof(*j));
+	j->eod = eod;
 	j->s = s;
 	j->proceed = proceed;
 	j->refuse = refuse;
@@ -117,7 +134,8 @@ smtpd_data_check(struct smtpd_session *s, void (*proceed)(struct smtpd_session *
 	j->f.reverse_name_status = s->reverse_name_status;
 	j->f.helo = j->helo;
 	j->f.sender = j->sender;
-	j->f.where = "DATA";
+	j->f.where = eod ? "END-OF-MESSAGE" : "DATA";
+	j->f.size = eod ? s->tx->size : 0;
 	j->f.queue_id = j->queue_id;
 	j->f.sasl_method = s->sasl_method;
 	j->f.sasl_username = j->sasl_username;
@@ -128,11 +146,25 @@ smtpd_data_check(struct smtpd_session *s, void (*proceed)(struct smtpd_session *
 
 	if (!smtpd_check_lists_blocking(&s->l->checks)) {
 		data_eval(j);
-		data_finish(j);
+		(void)data_finish(j);
 		data_job_free(j);
 		return;
 	}
 	s->busy = 1;
 	bufferevent_disable(s->bev, EV_READ);
 	worker_submit(s->l->srv->pool, data_eval, data_done, j);
+}
+
+void
+smtpd_data_check(struct smtpd_session *s, void (*proceed)(struct smtpd_session *),
+		 void (*refuse)(struct smtpd_session *, const char *))
+{
+	check_start(s, 0, proceed, refuse);
+}
+
+void
+smtpd_eod_check(struct smtpd_session *s, void (*proceed)(struct smtpd_session *),
+		void (*refuse)(struct smtpd_session *, const char *))
+{
+	check_start(s, 1, proceed, refuse);
 }

@@ -19,4 +19,14 @@ void smtpd_data_check(struct smtpd_session *s,
 		      void (*proceed)(struct smtpd_session *s),
 		      void (*refuse)(struct smtpd_session *s, const char *reply));
 
+/*
+ * smtpd_end_of_data_restrictions, the same way, after the last byte of
+ * the content (DATA's final dot, BDAT LAST) and before the commit:
+ * proceed(s) commits, refuse(s, reply) must answer and drop the
+ * transaction (nothing was queued). f.size is the received size.
+ */
+void smtpd_eod_check(struct smtpd_session *s,
+		     void (*proceed)(struct smtpd_session *s),
+		     void (*refuse)(struct smtpd_session *s, const char *reply));
+
 #endif

@@ -1257,6 +1257,26 @@ content_line(struct smtpd_session *s, const char *p, size_t n, int eol)
 	t->at_line_start = eol;
 }
 
+/* The content passed smtpd_end_of_data_restrictions: commit it. It
+ * becomes durable off the loop; the reply comes from commit_done. */
+static void
+eod_go(struct smtpd_session *s)
+{
+	s->busy = 1;
+	smtpd_commit(s);
+}
+
+/* Refused at the end of the content: nothing was queued; the envelope
+ * goes, as after any answered DATA. */
+static void
+eod_refuse(struct smtpd_session *s, const char *reply)
+{
+	reply_error(s, "%s", reply);
+	if (!s->tx->bdat)
+		count_cmd(s, SMTPD_DATA, 0);
+	txn_reset(s);
+}
+
 static void
 message_end(struct smtpd_session *s)
 {
@@ -1284,9 +1304,8 @@ message_end(struct smtpd_session *s)
 		txn_reset(s);
 		return;
 	}
-	/* Becomes durable off the loop; the reply comes from commit_done. */
-	s->busy = 1;
-	smtpd_commit(s);
+	/* smtpd_end_of_data_restrictions, then eod_go commits. */
+	smtpd_eod_check(s, eod_go, eod_refuse);
 }
 
 /*
