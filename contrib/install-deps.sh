@@ -91,6 +91,7 @@ cmd:php php-cli
 file:/usr/share/php/Net/SMTP.php php-net-smtp
 file:/usr/share/php/Net/Sieve.php php-net-sieve
 file:/usr/sbin/postgrey postgrey
+file:/usr/bin/policyd-spf postfix-policyd-spf-python
 '
 fbsd_build='
 cmd:gmake gmake
@@ -130,6 +131,7 @@ cmd:php php83
 file:/usr/local/share/pear/Net/SMTP.php php83-pear-Net_SMTP
 file:/usr/local/share/pear/Net/Sieve.php php83-pear-Net_Sieve
 file:/usr/local/sbin/postgrey postgrey
+file:/usr/local/bin/policyd-spf py311-spf-engine
 '
 
 if command -v apt-get >/dev/null 2>&1; then

@@ -169,8 +169,11 @@ cfg_valid_name(const char *s, size_t n)
 {
 	if (n == 0)
 		return false;
+	/* '-' too, after the first character: per-service names carry the
+	 * master.cf service's name (policyd-spf_time_limit) */
 	for (size_t i = 0; i < n; i++)
-		if (!(isalnum((unsigned char)s[i]) || s[i] == '_'))
+		if (!(isalnum((unsigned char)s[i]) || s[i] == '_' ||
+		      (s[i] == '-' && i > 0)))
 			return false;
 	return true;
 }
@@ -337,9 +340,13 @@ collect_refs(const char *s, struct strlist *names)
 			p++;
 			continue;
 		}
-		if (*p == '{' || *p == '(')
+		bool braced = *p == '{' || *p == '(';
+
+		if (braced)
 			p++;
-		for (n = p; isalnum((unsigned char)*p) || *p == '_'; p++)
+		/* ${service-name_time_limit}: '-' only inside braces */
+		for (n = p; isalnum((unsigned char)*p) || *p == '_' ||
+		     (braced && *p == '-' && p > n); p++)
 			;
 		if (p > n)
 			strlist_addn(names, n, (size_t)(p - n));

@@ -22,6 +22,8 @@ struct master_service {
 	char   *port;		/* numeric, resolved through /etc/services */
 	int     maxproc;	/* 0 = "-" (default_process_limit) */
 	struct strlist overrides;	/* "name=value" from -o, in order */
+	struct strlist argv;	/* spawn: the command after "argv=" */
+	char   *user;		/* spawn: "user=" (NULL when not given) */
 	char   *file;
 	int     line;
 };

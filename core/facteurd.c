@@ -53,6 +53,7 @@
 #include "core/resolve.h"
 #include "core/smtpd_server.h"
 #include "core/status.h"
+#include "core/spawn.h"
 #include "core/status_http.h"
 #include "delivery/sieve/sieve.h"
 #include "core/worker.h"
@@ -553,6 +554,8 @@ daemon_reload(struct daemon *d, struct errbuf *why)
 
 	/* Committed: nothing below refuses the new configuration. */
 	log_findings(&warnings, "reload: ");
+	(void)spawn_sync(d->base, g->cfg, g->s.queue_directory,
+			 g->s.mail_owner, false, &err);
 	strlist_free(&warnings);
 	restart_notices(d, &g->s);
 	for (i = 0; i < nnl; i++) {
@@ -1007,6 +1010,8 @@ main(int argc, char **argv)
 			d.sieves[d.nsieves++] = ms;
 			continue;
 		}
+		if (strcmp(svc->command, "spawn") == 0)
+			continue;	/* core/spawn.c, after the privilege drop */
 		if (!is_smtpd_service(svc)) {
 			log_write(NULL, SVC, LOG_LVL_WARNING,
 				  "%s, line %d: service \"%s\" (%s) is not "
@@ -1093,6 +1098,10 @@ main(int argc, char **argv)
 			die("%s", errbuf_str(&err));
 	if (qmgr_start(d.qmgr, &err) < 0)
 		die("%s", errbuf_str(&err));
+	/* master.cf spawn services: their sockets belong to mail_owner */
+	if (spawn_sync(d.base, g->cfg, g->s.queue_directory, g->s.mail_owner,
+		       true, &err) < 0)
+		die("%s", errbuf_str(&err));
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
 		sigev[i] = evsignal_new(d.base, sigs[i], on_signal, &d);
 		evsignal_add(sigev[i], NULL);
@@ -1105,6 +1114,7 @@ main(int argc, char **argv)
 		  d.dir);
 
 	event_base_dispatch(d.base);
+	spawn_shutdown();
 
 	if (d.signo)
 		log_write(NULL, SVC, LOG_LVL_INFO, "terminating on signal %d",

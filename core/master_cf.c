@@ -3,8 +3,9 @@
  * continuation lines, "-o name=value" and "-o { name = value }" overrides.
  * inet lines running smtpd, postscreen or managesieved become services
  * facteur runs; postscreen's "smtpd pass" companion is folded into the
- * postscreen services (its -o overrides and maxproc); every other Postfix
- * service is accepted with a notice.
+ * postscreen services (its -o overrides and maxproc); unix and inet lines
+ * running spawn (policyd-spf's) keep their user= and argv= for
+ * core/spawn.c; every other Postfix service is accepted with a notice.
  * Must not: bind sockets or interpret override values (the listener and
  * params.c do), or log (findings go to warnings_r).
  */
@@ -36,6 +37,8 @@ service_clear(struct master_service *s)
 	free(s->port);
 	free(s->file);
 	strlist_free(&s->overrides);
+	strlist_free(&s->argv);
+	free(s->user);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -58,6 +61,7 @@ master_add(struct master_cf *m)
 	s = &m->v[m->n++];
 	memset(s, 0, sizeof(*s));
 	strlist_init(&s->overrides);
+	strlist_init(&s->argv);
 	return s;
 }
 
@@ -77,6 +81,9 @@ master_cf_copy(struct master_cf *dst, const struct master_cf *src)
 		b->maxproc = a->maxproc;
 		b->file = xstrdup(a->file);
 		b->line = a->line;
+		b->user = a->user ? xstrdup(a->user) : NULL;
+		for (size_t j = 0; j < a->argv.n; j++)
+			strlist_add(&b->argv, a->argv.v[j]);
 		for (size_t j = 0; j < a->overrides.n; j++)
 			strlist_add(&b->overrides, a->overrides.v[j]);
 	}
@@ -359,6 +366,90 @@ merge_pass(struct master_cf *m)
 	m->n = j;
 }
 
+/*
+ * "NAME unix - n n - 0 spawn user=U argv=/path args..." (or inet): the
+ * arguments before argv= are -o overrides and user=; everything after
+ * argv= is the command. NAME_time_limit counts as a known parameter.
+ */
+static int
+parse_spawn(struct config *c, const struct strlist *t, const char *fname,
+	    int line, long maxproc, struct strlist *warnings_r,
+	    struct errbuf *err)
+{
+	char w[CFG_WHERE_MAX];
+	struct master_service *s;
+	char *host = NULL, *port = NULL, *ref;
+	size_t i;
+
+	cfg_where_str(w, sizeof(w), fname, line);
+	if (c->master.n >= MASTER_MAX_SERVICES) {
+		errbuf_set(err, "%s: more than %d services", w,
+			   MASTER_MAX_SERVICES);
+		return -1;
+	}
+	if (strcmp(t->v[1], "inet") == 0) {
+		if (split_endpoint(t->v[0], w, &host, &port, err) < 0)
+			return -1;
+	} else {
+		if (strchr(t->v[0], '/') != NULL || t->v[0][0] == '.' ||
+		    strlen(t->v[0]) > 64) {
+			errbuf_set(err, "%s: bad spawn service name \"%.100s\" "
+				   "(a socket name under private/)", w, t->v[0]);
+			return -1;
+		}
+		host = xstrdup("");
+		port = xstrdup("");
+	}
+	s = master_add(&c->master);
+	s->service = xstrdup(t->v[0]);
+	s->type = xstrdup(t->v[1]);
+	s->command = xstrdup("spawn");
+	s->host = host;
+	s->port = port;
+	s->maxproc = (int)maxproc;
+	s->file = xstrdup(fname);
+	s->line = line;
+	for (i = 8; i < t->n; i++) {
+		const char *a = t->v[i];
+
+		if (strncmp(a, "argv=", 5) == 0) {
+			if (a[5] != '\0')
+				strlist_add(&s->argv, a + 5);
+			for (i++; i < t->n; i++)
+				strlist_add(&s->argv, t->v[i]);
+			break;
+		}
+		if (strncmp(a, "user=", 5) == 0) {
+			free(s->user);
+			s->user = xstrdup(a + 5);
+		} else if (strcmp(a, "-o") == 0 && i + 1 < t->n) {
+			char *norm;
+
+			if (override_norm(t->v[++i], w, &norm, err) < 0)
+				goto fail;
+			strlist_add(&s->overrides, norm);
+			free(norm);
+		} else {
+			cfg_warn(warnings_r, "warning: %s: service \"%s\" "
+				 "(spawn): ignoring argument \"%.100s\"", w,
+				 t->v[0], a);
+		}
+	}
+	if (s->argv.n == 0 || s->argv.v[0][0] != '/') {
+		errbuf_set(err, "%s: service \"%s\" (spawn): needs "
+			   "argv=/absolute/path/of/command", w, t->v[0]);
+		goto fail;
+	}
+	ref = xasprintf("${%s_time_limit}", t->v[0]);
+	strlist_add(&c->ignored_refs, ref);
+	free(ref);
+	return 0;
+fail:
+	service_clear(s);
+	c->master.n--;
+	return -1;
+}
+
 static int
 parse_service(struct config *c, const struct strlist *t, const char *fname,
 	      int line, struct strlist *warnings_r, struct errbuf *err)
@@ -404,6 +495,9 @@ parse_service(struct config *c, const struct strlist *t, const char *fname,
 			   "(expected a number or -)", w, t->v[6]);
 		return -1;
 	}
+	if (strcmp(command, "spawn") == 0 &&
+	    (strcmp(type, "unix") == 0 || strcmp(type, "inet") == 0))
+		return parse_spawn(c, t, fname, line, maxproc, warnings_r, err);
 	run = facteur_runs(type, command);
 	if (!run && postscreen_part(type, command)) {
 		bool pass = strcmp(type, "pass") == 0;
