@@ -111,7 +111,10 @@ static const struct param_def table[] = {
 	S(virtual_mailbox_domains, "$virtual_mailbox_maps"),
 	S(virtual_mailbox_base, ""),
 	S(virtual_mailbox_maps, ""),
-	S(virtual_alias_maps, ""),
+	/* Postfix 3's default: the pre-2.0 name virtual_maps (seed 003's
+	 * "virtual_maps=hash:/etc/postfix/virtual") still works */
+	S(virtual_alias_maps, "$virtual_maps"),
+	SN(virtual_maps, ""),
 	S(virtual_alias_domains, "$virtual_alias_maps"),
 	S(virtual_uid_maps, ""),
 	S(virtual_gid_maps, ""),

@@ -359,6 +359,7 @@ smtpd_rcpt_args_free(struct smtpd_rcpt_args *r)
 		return;
 	addr_free(&r->addr);
 	xfree(&r->orcpt);
+	xfree(&r->vrfy_arg);
 }
 
 /*

@@ -44,6 +44,8 @@ struct smtpd_rcpt_args {
 	struct addr addr;
 	unsigned    notify;	/* SMTPD_NOTIFY_* bits; 0 = not given */
 	char       *orcpt;	/* "rfc822;addr" decoded, or NULL; owned */
+	char       *vrfy_arg;	/* VRFY: the argument as sent (Postfix's 252
+				   echoes it), or NULL; owned */
 };
 enum { SMTPD_NOTIFY_NEVER = 1, SMTPD_NOTIFY_SUCCESS = 2,
        SMTPD_NOTIFY_FAILURE = 4, SMTPD_NOTIFY_DELAY = 8 };

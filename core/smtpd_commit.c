@@ -117,7 +117,9 @@ rcpt_eval(void *arg)
 	case RESOLVE_OK:
 		j->ok = 1;
 		if (j->vrfy)
-			buf_printf(&j->reply, "252 2.0.0 %s", j->rcpt_text);
+			/* Postfix echoes the argument as sent */
+			buf_printf(&j->reply, "252 2.0.0 %s", j->r.vrfy_arg
+				   ? j->r.vrfy_arg : j->rcpt_text);
 		else
 			rcpt_quota(j);
 		break;

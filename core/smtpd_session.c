@@ -711,6 +711,7 @@ do_vrfy(struct smtpd_session *s, const struct smtpd_cmd *c, size_t alen)
 		count_cmd(s, c->verb, 0);
 		return;
 	}
+	r.vrfy_arg = xstrndup(c->arg, alen);
 	smtpd_vrfy_check(s, &r);
 }
 

@@ -243,7 +243,8 @@ static const struct {
 	{ "# c\n\nfoo\n", "main.cf, line 3: missing '=' after parameter name: \"foo\"" },
 	{ "a = 1\nfoo bar = 2\n", "main.cf, line 2: missing '=' after parameter name: \"foo\"" },
 	{ "= 1\n", "main.cf, line 1: missing parameter name before '='" },
-	{ "foo-bar = 1\n", "main.cf, line 1: bad parameter name: \"foo-bar\"" },
+	/* '-' is fine inside a name (policyd-spf_time_limit), not first */
+	{ "-foo = 1\n", "main.cf, line 1: bad parameter name: \"-foo\"" },
 	{ "a = 1\n\nb.c = 2\n  more\n", "main.cf, line 3: bad parameter name: \"b.c\"" },
 	{ "a = 1\nwhat\n  = 2\n", NULL },	/* continuation makes it "what = 2" */
 };
@@ -492,7 +493,7 @@ static const struct {
 	{ "[::1]25 inet n - n - - smtpd\n", "expected [ipv6-address]:port" },
 	{ "smtp inet n - n - - smtpd\n  -o\n", "master.cf, line 1: -o without name=value" },
 	{ "smtp inet n - n - - smtpd -o novalue\n", "bad -o option: \"novalue\"" },
-	{ "smtp inet n - n - - smtpd -o bad-name=1\n", "bad -o option" },
+	{ "smtp inet n - n - - smtpd -o bad.name=1\n", "bad -o option" },
 	{ "smtp inet n - n - - smtpd -o { a = b\n", "missing '}'" },
 	{ "qmgr unix n - n 300 1 qmgr\nsmtp inet n - n - - smtpd -o {a=b}x\n",
 	  "master.cf, line 2: text after '}'" },
