@@ -298,6 +298,14 @@ def test_policyd_spf_unchanged(facteurd):
             % (resolv, POLICYD_SPF, conf))
         d.write_config()
         d.start()
+        # Debian's README line: a known name once the spawn line exists
+        assert "policyd-spf_time_limit" not in d.log()
+        r = d.cli("check")
+        out = (r.stdout + r.stderr).decode()
+        assert "policyd-spf" not in out, out
+        assert d.wait_log(r"service policyd-spf \(\S+/private/policyd-spf\) "
+                          r"runs /usr/bin/unshare, maxproc 100, time limit "
+                          r"3600s")
 
         with d.session(helo="mx.client.test") as c:
             check(c.cmd("MAIL FROM:<joe@fail.example>"), 250)
