@@ -204,3 +204,27 @@ def test_reject_and_defer_words(facteurd):
     time.sleep(0.5)
     assert len(d.files("alice@example.test")) == 1
     assert d.queue_files() == []
+
+
+def test_hold_and_discard_at_end(facteurd):
+    """HOLD and DISCARD asked at END-OF-MESSAGE apply to that message."""
+    d = facteurd(start=False)
+    d.params["smtpd_relay_restrictions"] = RELAY
+    d.params["smtpd_end_of_data_restrictions"] = (
+        "check_sender_access " + d.table(
+            "eod_actions", "hold.example HOLD kept for review\n"
+            "drop.example DISCARD dropped at the end\n"))
+    d.write_config()
+    d.start()
+    d.send("x@hold.example", ["alice@example.test"],
+           make_msg("eod-hold", sender="x@hold.example",
+                    to="alice@example.test"))
+    assert any("/hold/" in p for p in d.queue_files(("hold",))), \
+        d.diagnostics()
+    assert d.wait_log(r"hold: END-OF-MESSAGE from .*kept for review")
+    d.send("x@drop.example", ["alice@example.test"],
+           make_msg("eod-drop", sender="x@drop.example",
+                    to="alice@example.test"))
+    assert d.wait_log(r"discard: END-OF-MESSAGE from .*dropped at the end")
+    time.sleep(0.5)
+    assert d.files("alice@example.test") == []
