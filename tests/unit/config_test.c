@@ -474,6 +474,60 @@ test_master(void **state)
 	config_free(&c);
 }
 
+/* spawn lines (policyd-spf's): argv= and user= kept, NAME_time_limit known */
+static void
+test_master_spawn(void **state)
+{
+	static const char text[] =
+	    "smtp inet n - n - - smtpd\n"
+	    "policyd-spf unix - n n - 0 spawn\n"
+	    "  user=policyd-spf argv=/usr/bin/policyd-spf /etc/p.conf\n"
+	    "127.0.0.1:10040 inet n n n - 5 spawn argv=/bin/cat\n";
+	struct strlist w;
+	struct errbuf err;
+	struct config *c = parse("policyd-spf_time_limit = 3600\n", NULL, &err);
+	const struct master_cf *m;
+
+	(void)state;
+	assert_non_null(c);
+	strlist_init(&w);
+	assert_int_equal(config_parse_master(c, text, "master.cf", &w, &err), 0);
+	m = config_master(c);
+	assert_int_equal(m->n, 3);
+	assert_string_equal(m->v[1].service, "policyd-spf");
+	assert_string_equal(m->v[1].type, "unix");
+	assert_string_equal(m->v[1].command, "spawn");
+	assert_string_equal(m->v[1].user, "policyd-spf");
+	assert_int_equal(m->v[1].argv.n, 2);
+	assert_string_equal(m->v[1].argv.v[0], "/usr/bin/policyd-spf");
+	assert_string_equal(m->v[1].argv.v[1], "/etc/p.conf");
+	assert_int_equal(m->v[1].line, 2);
+	assert_string_equal(m->v[2].host, "127.0.0.1");
+	assert_string_equal(m->v[2].port, "10040");
+	assert_int_equal(m->v[2].maxproc, 5);
+	assert_null(m->v[2].user);
+	for (size_t i = 0; i < w.n; i++)
+		if (strstr(w.v[i], "spawn") != NULL)
+			fail_msg("unexpected finding: %s", w.v[i]);
+	strlist_free(&w);
+	config_free(&c);
+
+	/* argv= is required, and absolute */
+	c = parse("a = 1\n", NULL, &err);
+	assert_int_equal(config_parse_master(c, "x unix - n n - 0 spawn user=u\n",
+					     "master.cf", NULL, &err), -1);
+	assert_non_null(strstr(errbuf_str(&err), "master.cf, line 1: service "
+				"\"x\" (spawn): needs argv="));
+	assert_int_equal(config_parse_master(c, "x unix - n n - 0 spawn "
+					     "argv=cat\n", "master.cf", NULL,
+					     &err), -1);
+	assert_int_equal(config_parse_master(c, "../x unix - n n - 0 spawn "
+					     "argv=/bin/cat\n", "master.cf",
+					     NULL, &err), -1);
+	assert_non_null(strstr(errbuf_str(&err), "bad spawn service name"));
+	config_free(&c);
+}
+
 static const struct {
 	const char *text, *error;
 } master_errors[] = {
@@ -696,6 +750,7 @@ main(void)
 		cmocka_unit_test(test_trickle),
 		cmocka_unit_test(test_master),
 		cmocka_unit_test(test_master_errors),
+		cmocka_unit_test(test_master_spawn),
 		cmocka_unit_test(test_master_override_findings),
 		cmocka_unit_test(test_overrides),
 		cmocka_unit_test(test_load),
