@@ -194,3 +194,39 @@ def test_seed000_vrfy_enabled(facteurd):
               r"<nobody@example\.test>: Recipient address rejected: "
               r"User unknown in virtual mailbox table")
         check(c.cmd("VRFY"), 501, "5.5.4")
+
+
+def test_seed003_main_cf_loads(facteurd):
+    """The guide's main.cf lines (paths adapted; inet_interfaces left to
+    the test's listener) load: what facteur does not use is a notice
+    naming it, nothing is an unknown parameter."""
+    d = facteurd(start=False, main_cf={
+        "myhostname": "thebible.linuxfred.lan",
+        "mydomain": "linuxfred.lan",
+        "myorigin": "$mydomain",
+        "mydestination": "$myhostname, localhost.$mydomain, $mydomain",
+        "mynetworks": "168.100.189.0/28, 127.0.0.0/8",
+        "relayhost": "smtp.wanadoo.fr",
+        "mail_spool_directory": "/var/spool/mail",
+        "mailbox_command": "/usr/bin/procmail",
+        "mailq_path": "/usr/bin/mailq.postfix",
+        "virtual_alias_maps": None,
+    })
+    d.params["alias_maps"] = d.table("aliases", ALIASES, kind="hash")
+    d.params["transport_maps"] = d.table("transport", TRANSPORT, kind="hash")
+    d.params["virtual_maps"] = d.table("virtual", VIRTUAL, kind="hash")
+    d.params["canonical_maps"] = d.table("canonical", CANONICAL, kind="hash")
+    d.vmailbox += "fred@example.test example.test/fred/\n"
+    d.vmailbox += "frederic.m@example.test example.test/frederic.m/\n"
+    d.write_config()
+    d.start()
+    log = d.log()
+    assert "unknown parameter" not in log, log
+    assert d.wait_log(r"mailbox_command is not used by this version")
+    r = d.cli("check")
+    assert "unknown parameter" not in (r.stdout + r.stderr).decode()
+    # and the tables work together: canonical, then virtual, aliases
+    _send(d, "x@remote.test", "lol@vieuxbouc.com", "all")
+    _send(d, "x@remote.test", "fred@linuxfred.lan", "canon")
+    d.wait_files("fred@example.test", 1)
+    d.wait_files("frederic.m@example.test", 1)
