@@ -188,10 +188,17 @@ child_exec(const struct spawn_svc *v, int cfd, long limit)
 	(void)setsid();
 	if (dup2(cfd, 0) < 0 || dup2(cfd, 1) < 0)
 		_exit(126);
-	for (int fd = 3; fd < S.fd_max; fd++)
-		(void)close(fd);
 	if (cfd > 2)
 		(void)close(cfd);
+#if defined(__FreeBSD__)
+	closefrom(3);
+#else
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+	if (close_range(3, ~0U, 0) < 0)
+#endif
+		for (int fd = 3; fd < S.fd_max; fd++)
+			(void)close(fd);
+#endif
 	(void)alarm((unsigned)limit);	/* a second guard beside the timer */
 	execve(v->argv[0], v->argv, S.envp);
 	{

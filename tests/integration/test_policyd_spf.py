@@ -44,7 +44,10 @@ for line in sys.stdin:
         continue
     if mode == "slow":
         time.sleep(1.5)
-    if attrs.get("sender", "").endswith("@bad.example"):
+    if mode == "fds":
+        fds = sorted(int(x) for x in os.listdir("/proc/self/fd"))
+        act = "REJECT fds %s" % ",".join(map(str, fds))
+    elif attrs.get("sender", "").endswith("@bad.example"):
         act = "REJECT spawned says no (pid %d)" % os.getpid()
     else:
         act = "DUNNO"
@@ -202,6 +205,17 @@ def test_spawn_maxproc(facteurd):
     assert time.time() - t0 >= 3.5
     assert peak <= 1
     assert _wait_children(d.pid, 0) == (0, 0)
+
+
+def test_spawn_child_descriptors(facteurd):
+    """The command gets the connection as stdin/stdout and nothing of the
+    daemon's (listeners, queue, log): only 0, 1, 2 (and listdir's own)."""
+    d = _start(facteurd, lambda d: "fake-policy unix - n n - 0 spawn "
+               + _script(d, "fds"))
+    with d.session() as c:
+        check(c.cmd("MAIL FROM:<x@good.example>"), 250)
+        check(c.cmd("RCPT TO:<alice@example.test>"), 554, "5.7.1",
+              r"fds 0,1,2,3$")
 
 
 def test_spawn_line_errors(facteurd):
