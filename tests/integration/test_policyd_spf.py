@@ -25,7 +25,7 @@ import time
 
 import pytest
 
-from harness import check, dot_stuff, make_msg
+from harness import check, dot_stuff, free_port, make_msg
 
 RELAY = "permit_mynetworks, reject_unauth_destination"
 PY = "/usr/bin/python3"
@@ -204,6 +204,23 @@ def test_spawn_maxproc(facteurd):
     # one at a time, 1.5 s each
     assert time.time() - t0 >= 3.5
     assert peak <= 1
+    assert _wait_children(d.pid, 0) == (0, 0)
+
+
+def test_spawn_inet(facteurd):
+    """An inet spawn line listens on its address."""
+    port = free_port()
+    d = _start(facteurd, lambda d: "127.0.0.1:%d inet n n n - 0 spawn %s"
+               % (port, _script(d)), main_cf={
+                   "smtpd_recipient_restrictions":
+                       "check_policy_service inet:127.0.0.1:%d" % port})
+    with d.session() as c:
+        check(c.cmd("MAIL FROM:<x@bad.example>"), 250)
+        check(c.cmd("RCPT TO:<alice@example.test>"), 554, "5.7.1",
+              r"spawned says no")
+        check(c.cmd("RSET"), 250)
+        check(c.cmd("MAIL FROM:<x@good.example>"), 250)
+        check(c.cmd("RCPT TO:<alice@example.test>"), 250)
     assert _wait_children(d.pid, 0) == (0, 0)
 
 
