@@ -228,3 +228,16 @@ def test_hold_and_discard_at_end(facteurd):
     assert d.wait_log(r"discard: END-OF-MESSAGE from .*dropped at the end")
     time.sleep(0.5)
     assert d.files("alice@example.test") == []
+
+
+def test_unknown_restriction_is_startup_error(facteurd):
+    d = facteurd(start=False)
+    d.params["smtpd_relay_restrictions"] = RELAY
+    d.params["smtpd_end_of_data_restrictions"] = "permit_mynetwork"
+    d.write_config()
+    err = d.start_fails(r"smtpd_end_of_data_restrictions: unknown "
+                        r"restriction \"permit_mynetwork\"")
+    assert "permit_mynetworks" in err
+    r = d.cli("check")
+    assert r.returncode != 0
+    assert "smtpd_end_of_data_restrictions" in (r.stdout + r.stderr).decode()
