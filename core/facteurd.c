@@ -54,6 +54,7 @@
 #include "core/smtpd_server.h"
 #include "core/status.h"
 #include "core/spawn.h"
+#include "core/policy.h"
 #include "core/status_http.h"
 #include "delivery/sieve/sieve.h"
 #include "core/worker.h"
@@ -745,6 +746,7 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 	if (d->pickup_gen != d->cur)
 		switch_idle_parts(d);
 	smtpd_listener_sweep();
+	policy_sweep();		/* idle check_policy_service connections */
 	if (d->stopping)
 		stop_progress(d);
 }

@@ -305,9 +305,9 @@ static const struct param_def table[] = {
 	   "451 4.3.5 Server configuration problem"),
 	IN(smtpd_policy_service_try_limit, "2", 1),
 	TN(smtpd_policy_service_retry_delay, "1s", 's', 0),
-	X(smtpd_policy_service_max_idle, "300s"),
-	X(smtpd_policy_service_max_ttl, "1000s"),
-	X(smtpd_policy_service_request_limit, "0"),
+	TN(smtpd_policy_service_max_idle, "300s", 's', 0),	/* a kept policy connection is closed after this idle time (0: one connection per query) */
+	TN(smtpd_policy_service_max_ttl, "1000s", 's', 1),	/* a kept policy connection is closed this long after it was opened */
+	IN(smtpd_policy_service_request_limit, "0", 0),	/* queries per policy connection (0: no limit) */
 	X(policy_time_limit, "1000s"),
 	IN(invalid_hostname_reject_code, "501", 400),
 	IN(non_fqdn_reject_code, "504", 400),

@@ -2,8 +2,12 @@
  * policy.c - Postfix policy delegation protocol client (SMTPD_POLICY_README):
  * connects to inet:host:port or unix:/path, sends the request attributes
  * and an empty line, reads "name=value" lines up to an empty line, and
- * returns the action. One connection per query, every step bounded by
- * poll() against one deadline; the reply is bounded in size.
+ * returns the action. Every step is bounded by poll() against one
+ * deadline; the reply is bounded in size. As Postfix's smtpd, a
+ * connection is kept for the next query when reuse is enabled
+ * (smtpd_policy_service_max_idle, _max_ttl, _request_limit): idle ones
+ * are closed by policy_sweep() and a kept connection the server closed
+ * meanwhile is replaced by a fresh one without counting as a try.
  * Must not: run on the event loop (it blocks), or trust the reply (a
  * malformed or oversized reply is an error, never a decision).
  */
@@ -11,12 +15,14 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <pthread.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -25,6 +31,13 @@
 
 /* Postfix's attribute reader limits a line; we bound the whole reply. */
 #define POLICY_REPLY_MAX 8192
+#define POLICY_IDLE_MAX  16	/* kept connections per service */
+
+struct policy_conn {
+	int    fd;
+	time_t created, idle_since;
+	long   uses;
+};
 
 struct policy_svc {
 	char *name;		/* as configured, for log lines */
@@ -32,7 +45,25 @@ struct policy_svc {
 	char *path;		/* unix */
 	long  timeout, retry_delay;
 	int   tries;
+	/* connection reuse (0 = one connection per query) */
+	long  max_idle, max_ttl, request_limit;
+	pthread_mutex_t    lock;
+	struct policy_conn idle[POLICY_IDLE_MAX];
+	size_t             nidle;
+	struct policy_svc *next, *prev;	/* every service, for the sweep */
 };
+
+static pthread_mutex_t svcs_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct policy_svc *svcs;
+
+static time_t
+mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
 
 struct policy_svc *
 policy_svc_new(const char *endpoint, long timeout, int tries, long retry_delay,
@@ -42,6 +73,7 @@ policy_svc_new(const char *endpoint, long timeout, int tries, long retry_delay,
 	const char *rest;
 
 	p->name = xstrdup(endpoint);
+	pthread_mutex_init(&p->lock, NULL);
 	p->timeout = timeout > 0 ? timeout : 1;
 	p->tries = tries > 0 ? tries : 1;
 	p->retry_delay = retry_delay >= 0 ? retry_delay : 0;
@@ -97,6 +129,19 @@ policy_svc_free(struct policy_svc **pp)
 
 	if (p == NULL)
 		return;
+	pthread_mutex_lock(&svcs_lock);
+	if (p->max_idle > 0) {
+		if (p->prev)
+			p->prev->next = p->next;
+		else
+			svcs = p->next;
+		if (p->next)
+			p->next->prev = p->prev;
+	}
+	pthread_mutex_unlock(&svcs_lock);
+	for (size_t i = 0; i < p->nidle; i++)
+		close(p->idle[i].fd);
+	pthread_mutex_destroy(&p->lock);
 	free(p->name);
 	free(p->host);
 	free(p->port);
@@ -109,6 +154,102 @@ const char *
 policy_svc_name(const struct policy_svc *p)
 {
 	return p->name;
+}
+
+void
+policy_svc_reuse(struct policy_svc *p, long max_idle, long max_ttl,
+		 long request_limit)
+{
+	if (p->max_idle > 0 || max_idle <= 0)
+		return;		/* once, and only to turn it on */
+	p->max_idle = max_idle;
+	p->max_ttl = max_ttl > 0 ? max_ttl : 1000;
+	p->request_limit = request_limit > 0 ? request_limit : 0;
+	pthread_mutex_lock(&svcs_lock);
+	p->prev = NULL;
+	p->next = svcs;
+	if (svcs)
+		svcs->prev = p;
+	svcs = p;
+	pthread_mutex_unlock(&svcs_lock);
+}
+
+static bool
+conn_expired(const struct policy_svc *p, const struct policy_conn *c,
+	     time_t now)
+{
+	return now - c->idle_since >= p->max_idle ||
+	       now - c->created >= p->max_ttl;
+}
+
+/* A kept connection, or -1. One the server closed (readable while idle:
+ * EOF or unasked data) is dropped. */
+static int
+conn_take(struct policy_svc *p, struct policy_conn *c_r)
+{
+	time_t now = mono_now();
+	int fd = -1;
+
+	if (p->max_idle <= 0)
+		return -1;
+	pthread_mutex_lock(&p->lock);
+	while (p->nidle > 0) {
+		struct policy_conn c = p->idle[--p->nidle];
+		struct pollfd pfd = { .fd = c.fd, .events = POLLIN };
+
+		if (conn_expired(p, &c, now) || poll(&pfd, 1, 0) != 0) {
+			close(c.fd);
+			continue;
+		}
+		*c_r = c;
+		fd = c.fd;
+		break;
+	}
+	pthread_mutex_unlock(&p->lock);
+	return fd;
+}
+
+static void
+conn_give(struct policy_svc *p, struct policy_conn *c)
+{
+	time_t now = mono_now();
+
+	c->idle_since = now;
+	if (p->max_idle <= 0 || now - c->created >= p->max_ttl ||
+	    (p->request_limit > 0 && c->uses >= p->request_limit)) {
+		close(c->fd);
+		return;
+	}
+	pthread_mutex_lock(&p->lock);
+	if (p->nidle < POLICY_IDLE_MAX) {
+		p->idle[p->nidle++] = *c;
+		c = NULL;
+	}
+	pthread_mutex_unlock(&p->lock);
+	if (c != NULL)
+		close(c->fd);
+}
+
+void
+policy_sweep(void)
+{
+	time_t now = mono_now();
+
+	pthread_mutex_lock(&svcs_lock);
+	for (struct policy_svc *p = svcs; p; p = p->next) {
+		size_t j = 0;
+
+		pthread_mutex_lock(&p->lock);
+		for (size_t i = 0; i < p->nidle; i++) {
+			if (conn_expired(p, &p->idle[i], now))
+				close(p->idle[i].fd);
+			else
+				p->idle[j++] = p->idle[i];
+		}
+		p->nidle = j;
+		pthread_mutex_unlock(&p->lock);
+	}
+	pthread_mutex_unlock(&svcs_lock);
 }
 
 static long
@@ -225,21 +366,32 @@ open_conn(const struct policy_svc *p, const struct timespec *deadline,
 	}
 }
 
+/* 0, -1 + err, or -2: a kept connection failed before any reply byte
+ * (the server closed it): the caller tries a fresh one. */
 static int
-exchange(const struct policy_svc *p, const char *request, struct buf *action_r,
-	 struct errbuf *err)
+exchange(struct policy_svc *p, const char *request, struct buf *action_r,
+	 bool may_reuse, struct errbuf *err)
 {
 	struct timespec deadline;
 	char reply[POLICY_REPLY_MAX + 1];
 	size_t rlen = 0, off = 0, qlen;
 	char *q;
 	int fd, ret = -1;
+	struct policy_conn c;
+	bool reused;
 
 	clock_gettime(CLOCK_MONOTONIC, &deadline);
 	deadline.tv_sec += p->timeout;
-	fd = open_conn(p, &deadline, err);
-	if (fd < 0)
-		return -1;
+	memset(&c, 0, sizeof(c));
+	fd = may_reuse ? conn_take(p, &c) : -1;
+	reused = fd >= 0;
+	if (fd < 0) {
+		fd = open_conn(p, &deadline, err);
+		if (fd < 0)
+			return -1;
+		c.fd = fd;
+		c.created = mono_now();
+	}
 	q = xasprintf("%s\n", request);
 	qlen = strlen(q);
 	while (off < qlen) {
@@ -255,6 +407,8 @@ exchange(const struct policy_svc *p, const char *request, struct buf *action_r,
 			continue;
 		}
 		errbuf_set(err, "write: %s", n < 0 ? strerror(errno) : "closed");
+		if (reused)
+			ret = -2;
 		goto out;
 	}
 	for (;;) {
@@ -280,12 +434,16 @@ exchange(const struct policy_svc *p, const char *request, struct buf *action_r,
 		if (n == 0) {
 			errbuf_set(err, "connection closed before the end of "
 				   "the reply");
+			if (reused && rlen == 0)
+				ret = -2;
 			goto out;
 		}
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EINTR)
 				continue;
 			errbuf_set(err, "read: %s", strerror(errno));
+			if (reused && rlen == 0 && errno == ECONNRESET)
+				ret = -2;
 			goto out;
 		}
 		rlen += (size_t)n;
@@ -317,19 +475,34 @@ exchange(const struct policy_svc *p, const char *request, struct buf *action_r,
 	ret = 0;
 out:
 	free(q);
-	close(fd);
+	if (ret == 0) {
+		c.uses++;
+		conn_give(p, &c);	/* kept, or closed */
+	} else {
+		close(fd);
+	}
 	return ret;
 }
 
 int
-policy_query(const struct policy_svc *p, const char *request,
+policy_query(const struct policy_svc *cp, const char *request,
 	     struct buf *action_r, struct errbuf *err)
 {
+	/* the kept connections are a cache behind the lock */
+	struct policy_svc *p = (struct policy_svc *)cp;
+
 	for (int i = 0; i < p->tries; i++) {
+		int rc;
+
 		if (i > 0 && p->retry_delay > 0)
 			sleep((unsigned)p->retry_delay);
 		errbuf_clear(err);
-		if (exchange(p, request, action_r, err) == 0)
+		rc = exchange(p, request, action_r, true, err);
+		if (rc == -2) {		/* a stale kept connection */
+			errbuf_clear(err);
+			rc = exchange(p, request, action_r, false, err);
+		}
+		if (rc == 0)
 			return 0;
 	}
 	return -1;

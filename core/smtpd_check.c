@@ -170,6 +170,7 @@ struct smtpd_check_conf {
 	char *null_key, *delim;
 	long  policy_timeout, policy_retry_delay;
 	int   policy_tries;
+	long  policy_max_idle, policy_max_ttl, policy_request_limit;
 	char *policy_default_action;
 	/* DNS-based restrictions */
 	int   unk_addr_code, unk_client_code, unk_name_code, rbl_code;
@@ -487,6 +488,11 @@ compile_list(const char *param, const char *value,
 						   errbuf_str(&perr));
 					goto fail_item;
 				}
+				if (o->conf != NULL)
+					policy_svc_reuse(it->policy,
+						o->conf->policy_max_idle,
+						o->conf->policy_max_ttl,
+						o->conf->policy_request_limit);
 				r->blocking = true;
 			}
 			r->n++;
@@ -2485,6 +2491,10 @@ smtpd_check_lists_compile(struct smtpd_check_lists *l, const struct config *c,
 	cf->policy_timeout = conf_time(c, "smtpd_policy_service_timeout", 100);
 	cf->policy_retry_delay = conf_time(c, "smtpd_policy_service_retry_delay", 1);
 	cf->policy_tries = conf_int(c, "smtpd_policy_service_try_limit", 2);
+	cf->policy_max_idle = conf_time(c, "smtpd_policy_service_max_idle", 300);
+	cf->policy_max_ttl = conf_time(c, "smtpd_policy_service_max_ttl", 1000);
+	cf->policy_request_limit = conf_int(c,
+				"smtpd_policy_service_request_limit", 0);
 	v = config_get(c, "smtpd_policy_service_default_action");
 	cf->policy_default_action = xstrdup(v && *v ? v
 		: "451 4.3.5 Server configuration problem");

@@ -110,14 +110,22 @@ def _wait_children(pid, n, timeout=10):
 def test_spawn_policy_script(facteurd):
     d = _start(facteurd, lambda d: "fake-policy unix - n n - 0 spawn "
                "user=%s %s" % (d.params.get("mail_owner", "nobody"),
-                               _script(d)))
+                               _script(d)),
+               main_cf={"smtpd_policy_service_max_idle": "2s"})
     sock = os.path.join(d.queue, "private", "fake-policy")
     assert os.path.exists(sock)
+    pids = []
     with d.session() as c:
-        check(c.cmd("MAIL FROM:<x@bad.example>"), 250)
-        r = c.cmd("RCPT TO:<alice@example.test>")
-        check(r, 554, "5.7.1", r"spawned says no \(pid \d+\)")
-        check(c.cmd("RSET"), 250)
+        for _ in range(2):
+            check(c.cmd("MAIL FROM:<x@bad.example>"), 250)
+            r = c.cmd("RCPT TO:<alice@example.test>")
+            check(r, 554, "5.7.1", r"spawned says no \(pid \d+\)")
+            pids.append(re.search(r"pid (\d+)", r.text).group(1))
+            check(c.cmd("RSET"), 250)
+        # the connection (and its process) served both queries, as
+        # Postfix's smtpd keeps it (smtpd_policy_service_max_idle)
+        assert pids[0] == pids[1]
+        assert _children(d.pid) == (1, 0)
         check(c.cmd("MAIL FROM:<x@good.example>"), 250)
         check(c.cmd("RCPT TO:<alice@example.test>"), 250)
         check(c.cmd("DATA"), 354)
@@ -125,9 +133,27 @@ def test_spawn_policy_script(facteurd):
                                   to="alice@example.test")))
         check(c.reply(), 250)
     d.wait_files("alice@example.test", 1)
-    # every child has exited and was reaped (no zombie left)
+    # idle for max_idle: closed; the child exited and was reaped (no
+    # zombie left)
     assert _wait_children(d.pid, 0) == (0, 0)
     assert not re.search(r"warning: .*user=.* is not honoured", d.log())
+
+
+def test_policy_request_limit(facteurd):
+    """smtpd_policy_service_request_limit = 1: a connection per query."""
+    d = _start(facteurd, lambda d: "fake-policy unix - n n - 0 spawn "
+               + _script(d), main_cf={
+                   "smtpd_policy_service_request_limit": "1"})
+    pids = set()
+    with d.session() as c:
+        for _ in range(3):
+            check(c.cmd("MAIL FROM:<x@bad.example>"), 250)
+            r = c.cmd("RCPT TO:<alice@example.test>")
+            check(r, 554, "5.7.1", r"spawned says no \(pid \d+\)")
+            pids.add(re.search(r"pid (\d+)", r.text).group(1))
+            check(c.cmd("RSET"), 250)
+    assert len(pids) == 3
+    assert _wait_children(d.pid, 0) == (0, 0)
 
 
 def test_spawn_user_warning_and_reload(facteurd):
@@ -212,6 +238,7 @@ def test_spawn_inet(facteurd):
     port = free_port()
     d = _start(facteurd, lambda d: "127.0.0.1:%d inet n n n - 0 spawn %s"
                % (port, _script(d)), main_cf={
+                   "smtpd_policy_service_max_idle": "1s",
                    "smtpd_recipient_restrictions":
                        "check_policy_service inet:127.0.0.1:%d" % port})
     with d.session() as c:
@@ -322,6 +349,7 @@ def test_policyd_spf_unchanged(facteurd):
             "permit_sasl_authenticated, reject_unauth_destination, "
             "check_policy_service unix:private/policyd-spf")
         d.params["policyd-spf_time_limit"] = "3600"
+        d.params["smtpd_policy_service_max_idle"] = "1s"
         d.master_cf += (
             "policyd-spf unix - n n - 0 spawn user=policyd-spf "
             "argv=/usr/bin/unshare -rm /bin/sh -c "
