@@ -530,6 +530,11 @@ spawn_sync(struct event_base *base, const struct config *c,
 				  v->path ? "" : ":", v->path ? "" : v->port,
 				  v->argv[0], v->maxproc, v->time_limit);
 		}
+		if (access(m->argv.v[0], X_OK) < 0)
+			log_write(NULL, SVC, LOG_LVL_WARNING, "%s, line %d: "
+				  "service %s: command %s: %s (each connection "
+				  "will fail)", m->file, m->line, m->service,
+				  m->argv.v[0], strerror(errno));
 		if (m->user != NULL && mail_owner != NULL &&
 		    strcmp(m->user, mail_owner) != 0)
 			log_write(NULL, SVC, LOG_LVL_WARNING, "%s, line %d: "

@@ -270,6 +270,20 @@ def test_spawn_line_errors(facteurd):
                          r"argv=/absolute/path")
 
 
+def test_spawn_missing_command(facteurd):
+    """A command that cannot run: a warning at start, and the policy
+    query fails as a server that is down does (451 4.3.5)."""
+    d = _start(facteurd, lambda d: "fake-policy unix - n n - 0 spawn "
+               "argv=/nonexistent/policy-daemon")
+    assert d.wait_log(r"service fake-policy: command "
+                      r"/nonexistent/policy-daemon: No such file")
+    with d.session() as c:
+        check(c.cmd("MAIL FROM:<x@good.example>"), 250)
+        check(c.cmd("RCPT TO:<alice@example.test>"), 451, "4.3.5")
+    assert d.wait_log(r"warning: command /nonexistent/policy-daemon exit "
+                      r"status 127")
+
+
 # ---- the real policyd-spf ----
 
 POLICYD_SPF = "/usr/bin/policyd-spf"
