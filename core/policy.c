@@ -45,16 +45,26 @@ struct policy_svc {
 	char *path;		/* unix */
 	long  timeout, retry_delay;
 	int   tries;
-	/* connection reuse (0 = one connection per query) */
-	long  max_idle, max_ttl, request_limit;
+	struct policy_pool *pool;	/* NULL: one connection per query */
+};
+
+/*
+ * Kept connections of one endpoint, shared by every list that names it
+ * (as Postfix's smtpd keeps one client per policy service): refcounted,
+ * in the pools list for the sweep.
+ */
+struct policy_pool {
+	char              *name;
+	long               max_idle, max_ttl, request_limit;
+	unsigned           refs;
 	pthread_mutex_t    lock;
 	struct policy_conn idle[POLICY_IDLE_MAX];
 	size_t             nidle;
-	struct policy_svc *next, *prev;	/* every service, for the sweep */
+	struct policy_pool *next;
 };
 
-static pthread_mutex_t svcs_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct policy_svc *svcs;
+static pthread_mutex_t pools_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct policy_pool *pools;
 
 static time_t
 mono_now(void)
@@ -73,7 +83,6 @@ policy_svc_new(const char *endpoint, long timeout, int tries, long retry_delay,
 	const char *rest;
 
 	p->name = xstrdup(endpoint);
-	pthread_mutex_init(&p->lock, NULL);
 	p->timeout = timeout > 0 ? timeout : 1;
 	p->tries = tries > 0 ? tries : 1;
 	p->retry_delay = retry_delay >= 0 ? retry_delay : 0;
@@ -129,19 +138,28 @@ policy_svc_free(struct policy_svc **pp)
 
 	if (p == NULL)
 		return;
-	pthread_mutex_lock(&svcs_lock);
-	if (p->max_idle > 0) {
-		if (p->prev)
-			p->prev->next = p->next;
-		else
-			svcs = p->next;
-		if (p->next)
-			p->next->prev = p->prev;
+	if (p->pool != NULL) {
+		struct policy_pool *o = p->pool, **op;
+
+		pthread_mutex_lock(&pools_lock);
+		if (--o->refs == 0) {
+			for (op = &pools; *op; op = &(*op)->next)
+				if (*op == o) {
+					*op = o->next;
+					break;
+				}
+		} else {
+			o = NULL;
+		}
+		pthread_mutex_unlock(&pools_lock);
+		if (o != NULL) {
+			for (size_t i = 0; i < o->nidle; i++)
+				close(o->idle[i].fd);
+			pthread_mutex_destroy(&o->lock);
+			free(o->name);
+			free(o);
+		}
 	}
-	pthread_mutex_unlock(&svcs_lock);
-	for (size_t i = 0; i < p->nidle; i++)
-		close(p->idle[i].fd);
-	pthread_mutex_destroy(&p->lock);
 	free(p->name);
 	free(p->host);
 	free(p->port);
@@ -160,22 +178,34 @@ void
 policy_svc_reuse(struct policy_svc *p, long max_idle, long max_ttl,
 		 long request_limit)
 {
-	if (p->max_idle > 0 || max_idle <= 0)
+	struct policy_pool *o;
+
+	if (p->pool != NULL || max_idle <= 0)
 		return;		/* once, and only to turn it on */
-	p->max_idle = max_idle;
-	p->max_ttl = max_ttl > 0 ? max_ttl : 1000;
-	p->request_limit = request_limit > 0 ? request_limit : 0;
-	pthread_mutex_lock(&svcs_lock);
-	p->prev = NULL;
-	p->next = svcs;
-	if (svcs)
-		svcs->prev = p;
-	svcs = p;
-	pthread_mutex_unlock(&svcs_lock);
+	max_ttl = max_ttl > 0 ? max_ttl : 1000;
+	request_limit = request_limit > 0 ? request_limit : 0;
+	pthread_mutex_lock(&pools_lock);
+	for (o = pools; o; o = o->next)
+		if (strcmp(o->name, p->name) == 0 && o->max_idle == max_idle &&
+		    o->max_ttl == max_ttl && o->request_limit == request_limit)
+			break;
+	if (o == NULL) {
+		o = xcalloc(1, sizeof(*o));
+		o->name = xstrdup(p->name);
+		o->max_idle = max_idle;
+		o->max_ttl = max_ttl;
+		o->request_limit = request_limit;
+		pthread_mutex_init(&o->lock, NULL);
+		o->next = pools;
+		pools = o;
+	}
+	o->refs++;
+	p->pool = o;
+	pthread_mutex_unlock(&pools_lock);
 }
 
 static bool
-conn_expired(const struct policy_svc *p, const struct policy_conn *c,
+conn_expired(const struct policy_pool *p, const struct policy_conn *c,
 	     time_t now)
 {
 	return now - c->idle_since >= p->max_idle ||
@@ -185,12 +215,13 @@ conn_expired(const struct policy_svc *p, const struct policy_conn *c,
 /* A kept connection, or -1. One the server closed (readable while idle:
  * EOF or unasked data) is dropped. */
 static int
-conn_take(struct policy_svc *p, struct policy_conn *c_r)
+conn_take(struct policy_svc *svc, struct policy_conn *c_r)
 {
+	struct policy_pool *p = svc->pool;
 	time_t now = mono_now();
 	int fd = -1;
 
-	if (p->max_idle <= 0)
+	if (p == NULL)
 		return -1;
 	pthread_mutex_lock(&p->lock);
 	while (p->nidle > 0) {
@@ -210,12 +241,13 @@ conn_take(struct policy_svc *p, struct policy_conn *c_r)
 }
 
 static void
-conn_give(struct policy_svc *p, struct policy_conn *c)
+conn_give(struct policy_svc *svc, struct policy_conn *c)
 {
+	struct policy_pool *p = svc->pool;
 	time_t now = mono_now();
 
 	c->idle_since = now;
-	if (p->max_idle <= 0 || now - c->created >= p->max_ttl ||
+	if (p == NULL || now - c->created >= p->max_ttl ||
 	    (p->request_limit > 0 && c->uses >= p->request_limit)) {
 		close(c->fd);
 		return;
@@ -235,8 +267,8 @@ policy_sweep(void)
 {
 	time_t now = mono_now();
 
-	pthread_mutex_lock(&svcs_lock);
-	for (struct policy_svc *p = svcs; p; p = p->next) {
+	pthread_mutex_lock(&pools_lock);
+	for (struct policy_pool *p = pools; p; p = p->next) {
 		size_t j = 0;
 
 		pthread_mutex_lock(&p->lock);
@@ -249,7 +281,7 @@ policy_sweep(void)
 		p->nidle = j;
 		pthread_mutex_unlock(&p->lock);
 	}
-	pthread_mutex_unlock(&svcs_lock);
+	pthread_mutex_unlock(&pools_lock);
 }
 
 static long

@@ -9,9 +9,11 @@
  * (as Postfix: a refused DATA does not reset the envelope).
  * Must not: block the loop, or let content in before the verdict.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/bufferevent.h>
 #include <event2/event.h>
@@ -36,6 +38,7 @@ struct data_job {
 	/* copies of what the facts point to */
 	char                       *helo, *sender, *sasl_username, *queue_id;
 	char                        client_addr[INET6_ADDRSTRLEN];
+	char                        instance[48];
 };
 
 static void
@@ -135,6 +138,12 @@ check_start(struct smtpd_session *s, int eod,
 	j->f.helo = j->helo;
 	j->f.sender = j->sender;
 	j->f.where = eod ? "END-OF-MESSAGE" : "DATA";
+	/* the policy "instance" of the transaction, as at RCPT
+	 * (smtpd_commit.c): a policy server ties RCPT, DATA and
+	 * END-OF-MESSAGE together by it */
+	snprintf(j->instance, sizeof(j->instance), "%lx.%lx",
+		 (unsigned long)getpid(), (unsigned long)(uintptr_t)s->tx);
+	j->f.instance = j->instance;
 	j->f.size = eod ? s->tx->size : 0;
 	j->f.queue_id = j->queue_id;
 	j->f.sasl_method = s->sasl_method;

@@ -23,6 +23,7 @@ class SizePolicy:
 
     def __init__(self):
         self.requests = []
+        self.nconn = 0
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(8)
@@ -39,7 +40,10 @@ class SizePolicy:
                 conn, _ = self.sock.accept()
             except socket.timeout:
                 continue
-            conn.settimeout(5)
+            self.nconn += 1
+            # an idle kept connection is dropped after 1s (facteurd
+            # then opens a fresh one), so close() does not wait long
+            conn.settimeout(1)
             data = b""
             try:
                 while True:
@@ -117,6 +121,8 @@ def test_policy_rejects_big_message_at_end(facteurd):
     try:
         d = facteurd(main_cf={
             "smtpd_relay_restrictions": RELAY,
+            "smtpd_recipient_restrictions":
+                "check_policy_service inet:127.0.0.1:%d" % srv.port,
             "smtpd_end_of_data_restrictions":
                 "check_policy_service inet:127.0.0.1:%d" % srv.port})
         big = _msg("eod-big", 5000)
@@ -148,6 +154,15 @@ def test_policy_rejects_big_message_at_end(facteurd):
         assert all(q["recipient_count"] == "1" for q in eom)
         assert all(q["sender"] == "joe@example.net" for q in eom)
         assert all(q["queue_id"] for q in eom)
+        # one "instance" per transaction: RCPT and END-OF-MESSAGE agree
+        states = [q.get("protocol_state") for q in srv.requests]
+        assert states == ["RCPT", "END-OF-MESSAGE"] * 4, states
+        for i in range(0, 8, 2):
+            rq, eq = srv.requests[i], srv.requests[i + 1]
+            assert rq["instance"] and rq["instance"] == eq["instance"]
+        # the connection is kept and shared by the two lists (Postfix
+        # keeps one per policy service): far fewer than one per query
+        assert srv.nconn <= 3, srv.nconn
     finally:
         srv.close()
 
