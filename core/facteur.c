@@ -426,7 +426,18 @@ conf_master(struct cli *cli, int noperands)
 		       svc->command);
 		if (svc->maxproc > 0)
 			printf(" maxproc=%d", svc->maxproc);
-		printf(" listen=%s:%s", *svc->host ? svc->host : "*", svc->port);
+		if (strcmp(svc->type, "inet") == 0)
+			printf(" listen=%s:%s", *svc->host ? svc->host : "*",
+			       svc->port);
+		else	/* unix: a socket under $queue_directory/private */
+			printf(" socket=private/%s", svc->service);
+		if (svc->user != NULL)
+			printf(" user=%s", svc->user);
+		if (svc->argv.n > 0) {
+			printf(" argv=");
+			for (size_t k = 0; k < svc->argv.n; k++)
+				printf("%s%s", k ? " " : "", svc->argv.v[k]);
+		}
 		for (size_t k = 0; k < svc->overrides.n; k++)
 			printf(" -o %s", svc->overrides.v[k]);
 		printf("\n");

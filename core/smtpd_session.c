@@ -558,8 +558,10 @@ add_received(struct smtpd_session *s)
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z (%Z)", &tm);
 	/* RFC 3848 protocol names: S for TLS, A for SASL. */
 	proto = t->smtputf8 ? "UTF8SMTP" : s->esmtp ? "ESMTP" : "SMTP";
-	buf_printf(&t->content, "Received: from %s (%s [%s])\n",
+	/* RFC 5321 address literal: IPv6 addresses carry the "IPv6:" tag. */
+	buf_printf(&t->content, "Received: from %s (%s [%s%s])\n",
 		   s->helo ? s->helo : s->client_name, s->client_name,
+		   strchr(s->client_addr, ':') != NULL ? "IPv6:" : "",
 		   s->client_addr);
 	if (s->tls_info != NULL && s->l->s.smtpd_tls_received_header)
 		buf_printf(&t->content, "\t(using %s)\n"

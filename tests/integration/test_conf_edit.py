@@ -109,17 +109,21 @@ def test_master_listing(build, tmp_path):
         "submission inet n - n - 50 smtpd\n"
         "  -o syslog_name=facteur/submission\n"
         "  -o smtpd_helo_required=yes\n"
-        "pickup unix n - y 60 1 pickup\n")
+        "pickup unix n - y 60 1 pickup\n"
+        "policy unix - n n - 0 spawn user=nobody argv=/usr/bin/true -v\n")
     r = facteur(tmp_path, "conf", "-M")
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
-    assert len(lines) == 2
+    assert len(lines) == 3
     assert lines[0].split() == ["127.0.0.1:2525", "inet", "smtpd",
                                 "listen=127.0.0.1:2525"]
     assert lines[1].split() == ["submission", "inet", "smtpd", "maxproc=50",
                                 "listen=*:587", "-o",
                                 "syslog_name=facteur/submission", "-o",
                                 "smtpd_helo_required=yes"]
+    # a spawn service: its socket under $queue_directory/private, its command
+    assert lines[2].split() == ["policy", "unix", "spawn", "socket=private/policy",
+                                "user=nobody", "argv=/usr/bin/true", "-v"]
 
 
 def test_check_directory_ownership(facteurd, build):

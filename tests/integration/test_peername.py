@@ -387,6 +387,21 @@ def test_ipv6_client(facteurd, dnsmasq):
     assert rcpt.startswith(b"250 "), rcpt
     d.wait_log(r"smtpd\[\d+\]: connect from %s\[::1\]$"
                % name.replace(".", r"\."))
+    # a message from it: the Received header tags the address literal
+    with socket.create_connection(("::1", port), timeout=10) as sock:
+        f = sock.makefile("rb")
+        assert f.readline().startswith(b"220 ")
+        sock.sendall(b"HELO client.test\r\n")
+        assert f.readline().startswith(b"250 ")
+        for cmd in (b"MAIL FROM:<joe@remote.test>", b"RCPT TO:<bob@example.test>",
+                    b"DATA"):
+            sock.sendall(cmd + b"\r\n")
+            assert f.readline()[:1] in (b"2", b"3")
+        sock.sendall(b"Subject: v6\r\n\r\nhello\r\n.\r\n")
+        assert f.readline().startswith(b"250 ")
+        sock.sendall(b"QUIT\r\n")
+    rcv = d.wait_files("bob@example.test", 1)[0].field("Received")
+    assert "(%s [IPv6:::1])" % name in rcv, rcv
 
 
 def test_client_gone_or_stop_during_lookup(facteurd):
