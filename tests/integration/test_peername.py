@@ -13,58 +13,35 @@ greeting comes after facteur_peername_timeout, the status is temporary:
 450); smtpd_peername_lookup = no (unknown, no query, no delay); the hosts
 file (localhost[127.0.0.1]); a client handed over by postscreen.
 """
-import os
-import shutil
-import signal
 import socket
-import subprocess
 import threading
 import time
 
 import pytest
 
+from dnsserver import dns_server, host, ptr  # noqa: F401 (fixture)
 from harness import SMTPConn, check, dot_stuff, free_port, make_msg
 
-DNSMASQ = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
 RELAY = "permit_mynetworks, reject_unauth_destination"
 
 
 @pytest.fixture
-def dnsmasq(tmp_path):
-    if not os.access(DNSMASQ, os.X_OK):
-        pytest.skip("dnsmasq is not installed (dnsmasq-base)")
-    port = free_port()
-    log = open(str(tmp_path / "dnsmasq.log"), "wb")
-    p = subprocess.Popen(
-        [DNSMASQ, "--no-daemon", "--port=%d" % port,
-         "--listen-address=127.0.0.1", "--bind-interfaces", "--no-resolv",
-         "--no-hosts", "--conf-file=/dev/null", "--pid-file=",
-         "--user=nobody" if os.geteuid() == 0 else "--user=",
-         "--local=/test/", "--local=/in-addr.arpa/",
-         # 127.0.0.2 <-> mail.peer.test both ways (PTR + A)
-         "--host-record=mail.peer.test,127.0.0.2",
-         # 127.0.0.3: a PTR whose name has no address record
-         "--ptr-record=3.0.0.127.in-addr.arpa,forged.peer.test",
-         # 127.0.0.4: no PTR at all (NXDOMAIN)
-         # 127.0.0.5 <-> host.sub.peer.test (parent domain matches)
-         "--host-record=host.sub.peer.test,127.0.0.5",
-         # 127.0.0.6: a PTR to another address's name
-         "--ptr-record=6.0.0.127.in-addr.arpa,mail.peer.test",
-         # 127.0.0.7: a numeric PTR name (never trusted)
-         "--ptr-record=7.0.0.127.in-addr.arpa,127.0.0.7",
-         # ::1 <-> v6.peer.test (PTR + AAAA)
-         "--local=/ip6.arpa/", "--host-record=v6.peer.test,::1"],
-        stdout=log, stderr=log, stdin=subprocess.DEVNULL)
-    time.sleep(0.3)
-    assert p.poll() is None, open(str(tmp_path / "dnsmasq.log")).read()
-    yield port
-    p.send_signal(signal.SIGTERM)
-    try:
-        p.wait(5)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        p.wait()
-    log.close()
+def dnsmasq(dns_server):
+    return dns_server(
+        # 127.0.0.2 <-> mail.peer.test both ways (PTR + A)
+        host("mail.peer.test", "127.0.0.2"),
+        # 127.0.0.3: a PTR whose name has no address record
+        ptr("127.0.0.3", "forged.peer.test"),
+        # 127.0.0.4: no PTR at all (NXDOMAIN)
+        # 127.0.0.5 <-> host.sub.peer.test (parent domain matches)
+        host("host.sub.peer.test", "127.0.0.5"),
+        # 127.0.0.6: a PTR to another address's name
+        ptr("127.0.0.6", "mail.peer.test"),
+        # 127.0.0.7: a numeric PTR name (never trusted)
+        ptr("127.0.0.7", "127.0.0.7"),
+        # ::1 <-> v6.peer.test (PTR + AAAA)
+        host("v6.peer.test", "::1"),
+        local=("test", "in-addr.arpa", "ip6.arpa")).port
 
 
 class SilentDNS:
