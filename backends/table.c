@@ -321,6 +321,24 @@ table_list_open(const char *value, unsigned open_flags, struct errbuf *err)
 	return l;
 }
 
+int
+table_list_open_param(struct table_list **lp, const char *param,
+		      const char *value, unsigned open_flags, bool *blocking,
+		      struct errbuf *err)
+{
+	struct errbuf why;
+
+	errbuf_clear(&why);
+	*lp = table_list_open(value != NULL ? value : "", open_flags, &why);
+	if (*lp == NULL) {
+		errbuf_set(err, "%s: %s", param, errbuf_str(&why));
+		return -1;
+	}
+	if (table_list_blocking(*lp))
+		*blocking = true;
+	return 0;
+}
+
 void
 table_list_free(struct table_list **lp)
 {

@@ -95,6 +95,14 @@ struct table_list *table_list_open(const char *value, unsigned open_flags,
 				   struct errbuf *err);
 void table_list_free(struct table_list **lp);
 bool table_list_blocking(const struct table_list *l);
+/*
+ * table_list_open for the value of parameter param (NULL value = empty),
+ * with err = "param: reason"; sets *blocking when a table of the list may
+ * block (LDAP, SQL), leaves it alone otherwise.
+ */
+int  table_list_open_param(struct table_list **lp, const char *param,
+			   const char *value, unsigned open_flags,
+			   bool *blocking, struct errbuf *err);
 bool table_list_empty(const struct table_list *l);
 /*
  * Tries each table in order; the first FOUND wins. Stops at the first

@@ -287,17 +287,8 @@ static int
 maps_open(struct resolve_ctx *c, struct table_list **lp, const char *param,
 	  const char *value, struct errbuf *err)
 {
-	struct errbuf why;
-
-	errbuf_clear(&why);
-	*lp = table_list_open(nz(value), TABLE_F_FOLD, &why);
-	if (*lp == NULL) {
-		errbuf_set(err, "%s: %s", param, errbuf_str(&why));
-		return -1;
-	}
-	if (table_list_blocking(*lp))
-		c->blocking = true;
-	return 0;
+	return table_list_open_param(lp, param, nz(value), TABLE_F_FOLD,
+				     &c->blocking, err);
 }
 
 static int domain_class(struct resolve_ctx *c, const char *domain,
