@@ -7,70 +7,21 @@ is logged as Postfix does ("QUEUEID: reject: END-OF-MESSAGE from
 host[ip]: ..."), and nothing is delivered nor left in the queue.
 """
 import re
-import socket
-import threading
 import time
 
 from harness import check, dot_stuff, make_msg
+from policyserver import PolicyServer
 
 RELAY = "permit_mynetworks, reject_unauth_destination"
 LIMIT = 2000
 
 
-class SizePolicy:
-    """Policy server: REJECT at END-OF-MESSAGE when size > LIMIT, else
-    DUNNO; records every request."""
-
-    def __init__(self):
-        self.requests = []
-        self.nconn = 0
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.stop = False
-        self.t = threading.Thread(target=self.run, daemon=True)
-        self.t.start()
-
-    def run(self):
-        deadline = time.time() + 60
-        while not self.stop and time.time() < deadline:
-            try:
-                conn, _ = self.sock.accept()
-            except socket.timeout:
-                continue
-            self.nconn += 1
-            # an idle kept connection is dropped after 1s (facteurd
-            # then opens a fresh one), so close() does not wait long
-            conn.settimeout(1)
-            data = b""
-            try:
-                while True:
-                    while b"\n\n" not in data and len(data) < 65536:
-                        chunk = conn.recv(4096)
-                        if not chunk:
-                            break
-                        data += chunk
-                    if b"\n\n" not in data:
-                        break
-                    req, data = data.split(b"\n\n", 1)
-                    attrs = dict(l.split("=", 1) for l in
-                                 req.decode().split("\n") if "=" in l)
-                    self.requests.append(attrs)
-                    action = "DUNNO"
-                    if attrs.get("protocol_state") == "END-OF-MESSAGE" and \
-                            int(attrs.get("size", "0")) > LIMIT:
-                        action = "REJECT message too big for policy"
-                    conn.sendall(("action=%s\n\n" % action).encode())
-            except OSError:
-                pass
-            conn.close()
-
-    def close(self):
-        self.stop = True
-        self.t.join(5)
-        self.sock.close()
+def size_action(attrs):
+    """REJECT at END-OF-MESSAGE when size > LIMIT, else DUNNO."""
+    if attrs.get("protocol_state") == "END-OF-MESSAGE" and \
+            int(attrs.get("size", "0")) > LIMIT:
+        return "REJECT message too big for policy"
+    return "DUNNO"
 
 
 def _msg(tag, size):
@@ -117,7 +68,7 @@ def _no_trace(d):
 
 
 def test_policy_rejects_big_message_at_end(facteurd):
-    srv = SizePolicy()
+    srv = PolicyServer(size_action)
     try:
         d = facteurd(main_cf={
             "smtpd_relay_restrictions": RELAY,

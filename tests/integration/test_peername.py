@@ -208,7 +208,7 @@ def test_check_client_access_name_parent_address(facteurd, dnsmasq, tmp_path):
 
 
 def test_policy_service_names(facteurd, dnsmasq):
-    from test_policy import PolicyServer
+    from policyserver import PolicyServer
     srv = PolicyServer("DUNNO")
     try:
         d = _daemon(facteurd, dnsmasq, smtpd_recipient_restrictions=

@@ -6,12 +6,11 @@ PREPEND), check_policy_service against a small Python policy server
 (request attributes, action, server down -> 451 4.3.5), and seed 004's
 misspelt restriction refused at start-up with file:line and the nearest name.
 """
-import socket
-import threading
 import time
 
 import harness
 from harness import check, dot_stuff, make_msg
+from policyserver import PolicyServer
 
 RELAY = "permit_mynetworks, reject_unauth_destination"
 
@@ -97,48 +96,6 @@ def test_access_map_actions(facteurd, tmp_path):
     check(end, 250)
     assert d.wait_files("bob@example.test", 1), "REDIRECT not delivered"
     assert len(d.files("alice@example.test")) == 1
-
-
-class PolicyServer:
-    """Postfix policy delegation protocol: answers `action` and records
-    each request's attributes."""
-
-    def __init__(self, action):
-        self.action = action
-        self.requests = []
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.stop = False
-        self.t = threading.Thread(target=self.run, daemon=True)
-        self.t.start()
-
-    def run(self):
-        deadline = time.time() + 60
-        while not self.stop and time.time() < deadline:
-            try:
-                conn, _ = self.sock.accept()
-            except socket.timeout:
-                continue
-            conn.settimeout(5)
-            data = b""
-            while b"\n\n" not in data and len(data) < 65536:
-                chunk = conn.recv(4096)
-                if not chunk:
-                    break
-                data += chunk
-            attrs = dict(l.split("=", 1) for l in
-                         data.decode().split("\n") if "=" in l)
-            self.requests.append(attrs)
-            conn.sendall(("action=%s\n\n" % self.action).encode())
-            conn.close()
-
-    def close(self):
-        self.stop = True
-        self.t.join(5)
-        self.sock.close()
 
 
 def test_policy_service(facteurd):
