@@ -80,6 +80,16 @@ cf_str(const struct config *cfg, const char *name, const char **v_r,
 	return 0;
 }
 
+/* The one error of the typed readers below; returns -1. */
+static int
+cf_bad(struct errbuf *err, const char *name, const char *v,
+       const char *expected)
+{
+	errbuf_set(err, "bad value for %s: \"%s\" (expected %s)", name, v,
+		   expected);
+	return -1;
+}
+
 static int
 cf_time(const struct config *cfg, const char *name, char unit, long long *r,
 	struct errbuf *err)
@@ -88,11 +98,8 @@ cf_time(const struct config *cfg, const char *name, char unit, long long *r,
 
 	if (cf_str(cfg, name, &v, err) < 0)
 		return -1;
-	if (params_parse_time(v, unit, r) < 0 || *r < 0) {
-		errbuf_set(err, "bad value for %s: \"%s\" (expected a time, "
-			   "e.g. 6s, 1h, 1d)", name, v);
-		return -1;
-	}
+	if (params_parse_time(v, unit, r) < 0 || *r < 0)
+		return cf_bad(err, name, v, "a time, e.g. 6s, 1h, 1d");
 	return 0;
 }
 
@@ -104,11 +111,8 @@ cf_int(const struct config *cfg, const char *name, long long *r,
 
 	if (cf_str(cfg, name, &v, err) < 0)
 		return -1;
-	if (params_parse_int(v, r) < 0) {
-		errbuf_set(err, "bad value for %s: \"%s\" (expected an integer)",
-			   name, v);
-		return -1;
-	}
+	if (params_parse_int(v, r) < 0)
+		return cf_bad(err, name, v, "an integer");
 	return 0;
 }
 
@@ -120,11 +124,8 @@ cf_bool(const struct config *cfg, const char *name, bool *r,
 
 	if (cf_str(cfg, name, &v, err) < 0)
 		return -1;
-	if (params_parse_bool(v, r) < 0) {
-		errbuf_set(err, "bad value for %s: \"%s\" (expected yes or no)",
-			   name, v);
-		return -1;
-	}
+	if (params_parse_bool(v, r) < 0)
+		return cf_bad(err, name, v, "yes or no");
 	return 0;
 }
 
@@ -142,11 +143,8 @@ cf_action(const struct config *cfg, const char *name, enum ps_action *r,
 		*r = PS_ENFORCE;
 	else if (strcasecmp(v, "drop") == 0)
 		*r = PS_DROP;
-	else {
-		errbuf_set(err, "bad value for %s: \"%s\" (expected ignore, "
-			   "enforce or drop)", name, v);
-		return -1;
-	}
+	else
+		return cf_bad(err, name, v, "ignore, enforce or drop");
 	return 0;
 }
 
