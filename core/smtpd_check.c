@@ -2222,6 +2222,27 @@ eval_top(struct ev *e, const struct smtpd_restrictions *r,
 	return eval_list(e, r, reply_name, cls);
 }
 
+static bool
+stop(enum smtpd_check_result st)
+{
+	return st == SMTPD_CHECK_REJECT || st == SMTPD_CHECK_DEFER;
+}
+
+/*
+ * The end of an evaluation: a defer_if_permit seen on the way turns a
+ * result that did not reject or defer into that deferral.
+ */
+static enum smtpd_check_result
+ev_finish(const struct ev *e, enum smtpd_check_result st, struct buf *reply)
+{
+	if (!stop(st) && e->dip_active) {
+		buf_reset(reply);
+		buf_puts(reply, e->dip);
+		return SMTPD_CHECK_DEFER;
+	}
+	return st;
+}
+
 enum smtpd_check_result
 smtpd_check_eval(const struct smtpd_restrictions *r,
 		 const struct smtpd_check_facts *f, struct buf *reply)
@@ -2242,18 +2263,7 @@ smtpd_check_eval(const struct smtpd_restrictions *r,
 	}
 	st = eval_top(&e, r, rn, f->rcpt ? NAME_RCPT : NAME_CLIENT);
 	ev_deinit(&e);
-	if (st != SMTPD_CHECK_REJECT && st != SMTPD_CHECK_DEFER && e.dip_active) {
-		buf_reset(reply);
-		buf_puts(reply, e.dip);
-		return SMTPD_CHECK_DEFER;
-	}
-	return st;
-}
-
-static bool
-stop(enum smtpd_check_result st)
-{
-	return st == SMTPD_CHECK_REJECT || st == SMTPD_CHECK_DEFER;
+	return ev_finish(&e, st, reply);
 }
 
 enum smtpd_check_result
@@ -2283,12 +2293,7 @@ smtpd_check_rcpt(const struct smtpd_check_lists *l,
 	if (!stop(st))
 		st = eval_top(&e, l->rcpt, rn, NAME_RCPT);
 	ev_deinit(&e);
-	if (!stop(st) && e.dip_active) {
-		buf_reset(reply);
-		buf_puts(reply, e.dip);
-		return SMTPD_CHECK_DEFER;
-	}
-	return st;
+	return ev_finish(&e, st, reply);
 }
 
 bool
@@ -2321,23 +2326,28 @@ smtpd_check_stage(const struct smtpd_check_lists *l, enum smtpd_check_stage stag
 	return st;
 }
 
-enum smtpd_check_result
-smtpd_check_data(const struct smtpd_check_lists *l,
-		 const struct smtpd_check_facts *f, struct buf *reply,
-		 struct smtpd_check_actions *act)
+/* One restriction list evaluated alone, as DATA and END-OF-DATA are. */
+static enum smtpd_check_result
+check_one(const struct smtpd_check_lists *l,
+	  const struct smtpd_restrictions *r, const char *what, const char *cls,
+	  const struct smtpd_check_facts *f, struct buf *reply,
+	  struct smtpd_check_actions *act)
 {
 	struct ev e;
 	enum smtpd_check_result st;
 
 	ev_init(&e, l->conf, f, reply, act);
-	st = eval_top(&e, l->data, "DATA", NAME_DATA);
+	st = eval_top(&e, r, what, cls);
 	ev_deinit(&e);
-	if (!stop(st) && e.dip_active) {
-		buf_reset(reply);
-		buf_puts(reply, e.dip);
-		return SMTPD_CHECK_DEFER;
-	}
-	return st;
+	return ev_finish(&e, st, reply);
+}
+
+enum smtpd_check_result
+smtpd_check_data(const struct smtpd_check_lists *l,
+		 const struct smtpd_check_facts *f, struct buf *reply,
+		 struct smtpd_check_actions *act)
+{
+	return check_one(l, l->data, "DATA", NAME_DATA, f, reply, act);
 }
 
 enum smtpd_check_result
@@ -2345,18 +2355,7 @@ smtpd_check_eod(const struct smtpd_check_lists *l,
 		const struct smtpd_check_facts *f, struct buf *reply,
 		struct smtpd_check_actions *act)
 {
-	struct ev e;
-	enum smtpd_check_result st;
-
-	ev_init(&e, l->conf, f, reply, act);
-	st = eval_top(&e, l->eod, "END-OF-MESSAGE", NAME_EOD);
-	ev_deinit(&e);
-	if (!stop(st) && e.dip_active) {
-		buf_reset(reply);
-		buf_puts(reply, e.dip);
-		return SMTPD_CHECK_DEFER;
-	}
-	return st;
+	return check_one(l, l->eod, "END-OF-MESSAGE", NAME_EOD, f, reply, act);
 }
 
 /* ---- configuration ---- */
