@@ -225,6 +225,22 @@ head(struct buf *out, const char *name, const char *type, const char *help)
 	buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* The counters the metrics show as totals, in their order there. */
+static const struct {
+	const char *name, *help;
+	enum status_counter counter;
+} totals[] = {
+	{ "facteur_messages_received_total",
+	  "Messages queued (SMTP and sendmail).", STATUS_RECEIVED },
+	{ "facteur_recipients_delivered_total",
+	  "Recipient deliveries with status=sent.", STATUS_DELIVERED },
+	{ "facteur_recipients_deferred_total",
+	  "Recipient delivery attempts with status=deferred.",
+	  STATUS_DEFERRED },
+	{ "facteur_recipients_bounced_total",
+	  "Recipients with status=bounced.", STATUS_BOUNCED },
+};
+
 void
 status_format_metrics(const struct status_daemon *d, struct buf *out)
 {
@@ -276,22 +292,11 @@ status_format_metrics(const struct status_daemon *d, struct buf *out)
 	head(out, "facteur_qmgr_in_flight", "gauge",
 	     "Messages the queue manager holds or delivers now.");
 	buf_printf(out, "facteur_qmgr_in_flight %u\n", d->qmgr_in_flight);
-	head(out, "facteur_messages_received_total", "counter",
-	     "Messages queued (SMTP and sendmail).");
-	buf_printf(out, "facteur_messages_received_total %llu\n",
-		   total[STATUS_RECEIVED]);
-	head(out, "facteur_recipients_delivered_total", "counter",
-	     "Recipient deliveries with status=sent.");
-	buf_printf(out, "facteur_recipients_delivered_total %llu\n",
-		   total[STATUS_DELIVERED]);
-	head(out, "facteur_recipients_deferred_total", "counter",
-	     "Recipient delivery attempts with status=deferred.");
-	buf_printf(out, "facteur_recipients_deferred_total %llu\n",
-		   total[STATUS_DEFERRED]);
-	head(out, "facteur_recipients_bounced_total", "counter",
-	     "Recipients with status=bounced.");
-	buf_printf(out, "facteur_recipients_bounced_total %llu\n",
-		   total[STATUS_BOUNCED]);
+	for (size_t i = 0; i < sizeof(totals) / sizeof(totals[0]); i++) {
+		head(out, totals[i].name, "counter", totals[i].help);
+		buf_printf(out, "%s %llu\n", totals[i].name,
+			   total[totals[i].counter]);
+	}
 	head(out, "facteur_last_minute", "gauge",
 	     "Events of the last 60 seconds, by kind.");
 	for (size_t k = 0; k < STATUS_NCOUNTERS; k++)
