@@ -208,7 +208,7 @@ def test_new_listener_on_reload_and_removed_one(facteurd):
 
 def test_reload_under_load_loses_nothing(facteurd):
     d = facteurd(main_cf={"smtpd_banner": "$myhostname ESMTP load"})
-    msgs = 2000
+    msgs = 6000  # enough load to outlast ten paced reloads on a fast machine
     out = open(os.path.join(d.root, "smtp-source.out"), "wb")
     p = subprocess.Popen([smtp_source(), "-s", "5", "-m", str(msgs), "-l",
                           "2000", "-f", "load@example.net", "-t",
