@@ -28,13 +28,7 @@ MARIADBD = "/usr/sbin/mariadbd"
 INSTALL_DB = "/usr/bin/mariadb-install-db"
 
 
-def free_port(host="127.0.0.1"):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
+from ports import free_port  # noqa: E402,F401  (tests/ports.py)
 
 
 def _set_pdeathsig():

@@ -48,6 +48,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import servers  # noqa: E402  (tests/servers.py: private slapd and mariadbd)
+from ports import free_port  # noqa: E402  (tests/ports.py)
 
 BENCH_USER = "facteurbench"
 DOMAIN = "bench.test"
@@ -91,15 +92,6 @@ def find_prog(name, dirs=("/usr/sbin", "/usr/local/sbin", "/usr/bin", "/usr/loca
         if os.access(c, os.X_OK):
             return c
     return None
-
-
-def free_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
 
 
 def wait_banner(port, timeout, alive=lambda: True):

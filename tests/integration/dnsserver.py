@@ -31,6 +31,8 @@ import time
 
 import pytest
 
+from harness import free_port
+
 DNSMASQ = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
 
 
@@ -78,24 +80,6 @@ def dnsbl(zone, addr, answer="127.0.0.2", reason=None):
 
 # -- the server --------------------------------------------------------
 
-def _free_udp_tcp_port():
-    for _ in range(50):
-        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            t.bind(("127.0.0.1", 0))
-            port = t.getsockname()[1]
-            try:
-                u.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-        finally:
-            t.close()
-            u.close()
-    raise RuntimeError("no port free for both UDP and TCP")
-
-
 def _query(port, name="ready.invalid", timeout=0.2):
     """True when something answers a DNS query for name on port."""
     qid = os.getpid() & 0xffff
@@ -134,7 +118,7 @@ class Dnsmasq:
             self.args += r
 
     def start(self, timeout=5):
-        self.port = _free_udp_tcp_port()
+        self.port = free_port(udp_too=True)
         with open(self.logfile, "ab") as log:
             self.proc = subprocess.Popen(
                 self.args + ["--port=%d" % self.port],
