@@ -37,6 +37,7 @@ struct sasl_exchange {
 	struct passdb    *passdb;
 	unsigned          flags;
 	char             *hostname;
+	char             *realm;		/* appended to names without '@' */
 	enum ex_state     state;
 	enum ex_work      work;
 	int               result;	/* work: 1 ok, 0 failed, -1 temporary */
@@ -66,7 +67,7 @@ scram_secret_init(void)
 
 struct sasl_exchange *
 sasl_exchange_new(enum sasl_mech mech, struct passdb *passdb,
-		  const char *hostname, unsigned flags)
+		  const char *hostname, const char *realm, unsigned flags)
 {
 	struct sasl_exchange *ex = xcalloc(1, sizeof(*ex));
 
@@ -75,6 +76,7 @@ sasl_exchange_new(enum sasl_mech mech, struct passdb *passdb,
 	ex->passdb = passdb;
 	ex->flags = flags;
 	ex->hostname = xstrdup(hostname && *hostname ? hostname : "localhost");
+	ex->realm = realm && *realm ? xstrdup(realm) : NULL;
 	buf_init(&ex->out, 0);
 	errbuf_clear(&ex->why);
 	return ex;
@@ -111,6 +113,7 @@ sasl_exchange_free(struct sasl_exchange **exp)
 	wipe_pw(ex);
 	wipe_str(&ex->user);
 	free(ex->hostname);
+	free(ex->realm);
 	free(ex->challenge);
 	free(ex->gs2);
 	free(ex->first_bare);
@@ -175,6 +178,25 @@ sasl_exchange_start(struct sasl_exchange *ex)
 	}
 }
 
+/*
+ * The login name the passdb sees: as given, or NAME@realm when the name
+ * has no domain and smtpd_sasl_local_domain names one (so "alice" logs in
+ * as alice@example.com; logs and sender login maps see the full name).
+ */
+static void
+set_user(struct sasl_exchange *ex, const char *u, size_t ul)
+{
+	wipe_str(&ex->user);
+	if (ex->realm == NULL || memchr(u, '@', ul) != NULL) {
+		ex->user = xstrndup(u, ul);
+		return;
+	}
+	ex->user = xmalloc(ul + 1 + strlen(ex->realm) + 1);
+	memcpy(ex->user, u, ul);
+	ex->user[ul] = '@';
+	strcpy(ex->user + ul + 1, ex->realm);
+}
+
 static enum sasl_action
 step_first(struct sasl_exchange *ex, const char *msg, size_t len)
 {
@@ -185,7 +207,7 @@ step_first(struct sasl_exchange *ex, const char *msg, size_t len)
 	case SASL_MECH_PLAIN:
 		if (sasl_plain_parse(msg, len, &u, &ul, &pw, &pwl, &why) < 0)
 			return fail(ex, why);
-		ex->user = xstrndup(u, ul);
+		set_user(ex, u, ul);
 		ex->pw = xmalloc(pwl + 1);
 		memcpy(ex->pw, pw, pwl);
 		ex->pw[pwl] = '\0';
@@ -194,7 +216,7 @@ step_first(struct sasl_exchange *ex, const char *msg, size_t len)
 	case SASL_MECH_LOGIN:
 		if (len == 0 || memchr(msg, '\0', len) != NULL)
 			return fail(ex, "bad user name");
-		ex->user = xstrndup(msg, len);
+		set_user(ex, msg, len);
 		ex->state = EX_LOGIN_PW;
 		return challenge(ex, "Password:");
 	case SASL_MECH_CRAM_MD5:
@@ -207,7 +229,7 @@ step_first(struct sasl_exchange *ex, const char *msg, size_t len)
 		if (f.authzid[0] != '\0' && strcasecmp(f.authzid, f.user) != 0)
 			return fail(ex, "authorization identity differs from "
 				    "the user name");
-		ex->user = xstrdup(f.user);
+		set_user(ex, f.user, strlen(f.user));
 		ex->gs2 = xstrndup(f.gs2, f.gs2_len);
 		ex->first_bare = xstrndup(f.bare, f.bare_len);
 		ex->nonce = xstrndup(f.cnonce, f.cnonce_len);
@@ -289,7 +311,7 @@ sasl_exchange_step(struct sasl_exchange *ex, const char *msg, size_t len)
 	case EX_CRAM:
 		if (sasl_cram_parse(msg, len, &u, &ul, ex->digest, &why) < 0)
 			return fail(ex, why);
-		ex->user = xstrndup(u, ul);
+		set_user(ex, u, ul);
 		return need_work(ex, W_CRAM);
 	case EX_SCRAM_FINAL:
 		return step_scram_final(ex, msg, len);

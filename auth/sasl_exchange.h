@@ -43,9 +43,12 @@ enum sasl_action {
  * answer must be empty (SMTP). */
 #define SASL_EX_FINAL_IN_OK	0x1
 
+/* realm (smtpd_sasl_local_domain, NULL or "" for none) is appended as
+ * "@realm" to login names without a domain before the passdb sees them. */
 struct sasl_exchange *sasl_exchange_new(enum sasl_mech mech,
 					struct passdb *passdb,
-					const char *hostname, unsigned flags);
+					const char *hostname, const char *realm,
+					unsigned flags);
 /* Wipes and frees; NULL-safe. */
 void sasl_exchange_free(struct sasl_exchange **exp);
 
@@ -61,7 +64,8 @@ enum sasl_action sasl_exchange_resume(struct sasl_exchange *ex);
 
 /* Challenge / final data (raw bytes, to be base64-encoded), "" if none. */
 const char *sasl_exchange_out(const struct sasl_exchange *ex, size_t *len_r);
-/* The authenticated name (after SASL_OK), as the client spelled it. */
+/* The authenticated name (after SASL_OK), as the client spelled it
+ * (with "@realm" added to a name without a domain). */
 const char *sasl_exchange_user(const struct sasl_exchange *ex);
 /* A user name seen so far (for logs), or NULL. */
 const char *sasl_exchange_login(const struct sasl_exchange *ex);

@@ -928,7 +928,9 @@ do_authenticate(struct msv_session *s, const struct msv_cmd *c)
 	}
 	sasl_exchange_free(&s->auth_ex);
 	s->auth_ex = sasl_exchange_new(s->mech, s->m->passdb,
-				       s->m->s.myhostname, SASL_EX_FINAL_IN_OK);
+				       s->m->s.myhostname,
+				       s->m->s.smtpd_sasl_local_domain,
+				       SASL_EX_FINAL_IN_OK);
 	if (c->n == 3) {
 		auth_message(s, &c->v[2]);
 		return;

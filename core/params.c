@@ -232,7 +232,7 @@ static const struct param_def table[] = {
 	S(smtpd_sasl_tls_security_options, "$smtpd_sasl_security_options"),
 	S(smtpd_sasl_mechanisms, "plain login"),	/* Dovecot's auth_mechanisms */
 	B(smtpd_sasl_authenticated_header, "no"),
-	SL(smtpd_sasl_local_domain, ""),
+	S(smtpd_sasl_local_domain, ""),	/* realm appended to a login name without "@" (Dovecot's auth_default_realm) */
 	SL(smtpd_sasl_exceptions_networks, ""),
 	SN(smtpd_sender_login_maps, ""),
 	B(broken_sasl_auth_clients, "no"),

@@ -1041,7 +1041,8 @@ do_auth(struct smtpd_session *s, const struct smtpd_cmd *c, size_t alen)
 	}
 	s->auth_mech = (int)m;
 	sasl_exchange_free(&s->auth_ex);
-	s->auth_ex = sasl_exchange_new(m, s->l->passdb, s->l->s.myhostname, 0);
+	s->auth_ex = sasl_exchange_new(m, s->l->passdb, s->l->s.myhostname,
+				       s->l->s.smtpd_sasl_local_domain, 0);
 	if (sp != NULL) {
 		/* RFC 4954 4: an initial response, "=" for an empty one. */
 		struct buf msg;

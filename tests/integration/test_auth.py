@@ -205,6 +205,44 @@ def test_authenticated_relay_and_headers(ad):
                 r"sasl_method=PLAIN, sasl_username=dave@example\.test$")
 
 
+def test_sasl_local_domain_completes_bare_names(facteurd, cert, users_text):
+    """smtpd_sasl_local_domain: "dave" logs in as dave@example.test (the
+    name logs, headers and sender login maps see); a full name is kept;
+    a listener without it refuses the bare name."""
+    d = auth_daemon(facteurd, cert, users_text,
+                    smtpd_sasl_local_domain="example.test")
+    c, _ = tls_session(d, source=OUTSIDER)
+    with c:
+        check(c.cmd("AUTH PLAIN " + b64("\0dave\0dave pw")), 235, "2.7.0")
+        check(c.cmd("MAIL FROM:<dave@example.test>"), 250)
+        check(c.cmd("RCPT TO:<someone@elsewhere.test>"), 250, "2.1.5")
+        check(c.cmd("RSET"), 250)
+        check(c.cmd("MAIL FROM:<dave@example.test>"), 250)
+        check(c.cmd("RCPT TO:<alice@example.test>"), 250)
+        check(c.cmd("DATA"), 354)
+        c.send(dot_stuff(make_msg(sender="dave@example.test")))
+        check(c.reply(), 250, "2.0.0")
+    got = d.wait_files("alice@example.test", 1)[0]
+    assert "(Authenticated sender: dave@example.test)" in got.field("Received")
+    c, _ = tls_session(d)
+    with c:
+        check(c.cmd("AUTH LOGIN " + b64("alice")), 334)
+        check(c.cmd(b64("alice-pw")), 235, "2.7.0")
+    c, _ = tls_session(d)
+    with c:
+        check(c.cmd("AUTH PLAIN " + b64("\0bob@example.test\0bob-pw")), 235)
+    d.wait_log(r"client=unknown\[127\.0\.0\.2\], sasl_method=PLAIN, "
+               r"sasl_username=dave@example\.test$")
+    r = d.cli("check")
+    out = (r.stdout + r.stderr).decode()
+    assert r.returncode == 0, out
+    assert "smtpd_sasl_local_domain" not in out, out   # no "ignored" notice
+    d2 = auth_daemon(facteurd, cert, users_text)
+    c, _ = tls_session(d2)
+    with c:
+        check(c.cmd("AUTH PLAIN " + b64("\0dave\0dave pw")), 535, "5.7.8")
+
+
 def test_failure_log_lines(ad):
     c, _ = tls_session(ad)
     with c:

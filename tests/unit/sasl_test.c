@@ -264,6 +264,36 @@ step(struct sasl_exchange *ex, const char *msg, size_t len)
 	return run(ex, sasl_exchange_step(ex, msg, len));
 }
 
+/* smtpd_sasl_local_domain: a name without a domain gets "@realm". */
+static void
+test_exchange_realm(void **state)
+{
+	struct sasl_exchange *ex;
+
+	(void)state;
+	ex = sasl_exchange_new(SASL_MECH_PLAIN, db, "mx.test", "example.test", 0);
+	assert_int_equal(step(ex, "\0PLAIN\0plain pw", 15), SASL_OK);
+	assert_string_equal(sasl_exchange_user(ex), "PLAIN@example.test");
+	sasl_exchange_free(&ex);
+
+	/* a name with a domain is left alone */
+	ex = sasl_exchange_new(SASL_MECH_PLAIN, db, "mx.test", "other.test", 0);
+	assert_int_equal(step(ex, "\0PLAIN@example.test\0plain pw", 28), SASL_OK);
+	assert_string_equal(sasl_exchange_user(ex), "PLAIN@example.test");
+	sasl_exchange_free(&ex);
+
+	/* without the realm, the bare name is unknown */
+	ex = sasl_exchange_new(SASL_MECH_PLAIN, db, "mx.test", "", 0);
+	assert_int_equal(step(ex, "\0PLAIN\0plain pw", 15), SASL_FAIL);
+	sasl_exchange_free(&ex);
+
+	ex = sasl_exchange_new(SASL_MECH_LOGIN, db, "mx.test", "example.test", 0);
+	assert_int_equal(sasl_exchange_start(ex), SASL_CHALLENGE);
+	assert_int_equal(step(ex, "crypt", 5), SASL_CHALLENGE);
+	assert_string_equal(sasl_exchange_login(ex), "crypt@example.test");
+	sasl_exchange_free(&ex);
+}
+
 static void
 test_exchange_plain_login(void **state)
 {
@@ -271,7 +301,7 @@ test_exchange_plain_login(void **state)
 	const char *out;
 	size_t n;
 
-	ex = sasl_exchange_new(SASL_MECH_PLAIN, db, "mx.test", 0);
+	ex = sasl_exchange_new(SASL_MECH_PLAIN, db, "mx.test", NULL, 0);
 	assert_int_equal(sasl_exchange_start(ex), SASL_CHALLENGE);
 	out = sasl_exchange_out(ex, &n);
 	assert_int_equal(n, 0);
@@ -281,16 +311,16 @@ test_exchange_plain_login(void **state)
 	assert_null(ex);
 
 	/* PLAIN against a SCRAM-SHA-256 stored value (doveadm's format) */
-	ex = sasl_exchange_new(SASL_MECH_PLAIN, db, "mx.test", 0);
+	ex = sasl_exchange_new(SASL_MECH_PLAIN, db, "mx.test", NULL, 0);
 	assert_int_equal(step(ex, "\0scram@example.test\0scram pw", 28), SASL_OK);
 	sasl_exchange_free(&ex);
 
-	ex = sasl_exchange_new(SASL_MECH_PLAIN, db, "mx.test", 0);
+	ex = sasl_exchange_new(SASL_MECH_PLAIN, db, "mx.test", NULL, 0);
 	assert_int_equal(step(ex, "\0nobody@example.test\0x", 22), SASL_FAIL);
 	assert_non_null(strstr(sasl_exchange_why(ex), "unknown user"));
 	sasl_exchange_free(&ex);
 
-	ex = sasl_exchange_new(SASL_MECH_LOGIN, db, "mx.test", 0);
+	ex = sasl_exchange_new(SASL_MECH_LOGIN, db, "mx.test", NULL, 0);
 	assert_int_equal(sasl_exchange_start(ex), SASL_CHALLENGE);
 	out = sasl_exchange_out(ex, &n);
 	assert_int_equal(n, 9);
@@ -302,12 +332,12 @@ test_exchange_plain_login(void **state)
 	assert_non_null(strstr(sasl_exchange_why(ex), "wrong password"));
 	sasl_exchange_free(&ex);
 
-	ex = sasl_exchange_new(SASL_MECH_LOGIN, db, "mx.test", 0);
+	ex = sasl_exchange_new(SASL_MECH_LOGIN, db, "mx.test", NULL, 0);
 	assert_int_equal(step(ex, "crypt@example.test", 18), SASL_CHALLENGE);
 	assert_int_equal(step(ex, "Secret-1", 8), SASL_OK);
 	sasl_exchange_free(&ex);
 
-	ex = sasl_exchange_new(SASL_MECH_PLAIN, db, "mx.test", 0);
+	ex = sasl_exchange_new(SASL_MECH_PLAIN, db, "mx.test", NULL, 0);
 	assert_int_equal(step(ex, "\0broken@example.test\0x", 22), SASL_TEMPFAIL);
 	sasl_exchange_free(&ex);
 }
@@ -334,7 +364,7 @@ test_exchange_cram(void **state)
 	size_t n;
 	char ans[200];
 
-	ex = sasl_exchange_new(SASL_MECH_CRAM_MD5, db, "mx.test", 0);
+	ex = sasl_exchange_new(SASL_MECH_CRAM_MD5, db, "mx.test", NULL, 0);
 	assert_int_equal(sasl_exchange_start(ex), SASL_CHALLENGE);
 	out = sasl_exchange_out(ex, &n);
 	assert_true(n > 10 && out[0] == '<' && out[n - 1] == '>');
@@ -343,7 +373,7 @@ test_exchange_cram(void **state)
 	assert_int_equal(step(ex, ans, strlen(ans)), SASL_OK);
 	sasl_exchange_free(&ex);
 
-	ex = sasl_exchange_new(SASL_MECH_CRAM_MD5, db, "mx.test", 0);
+	ex = sasl_exchange_new(SASL_MECH_CRAM_MD5, db, "mx.test", NULL, 0);
 	sasl_exchange_start(ex);
 	out = sasl_exchange_out(ex, &n);
 	cram_answer("plain@example.test", "plain pX", out, n, ans, sizeof(ans));
@@ -351,7 +381,7 @@ test_exchange_cram(void **state)
 	sasl_exchange_free(&ex);
 
 	/* A hashed password cannot do CRAM-MD5: the same failure. */
-	ex = sasl_exchange_new(SASL_MECH_CRAM_MD5, db, "mx.test", 0);
+	ex = sasl_exchange_new(SASL_MECH_CRAM_MD5, db, "mx.test", NULL, 0);
 	sasl_exchange_start(ex);
 	out = sasl_exchange_out(ex, &n);
 	cram_answer("crypt@example.test", "Secret-1", out, n, ans, sizeof(ans));
@@ -360,7 +390,7 @@ test_exchange_cram(void **state)
 	sasl_exchange_free(&ex);
 
 	/* No initial response for a server-first mechanism */
-	ex = sasl_exchange_new(SASL_MECH_CRAM_MD5, db, "mx.test", 0);
+	ex = sasl_exchange_new(SASL_MECH_CRAM_MD5, db, "mx.test", NULL, 0);
 	assert_int_equal(step(ex, "x", 1), SASL_FAIL);
 	sasl_exchange_free(&ex);
 }
@@ -442,48 +472,48 @@ test_exchange_scram(void **state)
 	unsigned flags[] = { 0, SASL_EX_FINAL_IN_OK };
 
 	for (size_t i = 0; i < 2; i++) {
-		ex = sasl_exchange_new(SASL_MECH_SCRAM_SHA256, db, "mx", flags[i]);
+		ex = sasl_exchange_new(SASL_MECH_SCRAM_SHA256, db, "mx", NULL, flags[i]);
 		assert_int_equal(scram_client(ex, "scram@example.test",
 					      "scram pw", flags[i], s1,
 					      sizeof(s1)), 1);
 		assert_string_equal(sasl_exchange_user(ex), "scram@example.test");
 		sasl_exchange_free(&ex);
 		/* {PLAIN} stored: keys derived on the fly */
-		ex = sasl_exchange_new(SASL_MECH_SCRAM_SHA256, db, "mx", flags[i]);
+		ex = sasl_exchange_new(SASL_MECH_SCRAM_SHA256, db, "mx", NULL, flags[i]);
 		assert_int_equal(scram_client(ex, "plain@example.test",
 					      "plain pw", flags[i], s1,
 					      sizeof(s1)), 1);
 		sasl_exchange_free(&ex);
 	}
-	ex = sasl_exchange_new(SASL_MECH_SCRAM_SHA256, db, "mx", 0);
+	ex = sasl_exchange_new(SASL_MECH_SCRAM_SHA256, db, "mx", NULL, 0);
 	assert_int_equal(scram_client(ex, "scram@example.test", "wrong",
 				      0, s1, sizeof(s1)), 0);
 	assert_non_null(strstr(sasl_exchange_why(ex), "wrong password"));
 	sasl_exchange_free(&ex);
 	/* Unknown user: a full-looking dialogue, a stable salt, a failure */
-	ex = sasl_exchange_new(SASL_MECH_SCRAM_SHA256, db, "mx", 0);
+	ex = sasl_exchange_new(SASL_MECH_SCRAM_SHA256, db, "mx", NULL, 0);
 	assert_int_equal(scram_client(ex, "ghost@example.test", "x", 0, s1,
 				      sizeof(s1)), 0);
 	assert_non_null(strstr(sasl_exchange_why(ex), "unknown user"));
 	sasl_exchange_free(&ex);
-	ex = sasl_exchange_new(SASL_MECH_SCRAM_SHA256, db, "mx", 0);
+	ex = sasl_exchange_new(SASL_MECH_SCRAM_SHA256, db, "mx", NULL, 0);
 	assert_int_equal(scram_client(ex, "ghost@example.test", "y", 0, s2,
 				      sizeof(s2)), 0);
 	assert_string_equal(s1, s2);
 	sasl_exchange_free(&ex);
 	/* A hash SCRAM cannot use: the same failure at the end */
-	ex = sasl_exchange_new(SASL_MECH_SCRAM_SHA256, db, "mx", 0);
+	ex = sasl_exchange_new(SASL_MECH_SCRAM_SHA256, db, "mx", NULL, 0);
 	assert_int_equal(scram_client(ex, "crypt@example.test", "Secret-1", 0,
 				      s1, sizeof(s1)), 0);
 	assert_non_null(strstr(sasl_exchange_why(ex), "does not allow"));
 	sasl_exchange_free(&ex);
 	/* Channel binding asked for: refused at once */
-	ex = sasl_exchange_new(SASL_MECH_SCRAM_SHA256, db, "mx", 0);
+	ex = sasl_exchange_new(SASL_MECH_SCRAM_SHA256, db, "mx", NULL, 0);
 	assert_int_equal(step(ex, "p=tls-exporter,,n=scram@example.test,r=abc",
 			      42), SASL_FAIL);
 	sasl_exchange_free(&ex);
 	/* A final message with another nonce */
-	ex = sasl_exchange_new(SASL_MECH_SCRAM_SHA256, db, "mx", 0);
+	ex = sasl_exchange_new(SASL_MECH_SCRAM_SHA256, db, "mx", NULL, 0);
 	assert_int_equal(step(ex, "n,,n=scram@example.test,r=abc", 29),
 			 SASL_CHALLENGE);
 	assert_int_equal(step(ex, "c=biws,r=abcdef,p=dHzbZapWIk4jUhN+Ute9ytag9"
@@ -554,6 +584,7 @@ main(void)
 		cmocka_unit_test(test_cram_parse),
 		cmocka_unit_test(test_mechs),
 		cmocka_unit_test(test_exchange_plain_login),
+		cmocka_unit_test(test_exchange_realm),
 		cmocka_unit_test(test_exchange_cram),
 		cmocka_unit_test(test_exchange_scram),
 		cmocka_unit_test(test_dummy_cost),
