@@ -49,6 +49,7 @@
 #include "core/pickup.h"
 #include "core/qmgr.h"
 #include "delivery/deliver.h"
+#include "delivery/smtp_tls.h"
 #include "core/queue.h"
 #include "core/resolve.h"
 #include "core/smtpd_server.h"
@@ -500,6 +501,14 @@ daemon_reload(struct daemon *d, struct errbuf *why)
 		goto refuse;
 	}
 	if ((g->rctx = resolve_ctx_new(&g->s, &err)) == NULL)
+		goto refuse;
+	/* unchanged names: keep the certificate read as root at start */
+	if (!smtp_tls_client_cert_same(g->s.smtp_tls_cert_file,
+				       g->s.smtp_tls_key_file,
+				       g->s.smtp_tls_chain_files) &&
+	    smtp_tls_client_cert_load(g->s.smtp_tls_cert_file,
+				      g->s.smtp_tls_key_file,
+				      g->s.smtp_tls_chain_files, &err) < 0)
 		goto refuse;
 	mcf = config_master(g->cfg);
 	for (i = 0; i < mcf->n; i++) {
@@ -1034,6 +1043,11 @@ main(int argc, char **argv)
 	    (d.http = status_http_new(g->s.facteur_metrics_listen, &err)) == NULL)
 		die_placed(g->cfg, NULL, &err);
 
+	/* the SMTP client's certificate: read as root, like the server keys */
+	if (smtp_tls_client_cert_load(g->s.smtp_tls_cert_file,
+				      g->s.smtp_tls_key_file,
+				      g->s.smtp_tls_chain_files, &err) < 0)
+		die_placed(g->cfg, NULL, &err);
 	drop_privileges(&g->s, g->s.queue_directory);
 	check_owner_maps(&g->s);
 	pidfd = pidfile_lock(g->s.queue_directory, 1);

@@ -182,9 +182,9 @@ static const struct param_def table[] = {
 	S(smtp_tls_security_level, ""),
 	S(smtp_tls_CAfile, ""),
 	S(smtp_tls_CApath, ""),
-	SL(smtp_tls_cert_file, ""),
-	SL(smtp_tls_key_file, ""),
-	SL(smtp_tls_chain_files, ""),
+	S(smtp_tls_cert_file, ""),	/* SMTP client certificate (PEM, with its chain), read as root at start */
+	S(smtp_tls_key_file, ""),	/* its private key (PEM); empty: in smtp_tls_cert_file */
+	S(smtp_tls_chain_files, ""),	/* PEM files, each a key then its certificate chain (instead of the two above) */
 	S(smtp_tls_policy_maps, ""),
 	S(smtp_tls_protocols, "!SSLv2, !SSLv3"),
 	S(smtp_tls_mandatory_protocols, ">=TLSv1"),
@@ -220,7 +220,7 @@ static const struct param_def table[] = {
 	S(smtp_sasl_security_options, "noplaintext, noanonymous"),
 	S(smtp_sasl_tls_security_options, "$smtp_sasl_security_options"),
 	S(smtp_sasl_mechanism_filter, ""),
-	SL(smtp_generic_maps, ""),
+	S(smtp_generic_maps, ""),	/* generic(5): envelope and header addresses rewritten for mail leaving by SMTP */
 	SL(smtp_dns_support_level, ""),
 	SL(smtp_host_lookup, "dns"),
 	/* smtpd SASL */
@@ -233,15 +233,15 @@ static const struct param_def table[] = {
 	S(smtpd_sasl_mechanisms, "plain login"),	/* Dovecot's auth_mechanisms */
 	B(smtpd_sasl_authenticated_header, "no"),
 	S(smtpd_sasl_local_domain, ""),	/* realm appended to a login name without "@" (Dovecot's auth_default_realm) */
-	SL(smtpd_sasl_exceptions_networks, ""),
+	SN(smtpd_sasl_exceptions_networks, ""),	/* clients (network list) not offered AUTH in EHLO */
 	SN(smtpd_sender_login_maps, ""),
 	B(broken_sasl_auth_clients, "no"),
 	/* restrictions and limits */
 	SN(smtpd_end_of_data_restrictions, ""),
 	SL(smtpd_etrn_restrictions, ""),
 	SN(smtpd_restriction_classes, ""),
-	SL(smtpd_discard_ehlo_keywords, ""),
-	SL(smtpd_discard_ehlo_keyword_address_maps, ""),
+	SN(smtpd_discard_ehlo_keywords, ""),	/* EHLO keywords not announced (pipelining, chunking, auth, silent-discard ...) */
+	SN(smtpd_discard_ehlo_keyword_address_maps, ""),	/* client address -> EHLO keywords not announced to it */
 	BL(smtpd_client_port_logging, "no"),
 	/* client limits per service and IP, counted in facteurd (core/anvil.c,
 	 * core/smtpd_limits.c); 0 = no limit */
@@ -265,17 +265,34 @@ static const struct param_def table[] = {
 	S(smtpd_sasl_user_notice_recipient, "postmaster"),	/* who is told a user was put on hold */
 	TL(anvil_status_update_time, "600s", 's', 1),
 	IL(smtpd_history_flush_threshold, "100", 1),
-	SL(smtpd_reject_footer, ""),
+	SN(smtpd_reject_footer, ""),	/* appended to 4xx/5xx replies; \\n line break, leading \\c no break, $client_address $client_name $localtime $server_name */
 	SL(smtpd_authorized_xclient_hosts, ""),
 	SL(smtpd_authorized_xforward_hosts, ""),
-	SL(smtpd_forbidden_commands, "CONNECT GET POST"),
+	SN(smtpd_forbidden_commands, "CONNECT GET POST"),	/* non-SMTP commands (names or type:table) answered 221 2.7.0 and disconnected */
 	SN(smtpd_null_access_lookup_key, "<>"),
 	SL(smtpd_command_filter, ""),
-	SL(smtpd_milters, ""),
+	/* Sendmail milters (core/milter.c), Postfix's names and defaults */
+	S(smtpd_milters, ""),	/* milters for SMTP mail: inet:host:port, unix:/path or { address, name=value ... } */
 	SL(non_smtpd_milters, ""),
-	SL(milter_default_action, "tempfail"),
-	BL(smtpd_reject_unlisted_recipient, "yes"),
-	BL(smtpd_reject_unlisted_sender, "no"),
+	S(milter_default_action, "tempfail"),	/* a milter that fails: accept, reject, tempfail or quarantine */
+	I(milter_protocol, "6", 2),	/* the milter protocol version offered (2 to 6) */
+	T(milter_connect_timeout, "30s", 's', 1),	/* connecting to a milter and its option negotiation */
+	T(milter_command_timeout, "30s", 's', 1),	/* a milter's answer to one SMTP stage */
+	T(milter_content_timeout, "300s", 's', 1),	/* a milter's answer to a header, body chunk or the end of message */
+	S(milter_connect_macros, "j {daemon_name} {daemon_addr} v _"),	/* macros sent with the connection */
+	S(milter_helo_macros, "{tls_version} {cipher} {cipher_bits} {cert_subject} {cert_issuer}"),	/* macros sent with HELO/EHLO */
+	S(milter_mail_macros, "i {auth_type} {auth_authen} {auth_author} {mail_addr} {mail_host} {mail_mailer}"),	/* macros sent with MAIL FROM */
+	S(milter_rcpt_macros, "i {rcpt_addr} {rcpt_host} {rcpt_mailer}"),	/* macros sent with RCPT TO */
+	S(milter_data_macros, "i"),	/* macros sent with DATA */
+	S(milter_end_of_header_macros, "i"),	/* macros sent at the end of the headers */
+	S(milter_end_of_data_macros, "i"),	/* macros sent at the end of the message */
+	SN(milter_unknown_command_macros, ""),
+	S(milter_macro_daemon_name, "$myhostname"),	/* the {daemon_name} macro */
+	S(milter_macro_v, "$mail_name $mail_version"),	/* the v macro */
+	SL(milter_header_checks, ""),
+	SL(milter_macro_defaults, ""),
+	BN(smtpd_reject_unlisted_recipient, "yes"),	/* after the restrictions: refuse recipients unknown in hosted domains */
+	BN(smtpd_reject_unlisted_sender, "no"),	/* after the restrictions: refuse senders unknown in hosted domains */
 	SL(maps_rbl_domains, ""),
 	SN(rbl_reply_maps, ""),
 	SN(default_rbl_reply, ""),
@@ -284,12 +301,12 @@ static const struct param_def table[] = {
 	   "permit_mbox_mx_backup_networks, qmqpd_authorized_clients, "
 	   "relay_domains, smtpd_access_maps"),
 	SL(permit_mx_backup_networks, ""),
-	SL(relay_recipient_maps, ""),
+	S(relay_recipient_maps, ""),	/* valid relay_domains recipients; others get unknown_relay_recipient_reject_code */
 	SL(relay_clientcerts, ""),
-	IL(unknown_local_recipient_reject_code, "550", 400),
+	IN(unknown_local_recipient_reject_code, "550", 400),	/* unknown user in a mydestination domain */
 	IN(unknown_virtual_mailbox_reject_code, "550", 400),
-	IL(unknown_virtual_alias_reject_code, "550", 400),
-	IL(unknown_relay_recipient_reject_code, "550", 400),
+	IN(unknown_virtual_alias_reject_code, "550", 400),	/* unknown user in a virtual_alias_domains domain */
+	IN(unknown_relay_recipient_reject_code, "550", 400),	/* relay_domains recipient not in relay_recipient_maps */
 	IN(unknown_address_reject_code, "450", 400),
 	IN(unknown_client_reject_code, "450", 400),
 	IN(unknown_hostname_reject_code, "450", 400),
@@ -333,7 +350,7 @@ static const struct param_def table[] = {
 	Z(body_checks_size_limit, "51200", 0),
 	BL(disable_mime_input_processing, "no"),
 	BL(strict_8bitmime, "no"),
-	SL(content_filter, ""),
+	S(content_filter, ""),	/* after-queue filter "transport:nexthop" for mail received while set (recorded in the queue file) */
 	SL(receive_override_options, ""),
 	S(notify_classes, "resource, software"),	/* postmaster notices: bounce 2bounce delay (queue), resource software policy protocol data (SMTP session transcripts) */
 	S(bounce_notice_recipient, "postmaster"),
@@ -420,10 +437,10 @@ static const struct param_def table[] = {
 	S(transport_maps, ""),
 	SL(sender_dependent_relayhost_maps, ""),
 	SL(sender_dependent_default_transport_maps, ""),
-	SL(relocated_maps, ""),
-	SL(sender_bcc_maps, ""),
-	SL(recipient_bcc_maps, ""),
-	SL(always_bcc, ""),
+	S(relocated_maps, ""),	/* address -> new contact: refused at RCPT (5.1.6 User has moved to ...) and bounced */
+	S(sender_bcc_maps, ""),	/* envelope sender -> BCC address, added as mail enters the queue */
+	S(recipient_bcc_maps, ""),	/* original recipient -> BCC address, added as mail enters the queue */
+	S(always_bcc, ""),	/* address that gets a blind copy of every message received */
 	SL(empty_address_recipient, "MAILER-DAEMON"),
 	BL(owner_request_special, "yes"),
 	BL(expand_owner_alias, "no"),
@@ -461,7 +478,7 @@ static const struct param_def table[] = {
 	IL(virtual_destination_recipient_limit, "$default_destination_recipient_limit", 0),
 	IL(initial_destination_concurrency, "5", 1),
 	IL(qmgr_message_recipient_limit, "20000", 1),
-	BL(soft_bounce, "no"),
+	B(soft_bounce, "no"),	/* bounces become deferrals, smtpd 5xx replies become 4xx */
 	SL(syslog_facility, "mail"),
 	/* lookups */
 	TL(address_verify_cache_expire, "31d", 'd', 0),
@@ -833,6 +850,7 @@ settings_load(struct settings *s, const struct config *c, struct errbuf *err)
 	struct strlist names;
 	int rc = 0;
 
+	s->cfg = c;	/* for the master.cf transports (core/qmgr.c) */
 	for (const struct param_def *d = all_defs; d->name; d++) {
 		if (d->flags & PARAM_F_INTERNAL)
 			continue;	/* Postfix's business, never read */

@@ -45,6 +45,8 @@ const struct param_def *params_all(void);
  * seconds, sizes in bytes. Lists and maps stay strings: the modules that
  * use them split them (strlist_split) or open them (table_list_open).
  */
+struct config;
+
 struct settings {
 	/* identity */
 	char *myhostname, *mydomain, *myorigin, *mydestination, *mail_name;
@@ -52,6 +54,7 @@ struct settings {
 	/* network */
 	char *inet_interfaces, *inet_protocols, *mynetworks, *mynetworks_style;
 	char *relay_domains, *relayhost;
+	char *relay_recipient_maps, *relocated_maps;	/* core/resolve.c */
 	/* smtpd */
 	long long message_size_limit, header_size_limit, line_length_limit;
 	long long smtpd_recipient_limit, smtpd_timeout, hopcount_limit;
@@ -109,6 +112,8 @@ struct settings {
 	long long facteur_shutdown_timeout;
 	char *facteur_metrics_listen;
 	char *transport_maps, *default_transport, *relay_transport;
+	char *content_filter;	/* core/smtpd_commit.c, core/pickup.c, qmgr */
+	const struct config *cfg;	/* what settings_load read (not owned) */
 	char *virtual_transport, *smtp_helo_name;
 	long long smtp_connect_timeout, smtp_helo_timeout, smtp_mail_timeout;
 	long long smtp_rcpt_timeout, smtp_data_init_timeout, smtp_data_xfer_timeout;
@@ -158,6 +163,19 @@ struct settings {
 	char *tls_server_sni_maps, *smtpd_sasl_local_domain;
 	bool smtpd_sasl_auth_enable, smtpd_sasl_authenticated_header;
 	bool broken_sasl_auth_clients, smtpd_tls_auth_only;
+	/* Sendmail milters (core/milter.c) */
+	char *smtpd_milters, *milter_default_action;
+	long long milter_protocol, milter_connect_timeout;
+	long long milter_command_timeout, milter_content_timeout;
+	char *milter_connect_macros, *milter_helo_macros, *milter_mail_macros;
+	char *milter_rcpt_macros, *milter_data_macros;
+	char *milter_end_of_header_macros, *milter_end_of_data_macros;
+	char *milter_macro_daemon_name, *milter_macro_v;
+	/* BCC, generic maps, client certificates, soft_bounce (helper H3) */
+	char *always_bcc, *sender_bcc_maps, *recipient_bcc_maps;
+	char *smtp_generic_maps;
+	char *smtp_tls_cert_file, *smtp_tls_key_file, *smtp_tls_chain_files;
+	bool soft_bounce;
 };
 
 /*

@@ -40,6 +40,7 @@
 #include "core/postscreen.h"
 #include "core/proxy_proto.h"
 #include "core/smtpd_limits.h"
+#include "core/bcc.h"
 #include "core/smtpd_listener.h"
 #include "core/smtpd_session.h"
 #include "core/status.h"
@@ -560,6 +561,9 @@ smtpd_listener_prepare(struct smtpd_server *srv, const struct config *base_cfg,
 	l->resolve = resolve_ctx_new(&l->s, err);
 	if (l->resolve == NULL)
 		goto fail;
+	l->bcc = bcc_ctx_new(&l->s, err);
+	if (l->bcc == NULL)
+		goto fail;
 	l->mynetworks = netlist_new(l->s.mynetworks, err);
 	if (l->mynetworks == NULL)
 		goto fail;
@@ -922,6 +926,7 @@ smtpd_listener_free(struct smtpd_listener **lp)
 		netlist_free(&l->mynetworks);
 	if (l->resolve)
 		resolve_ctx_free(&l->resolve);
+	bcc_ctx_free(&l->bcc);
 	settings_free(&l->s);
 	config_free(&l->cfg);
 	free(l->banner);

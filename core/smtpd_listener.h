@@ -20,12 +20,15 @@ struct passdb;
 struct evconnlistener;
 struct event;
 
+struct bcc_ctx;
+
 struct smtpd_listener {
 	struct smtpd_server        *srv;
 	struct config              *cfg;	/* owned: base + overrides */
 	struct settings             s;
 	char                       *service;	/* master.cf field 1 */
 	struct resolve_ctx         *resolve;
+	struct bcc_ctx             *bcc;	/* always_bcc, *_bcc_maps (core/bcc.h) */
 	struct netlist             *mynetworks;
 	struct smtpd_check_lists    checks;
 	struct cleanup_checks       cleanup;	/* header/body_checks */

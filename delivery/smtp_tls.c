@@ -2,21 +2,255 @@
  * smtp_tls.c - settings of the SMTP client's TLS (security level, client
  * context with its trust anchors, smtp_tls_policy_maps values and keys,
  * protocol versions) and SASL (security options, mechanism filter),
- * parsed once at start or per next hop (policy values).
+ * parsed once at start or per next hop (policy values); the client
+ * certificate (smtp_tls_cert_file / _key_file / _chain_files), read into
+ * memory as root at start and given to every client context.
  * Must not: connect, log, or reject a peer inside the handshake (the
  * client decides after it, by level).
  */
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/ssl.h>
 
+#include "core/lib/buf.h"
+#include "core/lib/strlist.h"
+#include "core/lib/xmalloc.h"
 #include "delivery/smtp_tls.h"
+
+/* ---- client certificate ---- */
+
+#define CLIENT_PEM_MAX (1024 * 1024)	/* one PEM file, bytes */
+
+/* One key and its chain, as PEM text (the same text for a chain file). */
+struct cert_pair {
+	char   *certs, *key;
+	size_t  ncerts, nkey;
+};
+
+static struct {
+	struct cert_pair *v;
+	size_t            n;
+	char             *names;	/* "cert\nkey\nchain" as configured */
+} client_cert;
+
+static void
+pairs_free(struct cert_pair *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (v[i].key != NULL) {
+			OPENSSL_cleanse(v[i].key, v[i].nkey);
+			if (v[i].key != v[i].certs)
+				free(v[i].key);
+		}
+		free(v[i].certs);
+	}
+	free(v);
+}
+
+static char *
+pem_read(const char *param, const char *path, size_t *len_r,
+	 struct errbuf *err)
+{
+	FILE *f = fopen(path, "r");
+	struct buf b;
+	char chunk[4096];
+	size_t n;
+
+	if (f == NULL) {
+		errbuf_set(err, "%s: cannot open \"%s\": %s", param, path,
+			   strerror(errno));
+		return NULL;
+	}
+	buf_init(&b, 0);
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+		if (b.len + n > CLIENT_PEM_MAX) {
+			errbuf_set(err, "%s: \"%s\" is too large", param, path);
+			goto fail;
+		}
+		buf_append(&b, chunk, n);
+	}
+	if (ferror(f)) {
+		errbuf_set(err, "%s: cannot read \"%s\": %s", param, path,
+			   strerror(errno));
+		goto fail;
+	}
+	fclose(f);
+	*len_r = b.len;
+	if (b.data == NULL)
+		buf_append(&b, "", 0);
+	return buf_steal(&b);
+fail:
+	fclose(f);
+	if (b.data)
+		OPENSSL_cleanse(b.data, b.len);
+	buf_free(&b);
+	return NULL;
+}
+
+static void
+ssl_err(struct errbuf *err, const char *what, const char *param)
+{
+	char e[256] = "";
+	unsigned long code = ERR_peek_last_error();
+
+	if (code != 0)
+		ERR_error_string_n(code, e, sizeof(e));
+	ERR_clear_error();
+	errbuf_set(err, "%s: %s%s%s", param, what, e[0] ? ": " : "", e);
+}
+
+/* Puts one key and its chain into ctx. 0, or -1 + err. */
+static int
+pair_apply(SSL_CTX *ctx, const struct cert_pair *p, const char *param,
+	   struct errbuf *err)
+{
+	BIO *b = BIO_new_mem_buf(p->certs, (int)p->ncerts);
+	X509 *x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+	EVP_PKEY *k;
+	int ok;
+
+	if (x == NULL) {
+		BIO_free(b);
+		ssl_err(err, "no PEM certificate found", param);
+		return -1;
+	}
+	ok = SSL_CTX_use_certificate(ctx, x) == 1;
+	X509_free(x);
+	while (ok && (x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL) {
+		ok = SSL_CTX_add1_chain_cert(ctx, x) == 1;
+		X509_free(x);
+	}
+	BIO_free(b);
+	ERR_clear_error();	/* the end of the PEM text */
+	if (!ok) {
+		ssl_err(err, "cannot use the certificate", param);
+		return -1;
+	}
+	b = BIO_new_mem_buf(p->key, (int)p->nkey);
+	k = b ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
+	BIO_free(b);
+	if (k == NULL) {
+		ssl_err(err, "no PEM private key found", param);
+		return -1;
+	}
+	ok = SSL_CTX_use_PrivateKey(ctx, k) == 1;
+	EVP_PKEY_free(k);
+	if (!ok || SSL_CTX_check_private_key(ctx) != 1) {
+		ssl_err(err, "the private key does not match the certificate",
+			param);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+pairs_apply(SSL_CTX *ctx, const struct cert_pair *v, size_t n,
+	    const char *param, struct errbuf *err)
+{
+	for (size_t i = 0; i < n; i++)
+		if (pair_apply(ctx, &v[i], param, err) < 0)
+			return -1;
+	return 0;
+}
+
+static char *
+cert_names(const char *cert_file, const char *key_file,
+	   const char *chain_files)
+{
+	return xasprintf("%s\n%s\n%s", cert_file ? cert_file : "",
+			 key_file ? key_file : "",
+			 chain_files ? chain_files : "");
+}
+
+bool
+smtp_tls_client_cert_same(const char *cert_file, const char *key_file,
+			  const char *chain_files)
+{
+	char *n = cert_names(cert_file, key_file, chain_files);
+	bool same = client_cert.names != NULL &&
+		    strcmp(n, client_cert.names) == 0;
+
+	free(n);
+	return same;
+}
+
+int
+smtp_tls_client_cert_load(const char *cert_file, const char *key_file,
+			  const char *chain_files, struct errbuf *err)
+{
+	struct cert_pair *v = NULL;
+	size_t n = 0;
+	struct strlist files;
+	const char *param;
+	SSL_CTX *ctx;
+	int rc = -1;
+
+	strlist_init(&files);
+	if (chain_files != NULL && *chain_files != '\0') {
+		param = "smtp_tls_chain_files";
+		(void)strlist_split(&files, chain_files);
+		v = xcalloc(files.n ? files.n : 1, sizeof(*v));
+		for (size_t i = 0; i < files.n; i++) {
+			v[n].certs = pem_read(param, files.v[i], &v[n].ncerts,
+					      err);
+			if (v[n].certs == NULL)
+				goto out;
+			v[n].key = v[n].certs;
+			v[n].nkey = v[n].ncerts;
+			n++;
+		}
+	} else if (cert_file != NULL && *cert_file != '\0') {
+		const char *kf = key_file && *key_file ? key_file : cert_file;
+
+		param = "smtp_tls_cert_file";
+		v = xcalloc(1, sizeof(*v));
+		if ((v[0].certs = pem_read(param, cert_file, &v[0].ncerts,
+					   err)) == NULL)
+			goto out;
+		n = 1;
+		if ((v[0].key = pem_read("smtp_tls_key_file", kf, &v[0].nkey,
+					 err)) == NULL)
+			goto out;
+	} else if (key_file != NULL && *key_file != '\0') {
+		errbuf_set(err, "smtp_tls_key_file is set without "
+			   "smtp_tls_cert_file");
+		goto out;
+	} else {
+		param = NULL;
+	}
+	if (n > 0) {
+		/* check now: a bad pair is a start-up error, not a deferral */
+		if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL) {
+			errbuf_set(err, "cannot create a TLS context");
+			goto out;
+		}
+		rc = pairs_apply(ctx, v, n, param, err);
+		SSL_CTX_free(ctx);
+		if (rc < 0)
+			goto out;
+	}
+	pairs_free(client_cert.v, client_cert.n);
+	free(client_cert.names);
+	client_cert.v = v;
+	client_cert.n = n;
+	client_cert.names = cert_names(cert_file, key_file, chain_files);
+	v = NULL;
+	n = 0;
+	rc = 0;
+out:
+	pairs_free(v, n);
+	strlist_free(&files);
+	return rc;
+}
 
 static const char *const later_levels[] = { "dane", "dane-only", NULL };
 
@@ -107,6 +341,12 @@ smtp_tls_ctx_new(enum smtp_tls_level level, const char *cafile,
 		ERR_clear_error();
 		errbuf_set(err, "smtp_tls_CAfile/smtp_tls_CApath: cannot load "
 			   "\"%.200s\": %s", f ? f : p, e);
+		SSL_CTX_free(ctx);
+		return -1;
+	}
+	if (client_cert.n > 0 &&
+	    pairs_apply(ctx, client_cert.v, client_cert.n,
+			"smtp client certificate", err) < 0) {
 		SSL_CTX_free(ctx);
 		return -1;
 	}

@@ -88,6 +88,22 @@ int smtp_tls_level_parse(const char *v, enum smtp_tls_level *r,
 int smtp_tls_ctx_new(enum smtp_tls_level level, const char *cafile,
 		     const char *capath, SSL_CTX **r, struct errbuf *err);
 
+/*
+ * The client certificate (smtp_tls_cert_file + smtp_tls_key_file, or
+ * smtp_tls_chain_files: PEM, the key then its certificate chain), read
+ * into memory now: facteurd calls this as root, before dropping
+ * privileges, like the server keys. Every context smtp_tls_ctx_new makes
+ * afterwards presents it when a server asks. Empty names: no certificate.
+ * The key must match the certificate. 0, or -1 + err naming the
+ * parameter; on error the previous certificate stays.
+ */
+int smtp_tls_client_cert_load(const char *cert_file, const char *key_file,
+			      const char *chain_files, struct errbuf *err);
+/* True when the names are those of the certificate loaded (a reload
+ * without root cannot read them again, and need not). */
+bool smtp_tls_client_cert_same(const char *cert_file, const char *key_file,
+			       const char *chain_files);
+
 #define SMTP_SASL_NOPLAINTEXT	(1u << 0)
 #define SMTP_SASL_NOANONYMOUS	(1u << 1)
 #define SMTP_SASL_NOACTIVE	(1u << 2)
