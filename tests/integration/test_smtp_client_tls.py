@@ -11,6 +11,7 @@ import os
 import pathlib
 import shutil
 import subprocess
+import ssl
 import tempfile
 
 import pytest
@@ -192,3 +193,88 @@ def test_encrypt_without_tls_defers(facteurd, remote, mode, reason):
 ])
 def test_config_errors(facteurd, cf, msg):
     facteurd(start=False, main_cf=cf).start_fails(msg)
+
+
+# ---- the client's own certificate (smtp_tls_cert_file / key / chain) ----
+
+class CertCapture(Capture):
+    """A capture server whose STARTTLS asks for a client certificate
+    (CERT_OPTIONAL, trusting ca) and records what the client presented."""
+
+    def __init__(self, ca, **kw):
+        super().__init__(**kw)
+        self.ca = ca
+        self.peer_certs = []
+
+    def _tls(self, c):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(self.tls_cert[0], self.tls_cert[1])
+        ctx.verify_mode = ssl.CERT_OPTIONAL
+        ctx.load_verify_locations(self.ca)
+        s = ctx.wrap_socket(c, server_side=True)
+        self.peer_certs.append(s.getpeercert())
+        return s
+
+
+@pytest.fixture(scope="module")
+def client_cert(certs):
+    """A client certificate whose key only root can read (mode 0600): it
+    works only if facteurd reads it before dropping privileges."""
+    d = os.path.dirname(certs["good"][0])
+    key, crt = os.path.join(d, "client.key"), os.path.join(d, "client.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048",
+                    "-nodes", "-keyout", key, "-out", crt, "-days", "2",
+                    "-subj", "/CN=facteur-client.example"], check=True,
+                   capture_output=True, timeout=60)
+    os.chmod(key, 0o600)
+    chain = os.path.join(d, "client-chain.pem")
+    with open(chain, "w") as out:
+        for p in (key, crt):
+            with open(p) as f:
+                out.write(f.read())
+    os.chmod(chain, 0o600)
+    return key, crt, chain
+
+
+def _cn(peer):
+    for rdn in (peer or {}).get("subject", ()):
+        for k, v in rdn:
+            if k == "commonName":
+                return v
+    return None
+
+
+@pytest.mark.parametrize("how", ["cert_key", "chain_files", "none"])
+def test_client_certificate_presented(facteurd, certs, client_cert, how):
+    key, crt, chain = client_cert
+    remote = CertCapture(crt, starttls="tls",
+                         tls_cert=(certs["good"][1], certs["good"][0]))
+    try:
+        cf = {"relayhost": "[127.0.0.1]:%d" % remote.port,
+              "facteur_dns_servers": "127.0.0.1:9",
+              "smtp_tls_security_level": "encrypt"}
+        if how == "cert_key":
+            cf.update(smtp_tls_cert_file=crt, smtp_tls_key_file=key)
+        elif how == "chain_files":
+            cf.update(smtp_tls_chain_files=chain)
+        a = facteurd(main_cf=cf)
+        send_far(a, "client cert " + how)
+        got = remote.wait_messages(1)
+        assert len(got) == 1, a.diagnostics()
+        assert remote.conns[0].tls
+        assert len(remote.peer_certs) == 1
+        if how == "none":
+            assert not remote.peer_certs[0]
+        else:
+            assert _cn(remote.peer_certs[0]) == "facteur-client.example"
+        assert "is not used by this version" not in a.log()
+    finally:
+        remote.close()
+
+
+def test_client_certificate_key_mismatch(facteurd, certs, client_cert):
+    key, crt, chain = client_cert
+    facteurd(start=False, main_cf={
+        "smtp_tls_cert_file": crt,
+        "smtp_tls_key_file": certs["other"][0]}).start_fails(
+            r"smtp_tls_cert_file: the private key does not match")
