@@ -155,6 +155,7 @@ config_free(struct config **cp)
 	free(c->tab);
 	free(c->order);
 	master_cf_clear(&c->master);
+	master_cf_clear(&c->transports);
 	strlist_free(&c->ignored_refs);
 	free(c->dir);
 	pthread_mutex_destroy(&c->lock);
@@ -963,6 +964,7 @@ with_overrides(const struct config *base, const struct strlist *ov,
 		cfg_lookup(c, e->name)->from_override = e->from_override;
 	}
 	master_cf_copy(&c->master, &base->master);
+	master_cf_copy(&c->transports, &base->transports);
 	for (size_t i = 0; ov && i < ov->n; i++) {
 		const char *o = ov->v[i], *eq = strchr(o, '='), *ne, *v;
 		char w[CFG_WHERE_MAX];

@@ -23,7 +23,8 @@ struct master_service {
 	int     maxproc;	/* 0 = "-" (default_process_limit) */
 	struct strlist overrides;	/* "name=value" from -o, in order */
 	struct strlist argv;	/* spawn: the command after "argv=" */
-	char   *user;		/* spawn: "user=" (NULL when not given) */
+	char   *user;		/* spawn, pipe: "user=" (NULL when not given) */
+	struct strlist attrs;	/* pipe: "flags=..", "size=..", "eol=.." */
 	char   *file;
 	int     line;
 };
@@ -96,6 +97,12 @@ char *config_expand(const struct config *c, const char *value, struct errbuf *er
 /* Names explicitly set in main.cf (and overrides), sorted, for conf -n. */
 void config_names_set(const struct config *c, struct strlist *names_r);
 const struct master_cf *config_master(const struct config *c);
+/*
+ * The delivery transports master.cf defines (core/master_cf.c): unix (or
+ * "-"-typed) lines whose command is smtp, lmtp, virtual, error, discard or
+ * pipe; the service name is the transport name.
+ */
+const struct master_cf *config_transports(const struct config *c);
 /* The directory the files were read from ("" for parsed text). */
 const char *config_dir(const struct config *c);
 

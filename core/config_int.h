@@ -34,6 +34,7 @@ struct config {
 	struct cfent **order;	/* set entries, in first-set order */
 	size_t  norder, order_cap;
 	struct master_cf master;
+	struct master_cf transports;	/* unix smtp/lmtp/pipe/... lines */
 	struct strlist ignored_refs;	/* -o values of services not run */
 	char   *dir;
 	pthread_mutex_t lock;	/* guards the expansion cache */

@@ -5,7 +5,11 @@
  * facteur runs; postscreen's "smtpd pass" companion is folded into the
  * postscreen services (its -o overrides and maxproc); unix and inet lines
  * running spawn (policyd-spf's) keep their user= and argv= for
- * core/spawn.c; every other Postfix service is accepted with a notice.
+ * core/spawn.c; unix (or "-"-typed) lines running smtp, lmtp, virtual,
+ * error, discard or pipe define delivery transports named by the service
+ * (config_transports: -o overrides, maxproc, and pipe's user=, flags=,
+ * size=, eol=, argv=; core/qmgr.c and delivery/pipe.c use them); every
+ * other Postfix service is accepted with a notice.
  * Must not: bind sockets or interpret override values (the listener and
  * params.c do), or log (findings go to warnings_r).
  */
@@ -38,6 +42,7 @@ service_clear(struct master_service *s)
 	free(s->file);
 	strlist_free(&s->overrides);
 	strlist_free(&s->argv);
+	strlist_free(&s->attrs);
 	free(s->user);
 	memset(s, 0, sizeof(*s));
 }
@@ -62,6 +67,7 @@ master_add(struct master_cf *m)
 	memset(s, 0, sizeof(*s));
 	strlist_init(&s->overrides);
 	strlist_init(&s->argv);
+	strlist_init(&s->attrs);
 	return s;
 }
 
@@ -86,7 +92,29 @@ master_cf_copy(struct master_cf *dst, const struct master_cf *src)
 			strlist_add(&b->argv, a->argv.v[j]);
 		for (size_t j = 0; j < a->overrides.n; j++)
 			strlist_add(&b->overrides, a->overrides.v[j]);
+		for (size_t j = 0; j < a->attrs.n; j++)
+			strlist_add(&b->attrs, a->attrs.v[j]);
 	}
+}
+
+const struct master_cf *
+config_transports(const struct config *c)
+{
+	return &c->transports;
+}
+
+/* The delivery agents a master.cf transport line may run. */
+static bool
+transport_command(const char *command)
+{
+	static const char *const cmds[] = {
+		"smtp", "lmtp", "virtual", "error", "discard", "pipe",
+	};
+
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		if (strcmp(command, cmds[i]) == 0)
+			return true;
+	return false;
 }
 
 void
@@ -450,6 +478,113 @@ fail:
 	return -1;
 }
 
+/*
+ * "NAME unix - - n - MAXPROC smtp|lmtp|virtual|error|discard|pipe ...":
+ * a delivery transport NAME. -o overrides are kept for core/qmgr.c (which
+ * says which ones apply per delivery); pipe keeps user=, argv= (the rest of
+ * the line) and flags=, size=, eol= for delivery/pipe.c.
+ */
+static int
+parse_transport(struct config *c, const struct strlist *t, const char *fname,
+		int line, long maxproc, struct strlist *warnings_r,
+		struct errbuf *err)
+{
+	char w[CFG_WHERE_MAX];
+	struct master_service *s;
+	const char *cmd = t->v[7];
+	bool pipe = strcmp(cmd, "pipe") == 0;
+	size_t i;
+
+	cfg_where_str(w, sizeof(w), fname, line);
+	if (strchr(t->v[0], '/') != NULL || strchr(t->v[0], ':') != NULL ||
+	    t->v[0][0] == '.' || strlen(t->v[0]) > 31) {
+		errbuf_set(err, "%s: bad transport service name \"%.100s\" "
+			   "(at most 31 characters, no '/' or ':')", w, t->v[0]);
+		return -1;
+	}
+	for (i = 0; i < c->transports.n; i++)
+		if (strcmp(c->transports.v[i].service, t->v[0]) == 0) {
+			errbuf_set(err, "%s: duplicate transport service \"%s\" "
+				   "(first defined at line %d)", w, t->v[0],
+				   c->transports.v[i].line);
+			return -1;
+		}
+	if (c->transports.n >= MASTER_MAX_SERVICES) {
+		errbuf_set(err, "%s: more than %d services", w,
+			   MASTER_MAX_SERVICES);
+		return -1;
+	}
+	s = master_add(&c->transports);
+	s->service = xstrdup(t->v[0]);
+	s->type = xstrdup("unix");
+	s->command = xstrdup(cmd);
+	s->host = xstrdup("");
+	s->port = xstrdup("");
+	s->maxproc = (int)maxproc;
+	s->file = xstrdup(fname);
+	s->line = line;
+	for (i = 8; i < t->n; i++) {
+		const char *a = t->v[i], *o = NULL;
+
+		if (pipe && strncmp(a, "argv=", 5) == 0) {
+			if (a[5] != '\0')
+				strlist_add(&s->argv, a + 5);
+			for (i++; i < t->n; i++)
+				strlist_add(&s->argv, t->v[i]);
+			break;
+		}
+		if (strcmp(a, "-o") == 0 && i + 1 < t->n)
+			o = t->v[++i];
+		else if (strncmp(a, "-o", 2) == 0 && a[2] != '\0')
+			o = a + 2;
+		if (o != NULL) {
+			char *norm;
+
+			if (override_norm(o, w, &norm, err) < 0)
+				goto fail;
+			strlist_add(&s->overrides, norm);
+			free(norm);
+		} else if (pipe && strncmp(a, "user=", 5) == 0) {
+			free(s->user);
+			s->user = xstrdup(a + 5);
+		} else if (pipe && (strncmp(a, "flags=", 6) == 0 ||
+				    strncmp(a, "size=", 5) == 0 ||
+				    strncmp(a, "eol=", 4) == 0)) {
+			strlist_add(&s->attrs, a);
+		} else {
+			cfg_warn(warnings_r, "warning: %s: service \"%s\" "
+				 "(%s): ignoring argument \"%.100s\"", w,
+				 t->v[0], cmd, a);
+		}
+	}
+	if (pipe && (s->argv.n == 0 || s->argv.v[0][0] != '/')) {
+		errbuf_set(err, "%s: service \"%s\" (pipe): needs "
+			   "argv=/absolute/path/of/command", w, t->v[0]);
+		goto fail;
+	}
+	if (pipe && (s->user == NULL || s->user[0] == '\0')) {
+		errbuf_set(err, "%s: service \"%s\" (pipe): needs user= (the "
+			   "mail owner: facteur runs pipe commands as the mail "
+			   "owner only)", w, t->v[0]);
+		goto fail;
+	}
+	{
+		/* NAME_time_limit and NAME_destination_recipient_limit ...
+		 * count as known parameter names */
+		char *ref = xasprintf("${%s_time_limit} "
+				      "${%s_destination_recipient_limit} "
+				      "${%s_destination_concurrency_limit}",
+				      t->v[0], t->v[0], t->v[0]);
+		strlist_add(&c->ignored_refs, ref);
+		free(ref);
+	}
+	return 0;
+fail:
+	service_clear(s);
+	c->transports.n--;
+	return -1;
+}
+
 static int
 parse_service(struct config *c, const struct strlist *t, const char *fname,
 	      int line, struct strlist *warnings_r, struct errbuf *err)
@@ -473,6 +608,8 @@ parse_service(struct config *c, const struct strlist *t, const char *fname,
 	}
 	type = t->v[1];
 	command = t->v[7];
+	if (strcmp(type, "-") == 0 && transport_command(command))
+		type = "unix";	/* Postfix's default type */
 	for (i = 0; i < sizeof(types) / sizeof(types[0]); i++)
 		if (strcmp(type, types[i]) == 0)
 			known = true;
@@ -498,6 +635,9 @@ parse_service(struct config *c, const struct strlist *t, const char *fname,
 	if (strcmp(command, "spawn") == 0 &&
 	    (strcmp(type, "unix") == 0 || strcmp(type, "inet") == 0))
 		return parse_spawn(c, t, fname, line, maxproc, warnings_r, err);
+	if (strcmp(type, "unix") == 0 && transport_command(command))
+		return parse_transport(c, t, fname, line, maxproc, warnings_r,
+				       err);
 	run = facteur_runs(type, command);
 	if (!run && postscreen_part(type, command)) {
 		bool pass = strcmp(type, "pass") == 0;
@@ -615,7 +755,7 @@ config_parse_master(struct config *c, const char *text, const char *fname,
 		    struct strlist *warnings_r, struct errbuf *err)
 {
 	struct cfg_reader r = { text, fname, 0 };
-	struct master_cf saved = c->master;
+	struct master_cf saved = c->master, saved_t = c->transports;
 	struct strlist toks;
 	struct buf line;
 	int first = 0, rc;
@@ -627,6 +767,8 @@ config_parse_master(struct config *c, const char *text, const char *fname,
 	}
 	c->master.v = NULL;
 	c->master.n = 0;
+	c->transports.v = NULL;
+	c->transports.n = 0;
 	buf_init(&line, CONFIG_VALUE_MAX);
 	strlist_init(&toks);
 	while ((rc = cfg_next_logical(&r, &line, &first, warnings_r, err)) > 0) {
@@ -644,10 +786,13 @@ config_parse_master(struct config *c, const char *text, const char *fname,
 	buf_free(&line);
 	if (rc < 0) {
 		master_cf_clear(&c->master);
+		master_cf_clear(&c->transports);
 		c->master = saved;
+		c->transports = saved_t;
 		return -1;
 	}
 	master_cf_clear(&saved);
+	master_cf_clear(&saved_t);
 	merge_pass(&c->master);
 	override_findings(c, warnings_r);
 	return 0;

@@ -13,7 +13,10 @@
  *       their own width, so they can never record a flag.
  *   "id ID\n"  "arrival SEC.USEC6\n"
  *   "sender V\n" "client_name V\n" "client_addr V\n" "helo V\n"
- *   "protocol V\n" "envid V\n" "ret V\n"  "nrcpt N\n"
+ *   "protocol V\n" "envid V\n" "ret V\n"  ["filter V\n"]  "nrcpt N\n"
+ *       (filter: the content_filter "transport:nexthop" the message was
+ *       received with; the line is absent when there was none, so files
+ *       without it, older ones too, read as unfiltered)
  *   N x "rcpt S NOTIFY ADDR<TAB>ORIG<TAB>ORCPT\n"  S = 'R' pending or
  *       'D' done, at a fixed position (line + 5): pwrite + fdatasync
  *   "size N\n" then exactly N content bytes and the end of the file.
@@ -267,6 +270,8 @@ envelope_format(struct buf *b, struct queue_env *env, size_t len)
 	put_field(b, "protocol", env->protocol);
 	put_field(b, "envid", env->envid);
 	put_field(b, "ret", env->ret);
+	if (env->filter != NULL && env->filter[0] != '\0')
+		put_field(b, "filter", env->filter);
 	buf_printf(b, "nrcpt %zu\n", env->nrcpt);
 	for (i = 0; i < env->nrcpt; i++) {
 		struct queue_rcpt *r = &env->rcpt[i];
@@ -641,6 +646,19 @@ envelope_parse(struct qparse *q, const char *id, struct queue_env *env,
 	    || text_field(q, "envid", &env->envid) < 0
 	    || text_field(q, "ret", &env->ret) < 0)
 		return -1;
+	/* optional "filter V" (content_filter) */
+	{
+		const char *nl = memchr(q->p, '\n', (size_t)(q->end - q->p));
+
+		if (nl == NULL && !q->eof) {
+			q->more = true;
+			return -1;
+		}
+		if (nl != NULL && (size_t)(nl - q->p) > 7
+		    && memcmp(q->p, "filter ", 7) == 0
+		    && text_field(q, "filter", &env->filter) < 0)
+			return -1;
+	}
 	if ((v = keyed_line(q, "nrcpt", &len)) == NULL)
 		return -1;
 	if (parse_ull(v, len, QF_MAX_RCPT, &nrcpt) < 0 || nrcpt == 0) {
@@ -719,6 +737,7 @@ queue_env_free(struct queue_env *env)
 	xfree(&env->helo);
 	xfree(&env->protocol);
 	xfree(&env->envid);
+	xfree(&env->filter);
 	xfree(&env->ret);
 }
 

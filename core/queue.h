@@ -49,6 +49,7 @@ struct queue_env {
 	char   *sender;		/* "" for <> */
 	char   *client_name, *client_addr, *helo, *protocol;	/* for logs/DSN */
 	char   *envid, *ret;	/* DSN, may be NULL */
+	char   *filter;		/* content_filter "transport:nexthop", or NULL */
 	long long size;		/* message size in bytes (content) */
 	struct queue_rcpt *rcpt;
 	size_t  nrcpt;

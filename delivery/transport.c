@@ -135,8 +135,31 @@ transport_lmtp_nexthop(const char *nh, struct transport *t, struct errbuf *err)
 }
 
 int
+transport_svc_find(const struct transport_svc *svcs, size_t n,
+		   const char *name, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strlen(svcs[i].name) == len
+		    && strncmp(svcs[i].name, name, len) == 0)
+			return (int)i;
+	return -1;
+}
+
+int
 transport_parse(const char *spec, struct transport *t, struct errbuf *err)
 {
+	return transport_parse_svc(NULL, 0, spec, t, err);
+}
+
+int
+transport_parse_svc(const struct transport_svc *svcs, size_t nsvcs,
+		    const char *spec, struct transport *t, struct errbuf *err)
+{
+	int si;
+	enum transport_kind kind = TRANSPORT_OTHER;
+
 	const char *c = strchr(spec, ':');
 	size_t n = c ? (size_t)(c - spec) : strlen(spec);
 	const char *rest = c ? c + 1 : "";
@@ -152,26 +175,33 @@ transport_parse(const char *spec, struct transport *t, struct errbuf *err)
 	}
 	memcpy(t->name, spec, n);
 	t->name[n] = '\0';
-	if (strcmp(t->name, "smtp") == 0 || strcmp(t->name, "relay") == 0) {
-		t->kind = TRANSPORT_SMTP;
+	t->svc = -1;
+	si = transport_svc_find(svcs, nsvcs, t->name, n);
+	if (si >= 0) {
+		t->svc = si;
+		kind = svcs[si].kind;
+	} else if (strcmp(t->name, "smtp") == 0 || strcmp(t->name, "relay") == 0)
+		kind = TRANSPORT_SMTP;
+	else if (strcmp(t->name, "virtual") == 0)
+		kind = TRANSPORT_VIRTUAL;
+	else if (strcmp(t->name, "lmtp") == 0)
+		kind = TRANSPORT_LMTP;
+	else if (strcmp(t->name, "error") == 0)
+		kind = TRANSPORT_ERROR;
+	else if (strcmp(t->name, "discard") == 0)
+		kind = TRANSPORT_DISCARD;
+	t->kind = kind;
+	switch (kind) {
+	case TRANSPORT_SMTP:
 		return transport_nexthop(rest, t, err);
-	}
-	if (strcmp(t->name, "virtual") == 0) {
-		t->kind = TRANSPORT_VIRTUAL;
+	case TRANSPORT_VIRTUAL:
+		return 0;
+	case TRANSPORT_LMTP:
+		return transport_lmtp_nexthop(rest, t, err);
+	default:
+		snprintf(t->text, sizeof(t->text), "%s", rest);
 		return 0;
 	}
-	if (strcmp(t->name, "lmtp") == 0) {
-		t->kind = TRANSPORT_LMTP;
-		return transport_lmtp_nexthop(rest, t, err);
-	}
-	if (strcmp(t->name, "error") == 0)
-		t->kind = TRANSPORT_ERROR;
-	else if (strcmp(t->name, "discard") == 0)
-		t->kind = TRANSPORT_DISCARD;
-	else
-		t->kind = TRANSPORT_OTHER;
-	snprintf(t->text, sizeof(t->text), "%s", rest);
-	return 0;
 }
 
 /* One transport_maps key. 1 found, 0 not, -1 tempfail, -2 config. */
@@ -230,11 +260,13 @@ transport_find(const struct transport_cfg *c, const char *addr,
 		if (spec == NULL || *spec == '\0')
 			spec = cls == RESOLVE_CLASS_VIRTUAL ? "virtual" : "smtp";
 	}
-	if (transport_parse(spec, t, err) < 0) {
+	if (transport_parse_svc(c->svcs, c->nsvcs, spec, t, err) < 0) {
 		buf_free(&v);
 		return -2;
 	}
 	buf_free(&v);
+	if (t->kind == TRANSPORT_PIPE && t->text[0] == '\0')	/* ${nexthop} */
+		snprintf(t->text, sizeof(t->text), "%s", dom);
 	if (t->kind == TRANSPORT_SMTP && t->host[0] == '\0') {
 		if (from_default && cls != RESOLVE_CLASS_VIRTUAL && c->relayhost
 		    && *c->relayhost) {

@@ -4,6 +4,10 @@
  * parent domains as ".domain", then "*"), else virtual_transport,
  * relay_transport or default_transport by address class, with relayhost as
  * the next hop of relay/default mail that names none.
+ * Transport names: the built-in smtp, relay, virtual, lmtp, error and
+ * discard, and every master.cf transport service (struct transport_svc:
+ * "smtp-amavis unix ... smtp", "dovecot unix ... pipe"), which resolves to
+ * its agent kind; a master.cf definition wins over the built-in name.
  * transport_maps lookups may block: call transport_find from a worker.
  * Must not: do DNS (the SMTP client resolves next hops).
  */
@@ -22,7 +26,16 @@ enum transport_kind {
 	TRANSPORT_LMTP,		/* lmtp: (RFC 2033; inet or unix socket) */
 	TRANSPORT_ERROR,	/* error:text -> bounce */
 	TRANSPORT_DISCARD,	/* discard: -> dropped, logged as sent */
-	TRANSPORT_OTHER,	/* a name facteur does not implement */
+	TRANSPORT_OTHER,	/* a name neither built in nor in master.cf */
+	TRANSPORT_PIPE,		/* a master.cf pipe service (delivery/pipe.c) */
+};
+
+/* One master.cf transport service (the qmgr keeps its agent settings). */
+struct transport_svc {
+	char  name[32];
+	enum transport_kind kind;
+	int   maxproc;		/* concurrency limit, 0 = the default */
+	const void *agent;	/* the user's (core/qmgr.c) per-service data */
 };
 
 struct transport {
@@ -32,7 +45,8 @@ struct transport {
 	int   port;		/* 0 = default (25) */
 	bool  mx;		/* false for [host] (and always for lmtp) */
 	bool  unix_sock;	/* lmtp:unix:/path: host is the socket path */
-	char  text[512];	/* error: / discard: text */
+	char  text[512];	/* error: / discard: text; pipe: the next hop */
+	int   svc;		/* index in transport_cfg.svcs, -1 = built in */
 };
 
 /*
@@ -54,8 +68,21 @@ int transport_lmtp_nexthop(const char *nexthop, struct transport *t,
 int transport_nexthop(const char *nexthop, struct transport *t,
 		      struct errbuf *err);
 
+/*
+ * Like transport_parse, with NAME looked up first among svcs (n entries):
+ * t->kind is then the service's agent and t->svc its index.
+ */
+int transport_parse_svc(const struct transport_svc *svcs, size_t n,
+			const char *spec, struct transport *t,
+			struct errbuf *err);
+/* The service named name (length len) in svcs, or -1. */
+int transport_svc_find(const struct transport_svc *svcs, size_t n,
+		       const char *name, size_t len);
+
 struct transport_cfg {
 	struct table_list *maps;	/* transport_maps, may be NULL */
+	const struct transport_svc *svcs;	/* master.cf transports */
+	size_t nsvcs;
 	const char *virtual_transport, *relay_transport, *default_transport;
 	const char *relayhost;
 };
