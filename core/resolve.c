@@ -7,6 +7,11 @@
  * /file domain lists at setup and alias_maps ":include:" files (only with
  * facteur_alias_include = yes), or build a Maildir path outside
  * virtual_mailbox_base. A table that cannot answer is TEMPFAIL, never UNKNOWN.
+ * relocated_maps turns a hosted address (local, virtual, alias or relay
+ * domain) into "User has moved to ..." (UNKNOWN, 5.1.6), here and at
+ * delivery; relay_recipient_maps (the list of valid relay_domains
+ * recipients) applies only when the caller asks (RESOLVE_F_RELAY_RCPT:
+ * the SMTP server), as in Postfix where only smtpd consults it.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -51,6 +56,7 @@ struct resolve_ctx {
 	long long expansion_limit;
 	struct domlist alias_domains, mailbox_domains, mydestination, relay_domains;
 	struct table_list *alias_maps, *mailbox_maps, *uid_maps, *gid_maps;
+	struct table_list *relocated_maps, *relay_rcpt_maps;	/* NULL: unset */
 	struct rewrite_ctx *rw;		/* canonical, masquerade (rewrite.c) */
 	struct alias_db    *local_aliases;	/* alias_maps (rewrite_alias.c) */
 	bool   alias_include;		/* facteur_alias_include */
@@ -349,6 +355,10 @@ resolve_ctx_new(const struct settings *s, struct errbuf *err)
 		      s->virtual_uid_maps, err) < 0 ||
 	    maps_open(c, &c->gid_maps, "virtual_gid_maps",
 		      s->virtual_gid_maps, err) < 0 ||
+	    maps_open(c, &c->relocated_maps, "relocated_maps",
+		      s->relocated_maps, err) < 0 ||
+	    maps_open(c, &c->relay_rcpt_maps, "relay_recipient_maps",
+		      s->relay_recipient_maps, err) < 0 ||
 	    (c->rw = rewrite_ctx_new(s, is_local_domain, c, err)) == NULL ||
 	    (c->local_aliases = alias_db_open(s->alias_maps, err)) == NULL) {
 		resolve_ctx_free(&c);
@@ -378,6 +388,10 @@ resolve_ctx_free(struct resolve_ctx **cp)
 		table_list_free(&c->uid_maps);
 	if (c->gid_maps)
 		table_list_free(&c->gid_maps);
+	if (c->relocated_maps)
+		table_list_free(&c->relocated_maps);
+	if (c->relay_rcpt_maps)
+		table_list_free(&c->relay_rcpt_maps);
 	rewrite_ctx_free(&c->rw);
 	alias_db_free(&c->local_aliases);
 	free(c->myorigin);
@@ -1112,6 +1126,77 @@ dest_init(struct resolve_dest *d)
 	memset(d, 0, sizeof(*d));
 }
 
+/*
+ * relocated_maps (relocated(5)): a found address is UNKNOWN with "User has
+ * moved to VALUE" (a value already starting with a 5.x.x code keeps it as
+ * Postfix 3.11 allows; the reason then carries the code as its first word).
+ */
+static enum resolve_status
+relocated_lookup(struct resolve_ctx *c, const char *local, const char *domain,
+		 enum resolve_class cls, char **reason_r)
+{
+	struct buf val;
+	struct errbuf err;
+	enum table_status st;
+	enum resolve_status rs = RESOLVE_OK;
+
+	if (c->relocated_maps == NULL || table_list_empty(c->relocated_maps))
+		return RESOLVE_OK;
+	buf_init(&val, VALUE_MAX);
+	errbuf_clear(&err);
+	st = addr_find(c->relocated_maps, local, domain, c->delimiter,
+		       cls == RESOLVE_CLASS_LOCAL ? ADDR_FIND_BARE_USER : 0,
+		       &val, NULL, &err);
+	if (st == TABLE_FOUND) {
+		*reason_r = xasprintf("User has moved to %s", buf_cstr(&val));
+		rs = RESOLVE_UNKNOWN;
+	} else if (st != TABLE_NOTFOUND) {
+		*reason_r = xstrdup(errbuf_str(&err));
+		rs = table_status_to_resolve(st);
+	}
+	buf_free(&val);
+	return rs;
+}
+
+/*
+ * relay_recipient_maps: a relay_domains address must be listed (any value).
+ * RESOLVE_OK when listed or when the parameter is empty.
+ */
+static enum resolve_status
+relay_rcpt_lookup(struct resolve_ctx *c, const char *key, char **reason_r)
+{
+	struct buf val;
+	struct errbuf err;
+	enum table_status st;
+	enum resolve_status rs = RESOLVE_OK;
+	char *local, *domain;
+
+	if (c->relay_rcpt_maps == NULL || table_list_empty(c->relay_rcpt_maps))
+		return RESOLVE_OK;
+	key_split(key, &local, &domain);
+	buf_init(&val, VALUE_MAX);
+	errbuf_clear(&err);
+	st = addr_find(c->relay_rcpt_maps, local, domain, c->delimiter, 0,
+		       &val, NULL, &err);
+	if (st == TABLE_NOTFOUND) {
+		*reason_r = xstrdup("User unknown in relay recipient table");
+		rs = RESOLVE_UNKNOWN;
+	} else if (st != TABLE_FOUND) {
+		*reason_r = xstrdup(errbuf_str(&err));
+		rs = table_status_to_resolve(st);
+	}
+	buf_free(&val);
+	free(local);
+	free(domain);
+	return rs;
+}
+
+bool
+resolve_relay_rcpt_maps_set(const struct resolve_ctx *c)
+{
+	return c->relay_rcpt_maps != NULL && !table_list_empty(c->relay_rcpt_maps);
+}
+
 /* The final step for one address: class, then what that class needs. */
 static enum resolve_status
 resolve_final(struct resolve_ctx *c, const char *key, struct resolve_dest *d,
@@ -1130,6 +1215,10 @@ resolve_final(struct resolve_ctx *c, const char *key, struct resolve_dest *d,
 		rs = r == -2 ? RESOLVE_TEMPFAIL : RESOLVE_CONFIG;
 		goto out;
 	}
+	if (d->cls != RESOLVE_CLASS_DEFAULT &&
+	    (rs = relocated_lookup(c, local, domain, d->cls, reason_r))
+	    != RESOLVE_OK)
+		goto out;
 	switch (d->cls) {
 	case RESOLVE_CLASS_VIRTUAL:
 		rs = mailbox_lookup(c, local, domain, d, reason_r);
@@ -1161,6 +1250,13 @@ out:
 
 enum resolve_status
 resolve_rcpt(struct resolve_ctx *c, const struct addr *a, struct resolve_result *r)
+{
+	return resolve_rcpt_ex(c, a, r, 0);
+}
+
+enum resolve_status
+resolve_rcpt_ex(struct resolve_ctx *c, const struct addr *a,
+		struct resolve_result *r, unsigned flags)
 {
 	struct expand x;
 	enum resolve_status rs;
@@ -1212,13 +1308,29 @@ resolve_rcpt(struct resolve_ctx *c, const struct addr *a, struct resolve_result 
 		/* Did virtual_alias_maps rewrite the address at all? */
 		bool aliased = x.out.n != 1 || strcmp(x.out.v[0], orig) != 0;
 		size_t nknown = 0;
-		char *first_reason = NULL;
+		char *first_reason = NULL, *first_unknown = NULL;
+		enum resolve_class first_cls = 0;
 
 		r->v = xcalloc(x.out.n, sizeof(*r->v));
 		for (size_t i = 0; i < x.out.n; i++) {
 			char *why = NULL;
 
 			rs = resolve_final(c, x.out.v[i], &r->v[r->n], &why);
+			if (rs == RESOLVE_OK && !aliased &&
+			    (flags & RESOLVE_F_RELAY_RCPT) &&
+			    r->v[r->n].cls == RESOLVE_CLASS_RELAY) {
+				/* Postfix: an aliased address is valid as
+				 * such; only an unaliased one is looked up */
+				rs = relay_rcpt_lookup(c, x.out.v[i], &why);
+				if (rs != RESOLVE_OK) {
+					r->ucls = RESOLVE_CLASS_RELAY;
+					resolve_dest_free(&r->v[r->n]);
+				}
+			}
+			if (rs == RESOLVE_UNKNOWN && first_unknown == NULL) {
+				first_unknown = x.out.v[i];
+				first_cls = r->v[r->n].cls;
+			}
 			if (rs == RESOLVE_UNKNOWN && aliased) {
 				/*
 				 * As Postfix: one stale member does not refuse
@@ -1258,9 +1370,18 @@ resolve_rcpt(struct resolve_ctx *c, const struct addr *a, struct resolve_result 
 			r->reason = NULL;
 			resolve_result_free(r);
 			r->reason = reason;
+			if (rs == RESOLVE_UNKNOWN && first_unknown != NULL) {
+				r->ucls = first_cls;
+				r->uaddr = xstrdup(first_unknown);
+			}
 		}
-	} else
+	} else {
 		r->reason = x.reason ? x.reason : xstrdup("alias expansion failed");
+		if (rs == RESOLVE_UNKNOWN) {	/* alias_maps: a local name */
+			r->ucls = RESOLVE_CLASS_LOCAL;
+			r->uaddr = xstrdup(orig);
+		}
+	}
 	if (rs == RESOLVE_OK || r->reason != x.reason)
 		free(x.reason);
 	strlist_free(&x.out);
@@ -1310,4 +1431,27 @@ resolve_result_free(struct resolve_result *r)
 	r->n = 0;
 	xfree(&r->reason);
 	xfree(&r->warning);
+	xfree(&r->uaddr);
+	r->ucls = 0;
+}
+
+void
+resolve_result_keep_unknown(struct resolve_result *r)
+{
+	char *addr = r->uaddr;
+	enum resolve_class cls = r->ucls;
+	bool relocated = r->reason != NULL &&
+	    strncmp(r->reason, "User has moved to ", 18) == 0;
+
+	r->uaddr = NULL;
+	resolve_result_free(r);
+	if (addr == NULL)
+		return;
+	r->v = xcalloc(1, sizeof(*r->v));
+	r->v[0].addr = addr;
+	r->v[0].cls = cls ? cls : RESOLVE_CLASS_VIRTUAL;
+	/* an unlisted relay recipient is relayed (Postfix's smtpd alone
+	 * consults relay_recipient_maps); the others bounce in the queue */
+	r->v[0].unknown = cls != RESOLVE_CLASS_RELAY || relocated;
+	r->n = 1;
 }

@@ -62,6 +62,10 @@ struct resolve_result {
 	char   *warning;	/* owned; RESOLVE_OK with an alias_maps target
 				   refused (|command, /file, :include:): the
 				   line to log */
+	char   *uaddr;		/* owned; RESOLVE_UNKNOWN: the address found
+				   unknown (key form), when there is one */
+	enum resolve_class ucls;	/* RESOLVE_UNKNOWN: its class (which
+				   unknown_*_reject_code applies), 0 if none */
 };
 
 struct resolve_ctx;
@@ -84,6 +88,19 @@ enum resolve_class resolve_domain_class(struct resolve_ctx *c, const char *domai
  */
 enum resolve_status resolve_rcpt(struct resolve_ctx *c, const struct addr *a,
 				 struct resolve_result *r);
+/* The same; flags RESOLVE_F_RELAY_RCPT: an unaliased relay_domains address
+ * must be in relay_recipient_maps (when set), as smtpd checks it. */
+#define RESOLVE_F_RELAY_RCPT	1u
+enum resolve_status resolve_rcpt_ex(struct resolve_ctx *c, const struct addr *a,
+				    struct resolve_result *r, unsigned flags);
+bool resolve_relay_rcpt_maps_set(const struct resolve_ctx *c);
+/*
+ * After RESOLVE_UNKNOWN, when the unknown recipient is accepted anyway
+ * (smtpd_reject_unlisted_recipient = no): r becomes one destination, the
+ * address found unknown, marked unknown (bounced by the queue) except an
+ * unlisted relay recipient, which is relayed. Nothing if r->uaddr is NULL.
+ */
+void resolve_result_keep_unknown(struct resolve_result *r);
 /* Maildir lookup only (at delivery time, for a queued final address). */
 enum resolve_status resolve_mailbox(struct resolve_ctx *c, const char *addr,
 				    struct resolve_dest *d, char **reason_r);

@@ -29,6 +29,7 @@
 #include "core/policy.h"
 #include "core/policy_dns.h"
 #include "core/smtpd_check.h"
+#include "core/smtpd_knobs.h"
 
 #define NAME_CLIENT	"Client host"
 #define NAME_REV_CLIENT	"Unverified Client host"
@@ -166,6 +167,10 @@ struct smtpd_check_conf {
 	size_t              nclasses;
 	int   reject_code, defer_code, map_reject_code, map_defer_code;
 	int   relay_code, non_fqdn_code, bad_name_code, unlisted_code;
+	/* unknown_{local_recipient,virtual_alias,relay_recipient}_reject_code
+	 * (unlisted_code is unknown_virtual_mailbox_reject_code) */
+	int   unk_local_code, unk_alias_code, unk_relay_code;
+	bool  reject_unl_rcpt, reject_unl_sender;	/* smtpd_reject_unlisted_* */
 	bool  parent_matches;		/* parent_domain_matches_subdomains */
 	char *null_key, *delim;
 	long  policy_timeout, policy_retry_delay;
@@ -560,6 +565,8 @@ static const struct smtpd_check_conf default_conf = {
 	.reject_code = 554, .defer_code = 450, .map_reject_code = 554,
 	.map_defer_code = 450, .relay_code = 554, .non_fqdn_code = 504,
 	.bad_name_code = 501, .unlisted_code = 550, .parent_matches = true,
+	.unk_local_code = 550, .unk_alias_code = 550, .unk_relay_code = 550,
+	.reject_unl_rcpt = true,
 	.null_key = "<>", .delim = "", .policy_timeout = 100,
 	.policy_retry_delay = 1, .policy_tries = 2,
 	.policy_default_action = "451 4.3.5 Server configuration problem",
@@ -859,8 +866,59 @@ check_non_fqdn_addr(struct ev *e, const char *addr, const char *cls)
 	return SMTPD_CHECK_DUNNO;
 }
 
+/*
+ * The reply code for an unknown address of class cls (Postfix's
+ * unknown_*_reject_code) and its DSN: 5.1.6 for a relocated user, else
+ * 5.1.0 for a sender and 5.1.1 for a recipient.
+ */
+static int
+unknown_code(const struct smtpd_check_conf *c, const struct resolve_result *res,
+	     bool sender, const char **dsn_r)
+{
+	bool moved = res->reason != NULL &&
+	    strncmp(res->reason, "User has moved to ", 18) == 0;
+
+	*dsn_r = moved ? "5.1.6" : sender ? "5.1.0" : "5.1.1";
+	if (moved)
+		return 550;
+	switch (res->ucls) {
+	case RESOLVE_CLASS_LOCAL:
+		return c->unk_local_code;
+	case RESOLVE_CLASS_ALIAS:
+		return c->unk_alias_code;
+	case RESOLVE_CLASS_RELAY:
+		return c->unk_relay_code;
+	default:
+		return c->unlisted_code;
+	}
+}
+
+void
+smtpd_check_unknown_reply(const struct smtpd_check_lists *l,
+			  const struct resolve_result *res,
+			  const char *rcpt_text, struct buf *reply)
+{
+	const struct smtpd_check_conf *c = l->conf ? l->conf : &default_conf;
+	const char *dsn;
+	char d[16];
+	int code = unknown_code(c, res, false, &dsn);
+
+	snprintf(d, sizeof(d), "%s", dsn);
+	d[0] = (char)('0' + code / 100);
+	buf_reset(reply);
+	buf_printf(reply, "%d %s %s: Recipient address rejected: %s", code, d,
+		   rcpt_text, res->reason ? res->reason : "User unknown");
+}
+
+bool
+smtpd_check_reject_unlisted_rcpt(const struct smtpd_check_lists *l)
+{
+	return l->conf == NULL || l->conf->reject_unl_rcpt;
+}
+
 /* reject_unlisted_sender / _recipient: the address must exist when its
- * domain is one we host (virtual mailbox, virtual alias, local). */
+ * domain is one we host (virtual mailbox, virtual alias, local, and relay
+ * when relay_recipient_maps is set). */
 static enum smtpd_check_result
 check_unlisted(struct ev *e, const struct addr *a, const char *name,
 	       const char *cls)
@@ -870,6 +928,8 @@ check_unlisted(struct ev *e, const struct addr *a, const char *name,
 	enum resolve_class dc;
 	struct errbuf err;
 	enum smtpd_check_result r = SMTPD_CHECK_DUNNO;
+	const char *dsn;
+	int code;
 
 	if (e->f->resolve == NULL || a->is_null)
 		return SMTPD_CHECK_DUNNO;
@@ -879,17 +939,18 @@ check_unlisted(struct ev *e, const struct addr *a, const char *name,
 		ev_warn(e, "%s", errbuf_str(&err));
 		return ev_retry(e, name);
 	}
-	if (dc == RESOLVE_CLASS_DEFAULT || dc == RESOLVE_CLASS_RELAY)
+	if (dc == RESOLVE_CLASS_DEFAULT || (dc == RESOLVE_CLASS_RELAY &&
+	    !resolve_relay_rcpt_maps_set(e->f->resolve)))
 		return SMTPD_CHECK_DUNNO;
 	memset(&res, 0, sizeof(res));
-	rs = resolve_rcpt(e->f->resolve, a, &res);
+	rs = resolve_rcpt_ex(e->f->resolve, a, &res, RESOLVE_F_RELAY_RCPT);
 	switch (rs) {
 	case RESOLVE_OK:
 		break;
 	case RESOLVE_UNKNOWN:
-		r = ev_reject(e, e->conf->unlisted_code,
-			      strcmp(cls, NAME_SENDER) == 0 ? "5.1.0" : "5.1.1",
-			      "<%s>: %s rejected: %s", name, cls,
+		code = unknown_code(e->conf, &res, strcmp(cls, NAME_SENDER) == 0,
+				    &dsn);
+		r = ev_reject(e, code, dsn, "<%s>: %s rejected: %s", name, cls,
 			      res.reason ? res.reason : "User unknown");
 		break;
 	case RESOLVE_TEMPFAIL:
@@ -2296,6 +2357,36 @@ smtpd_check_rcpt(const struct smtpd_check_lists *l,
 	return ev_finish(&e, st, reply);
 }
 
+/*
+ * smtpd_reject_unlisted_sender = yes: after the recipient passed, the
+ * sender must exist when its domain is hosted here (as Postfix's
+ * smtpd_check_rcptmap does it after the restrictions).
+ */
+enum smtpd_check_result
+smtpd_check_unlisted_sender(const struct smtpd_check_lists *l,
+			    const struct smtpd_check_facts *f, struct buf *reply)
+{
+	struct ev e;
+	struct addr a;
+	enum smtpd_check_result st;
+	const char *at;
+
+	if (l->conf == NULL || !l->conf->reject_unl_sender ||
+	    f->sender == NULL || *f->sender == '\0')
+		return SMTPD_CHECK_DUNNO;
+	ev_init(&e, l->conf, f, reply, NULL);
+	at = strrchr(f->sender, '@');
+	memset(&a, 0, sizeof(a));
+	a.local = at ? xstrndup(f->sender, (size_t)(at - f->sender))
+		     : xstrdup(f->sender);
+	a.domain = xstrdup(at ? at + 1 : "");
+	st = check_unlisted(&e, &a, f->sender, NAME_SENDER);
+	free(a.local);
+	free(a.domain);
+	ev_deinit(&e);
+	return st;
+}
+
 bool
 smtpd_check_delay_reject(const struct smtpd_check_lists *l)
 {
@@ -2476,6 +2567,9 @@ smtpd_check_lists_compile(struct smtpd_check_lists *l, const struct config *c,
 	cf->non_fqdn_code = conf_int(c, "non_fqdn_reject_code", 504);
 	cf->bad_name_code = conf_int(c, "invalid_hostname_reject_code", 501);
 	cf->unlisted_code = conf_int(c, "unknown_virtual_mailbox_reject_code", 550);
+	cf->unk_local_code = conf_int(c, "unknown_local_recipient_reject_code", 550);
+	cf->unk_alias_code = conf_int(c, "unknown_virtual_alias_reject_code", 550);
+	cf->unk_relay_code = conf_int(c, "unknown_relay_recipient_reject_code", 550);
 	v = config_get(c, "smtpd_null_access_lookup_key");
 	cf->null_key = xstrdup(v && *v ? v : "<>");
 	v = config_get(c, "recipient_delimiter");
@@ -2564,6 +2658,22 @@ smtpd_check_lists_compile(struct smtpd_check_lists *l, const struct config *c,
 		smtpd_check_lists_free(l);
 		return -1;
 	}
+	v = config_get(c, "smtpd_reject_unlisted_recipient");
+	cf->reject_unl_rcpt = true;
+	if (v != NULL && params_parse_bool(v, &cf->reject_unl_rcpt) < 0) {
+		errbuf_set(err, "smtpd_reject_unlisted_recipient: bad value "
+			   "\"%.100s\" (expected yes or no)", v);
+		smtpd_check_lists_free(l);
+		return -1;
+	}
+	v = config_get(c, "smtpd_reject_unlisted_sender");
+	cf->reject_unl_sender = false;
+	if (v != NULL && params_parse_bool(v, &cf->reject_unl_sender) < 0) {
+		errbuf_set(err, "smtpd_reject_unlisted_sender: bad value "
+			   "\"%.100s\" (expected yes or no)", v);
+		smtpd_check_lists_free(l);
+		return -1;
+	}
 
 	strlist_init(&classes);
 	v = config_get(c, "smtpd_restriction_classes");
@@ -2609,6 +2719,8 @@ smtpd_check_lists_compile(struct smtpd_check_lists *l, const struct config *c,
 			   "defer_unauth_destination (this would be an open relay)");
 		failed = 1;
 	}
+	if (!failed && (l->knobs = smtpd_knobs_new(c, err)) == NULL)
+		failed = 1;
 	if (failed) {
 		smtpd_check_lists_free(l);
 		return -1;
@@ -2627,6 +2739,7 @@ smtpd_check_lists_free(struct smtpd_check_lists *l)
 	smtpd_check_free(&l->data);
 	smtpd_check_free(&l->eod);
 	conf_free(&l->conf);
+	smtpd_knobs_free(&l->knobs);
 }
 
 static bool

@@ -96,6 +96,9 @@ struct smtpd_check_lists {
 	struct smtpd_restrictions *client, *helo, *sender, *relay, *rcpt, *data;
 	struct smtpd_restrictions *eod;	/* smtpd_end_of_data_restrictions */
 	struct smtpd_check_conf   *conf;
+	struct smtpd_knobs        *knobs;	/* footer, EHLO discard, SASL
+						   exceptions, forbidden commands
+						   (core/smtpd_knobs.h) */
 };
 
 /*
@@ -139,6 +142,24 @@ enum smtpd_check_stage {
 	SMTPD_STAGE_SENDER,
 };
 bool smtpd_check_delay_reject(const struct smtpd_check_lists *l);
+/*
+ * An unknown recipient (resolve_rcpt said RESOLVE_UNKNOWN): the reply with
+ * the code of its class (unknown_local_recipient_reject_code,
+ * unknown_virtual_mailbox_reject_code, unknown_virtual_alias_reject_code,
+ * unknown_relay_recipient_reject_code; 550 5.1.6 for a relocated user).
+ * rcpt_text is "<addr>".
+ */
+struct resolve_result;
+void smtpd_check_unknown_reply(const struct smtpd_check_lists *l,
+			       const struct resolve_result *res,
+			       const char *rcpt_text, struct buf *reply);
+/* smtpd_reject_unlisted_recipient (default yes). */
+bool smtpd_check_reject_unlisted_rcpt(const struct smtpd_check_lists *l);
+/* smtpd_reject_unlisted_sender = yes: REJECT/DEFER with the reply when the
+ * sender is unknown in a hosted domain, else DUNNO. */
+enum smtpd_check_result smtpd_check_unlisted_sender(
+	const struct smtpd_check_lists *l, const struct smtpd_check_facts *f,
+	struct buf *reply);
 /* One list; DUNNO when it is empty. f->where names the command. */
 enum smtpd_check_result smtpd_check_stage(const struct smtpd_check_lists *l,
 					  enum smtpd_check_stage stage,

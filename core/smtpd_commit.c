@@ -105,7 +105,15 @@ rcpt_eval(void *arg)
 		if (cr == SMTPD_CHECK_REJECT || cr == SMTPD_CHECK_DEFER)
 			return;
 	}
-	rs = resolve_rcpt(l->resolve, &j->r.addr, &j->res);
+	rs = resolve_rcpt_ex(l->resolve, &j->r.addr, &j->res,
+			     RESOLVE_F_RELAY_RCPT);
+	if (rs == RESOLVE_UNKNOWN && !smtpd_check_reject_unlisted_rcpt(&l->checks)
+	    && j->res.uaddr != NULL) {
+		/* smtpd_reject_unlisted_recipient = no: accepted, bounced
+		 * by the queue (an unlisted relay recipient is relayed) */
+		resolve_result_keep_unknown(&j->res);
+		rs = RESOLVE_OK;
+	}
 	if (rs != RESOLVE_OK && (j->discarding || j->act.discard)) {
 		/* Nothing will be delivered: accept without a destination. */
 		resolve_result_free(&j->res);
@@ -116,6 +124,13 @@ rcpt_eval(void *arg)
 	switch (rs) {
 	case RESOLVE_OK:
 		j->ok = 1;
+		if (!j->vrfy && !j->discarding && !j->act.discard &&
+		    smtpd_check_unlisted_sender(&l->checks, &j->f, &j->reply)
+		    != SMTPD_CHECK_DUNNO) {
+			j->ok = 0;	/* smtpd_reject_unlisted_sender */
+			break;
+		}
+		buf_reset(&j->reply);
 		if (j->vrfy)
 			/* Postfix echoes the argument as sent */
 			buf_printf(&j->reply, "252 2.0.0 %s", j->r.vrfy_arg
@@ -124,9 +139,8 @@ rcpt_eval(void *arg)
 			rcpt_quota(j);
 		break;
 	case RESOLVE_UNKNOWN:
-		buf_printf(&j->reply, "550 5.1.1 %s: Recipient address rejected: %s",
-			   j->rcpt_text, j->res.reason ? j->res.reason
-						       : "User unknown");
+		smtpd_check_unknown_reply(&l->checks, &j->res, j->rcpt_text,
+					  &j->reply);
 		break;
 	case RESOLVE_TEMPFAIL:
 		buf_printf(&j->reply, "451 4.3.0 %s: Temporary lookup failure",

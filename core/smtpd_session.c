@@ -51,6 +51,8 @@
 #include "core/smtpd_listener.h"
 #include "core/smtpd_notify.h"
 #include "core/smtpd_peername.h"
+#include "core/smtpd_knobs.h"
+#include "core/smtpd_reply.h"
 #include "core/smtpd_session.h"
 #include "core/tls.h"
 #include "core/worker.h"
@@ -84,6 +86,11 @@ smtpd_session_reply(struct smtpd_session *s, const char *fmt, ...)
 		return;
 	out = bufferevent_get_output(s->bev);
 	va_start(ap, fmt);
+	if (smtpd_reply_footer_on(s)) {
+		smtpd_reply_vsend(s, fmt, ap);	/* smtpd_reject_footer */
+		va_end(ap);
+		return;
+	}
 	smtpd_notify_vreply(s, fmt, ap);	/* notify_classes transcript */
 	evbuffer_add_vprintf(out, fmt, ap);
 	va_end(ap);
@@ -102,6 +109,11 @@ reply_error(struct smtpd_session *s, const char *fmt, ...)
 		return;
 	out = bufferevent_get_output(s->bev);
 	va_start(ap, fmt);
+	if (smtpd_reply_footer_on(s)) {
+		smtpd_reply_vsend(s, fmt, ap);	/* smtpd_reject_footer */
+		va_end(ap);
+		return;
+	}
 	smtpd_notify_vreply(s, fmt, ap);	/* notify_classes transcript */
 	evbuffer_add_vprintf(out, fmt, ap);
 	va_end(ap);
@@ -383,12 +395,8 @@ helo_accept(struct smtpd_session *s, const char *name, int ehlo)
 	s->esmtp = ehlo;
 	txn_reset(s);
 	count_cmd(s, ehlo ? SMTPD_EHLO : SMTPD_HELO, 1);
-	if (ehlo) {
-		const char *r = s->ssl ? s->l->ehlo_reply_tls : s->l->ehlo_reply;
-
-		evbuffer_add(bufferevent_get_output(s->bev), r, strlen(r));
-		smtpd_notify_raw(s, r);
-	}
+	if (ehlo)
+		smtpd_reply_ehlo(s);	/* without discarded keywords */
 	else
 		smtpd_session_reply(s, "250 %s", s->l->s.myhostname);
 }
@@ -1003,7 +1011,7 @@ do_auth(struct smtpd_session *s, const struct smtpd_cmd *c, size_t alen)
 	size_t mlen;
 	char why[256];
 
-	if (s->l->passdb == NULL) {
+	if (s->l->passdb == NULL || (s->ehlo_discard & SMTPD_EHLO_AUTH)) {
 		reply_error(s, "503 5.5.1 Error: authentication not enabled");
 		goto bad;
 	}
@@ -1101,7 +1109,7 @@ note_pipelining(struct smtpd_session *s, const char *line, size_t len)
 		s->ill_pipelining = 1;
 		break;
 	default:
-		if (!s->esmtp)
+		if (!s->esmtp || (s->ehlo_discard & SMTPD_EHLO_PIPELINING))
 			s->ill_pipelining = 1;
 		break;
 	}
@@ -1185,6 +1193,11 @@ handle_line(struct smtpd_session *s, const char *line, size_t len)
 		do_starttls(s, &c, alen);
 		break;
 	default:
+		if (c.verb == SMTPD_UNKNOWN && smtpd_reply_forbidden(s, line, len)) {
+			count_cmd(s, SMTPD_UNKNOWN, 0);
+			session_close(s);	/* smtpd_forbidden_commands */
+			return;
+		}
 		reply_error(s, "500 5.5.2 Error: command not recognized");
 		count_cmd(s, SMTPD_UNKNOWN, 0);
 		break;

@@ -88,6 +88,8 @@ struct smtpd_session {
 	long long              bdat_remaining, bdat_chunk;
 	char                  *bdat_reject;	/* owned: reply after a discarded chunk */
 	unsigned               errors, junk;
+	unsigned               ehlo_discard;	/* SMTPD_EHLO_* hidden from this
+						   client (core/smtpd_reply.c) */
 	unsigned short         cmd_total[SMTPD_VERB_MAX], cmd_ok[SMTPD_VERB_MAX];
 	unsigned               busy:1,		/* a reply is pending (worker/timer) */
 			       closing:1, closing_after_reply:1, skipping:1,

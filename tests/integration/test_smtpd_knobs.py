@@ -1,0 +1,233 @@
+"""
+test_smtpd_knobs.py - SMTP server settings that shape the dialogue rather
+than decide on mail, each with Postfix's replies: smtpd_reject_footer
+(after 4xx/5xx only, "\\n" line breaks, leading "\\c", $client_address and
+$server_name), smtpd_discard_ehlo_keywords (hidden from EHLO and logged
+unless silent-discard; the commands still work, AUTH excepted as in
+Postfix), smtpd_discard_ehlo_keyword_address_maps (per client address),
+smtpd_sasl_exceptions_networks (AUTH not offered, still usable) and
+smtpd_forbidden_commands (221 2.7.0 and disconnect; names, a regexp:
+table, and "Label:" header lines).
+One daemon for the module; variants are master.cf listeners with -o.
+"""
+import base64
+
+import pytest
+
+import harness
+from harness import check, free_port
+
+FOOTER = "For help call 555-0101 (client $client_address, server $server_name)"
+
+VARIANTS = {
+    "footer": ["-o { smtpd_reject_footer = %s }" % FOOTER],
+    "footer_nl": [r"-o { smtpd_reject_footer = first line\nsecond line }"],
+    "footer_c": [r"-o { smtpd_reject_footer = \c, see https://help.test/ }"],
+    "discard": ["-o smtpd_discard_ehlo_keywords=pipelining,chunking,dsn"],
+    "silent": ["-o smtpd_discard_ehlo_keywords=auth,8bitmime,silent-discard"],
+    "forbid": ["-o smtpd_forbidden_commands=FOO,regexp:REGEXP"],
+}
+
+
+def b64(s):
+    return base64.b64encode(s.encode()).decode()
+
+
+@pytest.fixture(scope="module")
+def d(build, tmp_path_factory):
+    pool = harness.Pool(tmp_path_factory.mktemp("knobs"))
+    ports = {name: free_port() for name in VARIANTS}
+    dm = pool.new(start=False)
+    rx = dm.table("forbid_rx", "/^X-?TEST/ bogus\n", kind="regexp")
+    master = ""
+    for name, opts in VARIANTS.items():
+        master += "127.0.0.1:%d inet n - n - - smtpd\n" % ports[name]
+        for o in opts:
+            master += "  %s\n" % o.replace("regexp:REGEXP", rx)
+    dm.master_cf += master
+    users = dm.table("users", "alice@example.test:{PLAIN}alice-pw\n",
+                     kind="passwd-file")
+    dm.params.update({
+        "smtpd_sasl_auth_enable": "yes",
+        "smtpd_sasl_passdb": users,
+        "smtpd_sasl_exceptions_networks": "127.0.0.2",
+        "smtpd_discard_ehlo_keyword_address_maps": dm.table(
+            "ehlo_maps", "127.0.0.3 pipelining, silent-discard\n"
+            "127.0.0.4 size vrfy\n", kind="cidr"),
+        # set in main.cf so that `facteur check` would name them
+        "smtpd_reject_footer": "",
+        "smtpd_discard_ehlo_keywords": "",
+        "smtpd_forbidden_commands": "CONNECT GET POST",
+    })
+    dm.write_config()
+    dm.start()
+    dm.ports = ports
+    yield dm
+    problems = pool.close()
+    if problems:
+        pytest.fail("\n".join(problems), pytrace=False)
+
+
+def ehlo(d, variant=None, source=None):
+    c = d.connect(port=d.ports[variant] if variant else None, source=source)
+    r = check(c.cmd("EHLO client.test"), 250)
+    return c, [l.split(" ")[0].split("=")[0].upper() for l in r.lines[1:]]
+
+
+# ---- smtpd_reject_footer
+
+def unknown_rcpt(c):
+    check(c.cmd("MAIL FROM:<x@example.net>"), 250)
+    return c.cmd("RCPT TO:<nobody@example.test>")
+
+
+def test_footer_appended_to_rejects(d):
+    c, _ = ehlo(d, "footer")
+    with c:
+        r = unknown_rcpt(c)
+        assert r.raw == [
+            "550-5.1.1 <nobody@example.test>: Recipient address rejected: "
+            "User unknown in virtual mailbox table",
+            "550 5.1.1 For help call 555-0101 (client 127.0.0.1, server "
+            "%s)" % d.params["myhostname"]], r
+        # 2xx replies are untouched
+        assert c.cmd("RSET").raw == ["250 2.0.0 Ok"]
+        r = c.cmd("FROB")
+        assert r.raw == ["500-5.5.2 Error: command not recognized",
+                         "500 5.5.2 For help call 555-0101 (client "
+                         "127.0.0.1, server %s)" % d.params["myhostname"]], r
+
+
+def test_footer_line_breaks(d):
+    c, _ = ehlo(d, "footer_nl")
+    with c:
+        r = unknown_rcpt(c)
+        assert r.raw[1:] == ["550-5.1.1 first line",
+                             "550 5.1.1 second line"], r
+        assert r.raw[0].startswith("550-5.1.1 <nobody@example.test>"), r
+
+
+def test_footer_no_break(d):
+    c, _ = ehlo(d, "footer_c")
+    with c:
+        r = unknown_rcpt(c)
+        assert r.raw == [
+            "550 5.1.1 <nobody@example.test>: Recipient address rejected: "
+            "User unknown in virtual mailbox table, see "
+            "https://help.test/"], r
+
+
+def test_no_footer_by_default(d):
+    c, _ = ehlo(d)
+    with c:
+        assert unknown_rcpt(c).raw == [
+            "550 5.1.1 <nobody@example.test>: Recipient address rejected: "
+            "User unknown in virtual mailbox table"]
+
+
+# ---- EHLO keywords
+
+def test_ehlo_default_keywords(d):
+    c, kw = ehlo(d)
+    with c:
+        for k in ("PIPELINING", "SIZE", "VRFY", "AUTH", "DSN", "CHUNKING",
+                  "8BITMIME", "ENHANCEDSTATUSCODES"):
+            assert k in kw, kw
+
+
+def test_discard_ehlo_keywords(d):
+    c, kw = ehlo(d, "discard")
+    with c:
+        for k in ("PIPELINING", "CHUNKING", "DSN"):
+            assert k not in kw, kw
+        assert "SIZE" in kw and "AUTH" in kw, kw
+        # the commands are still accepted, as in Postfix
+        check(c.cmd("MAIL FROM:<x@example.net> RET=HDRS"), 250)
+        check(c.cmd("RCPT TO:<alice@example.test>"), 250)
+        c.send("BDAT 7 LAST\r\nHi!\r\n\r\n")
+        check(c.reply(), 250, "2.0.0")
+    d.wait_log(r"discarding EHLO keywords: PIPELINING DSN CHUNKING$",
+               timeout=5)
+
+
+def test_discard_ehlo_auth_silently(d):
+    c, kw = ehlo(d, "silent")
+    with c:
+        assert "AUTH" not in kw and "8BITMIME" not in kw, kw
+        check(c.cmd("AUTH PLAIN " + b64("\0alice@example.test\0alice-pw")),
+              503, "5.5.1", "authentication not enabled")
+    assert "discarding EHLO keywords: 8BITMIME AUTH" not in open(
+        d.maillog).read()
+    assert "discarding EHLO keywords: AUTH 8BITMIME" not in open(
+        d.maillog).read()
+
+
+def test_discard_ehlo_keyword_address_maps(d):
+    c, kw = ehlo(d, source="127.0.0.3")
+    with c:
+        assert "PIPELINING" not in kw and "SIZE" in kw, kw
+    c, kw = ehlo(d, source="127.0.0.4")
+    with c:
+        assert "SIZE" not in kw and "VRFY" not in kw, kw
+        assert "PIPELINING" in kw, kw
+    d.wait_log(r"discarding EHLO keywords: SIZE VRFY$", timeout=5)
+
+
+# ---- smtpd_sasl_exceptions_networks
+
+def test_sasl_exceptions_networks(d):
+    c, kw = ehlo(d, source="127.0.0.2")
+    with c:
+        assert "AUTH" not in kw and "PIPELINING" in kw, kw
+        # not offered, but still accepted (Postfix hides it only)
+        check(c.cmd("AUTH PLAIN " + b64("\0alice@example.test\0alice-pw")),
+              235, "2.7.0")
+    c, kw = ehlo(d, source="127.0.0.1")
+    with c:
+        assert "AUTH" in kw, kw
+
+
+# ---- smtpd_forbidden_commands
+
+@pytest.mark.parametrize("line", ["GET / HTTP/1.0", "post /x HTTP/1.1",
+                                  "Subject: hello"])
+def test_forbidden_commands_default(d, line):
+    c, _ = ehlo(d)
+    with c:
+        r = c.cmd(line)
+        assert r.raw == ["221 2.7.0 Error: I can break rules, too. "
+                         "Goodbye."], r
+        assert c.expect_closed(), "connection not closed"
+    d.wait_log(r"warning: non-SMTP command from localhost\[127.0.0.1\]: %s$"
+               % line.replace("/", r"\/"), timeout=5)
+
+
+def test_unknown_command_is_not_forbidden(d):
+    c, _ = ehlo(d)
+    with c:
+        check(c.cmd("FOO bar"), 500, "5.5.2", "command not recognized")
+        check(c.cmd("NOOP"), 250)
+
+
+def test_forbidden_commands_list_and_table(d):
+    c, _ = ehlo(d, "forbid")
+    with c:
+        check(c.cmd("GET /"), 500, "5.5.2")    # not in this list
+        r = c.cmd("foo")
+        check(r, 221, "2.7.0", "I can break rules, too. Goodbye.")
+        assert c.expect_closed()
+    c, _ = ehlo(d, "forbid")
+    with c:
+        check(c.cmd("X-TEST 1"), 221, "2.7.0")  # regexp: table
+        assert c.expect_closed()
+
+
+def test_check_has_no_later_notice(d):
+    p = d.cli("check")
+    out = p.stdout.decode() + p.stderr.decode()
+    for name in ("smtpd_reject_footer", "smtpd_discard_ehlo_keywords",
+                 "smtpd_discard_ehlo_keyword_address_maps",
+                 "smtpd_sasl_exceptions_networks",
+                 "smtpd_forbidden_commands"):
+        assert "%s is not used" % name not in out, out
+    assert p.returncode == 0, out
