@@ -688,6 +688,7 @@ check_maps(struct cli *cli, const struct config *c, struct strlist *seen)
 		"virtual_uid_maps", "virtual_gid_maps",
 		"canonical_maps", "sender_canonical_maps",
 		"recipient_canonical_maps", "virtual_mailbox_limit_maps",
+		"sender_bcc_maps", "recipient_bcc_maps", "smtp_generic_maps",
 	};
 	static const char *const domain_lists[] = {
 		"virtual_mailbox_domains", "virtual_alias_domains",
