@@ -16,6 +16,17 @@
  * failed message from that sender is discarded.
  * SMTP connections are reused through delivery/smtp_cache: want_cache
  * says whether more mail waits for a next hop.
+ * master.cf transports (struct qsvc, built by svcs_build): a transport
+ * name in transport_maps, *_transport or content_filter that is a
+ * master.cf service runs that service's agent with its -o overrides. The
+ * overrides that apply per delivery: smtp/lmtp services take
+ * smtp_{connect,helo,mail,rcpt,data_init,data_xfer,data_done,quit,rset}_timeout
+ * and smtp_tls_security_level (with smtp_tls_CAfile/CApath); pipe services
+ * take NAME_time_limit (else command_time_limit); every service's maxproc
+ * bounds its deliveries at once. Other overrides are accepted and have no
+ * effect on deliveries. pipe deliveries run on the job's worker
+ * (delivery/pipe.c); a message queued with a content_filter goes, for
+ * every recipient, to the filter's transport and next hop.
  * Must not: block the loop, deliver one message in two jobs at once, mark
  * a failed recipient done before its notification is in the queue, send
  * a notification to the null sender, or notify about a postmaster notice
@@ -33,6 +44,7 @@
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
+#include <pthread.h>
 
 #include <event2/event.h>
 
@@ -40,10 +52,13 @@
 
 #include "backends/table.h"
 #include "core/addr.h"
+#include "core/config.h"
 #include "core/dns.h"
 #include "core/log.h"
 #include "core/params.h"
 #include "core/qmgr.h"
+#include "core/soft_bounce.h"
+#include "delivery/generic.h"
 #include "core/queue.h"
 #include "core/resolve.h"
 #include "core/smtpd_cmd.h"
@@ -54,6 +69,7 @@
 #include "core/lib/xmalloc.h"
 #include "delivery/bounce.h"
 #include "delivery/deliver.h"
+#include "delivery/pipe.h"
 #include "delivery/smtp_cache.h"
 #include "delivery/smtp_client.h"
 #include "delivery/smtp_tls.h"
@@ -115,7 +131,19 @@ struct qjob {
 	struct rcpt_result *res;	/* outcomes to report (worker side) */
 	size_t           nres;
 	struct strlist   new_ids;	/* notifications written: enqueue them */
+	struct generic_msg gen;		/* smtp_generic_maps copy (worker) */
 	struct qjob     *out_next;	/* list of jobs with SMTP in progress */
+};
+
+/* A master.cf transport's agent settings (index = transport_svc index). */
+struct qsvc {
+	struct smtp_client_cfg scfg;	/* smtp, lmtp: with the -o overrides */
+	struct pipe_cfg  pipe;		/* pipe */
+	int              maxproc;	/* 0 = no limit of its own */
+	unsigned         out_active;	/* smtp/lmtp deliveries (loop) */
+	pthread_mutex_t  mu;		/* pipe runs (workers) */
+	pthread_cond_t   cv;
+	unsigned         running;
 };
 
 struct destcount {
@@ -143,6 +171,7 @@ struct qmgr {
 	struct worker_pool    *pool;
 	const struct settings *s;
 	struct resolve_ctx    *resolve;
+	struct generic_ctx    *generic;	/* smtp_generic_maps */
 	char                  *qdir;
 	struct event          *timer;
 	struct event          *pump_ev;	/* pump() from done callbacks */
@@ -162,6 +191,9 @@ struct qmgr {
 	struct table_list     *tls_policy_maps;	/* smtp_tls_policy_maps */
 	struct transport_cfg   tcfg;
 	struct smtp_client_cfg scfg;
+	struct transport_svc  *svcs;		/* master.cf transports */
+	struct qsvc           *qsvcs;
+	size_t                 nsvcs;
 	struct outgroup       *wait_head, *wait_tail;
 	struct destcount      *dests;
 	struct qjob           *out_jobs;	/* waiting for SMTP outcomes */
@@ -303,11 +335,85 @@ tv_diff(const struct timeval *a, const struct timeval *b)
 struct rcpt_outcome {
 	enum deliver_status st;
 	bool                remote;	/* for the SMTP client: t is set */
+	bool                pipe;	/* for delivery/pipe.c: t is set */
 	struct transport    t;
 	char                dsn[SMTP_DSN_SIZE];
 	const char         *relay;
 	const char         *service;
 };
+
+/*
+ * The outcome for a transport that is not virtual: smtp/lmtp/pipe are
+ * handed on (o->remote, o->pipe), error bounces, discard drops, an
+ * unknown name defers. false for virtual (the caller delivers).
+ */
+static bool
+transport_outcome(struct rcpt_outcome *o, struct buf *text)
+{
+	switch (o->t.kind) {
+	case TRANSPORT_SMTP:
+		o->remote = true;
+		o->service = "smtp";
+		return true;
+	case TRANSPORT_LMTP:
+		o->remote = true;
+		o->service = "lmtp";
+		return true;
+	case TRANSPORT_PIPE:
+		o->pipe = true;
+		o->service = "pipe";
+		return true;
+	case TRANSPORT_ERROR:
+		o->st = DELIVER_BOUNCE;
+		o->service = "error";
+		snprintf(o->dsn, sizeof(o->dsn), "5.0.0");
+		buf_puts(text, o->t.text[0] ? o->t.text : "mail is not accepted");
+		return true;
+	case TRANSPORT_DISCARD:
+		o->st = DELIVER_SENT;
+		o->service = "discard";
+		snprintf(o->dsn, sizeof(o->dsn), "2.0.0");
+		buf_puts(text, o->t.text[0] ? o->t.text : "discarded");
+		return true;
+	case TRANSPORT_VIRTUAL:
+		return false;
+	default:
+		o->st = DELIVER_DEFER;
+		snprintf(o->dsn, sizeof(o->dsn), "4.3.5");
+		buf_printf(text, "mail transport unavailable: transport \"%s\" "
+			   "is neither built in nor a master.cf service", o->t.name);
+		return true;
+	}
+}
+
+/*
+ * content_filter recorded with the message: every recipient goes to the
+ * filter's transport (next hop: as given, else the recipient's domain).
+ * false when the filter is virtual: (normal delivery).
+ */
+static bool
+filter_outcome(struct qjob *j, const char *filter, const struct queue_rcpt *r,
+	       struct rcpt_outcome *o, struct buf *text)
+{
+	const char *at = strrchr(r->addr, '@');
+	struct errbuf terr;
+
+	errbuf_clear(&terr);
+	if (transport_parse_svc(j->q->svcs, j->q->nsvcs, filter, &o->t,
+				&terr) < 0) {
+		o->st = DELIVER_DEFER;
+		snprintf(o->dsn, sizeof(o->dsn), "4.3.5");
+		buf_printf(text, "content_filter: %s", errbuf_str(&terr));
+		return true;
+	}
+	if (o->t.kind == TRANSPORT_SMTP && o->t.host[0] == '\0') {
+		snprintf(o->t.host, sizeof(o->t.host), "%s", at ? at + 1 : "");
+		o->t.mx = true;
+	}
+	if (o->t.kind == TRANSPORT_PIPE && o->t.text[0] == '\0')
+		snprintf(o->t.text, sizeof(o->t.text), "%s", at ? at + 1 : "");
+	return transport_outcome(o, text);
+}
 
 /* Decides one recipient: resolve, deliver, classify. text_r gets the reason. */
 static void
@@ -322,7 +428,11 @@ deliver_one(struct qjob *j, const struct queue_env *env, const struct buf *conte
 	o->relay = "none";
 	o->service = "qmgr";
 	o->remote = false;
+	o->pipe = false;
 	buf_reset(text);
+	if (env->filter != NULL && env->filter[0] != '\0'
+	    && filter_outcome(j, env->filter, r, o, text))
+		return;
 	if (j->q->resolve == NULL) {
 		o->st = DELIVER_DEFER;
 		snprintf(o->dsn, sizeof(o->dsn), "4.3.5");
@@ -348,27 +458,13 @@ deliver_one(struct qjob *j, const struct queue_env *env, const struct buf *conte
 			o->st = DELIVER_DEFER;
 			snprintf(o->dsn, sizeof(o->dsn), trc == -1 ? "4.3.0" : "4.3.5");
 			buf_printf(text, "transport_maps: %s", errbuf_str(&terr));
-		} else if (o->t.kind == TRANSPORT_SMTP) {
-			o->remote = true;
-			o->service = "smtp";
-		} else if (o->t.kind == TRANSPORT_LMTP) {
-			o->remote = true;
-			o->service = "lmtp";
-		} else if (o->t.kind == TRANSPORT_ERROR) {
-			o->st = DELIVER_BOUNCE;
-			o->service = "error";
-			snprintf(o->dsn, sizeof(o->dsn), "5.0.0");
-			buf_puts(text, o->t.text[0] ? o->t.text : "mail is not accepted");
-		} else if (o->t.kind == TRANSPORT_DISCARD) {
-			o->st = DELIVER_SENT;
-			o->service = "discard";
-			snprintf(o->dsn, sizeof(o->dsn), "2.0.0");
-			buf_puts(text, o->t.text[0] ? o->t.text : "discarded");
-		} else if (o->t.kind != TRANSPORT_VIRTUAL) {
-			o->st = DELIVER_DEFER;
-			snprintf(o->dsn, sizeof(o->dsn), "4.3.5");
-			buf_printf(text, "mail transport unavailable: %s is not "
-				   "available in this version", o->t.name);
+		} else if (transport_outcome(o, text)) {
+			if (o->st == DELIVER_DEFER && o->t.kind == TRANSPORT_OTHER)
+				log_write(s->syslog_name, "qmgr", LOG_LVL_WARNING,
+					  "%s: to=<%s>: transport_maps names "
+					  "transport \"%s\", which is neither built "
+					  "in nor defined in master.cf: mail "
+					  "deferred", env->id, r->addr, o->t.name);
 		} else if (dest.cls == RESOLVE_CLASS_VIRTUAL && dest.maildir != NULL) {
 			struct deliver_req req = {
 				.base = s->virtual_mailbox_base,
@@ -549,6 +645,12 @@ group_add(struct qjob *j, const struct rcpt_outcome *o, size_t i,
 	else
 		snprintf(key, sizeof(key), "%s%s:%d", o->t.mx ? "" : "[",
 			 o->t.host, o->t.port);
+	if (o->t.svc >= 0) {	/* a master.cf service: its own settings */
+		char k2[sizeof(key) + sizeof(o->t.name) + 1];
+
+		snprintf(k2, sizeof(k2), "%s/%s", o->t.name, key);
+		snprintf(key, sizeof(key), "%.299s", k2);
+	}
 	/* smtp_destination_recipient_limit: a full group starts another
 	 * transaction (on the same connection when it is reused) */
 	for (k = 0; k < j->ngroups; k++)
@@ -852,6 +954,8 @@ finalize(struct qjob *j, struct queue_env *env, const struct buf *content)
 	errbuf_clear(&err);
 	/* maximal_queue_lifetime = 0: one attempt only, as Postfix does. */
 	expired = now >= env->arrival + (time_t)(life > 0 ? life : 0);
+	if (s->soft_bounce)
+		expired = false;	/* soft_bounce: nothing goes back */
 	for (i = 0; i < env->nrcpt; i++) {
 		const struct rcpt_result *r;
 
@@ -973,6 +1077,128 @@ finalize(struct qjob *j, struct queue_env *env, const struct buf *content)
 	}
 }
 
+/* A recipient for a pipe service, waiting for its run (worker). */
+struct pipe_item {
+	size_t           idx;
+	struct transport t;
+	bool             done;
+};
+
+/* maxproc: waits for a free slot of service v (worker threads). */
+static void
+svc_acquire(struct qsvc *v)
+{
+	pthread_mutex_lock(&v->mu);
+	while (v->maxproc > 0 && v->running >= (unsigned)v->maxproc)
+		pthread_cond_wait(&v->cv, &v->mu);
+	v->running++;
+	pthread_mutex_unlock(&v->mu);
+}
+
+static void
+svc_release(struct qsvc *v)
+{
+	pthread_mutex_lock(&v->mu);
+	v->running--;
+	pthread_cond_signal(&v->cv);
+	pthread_mutex_unlock(&v->mu);
+}
+
+/*
+ * Runs the pipe services for the recipients in items: one run per
+ * recipient when the command line names one (${recipient} ...) or the
+ * flags prepend one (D, O), else one run for every recipient with the same
+ * service and next hop. Records and logs the outcomes (worker).
+ */
+static void
+pipe_run_all(struct qjob *j, struct queue_env *env, const struct buf *content,
+	     struct pipe_item *items, size_t n, struct buf *text)
+{
+	struct qmgr *q = j->q;
+	const char *name = q->s->syslog_name;
+	struct timeval arr = { env->arrival, (suseconds_t)env->arrival_usec };
+	struct errbuf err;
+	size_t a, b, k;
+
+	errbuf_clear(&err);
+	for (a = 0; a < n; a++) {
+		struct pipe_item *it = &items[a];
+		struct qsvc *v;
+		struct pipe_rcpt *pr;
+		size_t *idx, nr = 0;
+		struct pipe_req req;
+		struct timeval tr, t1;
+		enum deliver_status st;
+		char dsn[SMTP_DSN_SIZE];
+
+		if (it->done)
+			continue;
+		if (it->t.svc < 0 || (size_t)it->t.svc >= q->nsvcs)
+			continue;	/* cannot happen: pipe kinds are services */
+		v = &q->qsvcs[it->t.svc];
+		pr = xcalloc(n - a, sizeof(*pr));
+		idx = xcalloc(n - a, sizeof(*idx));
+		for (b = a; b < n; b++) {
+			struct pipe_item *o = &items[b];
+
+			if (o->done || o->t.svc != it->t.svc
+			    || strcmp(o->t.text, it->t.text) != 0)
+				continue;
+			if (b != a && v->pipe.per_rcpt)
+				break;
+			o->done = true;
+			pr[nr].addr = env->rcpt[o->idx].addr;
+			pr[nr].orig = env->rcpt[o->idx].orig;
+			idx[nr++] = o->idx;
+		}
+		memset(&req, 0, sizeof(req));
+		req.cfg = &v->pipe;
+		req.sender = env->sender;
+		req.nexthop = it->t.text;
+		req.queue_id = env->id;
+		req.client_addr = env->client_addr;
+		req.client_name = env->client_name;
+		req.client_helo = env->helo;
+		req.delimiter = q->s->recipient_delimiter;
+		req.rcpt = pr;
+		req.nrcpt = nr;
+		req.content = content->data ? content->data : "";
+		req.len = content->len;
+		gettimeofday(&tr, NULL);
+		svc_acquire(v);
+		st = pipe_deliver(&req, dsn, text);
+		svc_release(v);
+		gettimeofday(&t1, NULL);
+		for (k = 0; k < nr; k++) {
+			const struct queue_rcpt *r = &env->rcpt[idx[k]];
+			enum deliver_status rst = st;
+			char rdsn[SMTP_DSN_SIZE];
+			const char *status;
+			double delays[4];
+
+			memcpy(rdsn, dsn, sizeof(rdsn));
+			status = rst == DELIVER_SENT ? "sent"
+				 : rst == DELIVER_BOUNCE ? "bounced" : "deferred";
+			if (soft_bounce_delivery(q->s->soft_bounce, &rst, rdsn))
+				status = SOFT_BOUNCE_STATUS;	/* kept queued */
+			if (rst == DELIVER_SENT
+			    && queue_mark_done(q->qdir, j->st, env, idx[k], &err) < 0)
+				log_write(name, "qmgr", LOG_LVL_WARNING, "%s: %s",
+					  env->id, errbuf_str(&err));
+			result_add(j, idx[k], rst, rdsn, buf_cstr(text), NULL);
+			delays[0] = tv_diff(&arr, &j->t_sched);
+			delays[1] = tv_diff(&j->t_sched, &tr);
+			delays[2] = 0;
+			delays[3] = tv_diff(&tr, &t1);
+			delivery_log(name, "pipe", env->id, r->addr, r->orig,
+				     v->pipe.name, tv_diff(&arr, &t1), delays, rdsn,
+				     status, buf_cstr(text));
+		}
+		free(pr);
+		free(idx);
+	}
+}
+
 static void
 job_work(void *arg)
 {
@@ -981,10 +1207,12 @@ job_work(void *arg)
 	const char *name = q->s->syslog_name;
 	struct queue_env env;
 	struct buf content, text;
-	struct errbuf err;
+	struct errbuf err, gen_err;
 	struct timeval t0, t1, tr;
 	time_t now;
-	size_t i, pending = 0;
+	int gen_rc;
+	size_t i, pending = 0, npipes = 0;
+	struct pipe_item *pipes = NULL;
 
 	errbuf_clear(&err);
 	buf_init(&content, 0);
@@ -1018,6 +1246,11 @@ job_work(void *arg)
 	pending = 0;
 	buf_init(&text, 0);
 	gettimeofday(&t0, NULL);
+	/* smtp_generic_maps: the copy SMTP next hops get (delivery/generic.h) */
+	errbuf_clear(&gen_err);
+	generic_msg_free(&j->gen);
+	gen_rc = generic_rewrite(q->generic, &env, content.data ? content.data
+				 : "", content.len, &j->gen, &gen_err);
 	for (i = 0; i < env.nrcpt; i++) {
 		struct queue_rcpt *r = &env.rcpt[i];
 		struct rcpt_outcome o;
@@ -1030,14 +1263,32 @@ job_work(void *arg)
 		gettimeofday(&tr, NULL);
 		deliver_one(j, &env, &content, r, &o, &text);
 		gettimeofday(&t1, NULL);
+		if (o.remote && gen_rc < 0 && o.t.kind == TRANSPORT_SMTP) {
+			o.remote = false;
+			o.st = DELIVER_DEFER;
+			o.service = "smtp";
+			snprintf(o.dsn, sizeof(o.dsn), "4.3.0");
+			buf_reset(&text);
+			buf_puts(&text, errbuf_str(&gen_err));
+		}
 		if (o.remote) {
 			if (group_add(j, &o, i, &text) == 0)
 				continue;
 			o.st = DELIVER_DEFER;
 			snprintf(o.dsn, sizeof(o.dsn), "4.7.0");
 		}
+		if (o.pipe) {	/* run below, grouped */
+			pipes = xrealloc(pipes, (npipes + 1) * sizeof(*pipes));
+			pipes[npipes].idx = i;
+			pipes[npipes].t = o.t;
+			pipes[npipes].done = false;
+			npipes++;
+			continue;
+		}
 		status = o.st == DELIVER_SENT ? "sent"
 			 : o.st == DELIVER_BOUNCE ? "bounced" : "deferred";
+		if (soft_bounce_delivery(q->s->soft_bounce, &o.st, o.dsn))
+			status = SOFT_BOUNCE_STATUS;	/* kept queued */
 		/* A failure is marked done by finalize, after its notice. */
 		if (o.st == DELIVER_SENT
 		    && queue_mark_done(q->qdir, j->st, &env, i, &err) < 0)
@@ -1054,6 +1305,9 @@ job_work(void *arg)
 			     o.relay, tv_diff(&arr, &t1), delays, o.dsn, status,
 			     buf_cstr(&text));
 	}
+	if (npipes > 0)
+		pipe_run_all(j, &env, &content, pipes, npipes, &text);
+	free(pipes);
 	buf_free(&text);
 	if (j->ngroups > 0) {
 		/* the loop delivers the rest; the job keeps env and content */
@@ -1093,6 +1347,9 @@ record_work(void *arg)
 
 			if (st != DELIVER_DEFER)
 				status = st == DELIVER_SENT ? "sent" : "bounced";
+			if (sr->text != NULL &&
+			    soft_bounce_delivery(q->s->soft_bounce, &st, sr->dsn))
+				status = SOFT_BOUNCE_STATUS;	/* kept queued */
 			if (st == DELIVER_SENT
 			    && queue_mark_done(q->qdir, j->st, &j->env,
 					       gr->idx[k], &err) < 0)
@@ -1121,6 +1378,7 @@ job_free(struct qjob *j)
 {
 	size_t g, k;
 
+	generic_msg_free(&j->gen);
 	for (g = 0; g < j->ngroups; g++) {
 		for (k = 0; k < j->groups[g].req.nrcpt; k++)
 			free(j->groups[g].req.rcpt[k].text);
@@ -1381,6 +1639,9 @@ smtp_done(void *arg, struct smtp_req *req)
 
 	g->sess = NULL;
 	q->out_active--;
+	if (g->t.svc >= 0 && (size_t)g->t.svc < q->nsvcs
+	    && q->qsvcs[g->t.svc].out_active > 0)
+		q->qsvcs[g->t.svc].out_active--;
 	dest_put(q, g->key);
 	if (--j->groups_left == 0)
 		worker_submit(q->pool, record_work, record_done, j);
@@ -1396,8 +1657,12 @@ dispatch(struct qmgr *q)
 
 	while ((g = *pp) != NULL && q->out_active < QMGR_OUT_MAX) {
 		struct destcount *d = dest_get(q, g->key);
+		struct qsvc *v = g->t.svc >= 0 && (size_t)g->t.svc < q->nsvcs
+				 ? &q->qsvcs[g->t.svc] : NULL;
 
-		if (q->dest_limit > 0 && d->n >= q->dest_limit) {
+		if ((q->dest_limit > 0 && d->n >= q->dest_limit)
+		    || (v && v->maxproc > 0
+			&& v->out_active >= (unsigned)v->maxproc)) {
 			last = g;
 			pp = &g->wait_next;
 			continue;
@@ -1406,6 +1671,8 @@ dispatch(struct qmgr *q)
 		g->wait_next = NULL;
 		d->n++;
 		q->out_active++;
+		if (v)
+			v->out_active++;
 		gettimeofday(&g->t_start, NULL);
 		g->req.host = g->t.host;
 		g->req.port = g->t.port;
@@ -1425,8 +1692,18 @@ dispatch(struct qmgr *q)
 		g->req.len = g->j->content.len;
 		for (k = 0; k < g->req.nrcpt; k++)
 			g->req.rcpt[k].addr = g->j->env.rcpt[g->idx[k]].addr;
-		g->sess = smtp_deliver(q->base, q->dns, &q->scfg, &g->req,
-				       smtp_done, g);
+		if (g->j->gen.active && !g->req.lmtp) {
+			/* smtp_generic_maps: SMTP only, never LMTP */
+			g->req.sender = g->j->gen.sender;
+			if (g->j->gen.content.len > 0) {
+				g->req.content = g->j->gen.content.data;
+				g->req.len = g->j->gen.content.len;
+			}
+			for (k = 0; k < g->req.nrcpt; k++)
+				g->req.rcpt[k].addr = g->j->gen.rcpt[g->idx[k]];
+		}
+		g->sess = smtp_deliver(q->base, q->dns, v ? &v->scfg : &q->scfg,
+				       &g->req, smtp_done, g);
 	}
 	q->wait_tail = NULL;
 	for (g = q->wait_head; g; g = g->wait_next)
@@ -1648,6 +1925,7 @@ reconf_try(struct qmgr *q)
 #define QMGR_SWAP(f) do { tmp.f = q->f; q->f = n->f; n->f = tmp.f; } while (0)
 	QMGR_SWAP(s);
 	QMGR_SWAP(resolve);
+	QMGR_SWAP(generic);
 	QMGR_SWAP(dns);
 	QMGR_SWAP(transport_maps);
 	QMGR_SWAP(sasl_maps);
@@ -1661,12 +1939,19 @@ reconf_try(struct qmgr *q)
 	QMGR_SWAP(pm_2bounce);
 	QMGR_SWAP(pm_delay);
 	QMGR_SWAP(dbl_sender);
+	QMGR_SWAP(svcs);
+	QMGR_SWAP(qsvcs);
+	QMGR_SWAP(nsvcs);
 #undef QMGR_SWAP
 	/* Pointers back to the qmgr itself stay ours. A field qmgr_new
 	 * derives from the settings must be swapped above: the old settings
 	 * are freed once applied() returns. */
 	q->scfg.cache_arg = q;
 	n->scfg.cache_arg = n;
+	for (size_t k = 0; k < q->nsvcs; k++)
+		q->qsvcs[k].scfg.cache_arg = q;
+	for (size_t k = 0; k < n->nsvcs; k++)
+		n->qsvcs[k].scfg.cache_arg = n;
 	if (event_pending(q->timer, EV_TIMEOUT, NULL)) {
 		struct timeval tv = { (time_t)(q->s->queue_run_delay > 0
 					       ? q->s->queue_run_delay : 300), 0 };
@@ -1729,6 +2014,194 @@ err_prefix(struct errbuf *err, const char *name)
 	errbuf_set(err, "%s: %s", name, errbuf_str(&e));
 }
 
+static void
+svcs_free(struct qmgr *q)
+{
+	for (size_t i = 0; i < q->nsvcs; i++) {
+		struct qsvc *v = &q->qsvcs[i];
+
+		if (v->scfg.tls_ctx)
+			SSL_CTX_free(v->scfg.tls_ctx);
+		pipe_cfg_free(&v->pipe);
+		pthread_mutex_destroy(&v->mu);
+		pthread_cond_destroy(&v->cv);
+	}
+	free(q->svcs);
+	free(q->qsvcs);
+	q->svcs = NULL;
+	q->qsvcs = NULL;
+	q->nsvcs = 0;
+	q->tcfg.svcs = NULL;
+	q->tcfg.nsvcs = 0;
+}
+
+/* "FILE, line N: " before err's text for a master.cf service. */
+static void
+err_place(struct errbuf *err, const char *file, int line)
+{
+	struct errbuf e = *err;
+
+	errbuf_set(err, "%s, line %d: %s", file, line, errbuf_str(&e));
+}
+
+/*
+ * The master.cf transports with their agents' settings: main.cf plus the
+ * service's -o overrides (see the header comment for which apply).
+ */
+static int
+svcs_build(struct qmgr *q, const struct settings *s, struct errbuf *err)
+{
+	const struct master_cf *m;
+
+	if (s->cfg == NULL)
+		return 0;
+	m = config_transports(s->cfg);
+	if (m->n == 0)
+		return 0;
+	q->svcs = xcalloc(m->n, sizeof(*q->svcs));
+	q->qsvcs = xcalloc(m->n, sizeof(*q->qsvcs));
+	for (size_t i = 0; i < m->n; i++) {
+		const struct master_service *ms = &m->v[i];
+		struct transport_svc *ts = &q->svcs[i];
+		struct qsvc *v = &q->qsvcs[i];
+		struct config *lc;
+		struct settings ss;
+		struct strlist ov;
+		char *sn;
+		const char *c = ms->command;
+		int rc = 0;
+
+		snprintf(ts->name, sizeof(ts->name), "%s", ms->service);
+		ts->kind = strcmp(c, "smtp") == 0 ? TRANSPORT_SMTP
+			   : strcmp(c, "lmtp") == 0 ? TRANSPORT_LMTP
+			   : strcmp(c, "virtual") == 0 ? TRANSPORT_VIRTUAL
+			   : strcmp(c, "error") == 0 ? TRANSPORT_ERROR
+			   : strcmp(c, "discard") == 0 ? TRANSPORT_DISCARD
+			   : TRANSPORT_PIPE;
+		ts->maxproc = ms->maxproc;
+		ts->agent = v;
+		v->maxproc = ms->maxproc;
+		v->scfg = q->scfg;
+		v->scfg.tls_ctx = NULL;
+		pthread_mutex_init(&v->mu, NULL);
+		pthread_cond_init(&v->cv, NULL);
+		q->nsvcs++;
+		/* $service_name, as Postfix's master defines it for the
+		 * service's -o values ("-o syslog_name=postfix/$service_name") */
+		strlist_init(&ov);
+		sn = xasprintf("service_name=%s", ms->service);
+		strlist_add(&ov, sn);
+		free(sn);
+		for (size_t k = 0; k < ms->overrides.n; k++)
+			strlist_add(&ov, ms->overrides.v[k]);
+		lc = config_with_overrides(s->cfg, &ov, err);
+		strlist_free(&ov);
+		if (lc == NULL) {
+			err_place(err, ms->file, ms->line);
+			return -1;
+		}
+		memset(&ss, 0, sizeof(ss));
+		if (settings_load(&ss, lc, err) < 0) {
+			settings_free(&ss);
+			config_free(&lc);
+			err_place(err, ms->file, ms->line);
+			return -1;
+		}
+		if (ts->kind == TRANSPORT_SMTP || ts->kind == TRANSPORT_LMTP) {
+			v->scfg.t_connect = ss.smtp_connect_timeout;
+			v->scfg.t_helo = ss.smtp_helo_timeout;
+			v->scfg.t_mail = ss.smtp_mail_timeout;
+			v->scfg.t_rcpt = ss.smtp_rcpt_timeout;
+			v->scfg.t_data_init = ss.smtp_data_init_timeout;
+			v->scfg.t_data_xfer = ss.smtp_data_xfer_timeout;
+			v->scfg.t_data_done = ss.smtp_data_done_timeout;
+			v->scfg.t_quit = ss.smtp_quit_timeout;
+			v->scfg.t_rset = ss.smtp_rset_timeout;
+			if (smtp_tls_level_parse(ss.smtp_tls_security_level
+						 ? ss.smtp_tls_security_level : "",
+						 &v->scfg.tls_level, err) < 0
+			    || smtp_tls_ctx_new(q->tls_policy_maps != NULL
+						&& v->scfg.tls_level < SMTP_TLS_MAY
+						? SMTP_TLS_MAY : v->scfg.tls_level,
+						ss.smtp_tls_CAfile,
+						ss.smtp_tls_CApath,
+						&v->scfg.tls_ctx, err) < 0)
+				rc = -1;
+		} else if (ts->kind == TRANSPORT_PIPE) {
+			char *pn = xasprintf("%s_time_limit", ms->service);
+			const char *tv = config_get(lc, pn);
+			long long tl = 1000;
+
+			if (tv == NULL || *tv == '\0')
+				tv = config_get(lc, "command_time_limit");
+			if (tv && *tv && params_parse_time(tv, 's', &tl) < 0) {
+				errbuf_set(err, "%s: bad time value \"%.100s\"",
+					   pn, tv);
+				rc = -1;
+			} else if (pipe_cfg_parse(&v->pipe, ms->service, ms->user,
+						  &ms->argv, &ms->attrs,
+						  s->mail_owner, tl, err) < 0) {
+				rc = -1;
+			}
+			free(pn);
+		}
+		settings_free(&ss);
+		config_free(&lc);
+		if (rc < 0) {
+			err_place(err, ms->file, ms->line);
+			return -1;
+		}
+	}
+	q->tcfg.svcs = q->svcs;
+	q->tcfg.nsvcs = q->nsvcs;
+	return 0;
+}
+
+/*
+ * default_transport, relay_transport, virtual_transport and content_filter
+ * must name a built-in transport or a master.cf service: else a start-up
+ * (and facteur check) error naming where the value was set.
+ */
+static int
+names_check(struct qmgr *q, const struct settings *s, struct errbuf *err)
+{
+	static const char *const names[] = {
+		"default_transport", "relay_transport", "virtual_transport",
+		"content_filter",
+	};
+	const char *vals[] = {
+		s->default_transport, s->relay_transport, s->virtual_transport,
+		s->content_filter,
+	};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		struct transport t;
+		struct errbuf e;
+		const char *file = NULL;
+		int line = 0;
+
+		if (vals[i] == NULL || vals[i][0] == '\0')
+			continue;
+		errbuf_clear(&e);
+		memset(&t, 0, sizeof(t));
+		if (transport_parse_svc(q->svcs, q->nsvcs, vals[i], &t, &e) == 0
+		    && t.kind != TRANSPORT_OTHER)
+			continue;
+		if (s->cfg == NULL || !config_where(s->cfg, names[i], &file, &line))
+			file = NULL;
+		if (t.kind == TRANSPORT_OTHER)
+			errbuf_set(&e, "unknown transport \"%s\" (neither built "
+				   "in nor a master.cf service)", t.name);
+		if (file)
+			errbuf_set(err, "%s, line %d: %s: %s", file, line,
+				   names[i], errbuf_str(&e));
+		else
+			errbuf_set(err, "%s: %s", names[i], errbuf_str(&e));
+		return -1;
+	}
+	return 0;
+}
+
 /* qmgr_new, or with check_only its configuration part alone: nothing
  * is created on disk (facteur check, qmgr_check_config). */
 static struct qmgr *
@@ -1757,7 +2230,8 @@ qmgr_build(struct event_base *base, struct worker_pool *pool,
 	q->set_size = 1024;
 	q->set = xcalloc(q->set_size, sizeof(*q->set));
 	q->dns = dns_new(base, s->facteur_dns_servers, err);
-	if (q->dns == NULL) {
+	if (q->dns == NULL ||
+	    (q->generic = generic_ctx_new(s, resolve, err)) == NULL) {
 		qmgr_free(&q);
 		return NULL;
 	}
@@ -1859,6 +2333,10 @@ qmgr_build(struct event_base *base, struct worker_pool *pool,
 	}
 	q->dest_limit = (unsigned)(s->smtp_destination_concurrency_limit > 0
 				   ? s->smtp_destination_concurrency_limit : 0);
+	if (svcs_build(q, s, err) < 0 || names_check(q, s, err) < 0) {
+		qmgr_free(&q);
+		return NULL;
+	}
 	q->timer = event_new(base, -1, EV_PERSIST, timer_cb, q);
 	q->pump_ev = event_new(base, -1, 0, pump_cb, q);
 	if (q->timer == NULL || q->pump_ev == NULL) {
@@ -1991,6 +2469,8 @@ qmgr_free(struct qmgr **qp)
 	table_list_free(&q->transport_maps);
 	table_list_free(&q->sasl_maps);
 	table_list_free(&q->tls_policy_maps);
+	svcs_free(q);
+	generic_ctx_free(&q->generic);
 	if (q->scfg.tls_ctx) {
 		SSL_CTX_free(q->scfg.tls_ctx);
 		q->scfg.tls_ctx = NULL;
