@@ -441,6 +441,12 @@ do_mail(struct smtpd_session *s, const struct smtpd_cmd *c, size_t alen)
 		reply_error(s, "%s", reply);
 		goto bad;
 	}
+	if ((m.ret || m.envid) && (s->ehlo_discard & SMTPD_EHLO_DSN)) {
+		/* smtpd_discard_ehlo_keywords = dsn, as Postfix */
+		reply_error(s, "501 5.7.1 DSN support is disabled");
+		smtpd_mail_args_free(&m);
+		goto bad;
+	}
 	if (st->message_size_limit > 0 && m.size > st->message_size_limit) {
 		reply_error(s, "552 5.3.4 Message size exceeds fixed limit");
 		smtpd_mail_args_free(&m);
@@ -502,6 +508,12 @@ do_rcpt(struct smtpd_session *s, const struct smtpd_cmd *c, size_t alen)
 	if (smtpd_cmd_rcpt(c->arg, alen, st->strict_rfc821_envelopes,
 			   s->tx->smtputf8, &r, &reply) < 0) {
 		reply_error(s, "%s", reply);
+		goto bad;
+	}
+	if ((r.notify || r.orcpt) && (s->ehlo_discard & SMTPD_EHLO_DSN)) {
+		/* smtpd_discard_ehlo_keywords = dsn, as Postfix */
+		reply_error(s, "501 5.7.1 DSN support is disabled");
+		smtpd_rcpt_args_free(&r);
 		goto bad;
 	}
 	/* The lookup may go to a worker; the reply comes from rcpt_done. */
@@ -667,6 +679,14 @@ do_bdat(struct smtpd_session *s, const struct smtpd_cmd *c, size_t alen)
 	struct smtpd_bdat_args b;
 	const char *reply;
 
+	if (s->ehlo_discard & SMTPD_EHLO_CHUNKING) {
+		/* smtpd_discard_ehlo_keywords = chunking: refused as Postfix
+		 * does; the chunk that follows cannot be read as commands */
+		reply_error(s, "521 5.5.1 Error: command not implemented");
+		count_cmd(s, c->verb, 0);
+		s->closing_after_reply = 1;
+		return;
+	}
 	if (smtpd_cmd_bdat(c->arg, alen, &b, &reply) < 0) {
 		/* Without a valid size the chunk cannot be skipped. */
 		reply_error(s, "%s", reply);

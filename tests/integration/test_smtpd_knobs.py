@@ -3,8 +3,8 @@ test_smtpd_knobs.py - SMTP server settings that shape the dialogue rather
 than decide on mail, each with Postfix's replies: smtpd_reject_footer
 (after 4xx/5xx only, "\\n" line breaks, leading "\\c", $client_address and
 $server_name), smtpd_discard_ehlo_keywords (hidden from EHLO and logged
-unless silent-discard; the commands still work, AUTH excepted as in
-Postfix), smtpd_discard_ehlo_keyword_address_maps (per client address),
+unless silent-discard; what Postfix also disables: AUTH 503, DSN
+parameters 501 5.7.1, BDAT 521), smtpd_discard_ehlo_keyword_address_maps (per client address),
 smtpd_sasl_exceptions_networks (AUTH not offered, still usable) and
 smtpd_forbidden_commands (221 2.7.0 and disconnect; names, a regexp:
 table, and "Label:" header lines).
@@ -141,11 +141,25 @@ def test_discard_ehlo_keywords(d):
         for k in ("PIPELINING", "CHUNKING", "DSN"):
             assert k not in kw, kw
         assert "SIZE" in kw and "AUTH" in kw, kw
-        # the commands are still accepted, as in Postfix
-        check(c.cmd("MAIL FROM:<x@example.net> RET=HDRS"), 250)
+        # what Postfix disables with the keyword: DSN parameters ...
+        check(c.cmd("MAIL FROM:<x@example.net> RET=HDRS"), 501, "5.7.1",
+              "^5.7.1 DSN support is disabled$")
+        check(c.cmd("MAIL FROM:<x@example.net> ENVID=abc"), 501, "5.7.1")
+        check(c.cmd("MAIL FROM:<x@example.net>"), 250)
+        check(c.cmd("RCPT TO:<alice@example.test> NOTIFY=NEVER"), 501,
+              "5.7.1", "DSN support is disabled")
         check(c.cmd("RCPT TO:<alice@example.test>"), 250)
+        # ... and BDAT, which ends the session (the chunk is unreadable)
         c.send("BDAT 7 LAST\r\nHi!\r\n\r\n")
-        check(c.reply(), 250, "2.0.0")
+        check(c.reply(), 521, "5.5.1", "command not implemented")
+        assert c.expect_closed()
+    c, kw = ehlo(d, "discard")
+    with c:
+        # DATA, VRFY, SIZE= still work
+        check(c.cmd("MAIL FROM:<x@example.net> SIZE=100"), 250)
+        check(c.cmd("RCPT TO:<alice@example.test>"), 250)
+        check(c.cmd("DATA"), 354)
+        check(c.cmd("Subject: x\r\n\r\nbody\r\n."), 250, "2.0.0")
     d.wait_log(r"discarding EHLO keywords: PIPELINING DSN CHUNKING$",
                timeout=5)
 
