@@ -268,3 +268,45 @@ def test_pipe_named_smtp_transport_with_overrides(facteurd):
 
 
 unused = (check, dot_stuff, queue_id_of, stat)
+
+
+LDA = "/usr/lib/dovecot/dovecot-lda"
+
+
+def test_pipe_dovecot_lda(facteurd):
+    """The real Dovecot LDA behind a pipe service, as hosting set-ups run
+    it (flags=DRhu, -f ${sender}; -a ${recipient} with a fixed Maildir:
+    -d would need Dovecot's auth server), unprivileged as the mail owner."""
+    assert os.access(LDA, os.X_OK), "%s missing: run `make test-deps`" % LDA
+    d = facteurd(start=False)
+    lda = os.path.join(d.root, "lda")
+    os.makedirs(os.path.join(lda, "mail"))
+    for sub in ("", "mail"):
+        os.chmod(os.path.join(lda, sub), 0o777)
+    conf = os.path.join(lda, "dovecot.conf")
+    with open(conf, "w") as f:
+        f.write("base_dir = {d}/run\nstate_dir = {d}/state\n"
+                "log_path = {d}/lda.log\ninfo_log_path = {d}/lda.log\n"
+                "ssl = no\nfirst_valid_uid = 1\n"
+                "postmaster_address = postmaster@example.test\n"
+                "mail_location = maildir:{d}/mail/Maildir\n".format(d=lda))
+    os.chmod(conf, 0o644)
+    d.master_cf += ("dovecot unix - n n - - pipe\n"
+                    "  flags=DRhu user=%s argv=%s -c %s -f ${sender} "
+                    "-a ${recipient}\n" % (owner(), LDA, conf))
+    d.params["transport_maps"] = d.table("transport", "example.net dovecot:\n")
+    d.write_config()
+    d.start()
+    msg = make_msg("via-lda", to="dora@example.net")
+    qid = d.send("sender@example.net", "Dora@Example.NET", msg)
+    d.wait_log(r"%s: to=<Dora@example\.net>, relay=dovecot, .*dsn=2\.0\.0, "
+               r"status=sent \(delivered via dovecot service\)" % qid)
+    new = os.path.join(lda, "mail", "Maildir", "new")
+    files = os.listdir(new)
+    assert len(files) == 1, files
+    with open(os.path.join(new, files[0]), "rb") as f:
+        data = f.read()
+    assert data.endswith(to_lf(msg)), data
+    # D: Delivered-To in lower case; h folds the domain on the command line
+    assert b"Delivered-To: dora@example.net\n" in data, data[:400]
+    assert b"Return-Path: <sender@example.net>\n" in data, data[:400]
