@@ -26,6 +26,7 @@
 #include <event2/listener.h>
 
 #include "core/addr.h"
+#include "core/bcc.h"
 #include "core/lib/buf.h"
 #include "core/lib/strlist.h"
 #include "core/lib/xmalloc.h"
@@ -39,6 +40,7 @@
 #include "core/resolve.h"
 #include "core/status.h"
 #include "core/rewrite.h"
+#include "core/smtpd_cmd.h"
 #include "core/worker.h"
 
 #define PICKUP_LINE_MAX   2048	/* one request line */
@@ -80,6 +82,7 @@ struct pickup {
 	struct qmgr *qmgr;
 	const struct settings *s;
 	struct resolve_ctx *rctx;
+	struct bcc_ctx *bcc;		/* always_bcc, *_bcc_maps */
 	struct evconnlistener *lev;
 	struct pickup_conn *conns;
 	unsigned nconns;
@@ -234,6 +237,70 @@ add_rcpt(struct pickup_conn *c, const char *given, struct queue_env *env,
 	return ok;
 }
 
+/*
+ * always_bcc, sender_bcc_maps, recipient_bcc_maps (bcc.h): more
+ * destinations with NOTIFY=NEVER, each final address once. False (error
+ * set, EX_TEMPFAIL) when a table cannot answer: the message is refused.
+ */
+static bool
+add_bcc(struct pickup_conn *c, const struct strlist *hdr_rcpts,
+	struct queue_env *env, size_t *cap)
+{
+	struct pickup *pk = c->pk;
+	struct bcc_list bl;
+	struct strlist origs;
+	struct errbuf err;
+	int rc;
+
+	if (!bcc_ctx_active(pk->bcc))
+		return true;
+	strlist_init(&origs);
+	for (size_t i = 0; i < c->rcpts.n; i++) {
+		char *q = qualify(pk->s, c->rcpts.v[i]);
+
+		strlist_add(&origs, q);
+		free(q);
+	}
+	for (size_t i = 0; i < hdr_rcpts->n && i < PICKUP_RCPT_MAX; i++) {
+		char *q = qualify(pk->s, hdr_rcpts->v[i]);
+
+		strlist_add(&origs, q);
+		free(q);
+	}
+	errbuf_clear(&err);
+	rc = bcc_expand(pk->bcc, pk->rctx, c->final_sender,
+			(const char *const *)origs.v, origs.n, &bl, &err);
+	strlist_free(&origs);
+	if (rc < 0) {
+		set_error(c, EX_TEMPFAIL, "%s", errbuf_str(&err));
+		return false;
+	}
+	for (size_t k = 0; k < bl.n; k++) {
+		for (size_t i = 0; i < bl.res[k].n; i++) {
+			const char *a = bl.res[k].v[i].addr;
+			bool dup = false;
+
+			for (size_t m = 0; m < env->nrcpt && !dup; m++)
+				dup = strcmp(env->rcpt[m].addr, a) == 0;
+			if (dup)
+				continue;
+			if (env->nrcpt == *cap) {
+				*cap = *cap ? *cap * 2 : 8;
+				env->rcpt = xrealloc(env->rcpt,
+						     *cap * sizeof(*env->rcpt));
+			}
+			memset(&env->rcpt[env->nrcpt], 0, sizeof(*env->rcpt));
+			env->rcpt[env->nrcpt].orig = xstrdup(bl.orig[k]);
+			env->rcpt[env->nrcpt].addr = xstrdup(a);
+			env->rcpt[env->nrcpt].notify = SMTPD_NOTIFY_NEVER;
+			env->rcpt[env->nrcpt].status = QUEUE_RCPT_PENDING;
+			env->nrcpt++;
+		}
+	}
+	bcc_list_free(&bl);
+	return true;
+}
+
 static void
 submit_work(void *arg)
 {
@@ -320,6 +387,8 @@ submit_work(void *arg)
 			  "command line or via the -t option");
 		goto out;
 	}
+	if (!add_bcc(c, &hdr_rcpts, &env, &cap))
+		goto out;
 
 	memcpy(env.id, c->id, sizeof(env.id));
 	env.arrival = now.tv_sec;
@@ -329,6 +398,7 @@ submit_work(void *arg)
 	env.client_addr = (char *)"127.0.0.1";
 	env.helo = (char *)s->myhostname;
 	env.protocol = (char *)"local";
+	env.filter = s->content_filter;	/* main.cf's, as Postfix's pickup */
 	env.size = (long long)content.len;
 	errbuf_clear(&err);
 	if (queue_write(s->queue_directory, &env, content.data ? content.data
@@ -676,7 +746,8 @@ pickup_new(struct event_base *base, struct worker_pool *pool,
 	pk->qmgr = qmgr;
 	pk->s = s;
 	pk->path = xstrdup(sun.sun_path);
-	if ((pk->rctx = resolve_ctx_new(s, err)) == NULL) {
+	if ((pk->rctx = resolve_ctx_new(s, err)) == NULL ||
+	    (pk->bcc = bcc_ctx_new(s, err)) == NULL) {
 		close(fd);
 		pickup_free(&pk);
 		return NULL;
@@ -698,11 +769,18 @@ pickup_reconfigure(struct pickup *pk, const struct settings *s,
 		   struct errbuf *err)
 {
 	struct resolve_ctx *r = resolve_ctx_new(s, err);
+	struct bcc_ctx *b;
 
 	if (r == NULL)
 		return -1;
+	if ((b = bcc_ctx_new(s, err)) == NULL) {
+		resolve_ctx_free(&r);
+		return -1;
+	}
 	resolve_ctx_free(&pk->rctx);
 	pk->rctx = r;
+	bcc_ctx_free(&pk->bcc);
+	pk->bcc = b;
 	pk->s = s;
 	return 0;
 }
@@ -728,6 +806,7 @@ pickup_free(struct pickup **pp)
 	while (pk->conns)
 		conn_free(pk->conns);
 	resolve_ctx_free(&pk->rctx);
+	bcc_ctx_free(&pk->bcc);
 	free(pk->path);
 	free(pk);
 	*pp = NULL;
