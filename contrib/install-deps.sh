@@ -16,7 +16,8 @@
 # benchmark's private reference instance), slapd, mariadb-server,
 # dovecot-imapd, dovecot-lmtpd, dovecot-ldap and dovecot-mysql (the tests
 # start private instances) and
-# fail2ban (only fail2ban-regex is used) are installed without debconf
+# fail2ban (only fail2ban-regex is used) and opendkim (test_milter.py runs
+# its own signing instance) are installed without debconf
 # dialogs and without being started: "No configuration" is preseeded and a
 # temporary /usr/sbin/policy-rc.d forbids service starts during the install.
 # FreeBSD: pkg (packages named in the fbsd_* lists below; build with gmake).
@@ -92,6 +93,10 @@ file:/usr/share/php/Net/SMTP.php php-net-smtp
 file:/usr/share/php/Net/Sieve.php php-net-sieve
 file:/usr/sbin/postgrey postgrey
 file:/usr/bin/policyd-spf postfix-policyd-spf-python
+py:Milter python3-milter
+py:dkim python3-dkim
+file:/usr/sbin/opendkim opendkim
+cmd:opendkim-genkey opendkim-tools
 '
 fbsd_build='
 cmd:gmake gmake
@@ -132,6 +137,9 @@ file:/usr/local/share/pear/Net/SMTP.php php83-pear-Net_SMTP
 file:/usr/local/share/pear/Net/Sieve.php php83-pear-Net_Sieve
 file:/usr/local/sbin/postgrey postgrey
 file:/usr/local/bin/policyd-spf py311-spf-engine
+py:Milter py311-pymilter
+py:dkim py311-dkimpy
+file:/usr/local/sbin/opendkim opendkim
 '
 
 if command -v apt-get >/dev/null 2>&1; then
@@ -246,7 +254,7 @@ trap 'cleanup; exit 1' HUP INT TERM
 rc=0
 if [ "$os" = debian ]; then
 	case " $missing_pkgs " in
-	*" postfix "*|*" slapd "*|*" mariadb-server "*|*" fail2ban "*|*" dovecot-imapd "*|*" dovecot-lmtpd "*|*" dovecot-sieve "*|*" dovecot-ldap "*|*" dovecot-mysql "*|*" postgrey "*)
+	*" postfix "*|*" slapd "*|*" mariadb-server "*|*" fail2ban "*|*" dovecot-imapd "*|*" dovecot-lmtpd "*|*" dovecot-sieve "*|*" dovecot-ldap "*|*" dovecot-mysql "*|*" postgrey "*|*" opendkim "*)
 		echo "postfix postfix/main_mailer_type select No configuration" |
 			$SUDO debconf-set-selections || exit 1
 		echo "slapd slapd/no_configuration boolean true" |

@@ -21,6 +21,7 @@
 #include <event2/event.h>
 
 #include "backends/table.h"
+#include "core/bcc.h"
 #include "core/cleanup_headers.h"
 #include "core/lib/xmalloc.h"
 #include "core/log.h"
@@ -31,6 +32,7 @@
 #include "core/smtpd_commit.h"
 #include "core/smtpd_listener.h"
 #include "core/smtpd_session.h"
+#include "core/soft_bounce.h"
 #include "core/status.h"
 #include "core/worker.h"
 #include "delivery/deliver.h"
@@ -237,6 +239,8 @@ rcpt_deliver_result(struct rcpt_job *j)
 		return;
 	}
 	if (!j->ok) {
+		if (s->l->s.soft_bounce && j->reply.data != NULL)
+			soft_bounce_reply(j->reply.data);	/* as sent */
 		log_reject(s, buf_cstr(&j->reply), j->rcpt_text);
 		if (j->reply.data[0] == '4' && j->res.reason != NULL)
 			log_write(s->l->s.syslog_name, "smtpd", LOG_LVL_WARNING,
@@ -485,7 +489,11 @@ struct commit_job {
 	bool                   rejected;	/* every mailbox refused: 5xx */
 	bool                   discard, hold;
 	struct resolve_result  redirect;	/* REDIRECT destinations */
+	struct resolve_result *mres;	/* milter ADDRCPT destinations */
+	size_t                 nmres;
 	struct resolve_ctx    *resolve;
+	struct bcc_ctx        *bcc;		/* always_bcc, *_bcc_maps */
+	struct bcc_list        bccs;		/* their destinations (owned) */
 	struct buf             prepended;	/* PREPEND lines + content */
 	const struct cleanup_checks *cleanup;	/* header/body_checks */
 	struct buf             cleaned;	/* content after IGNORE/REPLACE/... */
@@ -516,6 +524,9 @@ transport_is_virtual(const struct settings *st)
 {
 	const char *vt = st->virtual_transport;
 
+	/* content_filter: the filter gets the message from the queue */
+	if (st->content_filter != NULL && *st->content_filter != '\0')
+		return false;
 	return (st->transport_maps == NULL || *st->transport_maps == '\0')
 	       && (vt == NULL || *vt == '\0' || strcmp(vt, "virtual") == 0
 		   || strcmp(vt, "virtual:") == 0);
@@ -563,6 +574,134 @@ commit_redirect(struct commit_job *j)
 			j->direct = false;
 		j->nout++;
 	}
+}
+
+/*
+ * Recipients added by milters (ADDRCPT, core/milter.c): resolved here, on
+ * the worker, as RCPT would; an unknown one is dropped with a warning, a
+ * lookup failure fails the commit (451).
+ */
+static void
+commit_milter_rcpts(struct commit_job *j)
+{
+	struct smtpd_txn *t = j->tx;
+
+	if (t->milter_rcpts.n == 0)
+		return;
+	j->mres = xcalloc(t->milter_rcpts.n, sizeof(*j->mres));
+	for (size_t k = 0; k < t->milter_rcpts.n && !j->failed; k++) {
+		const char *target = t->milter_rcpts.v[k];
+		const char *at = strrchr(target, '@');
+		struct resolve_result *res = &j->mres[j->nmres++];
+		enum resolve_status rs;
+		struct addr a;
+
+		memset(&a, 0, sizeof(a));
+		a.local = xstrndup(target, at ? (size_t)(at - target)
+					      : strlen(target));
+		a.domain = xstrdup(at ? at + 1 : "");
+		for (char *p = a.domain; *p; p++)
+			if (*p >= 'A' && *p <= 'Z')
+				*p = (char)(*p - 'A' + 'a');
+		rs = resolve_rcpt(j->resolve, &a, res);
+		free(a.local);
+		free(a.domain);
+		if (rs == RESOLVE_TEMPFAIL || rs == RESOLVE_CONFIG ||
+		    rs == RESOLVE_LOOP) {
+			snprintf(j->err, sizeof(j->err), "milter recipient "
+				 "<%s>: %s", target, res->reason ? res->reason
+				 : "lookup failure");
+			j->failed = true;
+			break;
+		}
+		if (rs != RESOLVE_OK) {
+			log_write(j->st->syslog_name, "cleanup", LOG_LVL_WARNING,
+				  "%s: milter recipient <%s> dropped: %s", t->id,
+				  target, res->reason ? res->reason
+				  : "User unknown");
+			continue;
+		}
+		j->out = xrealloc(j->out, (j->nout + res->n + 1) *
+				  sizeof(*j->out));
+		for (size_t i = 0; i < res->n; i++) {
+			const struct resolve_dest *d = &res->v[i];
+			struct dest_out *o;
+			size_t m;
+
+			for (m = 0; m < j->nout; m++)
+				if (strcmp(j->out[m].addr, d->addr) == 0)
+					break;
+			if (m < j->nout)
+				continue;
+			o = &j->out[j->nout++];
+			memset(o, 0, sizeof(*o));
+			o->addr = d->addr;
+			o->orig = target;
+			o->maildir = d->maildir;
+			if (d->cls != RESOLVE_CLASS_VIRTUAL || d->maildir == NULL
+			    || d->unknown || j->hold)
+				j->direct = false;
+		}
+	}
+}
+
+/*
+ * always_bcc, sender_bcc_maps, recipient_bcc_maps (bcc.h): the copies are
+ * more destinations, with NOTIFY=NEVER, each final address once. A BCC
+ * that is not a local Maildir sends the whole message through the queue.
+ * A table that cannot answer fails the commit (451), as in Postfix.
+ */
+static bool
+commit_bcc(struct commit_job *j)
+{
+	struct smtpd_txn *t = j->tx;
+	const char **rcpts;
+	struct errbuf err;
+	size_t total = 0;
+	int rc;
+
+	if (!bcc_ctx_active(j->bcc))
+		return true;
+	rcpts = xcalloc(t->nrcpt ? t->nrcpt : 1, sizeof(*rcpts));
+	for (size_t i = 0; i < t->nrcpt; i++)
+		rcpts[i] = t->rcpt[i].orig;
+	errbuf_clear(&err);
+	rc = bcc_expand(j->bcc, j->resolve, t->sender, rcpts, t->nrcpt,
+			&j->bccs, &err);
+	free(rcpts);
+	if (rc < 0) {
+		snprintf(j->err, sizeof(j->err), "%s", errbuf_str(&err));
+		j->failed = true;
+		return false;
+	}
+	for (size_t k = 0; k < j->bccs.n; k++)
+		total += j->bccs.res[k].n;
+	if (total == 0)
+		return true;
+	j->out = xrealloc(j->out, (j->nout + total) * sizeof(*j->out));
+	for (size_t k = 0; k < j->bccs.n; k++) {
+		for (size_t i = 0; i < j->bccs.res[k].n; i++) {
+			const struct resolve_dest *d = &j->bccs.res[k].v[i];
+			struct dest_out *o;
+			size_t m;
+
+			for (m = 0; m < j->nout; m++)
+				if (strcmp(j->out[m].addr, d->addr) == 0)
+					break;
+			if (m < j->nout)
+				continue;
+			o = &j->out[j->nout++];
+			memset(o, 0, sizeof(*o));
+			o->addr = d->addr;
+			o->orig = j->bccs.orig[k];
+			o->maildir = d->maildir;
+			o->notify = SMTPD_NOTIFY_NEVER;
+			if (d->cls != RESOLVE_CLASS_VIRTUAL || d->maildir == NULL
+			    || d->unknown)
+				j->direct = false;
+		}
+	}
+	return true;
 }
 
 /*
@@ -672,8 +811,11 @@ commit_work(void *arg)
 		gettimeofday(&j->t_end, NULL);
 		return;
 	}
-	if (t->act.redirect != NULL)
+	commit_milter_rcpts(j);
+	if (t->act.redirect != NULL && !j->failed)
 		commit_redirect(j);
+	if (!j->failed)
+		commit_bcc(j);
 	if (j->failed) {
 		gettimeofday(&j->t_end, NULL);
 		return;
@@ -746,6 +888,7 @@ commit_work(void *arg)
 		env.protocol = j->esmtp ? "ESMTP" : "SMTP";
 		env.envid = t->envid;
 		env.ret = t->ret;
+		env.filter = j->st->content_filter;	/* "" = none */
 		env.size = (long long)clen;
 		env.rcpt = xcalloc(nleft, sizeof(*env.rcpt));
 		for (size_t i = 0; i < j->nout; i++) {
@@ -895,6 +1038,10 @@ commit_done(void *arg)
 		free(j->out[i].text);
 	free(j->out);
 	resolve_result_free(&j->redirect);
+	for (size_t i = 0; i < j->nmres; i++)
+		resolve_result_free(&j->mres[i]);
+	free(j->mres);
+	bcc_list_free(&j->bccs);
 	buf_free(&j->prepended);
 	buf_free(&j->cleaned);
 	buf_free(&j->rewritten);
@@ -956,6 +1103,7 @@ smtpd_commit(struct smtpd_session *s)
 	j->discard = t->act.discard;
 	j->hold = t->act.hold;
 	j->resolve = s->l->resolve;
+	j->bcc = s->l->bcc;
 	buf_init(&j->prepended, 0);
 	buf_init(&j->cleaned, 0);
 	j->cleanup = &s->l->cleanup;

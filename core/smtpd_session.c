@@ -16,6 +16,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +43,7 @@
 #include "core/addr.h"
 #include "core/lib/xmalloc.h"
 #include "core/log.h"
+#include "core/milter.h"
 #include "core/netlist.h"
 #include "core/queue.h"
 #include "core/smtpd_cmd.h"
@@ -54,6 +56,7 @@
 #include "core/smtpd_knobs.h"
 #include "core/smtpd_reply.h"
 #include "core/smtpd_session.h"
+#include "core/soft_bounce.h"
 #include "core/tls.h"
 #include "core/worker.h"
 
@@ -76,6 +79,32 @@ sess_name(const struct smtpd_session *s)
 	return s->l->s.syslog_name;
 }
 
+/* soft_bounce = yes: 5xx replies go out as 4xx (core/soft_bounce.h). */
+static void
+notify_text(struct smtpd_session *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	smtpd_notify_vreply(s, fmt, ap);
+	va_end(ap);
+}
+
+static void
+reply_soft(struct smtpd_session *s, struct evbuffer *out, const char *fmt,
+	   va_list ap)
+{
+	char *text = NULL;
+
+	if (vasprintf(&text, fmt, ap) < 0)
+		return;
+	soft_bounce_reply(text);
+	notify_text(s, "%s", text);	/* notify_classes transcript */
+	evbuffer_add(out, text, strlen(text));
+	evbuffer_add(out, "\r\n", 2);
+	free(text);
+}
+
 void
 smtpd_session_reply(struct smtpd_session *s, const char *fmt, ...)
 {
@@ -88,6 +117,11 @@ smtpd_session_reply(struct smtpd_session *s, const char *fmt, ...)
 	va_start(ap, fmt);
 	if (smtpd_reply_footer_on(s)) {
 		smtpd_reply_vsend(s, fmt, ap);	/* smtpd_reject_footer */
+		va_end(ap);
+		return;
+	}
+	if (s->l->s.soft_bounce) {
+		reply_soft(s, out, fmt, ap);
 		va_end(ap);
 		return;
 	}
@@ -111,6 +145,11 @@ reply_error(struct smtpd_session *s, const char *fmt, ...)
 	va_start(ap, fmt);
 	if (smtpd_reply_footer_on(s)) {
 		smtpd_reply_vsend(s, fmt, ap);	/* smtpd_reject_footer */
+		va_end(ap);
+		return;
+	}
+	if (s->l->s.soft_bounce) {
+		reply_soft(s, out, fmt, ap);
 		va_end(ap);
 		return;
 	}
@@ -151,6 +190,7 @@ smtpd_txn_free(struct smtpd_txn **tp)
 	free(t->msgid);
 	buf_free(&t->content);
 	smtpd_check_actions_free(&t->act);
+	strlist_free(&t->milter_rcpts);
 	free(t);
 	*tp = NULL;
 }
@@ -158,6 +198,8 @@ smtpd_txn_free(struct smtpd_txn **tp)
 static void
 txn_reset(struct smtpd_session *s)
 {
+	if (s->tx != NULL)
+		milter_abort(s);	/* the milters forget the message */
 	smtpd_txn_free(&s->tx);
 	s->state = SMTPD_S_CMD;
 }
@@ -205,6 +247,7 @@ session_free(struct smtpd_session *s)
 	};
 	unsigned total = 0, total_ok = 0;
 
+	milter_session_free(s);		/* QUIT to the milters */
 	/* notify_classes: the postmaster notice first (the session is kept,
 	 * without its connection, until it is queued; then back here) */
 	if (s->notify != NULL) {
@@ -292,6 +335,8 @@ session_abort(struct smtpd_session *s)
 void
 smtpd_session_resume(struct smtpd_session *s)
 {
+	if (s->milter_pending)
+		return;		/* a milter step ends it (core/milter.c) */
 	s->busy = 0;
 	if (s->closing) {
 		session_close(s);
@@ -344,6 +389,10 @@ maybe_tarpit(struct smtpd_session *s)
 /* ---- commands ---- */
 
 static void helo_accept(struct smtpd_session *s, const char *name, int ehlo);
+static void helo_reply(struct smtpd_session *s, int ehlo);
+static void helo_milter_done(struct smtpd_session *s, const char *reply,
+			     void *arg);
+static void mail_accept(struct smtpd_session *s);
 
 /* smtpd_delay_reject = no: the HELO name passed smtpd_helo_restrictions? */
 static void
@@ -394,11 +443,33 @@ helo_accept(struct smtpd_session *s, const char *name, int ehlo)
 	s->helo = xstrdup(name);
 	s->esmtp = ehlo;
 	txn_reset(s);
+	/* smtpd_milters see the name first (core/milter.c) */
+	if (milter_helo(s, helo_milter_done, (void *)(intptr_t)ehlo))
+		return;
+	helo_reply(s, ehlo);
+}
+
+static void
+helo_reply(struct smtpd_session *s, int ehlo)
+{
 	count_cmd(s, ehlo ? SMTPD_EHLO : SMTPD_HELO, 1);
 	if (ehlo)
 		smtpd_reply_ehlo(s);	/* without discarded keywords */
 	else
 		smtpd_session_reply(s, "250 %s", s->l->s.myhostname);
+}
+
+static void
+helo_milter_done(struct smtpd_session *s, const char *reply, void *arg)
+{
+	int ehlo = (int)(intptr_t)arg;
+
+	if (reply != NULL) {
+		reply_error(s, "%s", reply);
+		count_cmd(s, ehlo ? SMTPD_EHLO : SMTPD_HELO, 0);
+		return;
+	}
+	helo_reply(s, ehlo);
 }
 
 static void
@@ -411,6 +482,29 @@ mail_checked(struct smtpd_session *s, int refused, const char *reply, void *arg)
 		count_cmd(s, SMTPD_MAIL, 0);
 		return;
 	}
+	mail_accept(s);
+}
+
+static void
+mail_milter_done(struct smtpd_session *s, const char *reply, void *arg)
+{
+	(void)arg;
+	if (reply != NULL) {
+		reply_error(s, "%s", reply);
+		txn_reset(s);
+		count_cmd(s, SMTPD_MAIL, 0);
+		return;
+	}
+	count_cmd(s, SMTPD_MAIL, 1);
+	smtpd_session_reply(s, "250 2.1.0 Ok");
+}
+
+/* The sender passed the restrictions: the milters, then 250. */
+static void
+mail_accept(struct smtpd_session *s)
+{
+	if (milter_mail(s, mail_milter_done, NULL))
+		return;
 	count_cmd(s, SMTPD_MAIL, 1);
 	smtpd_session_reply(s, "250 2.1.0 Ok");
 }
@@ -477,8 +571,7 @@ do_mail(struct smtpd_session *s, const struct smtpd_cmd *c, size_t alen)
 		smtpd_stage_check(s, SMTPD_STAGE_SENDER, NULL, mail_checked, NULL);
 		return;
 	}
-	count_cmd(s, c->verb, 1);
-	smtpd_session_reply(s, "250 2.1.0 Ok");
+	mail_accept(s);
 	return;
 bad:
 	count_cmd(s, c->verb, 0);
@@ -523,9 +616,51 @@ bad:
 	count_cmd(s, c->verb, 0);
 }
 
+/* A recipient the restrictions accepted, held while the milters look. */
+struct rcpt_hold {
+	struct smtpd_rcpt_args r;
+	struct resolve_result  res;
+};
+
+static void rcpt_finish_now(struct smtpd_session *s, struct smtpd_rcpt_args *r,
+			    struct resolve_result *res, const char *reply,
+			    int ok);
+
+static void
+rcpt_milter_done(struct smtpd_session *s, const char *reply, void *arg)
+{
+	struct rcpt_hold *h = arg;
+
+	rcpt_finish_now(s, &h->r, &h->res, reply, reply == NULL);
+	free(h);
+}
+
 void
 smtpd_rcpt_finish(struct smtpd_session *s, struct smtpd_rcpt_args *r,
 		  struct resolve_result *res, const char *reply, int ok)
+{
+	if (ok && s->milter != NULL && s->tx != NULL) {
+		struct rcpt_hold *h = xcalloc(1, sizeof(*h));
+		char *key = addr_key(&r->addr);
+		int taken;
+
+		h->r = *r;
+		h->res = *res;
+		taken = milter_rcpt(s, key, rcpt_milter_done, h);
+		free(key);
+		if (taken) {
+			memset(r, 0, sizeof(*r));
+			memset(res, 0, sizeof(*res));
+			return;
+		}
+		free(h);
+	}
+	rcpt_finish_now(s, r, res, reply, ok);
+}
+
+static void
+rcpt_finish_now(struct smtpd_session *s, struct smtpd_rcpt_args *r,
+		struct resolve_result *res, const char *reply, int ok)
 {
 	struct smtpd_txn *t = s->tx;
 
@@ -616,8 +751,33 @@ data_begin(struct smtpd_session *s)
 
 /* DATA passed smtpd_data_restrictions: the content may come. */
 static void
+data_milter_done(struct smtpd_session *s, const char *reply, void *arg)
+{
+	if (reply != NULL) {
+		if (arg != NULL) {	/* BDAT: the chunk is read, then this */
+			free(s->bdat_reject);
+			s->bdat_reject = xstrdup(reply);
+			return;
+		}
+		reply_error(s, "%s", reply);
+		count_cmd(s, SMTPD_DATA, 0);
+		return;
+	}
+	if (arg != NULL) {
+		s->tx->bdat = 1;
+		data_begin(s);
+		return;
+	}
+	data_begin(s);
+	s->state = SMTPD_S_DATA;
+	smtpd_session_reply(s, "354 End data with <CR><LF>.<CR><LF>");
+}
+
+static void
 data_go(struct smtpd_session *s)
 {
+	if (milter_data(s, data_milter_done, NULL))
+		return;		/* the milters first (core/milter.c) */
 	data_begin(s);
 	s->state = SMTPD_S_DATA;
 	/* counted at the end of the message */
@@ -635,6 +795,8 @@ data_refuse(struct smtpd_session *s, const char *reply)
 static void
 bdat_go(struct smtpd_session *s)
 {
+	if (milter_data(s, data_milter_done, s))
+		return;		/* the milters first (core/milter.c) */
 	s->tx->bdat = 1;
 	data_begin(s);
 }
@@ -1296,9 +1458,26 @@ content_line(struct smtpd_session *s, const char *p, size_t n, int eol)
 
 /* The content passed smtpd_end_of_data_restrictions: commit it. It
  * becomes durable off the loop; the reply comes from commit_done. */
+static void eod_refuse(struct smtpd_session *s, const char *reply);
+
+/* The milters had the message and changed what they asked for. */
+static void
+eod_milter_done(struct smtpd_session *s, const char *reply, void *arg)
+{
+	(void)arg;
+	if (reply != NULL) {
+		eod_refuse(s, reply);	/* logged as milter-reject */
+		return;
+	}
+	s->busy = 1;
+	smtpd_commit(s);
+}
+
 static void
 eod_go(struct smtpd_session *s)
 {
+	if (milter_eom(s, eod_milter_done, NULL))
+		return;		/* core/milter.c, then the commit */
 	s->busy = 1;
 	smtpd_commit(s);
 }
@@ -1723,6 +1902,9 @@ connect_checked(struct smtpd_session *s, int refused, const char *reply,
 }
 
 static void session_greet(struct smtpd_session *s);
+static void greet_rest(struct smtpd_session *s);
+static void connect_milter_done(struct smtpd_session *s, const char *reply,
+				void *arg);
 
 /* The client's name is known (smtpd_peername.c): on to the greeting. */
 static void
@@ -1805,6 +1987,32 @@ session_greet(struct smtpd_session *s)
 			return;
 		}
 	}
+	/* smtpd_milters see the connection before the greeting */
+	bufferevent_enable(s->bev, EV_WRITE);
+	if (milter_connect(s, connect_milter_done, NULL))
+		return;
+	greet_rest(s);
+}
+
+/* A milter refused the connection: its reply instead of the banner, then
+ * 503 to everything but QUIT (as smtpd_delay_reject = no does). */
+static void
+connect_milter_done(struct smtpd_session *s, const char *reply, void *arg)
+{
+	(void)arg;
+	if (reply != NULL) {
+		s->access_denied = 1;
+		smtpd_session_reply(s, "%s", reply);
+		return;
+	}
+	greet_rest(s);
+}
+
+static void
+greet_rest(struct smtpd_session *s)
+{
+	struct smtpd_listener *l = s->l;
+
 	if (!smtpd_check_delay_reject(&l->checks)) {
 		/* smtpd_client_restrictions at connect (smtpd_delay_reject = no) */
 		bufferevent_enable(s->bev, EV_READ | EV_WRITE);

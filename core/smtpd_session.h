@@ -15,6 +15,7 @@
 #include <openssl/ssl.h>
 
 #include "core/lib/buf.h"
+#include "core/lib/strlist.h"
 #include "core/queue.h"
 #include "core/resolve.h"
 #include "core/smtpd_check.h"
@@ -49,6 +50,8 @@ struct smtpd_txn {
 	int             hops;
 	/* DISCARD/HOLD/REDIRECT/PREPEND asked by restrictions (smtpd_check) */
 	struct smtpd_check_actions act;
+	struct strlist  milter_rcpts;	/* added by milters (core/milter.c):
+					   resolved by the commit */
 	unsigned        at_line_start:1, prev_crlf:1, in_header:1, too_big:1,
 			bdat:1, bdat_cr:1,
 			bdat_started:1;	/* a BDAT came (even if refused) */
@@ -57,6 +60,7 @@ struct smtpd_txn {
 struct smtpd_listener;
 struct sasl_exchange;
 struct smtpd_notify;
+struct milter_sess;
 
 struct smtpd_session {
 	struct smtpd_listener *l;
@@ -75,6 +79,7 @@ struct smtpd_session {
 	struct smtpd_limits_sess *limits;	/* rate limit state (smtpd_limits.c) */
 	struct smtpd_notify    *notify;	/* transcript for notify_classes
 					   (smtpd_notify.c); NULL until used */
+	struct milter_sess     *milter;	/* smtpd_milters (core/milter.c) */
 	enum smtpd_state       state;
 	struct smtpd_txn      *tx;
 	char                  *helo;
@@ -91,6 +96,8 @@ struct smtpd_session {
 	unsigned               ehlo_discard;	/* SMTPD_EHLO_* hidden from this
 						   client (core/smtpd_reply.c) */
 	unsigned short         cmd_total[SMTPD_VERB_MAX], cmd_ok[SMTPD_VERB_MAX];
+	unsigned               milter_pending:1;	/* a milter step holds
+							   the session (busy) */
 	unsigned               busy:1,		/* a reply is pending (worker/timer) */
 			       closing:1, closing_after_reply:1, skipping:1,
 			       ill_pipelining:1,	/* sent ahead where RFC 2920

@@ -1,0 +1,430 @@
+"""
+test_milter.py - smtpd_milters as Postfix has them: a libmilter milter
+(python3-milter, started by the test on a loopback port) refuses a
+recipient with its own reply, tempfails one, and at the end of the
+message adds, inserts and changes headers, replaces the body, adds and
+deletes recipients, changes the sender, quarantines (hold), discards and
+rejects; the delivered Maildir files show the changes. A milter that is
+down gets milter_default_action (tempfail: 451 4.7.1 at the greeting;
+accept: mail goes through); a milter that never answers times out into
+the default action. A real OpenDKIM in signing mode signs the mail of an
+authenticated client, and the delivered message's DKIM-Signature
+verifies with the public key (python3-dkim).
+"""
+import base64
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from harness import check, dot_stuff, free_port, make_msg, queue_id_of
+
+PY = sys.executable     # the one running pytest, with python3-milter
+
+MILTER_SRC = r'''
+import sys
+import Milter
+
+class M(Milter.Base):
+    def __init__(self):
+        self.id = Milter.uniqueID()
+        self.rcpts = []
+        self.subject = ""
+        self.macros = {}
+
+    @Milter.noreply
+    def connect(self, host, family, hostaddr):
+        self.macros["j"] = self.getsymval("j")
+        self.macros["{daemon_name}"] = self.getsymval("{daemon_name}")
+        self.client = hostaddr
+        return Milter.CONTINUE
+
+    def hello(self, name):
+        if name == "reject.helo.test":
+            self.setreply("550", "5.7.1", "HELO refused by milter")
+            return Milter.REJECT
+        return Milter.CONTINUE
+
+    def envfrom(self, f, *args):
+        self.rcpts = []
+        self.subject = ""
+        self.auth = self.getsymval("{auth_authen}")
+        if "mailreject" in f:
+            self.setreply("553", "5.7.1", "Sender refused by milter")
+            return Milter.REJECT
+        return Milter.CONTINUE
+
+    def envrcpt(self, to, *args):
+        if "reject-rcpt" in to:
+            self.setreply("550", "5.7.1", "Recipient refused by milter")
+            return Milter.REJECT
+        if "tempfail-rcpt" in to:
+            return Milter.TEMPFAIL
+        self.rcpts.append(to)
+        return Milter.CONTINUE
+
+    def header(self, name, value):
+        if name.lower() == "subject":
+            self.subject = value
+        return Milter.CONTINUE
+
+    def eom(self):
+        s = self.subject
+        if "reject-eom" in s:
+            self.setreply("554", "5.7.1", "Content refused by milter")
+            return Milter.REJECT
+        if "tempfail-eom" in s:
+            return Milter.TEMPFAIL
+        if "discard" in s:
+            return Milter.DISCARD
+        if "headers" in s:
+            self.addheader("X-Milter-Added", "yes")
+            self.addheader("X-Milter-First", "top", 0)
+            self.chgheader("Subject", 1, "changed by milter")
+            self.chgheader("X-Remove-Me", 1, "")
+            self.addheader("X-Milter-Macros", "j=%s daemon=%s auth=%s rcpts=%s"
+                           % (self.macros.get("j"),
+                              self.macros.get("{daemon_name}"),
+                              self.auth, ",".join(self.rcpts)))
+        if "body" in s:
+            self.replacebody(b"Replaced by the milter.\r\nSecond line.\r\n")
+        if "addrcpt" in s:
+            self.addrcpt("<bob@example.test>")
+        if "delrcpt" in s:
+            self.delrcpt("<carol@example.test>")
+        if "chgfrom" in s:
+            self.chgfrom("<changed@example.net>")
+        if "quarantine" in s:
+            self.quarantine("held by the milter")
+        return Milter.CONTINUE
+
+Milter.factory = M
+Milter.set_flags(Milter.ADDHDRS | Milter.CHGHDRS | Milter.CHGBODY |
+                 Milter.ADDRCPT | Milter.DELRCPT | Milter.QUARANTINE |
+                 Milter.CHGFROM)
+sys.stdout.write("ready\n")
+sys.stdout.flush()
+Milter.runmilter("factest", sys.argv[1], 30)
+'''
+
+
+def wait_port(port, timeout=10.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError("nothing listens on port %d" % port)
+
+
+def stop(proc):
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+@pytest.fixture(scope="module")
+def milter(tmp_path_factory):
+    d = tmp_path_factory.mktemp("milter")
+    script = d / "facteur_test_milter.py"
+    script.write_text(MILTER_SRC)
+    port = free_port()
+    proc = subprocess.Popen([PY, str(script), "inet:%d@127.0.0.1" % port],
+                            stdout=subprocess.PIPE,
+                            stderr=open(str(d / "milter.err"), "w"))
+    try:
+        wait_port(port)
+        yield port
+    finally:
+        stop(proc)
+
+
+@pytest.fixture(scope="module")
+def mx_milter(milter, build, tmp_path_factory):
+    import harness
+    pool = harness.Pool(tmp_path_factory.mktemp("mxm"))
+    d = pool.new(main_cf={
+        "smtpd_milters": "inet:127.0.0.1:%d" % milter,
+        "milter_default_action": "tempfail"})
+    yield d
+    problems = pool.close()
+    if problems:
+        pytest.fail("\n".join(problems), pytrace=False)
+
+
+def send_one(d, subject, rcpts=("alice@example.test",),
+             sender="joe@example.net", extra=b""):
+    msg = make_msg(subject, to=rcpts[0], sender=sender,
+                   body=b"Original body.\r\n")
+    if extra:
+        msg = extra + msg
+    with d.session() as c:
+        check(c.cmd("MAIL FROM:<%s>" % sender), 250)
+        for r in rcpts:
+            check(c.cmd("RCPT TO:<%s>" % r), 250)
+        check(c.cmd("DATA"), 354)
+        c.send(dot_stuff(msg))
+        r = c.reply()
+        check(c.cmd("QUIT"), 221)
+    return r
+
+
+def test_rcpt_reject_and_tempfail(mx_milter):
+    d = mx_milter
+    with d.session() as c:
+        check(c.cmd("MAIL FROM:<joe@example.net>"), 250)
+        check(c.cmd("RCPT TO:<alice+reject-rcpt@example.test>"), 550, "5.7.1",
+              "Recipient refused by milter")
+        check(c.cmd("RCPT TO:<alice+tempfail-rcpt@example.test>"), 451, "4.7.1",
+              "Service unavailable - try again later")
+        check(c.cmd("RCPT TO:<alice@example.test>"), 250)
+        check(c.cmd("RSET"), 250)
+        check(c.cmd("MAIL FROM:<mailreject@example.net>"), 553, "5.7.1",
+              "Sender refused by milter")
+        check(c.cmd("MAIL FROM:<joe@example.net>"), 250)
+    d.wait_log(r"NOQUEUE: milter-reject: RCPT from localhost\[127\.0\.0\.1\]: "
+               r"550 5\.7\.1 Recipient refused by milter; "
+               r"from=<joe@example\.net> to=<alice\+reject-rcpt@example\.test> "
+               r"proto=ESMTP helo=<client\.test>")
+    d.wait_log(r"NOQUEUE: milter-reject: MAIL from localhost\[127\.0\.0\.1\]: "
+               r"553 5\.7\.1 Sender refused by milter; "
+               r"from=<mailreject@example\.net> proto=ESMTP")
+
+
+def test_helo_reject(mx_milter):
+    c = mx_milter.connect()
+    try:
+        check(c.cmd("EHLO reject.helo.test"), 550, "5.7.1",
+              "HELO refused by milter")
+        check(c.cmd("EHLO ok.test"), 250)
+    finally:
+        c.close()
+
+
+def test_header_changes_and_macros(mx_milter):
+    d = mx_milter
+    before = len(d.files("alice@example.test"))
+    r = send_one(d, "headers please",
+                 extra=b"X-Remove-Me: gone\r\n")
+    check(r, 250, "2.0.0")
+    d.wait_files("alice@example.test", before + 1)
+    f = sorted(d.delivered("alice@example.test"),
+               key=lambda m: os.path.getmtime(m.path))[-1]
+    raw = open(f.path, "rb").read()
+    head = raw.split(b"\n\n", 1)[0]
+    assert b"X-Milter-Added: yes" in head
+    assert b"Subject: changed by milter" in head
+    assert b"headers please" not in head
+    assert b"X-Remove-Me" not in head
+    # inserted at index 0: above our Received: header
+    lines = [l for l in head.split(b"\n") if l and l[:1] not in b" \t"]
+    names = [l.split(b":")[0] for l in lines]
+    assert names.index(b"X-Milter-First") < names.index(b"Received")
+    m = re.search(rb"X-Milter-Macros: j=(\S+) daemon=(\S+) auth=(\S+) "
+                  rb"rcpts=(\S+)", head)
+    assert m, head
+    assert m.group(1) == m.group(2) == b"mx.example.test" or \
+        m.group(1) == m.group(2)
+    assert m.group(3) == b"None"
+    assert m.group(4) == b"<alice@example.test>"
+
+
+def test_body_replaced_sender_changed(mx_milter):
+    d = mx_milter
+    before = len(d.files("alice@example.test"))
+    check(send_one(d, "body chgfrom"), 250)
+    d.wait_files("alice@example.test", before + 1)
+    f = sorted(d.delivered("alice@example.test"),
+               key=lambda m: os.path.getmtime(m.path))[-1]
+    raw = open(f.path, "rb").read()
+    assert raw.startswith(b"Return-Path: <changed@example.net>")
+    body = raw.split(b"\n\n", 1)[1]
+    assert body == b"Replaced by the milter.\nSecond line.\n"
+    assert b"Original body" not in raw
+
+
+def test_recipients_added_and_deleted(mx_milter):
+    d = mx_milter
+    nb = len(d.files("bob@example.test"))
+    nc = len(d.files("carol@example.test"))
+    na = len(d.files("alice@example.test"))
+    check(send_one(d, "addrcpt delrcpt",
+                   rcpts=("alice@example.test", "carol@example.test")), 250)
+    d.wait_files("bob@example.test", nb + 1)
+    d.wait_files("alice@example.test", na + 1)
+    time.sleep(0.3)
+    assert len(d.files("carol@example.test")) == nc
+
+
+def test_eom_reject_tempfail_discard_quarantine(mx_milter):
+    d = mx_milter
+    na = len(d.files("alice@example.test"))
+    r = send_one(d, "reject-eom")
+    check(r, 554, "5.7.1", "Content refused by milter")
+    d.wait_log(r"milter-reject: END-OF-MESSAGE from localhost\[127\.0\.0\.1\]: "
+               r"5\.7\.1 Content refused by milter; from=<joe@example\.net> "
+               r"to=<alice@example\.test> proto=ESMTP helo=<client\.test>")
+    check(send_one(d, "tempfail-eom"), 451, "4.7.1")
+    r = check(send_one(d, "discard me"), 250, "2.0.0")
+    d.wait_log(r"%s: milter-discard: END-OF-MESSAGE" % queue_id_of(r))
+    r = check(send_one(d, "quarantine me"), 250, "2.0.0")
+    qid = queue_id_of(r)
+    d.wait_log(r"%s: milter-hold: END-OF-MESSAGE" % qid)
+    held = d.queue_files(states=("hold",))
+    assert any(qid in p for p in held), held
+    time.sleep(0.3)
+    assert len(d.files("alice@example.test")) == na
+
+
+def test_milter_down_tempfail_and_accept(facteurd):
+    port = free_port()      # nothing listens there
+    p2, p3 = free_port(), free_port()
+    # second listener: the milter (down) with the default tempfail; third
+    # one: the per-milter settings form with default_action=accept
+    d = facteurd(extra_master_cf=(
+        "127.0.0.1:%d inet n - n - - smtpd\n"
+        "  -o smtpd_milters=inet:127.0.0.1:%d\n"
+        "127.0.0.1:%d inet n - n - - smtpd\n"
+        "  -o { smtpd_milters = { inet:127.0.0.1:%d, default_action=accept } }\n")
+        % (p2, port, p3, port))
+    c = d.connect(banner=False, port=p2)
+    try:
+        check(c.reply(), 451, "4.7.1", "Service unavailable - try again later")
+        check(c.cmd("MAIL FROM:<joe@example.net>"), 503)
+    finally:
+        c.close()
+    d.wait_log(r"warning: connect to Milter service inet:127\.0\.0\.1:%d: "
+               r"Connection refused" % port)
+    d.wait_log(r"NOQUEUE: milter-reject: CONNECT from localhost\[127\.0\.0\.1\]: "
+               r"451 4\.7\.1 Service unavailable - try again later; proto=SMTP")
+    c = d.connect(port=p3)
+    try:
+        check(c.cmd("EHLO client.test"), 250)
+        check(c.cmd("MAIL FROM:<joe@example.net>"), 250)
+        check(c.cmd("RCPT TO:<alice@example.test>"), 250)
+        check(c.cmd("DATA"), 354)
+        c.send(dot_stuff(make_msg("down but accepted")))
+        check(c.reply(), 250, "2.0.0")
+    finally:
+        c.close()
+    d.wait_files("alice@example.test", 1)
+
+
+def test_milter_never_answers(facteurd):
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    port = free_port()
+    srv.bind(("127.0.0.1", port))
+    srv.listen(8)
+    held = []
+    stop_ev = threading.Event()
+
+    def acceptor():
+        srv.settimeout(0.2)
+        while not stop_ev.is_set():
+            try:
+                held.append(srv.accept()[0])   # read nothing, answer nothing
+            except OSError:
+                pass
+    t = threading.Thread(target=acceptor, daemon=True)
+    t.start()
+    try:
+        d = facteurd(main_cf={"smtpd_milters": "inet:127.0.0.1:%d" % port,
+                              "milter_connect_timeout": "1s",
+                              "milter_default_action": "accept"})
+        t0 = time.time()
+        qid = d.send("joe@example.net", "alice@example.test",
+                     make_msg("silent milter"))
+        assert qid
+        assert time.time() - t0 >= 0.9
+        d.wait_log(r"warning: milter inet:127\.0\.0\.1:%d: can't read "
+                   r"SMFIC_OPTNEG reply packet header: Connection timed out"
+                   % port)
+    finally:
+        stop_ev.set()
+        t.join(2)
+        for s in held:
+            s.close()
+        srv.close()
+
+
+# ---- OpenDKIM ----
+
+def which(prog):
+    for p in ("/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"):
+        if os.access(os.path.join(p, prog), os.X_OK):
+            return os.path.join(p, prog)
+    raise AssertionError("%s is missing: opendkim and opendkim-tools are "
+                         "needed (contrib/install-deps.sh test)" % prog)
+
+
+def test_opendkim_signs_authenticated_mail(facteurd, tmp_path):
+    opendkim, genkey = which("opendkim"), which("opendkim-genkey")
+    import dkim
+    kd = tmp_path / "keys"
+    kd.mkdir()
+    subprocess.run([genkey, "-b", "1024", "-d", "example.test",
+                    "-s", "sel", "-D", str(kd)], check=True)
+    port = free_port()
+    conf = tmp_path / "opendkim.conf"
+    conf.write_text(
+        "Domain example.test\nSelector sel\nKeyFile %s/sel.private\n"
+        "Mode sv\nSocket inet:%d@127.0.0.1\nCanonicalization relaxed/simple\n"
+        "Syslog no\nBackground no\nPidFile %s/opendkim.pid\n"
+        "RequireSafeKeys no\n"
+        % (kd, port, tmp_path))
+    proc = subprocess.Popen([opendkim, "-f", "-x", str(conf)],
+                            stderr=open(str(tmp_path / "opendkim.err"), "w"))
+    try:
+        wait_port(port)
+        d = facteurd(start=False, main_cf={
+            "smtpd_milters": "inet:127.0.0.1:%d" % port,
+            "smtpd_sasl_auth_enable": "yes"})
+        users = d.confdir + "/users"
+        with open(users, "w") as f:
+            f.write("alice@example.test:{PLAIN}alice-pw\n")
+        d.params["smtpd_sasl_passdb"] = "passwd-file:" + users
+        d.write_config()
+        d.start()
+        msg = make_msg("signed by opendkim", to="bob@example.test",
+                       sender="alice@example.test",
+                       body=b"Hello Bob,\r\nthis one is signed.\r\n")
+        with d.session() as c:
+            check(c.cmd("AUTH PLAIN " + base64.b64encode(
+                b"\0alice@example.test\0alice-pw").decode()), 235)
+            check(c.cmd("MAIL FROM:<alice@example.test>"), 250)
+            check(c.cmd("RCPT TO:<bob@example.test>"), 250)
+            check(c.cmd("DATA"), 354)
+            c.send(dot_stuff(msg))
+            check(c.reply(), 250, "2.0.0")
+            check(c.cmd("QUIT"), 221)
+        d.wait_files("bob@example.test", 1)
+        raw = open(d.files("bob@example.test")[0], "rb").read()
+        assert b"DKIM-Signature:" in raw, raw[:2000]
+        txt = (kd / "sel.txt").read_text()
+        pub = "".join(re.findall(r'"([^"]*)"', txt))
+
+        def dnsfunc(name, timeout=5):
+            assert name in (b"sel._domainkey.example.test.",
+                            "sel._domainkey.example.test."), name
+            return pub.encode()
+        crlf = raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+        assert dkim.verify(crlf, dnsfunc=dnsfunc), crlf[:3000]
+        # a changed body no longer verifies: the check can fail
+        assert not dkim.verify(crlf.replace(b"this one is signed",
+                                            b"this one is forged"),
+                               dnsfunc=dnsfunc)
+    finally:
+        stop(proc)
