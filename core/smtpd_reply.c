@@ -26,7 +26,6 @@
 #include "core/smtpd_session.h"
 #include "core/soft_bounce.h"
 
-#define REPLY_TEXT_MAX 8192
 
 struct footer_ctx {
 	struct smtpd_session *s;
@@ -98,7 +97,7 @@ smtpd_reply_vsend(struct smtpd_session *s, const char *fmt, va_list ap)
 		evbuffer_add(out, "\r\n", 2);
 		return;
 	}
-	buf_init(&b, REPLY_TEXT_MAX);
+	buf_init(&b, 0);	/* server text: bounded by its formats */
 	buf_vprintf(&b, fmt, ap);
 	memset(&x, 0, sizeof(x));
 	x.s = s;
