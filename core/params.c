@@ -221,7 +221,7 @@ static const struct param_def table[] = {
 	S(smtp_sasl_tls_security_options, "$smtp_sasl_security_options"),
 	S(smtp_sasl_mechanism_filter, ""),
 	S(smtp_generic_maps, ""),	/* generic(5): envelope and header addresses rewritten for mail leaving by SMTP */
-	SL(smtp_dns_support_level, ""),
+	S(smtp_dns_support_level, ""),	/* disabled (no MX lookups), enabled, or dnssec (DNSSEC-validated lookups; needed by the dane TLS levels) */
 	SL(smtp_host_lookup, "dns"),
 	/* smtpd SASL */
 	B(smtpd_sasl_auth_enable, "no"),
@@ -435,8 +435,10 @@ static const struct param_def table[] = {
 	S(local_header_rewrite_clients, "permit_inet_interfaces"),
 	S(alias_maps, ""),
 	S(transport_maps, ""),
-	SL(sender_dependent_relayhost_maps, ""),
-	SL(sender_dependent_default_transport_maps, ""),
+	S(sender_dependent_relayhost_maps, ""),	/* relayhost by envelope sender, then @domain (core/qmgr.c) */
+	S(sender_dependent_default_transport_maps, ""),	/* default_transport by envelope sender, then @domain */
+	S(empty_address_relayhost_maps_lookup_key, "<>"),	/* sender_dependent_relayhost_maps key for the null sender */
+	S(empty_address_default_transport_maps_lookup_key, "<>"),	/* sender_dependent_default_transport_maps key for the null sender */
 	S(relocated_maps, ""),	/* address -> new contact: refused at RCPT (5.1.6 User has moved to ...) and bounced */
 	S(sender_bcc_maps, ""),	/* envelope sender -> BCC address, added as mail enters the queue */
 	S(recipient_bcc_maps, ""),	/* original recipient -> BCC address, added as mail enters the queue */

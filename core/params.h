@@ -113,6 +113,10 @@ struct settings {
 	char *facteur_metrics_listen;
 	char *transport_maps, *default_transport, *relay_transport;
 	char *content_filter;	/* core/smtpd_commit.c, core/pickup.c, qmgr */
+	char *sender_dependent_relayhost_maps;	/* core/qmgr.c */
+	char *sender_dependent_default_transport_maps;
+	char *empty_address_relayhost_maps_lookup_key;
+	char *empty_address_default_transport_maps_lookup_key;
 	const struct config *cfg;	/* what settings_load read (not owned) */
 	char *virtual_transport, *smtp_helo_name;
 	long long smtp_connect_timeout, smtp_helo_timeout, smtp_mail_timeout;
@@ -176,6 +180,8 @@ struct settings {
 	char *smtp_generic_maps;
 	char *smtp_tls_cert_file, *smtp_tls_key_file, *smtp_tls_chain_files;
 	bool soft_bounce;
+	/* DNSSEC for the SMTP client's DANE (helper H5) */
+	char *smtp_dns_support_level;
 };
 
 /*

@@ -27,6 +27,8 @@
  * effect on deliveries. pipe deliveries run on the job's worker
  * (delivery/pipe.c); a message queued with a content_filter goes, for
  * every recipient, to the filter's transport and next hop.
+ * sender_dependent_default_transport_maps and _relayhost_maps are
+ * searched with the message's sender (delivery/transport.c).
  * Must not: block the loop, deliver one message in two jobs at once, mark
  * a failed recipient done before its notification is in the queue, send
  * a notification to the null sender, or notify about a postmaster notice
@@ -187,6 +189,7 @@ struct qmgr {
 	/* outbound */
 	struct dns            *dns;
 	struct table_list     *transport_maps;
+	struct table_list     *sd_transport_maps, *sd_relayhost_maps;
 	struct table_list     *sasl_maps;	/* smtp_sasl_password_maps */
 	struct table_list     *tls_policy_maps;	/* smtp_tls_policy_maps */
 	struct transport_cfg   tcfg;
@@ -448,7 +451,8 @@ deliver_one(struct qjob *j, const struct queue_env *env, const struct buf *conte
 
 		errbuf_clear(&terr);
 		trc = dest.cls == RESOLVE_CLASS_LOCAL ? 0
-		      : transport_find(&j->q->tcfg, r->addr, dest.cls, &o->t, &terr);
+		      : transport_find_sender(&j->q->tcfg, env->sender, r->addr,
+					      dest.cls, &o->t, &terr);
 		if (dest.cls == RESOLVE_CLASS_LOCAL) {
 			o->st = DELIVER_DEFER;
 			snprintf(o->dsn, sizeof(o->dsn), "4.3.5");
@@ -1928,6 +1932,8 @@ reconf_try(struct qmgr *q)
 	QMGR_SWAP(generic);
 	QMGR_SWAP(dns);
 	QMGR_SWAP(transport_maps);
+	QMGR_SWAP(sd_transport_maps);
+	QMGR_SWAP(sd_relayhost_maps);
 	QMGR_SWAP(sasl_maps);
 	QMGR_SWAP(tcfg);
 	QMGR_SWAP(scfg);
@@ -2243,6 +2249,27 @@ qmgr_build(struct event_base *base, struct worker_pool *pool,
 		return NULL;
 	}
 	q->tcfg.maps = q->transport_maps;
+	q->sd_transport_maps = table_list_open(
+		s->sender_dependent_default_transport_maps
+		? s->sender_dependent_default_transport_maps : "", TABLE_F_FOLD, err);
+	if (q->sd_transport_maps == NULL) {
+		err_prefix(err, "sender_dependent_default_transport_maps");
+		qmgr_free(&q);
+		return NULL;
+	}
+	q->sd_relayhost_maps = table_list_open(
+		s->sender_dependent_relayhost_maps
+		? s->sender_dependent_relayhost_maps : "", TABLE_F_FOLD, err);
+	if (q->sd_relayhost_maps == NULL) {
+		err_prefix(err, "sender_dependent_relayhost_maps");
+		qmgr_free(&q);
+		return NULL;
+	}
+	q->tcfg.sd_transport_maps = q->sd_transport_maps;
+	q->tcfg.sd_relayhost_maps = q->sd_relayhost_maps;
+	q->tcfg.sd_transport_null_key =
+		s->empty_address_default_transport_maps_lookup_key;
+	q->tcfg.sd_relayhost_null_key = s->empty_address_relayhost_maps_lookup_key;
 	q->tcfg.virtual_transport = s->virtual_transport;
 	q->tcfg.relay_transport = s->relay_transport;
 	q->tcfg.default_transport = s->default_transport;
@@ -2286,6 +2313,12 @@ qmgr_build(struct event_base *base, struct worker_pool *pool,
 		return NULL;
 	}
 	q->scfg.sasl_filter = s->smtp_sasl_mechanism_filter;
+	/* DNSSEC lookups for DANE (delivery/smtp_dane) */
+	if (smtp_dns_support_parse(s->smtp_dns_support_level,
+				   &q->scfg.dns_support, err) < 0) {
+		qmgr_free(&q);
+		return NULL;
+	}
 	if (bind_check("smtp_bind_address", s->smtp_bind_address, AF_INET, err) < 0
 	    || bind_check("smtp_bind_address6", s->smtp_bind_address6, AF_INET6,
 			  err) < 0) {
@@ -2467,6 +2500,8 @@ qmgr_free(struct qmgr **qp)
 	smtp_cache_clear();
 	dns_free(&q->dns);
 	table_list_free(&q->transport_maps);
+	table_list_free(&q->sd_transport_maps);
+	table_list_free(&q->sd_relayhost_maps);
 	table_list_free(&q->sasl_maps);
 	table_list_free(&q->tls_policy_maps);
 	svcs_free(q);

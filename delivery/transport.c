@@ -217,9 +217,46 @@ map_try(struct table_list *maps, const char *key, struct buf *v,
 	}
 }
 
+/*
+ * A sender-dependent table: the sender, then "@domain"; for <> the
+ * null-sender key. 1 found (v set; "DUNNO" counts as not found and ends
+ * the search, as Postfix), 0 not, -1 tempfail, -2 config.
+ */
+static int
+sender_lookup(struct table_list *maps, const char *sender,
+	      const char *null_key, struct buf *v, struct errbuf *err)
+{
+	int rc;
+
+	if (maps == NULL || table_list_empty(maps) || sender == NULL)
+		return 0;
+	if (*sender == '\0') {
+		if (null_key == NULL || *null_key == '\0')
+			return 0;
+		rc = map_try(maps, null_key, v, err);
+	} else {
+		const char *at = strrchr(sender, '@');
+
+		rc = map_try(maps, sender, v, err);
+		if (rc == 0 && at != NULL)
+			rc = map_try(maps, at, v, err);
+	}
+	if (rc == 1 && strcasecmp(buf_cstr(v), "DUNNO") == 0)
+		return 0;
+	return rc;
+}
+
 int
 transport_find(const struct transport_cfg *c, const char *addr,
 	       enum resolve_class cls, struct transport *t, struct errbuf *err)
+{
+	return transport_find_sender(c, NULL, addr, cls, t, err);
+}
+
+int
+transport_find_sender(const struct transport_cfg *c, const char *sender,
+		      const char *addr, enum resolve_class cls,
+		      struct transport *t, struct errbuf *err)
 {
 	const char *at = strrchr(addr, '@');
 	const char *dom = at ? at + 1 : "";
@@ -250,6 +287,18 @@ transport_find(const struct transport_cfg *c, const char *addr,
 		if (rc == 1)
 			spec = buf_cstr(&v);
 	}
+	if (spec == NULL && cls == RESOLVE_CLASS_DEFAULT) {
+		rc = sender_lookup(c->sd_transport_maps, sender,
+				   c->sd_transport_null_key, &v, err);
+		if (rc < 0) {
+			buf_free(&v);
+			return rc;
+		}
+		if (rc == 1) {
+			spec = buf_cstr(&v);
+			from_default = true;
+		}
+	}
 	if (spec == NULL) {
 		from_default = true;
 		switch (cls) {
@@ -267,6 +316,29 @@ transport_find(const struct transport_cfg *c, const char *addr,
 	buf_free(&v);
 	if (t->kind == TRANSPORT_PIPE && t->text[0] == '\0')	/* ${nexthop} */
 		snprintf(t->text, sizeof(t->text), "%s", dom);
+	if (t->kind == TRANSPORT_SMTP && t->host[0] == '\0'
+	    && from_default && cls != RESOLVE_CLASS_VIRTUAL) {
+		/* sender_dependent_relayhost_maps overrides relayhost */
+		struct buf rh;
+		int rrc;
+
+		buf_init(&rh, 0);
+		rrc = sender_lookup(c->sd_relayhost_maps, sender,
+				    c->sd_relayhost_null_key, &rh, err);
+		if (rrc < 0) {
+			buf_free(&rh);
+			return rrc;
+		}
+		if (rrc == 1 && transport_nexthop(buf_cstr(&rh), t, err) < 0) {
+			errbuf_set(err, "sender_dependent_relayhost_maps: bad next "
+				   "hop \"%.200s\"", buf_cstr(&rh));
+			buf_free(&rh);
+			return -2;
+		}
+		buf_free(&rh);
+		if (rrc == 1)
+			return 0;
+	}
 	if (t->kind == TRANSPORT_SMTP && t->host[0] == '\0') {
 		if (from_default && cls != RESOLVE_CLASS_VIRTUAL && c->relayhost
 		    && *c->relayhost) {

@@ -85,6 +85,12 @@ struct transport_cfg {
 	size_t nsvcs;
 	const char *virtual_transport, *relay_transport, *default_transport;
 	const char *relayhost;
+	/* sender_dependent_default_transport_maps (default class) and
+	 * sender_dependent_relayhost_maps (overrides relayhost): keys are
+	 * the sender, then "@domain", and for <> the empty_address_*
+	 * lookup key; may be NULL */
+	struct table_list *sd_transport_maps, *sd_relayhost_maps;
+	const char *sd_transport_null_key, *sd_relayhost_null_key;
 };
 
 /*
@@ -97,5 +103,14 @@ struct transport_cfg {
 int transport_find(const struct transport_cfg *c, const char *addr,
 		   enum resolve_class cls, struct transport *t,
 		   struct errbuf *err);
+/*
+ * transport_find for mail from sender ("" = <>; NULL = no sender-dependent
+ * lookups): transport_maps first; then, for the default class,
+ * sender_dependent_default_transport_maps before default_transport; and
+ * sender_dependent_relayhost_maps before relayhost. Same outcomes.
+ */
+int transport_find_sender(const struct transport_cfg *c, const char *sender,
+			  const char *addr, enum resolve_class cls,
+			  struct transport *t, struct errbuf *err);
 
 #endif

@@ -310,3 +310,55 @@ def test_pipe_dovecot_lda(facteurd):
     # D: Delivered-To in lower case; h folds the domain on the command line
     assert b"Delivered-To: dora@example.net\n" in data, data[:400]
     assert b"Return-Path: <sender@example.net>\n" in data, data[:400]
+
+
+def test_sender_dependent_transport_and_relayhost(facteurd):
+    """sender_dependent_default_transport_maps (sender, then @domain, then
+    <> for the null sender) picks the rec pipe service for mail to remote
+    domains; sender_dependent_relayhost_maps sends another sender's mail
+    to its own relay; transport_maps still wins over both."""
+    from capture import Capture
+    cap = Capture()
+    try:
+        d = facteurd(start=False)
+        p = script_dir(d)
+        d.master_cf += ("rec unix - n n - - pipe\n"
+                        "  flags=R user=%s argv=%s/rec.py ${sender} "
+                        "${nexthop} ${recipient}\n" % (owner(), p))
+        d.params["transport_maps"] = d.table(
+            "transport", "forced.example smtp:[127.0.0.1]:%d\n" % cap.port)
+        d.params["sender_dependent_default_transport_maps"] = d.table(
+            "sdt", "special@example.net rec:\n@pipe.example rec:\n<> rec:\n")
+        d.params["sender_dependent_relayhost_maps"] = d.table(
+            "sdr", "other@example.net [127.0.0.1]:%d\n" % cap.port)
+        d.write_config()
+        d.start()
+        d.send("special@example.net", "a@far.example",
+               make_msg("sdt1", to="a@far.example"))
+        d.send("anyone@pipe.example", "b@far.example",
+               make_msg("sdt2", to="b@far.example"))
+        with d.session() as c:
+            check(c.cmd("MAIL FROM:<>"), 250)
+            check(c.cmd("RCPT TO:<c@far.example>"), 250)
+            check(c.cmd("DATA"), 354)
+            c.send(dot_stuff(make_msg("sdt3", to="c@far.example")))
+            check(c.reply(), 250)
+        r = wait_runs(p, 3)
+        got = sorted(tuple(x["argv"]) for x in r)
+        assert got == [("", "far.example", "c@far.example"),
+                       ("anyone@pipe.example", "far.example", "b@far.example"),
+                       ("special@example.net", "far.example",
+                        "a@far.example")], got
+        qid = d.send("other@example.net", "d@far.example",
+                     make_msg("sdr", to="d@far.example"))
+        # transport_maps is searched first, whatever the sender
+        d.send("special@example.net", "e@forced.example",
+               make_msg("forced", to="e@forced.example"))
+        cap.wait_messages(2)
+        assert sorted(m[1][0] for m in cap.messages) == [
+            "d@far.example", "e@forced.example"]
+        d.wait_log(r"%s: to=<d@far\.example>, relay=127\.0\.0\.1\[127\.0\.0"
+                   r"\.1\]:%d, .*status=sent" % (qid, cap.port))
+        assert len(runs(p)) == 3
+    finally:
+        cap.close()

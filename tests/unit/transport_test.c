@@ -1,7 +1,9 @@
 /*
  * transport_test.c - transport(5) entries: smtp/relay next hops, the lmtp:
  * forms (unix:/path, inet:host:port, [host]:port, host:port, default port
- * 24, never MX), error:/discard: texts and malformed next hops.
+ * 24, never MX), error:/discard: texts and malformed next hops; names
+ * resolved through master.cf services (a service wins over a built-in
+ * name, a pipe service's next hop defaults to the recipient's domain).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -115,11 +117,61 @@ test_find_default(void **state)
 					RESOLVE_CLASS_VIRTUAL, &t, &err), -2);
 }
 
+static void
+test_services(void **state)
+{
+	static const struct transport_svc svcs[] = {
+		{ "smtp-amavis", TRANSPORT_SMTP, 2, NULL },
+		{ "dovecot", TRANSPORT_PIPE, 0, NULL },
+		{ "smtp", TRANSPORT_SMTP, 0, NULL },
+		{ "relay", TRANSPORT_PIPE, 0, NULL },
+	};
+	struct transport_cfg cfg = {
+		.svcs = svcs, .nsvcs = 4,
+		.virtual_transport = "dovecot:", .default_transport = "smtp",
+		.relay_transport = "relay",
+	};
+	struct transport t;
+	struct errbuf err;
+
+	errbuf_clear(&err);
+	assert_int_equal(transport_parse_svc(svcs, 4, "smtp-amavis:[127.0.0.1]:10024",
+					     &t, &err), 0);
+	assert_int_equal(t.kind, TRANSPORT_SMTP);
+	assert_int_equal(t.svc, 0);
+	assert_string_equal(t.name, "smtp-amavis");
+	assert_string_equal(t.host, "127.0.0.1");
+	assert_int_equal(t.port, 10024);
+	assert_false(t.mx);
+	/* built-in names keep working, and as services */
+	assert_int_equal(transport_parse_svc(svcs, 4, "lmtp:unix:/x", &t, &err), 0);
+	assert_int_equal(t.kind, TRANSPORT_LMTP);
+	assert_int_equal(t.svc, -1);
+	assert_int_equal(transport_parse_svc(svcs, 4, "smtp:", &t, &err), 0);
+	assert_int_equal(t.svc, 2);
+	/* a master.cf definition wins over the built-in name */
+	assert_int_equal(transport_parse_svc(svcs, 4, "relay:x", &t, &err), 0);
+	assert_int_equal(t.kind, TRANSPORT_PIPE);
+	assert_string_equal(t.text, "x");
+	assert_int_equal(transport_parse_svc(svcs, 4, "nosuch:", &t, &err), 0);
+	assert_int_equal(t.kind, TRANSPORT_OTHER);
+	/* without services, a pipe name is unknown */
+	assert_int_equal(transport_parse("dovecot:", &t, &err), 0);
+	assert_int_equal(t.kind, TRANSPORT_OTHER);
+	/* ${nexthop} of a pipe without one: the recipient's domain */
+	assert_int_equal(transport_find(&cfg, "a@example.test",
+					RESOLVE_CLASS_VIRTUAL, &t, &err), 0);
+	assert_int_equal(t.kind, TRANSPORT_PIPE);
+	assert_int_equal(t.svc, 1);
+	assert_string_equal(t.text, "example.test");
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse),
+		cmocka_unit_test(test_services),
 		cmocka_unit_test(test_find_default),
 	};
 
