@@ -7,9 +7,11 @@ deletes recipients, changes the sender, quarantines (hold), discards and
 rejects; the delivered Maildir files show the changes. A milter that is
 down gets milter_default_action (tempfail: 451 4.7.1 at the greeting;
 accept: mail goes through); a milter that never answers times out into
-the default action. A real OpenDKIM in signing mode signs the mail of an
-authenticated client, and the delivered message's DKIM-Signature
-verifies with the public key (python3-dkim).
+the default action. A real OpenDKIM in signing mode, listed after the
+test milter, signs the mail of an authenticated client as the first
+milter changed it, and the delivered message's DKIM-Signature verifies
+with the public key (python3-dkim), with relaxed and simple header
+canonicalization and a folded Subject.
 """
 import base64
 import os
@@ -370,7 +372,8 @@ def which(prog):
                          "needed (contrib/install-deps.sh test)" % prog)
 
 
-def test_opendkim_signs_authenticated_mail(facteurd, tmp_path):
+@pytest.mark.parametrize("canon", ["relaxed/simple", "simple/simple"])
+def test_opendkim_signs_authenticated_mail(facteurd, tmp_path, canon, milter):
     opendkim, genkey = which("opendkim"), which("opendkim-genkey")
     import dkim
     kd = tmp_path / "keys"
@@ -381,16 +384,19 @@ def test_opendkim_signs_authenticated_mail(facteurd, tmp_path):
     conf = tmp_path / "opendkim.conf"
     conf.write_text(
         "Domain example.test\nSelector sel\nKeyFile %s/sel.private\n"
-        "Mode sv\nSocket inet:%d@127.0.0.1\nCanonicalization relaxed/simple\n"
+        "Mode sv\nSocket inet:%d@127.0.0.1\nCanonicalization %s\n"
         "Syslog no\nBackground no\nPidFile %s/opendkim.pid\n"
         "RequireSafeKeys no\n"
-        % (kd, port, tmp_path))
+        % (kd, port, canon, tmp_path))
     proc = subprocess.Popen([opendkim, "-f", "-x", str(conf)],
                             stderr=open(str(tmp_path / "opendkim.err"), "w"))
     try:
         wait_port(port)
         d = facteurd(start=False, main_cf={
-            "smtpd_milters": "inet:127.0.0.1:%d" % port,
+            # the test milter first (it changes the Subject), then
+            # OpenDKIM, which must sign what the first one made
+            "smtpd_milters": "inet:127.0.0.1:%d, inet:127.0.0.1:%d"
+                             % (milter, port),
             "smtpd_sasl_auth_enable": "yes"})
         users = d.confdir + "/users"
         with open(users, "w") as f:
@@ -398,7 +404,9 @@ def test_opendkim_signs_authenticated_mail(facteurd, tmp_path):
         d.params["smtpd_sasl_passdb"] = "passwd-file:" + users
         d.write_config()
         d.start()
-        msg = make_msg("signed by opendkim", to="bob@example.test",
+        # a folded Subject: simple header canonicalization sees every byte
+        msg = make_msg("headers signed by\r\n\topendkim  (%s)" % canon,
+                       to="bob@example.test",
                        sender="alice@example.test",
                        body=b"Hello Bob,\r\nthis one is signed.\r\n")
         with d.session() as c:
@@ -413,6 +421,9 @@ def test_opendkim_signs_authenticated_mail(facteurd, tmp_path):
         d.wait_files("bob@example.test", 1)
         raw = open(d.files("bob@example.test")[0], "rb").read()
         assert b"DKIM-Signature:" in raw, raw[:2000]
+        assert b"Subject: changed by milter" in raw
+        assert re.search(rb"X-Milter-Macros: .* auth=alice@example\.test ",
+                         raw), raw[:2000]
         txt = (kd / "sel.txt").read_text()
         pub = "".join(re.findall(r'"([^"]*)"', txt))
 
