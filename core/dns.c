@@ -4,7 +4,10 @@
  * into struct dns_result and handed to callbacks from a deferred event so
  * a callback never runs inside dns_query or inside c-ares. Host name <->
  * address lookups read the hosts file first (reverse: read here, then a
- * PTR query; forward: ares_gethostbyname with lookups "fb").
+ * PTR query; forward: ares_gethostbyname with lookups "fb"). DNSSEC-aware
+ * queries (dns_query_secure) are built here (EDNS0 + DO, AD in the
+ * header) and sent with ares_send; TLSA records and the AD bit are read
+ * from the raw reply by a bounded parser of our own.
  * Must not: block, be touched from worker threads, or keep a reply longer
  * than its callback.
  */
@@ -77,10 +80,79 @@ static void
 res_add(struct dns_result *res, enum dns_type t, int pref, char *data)
 {
 	res->rr = xrealloc(res->rr, (res->n + 1) * sizeof(*res->rr));
+	memset(&res->rr[res->n], 0, sizeof(res->rr[0]));
 	res->rr[res->n].type = t;
 	res->rr[res->n].pref = pref;
 	res->rr[res->n].data = data;
 	res->n++;
+}
+
+#define DNS_HDR 12
+#define DNS_RCODE_NXDOMAIN 3
+
+/* Skips one (possibly compressed) name at p; the offset after it, or -1. */
+static int
+skip_name(const unsigned char *abuf, int alen, int p)
+{
+	char *name = NULL;
+	long enclen = 0;
+
+	if (p < DNS_HDR || p >= alen
+	    || ares_expand_name(abuf + p, abuf, alen, &name, &enclen)
+	       != ARES_SUCCESS)
+		return -1;
+	ares_free_string(name);
+	if (enclen <= 0 || enclen > alen - p)
+		return -1;
+	return p + (int)enclen;
+}
+
+/*
+ * TLSA records (type 52, RFC 6698 2.1) of the answer section: every
+ * record read within the packet's bounds; a short RDATA, a count beyond
+ * the packet or a bad name makes the whole reply malformed.
+ */
+static enum dns_status
+parse_tlsa(const unsigned char *abuf, int alen, struct dns_result *res)
+{
+	unsigned qd = ((unsigned)abuf[4] << 8) | abuf[5];
+	unsigned an = ((unsigned)abuf[6] << 8) | abuf[7];
+	int p = DNS_HDR;
+	unsigned i;
+
+	for (i = 0; i < qd; i++) {
+		if ((p = skip_name(abuf, alen, p)) < 0 || p + 4 > alen)
+			return DNS_TEMPFAIL;
+		p += 4;		/* QTYPE, QCLASS */
+	}
+	for (i = 0; i < an; i++) {
+		unsigned type, cls, rdlen;
+
+		if ((p = skip_name(abuf, alen, p)) < 0 || p + 10 > alen)
+			return DNS_TEMPFAIL;
+		type = ((unsigned)abuf[p] << 8) | abuf[p + 1];
+		cls = ((unsigned)abuf[p + 2] << 8) | abuf[p + 3];
+		rdlen = ((unsigned)abuf[p + 8] << 8) | abuf[p + 9];
+		p += 10;
+		if (rdlen > (unsigned)(alen - p))
+			return DNS_TEMPFAIL;
+		if (type == DNS_TLSA && cls == 1) {
+			char *d;
+
+			if (rdlen < 4)	/* usage, selector, mtype, >= 1 byte */
+				return DNS_TEMPFAIL;
+			d = xmalloc(rdlen - 3 + 1);
+			memcpy(d, abuf + p + 3, rdlen - 3);
+			d[rdlen - 3] = '\0';
+			res_add(res, DNS_TLSA, 0, d);
+			res->rr[res->n - 1].len = rdlen - 3;
+			res->rr[res->n - 1].usage = abuf[p];
+			res->rr[res->n - 1].selector = abuf[p + 1];
+			res->rr[res->n - 1].mtype = abuf[p + 2];
+		}
+		p += (int)rdlen;
+	}
+	return res->n > 0 ? DNS_OK : DNS_NOTFOUND;
 }
 
 /* A host name from the wire: printable, no spaces (RFC 1035 names can
@@ -119,8 +191,19 @@ dns_parse(enum dns_type type, const unsigned char *abuf, int alen,
 	int rc = ARES_EBADRESP;
 
 	memset(res, 0, sizeof(*res));
-	if (abuf == NULL || alen <= 0)
+	if (abuf == NULL || alen < DNS_HDR)
 		return DNS_TEMPFAIL;
+	res->secure = (abuf[3] & 0x20) != 0;	/* AD */
+	if ((abuf[3] & 0x0f) == DNS_RCODE_NXDOMAIN)
+		return DNS_NOTFOUND;
+	if ((abuf[3] & 0x0f) != 0)
+		return DNS_TEMPFAIL;
+	if (type == DNS_TLSA) {
+		enum dns_status st = parse_tlsa(abuf, alen, res);
+		if (st == DNS_TEMPFAIL)
+			dns_result_free(res);
+		return st;
+	}
 	switch (type) {
 	case DNS_MX: {
 		struct ares_mx_reply *mx = NULL, *m;
@@ -196,7 +279,10 @@ dns_parse(enum dns_type type, const unsigned char *abuf, int alen,
 		return DNS_TEMPFAIL;
 	}
 	if (rc != ARES_SUCCESS) {
+		bool sec = res->secure;
+
 		dns_result_free(res);
+		res->secure = sec;
 		return ares_status(rc) == DNS_NOTFOUND ? DNS_NOTFOUND : DNS_TEMPFAIL;
 	}
 	if (res->n == 0)
@@ -576,6 +662,43 @@ dns_query(struct dns *d, const char *name, enum dns_type type, dns_cb *cb,
 	r->type = type;
 	d->pending++;
 	ares_query(d->ch, name, 1 /* C_IN */, (int)type, ares_cb, r);
+	timer_arm(d);
+}
+
+/*
+ * DNSSEC-aware query: EDNS0 (RFC 6891, 1232-byte UDP payload) with the DO
+ * bit, and AD set in the header (RFC 6840 5.7), so a validating resolver
+ * says in the AD bit of its reply whether the answer is authentic.
+ * ares_send retries over TCP when the reply is truncated.
+ */
+void
+dns_query_secure(struct dns *d, const char *name, enum dns_type type,
+		 dns_cb *cb, void *arg)
+{
+	struct dns_req *r = xcalloc(1, sizeof(*r));
+	unsigned char *q = NULL;
+	int qlen = 0, rc;
+
+	r->d = d;
+	r->cb = cb;
+	r->arg = arg;
+	r->type = type;
+	d->pending++;
+	rc = ares_create_query(name, 1 /* C_IN */, (int)type, 0, 1, &q, &qlen,
+			       1232);
+	if (rc != ARES_SUCCESS || q == NULL || qlen < DNS_HDR + 11) {
+		if (q)
+			ares_free_string(q);
+		r->st = rc == ARES_EBADNAME ? DNS_NOTFOUND : DNS_TEMPFAIL;
+		snprintf(r->why, sizeof(r->why), "%s", ares_strerror(
+			 rc != ARES_SUCCESS ? rc : ARES_EBADQUERY));
+		req_done(r);
+		return;
+	}
+	q[3] |= 0x20;		/* AD */
+	q[qlen - 4] |= 0x80;	/* DO: the high bit of the OPT RR's flags */
+	ares_send(d->ch, q, qlen, ares_cb, r);
+	ares_free_string(q);
 	timer_arm(d);
 }
 

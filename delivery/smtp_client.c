@@ -10,8 +10,12 @@
  * connects afresh when that fails). Outbound sockets are bound to
  * smtp_bind_address(6); 8-bit content for a server without 8BITMIME is
  * converted by delivery/mime_downgrade; the TLS level, names and versions
- * come from the request's policy or the defaults. Every recipient ends
- * with sent, deferred or bounced, and the remote reply.
+ * come from the request's policy or the defaults. With the dane levels,
+ * MX, address and TLSA lookups ask for DNSSEC and delivery/smtp_dane
+ * decides per server: verified by TLSA records, opportunistic, or a 4.7.5
+ * deferral (never cleartext on a signed destination whose TLSA lookup
+ * failed). Every recipient ends with sent, deferred or bounced, and the
+ * remote reply.
  * Must not: block, read more than SMTP_REPLY_MAX of one reply, retry on
  * another host once the transaction has started (no duplicate deliveries),
  * or log a password.
@@ -44,6 +48,7 @@
 #include "delivery/mime_downgrade.h"
 #include "delivery/smtp_cache.h"
 #include "delivery/smtp_client.h"
+#include "delivery/smtp_dane.h"
 
 #define SMTP_LINE_MAX	 2048	/* one reply line (RFC 5321 says 512) */
 #define SMTP_REPLY_MAX	 8192	/* one whole (multi-line) reply */
@@ -56,6 +61,7 @@ enum stage { S_LOOKUP, S_CONNECT, S_GREET, S_EHLO, S_HELO, S_STARTTLS,
 struct target {
 	char host[256];
 	char ip[64];
+	bool secure;	/* its address records were DNSSEC-validated */
 };
 
 struct smtp_sess {
@@ -74,6 +80,15 @@ struct smtp_sess {
 	size_t                        ntg, itg;
 	char                          last_err[1200];
 	bool                          last_perm;	/* last failure was 5xx */
+	char                          last_dsn[SMTP_DSN_SIZE];	/* "" = 4.4.1 */
+	/* DANE (dane, dane-only): the configured mode, the MX RRset's
+	 * validation, the TLSA records of the last server looked up */
+	int                           dane;	/* 0 no, 1 dane, 2 dane-only */
+	bool                          mx_secure;
+	bool                          tlsa_done;
+	char                          tlsa_host[256];
+	enum dns_status               tlsa_st;
+	struct dns_result             tlsa;	/* owned */
 	/* connection */
 	struct bufferevent           *bev;
 	enum stage                    stage;
@@ -222,6 +237,7 @@ sess_free(struct smtp_sess *s)
 	if (s->finish_ev)
 		event_free(s->finish_ev);
 	free(s->conv);
+	dns_result_free(&s->tlsa);
 	free(s);
 	active--;
 }
@@ -292,9 +308,13 @@ stage_doing(enum stage st)
 	}
 }
 
-/* A failure before the transaction: remember it and try the next address. */
+/*
+ * A failure before the transaction: remember it (with its status code,
+ * NULL = 4.4.1) and try the next address.
+ */
 static void
-conn_failed(struct smtp_sess *s, bool perm, const char *msg)
+conn_failed_dsn(struct smtp_sess *s, bool perm, const char *dsn,
+		const char *msg)
 {
 	size_t n = strlen(msg);
 
@@ -303,6 +323,7 @@ conn_failed(struct smtp_sess *s, bool perm, const char *msg)
 	memcpy(s->last_err, msg, n);
 	s->last_err[n] = '\0';
 	s->last_perm = perm;
+	snprintf(s->last_dsn, sizeof(s->last_dsn), "%s", dsn ? dsn : "");
 	if (s->bev) {
 		bufferevent_free(s->bev);
 		s->bev = NULL;
@@ -310,6 +331,20 @@ conn_failed(struct smtp_sess *s, bool perm, const char *msg)
 	s->itg++;
 	s->tls_plain = false;
 	try_next_target(s);
+}
+
+static void
+conn_failed(struct smtp_sess *s, bool perm, const char *msg)
+{
+	conn_failed_dsn(s, perm, NULL, msg);
+}
+
+/* A TLS failure where TLS is required: 4.7.5 for a DANE server. */
+static void
+tls_required_failed(struct smtp_sess *s, const char *msg)
+{
+	conn_failed_dsn(s, false, s->level == SMTP_TLS_DANE ? "4.7.5" : NULL,
+			msg);
 }
 
 /* ---- the conversation ---- */
@@ -742,7 +777,7 @@ after_ehlo(struct smtp_sess *s)
 		if (s->level >= SMTP_TLS_ENCRYPT) {
 			snprintf(text, sizeof(text), "TLS is required, but was not "
 				 "offered by host %s", s->peer);
-			conn_failed(s, false, text);
+			tls_required_failed(s, text);
 			return;
 		}
 	}
@@ -815,7 +850,7 @@ starttls_reply(struct smtp_sess *s, int code)
 		if (s->level >= SMTP_TLS_ENCRYPT) {
 			snprintf(text, sizeof(text), "TLS is required, but host %s "
 				 "refused to start TLS: %s", s->peer, s->reply);
-			conn_failed(s, false, text);
+			tls_required_failed(s, text);
 			return;
 		}
 		/* may: the session goes on in plaintext, as before STARTTLS */
@@ -831,7 +866,23 @@ starttls_reply(struct smtp_sess *s, int code)
 	if (inet_pton(AF_INET, s->host_name, a) != 1
 	    && inet_pton(AF_INET6, s->host_name, a) != 1)
 		SSL_set_tlsext_host_name(s->ssl, s->host_name);
-	tls_names(s);
+	if (s->level == SMTP_TLS_DANE) {
+		/* RFC 7672 3.2.2: DANE-TA chains must match the TLSA base
+		 * domain (the server's name); DANE-EE skips name checks */
+		struct errbuf derr;
+
+		errbuf_clear(&derr);
+		if (smtp_dane_apply(s->ssl, s->host_name, &s->tlsa, &derr) < 0) {
+			SSL_free(s->ssl);
+			s->ssl = NULL;
+			snprintf(text, sizeof(text), "TLS is required, but %s "
+				 "(host %s)", errbuf_str(&derr), s->peer);
+			tls_required_failed(s, text);
+			return;
+		}
+	} else {
+		tls_names(s);
+	}
 	{
 		const char *pv = s->req->tls_policy && s->req->tls_protocols
 				 && s->req->tls_protocols[0] ? s->req->tls_protocols
@@ -868,6 +919,8 @@ tls_established(struct smtp_sess *s)
 	bool verified = s->level == SMTP_TLS_FINGERPRINT
 			? smtp_tls_fingerprint_match(SSL_get0_peer_certificate(s->ssl),
 						     s->req->tls_match)
+			: s->level == SMTP_TLS_DANE
+			? smtp_dane_verified(s->ssl, NULL)
 			: vr == X509_V_OK && SSL_get0_peer_certificate(s->ssl);
 	const char *trust = verified ? "Verified" : SSL_get0_peer_certificate(s->ssl)
 			    ? "Untrusted" : "Anonymous";
@@ -879,6 +932,15 @@ tls_established(struct smtp_sess *s)
 	log_write(s->cfg->syslog_name, s->svc, LOG_LVL_INFO, "%s TLS connection "
 		  "established to %s: %s", trust, s->req->relay, buf_cstr(&d));
 	buf_free(&d);
+	if (s->level == SMTP_TLS_DANE && !verified) {
+		snprintf(text, sizeof(text), "TLS is required, but certificate "
+			 "verification failed for host %s: no TLSA record "
+			 "matched the server certificate (%s)", s->peer,
+			 X509_verify_cert_error_string(vr));
+		log_write(s->cfg->syslog_name, s->svc, LOG_LVL_INFO, "%s", text);
+		tls_required_failed(s, text);
+		return;
+	}
 	if (s->level >= SMTP_TLS_VERIFY && !verified) {
 		snprintf(text, sizeof(text), "Server certificate not verified "
 			 "(host %s: %s)", s->peer, s->level == SMTP_TLS_FINGERPRINT
@@ -914,7 +976,7 @@ tls_failed(struct smtp_sess *s, const char *why)
 		try_next_target(s);
 		return;
 	}
-	conn_failed(s, false, text);
+	tls_required_failed(s, text);
 }
 
 static void
@@ -1178,6 +1240,119 @@ bound_socket(struct smtp_sess *s, int af, char *text, size_t size)
 	return -2;
 }
 
+/* ---- DANE ---- */
+
+/*
+ * The dane levels need DNSSEC lookups (Postfix's dane_init): without
+ * smtp_dns_support_level = dnssec, dane becomes may with a warning and
+ * dane-only defers. false when the delivery is finished.
+ */
+static bool
+dane_start(struct smtp_sess *s)
+{
+	bool only = s->level == SMTP_TLS_DANE_ONLY;
+	const char *name = only ? "dane-only" : "dane";
+
+	if (s->cfg->dns_support == SMTP_DNS_DNSSEC && s->dns != NULL
+	    && !s->req->unix_sock) {
+		s->dane = only ? 2 : 1;
+		return true;
+	}
+	log_write(s->cfg->syslog_name, s->svc, LOG_LVL_WARNING, "%s: %s "
+		  "configured with dnssec lookups disabled", s->req->host, name);
+	if (!only) {
+		s->level = SMTP_TLS_MAY;
+		return true;
+	}
+	rcpt_set_open(s, DELIVER_DEFER, "4.7.5", "client TLS configuration "
+		      "problem");
+	finish(s);
+	return false;
+}
+
+/* Deep copy of a TLSA result (binary data of len bytes). */
+static void
+tlsa_copy(struct dns_result *dst, const struct dns_result *src)
+{
+	size_t i;
+
+	dns_result_free(dst);
+	dst->secure = src != NULL && src->secure;
+	if (src == NULL || src->n == 0)
+		return;
+	dst->rr = xcalloc(src->n, sizeof(*dst->rr));
+	for (i = 0; i < src->n; i++) {
+		dst->rr[i] = src->rr[i];
+		dst->rr[i].data = xmalloc(src->rr[i].len + 1);
+		memcpy(dst->rr[i].data, src->rr[i].data, src->rr[i].len + 1);
+	}
+	dst->n = src->n;
+}
+
+static void
+tlsa_cb(void *arg, enum dns_status st, const struct dns_result *res,
+	const char *why)
+{
+	struct smtp_sess *s = arg;
+
+	s->tlsa_done = true;
+	s->tlsa_st = st;
+	tlsa_copy(&s->tlsa, st == DNS_OK ? res : NULL);
+	if (st != DNS_OK)
+		s->tlsa.secure = res != NULL && res->secure;
+	try_next_target(s);
+}
+
+/*
+ * The TLS level of server t under dane / dane-only, from its DNSSEC
+ * status and TLSA records (looked up once per host name). true: connect
+ * with s->level set; false: a TLSA lookup was started, or the server is
+ * skipped with a 4.7.5 reason (the next one is being tried).
+ */
+static bool
+dane_level(struct smtp_sess *s, struct target *t)
+{
+	char why[600], text[1200];
+	enum smtp_dane_action a;
+
+	if (t->secure && s->mx_secure
+	    && (!s->tlsa_done || strcmp(s->tlsa_host, t->host) != 0)) {
+		char q[300];
+
+		snprintf(s->tlsa_host, sizeof(s->tlsa_host), "%s", t->host);
+		s->tlsa_done = false;
+		dns_result_free(&s->tlsa);
+		snprintf(q, sizeof(q), "_%d._tcp.%s", s->port, t->host);
+		s->stage = S_LOOKUP;
+		dns_query_secure(s->dns, q, DNS_TLSA, tlsa_cb, s);
+		return false;
+	}
+	a = smtp_dane_decide(s->dane == 2, t->secure && s->mx_secure,
+			     s->tlsa_st, &s->tlsa, t->host, s->port, why,
+			     sizeof(why));
+	switch (a) {
+	case SMTP_DANE_VERIFY:
+		s->level = SMTP_TLS_DANE;
+		return true;
+	case SMTP_DANE_MAY:
+		s->level = SMTP_TLS_MAY;
+		return true;
+	case SMTP_DANE_ENCRYPT:
+		s->level = SMTP_TLS_ENCRYPT;
+		return true;
+	case SMTP_DANE_DEFER:
+	default:
+		break;
+	}
+	log_write(s->cfg->syslog_name, s->svc, LOG_LVL_WARNING, "TLS policy "
+		  "lookup for %s/%s: %s", s->req->host, t->host, why);
+	snprintf(text, sizeof(text), "TLS is required, but %s", why);
+	snprintf(s->req->relay, sizeof(s->req->relay), "%s[%s]:%d", t->host,
+		 t->ip, s->port);
+	conn_failed_dsn(s, false, "4.7.5", text);
+	return false;
+}
+
 static void
 try_next_target(struct smtp_sess *s)
 {
@@ -1193,13 +1368,16 @@ try_next_target(struct smtp_sess *s)
 			return;
 		}
 		rcpt_set_open(s, s->last_perm ? DELIVER_BOUNCE : DELIVER_DEFER,
-			      s->last_perm ? "5.4.0" : "4.4.1",
+			      s->last_perm ? "5.4.0" : s->last_dsn[0]
+			      ? s->last_dsn : "4.4.1",
 			      s->last_err[0] ? s->last_err
 			      : "no address to connect to");
 		finish(s);
 		return;
 	}
 	t = &s->tg[s->itg];
+	if (s->dane && !dane_level(s, t))
+		return;		/* a TLSA lookup runs, or the server failed */
 	memset(&ss, 0, sizeof(ss));
 	if (s->req->unix_sock) {
 		struct sockaddr_un *a = (struct sockaddr_un *)&ss;
@@ -1266,7 +1444,8 @@ try_next_target(struct smtp_sess *s)
 }
 
 static void
-add_target(struct smtp_sess *s, const char *host, const char *ip)
+add_target(struct smtp_sess *s, const char *host, const char *ip,
+	   bool secure)
 {
 	struct target t;
 
@@ -1274,7 +1453,24 @@ add_target(struct smtp_sess *s, const char *host, const char *ip)
 		return;
 	snprintf(t.host, sizeof(t.host), "%s", host);
 	snprintf(t.ip, sizeof(t.ip), "%s", ip);
+	t.secure = secure;
 	s->tg[s->ntg++] = t;
+}
+
+static void addr_cb(void *arg, enum dns_status st,
+		    const struct dns_result *res, const char *why);
+
+/* One address lookup of an MX host: DNSSEC-aware for DANE, the system's
+ * way (hosts file first) with smtp_dns_support_level = disabled. */
+static void
+addr_query(struct smtp_sess *s, const char *host, enum dns_type type)
+{
+	if (s->dane)
+		dns_query_secure(s->dns, host, type, addr_cb, s);
+	else if (s->cfg->dns_support == SMTP_DNS_DISABLED)
+		dns_host_addrs(s->dns, host, type == DNS_AAAA, addr_cb, s);
+	else
+		dns_query(s->dns, host, type, addr_cb, s);
 }
 
 static void
@@ -1287,7 +1483,7 @@ addr_cb(void *arg, enum dns_status st, const struct dns_result *res,
 
 	if (st == DNS_OK)
 		for (i = 0; i < res->n; i++)
-			add_target(s, host, res->rr[i].data);
+			add_target(s, host, res->rr[i].data, res->secure);
 	else if (st == DNS_TEMPFAIL && s->ntg == s->itg) {
 		snprintf(s->last_err, sizeof(s->last_err), "Host or domain name "
 			 "not found. Name service error for name=%s type=%s: "
@@ -1305,7 +1501,7 @@ addr_cb(void *arg, enum dns_status st, const struct dns_result *res,
 	if (s->aaaa_pending) {
 		s->aaaa_pending = false;
 		s->cur_aaaa = true;
-		dns_query(s->dns, host, DNS_AAAA, addr_cb, s);
+		addr_query(s, host, DNS_AAAA);
 		return;
 	}
 	s->imx++;
@@ -1320,7 +1516,7 @@ resolve_next_mx(struct smtp_sess *s)
 
 	if (inet_pton(AF_INET, host, a) == 1 || inet_pton(AF_INET6, host, a) == 1) {
 		if (strchr(host, ':') ? !s->cfg->no_ipv6 : !s->cfg->no_ipv4)
-			add_target(s, host, host);
+			add_target(s, host, host, false);
 		else
 			snprintf(s->last_err, sizeof(s->last_err), "%s: address "
 				 "family disabled by inet_protocols", host);
@@ -1331,7 +1527,7 @@ resolve_next_mx(struct smtp_sess *s)
 	/* A, then AAAA, unless inet_protocols leaves one out */
 	s->aaaa_pending = !s->cfg->no_ipv6 && !s->cfg->no_ipv4;
 	s->cur_aaaa = s->cfg->no_ipv4;
-	dns_query(s->dns, host, s->cur_aaaa ? DNS_AAAA : DNS_A, addr_cb, s);
+	addr_query(s, host, s->cur_aaaa ? DNS_AAAA : DNS_A);
 }
 
 static void
@@ -1339,7 +1535,7 @@ mx_cb(void *arg, enum dns_status st, const struct dns_result *res,
       const char *why)
 {
 	struct smtp_sess *s = arg;
-	struct dns_result sorted = { NULL, 0 };
+	struct dns_result sorted = { NULL, 0, false };
 	char text[1200];
 	size_t i;
 
@@ -1351,6 +1547,9 @@ mx_cb(void *arg, enum dns_status st, const struct dns_result *res,
 		finish(s);
 		return;
 	}
+	/* DANE: a validated MX RRset, or none (the domain's own address
+	 * records then decide) */
+	s->mx_secure = st != DNS_OK || res->secure;
 	if (st == DNS_OK) {
 		/* RFC 7505: a single "." MX means the domain accepts no mail */
 		if (res->n == 1 && res->rr[0].data[0] == '\0') {
@@ -1385,8 +1584,13 @@ start_fresh(struct smtp_sess *s)
 	struct smtp_req *req = s->req;
 
 	s->stage = S_LOOKUP;
-	if (req->mx && !req->lmtp && s->dns != NULL) {
-		dns_query(s->dns, req->host, DNS_MX, mx_cb, s);
+	s->mx_secure = true;	/* [host]: no MX RRset to trust */
+	if (req->mx && !req->lmtp && s->dns != NULL
+	    && s->cfg->dns_support != SMTP_DNS_DISABLED) {
+		if (s->dane)
+			dns_query_secure(s->dns, req->host, DNS_MX, mx_cb, s);
+		else
+			dns_query(s->dns, req->host, DNS_MX, mx_cb, s);
 		return;
 	}
 	if (req->unix_sock) {
@@ -1396,7 +1600,7 @@ start_fresh(struct smtp_sess *s)
 			finish(s);
 			return;
 		}
-		add_target(s, req->host, "");
+		add_target(s, req->host, "", false);
 		try_next_target(s);
 		return;
 	}
@@ -1465,6 +1669,10 @@ smtp_deliver(struct event_base *base, struct dns *dns,
 	s->port = req->port > 0 ? req->port : req->lmtp ? 24 : 25;
 	s->svc = req->lmtp ? "lmtp" : "smtp";
 	s->level = req->tls_policy ? req->tls_level : cfg->tls_level;
+	if (!req->lmtp && (s->level == SMTP_TLS_DANE
+			   || s->level == SMTP_TLS_DANE_ONLY)
+	    && !dane_start(s))
+		return s;
 	s->body = req->content;
 	s->body_len = req->len;
 	gettimeofday(&s->t0, NULL);

@@ -5,7 +5,9 @@
  * preference order, EHLO (HELO fallback) or LHLO, STARTTLS and AUTH
  * PLAIN/LOGIN (SMTP), PIPELINING, SIZE, 8BITMIME (8-bit MIME parts
  * converted to quoted-printable for a server without it), SMTPUTF8 check,
- * connection reuse (delivery/smtp_cache), smtp_bind_address, MAIL/RCPT/DATA with per-recipient outcomes (for LMTP one
+ * connection reuse (delivery/smtp_cache), smtp_bind_address, DANE (RFC
+ * 7672: DNSSEC-validated MX/address and TLSA lookups, delivery/smtp_dane),
+ * MAIL/RCPT/DATA with per-recipient outcomes (for LMTP one
  * reply per accepted recipient after the data), dot-stuffing and CRLF line
  * ends, QUIT. Each stage has its own timeout.
  * Must not: block, touch the queue (the caller records outcomes), or log
@@ -18,6 +20,7 @@
 #include <stddef.h>
 
 #include "delivery/deliver.h"
+#include "delivery/smtp_dane.h"
 #include "delivery/smtp_tls.h"
 
 struct event_base;
@@ -56,6 +59,9 @@ struct smtp_client_cfg {
 	/* 8BITMIME: convert 8-bit MIME parts to quoted-printable for a
 	 * server that does not announce 8BITMIME (no: send as is) */
 	bool        mime_downgrade;
+	/* smtp_dns_support_level: disabled (no MX lookups), enabled, or
+	 * dnssec (needed by the dane levels; delivery/smtp_dane) */
+	enum smtp_dns_support dns_support;
 };
 
 #define SMTP_DSN_SIZE 12	/* "5.123.456" */

@@ -24,6 +24,7 @@
 #include "core/lib/buf.h"
 #include "core/lib/strlist.h"
 #include "core/lib/xmalloc.h"
+#include "delivery/smtp_dane.h"
 #include "delivery/smtp_tls.h"
 
 /* ---- client certificate ---- */
@@ -252,8 +253,6 @@ out:
 	return rc;
 }
 
-static const char *const later_levels[] = { "dane", "dane-only", NULL };
-
 int
 smtp_tls_level_word(const char *v, size_t n, enum smtp_tls_level *r)
 {
@@ -262,6 +261,7 @@ smtp_tls_level_word(const char *v, size_t n, enum smtp_tls_level *r)
 		{ "encrypt", SMTP_TLS_ENCRYPT }, { "verify", SMTP_TLS_VERIFY },
 		{ "secure", SMTP_TLS_SECURE },
 		{ "fingerprint", SMTP_TLS_FINGERPRINT },
+		{ "dane", SMTP_TLS_DANE }, { "dane-only", SMTP_TLS_DANE_ONLY },
 	};
 	size_t i;
 
@@ -280,8 +280,7 @@ smtp_tls_level_word(const char *v, size_t n, enum smtp_tls_level *r)
 int
 smtp_tls_level_parse(const char *v, enum smtp_tls_level *r, struct errbuf *err)
 {
-	const char *const *later = later_levels;
-	size_t i, n;
+	size_t n;
 
 	while (*v == ' ' || *v == '\t')
 		v++;
@@ -295,17 +294,9 @@ smtp_tls_level_parse(const char *v, enum smtp_tls_level *r, struct errbuf *err)
 		return -1;
 	}
 	if (smtp_tls_level_word(v, n, r) < 0) {
-		for (i = 0; later[i]; i++)
-			if (strcasecmp(v, later[i]) == 0) {
-				errbuf_set(err, "smtp_tls_security_level = %s is "
-					   "not available in this version (use "
-					   "none, may, encrypt, verify or secure)",
-					   later[i]);
-				return -1;
-			}
 		errbuf_set(err, "smtp_tls_security_level: unknown level "
-			   "\"%.100s\" (expected none, may, encrypt, verify or "
-			   "secure)", v);
+			   "\"%.100s\" (expected none, may, encrypt, verify, "
+			   "secure, dane or dane-only)", v);
 		return -1;
 	}
 	return 0;
@@ -322,7 +313,8 @@ smtp_tls_ctx_new(enum smtp_tls_level level, const char *cafile,
 	*r = NULL;
 	if (level == SMTP_TLS_NONE)
 		return 0;
-	if (level >= SMTP_TLS_VERIFY && f == NULL && p == NULL) {
+	if ((level == SMTP_TLS_VERIFY || level == SMTP_TLS_SECURE)
+	    && f == NULL && p == NULL) {
 		errbuf_set(err, "smtp_tls_security_level = %s needs "
 			   "smtp_tls_CAfile or smtp_tls_CApath",
 			   level == SMTP_TLS_SECURE ? "secure" : "verify");
@@ -335,6 +327,12 @@ smtp_tls_ctx_new(enum smtp_tls_level level, const char *cafile,
 	}
 	SSL_CTX_set_min_proto_version(ctx, TLS1_VERSION);
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+	if (smtp_dane_ctx_enable(ctx) < 0) {
+		errbuf_set(err, "cannot enable DANE in the SMTP client TLS "
+			   "context");
+		SSL_CTX_free(ctx);
+		return -1;
+	}
 	if ((f || p) && SSL_CTX_load_verify_locations(ctx, f, p) != 1) {
 		char e[256];
 		ERR_error_string_n(ERR_get_error(), e, sizeof(e));
@@ -431,7 +429,7 @@ int
 smtp_tls_policy_parse(const char *v, struct smtp_tls_policy *p,
 		      struct errbuf *err)
 {
-	size_t n, i;
+	size_t n;
 	bool first = true;
 
 	memset(p, 0, sizeof(*p));
@@ -443,14 +441,6 @@ smtp_tls_policy_parse(const char *v, struct smtp_tls_policy *p,
 		if (first) {
 			first = false;
 			if (smtp_tls_level_word(v, n, &p->level) < 0) {
-				for (i = 0; later_levels[i]; i++)
-					if (strlen(later_levels[i]) == n
-					    && strncasecmp(later_levels[i], v, n) == 0) {
-						errbuf_set(err, "TLS policy level "
-							   "\"%s\" is not available "
-							   "in this version", later_levels[i]);
-						return -1;
-					}
 				errbuf_set(err, "invalid TLS security level "
 					   "\"%.*s\"", (int)(n > 64 ? 64 : n), v);
 				return -1;

@@ -1,7 +1,8 @@
 /*
  * smtp_tls.h - the SMTP client's TLS and SASL settings: the
  * smtp_tls_security_level values facteur implements (none, may, encrypt,
- * verify, secure; fingerprint in smtp_tls_policy_maps), policy entries
+ * verify, secure, dane, dane-only; fingerprint in smtp_tls_policy_maps;
+ * DANE itself is delivery/smtp_dane), policy entries
  * (level, match=, protocols=), their lookup keys, certificate
  * fingerprints (SHA-256), the client OpenSSL context (trust anchors from smtp_tls_CAfile /
  * smtp_tls_CApath), smtp_sasl_security_options and
@@ -25,10 +26,16 @@ enum smtp_tls_level {
 	SMTP_TLS_SECURE,	/* as verify, names from the next hop */
 	SMTP_TLS_FINGERPRINT,	/* STARTTLS required, certificate pinned by
 				 * its SHA-256 fingerprint (policy maps only) */
+	SMTP_TLS_DANE,		/* RFC 7672: verified against secure TLSA
+				 * records when there are usable ones, else
+				 * may (or encrypt); in a session, the level
+				 * of a server being verified by DANE */
+	SMTP_TLS_DANE_ONLY,	/* as dane, but no usable secure TLSA
+				 * records defers the delivery */
 };
 
-/* "" and "none", "may", "encrypt", "verify", "secure", as a word of v
- * (n bytes); -1 for another word. */
+/* "" and "none", "may", "encrypt", "verify", "secure", "fingerprint",
+ * "dane", "dane-only", as a word of v (n bytes); -1 for another word. */
 int smtp_tls_level_word(const char *v, size_t n, enum smtp_tls_level *r);
 
 /* One smtp_tls_policy_maps(5) value: "LEVEL [name=value ...]". */
@@ -44,8 +51,7 @@ struct smtp_tls_policy {
  * Parses a policy value: the level, then match= (repeatable, names joined
  * by ':', fingerprints by '|'), protocols=, and ciphers= / exclude=
  * (accepted, not applied). 0, or -1 + err (unknown level, unknown
- * attribute, fingerprint without match=, a Postfix level facteur does not
- * implement: dane, dane-only).
+ * attribute, fingerprint without match=).
  */
 int smtp_tls_policy_parse(const char *v, struct smtp_tls_policy *p,
 			  struct errbuf *err);
@@ -74,14 +80,16 @@ int smtp_tls_protocols_apply(SSL *ssl, const char *v, struct errbuf *err);
  */
 bool smtp_tls_fingerprint_match(X509 *cert, const char *list);
 
-/* "" and "none", "may", "encrypt", "verify". 0, or -1 + err (the Postfix
- * levels facteur does not implement are named as such). */
+/* "" and "none", "may", "encrypt", "verify", "secure", "dane",
+ * "dane-only". 0, or -1 + err. */
 int smtp_tls_level_parse(const char *v, enum smtp_tls_level *r,
 			 struct errbuf *err);
 
 /*
  * The client context for level (NULL for none, with 0 returned). verify
- * needs smtp_tls_CAfile or smtp_tls_CApath. The peer is never rejected
+ * and secure need smtp_tls_CAfile or smtp_tls_CApath (dane does not: the
+ * trust anchors come from TLSA records). DANE is enabled on every
+ * context (a policy table may ask for it per next hop). The peer is never rejected
  * inside the handshake: the client checks SSL_get_verify_result after it.
  * 0, or -1 + err.
  */

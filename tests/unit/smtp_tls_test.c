@@ -26,7 +26,8 @@ test_levels(void **state)
 	static const struct { const char *v; int rc; enum smtp_tls_level l; } c[] = {
 		{ "", 0, SMTP_TLS_NONE }, { "none", 0, SMTP_TLS_NONE },
 		{ "may", 0, SMTP_TLS_MAY }, { " Encrypt", 0, SMTP_TLS_ENCRYPT },
-		{ "verify", 0, SMTP_TLS_VERIFY }, { "dane", -1, 0 },
+		{ "verify", 0, SMTP_TLS_VERIFY }, { "dane", 0, SMTP_TLS_DANE },
+		{ "Dane-Only ", 0, SMTP_TLS_DANE_ONLY }, { "dane-bogus", -1, 0 },
 		{ "secure", 0, SMTP_TLS_SECURE }, { "fingerprint", -1, 0 },
 		{ "bogus", -1, 0 },
 	};
@@ -90,8 +91,10 @@ test_policy(void **state)
 	assert_string_equal(p.match, "AB:CD|EF:01|23:45");
 	assert_int_equal(smtp_tls_policy_parse("fingerprint", &p, &err), -1);
 	assert_non_null(strstr(errbuf_str(&err), "without match="));
-	assert_int_equal(smtp_tls_policy_parse("dane", &p, &err), -1);
-	assert_non_null(strstr(errbuf_str(&err), "not available"));
+	assert_int_equal(smtp_tls_policy_parse("dane", &p, &err), 0);
+	assert_int_equal(p.level, SMTP_TLS_DANE);
+	assert_int_equal(smtp_tls_policy_parse("dane-only", &p, &err), 0);
+	assert_int_equal(p.level, SMTP_TLS_DANE_ONLY);
 	assert_int_equal(smtp_tls_policy_parse("bogus", &p, &err), -1);
 	assert_non_null(strstr(errbuf_str(&err), "invalid TLS security level"));
 	assert_int_equal(smtp_tls_policy_parse("may foo=bar", &p, &err), -1);
