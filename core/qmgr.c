@@ -2313,6 +2313,12 @@ qmgr_build(struct event_base *base, struct worker_pool *pool,
 		return NULL;
 	}
 	q->scfg.sasl_filter = s->smtp_sasl_mechanism_filter;
+	/* DNSSEC lookups for DANE (delivery/smtp_dane) */
+	if (smtp_dns_support_parse(s->smtp_dns_support_level,
+				   &q->scfg.dns_support, err) < 0) {
+		qmgr_free(&q);
+		return NULL;
+	}
 	if (bind_check("smtp_bind_address", s->smtp_bind_address, AF_INET, err) < 0
 	    || bind_check("smtp_bind_address6", s->smtp_bind_address6, AF_INET6,
 			  err) < 0) {
