@@ -1148,7 +1148,9 @@ pipe_run_all(struct qjob *j, struct queue_env *env, const struct buf *content,
 			if (o->done || o->t.svc != it->t.svc
 			    || strcmp(o->t.text, it->t.text) != 0)
 				continue;
-			if (b != a && v->pipe.per_rcpt)
+			if (b != a && (v->pipe.per_rcpt
+				       || (v->pipe.rcpt_limit > 0
+					   && (long long)nr >= v->pipe.rcpt_limit)))
 				break;
 			o->done = true;
 			pr[nr].addr = env->rcpt[o->idx].addr;
@@ -2148,6 +2150,25 @@ svcs_build(struct qmgr *q, const struct settings *s, struct errbuf *err)
 						  &ms->argv, &ms->attrs,
 						  s->mail_owner, tl, err) < 0) {
 				rc = -1;
+			}
+			free(pn);
+			/* NAME_destination_recipient_limit (1: a run per
+			 * recipient, Postfix's usual dovecot setting) */
+			pn = xasprintf("%s_destination_recipient_limit",
+				       ms->service);
+			tv = config_get(lc, pn);
+			if (rc == 0 && tv && *tv) {
+				long long lim;
+
+				if (params_parse_int(tv, &lim) < 0 || lim < 0) {
+					errbuf_set(err, "%s: bad number \"%.100s\"",
+						   pn, tv);
+					rc = -1;
+				} else {
+					v->pipe.rcpt_limit = lim;
+					if (lim == 1)
+						v->pipe.per_rcpt = true;
+				}
 			}
 			free(pn);
 		}

@@ -468,6 +468,20 @@ pipe_deliver(const struct pipe_req *req, char dsn[12], struct buf *text)
 	enum deliver_status st;
 
 	buf_reset(text);
+	/* an address starting with '-' would be an option on the command
+	 * line (Postfix's allow_min_user = no refuses them) */
+	for (size_t i = 0; i <= req->nrcpt; i++) {
+		const char *a = i == req->nrcpt ? req->sender : req->rcpt[i].addr;
+		const char *o = i < req->nrcpt ? req->rcpt[i].orig : NULL;
+
+		if ((a && a[0] == '-') || (o && o[0] == '-')) {
+			snprintf(dsn, 12, i == req->nrcpt ? "5.1.7" : "5.1.3");
+			buf_printf(text, "bad address syntax: \"%.200s\" begins "
+				   "with '-' (refused on a command line)",
+				   a && a[0] == '-' ? a : o);
+			return DELIVER_BOUNCE;
+		}
+	}
 	if (c->size_limit > 0 && (long long)req->len > c->size_limit) {
 		snprintf(dsn, 12, "5.2.3");
 		buf_printf(text, "message too large for the %s service (size=%lld)",

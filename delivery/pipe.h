@@ -6,7 +6,8 @@
  * Postfix's sys_exits table.
  * pipe_deliver blocks (fork, write, wait): call it from a worker thread.
  * Must not: run a shell, run as any user but the daemon's (user= must be
- * the mail owner; checked by pipe_cfg_parse), reap other processes
+ * the mail owner; checked by pipe_cfg_parse), pass an address starting
+ * with '-' on a command line (bounced as bad syntax), reap other processes
  * (waitpid by pid only), or log (the outcome text goes to the caller).
  */
 #ifndef FACTEUR_PIPE_H
@@ -40,6 +41,8 @@ struct pipe_cfg {
 	char      eol[8];		/* eol=, default "\n" */
 	long long time_limit;		/* seconds */
 	bool      per_rcpt;		/* one run per recipient */
+	long long rcpt_limit;		/* NAME_destination_recipient_limit,
+					 * 0 = none (set by the caller) */
 };
 
 /*

@@ -209,6 +209,18 @@ def test_pipe_one_run_for_several_recipients(facteurd):
     assert r[0]["argv"] == ["sender@example.net", "example.net"]
 
 
+def test_pipe_destination_recipient_limit(facteurd):
+    """rec_destination_recipient_limit = 1 (Postfix's dovecot setting):
+    one run per recipient even without ${recipient} on the command line."""
+    d, p = pipe_daemon(facteurd, flags="R", argv="${sender}",
+                       extra_main={"rec_destination_recipient_limit": "1"})
+    msg = make_msg("pipe-limit", to="x@example.net")
+    qid = d.send("sender@example.net", ["x@example.net", "y@example.net"], msg)
+    d.wait_log(r"%s: to=<y@example\.net>, relay=rec, .*status=sent" % qid)
+    d.wait_log(r"%s: to=<x@example\.net>, relay=rec, .*status=sent" % qid)
+    assert len(runs(p)) == 2
+
+
 def test_pipe_unknown_transport_defers(facteurd):
     d, p = pipe_daemon(facteurd)
     msg = make_msg("no-such-transport", to="z@nowhere.example")

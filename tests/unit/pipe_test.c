@@ -180,6 +180,25 @@ test_deliver(void **state)
 	assert_int_equal(run("cat >/dev/null", "size=3", 10, "longer\n", dsn,
 			     &text), DELIVER_BOUNCE);
 	assert_string_equal(dsn, "5.2.3");
+	/* an address that would be an option is refused */
+	{
+		struct pipe_cfg c;
+		struct pipe_rcpt r = { "-oQ/tmp@example.test", NULL };
+		struct pipe_req req = {
+			.cfg = &c, .sender = "s@example.net", .rcpt = &r,
+			.nrcpt = 1, .content = "x\n", .len = 2,
+		};
+
+		assert_int_equal(cfg(&c, NULL, 10, "/bin/true", "${recipient}",
+				     NULL), 0);
+		assert_int_equal(pipe_deliver(&req, dsn, &text), DELIVER_BOUNCE);
+		assert_string_equal(dsn, "5.1.3");
+		r.addr = "ok@example.test";
+		req.sender = "-f@evil.example";
+		assert_int_equal(pipe_deliver(&req, dsn, &text), DELIVER_BOUNCE);
+		assert_string_equal(dsn, "5.1.7");
+		pipe_cfg_free(&c);
+	}
 	/* a command that does not read its input still gets its status */
 	assert_int_equal(run("exit 0", NULL, 10, "x\n", dsn, &text),
 			 DELIVER_SENT);
