@@ -252,6 +252,10 @@ def test_pipe_config_errors(facteurd):
     d2.start_fails(r"master\.cf, line 2: service \"other\" \(pipe\): "
                    r"user=root: facteur runs pipe commands as the mail "
                    r"owner only")
+    r = d2.cli("check")
+    assert r.returncode != 0
+    assert b"facteur runs pipe commands as the mail owner only" in (
+        r.stdout + r.stderr), r.stdout + r.stderr
 
 
 def test_pipe_named_smtp_transport_with_overrides(facteurd):
@@ -374,3 +378,24 @@ def test_sender_dependent_transport_and_relayhost(facteurd):
         assert len(runs(p)) == 3
     finally:
         cap.close()
+
+
+def test_pipe_service_changes_on_reload(facteurd):
+    """A reload applies a changed pipe service (its argv) to the next
+    deliveries; the built-in and master.cf names keep resolving."""
+    import signal
+    d, p = pipe_daemon(facteurd, flags="R", argv="first ${recipient}")
+    qid = d.send("sender@example.net", "r1@example.net",
+                 make_msg("reload-1", to="r1@example.net"))
+    d.wait_log(r"%s: to=<r1@example\.net>, relay=rec, .*status=sent" % qid)
+    d.master_cf = d.master_cf.replace("first ${recipient}",
+                                      "second ${recipient}")
+    d.write_config()
+    os.kill(d.pid, signal.SIGHUP)
+    d.wait_log(r"reload -- configuration ")
+    qid = d.send("sender@example.net", "r2@example.net",
+                 make_msg("reload-2", to="r2@example.net"))
+    d.wait_log(r"%s: to=<r2@example\.net>, relay=rec, .*status=sent" % qid)
+    got = sorted(tuple(r["argv"]) for r in runs(p))
+    assert got == [("first", "r1@example.net"),
+                   ("second", "r2@example.net")], got
