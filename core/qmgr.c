@@ -21,6 +21,7 @@
  * master.cf service runs that service's agent with its -o overrides. The
  * overrides that apply per delivery: smtp/lmtp services take
  * smtp_{connect,helo,mail,rcpt,data_init,data_xfer,data_done,quit,rset}_timeout
+ * (lmtp services also lmtp_{connect,lhlo,mail,...}_timeout, which win)
  * and smtp_tls_security_level (with smtp_tls_CAfile/CApath); pipe services
  * take NAME_time_limit (else command_time_limit); every service's maxproc
  * bounds its deliveries at once. Other overrides are accepted and have no
@@ -2053,6 +2054,42 @@ err_place(struct errbuf *err, const char *file, int line)
 }
 
 /*
+ * An lmtp service: Postfix's lmtp_*_timeout names (main.cf or -o) where
+ * set, over the smtp_* ones. 0, or -1 + err for a bad time.
+ */
+static int
+lmtp_timeouts(const struct config *lc, struct smtp_client_cfg *c,
+	      struct errbuf *err)
+{
+	const struct { const char *name; long long *f; } t[] = {
+		{ "lmtp_connect_timeout", &c->t_connect },
+		{ "lmtp_lhlo_timeout", &c->t_helo },
+		{ "lmtp_mail_timeout", &c->t_mail },
+		{ "lmtp_rcpt_timeout", &c->t_rcpt },
+		{ "lmtp_data_init_timeout", &c->t_data_init },
+		{ "lmtp_data_xfer_timeout", &c->t_data_xfer },
+		{ "lmtp_data_done_timeout", &c->t_data_done },
+		{ "lmtp_quit_timeout", &c->t_quit },
+		{ "lmtp_rset_timeout", &c->t_rset },
+	};
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		const char *v = config_get(lc, t[i].name);
+		long long secs;
+
+		if (v == NULL || *v == '\0')
+			continue;
+		if (params_parse_time(v, 's', &secs) < 0 || secs < 1) {
+			errbuf_set(err, "%s: bad time value \"%.100s\"",
+				   t[i].name, v);
+			return -1;
+		}
+		*t[i].f = secs;
+	}
+	return 0;
+}
+
+/*
  * The master.cf transports with their agents' settings: main.cf plus the
  * service's -o overrides (see the header comment for which apply).
  */
@@ -2125,6 +2162,9 @@ svcs_build(struct qmgr *q, const struct settings *s, struct errbuf *err)
 			v->scfg.t_data_done = ss.smtp_data_done_timeout;
 			v->scfg.t_quit = ss.smtp_quit_timeout;
 			v->scfg.t_rset = ss.smtp_rset_timeout;
+			if (ts->kind == TRANSPORT_LMTP && lmtp_timeouts(lc, &v->scfg,
+								  err) < 0)
+				rc = -1;
 			if (smtp_tls_level_parse(ss.smtp_tls_security_level
 						 ? ss.smtp_tls_security_level : "",
 						 &v->scfg.tls_level, err) < 0

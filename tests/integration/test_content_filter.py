@@ -133,3 +133,32 @@ def test_transport_override_applies(facteurd):
         assert time.time() - t0 < 10
     finally:
         cap.close()
+
+
+def test_filter_per_listener(facteurd):
+    """-o content_filter on one listener only: its mail goes to the filter,
+    mail through the main listener is delivered straight away."""
+    cap = Capture()
+    try:
+        port2 = free_port()
+        d = facteurd(start=False)
+        d.master_cf += ("smtp-amavis unix - - n - 2 smtp\n"
+                        "127.0.0.1:%d inet n - n - - smtpd\n"
+                        "  -o content_filter=smtp-amavis:[127.0.0.1]:%d\n"
+                        % (port2, cap.port))
+        d.write_config()
+        d.start()
+        with smtplib.SMTP("127.0.0.1", port2, timeout=10) as s:
+            s.ehlo("client.test")
+            s.sendmail("sender@example.net", ["carol@example.test"],
+                       make_msg("via-filter-listener", to="carol@example.test"))
+        cap.wait_messages(1)
+        assert cap.messages[0][1] == ["carol@example.test"]
+        d.send("sender@example.net", "carol@example.test",
+               make_msg("direct", to="carol@example.test"))
+        d.wait_files("carol@example.test", 1)
+        time.sleep(0.5)
+        assert len(cap.messages) == 1
+        assert len(d.files("carol@example.test")) == 1
+    finally:
+        cap.close()

@@ -399,3 +399,29 @@ def test_pipe_service_changes_on_reload(facteurd):
     got = sorted(tuple(r["argv"]) for r in runs(p))
     assert got == [("first", "r1@example.net"),
                    ("second", "r2@example.net")], got
+
+
+def test_named_lmtp_service_timeout(facteurd):
+    """An lmtp master.cf service with -o lmtp_data_xfer_timeout=2s: an
+    LMTP server that never answers the data is given up after 2 seconds
+    (main.cf keeps the default)."""
+    from capture import Capture
+    cap = Capture(lmtp=True)
+    cap.stall_after_data = True
+    try:
+        d = facteurd(start=False)
+        d.master_cf += ("mylmtp unix - - n - - lmtp\n"
+                        "  -o lmtp_data_xfer_timeout=2s\n")
+        d.params["transport_maps"] = d.table(
+            "transport", "example.net mylmtp:[127.0.0.1]:%d\n" % cap.port)
+        d.write_config()
+        d.start()
+        t0 = time.time()
+        qid = d.send("sender@example.net", "l@example.net",
+                     make_msg("lmtp-slow", to="l@example.net"))
+        d.wait_log(r"%s: to=<l@example\.net>, relay=127\.0\.0\.1\[127\.0\.0"
+                   r"\.1\]:%d, .*status=deferred .*timed out"
+                   % (qid, cap.port), timeout=15)
+        assert time.time() - t0 < 10
+    finally:
+        cap.close()
