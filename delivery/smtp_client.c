@@ -1669,10 +1669,6 @@ smtp_deliver(struct event_base *base, struct dns *dns,
 	s->port = req->port > 0 ? req->port : req->lmtp ? 24 : 25;
 	s->svc = req->lmtp ? "lmtp" : "smtp";
 	s->level = req->tls_policy ? req->tls_level : cfg->tls_level;
-	if (!req->lmtp && (s->level == SMTP_TLS_DANE
-			   || s->level == SMTP_TLS_DANE_ONLY)
-	    && !dane_start(s))
-		return s;
 	s->body = req->content;
 	s->body_len = req->len;
 	gettimeofday(&s->t0, NULL);
@@ -1688,6 +1684,10 @@ smtp_deliver(struct event_base *base, struct dns *dns,
 		finish(s);
 		return s;
 	}
+	if (!req->lmtp && (s->level == SMTP_TLS_DANE
+			   || s->level == SMTP_TLS_DANE_ONLY)
+	    && !dane_start(s))
+		return s;
 	if (req->cache_key != NULL
 	    && (bev = smtp_cache_take(req->cache_key, &info)) != NULL) {
 		start_reuse(s, bev, &info);
