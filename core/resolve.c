@@ -7,9 +7,9 @@
  * /file domain lists at setup and alias_maps ":include:" files (only with
  * facteur_alias_include = yes), or build a Maildir path outside
  * virtual_mailbox_base. A table that cannot answer is TEMPFAIL, never UNKNOWN.
- * relocated_maps turns a hosted address (local, virtual, alias or relay
- * domain) into "User has moved to ..." (UNKNOWN, 5.1.6), here and at
- * delivery; relay_recipient_maps (the list of valid relay_domains
+ * relocated_maps turns any address (hosted or remote, as Postfix's
+ * resolver does) into "User has moved to ..." (UNKNOWN, 5.1.6), here and
+ * at delivery; relay_recipient_maps (the list of valid relay_domains
  * recipients) applies only when the caller asks (RESOLVE_F_RELAY_RCPT:
  * the SMTP server), as in Postfix where only smtpd consults it.
  */
@@ -1215,8 +1215,8 @@ resolve_final(struct resolve_ctx *c, const char *key, struct resolve_dest *d,
 		rs = r == -2 ? RESOLVE_TEMPFAIL : RESOLVE_CONFIG;
 		goto out;
 	}
-	if (d->cls != RESOLVE_CLASS_DEFAULT &&
-	    (rs = relocated_lookup(c, local, domain, d->cls, reason_r))
+	/* as Postfix's resolver: relocated_maps applies to every class */
+	if ((rs = relocated_lookup(c, local, domain, d->cls, reason_r))
 	    != RESOLVE_OK)
 		goto out;
 	switch (d->cls) {

@@ -868,8 +868,9 @@ check_non_fqdn_addr(struct ev *e, const char *addr, const char *cls)
 
 /*
  * The reply code for an unknown address of class cls (Postfix's
- * unknown_*_reject_code) and its DSN: 5.1.6 for a relocated user, else
- * 5.1.0 for a sender and 5.1.1 for a recipient.
+ * unknown_*_reject_code) and its DSN: 5.1.6 for a relocated user (550, or
+ * unknown_virtual_alias_reject_code in an alias domain), else 5.1.0 for a
+ * sender and 5.1.1 for a recipient.
  */
 static int
 unknown_code(const struct smtpd_check_conf *c, const struct resolve_result *res,
@@ -879,8 +880,8 @@ unknown_code(const struct smtpd_check_conf *c, const struct resolve_result *res,
 	    strncmp(res->reason, "User has moved to ", 18) == 0;
 
 	*dsn_r = moved ? "5.1.6" : sender ? "5.1.0" : "5.1.1";
-	if (moved)
-		return 550;
+	if (moved)	/* Postfix: the error transport's 550, alias code */
+		return res->ucls == RESOLVE_CLASS_ALIAS ? c->unk_alias_code : 550;
 	switch (res->ucls) {
 	case RESOLVE_CLASS_LOCAL:
 		return c->unk_local_code;

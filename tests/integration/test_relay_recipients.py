@@ -17,7 +17,9 @@ RELAY_RCPTS = ("known@relay.test OK\n"
                "@wild.test OK\n")
 RELOCATED = ("gone@example.test new@elsewhere.test\n"
              "oldrelay@relay.test Call 555-0101\n"
-             "olduser new-local@elsewhere.test\n")
+             "olduser new-local@elsewhere.test\n"
+             "moved@remote.test new@elsewhere.test\n"
+             "gone@aliasdom.test new@elsewhere.test\n")
 VALIAS_EXTRA = "aliased@relay.test alice@example.test\n"
 
 VARIANTS = {
@@ -140,8 +142,15 @@ def test_relocated(d):
           "User has moved to new-local@elsewhere.test$")
     # a relocated user is 550 whatever the unknown_*_reject_code
     check(rcpt(d, "gone@example.test", "codes"), 550, "5.1.6")
-    # a remote address (relayed for mynetworks) is not looked up
+    # remote addresses too, as Postfix's resolver (relayed otherwise)
+    check(rcpt(d, "moved@remote.test"), 550, "5.1.6",
+          "<moved@remote.test>: Recipient address rejected: User has moved "
+          "to new@elsewhere.test$")
     check(rcpt(d, "gone@elsewhere.test"), 250, "2.1.5")
+    # in a virtual alias domain the code is unknown_virtual_alias_reject_code
+    check(rcpt(d, "gone@aliasdom.test"), 550, "5.1.6", "User has moved")
+    check(rcpt(d, "gone@aliasdom.test", "codes"), 450, "4.1.6",
+          "User has moved to new@elsewhere.test$")
 
 
 def test_reject_unlisted_recipient_no_accepts_and_bounces(d):
