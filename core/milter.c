@@ -43,24 +43,13 @@
 #define SVC "smtpd"
 #define MILTER_MODS_MAX   1000	/* changes per milter and message */
 #define MILTER_HDR_MAX    (64 * 1024)	/* one header value from a milter */
-#define MILTER_MAX        16	/* milters per list */
 
 static const char tempfail_reply[] =
 	"451 4.7.1 Service unavailable - try again later";
 static const char reject_reply[] = "550 5.7.1 Command rejected";
 
-enum milter_act { MA_ACCEPT, MA_TEMPFAIL, MA_REJECT, MA_QUARANTINE };
-
 enum milter_step {
 	MS_NONE, MS_CONNECT, MS_HELO, MS_MAIL, MS_RCPT, MS_DATA, MS_EOM
-};
-
-struct milter_def {
-	char           *name;		/* "inet:host:port" or "unix:/path" */
-	char           *host, *port, *path;
-	enum milter_act action;
-	long long       conn_timeout, cmd_timeout, content_timeout;
-	unsigned        version;
 };
 
 enum conn_state { MC_NEW, MC_CONNECTING, MC_OPTNEG, MC_READY, MC_FAILED,
@@ -128,8 +117,8 @@ parse_action(const char *v, enum milter_act *a)
 	return 0;
 }
 
-static void
-def_free(struct milter_def *d)
+void
+milter_def_free(struct milter_def *d)
 {
 	free(d->name);
 	free(d->host);
@@ -269,10 +258,9 @@ parse_item(struct milter_def *d, const char *item, struct errbuf *err)
 	return rc;
 }
 
-/* Fills defs[] from the list with the main.cf defaults; the count or -1. */
-static int
-parse_list(const char *value, const struct settings *st,
-	   struct milter_def *defs, struct errbuf *err)
+int
+milter_defs_parse(const char *value, const struct settings *st,
+		  struct milter_def *defs, struct errbuf *err)
 {
 	struct strlist items;
 	size_t n = 0;
@@ -303,7 +291,8 @@ parse_list(const char *value, const struct settings *st,
 		d->conn_timeout = st ? st->milter_connect_timeout : 30;
 		d->cmd_timeout = st ? st->milter_command_timeout : 30;
 		d->content_timeout = st ? st->milter_content_timeout : 300;
-		d->version = st ? (unsigned)st->milter_protocol : 6;
+		d->version = st && st->milter_protocol < 6
+			     ? (unsigned)st->milter_protocol : 6;
 		n++;
 		if (parse_item(d, items.v[i], err) < 0)
 			goto fail;
@@ -312,7 +301,7 @@ parse_list(const char *value, const struct settings *st,
 	return (int)n;
 fail:
 	for (size_t i = 0; i < n; i++)
-		def_free(&defs[i]);
+		milter_def_free(&defs[i]);
 	strlist_free(&items);
 	return -1;
 }
@@ -321,10 +310,10 @@ int
 milter_list_check(const char *value, struct errbuf *err)
 {
 	struct milter_def defs[MILTER_MAX];
-	int n = parse_list(value, NULL, defs, err);
+	int n = milter_defs_parse(value, NULL, defs, err);
 
 	for (int i = 0; i < n; i++)
-		def_free(&defs[i]);
+		milter_def_free(&defs[i]);
 	return n < 0 ? -1 : 0;
 }
 
@@ -1339,7 +1328,7 @@ sess_get(struct smtpd_session *s)
 	if (s->l->s.smtpd_milters == NULL || *s->l->s.smtpd_milters == '\0')
 		return NULL;
 	errbuf_clear(&err);
-	n = parse_list(s->l->s.smtpd_milters, &s->l->s, defs, &err);
+	n = milter_defs_parse(s->l->s.smtpd_milters, &s->l->s, defs, &err);
 	if (n < 0) {
 		log_write(s->l->s.syslog_name, SVC, LOG_LVL_WARNING,
 			  "smtpd_milters: %s: milters are not used",
@@ -1521,7 +1510,7 @@ milter_session_free(struct smtpd_session *s)
 		conn_close(c);
 		for (int k = 0; k < MILTER_M_COUNT; k++)
 			free(c->macros[k]);
-		def_free(&c->d);
+		milter_def_free(&c->d);
 	}
 	buf_free(&pkt);
 	if (ms->msg_loaded)

@@ -51,4 +51,21 @@ void milter_session_free(struct smtpd_session *s);
  * settings. 0, or -1 + err. */
 int milter_list_check(const char *value, struct errbuf *err);
 
+/* One milter of a list, with its settings (shared with milter_sync.c). */
+#define MILTER_MAX 16		/* milters per list */
+enum milter_act { MA_ACCEPT, MA_TEMPFAIL, MA_REJECT, MA_QUARANTINE };
+struct milter_def {
+	char           *name;		/* "inet:host:port" or "unix:/path" */
+	char           *host, *port, *path;
+	enum milter_act action;
+	long long       conn_timeout, cmd_timeout, content_timeout;
+	unsigned        version;
+};
+/* Fills defs[MILTER_MAX] from a list value, main.cf's milter_* settings
+ * (st, may be NULL for Postfix's defaults) under each item's own. The
+ * count, or -1 + err. */
+int  milter_defs_parse(const char *value, const struct settings *st,
+		       struct milter_def *defs, struct errbuf *err);
+void milter_def_free(struct milter_def *d);
+
 #endif

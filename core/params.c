@@ -273,7 +273,7 @@ static const struct param_def table[] = {
 	SL(smtpd_command_filter, ""),
 	/* Sendmail milters (core/milter.c), Postfix's names and defaults */
 	S(smtpd_milters, ""),	/* milters for SMTP mail: inet:host:port, unix:/path or { address, name=value ... } */
-	SL(non_smtpd_milters, ""),
+	S(non_smtpd_milters, ""),	/* milters for mail from sendmail (shown as from localhost [127.0.0.1]) */
 	S(milter_default_action, "tempfail"),	/* a milter that fails: accept, reject, tempfail or quarantine */
 	I(milter_protocol, "6", 2),	/* the milter protocol version offered (2 to 6) */
 	T(milter_connect_timeout, "30s", 's', 1),	/* connecting to a milter and its option negotiation */

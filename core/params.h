@@ -168,7 +168,7 @@ struct settings {
 	bool smtpd_sasl_auth_enable, smtpd_sasl_authenticated_header;
 	bool broken_sasl_auth_clients, smtpd_tls_auth_only;
 	/* Sendmail milters (core/milter.c) */
-	char *smtpd_milters, *milter_default_action;
+	char *smtpd_milters, *non_smtpd_milters, *milter_default_action;
 	long long milter_protocol, milter_connect_timeout;
 	long long milter_command_timeout, milter_content_timeout;
 	char *milter_connect_macros, *milter_helo_macros, *milter_mail_macros;

@@ -3,7 +3,8 @@
  * sendmail's connections on $queue_directory/public/pickup, reads one
  * bounded request, and on a worker: names the user from the peer's uid,
  * qualifies addresses with $myorigin, cleans the message up
- * (pickup_msg.c), resolves the recipients, writes the queue file (fsynced)
+ * (pickup_msg.c), shows it to non_smtpd_milters (milter_sync.c), which
+ * may change or refuse it, resolves the recipients, writes the queue file (fsynced)
  * and only then answers "ok ID".
  * Must not: trust a uid or user name the client sends, block the loop,
  * read more than message_size_limit, or answer ok before the fsync.
@@ -32,6 +33,7 @@
 #include "core/lib/xmalloc.h"
 #include "core/log.h"
 #include "core/mailq.h"
+#include "core/milter_sync.h"
 #include "core/params.h"
 #include "core/pickup.h"
 #include "core/pickup_msg.h"
@@ -61,6 +63,7 @@ struct pickup_conn {
 	enum conn_kind kind;
 	uid_t   uid;
 	bool    dead;		/* client gone while a worker job runs */
+	bool    milter_discard, milter_hold;	/* non_smtpd_milters */
 	/* the request */
 	char   *sender;		/* NULL: the user's own address */
 	char   *fullname;
@@ -301,6 +304,59 @@ add_bcc(struct pickup_conn *c, const struct strlist *hdr_rcpts,
 	return true;
 }
 
+/*
+ * non_smtpd_milters (core/milter_sync.c), on this worker: the milters see
+ * the message as from localhost [127.0.0.1] and may change it, its sender
+ * and its recipients (given, qualified here). False (error set) when they
+ * refuse it: the sendmail command gets the reply.
+ */
+static bool
+run_milters(struct pickup_conn *c, struct strlist *given, struct buf *content)
+{
+	const struct settings *s = c->pk->s;
+	struct milter_sync_msg mm;
+	enum milter_sync_result r;
+
+	if (s->non_smtpd_milters == NULL || *s->non_smtpd_milters == '\0')
+		return true;
+	memset(&mm, 0, sizeof(mm));
+	mm.queue_id = c->id;
+	mm.sender = c->final_sender;
+	c->final_sender = NULL;
+	strlist_init(&mm.rcpts);
+	for (size_t i = 0; i < given->n; i++) {
+		char *q = qualify(s, given->v[i]);
+
+		strlist_add(&mm.rcpts, q);
+		free(q);
+	}
+	mm.content = content;
+	r = milter_sync_run(s, s->non_smtpd_milters, s->syslog_name, &mm);
+	c->final_sender = mm.sender;
+	strlist_free(given);
+	*given = mm.rcpts;
+	if (r != MILTER_SYNC_OK) {
+		log_write(s->syslog_name, "cleanup", LOG_LVL_INFO, "%s: "
+			  "milter-reject: END-OF-MESSAGE from localhost"
+			  "[127.0.0.1]: %s; from=<%s> proto=ESMTP helo=<localhost>",
+			  c->id, strlen(mm.reply) > 4 ? mm.reply + 4 : mm.reply,
+			  c->final_sender);
+		set_error(c, r == MILTER_SYNC_REJECT ? EX_DATAERR : EX_TEMPFAIL,
+			  "%s", mm.reply);
+		return false;
+	}
+	if (mm.discard || mm.hold)
+		log_write(s->syslog_name, "cleanup", LOG_LVL_INFO, "%s: %s: "
+			  "END-OF-MESSAGE from localhost[127.0.0.1]: %s; "
+			  "from=<%s> proto=ESMTP helo=<localhost>", c->id,
+			  mm.discard ? "milter-discard" : "milter-hold",
+			  mm.discard ? "milter triggers DISCARD action"
+				     : mm.hold_why, c->final_sender);
+	c->milter_discard = mm.discard;
+	c->milter_hold = mm.hold;
+	return true;
+}
+
 static void
 submit_work(void *arg)
 {
@@ -374,12 +430,29 @@ submit_work(void *arg)
 		goto out;
 	}
 
-	for (size_t i = 0; i < c->rcpts.n; i++)
-		if (!add_rcpt(c, c->rcpts.v[i], &env, &cap))
+	{
+		/* the recipients, as the milters may change them */
+		struct strlist given;
+		bool ok = true;
+
+		strlist_init(&given);
+		for (size_t i = 0; i < c->rcpts.n; i++)
+			strlist_add(&given, c->rcpts.v[i]);
+		for (size_t i = 0; i < hdr_rcpts.n && i < PICKUP_RCPT_MAX; i++)
+			strlist_add(&given, hdr_rcpts.v[i]);
+		if (given.n > 0 && !run_milters(c, &given, &content))
+			ok = false;
+		for (size_t i = 0; ok && !c->milter_discard && i < given.n; i++)
+			if (!add_rcpt(c, given.v[i], &env, &cap))
+				ok = false;
+		strlist_free(&given);
+		if (!ok)
 			goto out;
-	for (size_t i = 0; i < hdr_rcpts.n && i < PICKUP_RCPT_MAX; i++)
-		if (!add_rcpt(c, hdr_rcpts.v[i], &env, &cap))
+		if (c->milter_discard) {
+			c->ex = 0;	/* "ok": nothing is kept */
 			goto out;
+		}
+	}
 	if (env.nrcpt == 0) {
 		set_error(c, EX_DATAERR, c->extract
 			  ? "No recipient addresses found in message header"
@@ -402,7 +475,7 @@ submit_work(void *arg)
 	env.size = (long long)content.len;
 	errbuf_clear(&err);
 	if (queue_write(s->queue_directory, &env, content.data ? content.data
-			: "", content.len, false, &err) < 0) {
+			: "", content.len, c->milter_hold, &err) < 0) {
 		set_error(c, EX_TEMPFAIL, "queue file write error: %s",
 			  errbuf_str(&err));
 		goto out;
@@ -455,7 +528,7 @@ job_done(void *arg)
 		if (c->msgid)
 			log_write(name, "cleanup", LOG_LVL_INFO,
 				  "%s: message-id=%s", c->id, c->msgid);
-		if (pk->qmgr != NULL)
+		if (pk->qmgr != NULL && !c->milter_discard && !c->milter_hold)
 			qmgr_enqueued(pk->qmgr, c->id);
 		status_count(STATUS_RECEIVED);
 	} else if (c->kind == K_SUBMIT) {

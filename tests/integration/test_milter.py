@@ -439,3 +439,37 @@ def test_opendkim_signs_authenticated_mail(facteurd, tmp_path, canon, milter):
                                dnsfunc=dnsfunc)
     finally:
         stop(proc)
+
+
+# ---- non_smtpd_milters: mail from sendmail ----
+
+def test_non_smtpd_milters_sendmail(facteurd, milter):
+    from test_sendmail import local_daemon, sendmail
+    d = local_daemon(facteurd, main_cf={
+        "non_smtpd_milters": "inet:127.0.0.1:%d" % milter})
+    r = sendmail(d, ["-f", "joe@example.test", "alice"],
+                 b"Subject: headers body addrcpt\n\nfrom cron\n")
+    assert r.returncode == 0, r.stderr
+    raw = d.wait_files("alice@example.test", 1)[0].raw
+    head, body = raw.split(b"\n\n", 1)
+    assert b"X-Milter-Added: yes" in head
+    assert b"Subject: changed by milter" in head
+    assert re.search(rb"X-Milter-Macros: j=mx\.example\.test "
+                     rb"daemon=mx\.example\.test auth=None "
+                     rb"rcpts=<alice@example\.test>", head), head
+    assert body == b"Replaced by the milter.\nSecond line.\n"
+    assert d.wait_files("bob@example.test", 1)      # ADDRCPT
+    # refused at the end of the message: the sendmail command is told
+    r = sendmail(d, ["alice"], b"Subject: reject-eom\n\nno\n")
+    assert r.returncode == 65, r            # EX_DATAERR
+    assert b"554 5.7.1 Content refused by milter" in r.stderr, r.stderr
+    d.wait_log(r"cleanup\[\d+\]: [0-9A-F]+: milter-reject: END-OF-MESSAGE "
+               r"from localhost\[127\.0\.0\.1\]: 5\.7\.1 Content refused by "
+               r"milter; from=<")
+    time.sleep(0.3)
+    assert len(d.files("alice@example.test")) == 1
+    # SMTP mail does not go through non_smtpd_milters
+    d.send("joe@example.net", "carol@example.test",
+           make_msg("headers via smtp"))
+    got = d.wait_files("carol@example.test", 1)[0]
+    assert b"X-Milter-Added" not in got.raw
