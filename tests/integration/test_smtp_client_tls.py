@@ -182,8 +182,8 @@ def test_encrypt_without_tls_defers(facteurd, remote, mode, reason):
 
 
 @pytest.mark.parametrize("cf,msg", [
-    ({"smtp_tls_security_level": "dane"},
-     r"smtp_tls_security_level = dane is not available"),
+    ({"smtp_dns_support_level": "bogus"},
+     r"smtp_dns_support_level: unknown value \"bogus\""),
     ({"smtp_tls_security_level": "verify"},
      r"smtp_tls_security_level = verify needs smtp_tls_CAfile"),
     ({"smtp_tls_security_level": "bogus"},
