@@ -570,7 +570,7 @@ static const struct param_def table[] = {
 	X(enable_long_queue_ids, "no"),
 	X(config_directory, "/etc/postfix"),
 	X(respectful_logging, "yes"),
-	X(show_user_unknown_table_name, "yes"),
+	BN(show_user_unknown_table_name, "yes"),	/* no: "User unknown" without the table name in smtpd replies */
 	X(mailbox_delivery_lock, "fcntl, dotlock"),
 	X(forward_path, "$home/.forward${recipient_delimiter}${extension}, $home/.forward"),
 	X(allow_mail_to_commands, "alias, forward"),

@@ -171,6 +171,7 @@ struct smtpd_check_conf {
 	 * (unlisted_code is unknown_virtual_mailbox_reject_code) */
 	int   unk_local_code, unk_alias_code, unk_relay_code;
 	bool  reject_unl_rcpt, reject_unl_sender;	/* smtpd_reject_unlisted_* */
+	bool  hide_unk_table;	/* show_user_unknown_table_name = no */
 	bool  parent_matches;		/* parent_domain_matches_subdomains */
 	char *null_key, *delim;
 	long  policy_timeout, policy_retry_delay;
@@ -894,6 +895,18 @@ unknown_code(const struct smtpd_check_conf *c, const struct resolve_result *res,
 	}
 }
 
+/* The reason shown: "User unknown in X table" is only "User unknown" with
+ * show_user_unknown_table_name = no. */
+static const char *
+unknown_text(const struct smtpd_check_conf *c, const char *reason)
+{
+	if (reason == NULL)
+		return "User unknown";
+	if (c->hide_unk_table && strncmp(reason, "User unknown in ", 16) == 0)
+		return "User unknown";
+	return reason;
+}
+
 void
 smtpd_check_unknown_reply(const struct smtpd_check_lists *l,
 			  const struct resolve_result *res,
@@ -908,7 +921,7 @@ smtpd_check_unknown_reply(const struct smtpd_check_lists *l,
 	d[0] = (char)('0' + code / 100);
 	buf_reset(reply);
 	buf_printf(reply, "%d %s %s: Recipient address rejected: %s", code, d,
-		   rcpt_text, res->reason ? res->reason : "User unknown");
+		   rcpt_text, unknown_text(c, res->reason));
 }
 
 bool
@@ -952,7 +965,7 @@ check_unlisted(struct ev *e, const struct addr *a, const char *name,
 		code = unknown_code(e->conf, &res, strcmp(cls, NAME_SENDER) == 0,
 				    &dsn);
 		r = ev_reject(e, code, dsn, "<%s>: %s rejected: %s", name, cls,
-			      res.reason ? res.reason : "User unknown");
+			      unknown_text(e->conf, res.reason));
 		break;
 	case RESOLVE_TEMPFAIL:
 		if (res.reason)
@@ -2666,6 +2679,18 @@ smtpd_check_lists_compile(struct smtpd_check_lists *l, const struct config *c,
 			   "\"%.100s\" (expected yes or no)", v);
 		smtpd_check_lists_free(l);
 		return -1;
+	}
+	v = config_get(c, "show_user_unknown_table_name");
+	{
+		bool show = true;
+
+		if (v != NULL && params_parse_bool(v, &show) < 0) {
+			errbuf_set(err, "show_user_unknown_table_name: bad value "
+				   "\"%.100s\" (expected yes or no)", v);
+			smtpd_check_lists_free(l);
+			return -1;
+		}
+		cf->hide_unk_table = !show;
 	}
 	v = config_get(c, "smtpd_reject_unlisted_sender");
 	cf->reject_unl_sender = false;

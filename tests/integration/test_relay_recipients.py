@@ -35,6 +35,7 @@ VARIANTS = {
                      "reject_unlisted_recipient, permit_mynetworks, "
                      "reject_unauth_destination"},
     "sender": {"smtpd_reject_unlisted_sender": "yes"},
+    "hide": {"show_user_unknown_table_name": "no"},
 }
 
 
@@ -63,6 +64,7 @@ def d(build, tmp_path_factory):
         "unknown_relay_recipient_reject_code": "550",
         "unknown_local_recipient_reject_code": "550",
         "unknown_virtual_alias_reject_code": "550",
+        "show_user_unknown_table_name": "yes",
     })
     dm.write_config()
     dm.start()
@@ -189,6 +191,18 @@ def test_reject_unlisted_sender(d):
     check(rcpt(d, "alice@example.test", sender="ghost@example.test"), 250)
 
 
+def test_show_user_unknown_table_name_no(d):
+    r = rcpt(d, "nobody@example.test", "hide")
+    check(r, 550, "5.1.1")
+    assert r.text == ("5.1.1 <nobody@example.test>: Recipient address "
+                      "rejected: User unknown"), r
+    check(rcpt(d, "stranger@relay.test", "hide"), 550, "5.1.1",
+          "rejected: User unknown$")
+    # other reasons keep their text
+    check(rcpt(d, "gone@example.test", "hide"), 550, "5.1.6",
+          "User has moved to new@elsewhere.test$")
+
+
 def test_check_has_no_later_notice(d):
     p = d.cli("check")
     out = p.stdout.decode() + p.stderr.decode()
@@ -197,6 +211,8 @@ def test_check_has_no_later_notice(d):
                  "smtpd_reject_unlisted_sender",
                  "unknown_relay_recipient_reject_code",
                  "unknown_local_recipient_reject_code",
-                 "unknown_virtual_alias_reject_code"):
+                 "unknown_virtual_alias_reject_code",
+                 "show_user_unknown_table_name"):
         assert "%s is not used" % name not in out, out
+        assert "%s only tunes Postfix internals" % name not in out, out
     assert p.returncode == 0, out
