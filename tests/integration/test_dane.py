@@ -89,6 +89,9 @@ def dns(pki):
     # unsigned: a TLSA that must not count (no AD)
     recs[("_*._tcp.mx.example.org", "TLSA")] = [
         (3, 1, 1, hashlib.sha256(b"ignored").digest())]
+    # an MX that leads nowhere, and an address of the domain itself
+    recs[("direct.example.org", "MX")] = [(10, "mx.nowhere.example.org")]
+    recs[("direct.example.org", "A")] = ["127.0.0.1"]
     s = DnssecServer(recs, signed=["example.net"],
                      servfail=["_*._tcp.mx.fail.example.net"])
     yield s
@@ -104,7 +107,7 @@ def remote(pki):
 
 DOMAINS = ("example.net", "bad.example.net", "ta.example.net",
            "fail.example.net", "notlsa.example.net", "pkix.example.net",
-           "example.org")
+           "example.org", "direct.example.org")
 
 
 def daemon(new, dns, remote, policy=None, **extra):
@@ -307,3 +310,28 @@ def test_bad_dns_support_level_stops_start(facteurd):
     facteurd(start=False, main_cf={"smtp_dns_support_level": "sometimes"}
              ).start_fails(r"smtp_dns_support_level: unknown value "
                            r"\"sometimes\"")
+
+
+def test_dns_support_disabled_skips_mx(facteurd, dns, remote):
+    """smtp_dns_support_level = disabled: no MX lookup, the domain's own
+    address (the MX host of direct.example.org has none)."""
+    d = daemon(facteurd, dns, remote, smtp_dns_support_level="disabled",
+               smtp_tls_security_level="may")
+    before = len([q for q in dns.queries if q[0] == "direct.example.org"
+                  and q[1] == "MX"])
+    rcpt, qid = send(d, "direct.example.org")
+    assert len(remote.wait_messages(1)) == 1, d.diagnostics()
+    d.wait_log(r"%s: to=<%s>, relay=direct\.example\.org\[127\.0\.0\.1\]"
+               r":%d, .*status=sent" % (qid, re.escape(rcpt), remote.port))
+    assert len([q for q in dns.queries if q[0] == "direct.example.org"
+                and q[1] == "MX"]) == before
+
+
+def test_dns_support_enabled_uses_mx(facteurd, dns, remote):
+    """The same destination with MX lookups: the MX host has no address."""
+    d = daemon(facteurd, dns, remote, smtp_dns_support_level="enabled",
+               smtp_tls_security_level="may")
+    rcpt, qid = send(d, "direct.example.org")
+    d.wait_log(r"%s: to=<%s>, .*status=\w+ \(Host or domain name not "
+               r"found.*mx\.nowhere\.example\.org" % (qid, re.escape(rcpt)))
+    assert remote.messages == []
