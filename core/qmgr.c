@@ -147,6 +147,7 @@ struct qsvc {
 	pthread_mutex_t  mu;		/* pipe runs (workers) */
 	pthread_cond_t   cv;
 	unsigned         running;
+	char            *bad;		/* pipe: why it cannot run, or NULL */
 };
 
 struct destcount {
@@ -1109,6 +1110,27 @@ svc_release(struct qsvc *v)
 	pthread_mutex_unlock(&v->mu);
 }
 
+/* A recipient for an unusable pipe service: deferred, logged (worker). */
+static void
+results_defer_bad(struct qjob *j, struct queue_env *env,
+		  const struct pipe_item *it, const struct qsvc *v,
+		  struct buf *text)
+{
+	const struct queue_rcpt *r = &env->rcpt[it->idx];
+	struct timeval arr = { env->arrival, (suseconds_t)env->arrival_usec };
+	struct timeval now;
+	double delays[4] = { 0, 0, 0, 0 };
+
+	gettimeofday(&now, NULL);
+	buf_reset(text);
+	buf_printf(text, "mail transport unavailable: %s", v->bad);
+	result_add(j, it->idx, DELIVER_DEFER, "4.3.5", buf_cstr(text), NULL);
+	delivery_log(j->q->s->syslog_name, "pipe", env->id, r->addr, r->orig,
+		     v->pipe.name[0] ? v->pipe.name : it->t.name,
+		     tv_diff(&arr, &now), delays, "4.3.5", "deferred",
+		     buf_cstr(text));
+}
+
 /*
  * Runs the pipe services for the recipients in items: one run per
  * recipient when the command line names one (${recipient} ...) or the
@@ -1141,6 +1163,11 @@ pipe_run_all(struct qjob *j, struct queue_env *env, const struct buf *content,
 		if (it->t.svc < 0 || (size_t)it->t.svc >= q->nsvcs)
 			continue;	/* cannot happen: pipe kinds are services */
 		v = &q->qsvcs[it->t.svc];
+		if (v->bad != NULL) {	/* as a one-recipient outcome */
+			it->done = true;
+			results_defer_bad(j, env, it, v, text);
+			continue;
+		}
 		pr = xcalloc(n - a, sizeof(*pr));
 		idx = xcalloc(n - a, sizeof(*idx));
 		for (b = a; b < n; b++) {
@@ -2032,6 +2059,7 @@ svcs_free(struct qmgr *q)
 		if (v->scfg.tls_ctx)
 			SSL_CTX_free(v->scfg.tls_ctx);
 		pipe_cfg_free(&v->pipe);
+		free(v->bad);
 		pthread_mutex_destroy(&v->mu);
 		pthread_cond_destroy(&v->cv);
 	}
@@ -2189,7 +2217,15 @@ svcs_build(struct qmgr *q, const struct settings *s, struct errbuf *err)
 			} else if (pipe_cfg_parse(&v->pipe, ms->service, ms->user,
 						  &ms->argv, &ms->attrs,
 						  s->mail_owner, tl, err) < 0) {
-				rc = -1;
+				/* unusable: an error when main.cf names it
+				 * (names_check), else a warning, and mail
+				 * routed to it is deferred */
+				v->bad = xasprintf("%s, line %d: %s", ms->file,
+						   ms->line, errbuf_str(err));
+				errbuf_clear(err);
+				log_write(s->syslog_name, "qmgr",
+					  LOG_LVL_WARNING, "%s; mail routed "
+					  "to it is deferred", v->bad);
 			}
 			free(pn);
 			/* NAME_destination_recipient_limit (1: a run per
@@ -2252,8 +2288,15 @@ names_check(struct qmgr *q, const struct settings *s, struct errbuf *err)
 		errbuf_clear(&e);
 		memset(&t, 0, sizeof(t));
 		if (transport_parse_svc(q->svcs, q->nsvcs, vals[i], &t, &e) == 0
-		    && t.kind != TRANSPORT_OTHER)
+		    && t.kind != TRANSPORT_OTHER
+		    && (t.svc < 0 || q->qsvcs[t.svc].bad == NULL))
 			continue;
+		if (t.svc >= 0 && errbuf_str(&e)[0] == '\0'
+		    && q->qsvcs[t.svc].bad != NULL) {
+			errbuf_set(err, "%s (named by %s)", q->qsvcs[t.svc].bad,
+				   names[i]);
+			return -1;
+		}
 		if (s->cfg == NULL || !config_where(s->cfg, names[i], &file, &line))
 			file = NULL;
 		if (t.kind == TRANSPORT_OTHER)
@@ -2265,6 +2308,39 @@ names_check(struct qmgr *q, const struct settings *s, struct errbuf *err)
 		else
 			errbuf_set(err, "%s: %s", names[i], errbuf_str(&e));
 		return -1;
+	}
+	/* "-o content_filter=NAME:..." on master.cf listeners */
+	if (s->cfg != NULL) {
+		const struct master_cf *m = config_master(s->cfg);
+
+		for (size_t i = 0; i < m->n; i++)
+			for (size_t k = 0; k < m->v[i].overrides.n; k++) {
+				const char *o = m->v[i].overrides.v[k];
+				struct transport t;
+				struct errbuf e;
+
+				if (strncmp(o, "content_filter=", 15) != 0
+				    || o[15] == '\0' || o[15] == '$')
+					continue;
+				errbuf_clear(&e);
+				memset(&t, 0, sizeof(t));
+				if (transport_parse_svc(q->svcs, q->nsvcs, o + 15,
+							&t, &e) == 0
+				    && t.kind != TRANSPORT_OTHER
+				    && (t.svc < 0 || q->qsvcs[t.svc].bad == NULL))
+					continue;
+				if (errbuf_str(&e)[0] == '\0')
+					errbuf_set(&e, "%s", t.svc >= 0
+						   && t.kind != TRANSPORT_OTHER
+						   ? q->qsvcs[t.svc].bad
+						   : "unknown transport (neither "
+						     "built in nor a master.cf "
+						     "service)");
+				errbuf_set(err, "%s, line %d: -o %s: %s",
+					   m->v[i].file, m->v[i].line, o,
+					   errbuf_str(&e));
+				return -1;
+			}
 	}
 	return 0;
 }

@@ -98,13 +98,39 @@ pipe_cfg_parse(struct pipe_cfg *cfg, const char *name, const char *user,
 			   name, user ? user : "", mail_owner ? mail_owner : "");
 		return -1;
 	}
-	if (argv->n == 0 || argv->n > PIPE_ARGV_MAX || argv->v[0][0] != '/') {
-		errbuf_set(err, "service \"%s\" (pipe): needs "
-			   "argv=/absolute/path/of/command", name);
+	if (argv->n == 0 || argv->n > PIPE_ARGV_MAX || argv->v[0][0] == '\0') {
+		errbuf_set(err, "service \"%s\" (pipe): needs argv=command",
+			   name);
 		return -1;
 	}
 	cfg->argv = xcalloc(argv->n + 1, sizeof(*cfg->argv));
 	for (size_t i = 0; i < argv->n; i++) {
+		if (i == 0 && argv->v[0][0] != '/') {
+			/* a bare name, as Postfix's stock "argv=uux": found
+			 * now in a fixed PATH (no search after fork) */
+			static const char *const path[] = {
+				"/usr/local/sbin", "/usr/local/bin", "/usr/sbin",
+				"/usr/bin", "/sbin", "/bin",
+			};
+			for (size_t k = 0; k < sizeof(path) / sizeof(path[0]); k++) {
+				char *f = xasprintf("%s/%s", path[k], argv->v[0]);
+
+				if (strchr(argv->v[0], '/') == NULL
+				    && access(f, X_OK) == 0) {
+					cfg->argv[0] = f;
+					break;
+				}
+				free(f);
+			}
+			if (cfg->argv[0] == NULL) {
+				errbuf_set(err, "service \"%s\" (pipe): command "
+					   "\"%.100s\" not found (give its absolute "
+					   "path in argv=)", name, argv->v[0]);
+				pipe_cfg_free(cfg);
+				return -1;
+			}
+			continue;
+		}
 		cfg->argv[i] = xstrdup(argv->v[i]);
 		if (per_rcpt_macro(argv->v[i]))
 			cfg->per_rcpt = true;

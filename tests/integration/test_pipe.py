@@ -245,17 +245,45 @@ def test_pipe_config_errors(facteurd):
                          r.stdout + r.stderr)
     del text
 
+    # an unusable pipe service that main.cf names stops the start
     d2 = facteurd(start=False)
     d2.master_cf += ("other unix - n n - - pipe user=root "
                      "argv=/bin/cat\n")
+    d2.params["default_transport"] = "other"
     d2.write_config()
     d2.start_fails(r"master\.cf, line 2: service \"other\" \(pipe\): "
                    r"user=root: facteur runs pipe commands as the mail "
-                   r"owner only")
+                   r"owner only .*\(named by default_transport\)")
     r = d2.cli("check")
     assert r.returncode != 0
     assert b"facteur runs pipe commands as the mail owner only" in (
         r.stdout + r.stderr), r.stdout + r.stderr
+
+
+def test_pipe_unusable_service_unnamed(facteurd):
+    """Postfix's stock pipe lines that nothing names (uucp with user=uucp
+    and a bare command) do not stop the start: a warning, and mail that
+    transport_maps routes there is deferred with the reason."""
+    d = facteurd(start=False)
+    d.master_cf += (
+        "other unix - n n - - pipe user=root argv=/bin/cat\n"
+        "uucp unix - n n - - pipe\n"
+        "  flags=Fqhu user=uucp argv=uux -r -n -z -a$sender - "
+        "$nexthop!rmail ($recipient)\n"
+        "ifmail unix - n n - - pipe\n"
+        "  flags=F user=ftn argv=/usr/lib/ifmail/ifmail -r $nexthop "
+        "($recipient)\n")
+    d.params["transport_maps"] = d.table("transport", "example.net other:\n")
+    d.write_config()
+    d.start()
+    d.wait_log(r"master\.cf, line 2: service \"other\" \(pipe\): user=root: "
+               r"facteur runs pipe commands as the mail owner only.*; mail "
+               r"routed to it is deferred")
+    qid = d.send("sender@example.net", "u@example.net",
+                 make_msg("unusable", to="u@example.net"))
+    d.wait_log(r"%s: to=<u@example\.net>, relay=other, .*dsn=4\.3\.5, "
+               r"status=deferred \(mail transport unavailable: \S*master\.cf, "
+               r"line 2: service \"other\" \(pipe\): user=root" % qid)
 
 
 def test_pipe_named_smtp_transport_with_overrides(facteurd):

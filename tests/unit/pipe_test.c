@@ -73,7 +73,12 @@ test_cfg(void **state)
 	assert_true(c.per_rcpt);
 	assert_string_equal(c.eol, "\r\n");
 	pipe_cfg_free(&c);
-	assert_int_equal(cfg(&c, NULL, 10, "relative", NULL), -1);
+	assert_int_equal(cfg(&c, NULL, 10, "no-such-command-here", NULL), -1);
+	/* a bare name (Postfix's stock "argv=uux") is found in a fixed PATH */
+	assert_int_equal(cfg(&c, NULL, 10, "sh", NULL), 0);
+	assert_true(strcmp(c.argv[0], "/usr/bin/sh") == 0
+		    || strcmp(c.argv[0], "/bin/sh") == 0);
+	pipe_cfg_free(&c);
 }
 
 static void
