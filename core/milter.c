@@ -37,6 +37,7 @@
 #include "core/milter.h"
 #include "core/milter_edit.h"
 #include "core/milter_proto.h"
+#include "core/receive_override.h"
 #include "core/smtpd_listener.h"
 #include "core/smtpd_session.h"
 
@@ -47,6 +48,7 @@
 static const char tempfail_reply[] =
 	"451 4.7.1 Service unavailable - try again later";
 static const char reject_reply[] = "550 5.7.1 Command rejected";
+static const char config_reply[] = "451 4.3.5 Server configuration error";
 
 enum milter_step {
 	MS_NONE, MS_CONNECT, MS_HELO, MS_MAIL, MS_RCPT, MS_DATA, MS_EOM
@@ -86,6 +88,7 @@ struct milter_sess {
 	struct buf            verdict;	/* reply for the client, or empty */
 	bool                  discard, hold;
 	bool                  finish;	/* the verdict is in: end the step */
+	bool                  config_error;	/* a bad milter list: 451 */
 	bool                  sent;	/* the current milter has had the
 					   step's command (not EOM) */
 	char                 *hold_why;
@@ -840,7 +843,8 @@ apply_default(struct milter_sess *ms, struct milter_conn *c)
 		return true;
 	case MA_TEMPFAIL:
 	default:
-		buf_set(&ms->verdict, tempfail_reply);
+		buf_set(&ms->verdict, ms->config_error ? config_reply
+						       : tempfail_reply);
 		return true;
 	}
 }
@@ -1325,25 +1329,36 @@ sess_get(struct smtpd_session *s)
 
 	if (s->milter != NULL)
 		return s->milter;
-	if (s->l->s.smtpd_milters == NULL || *s->l->s.smtpd_milters == '\0')
+	if (s->l->s.smtpd_milters == NULL || *s->l->s.smtpd_milters == '\0'
+	    || receive_override_has(s->l->s.receive_override_options,
+				    RECV_OVR_NO_MILTERS))
 		return NULL;
 	errbuf_clear(&err);
 	n = milter_defs_parse(s->l->s.smtpd_milters, &s->l->s, defs, &err);
-	if (n < 0) {
-		log_write(s->l->s.syslog_name, SVC, LOG_LVL_WARNING,
-			  "smtpd_milters: %s: milters are not used",
-			  errbuf_str(&err));
-		return NULL;
-	}
 	if (n == 0)
 		return NULL;
 	ms = xcalloc(1, sizeof(*ms));
 	ms->s = s;
-	ms->n = (size_t)n;
-	ms->c = xcalloc(ms->n, sizeof(*ms->c));
-	for (size_t i = 0; i < ms->n; i++) {
-		ms->c[i].ms = ms;
-		ms->c[i].d = defs[i];
+	if (n < 0) {
+		/* never mail without the milters the operator asked for:
+		 * every stage gets 451 4.3.5 until the list is fixed */
+		log_write(s->l->s.syslog_name, SVC, LOG_LVL_WARNING,
+			  "smtpd_milters: %s: mail is deferred",
+			  errbuf_str(&err));
+		ms->config_error = true;
+		ms->n = 1;
+		ms->c = xcalloc(1, sizeof(*ms->c));
+		ms->c[0].ms = ms;
+		ms->c[0].st = MC_FAILED;
+		ms->c[0].d.name = xstrdup("smtpd_milters");
+		ms->c[0].d.action = MA_TEMPFAIL;
+	} else {
+		ms->n = (size_t)n;
+		ms->c = xcalloc(ms->n, sizeof(*ms->c));
+		for (size_t i = 0; i < ms->n; i++) {
+			ms->c[i].ms = ms;
+			ms->c[i].d = defs[i];
+		}
 	}
 	buf_init(&ms->verdict, 0);
 	buf_init(&ms->scratch, 0);

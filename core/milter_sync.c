@@ -662,9 +662,12 @@ milter_sync_run(const struct settings *st, const char *list, const char *name,
 	errbuf_clear(&err);
 	n = milter_defs_parse(list, st, defs, &err);
 	if (n < 0) {
+		/* never mail without the milters the operator asked for */
 		log_write(name, SVC, LOG_LVL_WARNING, "non_smtpd_milters: %s: "
-			  "milters are not used", errbuf_str(&err));
-		return MILTER_SYNC_OK;
+			  "mail is deferred", errbuf_str(&err));
+		snprintf(m->reply, sizeof(m->reply), "451 4.3.5 Server "
+			 "configuration error");
+		return MILTER_SYNC_TEMPFAIL;
 	}
 	for (int i = 0; i < n && res == MILTER_SYNC_OK && !m->discard; i++) {
 		struct conv v;
