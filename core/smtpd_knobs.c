@@ -169,13 +169,15 @@ smtpd_knobs_footer(const struct smtpd_knobs *k)
 	return k && k->footer ? k->footer : "";
 }
 
-unsigned
+int
 smtpd_knobs_ehlo_mask(const struct smtpd_knobs *k, const char *client_addr,
-		      struct buf *warn_r)
+		      unsigned *mask_r, struct buf *why_r)
 {
 	unsigned m;
 	struct errbuf e;
+	int rc = 0;
 
+	*mask_r = 0;
 	if (k == NULL)
 		return 0;
 	m = k->discard;
@@ -189,32 +191,34 @@ smtpd_knobs_ehlo_mask(const struct smtpd_knobs *k, const char *client_addr,
 				       NULL);
 		if (st == TABLE_FOUND)
 			m = smtpd_knobs_ehlo_parse(buf_cstr(&val));
-		else if (st != TABLE_NOTFOUND && warn_r != NULL)
-			buf_printf(warn_r, "smtpd_discard_ehlo_keyword_address_maps"
-				   " lookup error for %s: %s", client_addr,
-				   errbuf_str(&e));
+		else if (st != TABLE_NOTFOUND) {
+			rc = -1;
+			if (why_r != NULL)
+				buf_printf(why_r, "smtpd_discard_ehlo_keyword_"
+					   "address_maps: %s", errbuf_str(&e));
+		}
 		buf_free(&val);
 	}
-	return m;
+	*mask_r = m;
+	return rc;
 }
 
-bool
+int
 smtpd_knobs_sasl_exception(const struct smtpd_knobs *k, const char *client_addr,
-			   struct buf *warn_r)
+			   struct buf *why_r)
 {
 	struct errbuf e;
 	int r;
 
 	if (k == NULL || k->sasl_exceptions == NULL || client_addr == NULL ||
 	    *client_addr == '\0')
-		return false;
+		return 0;
 	errbuf_clear(&e);
 	r = netlist_match_str(k->sasl_exceptions, client_addr, &e);
-	if (r < 0 && warn_r != NULL)
-		buf_printf(warn_r, "%ssmtpd_sasl_exceptions_networks lookup error "
-			   "for %s: %s", warn_r->len ? "; " : "", client_addr,
+	if (r < 0 && why_r != NULL)
+		buf_printf(why_r, "smtpd_sasl_exceptions_networks: %s",
 			   errbuf_str(&e));
-	return r == 1;
+	return r < 0 ? -1 : r == 1;
 }
 
 char *

@@ -42,15 +42,15 @@ const char *smtpd_knobs_footer(const struct smtpd_knobs *k);
 /*
  * The EHLO keywords to hide from this client: smtpd_discard_ehlo_keywords,
  * or what smtpd_discard_ehlo_keyword_address_maps says for its address.
- * A table that cannot answer is logged by the caller (warn_r set) and
- * counts as not found.
+ * -1 when the table could not answer (why_r says why), else 0.
  */
-unsigned smtpd_knobs_ehlo_mask(const struct smtpd_knobs *k,
-			       const char *client_addr, struct buf *warn_r);
+int  smtpd_knobs_ehlo_mask(const struct smtpd_knobs *k, const char *client_addr,
+			   unsigned *mask_r, struct buf *why_r);
 /* smtpd_sasl_exceptions_networks: AUTH is not offered to this client
- * (but, as in Postfix, the AUTH command still works). */
-bool smtpd_knobs_sasl_exception(const struct smtpd_knobs *k,
-				const char *client_addr, struct buf *warn_r);
+ * (but, as in Postfix, the AUTH command still works). 1 listed, 0 not,
+ * -1 when a table in the list could not answer (why_r says why). */
+int  smtpd_knobs_sasl_exception(const struct smtpd_knobs *k,
+				const char *client_addr, struct buf *why_r);
 /* Parses a keyword list into a mask (unknown names are ignored). */
 unsigned smtpd_knobs_ehlo_parse(const char *list);
 /*

@@ -110,17 +110,40 @@ smtpd_reply_vsend(struct smtpd_session *s, const char *fmt, va_list ap)
 	buf_free(&b);
 }
 
-void
+/* Postfix's answer when it cannot tell which EHLO features to announce. */
+static bool
+ehlo_data_error(struct smtpd_session *s, const char *what, struct buf *why)
+{
+	log_write(s->l->s.syslog_name, "smtpd", LOG_LVL_WARNING, "%s",
+		  buf_cstr(why));
+	log_write(s->l->s.syslog_name, "smtpd", LOG_LVL_WARNING,
+		  "don't know %s %s[%s]", what, s->client_name, s->client_addr);
+	smtpd_session_reply(s, "421 4.3.0 %s Server local data error",
+			    s->l->s.myhostname);
+	buf_free(why);
+	return false;
+}
+
+bool
 smtpd_reply_ehlo(struct smtpd_session *s)
 {
 	const char *r = s->ssl ? s->l->ehlo_reply_tls : s->l->ehlo_reply;
 	struct buf warn, names;
 	char *own = NULL;
 	unsigned hide;
+	int exc = 0;
 
 	buf_init(&warn, 0);
-	s->ehlo_discard = smtpd_knobs_ehlo_mask(s->l->checks.knobs,
-						s->client_addr, &warn);
+	if (smtpd_knobs_ehlo_mask(s->l->checks.knobs, s->client_addr,
+				  &s->ehlo_discard, &warn) < 0)
+		return ehlo_data_error(s, "what EHLO features to announce to",
+				       &warn);
+	if (s->l->passdb != NULL && !(s->ehlo_discard & SMTPD_EHLO_AUTH) &&
+	    (exc = smtpd_knobs_sasl_exception(s->l->checks.knobs,
+					      s->client_addr, &warn)) < 0)
+		return ehlo_data_error(s, "if EHLO feature AUTH should be "
+				       "announced to", &warn);
+	buf_free(&warn);
 	hide = s->ehlo_discard & ~(unsigned)SMTPD_EHLO_SILENT;
 	buf_init(&names, 0);
 	if (hide) {
@@ -131,21 +154,17 @@ smtpd_reply_ehlo(struct smtpd_session *s)
 		log_write(s->l->s.syslog_name, "smtpd", LOG_LVL_INFO,
 			  "discarding EHLO keywords: %s", buf_cstr(&names));
 	buf_free(&names);
-	if (smtpd_knobs_sasl_exception(s->l->checks.knobs, s->client_addr,
-				       &warn)) {
+	if (exc == 1) {
 		char *own2 = smtpd_knobs_ehlo_filter(r, SMTPD_EHLO_AUTH, NULL);
 
 		free(own);
 		own = own2;
 		r = own;
 	}
-	if (warn.len)
-		log_write(s->l->s.syslog_name, "smtpd", LOG_LVL_WARNING, "%s",
-			  buf_cstr(&warn));
-	buf_free(&warn);
 	evbuffer_add(bufferevent_get_output(s->bev), r, strlen(r));
 	smtpd_notify_raw(s, r);
 	free(own);
+	return true;
 }
 
 bool

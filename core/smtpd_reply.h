@@ -19,8 +19,13 @@ bool smtpd_reply_footer_on(const struct smtpd_session *s);
  * soft_bounce's 5xx -> 4xx), and records it for the notify_classes
  * transcript. */
 void smtpd_reply_vsend(struct smtpd_session *s, const char *fmt, va_list ap);
-/* Sends the EHLO reply for this client; sets s->ehlo_discard. */
-void smtpd_reply_ehlo(struct smtpd_session *s);
+/*
+ * Sends the EHLO reply for this client; sets s->ehlo_discard. false: the
+ * discard maps or smtpd_sasl_exceptions_networks could not answer; then,
+ * as Postfix, "421 4.3.0 HOST Server local data error" was sent instead
+ * and the session must end.
+ */
+bool smtpd_reply_ehlo(struct smtpd_session *s);
 /*
  * An unrecognized command: when forbidden, logs "non-SMTP command",
  * answers 221 2.7.0 and returns true (the caller closes the session).

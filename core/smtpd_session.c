@@ -338,7 +338,7 @@ smtpd_session_resume(struct smtpd_session *s)
 	if (s->milter_pending)
 		return;		/* a milter step ends it (core/milter.c) */
 	s->busy = 0;
-	if (s->closing) {
+	if (s->closing || s->closing_after_reply) {
 		session_close(s);
 		return;
 	}
@@ -453,9 +453,9 @@ static void
 helo_reply(struct smtpd_session *s, int ehlo)
 {
 	count_cmd(s, ehlo ? SMTPD_EHLO : SMTPD_HELO, 1);
-	if (ehlo)
-		smtpd_reply_ehlo(s);	/* without discarded keywords */
-	else
+	if (ehlo && !smtpd_reply_ehlo(s))	/* without discarded keywords */
+		s->closing_after_reply = 1;	/* 421: lookup failure */
+	else if (!ehlo)
 		smtpd_session_reply(s, "250 %s", s->l->s.myhostname);
 }
 

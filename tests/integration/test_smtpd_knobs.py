@@ -26,6 +26,8 @@ VARIANTS = {
     "discard": ["-o smtpd_discard_ehlo_keywords=pipelining,chunking,dsn"],
     "silent": ["-o smtpd_discard_ehlo_keywords=auth,8bitmime,silent-discard"],
     "forbid": ["-o smtpd_forbidden_commands=FOO,regexp:REGEXP"],
+    "mapfail": ["-o smtpd_discard_ehlo_keyword_address_maps=fail:down"],
+    "saslfail": ["-o smtpd_sasl_exceptions_networks=fail:down"],
 }
 
 
@@ -185,6 +187,26 @@ def test_discard_ehlo_keyword_address_maps(d):
         assert "SIZE" not in kw and "VRFY" not in kw, kw
         assert "PIPELINING" in kw, kw
     d.wait_log(r"discarding EHLO keywords: SIZE VRFY$", timeout=5)
+
+
+@pytest.mark.parametrize("variant,what", [
+    ("mapfail", "what EHLO features to announce to"),
+    ("saslfail", "if EHLO feature AUTH should be announced to")])
+def test_ehlo_lookup_failure_is_421(d, variant, what):
+    # as Postfix: a table that cannot answer ends the session with 4xx
+    c = d.connect(port=d.ports[variant])
+    with c:
+        r = c.cmd("EHLO client.test")
+        assert r.raw == ["421 4.3.0 %s Server local data error"
+                         % d.params["myhostname"]], r
+        assert c.expect_closed()
+    d.wait_log(r"warning: don't know %s localhost\[127.0.0.1\]$" % what,
+               timeout=5)
+    # HELO does not need them
+    c = d.connect(port=d.ports[variant])
+    with c:
+        check(c.cmd("HELO client.test"), 250)
+        check(c.cmd("MAIL FROM:<x@example.net>"), 250)
 
 
 # ---- smtpd_sasl_exceptions_networks
