@@ -489,7 +489,8 @@ pipe_deliver(const struct pipe_req *req, char dsn[12], struct buf *text)
 	int inp[2] = { -1, -1 }, outp[2] = { -1, -1 };
 	pid_t pid;
 	int status = 0;
-	bool timed_out = false, out_open = true, in_open = true;
+	bool timed_out = false, out_open = true, in_open = true, lost = false;
+	int werr = 0;
 	long long deadline;
 	enum deliver_status st;
 
@@ -612,7 +613,8 @@ pipe_deliver(const struct pipe_req *req, char dsn[12], struct buf *text)
 		if (w == pid)
 			break;
 		if (w < 0 && errno != EINTR) {
-			status = 0;
+			lost = true;	/* never "sent" without a status */
+			werr = errno;
 			break;
 		}
 		if (now_ms() >= deadline)
@@ -629,6 +631,11 @@ pipe_deliver(const struct pipe_req *req, char dsn[12], struct buf *text)
 	if (timed_out) {
 		snprintf(dsn, 12, "4.3.0");
 		buf_printf(text, "Command time limit exceeded: \"%s\"", argv[0]);
+		st = DELIVER_DEFER;
+	} else if (lost) {
+		snprintf(dsn, 12, "4.3.0");
+		buf_printf(text, "cannot get the exit status of \"%s\": %s",
+			   argv[0], strerror(werr));
 		st = DELIVER_DEFER;
 	} else if (WIFSIGNALED(status)) {
 		snprintf(dsn, 12, "4.3.0");
