@@ -5,7 +5,8 @@
  * submission (pickup.c), once per message as it enters the queue.
  * Must not: touch the message content, keep state between messages, or
  * drop a copy when a table cannot answer (that is an error for the
- * caller to turn into 4xx).
+ * caller to turn into 4xx). receive_override_options = no_address_mappings
+ * turns it off.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 #include "core/lib/strlist.h"
 #include "core/lib/xmalloc.h"
 #include "core/params.h"
+#include "core/receive_override.h"
 #include "core/rewrite.h"
 
 struct bcc_ctx {
@@ -32,7 +34,17 @@ bcc_ctx_new(const struct settings *s, struct errbuf *err)
 {
 	struct bcc_ctx *c = xcalloc(1, sizeof(*c));
 	const char *a = s->always_bcc ? s->always_bcc : "";
+	unsigned ovr;
 
+	if (receive_override_parse(s->receive_override_options, &ovr,
+				   err) < 0) {
+		free(c);
+		return NULL;
+	}
+	c->delimiter = xstrdup(s->recipient_delimiter ? s->recipient_delimiter
+						      : "");
+	if (ovr & RECV_OVR_NO_ADDRESS_MAPPINGS)
+		return c;	/* no automatic BCC: an inactive context */
 	if (table_list_open_param(&c->sender_maps, "sender_bcc_maps",
 				  s->sender_bcc_maps ? s->sender_bcc_maps : "",
 				  TABLE_F_FOLD, &c->blocking, err) < 0 ||
@@ -61,8 +73,6 @@ bcc_ctx_new(const struct settings *s, struct errbuf *err)
 		}
 		addr_free(&p);
 	}
-	c->delimiter = xstrdup(s->recipient_delimiter ? s->recipient_delimiter
-						      : "");
 	return c;
 }
 
@@ -85,8 +95,10 @@ bool
 bcc_ctx_active(const struct bcc_ctx *c)
 {
 	return c != NULL && (c->always != NULL ||
-			     !table_list_empty(c->sender_maps) ||
-			     !table_list_empty(c->rcpt_maps));
+			     (c->sender_maps != NULL &&
+			      !table_list_empty(c->sender_maps)) ||
+			     (c->rcpt_maps != NULL &&
+			      !table_list_empty(c->rcpt_maps)));
 }
 
 bool
@@ -208,11 +220,12 @@ bcc_expand(struct bcc_ctx *c, struct resolve_ctx *rc, const char *sender,
 		return 0;
 	strlist_init(&found);
 	if (sender != NULL && *sender != '\0' &&
-	    !table_list_empty(c->sender_maps) &&
+	    c->sender_maps != NULL && !table_list_empty(c->sender_maps) &&
 	    bcc_lookup(c, rc, c->sender_maps, "sender_bcc_maps", sender,
 		       &found, err) < 0)
 		goto out;
-	for (size_t i = 0; i < n && !table_list_empty(c->rcpt_maps); i++) {
+	for (size_t i = 0; i < n && c->rcpt_maps != NULL &&
+	     !table_list_empty(c->rcpt_maps); i++) {
 		char *key = NULL;
 		int lr;
 

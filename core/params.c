@@ -351,7 +351,7 @@ static const struct param_def table[] = {
 	BL(disable_mime_input_processing, "no"),
 	BL(strict_8bitmime, "no"),
 	S(content_filter, ""),	/* after-queue filter "transport:nexthop" for mail received while set (recorded in the queue file) */
-	SL(receive_override_options, ""),
+	S(receive_override_options, ""),	/* per listener: no_address_mappings, no_header_body_checks, no_unknown_recipient_checks, no_milters */
 	S(notify_classes, "resource, software"),	/* postmaster notices: bounce 2bounce delay (queue), resource software policy protocol data (SMTP session transcripts) */
 	S(bounce_notice_recipient, "postmaster"),
 	S(error_notice_recipient, "postmaster"),	/* who gets the SMTP session transcripts (resource, software, policy, protocol, data) */

@@ -177,7 +177,7 @@ struct settings {
 	char *milter_macro_daemon_name, *milter_macro_v;
 	/* BCC, generic maps, client certificates, soft_bounce (helper H3) */
 	char *always_bcc, *sender_bcc_maps, *recipient_bcc_maps;
-	char *smtp_generic_maps;
+	char *smtp_generic_maps, *receive_override_options;
 	char *smtp_tls_cert_file, *smtp_tls_key_file, *smtp_tls_chain_files;
 	bool soft_bounce;
 	/* DNSSEC for the SMTP client's DANE (helper H5) */

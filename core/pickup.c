@@ -38,6 +38,7 @@
 #include "core/pickup.h"
 #include "core/pickup_msg.h"
 #include "core/qmgr.h"
+#include "core/receive_override.h"
 #include "core/queue.h"
 #include "core/resolve.h"
 #include "core/status.h"
@@ -317,7 +318,9 @@ run_milters(struct pickup_conn *c, struct strlist *given, struct buf *content)
 	struct milter_sync_msg mm;
 	enum milter_sync_result r;
 
-	if (s->non_smtpd_milters == NULL || *s->non_smtpd_milters == '\0')
+	if (s->non_smtpd_milters == NULL || *s->non_smtpd_milters == '\0'
+	    || receive_override_has(s->receive_override_options,
+				    RECV_OVR_NO_MILTERS))
 		return true;
 	memset(&mm, 0, sizeof(mm));
 	mm.queue_id = c->id;
@@ -819,7 +822,7 @@ pickup_new(struct event_base *base, struct worker_pool *pool,
 	pk->qmgr = qmgr;
 	pk->s = s;
 	pk->path = xstrdup(sun.sun_path);
-	if ((pk->rctx = resolve_ctx_new(s, err)) == NULL ||
+	if ((pk->rctx = resolve_ctx_new_receiving(s, err)) == NULL ||
 	    (pk->bcc = bcc_ctx_new(s, err)) == NULL) {
 		close(fd);
 		pickup_free(&pk);
@@ -841,7 +844,7 @@ int
 pickup_reconfigure(struct pickup *pk, const struct settings *s,
 		   struct errbuf *err)
 {
-	struct resolve_ctx *r = resolve_ctx_new(s, err);
+	struct resolve_ctx *r = resolve_ctx_new_receiving(s, err);
 	struct bcc_ctx *b;
 
 	if (r == NULL)

@@ -26,6 +26,7 @@
 #include "core/lib/buf.h"
 #include "core/lib/strlist.h"
 #include "core/lib/xmalloc.h"
+#include "core/receive_override.h"
 #include "core/resolve.h"
 #include "core/rewrite.h"
 #include "core/rewrite_alias.h"
@@ -62,6 +63,7 @@ struct resolve_ctx {
 	bool   alias_include;		/* facteur_alias_include */
 	bool   prop_virtual, prop_alias;	/* propagate_unmatched_extensions */
 	bool   blocking;
+	bool   no_mappings;	/* receive_override_options (receiving side) */
 };
 
 static const char *
@@ -312,10 +314,54 @@ is_local_domain(void *arg, const char *domain)
 	       cls == RESOLVE_CLASS_LOCAL;
 }
 
+/*
+ * receive_override_options = no_address_mappings (a receiving service
+ * only): the rewriting context without canonical maps and masquerading,
+ * trivial rewriting kept; alias expansion is skipped in expand().
+ */
+static struct rewrite_ctx *
+rewriter_new(struct resolve_ctx *c, const struct settings *s,
+	     struct errbuf *err)
+{
+	struct settings g;
+
+	if (!c->no_mappings)
+		return rewrite_ctx_new(s, is_local_domain, c, err);
+	g = *s;		/* the context copies what it keeps */
+	g.canonical_maps = (char *)"";
+	g.sender_canonical_maps = (char *)"";
+	g.recipient_canonical_maps = (char *)"";
+	g.masquerade_domains = (char *)"";
+	return rewrite_ctx_new(&g, is_local_domain, c, err);
+}
+
+static struct resolve_ctx *resolve_ctx_open(const struct settings *s,
+					    bool receiving, struct errbuf *err);
+
 struct resolve_ctx *
 resolve_ctx_new(const struct settings *s, struct errbuf *err)
 {
+	return resolve_ctx_open(s, false, err);
+}
+
+struct resolve_ctx *
+resolve_ctx_new_receiving(const struct settings *s, struct errbuf *err)
+{
+	return resolve_ctx_open(s, true, err);
+}
+
+static struct resolve_ctx *
+resolve_ctx_open(const struct settings *s, bool receiving, struct errbuf *err)
+{
 	struct resolve_ctx *c = xcalloc(1, sizeof(*c));
+	unsigned ovr = 0;
+
+	if (receiving && receive_override_parse(s->receive_override_options,
+						&ovr, err) < 0) {
+		free(c);
+		return NULL;
+	}
+	c->no_mappings = (ovr & RECV_OVR_NO_ADDRESS_MAPPINGS) != 0;
 
 	c->myorigin = xstrdup(nz(s->myorigin));
 	lower_ascii(c->myorigin);
@@ -359,7 +405,7 @@ resolve_ctx_new(const struct settings *s, struct errbuf *err)
 		      s->relocated_maps, err) < 0 ||
 	    maps_open(c, &c->relay_rcpt_maps, "relay_recipient_maps",
 		      s->relay_recipient_maps, err) < 0 ||
-	    (c->rw = rewrite_ctx_new(s, is_local_domain, c, err)) == NULL ||
+	    (c->rw = rewriter_new(c, s, err)) == NULL ||
 	    (c->local_aliases = alias_db_open(s->alias_maps, err)) == NULL) {
 		resolve_ctx_free(&c);
 		return NULL;
@@ -685,6 +731,7 @@ struct expand {
 	struct strlist  done;		/* addresses already expanded */
 	char           *reason;
 	struct strlist  warnings;	/* alias_maps targets refused */
+	bool            kept;		/* no_mappings: aliased, kept as is */
 };
 
 static enum resolve_status expand(struct expand *x, const char *local,
@@ -1036,6 +1083,13 @@ expand(struct expand *x, const char *local, const char *domain, long long depth)
 	st = addr_find(c->alias_maps, local, domain, c->delimiter,
 		       cls == RESOLVE_CLASS_LOCAL ? ADDR_FIND_BARE_USER : 0,
 		       &val, &ext, &err);
+	if (st == TABLE_FOUND && c->no_mappings) {
+		/* no_address_mappings: the address exists; it is kept
+		 * unexpanded (a content filter's reinjection expands it) */
+		x->kept = true;
+		rs = add_final(x, key);
+		goto out;
+	}
 	if (st == TABLE_NOTFOUND && cls == RESOLVE_CLASS_LOCAL &&
 	    !alias_db_empty(c->local_aliases)) {
 		/* local(8): alias_maps, after virtual_alias_maps */
@@ -1316,6 +1370,14 @@ resolve_rcpt_ex(struct resolve_ctx *c, const struct addr *a,
 			char *why = NULL;
 
 			rs = resolve_final(c, x.out.v[i], &r->v[r->n], &why);
+			if (rs == RESOLVE_UNKNOWN && x.kept) {
+				/* no_address_mappings: valid through its alias */
+				free(why);
+				why = NULL;
+				xfree(&r->v[r->n].maildir);
+				r->v[r->n].addr = xstrdup(x.out.v[i]);
+				rs = RESOLVE_OK;
+			}
 			if (rs == RESOLVE_OK && !aliased &&
 			    (flags & RESOLVE_F_RELAY_RCPT) &&
 			    r->v[r->n].cls == RESOLVE_CLASS_RELAY) {

@@ -72,6 +72,15 @@ struct resolve_ctx;
 
 /* Opens the maps named by s. NULL + err on a configuration error. */
 struct resolve_ctx *resolve_ctx_new(const struct settings *s, struct errbuf *err);
+/*
+ * The same for a receiving service (an smtpd listener, pickup): it honours
+ * receive_override_options = no_address_mappings (no canonical mapping,
+ * masquerading or virtual alias expansion; an address found in
+ * virtual_alias_maps is valid and kept as it is). NULL + err also for an
+ * unknown receive_override_options name.
+ */
+struct resolve_ctx *resolve_ctx_new_receiving(const struct settings *s,
+					      struct errbuf *err);
 void resolve_ctx_free(struct resolve_ctx **cp);
 bool resolve_ctx_blocking(const struct resolve_ctx *c);
 /* The rewriting (canonical, masquerade) and alias_maps of this context. */

@@ -28,6 +28,7 @@
 #include "core/log.h"
 #include "core/policy.h"
 #include "core/policy_dns.h"
+#include "core/receive_override.h"
 #include "core/smtpd_check.h"
 #include "core/smtpd_knobs.h"
 
@@ -171,6 +172,7 @@ struct smtpd_check_conf {
 	 * (unlisted_code is unknown_virtual_mailbox_reject_code) */
 	int   unk_local_code, unk_alias_code, unk_relay_code;
 	bool  reject_unl_rcpt, reject_unl_sender;	/* smtpd_reject_unlisted_* */
+	bool  no_unknown_rcpt;	/* receive_override_options */
 	bool  hide_unk_table;	/* show_user_unknown_table_name = no */
 	bool  parent_matches;		/* parent_domain_matches_subdomains */
 	char *null_key, *delim;
@@ -927,7 +929,8 @@ smtpd_check_unknown_reply(const struct smtpd_check_lists *l,
 bool
 smtpd_check_reject_unlisted_rcpt(const struct smtpd_check_lists *l)
 {
-	return l->conf == NULL || l->conf->reject_unl_rcpt;
+	return l->conf == NULL ||
+	       (l->conf->reject_unl_rcpt && !l->conf->no_unknown_rcpt);
 }
 
 /* reject_unlisted_sender / _recipient: the address must exist when its
@@ -2132,7 +2135,9 @@ eval_list(struct ev *e, const struct smtpd_restrictions *r,
 				st = check_non_fqdn_addr(e, f->sender, NAME_SENDER);
 			break;
 		case OP_REJECT_UNLISTED_RCPT:
-			if (f->rcpt != NULL) {
+			/* receive_override_options =
+			 * no_unknown_recipient_checks: not here */
+			if (f->rcpt != NULL && !e->conf->no_unknown_rcpt) {
 				char *k = addr_key(f->rcpt);
 
 				st = check_unlisted(e, f->rcpt, k, NAME_RCPT);
@@ -2671,6 +2676,17 @@ smtpd_check_lists_compile(struct smtpd_check_lists *l, const struct config *c,
 			   "(expected yes or no)", v);
 		smtpd_check_lists_free(l);
 		return -1;
+	}
+	{
+		unsigned ovr;
+
+		if (receive_override_parse(config_get(c,
+					   "receive_override_options"), &ovr,
+					   err) < 0) {
+			smtpd_check_lists_free(l);
+			return -1;
+		}
+		cf->no_unknown_rcpt = (ovr & RECV_OVR_NO_UNKNOWN_RCPT) != 0;
 	}
 	v = config_get(c, "smtpd_reject_unlisted_recipient");
 	cf->reject_unl_rcpt = true;

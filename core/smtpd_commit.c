@@ -26,6 +26,7 @@
 #include "core/lib/xmalloc.h"
 #include "core/log.h"
 #include "core/qmgr.h"
+#include "core/receive_override.h"
 #include "core/queue.h"
 #include "core/rewrite.h"
 #include "core/smtpd_check.h"
@@ -1106,7 +1107,10 @@ smtpd_commit(struct smtpd_session *s)
 	j->bcc = s->l->bcc;
 	buf_init(&j->prepended, 0);
 	buf_init(&j->cleaned, 0);
-	j->cleanup = &s->l->cleanup;
+	/* receive_override_options = no_header_body_checks: none here */
+	j->cleanup = receive_override_has(j->st->receive_override_options,
+					  RECV_OVR_NO_HEADER_BODY_CHECKS)
+		     ? NULL : &s->l->cleanup;
 	if (j->hold)
 		j->direct = false;	/* held mail waits in hold/ */
 	if (s->bev != NULL)

@@ -558,7 +558,7 @@ smtpd_listener_prepare(struct smtpd_server *srv, const struct config *base_cfg,
 		goto fail;
 	if (settings_load(&l->s, l->cfg, err) < 0)
 		goto fail;
-	l->resolve = resolve_ctx_new(&l->s, err);
+	l->resolve = resolve_ctx_new_receiving(&l->s, err);
 	if (l->resolve == NULL)
 		goto fail;
 	l->bcc = bcc_ctx_new(&l->s, err);
