@@ -162,3 +162,23 @@ def test_filter_per_listener(facteurd):
         assert len(d.files("carol@example.test")) == 1
     finally:
         cap.close()
+
+
+def test_filter_applies_to_sendmail(facteurd):
+    """Mail submitted with sendmail (pickup) is filtered too, as Postfix's
+    pickup applies main.cf's content_filter."""
+    from test_sendmail import sendmail
+    cap = Capture()
+    try:
+        d, _ = filter_daemon(facteurd, cap.port, start=False)
+        d.params["myorigin"] = "example.test"
+        d.write_config()
+        d.start()
+        r = sendmail(d, ["-f", "bob@example.test", "alice@example.test"],
+                     make_msg("via-sendmail", to="alice@example.test"))
+        assert r.returncode == 0, r.stderr
+        cap.wait_messages(1)
+        assert cap.messages[0][1] == ["alice@example.test"]
+        assert d.files("alice@example.test") == []
+    finally:
+        cap.close()
