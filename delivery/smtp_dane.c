@@ -123,6 +123,8 @@ smtp_dane_apply(SSL *ssl, const char *base, const struct dns_result *tlsa,
 		errbuf_set(err, "cannot enable DANE for %s", base);
 		return -1;
 	}
+	/* RFC 7672 3.1.1: a DANE-EE(3) match binds the key, names aside */
+	SSL_dane_set_flags(ssl, DANE_FLAG_NO_DANE_EE_NAMECHECKS);
 	for (i = 0; tlsa != NULL && i < tlsa->n; i++) {
 		const struct dns_rr *rr = &tlsa->rr[i];
 

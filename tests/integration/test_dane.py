@@ -89,6 +89,13 @@ def dns(pki):
     # unsigned: a TLSA that must not count (no AD)
     recs[("_*._tcp.mx.example.org", "TLSA")] = [
         (3, 1, 1, hashlib.sha256(b"ignored").digest())]
+    # MX hosts the certificate does not name
+    for dom in ("eename.example.net", "taname.example.net"):
+        recs[(dom, "MX")] = [(10, "other." + dom)]
+        recs[("other." + dom, "A")] = ["127.0.0.1"]
+    recs[("_*._tcp.other.eename.example.net", "TLSA")] = [(3, 1, 1, good)]
+    recs[("_*._tcp.other.taname.example.net", "TLSA")] = [
+        (2, 0, 1, pki["ca_sha256"])]
     # an MX that leads nowhere, and an address of the domain itself
     recs[("direct.example.org", "MX")] = [(10, "mx.nowhere.example.org")]
     recs[("direct.example.org", "A")] = ["127.0.0.1"]
@@ -107,7 +114,8 @@ def remote(pki):
 
 DOMAINS = ("example.net", "bad.example.net", "ta.example.net",
            "fail.example.net", "notlsa.example.net", "pkix.example.net",
-           "example.org", "direct.example.org")
+           "example.org", "direct.example.org", "eename.example.net",
+           "taname.example.net")
 
 
 def daemon(new, dns, remote, policy=None, **extra):
@@ -335,3 +343,26 @@ def test_dns_support_enabled_uses_mx(facteurd, dns, remote):
     d.wait_log(r"%s: to=<%s>, .*status=\w+ \(Host or domain name not "
                r"found.*mx\.nowhere\.example\.org" % (qid, re.escape(rcpt)))
     assert remote.messages == []
+
+
+def test_dane_ee_skips_name_checks(facteurd, dns, remote):
+    """RFC 7672 3.1.1: DANE-EE(3) binds the key, whatever the names in
+    the certificate (it does not name other.eename.example.net)."""
+    d = daemon(facteurd, dns, remote)
+    rcpt, qid = send(d, "eename.example.net")
+    assert len(remote.wait_messages(1)) == 1, d.diagnostics()
+    d.wait_log(r"%s: to=<%s>, .*dsn=2\.0\.0, status=sent"
+               % (qid, re.escape(rcpt)))
+    d.wait_log(r"Verified TLS connection established to other\.eename\."
+               r"example\.net\[127\.0\.0\.1\]:%d" % remote.port)
+
+
+def test_dane_ta_checks_the_name(facteurd, dns, remote):
+    """RFC 7672 3.2.2: with DANE-TA(2) the certificate must name the
+    server (TLSA base domain); the CA matches, the name does not."""
+    d = daemon(facteurd, dns, remote)
+    rcpt, qid = send(d, "taname.example.net")
+    m = d.wait_log(r"%s: to=<%s>, .*dsn=4\.7\.5, status=deferred \(TLS is "
+                   r"required, but certificate verification failed for host "
+                   r"other\.taname\.example\.net" % (qid, re.escape(rcpt)))
+    assert remote.messages == [], m.group(0)
