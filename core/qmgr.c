@@ -2229,7 +2229,8 @@ svcs_build(struct qmgr *q, const struct settings *s, struct errbuf *err)
 			}
 			free(pn);
 			/* NAME_destination_recipient_limit (1: a run per
-			 * recipient, Postfix's usual dovecot setting) */
+			 * recipient, Postfix's usual dovecot setting). Not
+			 * set: a run per recipient when argv names one. */
 			pn = xasprintf("%s_destination_recipient_limit",
 				       ms->service);
 			tv = config_get(lc, pn);
@@ -2244,6 +2245,13 @@ svcs_build(struct qmgr *q, const struct settings *s, struct errbuf *err)
 					v->pipe.rcpt_limit = lim;
 					if (lim == 1)
 						v->pipe.per_rcpt = true;
+					/* set above 1 (or 0, no limit): several
+					 * recipients per run, ${recipient} one
+					 * argument each, as pipe(8); D and O
+					 * still name one */
+					else if (!(v->pipe.flags
+						   & (PIPE_F_D | PIPE_F_O)))
+						v->pipe.per_rcpt = false;
 				}
 			}
 			free(pn);

@@ -453,3 +453,19 @@ def test_named_lmtp_service_timeout(facteurd):
         assert time.time() - t0 < 10
     finally:
         cap.close()
+
+
+def test_pipe_recipient_limit_expands_recipients(facteurd):
+    """rec_destination_recipient_limit = 2 with ${recipient}: one run per
+    two recipients, ${recipient} one argument each (pipe(8))."""
+    d, p = pipe_daemon(facteurd, flags="R", argv="${sender} ${recipient}",
+                       extra_main={"rec_destination_recipient_limit": "2"})
+    msg = make_msg("pipe-expand", to="x@example.net")
+    qid = d.send("sender@example.net",
+                 ["x@example.net", "y@example.net", "z@example.net"], msg)
+    for u in "xyz":
+        d.wait_log(r"%s: to=<%s@example\.net>, relay=rec, .*status=sent"
+                   % (qid, u))
+    got = sorted(r["argv"] for r in runs(p))
+    assert got == [["sender@example.net", "x@example.net", "y@example.net"],
+                   ["sender@example.net", "z@example.net"]], got
