@@ -134,12 +134,16 @@ static int
 parse_address(struct milter_def *d, const char *a, struct errbuf *err)
 {
 	d->name = xstrdup(a);
-	if (strncmp(a, "unix:", 5) == 0 && a[5] != '\0') {
-		if (strlen(a + 5) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+	/* "local:" is Sendmail's (and OpenDKIM's) name for unix: */
+	if ((strncmp(a, "unix:", 5) == 0 || strncmp(a, "local:", 6) == 0) &&
+	    a[a[0] == 'u' ? 5 : 6] != '\0') {
+		const char *path = a + (a[0] == 'u' ? 5 : 6);
+
+		if (strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
 			errbuf_set(err, "milter %s: socket path too long", a);
 			return -1;
 		}
-		d->path = xstrdup(a + 5);
+		d->path = xstrdup(path);
 		return 0;
 	}
 	if (strncmp(a, "inet:", 5) == 0) {
@@ -1178,15 +1182,14 @@ handle_reply(struct milter_conn *c, int cmd, const unsigned char *d,
 				  c->d.name);
 			return;
 		}
-		if (o.version < 2 || o.version > 6 ||
-		    (o.protocol & ~MILTER_P_OFFER) != 0) {
-			conn_fail(c, "milter %s: protocol version %u or flags "
-				  "0x%x not supported", c->d.name,
-				  (unsigned)o.version, (unsigned)o.protocol);
+		if (o.version < 2) {
+			conn_fail(c, "milter %s: protocol version %u not "
+				  "supported", c->d.name, (unsigned)o.version);
 			return;
 		}
 		c->actions = o.actions & MILTER_F_ALL;
-		c->proto = o.protocol;
+		/* what was not offered (RCPT_REJ, larger chunks) is not done */
+		c->proto = o.protocol & MILTER_P_OFFER;
 		for (int i = 0; i < MILTER_M_COUNT; i++)
 			if (o.macros[i] != NULL)
 				c->macros[i] = xstrndup(o.macros[i],

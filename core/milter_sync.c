@@ -488,13 +488,12 @@ converse(struct conv *v)
 		goto fail;
 	if (code != MILTER_R_OPTNEG ||
 	    milter_parse_optneg((const unsigned char *)pkt.data, pkt.len,
-				&o) < 0 || o.version < 2 ||
-	    (o.protocol & ~MILTER_P_OFFER) != 0) {
+				&o) < 0 || o.version < 2) {
 		snprintf(v->why, sizeof(v->why), "milter %s: bad SMFIC_OPTNEG "
 			 "reply packet", v->d->name);
 		goto fail;
 	}
-	v->proto = o.protocol;
+	v->proto = o.protocol & MILTER_P_OFFER;	/* the rest is not done */
 	for (int i = 0; i < MILTER_M_COUNT; i++)
 		if (o.macros[i] != NULL)
 			v->macros[i] = xstrndup(o.macros[i], o.macros_len[i]);

@@ -18,8 +18,10 @@ import os
 import re
 import signal
 import socket
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -503,3 +505,34 @@ def test_non_smtpd_milters_sendmail(facteurd, milter):
            make_msg("headers via smtp"))
     got = d.wait_files("carol@example.test", 1)[0]
     assert b"X-Milter-Added" not in got.raw
+
+
+def test_unix_socket_milter(facteurd, tmp_path):
+    """unix:/path (and Sendmail's local:/path), the usual way OpenDKIM and
+    rspamd are reached on one host."""
+    # outside pytest's private (0700) tmp dir: facteurd runs as the mail
+    # owner when the tests run as root
+    sdir = tempfile.mkdtemp(prefix="facteur-it-milter-")
+    os.chmod(sdir, 0o755)
+    path = os.path.join(sdir, "m.sock")
+    script = tmp_path / "facteur_test_milter.py"
+    # the socket must be writable by the mail owner facteurd runs as
+    script.write_text("import os\nos.umask(0)\n" + MILTER_SRC)
+    proc = subprocess.Popen([PY, str(script), "unix:" + path],
+                            stdout=subprocess.PIPE,
+                            stderr=open(str(tmp_path / "m.err"), "w"))
+    try:
+        deadline = time.time() + 10
+        while not os.path.exists(path) and time.time() < deadline:
+            time.sleep(0.05)
+        assert os.path.exists(path)
+        for prefix in ("unix:", "local:"):
+            d = facteurd(main_cf={"smtpd_milters": prefix + path})
+            d.send("joe@example.net", "alice@example.test",
+                   make_msg("headers over " + prefix))
+            got = d.wait_files("alice@example.test", 1)[0]
+            assert b"X-Milter-Added: yes" in got.raw
+            assert b"Subject: changed by milter" in got.raw
+    finally:
+        stop(proc)
+        shutil.rmtree(sdir, True)
