@@ -11,6 +11,7 @@ table, and "Label:" header lines).
 One daemon for the module; variants are master.cf listeners with -o.
 """
 import base64
+import re
 
 import pytest
 
@@ -267,3 +268,21 @@ def test_check_has_no_later_notice(d):
                  "smtpd_forbidden_commands"):
         assert "%s is not used" % name not in out, out
     assert p.returncode == 0, out
+
+
+@pytest.mark.parametrize("name,value,msg", [
+    ("smtpd_sasl_exceptions_networks", "999.1.2.3",
+     r'network list: "999.1.2.3": bad network address'),
+    ("smtpd_forbidden_commands", "CONNECT nosuch:/x",
+     "unsupported dictionary type: nosuch"),
+    ("smtpd_discard_ehlo_keyword_address_maps", "nosuch:/x",
+     "unsupported dictionary type: nosuch"),
+])
+def test_bad_values_are_errors(facteurd, name, value, msg):
+    d = facteurd(start=False)
+    d.extra_main_cf = "%s = %s\n" % (name, value)
+    d.write_config()
+    p = d.cli("check")
+    err = p.stderr.decode()
+    assert p.returncode == 1, err
+    assert re.search(r"main\.cf, line \d+: %s: %s" % (name, msg), err), err
