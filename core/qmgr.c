@@ -101,6 +101,8 @@ struct rcpt_result {
 	char                dsn[SMTP_DSN_SIZE];
 	char               *text;		/* owned */
 	char               *relay;		/* remote relay or NULL; owned */
+	bool                relayed;	/* DSN action "relayed" (a relay, or
+					 * a pipe service without flag X) */
 };
 
 /* The recipients of one message that go to one next hop. */
@@ -713,6 +715,7 @@ result_add(struct qjob *j, size_t idx, enum deliver_status st, const char *dsn,
 	snprintf(r->dsn, sizeof(r->dsn), "%s", dsn ? dsn : "");
 	r->text = xstrdup(text ? text : "");
 	r->relay = relay ? xstrdup(relay) : NULL;
+	r->relayed = relay != NULL;
 }
 
 static void
@@ -972,7 +975,7 @@ finalize(struct qjob *j, struct queue_env *env, const struct buf *content)
 				notice_fill(&ok[nok], env, i, r, "2.0.0",
 					    "delivered");
 				/* the next hop was not asked for DSNs */
-				if (r->relay)
+				if (r->relay || r->relayed)
 					ok[nok].br.action = "relayed";
 				nok++;
 			}
@@ -1220,6 +1223,8 @@ pipe_run_all(struct qjob *j, struct queue_env *env, const struct buf *content,
 				log_write(name, "qmgr", LOG_LVL_WARNING, "%s: %s",
 					  env->id, errbuf_str(&err));
 			result_add(j, idx[k], rst, rdsn, buf_cstr(text), NULL);
+			/* pipe(8): "delivered" only with flag X */
+			j->res[j->nres - 1].relayed = !(v->pipe.flags & PIPE_F_X);
 			delays[0] = tv_diff(&arr, &j->t_sched);
 			delays[1] = tv_diff(&j->t_sched, &tr);
 			delays[2] = 0;

@@ -469,3 +469,34 @@ def test_pipe_recipient_limit_expands_recipients(facteurd):
     got = sorted(r["argv"] for r in runs(p))
     assert got == [["sender@example.net", "x@example.net", "y@example.net"],
                    ["sender@example.net", "z@example.net"]], got
+
+
+def test_pipe_success_dsn_action(facteurd):
+    """NOTIFY=SUCCESS: a pipe service reports "relayed", one with flag X
+    (final delivery) "delivered", as pipe(8)."""
+    import email
+    d = facteurd(start=False)
+    p = script_dir(d)
+    d.master_cf += ("rec unix - n n - - pipe flags=R user=%s argv=%s/rec.py\n"
+                    "fin unix - n n - - pipe flags=RX user=%s argv=%s/rec.py\n"
+                    % (owner(), p, owner(), p))
+    d.params["transport_maps"] = d.table(
+        "transport", "example.net rec:\nfinal.example fin:\n")
+    d.write_config()
+    d.start()
+    with d.session() as c:
+        check(c.cmd("MAIL FROM:<alice@example.test>"), 250)
+        check(c.cmd("RCPT TO:<a@example.net> NOTIFY=SUCCESS"), 250)
+        check(c.cmd("RCPT TO:<b@final.example> NOTIFY=SUCCESS"), 250)
+        check(c.cmd("DATA"), 354)
+        c.send(dot_stuff(make_msg("dsn-action", sender="alice@example.test",
+                                  to="a@example.net")))
+        check(c.reply(), 250)
+    d.wait_files("alice@example.test", 1)
+    text = email.message_from_bytes(
+        d.delivered("alice@example.test")[0].raw).as_string()
+    actions = dict(re.findall(r"Final-Recipient: rfc822; ?(\S+)\s+"
+                              r"(?:Original-Recipient: [^\n]*\s+)?"
+                              r"Action: (\w+)", text))
+    assert actions == {"a@example.net": "relayed",
+                       "b@final.example": "delivered"}, text
