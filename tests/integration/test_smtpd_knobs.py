@@ -24,8 +24,10 @@ VARIANTS = {
     "footer": ["-o { smtpd_reject_footer = %s }" % FOOTER],
     "footer_nl": [r"-o { smtpd_reject_footer = first line\nsecond line }"],
     "footer_c": [r"-o { smtpd_reject_footer = \c, see https://help.test/ }"],
-    "discard": ["-o smtpd_discard_ehlo_keywords=pipelining,chunking,dsn"],
-    "silent": ["-o smtpd_discard_ehlo_keywords=auth,8bitmime,silent-discard"],
+    "discard": ["-o smtpd_discard_ehlo_keywords=pipelining,chunking,dsn",
+                "-o smtpd_data_restrictions=reject_unauth_pipelining"],
+    "silent": ["-o smtpd_discard_ehlo_keywords=auth,8bitmime,silent-discard",
+               "-o smtpd_data_restrictions=reject_unauth_pipelining"],
     "forbid": ["-o smtpd_forbidden_commands=FOO,regexp:REGEXP"],
     "mapfail": ["-o smtpd_discard_ehlo_keyword_address_maps=fail:down"],
     "saslfail": ["-o smtpd_sasl_exceptions_networks=fail:down"],
@@ -165,6 +167,24 @@ def test_discard_ehlo_keywords(d):
         check(c.cmd("Subject: x\r\n\r\nbody\r\n."), 250, "2.0.0")
     d.wait_log(r"discarding EHLO keywords: PIPELINING DSN CHUNKING$",
                timeout=5)
+
+
+@pytest.mark.parametrize("variant,announced", [("discard", False),
+                                                ("silent", True)])
+def test_discarded_pipelining_is_unauth(d, variant, announced):
+    c, kw = ehlo(d, variant)
+    with c:
+        assert ("PIPELINING" in kw) == announced, kw
+        c.send("MAIL FROM:<x@example.net>\r\nRCPT TO:<alice@example.test>"
+               "\r\nDATA\r\n")
+        check(c.reply(), 250)
+        check(c.reply(), 250)
+        r = c.reply()
+        if announced:
+            check(r, 354)
+        else:
+            check(r, 503, "5.5.0", "<DATA>: Data command rejected: "
+                  "Improper use of SMTP command pipelining")
 
 
 def test_discard_ehlo_auth_silently(d):
