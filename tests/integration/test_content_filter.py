@@ -182,3 +182,31 @@ def test_filter_applies_to_sendmail(facteurd):
         assert d.files("alice@example.test") == []
     finally:
         cap.close()
+
+
+def test_pipe_filter_on_listener(facteurd):
+    """FILTER_README's simple filter: a listener with
+    -o content_filter=filter:dummy hands its mail to a pipe service
+    (${nexthop} is "dummy"); nothing reaches the Maildir directly."""
+    from test_pipe import owner, script_dir, wait_runs
+    d = facteurd(start=False)
+    p = script_dir(d)
+    port2 = free_port()
+    d.master_cf += ("filter unix - n n - 10 pipe\n"
+                    "  flags=Rq user=%s argv=%s/rec.py -f ${sender} -- "
+                    "${recipient} ${nexthop}\n"
+                    "127.0.0.1:%d inet n - n - - smtpd\n"
+                    "  -o content_filter=filter:dummy\n" % (owner(), p, port2))
+    d.write_config()
+    d.start()
+    msg = make_msg("simple-filter", to="carol@example.test")
+    with smtplib.SMTP("127.0.0.1", port2, timeout=10) as s:
+        s.ehlo("client.test")
+        s.sendmail("sender@example.net", ["carol@example.test"], msg)
+    r = wait_runs(p, 1)
+    assert r[0]["argv"] == ["-f", "sender@example.net", "--",
+                            "carol@example.test", "dummy"], r
+    assert r[0]["stdin"].encode("latin-1").endswith(to_lf(msg))
+    d.wait_log(r"to=<carol@example\.test>, relay=filter, .*status=sent "
+               r"\(delivered via filter service\)")
+    assert d.files("carol@example.test") == []
