@@ -1000,16 +1000,19 @@ commit_done(void *arg)
 		const struct dest_out *o = &j->out[0];
 		int code = strcmp(o->dsn, "5.2.2") == 0 ||
 			   strcmp(o->dsn, "5.3.4") == 0 ? 552 : 550;
+		char *reply = xasprintf("%d %s <%s>: %s", code, o->dsn,
+					o->addr, o->text);
 
+		if (j->st->soft_bounce)
+			soft_bounce_reply(reply);	/* logged as sent */
 		log_write(j->st->syslog_name, "smtpd", LOG_LVL_INFO,
-			  "%s: reject: END-OF-MESSAGE from %s[%s]: %d %s <%s>: %s; "
+			  "%s: reject: END-OF-MESSAGE from %s[%s]: %s; "
 			  "from=<%s> to=<%s> proto=%s helo=<%s>", t->id,
-			  j->client_name, j->client_addr, code, o->dsn, o->addr,
-			  o->text, t->sender, o->orig, j->esmtp ? "ESMTP" : "SMTP",
-			  j->helo);
+			  j->client_name, j->client_addr, reply, t->sender,
+			  o->orig, j->esmtp ? "ESMTP" : "SMTP", j->helo);
 		if (s->bev != NULL)
-			smtpd_session_reply(s, "%d %s <%s>: %s", code, o->dsn,
-					    o->addr, o->text);
+			smtpd_session_reply(s, "%s", reply);
+		free(reply);
 		s->errors++;
 	} else if (j->failed) {
 		log_write(j->st->syslog_name, "smtpd", LOG_LVL_WARNING,

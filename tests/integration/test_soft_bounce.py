@@ -11,7 +11,7 @@ import time
 import pytest
 
 from capture import Capture
-from harness import check, make_msg, msgid_of
+from harness import check, dot_stuff, make_msg, msgid_of
 
 
 @pytest.fixture
@@ -73,3 +73,37 @@ def test_without_soft_bounce_it_bounces(facteurd, remote):
     d.wait_log(r"to=<gone@far\.example>, .*dsn=5\.1\.1, status=bounced")
     d.wait_files("alice@example.test", 1)    # the non-delivery report
     assert mid
+
+
+def test_unknown_at_delivery_and_full_mailbox(facteurd):
+    # list has a stale member (accepted, found unknown by the queue);
+    # carol's mailbox takes 100 bytes: a refusal at the end of DATA
+    d = facteurd(start=False, main_cf={
+        "soft_bounce": "yes",
+        "minimal_backoff_time": "30s", "queue_run_delay": "30s"},
+        vmailbox="alice@example.test example.test/alice/\n"
+                 "carol@example.test example.test/carol/\n",
+        valias="list@example.test alice@example.test, ghost@example.test\n")
+    d.params["virtual_mailbox_limit_maps"] = d.table(
+        "limits", "carol@example.test 100\n")
+    d.write_config()
+    d.start()
+    msg = make_msg("stale member", to="list@example.test")
+    mid = msgid_of(msg)
+    qid = d.send("sender@example.net", ["list@example.test"], msg)
+    d.wait_msgid("alice@example.test", mid)
+    d.wait_log(r"%s: to=<ghost@example\.test>, orig_to=<list@example\.test>, "
+               r".*dsn=4\.1\.1, status=SOFTBOUNCE" % qid)
+    assert "status=bounced" not in d.log()
+    assert any(qid in p for p in d.queue_files(("deferred", "active")))
+    big = make_msg("big", to="carol@example.test", body=b"x" * 400 + b"\r\n")
+    with d.session() as c:
+        check(c.cmd("MAIL FROM:<sender@example.net>"), 250)
+        check(c.cmd("RCPT TO:<carol@example.test>"), 250)
+        check(c.cmd("DATA"), 354)
+        c.send(dot_stuff(big))
+        check(c.reply(), 452, "4.2.2")
+        check(c.cmd("QUIT"), 221)
+    d.wait_log(r"reject: END-OF-MESSAGE from \S+: 452 4\.2\.2 "
+               r"<carol@example\.test>")
+    assert d.files("carol@example.test") == []
