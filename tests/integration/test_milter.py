@@ -536,3 +536,127 @@ def test_unix_socket_milter(facteurd, tmp_path):
     finally:
         stop(proc)
         shutil.rmtree(sdir, True)
+
+
+class RawMilter:
+    """A milter written by hand on a socket, to misbehave on purpose:
+    behave(cmd, data) returns the bytes to send back (b"" for none) or
+    None to close the connection."""
+
+    def __init__(self, behave):
+        self.behave = behave
+        self.port = free_port()
+        self.srv = socket.socket()
+        self.srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.srv.bind(("127.0.0.1", self.port))
+        self.srv.listen(8)
+        self.srv.settimeout(0.2)
+        self.stop_ev = threading.Event()
+        self.t = threading.Thread(target=self.run, daemon=True)
+        self.t.start()
+
+    def run(self):
+        while not self.stop_ev.is_set():
+            try:
+                c, _ = self.srv.accept()
+            except OSError:
+                continue
+            threading.Thread(target=self.serve, args=(c,),
+                             daemon=True).start()
+
+    def serve(self, c):
+        c.settimeout(10)
+        buf = b""
+        try:
+            while True:
+                while len(buf) < 4 or len(buf) < 4 + int.from_bytes(
+                        buf[:4], "big"):
+                    chunk = c.recv(65536)
+                    if not chunk:
+                        return
+                    buf += chunk
+                n = int.from_bytes(buf[:4], "big")
+                cmd, data, buf = buf[4:5], buf[5:4 + n], buf[4 + n:]
+                out = self.behave(cmd, data)
+                if out is None:
+                    return
+                c.sendall(out)
+        except OSError:
+            pass
+        finally:
+            c.close()
+
+    def close(self):
+        self.stop_ev.set()
+        self.t.join(2)
+        self.srv.close()
+
+
+def pkt(cmd, data=b""):
+    return (len(data) + 1).to_bytes(4, "big") + cmd + data
+
+
+OPTNEG_OK = pkt(b"O", (6).to_bytes(4, "big") + (0).to_bytes(4, "big")
+                + (0).to_bytes(4, "big"))
+
+
+def test_misbehaving_milters(facteurd):
+    """Garbage lengths, a connection closed in the middle, an unknown
+    reply: each milter gets its default action with a log line, and the
+    daemon goes on."""
+    def huge(cmd, data):        # a 4 GB packet announced
+        return b"\xff\xff\xff\xff" if cmd == b"O" else None
+
+    def closes_at_mail(cmd, data):
+        if cmd == b"O":
+            return OPTNEG_OK
+        if cmd == b"M":
+            return None
+        return b"" if cmd == b"D" else pkt(b"c")
+
+    def unknown_reply(cmd, data):
+        if cmd == b"O":
+            return OPTNEG_OK
+        if cmd == b"R":
+            return pkt(b"Z")
+        return b"" if cmd == b"D" else pkt(b"c")
+
+    ms = [RawMilter(f) for f in (huge, closes_at_mail, unknown_reply)]
+    try:
+        p2, p3 = free_port(), free_port()
+        d = facteurd(main_cf={
+            "smtpd_milters": "{ inet:127.0.0.1:%d, default_action=accept }"
+                             % ms[0].port},
+            extra_master_cf=("127.0.0.1:%d inet n - n - - smtpd\n"
+                             "  -o smtpd_milters=inet:127.0.0.1:%d\n"
+                             "127.0.0.1:%d inet n - n - - smtpd\n"
+                             "  -o smtpd_milters=inet:127.0.0.1:%d\n"
+                             % (p2, ms[1].port, p3, ms[2].port)))
+        d.send("joe@example.net", "alice@example.test",
+               make_msg("garbage length"))
+        d.wait_files("alice@example.test", 1)
+        d.wait_log(r"warning: milter inet:127\.0\.0\.1:%d: bad reply "
+                   r"packet length" % ms[0].port)
+        c = d.connect(port=p2)
+        try:
+            check(c.cmd("EHLO client.test"), 250)
+            check(c.cmd("MAIL FROM:<joe@example.net>"), 451, "4.7.1")
+            check(c.cmd("MAIL FROM:<joe@example.net>"), 451, "4.7.1")
+        finally:
+            c.close()
+        d.wait_log(r"warning: milter inet:127\.0\.0\.1:%d: can't read "
+                   r"SMFIC_MAIL reply packet header: Unexpected end-of-input"
+                   % ms[1].port)
+        c = d.connect(port=p3)
+        try:
+            check(c.cmd("EHLO client.test"), 250)
+            check(c.cmd("MAIL FROM:<joe@example.net>"), 250)
+            check(c.cmd("RCPT TO:<alice@example.test>"), 451, "4.7.1")
+            check(c.cmd("QUIT"), 221)
+        finally:
+            c.close()
+        d.wait_log(r"warning: milter inet:127\.0\.0\.1:%d: unexpected "
+                   r"reply 'Z' to SMFIC_RCPT" % ms[2].port)
+    finally:
+        for m in ms:
+            m.close()
