@@ -35,6 +35,7 @@
 #include "core/smtpd_listener.h"
 #include "core/smtpd_server.h"
 #include "core/status_http.h"
+#include "delivery/smtp_tls.h"
 
 /* ---- certificate dates (facteurd loads an expired one without a word) ---- */
 
@@ -237,6 +238,14 @@ cli_check_daemon(const struct config *c, const struct settings *s,
 	errbuf_clear(&err);
 	if (s->facteur_metrics_listen[0] != '\0' &&
 	    status_http_check(s->facteur_metrics_listen, &err) < 0) {
+		report(arg, NULL, errbuf_str(&err));
+		errors++;
+	}
+	/* the SMTP client's certificate, read as facteurd reads it at start */
+	errbuf_clear(&err);
+	if (smtp_tls_client_cert_load(s->smtp_tls_cert_file,
+				      s->smtp_tls_key_file,
+				      s->smtp_tls_chain_files, &err) < 0) {
 		report(arg, NULL, errbuf_str(&err));
 		errors++;
 	}

@@ -274,7 +274,10 @@ def test_client_certificate_presented(facteurd, certs, client_cert, how):
 
 def test_client_certificate_key_mismatch(facteurd, certs, client_cert):
     key, crt, chain = client_cert
-    facteurd(start=False, main_cf={
+    d = facteurd(start=False, main_cf={
         "smtp_tls_cert_file": crt,
-        "smtp_tls_key_file": certs["other"][0]}).start_fails(
-            r"smtp_tls_cert_file: the private key does not match")
+        "smtp_tls_key_file": certs["other"][0]})
+    r = d.cli("check")
+    assert r.returncode != 0
+    assert b"smtp_tls_cert_file: the private key does not match" in r.stderr
+    d.start_fails(r"smtp_tls_cert_file: the private key does not match")
