@@ -144,4 +144,24 @@ def test_bcc_lookup_failure_is_451(facteurd):
         check(c.cmd("QUIT"), 221)
     d.wait_log(r"recipient_bcc_maps lookup error")
     assert d.delivered_msgid("alice@example.test", mid) == []
-    assert d.queue_files() == []
+    # nothing kept (the queue may hold the postmaster's resource notice)
+    for p in d.queue_files():
+        try:
+            with open(p, "rb") as f:
+                assert mid.encode() not in f.read(), p
+        except FileNotFoundError:
+            pass
+
+
+def test_undeliverable_bcc_notifies_nobody(facteurd):
+    # the copy is added as NOTIFY=NEVER: its failure never reaches the sender
+    d = facteurd(main_cf={"always_bcc": "ghost@example.test"})
+    msg = make_msg("ghost", sender="bob@example.test", to="alice@example.test")
+    mid = msgid_of(msg)
+    qid = d.send("bob@example.test", ["alice@example.test"], msg)
+    _one(d, "alice@example.test", mid)
+    d.wait_log(r"%s: to=<ghost@example\.test>, .*dsn=5\.1\.1, status=bounced"
+               % qid)
+    d.wait_log(r"%s: removed" % qid)
+    assert d.files("bob@example.test") == []
+    assert not d.wait_queue_empty()
