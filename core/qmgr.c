@@ -150,6 +150,7 @@ struct qsvc {
 	pthread_cond_t   cv;
 	unsigned         running;
 	char            *bad;		/* pipe: why it cannot run, or NULL */
+	char            *syslog_name;	/* -o syslog_name, for its log lines */
 };
 
 struct destcount {
@@ -1229,8 +1230,9 @@ pipe_run_all(struct qjob *j, struct queue_env *env, const struct buf *content,
 			delays[1] = tv_diff(&j->t_sched, &tr);
 			delays[2] = 0;
 			delays[3] = tv_diff(&tr, &t1);
-			delivery_log(name, "pipe", env->id, r->addr, r->orig,
-				     v->pipe.name, tv_diff(&arr, &t1), delays, rdsn,
+			delivery_log(v->syslog_name, "pipe", env->id, r->addr,
+				     r->orig, v->pipe.name, tv_diff(&arr, &t1),
+				     delays, rdsn,
 				     status, buf_cstr(text));
 		}
 		free(pr);
@@ -1401,7 +1403,10 @@ record_work(void *arg)
 			delays[1] = tv_diff(&j->t_sched, &gr->t_start);
 			delays[2] = gr->req.t_conn;
 			delays[3] = gr->req.t_xfer;
-			delivery_log_conn(name, gr->req.lmtp ? "lmtp" : "smtp",
+			delivery_log_conn(gr->t.svc >= 0
+					  && (size_t)gr->t.svc < q->nsvcs
+					  ? q->qsvcs[gr->t.svc].syslog_name : name,
+					  gr->req.lmtp ? "lmtp" : "smtp",
 				     j->env.id, r->addr, r->orig,
 				     gr->req.relay, gr->req.conn_use,
 				     tv_diff(&arr, &now), delays,
@@ -2065,6 +2070,7 @@ svcs_free(struct qmgr *q)
 			SSL_CTX_free(v->scfg.tls_ctx);
 		pipe_cfg_free(&v->pipe);
 		free(v->bad);
+		free(v->syslog_name);
 		pthread_mutex_destroy(&v->mu);
 		pthread_cond_destroy(&v->cv);
 	}
@@ -2206,7 +2212,10 @@ svcs_build(struct qmgr *q, const struct settings *s, struct errbuf *err)
 						? SMTP_TLS_MAY : v->scfg.tls_level,
 						ss.smtp_tls_CAfile,
 						ss.smtp_tls_CApath,
-						&v->scfg.tls_ctx, err) < 0)
+						&v->scfg.tls_ctx, err) < 0
+			    || smtp_dns_support_parse(ss.smtp_dns_support_level,
+						      &v->scfg.dns_support,
+						      err) < 0)
 				rc = -1;
 		} else if (ts->kind == TRANSPORT_PIPE) {
 			char *pn = xasprintf("%s_time_limit", ms->service);
@@ -2261,6 +2270,11 @@ svcs_build(struct qmgr *q, const struct settings *s, struct errbuf *err)
 			}
 			free(pn);
 		}
+		/* -o syslog_name=postfix/$service_name: its deliveries log
+		 * under that name, as Postfix's */
+		v->syslog_name = xstrdup(ss.syslog_name && *ss.syslog_name
+					 ? ss.syslog_name : s->syslog_name);
+		v->scfg.syslog_name = v->syslog_name;
 		settings_free(&ss);
 		config_free(&lc);
 		if (rc < 0) {

@@ -366,3 +366,29 @@ def test_dane_ta_checks_the_name(facteurd, dns, remote):
                    r"required, but certificate verification failed for host "
                    r"other\.taname\.example\.net" % (qid, re.escape(rcpt)))
     assert remote.messages == [], m.group(0)
+
+
+def test_dane_per_service_override(facteurd, dns, remote):
+    """A master.cf smtp service with -o smtp_dns_support_level=dnssec -o
+    smtp_tls_security_level=dane, main.cf without either: mail routed to
+    that service is verified by DANE."""
+    d = facteurd(start=False, main_cf={
+        "facteur_dns_servers": "127.0.0.1:%d" % dns.port,
+        "minimal_backoff_time": "1s", "maximal_backoff_time": "2s",
+        "queue_run_delay": "1s",
+        "transport_maps": "inline:{ example.net=danesmtp:example.net:%d, "
+                          "bad.example.net=danesmtp:bad.example.net:%d }"
+                          % (remote.port, remote.port)})
+    d.master_cf += ("danesmtp unix - - n - - smtp\n"
+                    "  -o smtp_dns_support_level=dnssec\n"
+                    "  -o smtp_tls_security_level=dane\n")
+    d.write_config()
+    d.start()
+    sent(d, remote, "example.net")
+    d.wait_log(r"Verified TLS connection established to %s"
+               % relay("example.net", remote))
+    rcpt, qid = send(d, "bad.example.net")
+    d.wait_log(r"%s: to=<%s>, .*dsn=4\.7\.5, status=deferred \(TLS is "
+               r"required, but certificate verification failed"
+               % (qid, re.escape(rcpt)))
+    assert len(remote.messages) == 1
