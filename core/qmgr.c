@@ -23,8 +23,9 @@
  * smtp_{connect,helo,mail,rcpt,data_init,data_xfer,data_done,quit,rset}_timeout
  * (lmtp services also lmtp_{connect,lhlo,mail,...}_timeout, which win)
  * and smtp_tls_security_level (with smtp_tls_CAfile/CApath); pipe services
- * take NAME_time_limit (else command_time_limit); every service's maxproc
- * bounds its deliveries at once. Other overrides are accepted and have no
+ * take NAME_time_limit (else command_time_limit) and
+ * NAME_destination_recipient_limit; every service's maxproc bounds its
+ * deliveries at once, and its syslog_name names their log lines. Other overrides are accepted and have no
  * effect on deliveries. pipe deliveries run on the job's worker
  * (delivery/pipe.c); a message queued with a content_filter goes, for
  * every recipient, to the filter's transport and next hop.

@@ -294,6 +294,7 @@ def test_pipe_named_smtp_transport_with_overrides(facteurd):
     try:
         d = facteurd(start=False)
         d.master_cf += ("relay2 unix - - n - 1 smtp\n"
+                        "  -o syslog_name=postfix/$service_name\n"
                         "  -o smtp_data_done_timeout=1200\n"
                         "  -o smtp_send_xforward_command=yes\n")
         d.params["transport_maps"] = d.table(
@@ -305,8 +306,10 @@ def test_pipe_named_smtp_transport_with_overrides(facteurd):
         cap.wait_messages(1)
         assert len(cap.messages) == 1
         assert cap.messages[0][1] == ["a@example.net"]
-        d.wait_log(r"%s: to=<a@example\.net>, relay=127\.0\.0\.1\[127\.0\.0\.1"
-                   r"\]:%d, .*status=sent" % (qid, cap.port))
+        # -o syslog_name=postfix/$service_name names its log lines
+        d.wait_log(r" postfix/relay2/smtp\[\d+\]: %s: to=<a@example\.net>, "
+                   r"relay=127\.0\.0\.1\[127\.0\.0\.1\]:%d, .*status=sent"
+                   % (qid, cap.port))
     finally:
         cap.close()
 
@@ -336,6 +339,7 @@ def test_pipe_dovecot_lda(facteurd):
                 "mail_location = maildir:{d}/mail/Maildir\n".format(d=lda))
     os.chmod(conf, 0o644)
     d.master_cf += ("dovecot unix - n n - - pipe\n"
+                    "  -o syslog_name=postfix/dovecot\n"
                     "  flags=DRhu user=%s argv=%s -c %s -f ${sender} "
                     "-a ${recipient}\n" % (owner(), LDA, conf))
     d.params["transport_maps"] = d.table("transport", "example.net dovecot:\n")
@@ -343,7 +347,8 @@ def test_pipe_dovecot_lda(facteurd):
     d.start()
     msg = make_msg("via-lda", to="dora@example.net")
     qid = d.send("sender@example.net", "Dora@Example.NET", msg)
-    d.wait_log(r"%s: to=<Dora@example\.net>, relay=dovecot, .*dsn=2\.0\.0, "
+    d.wait_log(r" postfix/dovecot/pipe\[\d+\]: %s: to=<Dora@example\.net>, "
+               r"relay=dovecot, .*dsn=2\.0\.0, "
                r"status=sent \(delivered via dovecot service\)" % qid)
     new = os.path.join(lda, "mail", "Maildir", "new")
     files = os.listdir(new)
