@@ -129,9 +129,9 @@ def wait_port(port, timeout=10.0):
     raise AssertionError("nothing listens on port %d" % port)
 
 
-def stop(proc):
+def stop(proc, sig=signal.SIGTERM):
     if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(sig)
         try:
             proc.wait(5)
         except subprocess.TimeoutExpired:
@@ -152,7 +152,7 @@ def milter(tmp_path_factory):
         wait_port(port)
         yield port
     finally:
-        stop(proc)
+        stop(proc, signal.SIGKILL)     # libmilter lingers on SIGTERM
 
 
 @pytest.fixture(scope="module")
@@ -419,6 +419,8 @@ def test_opendkim_signs_authenticated_mail(facteurd, tmp_path, canon, milter):
         "Mode sv\nSocket inet:%d@127.0.0.1\nCanonicalization %s\n"
         "Syslog no\nBackground no\nPidFile %s/opendkim.pid\n"
         "RequireSafeKeys no\n"
+        # not 127.0.0.1: only the SMTP AUTH macros make OpenDKIM sign
+        "InternalHosts 192.0.2.1\nExternalIgnoreList 192.0.2.1\n"
         % (kd, port, canon, tmp_path))
     proc = subprocess.Popen([opendkim, "-f", "-x", str(conf)],
                             stderr=open(str(tmp_path / "opendkim.err"), "w"))
@@ -469,8 +471,16 @@ def test_opendkim_signs_authenticated_mail(facteurd, tmp_path, canon, milter):
         assert not dkim.verify(crlf.replace(b"this one is signed",
                                             b"this one is forged"),
                                dnsfunc=dnsfunc)
+        # the same client without AUTH: OpenDKIM does not sign
+        d.send("alice@example.test", "bob@example.test",
+               make_msg("not signed", sender="alice@example.test"))
+        d.wait_files("bob@example.test", 2)
+        other = [p for p in d.files("bob@example.test")
+                 if b"not signed" in open(p, "rb").read()]
+        assert len(other) == 1
+        assert b"DKIM-Signature:" not in open(other[0], "rb").read()
     finally:
-        stop(proc)
+        stop(proc, signal.SIGKILL)  # libmilter lingers 5 s on SIGTERM
 
 
 # ---- non_smtpd_milters: mail from sendmail ----
@@ -534,7 +544,7 @@ def test_unix_socket_milter(facteurd, tmp_path):
             assert b"X-Milter-Added: yes" in got.raw
             assert b"Subject: changed by milter" in got.raw
     finally:
-        stop(proc)
+        stop(proc, signal.SIGKILL)
         shutil.rmtree(sdir, True)
 
 
