@@ -438,11 +438,16 @@ def test_opendkim_signs_authenticated_mail(facteurd, tmp_path, canon, milter):
         d.params["smtpd_sasl_passdb"] = "passwd-file:" + users
         d.write_config()
         d.start()
-        # a folded Subject: simple header canonicalization sees every byte
+        # folded and oddly spaced signed headers: simple header
+        # canonicalization sees every byte the milter was shown
         msg = make_msg("headers signed by\r\n\topendkim  (%s)" % canon,
                        to="bob@example.test",
                        sender="alice@example.test",
-                       body=b"Hello Bob,\r\nthis one is signed.\r\n")
+                       body=b"Hello Bob,\r\nthis one is signed.\r\n",
+                       extra_headers=b"Cc: <carol@example.test>,\r\n"
+                                     b"   <dave@example.test>\r\n"
+                                     b"Reply-To:   Alice \t<alice@example"
+                                     b".test>\r\n")
         with d.session() as c:
             check(c.cmd("AUTH PLAIN " + base64.b64encode(
                 b"\0alice@example.test\0alice-pw").decode()), 235)
@@ -455,6 +460,8 @@ def test_opendkim_signs_authenticated_mail(facteurd, tmp_path, canon, milter):
         d.wait_files("bob@example.test", 1)
         raw = open(d.files("bob@example.test")[0], "rb").read()
         assert b"DKIM-Signature:" in raw, raw[:2000]
+        hlist = re.search(rb"\bh=([^;]*);", raw).group(1).lower()
+        assert b"cc" in hlist and b"reply-to" in hlist, hlist
         assert b"Subject: changed by milter" in raw
         assert re.search(rb"X-Milter-Macros: .* auth=alice@example\.test ",
                          raw), raw[:2000]
