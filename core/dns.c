@@ -72,8 +72,10 @@ dns_result_free(struct dns_result *res)
 	for (i = 0; i < res->n; i++)
 		free(res->rr[i].data);
 	free(res->rr);
+	free(res->cname);
 	res->rr = NULL;
 	res->n = 0;
+	res->cname = NULL;
 }
 
 static void
@@ -217,20 +219,30 @@ dns_parse(enum dns_type type, const unsigned char *abuf, int alen,
 	}
 	case DNS_A: {
 		struct ares_addrttl at[64];
+		struct hostent *he = NULL;
 		int n = 64, i;
-		rc = ares_parse_a_reply(abuf, alen, NULL, at, &n);
+		rc = ares_parse_a_reply(abuf, alen, &he, at, &n);
 		for (i = 0; rc == ARES_SUCCESS && i < n; i++)
 			if (inet_ntop(AF_INET, &at[i].ipaddr, txt, sizeof(txt)))
 				res_add(res, DNS_A, 0, xstrdup(txt));
+		if (rc == ARES_SUCCESS && he && he->h_name)
+			res->cname = clean_name(he->h_name);
+		if (he)
+			ares_free_hostent(he);
 		break;
 	}
 	case DNS_AAAA: {
 		struct ares_addr6ttl at[64];
+		struct hostent *he = NULL;
 		int n = 64, i;
-		rc = ares_parse_aaaa_reply(abuf, alen, NULL, at, &n);
+		rc = ares_parse_aaaa_reply(abuf, alen, &he, at, &n);
 		for (i = 0; rc == ARES_SUCCESS && i < n; i++)
 			if (inet_ntop(AF_INET6, &at[i].ip6addr, txt, sizeof(txt)))
 				res_add(res, DNS_AAAA, 0, xstrdup(txt));
+		if (rc == ARES_SUCCESS && he && he->h_name)
+			res->cname = clean_name(he->h_name);
+		if (he)
+			ares_free_hostent(he);
 		break;
 	}
 	case DNS_TXT: {

@@ -53,6 +53,9 @@ struct dns_result {
 	bool           secure;	/* the reply had the AD bit (validated by
 				 * the resolver); meaningful only for
 				 * dns_query_secure */
+	char          *cname;	/* A/AAAA from DNS: the owner name of the
+				 * addresses (the end of a CNAME chain in
+				 * the answer), owned; else NULL */
 };
 
 /* Called on the loop thread; res is valid only during the call. */

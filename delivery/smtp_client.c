@@ -62,6 +62,7 @@ struct target {
 	char host[256];
 	char ip[64];
 	bool secure;	/* its address records were DNSSEC-validated */
+	char rname[256];	/* the end of host's CNAME chain, "" = host */
 };
 
 struct smtp_sess {
@@ -86,7 +87,10 @@ struct smtp_sess {
 	int                           dane;	/* 0 no, 1 dane, 2 dane-only */
 	bool                          mx_secure;
 	bool                          tlsa_done;
-	char                          tlsa_host[256];
+	char                          tlsa_host[256];	/* the server */
+	char                          tlsa_base[256];	/* the name whose
+							 * TLSA RRset is used */
+	bool                          tlsa_fallback;	/* try tlsa_host next */
 	enum dns_status               tlsa_st;
 	struct dns_result             tlsa;	/* owned */
 	/* connection */
@@ -872,7 +876,7 @@ starttls_reply(struct smtp_sess *s, int code)
 		struct errbuf derr;
 
 		errbuf_clear(&derr);
-		if (smtp_dane_apply(s->ssl, s->host_name, &s->tlsa, &derr) < 0) {
+		if (smtp_dane_apply(s->ssl, s->tlsa_base, &s->tlsa, &derr) < 0) {
 			SSL_free(s->ssl);
 			s->ssl = NULL;
 			snprintf(text, sizeof(text), "TLS is required, but %s "
@@ -880,6 +884,10 @@ starttls_reply(struct smtp_sess *s, int code)
 			tls_required_failed(s, text);
 			return;
 		}
+		/* the TLSA base domain is the CNAME target: the server's
+		 * own name is a reference identifier too (Postfix) */
+		if (strcasecmp(s->tlsa_base, s->host_name) != 0)
+			SSL_add1_host(s->ssl, s->host_name);
 	} else {
 		tls_names(s);
 	}
@@ -1289,12 +1297,34 @@ tlsa_copy(struct dns_result *dst, const struct dns_result *src)
 	dst->n = src->n;
 }
 
+static void tlsa_cb(void *arg, enum dns_status st,
+		    const struct dns_result *res, const char *why);
+
+static void
+tlsa_query(struct smtp_sess *s, const char *name)
+{
+	char q[300];
+
+	snprintf(s->tlsa_base, sizeof(s->tlsa_base), "%s", name);
+	snprintf(q, sizeof(q), "_%d._tcp.%s", s->port, name);
+	s->stage = S_LOOKUP;
+	dns_query_secure(s->dns, q, DNS_TLSA, tlsa_cb, s);
+}
+
 static void
 tlsa_cb(void *arg, enum dns_status st, const struct dns_result *res,
 	const char *why)
 {
 	struct smtp_sess *s = arg;
 
+	/* RFC 7672 2.2.2: no (secure) TLSA RRset at the end of the CNAME
+	 * chain: the server's own name */
+	if (s->tlsa_fallback && (st == DNS_NOTFOUND
+				 || (st == DNS_OK && !res->secure))) {
+		s->tlsa_fallback = false;
+		tlsa_query(s, s->tlsa_host);
+		return;
+	}
 	s->tlsa_done = true;
 	s->tlsa_st = st;
 	tlsa_copy(&s->tlsa, st == DNS_OK ? res : NULL);
@@ -1317,18 +1347,17 @@ dane_level(struct smtp_sess *s, struct target *t)
 
 	if (t->secure && s->mx_secure
 	    && (!s->tlsa_done || strcmp(s->tlsa_host, t->host) != 0)) {
-		char q[300];
-
 		snprintf(s->tlsa_host, sizeof(s->tlsa_host), "%s", t->host);
 		s->tlsa_done = false;
 		dns_result_free(&s->tlsa);
-		snprintf(q, sizeof(q), "_%d._tcp.%s", s->port, t->host);
-		s->stage = S_LOOKUP;
-		dns_query_secure(s->dns, q, DNS_TLSA, tlsa_cb, s);
+		/* a host name that is a CNAME: its target's TLSA first */
+		s->tlsa_fallback = t->rname[0] != '\0';
+		tlsa_query(s, t->rname[0] ? t->rname : t->host);
 		return false;
 	}
 	a = smtp_dane_decide(s->dane == 2, t->secure && s->mx_secure,
-			     s->tlsa_st, &s->tlsa, t->host, s->port, why,
+			     s->tlsa_st, &s->tlsa, t->secure && s->mx_secure
+			     ? s->tlsa_base : t->host, s->port, why,
 			     sizeof(why));
 	switch (a) {
 	case SMTP_DANE_VERIFY:
@@ -1445,7 +1474,7 @@ try_next_target(struct smtp_sess *s)
 
 static void
 add_target(struct smtp_sess *s, const char *host, const char *ip,
-	   bool secure)
+	   bool secure, const char *rname)
 {
 	struct target t;
 
@@ -1454,6 +1483,8 @@ add_target(struct smtp_sess *s, const char *host, const char *ip,
 	snprintf(t.host, sizeof(t.host), "%s", host);
 	snprintf(t.ip, sizeof(t.ip), "%s", ip);
 	t.secure = secure;
+	snprintf(t.rname, sizeof(t.rname), "%s", rname
+		 && strcasecmp(rname, host) != 0 ? rname : "");
 	s->tg[s->ntg++] = t;
 }
 
@@ -1483,7 +1514,8 @@ addr_cb(void *arg, enum dns_status st, const struct dns_result *res,
 
 	if (st == DNS_OK)
 		for (i = 0; i < res->n; i++)
-			add_target(s, host, res->rr[i].data, res->secure);
+			add_target(s, host, res->rr[i].data, res->secure,
+				   res->cname);
 	else if (st == DNS_TEMPFAIL && s->ntg == s->itg) {
 		snprintf(s->last_err, sizeof(s->last_err), "Host or domain name "
 			 "not found. Name service error for name=%s type=%s: "
@@ -1516,7 +1548,7 @@ resolve_next_mx(struct smtp_sess *s)
 
 	if (inet_pton(AF_INET, host, a) == 1 || inet_pton(AF_INET6, host, a) == 1) {
 		if (strchr(host, ':') ? !s->cfg->no_ipv6 : !s->cfg->no_ipv4)
-			add_target(s, host, host, false);
+			add_target(s, host, host, false, NULL);
 		else
 			snprintf(s->last_err, sizeof(s->last_err), "%s: address "
 				 "family disabled by inet_protocols", host);
@@ -1535,7 +1567,7 @@ mx_cb(void *arg, enum dns_status st, const struct dns_result *res,
       const char *why)
 {
 	struct smtp_sess *s = arg;
-	struct dns_result sorted = { NULL, 0, false };
+	struct dns_result sorted = { NULL, 0, false, NULL };
 	char text[1200];
 	size_t i;
 
@@ -1600,7 +1632,7 @@ start_fresh(struct smtp_sess *s)
 			finish(s);
 			return;
 		}
-		add_target(s, req->host, "", false);
+		add_target(s, req->host, "", false, NULL);
 		try_next_target(s);
 		return;
 	}

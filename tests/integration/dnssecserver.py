@@ -1,7 +1,7 @@
 """
 dnssecserver.py - a tiny DNS responder for the DANE tests: dnsmasq cannot
 set the AD bit on its own records, so this one answers A, AAAA, MX and
-TLSA queries from a dict, with AD set for names under the "signed" zones
+TLSA queries (and one level of CNAME) from a dict, with AD set for names under the "signed" zones
 (as a validating resolver would after checking the signatures) and not
 for the others, SERVFAIL for the names listed, NXDOMAIN for unknown
 names. UDP and TCP (RFC 7766 framing) on one loopback port; an EDNS0 OPT
@@ -29,7 +29,7 @@ import threading
 
 from harness import free_port
 
-TYPES = {"A": 1, "MX": 15, "AAAA": 28, "TLSA": 52}
+TYPES = {"A": 1, "CNAME": 5, "MX": 15, "AAAA": 28, "TLSA": 52}
 
 
 def _name(labels):
@@ -46,6 +46,8 @@ def _rdata(rtype, v):
         return socket.inet_pton(socket.AF_INET, v)
     if rtype == "AAAA":
         return socket.inet_pton(socket.AF_INET6, v)
+    if rtype == "CNAME":
+        return _name(v)
     if rtype == "MX":
         return struct.pack("!H", v[0]) + _name(v[1])
     if rtype == "TLSA":
@@ -113,6 +115,16 @@ class DnssecServer:
             rcode = 2
         elif not any(k[0] in (name, key) for k in self.records):
             rcode = 3
+        elif (name, "CNAME") in self.records and tname != "CNAME":
+            # one CNAME, then the target's records (owner spelled out)
+            target = self.records[(name, "CNAME")][0]
+            rd = _rdata("CNAME", target)
+            rrs.append(b"\xc0\x0c" + struct.pack("!HHIH", 5, 1, 300,
+                                                len(rd)) + rd)
+            for v in self.records.get((target.lower(), tname), []):
+                rd = _rdata(tname, v)
+                rrs.append(_name(target) + struct.pack("!HHIH", qtype, 1,
+                                                       300, len(rd)) + rd)
         else:
             for v in self.records.get((name, tname),
                                       self.records.get((key, tname), [])):

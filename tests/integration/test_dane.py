@@ -34,7 +34,8 @@ from harness import make_msg
 
 MX_NAMES = ["mx.%s" % d for d in (
     "example.net", "bad.example.net", "ta.example.net", "fail.example.net",
-    "notlsa.example.net", "pkix.example.net", "example.org")]
+    "notlsa.example.net", "pkix.example.net", "example.org")] + [
+    "alias.cname2.example.net"]
 
 
 def _openssl(*args, inp=None):
@@ -96,6 +97,16 @@ def dns(pki):
     recs[("_*._tcp.other.eename.example.net", "TLSA")] = [(3, 1, 1, good)]
     recs[("_*._tcp.other.taname.example.net", "TLSA")] = [
         (2, 0, 1, pki["ca_sha256"])]
+    # MX hosts that are CNAMEs (RFC 7672 2.2.2): the target's TLSA
+    # (mx.example.net, 3 1 1), or, with none there, the alias's own
+    # (2 0 1 of the CA; the certificate names the alias)
+    recs[("cname.example.net", "MX")] = [(10, "alias.cname.example.net")]
+    recs[("alias.cname.example.net", "CNAME")] = ["mx.example.net"]
+    recs[("cname2.example.net", "MX")] = [(10, "alias.cname2.example.net")]
+    recs[("alias.cname2.example.net", "CNAME")] = ["target.cname2.example.net"]
+    recs[("target.cname2.example.net", "A")] = ["127.0.0.1"]
+    recs[("_*._tcp.alias.cname2.example.net", "TLSA")] = [
+        (2, 0, 1, pki["ca_sha256"])]
     # an MX that leads nowhere, and an address of the domain itself
     recs[("direct.example.org", "MX")] = [(10, "mx.nowhere.example.org")]
     recs[("direct.example.org", "A")] = ["127.0.0.1"]
@@ -115,7 +126,7 @@ def remote(pki):
 DOMAINS = ("example.net", "bad.example.net", "ta.example.net",
            "fail.example.net", "notlsa.example.net", "pkix.example.net",
            "example.org", "direct.example.org", "eename.example.net",
-           "taname.example.net")
+           "taname.example.net", "cname.example.net", "cname2.example.net")
 
 
 def daemon(new, dns, remote, policy=None, **extra):
@@ -392,3 +403,30 @@ def test_dane_per_service_override(facteurd, dns, remote):
                r"required, but certificate verification failed"
                % (qid, re.escape(rcpt)))
     assert len(remote.messages) == 1
+
+
+def test_dane_mx_cname_target_tlsa(facteurd, dns, remote):
+    """The MX host is a CNAME: the TLSA RRset of the chain's end is
+    used (RFC 7672 2.2.2), here 3 1 1 at mx.example.net."""
+    d = daemon(facteurd, dns, remote)
+    rcpt, qid = send(d, "cname.example.net")
+    assert len(remote.wait_messages(1)) == 1, d.diagnostics()
+    d.wait_log(r"Verified TLS connection established to alias\.cname\."
+               r"example\.net\[127\.0\.0\.1\]:%d" % remote.port)
+    d.wait_log(r"%s: to=<%s>, .*status=sent" % (qid, re.escape(rcpt)))
+    assert ("_%d._tcp.mx.example.net" % remote.port, "TLSA", True, True) \
+        in dns.queries
+
+
+def test_dane_mx_cname_falls_back_to_the_alias(facteurd, dns, remote):
+    """No TLSA at the CNAME target: the MX host name's own TLSA (2 0 1 of
+    the CA) applies, and the certificate naming the alias is accepted."""
+    d = daemon(facteurd, dns, remote)
+    rcpt, qid = send(d, "cname2.example.net")
+    assert len(remote.wait_messages(1)) == 1, d.diagnostics()
+    d.wait_log(r"Verified TLS connection established to alias\.cname2\."
+               r"example\.net\[127\.0\.0\.1\]:%d" % remote.port)
+    names = [q[0] for q in dns.queries if q[1] == "TLSA"]
+    p = remote.port
+    assert names.index("_%d._tcp.target.cname2.example.net" % p) < \
+        names.index("_%d._tcp.alias.cname2.example.net" % p)

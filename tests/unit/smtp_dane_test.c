@@ -217,11 +217,35 @@ test_ad_other_types(void **state)
 	assert_int_equal(dns_parse(DNS_A, p.b, p.n, &r), DNS_OK);
 	assert_true(r.secure);
 	assert_string_equal(r.rr[0].data, "127.0.0.1");
+	assert_true(r.cname == NULL || strcmp(r.cname, "example.net") == 0);
 	dns_result_free(&r);
 	p.b[3] &= (unsigned char)~0x20;
 	assert_int_equal(dns_parse(DNS_A, p.b, p.n, &r), DNS_OK);
 	assert_false(r.secure);
 	dns_result_free(&r);
+	/* through a CNAME: the owner of the addresses is reported */
+	start(&p, "alias.example.net", DNS_A, 2, 1, 0);
+	put16(&p, 0xc00c);
+	put16(&p, 5);			/* CNAME */
+	put16(&p, 1);
+	put16(&p, 0);
+	put16(&p, 300);
+	put16(&p, 16);			/* "mx.example.net" */
+	put_name(&p, "mx.example.net");
+	put_name(&p, "mx.example.net");
+	put16(&p, DNS_A);
+	put16(&p, 1);
+	put16(&p, 0);
+	put16(&p, 300);
+	put16(&p, 4);
+	put8(&p, 127); put8(&p, 0); put8(&p, 0); put8(&p, 2);
+	assert_int_equal(dns_parse(DNS_A, p.b, p.n, &r), DNS_OK);
+	assert_true(r.secure);
+	assert_string_equal(r.rr[0].data, "127.0.0.2");
+	assert_non_null(r.cname);
+	assert_string_equal(r.cname, "mx.example.net");
+	dns_result_free(&r);
+	assert_null(r.cname);
 	/* a validated NODATA for MX */
 	start(&p, "example.net", DNS_MX, 0, 1, 0);
 	assert_int_equal(dns_parse(DNS_MX, p.b, p.n, &r), DNS_NOTFOUND);
@@ -271,10 +295,10 @@ test_decide(void **state)
 	char d[32], why[300];
 	struct dns_rr ok = { DNS_TLSA, 0, d, 32, 3, 1, 1 };
 	struct dns_rr pkix = { DNS_TLSA, 0, d, 32, 1, 1, 1 };
-	struct dns_result good = { &ok, 1, true };
-	struct dns_result insecure = { &ok, 1, false };
-	struct dns_result unusable = { &pkix, 1, true };
-	struct dns_result none = { NULL, 0, true };
+	struct dns_result good = { &ok, 1, true, NULL };
+	struct dns_result insecure = { &ok, 1, false, NULL };
+	struct dns_result unusable = { &pkix, 1, true, NULL };
+	struct dns_result none = { NULL, 0, true, NULL };
 
 	memset(d, 7, sizeof(d));
 	assert_int_equal(smtp_dane_decide(false, true, DNS_OK, &good, "mx.x", 25,
@@ -345,7 +369,7 @@ test_apply(void **state)
 		{ DNS_TLSA, 0, d, 32, 1, 1, 1 },	/* PKIX-EE: skipped */
 		{ DNS_TLSA, 0, e, 32, 3, 1, 1 },
 	};
-	struct dns_result r = { rr, 2, true };
+	struct dns_result r = { rr, 2, true, NULL };
 	struct errbuf err;
 
 	memset(d, 1, sizeof(d));
