@@ -3,8 +3,8 @@
  * connection per listed milter and SMTP session (as Postfix: libmilter
  * closes its socket with the client), option negotiation, macros, one
  * stage at a time for every milter in order, replies and timeouts
- * (milter_connect_timeout for the connection and the negotiation,
- * milter_command_timeout per command, milter_content_timeout for the
+ * (milter_connect_timeout for the connection, milter_command_timeout
+ * for the negotiation and each command, milter_content_timeout for the
  * message), and the end-of-message changes applied to the transaction.
  * The wire format is milter_proto.c's; header and body editing is
  * milter_edit.c's.
@@ -347,8 +347,12 @@ proto_of(const struct smtpd_session *s)
 static long long
 timeout_of(const struct milter_conn *c)
 {
-	if (c->st == MC_CONNECTING || c->st == MC_OPTNEG)
+	/* as Postfix: the connection under milter_connect_timeout, the
+	 * negotiation (a command) under milter_command_timeout */
+	if (c->st == MC_CONNECTING)
 		return c->d.conn_timeout;
+	if (c->st == MC_OPTNEG)
+		return c->d.cmd_timeout;
 	return c->ms->step == MS_EOM ? c->d.content_timeout : c->d.cmd_timeout;
 }
 

@@ -484,7 +484,7 @@ converse(struct conv *v)
 	buf_init(&val, 0);
 	milter_put_optneg(&out, v->d->version, MILTER_F_ALL, MILTER_P_OFFER);
 	if (put(v, &out) < 0 ||
-	    get(v, MILTER_C_OPTNEG, v->d->conn_timeout, &code, &pkt) < 0)
+	    get(v, MILTER_C_OPTNEG, v->d->cmd_timeout, &code, &pkt) < 0)
 		goto fail;
 	if (code != MILTER_R_OPTNEG ||
 	    milter_parse_optneg((const unsigned char *)pkt.data, pkt.len,

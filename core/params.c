@@ -276,8 +276,8 @@ static const struct param_def table[] = {
 	S(non_smtpd_milters, ""),	/* milters for mail from sendmail (shown as from localhost [127.0.0.1]) */
 	S(milter_default_action, "tempfail"),	/* a milter that fails: accept, reject, tempfail or quarantine */
 	I(milter_protocol, "6", 2),	/* the milter protocol version offered (2 to 6) */
-	T(milter_connect_timeout, "30s", 's', 1),	/* connecting to a milter and its option negotiation */
-	T(milter_command_timeout, "30s", 's', 1),	/* a milter's answer to one SMTP stage */
+	T(milter_connect_timeout, "30s", 's', 1),	/* connecting to a milter */
+	T(milter_command_timeout, "30s", 's', 1),	/* a milter's answer to the negotiation or one SMTP stage */
 	T(milter_content_timeout, "300s", 's', 1),	/* a milter's answer to a header, body chunk or the end of message */
 	S(milter_connect_macros, "j {daemon_name} {daemon_addr} v _"),	/* macros sent with the connection */
 	S(milter_helo_macros, "{tls_version} {cipher} {cipher_bits} {cert_subject} {cert_issuer}"),	/* macros sent with HELO/EHLO */

@@ -377,6 +377,7 @@ def test_milter_never_answers(facteurd):
     try:
         d = facteurd(main_cf={"smtpd_milters": "inet:127.0.0.1:%d" % port,
                               "milter_connect_timeout": "1s",
+                              "milter_command_timeout": "1s",
                               "milter_default_action": "accept"})
         t0 = time.time()
         qid = d.send("joe@example.net", "alice@example.test",
