@@ -8,8 +8,8 @@
  * message), and the end-of-message changes applied to the transaction.
  * The wire format is milter_proto.c's; header and body editing is
  * milter_edit.c's.
- * Must not: block (host names in inet: addresses go through the system
- * resolver once per session: use addresses or /etc/hosts names), trust a
+ * Must not: block (a host name in an inet: address is looked up on a
+ * worker, once per session), trust a
  * milter (malformed or oversized replies fail that milter, which then
  * gets its default action), or touch a session that is gone.
  */
@@ -40,6 +40,7 @@
 #include "core/receive_override.h"
 #include "core/smtpd_listener.h"
 #include "core/smtpd_session.h"
+#include "core/worker.h"
 
 #define SVC "smtpd"
 #define MILTER_MODS_MAX   1000	/* changes per milter and message */
@@ -72,6 +73,10 @@ struct milter_conn {
 	bool                waiting;	/* a reply is expected */
 	int                 wait_cmd;	/* for log lines */
 	unsigned            nmods;
+	/* a host name's addresses, tried in order */
+	struct sockaddr_storage addrs[4];
+	socklen_t           addrlens[4];
+	int                 naddr, iaddr;
 };
 
 struct milter_sess {
@@ -536,39 +541,13 @@ conn_fail(struct milter_conn *c, const char *fmt, ...)
 		event_active(ms->kick, 0, 0);
 }
 
+/* Connects to the address; 0 when under way (CONNECTED or an error
+ * event follows), -1 (logged, the milter failed) otherwise. */
 static int
-conn_start(struct milter_conn *c)
+conn_connect(struct milter_conn *c, const struct sockaddr *sa, socklen_t sl)
 {
 	struct milter_sess *ms = c->ms;
-	struct sockaddr_storage ss;
-	socklen_t sl = 0;
 
-	memset(&ss, 0, sizeof(ss));
-	if (c->d.path != NULL) {
-		struct sockaddr_un *un = (struct sockaddr_un *)&ss;
-
-		un->sun_family = AF_UNIX;
-		snprintf(un->sun_path, sizeof(un->sun_path), "%s", c->d.path);
-		sl = sizeof(*un);
-	} else {
-		struct addrinfo hints, *res = NULL;
-		int e;
-
-		memset(&hints, 0, sizeof(hints));
-		hints.ai_socktype = SOCK_STREAM;
-		hints.ai_flags = AI_NUMERICSERV;
-		e = getaddrinfo(c->d.host, c->d.port, &hints, &res);
-		if (e != 0 || res == NULL) {
-			c->st = MC_FAILED;
-			log_write(sname(ms), SVC, LOG_LVL_WARNING,
-				  "connect to Milter service %s: %s", c->d.name,
-				  e != 0 ? gai_strerror(e) : "no address");
-			return -1;
-		}
-		memcpy(&ss, res->ai_addr, res->ai_addrlen);
-		sl = res->ai_addrlen;
-		freeaddrinfo(res);
-	}
 	c->bev = bufferevent_socket_new(ms->s->l->srv->base, -1,
 					BEV_OPT_CLOSE_ON_FREE);
 	if (c->bev == NULL) {
@@ -579,7 +558,7 @@ conn_start(struct milter_conn *c)
 	bufferevent_setwatermark(c->bev, EV_READ, 0, MILTER_REPLY_MAX + 4);
 	c->st = MC_CONNECTING;
 	arm(c, MILTER_C_OPTNEG);
-	if (bufferevent_socket_connect(c->bev, (struct sockaddr *)&ss,
+	if (bufferevent_socket_connect(c->bev, (struct sockaddr *)sa,
 				       (int)sl) < 0) {
 		int e = errno;
 
@@ -592,6 +571,106 @@ conn_start(struct milter_conn *c)
 		return -1;
 	}
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	return 0;
+}
+
+/* A host name in inet:host:port is looked up on a worker (the system
+ * resolver may block); the connection follows on the loop. */
+struct resolve_job {
+	struct milter_conn     *c;
+	struct sockaddr_storage ss[4];
+	socklen_t               sl[4];
+	int                     n;
+	int                     err;	/* getaddrinfo's, 0 = found */
+};
+
+static void
+resolve_work(void *arg)
+{
+	struct resolve_job *j = arg;
+	struct addrinfo hints, *res = NULL;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV;
+	j->err = getaddrinfo(j->c->d.host, j->c->d.port, &hints, &res);
+	for (struct addrinfo *a = res; j->err == 0 && a != NULL && j->n < 4;
+	     a = a->ai_next) {
+		if (a->ai_addrlen > sizeof(j->ss[0]))
+			continue;
+		memcpy(&j->ss[j->n], a->ai_addr, a->ai_addrlen);
+		j->sl[j->n++] = a->ai_addrlen;
+	}
+	if (j->err == 0 && j->n == 0)
+		j->err = EAI_NONAME;
+	if (res != NULL)
+		freeaddrinfo(res);
+}
+
+static void
+resolve_done(void *arg)
+{
+	struct resolve_job *j = arg;
+	struct milter_conn *c = j->c;
+
+	c->waiting = false;
+	if (j->err != 0) {
+		c->st = MC_FAILED;
+		log_write(sname(c->ms), SVC, LOG_LVL_WARNING,
+			  "connect to Milter service %s: %s", c->d.name,
+			  gai_strerror(j->err));
+		event_active(c->ms->kick, 0, 0);
+	} else {
+		for (int i = 0; i < j->n; i++) {
+			c->addrs[i] = j->ss[i];
+			c->addrlens[i] = j->sl[i];
+		}
+		c->naddr = j->n;
+		c->iaddr = 0;
+		if (conn_connect(c, (struct sockaddr *)&c->addrs[0],
+				 c->addrlens[0]) < 0)
+			event_active(c->ms->kick, 0, 0);
+	}
+	free(j);
+}
+
+static int
+conn_start(struct milter_conn *c)
+{
+	struct milter_sess *ms = c->ms;
+	struct sockaddr_storage ss;
+	struct addrinfo hints, *res = NULL;
+	struct resolve_job *j;
+	socklen_t sl = 0;
+	int e;
+
+	memset(&ss, 0, sizeof(ss));
+	if (c->d.path != NULL) {
+		struct sockaddr_un *un = (struct sockaddr_un *)&ss;
+
+		un->sun_family = AF_UNIX;
+		snprintf(un->sun_path, sizeof(un->sun_path), "%s", c->d.path);
+		return conn_connect(c, (struct sockaddr *)&ss, sizeof(*un));
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV | AI_NUMERICHOST;
+	e = getaddrinfo(c->d.host, c->d.port, &hints, &res);
+	if (e == 0 && res != NULL && res->ai_addrlen <= sizeof(ss)) {
+		memcpy(&ss, res->ai_addr, res->ai_addrlen);
+		sl = res->ai_addrlen;
+		freeaddrinfo(res);
+		return conn_connect(c, (struct sockaddr *)&ss, sl);
+	}
+	if (res != NULL)
+		freeaddrinfo(res);
+	/* a name: off the loop */
+	j = xcalloc(1, sizeof(*j));
+	j->c = c;
+	c->st = MC_CONNECTING;
+	c->waiting = true;
+	c->wait_cmd = MILTER_C_OPTNEG;
+	worker_submit(ms->s->l->srv->pool, resolve_work, resolve_done, j);
 	return 0;
 }
 
@@ -611,6 +690,16 @@ conn_event(struct bufferevent *bev, short what, void *arg)
 		out_buf(c, &pkt);
 		buf_free(&pkt);
 		arm(c, MILTER_C_OPTNEG);
+		return;
+	}
+	if (c->st == MC_CONNECTING && c->iaddr + 1 < c->naddr) {
+		/* the host name's next address (::1, then 127.0.0.1 ...) */
+		disarm(c);
+		conn_close(c);
+		c->iaddr++;
+		if (conn_connect(c, (struct sockaddr *)&c->addrs[c->iaddr],
+				 c->addrlens[c->iaddr]) < 0)
+			event_active(c->ms->kick, 0, 0);
 		return;
 	}
 	if (c->st == MC_CONNECTING) {

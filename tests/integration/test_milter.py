@@ -678,3 +678,17 @@ def test_misbehaving_milters(facteurd):
     finally:
         for m in ms:
             m.close()
+
+
+def test_milter_host_name(facteurd, milter):
+    """inet:localhost:port: the name is looked up off the event loop; an
+    unknown name is the default action with a log line."""
+    d = facteurd(main_cf={
+        "smtpd_milters": "inet:localhost:%d, "
+                         "{ inet:no-such-host.invalid:%d, default_action=accept }"
+                         % (milter, milter)})
+    d.send("joe@example.net", "alice@example.test", make_msg("headers by name"))
+    got = d.wait_files("alice@example.test", 1)[0]
+    assert b"X-Milter-Added: yes" in got.raw
+    d.wait_log(r"warning: connect to Milter service "
+               r"inet:no-such-host\.invalid:%d: " % milter)
