@@ -5,7 +5,9 @@ TLSA queries (and one level of CNAME) from a dict, with AD set for names under t
 (as a validating resolver would after checking the signatures) and not
 for the others, SERVFAIL for the names listed, NXDOMAIN for unknown
 names. UDP and TCP (RFC 7766 framing) on one loopback port; an EDNS0 OPT
-in a query is echoed (with the DO bit). Pure struct, one thread.
+in a query is echoed (with the DO bit); names in tcp_only get a
+truncated UDP reply (TC) and their records over TCP. Pure struct, one
+thread.
 
   srv = DnssecServer(records={("mx.example.net", "A"): ["127.0.0.1"],
                               ("example.net", "MX"): [(10, "mx.example.net")],
@@ -56,12 +58,16 @@ def _rdata(rtype, v):
 
 
 class DnssecServer:
-    def __init__(self, records, signed=(), servfail=()):
+    def __init__(self, records, signed=(), servfail=(), tcp_only=()):
         self.records = {(n.lower().rstrip("."), t): list(v)
                         for (n, t), v in records.items()}
         self.signed = [z.lower().rstrip(".") for z in signed]
         self.servfail = {n.lower().rstrip(".") for n in servfail}
+        # names answered over UDP with TC and no records (RFC 7766: the
+        # client asks again over TCP)
+        self.tcp_only = {n.lower().rstrip(".") for n in tcp_only}
         self.queries = []           # (name, type name, AD asked, DO asked)
+        self.truncated = []         # (name, type name) answered with TC
         self.port = free_port(udp_too=True)
         self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.udp.bind(("127.0.0.1", self.port))
@@ -82,7 +88,7 @@ class DnssecServer:
     def _secure(self, name):
         return any(name == z or name.endswith("." + z) for z in self.signed)
 
-    def answer(self, q):
+    def answer(self, q, tcp=True):
         """The reply to one query packet (bytes), or None if malformed."""
         if len(q) < 12:
             return None
@@ -107,6 +113,10 @@ class DnssecServer:
         do = edns and len(q) >= qend + 11 and q[qend + 7] & 0x80
         tname = {v: k for k, v in TYPES.items()}.get(qtype, str(qtype))
         self.queries.append((name, tname, bool(flags & 0x20), bool(do)))
+        if not tcp and name in self.tcp_only:
+            self.truncated.append((name, tname))
+            return struct.pack("!6H", qid, 0x8000 | (flags & 0x0100) | 0x0200
+                               | 0x0080, 1, 0, 0, 0) + q[12:qend]
         # "_*._tcp.HOST" in the records answers for every port
         m = re.match(r"_[0-9]+\._tcp\.(.+)$", name)
         key = "_*._tcp." + m.group(1) if m else name
@@ -151,7 +161,7 @@ class DnssecServer:
                 try:
                     if s is self.udp:
                         q, peer = self.udp.recvfrom(4096)
-                        a = self.answer(q)
+                        a = self.answer(q, tcp=False)
                         if a is not None:
                             self.udp.sendto(a, peer)
                     else:

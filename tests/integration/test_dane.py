@@ -8,17 +8,21 @@ transport map sends to the capture server's port (smtp:DOMAIN:PORT, an MX
 lookup). The capture server speaks real TLS with a leaf certificate for
 the MX names, issued by a test CA, and sends the chain.
 
-Cases: TLSA 3 1 1 of the leaf's key -> Verified TLS and sent; a wrong
+Cases (each checks the log and what the capture server received): TLSA
+3 1 1 of the leaf's key -> Verified TLS and sent; a wrong
 digest -> deferred 4.7.5 and nothing sent (not even in clear); 2 0 1 of
 the CA -> Verified; a SERVFAIL TLSA lookup in the signed zone -> deferred
 4.7.5; an unsigned zone under dane -> opportunistic TLS (or cleartext
 without STARTTLS); dane-only and an unsigned zone -> deferred; PKIX-EE
 records only -> TLS required but not authenticated; dane without
 smtp_dns_support_level = dnssec -> may with a warning; smtp_tls_policy_maps
-"DOMAIN:PORT dane" / "dane-only" per next hop.
+"DOMAIN:PORT dane" / "dane-only" per next hop, and a master.cf -o
+override; DANE-EE ignores the certificate's names, DANE-TA checks them;
+MX hosts that are CNAMEs (the target's TLSA, then the alias's); a
+truncated UDP reply asked again over TCP; smtp_dns_support_level =
+disabled (no MX lookup) and a bad value (start-up error).
 """
 import hashlib
-import os
 import pathlib
 import re
 import shutil
@@ -107,11 +111,16 @@ def dns(pki):
     recs[("target.cname2.example.net", "A")] = ["127.0.0.1"]
     recs[("_*._tcp.alias.cname2.example.net", "TLSA")] = [
         (2, 0, 1, pki["ca_sha256"])]
+    # a TLSA RRset served over TCP only (truncated over UDP)
+    recs[("tcp.example.net", "MX")] = [(10, "mx.tcp.example.net")]
+    recs[("mx.tcp.example.net", "A")] = ["127.0.0.1"]
+    recs[("_*._tcp.mx.tcp.example.net", "TLSA")] = [(3, 1, 1, good)]
     # an MX that leads nowhere, and an address of the domain itself
     recs[("direct.example.org", "MX")] = [(10, "mx.nowhere.example.org")]
     recs[("direct.example.org", "A")] = ["127.0.0.1"]
     s = DnssecServer(recs, signed=["example.net"],
-                     servfail=["_*._tcp.mx.fail.example.net"])
+                     servfail=["_*._tcp.mx.fail.example.net"],
+                     tcp_only=["mx.tcp.example.net"])
     yield s
     s.close()
 
@@ -126,7 +135,8 @@ def remote(pki):
 DOMAINS = ("example.net", "bad.example.net", "ta.example.net",
            "fail.example.net", "notlsa.example.net", "pkix.example.net",
            "example.org", "direct.example.org", "eename.example.net",
-           "taname.example.net", "cname.example.net", "cname2.example.net")
+           "taname.example.net", "cname.example.net", "cname2.example.net",
+           "tcp.example.net")
 
 
 def daemon(new, dns, remote, policy=None, **extra):
@@ -430,3 +440,13 @@ def test_dane_mx_cname_falls_back_to_the_alias(facteurd, dns, remote):
     p = remote.port
     assert names.index("_%d._tcp.target.cname2.example.net" % p) < \
         names.index("_%d._tcp.alias.cname2.example.net" % p)
+
+
+def test_dane_truncated_reply_over_tcp(facteurd, dns, remote):
+    """The MX host's A RRset comes truncated over UDP: the DNSSEC query
+    is asked again over TCP, and its AD bit still counts."""
+    d = daemon(facteurd, dns, remote)
+    sent(d, remote, "tcp.example.net")
+    d.wait_log(r"Verified TLS connection established to %s"
+               % relay("tcp.example.net", remote))
+    assert ("mx.tcp.example.net", "A") in dns.truncated
