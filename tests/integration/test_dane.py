@@ -202,6 +202,11 @@ def test_dane_ee_verified(facteurd, dns, remote):
     assert tlsa and all(q[2] and q[3] for q in tlsa)
     mxq = [q for q in dns.queries if q[:2] == ("example.net", "MX")]
     assert mxq and mxq[-1][2] and mxq[-1][3]
+    # the parameter is implemented: no "accepted and ignored" notice
+    with open(d.stderr_path, errors="replace") as f:
+        out = f.read() + d.log()
+    assert "smtp_dns_support_level is not used" not in out
+    assert "dane is not available" not in out
 
 
 def test_dane_ee_wrong_digest_deferred(facteurd, dns, remote):
