@@ -888,14 +888,36 @@ send_step(struct milter_conn *c)
 		v[0] = helo_of(s);
 		return send_cmd(c, MILTER_C_HELO, MILTER_M_HELO, MILTER_P_NOHELO,
 				MILTER_P_NR_HELO, v, 1);
-	case MS_MAIL:
+	case MS_MAIL: {
+		/* the sender, then its ESMTP parameters, as Postfix */
+		const struct smtpd_txn *t = s->tx;
+		static const char *const body[] = {
+			[SMTPD_BODY_7BIT] = "BODY=7BIT",
+			[SMTPD_BODY_8BITMIME] = "BODY=8BITMIME",
+			[SMTPD_BODY_BINARYMIME] = "BODY=BINARYMIME",
+		};
+		const char *mv[5];
+		char size[40];
+		size_t n = 0;
+
 		c->in_msg = true;
-		a = bracket(s->tx->sender);
-		v[0] = a;
+		a = bracket(t->sender);
+		mv[n++] = a;
+		if (t->declared_size >= 0) {
+			snprintf(size, sizeof(size), "SIZE=%lld",
+				 t->declared_size);
+			mv[n++] = size;
+		}
+		if (t->body != SMTPD_BODY_NONE &&
+		    (size_t)t->body < sizeof(body) / sizeof(body[0]))
+			mv[n++] = body[t->body];
+		if (t->smtputf8)
+			mv[n++] = "SMTPUTF8";
 		r = send_cmd(c, MILTER_C_MAIL, MILTER_M_ENVFROM, MILTER_P_NOMAIL,
-			     MILTER_P_NR_MAIL, v, 1);
+			     MILTER_P_NR_MAIL, mv, n);
 		free(a);
 		return r;
+	}
 	case MS_RCPT:
 		a = bracket(ms->rcpt);
 		v[0] = a;

@@ -59,6 +59,7 @@ class M(Milter.Base):
         self.rcpts = []
         self.subject = ""
         self.auth = self.getsymval("{auth_authen}")
+        self.mailargs = " ".join(args)
         if "mailreject" in f:
             self.setreply("553", "5.7.1", "Sender refused by milter")
             return Milter.REJECT
@@ -96,6 +97,7 @@ class M(Milter.Base):
                            % (self.macros.get("j"),
                               self.macros.get("{daemon_name}"),
                               self.auth, ",".join(self.rcpts)))
+            self.addheader("X-Milter-Mail-Args", self.mailargs or "none")
         if "body" in s:
             self.replacebody(b"Replaced by the milter.\r\nSecond line.\r\n")
         if "addrcpt" in s:
@@ -169,13 +171,13 @@ def mx_milter(milter, build, tmp_path_factory):
 
 
 def send_one(d, subject, rcpts=("alice@example.test",),
-             sender="joe@example.net", extra=b""):
+             sender="joe@example.net", extra=b"", mail_args=""):
     msg = make_msg(subject, to=rcpts[0], sender=sender,
                    body=b"Original body.\r\n")
     if extra:
         msg = extra + msg
     with d.session() as c:
-        check(c.cmd("MAIL FROM:<%s>" % sender), 250)
+        check(c.cmd("MAIL FROM:<%s>%s" % (sender, mail_args)), 250)
         for r in rcpts:
             check(c.cmd("RCPT TO:<%s>" % r), 250)
         check(c.cmd("DATA"), 354)
@@ -221,7 +223,8 @@ def test_header_changes_and_macros(mx_milter):
     d = mx_milter
     before = len(d.files("alice@example.test"))
     r = send_one(d, "headers please",
-                 extra=b"X-Remove-Me: gone\r\n")
+                 extra=b"X-Remove-Me: gone\r\n",
+                 mail_args=" SIZE=500 BODY=8BITMIME")
     check(r, 250, "2.0.0")
     d.wait_files("alice@example.test", before + 1)
     f = sorted(d.delivered("alice@example.test"),
@@ -243,6 +246,7 @@ def test_header_changes_and_macros(mx_milter):
         m.group(1) == m.group(2)
     assert m.group(3) == b"None"
     assert m.group(4) == b"<alice@example.test>"
+    assert b"X-Milter-Mail-Args: SIZE=500 BODY=8BITMIME" in head
 
 
 def test_body_replaced_sender_changed(mx_milter):
