@@ -450,7 +450,7 @@ def test_opendkim_signs_authenticated_mail(facteurd, tmp_path, canon, milter):
                        sender="alice@example.test",
                        body=b"Hello Bob,\r\nthis one is signed.\r\n",
                        extra_headers=b"Cc: <carol@example.test>,\r\n"
-                                     b"   <dave@example.test>\r\n"
+                                     b"   <catchall@example.test>\r\n"
                                      b"Reply-To:   Alice \t<alice@example"
                                      b".test>\r\n")
         with d.session() as c:
@@ -696,3 +696,28 @@ def test_milter_host_name(facteurd, milter):
     assert b"X-Milter-Added: yes" in got.raw
     d.wait_log(r"warning: connect to Milter service "
                r"inet:no-such-host\.invalid:%d: " % milter)
+
+
+def test_bdat_goes_through_milters(mx_milter):
+    d = mx_milter
+    before = len(d.files("catchall@example.test"))
+    msg = make_msg("headers by bdat", to="catchall@example.test")
+    with d.session() as c:
+        check(c.cmd("MAIL FROM:<joe@example.net>"), 250)
+        check(c.cmd("RCPT TO:<catchall@example.test>"), 250)
+        half = len(msg) // 2
+        c.send(b"BDAT %d\r\n" % half + msg[:half])
+        check(c.reply(), 250)
+        c.send(b"BDAT %d LAST\r\n" % (len(msg) - half) + msg[half:])
+        check(c.reply(), 250, "2.0.0")
+        # a refused message by BDAT: the milter's reply to the last chunk
+        check(c.cmd("MAIL FROM:<joe@example.net>"), 250)
+        check(c.cmd("RCPT TO:<catchall@example.test>"), 250)
+        bad = make_msg("reject-eom by bdat", to="catchall@example.test")
+        c.send(b"BDAT %d LAST\r\n" % len(bad) + bad)
+        check(c.reply(), 554, "5.7.1", "Content refused by milter")
+        check(c.cmd("QUIT"), 221)
+    got = d.wait_files("catchall@example.test", before + 1)
+    assert len(d.files("catchall@example.test")) == before + 1
+    assert any(b"X-Milter-Added: yes" in g.raw and b"headers by bdat" not in
+               g.raw for g in got)
