@@ -958,7 +958,8 @@ apply_default(struct milter_sess *ms, struct milter_conn *c)
 			ms->hold_why = xstrdup("milter triggers HOLD action");
 		return false;
 	case MA_REJECT:
-		buf_set(&ms->verdict, reject_reply);
+		buf_set(&ms->verdict, ms->step == MS_CONNECT
+			? "554 5.7.1 Command rejected" : reject_reply);
 		return true;
 	case MA_TEMPFAIL:
 	default:
@@ -1166,8 +1167,10 @@ verdict_from(struct milter_sess *ms, int cmd, const char *text)
 	if (cmd == MILTER_R_REPLYCODE && text != NULL &&
 	    milter_reply_text(text, &ms->verdict) == 0)
 		return;
-	buf_set(&ms->verdict, cmd == MILTER_R_REJECT ? reject_reply
-						     : tempfail_reply);
+	buf_set(&ms->verdict, cmd != MILTER_R_REJECT ? tempfail_reply :
+		/* a refused greeting is 554 (RFC 5321 3.1) */
+		ms->step == MS_CONNECT ? "554 5.7.1 Command rejected"
+				       : reject_reply);
 }
 
 static bool

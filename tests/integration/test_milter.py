@@ -721,3 +721,32 @@ def test_bdat_goes_through_milters(mx_milter):
     assert len(d.files("catchall@example.test")) == before + 1
     assert any(b"X-Milter-Added: yes" in g.raw and b"headers by bdat" not in
                g.raw for g in got)
+
+
+def test_connect_reject(facteurd):
+    """A milter that refuses the connection: its reply instead of the
+    banner (554 for a plain REJECT), then 503 to all but QUIT."""
+    def refuse(cmd, data):
+        if cmd == b"O":
+            return OPTNEG_OK
+        if cmd == b"C":
+            return pkt(b"r")
+        return b"" if cmd in (b"D", b"A", b"Q") else pkt(b"c")
+    m = RawMilter(refuse)
+    try:
+        p2 = free_port()
+        d = facteurd(extra_master_cf=(
+            "127.0.0.1:%d inet n - n - - smtpd\n"
+            "  -o smtpd_milters=inet:127.0.0.1:%d\n" % (p2, m.port)))
+        c = d.connect(banner=False, port=p2)
+        try:
+            check(c.reply(), 554, "5.7.1", "Command rejected")
+            check(c.cmd("EHLO client.test"), 503)
+            check(c.cmd("QUIT"), 221)
+        finally:
+            c.close()
+        d.wait_log(r"NOQUEUE: milter-reject: CONNECT from localhost"
+                   r"\[127\.0\.0\.1\]: 554 5\.7\.1 Command rejected; "
+                   r"proto=SMTP$")
+    finally:
+        m.close()
