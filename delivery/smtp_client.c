@@ -96,6 +96,7 @@ struct smtp_sess {
 	/* connection */
 	struct bufferevent           *bev;
 	enum stage                    stage;
+	int                           dot_sent;	/* S_DOT: content written */
 	int                           port;
 	const char                   *svc;	/* "smtp" or "lmtp", for logs */
 	char                          peer[400];	/* "host[ip]" or the path */
@@ -135,6 +136,7 @@ static unsigned active;
 static void try_next_target(struct smtp_sess *s);
 static void resolve_next_mx(struct smtp_sess *s);
 static void read_cb(struct bufferevent *bev, void *arg);
+static void write_cb(struct bufferevent *bev, void *arg);
 static void event_cb(struct bufferevent *bev, short what, void *arg);
 static void tls_failed(struct smtp_sess *s, const char *why);
 static void start_transaction(struct smtp_sess *s);
@@ -537,6 +539,26 @@ quit:
 	end_session(s);
 }
 
+/*
+ * The content (and its ".") has left: from now on the wait is for the
+ * end-of-data reply, bounded by smtp_data_done_timeout (amavis-style
+ * filters need minutes there) instead of smtp_data_xfer_timeout, which
+ * bounds the transfer itself.
+ */
+static void
+write_cb(struct bufferevent *bev, void *arg)
+{
+	struct smtp_sess *s = arg;
+	struct timeval tv;
+
+	if (s->stage != S_DOT || s->dot_sent)
+		return;
+	s->dot_sent = 1;
+	tv.tv_sec = (time_t)s->cfg->t_data_done;
+	tv.tv_usec = 0;
+	bufferevent_set_timeouts(bev, &tv, &tv);
+}
+
 static void
 send_body(struct smtp_sess *s)
 {
@@ -545,6 +567,7 @@ send_body(struct smtp_sess *s)
 	smtp_body_encode(s->body, s->body_len, bufferevent_get_output(s->bev));
 	bufferevent_set_timeouts(s->bev, &tv, &tv);
 	s->stage = S_DOT;
+	s->dot_sent = 0;
 }
 
 /* One transaction reply (command k of MAIL, RCPT..., DATA). */
@@ -581,6 +604,7 @@ transaction_reply(struct smtp_sess *s, int code)
 		if (code == 354) {	/* nobody accepted: end the empty message */
 			evbuffer_add(bufferevent_get_output(s->bev), ".\r\n", 3);
 			s->stage = S_DOT;
+			s->dot_sent = 0;
 			s->accepted = 0;
 			if (s->req->lmtp)	/* no reply follows (RFC 2033 4.2) */
 				goto quit;
@@ -915,7 +939,7 @@ starttls_reply(struct smtp_sess *s, int code)
 	bufferevent_openssl_set_allow_dirty_shutdown(fb, 1);
 	s->bev = fb;	/* frees the socket bufferevent with it */
 	s->stage = S_TLS;
-	bufferevent_setcb(fb, read_cb, NULL, event_cb, s);
+	bufferevent_setcb(fb, read_cb, write_cb, event_cb, s);
 	bufferevent_set_timeouts(fb, &tv, &tv);
 	bufferevent_enable(fb, EV_READ | EV_WRITE);
 }
@@ -1461,7 +1485,7 @@ try_next_target(struct smtp_sess *s)
 		conn_failed(s, false, "cannot create a socket");
 		return;
 	}
-	bufferevent_setcb(s->bev, read_cb, NULL, event_cb, s);
+	bufferevent_setcb(s->bev, read_cb, write_cb, event_cb, s);
 	bufferevent_set_timeouts(s->bev, &tv, &tv);
 	if (bufferevent_socket_connect(s->bev, (struct sockaddr *)&ss, (int)sl) < 0) {
 		char text[1200];
@@ -1673,7 +1697,7 @@ start_reuse(struct smtp_sess *s, struct bufferevent *bev,
 	snprintf(s->req->relay, sizeof(s->req->relay), "%s", info->relay);
 	gettimeofday(&s->t_conn, NULL);
 	s->stage = S_RSET;
-	bufferevent_setcb(bev, read_cb, NULL, event_cb, s);
+	bufferevent_setcb(bev, read_cb, write_cb, event_cb, s);
 	bufferevent_enable(bev, EV_READ | EV_WRITE);
 	send_line(s, s->cfg->t_rset > 0 ? s->cfg->t_rset : 20, "RSET");
 }

@@ -111,17 +111,16 @@ def test_unknown_content_filter_transport_is_an_error(facteurd):
 
 
 def test_transport_override_applies(facteurd):
-    """-o smtp_data_xfer_timeout on the filter's service bounds its
-    deliveries (main.cf keeps 180s): a filter that never answers the end
-    of data is given up after 2 seconds. (The SMTP client waits for the
-    end-of-data reply under the data transfer timer.)"""
+    """-o smtp_data_done_timeout on the filter's service (the usual amavis
+    line) bounds its deliveries (main.cf keeps 600s): a filter that never
+    answers the end of data is given up after 2 seconds."""
     cap = Capture()
     cap.stall_after_data = True
     try:
         d = facteurd(start=False)
         d.params["content_filter"] = "slowfilter:[127.0.0.1]:%d" % cap.port
         d.master_cf += ("slowfilter unix - - n - 2 smtp\n"
-                        "  -o smtp_data_xfer_timeout=2s\n")
+                        "  -o smtp_data_done_timeout=2s\n")
         d.write_config()
         d.start()
         t0 = time.time()
@@ -131,6 +130,32 @@ def test_transport_override_applies(facteurd):
                    r"\[127\.0\.0\.1\]:%d, .*status=deferred .*timed out"
                    % (qid, cap.port), timeout=15)
         assert time.time() - t0 < 10
+    finally:
+        cap.close()
+
+
+def test_data_done_timeout_is_the_wait_for_the_reply(facteurd):
+    """The end-of-data reply is awaited under smtp_data_done_timeout, not
+    smtp_data_xfer_timeout (which bounds the transfer): a filter that
+    takes 2.5 s to answer the "." is waited for with a 1 s transfer
+    timeout and a 20 s done timeout."""
+    cap = Capture()
+    cap.data_reply = lambda addr=None: (time.sleep(2.5),
+                                        "250 2.0.0 Ok: queued as CAFE1")[1]
+    try:
+        d = facteurd(start=False)
+        d.params["content_filter"] = "slowfilter:[127.0.0.1]:%d" % cap.port
+        d.master_cf += ("slowfilter unix - - n - 2 smtp\n"
+                        "  -o smtp_data_xfer_timeout=1s\n"
+                        "  -o smtp_data_done_timeout=20s\n")
+        d.write_config()
+        d.start()
+        qid = d.send("sender@example.net", "alice@example.test",
+                     make_msg("thinking", to="alice@example.test"))
+        d.wait_log(r"%s: to=<alice@example\.test>, relay=127\.0\.0\.1"
+                   r"\[127\.0\.0\.1\]:%d, .*status=sent" % (qid, cap.port),
+                   timeout=15)
+        assert len(cap.messages) == 1
     finally:
         cap.close()
 
