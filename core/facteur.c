@@ -405,7 +405,34 @@ out:
 	return rc;
 }
 
-/* conf -M: the master.cf services facteur runs, one per line. */
+/* One master.cf service for conf -M. */
+static void
+print_service(const struct master_service *svc, bool transport)
+{
+	printf("%-16s %-5s %-7s", svc->service, svc->type, svc->command);
+	if (svc->maxproc > 0)
+		printf(" maxproc=%d", svc->maxproc);
+	if (transport)	/* named by transport_maps, *_transport ... */
+		printf(" transport=%s", svc->service);
+	else if (strcmp(svc->type, "inet") == 0)
+		printf(" listen=%s:%s", *svc->host ? svc->host : "*",
+		       svc->port);
+	else	/* unix: a socket under $queue_directory/private */
+		printf(" socket=private/%s", svc->service);
+	if (svc->user != NULL)
+		printf(" user=%s", svc->user);
+	if (svc->argv.n > 0) {
+		printf(" argv=");
+		for (size_t k = 0; k < svc->argv.n; k++)
+			printf("%s%s", k ? " " : "", svc->argv.v[k]);
+	}
+	for (size_t k = 0; k < svc->overrides.n; k++)
+		printf(" -o %s", svc->overrides.v[k]);
+	printf("\n");
+}
+
+/* conf -M: the master.cf services facteur runs (listeners, spawn
+ * services), then the delivery transports it defines, one per line. */
 static int
 conf_master(struct cli *cli, int noperands)
 {
@@ -419,29 +446,11 @@ conf_master(struct cli *cli, int noperands)
 	if ((c = cli_load_config(cli, false)) == NULL)
 		return 1;
 	m = config_master(c);
-	for (size_t i = 0; i < m->n; i++) {
-		const struct master_service *svc = &m->v[i];
-
-		printf("%-16s %-5s %-7s", svc->service, svc->type,
-		       svc->command);
-		if (svc->maxproc > 0)
-			printf(" maxproc=%d", svc->maxproc);
-		if (strcmp(svc->type, "inet") == 0)
-			printf(" listen=%s:%s", *svc->host ? svc->host : "*",
-			       svc->port);
-		else	/* unix: a socket under $queue_directory/private */
-			printf(" socket=private/%s", svc->service);
-		if (svc->user != NULL)
-			printf(" user=%s", svc->user);
-		if (svc->argv.n > 0) {
-			printf(" argv=");
-			for (size_t k = 0; k < svc->argv.n; k++)
-				printf("%s%s", k ? " " : "", svc->argv.v[k]);
-		}
-		for (size_t k = 0; k < svc->overrides.n; k++)
-			printf(" -o %s", svc->overrides.v[k]);
-		printf("\n");
-	}
+	for (size_t i = 0; i < m->n; i++)
+		print_service(&m->v[i], false);
+	m = config_transports(c);
+	for (size_t i = 0; m != NULL && i < m->n; i++)
+		print_service(&m->v[i], true);
 	config_free(&c);
 	return fflush(stdout) == 0 ? 0 : 1;
 }

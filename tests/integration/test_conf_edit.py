@@ -110,11 +110,13 @@ def test_master_listing(build, tmp_path):
         "  -o syslog_name=facteur/submission\n"
         "  -o smtpd_helo_required=yes\n"
         "pickup unix n - y 60 1 pickup\n"
-        "policy unix - n n - 0 spawn user=nobody argv=/usr/bin/true -v\n")
+        "policy unix - n n - 0 spawn user=nobody argv=/usr/bin/true -v\n"
+        "smtp-amavis unix - - n - 2 smtp\n"
+        "  -o smtp_data_done_timeout=1200\n")
     r = facteur(tmp_path, "conf", "-M")
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
-    assert len(lines) == 3
+    assert len(lines) == 4, lines
     assert lines[0].split() == ["127.0.0.1:2525", "inet", "smtpd",
                                 "listen=127.0.0.1:2525"]
     assert lines[1].split() == ["submission", "inet", "smtpd", "maxproc=50",
@@ -124,6 +126,10 @@ def test_master_listing(build, tmp_path):
     # a spawn service: its socket under $queue_directory/private, its command
     assert lines[2].split() == ["policy", "unix", "spawn", "socket=private/policy",
                                 "user=nobody", "argv=/usr/bin/true", "-v"]
+    # a delivery transport, named by content_filter / transport_maps
+    assert lines[3].split() == ["smtp-amavis", "unix", "smtp", "maxproc=2",
+                                "transport=smtp-amavis", "-o",
+                                "smtp_data_done_timeout=1200"]
 
 
 def test_check_directory_ownership(facteurd, build):
