@@ -1098,7 +1098,7 @@ step_finish(struct milter_sess *ms)
 	ms->discard = false;
 	s->milter_pending = 0;
 	s->busy = 0;
-	if (s->bev != NULL && !s->closing && done != NULL)
+	if (done != NULL)	/* also when the client is gone: arg is freed */
 		done(s, ms->verdict.len ? buf_cstr(&ms->verdict) : NULL, arg);
 	buf_reset(&ms->verdict);
 	xfree(&ms->rcpt);

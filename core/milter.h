@@ -24,9 +24,10 @@ struct settings;
 /*
  * The verdict of one stage, on the loop: reply is NULL to go on, else the
  * 4xx/5xx reply for the client (logged as milter-reject already). A
- * DISCARD or quarantine is set on the transaction and reply is NULL. Not
- * called when the client went away meanwhile. The session is resumed
- * after done unless done made it busy again.
+ * DISCARD or quarantine is set on the transaction and reply is NULL. Also
+ * called when the client went away meanwhile (s->bev NULL or s->closing):
+ * done must then only release arg. The session is resumed after done
+ * unless done made it busy again.
  */
 typedef void (*milter_done_fn)(struct smtpd_session *s, const char *reply,
 			       void *arg);

@@ -464,6 +464,8 @@ helo_milter_done(struct smtpd_session *s, const char *reply, void *arg)
 {
 	int ehlo = (int)(intptr_t)arg;
 
+	if (s->bev == NULL || s->closing)
+		return;		/* the client is gone */
 	if (reply != NULL) {
 		reply_error(s, "%s", reply);
 		count_cmd(s, ehlo ? SMTPD_EHLO : SMTPD_HELO, 0);
@@ -489,6 +491,8 @@ static void
 mail_milter_done(struct smtpd_session *s, const char *reply, void *arg)
 {
 	(void)arg;
+	if (s->bev == NULL || s->closing)
+		return;		/* the client is gone */
 	if (reply != NULL) {
 		reply_error(s, "%s", reply);
 		txn_reset(s);
@@ -631,6 +635,12 @@ rcpt_milter_done(struct smtpd_session *s, const char *reply, void *arg)
 {
 	struct rcpt_hold *h = arg;
 
+	if (s->bev == NULL || s->closing) {	/* the client is gone */
+		smtpd_rcpt_args_free(&h->r);
+		resolve_result_free(&h->res);
+		free(h);
+		return;
+	}
 	rcpt_finish_now(s, &h->r, &h->res, reply, reply == NULL);
 	free(h);
 }
@@ -753,6 +763,8 @@ data_begin(struct smtpd_session *s)
 static void
 data_milter_done(struct smtpd_session *s, const char *reply, void *arg)
 {
+	if (s->bev == NULL || s->closing)
+		return;		/* the client is gone */
 	if (reply != NULL) {
 		if (arg != NULL) {	/* BDAT: the chunk is read, then this */
 			free(s->bdat_reject);
@@ -1465,6 +1477,8 @@ static void
 eod_milter_done(struct smtpd_session *s, const char *reply, void *arg)
 {
 	(void)arg;
+	if (s->bev == NULL || s->closing)
+		return;		/* gone: nothing is committed */
 	if (reply != NULL) {
 		eod_refuse(s, reply);	/* logged as milter-reject */
 		return;
@@ -2000,6 +2014,8 @@ static void
 connect_milter_done(struct smtpd_session *s, const char *reply, void *arg)
 {
 	(void)arg;
+	if (s->bev == NULL || s->closing)
+		return;		/* the client is gone */
 	if (reply != NULL) {
 		s->access_denied = 1;
 		smtpd_session_reply(s, "%s", reply);

@@ -750,3 +750,43 @@ def test_connect_reject(facteurd):
                    r"proto=SMTP$")
     finally:
         m.close()
+
+
+def test_client_gone_during_milter_step(facteurd):
+    """The client hangs up while a milter thinks about RCPT and the end of
+    the message: the session ends cleanly once the milter answered
+    (nothing leaked: the ASan build checks). A message whose final dot
+    was sent is complete and kept, as Postfix keeps it (the client, not
+    having seen the 250, may send it again)."""
+    def slow(cmd, data):
+        if cmd == b"O":
+            return OPTNEG_OK
+        if cmd in (b"D", b"A", b"Q", b"L", b"B", b"N"):
+            return b"" if cmd in (b"D", b"A", b"Q") else pkt(b"c")
+        if cmd in (b"R", b"E"):
+            time.sleep(0.5)
+        return pkt(b"c")
+    m = RawMilter(slow)
+    try:
+        d = facteurd(main_cf={"smtpd_milters": "inet:127.0.0.1:%d" % m.port})
+        c = d.session()
+        check(c.cmd("MAIL FROM:<joe@example.net>"), 250)
+        c.send(b"RCPT TO:<alice@example.test>\r\n")
+        c.close()                       # gone while the milter thinks
+        c = d.session()
+        check(c.cmd("MAIL FROM:<joe@example.net>"), 250)
+        check(c.cmd("RCPT TO:<alice@example.test>"), 250)
+        check(c.cmd("DATA"), 354)
+        c.send(dot_stuff(make_msg("hang up at the end")))
+        c.close()                       # gone during END-OF-MESSAGE
+        d.wait_files("alice@example.test", 1)
+        time.sleep(0.3)
+        assert len(d.files("alice@example.test")) == 1
+        d.wait_log(r"lost connection after (DATA|END-OF-MESSAGE|RCPT) from "
+                   r"localhost\[127\.0\.0\.1\]|disconnect from localhost")
+        # the daemon serves the next client as before
+        c = d.session()
+        check(c.cmd("QUIT"), 221)
+        c.close()
+    finally:
+        m.close()
