@@ -450,6 +450,42 @@ macro_value(struct milter_sess *ms, const char *name, struct buf *tmp)
 	return NULL;
 }
 
+const char *
+milter_macro_default(const char *defaults, const char *name, struct buf *tmp)
+{
+	struct strlist l;
+	const char *bare = name;
+	size_t blen = strlen(name);
+	const char *found = NULL;
+
+	if (defaults == NULL || *defaults == '\0')
+		return NULL;
+	if (blen > 2 && name[0] == '{' && name[blen - 1] == '}') {
+		bare = name + 1;
+		blen -= 2;
+	}
+	strlist_init(&l);
+	(void)strlist_split(&l, defaults);
+	for (size_t i = 0; i < l.n && found == NULL; i++) {
+		const char *it = l.v[i], *eq = strchr(it, '=');
+		size_t n;
+
+		if (eq == NULL)
+			continue;
+		n = (size_t)(eq - it);
+		if (n > 2 && it[0] == '{' && it[n - 1] == '}') {
+			it++;
+			n -= 2;
+		}
+		if (n == blen && strncmp(it, bare, n) == 0) {
+			buf_set(tmp, eq + 1);
+			found = buf_cstr(tmp);
+		}
+	}
+	strlist_free(&l);
+	return found;
+}
+
 /* The configured symbol list of a stage. */
 static const char *
 macro_list(const struct milter_conn *c, enum milter_stage stage)
@@ -485,6 +521,9 @@ send_macros(struct milter_conn *c, int cmd, enum milter_stage stage)
 	for (size_t i = 0; i < names.n; i++) {
 		const char *v = macro_value(c->ms, names.v[i], &tmp);
 
+		if (v == NULL)
+			v = milter_macro_default(c->ms->s->l->s.milter_macro_defaults,
+						 names.v[i], &tmp);
 		if (v == NULL)
 			continue;
 		strlist_add(&keep, names.v[i]);

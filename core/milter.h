@@ -16,6 +16,7 @@
 #define FACTEUR_MILTER_H
 #include <stdbool.h>
 
+#include "core/lib/buf.h"
 #include "core/lib/errbuf.h"
 
 struct smtpd_session;
@@ -68,5 +69,9 @@ struct milter_def {
 int  milter_defs_parse(const char *value, const struct settings *st,
 		       struct milter_def *defs, struct errbuf *err);
 void milter_def_free(struct milter_def *d);
+/* milter_macro_defaults ("name=value ..."; a name with or without its
+ * braces): the value for a macro that has none, into tmp, or NULL. */
+const char *milter_macro_default(const char *defaults, const char *name,
+				 struct buf *tmp);
 
 #endif

@@ -278,7 +278,9 @@ add_macros(struct conv *v, struct buf *out, int cmd, enum milter_stage s,
 	   const char *rcpt)
 {
 	struct strlist names, keep, vals;
+	struct buf tmp;
 
+	buf_init(&tmp, 0);
 	strlist_init(&names);
 	strlist_init(&keep);
 	strlist_init(&vals);
@@ -287,6 +289,9 @@ add_macros(struct conv *v, struct buf *out, int cmd, enum milter_stage s,
 		const char *val = strcmp(names.v[i], "{rcpt_addr}") == 0
 				  ? rcpt : macro_value(v, names.v[i]);
 
+		if (val == NULL)
+			val = milter_macro_default(v->st->milter_macro_defaults,
+						   names.v[i], &tmp);
 		if (val == NULL)
 			continue;
 		strlist_add(&keep, names.v[i]);
@@ -298,6 +303,7 @@ add_macros(struct conv *v, struct buf *out, int cmd, enum milter_stage s,
 	strlist_free(&names);
 	strlist_free(&keep);
 	strlist_free(&vals);
+	buf_free(&tmp);
 }
 
 /* Sends one command (with macros); reads its reply unless the milter

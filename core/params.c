@@ -290,7 +290,7 @@ static const struct param_def table[] = {
 	S(milter_macro_daemon_name, "$myhostname"),	/* the {daemon_name} macro */
 	S(milter_macro_v, "$mail_name $mail_version"),	/* the v macro */
 	SL(milter_header_checks, ""),
-	SL(milter_macro_defaults, ""),
+	S(milter_macro_defaults, ""),	/* name=value defaults for macros facteur has no value for */
 	BN(smtpd_reject_unlisted_recipient, "yes"),	/* after the restrictions: refuse recipients unknown in hosted domains */
 	BN(smtpd_reject_unlisted_sender, "no"),	/* after the restrictions: refuse senders unknown in hosted domains */
 	SL(maps_rbl_domains, ""),
