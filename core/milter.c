@@ -1223,6 +1223,31 @@ strip_addr(const char *a, struct buf *out)
 	return buf_puts(out, a) == 0;
 }
 
+/* Keeps "Name: value" of an added or changed header for
+ * milter_header_checks (a deletion is not a line to check). */
+static void
+note_header(struct smtpd_txn *t, int cmd, const unsigned char *d, size_t len)
+{
+	const char *v[2];
+	uint32_t idx;
+	char *line;
+	const char *val;
+
+	if (milter_parse_strings(d, len, cmd == MILTER_R_ADDHEADER ? NULL : &idx,
+				 v, 2) < 0 || v[1][0] == '\0' ||
+	    strlen(v[1]) > MILTER_HDR_MAX)
+		return;
+	val = v[1];
+	while (*val == ' ' || *val == '\t')
+		val++;
+	line = xasprintf("%s: %s", v[0], val);
+	for (char *p = line; *p; p++)	/* CR LF folding as stored: LF */
+		if (*p == '\r')
+			memmove(p, p + 1, strlen(p));
+	strlist_add(&t->milter_headers, line);
+	free(line);
+}
+
 /* One end-of-message change; -1 fails the milter. */
 static int
 apply_change(struct milter_conn *c, int cmd, const unsigned char *d,
@@ -1239,6 +1264,11 @@ apply_change(struct milter_conn *c, int cmd, const unsigned char *d,
 		return -1;
 	if (++c->nmods > MILTER_MODS_MAX)
 		return -1;
+	/* milter_header_checks sees what milters add or change */
+	if ((cmd == MILTER_R_ADDHEADER || cmd == MILTER_R_INSHEADER ||
+	     cmd == MILTER_R_CHGHEADER) && ms->s->l->s.milter_header_checks[0]
+	    && t->milter_headers.n < MILTER_MODS_MAX)
+		note_header(t, cmd, d, len);
 	switch (cmd) {
 	case MILTER_R_ADDHEADER:
 		if (milter_parse_strings(d, len, NULL, v, 2) < 0 ||

@@ -289,7 +289,7 @@ static const struct param_def table[] = {
 	SN(milter_unknown_command_macros, ""),
 	S(milter_macro_daemon_name, "$myhostname"),	/* the {daemon_name} macro */
 	S(milter_macro_v, "$mail_name $mail_version"),	/* the v macro */
-	SL(milter_header_checks, ""),
+	S(milter_header_checks, ""),	/* header_checks tables for the header lines milters add or change */
 	S(milter_macro_defaults, ""),	/* name=value defaults for macros facteur has no value for */
 	BN(smtpd_reject_unlisted_recipient, "yes"),	/* after the restrictions: refuse recipients unknown in hosted domains */
 	BN(smtpd_reject_unlisted_sender, "no"),	/* after the restrictions: refuse senders unknown in hosted domains */

@@ -175,6 +175,7 @@ struct settings {
 	char *milter_rcpt_macros, *milter_data_macros;
 	char *milter_end_of_header_macros, *milter_end_of_data_macros;
 	char *milter_macro_daemon_name, *milter_macro_v, *milter_macro_defaults;
+	char *milter_header_checks;
 	/* BCC, generic maps, client certificates, soft_bounce (helper H3) */
 	char *always_bcc, *sender_bcc_maps, *recipient_bcc_maps;
 	char *smtp_generic_maps, *receive_override_options;

@@ -25,6 +25,7 @@
 #include "core/cleanup_headers.h"
 #include "core/lib/xmalloc.h"
 #include "core/log.h"
+#include "core/milter_checks.h"
 #include "core/qmgr.h"
 #include "core/receive_override.h"
 #include "core/queue.h"
@@ -578,6 +579,53 @@ commit_redirect(struct commit_job *j)
 }
 
 /*
+ * milter_header_checks on the header lines milters added or changed
+ * (core/milter_checks.c). False when nothing is to be kept (REJECT,
+ * DISCARD, a table that cannot be opened or answer).
+ */
+static bool
+commit_milter_header_checks(struct commit_job *j)
+{
+	struct smtpd_txn *t = j->tx;
+	struct cleanup_log_ctx lc = {
+		.queue_id = t->id,
+		.client_name = j->client_name,
+		.client_addr = j->client_addr,
+		.sender = t->sender,
+		.rcpt = t->nrcpt > 0 ? t->rcpt[0].orig : NULL,
+		.proto = j->esmtp ? "ESMTP" : "SMTP",
+		.helo = j->helo[0] ? j->helo : NULL,
+	};
+	struct cleanup_result r;
+
+	if (t->milter_headers.n == 0)
+		return true;
+	if (milter_checks_run(j->st->milter_header_checks, &t->milter_headers,
+			      &lc, &r, j->err, sizeof(j->err)) < 0) {
+		j->failed = true;
+		return false;
+	}
+	if (r.reject != NULL) {
+		j->content_reject = r.reject;
+		r.reject = NULL;
+	} else if (r.discard) {
+		j->discard = true;
+	} else {
+		if (r.hold) {
+			j->hold = true;
+			j->direct = false;	/* held mail waits in hold/ */
+		}
+		if (r.redirect != NULL) {
+			free(t->act.redirect);
+			t->act.redirect = r.redirect;
+			r.redirect = NULL;
+		}
+	}
+	cleanup_result_free(&r);
+	return j->content_reject == NULL && !j->discard;
+}
+
+/*
  * Recipients added by milters (ADDRCPT, core/milter.c): resolved here, on
  * the worker, as RCPT would; an unknown one is dropped with a warning, a
  * lookup failure fails the commit (451).
@@ -795,6 +843,10 @@ commit_work(void *arg)
 
 	if (j->discard) {
 		/* A restriction said DISCARD: claim success, keep nothing. */
+		gettimeofday(&j->t_end, NULL);
+		return;
+	}
+	if (!commit_milter_header_checks(j)) {
 		gettimeofday(&j->t_end, NULL);
 		return;
 	}

@@ -191,6 +191,7 @@ smtpd_txn_free(struct smtpd_txn **tp)
 	buf_free(&t->content);
 	smtpd_check_actions_free(&t->act);
 	strlist_free(&t->milter_rcpts);
+	strlist_free(&t->milter_headers);
 	free(t);
 	*tp = NULL;
 }

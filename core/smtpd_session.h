@@ -52,6 +52,8 @@ struct smtpd_txn {
 	struct smtpd_check_actions act;
 	struct strlist  milter_rcpts;	/* added by milters (core/milter.c):
 					   resolved by the commit */
+	struct strlist  milter_headers;	/* lines milters added or changed,
+					   for milter_header_checks */
 	unsigned        at_line_start:1, prev_crlf:1, in_header:1, too_big:1,
 			bdat:1, bdat_cr:1,
 			bdat_started:1;	/* a BDAT came (even if refused) */

@@ -108,6 +108,10 @@ class M(Milter.Base):
             self.chgfrom("<changed@example.net>")
         if "quarantine" in s:
             self.quarantine("held by the milter")
+        if "hdrcheck-hold" in s:
+            self.addheader("X-Milter-Verdict", "hold-me")
+        if "hdrcheck-reject" in s:
+            self.addheader("X-Milter-Verdict", "reject-me")
         return Milter.CONTINUE
 
 Milter.factory = M
@@ -792,3 +796,29 @@ def test_client_gone_during_milter_step(facteurd):
         c.close()
     finally:
         m.close()
+
+
+def test_milter_header_checks(facteurd, milter):
+    """milter_header_checks see the lines milters add: REJECT answers the
+    end of the message, HOLD keeps it in the hold queue; the message's own
+    headers are not checked by it."""
+    d = facteurd(start=False)
+    checks = d.table("milter_checks",
+                     "/^X-Milter-Verdict: hold-me/ HOLD held by checks\n"
+                     "/^X-Milter-Verdict: reject-me/ REJECT refused by checks\n"
+                     "/^Subject:/ REJECT never: not a milter line\n",
+                     kind="regexp")
+    d.params["smtpd_milters"] = "inet:127.0.0.1:%d" % milter
+    d.params["milter_header_checks"] = checks
+    d.write_config()
+    d.start()
+    r = send_one(d, "hdrcheck-reject")
+    check(r, 550, "5.7.1", "refused by checks")
+    r = check(send_one(d, "hdrcheck-hold"), 250, "2.0.0")
+    qid = queue_id_of(r)
+    d.wait_log(r"%s: hold: header X-Milter-Verdict: hold-me" % qid)
+    assert any(qid in p for p in d.queue_files(states=("hold",)))
+    check(send_one(d, "plain"), 250, "2.0.0")
+    d.wait_files("alice@example.test", 1)
+    time.sleep(0.3)
+    assert len(d.files("alice@example.test")) == 1
