@@ -241,6 +241,15 @@ cli_check_daemon(const struct config *c, const struct settings *s,
 		report(arg, NULL, errbuf_str(&err));
 		errors++;
 	}
+	{
+		int facility;
+
+		errbuf_clear(&err);
+		if (log_facility_parse(s->syslog_facility, &facility, &err) < 0) {
+			report(arg, NULL, errbuf_str(&err));
+			errors++;
+		}
+	}
 	/* the SMTP client's certificate, read as facteurd reads it at start */
 	errbuf_clear(&err);
 	if (smtp_tls_client_cert_load(s->smtp_tls_cert_file,

@@ -488,6 +488,7 @@ daemon_reload(struct daemon *d, struct errbuf *why)
 	struct managesieve **nms = NULL, **kept = NULL;
 	size_t nnl = 0, nnms = 0, nkept = 0, i;
 	const struct master_cf *mcf;
+	int facility;
 
 	strlist_init(&warnings);
 	errbuf_clear(&err);
@@ -502,6 +503,10 @@ daemon_reload(struct daemon *d, struct errbuf *why)
 	}
 	if ((g->rctx = resolve_ctx_new(&g->s, &err)) == NULL)
 		goto refuse;
+	if (log_facility_parse(g->s.syslog_facility, &facility, &err) < 0) {
+		(void)config_place_error(&err, g->cfg, NULL);
+		goto refuse;
+	}
 	/* unchanged names: keep the certificate read as root at start */
 	if (!smtp_tls_client_cert_same(g->s.smtp_tls_cert_file,
 				       g->s.smtp_tls_key_file,
@@ -563,6 +568,7 @@ daemon_reload(struct daemon *d, struct errbuf *why)
 	}
 
 	/* Committed: nothing below refuses the new configuration. */
+	log_set_facility(facility);
 	log_findings(&warnings, "reload: ");
 	(void)spawn_sync(d->base, g->cfg, g->s.queue_directory,
 			 g->s.mail_owner, false, &err);
@@ -988,6 +994,14 @@ main(int argc, char **argv)
 		return 1;
 	}
 	log_remember(g->s.maillog_file);
+	{
+		int facility;
+
+		if (log_facility_parse(g->s.syslog_facility, &facility,
+				       &err) < 0)
+			die_placed(g->cfg, NULL, &err);
+		log_set_facility(facility);
+	}
 	log_findings(&warnings, "");
 	strlist_free(&warnings);
 

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -39,14 +40,52 @@ static const char *const level_prefix[] = {
 	[LOG_LVL_FATAL] = "fatal: ",
 };
 
-/* syslog priorities, facility mail (2 << 3) */
+/* syslog severities; the facility (syslog_facility, default mail = 2)
+ * is added as facility << 3 */
 static const int level_pri[] = {
-	[LOG_LVL_INFO] = 16 + 6,
-	[LOG_LVL_NOTICE] = 16 + 5,
-	[LOG_LVL_WARNING] = 16 + 4,
-	[LOG_LVL_ERROR] = 16 + 3,
-	[LOG_LVL_FATAL] = 16 + 2,
+	[LOG_LVL_INFO] = 6,
+	[LOG_LVL_NOTICE] = 5,
+	[LOG_LVL_WARNING] = 4,
+	[LOG_LVL_ERROR] = 3,
+	[LOG_LVL_FATAL] = 2,
 };
+static int log_facility = 2 << 3;
+
+/* syslog(3)'s facility names and codes (RFC 5424 6.2.1). */
+static const struct { const char *name; int code; } facilities[] = {
+	{ "kern", 0 }, { "user", 1 }, { "mail", 2 }, { "daemon", 3 },
+	{ "auth", 4 }, { "syslog", 5 }, { "lpr", 6 }, { "news", 7 },
+	{ "uucp", 8 }, { "cron", 9 }, { "authpriv", 10 }, { "ftp", 11 },
+	{ "local0", 16 }, { "local1", 17 }, { "local2", 18 }, { "local3", 19 },
+	{ "local4", 20 }, { "local5", 21 }, { "local6", 22 }, { "local7", 23 },
+};
+
+int
+log_facility_parse(const char *name, int *code_r, struct errbuf *err)
+{
+	for (size_t i = 0; i < sizeof(facilities) / sizeof(facilities[0]); i++)
+		if (strcasecmp(name, facilities[i].name) == 0) {
+			*code_r = facilities[i].code;
+			return 0;
+		}
+	errbuf_set(err, "syslog_facility: unknown syslog facility \"%.64s\" "
+		   "(mail, user, daemon, auth, local0 ... local7)", name);
+	return -1;
+}
+
+void
+log_set_facility(int code)
+{
+	pthread_mutex_lock(&log_lock);
+	log_facility = (code & 31) << 3;
+	pthread_mutex_unlock(&log_lock);
+}
+
+int
+log_priority(enum log_level lvl)
+{
+	return log_facility + level_pri[lvl];
+}
 
 void
 log_set_hostname(const char *host)
@@ -155,7 +194,7 @@ log_vwrite(const char *name, const char *service, enum log_level lvl,
 	 * every sink: line = "<PRI>" + "STAMP HOST " + "PROG/SVC[PID]: TEXT".
 	 */
 	n = snprintf(line, sizeof(line), "<%d>%s %s %s/%s[%ld]: %s",
-		     level_pri[lvl], stamp, log_host, prog,
+		     log_facility + level_pri[lvl], stamp, log_host, prog,
 		     service ? service : "facteurd", (long)getpid(),
 		     level_prefix[lvl]);
 	if (n < 0)
@@ -182,7 +221,7 @@ log_vwrite(const char *name, const char *service, enum log_level lvl,
 			const char *after_host = text + strlen(stamp) + 1 +
 						 strlen(log_host) + 1;
 			int m = snprintf(dgram, sizeof(dgram), "<%d>%s %.*s",
-					 level_pri[lvl], stamp,
+					 log_facility + level_pri[lvl], stamp,
 					 (int)(body - (size_t)(after_host - line)),
 					 after_host);
 			if (m > 0)

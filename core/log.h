@@ -10,6 +10,8 @@
 #define FACTEUR_LOG_H
 #include <stdarg.h>
 
+#include "core/lib/errbuf.h"
+
 enum log_level {
 	LOG_LVL_INFO,
 	LOG_LVL_NOTICE,		/* "notice: " prefix */
@@ -26,6 +28,15 @@ enum log_level {
  */
 int  log_open(const char *syslog_name, const char *maillog_file, int to_stderr);
 void log_close(void);
+/*
+ * syslog_facility: "mail" (the default), "user", "daemon", "auth",
+ * "local0" ... "local7" ... (syslog(3) names, case-insensitive). 0, or -1 +
+ * err for an unknown name. Only the syslog sink carries the facility.
+ */
+int  log_facility_parse(const char *name, int *code_r, struct errbuf *err);
+void log_set_facility(int code);
+/* The "<PRI>" value of a line at lvl with the current facility. */
+int  log_priority(enum log_level lvl);
 /* The host name written in maillog_file lines (default: gethostname). */
 void log_set_hostname(const char *host);
 /* Only stderr, no prefix besides "LEVEL: " (for the CLI tools). */

@@ -286,7 +286,7 @@ static const struct param_def table[] = {
 	S(milter_data_macros, "i"),	/* macros sent with DATA */
 	S(milter_end_of_header_macros, "i"),	/* macros sent at the end of the headers */
 	S(milter_end_of_data_macros, "i"),	/* macros sent at the end of the message */
-	SN(milter_unknown_command_macros, ""),
+	SL(milter_unknown_command_macros, ""),	/* no SMFIC_UNKNOWN is sent */
 	S(milter_macro_daemon_name, "$myhostname"),	/* the {daemon_name} macro */
 	S(milter_macro_v, "$mail_name $mail_version"),	/* the v macro */
 	S(milter_header_checks, ""),	/* header_checks tables for the header lines milters add or change */
@@ -481,7 +481,7 @@ static const struct param_def table[] = {
 	IL(initial_destination_concurrency, "5", 1),
 	IL(qmgr_message_recipient_limit, "20000", 1),
 	B(soft_bounce, "no"),	/* bounces become deferrals, smtpd 5xx replies become 4xx */
-	SL(syslog_facility, "mail"),
+	S(syslog_facility, "mail"),	/* syslog facility of the lines sent to syslog (mail, local0 ... local7, ...) */
 	/* lookups */
 	TL(address_verify_cache_expire, "31d", 'd', 0),
 

@@ -165,6 +165,7 @@ struct settings {
 	char *smtpd_sasl_type, *smtpd_sasl_passdb, *smtpd_sasl_security_options;
 	char *smtpd_sasl_tls_security_options, *smtpd_sasl_mechanisms;
 	char *tls_server_sni_maps, *smtpd_sasl_local_domain;
+	char *syslog_facility;
 	bool smtpd_sasl_auth_enable, smtpd_sasl_authenticated_header;
 	bool broken_sasl_auth_clients, smtpd_tls_auth_only;
 	/* Sendmail milters (core/milter.c) */

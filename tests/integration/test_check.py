@@ -77,6 +77,7 @@ CASES = [
     ("smtp_sasl_security_options", "noanonymous, nosuch", {}),
     ("facteur_dns_servers", "not an address", {}),
     ("facteur_metrics_listen", "localhost:9100", {}),
+    ("syslog_facility", "local9", {}),
 ]
 
 

@@ -90,6 +90,31 @@ line_matches(const char *pattern, const char *line, size_t len)
 /* "Mmm dd hh:mm:ss HOST " : the Postfix/syslog line head. */
 #define HEAD_RE "^[A-Z][a-z]{2} [ 0-9][0-9] [0-9]{2}:[0-9]{2}:[0-9]{2} "
 
+/* syslog_facility: names to codes, the "<PRI>" of syslog datagrams. */
+static void
+test_facility(void **state)
+{
+	struct errbuf err;
+	int code = -1;
+
+	(void)state;
+	assert_int_equal(log_priority(LOG_LVL_INFO), 2 * 8 + 6);	/* mail */
+	assert_int_equal(log_facility_parse("local3", &code, &err), 0);
+	assert_int_equal(code, 19);
+	assert_int_equal(log_facility_parse("MAIL", &code, &err), 0);
+	assert_int_equal(code, 2);
+	log_set_facility(19);
+	assert_int_equal(log_priority(LOG_LVL_WARNING), 19 * 8 + 4);
+	assert_int_equal(log_priority(LOG_LVL_INFO), 19 * 8 + 6);
+	log_set_facility(2);
+	assert_int_equal(log_priority(LOG_LVL_ERROR), 2 * 8 + 3);
+	errbuf_clear(&err);
+	assert_int_equal(log_facility_parse("local8", &code, &err), -1);
+	assert_non_null(strstr(errbuf_str(&err), "syslog_facility: unknown "
+			       "syslog facility \"local8\""));
+	assert_int_equal(log_facility_parse("", &code, &err), -1);
+}
+
 static void
 test_format(void **state)
 {
@@ -514,6 +539,7 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_facility),
 		cmocka_unit_test(test_format),
 		cmocka_unit_test(test_format_table),
 		cmocka_unit_test(test_macros),
