@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from harness import check as check_reply, free_port
+from harness import SMTPConn, check as check_reply, free_port
 from test_tls import cert, tls_cf  # noqa: F401
 
 
@@ -159,6 +159,35 @@ def test_override_in_master_cf_names_its_line(facteurd):
                 "127.0.0.1:%d " % port)
     assert re.match(r".*master\.cf, line %d: " % n, fatal), fatal
     assert "error: " + fatal in out(r), (fatal, out(r))
+
+
+def test_mua_restrictions_are_used_through_overrides(facteurd):
+    """mua_client_restrictions is Postfix's conventional name for a
+    submission listener's -o value: no "ignored" notice, its restrictions
+    apply on that listener, and a typo in it is caught there."""
+    port = free_port()
+    d = facteurd(start=False, main_cf={
+        "mua_client_restrictions": "permit_sasl_authenticated, reject"},
+        extra_master_cf=("127.0.0.1:%d inet n - n - - smtpd\n"
+                         "  -o smtpd_client_restrictions="
+                         "$mua_client_restrictions\n" % port))
+    r = d.cli("check")
+    assert r.returncode == 0, out(r)
+    assert "mua_client_restrictions" not in out(r), out(r)
+    d.start()
+    with SMTPConn("127.0.0.1", port) as c:
+        check_reply(c.reply(), 220)
+        check_reply(c.cmd("EHLO client.test"), 250)
+        check_reply(c.cmd("MAIL FROM:<a@example.net>"), 250)
+        check_reply(c.cmd("RCPT TO:<alice@example.test>"), 554, "5.7.1")
+    d2 = facteurd(start=False, main_cf={
+        "mua_client_restrictions": "permit_sasl_authenticatd, reject"},
+        extra_master_cf=("127.0.0.1:%d inet n - n - - smtpd\n"
+                         "  -o smtpd_client_restrictions="
+                         "$mua_client_restrictions\n" % free_port()))
+    r = d2.cli("check")
+    assert r.returncode == 1, out(r)
+    assert "permit_sasl_authenticated" in out(r), out(r)   # the suggestion
 
 
 def test_managesieved_without_passdb(facteurd):
