@@ -150,13 +150,13 @@ static const struct param_def table[] = {
 	S(smtpd_tls_cert_file, ""),
 	S(smtpd_tls_key_file, "$smtpd_tls_cert_file"),
 	S(smtpd_tls_chain_files, ""),
-	S(smtpd_tls_dcert_file, ""),	/* a DSA certificate (PEM, with its chain), beside the RSA one */
-	S(smtpd_tls_dkey_file, "$smtpd_tls_dcert_file"),	/* its private key */
-	S(smtpd_tls_eccert_file, ""),	/* an ECDSA certificate (PEM, with its chain): OpenSSL picks by the client's signature algorithms */
-	S(smtpd_tls_eckey_file, "$smtpd_tls_eccert_file"),	/* its private key */
-	S(smtpd_tls_CAfile, ""),	/* CA certificates that verify client certificates (and are named in the request) */
-	S(smtpd_tls_CApath, ""),	/* directory of hashed CA certificates for client certificates */
-	S(smtpd_tls_dh1024_param_file, ""),	/* DH parameters (PEM) for DHE; empty: OpenSSL's built-in groups */
+	SL(smtpd_tls_dcert_file, ""),
+	SL(smtpd_tls_dkey_file, ""),
+	SL(smtpd_tls_eccert_file, ""),
+	SL(smtpd_tls_eckey_file, ""),
+	SL(smtpd_tls_CAfile, ""),
+	SL(smtpd_tls_CApath, ""),
+	SL(smtpd_tls_dh1024_param_file, ""),
 	S(smtpd_tls_protocols, ">=TLSv1"),
 	S(smtpd_tls_mandatory_protocols, ">=TLSv1.2"),
 	S(smtpd_tls_ciphers, "medium"),
@@ -165,20 +165,19 @@ static const struct param_def table[] = {
 	S(smtpd_tls_mandatory_exclude_ciphers, ""),
 	I(smtpd_tls_loglevel, "0", 0),
 	B(smtpd_tls_received_header, "no"),
-	B(smtpd_tls_ask_ccert, "no"),	/* ask the client for a certificate */
-	B(smtpd_tls_req_ccert, "no"),	/* at encrypt: a client without a verified certificate gets 421 4.7.1 */
-	I(smtpd_tls_ccert_verifydepth, "9", 1),	/* verification depth of client certificate chains */
+	BL(smtpd_tls_ask_ccert, "no"),
+	BL(smtpd_tls_req_ccert, "no"),
 	B(smtpd_tls_wrappermode, "no"),
 	B(smtpd_tls_auth_only, "no"),
 	B(smtpd_enforce_tls, "no"),
 	B(smtpd_use_tls, "no"),
-	S(smtpd_tls_fingerprint_digest, "sha256"),	/* digest of client certificate fingerprints (sha256, sha1, md5 ...) */
+	SL(smtpd_tls_fingerprint_digest, "sha256"),
 	T(smtpd_tls_session_cache_timeout, "3600s", 's', 0),
 	S(tls_server_sni_maps, ""),
 	S(tls_high_cipherlist, ""),
 	S(tls_medium_cipherlist, ""),
 	B(tls_preempt_cipherlist, "no"),
-	S(tls_ssl_options, ""),	/* OpenSSL options by name (NO_TICKET, PRIORITIZE_CHACHA ...) or as hex, for the server and the client */
+	SL(tls_ssl_options, ""),
 	/* smtp client and TLS */
 	S(smtp_tls_security_level, ""),
 	S(smtp_tls_CAfile, ""),
@@ -303,7 +302,7 @@ static const struct param_def table[] = {
 	   "relay_domains, smtpd_access_maps"),
 	SL(permit_mx_backup_networks, ""),
 	S(relay_recipient_maps, ""),	/* valid relay_domains recipients; others get unknown_relay_recipient_reject_code */
-	S(relay_clientcerts, ""),	/* certificate or public key fingerprints permit_tls_clientcerts trusts */
+	SL(relay_clientcerts, ""),
 	IN(unknown_local_recipient_reject_code, "550", 400),	/* unknown user in a mydestination domain */
 	IN(unknown_virtual_mailbox_reject_code, "550", 400),
 	IN(unknown_virtual_alias_reject_code, "550", 400),	/* unknown user in a virtual_alias_domains domain */
