@@ -1771,6 +1771,8 @@ state_name(const struct smtpd_session *s)
 	}
 }
 
+static void greet_milters(struct smtpd_session *s);
+
 static void
 on_event(struct bufferevent *bev, short what, void *arg)
 {
@@ -1800,6 +1802,10 @@ on_event(struct bufferevent *bev, short what, void *arg)
 				  "Anonymous TLS connection established from "
 				  "%s[%s]: %s", s->client_name, s->client_addr,
 				  s->tls_info);
+		if (s->greet_after_tls) {
+			s->greet_after_tls = 0;
+			greet_milters(s);
+		}
 		return;
 	}
 	if (what & BEV_EVENT_TIMEOUT) {
@@ -2002,8 +2008,21 @@ session_greet(struct smtpd_session *s)
 			return;
 		}
 	}
-	/* smtpd_milters see the connection before the greeting */
 	bufferevent_enable(s->bev, EV_WRITE);
+	if (s->ssl != NULL && !s->tls_up) {
+		/* smtps: the greeting (and the milters' connect) wait for
+		 * the handshake, so a client over the new TLS session limit
+		 * gets the 421 instead of a 220 (on_event) */
+		s->greet_after_tls = 1;
+		return;
+	}
+	greet_milters(s);
+}
+
+/* smtpd_milters see the connection before the greeting */
+static void
+greet_milters(struct smtpd_session *s)
+{
 	if (milter_connect(s, connect_milter_done, NULL))
 		return;
 	greet_rest(s);

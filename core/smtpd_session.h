@@ -108,6 +108,8 @@ struct smtpd_session {
 			       sasl_authenticated:1,
 			       tls_pending:1,	/* 220 sent, switch once flushed */
 			       tls_up:1,	/* handshake done */
+			       greet_after_tls:1,	/* smtps: 220 once the
+							   handshake is done */
 			       greeted:1,	/* connect logged (after PROXY) */
 			       access_denied:1;	/* smtpd_delay_reject = no:
 						   CONNECT refused, 503 */
