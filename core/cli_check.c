@@ -28,6 +28,7 @@
 #include "core/lib/errbuf.h"
 #include "core/lib/strlist.h"
 #include "core/log.h"
+#include "core/milter.h"
 #include "core/listen.h"
 #include "core/managesieve.h"
 #include "core/qmgr.h"
@@ -246,6 +247,11 @@ cli_check_daemon(const struct config *c, const struct settings *s,
 
 		errbuf_clear(&err);
 		if (log_facility_parse(s->syslog_facility, &facility, &err) < 0) {
+			report(arg, NULL, errbuf_str(&err));
+			errors++;
+		}
+		errbuf_clear(&err);
+		if (non_smtpd_milters_check(s, &err) < 0) {
 			report(arg, NULL, errbuf_str(&err));
 			errors++;
 		}

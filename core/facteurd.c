@@ -44,6 +44,7 @@
 #include "core/lib/strlist.h"
 #include "core/lib/xmalloc.h"
 #include "core/log.h"
+#include "core/milter.h"
 #include "core/managesieve.h"
 #include "core/params.h"
 #include "core/pickup.h"
@@ -503,7 +504,8 @@ daemon_reload(struct daemon *d, struct errbuf *why)
 	}
 	if ((g->rctx = resolve_ctx_new(&g->s, &err)) == NULL)
 		goto refuse;
-	if (log_facility_parse(g->s.syslog_facility, &facility, &err) < 0) {
+	if (log_facility_parse(g->s.syslog_facility, &facility, &err) < 0 ||
+	    non_smtpd_milters_check(&g->s, &err) < 0) {
 		(void)config_place_error(&err, g->cfg, NULL);
 		goto refuse;
 	}
@@ -998,7 +1000,8 @@ main(int argc, char **argv)
 		int facility;
 
 		if (log_facility_parse(g->s.syslog_facility, &facility,
-				       &err) < 0)
+				       &err) < 0 ||
+		    non_smtpd_milters_check(&g->s, &err) < 0)
 			die_placed(g->cfg, NULL, &err);
 		log_set_facility(facility);
 	}

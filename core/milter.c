@@ -329,6 +329,18 @@ milter_list_check(const char *value, struct errbuf *err)
 	return n < 0 ? -1 : 0;
 }
 
+int
+non_smtpd_milters_check(const struct settings *s, struct errbuf *err)
+{
+	char why[512];
+
+	if (milter_list_check(s->non_smtpd_milters, err) == 0)
+		return 0;
+	snprintf(why, sizeof(why), "non_smtpd_milters: %s", errbuf_str(err));
+	errbuf_set(err, "%s", why);
+	return -1;
+}
+
 /* ---- small helpers ---- */
 
 static const char *

@@ -52,6 +52,9 @@ void milter_session_free(struct smtpd_session *s);
 /* Checks a milter list value (smtpd_milters): addresses and per-milter
  * settings. 0, or -1 + err. */
 int milter_list_check(const char *value, struct errbuf *err);
+/* The same for s->non_smtpd_milters, err naming the parameter. */
+struct settings;
+int non_smtpd_milters_check(const struct settings *s, struct errbuf *err);
 
 /* One milter of a list, with its settings (shared with milter_sync.c). */
 #define MILTER_MAX 16		/* milters per list */

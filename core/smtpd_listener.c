@@ -37,6 +37,7 @@
 #include "core/lib/xmalloc.h"
 #include "core/listen.h"
 #include "core/log.h"
+#include "core/milter.h"
 #include "core/postscreen.h"
 #include "core/proxy_proto.h"
 #include "core/smtpd_limits.h"
@@ -571,6 +572,13 @@ smtpd_listener_prepare(struct smtpd_server *srv, const struct config *base_cfg,
 		goto fail;
 	if (smtpd_limits_conf_new(l, err) < 0)
 		goto fail;
+	if (milter_list_check(l->s.smtpd_milters, err) < 0) {
+		char why[512];
+
+		snprintf(why, sizeof(why), "smtpd_milters: %s", errbuf_str(err));
+		errbuf_set(err, "%s", why);
+		goto fail;
+	}
 	if (cleanup_checks_open(&l->cleanup, &l->s, err) < 0)
 		goto fail;
 	if (setup_tls(l, old, err) < 0 || setup_sasl(l, old, err) < 0)

@@ -78,6 +78,9 @@ CASES = [
     ("facteur_dns_servers", "not an address", {}),
     ("facteur_metrics_listen", "localhost:9100", {}),
     ("syslog_facility", "local9", {}),
+    ("smtpd_milters", "inet:127.0.0.1", {}),
+    ("smtpd_milters", "{ inet:127.0.0.1:9, default_action=sometimes }", {}),
+    ("non_smtpd_milters", "tcp:127.0.0.1:9", {}),
 ]
 
 
