@@ -465,7 +465,7 @@ send_cmd(struct smtp_sess *s, size_t k)
 
 		for (i = 0; i < r->nrcpt; i++)
 			utf8 |= needs_utf8(r->rcpt[i].addr);
-		if (s->size_max >= 0 && s->esmtp)
+		if (s->size_max >= 0 && s->esmtp && !r->probe)
 			off += (size_t)snprintf(ext + off, sizeof(ext) - off,
 						" SIZE=%zu", s->body_len);
 		if (s->eightbit && s->esmtp && mime_has_8bit(s->body, s->body_len))
@@ -526,7 +526,7 @@ start_transaction(struct smtp_sess *s)
 		rcpt_set_open(s, DELIVER_BOUNCE, "5.3.4", text);
 		goto quit;
 	}
-	s->ncmd = r->nrcpt + 2;
+	s->ncmd = r->nrcpt + (r->probe ? 1 : 2);	/* a probe: no DATA */
 	s->replied = 0;
 	s->stage = S_MAIL;
 	if (s->pipelining)
@@ -590,9 +590,14 @@ transaction_reply(struct smtp_sess *s, int code)
 		struct smtp_rcpt *rc = &r->rcpt[k - 1];
 		if (!s->mail_ok)
 			;	/* already decided by the MAIL reply */
-		else if (code / 100 == 2)
+		else if (code / 100 == 2) {
 			s->accepted++;
-		else {
+			if (r->probe) {	/* verified: the outcome is the reply */
+				snprintf(text, sizeof(text), "host %s said: %s",
+					 s->peer, s->reply);
+				rcpt_set(rc, DELIVER_SENT, dsn, text);
+			}
+		} else {
 			said(s, "RCPT TO command", text, sizeof(text));
 			rcpt_set(rc, st, dsn, text);
 		}
@@ -619,7 +624,8 @@ transaction_reply(struct smtp_sess *s, int code)
 	if (s->replied < s->ncmd) {
 		if (!s->pipelining) {
 			/* without pipelining, stop at the first useless step */
-			if (!s->mail_ok || (s->replied == s->ncmd - 1
+			if (!s->mail_ok || (!r->probe
+					    && s->replied == s->ncmd - 1
 					    && s->accepted == 0))
 				goto quit;
 			send_cmd(s, s->replied);

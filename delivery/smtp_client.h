@@ -89,6 +89,10 @@ struct smtp_req {
 	struct smtp_rcpt *rcpt;
 	size_t            nrcpt;
 	const char       *cache_key;	/* NULL: never reuse the connection */
+	/* address verification probe (core/verify.c): MAIL and RCPT only,
+	 * no SIZE=, no DATA; an accepted recipient gets DELIVER_SENT with
+	 * the reply, then QUIT. content may be NULL (len 0). */
+	bool              probe;
 	/* TLS for this next hop (smtp_tls_policy_maps), when tls_policy */
 	bool              tls_policy;
 	enum smtp_tls_level tls_level;
