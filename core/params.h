@@ -147,6 +147,9 @@ struct settings {
 	/* delivery: Maildir++ quota (delivery/quota.c via deliver.c) */
 	long long virtual_mailbox_limit;
 	char *header_checks, *body_checks;	/* core/cleanup_headers.c */
+	char *mime_header_checks, *nested_header_checks;	/* the same */
+	char *smtp_header_checks, *smtp_body_checks;	/* delivery/smtp_checks.c */
+	bool disable_mime_input_processing;
 	long long body_checks_size_limit;
 	char *virtual_mailbox_limit_maps;
 	bool virtual_mailbox_full_tempfail;
@@ -184,6 +187,14 @@ struct settings {
 	bool soft_bounce;
 	/* DNSSEC for the SMTP client's DANE (helper H5) */
 	char *smtp_dns_support_level;
+	/* more certificates, client certificates, OpenSSL options (core/tls.c,
+	 * core/smtpd_ccert.c, delivery/smtp_tls.c; helper H7) */
+	char *smtpd_tls_dcert_file, *smtpd_tls_dkey_file;
+	char *smtpd_tls_eccert_file, *smtpd_tls_eckey_file;
+	char *smtpd_tls_CAfile, *smtpd_tls_CApath, *smtpd_tls_dh1024_param_file;
+	char *smtpd_tls_fingerprint_digest, *tls_ssl_options, *relay_clientcerts;
+	bool smtpd_tls_ask_ccert, smtpd_tls_req_ccert;
+	long long smtpd_tls_ccert_verifydepth;
 };
 
 /*

@@ -33,12 +33,16 @@ enum smtpd_peer_code {
 	SMTPD_PEER_FORGED = 6,	/* the PTR name does not resolve back */
 };
 
+struct smtpd_ccert;
+
 /* What a restriction may look at. Strings may be NULL when not known. */
 struct smtpd_check_facts {
 	bool        in_mynetworks;
 	bool        sasl_authenticated;
 	bool        esmtp;
 	bool        unauth_pipelining;	/* sent ahead where RFC 2920 forbids */
+	bool        tls_active;		/* the session is encrypted (STARTTLS,
+					 * smtps): reject_plaintext_session */
 	const char *client_addr, *client_name, *reverse_client_name, *helo;
 	/* enum smtpd_peer_code of client_name (verified) and of
 	 * reverse_client_name (the PTR name, unverified) */
@@ -50,6 +54,8 @@ struct smtpd_check_facts {
 	const char *queue_id;		/* NULL or "": NOQUEUE */
 	const char *instance;		/* policy "instance": one per MAIL */
 	const char *sasl_method, *sasl_username;
+	/* the TLS client certificate (core/smtpd_ccert.h); NULL: none */
+	const struct smtpd_ccert *ccert;
 	unsigned    rcpt_count;		/* accepted so far (policy at DATA) */
 	long long   size;		/* MAIL SIZE= or 0 */
 	const char *syslog_name;	/* NULL: no log lines (tests) */

@@ -288,6 +288,7 @@ rcpt_start(struct smtpd_session *s, struct smtpd_rcpt_args *r, int vrfy)
 	j->f.esmtp = s->esmtp;
 	j->f.unauth_pipelining = s->ill_pipelining;
 	j->f.where = vrfy ? "VRFY" : "RCPT";
+	j->f.tls_active = s->tls_up;
 	j->f.queue_id = s->tx ? s->tx->id : NULL;
 	j->f.rcpt_count = s->tx ? (unsigned)s->tx->nrcpt : 0;
 	j->f.syslog_name = s->l->s.syslog_name;
@@ -300,6 +301,7 @@ rcpt_start(struct smtpd_session *s, struct smtpd_rcpt_args *r, int vrfy)
 	j->sasl_username = s->sasl_username ? xstrdup(s->sasl_username) : NULL;
 	j->f.sasl_username = j->sasl_username;
 	j->f.sasl_method = s->sasl_method;
+	j->f.ccert = s->ccert;
 	j->f.client_addr = s->client_addr;
 	j->f.client_name = s->client_name;
 	j->f.reverse_client_name = s->reverse_client_name;
@@ -440,11 +442,13 @@ smtpd_stage_check(struct smtpd_session *s, int stage, const char *helo,
 	j->f.esmtp = s->esmtp;
 	j->f.unauth_pipelining = s->ill_pipelining;
 	j->f.where = where[stage >= 0 && stage <= 2 ? stage : 0];
+	j->f.tls_active = s->tls_up;
 	j->f.syslog_name = s->l->s.syslog_name;
 	j->f.in_mynetworks = s->in_mynetworks;
 	j->f.sasl_authenticated = s->sasl_authenticated;
 	j->f.sasl_username = j->sasl_username;
 	j->f.sasl_method = s->sasl_method;
+	j->f.ccert = s->ccert;
 	j->f.client_addr = s->client_addr;
 	j->f.client_name = s->client_name;
 	j->f.reverse_client_name = s->reverse_client_name;

@@ -129,8 +129,10 @@ check_start(struct smtpd_session *s, int eod,
 	j->queue_id = xstrdup(s->tx->id);
 	j->f.in_mynetworks = s->in_mynetworks;
 	j->f.sasl_authenticated = s->sasl_authenticated;
+	j->f.ccert = s->ccert;
 	j->f.esmtp = s->esmtp;
 	j->f.client_addr = j->client_addr;
+	j->f.tls_active = s->tls_up;
 	j->f.client_name = s->client_name;
 	j->f.reverse_client_name = s->reverse_client_name;
 	j->f.name_status = s->name_status;

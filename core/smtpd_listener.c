@@ -487,12 +487,16 @@ tls_reusable(const struct smtpd_listener *l, const struct smtpd_listener *old)
 	    (unreadable(l->s.smtpd_tls_cert_file) ||
 	     unreadable(l->s.smtpd_tls_key_file) ||
 	     unreadable(l->s.smtpd_tls_chain_files) ||
+	     unreadable(l->s.smtpd_tls_eckey_file) ||
+	     unreadable(l->s.smtpd_tls_dkey_file) ||
 	     sni_unreadable(l->s.tls_server_sni_maps)) &&
 	    same_str(old->s.tls_server_sni_maps, l->s.tls_server_sni_maps) &&
 	    old->tls_level == l->tls_level &&
 	    same_str(old->s.smtpd_tls_cert_file, l->s.smtpd_tls_cert_file) &&
 	    same_str(old->s.smtpd_tls_key_file, l->s.smtpd_tls_key_file) &&
-	    same_str(old->s.smtpd_tls_chain_files, l->s.smtpd_tls_chain_files);
+	    same_str(old->s.smtpd_tls_chain_files, l->s.smtpd_tls_chain_files) &&
+	    same_str(old->s.smtpd_tls_eckey_file, l->s.smtpd_tls_eckey_file) &&
+	    same_str(old->s.smtpd_tls_dkey_file, l->s.smtpd_tls_dkey_file);
 }
 
 /* Keys are read here, as root, before the privilege drop (and again as

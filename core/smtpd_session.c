@@ -46,6 +46,7 @@
 #include "core/milter.h"
 #include "core/netlist.h"
 #include "core/queue.h"
+#include "core/smtpd_ccert.h"
 #include "core/smtpd_cmd.h"
 #include "core/smtpd_commit.h"
 #include "core/smtpd_data_check.h"
@@ -292,6 +293,7 @@ session_free(struct smtpd_session *s)
 	free(s->helo);
 	free(s->bdat_reject);
 	free(s->tls_info);
+	smtpd_ccert_free(&s->ccert);
 	free(s->sasl_username);
 	sasl_exchange_free(&s->auth_ex);
 	free(s->auth_reply);
@@ -729,9 +731,16 @@ add_received(struct smtpd_session *s)
 		   s->helo ? s->helo : s->client_name, s->client_name,
 		   strchr(s->client_addr, ':') != NULL ? "IPv6:" : "",
 		   s->client_addr);
-	if (s->tls_info != NULL && s->l->s.smtpd_tls_received_header)
-		buf_printf(&t->content, "\t(using %s)\n"
-			   "\t(No client certificate requested)\n", s->tls_info);
+	if (s->tls_info != NULL && s->l->s.smtpd_tls_received_header) {
+		struct buf cc;
+
+		buf_init(&cc, 0);
+		smtpd_ccert_received(s->ccert, tls_server_ccert_asked(&s->l->s,
+				     s->l->tls_level), &cc);
+		buf_printf(&t->content, "\t(using %s)\n\t%s\n", s->tls_info,
+			   buf_cstr(&cc));
+		buf_free(&cc);
+	}
 	if (s->sasl_username != NULL && s->l->s.smtpd_sasl_authenticated_header)
 		buf_printf(&t->content, "\t(Authenticated sender: %s)\n",
 			   s->sasl_username);
@@ -1787,6 +1796,23 @@ on_event(struct bufferevent *bev, short what, void *arg)
 		free(s->tls_info);
 		s->tls_info = buf_steal(&d);
 		s->tls_up = 1;
+		smtpd_ccert_free(&s->ccert);
+		s->ccert = smtpd_ccert_get(s->ssl,
+					   s->l->s.smtpd_tls_fingerprint_digest);
+		if (tls_server_ccert_required(&s->l->s, s->l->tls_level) &&
+		    (s->ccert == NULL || !s->ccert->verified)) {
+			/* smtpd_tls_req_ccert: Postfix's 421 after TLS */
+			log_write(sess_name(s), SVC, LOG_LVL_INFO,
+				  "NOQUEUE: abort: TLS from %s[%s]: %s",
+				  s->client_name, s->client_addr, s->ccert ?
+				  "client certificate not verified" :
+				  "no client certificate");
+			smtpd_session_reply(s, "421 4.7.1 %s Error: a verified "
+					    "client certificate is required",
+					    s->l->s.myhostname);
+			session_close(s);
+			return;
+		}
 		{
 			char why[256];
 
@@ -1799,9 +1825,9 @@ on_event(struct bufferevent *bev, short what, void *arg)
 		}
 		if (s->l->s.smtpd_tls_loglevel >= 1)
 			log_write(sess_name(s), SVC, LOG_LVL_INFO,
-				  "Anonymous TLS connection established from "
-				  "%s[%s]: %s", s->client_name, s->client_addr,
-				  s->tls_info);
+				  "%s TLS connection established from "
+				  "%s[%s]: %s", smtpd_ccert_trust_word(s->ccert),
+				  s->client_name, s->client_addr, s->tls_info);
 		if (s->greet_after_tls) {
 			s->greet_after_tls = 0;
 			greet_milters(s);

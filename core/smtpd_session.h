@@ -71,6 +71,7 @@ struct smtpd_session {
 	int                    fd;	/* the client socket, ours to close */
 	SSL                   *ssl;	/* after STARTTLS or on smtps */
 	char                  *tls_info;	/* "TLSv1.3 with cipher ..." */
+	struct smtpd_ccert    *ccert;	/* the client's certificate, if any */
 	char                  *sasl_username;	/* after a successful AUTH */
 	const char            *sasl_method;	/* "PLAIN", "LOGIN" */
 	struct sasl_exchange  *auth_ex;	/* the AUTH exchange in progress */

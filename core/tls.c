@@ -5,6 +5,13 @@
  * tickets, per-SNI certificates (tls_server_sni_maps: every entry read at
  * start, as root, into a context of its own that the servername callback
  * switches to), and the description of a connection for logs and headers.
+ * Beside the RSA certificate, a DSA (smtpd_tls_dcert_file) and an ECDSA
+ * one (smtpd_tls_eccert_file) on the same context: OpenSSL picks by the
+ * client's signature algorithms. Client certificates are asked for with
+ * smtpd_tls_ask_ccert / _req_ccert and verified against smtpd_tls_CAfile /
+ * _CApath; the handshake never fails on them (the verdict is read after it,
+ * core/smtpd_ccert.c). tls_ssl_options names extra OpenSSL options for the
+ * server and the SMTP client.
  * Must not: look anything up during a handshake (the map is read once),
  * do per-connection I/O (libevent's OpenSSL bufferevents do),
  * or ever enable SSLv2/SSLv3, compression or client renegotiation.
@@ -187,6 +194,167 @@ tls_protocols_parse(const char *spec, int *min_r, int *max_r,
 	return 0;
 }
 
+/* ---- tls_ssl_options ---- */
+
+static const struct {
+	const char *name;
+	uint64_t    op;
+} ssl_opts[] = {
+	{ "ENABLE_MIDDLEBOX_COMPAT", SSL_OP_ENABLE_MIDDLEBOX_COMPAT },
+	{ "LEGACY_SERVER_CONNECT", SSL_OP_LEGACY_SERVER_CONNECT },
+	{ "NO_TICKET", SSL_OP_NO_TICKET },
+	{ "NO_COMPRESSION", SSL_OP_NO_COMPRESSION },
+	{ "NO_RENEGOTIATION", SSL_OP_NO_RENEGOTIATION },
+	{ "NO_SESSION_RESUMPTION_ON_RENEGOTIATION",
+	  SSL_OP_NO_SESSION_RESUMPTION_ON_RENEGOTIATION },
+	{ "PRIORITIZE_CHACHA", SSL_OP_PRIORITIZE_CHACHA },
+	{ "ENABLE_KTLS", SSL_OP_ENABLE_KTLS },
+	{ "IGNORE_UNEXPECTED_EOF", SSL_OP_IGNORE_UNEXPECTED_EOF },
+};
+
+int
+tls_ssl_options_parse(const char *spec, uint64_t *ops_r, struct errbuf *err)
+{
+	struct strlist l;
+	uint64_t ops = 0;
+	int rc = 0;
+
+	strlist_init(&l);
+	strlist_split(&l, spec ? spec : "");
+	for (size_t i = 0; i < l.n && rc == 0; i++) {
+		const char *t = l.v[i];
+		size_t k;
+
+		if (t[0] == '0' && (t[1] == 'x' || t[1] == 'X') && t[2]) {
+			char *end;
+			unsigned long long v = strtoull(t + 2, &end, 16);
+
+			if (*end == '\0') {
+				ops |= (uint64_t)v;
+				continue;
+			}
+		}
+		for (k = 0; k < sizeof(ssl_opts) / sizeof(ssl_opts[0]); k++)
+			if (strcasecmp(t, ssl_opts[k].name) == 0)
+				break;
+		if (k == sizeof(ssl_opts) / sizeof(ssl_opts[0])) {
+			errbuf_set(err, "bad value for tls_ssl_options: \"%.60s\" "
+				   "(expected ENABLE_MIDDLEBOX_COMPAT, "
+				   "LEGACY_SERVER_CONNECT, NO_TICKET, "
+				   "NO_COMPRESSION, NO_RENEGOTIATION, "
+				   "NO_SESSION_RESUMPTION_ON_RENEGOTIATION, "
+				   "PRIORITIZE_CHACHA or a hex value 0x...)", t);
+			rc = -1;
+			break;
+		}
+		ops |= ssl_opts[k].op;
+	}
+	strlist_free(&l);
+	if (rc == 0)
+		*ops_r = ops;
+	return rc;
+}
+
+int
+tls_ssl_options_apply(SSL_CTX *ctx, const char *spec, struct errbuf *err)
+{
+	uint64_t ops;
+
+	if (tls_ssl_options_parse(spec, &ops, err) < 0)
+		return -1;
+	/* As Postfix: middlebox compatibility only when asked for. */
+	if (!(ops & SSL_OP_ENABLE_MIDDLEBOX_COMPAT))
+		SSL_CTX_clear_options(ctx, SSL_OP_ENABLE_MIDDLEBOX_COMPAT);
+	SSL_CTX_set_options(ctx, ops);
+	return 0;
+}
+
+/* ---- client certificates ---- */
+
+bool
+tls_server_ccert_required(const struct settings *s, enum tls_level level)
+{
+	return s->smtpd_tls_req_ccert && level == TLS_LEVEL_ENCRYPT;
+}
+
+bool
+tls_server_ccert_asked(const struct settings *s, enum tls_level level)
+{
+	return s->smtpd_tls_ask_ccert || tls_server_ccert_required(s, level);
+}
+
+/* The handshake goes on whatever the verdict: smtpd_ccert reads it. */
+static int
+ccert_verify_cb(int ok, X509_STORE_CTX *x)
+{
+	(void)ok;
+	(void)x;
+	return 1;
+}
+
+static int
+setup_ccert(SSL_CTX *ctx, const struct settings *s, enum tls_level level,
+	    struct errbuf *err)
+{
+	const char *caf = s->smtpd_tls_CAfile, *cap = s->smtpd_tls_CApath;
+	char e[256];
+
+	if (!tls_server_ccert_asked(s, level))
+		return 0;
+	if ((caf[0] || cap[0]) &&
+	    SSL_CTX_load_verify_locations(ctx, caf[0] ? caf : NULL,
+					  cap[0] ? cap : NULL) != 1) {
+		errbuf_set(err, "cannot load CA certificates from "
+			   "smtpd_tls_CAfile %s / smtpd_tls_CApath %s: %s",
+			   caf[0] ? caf : "(none)", cap[0] ? cap : "(none)",
+			   tls_error_string(e, sizeof(e)));
+		return -1;
+	}
+	if (caf[0]) {
+		STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(caf);
+
+		ERR_clear_error();
+		if (names != NULL)
+			SSL_CTX_set_client_CA_list(ctx, names);
+	}
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_CLIENT_ONCE,
+			   ccert_verify_cb);
+	/* Postfix's depth counts the CAs above the leaf. */
+	SSL_CTX_set_verify_depth(ctx, (int)s->smtpd_tls_ccert_verifydepth + 1);
+	return 0;
+}
+
+/* smtpd_tls_dh1024_param_file: PEM DH parameters (OpenSSL 3 decoder). */
+static int
+load_dh(SSL_CTX *ctx, const char *path, struct errbuf *err)
+{
+	BIO *bio = BIO_new_file(path, "r");
+	EVP_PKEY *dh = NULL;
+	char e[256];
+
+	if (bio == NULL) {
+		errbuf_set(err, "smtpd_tls_dh1024_param_file: cannot open %s: %s",
+			   path, tls_error_string(e, sizeof(e)));
+		return -1;
+	}
+	dh = PEM_read_bio_Parameters(bio, NULL);
+	BIO_free(bio);
+	if (dh == NULL || EVP_PKEY_is_a(dh, "DH") != 1) {
+		errbuf_set(err, "smtpd_tls_dh1024_param_file: %s holds no PEM DH "
+			   "parameters: %s", path, tls_error_string(e, sizeof(e)));
+		EVP_PKEY_free(dh);
+		return -1;
+	}
+	SSL_CTX_set_dh_auto(ctx, 0);
+	if (SSL_CTX_set0_tmp_dh_pkey(ctx, dh) != 1) {
+		errbuf_set(err, "smtpd_tls_dh1024_param_file: %s: parameters "
+			   "refused: %s", path, tls_error_string(e, sizeof(e)));
+		EVP_PKEY_free(dh);
+		return -1;
+	}
+	return 0;
+}
+
 /* ---- context ---- */
 
 static int
@@ -319,6 +487,31 @@ load_chain_list(SSL_CTX *ctx, const char *param, const char *list,
 	return rc;
 }
 
+/* One more certificate + key (DSA, ECDSA) beside the others. */
+static int
+load_extra(SSL_CTX *ctx, const char *cparam, const char *cert,
+	   const char *kparam, const char *key, struct errbuf *err)
+{
+	char e[256];
+
+	if (cert[0] == '\0')
+		return 0;
+	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
+		errbuf_set(err, "%s: cannot load certificate from %s: %s",
+			   cparam, cert, tls_error_string(e, sizeof(e)));
+		return -1;
+	}
+	if (SSL_CTX_use_PrivateKey_file(ctx, key[0] ? key : cert,
+					SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_check_private_key(ctx) != 1) {
+		errbuf_set(err, "%s: cannot load the private key for %s from "
+			   "%s, or it does not match: %s", kparam, cert,
+			   key[0] ? key : cert, tls_error_string(e, sizeof(e)));
+		return -1;
+	}
+	return 0;
+}
+
 static int
 load_keys(SSL_CTX *ctx, const struct settings *s, struct errbuf *err)
 {
@@ -327,6 +520,8 @@ load_keys(SSL_CTX *ctx, const struct settings *s, struct errbuf *err)
 	if (s->smtpd_tls_chain_files[0] != '\0')
 		return load_chain_list(ctx, "smtpd_tls_chain_files",
 				       s->smtpd_tls_chain_files, err);
+	if (s->smtpd_tls_cert_file[0] == '\0')
+		goto extra;
 	if (SSL_CTX_use_certificate_chain_file(ctx, s->smtpd_tls_cert_file) != 1) {
 		errbuf_set(err, "smtpd_tls_cert_file: cannot load certificate "
 			   "from %s: %s", s->smtpd_tls_cert_file,
@@ -348,6 +543,12 @@ load_keys(SSL_CTX *ctx, const struct settings *s, struct errbuf *err)
 			   s->smtpd_tls_cert_file, tls_error_string(e, sizeof(e)));
 		return -1;
 	}
+extra:
+	if (load_extra(ctx, "smtpd_tls_dcert_file", s->smtpd_tls_dcert_file,
+		       "smtpd_tls_dkey_file", s->smtpd_tls_dkey_file, err) < 0 ||
+	    load_extra(ctx, "smtpd_tls_eccert_file", s->smtpd_tls_eccert_file,
+		       "smtpd_tls_eckey_file", s->smtpd_tls_eckey_file, err) < 0)
+		return -1;
 	return 0;
 }
 
@@ -390,7 +591,11 @@ ctx_new(const struct settings *s, enum tls_level level, struct errbuf *err)
 		SSL_CTX_set_timeout(ctx, (long)s->smtpd_tls_session_cache_timeout);
 	else
 		SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
-	if (set_ciphers(ctx, s, mandatory, err) < 0) {
+	if (set_ciphers(ctx, s, mandatory, err) < 0 ||
+	    tls_ssl_options_apply(ctx, s->tls_ssl_options, err) < 0 ||
+	    setup_ccert(ctx, s, level, err) < 0 ||
+	    (s->smtpd_tls_dh1024_param_file[0] != '\0' &&
+	     load_dh(ctx, s->smtpd_tls_dh1024_param_file, err) < 0)) {
 		SSL_CTX_free(ctx);
 		return NULL;
 	}
@@ -519,7 +724,9 @@ tls_server_new(const struct settings *s, enum tls_level level,
 
 	*r = NULL;
 	if (s->smtpd_tls_cert_file[0] == '\0' &&
-	    s->smtpd_tls_chain_files[0] == '\0') {
+	    s->smtpd_tls_chain_files[0] == '\0' &&
+	    s->smtpd_tls_dcert_file[0] == '\0' &&
+	    s->smtpd_tls_eccert_file[0] == '\0') {
 		if (s->tls_server_sni_maps != NULL &&
 		    s->tls_server_sni_maps[0] != '\0') {
 			errbuf_set(err, "tls_server_sni_maps needs a default "

@@ -8,6 +8,7 @@
 #ifndef FACTEUR_TLS_H
 #define FACTEUR_TLS_H
 #include <stdbool.h>
+#include <stdint.h>
 
 #include <openssl/ssl.h>
 
@@ -49,6 +50,21 @@ int  tls_server_new(const struct settings *s, enum tls_level level,
 void tls_server_free(struct tls_server **tp);
 /* A new server SSL object for one connection; NULL when out of memory. */
 SSL *tls_server_ssl(struct tls_server *t);
+
+/*
+ * tls_ssl_options: names (NO_TICKET, NO_COMPRESSION, NO_RENEGOTIATION,
+ * ENABLE_MIDDLEBOX_COMPAT, LEGACY_SERVER_CONNECT, PRIORITIZE_CHACHA,
+ * NO_SESSION_RESUMPTION_ON_RENEGOTIATION ...) or hex values, OR-ed. _apply
+ * sets them on ctx and clears middlebox compatibility unless named, as
+ * Postfix does. 0, or -1 + err naming the bad word.
+ */
+int tls_ssl_options_parse(const char *spec, uint64_t *ops_r, struct errbuf *err);
+int tls_ssl_options_apply(SSL_CTX *ctx, const char *spec, struct errbuf *err);
+
+/* Client certificates: asked for (smtpd_tls_ask_ccert, or required), and
+ * required (smtpd_tls_req_ccert at the encrypt level only). */
+bool tls_server_ccert_asked(const struct settings *s, enum tls_level level);
+bool tls_server_ccert_required(const struct settings *s, enum tls_level level);
 
 /* "TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)" */
 void tls_describe(SSL *ssl, struct buf *out);
