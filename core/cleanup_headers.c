@@ -1,11 +1,16 @@
 /*
- * cleanup_headers.c - header_checks and body_checks: each logical header
- * (continuation lines kept, as Postfix's cleanup passes them) and each body
- * line up to body_checks_size_limit is looked up, and the action of the
- * first match is applied and logged as Postfix's cleanup does.
+ * cleanup_headers.c - header_checks, mime_header_checks,
+ * nested_header_checks and body_checks (and the SMTP client's
+ * smtp_header_checks / smtp_body_checks): the message is walked line by
+ * line through core/mime_walk.c; each logical header (continuation lines
+ * kept, as Postfix's cleanup passes them) goes to the table of its class,
+ * each other line up to body_checks_size_limit to body_checks, and the
+ * action of the first match is applied and logged as Postfix's cleanup
+ * (or smtp) does.
  * Must not: run on the event loop (tables may block), answer 5xx for a
  * lookup failure, or look up keys longer than TABLE_KEY_MAX (they are
- * truncated for the lookup; the message itself is never truncated).
+ * truncated for the lookup). A header longer than header_size_limit
+ * loses its excess, as in Postfix; nothing else is truncated.
  */
 #include <ctype.h>
 #include <stdlib.h>
@@ -16,9 +21,11 @@
 #include "core/cleanup_headers.h"
 #include "core/lib/xmalloc.h"
 #include "core/log.h"
+#include "core/mime_walk.h"
 #include "core/params.h"
 
 #define LOG_CONTENT_MAX 200	/* Postfix logs %.200s of the line */
+#define LOG_SMTP_CONTENT_MAX 60	/* its smtp(8) %.60s */
 
 enum act { ACT_KEEP, ACT_DROP };
 
@@ -28,32 +35,75 @@ struct run {
 	struct cleanup_result        *r;
 	struct buf                   *out;
 	bool                          stop;	/* REJECT/DISCARD/lookup error */
+	long long                     body_seen;	/* body_checks_size_limit */
 };
+
+static int
+open_one(struct table_list **tl, const char *name, const char *value,
+	 struct errbuf *err)
+{
+	struct errbuf why;
+
+	errbuf_clear(&why);
+	*tl = NULL;
+	if (value == NULL || value[0] == '\0')
+		return 0;
+	*tl = table_list_open(value, 0, &why);
+	if (*tl == NULL) {
+		errbuf_set(err, "%s: %s", name, errbuf_str(&why));
+		return -1;
+	}
+	return 0;
+}
 
 int
 cleanup_checks_open(struct cleanup_checks *c, const struct settings *s,
 		    struct errbuf *err)
 {
-	struct errbuf why;
-
 	memset(c, 0, sizeof(*c));
 	c->body_limit = s->body_checks_size_limit;
 	c->header_limit = s->header_size_limit;
-	errbuf_clear(&why);
-	if (s->header_checks != NULL && s->header_checks[0] != '\0') {
-		c->header = table_list_open(s->header_checks, 0, &why);
-		if (c->header == NULL) {
-			errbuf_set(err, "header_checks: %s", errbuf_str(&why));
-			return -1;
-		}
-	}
-	if (s->body_checks != NULL && s->body_checks[0] != '\0') {
-		c->body = table_list_open(s->body_checks, 0, &why);
-		if (c->body == NULL) {
-			errbuf_set(err, "body_checks: %s", errbuf_str(&why));
-			cleanup_checks_free(c);
-			return -1;
-		}
+	c->mime_on = !s->disable_mime_input_processing;
+	if (open_one(&c->header, "header_checks", s->header_checks, err) < 0 ||
+	    open_one(&c->body, "body_checks", s->body_checks, err) < 0)
+		goto fail;
+	/* the default "$header_checks": the same tables */
+	if (s->mime_header_checks != NULL && s->header_checks != NULL &&
+	    strcmp(s->mime_header_checks, s->header_checks) == 0)
+		c->mime = c->header;
+	else if (open_one(&c->mime, "mime_header_checks",
+			  s->mime_header_checks, err) < 0)
+		goto fail;
+	if (s->nested_header_checks != NULL && s->header_checks != NULL &&
+	    strcmp(s->nested_header_checks, s->header_checks) == 0)
+		c->nested = c->header;
+	else if (s->nested_header_checks != NULL &&
+		 s->mime_header_checks != NULL &&
+		 strcmp(s->nested_header_checks, s->mime_header_checks) == 0)
+		c->nested = c->mime;
+	else if (open_one(&c->nested, "nested_header_checks",
+			  s->nested_header_checks, err) < 0)
+		goto fail;
+	return 0;
+fail:
+	cleanup_checks_free(c);
+	return -1;
+}
+
+int
+cleanup_checks_open_smtp(struct cleanup_checks *c, const struct settings *s,
+			 struct errbuf *err)
+{
+	memset(c, 0, sizeof(*c));
+	c->smtp = true;
+	c->body_limit = s->body_checks_size_limit;
+	c->header_limit = s->header_size_limit;
+	if (open_one(&c->header, "smtp_header_checks", s->smtp_header_checks,
+		     err) < 0 ||
+	    open_one(&c->body, "smtp_body_checks", s->smtp_body_checks,
+		     err) < 0) {
+		cleanup_checks_free(c);
+		return -1;
 	}
 	return 0;
 }
@@ -61,17 +111,28 @@ cleanup_checks_open(struct cleanup_checks *c, const struct settings *s,
 void
 cleanup_checks_free(struct cleanup_checks *c)
 {
+	if (c->nested != NULL && c->nested != c->header && c->nested != c->mime)
+		table_list_free(&c->nested);
+	if (c->mime != NULL && c->mime != c->header)
+		table_list_free(&c->mime);
+	c->nested = c->mime = NULL;
 	if (c->header)
 		table_list_free(&c->header);
 	if (c->body)
 		table_list_free(&c->body);
 }
 
+static bool
+on(const struct table_list *tl)
+{
+	return tl != NULL && !table_list_empty(tl);
+}
+
 bool
 cleanup_checks_empty(const struct cleanup_checks *c)
 {
-	return (c->header == NULL || table_list_empty(c->header)) &&
-	       (c->body == NULL || table_list_empty(c->body));
+	return !on(c->header) && !on(c->body) &&
+	       !(c->mime_on && (on(c->mime) || on(c->nested)));
 }
 
 void
@@ -109,6 +170,19 @@ act_log(struct run *rn, const char *action, const char *cls,
 	buf_init(&b, 0);
 	buf_printf(&b, "%s: %s: %s ", lc->queue_id ? lc->queue_id : "NOQUEUE",
 		   action, cls);
+	if (rn->c->smtp) {
+		/* Postfix's smtp(8): "ID: ACTION: CLASS %.60s[: TEXT]" */
+		for (size_t i = 0; i < n && i < LOG_SMTP_CONTENT_MAX; i++) {
+			unsigned char ch = (unsigned char)line[i];
+
+			buf_putc(&b, ch < ' ' || ch == 0x7f ? '?' : ch);
+		}
+		if (text != NULL && *text)
+			buf_printf(&b, ": %s", text);
+		log_write(lc->syslog_name, "smtp", LOG_LVL_INFO, "%s", buf_cstr(&b));
+		buf_free(&b);
+		return;
+	}
 	for (size_t i = 0; i < n && i < LOG_CONTENT_MAX; i++) {
 		unsigned char ch = (unsigned char)line[i];
 
@@ -195,6 +269,15 @@ apply(struct run *rn, const char *map, const char *cls, bool hdr,
 	while (*text == ' ' || *text == '\t')
 		text++;
 #define IS(w) (cl == sizeof(w) - 1 && strncasecmp(value, w, cl) == 0)
+	if (rn->c->smtp && !(IS("WARN") || IS("INFO") || IS("IGNORE") ||
+			     IS("REPLACE") || IS("PREPEND") || IS("DUNNO") ||
+			     IS("OK"))) {
+		/* the SMTP client cannot change the delivery's fate */
+		log_write(rn->lc->syslog_name, "smtp", LOG_LVL_WARNING,
+			  "unsupported command in %s map: %.*s", map, (int)cl,
+			  value);
+		return ACT_KEEP;
+	}
 	if (IS("REJECT")) {
 		do_reject(rn, cls, line, n, text);
 		return ACT_KEEP;
@@ -301,80 +384,102 @@ check_line(struct run *rn, struct table_list *tl, const char *map,
 	return a;
 }
 
+/* mime_walk callbacks: each header or line is checked, then copied to
+ * out unless its action dropped it. */
+static void
+walk_header(void *arg, enum mime_hdr_class cls, bool is_mime,
+	    const char *text, size_t len, bool nl, bool trunc)
+{
+	struct run *rn = arg;
+	const struct cleanup_checks *c = rn->c;
+	struct table_list *tl = c->header;
+	const char *map = c->smtp ? "smtp_header_checks" : "header_checks";
+
+	if (rn->stop)
+		return;
+	if (c->mime_on && (is_mime || cls == MIME_HDR_MULTIPART)) {
+		tl = c->mime;
+		map = "mime_header_checks";
+	} else if (c->mime_on && cls == MIME_HDR_NESTED) {
+		tl = c->nested;
+		map = "nested_header_checks";
+	}
+	if (trunc)
+		rn->r->modified = true;	/* the excess is dropped, as Postfix */
+	if (on(tl) && check_line(rn, tl, map, "header", true, text, len,
+				 len) != ACT_KEEP)
+		return;
+	buf_append(rn->out, text, len);
+	if (nl)
+		buf_putc(rn->out, '\n');
+}
+
+static void
+walk_header_end(void *arg, enum mime_hdr_class cls, const char *line,
+		size_t len, bool nl)
+{
+	struct run *rn = arg;
+
+	(void)cls;
+	buf_append(rn->out, line, len);
+	if (nl)
+		buf_putc(rn->out, '\n');
+}
+
+static void
+walk_body(void *arg, const char *line, size_t len, bool nl)
+{
+	struct run *rn = arg;
+	const struct cleanup_checks *c = rn->c;
+	bool keep = true;
+
+	if (rn->stop)
+		return;
+	if (on(c->body) &&
+	    (c->body_limit <= 0 || rn->body_seen < c->body_limit)) {
+		keep = check_line(rn, c->body, c->smtp ? "smtp_body_checks" :
+				  "body_checks", "body", false, line, len,
+				  len) == ACT_KEEP;
+		rn->body_seen += (long long)len + 1;
+	}
+	if (keep) {
+		buf_append(rn->out, line, len);
+		if (nl)
+			buf_putc(rn->out, '\n');
+	}
+}
+
+static const struct mime_walk_cb walk_cb = {
+	.header = walk_header,
+	.header_end = walk_header_end,
+	.body = walk_body,
+};
+
 void
 cleanup_checks_run(const struct cleanup_checks *c, const char *content,
 		   size_t len, const struct cleanup_log_ctx *lc,
 		   struct buf *out, struct cleanup_result *r)
 {
 	struct run rn = { .c = c, .lc = lc, .r = r, .out = out };
-	size_t pos = 0, body_start;
-	bool hdr_on = c->header != NULL && !table_list_empty(c->header);
-	bool body_on = c->body != NULL && !table_list_empty(c->body);
+	struct mime_walk *w;
+	size_t pos = 0;
 
 	memset(r, 0, sizeof(*r));
 	buf_reset(out);
-	/* Headers: up to the empty line or the first line that is not one. */
+	w = mime_walk_new(c->header_limit > 0 ? (size_t)c->header_limit : 0,
+			  MIME_WALK_NESTING_DEF, !c->mime_on, &walk_cb, &rn);
 	while (pos < len && !rn.stop) {
-		const char *p = content + pos;
-		const char *nl = memchr(p, '\n', len - pos);
-		size_t n = nl ? (size_t)(nl - p) : len - pos;
-		size_t end;
+		const char *nl = memchr(content + pos, '\n', len - pos);
+		size_t n = nl ? (size_t)(nl - (content + pos)) : len - pos;
 
-		if (n == 0 || !is_header(p, n))
-			break;
-		/* The logical header: continuation lines start with a blank. */
-		end = pos + n + (nl ? 1 : 0);
-		while (end < len && (content[end] == ' ' || content[end] == '\t')) {
-			const char *q = memchr(content + end, '\n', len - end);
-
-			end = q ? (size_t)(q - content) + 1 : len;
-		}
-		n = end - pos;
-		if (n > 0 && content[end - 1] == '\n')
-			n--;
-		if (hdr_on) {
-			/* Postfix looks at header_size_limit bytes at most. */
-			size_t kn = c->header_limit > 0 &&
-				    (long long)n > c->header_limit
-				    ? (size_t)c->header_limit : n;
-
-			if (check_line(&rn, c->header, "header_checks", "header",
-				       true, p, n, kn) == ACT_KEEP)
-				buf_append(out, p, end - pos);
-		} else {
-			buf_append(out, p, end - pos);
-		}
-		pos = end;
-	}
-	if (rn.stop) {
-		buf_reset(out);
-		r->modified = false;
-		return;
-	}
-	/* The empty line between headers and body is not a body line. */
-	if (pos < len && content[pos] == '\n') {
-		buf_putc(out, '\n');
-		pos++;
-	}
-	body_start = pos;
-	while (body_on && pos < len && !rn.stop) {
-		const char *p = content + pos;
-		const char *nl = memchr(p, '\n', len - pos);
-		size_t n = nl ? (size_t)(nl - p) : len - pos;
-
-		if (c->body_limit > 0 && (long long)(pos - body_start) >= c->body_limit)
-			break;
-		if (check_line(&rn, c->body, "body_checks", "body", false, p, n,
-			       n) == ACT_KEEP)
-			buf_append(out, p, n + (nl ? 1 : 0));
+		mime_walk_line(w, content + pos, n, nl != NULL);
 		pos += n + (nl ? 1 : 0);
 	}
-	if (rn.stop) {
+	if (!rn.stop)
+		mime_walk_end(w);
+	mime_walk_free(&w);
+	if (rn.stop || !r->modified) {
 		buf_reset(out);
 		r->modified = false;
-		return;
 	}
-	buf_append(out, content + pos, len - pos);
-	if (!r->modified)
-		buf_reset(out);
 }

@@ -16,14 +16,28 @@ struct table_list;
 
 struct cleanup_checks {
 	struct table_list *header, *body;	/* NULL: none configured */
+	/* mime_header_checks, nested_header_checks: NULL none; may be the
+	 * same object as header (then not freed twice) */
+	struct table_list *mime, *nested;
+	bool               mime_on;	/* walk the MIME structure (else every
+					 * header of the message is a primary
+					 * one and the rest is body) */
+	bool               smtp;	/* smtp_*_checks: only WARN INFO IGNORE
+					 * REPLACE PREPEND DUNNO OK; logged as
+					 * Postfix's smtp(8) logs them */
 	long long          body_limit;		/* body_checks_size_limit */
 	long long          header_limit;	/* header_size_limit */
 };
 
-/* Opens header_checks and body_checks (regexp:, pcre:, any table type);
- * -1 + err ("header_checks: ...") on a configuration error. */
+/* Opens header_checks, mime_header_checks, nested_header_checks and
+ * body_checks (regexp:, pcre:, any table type) and reads
+ * disable_mime_input_processing; -1 + err ("header_checks: ...") on a
+ * configuration error. */
 int cleanup_checks_open(struct cleanup_checks *c, const struct settings *s,
 			struct errbuf *err);
+/* smtp_header_checks and smtp_body_checks, for the SMTP client. */
+int cleanup_checks_open_smtp(struct cleanup_checks *c, const struct settings *s,
+			     struct errbuf *err);
 void cleanup_checks_free(struct cleanup_checks *c);
 bool cleanup_checks_empty(const struct cleanup_checks *c);
 
@@ -33,6 +47,7 @@ struct cleanup_log_ctx {
 	const char *queue_id;
 	const char *client_name, *client_addr;	/* NULL name: "local" */
 	const char *sender, *rcpt, *proto, *helo;
+	const char *syslog_name;	/* smtp checks: the transport's; NULL default */
 };
 
 struct cleanup_result {
@@ -46,7 +61,12 @@ void cleanup_result_free(struct cleanup_result *r);
 
 /*
  * Applies the checks to content (headers, an empty line, the body; LF line
- * ends), the first matching action per header or body line: REJECT [text],
+ * ends), walking its MIME structure (core/mime_walk.h) when mime_on:
+ * primary non-MIME headers go through header_checks, MIME headers and the
+ * headers of multipart parts through mime_header_checks, the other headers
+ * of attached messages through nested_header_checks, every other line
+ * (part bodies, boundaries) through body_checks. The first matching
+ * action per header or body line: REJECT [text],
  * DISCARD [text], WARN [text], INFO [text], HOLD [text], IGNORE, REPLACE
  * text, PREPEND text, REDIRECT user@domain, DUNNO, OK. Each action is
  * logged as Postfix's cleanup logs it. After REJECT or DISCARD nothing more

@@ -63,6 +63,7 @@
 #include "core/qmgr.h"
 #include "core/soft_bounce.h"
 #include "delivery/generic.h"
+#include "delivery/smtp_checks.h"
 #include "core/queue.h"
 #include "core/resolve.h"
 #include "core/smtpd_cmd.h"
@@ -138,6 +139,7 @@ struct qjob {
 	size_t           nres;
 	struct strlist   new_ids;	/* notifications written: enqueue them */
 	struct generic_msg gen;		/* smtp_generic_maps copy (worker) */
+	struct buf       hck;		/* smtp_header/body_checks copy (worker) */
 	struct qjob     *out_next;	/* list of jobs with SMTP in progress */
 };
 
@@ -180,6 +182,7 @@ struct qmgr {
 	const struct settings *s;
 	struct resolve_ctx    *resolve;
 	struct generic_ctx    *generic;	/* smtp_generic_maps */
+	struct smtp_checks    *smtp_checks;	/* smtp_header/body_checks */
 	char                  *qdir;
 	struct event          *timer;
 	struct event          *pump_ev;	/* pump() from done callbacks */
@@ -1291,8 +1294,17 @@ job_work(void *arg)
 	/* smtp_generic_maps: the copy SMTP next hops get (delivery/generic.h) */
 	errbuf_clear(&gen_err);
 	generic_msg_free(&j->gen);
-	gen_rc = generic_rewrite(q->generic, &env, content.data ? content.data
-				 : "", content.len, &j->gen, &gen_err);
+	/* smtp_header_checks / smtp_body_checks first, as Postfix's smtp
+	 * (delivery/smtp_checks.h); the generic copy is made from theirs */
+	gen_rc = smtp_checks_apply(q->smtp_checks, env.id, name, content.data
+				   ? content.data : "", content.len, &j->hck,
+				   &gen_err);
+	if (gen_rc >= 0)
+		gen_rc = generic_rewrite(q->generic, &env, j->hck.len > 0 ?
+					 j->hck.data : content.data ?
+					 content.data : "", j->hck.len > 0 ?
+					 j->hck.len : content.len, &j->gen,
+					 &gen_err);
 	for (i = 0; i < env.nrcpt; i++) {
 		struct queue_rcpt *r = &env.rcpt[i];
 		struct rcpt_outcome o;
@@ -1424,6 +1436,7 @@ job_free(struct qjob *j)
 	size_t g, k;
 
 	generic_msg_free(&j->gen);
+	buf_free(&j->hck);
 	for (g = 0; g < j->ngroups; g++) {
 		for (k = 0; k < j->groups[g].req.nrcpt; k++)
 			free(j->groups[g].req.rcpt[k].text);
@@ -1737,6 +1750,11 @@ dispatch(struct qmgr *q)
 		g->req.len = g->j->content.len;
 		for (k = 0; k < g->req.nrcpt; k++)
 			g->req.rcpt[k].addr = g->j->env.rcpt[g->idx[k]].addr;
+		if (g->j->hck.len > 0 && !g->req.lmtp) {
+			/* smtp_header_checks: SMTP only, never LMTP */
+			g->req.content = g->j->hck.data;
+			g->req.len = g->j->hck.len;
+		}
 		if (g->j->gen.active && !g->req.lmtp) {
 			/* smtp_generic_maps: SMTP only, never LMTP */
 			g->req.sender = g->j->gen.sender;
@@ -2402,7 +2420,8 @@ qmgr_build(struct event_base *base, struct worker_pool *pool,
 	q->set = xcalloc(q->set_size, sizeof(*q->set));
 	q->dns = dns_new(base, s->facteur_dns_servers, err);
 	if (q->dns == NULL ||
-	    (q->generic = generic_ctx_new(s, resolve, err)) == NULL) {
+	    (q->generic = generic_ctx_new(s, resolve, err)) == NULL ||
+	    (q->smtp_checks = smtp_checks_new(s, err)) == NULL) {
 		qmgr_free(&q);
 		return NULL;
 	}
@@ -2671,6 +2690,7 @@ qmgr_free(struct qmgr **qp)
 	table_list_free(&q->tls_policy_maps);
 	svcs_free(q);
 	generic_ctx_free(&q->generic);
+	smtp_checks_free(&q->smtp_checks);
 	if (q->scfg.tls_ctx) {
 		SSL_CTX_free(q->scfg.tls_ctx);
 		q->scfg.tls_ctx = NULL;

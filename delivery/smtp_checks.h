@@ -1,0 +1,36 @@
+/*
+ * smtp_checks.h - smtp_header_checks and smtp_body_checks (Postfix's
+ * restricted header_checks(5) for the SMTP client): applied to the copy
+ * of a message that leaves through an smtp transport, never to the
+ * queued message, local deliveries or LMTP. Only the actions that do not
+ * change the delivery's fate work there: WARN, INFO, IGNORE, REPLACE,
+ * PREPEND, DUNNO, OK (others are logged as unsupported and skipped).
+ * May block when a table does: call from a worker.
+ */
+#ifndef FACTEUR_SMTP_CHECKS_H
+#define FACTEUR_SMTP_CHECKS_H
+#include <stddef.h>
+
+#include "core/lib/buf.h"
+#include "core/lib/errbuf.h"
+
+struct settings;
+struct smtp_checks;
+
+/* NULL + err on a configuration error; empty parameters give an
+ * inactive context (smtp_checks_apply then returns 0 at once). */
+struct smtp_checks *smtp_checks_new(const struct settings *s,
+				    struct errbuf *err);
+void smtp_checks_free(struct smtp_checks **cp);
+
+/*
+ * Runs the checks on content (LF line ends) of queue file id, logging
+ * under syslog_name (NULL: the default). 1: out (reset first) holds the
+ * changed copy; 0: nothing changed (out empty); -1 + err: a table could
+ * not answer (the SMTP deliveries are to be deferred).
+ */
+int smtp_checks_apply(const struct smtp_checks *c, const char *id,
+		      const char *syslog_name, const char *content, size_t len,
+		      struct buf *out, struct errbuf *err);
+
+#endif

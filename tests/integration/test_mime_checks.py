@@ -1,0 +1,232 @@
+"""
+test_mime_checks.py - content inspection through the MIME structure
+(core/mime_walk.c + core/cleanup_headers.c), as Postfix's cleanup does it:
+mime_header_checks (default $header_checks) on the MIME headers of the
+message and on every header of multipart parts, nested_header_checks on
+the headers of attached message/rfc822 parts, body_checks on the body
+lines of every part but never on part headers; IGNORE inside a part;
+disable_mime_input_processing=yes turning the walk off; malformed MIME
+(no closing boundary, absurd nesting, a huge part header) delivered or
+refused cleanly; and the SMTP client's smtp_header_checks /
+smtp_body_checks changing only the copy a relay gets.
+"""
+import os
+
+import pytest
+
+from capture import Capture
+from harness import check, dot_stuff, make_msg, msgid_of
+
+RCPT = "alice@example.test"
+EXE_RULE = (r'/^Content-(Disposition|Type).*name\s*=\s*"?(.*\.(exe|scr|bat'
+            r'|js|vbs))"?$/ REJECT Attachment type not allowed' "\n")
+
+
+def start(facteurd, kind="pcre", params=None, **tables):
+    d = facteurd(start=False)
+    for name, rules in tables.items():
+        path = os.path.join(d.confdir, name)
+        with open(path, "w") as f:
+            f.write(rules)
+        os.chmod(path, 0o644)
+        d.params[name] = "%s:%s" % (kind, path)
+    d.params.update(params or {})
+    d.write_config()
+    d.start()
+    return d
+
+
+def transact(d, msg):
+    with d.session() as c:
+        check(c.cmd("MAIL FROM:<sender@example.net>"), 250)
+        check(c.cmd("RCPT TO:<%s>" % RCPT), 250)
+        check(c.cmd("DATA"), 354)
+        c.send(dot_stuff(msg))
+        r = c.reply()
+        check(c.cmd("QUIT"), 221)
+        return r
+
+
+def multipart(subject, parts, boundary="b1", close=True):
+    body = b"This is a MIME message.\r\n"
+    for p in parts:
+        body += b"--" + boundary.encode() + b"\r\n" + p
+    if close:
+        body += b"--" + boundary.encode() + b"--\r\n"
+    return make_msg(subject, body=body, extra_headers=(
+        b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\""
+        + boundary.encode() + b"\"\r\n"))
+
+
+TEXT_PART = (b"Content-Type: text/plain\r\n\r\n"
+             b"Content-Disposition: attachment; filename=\"x.exe\"\r\n"
+             b"is only text here.\r\n")
+EXE_PART = (b"Content-Type: application/octet-stream\r\n"
+            b"Content-Disposition: attachment; filename=\"x.exe\"\r\n"
+            b"Content-Transfer-Encoding: base64\r\n\r\nTVqQAAMAAAAEAAAA\r\n")
+
+
+def raw_of(got):
+    with open(got.path, "rb") as f:
+        return f.read()
+
+
+def test_attachment_name_rejected_not_body_text(facteurd):
+    # the classic recipe in header_checks reaches part headers through
+    # mime_header_checks' default ($header_checks)
+    d = start(facteurd, header_checks=EXE_RULE)
+    r = transact(d, multipart("with exe", [TEXT_PART, EXE_PART]))
+    check(r, 550, "5.7.1", r"Attachment type not allowed$")
+    assert d.files(RCPT) == []
+    d.wait_log(r'\w+: reject: header Content-Disposition: attachment; '
+               r'filename="x\.exe" from \S+\[127\.0\.0\.1\]; '
+               r'from=<sender@example\.net> to=<alice@example\.test> '
+               r'proto=ESMTP helo=<client\.test>: 5\.7\.1 Attachment type '
+               r'not allowed$')
+    # the same words as body text of a part are not a header
+    r = transact(d, multipart("text only", [TEXT_PART]))
+    check(r, 250, "2.0.0")
+    raw = raw_of(d.wait_files(RCPT, 1)[0])
+    assert b'\nContent-Disposition: attachment; filename="x.exe"\nis only' \
+        in raw
+
+
+def test_nested_message_headers(facteurd):
+    d = start(facteurd, nested_header_checks=(
+        "/^Subject: .*nested secret/ REJECT 5.7.0 Nested message refused\n"))
+    inner = (b"From: <inner@example.org>\r\nSubject: the nested secret\r\n"
+             b"\r\nInner body.\r\n")
+    part = (b"Content-Type: message/rfc822\r\n"
+            b"Content-Disposition: attachment\r\n\r\n" + inner)
+    check(transact(d, multipart("outer", [TEXT_PART, part])), 550,
+          "5.7.0", r"Nested message refused")
+    d.wait_log(r"\w+: reject: header Subject: the nested secret from .*"
+               r": 5\.7\.0 Nested message refused")
+    # the primary headers are header_checks' (none here), not nested ones
+    check(transact(d, make_msg("the nested secret")), 250)
+    d.wait_files(RCPT, 1)
+
+
+def test_ignore_and_replace_inside_part(facteurd):
+    d = start(facteurd, mime_header_checks=(
+        "/^Content-Description:/ IGNORE\n"
+        "/^Content-Type: application\\/octet-stream/ "
+        "REPLACE Content-Type: application/x-checked\n"),
+        body_checks="/^Content-Description:/ REJECT body hit\n")
+    part = (b"Content-Type: application/octet-stream\r\n"
+            b"Content-Description: secret\r\n  folded too\r\n"
+            b"Content-Disposition: attachment; filename=\"a.bin\"\r\n"
+            b"\r\nAAAA\r\n")
+    check(transact(d, multipart("ignore", [part])), 250, "2.0.0")
+    raw = raw_of(d.wait_files(RCPT, 1)[0])
+    assert b"Content-Description" not in raw and b"folded too" not in raw
+    assert (b"\n--b1\nContent-Type: application/x-checked\n"
+            b"Content-Disposition: attachment; filename=\"a.bin\"\n\nAAAA\n"
+            b"--b1--\n") in raw, raw
+    # the primary MIME headers are mime_header_checks' too, and untouched
+    assert b'\nContent-Type: multipart/mixed; boundary="b1"\n' in raw
+    d.wait_log(r"\w+: replace: header Content-Type: application/"
+               r"octet-stream from .*: Content-Type: application/x-checked")
+
+
+def test_body_checks_see_part_bodies_not_part_headers(facteurd):
+    d = start(facteurd, body_checks=(
+        "/^X-Part-Header: yes/ REJECT header seen as body\n"
+        "/magic-body-token/ REJECT 5.7.1 body token\n"))
+    part = b"Content-Type: text/plain\r\nX-Part-Header: yes\r\n\r\nfine\r\n"
+    check(transact(d, multipart("hdr", [part])), 250)
+    d.wait_files(RCPT, 1)
+    part2 = b"Content-Type: text/plain\r\n\r\nsome magic-body-token\r\n"
+    check(transact(d, multipart("body", [TEXT_PART, part2])), 550,
+          "5.7.1", r"body token")
+    d.wait_log(r"\w+: reject: body some magic-body-token from .*: "
+               r"5\.7\.1 body token")
+
+
+def test_disable_mime_input_processing(facteurd):
+    d = start(facteurd, header_checks=EXE_RULE,
+              params={"disable_mime_input_processing": "yes"})
+    check(transact(d, multipart("with exe", [EXE_PART])), 250, "2.0.0")
+    d.wait_files(RCPT, 1)
+    assert "disable_mime_input_processing" not in "".join(
+        l for l in d.log().splitlines() if "ignored" in l)
+
+
+def test_malformed_mime(facteurd):
+    d = start(facteurd, header_checks=EXE_RULE)
+    # no closing boundary: the attachment is still seen
+    check(transact(d, multipart("open", [EXE_PART], close=False)), 550,
+          "5.7.1", r"Attachment type not allowed")
+    # nesting far beyond mime_nesting_limit (100): the walk stops going
+    # deeper, the message is delivered, nothing crashes
+    body = b""
+    for i in range(150):
+        body += (b"--n%d\r\nContent-Type: multipart/mixed; boundary=n%d\r\n"
+                 b"\r\n" % (i, i + 1))
+    body += b"--n150\r\nContent-Type: text/plain\r\n\r\ndeep\r\n"
+    msg = make_msg("deep", body=body, extra_headers=(
+        b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; "
+        b"boundary=n0\r\n"))
+    check(transact(d, msg), 250, "2.0.0")
+    d.wait_files(RCPT, 1)
+    # a 300 KB folded part header (over header_size_limit): only its first
+    # header_size_limit bytes are kept, the rest of the message is intact
+    huge = b"Content-Description: x" + b"\r\n y" * 100000 + b"\r\n"
+    part = b"Content-Type: text/plain\r\n" + huge + b"\r\nafter huge\r\n"
+    check(transact(d, multipart("huge", [part])), 250, "2.0.0")
+    got = [g for g in d.wait_files(RCPT, 2) if b"after huge" in raw_of(g)]
+    assert len(got) == 1
+    raw = raw_of(got[0])
+    assert len(raw) < 200000
+    assert b"\n\nafter huge\n--b1--\n" in raw
+    # and the daemon still answers
+    check(transact(d, make_msg("still alive")), 250)
+    d.wait_files(RCPT, 3)
+
+
+@pytest.fixture
+def remote():
+    r = Capture()
+    yield r
+    r.close()
+
+
+def test_smtp_header_and_body_checks(facteurd, remote):
+    d = facteurd(start=False, main_cf={
+        "relayhost": "[127.0.0.1]:%d" % remote.port,
+        "minimal_backoff_time": "1s", "maximal_backoff_time": "2s",
+        "queue_run_delay": "1s"})
+    for name, rules in (
+            ("smtp_header_checks",
+             "/^Subject: (.*)/ REPLACE Subject: [ext] $1\n"
+             "/^X-Internal:/ IGNORE\n"
+             "/^X-Reject-Me:/ REJECT not here\n"),
+            ("smtp_body_checks", "/^internal-only line/ IGNORE\n")):
+        path = os.path.join(d.confdir, name)
+        with open(path, "w") as f:
+            f.write(rules)
+        d.params[name] = "pcre:" + path
+    d.write_config()
+    d.start()
+    body = b"Hello.\r\ninternal-only line\r\nBye.\r\n"
+    msg = make_msg("report", body=body, extra_headers=(
+        b"X-Internal: host42\r\nX-Reject-Me: 1\r\n"))
+    mid = msgid_of(msg)
+    d.send("sender@example.net", ["friend@far.example", RCPT], msg)
+    got = remote.wait_messages(1)
+    assert len(got) == 1, d.diagnostics()
+    data = got[0][2]
+    head, _, rest = data.partition(b"\r\n\r\n")
+    assert b"\r\nSubject: [ext] report\r\n" in head, head
+    assert b"X-Internal" not in head
+    assert head.endswith(b"\r\nX-Reject-Me: 1")     # no REJECT in smtp
+    assert rest == b"Hello.\r\nBye.\r\n", rest
+    local = d.wait_msgid(RCPT, mid)[0]
+    assert local.header("Subject") == "report"
+    assert local.header("X-Internal") == "host42"
+    assert b"internal-only line" in raw_of(local)
+    d.wait_log(r"smtp\[\d+\]: \w+: replace: header Subject: report: "
+               r"Subject: \[ext\] report$")
+    d.wait_log(r"smtp\[\d+\]: warning: unsupported command in "
+               r"smtp_header_checks map: REJECT")
+    d.wait_log(r"to=<friend@far\.example>, relay=127\.0\.0\.1.*status=sent")
