@@ -58,6 +58,7 @@
 #include "core/spawn.h"
 #include "core/policy.h"
 #include "core/status_http.h"
+#include "core/verify.h"
 #include "delivery/sieve/sieve.h"
 #include "core/worker.h"
 
@@ -948,6 +949,7 @@ main(int argc, char **argv)
 	struct gen *g;
 	struct errbuf err;
 	struct event *sigev[5];
+	struct verify *verifier = NULL;	/* address verification */
 	const struct master_cf *mcf;
 	struct timeval tick = { 0, 100000 };
 	int ch, foreground = 0, pidfd;
@@ -1117,6 +1119,11 @@ main(int argc, char **argv)
 	if ((d.pickup = pickup_new(d.base, d.srv.pool, d.qmgr, &g->s,
 				   &err)) == NULL)
 		die("%s", errbuf_str(&err));
+	/* reject_unverified_*: probes on this loop (address_verify_*
+	 * changes take effect at the next start) */
+	if ((verifier = verify_new(d.base, &g->s, &err)) == NULL)
+		die_placed(g->cfg, NULL, &err);
+	verify_set_current(verifier);
 	if ((d.control = control_new(d.base, g->s.queue_directory, on_control,
 				     &d, &err)) == NULL)
 		log_write(NULL, SVC, LOG_LVL_WARNING, "%s: facteur status, "
@@ -1156,7 +1163,9 @@ main(int argc, char **argv)
 		log_write(NULL, SVC, LOG_LVL_INFO, "terminating on request");
 	/* Everything acknowledged is on disk: stopping here loses nothing.
 	 * Jobs on the pool complete; deliveries in progress stay queued. */
+	verify_stop(verifier);	/* RCPTs waiting for a probe answer now */
 	worker_pool_free(&d.srv.pool);
+	verify_free(&verifier);
 	control_free(&d.control);
 	status_http_free(&d.http);
 	pickup_free(&d.pickup);
