@@ -206,6 +206,25 @@ dns_parse(enum dns_type type, const unsigned char *abuf, int alen,
 			dns_result_free(res);
 		return st;
 	}
+	if (type == DNS_NS) {
+		struct hostent *he = NULL;
+		int i;
+		rc = ares_parse_ns_reply(abuf, alen, &he);
+		for (i = 0; rc == ARES_SUCCESS && he && he->h_aliases &&
+		     he->h_aliases[i]; i++)
+			res_add(res, DNS_NS, 0, clean_name(he->h_aliases[i]));
+		if (he)
+			ares_free_hostent(he);
+		if (rc != ARES_SUCCESS) {
+			bool sec = res->secure;
+
+			dns_result_free(res);
+			res->secure = sec;
+			return ares_status(rc) == DNS_NOTFOUND ? DNS_NOTFOUND
+							       : DNS_TEMPFAIL;
+		}
+		return res->n > 0 ? DNS_OK : DNS_NOTFOUND;
+	}
 	switch (type) {
 	case DNS_MX: {
 		struct ares_mx_reply *mx = NULL, *m;

@@ -1,5 +1,5 @@
 /*
- * dns.h - asynchronous DNS lookups (MX, A, AAAA, TXT, PTR, TLSA) with c-ares on
+ * dns.h - asynchronous DNS lookups (MX, A, AAAA, TXT, PTR, TLSA, NS) with c-ares on
  * the libevent loop, and host name <-> address lookups that read the hosts
  * file before DNS. Queries start and their callbacks run on the loop
  * thread; nothing here blocks. The resolver is the system's
@@ -25,6 +25,8 @@ enum dns_type { DNS_A = 1, DNS_AAAA = 28, DNS_MX = 15, DNS_TXT = 16,
 /* TLSA (RFC 6698) is kept out of the enum so the existing switches over
  * the other types stay complete. */
 #define DNS_TLSA ((enum dns_type)52)
+/* NS (RFC 1035 3.3.11), likewise: data = the name server host name. */
+#define DNS_NS ((enum dns_type)2)
 
 enum dns_status {
 	DNS_OK = 0,		/* at least one record */

@@ -146,6 +146,8 @@ now_ms(void)
 static const char *
 type_name(enum dns_type t)
 {
+	if (t == DNS_NS)
+		return "NS";
 	switch (t) {
 	case DNS_A: return "A";
 	case DNS_AAAA: return "AAAA";
@@ -293,6 +295,33 @@ policy_dns_hostname(const struct policy_dns *p, const char *name,
 	static const enum dns_type t[] = { DNS_A, DNS_AAAA, DNS_MX };
 
 	return exists(p, name, t, 3, why);
+}
+
+enum dns_status
+policy_dns_addrs(const struct policy_dns *p, const char *name,
+		 struct dns_result *res, struct errbuf *why)
+{
+	static const enum dns_type t[] = { DNS_A, DNS_AAAA };
+	bool temp = false;
+
+	memset(res, 0, sizeof(*res));
+	for (size_t i = 0; i < 2; i++) {
+		struct dns_result r;
+		enum dns_status st = policy_dns_lookup(p, name, t[i], &r, why);
+
+		if (st == DNS_TEMPFAIL)
+			temp = true;
+		if (st != DNS_OK)
+			continue;
+		res->rr = xrealloc(res->rr, (res->n + r.n) * sizeof(*res->rr));
+		memcpy(res->rr + res->n, r.rr, r.n * sizeof(*r.rr));
+		res->n += r.n;
+		free(r.rr);
+		free(r.cname);
+	}
+	if (res->n > 0)
+		return DNS_OK;
+	return temp ? DNS_TEMPFAIL : DNS_NOTFOUND;
 }
 
 /* ---- DNSBL filters ---- */

@@ -1,8 +1,8 @@
 /*
  * policy_dns.h - synchronous DNS for restrictions evaluated on worker
  * threads (reject_unknown_*_domain, reject_unknown_helo_hostname,
- * reject_rbl_*, reject_rhsbl_*; the client's own name is looked up once
- * per session, at connect, by core/smtpd_peername.c): one c-ares channel
+ * reject_rbl_*, reject_rhsbl_*, check_*_{mx,ns,a}_access, permit_mx_backup;
+ * the client's own name is looked up once per session, at connect, by core/smtpd_peername.c): one c-ares channel
  * per lookup, driven with poll() until the answer or a bounded deadline. Also the pure helpers those
  * restrictions need: DNSBL reply filters ("127.0.0.[2..11;20]") and
  * Postfix's rbl reply templates ($rbl_code, ${rbl_reason?; $rbl_reason}).
@@ -47,6 +47,12 @@ enum policy_dns_host policy_dns_mailhost(const struct policy_dns *p,
  * proves the name exists). */
 enum policy_dns_host policy_dns_hostname(const struct policy_dns *p,
 					 const char *name, struct errbuf *why);
+
+/* The addresses of a host name: its A records, then its AAAA records
+ * (both types asked). DNS_OK when either gave one (res filled, caller
+ * frees); DNS_TEMPFAIL when none did and a lookup failed. */
+enum dns_status policy_dns_addrs(const struct policy_dns *p, const char *name,
+				 struct dns_result *res, struct errbuf *why);
 
 /*
  * A DNSBL reply filter in Postfix's syntax: four octets, each a number or

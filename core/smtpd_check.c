@@ -26,11 +26,12 @@
 #include "core/lib/strlist.h"
 #include "core/lib/xmalloc.h"
 #include "core/log.h"
+#include "core/netlist.h"
 #include "core/policy.h"
 #include "core/policy_dns.h"
 #include "core/receive_override.h"
-#include "core/smtpd_ccert.h"
 #include "core/smtpd_check.h"
+#include "core/smtpd_ifaddrs.h"
 #include "core/smtpd_knobs.h"
 
 #define NAME_CLIENT	"Client host"
@@ -53,13 +54,21 @@ enum check_op {
 	OP_REJECT_NON_FQDN_SENDER, OP_REJECT_UNLISTED_SENDER,
 	OP_CHECK_CLIENT, OP_CHECK_REV_CLIENT, OP_CHECK_HELO, OP_CHECK_SENDER,
 	OP_CHECK_RCPT, OP_POLICY, OP_CLASS,
-	OP_TLS_CLIENTCERTS, OP_TLS_ALL_CLIENTCERTS, OP_CHECK_CCERT,
 	OP_UNKNOWN_SENDER_DOMAIN, OP_UNKNOWN_RCPT_DOMAIN, OP_UNKNOWN_HELO,
 	OP_UNKNOWN_CLIENT, OP_UNKNOWN_REV_CLIENT, OP_RBL_CLIENT,
 	OP_RHSBL_CLIENT, OP_RHSBL_REV_CLIENT, OP_RHSBL_SENDER, OP_RHSBL_HELO,
 	OP_RHSBL_RCPT, OP_UNAUTH_PIPELINING,
 	OP_SENDER_LOGIN, OP_AUTH_SENDER_LOGIN, OP_KNOWN_SENDER_LOGIN,
 	OP_UNAUTH_SENDER_LOGIN, OP_GREYLIST,
+	/* check_*_{mx,ns,a}_access (check_server) */
+	OP_SRV_SENDER_MX, OP_SRV_SENDER_NS, OP_SRV_SENDER_A,
+	OP_SRV_RCPT_MX, OP_SRV_RCPT_NS, OP_SRV_RCPT_A,
+	OP_SRV_HELO_MX, OP_SRV_HELO_NS, OP_SRV_HELO_A,
+	OP_SRV_CLIENT_MX, OP_SRV_CLIENT_NS, OP_SRV_CLIENT_A,
+	OP_SRV_REV_MX, OP_SRV_REV_NS, OP_SRV_REV_A,
+	OP_CHECK_SASL, OP_PERMIT_AUTH_DEST, OP_PERMIT_MX_BACKUP,
+	OP_MULTI_RCPT_BOUNCE, OP_PLAINTEXT, OP_DNSWL_CLIENT, OP_RHSWL_CLIENT,
+	OP_PERMIT_INET_IF, OP_NAKED_IP, OP_MAPS_RBL, OP_RELAY_DOMAINS,
 };
 
 /* Argument a restriction takes from the next list item. */
@@ -95,10 +104,6 @@ static const struct {
 	{ "check_helo_access", OP_CHECK_HELO, ARG_MAP },
 	{ "check_sender_access", OP_CHECK_SENDER, ARG_MAP },
 	{ "check_recipient_access", OP_CHECK_RCPT, ARG_MAP },
-	/* TLS client certificates (core/smtpd_ccert.h) */
-	{ "permit_tls_clientcerts", OP_TLS_CLIENTCERTS, ARG_NONE },
-	{ "permit_tls_all_clientcerts", OP_TLS_ALL_CLIENTCERTS, ARG_NONE },
-	{ "check_ccert_access", OP_CHECK_CCERT, ARG_MAP },
 	{ "check_policy_service", OP_POLICY, ARG_POLICY },
 	{ "reject_unknown_sender_domain", OP_UNKNOWN_SENDER_DOMAIN, ARG_NONE },
 	{ "reject_unknown_recipient_domain", OP_UNKNOWN_RCPT_DOMAIN, ARG_NONE },
@@ -122,27 +127,44 @@ static const struct {
 	{ "reject_unauthenticated_sender_login_mismatch", OP_UNAUTH_SENDER_LOGIN,
 	  ARG_NONE },
 	{ "check_greylist", OP_GREYLIST, ARG_NONE },	/* core/greylist.c */
+	{ "check_sender_mx_access", OP_SRV_SENDER_MX, ARG_MAP },
+	{ "check_sender_ns_access", OP_SRV_SENDER_NS, ARG_MAP },
+	{ "check_sender_a_access", OP_SRV_SENDER_A, ARG_MAP },
+	{ "check_recipient_mx_access", OP_SRV_RCPT_MX, ARG_MAP },
+	{ "check_recipient_ns_access", OP_SRV_RCPT_NS, ARG_MAP },
+	{ "check_recipient_a_access", OP_SRV_RCPT_A, ARG_MAP },
+	{ "check_helo_mx_access", OP_SRV_HELO_MX, ARG_MAP },
+	{ "check_helo_ns_access", OP_SRV_HELO_NS, ARG_MAP },
+	{ "check_helo_a_access", OP_SRV_HELO_A, ARG_MAP },
+	{ "check_client_mx_access", OP_SRV_CLIENT_MX, ARG_MAP },
+	{ "check_client_ns_access", OP_SRV_CLIENT_NS, ARG_MAP },
+	{ "check_client_a_access", OP_SRV_CLIENT_A, ARG_MAP },
+	{ "check_reverse_client_mx_access", OP_SRV_REV_MX, ARG_MAP },
+	{ "check_reverse_client_ns_access", OP_SRV_REV_NS, ARG_MAP },
+	{ "check_reverse_client_a_access", OP_SRV_REV_A, ARG_MAP },
+	{ "check_sasl_access", OP_CHECK_SASL, ARG_MAP },
+	{ "permit_auth_destination", OP_PERMIT_AUTH_DEST, ARG_NONE },
+	{ "permit_mx_backup", OP_PERMIT_MX_BACKUP, ARG_NONE },
+	{ "reject_multi_recipient_bounce", OP_MULTI_RCPT_BOUNCE, ARG_NONE },
+	{ "reject_plaintext_session", OP_PLAINTEXT, ARG_NONE },
+	{ "permit_dnswl_client", OP_DNSWL_CLIENT, ARG_ZONE },
+	{ "permit_rhswl_client", OP_RHSWL_CLIENT, ARG_ZONE },
+	{ "permit_inet_interfaces", OP_PERMIT_INET_IF, ARG_NONE },
+	{ "permit_naked_ip_address", OP_NAKED_IP, ARG_NONE },
+	{ "reject_rbl", OP_RBL_CLIENT, ARG_ZONE },	/* obsolete name */
+	{ "reject_maps_rbl", OP_MAPS_RBL, ARG_NONE },	/* maps_rbl_domains */
+	{ "check_relay_domains", OP_RELAY_DOMAINS, ARG_NONE },
 };
 #define NCHECK (sizeof(check_names) / sizeof(check_names[0]))
 
 /* Postfix restriction names facteur does not implement yet: known, so a
  * typo gets a useful suggestion, and refused, never silently skipped. */
 static const char *const later_names[] = {
-	"reject_rbl", "reject_maps_rbl",
-	"check_sender_mx_access", "check_sender_ns_access",
-	"check_sender_a_access", "check_recipient_mx_access",
-	"check_recipient_ns_access", "check_recipient_a_access",
-	"check_helo_mx_access", "check_helo_ns_access", "check_helo_a_access",
-	"check_sasl_access", "check_client_a_access",
-	"check_client_mx_access", "check_client_ns_access",
-	"check_reverse_client_a_access", "check_reverse_client_mx_access",
-	"check_reverse_client_ns_access", "check_etrn_access",
-	"check_relay_domains", "reject_multi_recipient_bounce", "reject_plaintext_session",
+	"check_ccert_access", "check_etrn_access",
 	"reject_unverified_sender", "reject_unverified_recipient",
-	"permit_auth_destination", "permit_mx_backup", "permit_inet_interfaces",
-	"reject_unknown_forward_client_hostname", "permit_dnswl_client",
-	"permit_rhswl_client", "reject_unauth_destination_mx",
-	"permit_naked_ip_address",
+	"permit_tls_clientcerts", "permit_tls_all_clientcerts",
+	"reject_unknown_forward_client_hostname",
+	"reject_unauth_destination_mx",
 };
 #define NLATER (sizeof(later_names) / sizeof(later_names[0]))
 
@@ -195,10 +217,13 @@ struct smtpd_check_conf {
 	struct table_list *sender_login_maps;	/* NULL: not set */
 	bool               sasl_enable;		/* smtpd_sasl_auth_enable */
 	struct greylist   *greylist;		/* check_greylist */
-	struct table_list *relay_clientcerts;	/* permit_tls_clientcerts */
-	bool               ccert_blocking;	/* relay_clientcerts may block */
 	bool               delay_reject;	/* smtpd_delay_reject */
 	char              *queue_dir;	/* unix:private/x is relative to it */
+	int                mul_rcpt_code;	/* multi_recipient_bounce_reject_code */
+	int                plaintext_code;	/* plaintext_reject_code */
+	struct strlist     ifaddrs;	/* inet_interfaces + proxy_interfaces */
+	struct netlist    *mx_backup_nets;	/* permit_mx_backup_networks */
+	struct strlist     maps_rbl;	/* maps_rbl_domains */
 };
 
 /* ---- actions ---- */
@@ -386,11 +411,19 @@ compile_list(const char *param, const char *value,
 				}
 				r->table_blocking = true;
 				break;
-			case OP_TLS_CLIENTCERTS:	/* relay_clientcerts */
-				if (o->conf != NULL && o->conf->ccert_blocking)
-					r->table_blocking = true;
-				break;
 			case OP_GREYLIST:	/* store writes: on a worker */
+				r->blocking = true;
+				break;
+			case OP_PERMIT_MX_BACKUP:
+			case OP_MAPS_RBL:
+				if (o->runtime) {
+					errbuf_set(err, "%s: \"%s\": do not name "
+						   "DNS-based restrictions inside "
+						   "access map values; define a "
+						   "restriction class", param,
+						   name);
+					goto fail;
+				}
 				r->blocking = true;
 				break;
 			default:
@@ -478,6 +511,9 @@ compile_list(const char *param, const char *value,
 				}
 				if (table_flags(it->table) & TABLE_F_BLOCKING)
 					r->table_blocking = true;
+				if (it->op >= OP_SRV_SENDER_MX &&
+				    it->op <= OP_SRV_REV_A)
+					r->blocking = true;	/* DNS */
 			} else {
 				struct errbuf perr;
 				char *rel = NULL;
@@ -585,7 +621,7 @@ static const struct smtpd_check_conf default_conf = {
 	.policy_retry_delay = 1, .policy_tries = 2,
 	.policy_default_action = "451 4.3.5 Server configuration problem",
 	.unk_addr_code = 450, .unk_client_code = 450, .unk_name_code = 450,
-	.rbl_code = 554,
+	.rbl_code = 554, .mul_rcpt_code = 550, .plaintext_code = 450,
 };
 
 static void
@@ -1439,11 +1475,10 @@ check_policy(struct ev *e, const struct item *it, const char *reply_name,
 	attr(&req, "sasl_method", f->sasl_method);
 	attr(&req, "sasl_username", f->sasl_username);
 	attr(&req, "sasl_sender", "");
-	attr(&req, "ccert_subject", f->ccert ? f->ccert->subject_cn : "");
-	attr(&req, "ccert_issuer", f->ccert ? f->ccert->issuer_cn : "");
-	attr(&req, "ccert_fingerprint", f->ccert ? f->ccert->fingerprint : "");
-	attr(&req, "ccert_pubkey_fingerprint",
-	     f->ccert ? f->ccert->pkey_fingerprint : "");
+	attr(&req, "ccert_subject", "");
+	attr(&req, "ccert_issuer", "");
+	attr(&req, "ccert_fingerprint", "");
+	attr(&req, "ccert_pubkey_fingerprint", "");
 	attr(&req, "encryption_protocol", "");
 	attr(&req, "encryption_cipher", "");
 	attr(&req, "encryption_keysize", "0");
@@ -1460,69 +1495,6 @@ check_policy(struct ev *e, const struct item *it, const char *reply_name,
 	buf_free(&req);
 	buf_free(&action);
 	return r;
-}
-
-/* ---- TLS client certificates ---- */
-
-/*
- * permit_tls_all_clientcerts: any verified certificate.
- * permit_tls_clientcerts: a verified certificate whose fingerprint, or
- * public key fingerprint, is in relay_clientcerts.
- * check_ccert_access: the access map by certificate fingerprint, then by
- * public key fingerprint; the chain need not verify (Postfix).
- */
-static enum smtpd_check_result
-check_ccert(struct ev *e, const struct item *it)
-{
-	const struct smtpd_ccert *c = e->f->ccert;
-	const char *prints[2];
-
-	if (c == NULL)
-		return SMTPD_CHECK_DUNNO;
-	prints[0] = c->fingerprint;
-	prints[1] = c->pkey_fingerprint;
-	if (it->op == OP_TLS_ALL_CLIENTCERTS)
-		return c->verified ? SMTPD_CHECK_PERMIT : SMTPD_CHECK_DUNNO;
-	if (it->op == OP_TLS_CLIENTCERTS) {
-		if (!c->verified || e->conf->relay_clientcerts == NULL)
-			return SMTPD_CHECK_DUNNO;
-		for (int i = 0; i < 2; i++) {
-			struct buf v;
-			struct errbuf err;
-			enum table_status st;
-
-			if (prints[i][0] == '\0')
-				continue;
-			buf_init(&v, 0);
-			errbuf_clear(&err);
-			st = table_list_lookup(e->conf->relay_clientcerts,
-					       prints[i], &v, &err, NULL);
-			buf_free(&v);
-			if (st == TABLE_FOUND)
-				return SMTPD_CHECK_PERMIT;
-			if (st == TABLE_TEMPFAIL) {
-				ev_warn(e, "relay_clientcerts: %s", errbuf_str(&err));
-				return ev_retry(e, e->namaddr);
-			}
-			if (st != TABLE_NOTFOUND) {
-				ev_warn(e, "relay_clientcerts: %s", errbuf_str(&err));
-				return ev_server_error(e);
-			}
-		}
-		return SMTPD_CHECK_DUNNO;
-	}
-	for (int i = 0; i < 2; i++) {
-		enum smtpd_check_result r;
-		bool found = false;
-
-		if (prints[i][0] == '\0')
-			continue;
-		r = access_key(e, it->table, prints[i], &found, e->namaddr,
-			       NAME_CLIENT);
-		if (found)
-			return r;
-	}
-	return SMTPD_CHECK_DUNNO;
 }
 
 /* ---- DNS-based restrictions (worker threads only) ---- */
@@ -1910,6 +1882,490 @@ eval_rhsbl(struct ev *e, int op, const char *zone)
 	return SMTPD_CHECK_DUNNO;
 }
 
+/* ---- check_*_{mx,ns,a}_access (Postfix's check_server_access) ---- */
+
+#define SERVER_HOSTS_MAX	32	/* MX or NS hosts looked at */
+
+static const char *
+server_type_name(enum dns_type t)
+{
+	return t == DNS_MX ? "MX" : t == DNS_NS ? "NS" : "A";
+}
+
+/* An address or host name lookup ended the search: found, or a decision. */
+#define SERVER_DONE(st, found) ((st) != SMTPD_CHECK_DUNNO || (found))
+
+/* The addresses of host, each looked up in t; a lookup failure is
+ * logged and skipped. */
+static enum smtpd_check_result
+server_host_addrs(struct ev *e, struct table *t, const char *host,
+		  enum dns_type type, bool *found, const char *reply_name,
+		  const char *cls)
+{
+	struct dns_result addrs;
+	struct errbuf err;
+	enum smtpd_check_result st = SMTPD_CHECK_DUNNO;
+
+	errbuf_clear(&err);
+	if (policy_dns_addrs(ev_dns(e), host, &addrs, &err) != DNS_OK) {
+		ev_warn(e, "Unable to look up %s host %s for %s %s: %s",
+			server_type_name(type), host, cls, reply_name,
+			errbuf_str(&err));
+		return SMTPD_CHECK_DUNNO;
+	}
+	for (size_t i = 0; i < addrs.n; i++) {
+		st = access_addr(e, t, addrs.rr[i].data, found, reply_name, cls);
+		if (SERVER_DONE(st, *found))
+			break;
+	}
+	dns_result_free(&addrs);
+	return st;
+}
+
+/*
+ * The MX hosts (a domain without MX is its own), the name servers (of the
+ * domain or its nearest parent that has some) or the addresses of the
+ * domain of name: host names first (with parent domains), then their
+ * addresses, in t. The first match decides, DUNNO included. A DNS failure
+ * is logged and gives DUNNO, as in Postfix.
+ */
+static enum smtpd_check_result
+check_server(struct ev *e, struct table *t, const char *name,
+	     enum dns_type type, const char *reply_name, const char *cls)
+{
+	const char *at = strrchr(name, '@');
+	const char *domain = at ? at + 1 : name;
+	struct dns_result list;
+	struct errbuf err;
+	enum dns_status ds;
+	enum smtpd_check_result st = SMTPD_CHECK_DUNNO;
+	bool found = false;
+	char dom[300];
+
+	if (*domain == '\0')
+		return SMTPD_CHECK_DUNNO;
+	if (domain[0] == '[') {
+		/* an address literal is its own mail server (no NS) */
+		size_t n = strlen(domain);
+		char lit[128];
+		const char *a = lit;
+		unsigned char bin[16];
+
+		if ((type != DNS_A && type != DNS_MX) || domain[n - 1] != ']' ||
+		    n - 2 >= sizeof(lit))
+			return SMTPD_CHECK_DUNNO;
+		memcpy(lit, domain + 1, n - 2);
+		lit[n - 2] = '\0';
+		if (strncasecmp(lit, "IPv6:", 5) == 0)
+			a = lit + 5;
+		if (inet_pton(strchr(a, ':') ? AF_INET6 : AF_INET, a, bin) != 1)
+			return SMTPD_CHECK_DUNNO;
+		return access_addr(e, t, a, &found, reply_name, cls);
+	}
+	trunc_dot(domain, dom, sizeof(dom));
+	if (!valid_hostname(dom, false))
+		return SMTPD_CHECK_DUNNO;
+	errbuf_clear(&err);
+	if (type == DNS_A) {
+		ds = policy_dns_addrs(ev_dns(e), dom, &list, &err);
+		if (ds != DNS_OK) {
+			ev_warn(e, "Unable to look up A host for %s: %s", dom,
+				errbuf_str(&err));
+			return SMTPD_CHECK_DUNNO;
+		}
+		for (size_t i = 0; i < list.n; i++) {
+			st = access_addr(e, t, list.rr[i].data, &found,
+					 reply_name, cls);
+			if (SERVER_DONE(st, found))
+				break;
+		}
+		dns_result_free(&list);
+		return st;
+	}
+	ds = policy_dns_lookup(ev_dns(e), dom, type, &list, &err);
+	if (ds == DNS_NOTFOUND && type == DNS_MX) {
+		memset(&list, 0, sizeof(list));
+		list.rr = xcalloc(1, sizeof(*list.rr));
+		list.rr[0].type = DNS_MX;
+		list.rr[0].data = xstrdup(dom);
+		list.n = 1;
+		ds = DNS_OK;
+	} else if (ds == DNS_NOTFOUND) {
+		/* NS: the nearest parent domain that has name servers */
+		for (const char *p = strchr(dom, '.'); p && p[1] &&
+		     ds == DNS_NOTFOUND; p = strchr(p + 1, '.')) {
+			errbuf_clear(&err);
+			ds = policy_dns_lookup(ev_dns(e), p + 1, type, &list,
+					       &err);
+		}
+	}
+	if (ds != DNS_OK) {
+		ev_warn(e, "Unable to look up %s host for %s: %s",
+			server_type_name(type), dom, errbuf_str(&err));
+		return SMTPD_CHECK_DUNNO;
+	}
+	for (size_t i = 0; i < list.n && i < SERVER_HOSTS_MAX; i++) {
+		const char *host = list.rr[i].data;
+		unsigned char bin[16];
+
+		if (*host == '\0')	/* null MX (RFC 7505) */
+			continue;
+		if (inet_pton(AF_INET, host, bin) == 1 ||
+		    inet_pton(AF_INET6, host, bin) == 1) {
+			st = access_addr(e, t, host, &found, reply_name, cls);
+			if (SERVER_DONE(st, found))
+				break;
+			continue;
+		}
+		st = access_domain(e, t, host, &found, false, reply_name, cls);
+		if (SERVER_DONE(st, found))
+			break;
+		st = server_host_addrs(e, t, host, type, &found, reply_name, cls);
+		if (SERVER_DONE(st, found))
+			break;
+	}
+	dns_result_free(&list);
+	return st;
+}
+
+/* The check_*_{mx,ns,a}_access family: what each looks at. */
+static const struct {
+	int            op;
+	enum rhsbl_subject subject;
+	enum dns_type  type;
+	const char    *name, *cls;
+} server_kinds[] = {
+	{ OP_SRV_SENDER_MX, RHS_SENDER, DNS_MX, "check_sender_mx_access", NAME_SENDER },
+	{ OP_SRV_SENDER_NS, RHS_SENDER, DNS_NS, "check_sender_ns_access", NAME_SENDER },
+	{ OP_SRV_SENDER_A, RHS_SENDER, DNS_A, "check_sender_a_access", NAME_SENDER },
+	{ OP_SRV_RCPT_MX, RHS_RCPT, DNS_MX, "check_recipient_mx_access", NAME_RCPT },
+	{ OP_SRV_RCPT_NS, RHS_RCPT, DNS_NS, "check_recipient_ns_access", NAME_RCPT },
+	{ OP_SRV_RCPT_A, RHS_RCPT, DNS_A, "check_recipient_a_access", NAME_RCPT },
+	{ OP_SRV_HELO_MX, RHS_HELO, DNS_MX, "check_helo_mx_access", NAME_HELO },
+	{ OP_SRV_HELO_NS, RHS_HELO, DNS_NS, "check_helo_ns_access", NAME_HELO },
+	{ OP_SRV_HELO_A, RHS_HELO, DNS_A, "check_helo_a_access", NAME_HELO },
+	{ OP_SRV_CLIENT_MX, RHS_CLIENT, DNS_MX, "check_client_mx_access", NAME_CLIENT },
+	{ OP_SRV_CLIENT_NS, RHS_CLIENT, DNS_NS, "check_client_ns_access", NAME_CLIENT },
+	{ OP_SRV_CLIENT_A, RHS_CLIENT, DNS_A, "check_client_a_access", NAME_CLIENT },
+	{ OP_SRV_REV_MX, RHS_REV_CLIENT, DNS_MX, "check_reverse_client_mx_access", NAME_REV_CLIENT },
+	{ OP_SRV_REV_NS, RHS_REV_CLIENT, DNS_NS, "check_reverse_client_ns_access", NAME_REV_CLIENT },
+	{ OP_SRV_REV_A, RHS_REV_CLIENT, DNS_A, "check_reverse_client_a_access", NAME_REV_CLIENT },
+};
+
+static enum smtpd_check_result
+eval_server(struct ev *e, const struct item *it)
+{
+	for (size_t i = 0; i < sizeof(server_kinds) / sizeof(server_kinds[0]);
+	     i++) {
+		enum smtpd_check_result st;
+		const char *reply_name;
+		char *what;
+
+		if (server_kinds[i].op != (int)it->op)
+			continue;
+		if ((what = rhsbl_subject_text(e, server_kinds[i].subject)) == NULL)
+			return SMTPD_CHECK_DUNNO;
+		reply_name = server_kinds[i].subject == RHS_CLIENT ||
+			     server_kinds[i].subject == RHS_REV_CLIENT
+			     ? e->namaddr : what;
+		st = check_server(e, it->table, what, server_kinds[i].type,
+				  reply_name, server_kinds[i].cls);
+		if (st == SMTPD_CHECK_PERMIT && !e->discard) {
+			/* OK would allowlist by data the client controls */
+			ev_warn(e, "restriction %s returns OK for %s; this is "
+				"not allowed for security reasons: use DUNNO",
+				server_kinds[i].name, what);
+			st = ev_server_error(e);
+		}
+		free(what);
+		return st;
+	}
+	return SMTPD_CHECK_DUNNO;
+}
+
+/* ---- destinations, MX backup ---- */
+
+/* permit_auth_destination: 1 when the recipient's domain is one we
+ * deliver or relay to, 0 when not (or no recipient), -1 on a lookup
+ * failure (logged). */
+static int
+auth_destination(struct ev *e)
+{
+	const struct smtpd_check_facts *f = e->f;
+	struct errbuf err;
+	enum resolve_class dc;
+
+	if (f->rcpt == NULL || f->resolve == NULL)
+		return 0;
+	if (f->rcpt->is_null)
+		return 1;
+	errbuf_clear(&err);
+	dc = resolve_domain_class(f->resolve, f->rcpt->domain, &err);
+	if (err.msg[0] != '\0') {
+		ev_warn(e, "%s", errbuf_str(&err));
+		return -1;
+	}
+	return dc != RESOLVE_CLASS_DEFAULT;
+}
+
+static enum smtpd_check_result
+retry_rcpt(struct ev *e)
+{
+	buf_reset(e->reply);
+	buf_printf(e->reply, "451 4.3.0 %s: Temporary lookup failure",
+		   e->f->rcpt_text ? e->f->rcpt_text : "<>");
+	return SMTPD_CHECK_DEFER;
+}
+
+/* Postfix's has_my_addr: one of host's addresses is ours. 1, 0, or -1
+ * when the addresses could not be looked up. */
+static int
+host_is_me(struct ev *e, const char *host, struct dns_result *addrs_r)
+{
+	struct errbuf err;
+	enum dns_status ds;
+	int me = 0;
+
+	errbuf_clear(&err);
+	ds = policy_dns_addrs(ev_dns(e), host, addrs_r, &err);
+	if (ds == DNS_TEMPFAIL)
+		ev_warn(e, "%s", errbuf_str(&err));
+	if (ds != DNS_OK)
+		return ds == DNS_TEMPFAIL ? -1 : 0;
+	for (size_t i = 0; i < addrs_r->n && !me; i++)
+		if (smtpd_ifaddrs_match(&e->conf->ifaddrs, addrs_r->rr[i].data))
+			me = 1;
+	return me;
+}
+
+/* permit_mx_backup_networks: every primary MX has an address there. */
+static bool
+primaries_allowed(struct ev *e, const struct dns_result *mx, size_t nprim)
+{
+	if (e->conf->mx_backup_nets == NULL)
+		return true;
+	for (size_t i = 0; i < nprim; i++) {
+		struct dns_result a;
+		struct errbuf err;
+		bool ok = false;
+
+		errbuf_clear(&err);
+		if (policy_dns_addrs(ev_dns(e), mx->rr[i].data, &a, &err) != DNS_OK)
+			return false;
+		for (size_t k = 0; k < a.n && !ok; k++)
+			ok = netlist_match_str(e->conf->mx_backup_nets,
+					       a.rr[k].data, &err) == 1;
+		dns_result_free(&a);
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * permit_mx_backup: the recipient's domain is ours (as
+ * permit_auth_destination), or we are one of its backup MX hosts (never
+ * when we are a primary one, and, with permit_mx_backup_networks, only
+ * when its primaries are in those networks). A failed MX lookup turns a
+ * later reject into a deferral (450 4.4.4).
+ */
+static enum smtpd_check_result
+check_mx_backup(struct ev *e, const char *reply_name, const char *cls)
+{
+	const struct smtpd_check_facts *f = e->f;
+	struct dns_result mx, a;
+	struct errbuf err;
+	enum dns_status ds;
+	size_t nprim;
+	int auth = auth_destination(e);
+	char dom[300];
+
+	if (f->rcpt == NULL)
+		return SMTPD_CHECK_DUNNO;
+	if (auth < 0)
+		return retry_rcpt(e);
+	if (auth > 0)
+		return SMTPD_CHECK_PERMIT;
+	if (f->rcpt->domain == NULL || f->rcpt->domain[0] == '[' ||
+	    f->rcpt->domain[0] == '\0')
+		return SMTPD_CHECK_DUNNO;
+	trunc_dot(f->rcpt->domain, dom, sizeof(dom));
+	errbuf_clear(&err);
+	ds = policy_dns_lookup(ev_dns(e), dom, DNS_MX, &mx, &err);
+	if (ds == DNS_NOTFOUND) {
+		/* perhaps a name of this host (a CNAME sent as a domain) */
+		int me = host_is_me(e, dom, &a);
+
+		dns_result_free(&a);
+		return me == 1 ? SMTPD_CHECK_PERMIT : SMTPD_CHECK_DUNNO;
+	}
+	if (ds != DNS_OK) {
+		ev_warn(e, "%s", errbuf_str(&err));
+		ev_defer_if(e, false, 450, "4.4.4", "<%s>: %s rejected: Unable to "
+			    "look up mail exchanger information: %s", reply_name,
+			    cls, "Host or domain name not found");
+		return SMTPD_CHECK_DUNNO;
+	}
+	dns_mx_sort(&mx);
+	for (nprim = 1; nprim < mx.n && mx.rr[nprim].pref == mx.rr[0].pref;
+	     nprim++)
+		;
+	for (size_t i = 0; i < mx.n && i < SERVER_HOSTS_MAX; i++) {
+		int me;
+
+		if (mx.rr[i].data[0] == '\0')
+			continue;
+		me = host_is_me(e, mx.rr[i].data, &a);
+		dns_result_free(&a);
+		if (me != 1)
+			continue;
+		if (i < nprim) {	/* a primary: not a backup */
+			dns_result_free(&mx);
+			return SMTPD_CHECK_DUNNO;
+		}
+		{
+			bool ok = primaries_allowed(e, &mx, nprim);
+
+			dns_result_free(&mx);
+			return ok ? SMTPD_CHECK_PERMIT : SMTPD_CHECK_DUNNO;
+		}
+	}
+	dns_result_free(&mx);
+	return SMTPD_CHECK_DUNNO;
+}
+
+/* ---- DNS allowlists ---- */
+
+/* permit_dnswl_client / permit_rhswl_client: a listed client is permitted,
+ * but never for a recipient we would not accept anyway (safety, as in
+ * Postfix); a failed lookup turns a later reject into a deferral. */
+static enum smtpd_check_result
+check_dnswl(struct ev *e, const char *zone, bool rhs)
+{
+	const struct smtpd_check_facts *f = e->f;
+	const char *eq = strchr(zone, '=');
+	char q[600], rev[300];
+	const char *subject;
+	struct buf txt;
+	struct errbuf err;
+	enum policy_dns_xl st;
+	enum smtpd_check_result r = SMTPD_CHECK_DUNNO;
+
+	if (f->rcpt != NULL && f->where && strcmp(f->where, "RCPT") == 0) {
+		int auth = auth_destination(e);
+
+		if (auth < 0)
+			return retry_rcpt(e);
+		if (auth == 0)
+			return SMTPD_CHECK_DUNNO;
+	}
+	if (rhs) {
+		const char *n = client_dns_name(e, false);
+		char t[300];
+
+		if (n == NULL)
+			return SMTPD_CHECK_DUNNO;
+		trunc_dot(n, t, sizeof(t));
+		snprintf(rev, sizeof(rev), "%s", t);
+		subject = rev;
+	} else {
+		if (f->client_addr == NULL || *f->client_addr == '\0' ||
+		    dns_reverse_name(f->client_addr, "", rev, sizeof(rev)) < 0)
+			return SMTPD_CHECK_DUNNO;
+		if (rev[0] && rev[strlen(rev) - 1] == '.')
+			rev[strlen(rev) - 1] = '\0';
+		subject = rev;
+	}
+	snprintf(q, sizeof(q), "%s.%.*s", subject,
+		 (int)(eq ? (size_t)(eq - zone) : strlen(zone)), zone);
+	buf_init(&txt, 0);
+	errbuf_clear(&err);
+	st = policy_dns_xl(ev_dns(e), q, eq ? eq + 1 : NULL, &txt, &err);
+	if (st == POLICY_DNS_LISTED) {
+		r = SMTPD_CHECK_PERMIT;
+	} else if (st == POLICY_DNS_XL_TEMPFAIL) {
+		ev_warn(e, "%s: %s lookup error: %s", q, rhs ? "RHSWL" : "DNSWL",
+			errbuf_str(&err));
+		ev_defer_if(e, false, 450, "4.7.1", "<%s>: %s rejected: Service "
+			    "unavailable", e->namaddr, NAME_CLIENT);
+	}
+	buf_free(&txt);
+	return r;
+}
+
+/* reject_maps_rbl (obsolete): reject_rbl_client for each of
+ * maps_rbl_domains. */
+static enum smtpd_check_result
+check_maps_rbl(struct ev *e)
+{
+	static bool warned;
+
+	if (!warned) {
+		warned = true;
+		ev_warn(e, "support for restriction \"reject_maps_rbl\" will be "
+			"removed; use \"reject_rbl_client domain-name\" instead");
+	}
+	for (size_t i = 0; i < e->conf->maps_rbl.n; i++) {
+		enum smtpd_check_result st = check_rbl_client(e,
+						e->conf->maps_rbl.v[i]);
+
+		if (st != SMTPD_CHECK_DUNNO)
+			return st;
+	}
+	return SMTPD_CHECK_DUNNO;
+}
+
+/* check_relay_domains (obsolete): permit a client whose name is in
+ * relay_domains, or an authorized destination; reject anything else. */
+static enum smtpd_check_result
+check_relay_domains(struct ev *e, const char *reply_name, const char *cls)
+{
+	const struct smtpd_check_facts *f = e->f;
+	const char *n = client_dns_name(e, false);
+	int auth;
+
+	if (n != NULL && f->resolve != NULL) {
+		struct errbuf err;
+		enum resolve_class dc;
+
+		errbuf_clear(&err);
+		dc = resolve_domain_class(f->resolve, n, &err);
+		if (err.msg[0] == '\0' && dc == RESOLVE_CLASS_RELAY)
+			return SMTPD_CHECK_PERMIT;
+	}
+	if (f->rcpt == NULL)
+		return SMTPD_CHECK_DUNNO;
+	auth = auth_destination(e);
+	if (auth < 0)
+		return retry_rcpt(e);
+	if (auth > 0)
+		return SMTPD_CHECK_PERMIT;
+	return ev_reject(e, e->conf->relay_code, "5.7.1",
+			 "<%s>: %s rejected: Relay access denied", reply_name,
+			 cls);
+}
+
+/* check_sasl_access: the SASL login name, as an address is looked up. */
+static enum smtpd_check_result
+check_sasl_access(struct ev *e, struct table *t)
+{
+	const char *u = e->f->sasl_username;
+	char name[TABLE_KEY_MAX];
+
+	if (!e->conf->sasl_enable) {
+		ev_warn(e, "restriction `check_sasl_access' ignored: no SASL "
+			"support");
+		return SMTPD_CHECK_DUNNO;
+	}
+	if (u == NULL || *u == '\0')
+		return SMTPD_CHECK_DUNNO;
+	snprintf(name, sizeof(name), "%s", u);
+	for (char *p = name; *p; p++)	/* printable() */
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
+			*p = '_';
+	return access_mail(e, t, name, "SASL login name");
+}
+
 /* ---- sender login maps ---- */
 
 /*
@@ -2249,11 +2705,6 @@ eval_list(struct ev *e, const struct smtpd_restrictions *r,
 			st = access_client(e, it->table, f->client_name,
 					   NAME_CLIENT, e->namaddr);
 			break;
-		case OP_TLS_CLIENTCERTS:
-		case OP_TLS_ALL_CLIENTCERTS:
-		case OP_CHECK_CCERT:
-			st = check_ccert(e, it);
-			break;
 		case OP_CHECK_REV_CLIENT: {
 			/* the PTR name, unverified, then the address (as
 			 * Postfix's check_namadr_access) */
@@ -2334,6 +2785,64 @@ eval_list(struct ev *e, const struct smtpd_restrictions *r,
 			break;
 		case OP_GREYLIST:
 			st = check_greylist(e, reply_name, cls);
+			break;
+		case OP_SRV_SENDER_MX: case OP_SRV_SENDER_NS: case OP_SRV_SENDER_A:
+		case OP_SRV_RCPT_MX: case OP_SRV_RCPT_NS: case OP_SRV_RCPT_A:
+		case OP_SRV_HELO_MX: case OP_SRV_HELO_NS: case OP_SRV_HELO_A:
+		case OP_SRV_CLIENT_MX: case OP_SRV_CLIENT_NS: case OP_SRV_CLIENT_A:
+		case OP_SRV_REV_MX: case OP_SRV_REV_NS: case OP_SRV_REV_A:
+			st = eval_server(e, it);
+			break;
+		case OP_CHECK_SASL:
+			st = check_sasl_access(e, it->table);
+			break;
+		case OP_PERMIT_AUTH_DEST: {
+			int auth = f->rcpt ? auth_destination(e) : 0;
+
+			st = auth < 0 ? retry_rcpt(e) : auth > 0
+			     ? SMTPD_CHECK_PERMIT : SMTPD_CHECK_DUNNO;
+			break;
+		}
+		case OP_PERMIT_MX_BACKUP:
+			st = check_mx_backup(e, reply_name, cls);
+			break;
+		case OP_MULTI_RCPT_BOUNCE:
+			/* at RCPT: one already accepted; later: more than one */
+			if (f->sender && *f->sender == '\0' && f->rcpt_count >
+			    (unsigned)(f->where == NULL ||
+				       strcmp(f->where, "RCPT") != 0))
+				st = ev_reject(e, e->conf->mul_rcpt_code, "5.5.3",
+					       "<%s>: %s rejected: Multi-recipient "
+					       "bounce", reply_name, cls);
+			break;
+		case OP_PLAINTEXT:
+			if (!f->tls_active)
+				st = ev_reject(e, e->conf->plaintext_code, "4.7.1",
+					       "Session encryption is required");
+			break;
+		case OP_DNSWL_CLIENT:
+		case OP_RHSWL_CLIENT:
+			st = check_dnswl(e, it->arg, it->op == OP_RHSWL_CLIENT);
+			break;
+		case OP_PERMIT_INET_IF:
+			if (f->client_addr && smtpd_ifaddrs_match(&e->conf->ifaddrs,
+								  f->client_addr))
+				st = SMTPD_CHECK_PERMIT;
+			break;
+		case OP_NAKED_IP: {
+			unsigned char bin[16];
+
+			/* a HELO that is an address without its brackets */
+			if (f->helo && (inet_pton(AF_INET, f->helo, bin) == 1 ||
+					inet_pton(AF_INET6, f->helo, bin) == 1))
+				st = SMTPD_CHECK_PERMIT;
+			break;
+		}
+		case OP_MAPS_RBL:
+			st = check_maps_rbl(e);
+			break;
+		case OP_RELAY_DOMAINS:
+			st = check_relay_domains(e, reply_name, cls);
 			break;
 		case OP_UNAUTH_PIPELINING:
 			if (f->unauth_pipelining)
@@ -2619,8 +3128,10 @@ conf_free(struct smtpd_check_conf **cp)
 	table_close(&c->rbl_reply_maps);
 	free(c->def_rbl_reply);
 	table_list_free(&c->sender_login_maps);
-	table_list_free(&c->relay_clientcerts);
 	greylist_free(&c->greylist);
+	strlist_free(&c->ifaddrs);
+	strlist_free(&c->maps_rbl);
+	netlist_free(&c->mx_backup_nets);
 	free(c);
 	*cp = NULL;
 }
@@ -2696,6 +3207,32 @@ smtpd_check_lists_compile(struct smtpd_check_lists *l, const struct config *c,
 	cf->unk_client_code = conf_int(c, "unknown_client_reject_code", 450);
 	cf->unk_name_code = conf_int(c, "unknown_hostname_reject_code", 450);
 	cf->rbl_code = conf_int(c, "maps_rbl_reject_code", 554);
+	cf->mul_rcpt_code = conf_int(c, "multi_recipient_bounce_reject_code",
+				     550);
+	cf->plaintext_code = conf_int(c, "plaintext_reject_code", 450);
+	strlist_init(&cf->ifaddrs);
+	smtpd_ifaddrs_load(&cf->ifaddrs, config_get(c, "inet_interfaces"),
+			   config_get(c, "proxy_interfaces"));
+	strlist_init(&cf->maps_rbl);
+	v = config_get(c, "maps_rbl_domains");
+	if (v != NULL && strlist_split(&cf->maps_rbl, v) < 0) {
+		errbuf_set(err, "maps_rbl_domains: unbalanced braces");
+		smtpd_check_lists_free(l);
+		return -1;
+	}
+	v = config_get(c, "permit_mx_backup_networks");
+	if (v != NULL && *v != '\0') {
+		struct errbuf nerr;
+
+		errbuf_clear(&nerr);
+		cf->mx_backup_nets = netlist_new(v, &nerr);
+		if (cf->mx_backup_nets == NULL) {
+			errbuf_set(err, "permit_mx_backup_networks: %s",
+				   errbuf_str(&nerr));
+			smtpd_check_lists_free(l);
+			return -1;
+		}
+	}
 	if (conf_tempfail(c, "unknown_address_tempfail_action",
 			  &cf->unk_addr_defer, err) < 0 ||
 	    conf_tempfail(c, "unknown_helo_hostname_tempfail_action",
@@ -2730,12 +3267,6 @@ smtpd_check_lists_compile(struct smtpd_check_lists *l, const struct config *c,
 			smtpd_check_lists_free(l);
 			return -1;
 		}
-	}
-	if (table_list_open_param(&cf->relay_clientcerts, "relay_clientcerts",
-				  config_get(c, "relay_clientcerts"), 0,
-				  &cf->ccert_blocking, err) < 0) {
-		smtpd_check_lists_free(l);
-		return -1;
 	}
 	v = config_get(c, "smtpd_sasl_auth_enable");
 	cf->sasl_enable = v != NULL && strcasecmp(v, "yes") == 0;

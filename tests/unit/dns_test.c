@@ -223,6 +223,33 @@ test_ptr(void **state)
 	dns_result_free(&r);
 }
 
+/* NS (check_*_ns_access): every name server; NODATA is "not found". */
+static void
+test_ns(void **state)
+{
+	struct dns_result r;
+	struct pkt p;
+	int at;
+
+	start(&p, "example.test", DNS_NS, 2, 0);
+	at = rr_start(&p, DNS_NS);
+	put_name(&p, "ns1.example.test");
+	rr_end(&p, at);
+	at = rr_start(&p, DNS_NS);
+	put_name(&p, "ns2.example.net");
+	rr_end(&p, at);
+	assert_int_equal(dns_parse(DNS_NS, p.b, p.n, &r), DNS_OK);
+	assert_int_equal(r.n, 2);
+	assert_string_equal(r.rr[0].data, "ns1.example.test");
+	assert_string_equal(r.rr[1].data, "ns2.example.net");
+	dns_result_free(&r);
+	start(&p, "example.test", DNS_NS, 0, 0);
+	assert_int_equal(dns_parse(DNS_NS, p.b, p.n, &r), DNS_NOTFOUND);
+	assert_int_equal(r.n, 0);
+	start(&p, "nosuch.test", DNS_NS, 0, 3);
+	assert_int_equal(dns_parse(DNS_NS, p.b, p.n, &r), DNS_NOTFOUND);
+}
+
 static void
 test_empty_and_bad(void **state)
 {
@@ -450,6 +477,7 @@ main(void)
 		cmocka_unit_test(test_a_aaaa),
 		cmocka_unit_test(test_txt),
 		cmocka_unit_test(test_ptr),
+		cmocka_unit_test(test_ns),
 		cmocka_unit_test(test_empty_and_bad),
 		cmocka_unit_test(test_reverse),
 		cmocka_unit_test(test_servers),

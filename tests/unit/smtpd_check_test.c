@@ -110,15 +110,22 @@ static const struct compile_case compile_cases[] = {
 	  { "smtpd_recipient_restrictions", "\"reject_invalide_hostname\"",
 	    "did you mean \"reject_invalid_hostname\"" } },
 	/* Postfix names facteur does not implement are refused by name */
-	{ "check_sasl_access inline:{x=OK}", 0, 0,
+	{ "reject_unauth_destination_mx", 0, 0,
 	  { "smtpd_recipient_restrictions",
-	    "\"check_sasl_access\"", "not supported" } },
+	    "\"reject_unauth_destination_mx\"", "not supported" } },
+	{ "check_sasl_access inline:{x=OK}, check_sender_mx_access "
+	  "inline:{x=DUNNO}, check_recipient_ns_access inline:{x=DUNNO}, "
+	  "check_helo_a_access inline:{x=DUNNO}, permit_auth_destination, "
+	  "reject_multi_recipient_bounce, reject_plaintext_session, "
+	  "permit_inet_interfaces, permit_naked_ip_address, "
+	  "check_relay_domains", 1, 0, { NULL } },
 	{ "reject_sender_login_mismatch, reject_known_sender_login_mismatch, "
 	  "Reject_Authenticated_Sender_Login_Mismatch, "
 	  "reject_unauthenticated_sender_login_mismatch", 1, 0, { NULL } },
 	{ "reject_sender_login_mismatchh", 0, 0,
 	  { "did you mean \"reject_sender_login_mismatch\"", NULL } },
-	{ "reject_maps_rbl", 0, 0, { "not supported", NULL } },
+	{ "check_sender_mx_acess inline:{x=DUNNO}", 0, 0,
+	  { "did you mean \"check_sender_mx_access\"", NULL } },
 	/* DNS-based restrictions */
 	{ "reject_unauth_pipelining", 1, 0, { NULL } },
 	{ "permit, reject_unknown_sender_domain, reject_unknown_recipient_domain,"
@@ -244,9 +251,9 @@ static const struct lists_case lists_cases[] = {
 	  { "/etc/facteur/main.cf, line 3: smtpd_helo_restrictions: ",
 	    "\"reject_unauth_destinaton\"",
 	    "did you mean \"reject_unauth_destination\"" } },
-	{ "smtpd_sender_restrictions = reject_maps_rbl\n", 0,
+	{ "smtpd_sender_restrictions = reject_unauth_destination_mx\n", 0,
 	  { "/etc/facteur/main.cf, line 1: smtpd_sender_restrictions: ",
-	    "\"reject_maps_rbl\"", "not supported" } },
+	    "\"reject_unauth_destination_mx\"", "not supported" } },
 	{ "smtpd_sender_restrictions = reject_rbl_client zen.test=1.2\n", 0,
 	  { "/etc/facteur/main.cf, line 1: smtpd_sender_restrictions: ",
 	    "bad DNS zone", NULL } },
