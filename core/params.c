@@ -150,13 +150,13 @@ static const struct param_def table[] = {
 	S(smtpd_tls_cert_file, ""),
 	S(smtpd_tls_key_file, "$smtpd_tls_cert_file"),
 	S(smtpd_tls_chain_files, ""),
-	SL(smtpd_tls_dcert_file, ""),
-	SL(smtpd_tls_dkey_file, ""),
-	SL(smtpd_tls_eccert_file, ""),
-	SL(smtpd_tls_eckey_file, ""),
-	SL(smtpd_tls_CAfile, ""),
-	SL(smtpd_tls_CApath, ""),
-	SL(smtpd_tls_dh1024_param_file, ""),
+	S(smtpd_tls_dcert_file, ""),	/* a DSA certificate (PEM, with its chain), beside the RSA one */
+	S(smtpd_tls_dkey_file, "$smtpd_tls_dcert_file"),	/* its private key */
+	S(smtpd_tls_eccert_file, ""),	/* an ECDSA certificate (PEM, with its chain): OpenSSL picks by the client's signature algorithms */
+	S(smtpd_tls_eckey_file, "$smtpd_tls_eccert_file"),	/* its private key */
+	S(smtpd_tls_CAfile, ""),	/* CA certificates that verify client certificates (and are named in the request) */
+	S(smtpd_tls_CApath, ""),	/* directory of hashed CA certificates for client certificates */
+	S(smtpd_tls_dh1024_param_file, ""),	/* DH parameters (PEM) for DHE; empty: OpenSSL's built-in groups */
 	S(smtpd_tls_protocols, ">=TLSv1"),
 	S(smtpd_tls_mandatory_protocols, ">=TLSv1.2"),
 	S(smtpd_tls_ciphers, "medium"),
@@ -165,19 +165,20 @@ static const struct param_def table[] = {
 	S(smtpd_tls_mandatory_exclude_ciphers, ""),
 	I(smtpd_tls_loglevel, "0", 0),
 	B(smtpd_tls_received_header, "no"),
-	BL(smtpd_tls_ask_ccert, "no"),
-	BL(smtpd_tls_req_ccert, "no"),
+	B(smtpd_tls_ask_ccert, "no"),	/* ask the client for a certificate */
+	B(smtpd_tls_req_ccert, "no"),	/* at encrypt: a client without a verified certificate gets 421 4.7.1 */
+	I(smtpd_tls_ccert_verifydepth, "9", 1),	/* verification depth of client certificate chains */
 	B(smtpd_tls_wrappermode, "no"),
 	B(smtpd_tls_auth_only, "no"),
 	B(smtpd_enforce_tls, "no"),
 	B(smtpd_use_tls, "no"),
-	SL(smtpd_tls_fingerprint_digest, "sha256"),
+	S(smtpd_tls_fingerprint_digest, "sha256"),	/* digest of client certificate fingerprints (sha256, sha1, md5 ...) */
 	T(smtpd_tls_session_cache_timeout, "3600s", 's', 0),
 	S(tls_server_sni_maps, ""),
 	S(tls_high_cipherlist, ""),
 	S(tls_medium_cipherlist, ""),
 	B(tls_preempt_cipherlist, "no"),
-	SL(tls_ssl_options, ""),
+	S(tls_ssl_options, ""),	/* OpenSSL options by name (NO_TICKET, PRIORITIZE_CHACHA ...) or as hex, for the server and the client */
 	/* smtp client and TLS */
 	S(smtp_tls_security_level, ""),
 	S(smtp_tls_CAfile, ""),
@@ -302,7 +303,7 @@ static const struct param_def table[] = {
 	   "relay_domains, smtpd_access_maps"),
 	SN(permit_mx_backup_networks, ""),	/* permit_mx_backup only when the primary MX hosts are in these networks */
 	S(relay_recipient_maps, ""),	/* valid relay_domains recipients; others get unknown_relay_recipient_reject_code */
-	SL(relay_clientcerts, ""),
+	S(relay_clientcerts, ""),	/* certificate or public key fingerprints permit_tls_clientcerts trusts */
 	IN(unknown_local_recipient_reject_code, "550", 400),	/* unknown user in a mydestination domain */
 	IN(unknown_virtual_mailbox_reject_code, "550", 400),
 	IN(unknown_virtual_alias_reject_code, "550", 400),	/* unknown user in a virtual_alias_domains domain */
@@ -310,8 +311,10 @@ static const struct param_def table[] = {
 	IN(unknown_address_reject_code, "450", 400),
 	IN(unknown_client_reject_code, "450", 400),
 	IN(unknown_hostname_reject_code, "450", 400),
-	IL(unverified_recipient_reject_code, "450", 400),
-	IL(unverified_sender_reject_code, "450", 400),
+	IN(unverified_recipient_reject_code, "450", 400),	/* reject_unverified_recipient: the probe said the address is undeliverable */
+	IN(unverified_sender_reject_code, "450", 400),	/* reject_unverified_sender: the probe said the address is undeliverable */
+	IN(unverified_recipient_defer_code, "450", 400),	/* reject_unverified_recipient: no result yet, or the probe failed temporarily */
+	IN(unverified_sender_defer_code, "450", 400),	/* reject_unverified_sender: no result yet, or the probe failed temporarily */
 	IN(relay_domains_reject_code, "554", 400),
 	IN(maps_rbl_reject_code, "554", 400),
 	IN(access_map_reject_code, "554", 400),
@@ -335,21 +338,32 @@ static const struct param_def table[] = {
 	SN(unknown_address_tempfail_action, "defer_if_permit"),
 	SN(unknown_helo_hostname_tempfail_action,
 	   "$unknown_address_tempfail_action"),
-	SL(unverified_recipient_tempfail_action, "defer_if_permit"),
-	SL(unverified_sender_tempfail_action, "defer_if_permit"),
-	SL(address_verify_map, ""),
+	SN(unverified_recipient_tempfail_action, "defer_if_permit"),	/* defer_if_permit or defer, when a recipient could not be verified yet */
+	SN(unverified_sender_tempfail_action, "defer_if_permit"),	/* defer_if_permit or defer, when a sender could not be verified yet */
+	/* address verification (core/verify.c, delivery/smtp_probe.c) */
+	SN(address_verify_map, "lmdb:$facteur_data_directory/verify_cache"),	/* probe results, kept in LMDB as PATH.lmdb (empty: forgotten at restart) */
+	TN(address_verify_positive_expire_time, "31d", 'd', 1),	/* a deliverable result is forgotten after this */
+	TN(address_verify_positive_refresh_time, "7d", 'd', 1),	/* a deliverable result is probed again after this (the old one answers meanwhile) */
+	TN(address_verify_negative_expire_time, "3d", 'd', 1),	/* an undeliverable result is forgotten after this */
+	TN(address_verify_negative_refresh_time, "3h", 'h', 1),	/* an undeliverable result is probed again after this */
+	BN(address_verify_negative_cache, "yes"),	/* keep undeliverable results (no: probe at every query) */
+	IN(address_verify_poll_count, "3", 1),	/* an SMTP reply looks this many times for a probe result */
+	TN(address_verify_poll_delay, "3s", 's', 1),	/* ... this long apart, then answers "Address verification in progress" */
+	SN(address_verify_sender, "$double_bounce_sender"),	/* MAIL FROM of probes (@$myorigin added; <> for the null sender) */
+	SN(address_verify_relayhost, "$relayhost"),	/* relayhost for probes */
+	SN(address_verify_transport_maps, "$transport_maps"),	/* transport_maps for probes */
 	SN(mua_client_restrictions, ""),	/* used as $mua_client_restrictions in master.cf -o values */
 	SN(mua_helo_restrictions, ""),	/* used as $mua_helo_restrictions in master.cf -o values */
 	SN(mua_sender_restrictions, ""),	/* used as $mua_sender_restrictions in master.cf -o values */
 	/* content inspection */
 	S(header_checks, ""),
-	SL(mime_header_checks, "$header_checks"),
-	SL(nested_header_checks, "$header_checks"),
+	S(mime_header_checks, "$header_checks"),	/* header_checks tables for MIME headers (Content-*, MIME-Version) of the message and of every MIME part */
+	S(nested_header_checks, "$header_checks"),	/* header_checks tables for the non-MIME headers of attached message/rfc822 parts */
 	S(body_checks, ""),
-	SL(smtp_header_checks, ""),
-	SL(smtp_body_checks, ""),
+	S(smtp_header_checks, ""),	/* header checks on mail leaving through the SMTP client (WARN INFO IGNORE REPLACE PREPEND DUNNO OK) */
+	S(smtp_body_checks, ""),	/* body checks on mail leaving through the SMTP client (same actions) */
 	Z(body_checks_size_limit, "51200", 0),
-	BL(disable_mime_input_processing, "no"),
+	B(disable_mime_input_processing, "no"),	/* yes: no MIME structure; all after the message headers is body (no mime/nested_header_checks) */
 	BL(strict_8bitmime, "no"),
 	S(content_filter, ""),	/* after-queue filter "transport:nexthop" for mail received while set (recorded in the queue file) */
 	S(receive_override_options, ""),	/* per listener: no_address_mappings, no_header_body_checks, no_unknown_recipient_checks, no_milters */
@@ -484,7 +498,7 @@ static const struct param_def table[] = {
 	B(soft_bounce, "no"),	/* bounces become deferrals, smtpd 5xx replies become 4xx */
 	S(syslog_facility, "mail"),	/* syslog facility of the lines sent to syslog (mail, local0 ... local7, ...) */
 	/* lookups */
-	TL(address_verify_cache_expire, "31d", 'd', 0),
+	TN(address_verify_cache_expire, "31d", 'd', 0),	/* older name of address_verify_positive_expire_time (used when only it is set) */
 
 	/* ---- Postfix internals: accepted with a notice ---- */
 	X(compatibility_level, "0"),

@@ -30,6 +30,7 @@
 #include "core/policy.h"
 #include "core/policy_dns.h"
 #include "core/receive_override.h"
+#include "core/smtpd_ccert.h"
 #include "core/smtpd_check.h"
 #include "core/smtpd_ifaddrs.h"
 #include "core/smtpd_knobs.h"
@@ -54,6 +55,7 @@ enum check_op {
 	OP_REJECT_NON_FQDN_SENDER, OP_REJECT_UNLISTED_SENDER,
 	OP_CHECK_CLIENT, OP_CHECK_REV_CLIENT, OP_CHECK_HELO, OP_CHECK_SENDER,
 	OP_CHECK_RCPT, OP_POLICY, OP_CLASS,
+	OP_TLS_CLIENTCERTS, OP_TLS_ALL_CLIENTCERTS, OP_CHECK_CCERT,
 	OP_UNKNOWN_SENDER_DOMAIN, OP_UNKNOWN_RCPT_DOMAIN, OP_UNKNOWN_HELO,
 	OP_UNKNOWN_CLIENT, OP_UNKNOWN_REV_CLIENT, OP_RBL_CLIENT,
 	OP_RHSBL_CLIENT, OP_RHSBL_REV_CLIENT, OP_RHSBL_SENDER, OP_RHSBL_HELO,
@@ -104,6 +106,10 @@ static const struct {
 	{ "check_helo_access", OP_CHECK_HELO, ARG_MAP },
 	{ "check_sender_access", OP_CHECK_SENDER, ARG_MAP },
 	{ "check_recipient_access", OP_CHECK_RCPT, ARG_MAP },
+	/* TLS client certificates (core/smtpd_ccert.h) */
+	{ "permit_tls_clientcerts", OP_TLS_CLIENTCERTS, ARG_NONE },
+	{ "permit_tls_all_clientcerts", OP_TLS_ALL_CLIENTCERTS, ARG_NONE },
+	{ "check_ccert_access", OP_CHECK_CCERT, ARG_MAP },
 	{ "check_policy_service", OP_POLICY, ARG_POLICY },
 	{ "reject_unknown_sender_domain", OP_UNKNOWN_SENDER_DOMAIN, ARG_NONE },
 	{ "reject_unknown_recipient_domain", OP_UNKNOWN_RCPT_DOMAIN, ARG_NONE },
@@ -160,9 +166,8 @@ static const struct {
 /* Postfix restriction names facteur does not implement yet: known, so a
  * typo gets a useful suggestion, and refused, never silently skipped. */
 static const char *const later_names[] = {
-	"check_ccert_access", "check_etrn_access",
-	"reject_unverified_sender", "reject_unverified_recipient",
-	"permit_tls_clientcerts", "permit_tls_all_clientcerts",
+	"check_etrn_access", "reject_unverified_sender",
+	"reject_unverified_recipient",
 	"reject_unknown_forward_client_hostname",
 	"reject_unauth_destination_mx",
 };
@@ -217,6 +222,8 @@ struct smtpd_check_conf {
 	struct table_list *sender_login_maps;	/* NULL: not set */
 	bool               sasl_enable;		/* smtpd_sasl_auth_enable */
 	struct greylist   *greylist;		/* check_greylist */
+	struct table_list *relay_clientcerts;	/* permit_tls_clientcerts */
+	bool               ccert_blocking;	/* relay_clientcerts may block */
 	bool               delay_reject;	/* smtpd_delay_reject */
 	char              *queue_dir;	/* unix:private/x is relative to it */
 	int                mul_rcpt_code;	/* multi_recipient_bounce_reject_code */
@@ -410,6 +417,10 @@ compile_list(const char *param, const char *value,
 					goto fail;
 				}
 				r->table_blocking = true;
+				break;
+			case OP_TLS_CLIENTCERTS:	/* relay_clientcerts */
+				if (o->conf != NULL && o->conf->ccert_blocking)
+					r->table_blocking = true;
 				break;
 			case OP_GREYLIST:	/* store writes: on a worker */
 				r->blocking = true;
@@ -1475,10 +1486,11 @@ check_policy(struct ev *e, const struct item *it, const char *reply_name,
 	attr(&req, "sasl_method", f->sasl_method);
 	attr(&req, "sasl_username", f->sasl_username);
 	attr(&req, "sasl_sender", "");
-	attr(&req, "ccert_subject", "");
-	attr(&req, "ccert_issuer", "");
-	attr(&req, "ccert_fingerprint", "");
-	attr(&req, "ccert_pubkey_fingerprint", "");
+	attr(&req, "ccert_subject", f->ccert ? f->ccert->subject_cn : "");
+	attr(&req, "ccert_issuer", f->ccert ? f->ccert->issuer_cn : "");
+	attr(&req, "ccert_fingerprint", f->ccert ? f->ccert->fingerprint : "");
+	attr(&req, "ccert_pubkey_fingerprint",
+	     f->ccert ? f->ccert->pkey_fingerprint : "");
 	attr(&req, "encryption_protocol", "");
 	attr(&req, "encryption_cipher", "");
 	attr(&req, "encryption_keysize", "0");
@@ -1495,6 +1507,69 @@ check_policy(struct ev *e, const struct item *it, const char *reply_name,
 	buf_free(&req);
 	buf_free(&action);
 	return r;
+}
+
+/* ---- TLS client certificates ---- */
+
+/*
+ * permit_tls_all_clientcerts: any verified certificate.
+ * permit_tls_clientcerts: a verified certificate whose fingerprint, or
+ * public key fingerprint, is in relay_clientcerts.
+ * check_ccert_access: the access map by certificate fingerprint, then by
+ * public key fingerprint; the chain need not verify (Postfix).
+ */
+static enum smtpd_check_result
+check_ccert(struct ev *e, const struct item *it)
+{
+	const struct smtpd_ccert *c = e->f->ccert;
+	const char *prints[2];
+
+	if (c == NULL)
+		return SMTPD_CHECK_DUNNO;
+	prints[0] = c->fingerprint;
+	prints[1] = c->pkey_fingerprint;
+	if (it->op == OP_TLS_ALL_CLIENTCERTS)
+		return c->verified ? SMTPD_CHECK_PERMIT : SMTPD_CHECK_DUNNO;
+	if (it->op == OP_TLS_CLIENTCERTS) {
+		if (!c->verified || e->conf->relay_clientcerts == NULL)
+			return SMTPD_CHECK_DUNNO;
+		for (int i = 0; i < 2; i++) {
+			struct buf v;
+			struct errbuf err;
+			enum table_status st;
+
+			if (prints[i][0] == '\0')
+				continue;
+			buf_init(&v, 0);
+			errbuf_clear(&err);
+			st = table_list_lookup(e->conf->relay_clientcerts,
+					       prints[i], &v, &err, NULL);
+			buf_free(&v);
+			if (st == TABLE_FOUND)
+				return SMTPD_CHECK_PERMIT;
+			if (st == TABLE_TEMPFAIL) {
+				ev_warn(e, "relay_clientcerts: %s", errbuf_str(&err));
+				return ev_retry(e, e->namaddr);
+			}
+			if (st != TABLE_NOTFOUND) {
+				ev_warn(e, "relay_clientcerts: %s", errbuf_str(&err));
+				return ev_server_error(e);
+			}
+		}
+		return SMTPD_CHECK_DUNNO;
+	}
+	for (int i = 0; i < 2; i++) {
+		enum smtpd_check_result r;
+		bool found = false;
+
+		if (prints[i][0] == '\0')
+			continue;
+		r = access_key(e, it->table, prints[i], &found, e->namaddr,
+			       NAME_CLIENT);
+		if (found)
+			return r;
+	}
+	return SMTPD_CHECK_DUNNO;
 }
 
 /* ---- DNS-based restrictions (worker threads only) ---- */
@@ -2705,6 +2780,11 @@ eval_list(struct ev *e, const struct smtpd_restrictions *r,
 			st = access_client(e, it->table, f->client_name,
 					   NAME_CLIENT, e->namaddr);
 			break;
+		case OP_TLS_CLIENTCERTS:
+		case OP_TLS_ALL_CLIENTCERTS:
+		case OP_CHECK_CCERT:
+			st = check_ccert(e, it);
+			break;
 		case OP_CHECK_REV_CLIENT: {
 			/* the PTR name, unverified, then the address (as
 			 * Postfix's check_namadr_access) */
@@ -3128,6 +3208,7 @@ conf_free(struct smtpd_check_conf **cp)
 	table_close(&c->rbl_reply_maps);
 	free(c->def_rbl_reply);
 	table_list_free(&c->sender_login_maps);
+	table_list_free(&c->relay_clientcerts);
 	greylist_free(&c->greylist);
 	strlist_free(&c->ifaddrs);
 	strlist_free(&c->maps_rbl);
@@ -3267,6 +3348,12 @@ smtpd_check_lists_compile(struct smtpd_check_lists *l, const struct config *c,
 			smtpd_check_lists_free(l);
 			return -1;
 		}
+	}
+	if (table_list_open_param(&cf->relay_clientcerts, "relay_clientcerts",
+				  config_get(c, "relay_clientcerts"), 0,
+				  &cf->ccert_blocking, err) < 0) {
+		smtpd_check_lists_free(l);
+		return -1;
 	}
 	v = config_get(c, "smtpd_sasl_auth_enable");
 	cf->sasl_enable = v != NULL && strcasecmp(v, "yes") == 0;

@@ -33,6 +33,8 @@ enum smtpd_peer_code {
 	SMTPD_PEER_FORGED = 6,	/* the PTR name does not resolve back */
 };
 
+struct smtpd_ccert;
+
 /* What a restriction may look at. Strings may be NULL when not known. */
 struct smtpd_check_facts {
 	bool        in_mynetworks;
@@ -52,6 +54,8 @@ struct smtpd_check_facts {
 	const char *queue_id;		/* NULL or "": NOQUEUE */
 	const char *instance;		/* policy "instance": one per MAIL */
 	const char *sasl_method, *sasl_username;
+	/* the TLS client certificate (core/smtpd_ccert.h); NULL: none */
+	const struct smtpd_ccert *ccert;
 	unsigned    rcpt_count;		/* accepted so far (policy at DATA) */
 	long long   size;		/* MAIL SIZE= or 0 */
 	const char *syslog_name;	/* NULL: no log lines (tests) */

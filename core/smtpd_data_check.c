@@ -129,6 +129,7 @@ check_start(struct smtpd_session *s, int eod,
 	j->queue_id = xstrdup(s->tx->id);
 	j->f.in_mynetworks = s->in_mynetworks;
 	j->f.sasl_authenticated = s->sasl_authenticated;
+	j->f.ccert = s->ccert;
 	j->f.esmtp = s->esmtp;
 	j->f.client_addr = j->client_addr;
 	j->f.tls_active = s->tls_up;
