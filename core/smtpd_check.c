@@ -34,6 +34,7 @@
 #include "core/smtpd_check.h"
 #include "core/smtpd_ifaddrs.h"
 #include "core/smtpd_knobs.h"
+#include "core/verify.h"
 
 #define NAME_CLIENT	"Client host"
 #define NAME_REV_CLIENT	"Unverified Client host"
@@ -71,6 +72,7 @@ enum check_op {
 	OP_CHECK_SASL, OP_PERMIT_AUTH_DEST, OP_PERMIT_MX_BACKUP,
 	OP_MULTI_RCPT_BOUNCE, OP_PLAINTEXT, OP_DNSWL_CLIENT, OP_RHSWL_CLIENT,
 	OP_PERMIT_INET_IF, OP_NAKED_IP, OP_MAPS_RBL, OP_RELAY_DOMAINS,
+	OP_VERIFY_SENDER, OP_VERIFY_RCPT,	/* core/verify.c */
 };
 
 /* Argument a restriction takes from the next list item. */
@@ -160,14 +162,15 @@ static const struct {
 	{ "reject_rbl", OP_RBL_CLIENT, ARG_ZONE },	/* obsolete name */
 	{ "reject_maps_rbl", OP_MAPS_RBL, ARG_NONE },	/* maps_rbl_domains */
 	{ "check_relay_domains", OP_RELAY_DOMAINS, ARG_NONE },
+	{ "reject_unverified_sender", OP_VERIFY_SENDER, ARG_NONE },
+	{ "reject_unverified_recipient", OP_VERIFY_RCPT, ARG_NONE },
 };
 #define NCHECK (sizeof(check_names) / sizeof(check_names[0]))
 
 /* Postfix restriction names facteur does not implement yet: known, so a
  * typo gets a useful suggestion, and refused, never silently skipped. */
 static const char *const later_names[] = {
-	"check_etrn_access", "reject_unverified_sender",
-	"reject_unverified_recipient",
+	"check_etrn_access",
 	"reject_unknown_forward_client_hostname",
 	"reject_unauth_destination_mx",
 };
@@ -222,6 +225,7 @@ struct smtpd_check_conf {
 	struct table_list *sender_login_maps;	/* NULL: not set */
 	bool               sasl_enable;		/* smtpd_sasl_auth_enable */
 	struct greylist   *greylist;		/* check_greylist */
+	struct verify_smtpd verify;		/* reject_unverified_* */
 	struct table_list *relay_clientcerts;	/* permit_tls_clientcerts */
 	bool               ccert_blocking;	/* relay_clientcerts may block */
 	bool               delay_reject;	/* smtpd_delay_reject */
@@ -423,6 +427,8 @@ compile_list(const char *param, const char *value,
 					r->table_blocking = true;
 				break;
 			case OP_GREYLIST:	/* store writes: on a worker */
+			case OP_VERIFY_SENDER:	/* waits for a probe: */
+			case OP_VERIFY_RCPT:	/* on a worker */
 				r->blocking = true;
 				break;
 			case OP_PERMIT_MX_BACKUP:
@@ -2633,6 +2639,35 @@ check_greylist(struct ev *e, const char *reply_name, const char *cls)
 	return st;
 }
 
+/* ---- address verification (core/verify.c) ---- */
+
+static enum smtpd_check_result
+check_verify(struct ev *e, bool sender)
+{
+	struct verify_verdict vd;
+	char *a;
+
+	if (sender && (e->f->sender == NULL || *e->f->sender == '\0'))
+		return SMTPD_CHECK_DUNNO;	/* <> is not verified */
+	if (!sender && (e->f->rcpt == NULL || e->f->rcpt->is_null))
+		return SMTPD_CHECK_DUNNO;
+	a = sender ? xstrdup(e->f->sender) : addr_key(e->f->rcpt);
+	verify_smtpd_check(&e->conf->verify, e->f->resolve, a, sender, &vd);
+	if (vd.action == VERIFY_DEFER_IF_PERMIT && !e->warn_if_reject)
+		ev_defer_if(e, true, vd.code, vd.dsn, "<%s>: %s rejected: %s", a,
+			    sender ? NAME_SENDER : NAME_RCPT, vd.text);
+	else if (vd.action != VERIFY_PASS) {
+		enum smtpd_check_result st = ev_reject(e, vd.code, vd.dsn,
+			"<%s>: %s rejected: %s", a, sender ? NAME_SENDER
+			: NAME_RCPT, vd.text);
+
+		free(a);
+		return st;
+	}
+	free(a);
+	return SMTPD_CHECK_DUNNO;
+}
+
 /* ---- the list walker (generic_checks) ---- */
 
 static const struct smtpd_restrictions *
@@ -2865,6 +2900,10 @@ eval_list(struct ev *e, const struct smtpd_restrictions *r,
 			break;
 		case OP_GREYLIST:
 			st = check_greylist(e, reply_name, cls);
+			break;
+		case OP_VERIFY_SENDER:
+		case OP_VERIFY_RCPT:
+			st = check_verify(e, it->op == OP_VERIFY_SENDER);
 			break;
 		case OP_SRV_SENDER_MX: case OP_SRV_SENDER_NS: case OP_SRV_SENDER_A:
 		case OP_SRV_RCPT_MX: case OP_SRV_RCPT_NS: case OP_SRV_RCPT_A:
@@ -3357,7 +3396,8 @@ smtpd_check_lists_compile(struct smtpd_check_lists *l, const struct config *c,
 	}
 	v = config_get(c, "smtpd_sasl_auth_enable");
 	cf->sasl_enable = v != NULL && strcasecmp(v, "yes") == 0;
-	if ((cf->greylist = greylist_new(c, err)) == NULL) {
+	if ((cf->greylist = greylist_new(c, err)) == NULL ||
+	    verify_smtpd_conf(c, &cf->verify, err) < 0) {
 		smtpd_check_lists_free(l);
 		return -1;
 	}
