@@ -48,7 +48,7 @@ struct vjob {
 	char             id[QUEUE_ID_SIZE];
 	struct timeval   t0;
 	struct verify   *v;
-	struct vjob     *next;
+	struct vjob     *next;		/* queue, or the running list */
 };
 
 struct verify {
@@ -67,7 +67,8 @@ struct verify {
 	struct strlist      inflight;	/* keys being probed */
 	struct vjob        *q_head, *q_tail;	/* waiting for a slot */
 	size_t              q_n;
-	unsigned            running;	/* loop thread only */
+	unsigned            running;	/* loop thread only: */
+	struct vjob        *runs;		/* the probes running */
 	int                 pipefd[2];
 	struct event       *wake_ev;
 };
@@ -307,6 +308,14 @@ verify_free(struct verify **vp)
 	if (current() == v)
 		verify_set_current(NULL);
 	smtp_probe_free(&v->prober);	/* cancels running probes */
+	while (v->runs != NULL) {	/* their callbacks never ran */
+		struct vjob *j = v->runs;
+
+		v->runs = j->next;
+		free(j->key);
+		free(j->addr);
+		free(j);
+	}
 	while (v->q_head != NULL) {
 		struct vjob *j = v->q_head;
 
@@ -491,9 +500,14 @@ static void
 probe_done(void *arg, enum deliver_status st, const char *dsn,
 	   const char *text, const char *relay, double t_conn, double t_xfer)
 {
-	struct vjob *j = arg;
+	struct vjob *j = arg, **pp;
 	struct verify *v = j->v;
 
+	for (pp = &v->runs; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == j) {
+			*pp = j->next;
+			break;
+		}
 	record_result(v, j->key, j->addr, j->t.kind == TRANSPORT_LMTP ? "lmtp"
 		      : "smtp", j->id, st == DELIVER_SENT ? VERIFY_OK
 		      : st == DELIVER_BOUNCE ? VERIFY_BOUNCE : VERIFY_DEFER,
@@ -524,6 +538,8 @@ pump(struct verify *v)
 		if (j == NULL)
 			return;
 		v->running++;
+		j->next = v->runs;
+		v->runs = j;
 		(void)smtp_probe_start(v->prober, &j->t, j->addr, j->id,
 				       probe_done, j);
 	}
@@ -542,7 +558,8 @@ wake_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ---- queries (workers) ---- */
 
-/* Starts a probe for key unless one runs; false when none could start. */
+/* Starts a probe for key unless one runs (or too many wait): remote
+ * probes go to the loop, other routes are decided here. */
 static void
 start_probe(struct verify *v, const char *key, const char *addr,
 	    enum resolve_class cls, const struct verify_record *refresh)

@@ -13,10 +13,12 @@ deliverable; an undeliverable one gets 450 (550 on the second listener)
 with the remote reply; the second RCPT to an address is answered from
 the cache (no new probe); a 4xx remote and a closed port give 450 4.1.1
 "unverified address" only when the rest of the list would permit
-(defer_if_permit: a later REJECT wins); a slow probe answers "Address
+(defer_if_permit: a later REJECT wins; with the tempfail action
+"defer", at once); a slow probe answers "Address
 verification in progress" after the poll, then the cached result; a
 local mailbox (and an unknown one) is decided without a probe; the
-sender is verified the same way (4.1.7); the cache survives a restart.
+sender is verified the same way (4.1.7); a stop with a probe in flight
+is clean; the cache survives a restart.
 """
 import re
 import time
@@ -50,7 +52,7 @@ def remote():
 
 @pytest.fixture(scope="module")
 def env(mx_pool, remote):
-    port2 = free_port()
+    port2, port3 = free_port(), free_port()
     d = mx_pool.new(main_cf={
         "relay_domains": "example.net, down.test, slow.test",
         "transport_maps": "inline:{ example.net=smtp:[127.0.0.1]:%d, "
@@ -65,8 +67,11 @@ def env(mx_pool, remote):
         "address_verify_poll_delay": "1s",
         "smtp_connect_timeout": "5s",
     }, extra_master_cf="127.0.0.1:%d inet n - n - - smtpd "
-                       "-o unverified_recipient_reject_code=550\n" % port2)
-    d.port2 = port2
+                       "-o unverified_recipient_reject_code=550\n"
+                       "127.0.0.1:%d inet n - n - - smtpd "
+                       "-o unverified_recipient_tempfail_action=defer\n"
+                       % (port2, port3))
+    d.port2, d.port3 = port2, port3
     return d
 
 
@@ -151,6 +156,10 @@ def test_remote_down_defers_only_if_permitted(env):
     # defer_if_permit: a later REJECT in the list wins over the tempfail
     r = rcpt(env, "blocked@down.test")
     check(r, 554, "5.7.1", "Access denied")
+    # unverified_recipient_tempfail_action = defer: the tempfail at once
+    r = rcpt(env, "blocked@down.test", port=env.port3)
+    check(r, 450, "4.1.1", r"<blocked@down\.test>: Recipient address "
+          r"rejected: unverified address: connect to ")
 
 
 def test_slow_probe_in_progress_then_cached(env, remote):
@@ -186,6 +195,17 @@ def test_sender_verification(env, remote):
     assert len(probes(remote, "fine@example.net")) == 1
     # the null sender is not verified
     check(rcpt(env, "bob@example.test", sender=""), 250, "2.1.5")
+
+
+def test_stop_while_probing(env, remote):
+    """A stop with a probe in flight: the probe is abandoned (nothing
+    leaks, exit 0), and nothing was stored for the address."""
+    check(rcpt(env, "slow2@slow.test"), 450, "4.1.1", "in progress")
+    rc, forced = env.stop()
+    assert rc == 0 and not forced, (rc, forced)
+    assert env.sanitizer_report() is None, env.sanitizer_report()
+    assert "slow2@slow.test>, " not in env.log()
+    env.start()
 
 
 def test_cache_survives_restart(env, remote):
