@@ -11,7 +11,9 @@
  * postscreen_cache_map under $facteur_data_directory (LMDB, owned by
  * mail_owner; $data_directory stays Postfix's and is ignored),
  * mynetworks "127.0.0.0/8 [::1]/128" (loopback only, whatever the
- * interfaces; mynetworks_style is accepted but does not widen it).
+ * interfaces; mynetworks_style is accepted but does not widen it),
+ * smtp_tls_loglevel 1 (the SMTP client logs its TLS connections, as
+ * facteur always did; Postfix's 0 turns that off).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -189,14 +191,14 @@ static const struct param_def table[] = {
 	S(smtp_tls_policy_maps, ""),
 	S(smtp_tls_protocols, "!SSLv2, !SSLv3"),
 	S(smtp_tls_mandatory_protocols, ">=TLSv1"),
-	SL(smtp_tls_ciphers, "medium"),
-	SL(smtp_tls_mandatory_ciphers, "medium"),
-	SL(smtp_tls_exclude_ciphers, ""),
-	IL(smtp_tls_loglevel, "0", 0),
-	BL(smtp_tls_note_starttls_offer, "no"),
-	BL(smtp_tls_wrappermode, "no"),
-	BL(smtp_use_tls, "no"),
-	BL(smtp_enforce_tls, "no"),
+	S(smtp_tls_ciphers, "medium"),	/* cipher grade at the may level (high, medium, low, export, null) */
+	S(smtp_tls_mandatory_ciphers, "medium"),	/* cipher grade at encrypt and above */
+	S(smtp_tls_exclude_ciphers, ""),	/* OpenSSL cipher names or classes the SMTP client never offers */
+	I(smtp_tls_loglevel, "1", 0),	/* 0: no TLS log line; 1: "... TLS connection established to ..." (facteur's default: 1) */
+	B(smtp_tls_note_starttls_offer, "no"),	/* log "Host offered STARTTLS" when TLS is not used */
+	B(smtp_tls_wrappermode, "no"),	/* TLS from the first byte (port 465 next hops); needs encrypt */
+	B(smtp_use_tls, "no"),	/* obsolete: may, when smtp_tls_security_level is empty */
+	B(smtp_enforce_tls, "no"),	/* obsolete: encrypt, when smtp_tls_security_level is empty */
 	S(smtp_bind_address, ""),
 	S(smtp_bind_address6, ""),
 	B(smtp_bind_address_enforce, "no"),
@@ -364,7 +366,10 @@ static const struct param_def table[] = {
 	S(smtp_body_checks, ""),	/* body checks on mail leaving through the SMTP client (same actions) */
 	Z(body_checks_size_limit, "51200", 0),
 	B(disable_mime_input_processing, "no"),	/* yes: no MIME structure; all after the message headers is body (no mime/nested_header_checks) */
-	BL(strict_8bitmime, "no"),
+	B(strict_8bitmime, "no"),	/* both strict_7bit_headers and strict_8bitmime_body */
+	B(strict_7bit_headers, "no"),	/* reject mail with 8-bit data in a header (550 5.6.0) */
+	B(strict_8bitmime_body, "no"),	/* reject 8-bit body text whose MIME encoding says 7bit or nothing (550 5.6.0) */
+	B(strict_mime_encoding_domain, "no"),	/* reject message and multipart entities encoded base64 or quoted-printable (550 5.6.0) */
 	S(content_filter, ""),	/* after-queue filter "transport:nexthop" for mail received while set (recorded in the queue file) */
 	S(receive_override_options, ""),	/* per listener: no_address_mappings, no_header_body_checks, no_unknown_recipient_checks, no_milters */
 	S(notify_classes, "resource, software"),	/* postmaster notices: bounce 2bounce delay (queue), resource software policy protocol data (SMTP session transcripts) */
@@ -595,7 +600,6 @@ static const struct param_def table[] = {
 	X(disable_dns_lookups, "no"),
 	X(smtp_dns_resolver_options, ""),
 	X(detect_8bit_encoding_header, "yes"),
-	X(strict_mime_encoding_domain, "no"),
 	X(fallback_relay, ""),
 	X(berkeley_db_create_buffer_size, "16777216"),
 	X(berkeley_db_read_buffer_size, "131072"),

@@ -149,7 +149,8 @@ struct settings {
 	char *header_checks, *body_checks;	/* core/cleanup_headers.c */
 	char *mime_header_checks, *nested_header_checks;	/* the same */
 	char *smtp_header_checks, *smtp_body_checks;	/* delivery/smtp_checks.c */
-	bool disable_mime_input_processing;
+	bool disable_mime_input_processing, strict_8bitmime, strict_7bit_headers;
+	bool strict_8bitmime_body, strict_mime_encoding_domain;
 	long long body_checks_size_limit;
 	char *virtual_mailbox_limit_maps;
 	bool virtual_mailbox_full_tempfail;
@@ -195,6 +196,11 @@ struct settings {
 	char *smtpd_tls_fingerprint_digest, *tls_ssl_options, *relay_clientcerts;
 	bool smtpd_tls_ask_ccert, smtpd_tls_req_ccert;
 	long long smtpd_tls_ccert_verifydepth;
+	char *smtp_tls_ciphers, *smtp_tls_mandatory_ciphers;
+	char *smtp_tls_exclude_ciphers;
+	long long smtp_tls_loglevel;
+	bool smtp_tls_note_starttls_offer, smtp_tls_wrappermode;
+	bool smtp_use_tls, smtp_enforce_tls;
 };
 
 /*

@@ -2223,8 +2223,7 @@ svcs_build(struct qmgr *q, const struct settings *s, struct errbuf *err)
 			if (ts->kind == TRANSPORT_LMTP && lmtp_timeouts(lc, &v->scfg,
 								  err) < 0)
 				rc = -1;
-			if (smtp_tls_level_parse(ss.smtp_tls_security_level
-						 ? ss.smtp_tls_security_level : "",
+			if (smtp_tls_level_parse(smtp_tls_level_value(&ss),
 						 &v->scfg.tls_level, err) < 0
 			    || smtp_tls_ctx_new(q->tls_policy_maps != NULL
 						&& v->scfg.tls_level < SMTP_TLS_MAY
@@ -2232,6 +2231,7 @@ svcs_build(struct qmgr *q, const struct settings *s, struct errbuf *err)
 						ss.smtp_tls_CAfile,
 						ss.smtp_tls_CApath,
 						&v->scfg.tls_ctx, err) < 0
+			    || smtp_tls_knobs_load(&v->scfg, &ss, err) < 0
 			    || smtp_dns_support_parse(ss.smtp_dns_support_level,
 						      &v->scfg.dns_support,
 						      err) < 0)
@@ -2478,8 +2478,7 @@ qmgr_build(struct event_base *base, struct worker_pool *pool,
 			return NULL;
 		}
 	}
-	if (smtp_tls_level_parse(s->smtp_tls_security_level
-				 ? s->smtp_tls_security_level : "",
+	if (smtp_tls_level_parse(smtp_tls_level_value(s),
 				 &q->scfg.tls_level, err) < 0
 	    /* a policy table may ask for TLS where the default does not */
 	    || smtp_tls_ctx_new(q->tls_policy_maps != NULL
@@ -2487,6 +2486,7 @@ qmgr_build(struct event_base *base, struct worker_pool *pool,
 				? SMTP_TLS_MAY : q->scfg.tls_level,
 				s->smtp_tls_CAfile,
 				s->smtp_tls_CApath, &q->scfg.tls_ctx, err) < 0
+	    || smtp_tls_knobs_load(&q->scfg, s, err) < 0
 	    || smtp_sasl_opts_parse(s->smtp_sasl_security_options
 				    ? s->smtp_sasl_security_options : "",
 				    &q->scfg.sasl_opts, err) < 0

@@ -47,6 +47,7 @@ struct tls_server {
 #define CIPHERS_HIGH   "HIGH:!aNULL:!eNULL:!MD5:!RC4:!3DES:!DES:!PSK:!SRP"
 #define CIPHERS_MEDIUM "HIGH:MEDIUM:!aNULL:!eNULL:!MD5:!RC4:!3DES:!DES:" \
 		       "!SEED:!IDEA:!PSK:!SRP"
+#define CIPHERS_NULL   "eNULL:!aNULL"
 #define SID_CTX        "facteur-smtpd"
 
 const char *
@@ -357,6 +358,40 @@ load_dh(SSL_CTX *ctx, const char *path, struct errbuf *err)
 
 /* ---- context ---- */
 
+int
+tls_cipher_list(const struct settings *s, const char *pname,
+		const char *grade, const char *exclude, struct buf *list,
+		struct errbuf *err)
+{
+	struct strlist ex;
+
+	buf_reset(list);
+	if (strcasecmp(grade, "high") == 0)
+		buf_puts(list, s->tls_high_cipherlist[0] ? s->tls_high_cipherlist
+							 : CIPHERS_HIGH);
+	else if (strcasecmp(grade, "medium") == 0)
+		buf_puts(list, s->tls_medium_cipherlist[0] ?
+			       s->tls_medium_cipherlist : CIPHERS_MEDIUM);
+	else if (strcasecmp(grade, "low") == 0 ||
+		 strcasecmp(grade, "export") == 0)
+		/* OpenSSL 3 has no LOW/EXPORT suites left: medium and up */
+		buf_puts(list, s->tls_medium_cipherlist[0] ?
+			       s->tls_medium_cipherlist : CIPHERS_MEDIUM);
+	else if (strcasecmp(grade, "null") == 0)
+		buf_puts(list, CIPHERS_NULL);
+	else {
+		errbuf_set(err, "bad value for %s: \"%.60s\" (expected high, "
+			   "medium, low, export or null)", pname, grade);
+		return -1;
+	}
+	strlist_init(&ex);
+	strlist_split(&ex, exclude ? exclude : "");
+	for (size_t i = 0; i < ex.n; i++)
+		buf_printf(list, ":!%s", ex.v[i]);
+	strlist_free(&ex);
+	return 0;
+}
+
 static int
 set_ciphers(SSL_CTX *ctx, const struct settings *s, bool mandatory,
 	    struct errbuf *err)
@@ -367,29 +402,15 @@ set_ciphers(SSL_CTX *ctx, const struct settings *s, bool mandatory,
 					: s->smtpd_tls_exclude_ciphers;
 	const char *pname = mandatory ? "smtpd_tls_mandatory_ciphers"
 				      : "smtpd_tls_ciphers";
-	struct strlist ex;
 	struct buf list;
 	char e[256];
 	int rc = 0;
 
 	buf_init(&list, 0);
-	if (strcasecmp(grade, "high") == 0)
-		buf_puts(&list, s->tls_high_cipherlist[0] ? s->tls_high_cipherlist
-							  : CIPHERS_HIGH);
-	else if (strcasecmp(grade, "medium") == 0)
-		buf_puts(&list, s->tls_medium_cipherlist[0] ?
-				s->tls_medium_cipherlist : CIPHERS_MEDIUM);
-	else {
-		errbuf_set(err, "bad value for %s: \"%.60s\" (facteur supports "
-			   "the grades medium and high)", pname, grade);
+	if (tls_cipher_list(s, pname, grade, exclude, &list, err) < 0) {
 		buf_free(&list);
 		return -1;
 	}
-	strlist_init(&ex);
-	strlist_split(&ex, exclude);
-	for (size_t i = 0; i < ex.n; i++)
-		buf_printf(&list, ":!%s", ex.v[i]);
-	strlist_free(&ex);
 	if (SSL_CTX_set_cipher_list(ctx, buf_cstr(&list)) != 1) {
 		errbuf_set(err, "%s: cipher list \"%.200s\" rejected: %s", pname,
 			   buf_cstr(&list), tls_error_string(e, sizeof(e)));

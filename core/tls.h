@@ -52,6 +52,17 @@ void tls_server_free(struct tls_server **tp);
 SSL *tls_server_ssl(struct tls_server *t);
 
 /*
+ * The OpenSSL cipher list of a Postfix cipher grade (high, medium, low,
+ * export, null; tls_high_cipherlist / tls_medium_cipherlist override the
+ * first two; OpenSSL 3 has nothing below medium, so low and export give
+ * medium) followed by ":!X" for each word of exclude. pname names the
+ * parameter in err. 0, or -1 + err for an unknown grade.
+ */
+int tls_cipher_list(const struct settings *s, const char *pname,
+		    const char *grade, const char *exclude, struct buf *list,
+		    struct errbuf *err);
+
+/*
  * tls_ssl_options: names (NO_TICKET, NO_COMPRESSION, NO_RENEGOTIATION,
  * ENABLE_MIDDLEBOX_COMPAT, LEGACY_SERVER_CONNECT, PRIORITIZE_CHACHA,
  * NO_SESSION_RESUMPTION_ON_RENEGOTIATION ...) or hex values, OR-ed. _apply

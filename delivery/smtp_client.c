@@ -36,6 +36,7 @@
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -107,6 +108,7 @@ struct smtp_sess {
 	bool                          esmtp, pipelining, smtputf8, eightbit;
 	bool                          starttls;	/* offered */
 	bool                          tls_active;
+	bool                          wrapped;	/* smtp_tls_wrappermode */
 	bool                          tls_plain;	/* may: retry this host
 							 * without STARTTLS */
 	bool                          auth_plain, auth_login;	/* offered */
@@ -139,6 +141,7 @@ static void read_cb(struct bufferevent *bev, void *arg);
 static void write_cb(struct bufferevent *bev, void *arg);
 static void event_cb(struct bufferevent *bev, short what, void *arg);
 static void tls_failed(struct smtp_sess *s, const char *why);
+static void tls_start(struct smtp_sess *s);
 static void start_transaction(struct smtp_sess *s);
 static void start_fresh(struct smtp_sess *s);
 
@@ -801,6 +804,11 @@ after_ehlo(struct smtp_sess *s)
 	const struct smtp_client_cfg *c = s->cfg;
 	char text[1200];
 
+	if (!s->req->lmtp && !s->tls_active && s->starttls
+	    && c->tls_note_starttls
+	    && (s->level == SMTP_TLS_NONE || c->tls_ctx == NULL))
+		log_write(c->syslog_name, s->svc, LOG_LVL_INFO,
+			  "Host offered STARTTLS: [%s]", s->host_name);
 	if (!s->req->lmtp && !s->tls_active && s->level != SMTP_TLS_NONE
 	    && c->tls_ctx != NULL && !s->tls_plain) {
 		if (s->starttls) {
@@ -875,9 +883,6 @@ tls_names(struct smtp_sess *s)
 static void
 starttls_reply(struct smtp_sess *s, int code)
 {
-	struct bufferevent *fb;
-	struct timeval tv = { (time_t)s->cfg->t_helo, 0 };
-	unsigned char a[16];
 	char text[SMTP_REPLY_MAX + 600];
 
 	if (code / 100 != 2) {
@@ -892,6 +897,18 @@ starttls_reply(struct smtp_sess *s, int code)
 		after_ehlo(s);
 		return;
 	}
+	tls_start(s);
+}
+
+/* The TLS handshake: after STARTTLS, or at connect (wrappermode). */
+static void
+tls_start(struct smtp_sess *s)
+{
+	struct bufferevent *fb;
+	struct timeval tv = { (time_t)s->cfg->t_helo, 0 };
+	unsigned char a[16];
+	char text[SMTP_REPLY_MAX + 600];
+
 	s->ssl = SSL_new(s->cfg->tls_ctx);
 	if (s->ssl == NULL) {
 		tls_failed(s, "cannot create a TLS session");
@@ -933,6 +950,15 @@ starttls_reply(struct smtp_sess *s, int code)
 		if (pv && pv[0])
 			(void)smtp_tls_protocols_apply(s->ssl, pv, &perr);
 	}
+	{
+		/* smtp_tls_(mandatory_)ciphers, checked at start */
+		const char *cl = s->level >= SMTP_TLS_ENCRYPT || s->wrapped
+				 ? s->cfg->tls_mandatory_cipherlist
+				 : s->cfg->tls_cipherlist;
+
+		if (cl[0] != '\0' && SSL_set_cipher_list(s->ssl, cl) != 1)
+			ERR_clear_error();
+	}
 	fb = bufferevent_openssl_filter_new(s->base, s->bev, s->ssl,
 					    BUFFEREVENT_SSL_CONNECTING,
 					    BEV_OPT_CLOSE_ON_FREE);
@@ -967,8 +993,10 @@ tls_established(struct smtp_sess *s)
 
 	buf_init(&d, 0);
 	tls_describe(s->ssl, &d);
-	log_write(s->cfg->syslog_name, s->svc, LOG_LVL_INFO, "%s TLS connection "
-		  "established to %s: %s", trust, s->req->relay, buf_cstr(&d));
+	if (s->cfg->tls_loglevel >= 1)	/* smtp_tls_loglevel */
+		log_write(s->cfg->syslog_name, s->svc, LOG_LVL_INFO, "%s TLS "
+			  "connection established to %s: %s", trust,
+			  s->req->relay, buf_cstr(&d));
 	buf_free(&d);
 	if (s->level == SMTP_TLS_DANE && !verified) {
 		snprintf(text, sizeof(text), "TLS is required, but certificate "
@@ -987,6 +1015,13 @@ tls_established(struct smtp_sess *s)
 		return;
 	}
 	s->tls_active = true;
+	if (s->wrapped) {	/* implicit TLS: the greeting comes now */
+		struct timeval tv = { (time_t)s->cfg->t_helo, 0 };
+
+		s->stage = S_GREET;
+		bufferevent_set_timeouts(s->bev, &tv, &tv);
+		return;
+	}
 	/* RFC 3207 4.2: forget what was learnt before TLS, EHLO again */
 	s->esmtp = s->pipelining = s->smtputf8 = s->eightbit = false;
 	s->starttls = s->auth_plain = s->auth_login = false;
@@ -1004,7 +1039,7 @@ tls_failed(struct smtp_sess *s, const char *why)
 	snprintf(text, sizeof(text), "Cannot start TLS: %s with %s%s%s", why,
 		 s->peer, e[0] ? ": " : "", e);
 	log_write(s->cfg->syslog_name, s->svc, LOG_LVL_INFO, "%s", text);
-	if (s->level == SMTP_TLS_MAY && !s->tls_plain) {
+	if (s->level == SMTP_TLS_MAY && !s->tls_plain && !s->wrapped) {
 		/* may: this host again, without STARTTLS (Postfix does too) */
 		if (s->bev) {
 			bufferevent_free(s->bev);
@@ -1200,6 +1235,12 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 		s->stage = S_GREET;
 		bufferevent_set_timeouts(bev, &tv, &tv);
 		bufferevent_enable(bev, EV_READ | EV_WRITE);
+		if (s->cfg->tls_wrappermode && !s->req->lmtp &&
+		    s->cfg->tls_ctx != NULL) {
+			/* smtp_tls_wrappermode: TLS before the greeting */
+			s->wrapped = true;
+			tls_start(s);
+		}
 		return;
 	}
 	if (s->stage == S_CONNECT) {
@@ -1468,6 +1509,7 @@ try_next_target(struct smtp_sess *s)
 	s->stage = S_CONNECT;
 	s->esmtp = s->pipelining = s->smtputf8 = s->eightbit = false;
 	s->starttls = s->tls_active = s->auth_plain = s->auth_login = false;
+	s->wrapped = false;
 	s->ssl = NULL;
 	s->size_max = -1;
 	s->accepted = 0;

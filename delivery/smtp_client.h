@@ -62,6 +62,14 @@ struct smtp_client_cfg {
 	/* smtp_dns_support_level: disabled (no MX lookups), enabled, or
 	 * dnssec (needed by the dane levels; delivery/smtp_dane) */
 	enum smtp_dns_support dns_support;
+	/* smtp_tls_ciphers (may) / smtp_tls_mandatory_ciphers (encrypt and
+	 * above) as OpenSSL lists with smtp_tls_exclude_ciphers applied,
+	 * smtp_tls_loglevel (0: no "TLS connection established" line),
+	 * smtp_tls_note_starttls_offer, smtp_tls_wrappermode (TLS from the
+	 * first byte, port 465); delivery/smtp_tls.c smtp_tls_knobs_load */
+	char        tls_cipherlist[1024], tls_mandatory_cipherlist[1024];
+	long long   tls_loglevel;
+	bool        tls_note_starttls, tls_wrappermode;
 };
 
 #define SMTP_DSN_SIZE 12	/* "5.123.456" */

@@ -4,7 +4,10 @@
  * protocol versions) and SASL (security options, mechanism filter),
  * parsed once at start or per next hop (policy values); the client
  * certificate (smtp_tls_cert_file / _key_file / _chain_files), read into
- * memory as root at start and given to every client context.
+ * memory as root at start and given to every client context; the other
+ * smtp_tls_* knobs (cipher grades, exclusions, loglevel, STARTTLS offer
+ * notes, wrappermode, the obsolete smtp_use_tls / smtp_enforce_tls) and
+ * tls_ssl_options.
  * Must not: connect, log, or reject a peer inside the handshake (the
  * client decides after it, by level).
  */
@@ -24,6 +27,9 @@
 #include "core/lib/buf.h"
 #include "core/lib/strlist.h"
 #include "core/lib/xmalloc.h"
+#include "core/params.h"
+#include "core/tls.h"
+#include "delivery/smtp_client.h"
 #include "delivery/smtp_dane.h"
 #include "delivery/smtp_tls.h"
 
@@ -638,5 +644,80 @@ smtp_tls_protocols_apply(SSL *ssl, const char *v, struct errbuf *err)
 	for (i = first + 1; i < last; i++)
 		if (excl[i] || (any_incl && !incl[i]))
 			SSL_set_options(ssl, (uint64_t)protos[i].no);
+	return 0;
+}
+
+/* ---- the other smtp_tls_* knobs ---- */
+
+const char *
+smtp_tls_level_value(const struct settings *s)
+{
+	if (s->smtp_tls_security_level != NULL &&
+	    s->smtp_tls_security_level[0] != '\0')
+		return s->smtp_tls_security_level;
+	if (s->smtp_enforce_tls)
+		return "encrypt";
+	if (s->smtp_use_tls)
+		return "may";
+	return "";
+}
+
+static int
+cipherlist(const struct settings *s, const char *pname, const char *grade,
+	   char *out, size_t outsz, struct errbuf *err)
+{
+	struct buf l;
+	SSL_CTX *ctx;
+	int rc = -1;
+
+	buf_init(&l, 0);
+	if (tls_cipher_list(s, pname, grade, s->smtp_tls_exclude_ciphers, &l,
+			    err) < 0)
+		goto out;
+	if (l.len >= outsz) {
+		errbuf_set(err, "%s: cipher list too long", pname);
+		goto out;
+	}
+	/* OpenSSL refuses a list that leaves no cipher: a start-up error */
+	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL) {
+		errbuf_set(err, "cannot create a TLS context");
+		goto out;
+	}
+	if (SSL_CTX_set_cipher_list(ctx, buf_cstr(&l)) != 1) {
+		ERR_clear_error();
+		errbuf_set(err, "%s / smtp_tls_exclude_ciphers: cipher list "
+			   "\"%.200s\" leaves no cipher", pname, buf_cstr(&l));
+		SSL_CTX_free(ctx);
+		goto out;
+	}
+	SSL_CTX_free(ctx);
+	memcpy(out, buf_cstr(&l), l.len + 1);
+	rc = 0;
+out:
+	buf_free(&l);
+	return rc;
+}
+
+int
+smtp_tls_knobs_load(struct smtp_client_cfg *c, const struct settings *s,
+		    struct errbuf *err)
+{
+	if (cipherlist(s, "smtp_tls_ciphers", s->smtp_tls_ciphers,
+		       c->tls_cipherlist, sizeof(c->tls_cipherlist), err) < 0 ||
+	    cipherlist(s, "smtp_tls_mandatory_ciphers",
+		       s->smtp_tls_mandatory_ciphers, c->tls_mandatory_cipherlist,
+		       sizeof(c->tls_mandatory_cipherlist), err) < 0)
+		return -1;
+	c->tls_loglevel = s->smtp_tls_loglevel;
+	c->tls_note_starttls = s->smtp_tls_note_starttls_offer;
+	c->tls_wrappermode = s->smtp_tls_wrappermode;
+	if (c->tls_wrappermode && c->tls_ctx == NULL) {
+		errbuf_set(err, "smtp_tls_wrappermode = yes needs "
+			   "smtp_tls_security_level = encrypt (or stronger)");
+		return -1;
+	}
+	if (c->tls_ctx != NULL &&
+	    tls_ssl_options_apply(c->tls_ctx, s->tls_ssl_options, err) < 0)
+		return -1;
 	return 0;
 }

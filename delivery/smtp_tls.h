@@ -129,4 +129,19 @@ int smtp_sasl_opts_parse(const char *v, unsigned *r, struct errbuf *err);
 bool smtp_sasl_mech_allowed(const char *mech, unsigned opts,
 			    const char *filter);
 
+/*
+ * The client's TLS level as written: smtp_tls_security_level when set,
+ * else the obsolete smtp_enforce_tls (encrypt) / smtp_use_tls (may).
+ */
+struct settings;
+struct smtp_client_cfg;
+const char *smtp_tls_level_value(const struct settings *s);
+/*
+ * The other smtp_tls_* knobs into c (after smtp_tls_ctx_new): cipher
+ * grades and exclusions, loglevel, note_starttls_offer, wrappermode, and
+ * tls_ssl_options on c->tls_ctx. 0, or -1 + err on a bad value.
+ */
+int smtp_tls_knobs_load(struct smtp_client_cfg *c, const struct settings *s,
+			struct errbuf *err);
+
 #endif
