@@ -64,6 +64,17 @@ cleanup_checks_open(struct cleanup_checks *c, const struct settings *s,
 	c->body_limit = s->body_checks_size_limit;
 	c->header_limit = s->header_size_limit;
 	c->mime_on = !s->disable_mime_input_processing;
+	if (s->strict_8bitmime || s->strict_7bit_headers)
+		c->mime_check |= MIME_WALK_ERR_8BIT_HDR;
+	if (s->strict_8bitmime || s->strict_8bitmime_body)
+		c->mime_check |= MIME_WALK_ERR_8BIT_BODY;
+	if (s->strict_mime_encoding_domain)
+		c->mime_check |= MIME_WALK_ERR_DOMAIN;
+	/* Postfix reports nesting when any of these is set */
+	c->mime_nesting = c->mime_check != 0 ||
+			  (s->header_checks && *s->header_checks) ||
+			  (s->mime_header_checks && *s->mime_header_checks) ||
+			  (s->nested_header_checks && *s->nested_header_checks);
 	if (open_one(&c->header, "header_checks", s->header_checks, err) < 0 ||
 	    open_one(&c->body, "body_checks", s->body_checks, err) < 0)
 		goto fail;
@@ -132,7 +143,8 @@ bool
 cleanup_checks_empty(const struct cleanup_checks *c)
 {
 	return !on(c->header) && !on(c->body) &&
-	       !(c->mime_on && (on(c->mime) || on(c->nested)));
+	       !(c->mime_on && (on(c->mime) || on(c->nested) ||
+				c->mime_check != 0));
 }
 
 void
@@ -449,10 +461,46 @@ walk_body(void *arg, const char *line, size_t len, bool nl)
 	}
 }
 
+/* "ID: reject: mime-error TEXT: LINE from ORIGIN; from=<s> to=<r>" and
+ * 550 5.6.0 TEXT, as Postfix's cleanup. */
+static void
+walk_error(void *arg, unsigned err, const char *text, size_t len)
+{
+	struct run *rn = arg;
+	const struct cleanup_log_ctx *lc = rn->lc;
+	const char *what = mime_walk_error_text(err);
+	struct buf b;
+
+	if (rn->stop || err == MIME_WALK_ERR_TRUNC_HDR ||
+	    (err == MIME_WALK_ERR_NESTING && !rn->c->mime_nesting))
+		return;
+	buf_init(&b, 0);
+	buf_printf(&b, "%s: reject: mime-error %s: ", lc->queue_id ?
+		   lc->queue_id : "NOQUEUE", what);
+	for (size_t i = 0; i < len && i < 100; i++) {
+		unsigned char ch = (unsigned char)text[i];
+
+		buf_putc(&b, ch < ' ' || ch == 0x7f ? '?' : ch);
+	}
+	if (lc->client_name != NULL)
+		buf_printf(&b, " from %s[%s];", lc->client_name,
+			   lc->client_addr ? lc->client_addr : "unknown");
+	else
+		buf_puts(&b, " from local;");
+	buf_printf(&b, " from=<%s> to=<%s>", lc->sender ? lc->sender : "",
+		   lc->rcpt ? lc->rcpt : "unknown");
+	log_write(NULL, "cleanup", LOG_LVL_INFO, "%s", buf_cstr(&b));
+	buf_free(&b);
+	free(rn->r->reject);
+	rn->r->reject = xasprintf("550 5.6.0 %s", what);
+	rn->stop = true;
+}
+
 static const struct mime_walk_cb walk_cb = {
 	.header = walk_header,
 	.header_end = walk_header_end,
 	.body = walk_body,
+	.error = walk_error,
 };
 
 void
@@ -463,11 +511,15 @@ cleanup_checks_run(const struct cleanup_checks *c, const char *content,
 	struct run rn = { .c = c, .lc = lc, .r = r, .out = out };
 	struct mime_walk *w;
 	size_t pos = 0;
+	struct mime_walk_opts o = {
+		.header_limit = c->header_limit > 0 ? (size_t)c->header_limit : 0,
+		.no_mime = !c->mime_on,
+		.check = c->mime_check,
+	};
 
 	memset(r, 0, sizeof(*r));
 	buf_reset(out);
-	w = mime_walk_new(c->header_limit > 0 ? (size_t)c->header_limit : 0,
-			  MIME_WALK_NESTING_DEF, !c->mime_on, &walk_cb, &rn);
+	w = mime_walk_new(&o, &walk_cb, &rn);
 	while (pos < len && !rn.stop) {
 		const char *nl = memchr(content + pos, '\n', len - pos);
 		size_t n = nl ? (size_t)(nl - (content + pos)) : len - pos;

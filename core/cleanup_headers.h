@@ -25,6 +25,9 @@ struct cleanup_checks {
 	bool               smtp;	/* smtp_*_checks: only WARN INFO IGNORE
 					 * REPLACE PREPEND DUNNO OK; logged as
 					 * Postfix's smtp(8) logs them */
+	unsigned           mime_check;	/* MIME_WALK_ERR_* of the strict_*
+					 * parameters: 550 5.6.0 */
+	bool               mime_nesting;	/* too deep MIME is refused too */
 	long long          body_limit;		/* body_checks_size_limit */
 	long long          header_limit;	/* header_size_limit */
 };
@@ -60,6 +63,10 @@ struct cleanup_result {
 void cleanup_result_free(struct cleanup_result *r);
 
 /*
+ * A MIME error (nesting deeper than 100 levels when header or strict
+ * checks are configured; strict_7bit_headers, strict_8bitmime_body,
+ * strict_mime_encoding_domain) gives r->reject = "550 5.6.0 <Postfix's
+ * text>", logged as Postfix's cleanup ("reject: mime-error ...").
  * Applies the checks to content (headers, an empty line, the body; LF line
  * ends), walking its MIME structure (core/mime_walk.h) when mime_on:
  * primary non-MIME headers go through header_checks, MIME headers and the

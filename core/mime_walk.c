@@ -20,6 +20,9 @@
 #include "core/mime_walk.h"
 
 enum state { ST_HEAD, ST_BODY };
+/* Content-Transfer-Encoding values; base64 and quoted-printable are
+ * 7-bit encodings, the others identities (RFC 2045 6.1). */
+enum enc { ENC_7BIT, ENC_8BIT, ENC_BINARY, ENC_B64, ENC_QP, ENC_OTHER };
 
 struct level {
 	char  *boundary;	/* NULL: an attached message (no boundary) */
@@ -40,24 +43,26 @@ struct mime_walk {
 	/* what the current block's headers said */
 	char                       type[32], subtype[32];
 	char                      *boundary;	/* owned, from Content-Type */
-	bool                       encoded;	/* base64 / quoted-printable */
+	enum enc                   enc;	/* Content-Transfer-Encoding */
 	bool                       dflt_message;	/* in a digest */
 	struct level              *lv;
 	unsigned                   nlv;
-	unsigned                   errs;
+	unsigned                   errs, check;
+	enum enc                   body_enc;	/* of the body being read */
 };
 
 struct mime_walk *
-mime_walk_new(size_t header_limit, unsigned nesting_limit, bool no_mime,
-	      const struct mime_walk_cb *cb, void *arg)
+mime_walk_new(const struct mime_walk_opts *o, const struct mime_walk_cb *cb,
+	      void *arg)
 {
 	struct mime_walk *w = xcalloc(1, sizeof(*w));
 
 	w->cb = cb;
 	w->arg = arg;
-	w->hlimit = header_limit ? header_limit : MIME_WALK_HEADER_DEF;
-	w->nlimit = nesting_limit ? nesting_limit : MIME_WALK_NESTING_DEF;
-	w->no_mime = no_mime;
+	w->hlimit = o->header_limit ? o->header_limit : MIME_WALK_HEADER_DEF;
+	w->nlimit = o->nesting_limit ? o->nesting_limit : MIME_WALK_NESTING_DEF;
+	w->no_mime = o->no_mime;
+	w->check = o->no_mime ? 0 : o->check;
 	w->st = ST_HEAD;
 	w->cls = MIME_HDR_PRIMARY;
 	buf_init(&w->hdr, 0);
@@ -72,7 +77,7 @@ block_reset(struct mime_walk *w, enum mime_hdr_class cls, bool dflt_message)
 	w->type[0] = w->subtype[0] = '\0';
 	free(w->boundary);
 	w->boundary = NULL;
-	w->encoded = false;
+	w->enc = ENC_7BIT;
 	w->dflt_message = dflt_message;
 }
 
@@ -96,6 +101,40 @@ unsigned
 mime_walk_errors(const struct mime_walk *w)
 {
 	return w->errs;
+}
+
+const char *
+mime_walk_error_text(unsigned errs)
+{
+	/* the most serious first, as Postfix's mime_state */
+	if (errs & MIME_WALK_ERR_NESTING)
+		return "MIME nesting exceeds safety limit";
+	if (errs & MIME_WALK_ERR_TRUNC_HDR)
+		return "message header length exceeds safety limit";
+	if (errs & MIME_WALK_ERR_8BIT_HDR)
+		return "improper use of 8-bit data in message header";
+	if (errs & MIME_WALK_ERR_8BIT_BODY)
+		return "improper use of 8-bit data in message body";
+	return "invalid message/* or multipart/* encoding domain";
+}
+
+static void
+report(struct mime_walk *w, unsigned err, const char *text, size_t len)
+{
+	bool first = (w->errs & err) == 0;
+
+	w->errs |= err;
+	if (first && w->cb->error != NULL)
+		w->cb->error(w->arg, err, text, len);
+}
+
+static bool
+has_8bit(const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)p[i] & 0x80)
+			return true;
+	return false;
 }
 
 /* Postfix's is_header(): a printable name without ':', then ':'. */
@@ -252,8 +291,12 @@ note_header(struct mime_walk *w, const char *p, size_t n)
 
 		i = skip_cfws(p, n, i);
 		(void)get_token(p, n, i, tok, sizeof(tok));
-		w->encoded = strcmp(tok, "base64") == 0 ||
-			     strcmp(tok, "quoted-printable") == 0;
+		w->enc = strcmp(tok, "7bit") == 0 ? ENC_7BIT :
+			 strcmp(tok, "8bit") == 0 ? ENC_8BIT :
+			 strcmp(tok, "binary") == 0 ? ENC_BINARY :
+			 strcmp(tok, "base64") == 0 ? ENC_B64 :
+			 strcmp(tok, "quoted-printable") == 0 ? ENC_QP :
+			 w->enc;	/* unknown: the domain stays (Postfix) */
 	}
 }
 
@@ -264,6 +307,9 @@ flush_header(struct mime_walk *w)
 		return;
 	w->hdr_on = false;
 	note_header(w, w->hdr.data, w->hdr.len);
+	if ((w->check & MIME_WALK_ERR_8BIT_HDR) &&
+	    has_8bit(w->hdr.data, w->hdr.len))
+		report(w, MIME_WALK_ERR_8BIT_HDR, w->hdr.data, w->hdr.len);
 	w->cb->header(w->arg, w->cls,
 		      !w->no_mime && is_mime_header(w->hdr.data, w->hdr.len),
 		      w->hdr.data, w->hdr.len, w->hdr_nl, w->hdr_trunc);
@@ -279,7 +325,8 @@ hdr_append(struct mime_walk *w, const char *p, size_t n)
 	if (n > room) {
 		n = room;
 		if (!w->hdr_trunc)
-			w->errs |= MIME_WALK_ERR_TRUNC_HDR;
+			report(w, MIME_WALK_ERR_TRUNC_HDR, w->hdr.data,
+			       w->hdr.len);
 		w->hdr_trunc = true;
 	}
 	buf_append(&w->hdr, p, n);
@@ -289,7 +336,9 @@ static bool
 push(struct mime_walk *w, char *boundary, bool digest)
 {
 	if (w->nlv >= w->nlimit) {
-		w->errs |= MIME_WALK_ERR_NESTING;
+		const char *t = boundary ? boundary : "message/rfc822";
+
+		report(w, MIME_WALK_ERR_NESTING, t, strlen(t));
 		free(boundary);
 		return false;
 	}
@@ -300,28 +349,48 @@ push(struct mime_walk *w, char *boundary, bool digest)
 	return true;
 }
 
-/* The end of a header block: what follows it. */
+static const char *const enc_name[] = {
+	"7bit", "8bit", "binary", "base64", "quoted-printable", "other",
+};
+
+/* The end of a header block (blank: by its empty line, else by a line
+ * that is no header): what follows it. As Postfix, a multipart's
+ * boundary counts whatever its encoding, and only an empty line leads
+ * into an attached message's headers. */
 static void
-end_block(struct mime_walk *w)
+end_block(struct mime_walk *w, bool blank)
 {
 	const char *type = w->type, *sub = w->subtype;
+	bool multi, msg;
 
 	w->st = ST_BODY;
+	w->body_enc = w->enc;
 	if (w->no_mime)
 		return;
 	if (type[0] == '\0' && w->dflt_message) {
 		type = "message";
 		sub = "rfc822";
 	}
-	if (strcmp(type, "multipart") == 0 && w->boundary != NULL &&
-	    !w->encoded) {
+	multi = strcmp(type, "multipart") == 0;
+	msg = strcmp(type, "message") == 0;
+	if ((w->check & MIME_WALK_ERR_DOMAIN) && (multi || msg)) {
+		bool bad = strcmp(sub, "partial") == 0 ||
+			   strcmp(sub, "external-body") == 0
+			   ? w->enc != ENC_7BIT
+			   : w->enc == ENC_B64 || w->enc == ENC_QP;
+
+		if (bad)
+			report(w, MIME_WALK_ERR_DOMAIN, enc_name[w->enc],
+			       strlen(enc_name[w->enc]));
+	}
+	if (multi && w->boundary != NULL) {
 		char *b = w->boundary;
 
 		w->boundary = NULL;
 		(void)push(w, b, strcmp(sub, "digest") == 0);
-	} else if (strcmp(type, "message") == 0 &&
-		   (strcmp(sub, "rfc822") == 0 || strcmp(sub, "global") == 0) &&
-		   !w->encoded) {
+		w->body_enc = ENC_7BIT;	/* the preamble */
+	} else if (msg && blank &&
+		   (strcmp(sub, "rfc822") == 0 || strcmp(sub, "global") == 0)) {
 		if (push(w, NULL, false)) {
 			block_reset(w, MIME_HDR_NESTED, false);
 			w->st = ST_HEAD;
@@ -329,8 +398,8 @@ end_block(struct mime_walk *w)
 	}
 }
 
-/* "--B" or "--B--" (then only white space) for an open boundary B:
- * its level, or -1. */
+/* "--B" or "--B--" for an open boundary B, whatever follows (as Postfix:
+ * trailing cruft is ignored): its level, or -1. */
 static int
 match_boundary(const struct mime_walk *w, const char *p, size_t n, bool *close)
 {
@@ -345,12 +414,7 @@ match_boundary(const struct mime_walk *w, const char *p, size_t n, bool *close)
 			continue;
 		i = 2 + l->blen;
 		*close = n - i >= 2 && p[i] == '-' && p[i + 1] == '-';
-		if (*close)
-			i += 2;
-		while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r'))
-			i++;
-		if (i == n)
-			return k;
+		return k;
 	}
 	return -1;
 }
@@ -361,6 +425,9 @@ body_line(struct mime_walk *w, const char *p, size_t n, bool nl)
 	bool close = false;
 	int k = w->nlv > 0 ? match_boundary(w, p, n, &close) : -1;
 
+	if ((w->check & MIME_WALK_ERR_8BIT_BODY) && w->body_enc == ENC_7BIT &&
+	    has_8bit(p, n))
+		report(w, MIME_WALK_ERR_8BIT_BODY, p, n);
 	w->cb->body(w->arg, p, n, nl);
 	if (k < 0)
 		return;
@@ -375,6 +442,7 @@ body_line(struct mime_walk *w, const char *p, size_t n, bool nl)
 		free(w->lv[w->nlv].boundary);
 		w->lv[w->nlv].boundary = NULL;
 		w->st = ST_BODY;
+		w->body_enc = ENC_7BIT;	/* the epilogue */
 		return;
 	}
 	block_reset(w, MIME_HDR_MULTIPART, w->lv[k].digest);
@@ -394,7 +462,7 @@ mime_walk_line(struct mime_walk *w, const char *p, size_t n, bool nl)
 		flush_header(w);
 		if (n == 0 || (n == 1 && p[0] == '\r')) {
 			w->cb->header_end(w->arg, w->cls, p, n, nl);
-			end_block(w);
+			end_block(w, true);
 			return;
 		}
 		if (is_header(p, n)) {
@@ -404,11 +472,7 @@ mime_walk_line(struct mime_walk *w, const char *p, size_t n, bool nl)
 			return;
 		}
 		/* not a header: the block ends without its empty line */
-		end_block(w);
-		if (w->st == ST_HEAD) {
-			/* an attached message starting with a non-header */
-			w->st = ST_BODY;
-		}
+		end_block(w, false);
 	}
 	body_line(w, p, n, nl);
 }

@@ -3,8 +3,9 @@
  * (core/mime_walk.c). Beyond "no crash": the callbacks rebuild the input
  * byte for byte unless a header was truncated (then the copy is shorter
  * and MIME_WALK_ERR_TRUNC_HDR is reported), no header passed on is
- * longer than the header limit, and the walker is also run with MIME
- * processing off and with a nesting limit of 2.
+ * longer than the header limit, errors are reported once each with
+ * their own flag; run with the strict checks on, with MIME processing
+ * off, and with a nesting limit of 2.
  * Must not: keep state between inputs.
  */
 #include <stdbool.h>
@@ -44,7 +45,19 @@ on_body(void *arg, const char *l, size_t n, bool nl)
 		buf_putc(arg, '\n');
 }
 
-static const struct mime_walk_cb cb = { on_header, on_end, on_body };
+static unsigned seen;	/* errors reported by on_error, this run */
+
+static void
+on_error(void *arg, unsigned err, const char *t, size_t n)
+{
+	/* one flag, reported once */
+	if (err == 0 || (err & (err - 1)) != 0 || (seen & err) != 0)
+		abort();
+	seen |= err;
+}
+
+static const struct mime_walk_cb cb = { on_header, on_end, on_body,
+					 on_error };
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -55,10 +68,20 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		unsigned errs;
 
 		buf_init(&copy, 0);
-		w = mime_walk_new(HLIMIT, mode == 2 ? 2 : 0, mode == 1, &cb,
-				  &copy);
+		struct mime_walk_opts o = {
+			.header_limit = HLIMIT,
+			.nesting_limit = mode == 2 ? 2 : 0,
+			.no_mime = mode == 1,
+			.check = mode == 2 ? 0 : MIME_WALK_ERR_8BIT_HDR |
+				 MIME_WALK_ERR_8BIT_BODY | MIME_WALK_ERR_DOMAIN,
+		};
+
+		w = mime_walk_new(&o, &cb, &copy);
 		mime_walk_buffer(w, (const char *)data, size);
 		errs = mime_walk_errors(w);
+		if (errs != seen)
+			abort();
+		seen = 0;
 		mime_walk_free(&w);
 		if (errs & MIME_WALK_ERR_TRUNC_HDR) {
 			if (copy.len >= size)

@@ -157,17 +157,22 @@ def test_malformed_mime(facteurd):
     # no closing boundary: the attachment is still seen
     check(transact(d, multipart("open", [EXE_PART], close=False)), 550,
           "5.7.1", r"Attachment type not allowed")
-    # nesting far beyond mime_nesting_limit (100): the walk stops going
-    # deeper, the message is delivered, nothing crashes
+    # nesting far beyond mime_nesting_limit (100): with header checks
+    # configured, refused as Postfix does
     body = b""
     for i in range(150):
-        body += (b"--n%d\r\nContent-Type: multipart/mixed; boundary=n%d\r\n"
-                 b"\r\n" % (i, i + 1))
+        body += (b"--n%03d\r\nContent-Type: multipart/mixed; "
+                 b"boundary=n%03d\r\n\r\n" % (i, i + 1))
     body += b"--n150\r\nContent-Type: text/plain\r\n\r\ndeep\r\n"
-    msg = make_msg("deep", body=body, extra_headers=(
+    deep = make_msg("deep", body=body, extra_headers=(
         b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; "
-        b"boundary=n0\r\n"))
-    check(transact(d, msg), 250, "2.0.0")
+        b"boundary=n000\r\n"))
+    check(transact(d, deep), 550, "5.6.0",
+          r"MIME nesting exceeds safety limit$")
+    d.wait_log(r"\w+: reject: mime-error MIME nesting exceeds safety limit: "
+               r"n100 from \S+\[127\.0\.0\.1\]; from=<sender@example\.net> "
+               r"to=<alice@example\.test>$")
+    check(transact(d, make_msg("plain")), 250, "2.0.0")
     d.wait_files(RCPT, 1)
     # a 300 KB folded part header (over header_size_limit): only its first
     # header_size_limit bytes are kept, the rest of the message is intact
@@ -182,6 +187,49 @@ def test_malformed_mime(facteurd):
     # and the daemon still answers
     check(transact(d, make_msg("still alive")), 250)
     d.wait_files(RCPT, 3)
+
+
+def test_deep_nesting_with_body_checks_only(facteurd):
+    # Postfix reports nesting only when header or strict checks are set
+    d = start(facteurd, body_checks="/^never matches$/ REJECT\n")
+    body = b""
+    for i in range(120):
+        body += (b"--n%03d\r\nContent-Type: multipart/mixed; "
+                 b"boundary=n%03d\r\n\r\n" % (i, i + 1))
+    msg = make_msg("deep", body=body + b"deep\r\n", extra_headers=(
+        b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; "
+        b"boundary=n000\r\n"))
+    check(transact(d, msg), 250, "2.0.0")
+    d.wait_files(RCPT, 1)
+
+
+def test_strict_8bitmime(facteurd):
+    d = start(facteurd, params={"strict_8bitmime": "yes"})
+    # 8-bit body text without MIME information (7bit by default)
+    r = transact(d, make_msg("plain", body="d\u00e9j\u00e0 vu\r\n"))
+    check(r, 550, "5.6.0", r"improper use of 8-bit data in message body$")
+    d.wait_log(r"\w+: reject: mime-error improper use of 8-bit data in "
+               r"message body: d\S+ vu from .*to=<alice@example\.test>$")
+    # an 8-bit header
+    r = transact(d, make_msg("caf\u00e9"))
+    check(r, 550, "5.6.0", r"improper use of 8-bit data in message header$")
+    # declared 8bit: accepted
+    ok = make_msg("declared", body="d\u00e9j\u00e0 vu\r\n", extra_headers=(
+        b"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        b"Content-Transfer-Encoding: 8bit\r\n"))
+    check(transact(d, ok), 250, "2.0.0")
+    d.wait_files(RCPT, 1)
+
+
+def test_strict_mime_encoding_domain(facteurd):
+    d = start(facteurd, params={"strict_mime_encoding_domain": "yes"})
+    part = (b"Content-Type: message/rfc822\r\n"
+            b"Content-Transfer-Encoding: base64\r\n\r\nU3ViamVjdDogeA==\r\n")
+    check(transact(d, multipart("b64 message", [part])), 550, "5.6.0",
+          r"invalid message/\* or multipart/\* encoding domain$")
+    d.wait_log(r"reject: mime-error invalid message/\* or multipart/\* "
+               r"encoding domain: base64 from ")
+    check(transact(d, multipart("fine", [TEXT_PART])), 250)
 
 
 @pytest.fixture

@@ -61,7 +61,17 @@ on_body(void *arg, const char *l, size_t n, bool nl)
 		buf_putc(&r->copy, '\n');
 }
 
-static const struct mime_walk_cb cb = { on_header, on_end, on_body };
+static void
+on_error(void *arg, unsigned err, const char *t, size_t n)
+{
+	struct rec *r = arg;
+
+	buf_printf(&r->log, "X%u %.*s\n", err, (int)n, t);
+}
+
+static const struct mime_walk_cb cb = { on_header, on_end, on_body,
+					 on_error };
+static unsigned next_check;	/* the checks of the next walk() */
 
 /* Walks msg; returns the event log (owned by r), checks the copy. */
 static const char *
@@ -69,10 +79,15 @@ walk(struct rec *r, const char *msg, size_t hlimit, unsigned nlimit,
      bool no_mime, unsigned *errs)
 {
 	struct mime_walk *w;
+	unsigned check = next_check;
 
 	buf_init(&r->log, 0);
 	buf_init(&r->copy, 0);
-	w = mime_walk_new(hlimit, nlimit, no_mime, &cb, r);
+	struct mime_walk_opts o = { .header_limit = hlimit,
+				    .nesting_limit = nlimit,
+				    .no_mime = no_mime, .check = check };
+
+	w = mime_walk_new(&o, &cb, r);
 	mime_walk_buffer(w, msg, strlen(msg));
 	if (errs)
 		*errs = mime_walk_errors(w);
@@ -202,7 +217,7 @@ test_no_mime_and_encoded(void **state)
 	    "Content-Type: message/rfc822\n"
 	    "Content-Transfer-Encoding: base64\n"
 	    "\n"
-	    "Subject: not parsed\n";
+	    "Subject: parsed all the same (Postfix)\n";
 	struct rec r;
 
 	assert_string_equal(walk(&r, msg, 0, 0, true, NULL),
@@ -216,7 +231,7 @@ test_no_mime_and_encoded(void **state)
 	    "HPm Content-Type: message/rfc822\n"
 	    "HPm Content-Transfer-Encoding: base64\n"
 	    "EP\n"
-	    "B Subject: not parsed\n");
+	    "HN Subject: parsed all the same (Postfix)\n");
 	rec_free(&r);
 }
 
@@ -228,16 +243,19 @@ test_limits(void **state)
 	unsigned errs;
 	const char *log;
 
-	/* 10 levels of multipart with a limit of 3 */
+	/* 10 levels of multipart with a limit of 3 (boundaries are
+	 * matched by prefix, as Postfix: none is another's prefix here) */
 	buf_init(&m, 0);
-	buf_puts(&m, "Content-Type: multipart/mixed; boundary=l0\n\n");
+	buf_puts(&m, "Content-Type: multipart/mixed; boundary=l00\n\n");
 	for (int i = 0; i < 10; i++)
-		buf_printf(&m, "--l%d\nContent-Type: multipart/mixed; "
-			   "boundary=l%d\n\n", i, i + 1);
+		buf_printf(&m, "--l%02d\nContent-Type: multipart/mixed; "
+			   "boundary=l%02d\n\n", i, i + 1);
 	buf_puts(&m, "--l10\nX-Deep: 1\n\n");
 	log = walk(&r, buf_cstr(&m), 0, 3, false, &errs);
 	assert_int_equal(errs, MIME_WALK_ERR_NESTING);
-	assert_non_null(strstr(log, "B --l3\n"));	/* past the limit: body */
+	assert_non_null(strstr(log, "X1 l03\n"));	/* reported once */
+	assert_null(strstr(strstr(log, "X1 ") + 1, "X1 "));
+	assert_non_null(strstr(log, "B --l03\n"));	/* past the limit: body */
 	assert_non_null(strstr(log, "B X-Deep: 1\n"));
 	assert_int_equal(r.copy.len, m.len);
 	rec_free(&r);
@@ -251,11 +269,57 @@ test_limits(void **state)
 	buf_puts(&m, "\nSubject: after\n\nbody\n");
 	log = walk(&r, buf_cstr(&m), 64, 0, false, &errs);
 	assert_int_equal(errs, MIME_WALK_ERR_TRUNC_HDR);
+	assert_non_null(strstr(log, "X2 X-Long: a\n"));
 	assert_non_null(strstr(log, "HPt X-Long: a\n"));
 	assert_non_null(strstr(log, "HP Subject: after\n"));
 	assert_int_equal(r.copy.len, 64 + 1 + strlen("Subject: after\n\nbody\n"));
 	rec_free(&r);
 	buf_free(&m);
+}
+
+static void
+test_strict(void **state)
+{
+	static const char msg[] =
+	    "Subject: caf\xc3\xa9\n"
+	    "Content-Type: multipart/mixed; boundary=b\n"
+	    "\n"
+	    "pr\xc3\xa9" "amble\n"
+	    "--b\n"
+	    "Content-Transfer-Encoding: 8bit\n"
+	    "\n"
+	    "d\xc3\xa9j\xc3\xa0 8bit\n"
+	    "--b\n"
+	    "Content-Type: message/rfc822\n"
+	    "Content-Transfer-Encoding: base64\n"
+	    "\n"
+	    "--b--\n";
+	struct rec r;
+	unsigned errs;
+	const char *log;
+
+	next_check = 0;
+	(void)walk(&r, msg, 0, 0, false, &errs);
+	assert_int_equal(errs, 0);	/* nothing asked, nothing seen */
+	rec_free(&r);
+	next_check = MIME_WALK_ERR_8BIT_HDR | MIME_WALK_ERR_8BIT_BODY |
+		     MIME_WALK_ERR_DOMAIN;
+	log = walk(&r, msg, 0, 0, false, &errs);
+	assert_int_equal(errs, MIME_WALK_ERR_8BIT_HDR |
+			 MIME_WALK_ERR_8BIT_BODY | MIME_WALK_ERR_DOMAIN);
+	assert_non_null(strstr(log, "X4 Subject: caf"));
+	assert_non_null(strstr(log, "X8 pr\xc3\xa9" "amble\n"));	/* 7bit */
+	assert_null(strstr(log, "X8 d\xc3\xa9j"));	/* declared 8bit */
+	assert_non_null(strstr(log, "X16 base64\n"));
+	assert_string_equal(mime_walk_error_text(MIME_WALK_ERR_8BIT_BODY |
+						 MIME_WALK_ERR_DOMAIN),
+			    "improper use of 8-bit data in message body");
+	rec_free(&r);
+	/* disable_mime_input_processing: no strict checks either */
+	(void)walk(&r, msg, 0, 0, true, &errs);
+	assert_int_equal(errs, 0);
+	rec_free(&r);
+	next_check = 0;
 }
 
 static void
@@ -296,6 +360,7 @@ main(void)
 		cmocka_unit_test(test_digest_nested_boundaries),
 		cmocka_unit_test(test_no_mime_and_encoded),
 		cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_strict),
 		cmocka_unit_test(test_random),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
