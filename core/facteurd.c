@@ -474,6 +474,11 @@ restart_notices(struct daemon *d, const struct settings *n)
 		log_write(NULL, SVC, LOG_LVL_WARNING, "reload: "
 			  "facteur_metrics_listen changed: restart facteurd to "
 			  "apply it");
+	/* the address verifier keeps its start-up settings */
+	if (verify_restart_param(o->cfg, n->cfg) != NULL)
+		log_write(NULL, SVC, LOG_LVL_WARNING, "reload: %s changed: "
+			  "restart facteurd to apply it",
+			  verify_restart_param(o->cfg, n->cfg));
 }
 
 /*

@@ -286,6 +286,31 @@ fail:
 	return NULL;
 }
 
+const char *
+verify_restart_param(const struct config *a, const struct config *b)
+{
+	static const char *const names[] = {
+		"address_verify_map", "address_verify_positive_expire_time",
+		"address_verify_positive_refresh_time",
+		"address_verify_negative_expire_time",
+		"address_verify_negative_refresh_time",
+		"address_verify_negative_cache", "address_verify_sender",
+		"address_verify_relayhost", "address_verify_transport_maps",
+		"address_verify_cache_expire",
+	};
+
+	if (a == NULL || b == NULL)
+		return NULL;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		const char *x = config_get(a, names[i]);
+		const char *y = config_get(b, names[i]);
+
+		if (strcmp(x ? x : "", y ? y : "") != 0)
+			return names[i];
+	}
+	return NULL;
+}
+
 void
 verify_stop(struct verify *v)
 {

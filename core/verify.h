@@ -47,6 +47,11 @@ void verify_free(struct verify **vp);
  * with "address verification problem"). */
 void verify_set_current(struct verify *v);
 
+/* The first address_verify_* parameter the verifier reads at start whose
+ * value differs between a and b (a reload then warns), or NULL. */
+const char *verify_restart_param(const struct config *a,
+				 const struct config *b);
+
 /*
  * Worker thread. The status of addr (key form; rc resolves the addresses
  * delivered here, may be NULL), waiting up to wait seconds for a probe.

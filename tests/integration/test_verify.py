@@ -21,6 +21,7 @@ sender is verified the same way (4.1.7); a stop with a probe in flight
 is clean; the cache survives a restart.
 """
 import re
+import signal
 import time
 
 import pytest
@@ -217,3 +218,16 @@ def test_cache_survives_restart(env, remote):
     check(rcpt(env, "bad1@example.net"), 450, "4.1.1", "undeliverable")
     assert len(probes(remote, "kept@example.net")) == 1
     assert len(probes(remote, "bad1@example.net")) == 1
+
+
+def test_reload_warns_verifier_settings(env):
+    """The verifier keeps its start-up settings: a reload that changes one
+    says a restart is needed (and the per-listener ones apply at once)."""
+    env.params["address_verify_negative_cache"] = "no"
+    env.params["unverified_recipient_reject_code"] = "550"
+    env.write_config()
+    env.proc.send_signal(signal.SIGHUP)
+    env.wait_log(r"reload: address_verify_negative_cache changed: restart "
+                 r"facteurd to apply it")
+    env.wait_log(r"reload -- configuration")
+    check(rcpt(env, "bad1@example.net"), 550, "5.1.1", "undeliverable")
