@@ -38,6 +38,7 @@
 #include "core/milter_edit.h"
 #include "core/milter_proto.h"
 #include "core/receive_override.h"
+#include "core/smtpd_ccert.h"
 #include "core/smtpd_listener.h"
 #include "core/smtpd_session.h"
 #include "core/worker.h"
@@ -458,6 +459,11 @@ macro_value(struct milter_sess *ms, const char *name, struct buf *tmp)
 			buf_printf(tmp, "%d", SSL_get_cipher_bits(s->ssl, NULL));
 			return buf_cstr(tmp);
 		}
+		/* the client certificate's CNs (core/smtpd_ccert.h) */
+		if (strcmp(name, "{cert_subject}") == 0)
+			return s->ccert ? s->ccert->subject_cn : NULL;
+		if (strcmp(name, "{cert_issuer}") == 0)
+			return s->ccert ? s->ccert->issuer_cn : NULL;
 	}
 	return NULL;
 }

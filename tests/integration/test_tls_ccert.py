@@ -14,6 +14,7 @@ import hashlib
 import os
 import pathlib
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -328,3 +329,95 @@ def test_tls_ssl_options_bad_name(facteurd, pki):
     facteurd(start=False, main_cf=base_cf(
         pki, tls_ssl_options="NO_TICKET, NO_SUCH_THING")).start_fails(
         r'bad value for tls_ssl_options: "NO_SUCH_THING"')
+
+
+def test_reload_turns_ccert_on(facteurd, pki):
+    """smtpd_tls_ask_ccert and the CA file are read again on SIGHUP, as
+    the keys are (as root first, then on reload)."""
+    d = facteurd(main_cf=base_cf(
+        pki, smtpd_tls_ask_ccert="no",
+        smtpd_relay_restrictions="permit_tls_all_clientcerts, "
+                                 "reject_unauth_destination"))
+    check(relay_rcpt(d, "client1", pki), 554, "5.7.1")    # not asked
+    d.params["smtpd_tls_ask_ccert"] = "yes"
+    d.write_config()
+    os.kill(d.pid, signal.SIGHUP)
+    d.wait_log(r"reload -- configuration")
+    check(relay_rcpt(d, "client1", pki), 250, "2.1.5")
+
+
+def _pkt(cmd, data=b""):
+    return (len(data) + 1).to_bytes(4, "big") + cmd + data
+
+
+class MacroMilter:
+    """A hand-written milter that continues everything and records the
+    macros it is sent ('D' packets) as {name: value}."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.macros = {}
+        self.srv = socket.socket()
+        self.srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.srv.bind(("127.0.0.1", self.port))
+        self.srv.listen(8)
+        self.srv.settimeout(0.2)
+        self.stop_ev = threading.Event()
+        self.t = threading.Thread(target=self._run, daemon=True)
+        self.t.start()
+
+    def _run(self):
+        while not self.stop_ev.is_set():
+            try:
+                c, _ = self.srv.accept()
+            except OSError:
+                continue
+            threading.Thread(target=self._serve, args=(c,),
+                             daemon=True).start()
+
+    def _serve(self, c):
+        c.settimeout(10)
+        buf = b""
+        try:
+            while True:
+                while len(buf) < 4 or len(buf) < 4 + int.from_bytes(
+                        buf[:4], "big"):
+                    chunk = c.recv(65536)
+                    if not chunk:
+                        return
+                    buf += chunk
+                n = int.from_bytes(buf[:4], "big")
+                cmd, data, buf = buf[4:5], buf[5:4 + n], buf[4 + n:]
+                if cmd == b"O":
+                    c.sendall(_pkt(b"O", (6).to_bytes(4, "big") +
+                                   bytes(8)))
+                elif cmd == b"D":
+                    parts = data[1:].split(b"\0")
+                    for k, v in zip(parts[0::2], parts[1::2]):
+                        self.macros[k.decode()] = v.decode()
+                elif cmd == b"Q":
+                    return
+                else:
+                    c.sendall(_pkt(b"c"))
+        except OSError:
+            pass
+        finally:
+            c.close()
+
+    def close(self):
+        self.stop_ev.set()
+        self.t.join(2)
+        self.srv.close()
+
+
+def test_milter_cert_macros(facteurd, pki):
+    m = MacroMilter()
+    try:
+        d = facteurd(main_cf=base_cf(
+            pki, smtpd_milters="inet:127.0.0.1:%d" % m.port))
+        with tls_session(d, "client1", pki) as c:
+            check(c.cmd("MAIL FROM:<sender@example.net>"), 250)
+        assert m.macros.get("{cert_subject}") == "client1", m.macros
+        assert m.macros.get("{cert_issuer}") == "Test CA", m.macros
+    finally:
+        m.close()
