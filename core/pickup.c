@@ -3,7 +3,8 @@
  * sendmail's connections on $queue_directory/public/pickup, reads one
  * bounded request, and on a worker: names the user from the peer's uid,
  * qualifies addresses with $myorigin, cleans the message up
- * (pickup_msg.c), shows it to non_smtpd_milters (milter_sync.c), which
+ * (pickup_msg.c), applies header/mime/nested/body_checks
+ * (cleanup_headers.c), shows it to non_smtpd_milters (milter_sync.c), which
  * may change or refuse it, resolves the recipients, writes the queue file (fsynced)
  * and only then answers "ok ID".
  * Must not: trust a uid or user name the client sends, block the loop,
@@ -28,6 +29,7 @@
 
 #include "core/addr.h"
 #include "core/bcc.h"
+#include "core/cleanup_headers.h"
 #include "core/lib/buf.h"
 #include "core/lib/strlist.h"
 #include "core/lib/xmalloc.h"
@@ -87,6 +89,7 @@ struct pickup {
 	const struct settings *s;
 	struct resolve_ctx *rctx;
 	struct bcc_ctx *bcc;		/* always_bcc, *_bcc_maps */
+	struct cleanup_checks *checks;	/* header/mime/nested/body_checks */
 	struct evconnlistener *lev;
 	struct pickup_conn *conns;
 	unsigned nconns;
@@ -360,6 +363,82 @@ run_milters(struct pickup_conn *c, struct strlist *given, struct buf *content)
 	return true;
 }
 
+static struct cleanup_checks *
+checks_new(const struct settings *s, struct errbuf *err)
+{
+	struct cleanup_checks *ck = xcalloc(1, sizeof(*ck));
+
+	if (cleanup_checks_open(ck, s, err) < 0) {
+		free(ck);
+		return NULL;
+	}
+	return ck;
+}
+
+static void
+checks_free(struct cleanup_checks **ckp)
+{
+	if (*ckp == NULL)
+		return;
+	cleanup_checks_free(*ckp);
+	free(*ckp);
+	*ckp = NULL;
+}
+
+/*
+ * header_checks, mime_header_checks, nested_header_checks and body_checks
+ * (core/cleanup_headers.h) on locally submitted mail, before the milters
+ * as in Postfix's cleanup; logged "from local". REJECT is the sendmail
+ * command's error (nothing is queued), DISCARD answers ok and keeps
+ * nothing, HOLD keeps the message in hold/, REDIRECT replaces the
+ * recipients. False when nothing is to be kept.
+ */
+static bool
+run_checks(struct pickup_conn *c, struct strlist *given, struct buf *content)
+{
+	const struct settings *s = c->pk->s;
+	struct cleanup_log_ctx lc = {
+		.queue_id = c->id,
+		.sender = c->final_sender,
+		.rcpt = given->n > 0 ? given->v[0] : NULL,
+	};
+	struct cleanup_result r;
+	struct buf out;
+	bool keep = false;
+
+	if (c->pk->checks == NULL || cleanup_checks_empty(c->pk->checks) ||
+	    receive_override_has(s->receive_override_options,
+				 RECV_OVR_NO_HEADER_BODY_CHECKS))
+		return true;
+	buf_init(&out, 0);
+	cleanup_checks_run(c->pk->checks, content->data ? content->data : "",
+			   content->len, &lc, &out, &r);
+	if (r.reject != NULL) {
+		set_error(c, r.reject[0] == '4' ? EX_TEMPFAIL : EX_DATAERR,
+			  "%s", r.reject);
+	} else if (r.discard) {
+		c->milter_discard = true;	/* "ok", nothing kept */
+		c->ex = 0;
+	} else {
+		if (r.modified) {
+			buf_free(content);
+			*content = out;
+			buf_init(&out, 0);
+		}
+		if (r.hold)
+			c->milter_hold = true;
+		if (r.redirect != NULL) {
+			strlist_free(given);
+			strlist_init(given);
+			strlist_add(given, r.redirect);
+		}
+		keep = true;
+	}
+	buf_free(&out);
+	cleanup_result_free(&r);
+	return keep;
+}
+
 static void
 submit_work(void *arg)
 {
@@ -443,7 +522,9 @@ submit_work(void *arg)
 			strlist_add(&given, c->rcpts.v[i]);
 		for (size_t i = 0; i < hdr_rcpts.n && i < PICKUP_RCPT_MAX; i++)
 			strlist_add(&given, hdr_rcpts.v[i]);
-		if (given.n > 0 && !run_milters(c, &given, &content))
+		if (given.n > 0 && !run_checks(c, &given, &content))
+			ok = false;
+		else if (given.n > 0 && !run_milters(c, &given, &content))
 			ok = false;
 		for (size_t i = 0; ok && !c->milter_discard && i < given.n; i++)
 			if (!add_rcpt(c, given.v[i], &env, &cap))
@@ -823,7 +904,8 @@ pickup_new(struct event_base *base, struct worker_pool *pool,
 	pk->s = s;
 	pk->path = xstrdup(sun.sun_path);
 	if ((pk->rctx = resolve_ctx_new_receiving(s, err)) == NULL ||
-	    (pk->bcc = bcc_ctx_new(s, err)) == NULL) {
+	    (pk->bcc = bcc_ctx_new(s, err)) == NULL ||
+	    (pk->checks = checks_new(s, err)) == NULL) {
 		close(fd);
 		pickup_free(&pk);
 		return NULL;
@@ -846,6 +928,7 @@ pickup_reconfigure(struct pickup *pk, const struct settings *s,
 {
 	struct resolve_ctx *r = resolve_ctx_new_receiving(s, err);
 	struct bcc_ctx *b;
+	struct cleanup_checks *ck;
 
 	if (r == NULL)
 		return -1;
@@ -853,6 +936,13 @@ pickup_reconfigure(struct pickup *pk, const struct settings *s,
 		resolve_ctx_free(&r);
 		return -1;
 	}
+	if ((ck = checks_new(s, err)) == NULL) {
+		bcc_ctx_free(&b);
+		resolve_ctx_free(&r);
+		return -1;
+	}
+	checks_free(&pk->checks);
+	pk->checks = ck;
 	resolve_ctx_free(&pk->rctx);
 	pk->rctx = r;
 	bcc_ctx_free(&pk->bcc);
@@ -883,6 +973,7 @@ pickup_free(struct pickup **pp)
 		conn_free(pk->conns);
 	resolve_ctx_free(&pk->rctx);
 	bcc_ctx_free(&pk->bcc);
+	checks_free(&pk->checks);
 	free(pk->path);
 	free(pk);
 	*pp = NULL;

@@ -278,3 +278,29 @@ def test_smtp_header_and_body_checks(facteurd, remote):
     d.wait_log(r"smtp\[\d+\]: warning: unsupported command in "
                r"smtp_header_checks map: REJECT")
     d.wait_log(r"to=<friend@far\.example>, relay=127\.0\.0\.1.*status=sent")
+
+
+def test_local_submission_is_checked(facteurd):
+    from test_sendmail import sendmail
+    d = start(facteurd, header_checks=EXE_RULE + (
+        "/^X-Secret:/ IGNORE\n"))
+    bad = (b"From: boss@example.net\nTo: alice@example.test\n"
+           b"Subject: local exe\nMIME-Version: 1.0\n"
+           b"Content-Type: multipart/mixed; boundary=b\n\n--b\n" + EXE_PART
+           .replace(b"\r\n", b"\n") + b"--b--\n")
+    r = sendmail(d, ["-f", "boss@example.net", "-i", RCPT], bad)
+    assert r.returncode != 0
+    assert b"Attachment type not allowed" in r.stderr, r.stderr
+    d.wait_log(r'\w+: reject: header Content-Disposition: attachment; '
+               r'filename="x\.exe" from local; from=<boss@example\.net> '
+               r'to=<alice@example\.test>: 5\.7\.1 Attachment type not '
+               r'allowed$')
+    assert d.files(RCPT) == []
+    good = (b"From: boss@example.net\nTo: alice@example.test\n"
+            b"Subject: local fine\nX-Secret: 42\n"
+            b"Message-ID: <local-fine@client.test>\n\nhi\n")
+    r = sendmail(d, ["-f", "boss@example.net", "-i", RCPT], good)
+    assert r.returncode == 0, r.stderr
+    got = d.wait_msgid(RCPT, "<local-fine@client.test>")[0]
+    assert got.header("X-Secret") is None
+    assert got.header("Subject") == "local fine"
