@@ -17,7 +17,8 @@ the cache (no new probe); a 4xx remote and a closed port give 450 4.1.1
 "defer", at once); a slow probe answers "Address
 verification in progress" after the poll, then the cached result; a
 local mailbox (and an unknown one) is decided without a probe; the
-sender is verified the same way (4.1.7); a stop with a probe in flight
+sender is verified the same way (4.1.7), one in another domain through
+address_verify_relayhost; a stop with a probe in flight
 is clean; the cache survives a restart.
 """
 import re
@@ -67,6 +68,8 @@ def env(mx_pool, remote):
         "address_verify_poll_count": "2",
         "address_verify_poll_delay": "1s",
         "smtp_connect_timeout": "5s",
+        # other domains: probes go here (mail would use MX records)
+        "address_verify_relayhost": "[127.0.0.1]:%d" % remote.port,
     }, extra_master_cf="127.0.0.1:%d inet n - n - - smtpd "
                        "-o unverified_recipient_reject_code=550\n"
                        "127.0.0.1:%d inet n - n - - smtpd "
@@ -194,6 +197,14 @@ def test_sender_verification(env, remote):
     check(rcpt(env, "bob@example.test", sender="fine@example.net"), 250,
           "2.1.5")
     assert len(probes(remote, "fine@example.net")) == 1
+    # a sender elsewhere is probed through address_verify_relayhost
+    check(rcpt(env, "bob@example.test", sender="someone@elsewhere.test"),
+          250, "2.1.5")
+    assert len(probes(remote, "someone@elsewhere.test")) == 1
+    check(rcpt(env, "bob@example.test", sender="bad4@elsewhere.test"), 450,
+          "4.1.7", r"<bad4@elsewhere\.test>: Sender address rejected: "
+          r"undeliverable address: host 127\.0\.0\.1\[127\.0\.0\.1\] "
+          r"said: 550 5\.1\.1")
     # the null sender is not verified
     check(rcpt(env, "bob@example.test", sender=""), 250, "2.1.5")
 
