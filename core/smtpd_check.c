@@ -2020,7 +2020,7 @@ check_server(struct ev *e, struct table *t, const char *name,
 	struct errbuf err;
 	enum dns_status ds;
 	enum smtpd_check_result st = SMTPD_CHECK_DUNNO;
-	bool found = false;
+	bool found = false, nx = false;
 	char dom[300];
 
 	if (*domain == '\0')
@@ -2063,7 +2063,7 @@ check_server(struct ev *e, struct table *t, const char *name,
 		dns_result_free(&list);
 		return st;
 	}
-	ds = policy_dns_lookup(ev_dns(e), dom, type, &list, &err);
+	ds = policy_dns_lookup_nx(ev_dns(e), dom, type, &list, &err, &nx);
 	if (ds == DNS_NOTFOUND && type == DNS_MX) {
 		memset(&list, 0, sizeof(list));
 		list.rr = xcalloc(1, sizeof(*list.rr));
@@ -2071,13 +2071,15 @@ check_server(struct ev *e, struct table *t, const char *name,
 		list.rr[0].data = xstrdup(dom);
 		list.n = 1;
 		ds = DNS_OK;
-	} else if (ds == DNS_NOTFOUND) {
-		/* NS: the nearest parent domain that has name servers */
+	} else if (ds == DNS_NOTFOUND && !nx) {
+		/* NS: a name that exists without name servers of its own
+		 * has those of its nearest parent domain that has some (a
+		 * name that does not exist gets no restriction) */
 		for (const char *p = strchr(dom, '.'); p && p[1] &&
-		     ds == DNS_NOTFOUND; p = strchr(p + 1, '.')) {
+		     ds == DNS_NOTFOUND && !nx; p = strchr(p + 1, '.')) {
 			errbuf_clear(&err);
-			ds = policy_dns_lookup(ev_dns(e), p + 1, type, &list,
-					       &err);
+			ds = policy_dns_lookup_nx(ev_dns(e), p + 1, type, &list,
+						  &err, &nx);
 		}
 	}
 	if (ds != DNS_OK) {
@@ -2367,8 +2369,10 @@ check_dnswl(struct ev *e, const char *zone, bool rhs)
 	} else if (st == POLICY_DNS_XL_TEMPFAIL) {
 		ev_warn(e, "%s: %s lookup error: %s", q, rhs ? "RHSWL" : "DNSWL",
 			errbuf_str(&err));
+		/* Postfix names the address (or name) looked up */
 		ev_defer_if(e, false, 450, "4.7.1", "<%s>: %s rejected: Service "
-			    "unavailable", e->namaddr, NAME_CLIENT);
+			    "unavailable", rhs ? subject : f->client_addr,
+			    NAME_CLIENT);
 	}
 	buf_free(&txt);
 	return r;
@@ -2426,12 +2430,14 @@ check_relay_domains(struct ev *e, const char *reply_name, const char *cls)
 			 cls);
 }
 
-/* check_sasl_access: the SASL login name, as an address is looked up. */
+/* check_sasl_access: the SASL login name (one lookup, the name as it is;
+ * the reply shows it with unprintable bytes as '_'). */
 static enum smtpd_check_result
 check_sasl_access(struct ev *e, struct table *t)
 {
 	const char *u = e->f->sasl_username;
 	char name[TABLE_KEY_MAX];
+	bool found;
 
 	if (!e->conf->sasl_enable) {
 		ev_warn(e, "restriction `check_sasl_access' ignored: no SASL "
@@ -2444,7 +2450,8 @@ check_sasl_access(struct ev *e, struct table *t)
 	for (char *p = name; *p; p++)	/* printable() */
 		if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
 			*p = '_';
-	return access_mail(e, t, name, "SASL login name");
+	/* the login name as it is, one key (no domain or user@ forms) */
+	return access_key(e, t, u, &found, name, "SASL login name");
 }
 
 /* ---- sender login maps ---- */
@@ -2951,6 +2958,9 @@ eval_list(struct ev *e, const struct smtpd_restrictions *r,
 		case OP_NAKED_IP: {
 			unsigned char bin[16];
 
+			ev_warn(e, "restriction permit_naked_ip_address is "
+				"deprecated. Use permit_mynetworks or "
+				"permit_sasl_authenticated instead");
 			/* a HELO that is an address without its brackets */
 			if (f->helo && (inet_pton(AF_INET, f->helo, bin) == 1 ||
 					inet_pton(AF_INET6, f->helo, bin) == 1))

@@ -42,6 +42,7 @@ def dnsmasq_port(tmp_path_factory):
             host("okhost.test", "192.0.2.20") +
             ns("evilns.test", "ns1.evil.test") +
             ns("parent.test", "ns1.evil.test") +
+            host("sub.parent.test", "192.0.2.77") +   # exists, no NS
             ns("goodns.test", "ns1.good.test") +
             host("ns1.good.test", "192.0.2.53") +
             host("ns1.evil.test", "192.0.2.66") +
@@ -53,7 +54,14 @@ def dnsmasq_port(tmp_path_factory):
             mx("primary.test", "mx.me.test", 10) +
             mx("stranger.test", "mx.other.test", 10) +
             # DNS allowlist: 127.0.0.1 listed
-            dnsbl("wl.test", "127.0.0.1", "127.0.0.5"))
+            dnsbl("wl.test", "127.0.0.1", "127.0.0.5") +
+            # a client with a verified name (PTR and A agree), whose
+            # domain's MX is in 127/8; listed in an RHS allowlist
+            host("c6.test", "127.0.0.6") +
+            mx("c6.test", "mx.bogus.test") +
+            dnsbl("rhswl.test", "c6.test", "127.0.1.3") +
+            # a DNSBL for reject_rbl / reject_maps_rbl
+            dnsbl("bl.test", "127.0.0.7", "127.0.1.4"))
     # running_dnsmasq takes record lists as separate arguments
     with running_dnsmasq(recs, local=("test", "in-addr.arpa")) as d:
         yield d.port
@@ -150,6 +158,8 @@ def test_ns_and_a_access(facteurd, dnsmasq_port):
     # no NS of its own: the nearest parent's
     check(_rcpt(d, "joe@sub.parent.test"), 554, "5.7.1",
           r"<joe@sub\.parent\.test>: Sender address rejected: Evil DNS")
+    # a name that does not exist gets no restriction (Postfix)
+    check(_rcpt(d, "joe@nosuch.parent.test"), 250)
     # the name server's address
     check(_rcpt(d, "joe@goodns.test"), 554, "5.7.1",
           r"Sender address rejected: by address$")
@@ -325,6 +335,42 @@ def test_dnswl_and_client_permits(facteurd, dnsmasq_port):
     check(_rcpt(d4, "joe@good.test", helo="127.0.0.1"), 250)
     check(_rcpt(d4, "joe@good.test", helo="client.test"), 554, "5.7.1",
           r"^\d\.\d\.\d+ <client\.test>: Helo command rejected: Access denied$")
+
+
+def test_client_server_access_and_rhswl(facteurd, dnsmasq_port):
+    d = _daemon(facteurd, dnsmasq_port, tables=[BOGUS],
+                smtpd_client_restrictions="check_client_mx_access "
+                                          "cidr:CONF/bogus_mx")
+    check(_rcpt(d, "joe@good.test", source="127.0.0.6"), 554, "5.7.1",
+          r"^5\.7\.1 <c6\.test\[127\.0\.0\.6\]>: Client host rejected: "
+          r"Mail server in a private network$")
+    # a client without a (verified) name: nothing to look up
+    check(_rcpt(d, "joe@good.test", source="127.0.0.2"), 250)
+    d2 = _daemon(facteurd, dnsmasq_port, tables=[BOGUS],
+                 smtpd_client_restrictions="check_reverse_client_a_access "
+                                           "cidr:CONF/bogus_mx")
+    check(_rcpt(d2, "joe@good.test", source="127.0.0.6"), 554, "5.7.1",
+          r"<c6\.test\[127\.0\.0\.6\]>: Unverified Client host rejected")
+    d3 = _daemon(facteurd, dnsmasq_port,
+                 smtpd_client_restrictions="permit_rhswl_client rhswl.test, "
+                                           "reject")
+    check(_rcpt(d3, "joe@good.test", source="127.0.0.6"), 250)
+    check(_rcpt(d3, "joe@good.test", source="127.0.0.2"), 554, "5.7.1")
+
+
+def test_obsolete_rbl_names(facteurd, dnsmasq_port):
+    d = _daemon(facteurd, dnsmasq_port, maps_rbl_domains="bl.test",
+                smtpd_client_restrictions="reject_maps_rbl")
+    check(_rcpt(d, "joe@good.test", source="127.0.0.7"), 554, "5.7.1",
+          r"Service unavailable; Client host \[127\.0\.0\.7\] blocked "
+          r"using bl\.test$")
+    check(_rcpt(d, "joe@good.test"), 250)
+    assert d.wait_log(r"warning: support for restriction \"reject_maps_rbl\" "
+                      r"will be removed")
+    d2 = _daemon(facteurd, dnsmasq_port,
+                 smtpd_client_restrictions="reject_rbl bl.test")
+    check(_rcpt(d2, "joe@good.test", source="127.0.0.7"), 554, "5.7.1",
+          r"blocked using bl\.test$")
 
 
 def test_check_accepts_names_and_refuses_typos(facteurd):
