@@ -7,6 +7,7 @@ slow.test) routed by transport_maps to a capture server (down.test to a
 closed port). The capture server answers RCPT per address: bad* 550,
 temp* 451, slow* after 2.5 s, else 250. A probe is MAIL FROM the
 double-bounce address, RCPT, QUIT: the capture server never sees DATA.
+lmtp.test goes to an LMTP capture server (LHLO, no DATA either).
 A second listener has -o unverified_recipient_reject_code=550.
 Checks: a deliverable address passes and its probe is logged as
 deliverable; an undeliverable one gets 450 (550 on the second listener)
@@ -53,14 +54,24 @@ def remote():
 
 
 @pytest.fixture(scope="module")
-def env(mx_pool, remote):
+def lmtp_remote():
+    r = Capture(lmtp=True, port=free_port())
+    r.rcpt_reply = rcpt_reply
+    yield r
+    r.close()
+
+
+@pytest.fixture(scope="module")
+def env(mx_pool, remote, lmtp_remote):
     port2, port3 = free_port(), free_port()
     d = mx_pool.new(main_cf={
-        "relay_domains": "example.net, down.test, slow.test",
+        "relay_domains": "example.net, down.test, slow.test, lmtp.test",
         "transport_maps": "inline:{ example.net=smtp:[127.0.0.1]:%d, "
                           "slow.test=smtp:[127.0.0.1]:%d, "
-                          "down.test=smtp:[127.0.0.1]:%d }"
-                          % (remote.port, remote.port, free_port()),
+                          "down.test=smtp:[127.0.0.1]:%d, "
+                          "lmtp.test=lmtp:inet:127.0.0.1:%d }"
+                          % (remote.port, remote.port, free_port(),
+                             lmtp_remote.port),
         "smtpd_recipient_restrictions":
             "reject_unauth_destination, reject_unverified_recipient, "
             "check_recipient_access inline:{ blocked@down.test=REJECT }",
@@ -135,6 +146,18 @@ def test_undeliverable_address_450_with_remote_text(env, remote):
     assert n == 1
     check(rcpt(env, "bad1@example.net"), 450, "4.1.1", "undeliverable address")
     assert len(probes(remote, "bad1@example.net")) == 1
+
+
+def test_lmtp_next_hop(env, lmtp_remote):
+    check(rcpt(env, "u@lmtp.test"), 250, "2.1.5")
+    check(rcpt(env, "bad5@lmtp.test"), 450, "4.1.1",
+          r"undeliverable address: host 127\.0\.0\.1\[127\.0\.0\.1\] said: "
+          r"550 5\.1\.1")
+    cmds = [x.upper() for c in lmtp_remote.conns for x in c.commands]
+    assert any(x.startswith("LHLO") for x in cmds), cmds
+    assert not any(x == "DATA" for x in cmds), cmds
+    assert not lmtp_remote.messages
+    env.wait_log(r"lmtp\[\d+\]: \w+: to=<u@lmtp\.test>, .*status=deliverable")
 
 
 def test_reject_code_550_per_listener(env, remote):
