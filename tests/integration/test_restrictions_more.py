@@ -182,6 +182,15 @@ def test_dns_failure_is_dunno(facteurd):
     d.start()
     check(_rcpt(d, "joe@bogus.test"), 250)
     assert d.wait_log(r"warning: Unable to look up MX host for bogus\.test")
+    # an allowlist that cannot answer turns a later reject into 450
+    d2 = facteurd(main_cf={
+        "facteur_dns_servers": "127.0.0.1:%d" % dead,
+        "smtpd_client_restrictions": "permit_dnswl_client wl.test, reject"})
+    check(_rcpt(d2, "joe@example.test"), 450, "4.7.1",
+          r"^4\.7\.1 <127\.0\.0\.1>: Client host rejected: Service "
+          r"unavailable$")
+    assert d2.wait_log(r"warning: 1\.0\.0\.127\.wl\.test: DNSWL lookup "
+                       r"error")
 
 
 def test_sasl_access(facteurd, cert, users_text):  # noqa: F811

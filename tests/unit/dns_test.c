@@ -1,6 +1,6 @@
 /*
  * dns_test.c - DNS reply parsing (MX with null MX, A, AAAA, TXT joined
- * per record, PTR, empty and malformed replies), MX ordering, reverse
+ * per record, PTR, NS, empty and malformed replies), MX ordering, reverse
  * names and the facteur_dns_servers syntax. Packets are built here.
  */
 #include <setjmp.h>
