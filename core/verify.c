@@ -169,6 +169,7 @@ verify_smtpd_conf(const struct config *c, struct verify_smtpd *o,
 		  struct errbuf *err)
 {
 	long long rr, rd, sr, sd;
+	const char *v;
 
 	memset(o, 0, sizeof(*o));
 	if (get_int(c, "unverified_recipient_reject_code", "450", 400, 599, &rr,
@@ -188,6 +189,10 @@ verify_smtpd_conf(const struct config *c, struct verify_smtpd *o,
 	    get_time(c, "address_verify_poll_delay", "3s", 's', 1,
 		     &o->poll_delay, err) < 0)
 		return -1;
+	v = c ? config_get(c, "unverified_recipient_reject_reason") : NULL;
+	snprintf(o->rcpt_reason, sizeof(o->rcpt_reason), "%s", v ? v : "");
+	v = c ? config_get(c, "unverified_sender_reject_reason") : NULL;
+	snprintf(o->sender_reason, sizeof(o->sender_reason), "%s", v ? v : "");
 	o->rcpt_rcode = (int)rr;
 	o->rcpt_dcode = (int)rd;
 	o->sender_rcode = (int)sr;
@@ -296,7 +301,9 @@ verify_restart_param(const struct config *a, const struct config *b)
 		"address_verify_negative_refresh_time",
 		"address_verify_negative_cache", "address_verify_sender",
 		"address_verify_relayhost", "address_verify_transport_maps",
-		"address_verify_cache_expire",
+		"address_verify_cache_expire", "address_verify_default_transport",
+		"address_verify_relay_transport",
+		"address_verify_virtual_transport",
 	};
 
 	if (a == NULL || b == NULL)
@@ -795,6 +802,12 @@ verify_smtpd_check(const struct verify_smtpd *o, struct resolve_ctx *rc,
 	}
 	st = verify_query(v, rc, addr, (o->poll_count - 1) * o->poll_delay,
 			  text, sizeof(text));
+	if (st != VERIFY_OK) {	/* Postfix's *_reject_reason replace the text */
+		const char *alt = sender ? o->sender_reason : o->rcpt_reason;
+
+		if (*alt)
+			snprintf(text, sizeof(text), "%s", alt);
+	}
 	switch (st) {
 	case VERIFY_OK:
 		out->action = VERIFY_PASS;

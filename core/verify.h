@@ -67,6 +67,8 @@ struct verify_smtpd {
 	int       rcpt_rcode, rcpt_dcode, sender_rcode, sender_dcode;
 	bool      rcpt_defer_now, sender_defer_now;	/* tempfail_action defer */
 	long long poll_count, poll_delay;
+	/* unverified_{recipient,sender}_reject_reason ("" = the probe's) */
+	char      rcpt_reason[256], sender_reason[256];
 };
 int verify_smtpd_conf(const struct config *c, struct verify_smtpd *o,
 		      struct errbuf *err);

@@ -113,9 +113,12 @@ smtp_probe_new(struct event_base *base, const struct settings *s,
 		errbuf_set(err, "address_verify_transport_maps: %s", m);
 		goto fail;
 	}
-	p->virtual_transport = dup_or_null(s->virtual_transport);
-	p->relay_transport = dup_or_null(s->relay_transport);
-	p->default_transport = dup_or_null(s->default_transport);
+	p->virtual_transport = dup_or_null(cfg_get(s,
+		"address_verify_virtual_transport", s->virtual_transport));
+	p->relay_transport = dup_or_null(cfg_get(s,
+		"address_verify_relay_transport", s->relay_transport));
+	p->default_transport = dup_or_null(cfg_get(s,
+		"address_verify_default_transport", s->default_transport));
 	p->relayhost = dup_or_null(cfg_get(s, "address_verify_relayhost",
 					   s->relayhost ? s->relayhost : ""));
 	build_svcs(p, s);

@@ -15,7 +15,8 @@ with the remote reply; the second RCPT to an address is answered from
 the cache (no new probe); a 4xx remote and a closed port give 450 4.1.1
 "unverified address" only when the rest of the list would permit
 (defer_if_permit: a later REJECT wins; with the tempfail action
-"defer", at once); a slow probe answers "Address
+"defer", at once, and unverified_recipient_reject_reason as the text);
+a slow probe answers "Address
 verification in progress" after the poll, then the cached result; a
 local mailbox (and an unknown one) is decided without a probe; the
 sender is verified the same way (4.1.7), one in another domain through
@@ -84,7 +85,8 @@ def env(mx_pool, remote, lmtp_remote):
     }, extra_master_cf="127.0.0.1:%d inet n - n - - smtpd "
                        "-o unverified_recipient_reject_code=550\n"
                        "127.0.0.1:%d inet n - n - - smtpd "
-                       "-o unverified_recipient_tempfail_action=defer\n"
+                       "-o unverified_recipient_tempfail_action=defer "
+                       "-o unverified_recipient_reject_reason=Not_verified\n"
                        % (port2, port3))
     d.port2, d.port3 = port2, port3
     return d
@@ -185,8 +187,12 @@ def test_remote_down_defers_only_if_permitted(env):
     check(r, 554, "5.7.1", "Access denied")
     # unverified_recipient_tempfail_action = defer: the tempfail at once
     r = rcpt(env, "blocked@down.test", port=env.port3)
+    # (and unverified_recipient_reject_reason replaces the probe's text)
     check(r, 450, "4.1.1", r"<blocked@down\.test>: Recipient address "
-          r"rejected: unverified address: connect to ")
+          r"rejected: unverified address: Not_verified$")
+    check(rcpt(env, "bad1@example.net", port=env.port3), 450, "4.1.1",
+          r"<bad1@example\.net>: Recipient address rejected: "
+          r"undeliverable address: Not_verified$")
 
 
 def test_slow_probe_in_progress_then_cached(env, remote):

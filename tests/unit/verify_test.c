@@ -199,13 +199,16 @@ test_smtpd_conf(void **state)
 	config_free(&c);
 	c = conf("unverified_recipient_reject_code = 550\n"
 		 "unverified_sender_tempfail_action = defer\n"
-		 "address_verify_poll_count = 1\naddress_verify_poll_delay = 2\n");
+		 "address_verify_poll_count = 1\naddress_verify_poll_delay = 2\n"
+		 "unverified_sender_reject_reason = Sender not verified\n");
 	assert_int_equal(verify_smtpd_conf(c, &o, &err), 0);
 	assert_int_equal(o.rcpt_rcode, 550);
 	assert_true(o.sender_defer_now);
 	assert_false(o.rcpt_defer_now);
 	assert_int_equal(o.poll_count, 1);
 	assert_int_equal(o.poll_delay, 2);
+	assert_string_equal(o.sender_reason, "Sender not verified");
+	assert_string_equal(o.rcpt_reason, "");
 	config_free(&c);
 	c = conf("unverified_recipient_tempfail_action = reject\n");
 	assert_int_equal(verify_smtpd_conf(c, &o, &err), -1);
