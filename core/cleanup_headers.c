@@ -152,6 +152,7 @@ cleanup_result_free(struct cleanup_result *r)
 {
 	free(r->reject);
 	free(r->redirect);
+	free(r->filter);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -333,6 +334,20 @@ apply(struct run *rn, const char *map, const char *cls, bool hdr,
 			free(rn->r->redirect);
 			rn->r->redirect = xstrdup(text);
 			act_log(rn, "redirect", cls, line, n, text);
+		}
+		return ACT_KEEP;
+	}
+	if (IS("FILTER")) {
+		/* Postfix: transport:destination, the last one wins */
+		if (*text == '\0' || strchr(text, ':') == NULL ||
+		    text[0] == ':') {
+			log_write(NULL, "cleanup", LOG_LVL_WARNING,
+				  "bad FILTER action text \"%s\" in %s map, "
+				  "need transport:destination", text, map);
+		} else {
+			free(rn->r->filter);
+			rn->r->filter = xstrdup(text);
+			act_log(rn, "filter", cls, line, n, text);
 		}
 		return ACT_KEEP;
 	}

@@ -57,6 +57,7 @@ struct cleanup_result {
 	char *reject;		/* owned: full reply ("550 5.7.1 text") or NULL */
 	bool  discard, hold;
 	char *redirect;		/* owned: user@domain or NULL */
+	char *filter;		/* owned: FILTER transport:destination or NULL */
 	bool  modified;		/* out holds the new content */
 };
 
@@ -75,7 +76,8 @@ void cleanup_result_free(struct cleanup_result *r);
  * (part bodies, boundaries) through body_checks. The first matching
  * action per header or body line: REJECT [text],
  * DISCARD [text], WARN [text], INFO [text], HOLD [text], IGNORE, REPLACE
- * text, PREPEND text, REDIRECT user@domain, DUNNO, OK. Each action is
+ * text, PREPEND text, REDIRECT user@domain, FILTER transport:destination
+ * (the last one wins; content_filter for this message), DUNNO, OK. Each action is
  * logged as Postfix's cleanup logs it. After REJECT or DISCARD nothing more
  * is checked. A table lookup failure gives r->reject = a 451 reply (never
  * 5xx). When IGNORE/REPLACE/PREPEND changed the message, out (reset first)

@@ -79,6 +79,7 @@ struct pickup_conn {
 	char   *text;		/* error text, or the listing */
 	char    id[QUEUE_ID_SIZE];
 	char   *final_sender, *msgid;
+	char   *filter;		/* header_checks FILTER (owned) */
 	size_t  nrcpt;
 };
 
@@ -117,6 +118,7 @@ conn_free(struct pickup_conn *c)
 	free(c->text);
 	free(c->final_sender);
 	free(c->msgid);
+	free(c->filter);
 	free(c);
 }
 
@@ -427,6 +429,11 @@ run_checks(struct pickup_conn *c, struct strlist *given, struct buf *content)
 		}
 		if (r.hold)
 			c->milter_hold = true;
+		if (r.filter != NULL) {
+			free(c->filter);
+			c->filter = r.filter;
+			r.filter = NULL;
+		}
 		if (r.redirect != NULL) {
 			strlist_free(given);
 			strlist_init(given);
@@ -555,7 +562,8 @@ submit_work(void *arg)
 	env.client_addr = (char *)"127.0.0.1";
 	env.helo = (char *)s->myhostname;
 	env.protocol = (char *)"local";
-	env.filter = s->content_filter;	/* main.cf's, as Postfix's pickup */
+	env.filter = c->filter ? c->filter	/* header_checks FILTER */
+		     : s->content_filter;	/* main.cf's, as Postfix's pickup */
 	env.size = (long long)content.len;
 	errbuf_clear(&err);
 	if (queue_write(s->queue_directory, &env, content.data ? content.data
