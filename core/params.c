@@ -354,6 +354,17 @@ static const struct param_def table[] = {
 	SN(address_verify_sender, "$double_bounce_sender"),	/* MAIL FROM of probes (@$myorigin added; <> for the null sender) */
 	SN(address_verify_relayhost, "$relayhost"),	/* relayhost for probes */
 	SN(address_verify_transport_maps, "$transport_maps"),	/* transport_maps for probes */
+	SN(address_verify_default_transport, "$default_transport"),	/* default_transport for probes */
+	SN(address_verify_relay_transport, "$relay_transport"),	/* relay_transport for probes */
+	SN(address_verify_virtual_transport, "$virtual_transport"),	/* virtual_transport for probes */
+	SN(unverified_recipient_reject_reason, ""),	/* replaces the probe's text in unverified-recipient replies (empty: the probe's text) */
+	SN(unverified_sender_reject_reason, ""),	/* replaces the probe's text in unverified-sender replies (empty: the probe's text) */
+	SL(address_verify_local_transport, "$local_transport"),
+	SL(address_verify_sender_dependent_relayhost_maps, ""),
+	SL(address_verify_sender_dependent_default_transport_maps, ""),
+	TL(address_verify_sender_ttl, "0s", 's', 0),
+	TL(address_verify_cache_cleanup_interval, "12h", 's', 0),
+	X(address_verify_service_name, "verify"),
 	SN(mua_client_restrictions, ""),	/* used as $mua_client_restrictions in master.cf -o values */
 	SN(mua_helo_restrictions, ""),	/* used as $mua_helo_restrictions in master.cf -o values */
 	SN(mua_sender_restrictions, ""),	/* used as $mua_sender_restrictions in master.cf -o values */
