@@ -16,6 +16,8 @@
 
 #include "core/lib/xmalloc.h"
 #include "core/smtpd_ccert.h"
+#include "core/smtpd_check.h"
+#include "core/smtpd_session.h"
 
 #define CN_MAX	256
 
@@ -135,4 +137,22 @@ smtpd_ccert_received(const struct smtpd_ccert *c, bool asked, struct buf *out)
 		buf_puts(out, "(Client did not present a certificate)");
 	else
 		buf_puts(out, "(No client certificate requested)");
+}
+
+void
+smtpd_ccert_facts(const struct smtpd_session *s, struct smtpd_check_facts *f)
+{
+	const SSL_CIPHER *c;
+
+	f->ccert = s->ccert;
+	f->tls_protocol = f->tls_cipher = NULL;
+	f->tls_bits = 0;
+	if (s->ssl == NULL || !s->tls_up)
+		return;
+	/* both strings are OpenSSL's static ones: safe on a worker */
+	f->tls_protocol = SSL_get_version(s->ssl);
+	if ((c = SSL_get_current_cipher(s->ssl)) != NULL) {
+		f->tls_cipher = SSL_CIPHER_get_name(c);
+		f->tls_bits = SSL_CIPHER_get_bits(c, NULL);
+	}
 }

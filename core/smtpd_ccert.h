@@ -42,4 +42,11 @@ const char *smtpd_ccert_trust_word(const struct smtpd_ccert *c);
 void smtpd_ccert_received(const struct smtpd_ccert *c, bool asked,
 			  struct buf *out);
 
+/* Puts the session's certificate and TLS protocol, cipher and bits into
+ * the restriction facts f (policy attributes, check_ccert_access ...). */
+struct smtpd_session;
+struct smtpd_check_facts;
+void smtpd_ccert_facts(const struct smtpd_session *s,
+		       struct smtpd_check_facts *f);
+
 #endif

@@ -1497,9 +1497,10 @@ check_policy(struct ev *e, const struct item *it, const char *reply_name,
 	attr(&req, "ccert_fingerprint", f->ccert ? f->ccert->fingerprint : "");
 	attr(&req, "ccert_pubkey_fingerprint",
 	     f->ccert ? f->ccert->pkey_fingerprint : "");
-	attr(&req, "encryption_protocol", "");
-	attr(&req, "encryption_cipher", "");
-	attr(&req, "encryption_keysize", "0");
+	attr(&req, "encryption_protocol", f->tls_protocol);
+	attr(&req, "encryption_cipher", f->tls_cipher);
+	snprintf(num, sizeof(num), "%d", f->tls_bits);
+	attr(&req, "encryption_keysize", num);
 	attr(&req, "policy_context", "");
 	free(rcpt);
 	errbuf_clear(&err);

@@ -56,6 +56,9 @@ struct smtpd_check_facts {
 	const char *sasl_method, *sasl_username;
 	/* the TLS client certificate (core/smtpd_ccert.h); NULL: none */
 	const struct smtpd_ccert *ccert;
+	/* the TLS session (static OpenSSL strings); NULL: plaintext */
+	const char *tls_protocol, *tls_cipher;
+	int         tls_bits;
 	unsigned    rcpt_count;		/* accepted so far (policy at DATA) */
 	long long   size;		/* MAIL SIZE= or 0 */
 	const char *syslog_name;	/* NULL: no log lines (tests) */

@@ -31,6 +31,7 @@
 #include "core/queue.h"
 #include "core/rewrite.h"
 #include "core/smtpd_check.h"
+#include "core/smtpd_ccert.h"
 #include "core/smtpd_commit.h"
 #include "core/smtpd_listener.h"
 #include "core/smtpd_session.h"
@@ -301,7 +302,7 @@ rcpt_start(struct smtpd_session *s, struct smtpd_rcpt_args *r, int vrfy)
 	j->sasl_username = s->sasl_username ? xstrdup(s->sasl_username) : NULL;
 	j->f.sasl_username = j->sasl_username;
 	j->f.sasl_method = s->sasl_method;
-	j->f.ccert = s->ccert;
+	smtpd_ccert_facts(s, &j->f);
 	j->f.client_addr = s->client_addr;
 	j->f.client_name = s->client_name;
 	j->f.reverse_client_name = s->reverse_client_name;
@@ -448,7 +449,7 @@ smtpd_stage_check(struct smtpd_session *s, int stage, const char *helo,
 	j->f.sasl_authenticated = s->sasl_authenticated;
 	j->f.sasl_username = j->sasl_username;
 	j->f.sasl_method = s->sasl_method;
-	j->f.ccert = s->ccert;
+	smtpd_ccert_facts(s, &j->f);
 	j->f.client_addr = s->client_addr;
 	j->f.client_name = s->client_name;
 	j->f.reverse_client_name = s->reverse_client_name;

@@ -20,6 +20,7 @@
 
 #include "core/lib/xmalloc.h"
 #include "core/log.h"
+#include "core/smtpd_ccert.h"
 #include "core/smtpd_check.h"
 #include "core/smtpd_data_check.h"
 #include "core/smtpd_listener.h"
@@ -129,7 +130,7 @@ check_start(struct smtpd_session *s, int eod,
 	j->queue_id = xstrdup(s->tx->id);
 	j->f.in_mynetworks = s->in_mynetworks;
 	j->f.sasl_authenticated = s->sasl_authenticated;
-	j->f.ccert = s->ccert;
+	smtpd_ccert_facts(s, &j->f);
 	j->f.esmtp = s->esmtp;
 	j->f.client_addr = j->client_addr;
 	j->f.tls_active = s->tls_up;

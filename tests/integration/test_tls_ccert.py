@@ -245,6 +245,16 @@ def test_policy_ccert_attributes(facteurd, pki):
         assert r["ccert_issuer"] == "Test CA"
         assert r["ccert_fingerprint"] == pki["client1"]["fp"]
         assert r["ccert_pubkey_fingerprint"] == pki["client1"]["pkey_fp"]
+        assert r["encryption_protocol"] == "TLSv1.3"
+        assert r["encryption_cipher"].startswith("TLS_"), r
+        assert int(r["encryption_keysize"]) >= 128, r
+        # plaintext: empty TLS attributes
+        with d.session() as c:
+            check(c.cmd("MAIL FROM:<sender@example.net>"), 250)
+            check(c.cmd("RCPT TO:<bob@example.test>"), 250)
+        r = pol.requests[-1]
+        assert r["encryption_protocol"] == "" and r["ccert_subject"] == ""
+        assert r["encryption_keysize"] == "0"
     finally:
         pol.sock.close()
 

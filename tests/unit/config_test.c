@@ -297,8 +297,9 @@ static const struct {
 	{ "compatibility_level = 2\n",
 	  "notice: main.cf, line 1: compatibility_level only tunes Postfix internals" },
 	{ "biff = no\n", "notice: main.cf, line 1: biff only tunes Postfix internals" },
-	{ "smtpd_tls_CAfile = /x\n",
-	  "notice: main.cf, line 1: smtpd_tls_CAfile is not used by this version" },
+	{ "smtpd_authorized_xforward_hosts = 127.0.0.1\n",
+	  "notice: main.cf, line 1: smtpd_authorized_xforward_hosts is not used "
+	  "by this version" },
 	/* a user-defined name is fine when something references it */
 	{ "my_maps = texthash:/x\nvirtual_alias_maps = $my_maps\n", NULL },
 	{ "my_maps = texthash:/x\nvirtual_alias_maps = ${my_maps?x}\n", NULL },
