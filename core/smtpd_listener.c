@@ -539,6 +539,12 @@ setup_tls(struct smtpd_listener *l, struct smtpd_listener *old,
 			   : "TLS security level \"encrypt\"");
 		return -1;
 	}
+	if (l->s.smtpd_tls_req_ccert && l->tls_level != TLS_LEVEL_ENCRYPT)
+		/* Postfix too: a certificate can only be required when
+		 * TLS is */
+		log_write(l->s.syslog_name, "smtpd", LOG_LVL_WARNING,
+			  "%s: smtpd_tls_req_ccert = yes is ignored unless "
+			  "smtpd_tls_security_level = encrypt", l->service);
 	if (l->tls == NULL) {
 		log_write(l->s.syslog_name, "smtpd", LOG_LVL_WARNING,
 			  "%s: TLS security level \"may\" without "

@@ -431,3 +431,14 @@ def test_milter_cert_macros(facteurd, pki):
         assert m.macros.get("{cert_issuer}") == "Test CA", m.macros
     finally:
         m.close()
+
+
+def test_req_ccert_needs_encrypt(facteurd, pki):
+    """At the may level a certificate cannot be required (Postfix): a
+    warning, and clients without one go on."""
+    d = facteurd(main_cf=base_cf(pki, smtpd_tls_req_ccert="yes",
+                                 smtpd_tls_ask_ccert="no"))
+    d.wait_log(r"warning: .*smtpd_tls_req_ccert = yes is ignored unless "
+               r"smtpd_tls_security_level = encrypt")
+    with tls_session(d, None, pki) as c:
+        check(c.cmd("MAIL FROM:<sender@example.net>"), 250)
