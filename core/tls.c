@@ -320,8 +320,11 @@ setup_ccert(SSL_CTX *ctx, const struct settings *s, enum tls_level level,
 	}
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_CLIENT_ONCE,
 			   ccert_verify_cb);
-	/* Postfix's depth counts the CAs above the leaf. */
-	SSL_CTX_set_verify_depth(ctx, (int)s->smtpd_tls_ccert_verifydepth + 1);
+	/* Postfix's depth is the level of the trust anchor: 1 when a
+	 * trusted CA issued the client certificate directly. OpenSSL's
+	 * counts the intermediate CAs only: one less. */
+	SSL_CTX_set_verify_depth(ctx,
+				 (int)s->smtpd_tls_ccert_verifydepth - 1);
 	return 0;
 }
 

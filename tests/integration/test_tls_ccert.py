@@ -58,16 +58,38 @@ def pki():
         _run("openssl", "x509", "-req", "-in", p(name + ".csr"), "-CA",
              p("ca.pem"), "-CAkey", p("ca.key"), "-CAcreateserial",
              "-out", p(name + ".pem"), "-days", "2")
+    # an intermediate CA and client3 under it (its file carries the chain)
+    with open(p("ca.ext"), "w") as f:
+        f.write("basicConstraints=critical,CA:TRUE\n"
+                "keyUsage=critical,keyCertSign,cRLSign\n")
+    _run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj",
+         "/CN=Test Intermediate", "-keyout", p("inter.key"),
+         "-out", p("inter.csr"))
+    _run("openssl", "x509", "-req", "-in", p("inter.csr"), "-CA", p("ca.pem"),
+         "-CAkey", p("ca.key"), "-CAcreateserial", "-extfile", p("ca.ext"),
+         "-out", p("inter.pem"), "-days", "2")
+    _run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj",
+         "/CN=client3", "-keyout", p("client3.key"), "-out", p("client3.csr"))
+    _run("openssl", "x509", "-req", "-in", p("client3.csr"), "-CA",
+         p("inter.pem"), "-CAkey", p("inter.key"), "-CAcreateserial",
+         "-out", p("client3.leaf"), "-days", "2")
+    with open(p("client3.pem"), "w") as f:
+        f.write(open(p("client3.leaf")).read() + open(p("inter.pem")).read())
+    # smtpd_tls_CApath: a hashed directory with the CA alone
+    os.mkdir(p("capath"))
+    shutil.copy(p("ca.pem"), p("capath/ca.pem"))
+    _run("openssl", "rehash", p("capath"))
     _run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
          "-subj", "/CN=selfsigned", "-keyout", p("self.key"),
          "-out", p("self.pem"), "-days", "2")
     _run("openssl", "genpkey", "-genparam", "-algorithm", "DH", "-pkeyopt",
          "group:ffdhe2048", "-out", p("dh.pem"))
     for f in d.iterdir():
-        os.chmod(str(f), 0o644)
+        os.chmod(str(f), 0o755 if f.is_dir() else 0o644)
     out = {"dir": str(d), "ca": p("ca.pem"), "dh": p("dh.pem"),
            "rsa": (p("rsa.pem"), p("rsa.key")), "ec": (p("ec.pem"), p("ec.key"))}
-    for name in ("client1", "client2", "self"):
+    out["capath"] = p("capath")
+    for name in ("client1", "client2", "client3", "self"):
         crt, key = p(name + ".pem"), p(name + ".key")
         der = ssl.PEM_cert_to_DER_cert(open(crt).read())
         pub = subprocess.run(
@@ -442,3 +464,41 @@ def test_req_ccert_needs_encrypt(facteurd, pki):
                r"smtpd_tls_security_level = encrypt")
     with tls_session(d, None, pki) as c:
         check(c.cmd("MAIL FROM:<sender@example.net>"), 250)
+
+
+@pytest.mark.parametrize("depth,relays", [("1", False), ("2", True)])
+def test_ccert_verifydepth(facteurd, pki, depth, relays):
+    """client3 is issued by an intermediate CA it sends along: depth 1
+    (issued by a trusted CA directly) does not verify it, depth 2 does."""
+    d = facteurd(main_cf=base_cf(
+        pki, smtpd_tls_ccert_verifydepth=depth,
+        smtpd_relay_restrictions="permit_tls_all_clientcerts, "
+                                 "reject_unauth_destination"))
+    check(relay_rcpt(d, "client1", pki), 250, "2.1.5")
+    r = relay_rcpt(d, "client3", pki)
+    if relays:
+        check(r, 250, "2.1.5")
+    else:
+        check(r, 554, "5.7.1")
+
+
+def test_ccert_capath(facteurd, pki):
+    d = facteurd(main_cf=base_cf(
+        pki, smtpd_tls_CAfile="", smtpd_tls_CApath=pki["capath"],
+        smtpd_relay_restrictions="permit_tls_all_clientcerts, "
+                                 "reject_unauth_destination"))
+    check(relay_rcpt(d, "client2", pki), 250, "2.1.5")
+    check(relay_rcpt(d, "self", pki), 554, "5.7.1")
+
+
+def test_chain_files_rsa_and_ecdsa(facteurd, pki):
+    """smtpd_tls_chain_files with two key + certificate groups."""
+    d = facteurd(main_cf=base_cf(
+        pki, smtpd_tls_cert_file=None, smtpd_tls_key_file=None,
+        smtpd_tls_ask_ccert="no",
+        smtpd_tls_chain_files="%s %s %s %s" % (pki["rsa"][1], pki["rsa"][0],
+                                              pki["ec"][1], pki["ec"][0])))
+    ec = _s_client(d, "-sigalgs", "ECDSA+SHA256")
+    assert "Server public key is 256 bit" in ec, ec
+    rsa = _s_client(d, "-sigalgs", "RSA+SHA256:RSA-PSS+SHA256")
+    assert "Server public key is 2048 bit" in rsa, rsa
