@@ -140,6 +140,8 @@ struct qjob {
 	struct strlist   new_ids;	/* notifications written: enqueue them */
 	struct generic_msg gen;		/* smtp_generic_maps copy (worker) */
 	struct buf       hck;		/* smtp_header/body_checks copy (worker) */
+	struct svc_copy *svcc;		/* per-service copies (worker) */
+	size_t           nsvcc;
 	struct qjob     *out_next;	/* list of jobs with SMTP in progress */
 };
 
@@ -154,6 +156,17 @@ struct qsvc {
 	unsigned         running;
 	char            *bad;		/* pipe: why it cannot run, or NULL */
 	char            *syslog_name;	/* -o syslog_name, for its log lines */
+	struct smtp_checks *checks;	/* its own -o smtp_header/body_checks,
+					 * NULL: main.cf's */
+};
+
+/* The copy an smtp service with its own smtp_*_checks sends (worker). */
+struct svc_copy {
+	int                svc;
+	int                rc;		/* < 0: a table failed (err) */
+	struct buf         hck;
+	struct generic_msg gen;
+	struct errbuf      err;
 };
 
 struct destcount {
@@ -1245,6 +1258,59 @@ pipe_run_all(struct qjob *j, struct queue_env *env, const struct buf *content,
 }
 
 static void
+svc_copies_free(struct qjob *j)
+{
+	for (size_t k = 0; k < j->nsvcc; k++) {
+		buf_free(&j->svcc[k].hck);
+		generic_msg_free(&j->svcc[k].gen);
+	}
+	free(j->svcc);
+	j->svcc = NULL;
+	j->nsvcc = 0;
+}
+
+static struct svc_copy *
+svc_copy_find(struct qjob *j, int svc)
+{
+	for (size_t k = 0; k < j->nsvcc; k++)
+		if (j->svcc[k].svc == svc)
+			return &j->svcc[k];
+	return NULL;
+}
+
+/* The copy of service svc (its own smtp_*_checks, then smtp_generic_maps),
+ * made once per job on the worker; NULL when it uses main.cf's. */
+static struct svc_copy *
+svc_copy_get(struct qjob *j, const struct queue_env *env,
+	     const struct buf *content, int svc)
+{
+	struct qmgr *q = j->q;
+	struct qsvc *v = svc >= 0 && (size_t)svc < q->nsvcs ? &q->qsvcs[svc]
+			 : NULL;
+	struct svc_copy *sc;
+	const char *c = content->data ? content->data : "";
+	size_t n = content->len;
+
+	if (v == NULL || v->checks == NULL)
+		return NULL;
+	if ((sc = svc_copy_find(j, svc)) != NULL)
+		return sc;
+	j->svcc = xrealloc(j->svcc, (j->nsvcc + 1) * sizeof(*j->svcc));
+	sc = &j->svcc[j->nsvcc++];
+	memset(sc, 0, sizeof(*sc));
+	sc->svc = svc;
+	buf_init(&sc->hck, 0);
+	errbuf_clear(&sc->err);
+	sc->rc = smtp_checks_apply(v->checks, env->id, v->syslog_name, c, n,
+				   &sc->hck, &sc->err);
+	if (sc->rc >= 0)
+		sc->rc = generic_rewrite(q->generic, env, sc->hck.len > 0 ?
+					 sc->hck.data : c, sc->hck.len > 0 ?
+					 sc->hck.len : n, &sc->gen, &sc->err);
+	return sc;
+}
+
+static void
 job_work(void *arg)
 {
 	struct qjob *j = arg;
@@ -1294,6 +1360,7 @@ job_work(void *arg)
 	/* smtp_generic_maps: the copy SMTP next hops get (delivery/generic.h) */
 	errbuf_clear(&gen_err);
 	generic_msg_free(&j->gen);
+	svc_copies_free(j);
 	/* smtp_header_checks / smtp_body_checks first, as Postfix's smtp
 	 * (delivery/smtp_checks.h); the generic copy is made from theirs */
 	gen_rc = smtp_checks_apply(q->smtp_checks, env.id, name, content.data
@@ -1317,13 +1384,21 @@ job_work(void *arg)
 		gettimeofday(&tr, NULL);
 		deliver_one(j, &env, &content, r, &o, &text);
 		gettimeofday(&t1, NULL);
-		if (o.remote && gen_rc < 0 && o.t.kind == TRANSPORT_SMTP) {
-			o.remote = false;
-			o.st = DELIVER_DEFER;
-			o.service = "smtp";
-			snprintf(o.dsn, sizeof(o.dsn), "4.3.0");
-			buf_reset(&text);
-			buf_puts(&text, errbuf_str(&gen_err));
+		if (o.remote && o.t.kind == TRANSPORT_SMTP) {
+			/* an smtp service's own -o smtp_*_checks */
+			struct svc_copy *sc = svc_copy_get(j, &env, &content,
+							   o.t.svc);
+			int rc = sc ? sc->rc : gen_rc;
+
+			if (rc < 0) {
+				o.remote = false;
+				o.st = DELIVER_DEFER;
+				o.service = "smtp";
+				snprintf(o.dsn, sizeof(o.dsn), "4.3.0");
+				buf_reset(&text);
+				buf_puts(&text, errbuf_str(sc ? &sc->err
+							   : &gen_err));
+			}
 		}
 		if (o.remote) {
 			if (group_add(j, &o, i, &text) == 0)
@@ -1437,6 +1512,7 @@ job_free(struct qjob *j)
 
 	generic_msg_free(&j->gen);
 	buf_free(&j->hck);
+	svc_copies_free(j);
 	for (g = 0; g < j->ngroups; g++) {
 		for (k = 0; k < j->groups[g].req.nrcpt; k++)
 			free(j->groups[g].req.rcpt[k].text);
@@ -1717,6 +1793,7 @@ dispatch(struct qmgr *q)
 		struct destcount *d = dest_get(q, g->key);
 		struct qsvc *v = g->t.svc >= 0 && (size_t)g->t.svc < q->nsvcs
 				 ? &q->qsvcs[g->t.svc] : NULL;
+		struct svc_copy *sc;
 
 		if ((q->dest_limit > 0 && d->n >= q->dest_limit)
 		    || (v && v->maxproc > 0
@@ -1750,12 +1827,29 @@ dispatch(struct qmgr *q)
 		g->req.len = g->j->content.len;
 		for (k = 0; k < g->req.nrcpt; k++)
 			g->req.rcpt[k].addr = g->j->env.rcpt[g->idx[k]].addr;
-		if (g->j->hck.len > 0 && !g->req.lmtp) {
+		sc = g->req.lmtp ? NULL : svc_copy_find(g->j, g->t.svc);
+		if (sc != NULL) {
+			/* a service with its own smtp_*_checks */
+			const struct buf *b = sc->gen.active &&
+					      sc->gen.content.len > 0
+					      ? &sc->gen.content : &sc->hck;
+
+			if (b->len > 0) {
+				g->req.content = b->data;
+				g->req.len = b->len;
+			}
+			if (sc->gen.active) {
+				g->req.sender = sc->gen.sender;
+				for (k = 0; k < g->req.nrcpt; k++)
+					g->req.rcpt[k].addr =
+					    sc->gen.rcpt[g->idx[k]];
+			}
+		} else if (g->j->hck.len > 0 && !g->req.lmtp) {
 			/* smtp_header_checks: SMTP only, never LMTP */
 			g->req.content = g->j->hck.data;
 			g->req.len = g->j->hck.len;
 		}
-		if (g->j->gen.active && !g->req.lmtp) {
+		if (sc == NULL && g->j->gen.active && !g->req.lmtp) {
 			/* smtp_generic_maps: SMTP only, never LMTP */
 			g->req.sender = g->j->gen.sender;
 			if (g->j->gen.content.len > 0) {
@@ -2088,6 +2182,7 @@ svcs_free(struct qmgr *q)
 		if (v->scfg.tls_ctx)
 			SSL_CTX_free(v->scfg.tls_ctx);
 		pipe_cfg_free(&v->pipe);
+		smtp_checks_free(&v->checks);
 		free(v->bad);
 		free(v->syslog_name);
 		pthread_mutex_destroy(&v->mu);
@@ -2235,6 +2330,17 @@ svcs_build(struct qmgr *q, const struct settings *s, struct errbuf *err)
 			    || smtp_dns_support_parse(ss.smtp_dns_support_level,
 						      &v->scfg.dns_support,
 						      err) < 0)
+				rc = -1;
+			/* -o smtp_header_checks / smtp_body_checks of its
+			 * own (delivery/smtp_checks.h) */
+			if (rc == 0 && ts->kind == TRANSPORT_SMTP &&
+			    (strcmp(ss.smtp_header_checks ? ss.smtp_header_checks
+				    : "", s->smtp_header_checks ?
+				    s->smtp_header_checks : "") != 0 ||
+			     strcmp(ss.smtp_body_checks ? ss.smtp_body_checks
+				    : "", s->smtp_body_checks ?
+				    s->smtp_body_checks : "") != 0) &&
+			    (v->checks = smtp_checks_new(&ss, err)) == NULL)
 				rc = -1;
 		} else if (ts->kind == TRANSPORT_PIPE) {
 			char *pn = xasprintf("%s_time_limit", ms->service);

@@ -505,6 +505,7 @@ struct commit_job {
 	const struct cleanup_checks *cleanup;	/* header/body_checks */
 	struct buf             cleaned;	/* content after IGNORE/REPLACE/... */
 	char                  *content_reject;	/* header/body_checks REJECT */
+	char                  *filter;	/* header/body_checks FILTER (owned) */
 	char                   err[512];
 	struct timeval         t_start, t_end;
 	char                   client_addr[INET6_ADDRSTRLEN];
@@ -795,6 +796,13 @@ commit_content_checks(struct commit_job *j)
 			t->act.redirect = r.redirect;
 			r.redirect = NULL;
 		}
+		if (r.filter != NULL) {
+			/* FILTER: the filter gets it from the queue */
+			free(j->filter);
+			j->filter = r.filter;
+			r.filter = NULL;
+			j->direct = false;
+		}
 	}
 	cleanup_result_free(&r);
 	return j->content_reject == NULL && !j->discard;
@@ -946,7 +954,8 @@ commit_work(void *arg)
 		env.protocol = j->esmtp ? "ESMTP" : "SMTP";
 		env.envid = t->envid;
 		env.ret = t->ret;
-		env.filter = j->st->content_filter;	/* "" = none */
+		env.filter = j->filter ? j->filter	/* header_checks FILTER */
+			     : j->st->content_filter;	/* "" = none */
 		env.size = (long long)clen;
 		env.rcpt = xcalloc(nleft, sizeof(*env.rcpt));
 		for (size_t i = 0; i < j->nout; i++) {
@@ -1107,6 +1116,7 @@ commit_done(void *arg)
 	buf_free(&j->cleaned);
 	buf_free(&j->rewritten);
 	free(j->content_reject);
+	free(j->filter);
 	free(j->client_name);
 	free(j->helo);
 	smtpd_txn_free(&j->tx);

@@ -304,3 +304,65 @@ def test_local_submission_is_checked(facteurd):
     got = d.wait_msgid(RCPT, "<local-fine@client.test>")[0]
     assert got.header("X-Secret") is None
     assert got.header("Subject") == "local fine"
+
+
+def test_filter_action(facteurd, remote):
+    # FILTER transport:destination: that message goes to the filter from
+    # the queue (as content_filter would), the others are delivered
+    d = start(facteurd, header_checks=(
+        "/^X-Scan: yes/ FILTER smtp:[127.0.0.1]:%d\n"
+        "/^X-Scan: bad/ FILTER nocolon\n" % remote.port),
+        params={"queue_run_delay": "1s", "minimal_backoff_time": "1s",
+                "maximal_backoff_time": "2s"})
+    msg = make_msg("scan me", extra_headers=b"X-Scan: yes\r\n")
+    check(transact(d, msg), 250, "2.0.0")
+    got = remote.wait_messages(1)
+    assert len(got) == 1, d.diagnostics()
+    assert got[0][1] == [RCPT]
+    assert b"Subject: scan me" in got[0][2]
+    d.wait_log(r"\w+: filter: header X-Scan: yes from .*: "
+               r"smtp:\[127\.0\.0\.1\]:\d+$")
+    assert d.files(RCPT) == []
+    check(transact(d, make_msg("plain", extra_headers=b"X-Scan: bad\r\n")),
+          250)
+    d.wait_files(RCPT, 1)
+    d.wait_log(r'warning: bad FILTER action text "nocolon" in header_checks'
+               r' map, need transport:destination')
+
+
+def test_smtp_checks_per_master_cf_service(facteurd, remote):
+    # -o smtp_header_checks on one smtp service replaces main.cf's there
+    other = Capture()
+    try:
+        d = facteurd(start=False, main_cf={
+            "relayhost": "[127.0.0.1]:%d" % remote.port,
+            "queue_run_delay": "1s", "minimal_backoff_time": "1s",
+            "maximal_backoff_time": "2s"})
+        main_rules = os.path.join(d.confdir, "main_hc")
+        strip_rules = os.path.join(d.confdir, "strip_hc")
+        with open(main_rules, "w") as f:
+            f.write("/^Subject: (.*)/ REPLACE Subject: [ext] $1\n")
+        with open(strip_rules, "w") as f:
+            f.write("/^Received:/ IGNORE\n")
+        d.params["smtp_header_checks"] = "pcre:" + main_rules
+        d.params["transport_maps"] = d.table(
+            "transport", "other.example strip:[127.0.0.1]:%d\n" % other.port)
+        d.master_cf += ("strip unix - - n - - smtp\n"
+                        "  -o smtp_header_checks=pcre:%s\n" % strip_rules)
+        d.write_config()
+        d.start()
+        msg = make_msg("split", to="a@far.example")
+        d.send("sender@example.net", ["a@far.example", "b@other.example"],
+               msg)
+        got = remote.wait_messages(1)
+        got2 = other.wait_messages(1)
+        assert len(got) == 1 and len(got2) == 1, d.diagnostics()
+        head = got[0][2].partition(b"\r\n\r\n")[0]
+        assert b"\r\nSubject: [ext] split" in head, head
+        assert head.startswith(b"Received: "), head
+        head2 = got2[0][2].partition(b"\r\n\r\n")[0]
+        assert got2[0][1] == ["b@other.example"]
+        assert b"Received:" not in head2, head2
+        assert b"\r\nSubject: split\r\n" in head2 + b"\r\n", head2
+    finally:
+        other.close()
