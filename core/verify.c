@@ -63,6 +63,7 @@ struct verify {
 	struct kvstore     *store;
 	time_t              last_cleanup;
 	unsigned long       gen;		/* results so far */
+	unsigned            waiters, max_waiters;	/* queries waiting */
 	bool                stopping;
 	struct strlist      inflight;	/* keys being probed */
 	struct vjob        *q_head, *q_tail;	/* waiting for a slot */
@@ -269,6 +270,9 @@ verify_new(struct event_base *base, const struct settings *s,
 	if ((v->path = store_path(s, err)) == NULL)
 		goto fail;
 	v->syslog_name = s->syslog_name ? xstrdup(s->syslog_name) : NULL;
+	/* waiting queries hold workers: never more than half of them */
+	v->max_waiters = s->facteur_worker_threads > 1
+			 ? (unsigned)(s->facteur_worker_threads / 2) : 1;
 	if ((v->prober = smtp_probe_new(base, s, err)) == NULL)
 		goto fail;
 	if (pipe(v->pipefd) < 0) {
@@ -749,6 +753,9 @@ verify_query(struct verify *v, struct resolve_ctx *rc, const char *addr,
 	clock_gettime(CLOCK_REALTIME, &deadline);
 	deadline.tv_sec += (time_t)wait;
 	pthread_mutex_lock(&v->mu);
+	if (v->waiters >= v->max_waiters)
+		wait = 0;	/* one look, then "in progress" */
+	v->waiters++;
 	for (;;) {
 		unsigned long gen = v->gen;
 		int rc2;
@@ -772,6 +779,7 @@ verify_query(struct verify *v, struct resolve_ctx *rc, const char *addr,
 			break;
 		}
 	}
+	v->waiters--;
 	pthread_mutex_unlock(&v->mu);
 out:
 	free(key);

@@ -10,8 +10,10 @@
  * the probe up to (address_verify_poll_count - 1) x
  * address_verify_poll_delay, then answers "in progress".
  * One verifier per daemon (verify_set_current), used by every listener;
- * queries run on workers (they block: store, maps, the wait), probes on
- * the event loop, at most VERIFY_PROBES_MAX at once.
+ * queries run on workers (they block: store, maps, the wait; at most half
+ * of facteur_worker_threads wait at once, the others answer "in progress"
+ * at once, so deliveries keep their workers), probes on the event loop,
+ * at most VERIFY_PROBES_MAX at once.
  * Must not: block the loop, probe one address twice at once, or answer
  * 5xx for anything but an undeliverable result.
  */

@@ -17,7 +17,8 @@ the cache (no new probe); a 4xx remote and a closed port give 450 4.1.1
 (defer_if_permit: a later REJECT wins; with the tempfail action
 "defer", at once, and unverified_recipient_reject_reason as the text);
 a slow probe answers "Address
-verification in progress" after the poll, then the cached result; a
+verification in progress" after the poll, then the cached result; at
+most half of the workers wait for probes (the others answer at once); a
 local mailbox (and an unknown one) is decided without a probe; the
 sender is verified the same way (4.1.7), one in another domain through
 address_verify_relayhost; a stop with a probe in flight
@@ -25,6 +26,7 @@ is clean; the cache survives a restart.
 """
 import re
 import signal
+import threading
 import time
 
 import pytest
@@ -80,6 +82,7 @@ def env(mx_pool, remote, lmtp_remote):
         "address_verify_poll_count": "2",
         "address_verify_poll_delay": "1s",
         "smtp_connect_timeout": "5s",
+        "facteur_worker_threads": "4",      # at most 2 queries wait
         # other domains: probes go here (mail would use MX records)
         "address_verify_relayhost": "[127.0.0.1]:%d" % remote.port,
     }, extra_master_cf="127.0.0.1:%d inet n - n - - smtpd "
@@ -205,6 +208,32 @@ def test_slow_probe_in_progress_then_cached(env, remote):
     env.wait_log(r"to=<slow@slow\.test>, .*status=deliverable")
     check(rcpt(env, "slow@slow.test"), 250, "2.1.5")
     assert len(probes(remote, "slow@slow.test")) == 1
+
+
+def test_waiting_queries_bounded(env, remote):
+    """With 4 workers at most 2 queries wait for their probe; a third
+    answers "in progress" at once (deliveries keep their workers)."""
+    took = {}
+
+    def one(a):
+        t0 = time.time()
+        r = rcpt(env, a)
+        took[a] = (time.time() - t0, r)
+
+    ts = [threading.Thread(target=one, args=("slow%d@slow.test" % i,))
+          for i in (3, 4, 5)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(20)
+    assert len(took) == 3, took
+    for t, r in took.values():
+        check(r, 450, "4.1.1", "Address verification in progress")
+    fast = [t for t, r in took.values() if t < 0.6]
+    slow = [t for t, r in took.values() if t >= 0.8]
+    assert len(fast) == 1 and len(slow) == 2, took
+    for i in (3, 4, 5):
+        env.wait_log(r"to=<slow%d@slow\.test>, .*status=deliverable" % i)
 
 
 def test_local_addresses_without_probe(env, remote):
