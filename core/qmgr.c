@@ -2083,6 +2083,7 @@ reconf_try(struct qmgr *q)
 	QMGR_SWAP(s);
 	QMGR_SWAP(resolve);
 	QMGR_SWAP(generic);
+	QMGR_SWAP(smtp_checks);
 	QMGR_SWAP(dns);
 	QMGR_SWAP(transport_maps);
 	QMGR_SWAP(sd_transport_maps);

@@ -366,3 +366,30 @@ def test_smtp_checks_per_master_cf_service(facteurd, remote):
         assert b"\r\nSubject: split\r\n" in head2 + b"\r\n", head2
     finally:
         other.close()
+
+
+def test_smtp_checks_follow_reload(facteurd, remote):
+    d = facteurd(start=False, main_cf={
+        "relayhost": "[127.0.0.1]:%d" % remote.port,
+        "queue_run_delay": "1s", "minimal_backoff_time": "1s",
+        "maximal_backoff_time": "2s"})
+    one = os.path.join(d.confdir, "one")
+    two = os.path.join(d.confdir, "two")
+    with open(one, "w") as f:
+        f.write("/^Subject: (.*)/ REPLACE Subject: [one] $1\n")
+    with open(two, "w") as f:
+        f.write("/^Subject: (.*)/ REPLACE Subject: [two] $1\n")
+    d.params["smtp_header_checks"] = "pcre:" + one
+    d.write_config()
+    d.start()
+    d.send("sender@example.net", ["a@far.example"], make_msg("first"))
+    assert b"\r\nSubject: [one] first\r\n" in remote.wait_messages(1)[0][2]
+    d.params["smtp_header_checks"] = "pcre:" + two
+    d.write_config()
+    r = d.cli("reload")
+    assert r.returncode == 0, r
+    d.wait_log(r"facteur/master\[\d+\]: reload -- configuration ")
+    d.send("sender@example.net", ["a@far.example"], make_msg("second"))
+    got = remote.wait_messages(2)
+    assert len(got) == 2, d.diagnostics()
+    assert b"\r\nSubject: [two] second\r\n" in got[1][2], got[1][2][:400]
