@@ -986,7 +986,12 @@ tls_established(struct smtp_sess *s)
 			: s->level == SMTP_TLS_DANE
 			? smtp_dane_verified(s->ssl, NULL)
 			: vr == X509_V_OK && SSL_get0_peer_certificate(s->ssl);
-	const char *trust = verified ? "Verified" : SSL_get0_peer_certificate(s->ssl)
+	/* Postfix's words: Verified (the name checked, verify and up,
+	 * DANE, fingerprint), Trusted (a chain that verifies at may or
+	 * encrypt), Untrusted, Anonymous (no certificate) */
+	const char *trust = verified && s->level >= SMTP_TLS_VERIFY
+			    ? "Verified" : verified ? "Trusted"
+			    : SSL_get0_peer_certificate(s->ssl)
 			    ? "Untrusted" : "Anonymous";
 	struct buf d;
 	char text[1200];

@@ -9,8 +9,10 @@ The remote side is tests/integration/capture.py, wrapped in TLS from the
 first byte for wrappermode.
 """
 import os
+import shutil
 import ssl
 import subprocess
+import tempfile
 
 import pytest
 
@@ -19,14 +21,19 @@ from capture import Capture
 
 
 @pytest.fixture(scope="module")
-def remote_cert(tmp_path_factory):
-    d = tmp_path_factory.mktemp("knobs")
-    key, crt = str(d / "key.pem"), str(d / "cert.pem")
+def remote_cert():
+    # smtp_tls_CAfile is read as the mail owner: not in pytest's 0700 dirs
+    d = tempfile.mkdtemp(prefix="facteur-knobs-")
+    os.chmod(d, 0o755)
+    key, crt = os.path.join(d, "key.pem"), os.path.join(d, "cert.pem")
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
                     "-keyout", key, "-out", crt, "-days", "2",
-                    "-subj", "/CN=remote.test"], check=True,
+                    "-subj", "/CN=remote.test",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True,
                    capture_output=True, timeout=60)
-    return crt, key
+    os.chmod(crt, 0o644)
+    yield crt, key
+    shutil.rmtree(d, ignore_errors=True)
 
 
 class CipherCapture(Capture):
@@ -181,3 +188,21 @@ def test_bad_cipher_grade(facteurd):
         "smtp_tls_security_level": "may",
         "smtp_tls_ciphers": "bogus"}).start_fails(
         r'bad value for smtp_tls_ciphers: "bogus"')
+
+
+@pytest.mark.parametrize("level,word", [("may", "Trusted"),
+                                        ("encrypt", "Trusted"),
+                                        ("verify", "Verified")])
+def test_trust_words(facteurd, remote_cert, level, word):
+    """A chain that verifies is Trusted at may/encrypt, Verified (name
+    checked) at verify, as Postfix logs them."""
+    r = CipherCapture(port=free_port(), starttls="tls", tls_cert=remote_cert)
+    try:
+        d = relay(facteurd, r.port, smtp_tls_security_level=level,
+                  smtp_tls_CAfile=remote_cert[0])
+        qid = send_far(d, "trust " + level)
+        d.wait_log(r"%s: to=<friend@far\.example>.* status=sent" % qid)
+        d.wait_log(r"%s TLS connection established to 127\.0\.0\.1"
+                   % word)
+    finally:
+        r.close()
