@@ -75,7 +75,6 @@ struct call {
 	struct sock       socks[MAX_SOCKS];
 	size_t            nsocks;
 	bool              done;
-	bool              nxdomain;	/* the name does not exist */
 	enum dns_type     type;
 	enum dns_status   st;
 	struct dns_result res;
@@ -123,7 +122,6 @@ answer(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 		return;
 	}
 	snprintf(c->why, sizeof(c->why), "%s", ares_strerror(status));
-	c->nxdomain = status == ARES_ENOTFOUND;
 	switch (status) {
 	case ARES_ENODATA:
 	case ARES_ENOTFOUND:
@@ -164,14 +162,6 @@ enum dns_status
 policy_dns_lookup(const struct policy_dns *p, const char *name,
 		  enum dns_type type, struct dns_result *res, struct errbuf *why)
 {
-	return policy_dns_lookup_nx(p, name, type, res, why, NULL);
-}
-
-enum dns_status
-policy_dns_lookup_nx(const struct policy_dns *p, const char *name,
-		     enum dns_type type, struct dns_result *res,
-		     struct errbuf *why, bool *nxdomain_r)
-{
 	struct ares_options o;
 	ares_channel ch;
 	struct call c;
@@ -179,8 +169,6 @@ policy_dns_lookup_nx(const struct policy_dns *p, const char *name,
 	int rc;
 
 	memset(res, 0, sizeof(*res));
-	if (nxdomain_r != NULL)
-		*nxdomain_r = false;
 	pthread_once(&lib_once, lib_init);
 	if (lib_rc != ARES_SUCCESS) {
 		errbuf_set(why, "c-ares: %s", ares_strerror(lib_rc));
@@ -260,8 +248,6 @@ policy_dns_lookup_nx(const struct policy_dns *p, const char *name,
 	dns_result_free(&c.res);
 	errbuf_set(why, "Name service error for name=%s type=%s: %s", name,
 		   type_name(type), c.why);
-	if (nxdomain_r != NULL)
-		*nxdomain_r = c.st == DNS_NOTFOUND && c.nxdomain;
 	return c.st;
 }
 

@@ -33,13 +33,6 @@ void policy_dns_free(struct policy_dns **pp);
 enum dns_status policy_dns_lookup(const struct policy_dns *p, const char *name,
 				  enum dns_type type, struct dns_result *res,
 				  struct errbuf *why);
-/* The same; *nxdomain_r (may be NULL) tells a name that does not exist
- * (NXDOMAIN) from one without records of that type (set on DNS_NOTFOUND
- * only, false otherwise). */
-enum dns_status policy_dns_lookup_nx(const struct policy_dns *p,
-				     const char *name, enum dns_type type,
-				     struct dns_result *res, struct errbuf *why,
-				     bool *nxdomain_r);
 
 enum policy_dns_host {
 	POLICY_DNS_FOUND,	/* an MX (non-null) or an address record */

@@ -2021,7 +2021,7 @@ check_server(struct ev *e, struct table *t, const char *name,
 	struct errbuf err;
 	enum dns_status ds;
 	enum smtpd_check_result st = SMTPD_CHECK_DUNNO;
-	bool found = false, nx = false;
+	bool found = false;
 	char dom[300];
 
 	if (*domain == '\0')
@@ -2049,12 +2049,10 @@ check_server(struct ev *e, struct table *t, const char *name,
 		return SMTPD_CHECK_DUNNO;
 	errbuf_clear(&err);
 	if (type == DNS_A) {
+		/* no address: nothing to look up (Postfix logs nothing) */
 		ds = policy_dns_addrs(ev_dns(e), dom, &list, &err);
-		if (ds != DNS_OK) {
-			ev_warn(e, "Unable to look up A host for %s: %s", dom,
-				errbuf_str(&err));
+		if (ds != DNS_OK)
 			return SMTPD_CHECK_DUNNO;
-		}
 		for (size_t i = 0; i < list.n; i++) {
 			st = access_addr(e, t, list.rr[i].data, &found,
 					 reply_name, cls);
@@ -2064,7 +2062,7 @@ check_server(struct ev *e, struct table *t, const char *name,
 		dns_result_free(&list);
 		return st;
 	}
-	ds = policy_dns_lookup_nx(ev_dns(e), dom, type, &list, &err, &nx);
+	ds = policy_dns_lookup(ev_dns(e), dom, type, &list, &err);
 	if (ds == DNS_NOTFOUND && type == DNS_MX) {
 		memset(&list, 0, sizeof(list));
 		list.rr = xcalloc(1, sizeof(*list.rr));
@@ -2072,15 +2070,15 @@ check_server(struct ev *e, struct table *t, const char *name,
 		list.rr[0].data = xstrdup(dom);
 		list.n = 1;
 		ds = DNS_OK;
-	} else if (ds == DNS_NOTFOUND && !nx) {
-		/* NS: a name that exists without name servers of its own
-		 * has those of its nearest parent domain that has some (a
-		 * name that does not exist gets no restriction) */
+	} else if (ds == DNS_NOTFOUND) {
+		/* NS: those of the nearest parent domain that has some (as
+		 * Postfix 3, also after NXDOMAIN: some servers answer that
+		 * for "no data") */
 		for (const char *p = strchr(dom, '.'); p && p[1] &&
-		     ds == DNS_NOTFOUND && !nx; p = strchr(p + 1, '.')) {
+		     ds == DNS_NOTFOUND; p = strchr(p + 1, '.')) {
 			errbuf_clear(&err);
-			ds = policy_dns_lookup_nx(ev_dns(e), p + 1, type, &list,
-						  &err, &nx);
+			ds = policy_dns_lookup(ev_dns(e), p + 1, type, &list,
+					       &err);
 		}
 	}
 	if (ds != DNS_OK) {
@@ -2189,6 +2187,11 @@ auth_destination(struct ev *e)
 		ev_warn(e, "%s", errbuf_str(&err));
 		return -1;
 	}
+	/* sender-specified routing (user@elsewhere@domain, user%elsewhere,
+	 * host!user) to a domain that is not local: uncertain destination */
+	if (dc != RESOLVE_CLASS_LOCAL && f->rcpt->local != NULL &&
+	    strpbrk(f->rcpt->local, "@%!") != NULL)
+		return 0;
 	return dc != RESOLVE_CLASS_DEFAULT;
 }
 
@@ -2410,6 +2413,8 @@ check_relay_domains(struct ev *e, const char *reply_name, const char *cls)
 	const char *n = client_dns_name(e, false);
 	int auth;
 
+	ev_warn(e, "support for restriction \"check_relay_domains\" will be "
+		"removed; use \"reject_unauth_destination\" instead");
 	if (n != NULL && f->resolve != NULL) {
 		struct errbuf err;
 		enum resolve_class dc;
