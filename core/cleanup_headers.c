@@ -107,6 +107,10 @@ cleanup_checks_open_smtp(struct cleanup_checks *c, const struct settings *s,
 {
 	memset(c, 0, sizeof(*c));
 	c->smtp = true;
+	/* as Postfix's smtp(8): MIME headers and attached messages' headers
+	 * belong to smtp_mime/nested_header_checks (none here), part headers
+	 * are not body lines */
+	c->mime_on = true;
 	c->body_limit = s->body_checks_size_limit;
 	c->header_limit = s->header_size_limit;
 	if (open_one(&c->header, "smtp_header_checks", s->smtp_header_checks,

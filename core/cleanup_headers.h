@@ -24,7 +24,8 @@ struct cleanup_checks {
 					 * one and the rest is body) */
 	bool               smtp;	/* smtp_*_checks: only WARN INFO IGNORE
 					 * REPLACE PREPEND DUNNO OK; logged as
-					 * Postfix's smtp(8) logs them */
+					 * Postfix's smtp(8) logs them; MIME
+					 * headers and nested ones unchecked */
 	unsigned           mime_check;	/* MIME_WALK_ERR_* of the strict_*
 					 * parameters: 550 5.6.0 */
 	bool               mime_nesting;	/* too deep MIME is refused too */

@@ -5,6 +5,10 @@
  * queued message, local deliveries or LMTP. Only the actions that do not
  * change the delivery's fate work there: WARN, INFO, IGNORE, REPLACE,
  * PREPEND, DUNNO, OK (others are logged as unsupported and skipped).
+ * As Postfix's smtp(8), smtp_header_checks sees the message's non-MIME
+ * headers only (MIME headers and attached messages' headers would be
+ * smtp_mime/nested_header_checks', which facteur does not have), and
+ * smtp_body_checks the body lines of every part, not part headers.
  * May block when a table does: call from a worker.
  */
 #ifndef FACTEUR_SMTP_CHECKS_H

@@ -269,6 +269,75 @@ test_long_header(void **state)
 	free(f);
 }
 
+/* FILTER, the MIME classes (header / mime / nested tables shared when
+ * their values are equal), and the SMTP client's restricted mode. */
+static void
+test_filter_mime_smtp(void **state)
+{
+	static const char mime[] =
+	    "Subject: top\nContent-Type: multipart/mixed; boundary=b\n\n"
+	    "--b\nContent-Type: message/rfc822\n\nSubject: inner\n\nx\n--b--\n";
+	struct settings s;
+	struct cleanup_checks c;
+	struct cleanup_result r;
+	struct cleanup_log_ctx lc = { .queue_id = "Q4" };
+	struct errbuf err;
+	struct buf out;
+	char *hf = testdir_write(tmpdir, "hf", "/^Subject: top/ FILTER "
+				 "smtp:[127.0.0.1]:10025\n/^Subject: x/ FILTER "
+				 "bad\n/^Subject: inner/ REJECT inner\n");
+	char *nf = testdir_write(tmpdir, "nf", "/^Subject: inner/ REJECT nested\n"
+				 "/^Content-Type: message/ WARN mime\n");
+	char *logtext;
+
+	memset(&s, 0, sizeof(s));
+	s.header_checks = xasprintf("regexp:%s", hf);
+	s.mime_header_checks = s.header_checks;	/* the default */
+	s.nested_header_checks = xasprintf("regexp:%s", nf);
+	errbuf_clear(&err);
+	assert_int_equal(cleanup_checks_open(&c, &s, &err), 0);
+	assert_ptr_equal(c.mime, c.header);
+	assert_ptr_not_equal(c.nested, c.header);
+	buf_init(&out, 0);
+	assert_int_equal(truncate(logpath, 0), 0);
+	cleanup_checks_run(&c, mime, strlen(mime), &lc, &out, &r);
+	assert_string_equal(r.filter, "smtp:[127.0.0.1]:10025");
+	assert_string_equal(r.reject, "550 5.7.1 nested");	/* nested table */
+	cleanup_result_free(&r);
+	logtext = testdir_slurp(logpath, NULL);
+	assert_non_null(strstr(logtext, "Q4: filter: header Subject: top from "
+				"local;: smtp:[127.0.0.1]:10025"));
+	free(logtext);
+	cleanup_checks_free(&c);
+	free(s.nested_header_checks);
+
+	/* the SMTP client's mode: only the harmless actions */
+	{
+		char *spec = s.header_checks;
+
+		memset(&s, 0, sizeof(s));
+		s.smtp_header_checks = spec;
+	}
+	assert_int_equal(cleanup_checks_open_smtp(&c, &s, &err), 0);
+	assert_int_equal(truncate(logpath, 0), 0);
+	cleanup_checks_run(&c, mime, strlen(mime), &lc, &out, &r);
+	assert_null(r.reject);
+	assert_null(r.filter);
+	assert_false(r.modified);
+	cleanup_result_free(&r);
+	logtext = testdir_slurp(logpath, NULL);
+	assert_non_null(strstr(logtext, "warning: unsupported command in "
+				"smtp_header_checks map: FILTER"));
+	/* the inner Subject is a nested header: not smtp_header_checks' */
+	assert_null(strstr(logtext, "REJECT"));
+	free(logtext);
+	cleanup_checks_free(&c);
+	buf_free(&out);
+	free(s.smtp_header_checks);
+	free(hf);
+	free(nf);
+}
+
 static int
 setup(void **state)
 {
@@ -296,6 +365,7 @@ main(void)
 		cmocka_unit_test(test_lookup_failure),
 		cmocka_unit_test(test_bad_spec),
 		cmocka_unit_test(test_long_header),
+		cmocka_unit_test(test_filter_mime_smtp),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
