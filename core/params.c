@@ -180,6 +180,12 @@ static const struct param_def table[] = {
 	S(tls_high_cipherlist, ""),
 	S(tls_medium_cipherlist, ""),
 	B(tls_preempt_cipherlist, "no"),
+	S(tls_low_cipherlist, ""),	/* OpenSSL list of the low grade; empty: facteur's (OpenSSL 3 has nothing below medium) */
+	S(tls_export_cipherlist, ""),	/* OpenSSL list of the export grade; empty: as low */
+	S(tls_null_cipherlist, "eNULL:!aNULL"),	/* OpenSSL list of the null grade (no encryption) */
+	S(tls_eecdh_auto_curves, "X25519 X448 prime256v1 secp521r1 secp384r1"),	/* key exchange groups in order of preference; names OpenSSL lacks are skipped */
+	S(smtpd_tls_eecdh_grade, "auto"),	/* auto (tls_eecdh_auto_curves), strong (prime256v1), ultra (secp384r1) or none (OpenSSL's groups) */
+	B(tls_append_default_CA, "no"),	/* also trust OpenSSL's default CAs beside smtpd_tls_CAfile / smtp_tls_CAfile */
 	S(tls_ssl_options, ""),	/* OpenSSL options by name (NO_TICKET, PRIORITIZE_CHACHA ...) or as hex, for the server and the client */
 	/* smtp client and TLS */
 	S(smtp_tls_security_level, ""),
@@ -194,6 +200,8 @@ static const struct param_def table[] = {
 	S(smtp_tls_ciphers, "medium"),	/* cipher grade at the may level (high, medium, low, export, null) */
 	S(smtp_tls_mandatory_ciphers, "medium"),	/* cipher grade at encrypt and above */
 	S(smtp_tls_exclude_ciphers, ""),	/* OpenSSL cipher names or classes the SMTP client never offers */
+	S(smtp_tls_mandatory_exclude_ciphers, ""),	/* more exclusions at encrypt and above */
+	I(smtp_tls_scert_verifydepth, "9", 1),	/* verification depth of server certificate chains (1: issued by a trusted CA directly) */
 	I(smtp_tls_loglevel, "1", 0),	/* 0: no TLS log line; 1: "... TLS connection established to ..." (facteur's default: 1) */
 	B(smtp_tls_note_starttls_offer, "no"),	/* log "Host offered STARTTLS" when TLS is not used */
 	B(smtp_tls_wrappermode, "no"),	/* TLS from the first byte (port 465 next hops); needs encrypt */

@@ -201,6 +201,11 @@ struct settings {
 	long long smtp_tls_loglevel;
 	bool smtp_tls_note_starttls_offer, smtp_tls_wrappermode;
 	bool smtp_use_tls, smtp_enforce_tls;
+	char *tls_low_cipherlist, *tls_export_cipherlist, *tls_null_cipherlist;
+	char *tls_eecdh_auto_curves, *smtpd_tls_eecdh_grade;
+	char *smtp_tls_mandatory_exclude_ciphers;
+	long long smtp_tls_scert_verifydepth;
+	bool tls_append_default_CA;
 };
 
 /*

@@ -270,6 +270,65 @@ tls_ssl_options_apply(SSL_CTX *ctx, const char *spec, struct errbuf *err)
 	return 0;
 }
 
+/* ---- key exchange groups ---- */
+
+int
+tls_groups_apply(SSL_CTX *ctx, const struct settings *s, const char *grade,
+		 struct errbuf *err)
+{
+	struct strlist names;
+	struct buf ok;
+	SSL_CTX *probe;
+	int rc = 0;
+
+	if (grade == NULL || *grade == '\0' || strcasecmp(grade, "auto") == 0)
+		;
+	else if (strcasecmp(grade, "strong") == 0)
+		grade = "prime256v1";
+	else if (strcasecmp(grade, "ultra") == 0)
+		grade = "secp384r1";
+	else if (strcasecmp(grade, "none") == 0)
+		return 0;	/* OpenSSL's own groups (TLS 1.3 needs some) */
+	else {
+		errbuf_set(err, "bad value for smtpd_tls_eecdh_grade: \"%.60s\" "
+			   "(expected auto, strong, ultra or none)", grade);
+		return -1;
+	}
+	strlist_init(&names);
+	strlist_split(&names, grade && *grade && strcasecmp(grade, "auto")
+		      ? grade : s->tls_eecdh_auto_curves);
+	buf_init(&ok, 0);
+	if ((probe = SSL_CTX_new(TLS_method())) == NULL) {
+		errbuf_set(err, "cannot create a TLS context");
+		rc = -1;
+		goto out;
+	}
+	/* Postfix skips the names this OpenSSL does not know */
+	for (size_t i = 0; i < names.n; i++) {
+		if (SSL_CTX_set1_groups_list(probe, names.v[i]) == 1)
+			buf_printf(&ok, "%s%s", ok.len ? ":" : "", names.v[i]);
+		ERR_clear_error();
+	}
+	SSL_CTX_free(probe);
+	if (names.n == 0) {
+		;	/* empty: OpenSSL's defaults */
+	} else if (ok.len == 0) {
+		errbuf_set(err, "tls_eecdh_auto_curves: none of \"%.100s\" is "
+			   "known to OpenSSL", s->tls_eecdh_auto_curves);
+		rc = -1;
+	} else if (SSL_CTX_set1_groups_list(ctx, buf_cstr(&ok)) != 1) {
+		char e[256];
+
+		errbuf_set(err, "key exchange groups \"%.100s\" refused: %s",
+			   buf_cstr(&ok), tls_error_string(e, sizeof(e)));
+		rc = -1;
+	}
+out:
+	buf_free(&ok);
+	strlist_free(&names);
+	return rc;
+}
+
 /* ---- client certificates ---- */
 
 bool
@@ -318,6 +377,9 @@ setup_ccert(SSL_CTX *ctx, const struct settings *s, enum tls_level level,
 		if (names != NULL)
 			SSL_CTX_set_client_CA_list(ctx, names);
 	}
+	if (s->tls_append_default_CA)
+		(void)SSL_CTX_set_default_verify_paths(ctx);
+	ERR_clear_error();
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_CLIENT_ONCE,
 			   ccert_verify_cb);
 	/* Postfix's depth is the level of the trust anchor: 1 when a
@@ -375,13 +437,19 @@ tls_cipher_list(const struct settings *s, const char *pname,
 	else if (strcasecmp(grade, "medium") == 0)
 		buf_puts(list, s->tls_medium_cipherlist[0] ?
 			       s->tls_medium_cipherlist : CIPHERS_MEDIUM);
+	else if (strcasecmp(grade, "export") == 0 && s->tls_export_cipherlist[0])
+		buf_puts(list, s->tls_export_cipherlist);
+	else if ((strcasecmp(grade, "low") == 0 ||
+		  strcasecmp(grade, "export") == 0) && s->tls_low_cipherlist[0])
+		buf_puts(list, s->tls_low_cipherlist);
 	else if (strcasecmp(grade, "low") == 0 ||
 		 strcasecmp(grade, "export") == 0)
 		/* OpenSSL 3 has no LOW/EXPORT suites left: medium and up */
 		buf_puts(list, s->tls_medium_cipherlist[0] ?
 			       s->tls_medium_cipherlist : CIPHERS_MEDIUM);
 	else if (strcasecmp(grade, "null") == 0)
-		buf_puts(list, CIPHERS_NULL);
+		buf_puts(list, s->tls_null_cipherlist[0] ?
+			       s->tls_null_cipherlist : CIPHERS_NULL);
 	else {
 		errbuf_set(err, "bad value for %s: \"%.60s\" (expected high, "
 			   "medium, low, export or null)", pname, grade);
@@ -401,8 +469,12 @@ set_ciphers(SSL_CTX *ctx, const struct settings *s, bool mandatory,
 {
 	const char *grade = mandatory ? s->smtpd_tls_mandatory_ciphers
 				      : s->smtpd_tls_ciphers;
-	const char *exclude = mandatory ? s->smtpd_tls_mandatory_exclude_ciphers
-					: s->smtpd_tls_exclude_ciphers;
+	/* smtpd_tls_exclude_ciphers at every level, the mandatory ones
+	 * besides at encrypt (Postfix) */
+	char *both = xasprintf("%s %s", s->smtpd_tls_exclude_ciphers,
+			       mandatory ? s->smtpd_tls_mandatory_exclude_ciphers
+			       : "");
+	const char *exclude = both;
 	const char *pname = mandatory ? "smtpd_tls_mandatory_ciphers"
 				      : "smtpd_tls_ciphers";
 	struct buf list;
@@ -412,8 +484,10 @@ set_ciphers(SSL_CTX *ctx, const struct settings *s, bool mandatory,
 	buf_init(&list, 0);
 	if (tls_cipher_list(s, pname, grade, exclude, &list, err) < 0) {
 		buf_free(&list);
+		free(both);
 		return -1;
 	}
+	free(both);
 	if (SSL_CTX_set_cipher_list(ctx, buf_cstr(&list)) != 1) {
 		errbuf_set(err, "%s: cipher list \"%.200s\" rejected: %s", pname,
 			   buf_cstr(&list), tls_error_string(e, sizeof(e)));
@@ -617,6 +691,7 @@ ctx_new(const struct settings *s, enum tls_level level, struct errbuf *err)
 		SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
 	if (set_ciphers(ctx, s, mandatory, err) < 0 ||
 	    tls_ssl_options_apply(ctx, s->tls_ssl_options, err) < 0 ||
+	    tls_groups_apply(ctx, s, s->smtpd_tls_eecdh_grade, err) < 0 ||
 	    setup_ccert(ctx, s, level, err) < 0 ||
 	    (s->smtpd_tls_dh1024_param_file[0] != '\0' &&
 	     load_dh(ctx, s->smtpd_tls_dh1024_param_file, err) < 0)) {

@@ -72,6 +72,15 @@ int tls_cipher_list(const struct settings *s, const char *pname,
 int tls_ssl_options_parse(const char *spec, uint64_t *ops_r, struct errbuf *err);
 int tls_ssl_options_apply(SSL_CTX *ctx, const char *spec, struct errbuf *err);
 
+/*
+ * Key exchange groups: smtpd_tls_eecdh_grade (grade; NULL or "auto" for
+ * the SMTP client) auto = tls_eecdh_auto_curves in order, without the
+ * names OpenSSL lacks; strong = prime256v1, ultra = secp384r1, none =
+ * OpenSSL's defaults. 0, or -1 + err.
+ */
+int tls_groups_apply(SSL_CTX *ctx, const struct settings *s,
+		     const char *grade, struct errbuf *err);
+
 /* Client certificates: asked for (smtpd_tls_ask_ccert, or required), and
  * required (smtpd_tls_req_ccert at the encrypt level only). */
 bool tls_server_ccert_asked(const struct settings *s, enum tls_level level);

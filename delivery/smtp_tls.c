@@ -664,15 +664,14 @@ smtp_tls_level_value(const struct settings *s)
 
 static int
 cipherlist(const struct settings *s, const char *pname, const char *grade,
-	   char *out, size_t outsz, struct errbuf *err)
+	   const char *exclude, char *out, size_t outsz, struct errbuf *err)
 {
 	struct buf l;
 	SSL_CTX *ctx;
 	int rc = -1;
 
 	buf_init(&l, 0);
-	if (tls_cipher_list(s, pname, grade, s->smtp_tls_exclude_ciphers, &l,
-			    err) < 0)
+	if (tls_cipher_list(s, pname, grade, exclude, &l, err) < 0)
 		goto out;
 	if (l.len >= outsz) {
 		errbuf_set(err, "%s: cipher list too long", pname);
@@ -702,11 +701,19 @@ int
 smtp_tls_knobs_load(struct smtp_client_cfg *c, const struct settings *s,
 		    struct errbuf *err)
 {
-	if (cipherlist(s, "smtp_tls_ciphers", s->smtp_tls_ciphers,
-		       c->tls_cipherlist, sizeof(c->tls_cipherlist), err) < 0 ||
-	    cipherlist(s, "smtp_tls_mandatory_ciphers",
-		       s->smtp_tls_mandatory_ciphers, c->tls_mandatory_cipherlist,
-		       sizeof(c->tls_mandatory_cipherlist), err) < 0)
+	char *both = xasprintf("%s %s", s->smtp_tls_exclude_ciphers,
+			       s->smtp_tls_mandatory_exclude_ciphers);
+	int rc;
+
+	rc = cipherlist(s, "smtp_tls_ciphers", s->smtp_tls_ciphers,
+			s->smtp_tls_exclude_ciphers, c->tls_cipherlist,
+			sizeof(c->tls_cipherlist), err) < 0 ||
+	     cipherlist(s, "smtp_tls_mandatory_ciphers",
+			s->smtp_tls_mandatory_ciphers, both,
+			c->tls_mandatory_cipherlist,
+			sizeof(c->tls_mandatory_cipherlist), err) < 0 ? -1 : 0;
+	free(both);
+	if (rc < 0)
 		return -1;
 	c->tls_loglevel = s->smtp_tls_loglevel;
 	c->tls_note_starttls = s->smtp_tls_note_starttls_offer;
@@ -717,7 +724,17 @@ smtp_tls_knobs_load(struct smtp_client_cfg *c, const struct settings *s,
 		return -1;
 	}
 	if (c->tls_ctx != NULL &&
-	    tls_ssl_options_apply(c->tls_ctx, s->tls_ssl_options, err) < 0)
+	    (tls_ssl_options_apply(c->tls_ctx, s->tls_ssl_options, err) < 0 ||
+	     tls_groups_apply(c->tls_ctx, s, NULL, err) < 0))
 		return -1;
+	if (c->tls_ctx != NULL) {
+		/* smtp_tls_scert_verifydepth, counted as Postfix does
+		 * (1: issued by a trusted CA directly) */
+		SSL_CTX_set_verify_depth(c->tls_ctx,
+					 (int)s->smtp_tls_scert_verifydepth - 1);
+		if (s->tls_append_default_CA)
+			(void)SSL_CTX_set_default_verify_paths(c->tls_ctx);
+		ERR_clear_error();
+	}
 	return 0;
 }

@@ -128,13 +128,16 @@ def test_loglevel(facteurd, remote_cert, level):
         r.close()
 
 
-@pytest.mark.parametrize("exclude", ["", "AESGCM, CHACHA20"])
-def test_exclude_ciphers(facteurd, remote_cert, exclude):
+@pytest.mark.parametrize("param,exclude", [
+    ("smtp_tls_exclude_ciphers", ""),
+    ("smtp_tls_exclude_ciphers", "AESGCM, CHACHA20"),
+    ("smtp_tls_mandatory_exclude_ciphers", "AESGCM, CHACHA20")])
+def test_exclude_ciphers(facteurd, remote_cert, param, exclude):
     r = CipherCapture(port=free_port(), starttls="tls", tls_cert=remote_cert,
                       tls_max=ssl.TLSVersion.TLSv1_2)
     try:
         d = relay(facteurd, r.port, smtp_tls_security_level="encrypt",
-                  smtp_tls_exclude_ciphers=exclude)
+                  **{param: exclude})
         qid = send_far(d, "exclude")
         d.wait_log(r"%s: to=<friend@far\.example>.* status=sent" % qid)
         cipher = r.ciphers[0]

@@ -502,3 +502,24 @@ def test_chain_files_rsa_and_ecdsa(facteurd, pki):
     assert "Server public key is 256 bit" in ec, ec
     rsa = _s_client(d, "-sigalgs", "RSA+SHA256:RSA-PSS+SHA256")
     assert "Server public key is 2048 bit" in rsa, rsa
+
+
+@pytest.mark.parametrize("cf,group", [
+    ({}, "X25519"),
+    ({"tls_eecdh_auto_curves": "nosuchcurve secp384r1 prime256v1"},
+     "secp384r1"),
+    ({"smtpd_tls_eecdh_grade": "strong"}, "prime256v1")])
+def test_key_exchange_groups(facteurd, pki, cf, group):
+    d = facteurd(main_cf=base_cf(pki, smtpd_tls_ask_ccert="no", **cf))
+    r = subprocess.run(
+        ["openssl", "s_client", "-connect", "127.0.0.1:%d" % d.port,
+         "-starttls", "smtp"], input=b"QUIT\r\n", capture_output=True,
+        timeout=30).stdout.decode(errors="replace")
+    assert "Server Temp Key: " in r, r
+    assert group in r.split("Server Temp Key: ")[1].split("\n")[0], r
+
+
+def test_bad_eecdh_grade(facteurd, pki):
+    facteurd(start=False, main_cf=base_cf(
+        pki, smtpd_tls_eecdh_grade="extreme")).start_fails(
+        r'bad value for smtpd_tls_eecdh_grade: "extreme"')
