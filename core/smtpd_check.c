@@ -71,7 +71,7 @@ enum check_op {
 	OP_SRV_REV_MX, OP_SRV_REV_NS, OP_SRV_REV_A,
 	OP_CHECK_SASL, OP_PERMIT_AUTH_DEST, OP_PERMIT_MX_BACKUP,
 	OP_MULTI_RCPT_BOUNCE, OP_PLAINTEXT, OP_DNSWL_CLIENT, OP_RHSWL_CLIENT,
-	OP_PERMIT_INET_IF, OP_NAKED_IP, OP_MAPS_RBL, OP_RELAY_DOMAINS,
+	OP_PERMIT_INET_IF, OP_MAPS_RBL,
 	OP_VERIFY_SENDER, OP_VERIFY_RCPT,	/* core/verify.c */
 };
 
@@ -158,10 +158,8 @@ static const struct {
 	{ "permit_dnswl_client", OP_DNSWL_CLIENT, ARG_ZONE },
 	{ "permit_rhswl_client", OP_RHSWL_CLIENT, ARG_ZONE },
 	{ "permit_inet_interfaces", OP_PERMIT_INET_IF, ARG_NONE },
-	{ "permit_naked_ip_address", OP_NAKED_IP, ARG_NONE },
 	{ "reject_rbl", OP_RBL_CLIENT, ARG_ZONE },	/* obsolete name */
 	{ "reject_maps_rbl", OP_MAPS_RBL, ARG_NONE },	/* maps_rbl_domains */
-	{ "check_relay_domains", OP_RELAY_DOMAINS, ARG_NONE },
 	{ "reject_unverified_sender", OP_VERIFY_SENDER, ARG_NONE },
 	{ "reject_unverified_recipient", OP_VERIFY_RCPT, ARG_NONE },
 };
@@ -173,8 +171,20 @@ static const char *const later_names[] = {
 	"check_etrn_access",
 	"reject_unknown_forward_client_hostname",
 	"reject_unauth_destination_mx",
+	"check_relay_domains", "permit_naked_ip_address",
 };
 #define NLATER (sizeof(later_names) / sizeof(later_names[0]))
+
+/* Restrictions Postfix 3.9 removed because they let anyone relay
+ * (check_relay_domains trusts client host names, permit_naked_ip_address
+ * any client that says HELO 1.2.3.4): refused, with what to use. */
+static const struct {
+	const char *name, *instead;
+} removed_names[] = {
+	{ "check_relay_domains", "reject_unauth_destination" },
+	{ "permit_naked_ip_address",
+	  "permit_mynetworks or permit_sasl_authenticated" },
+};
 
 struct item {
 	enum check_op      op;
@@ -368,6 +378,17 @@ compile_list(const char *param, const char *value,
 					   "check_helo_access, check_sender_access, "
 					   "check_recipient_access", param, name);
 				goto fail;
+			}
+			for (k = 0; k < sizeof(removed_names) /
+				    sizeof(removed_names[0]); k++) {
+				if (strcasecmp(name, removed_names[k].name) == 0) {
+					errbuf_set(err, "%s: restriction \"%s\" was "
+						   "removed (as in Postfix 3.9): it "
+						   "can make an open relay; use %s",
+						   param, name,
+						   removed_names[k].instead);
+					goto fail;
+				}
 			}
 			for (k = 0; k < NLATER; k++) {
 				if (strcasecmp(name, later_names[k]) == 0) {
@@ -2404,38 +2425,6 @@ check_maps_rbl(struct ev *e)
 	return SMTPD_CHECK_DUNNO;
 }
 
-/* check_relay_domains (obsolete): permit a client whose name is in
- * relay_domains, or an authorized destination; reject anything else. */
-static enum smtpd_check_result
-check_relay_domains(struct ev *e, const char *reply_name, const char *cls)
-{
-	const struct smtpd_check_facts *f = e->f;
-	const char *n = client_dns_name(e, false);
-	int auth;
-
-	ev_warn(e, "support for restriction \"check_relay_domains\" will be "
-		"removed; use \"reject_unauth_destination\" instead");
-	if (n != NULL && f->resolve != NULL) {
-		struct errbuf err;
-		enum resolve_class dc;
-
-		errbuf_clear(&err);
-		dc = resolve_domain_class(f->resolve, n, &err);
-		if (err.msg[0] == '\0' && dc == RESOLVE_CLASS_RELAY)
-			return SMTPD_CHECK_PERMIT;
-	}
-	if (f->rcpt == NULL)
-		return SMTPD_CHECK_DUNNO;
-	auth = auth_destination(e);
-	if (auth < 0)
-		return retry_rcpt(e);
-	if (auth > 0)
-		return SMTPD_CHECK_PERMIT;
-	return ev_reject(e, e->conf->relay_code, "5.7.1",
-			 "<%s>: %s rejected: Relay access denied", reply_name,
-			 cls);
-}
-
 /* check_sasl_access: the SASL login name (one lookup, the name as it is;
  * the reply shows it with unprintable bytes as '_'). */
 static enum smtpd_check_result
@@ -2961,23 +2950,8 @@ eval_list(struct ev *e, const struct smtpd_restrictions *r,
 								  f->client_addr))
 				st = SMTPD_CHECK_PERMIT;
 			break;
-		case OP_NAKED_IP: {
-			unsigned char bin[16];
-
-			ev_warn(e, "restriction permit_naked_ip_address is "
-				"deprecated. Use permit_mynetworks or "
-				"permit_sasl_authenticated instead");
-			/* a HELO that is an address without its brackets */
-			if (f->helo && (inet_pton(AF_INET, f->helo, bin) == 1 ||
-					inet_pton(AF_INET6, f->helo, bin) == 1))
-				st = SMTPD_CHECK_PERMIT;
-			break;
-		}
 		case OP_MAPS_RBL:
 			st = check_maps_rbl(e);
-			break;
-		case OP_RELAY_DOMAINS:
-			st = check_relay_domains(e, reply_name, cls);
 			break;
 		case OP_UNAUTH_PIPELINING:
 			if (f->unauth_pipelining)
