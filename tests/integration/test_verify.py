@@ -22,7 +22,8 @@ most half of the workers wait for probes (the others answer at once); a
 local mailbox (and an unknown one) is decided without a probe; the
 sender is verified the same way (4.1.7), one in another domain through
 address_verify_relayhost; a stop with a probe in flight
-is clean; the cache survives a restart.
+is clean; the cache survives a restart, and with address_verify_map
+empty it does not.
 """
 import re
 import signal
@@ -300,3 +301,26 @@ def test_reload_warns_verifier_settings(env):
                  r"facteurd to apply it")
     env.wait_log(r"reload -- configuration")
     check(rcpt(env, "bad1@example.net"), 550, "5.1.1", "undeliverable")
+
+
+def test_empty_map_forgets_at_restart(mx_pool, remote):
+    """address_verify_map empty (Postfix: in memory only): results are
+    used while the daemon runs and forgotten by a restart."""
+    d = mx_pool.new(main_cf={
+        "relay_domains": "example.net",
+        "transport_maps": "inline:{ example.net=smtp:[127.0.0.1]:%d }"
+                          % remote.port,
+        "smtpd_recipient_restrictions":
+            "reject_unauth_destination, reject_unverified_recipient",
+        "address_verify_map": "",
+        "address_verify_poll_count": "2",
+        "address_verify_poll_delay": "1s",
+    })
+    check(rcpt(d, "mem@example.net"), 250, "2.1.5")
+    check(rcpt(d, "mem@example.net"), 250, "2.1.5")
+    assert len(probes(remote, "mem@example.net")) == 1
+    rc, forced = d.stop()
+    assert rc == 0 and not forced
+    d.start()
+    check(rcpt(d, "mem@example.net"), 250, "2.1.5")
+    assert len(probes(remote, "mem@example.net")) == 2
