@@ -368,8 +368,8 @@ static const struct param_def table[] = {
 	SN(unverified_recipient_reject_reason, ""),	/* replaces the probe's text in unverified-recipient replies (empty: the probe's text) */
 	SN(unverified_sender_reject_reason, ""),	/* replaces the probe's text in unverified-sender replies (empty: the probe's text) */
 	SL(address_verify_local_transport, "$local_transport"),
-	SL(address_verify_sender_dependent_relayhost_maps, ""),
-	SL(address_verify_sender_dependent_default_transport_maps, ""),
+	SN(address_verify_sender_dependent_relayhost_maps, "$sender_dependent_relayhost_maps"),	/* sender_dependent_relayhost_maps for probes (key: the probe's sender) */
+	SN(address_verify_sender_dependent_default_transport_maps, "$sender_dependent_default_transport_maps"),	/* sender_dependent_default_transport_maps for probes */
 	TL(address_verify_sender_ttl, "0s", 's', 0),
 	TL(address_verify_cache_cleanup_interval, "12h", 's', 0),
 	X(address_verify_service_name, "verify"),
