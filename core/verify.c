@@ -308,6 +308,8 @@ verify_restart_param(const struct config *a, const struct config *b)
 		"address_verify_cache_expire", "address_verify_default_transport",
 		"address_verify_relay_transport",
 		"address_verify_virtual_transport",
+		"address_verify_sender_dependent_relayhost_maps",
+		"address_verify_sender_dependent_default_transport_maps",
 	};
 
 	if (a == NULL || b == NULL)

@@ -43,6 +43,9 @@ struct smtp_probe {
 	char                  *tls_protocols, *tls_mandatory_protocols;
 	char                  *sender;
 	struct table_list     *maps;		/* address_verify_transport_maps */
+	struct table_list     *sd_relayhost, *sd_transport;	/* sender-
+				 * dependent maps, with the probe's sender */
+	char                  *null_rh_key, *null_tr_key;
 	struct transport_cfg   tcfg;
 	char                  *virtual_transport, *relay_transport;
 	char                  *default_transport, *relayhost;
@@ -122,6 +125,26 @@ smtp_probe_new(struct event_base *base, const struct settings *s,
 	p->relayhost = dup_or_null(cfg_get(s, "address_verify_relayhost",
 					   s->relayhost ? s->relayhost : ""));
 	build_svcs(p, s);
+	p->sd_relayhost = table_list_open(cfg_get(s,
+		"address_verify_sender_dependent_relayhost_maps",
+		s->sender_dependent_relayhost_maps
+		? s->sender_dependent_relayhost_maps : ""), TABLE_F_FOLD, err);
+	if (p->sd_relayhost == NULL)
+		goto fail_sd;
+	p->sd_transport = table_list_open(cfg_get(s,
+		"address_verify_sender_dependent_default_transport_maps",
+		s->sender_dependent_default_transport_maps
+		? s->sender_dependent_default_transport_maps : ""), TABLE_F_FOLD,
+		err);
+	if (p->sd_transport == NULL)
+		goto fail_sd;
+	p->null_rh_key = dup_or_null(s->empty_address_relayhost_maps_lookup_key);
+	p->null_tr_key = dup_or_null(
+		s->empty_address_default_transport_maps_lookup_key);
+	p->tcfg.sd_relayhost_maps = p->sd_relayhost;
+	p->tcfg.sd_transport_maps = p->sd_transport;
+	p->tcfg.sd_relayhost_null_key = p->null_rh_key;
+	p->tcfg.sd_transport_null_key = p->null_tr_key;
 	p->tcfg.maps = p->maps;
 	p->tcfg.svcs = p->svcs;
 	p->tcfg.nsvcs = p->nsvcs;
@@ -180,6 +203,15 @@ smtp_probe_new(struct event_base *base, const struct settings *s,
 	}
 	p->scfg.mime_downgrade = false;	/* no content */
 	return p;
+fail_sd:
+	{
+		char m[sizeof(err->msg)];
+
+		snprintf(m, sizeof(m), "%s", errbuf_str(err));
+		errbuf_set(err, "address_verify_sender_dependent_%s: %s",
+			   p->sd_relayhost == NULL ? "relayhost_maps"
+			   : "default_transport_maps", m);
+	}
 fail:
 	smtp_probe_free(&p);
 	return NULL;
@@ -211,6 +243,10 @@ smtp_probe_free(struct smtp_probe **pp)
 	}
 	dns_free(&p->dns);
 	table_list_free(&p->maps);
+	table_list_free(&p->sd_relayhost);
+	table_list_free(&p->sd_transport);
+	free(p->null_rh_key);
+	free(p->null_tr_key);
 	if (p->scfg.tls_ctx)
 		SSL_CTX_free(p->scfg.tls_ctx);
 	free(p->svcs);
@@ -243,7 +279,7 @@ smtp_probe_route(struct smtp_probe *p, const char *addr,
 
 	memset(r, 0, sizeof(*r));
 	errbuf_clear(&err);
-	rc = transport_find(&p->tcfg, addr, cls, &r->t, &err);
+	rc = transport_find_sender(&p->tcfg, p->sender, addr, cls, &r->t, &err);
 	if (rc < 0) {
 		r->way = SMTP_PROBE_DEFER;
 		snprintf(r->text, sizeof(r->text), "%s", rc == -1

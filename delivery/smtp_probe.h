@@ -1,8 +1,10 @@
 /*
  * smtp_probe.h - address verification probes (core/verify.c): routes an
  * address as delivery would (transport_maps, {default,relay,virtual}_
- * transport, relayhost and master.cf transports; their address_verify_*
- * counterparts, which default to them, are what is read), then holds
+ * transport, relayhost, sender_dependent_{relayhost,default_transport}_
+ * maps (looked up with the probe's sender) and master.cf transports;
+ * their address_verify_* counterparts, which default to them, are what
+ * is read), then holds
  * an SMTP or LMTP dialogue with the next hop that stops after RCPT TO
  * (delivery/smtp_client.c in probe mode: MAIL FROM the verify sender,
  * RCPT TO the address, QUIT; no message is sent).

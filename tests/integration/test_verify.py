@@ -324,3 +324,20 @@ def test_empty_map_forgets_at_restart(mx_pool, remote):
     d.start()
     check(rcpt(d, "mem@example.net"), 250, "2.1.5")
     assert len(probes(remote, "mem@example.net")) == 2
+
+
+def test_sender_dependent_relayhost_for_probes(mx_pool, remote):
+    """Probes look address_verify_sender_dependent_relayhost_maps up with
+    their own sender: here the only way to reach the capture server (the
+    domain has no DNS)."""
+    d = mx_pool.new(main_cf={
+        "smtpd_sender_restrictions": "reject_unverified_sender",
+        "address_verify_sender_dependent_relayhost_maps":
+            "inline:{ double-bounce@mx.example.test=[127.0.0.1]:%d }"
+            % remote.port,
+        "address_verify_poll_count": "2",
+        "address_verify_poll_delay": "1s",
+    })
+    check(rcpt(d, "bob@example.test", sender="far@far-away.test"), 250,
+          "2.1.5")
+    assert len(probes(remote, "far@far-away.test")) == 1
