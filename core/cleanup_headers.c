@@ -63,6 +63,8 @@ cleanup_checks_open(struct cleanup_checks *c, const struct settings *s,
 	memset(c, 0, sizeof(*c));
 	c->body_limit = s->body_checks_size_limit;
 	c->header_limit = s->header_size_limit;
+	c->nesting_limit = s->mime_nesting_limit;
+	c->boundary_limit = s->mime_boundary_length_limit;
 	c->mime_on = !s->disable_mime_input_processing;
 	if (s->strict_8bitmime || s->strict_7bit_headers)
 		c->mime_check |= MIME_WALK_ERR_8BIT_HDR;
@@ -108,13 +110,19 @@ cleanup_checks_open_smtp(struct cleanup_checks *c, const struct settings *s,
 	memset(c, 0, sizeof(*c));
 	c->smtp = true;
 	/* as Postfix's smtp(8): MIME headers and attached messages' headers
-	 * belong to smtp_mime/nested_header_checks (none here), part headers
-	 * are not body lines */
+	 * belong to smtp_mime/nested_header_checks, part headers are not
+	 * body lines */
 	c->mime_on = true;
 	c->body_limit = s->body_checks_size_limit;
 	c->header_limit = s->header_size_limit;
+	c->nesting_limit = s->mime_nesting_limit;
+	c->boundary_limit = s->mime_boundary_length_limit;
 	if (open_one(&c->header, "smtp_header_checks", s->smtp_header_checks,
 		     err) < 0 ||
+	    open_one(&c->mime, "smtp_mime_header_checks",
+		     s->smtp_mime_header_checks, err) < 0 ||
+	    open_one(&c->nested, "smtp_nested_header_checks",
+		     s->smtp_nested_header_checks, err) < 0 ||
 	    open_one(&c->body, "smtp_body_checks", s->smtp_body_checks,
 		     err) < 0) {
 		cleanup_checks_free(c);
@@ -430,10 +438,11 @@ walk_header(void *arg, enum mime_hdr_class cls, bool is_mime,
 		return;
 	if (c->mime_on && (is_mime || cls == MIME_HDR_MULTIPART)) {
 		tl = c->mime;
-		map = "mime_header_checks";
+		map = c->smtp ? "smtp_mime_header_checks" : "mime_header_checks";
 	} else if (c->mime_on && cls == MIME_HDR_NESTED) {
 		tl = c->nested;
-		map = "nested_header_checks";
+		map = c->smtp ? "smtp_nested_header_checks"
+			      : "nested_header_checks";
 	}
 	if (trunc)
 		rn->r->modified = true;	/* the excess is dropped, as Postfix */
@@ -532,6 +541,10 @@ cleanup_checks_run(const struct cleanup_checks *c, const char *content,
 	size_t pos = 0;
 	struct mime_walk_opts o = {
 		.header_limit = c->header_limit > 0 ? (size_t)c->header_limit : 0,
+		.nesting_limit = c->nesting_limit > 0 ? (unsigned)(c->nesting_limit
+				 > 100000 ? 100000 : c->nesting_limit) : 0,
+		.boundary_limit = c->boundary_limit > 0
+				  ? (size_t)c->boundary_limit : 0,
 		.no_mime = !c->mime_on,
 		.check = c->mime_check,
 	};

@@ -29,6 +29,8 @@ struct cleanup_checks {
 	unsigned           mime_check;	/* MIME_WALK_ERR_* of the strict_*
 					 * parameters: 550 5.6.0 */
 	bool               mime_nesting;	/* too deep MIME is refused too */
+	long long          nesting_limit;	/* mime_nesting_limit (0: 100) */
+	long long          boundary_limit;	/* mime_boundary_length_limit */
 	long long          body_limit;		/* body_checks_size_limit */
 	long long          header_limit;	/* header_size_limit */
 };
@@ -39,7 +41,8 @@ struct cleanup_checks {
  * configuration error. */
 int cleanup_checks_open(struct cleanup_checks *c, const struct settings *s,
 			struct errbuf *err);
-/* smtp_header_checks and smtp_body_checks, for the SMTP client. */
+/* smtp_header_checks, smtp_mime_header_checks, smtp_nested_header_checks
+ * and smtp_body_checks, for the SMTP client. */
 int cleanup_checks_open_smtp(struct cleanup_checks *c, const struct settings *s,
 			     struct errbuf *err);
 void cleanup_checks_free(struct cleanup_checks *c);

@@ -45,8 +45,9 @@ struct mime_walk {
 	char                      *boundary;	/* owned, from Content-Type */
 	enum enc                   enc;	/* Content-Transfer-Encoding */
 	bool                       dflt_message;	/* in a digest */
-	struct level              *lv;
-	unsigned                   nlv;
+	struct level              *lv;		/* grows up to nlimit */
+	unsigned                   nlv, lvcap;
+	size_t                     blimit;	/* boundary bytes kept */
 	unsigned                   errs, check;
 	enum enc                   body_enc;	/* of the body being read */
 };
@@ -62,11 +63,12 @@ mime_walk_new(const struct mime_walk_opts *o, const struct mime_walk_cb *cb,
 	w->hlimit = o->header_limit ? o->header_limit : MIME_WALK_HEADER_DEF;
 	w->nlimit = o->nesting_limit ? o->nesting_limit : MIME_WALK_NESTING_DEF;
 	w->no_mime = o->no_mime;
+	w->blimit = o->boundary_limit ? o->boundary_limit
+		    : MIME_WALK_BOUNDARY_MAX;
 	w->check = o->no_mime ? 0 : o->check;
 	w->st = ST_HEAD;
 	w->cls = MIME_HDR_PRIMARY;
 	buf_init(&w->hdr, 0);
-	w->lv = xcalloc(w->nlimit, sizeof(*w->lv));
 	return w;
 }
 
@@ -257,20 +259,22 @@ parse_content_type(struct mime_walk *w, const char *p, size_t n)
 				if (p[i] == '\\' && i + 1 < n)
 					i++;
 				if (p[i] != '\n' && p[i] != '\r' &&
-				    val.len < MIME_WALK_BOUNDARY_MAX + 1)
+				    val.len < w->blimit)
 					buf_putc(&val, p[i]);
 			}
 			if (i < n)
 				i++;
 		} else {
 			while (i < n && !is_tspecial((unsigned char)p[i])) {
-				if (val.len < MIME_WALK_BOUNDARY_MAX + 1)
+				if (val.len < w->blimit)
 					buf_putc(&val, p[i]);
 				i++;
 			}
 		}
+		/* a longer boundary is cut, and compared as a prefix
+		 * (Postfix's mime_boundary_length_limit) */
 		if (strcmp(attr, "boundary") == 0 && w->boundary == NULL &&
-		    val.len > 0 && val.len <= MIME_WALK_BOUNDARY_MAX)
+		    val.len > 0)
 			w->boundary = xstrdup(buf_cstr(&val));
 		buf_free(&val);
 	}
@@ -341,6 +345,12 @@ push(struct mime_walk *w, char *boundary, bool digest)
 		report(w, MIME_WALK_ERR_NESTING, t, strlen(t));
 		free(boundary);
 		return false;
+	}
+	if (w->nlv == w->lvcap) {
+		w->lvcap = w->lvcap ? w->lvcap * 2 : 8;
+		if (w->lvcap > w->nlimit)
+			w->lvcap = w->nlimit;
+		w->lv = xrealloc(w->lv, w->lvcap * sizeof(*w->lv));
 	}
 	w->lv[w->nlv].boundary = boundary;
 	w->lv[w->nlv].blen = boundary ? strlen(boundary) : 0;

@@ -9,7 +9,7 @@
  * in 7-bit content, encoded message/multipart entities).
  * Memory is bounded: one logical header (header_limit bytes; the excess
  * is dropped and reported), and a stack of at most nesting_limit
- * boundaries of at most MIME_WALK_BOUNDARY_MAX bytes each.
+ * boundaries of at most boundary_limit bytes each.
  * Must not: keep a line after returning, or recurse.
  */
 #ifndef FACTEUR_MIME_WALK_H
@@ -55,6 +55,8 @@ struct mime_walk_opts {
 	size_t   header_limit;	/* 0: MIME_WALK_HEADER_DEF */
 	unsigned nesting_limit;	/* 0: MIME_WALK_NESTING_DEF (multipart and
 				 * message levels both count) */
+	size_t   boundary_limit;	/* 0: MIME_WALK_BOUNDARY_MAX; longer
+				 * boundaries are cut (prefix match) */
 	bool     no_mime;	/* only the primary headers are headers, the
 				 * rest is body (disable_mime_input_processing) */
 	unsigned check;		/* MIME_WALK_ERR_8BIT_HDR, _8BIT_BODY, _DOMAIN

@@ -383,6 +383,10 @@ static const struct param_def table[] = {
 	S(body_checks, ""),
 	S(smtp_header_checks, ""),	/* header checks on mail leaving through the SMTP client (WARN INFO IGNORE REPLACE PREPEND DUNNO OK) */
 	S(smtp_body_checks, ""),	/* body checks on mail leaving through the SMTP client (same actions) */
+	S(smtp_mime_header_checks, ""),	/* smtp_header_checks for MIME headers and part headers of mail leaving by SMTP */
+	S(smtp_nested_header_checks, ""),	/* smtp_header_checks for attached messages' headers of mail leaving by SMTP */
+	I(mime_nesting_limit, "100", 1),	/* multipart and message/rfc822 levels the MIME walk follows (deeper: 550 5.6.0 when checks are on) */
+	I(mime_boundary_length_limit, "2048", 1),	/* MIME boundary bytes compared (longer ones are cut, as Postfix) */
 	Z(body_checks_size_limit, "51200", 0),
 	B(disable_mime_input_processing, "no"),	/* yes: no MIME structure; all after the message headers is body (no mime/nested_header_checks) */
 	B(strict_8bitmime, "no"),	/* both strict_7bit_headers and strict_8bitmime_body */

@@ -149,6 +149,8 @@ struct settings {
 	char *header_checks, *body_checks;	/* core/cleanup_headers.c */
 	char *mime_header_checks, *nested_header_checks;	/* the same */
 	char *smtp_header_checks, *smtp_body_checks;	/* delivery/smtp_checks.c */
+	char *smtp_mime_header_checks, *smtp_nested_header_checks;
+	long long mime_nesting_limit, mime_boundary_length_limit;
 	bool disable_mime_input_processing, strict_8bitmime, strict_7bit_headers;
 	bool strict_8bitmime_body, strict_mime_encoding_domain;
 	long long body_checks_size_limit;

@@ -2335,12 +2335,7 @@ svcs_build(struct qmgr *q, const struct settings *s, struct errbuf *err)
 			/* -o smtp_header_checks / smtp_body_checks of its
 			 * own (delivery/smtp_checks.h) */
 			if (rc == 0 && ts->kind == TRANSPORT_SMTP &&
-			    (strcmp(ss.smtp_header_checks ? ss.smtp_header_checks
-				    : "", s->smtp_header_checks ?
-				    s->smtp_header_checks : "") != 0 ||
-			     strcmp(ss.smtp_body_checks ? ss.smtp_body_checks
-				    : "", s->smtp_body_checks ?
-				    s->smtp_body_checks : "") != 0) &&
+			    smtp_checks_differ(&ss, s) &&
 			    (v->checks = smtp_checks_new(&ss, err)) == NULL)
 				rc = -1;
 		} else if (ts->kind == TRANSPORT_PIPE) {

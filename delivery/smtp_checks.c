@@ -10,6 +10,7 @@
 
 #include "core/cleanup_headers.h"
 #include "core/lib/xmalloc.h"
+#include "core/params.h"
 #include "delivery/smtp_checks.h"
 
 struct smtp_checks {
@@ -36,6 +37,22 @@ smtp_checks_free(struct smtp_checks **cp)
 	cleanup_checks_free(&(*cp)->cc);
 	free(*cp);
 	*cp = NULL;
+}
+
+static bool
+differ(const char *x, const char *y)
+{
+	return strcmp(x ? x : "", y ? y : "") != 0;
+}
+
+bool
+smtp_checks_differ(const struct settings *a, const struct settings *b)
+{
+	return differ(a->smtp_header_checks, b->smtp_header_checks) ||
+	       differ(a->smtp_mime_header_checks, b->smtp_mime_header_checks) ||
+	       differ(a->smtp_nested_header_checks,
+		      b->smtp_nested_header_checks) ||
+	       differ(a->smtp_body_checks, b->smtp_body_checks);
 }
 
 int

@@ -1,18 +1,20 @@
 /*
- * smtp_checks.h - smtp_header_checks and smtp_body_checks (Postfix's
+ * smtp_checks.h - smtp_header_checks, smtp_mime_header_checks,
+ * smtp_nested_header_checks and smtp_body_checks (Postfix's
  * restricted header_checks(5) for the SMTP client): applied to the copy
  * of a message that leaves through an smtp transport, never to the
  * queued message, local deliveries or LMTP. Only the actions that do not
  * change the delivery's fate work there: WARN, INFO, IGNORE, REPLACE,
  * PREPEND, DUNNO, OK (others are logged as unsupported and skipped).
  * As Postfix's smtp(8), smtp_header_checks sees the message's non-MIME
- * headers only (MIME headers and attached messages' headers would be
- * smtp_mime/nested_header_checks', which facteur does not have), and
- * smtp_body_checks the body lines of every part, not part headers.
+ * headers, smtp_mime_header_checks MIME headers and part headers,
+ * smtp_nested_header_checks attached messages' headers, and
+ * smtp_body_checks the body lines of every part.
  * May block when a table does: call from a worker.
  */
 #ifndef FACTEUR_SMTP_CHECKS_H
 #define FACTEUR_SMTP_CHECKS_H
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "core/lib/buf.h"
@@ -26,6 +28,9 @@ struct smtp_checks;
 struct smtp_checks *smtp_checks_new(const struct settings *s,
 				    struct errbuf *err);
 void smtp_checks_free(struct smtp_checks **cp);
+/* True when a and b (a service's -o settings and main.cf's) name
+ * different smtp_*_checks tables. */
+bool smtp_checks_differ(const struct settings *a, const struct settings *b);
 
 /*
  * Runs the checks on content (LF line ends) of queue file id, logging

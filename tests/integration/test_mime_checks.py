@@ -393,3 +393,53 @@ def test_smtp_checks_follow_reload(facteurd, remote):
     got = remote.wait_messages(2)
     assert len(got) == 2, d.diagnostics()
     assert b"\r\nSubject: [two] second\r\n" in got[1][2], got[1][2][:400]
+
+
+def test_mime_nesting_limit_and_smtp_mime_header_checks(facteurd, remote):
+    d = facteurd(start=False, main_cf={
+        "relayhost": "[127.0.0.1]:%d" % remote.port,
+        "mime_nesting_limit": "3",
+        "queue_run_delay": "1s", "minimal_backoff_time": "1s",
+        "maximal_backoff_time": "2s"})
+    for name, rules in (
+            ("header_checks", "/^X-Never:/ REJECT\n"),
+            ("smtp_mime_header_checks", "/^Content-Description:/ IGNORE\n"),
+            ("smtp_nested_header_checks",
+             "/^Subject: (.*)/ REPLACE Subject: [inner] $1\n")):
+        path = os.path.join(d.confdir, name)
+        with open(path, "w") as f:
+            f.write(rules)
+        d.params[name] = "pcre:" + path
+    d.write_config()
+    d.start()
+    # 4 multipart levels are over mime_nesting_limit = 3
+    body = b""
+    for i in range(4):
+        body += (b"--n%d\r\nContent-Type: multipart/mixed; boundary=n%d\r\n"
+                 b"\r\n" % (i, i + 1))
+    deep = make_msg("deep", to="a@far.example", body=body, extra_headers=(
+        b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; "
+        b"boundary=n0\r\n"))
+    with d.session() as c:
+        check(c.cmd("MAIL FROM:<sender@example.net>"), 250)
+        check(c.cmd("RCPT TO:<a@far.example>"), 250)
+        check(c.cmd("DATA"), 354)
+        c.send(dot_stuff(deep))
+        check(c.reply(), 550, "5.6.0", r"MIME nesting exceeds safety limit")
+    # smtp_mime/nested_header_checks change only what leaves by SMTP
+    inner = b"Subject: attached\r\nX-A: 1\r\n\r\ninner\r\n"
+    msg = multipart("outer", [
+        b"Content-Type: text/plain\r\nContent-Description: notes\r\n\r\n"
+        b"text\r\n",
+        b"Content-Type: message/rfc822\r\n\r\n" + inner],
+        boundary="zz").replace(b"To: <alice@example.test>",
+                               b"To: <a@far.example>")
+    d.send("sender@example.net", ["a@far.example"], msg)
+    got = remote.wait_messages(1)
+    assert len(got) == 1, d.diagnostics()
+    data = got[0][2]
+    assert b"Content-Description" not in data
+    assert b"\r\nSubject: [inner] attached\r\nX-A: 1\r\n" in data, data
+    assert b"\r\nSubject: outer\r\n" in data     # primary: not nested
+    d.wait_log(r"smtp\[\d+\]: \w+: replace: header Subject: attached: "
+               r"Subject: \[inner\] attached$")

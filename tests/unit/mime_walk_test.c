@@ -72,6 +72,7 @@ on_error(void *arg, unsigned err, const char *t, size_t n)
 static const struct mime_walk_cb cb = { on_header, on_end, on_body,
 					 on_error };
 static unsigned next_check;	/* the checks of the next walk() */
+static size_t next_blimit;	/* its boundary_limit */
 
 /* Walks msg; returns the event log (owned by r), checks the copy. */
 static const char *
@@ -85,7 +86,8 @@ walk(struct rec *r, const char *msg, size_t hlimit, unsigned nlimit,
 	buf_init(&r->copy, 0);
 	struct mime_walk_opts o = { .header_limit = hlimit,
 				    .nesting_limit = nlimit,
-				    .no_mime = no_mime, .check = check };
+				    .no_mime = no_mime, .check = check,
+				    .boundary_limit = next_blimit };
 
 	w = mime_walk_new(&o, &cb, r);
 	mime_walk_buffer(w, msg, strlen(msg));
@@ -260,6 +262,17 @@ test_limits(void **state)
 	assert_int_equal(r.copy.len, m.len);
 	rec_free(&r);
 	buf_free(&m);
+
+	/* a boundary over boundary_limit is cut and compared as a prefix */
+	next_blimit = 4;
+	log = walk(&r, "Content-Type: multipart/mixed; boundary=\"abcdefgh\"\n"
+		   "\n--abcdefgh\nX-P: 1\n\nx\n--abcdXYZ--\nepilogue\n", 0, 0,
+		   false, &errs);
+	next_blimit = 0;
+	assert_int_equal(errs, 0);
+	assert_non_null(strstr(log, "B --abcdefgh\nHM X-P: 1\nEM\nB x\n"
+			       "B --abcdXYZ--\nB epilogue\n"));
+	rec_free(&r);
 
 	/* a folded header over the limit is truncated */
 	buf_init(&m, 0);
