@@ -37,6 +37,7 @@
 #include "core/verify.h"
 
 #define NAME_CLIENT	"Client host"
+#define NAME_CCERT	"Client certificate"	/* check_ccert_access */
 #define NAME_REV_CLIENT	"Unverified Client host"
 #define NAME_HELO	"Helo command"
 #define NAME_SENDER	"Sender address"
@@ -1593,7 +1594,7 @@ check_ccert(struct ev *e, const struct item *it)
 		if (prints[i][0] == '\0')
 			continue;
 		r = access_key(e, it->table, prints[i], &found, e->namaddr,
-			       NAME_CLIENT);
+			       NAME_CCERT);
 		if (found)
 			return r;
 	}
