@@ -124,6 +124,63 @@ test_level(void **state)
 	}
 }
 
+static void
+test_ssl_options(void **state)
+{
+	struct errbuf err;
+	uint64_t ops = 0;
+
+	(void)state;
+	errbuf_clear(&err);
+	assert_int_equal(tls_ssl_options_parse("", &ops, &err), 0);
+	assert_true(ops == 0);
+	assert_int_equal(tls_ssl_options_parse("NO_TICKET, no_compression "
+					       "0x40000000", &ops, &err), 0);
+	assert_true(ops == (SSL_OP_NO_TICKET | SSL_OP_NO_COMPRESSION |
+			    (uint64_t)0x40000000));
+	assert_int_equal(tls_ssl_options_parse("PRIORITIZE_CHACHA "
+					       "ENABLE_MIDDLEBOX_COMPAT", &ops,
+					       &err), 0);
+	assert_true(ops == (SSL_OP_PRIORITIZE_CHACHA |
+			    SSL_OP_ENABLE_MIDDLEBOX_COMPAT));
+	assert_int_equal(tls_ssl_options_parse("NO_TICKET BOGUS", &ops, &err),
+			 -1);
+	assert_non_null(strstr(errbuf_str(&err), "\"BOGUS\""));
+	assert_int_equal(tls_ssl_options_parse("0xZZ", &ops, &err), -1);
+}
+
+static void
+test_cipher_list(void **state)
+{
+	struct settings s;
+	struct errbuf err;
+	struct buf l;
+
+	(void)state;
+	memset(&s, 0, sizeof(s));
+	s.tls_high_cipherlist = s.tls_medium_cipherlist = (char *)"";
+	s.tls_low_cipherlist = s.tls_export_cipherlist = (char *)"";
+	s.tls_null_cipherlist = (char *)"";
+	buf_init(&l, 0);
+	errbuf_clear(&err);
+	assert_int_equal(tls_cipher_list(&s, "x", "high", "RC4 aNULL", &l,
+					 &err), 0);
+	assert_true(strncmp(buf_cstr(&l), "HIGH:", 5) == 0);
+	assert_non_null(strstr(buf_cstr(&l), ":!RC4:!aNULL"));
+	assert_int_equal(tls_cipher_list(&s, "x", "null", "", &l, &err), 0);
+	assert_string_equal(buf_cstr(&l), "eNULL:!aNULL");
+	s.tls_medium_cipherlist = (char *)"MEDIUM-LIST";
+	assert_int_equal(tls_cipher_list(&s, "x", "export", NULL, &l, &err), 0);
+	assert_string_equal(buf_cstr(&l), "MEDIUM-LIST");
+	s.tls_low_cipherlist = (char *)"LOW-LIST";
+	assert_int_equal(tls_cipher_list(&s, "x", "export", NULL, &l, &err), 0);
+	assert_string_equal(buf_cstr(&l), "LOW-LIST");
+	assert_int_equal(tls_cipher_list(&s, "smtp_tls_ciphers", "super", "",
+					 &l, &err), -1);
+	assert_non_null(strstr(errbuf_str(&err), "smtp_tls_ciphers"));
+	buf_free(&l);
+}
+
 int
 main(void)
 {
@@ -131,6 +188,8 @@ main(void)
 		cmocka_unit_test(test_protocols),
 		cmocka_unit_test(test_protocol_errors),
 		cmocka_unit_test(test_level),
+		cmocka_unit_test(test_ssl_options),
+		cmocka_unit_test(test_cipher_list),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
