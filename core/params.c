@@ -201,6 +201,8 @@ static const struct param_def table[] = {
 	S(smtp_tls_mandatory_ciphers, "medium"),	/* cipher grade at encrypt and above */
 	S(smtp_tls_exclude_ciphers, ""),	/* OpenSSL cipher names or classes the SMTP client never offers */
 	S(smtp_tls_mandatory_exclude_ciphers, ""),	/* more exclusions at encrypt and above */
+	S(smtp_tls_verify_cert_match, "hostname"),	/* names the server certificate must match at the verify level (hostname, nexthop, dot-nexthop, literal names) */
+	S(smtp_tls_secure_cert_match, "nexthop, dot-nexthop"),	/* the same at the secure level */
 	I(smtp_tls_scert_verifydepth, "9", 1),	/* verification depth of server certificate chains (1: issued by a trusted CA directly) */
 	I(smtp_tls_loglevel, "1", 0),	/* 0: no TLS log line; 1: "... TLS connection established to ..." (facteur's default: 1) */
 	B(smtp_tls_note_starttls_offer, "no"),	/* log "Host offered STARTTLS" when TLS is not used */
@@ -385,6 +387,10 @@ static const struct param_def table[] = {
 	S(smtp_body_checks, ""),	/* body checks on mail leaving through the SMTP client (same actions) */
 	S(smtp_mime_header_checks, ""),	/* smtp_header_checks for MIME headers and part headers of mail leaving by SMTP */
 	S(smtp_nested_header_checks, ""),	/* smtp_header_checks for attached messages' headers of mail leaving by SMTP */
+	S(lmtp_header_checks, ""),	/* smtp_header_checks for mail delivered over LMTP */
+	S(lmtp_mime_header_checks, ""),	/* smtp_mime_header_checks for mail delivered over LMTP */
+	S(lmtp_nested_header_checks, ""),	/* smtp_nested_header_checks for mail delivered over LMTP */
+	S(lmtp_body_checks, ""),	/* smtp_body_checks for mail delivered over LMTP */
 	I(mime_nesting_limit, "100", 1),	/* multipart and message/rfc822 levels the MIME walk follows (deeper: 550 5.6.0 when checks are on) */
 	I(mime_boundary_length_limit, "2048", 1),	/* MIME boundary bytes compared (longer ones are cut, as Postfix) */
 	Z(body_checks_size_limit, "51200", 0),

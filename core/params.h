@@ -150,6 +150,8 @@ struct settings {
 	char *mime_header_checks, *nested_header_checks;	/* the same */
 	char *smtp_header_checks, *smtp_body_checks;	/* delivery/smtp_checks.c */
 	char *smtp_mime_header_checks, *smtp_nested_header_checks;
+	char *lmtp_header_checks, *lmtp_mime_header_checks;
+	char *lmtp_nested_header_checks, *lmtp_body_checks;
 	long long mime_nesting_limit, mime_boundary_length_limit;
 	bool disable_mime_input_processing, strict_8bitmime, strict_7bit_headers;
 	bool strict_8bitmime_body, strict_mime_encoding_domain;
@@ -207,6 +209,7 @@ struct settings {
 	char *tls_eecdh_auto_curves, *smtpd_tls_eecdh_grade;
 	char *smtp_tls_mandatory_exclude_ciphers;
 	long long smtp_tls_scert_verifydepth;
+	char *smtp_tls_verify_cert_match, *smtp_tls_secure_cert_match;
 	bool tls_append_default_CA;
 };
 

@@ -833,18 +833,22 @@ after_ehlo(struct smtp_sess *s)
 
 /*
  * The names the server certificate must match (verify, secure): the
- * policy's match= list, else Postfix's defaults (smtp_tls_verify_cert_match
- * = hostname, smtp_tls_secure_cert_match = nexthop, dot-nexthop).
+ * policy's match= list, else smtp_tls_verify_cert_match (hostname) or
+ * smtp_tls_secure_cert_match (nexthop, dot-nexthop). Below verify no
+ * name is checked: a chain that verifies is Trusted (Postfix).
  * "hostname" is the server's name (MX host), "nexthop" the next-hop
  * domain, "dot-nexthop" its subdomains; other words are literal names.
  */
 static void
 tls_names(struct smtp_sess *s)
 {
+	const char *vm = s->cfg->tls_verify_match[0]
+			 ? s->cfg->tls_verify_match : "hostname";
+	const char *sm = s->cfg->tls_secure_match[0]
+			 ? s->cfg->tls_secure_match : "nexthop:dot-nexthop";
 	const char *m = s->req->tls_policy && s->req->tls_match
 			&& s->req->tls_match[0] ? s->req->tls_match
-			: s->level == SMTP_TLS_SECURE ? "nexthop:dot-nexthop"
-			: "hostname";
+			: s->level == SMTP_TLS_SECURE ? sm : vm;
 	bool first = true;
 	unsigned char a[16];
 
@@ -935,7 +939,7 @@ tls_start(struct smtp_sess *s)
 		 * own name is a reference identifier too (Postfix) */
 		if (strcasecmp(s->tlsa_base, s->host_name) != 0)
 			SSL_add1_host(s->ssl, s->host_name);
-	} else {
+	} else if (s->level >= SMTP_TLS_VERIFY) {
 		tls_names(s);
 	}
 	{

@@ -70,6 +70,9 @@ struct smtp_client_cfg {
 	char        tls_cipherlist[1024], tls_mandatory_cipherlist[1024];
 	long long   tls_loglevel;
 	bool        tls_note_starttls, tls_wrappermode;
+	/* smtp_tls_verify_cert_match / smtp_tls_secure_cert_match, words
+	 * separated by ':' ("" = Postfix's defaults) */
+	char        tls_verify_match[512], tls_secure_match[512];
 };
 
 #define SMTP_DSN_SIZE 12	/* "5.123.456" */

@@ -697,6 +697,35 @@ out:
 	return rc;
 }
 
+/* A Postfix list (white space, commas, colons) as "a:b:c" in out. */
+static int
+match_words(const char *pname, const char *v, char *out, size_t outsz,
+	    struct errbuf *err)
+{
+	size_t o = 0;
+
+	out[0] = '\0';
+	for (v = v ? v : ""; *v;) {
+		size_t n;
+
+		v += strspn(v, " \t\r\n,:");
+		n = strcspn(v, " \t\r\n,:");
+		if (n == 0)
+			break;
+		if (o + n + 2 > outsz) {
+			errbuf_set(err, "%s: too long", pname);
+			return -1;
+		}
+		if (o > 0)
+			out[o++] = ':';
+		memcpy(out + o, v, n);
+		o += n;
+		out[o] = '\0';
+		v += n;
+	}
+	return 0;
+}
+
 int
 smtp_tls_knobs_load(struct smtp_client_cfg *c, const struct settings *s,
 		    struct errbuf *err)
@@ -714,6 +743,13 @@ smtp_tls_knobs_load(struct smtp_client_cfg *c, const struct settings *s,
 			sizeof(c->tls_mandatory_cipherlist), err) < 0 ? -1 : 0;
 	free(both);
 	if (rc < 0)
+		return -1;
+	if (match_words("smtp_tls_verify_cert_match",
+			s->smtp_tls_verify_cert_match, c->tls_verify_match,
+			sizeof(c->tls_verify_match), err) < 0 ||
+	    match_words("smtp_tls_secure_cert_match",
+			s->smtp_tls_secure_cert_match, c->tls_secure_match,
+			sizeof(c->tls_secure_match), err) < 0)
 		return -1;
 	c->tls_loglevel = s->smtp_tls_loglevel;
 	c->tls_note_starttls = s->smtp_tls_note_starttls_offer;

@@ -209,3 +209,26 @@ def test_trust_words(facteurd, remote_cert, level, word):
                    % word)
     finally:
         r.close()
+
+
+@pytest.mark.parametrize("match,sent", [("", True), ("hostname", True),
+                                        ("wrong.example", False)])
+def test_verify_cert_match(facteurd, remote_cert, match, sent):
+    """smtp_tls_verify_cert_match: the remote certificate names
+    127.0.0.1 (the host name of a [127.0.0.1] next hop)."""
+    r = CipherCapture(port=free_port(), starttls="tls", tls_cert=remote_cert)
+    try:
+        cf = {"smtp_tls_security_level": "verify",
+              "smtp_tls_CAfile": remote_cert[0]}
+        if match:
+            cf["smtp_tls_verify_cert_match"] = match
+        d = relay(facteurd, r.port, **cf)
+        qid = send_far(d, "match " + match)
+        if sent:
+            d.wait_log(r"%s: to=<friend@far\.example>.* status=sent" % qid)
+        else:
+            d.wait_log(r"%s: to=<friend@far\.example>.* status=deferred "
+                       r"\(Server certificate not verified" % qid)
+            assert r.messages == []
+    finally:
+        r.close()
