@@ -103,12 +103,13 @@ fail:
 	return -1;
 }
 
-int
-cleanup_checks_open_smtp(struct cleanup_checks *c, const struct settings *s,
-			 struct errbuf *err)
+static int
+open_client(struct cleanup_checks *c, const struct settings *s, bool lmtp,
+	    struct errbuf *err)
 {
 	memset(c, 0, sizeof(*c));
 	c->smtp = true;
+	c->lmtp = lmtp;
 	/* as Postfix's smtp(8): MIME headers and attached messages' headers
 	 * belong to smtp_mime/nested_header_checks, part headers are not
 	 * body lines */
@@ -117,18 +118,37 @@ cleanup_checks_open_smtp(struct cleanup_checks *c, const struct settings *s,
 	c->header_limit = s->header_size_limit;
 	c->nesting_limit = s->mime_nesting_limit;
 	c->boundary_limit = s->mime_boundary_length_limit;
-	if (open_one(&c->header, "smtp_header_checks", s->smtp_header_checks,
+	if (open_one(&c->header, lmtp ? "lmtp_header_checks" :
+		     "smtp_header_checks", lmtp ? s->lmtp_header_checks :
+		     s->smtp_header_checks, err) < 0 ||
+	    open_one(&c->mime, lmtp ? "lmtp_mime_header_checks" :
+		     "smtp_mime_header_checks", lmtp ? s->lmtp_mime_header_checks
+		     : s->smtp_mime_header_checks, err) < 0 ||
+	    open_one(&c->nested, lmtp ? "lmtp_nested_header_checks" :
+		     "smtp_nested_header_checks", lmtp ?
+		     s->lmtp_nested_header_checks : s->smtp_nested_header_checks,
 		     err) < 0 ||
-	    open_one(&c->mime, "smtp_mime_header_checks",
-		     s->smtp_mime_header_checks, err) < 0 ||
-	    open_one(&c->nested, "smtp_nested_header_checks",
-		     s->smtp_nested_header_checks, err) < 0 ||
-	    open_one(&c->body, "smtp_body_checks", s->smtp_body_checks,
+	    open_one(&c->body, lmtp ? "lmtp_body_checks" : "smtp_body_checks",
+		     lmtp ? s->lmtp_body_checks : s->smtp_body_checks,
 		     err) < 0) {
 		cleanup_checks_free(c);
 		return -1;
 	}
 	return 0;
+}
+
+int
+cleanup_checks_open_smtp(struct cleanup_checks *c, const struct settings *s,
+			 struct errbuf *err)
+{
+	return open_client(c, s, false, err);
+}
+
+int
+cleanup_checks_open_lmtp(struct cleanup_checks *c, const struct settings *s,
+			 struct errbuf *err)
+{
+	return open_client(c, s, true, err);
 }
 
 void
@@ -204,7 +224,8 @@ act_log(struct run *rn, const char *action, const char *cls,
 		}
 		if (text != NULL && *text)
 			buf_printf(&b, ": %s", text);
-		log_write(lc->syslog_name, "smtp", LOG_LVL_INFO, "%s", buf_cstr(&b));
+		log_write(lc->syslog_name, rn->c->lmtp ? "lmtp" : "smtp",
+			  LOG_LVL_INFO, "%s", buf_cstr(&b));
 		buf_free(&b);
 		return;
 	}
@@ -298,9 +319,9 @@ apply(struct run *rn, const char *map, const char *cls, bool hdr,
 			     IS("REPLACE") || IS("PREPEND") || IS("DUNNO") ||
 			     IS("OK"))) {
 		/* the SMTP client cannot change the delivery's fate */
-		log_write(rn->lc->syslog_name, "smtp", LOG_LVL_WARNING,
-			  "unsupported command in %s map: %.*s", map, (int)cl,
-			  value);
+		log_write(rn->lc->syslog_name, rn->c->lmtp ? "lmtp" : "smtp",
+			  LOG_LVL_WARNING, "unsupported command in %s map: %.*s",
+			  map, (int)cl, value);
 		return ACT_KEEP;
 	}
 	if (IS("REJECT")) {
@@ -432,16 +453,19 @@ walk_header(void *arg, enum mime_hdr_class cls, bool is_mime,
 	struct run *rn = arg;
 	const struct cleanup_checks *c = rn->c;
 	struct table_list *tl = c->header;
-	const char *map = c->smtp ? "smtp_header_checks" : "header_checks";
+	const char *map = c->lmtp ? "lmtp_header_checks" :
+			  c->smtp ? "smtp_header_checks" : "header_checks";
 
 	if (rn->stop)
 		return;
 	if (c->mime_on && (is_mime || cls == MIME_HDR_MULTIPART)) {
 		tl = c->mime;
-		map = c->smtp ? "smtp_mime_header_checks" : "mime_header_checks";
+		map = c->lmtp ? "lmtp_mime_header_checks" :
+		      c->smtp ? "smtp_mime_header_checks" : "mime_header_checks";
 	} else if (c->mime_on && cls == MIME_HDR_NESTED) {
 		tl = c->nested;
-		map = c->smtp ? "smtp_nested_header_checks"
+		map = c->lmtp ? "lmtp_nested_header_checks" :
+		      c->smtp ? "smtp_nested_header_checks"
 			      : "nested_header_checks";
 	}
 	if (trunc)
@@ -477,9 +501,9 @@ walk_body(void *arg, const char *line, size_t len, bool nl)
 		return;
 	if (on(c->body) &&
 	    (c->body_limit <= 0 || rn->body_seen < c->body_limit)) {
-		keep = check_line(rn, c->body, c->smtp ? "smtp_body_checks" :
-				  "body_checks", "body", false, line, len,
-				  len) == ACT_KEEP;
+		keep = check_line(rn, c->body, c->lmtp ? "lmtp_body_checks" :
+				  c->smtp ? "smtp_body_checks" : "body_checks",
+				  "body", false, line, len, len) == ACT_KEEP;
 		rn->body_seen += (long long)len + 1;
 	}
 	if (keep) {

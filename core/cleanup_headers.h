@@ -22,6 +22,7 @@ struct cleanup_checks {
 	bool               mime_on;	/* walk the MIME structure (else every
 					 * header of the message is a primary
 					 * one and the rest is body) */
+	bool               lmtp;	/* with smtp: lmtp_*_checks */
 	bool               smtp;	/* smtp_*_checks: only WARN INFO IGNORE
 					 * REPLACE PREPEND DUNNO OK; logged as
 					 * Postfix's smtp(8) logs them; MIME
@@ -44,6 +45,10 @@ int cleanup_checks_open(struct cleanup_checks *c, const struct settings *s,
 /* smtp_header_checks, smtp_mime_header_checks, smtp_nested_header_checks
  * and smtp_body_checks, for the SMTP client. */
 int cleanup_checks_open_smtp(struct cleanup_checks *c, const struct settings *s,
+			     struct errbuf *err);
+/* lmtp_header_checks, lmtp_mime_header_checks, lmtp_nested_header_checks
+ * and lmtp_body_checks, for the LMTP client (logged by "lmtp"). */
+int cleanup_checks_open_lmtp(struct cleanup_checks *c, const struct settings *s,
 			     struct errbuf *err);
 void cleanup_checks_free(struct cleanup_checks *c);
 bool cleanup_checks_empty(const struct cleanup_checks *c);

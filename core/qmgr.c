@@ -140,6 +140,7 @@ struct qjob {
 	struct strlist   new_ids;	/* notifications written: enqueue them */
 	struct generic_msg gen;		/* smtp_generic_maps copy (worker) */
 	struct buf       hck;		/* smtp_header/body_checks copy (worker) */
+	struct buf       lck;		/* lmtp_header/body_checks copy (worker) */
 	struct svc_copy *svcc;		/* per-service copies (worker) */
 	size_t           nsvcc;
 	struct qjob     *out_next;	/* list of jobs with SMTP in progress */
@@ -196,6 +197,7 @@ struct qmgr {
 	struct resolve_ctx    *resolve;
 	struct generic_ctx    *generic;	/* smtp_generic_maps */
 	struct smtp_checks    *smtp_checks;	/* smtp_header/body_checks */
+	struct smtp_checks    *lmtp_checks;	/* lmtp_header/body_checks */
 	char                  *qdir;
 	struct event          *timer;
 	struct event          *pump_ev;	/* pump() from done callbacks */
@@ -1282,7 +1284,7 @@ svc_copy_find(struct qjob *j, int svc)
  * made once per job on the worker; NULL when it uses main.cf's. */
 static struct svc_copy *
 svc_copy_get(struct qjob *j, const struct queue_env *env,
-	     const struct buf *content, int svc)
+	     const struct buf *content, int svc, bool lmtp)
 {
 	struct qmgr *q = j->q;
 	struct qsvc *v = svc >= 0 && (size_t)svc < q->nsvcs ? &q->qsvcs[svc]
@@ -1303,7 +1305,7 @@ svc_copy_get(struct qjob *j, const struct queue_env *env,
 	errbuf_clear(&sc->err);
 	sc->rc = smtp_checks_apply(v->checks, env->id, v->syslog_name, c, n,
 				   &sc->hck, &sc->err);
-	if (sc->rc >= 0)
+	if (sc->rc >= 0 && !lmtp)	/* smtp_generic_maps: SMTP only */
 		sc->rc = generic_rewrite(q->generic, env, sc->hck.len > 0 ?
 					 sc->hck.data : c, sc->hck.len > 0 ?
 					 sc->hck.len : n, &sc->gen, &sc->err);
@@ -1318,10 +1320,10 @@ job_work(void *arg)
 	const char *name = q->s->syslog_name;
 	struct queue_env env;
 	struct buf content, text;
-	struct errbuf err, gen_err;
+	struct errbuf err, gen_err, lck_err;
 	struct timeval t0, t1, tr;
 	time_t now;
-	int gen_rc;
+	int gen_rc, lck_rc;
 	size_t i, pending = 0, npipes = 0;
 	struct pipe_item *pipes = NULL;
 
@@ -1359,6 +1361,7 @@ job_work(void *arg)
 	gettimeofday(&t0, NULL);
 	/* smtp_generic_maps: the copy SMTP next hops get (delivery/generic.h) */
 	errbuf_clear(&gen_err);
+	errbuf_clear(&lck_err);
 	generic_msg_free(&j->gen);
 	svc_copies_free(j);
 	/* smtp_header_checks / smtp_body_checks first, as Postfix's smtp
@@ -1366,6 +1369,9 @@ job_work(void *arg)
 	gen_rc = smtp_checks_apply(q->smtp_checks, env.id, name, content.data
 				   ? content.data : "", content.len, &j->hck,
 				   &gen_err);
+	lck_rc = smtp_checks_apply(q->lmtp_checks, env.id, name, content.data
+				   ? content.data : "", content.len, &j->lck,
+				   &lck_err);
 	if (gen_rc >= 0)
 		gen_rc = generic_rewrite(q->generic, &env, j->hck.len > 0 ?
 					 j->hck.data : content.data ?
@@ -1384,19 +1390,22 @@ job_work(void *arg)
 		gettimeofday(&tr, NULL);
 		deliver_one(j, &env, &content, r, &o, &text);
 		gettimeofday(&t1, NULL);
-		if (o.remote && o.t.kind == TRANSPORT_SMTP) {
-			/* an smtp service's own -o smtp_*_checks */
+		if (o.remote && (o.t.kind == TRANSPORT_SMTP ||
+				 o.t.kind == TRANSPORT_LMTP)) {
+			/* a service's own -o smtp_*_checks / lmtp_*_checks */
+			bool lmtp = o.t.kind == TRANSPORT_LMTP;
 			struct svc_copy *sc = svc_copy_get(j, &env, &content,
-							   o.t.svc);
-			int rc = sc ? sc->rc : gen_rc;
+							   o.t.svc, lmtp);
+			int rc = sc ? sc->rc : lmtp ? lck_rc : gen_rc;
 
 			if (rc < 0) {
 				o.remote = false;
 				o.st = DELIVER_DEFER;
-				o.service = "smtp";
+				o.service = lmtp ? "lmtp" : "smtp";
 				snprintf(o.dsn, sizeof(o.dsn), "4.3.0");
 				buf_reset(&text);
-				buf_puts(&text, errbuf_str(sc ? &sc->err
+				buf_puts(&text, errbuf_str(sc ? &sc->err : lmtp
+							   ? &lck_err
 							   : &gen_err));
 			}
 		}
@@ -1512,6 +1521,7 @@ job_free(struct qjob *j)
 
 	generic_msg_free(&j->gen);
 	buf_free(&j->hck);
+	buf_free(&j->lck);
 	svc_copies_free(j);
 	for (g = 0; g < j->ngroups; g++) {
 		for (k = 0; k < j->groups[g].req.nrcpt; k++)
@@ -1827,7 +1837,12 @@ dispatch(struct qmgr *q)
 		g->req.len = g->j->content.len;
 		for (k = 0; k < g->req.nrcpt; k++)
 			g->req.rcpt[k].addr = g->j->env.rcpt[g->idx[k]].addr;
-		sc = g->req.lmtp ? NULL : svc_copy_find(g->j, g->t.svc);
+		sc = svc_copy_find(g->j, g->t.svc);
+		if (sc == NULL && g->req.lmtp && g->j->lck.len > 0) {
+			/* lmtp_header_checks: LMTP deliveries */
+			g->req.content = g->j->lck.data;
+			g->req.len = g->j->lck.len;
+		}
 		if (sc != NULL) {
 			/* a service with its own smtp_*_checks */
 			const struct buf *b = sc->gen.active &&
@@ -2084,6 +2099,7 @@ reconf_try(struct qmgr *q)
 	QMGR_SWAP(resolve);
 	QMGR_SWAP(generic);
 	QMGR_SWAP(smtp_checks);
+	QMGR_SWAP(lmtp_checks);
 	QMGR_SWAP(dns);
 	QMGR_SWAP(transport_maps);
 	QMGR_SWAP(sd_transport_maps);
@@ -2334,9 +2350,11 @@ svcs_build(struct qmgr *q, const struct settings *s, struct errbuf *err)
 				rc = -1;
 			/* -o smtp_header_checks / smtp_body_checks of its
 			 * own (delivery/smtp_checks.h) */
-			if (rc == 0 && ts->kind == TRANSPORT_SMTP &&
-			    smtp_checks_differ(&ss, s) &&
-			    (v->checks = smtp_checks_new(&ss, err)) == NULL)
+			if (rc == 0 && smtp_checks_differ(&ss, s, ts->kind ==
+							      TRANSPORT_LMTP) &&
+			    (v->checks = smtp_checks_new(&ss, ts->kind ==
+							 TRANSPORT_LMTP,
+							 err)) == NULL)
 				rc = -1;
 		} else if (ts->kind == TRANSPORT_PIPE) {
 			char *pn = xasprintf("%s_time_limit", ms->service);
@@ -2523,7 +2541,8 @@ qmgr_build(struct event_base *base, struct worker_pool *pool,
 	q->dns = dns_new(base, s->facteur_dns_servers, err);
 	if (q->dns == NULL ||
 	    (q->generic = generic_ctx_new(s, resolve, err)) == NULL ||
-	    (q->smtp_checks = smtp_checks_new(s, err)) == NULL) {
+	    (q->smtp_checks = smtp_checks_new(s, false, err)) == NULL ||
+	    (q->lmtp_checks = smtp_checks_new(s, true, err)) == NULL) {
 		qmgr_free(&q);
 		return NULL;
 	}
@@ -2793,6 +2812,7 @@ qmgr_free(struct qmgr **qp)
 	svcs_free(q);
 	generic_ctx_free(&q->generic);
 	smtp_checks_free(&q->smtp_checks);
+	smtp_checks_free(&q->lmtp_checks);
 	if (q->scfg.tls_ctx) {
 		SSL_CTX_free(q->scfg.tls_ctx);
 		q->scfg.tls_ctx = NULL;

@@ -18,11 +18,12 @@ struct smtp_checks {
 };
 
 struct smtp_checks *
-smtp_checks_new(const struct settings *s, struct errbuf *err)
+smtp_checks_new(const struct settings *s, bool lmtp, struct errbuf *err)
 {
 	struct smtp_checks *c = xcalloc(1, sizeof(*c));
 
-	if (cleanup_checks_open_smtp(&c->cc, s, err) < 0) {
+	if ((lmtp ? cleanup_checks_open_lmtp(&c->cc, s, err)
+		  : cleanup_checks_open_smtp(&c->cc, s, err)) < 0) {
 		free(c);
 		return NULL;
 	}
@@ -46,8 +47,16 @@ differ(const char *x, const char *y)
 }
 
 bool
-smtp_checks_differ(const struct settings *a, const struct settings *b)
+smtp_checks_differ(const struct settings *a, const struct settings *b,
+		   bool lmtp)
 {
+	if (lmtp)
+		return differ(a->lmtp_header_checks, b->lmtp_header_checks) ||
+		       differ(a->lmtp_mime_header_checks,
+			      b->lmtp_mime_header_checks) ||
+		       differ(a->lmtp_nested_header_checks,
+			      b->lmtp_nested_header_checks) ||
+		       differ(a->lmtp_body_checks, b->lmtp_body_checks);
 	return differ(a->smtp_header_checks, b->smtp_header_checks) ||
 	       differ(a->smtp_mime_header_checks, b->smtp_mime_header_checks) ||
 	       differ(a->smtp_nested_header_checks,
@@ -71,8 +80,8 @@ smtp_checks_apply(const struct smtp_checks *c, const char *id,
 	cleanup_checks_run(&c->cc, content, len, &lc, out, &r);
 	if (r.reject != NULL) {
 		/* only a lookup failure gets here in smtp mode */
-		errbuf_set(err, "smtp_header_checks or smtp_body_checks "
-			   "lookup error");
+		errbuf_set(err, "%s_*_checks lookup error",
+			   c->cc.lmtp ? "lmtp" : "smtp");
 		rc = -1;
 	} else if (r.modified) {
 		rc = 1;

@@ -2,8 +2,8 @@
  * smtp_checks.h - smtp_header_checks, smtp_mime_header_checks,
  * smtp_nested_header_checks and smtp_body_checks (Postfix's
  * restricted header_checks(5) for the SMTP client): applied to the copy
- * of a message that leaves through an smtp transport, never to the
- * queued message, local deliveries or LMTP. Only the actions that do not
+ * of a message that leaves through an smtp transport (the lmtp_*_checks
+ * for lmtp ones), never to the queued message or local deliveries. Only the actions that do not
  * change the delivery's fate work there: WARN, INFO, IGNORE, REPLACE,
  * PREPEND, DUNNO, OK (others are logged as unsupported and skipped).
  * As Postfix's smtp(8), smtp_header_checks sees the message's non-MIME
@@ -24,13 +24,15 @@ struct settings;
 struct smtp_checks;
 
 /* NULL + err on a configuration error; empty parameters give an
- * inactive context (smtp_checks_apply then returns 0 at once). */
-struct smtp_checks *smtp_checks_new(const struct settings *s,
+ * inactive context (smtp_checks_apply then returns 0 at once). lmtp: the
+ * lmtp_*_checks, for LMTP deliveries. */
+struct smtp_checks *smtp_checks_new(const struct settings *s, bool lmtp,
 				    struct errbuf *err);
 void smtp_checks_free(struct smtp_checks **cp);
 /* True when a and b (a service's -o settings and main.cf's) name
  * different smtp_*_checks tables. */
-bool smtp_checks_differ(const struct settings *a, const struct settings *b);
+bool smtp_checks_differ(const struct settings *a, const struct settings *b,
+			bool lmtp);
 
 /*
  * Runs the checks on content (LF line ends) of queue file id, logging

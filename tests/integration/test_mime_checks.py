@@ -443,3 +443,32 @@ def test_mime_nesting_limit_and_smtp_mime_header_checks(facteurd, remote):
     assert b"\r\nSubject: outer\r\n" in data     # primary: not nested
     d.wait_log(r"smtp\[\d+\]: \w+: replace: header Subject: attached: "
                r"Subject: \[inner\] attached$")
+
+
+def test_lmtp_header_checks(facteurd, remote):
+    # lmtp_*_checks for LMTP deliveries, smtp_*_checks stay SMTP's
+    lm = Capture(lmtp=True)
+    try:
+        d = facteurd(start=False, main_cf={
+            "relayhost": "[127.0.0.1]:%d" % remote.port,
+            "virtual_transport": "lmtp:127.0.0.1:%d" % lm.port,
+            "queue_run_delay": "1s", "minimal_backoff_time": "1s",
+            "maximal_backoff_time": "2s"})
+        for name, rules in (
+                ("lmtp_header_checks", "/^X-Lmtp:/ IGNORE\n"),
+                ("smtp_header_checks", "/^X-Smtp:/ IGNORE\n")):
+            path = os.path.join(d.confdir, name)
+            with open(path, "w") as f:
+                f.write(rules)
+            d.params[name] = "pcre:" + path
+        d.write_config()
+        d.start()
+        msg = make_msg("both", extra_headers=b"X-Lmtp: 1\r\nX-Smtp: 2\r\n")
+        d.send("sender@example.net", [RCPT, "a@far.example"], msg)
+        got_l = lm.wait_messages(1)
+        got_s = remote.wait_messages(1)
+        assert len(got_l) == 1 and len(got_s) == 1, d.diagnostics()
+        assert b"X-Lmtp" not in got_l[0][2] and b"X-Smtp: 2" in got_l[0][2]
+        assert b"X-Smtp" not in got_s[0][2] and b"X-Lmtp: 1" in got_s[0][2]
+    finally:
+        lm.close()
