@@ -435,16 +435,16 @@ def test_pipe_service_changes_on_reload(facteurd):
 
 
 def test_named_lmtp_service_timeout(facteurd):
-    """An lmtp master.cf service with -o lmtp_data_xfer_timeout=2s: an
-    LMTP server that never answers the data is given up after 2 seconds
-    (main.cf keeps the default)."""
+    """An lmtp master.cf service with -o lmtp_data_done_timeout=2s: an
+    LMTP server that never answers the end of data is given up after 2
+    seconds (main.cf keeps the default)."""
     from capture import Capture
     cap = Capture(lmtp=True)
     cap.stall_after_data = True
     try:
         d = facteurd(start=False)
         d.master_cf += ("mylmtp unix - - n - - lmtp\n"
-                        "  -o lmtp_data_xfer_timeout=2s\n")
+                        "  -o lmtp_data_done_timeout=2s\n")
         d.params["transport_maps"] = d.table(
             "transport", "example.net mylmtp:[127.0.0.1]:%d\n" % cap.port)
         d.write_config()
