@@ -504,14 +504,12 @@ milter_macro_default(const char *defaults, const char *name, struct buf *tmp)
 	return found;
 }
 
-/* The configured symbol list of a stage. */
-static const char *
-macro_list(const struct milter_conn *c, enum milter_stage stage)
+const char *
+milter_stage_macros(const struct settings *st, const char *override,
+		    enum milter_stage stage)
 {
-	const struct settings *st = &c->ms->s->l->s;
-
-	if (c->macros[stage] != NULL)
-		return c->macros[stage];
+	if (override != NULL)
+		return override;
 	switch (stage) {
 	case MILTER_M_CONNECT:	return st->milter_connect_macros;
 	case MILTER_M_HELO:	return st->milter_helo_macros;
@@ -535,7 +533,8 @@ send_macros(struct milter_conn *c, int cmd, enum milter_stage stage)
 	strlist_init(&keep);
 	buf_init(&tmp, 0);
 	buf_init(&pkt, 0);
-	(void)strlist_split(&names, macro_list(c, stage));
+	(void)strlist_split(&names,
+	    milter_stage_macros(&c->ms->s->l->s, c->macros[stage], stage));
 	for (size_t i = 0; i < names.n; i++) {
 		const char *v = macro_value(c->ms, names.v[i], &tmp);
 

@@ -18,6 +18,7 @@
 
 #include "core/lib/buf.h"
 #include "core/lib/errbuf.h"
+#include "core/milter_proto.h"
 
 struct smtpd_session;
 struct settings;
@@ -76,5 +77,10 @@ void milter_def_free(struct milter_def *d);
  * braces): the value for a macro that has none, into tmp, or NULL. */
 const char *milter_macro_default(const char *defaults, const char *name,
 				 struct buf *tmp);
+/* The symbol list sent at a stage: the milter's own (override, from its
+ * OPTNEG reply) when not NULL, else main.cf's milter_*_macros (st). Used
+ * by the session's milters (milter.c) and the non-SMTP ones (milter_sync.c). */
+const char *milter_stage_macros(const struct settings *st,
+				const char *override, enum milter_stage stage);
 
 #endif

@@ -254,25 +254,6 @@ macro_value(struct conv *v, const char *name)
 	return NULL;
 }
 
-static const char *
-stage_list(struct conv *v, enum milter_stage s)
-{
-	const struct settings *st = v->st;
-
-	if (v->macros[s] != NULL)
-		return v->macros[s];
-	switch (s) {
-	case MILTER_M_CONNECT:	return st->milter_connect_macros;
-	case MILTER_M_HELO:	return st->milter_helo_macros;
-	case MILTER_M_ENVFROM:	return st->milter_mail_macros;
-	case MILTER_M_ENVRCPT:	return st->milter_rcpt_macros;
-	case MILTER_M_DATA:	return st->milter_data_macros;
-	case MILTER_M_EOH:	return st->milter_end_of_header_macros;
-	case MILTER_M_EOM:	return st->milter_end_of_data_macros;
-	default:		return "";
-	}
-}
-
 static void
 add_macros(struct conv *v, struct buf *out, int cmd, enum milter_stage s,
 	   const char *rcpt)
@@ -284,7 +265,8 @@ add_macros(struct conv *v, struct buf *out, int cmd, enum milter_stage s,
 	strlist_init(&names);
 	strlist_init(&keep);
 	strlist_init(&vals);
-	(void)strlist_split(&names, stage_list(v, s));
+	(void)strlist_split(&names,
+	    milter_stage_macros(v->st, v->macros[s], s));
 	for (size_t i = 0; i < names.n; i++) {
 		const char *val = strcmp(names.v[i], "{rcpt_addr}") == 0
 				  ? rcpt : macro_value(v, names.v[i]);
