@@ -149,14 +149,10 @@ store(struct greylist *g, struct errbuf *err)
 	struct kvstore *k;
 
 	pthread_mutex_lock(&g->lock);
-	if (g->store == NULL &&
-	    kvstore_prepare_dir(g->path, NULL, err) == 0) {
-		g->store = kvstore_open(g->path, (size_t)g->map_size, err);
-		if (g->store != NULL && kvstore_recovered(g->store) != NULL)
-			log_write(NULL, "smtpd", LOG_LVL_WARNING,
-				  "greylist_database: %s",
-				  kvstore_recovered(g->store));
-	}
+	if (g->store == NULL)
+		g->store = kvstore_open_logged(g->path, (size_t)g->map_size,
+					       NULL, "smtpd",
+					       "greylist_database", err);
 	k = g->store;
 	pthread_mutex_unlock(&g->lock);
 	return k;

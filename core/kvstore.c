@@ -24,6 +24,7 @@
 
 #include "core/kvstore.h"
 #include "core/lib/xmalloc.h"
+#include "core/log.h"
 
 #define KV_KEY_LONG	400	/* longer keys are shortened (LMDB max 511) */
 #define KV_KEY_PREFIX	200
@@ -99,6 +100,21 @@ kv_fail(struct kvstore *k, struct errbuf *err, const char *what, int rc)
 {
 	errbuf_set(err, "%s: %s: %s", k->name, what, mdb_strerror(rc));
 	return -1;
+}
+
+struct kvstore *
+kvstore_open_logged(const char *path, size_t map_size, const char *syslog_name,
+		    const char *service, const char *what, struct errbuf *err)
+{
+	struct kvstore *k;
+
+	if (kvstore_prepare_dir(path, NULL, err) != 0)
+		return NULL;
+	k = kvstore_open(path, map_size, err);
+	if (k != NULL && kvstore_recovered(k) != NULL)
+		log_write(syslog_name, service, LOG_LVL_WARNING, "%s: %s",
+			  what, kvstore_recovered(k));
+	return k;
 }
 
 int

@@ -51,6 +51,18 @@ int kvstore_prepare_dir(const char *path, const char *owner,
 			struct errbuf *err);
 
 /*
+ * kvstore_prepare_dir (no owner) then kvstore_open, for a store opened
+ * lazily in the process that uses it (address_verify_map,
+ * greylist_database): a recovered damaged file is logged once as a
+ * warning "what: message" under syslog_name (NULL = the default) and
+ * service. NULL + err.
+ */
+struct kvstore *kvstore_open_logged(const char *path, size_t map_size,
+				    const char *syslog_name,
+				    const char *service, const char *what,
+				    struct errbuf *err);
+
+/*
  * Looks key up. 1: found and not expired at now (val gets up to
  * *vlen bytes, *vlen the stored length; expires_r the expiry time, 0 =
  * never; val/vlen/expires_r may be NULL); 0: absent or expired; -1 + err.

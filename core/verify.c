@@ -385,13 +385,10 @@ store(struct verify *v, struct errbuf *err)
 	struct kvstore *k;
 
 	pthread_mutex_lock(&v->mu);
-	if (v->store == NULL && kvstore_prepare_dir(v->path, NULL, err) == 0) {
-		v->store = kvstore_open(v->path, (size_t)v->map_size, err);
-		if (v->store != NULL && kvstore_recovered(v->store) != NULL)
-			log_write(v->syslog_name, "verify", LOG_LVL_WARNING,
-				  "address_verify_map: %s",
-				  kvstore_recovered(v->store));
-	}
+	if (v->store == NULL)
+		v->store = kvstore_open_logged(v->path, (size_t)v->map_size,
+					       v->syslog_name, "verify",
+					       "address_verify_map", err);
 	k = v->store;
 	pthread_mutex_unlock(&v->mu);
 	return k;
