@@ -188,22 +188,6 @@ cleanup_result_free(struct cleanup_result *r)
 	memset(r, 0, sizeof(*r));
 }
 
-/* Postfix's is_header(): "name:" with printable non-colon name bytes,
- * optionally followed by blanks before the colon. */
-static bool
-is_header(const char *p, size_t n)
-{
-	size_t i = 0;
-
-	while (i < n && p[i] > ' ' && p[i] < 0x7f && p[i] != ':')
-		i++;
-	if (i == 0)
-		return false;
-	while (i < n && (p[i] == ' ' || p[i] == '\t'))
-		i++;
-	return i < n && p[i] == ':';
-}
-
 /* "ID: ACTION: CLASS LINE from ORIGIN; from=<s> to=<r> proto=P helo=<h>[: TEXT]" */
 static void
 act_log(struct run *rn, const char *action, const char *cls,
@@ -393,7 +377,7 @@ apply(struct run *rn, const char *map, const char *cls, bool hdr,
 				  "%s action without text in %s map", name, map);
 			return ACT_KEEP;
 		}
-		if (hdr && !is_header(text, strlen(text))) {
+		if (hdr && !mime_walk_is_header(text, strlen(text))) {
 			log_write(NULL, "cleanup", LOG_LVL_WARNING,
 				  "bad %s header text \"%s\" in %s map -- need "
 				  "\"headername: headervalue\"", name, text, map);

@@ -139,9 +139,8 @@ has_8bit(const char *p, size_t n)
 	return false;
 }
 
-/* Postfix's is_header(): a printable name without ':', then ':'. */
-static bool
-is_header(const char *p, size_t n)
+bool
+mime_walk_is_header(const char *p, size_t n)
 {
 	size_t i = 0;
 
@@ -475,7 +474,7 @@ mime_walk_line(struct mime_walk *w, const char *p, size_t n, bool nl)
 			end_block(w, true);
 			return;
 		}
-		if (is_header(p, n)) {
+		if (mime_walk_is_header(p, n)) {
 			w->hdr_on = true;
 			w->hdr_nl = nl;
 			hdr_append(w, p, n);

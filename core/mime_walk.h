@@ -75,6 +75,10 @@ void mime_walk_end(struct mime_walk *w);
 unsigned mime_walk_errors(const struct mime_walk *w);
 /* Postfix's text for the most serious error in errs (not 0). */
 const char *mime_walk_error_text(unsigned errs);
+/* Postfix's is_header(): p[0..n) starts "name:" (printable name bytes
+ * without ':', optionally blanks before the colon). Also used by
+ * cleanup_headers.c for PREPEND/REPLACE texts. */
+bool mime_walk_is_header(const char *p, size_t n);
 void mime_walk_free(struct mime_walk **wp);
 
 /* Feeds a whole message (LF line ends) line by line, then ends it. */
