@@ -188,6 +188,28 @@ cleanup_result_free(struct cleanup_result *r)
 	memset(r, 0, sizeof(*r));
 }
 
+/* At most max bytes of p[0..n), control bytes and DEL as '?' (log lines). */
+static void
+put_visible(struct buf *b, const char *p, size_t n, size_t max)
+{
+	for (size_t i = 0; i < n && i < max; i++) {
+		unsigned char ch = (unsigned char)p[i];
+
+		buf_putc(b, ch < ' ' || ch == 0x7f ? '?' : ch);
+	}
+}
+
+/* " from NAME[ADDR];" or " from local;" (Postfix's cleanup log lines). */
+static void
+put_origin(struct buf *b, const struct cleanup_log_ctx *lc)
+{
+	if (lc->client_name != NULL)
+		buf_printf(b, " from %s[%s];", lc->client_name,
+			   lc->client_addr ? lc->client_addr : "unknown");
+	else
+		buf_puts(b, " from local;");
+}
+
 /* "ID: ACTION: CLASS LINE from ORIGIN; from=<s> to=<r> proto=P helo=<h>[: TEXT]" */
 static void
 act_log(struct run *rn, const char *action, const char *cls,
@@ -201,11 +223,7 @@ act_log(struct run *rn, const char *action, const char *cls,
 		   action, cls);
 	if (rn->c->smtp) {
 		/* Postfix's smtp(8): "ID: ACTION: CLASS %.60s[: TEXT]" */
-		for (size_t i = 0; i < n && i < LOG_SMTP_CONTENT_MAX; i++) {
-			unsigned char ch = (unsigned char)line[i];
-
-			buf_putc(&b, ch < ' ' || ch == 0x7f ? '?' : ch);
-		}
+		put_visible(&b, line, n, LOG_SMTP_CONTENT_MAX);
 		if (text != NULL && *text)
 			buf_printf(&b, ": %s", text);
 		log_write(lc->syslog_name, rn->c->lmtp ? "lmtp" : "smtp",
@@ -213,16 +231,8 @@ act_log(struct run *rn, const char *action, const char *cls,
 		buf_free(&b);
 		return;
 	}
-	for (size_t i = 0; i < n && i < LOG_CONTENT_MAX; i++) {
-		unsigned char ch = (unsigned char)line[i];
-
-		buf_putc(&b, ch < ' ' || ch == 0x7f ? '?' : ch);
-	}
-	if (lc->client_name != NULL)
-		buf_printf(&b, " from %s[%s];", lc->client_name,
-			   lc->client_addr ? lc->client_addr : "unknown");
-	else
-		buf_puts(&b, " from local;");
+	put_visible(&b, line, n, LOG_CONTENT_MAX);
+	put_origin(&b, lc);
 	if (lc->sender != NULL)
 		buf_printf(&b, " from=<%s>", lc->sender);
 	if (lc->rcpt != NULL)
@@ -513,16 +523,8 @@ walk_error(void *arg, unsigned err, const char *text, size_t len)
 	buf_init(&b, 0);
 	buf_printf(&b, "%s: reject: mime-error %s: ", lc->queue_id ?
 		   lc->queue_id : "NOQUEUE", what);
-	for (size_t i = 0; i < len && i < 100; i++) {
-		unsigned char ch = (unsigned char)text[i];
-
-		buf_putc(&b, ch < ' ' || ch == 0x7f ? '?' : ch);
-	}
-	if (lc->client_name != NULL)
-		buf_printf(&b, " from %s[%s];", lc->client_name,
-			   lc->client_addr ? lc->client_addr : "unknown");
-	else
-		buf_puts(&b, " from local;");
+	put_visible(&b, text, len, 100);
+	put_origin(&b, lc);
 	buf_printf(&b, " from=<%s> to=<%s>", lc->sender ? lc->sender : "",
 		   lc->rcpt ? lc->rcpt : "unknown");
 	log_write(NULL, "cleanup", LOG_LVL_INFO, "%s", buf_cstr(&b));
