@@ -2287,12 +2287,7 @@ svcs_build(struct qmgr *q, const struct settings *s, struct errbuf *err)
 		int rc = 0;
 
 		snprintf(ts->name, sizeof(ts->name), "%s", ms->service);
-		ts->kind = strcmp(c, "smtp") == 0 ? TRANSPORT_SMTP
-			   : strcmp(c, "lmtp") == 0 ? TRANSPORT_LMTP
-			   : strcmp(c, "virtual") == 0 ? TRANSPORT_VIRTUAL
-			   : strcmp(c, "error") == 0 ? TRANSPORT_ERROR
-			   : strcmp(c, "discard") == 0 ? TRANSPORT_DISCARD
-			   : TRANSPORT_PIPE;
+		ts->kind = transport_kind_of(c);
 		ts->maxproc = ms->maxproc;
 		ts->agent = v;
 		v->maxproc = ms->maxproc;

@@ -85,12 +85,7 @@ build_svcs(struct smtp_probe *p, const struct settings *s)
 		struct transport_svc *ts = &p->svcs[i];
 
 		snprintf(ts->name, sizeof(ts->name), "%s", m->v[i].service);
-		ts->kind = strcmp(c, "smtp") == 0 ? TRANSPORT_SMTP
-			   : strcmp(c, "lmtp") == 0 ? TRANSPORT_LMTP
-			   : strcmp(c, "virtual") == 0 ? TRANSPORT_VIRTUAL
-			   : strcmp(c, "error") == 0 ? TRANSPORT_ERROR
-			   : strcmp(c, "discard") == 0 ? TRANSPORT_DISCARD
-			   : TRANSPORT_PIPE;
+		ts->kind = transport_kind_of(c);
 		ts->maxproc = m->v[i].maxproc;
 	}
 	p->nsvcs = m->n;

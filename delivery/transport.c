@@ -134,6 +134,17 @@ transport_lmtp_nexthop(const char *nh, struct transport *t, struct errbuf *err)
 	return 0;
 }
 
+enum transport_kind
+transport_kind_of(const char *c)
+{
+	return strcmp(c, "smtp") == 0 ? TRANSPORT_SMTP
+	       : strcmp(c, "lmtp") == 0 ? TRANSPORT_LMTP
+	       : strcmp(c, "virtual") == 0 ? TRANSPORT_VIRTUAL
+	       : strcmp(c, "error") == 0 ? TRANSPORT_ERROR
+	       : strcmp(c, "discard") == 0 ? TRANSPORT_DISCARD
+	       : TRANSPORT_PIPE;
+}
+
 int
 transport_svc_find(const struct transport_svc *svcs, size_t n,
 		   const char *name, size_t len)

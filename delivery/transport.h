@@ -78,6 +78,10 @@ int transport_parse_svc(const struct transport_svc *svcs, size_t n,
 /* The service named name (length len) in svcs, or -1. */
 int transport_svc_find(const struct transport_svc *svcs, size_t n,
 		       const char *name, size_t len);
+/* The agent kind of a master.cf service by its command (smtp, lmtp,
+ * virtual, error, discard; any other is a pipe service). Used by the
+ * qmgr (core/qmgr.c) and the verify probe (delivery/smtp_probe.c). */
+enum transport_kind transport_kind_of(const char *command);
 
 struct transport_cfg {
 	struct table_list *maps;	/* transport_maps, may be NULL */
