@@ -28,6 +28,7 @@ import time
 import pytest
 
 from harness import check, dot_stuff, free_port, make_msg, queue_id_of
+from milterserver import RawMilter, pkt
 
 PY = sys.executable     # the one running pytest, with python3-milter
 
@@ -554,64 +555,6 @@ def test_unix_socket_milter(facteurd, tmp_path):
     finally:
         stop(proc, signal.SIGKILL)
         shutil.rmtree(sdir, True)
-
-
-class RawMilter:
-    """A milter written by hand on a socket, to misbehave on purpose:
-    behave(cmd, data) returns the bytes to send back (b"" for none) or
-    None to close the connection."""
-
-    def __init__(self, behave):
-        self.behave = behave
-        self.port = free_port()
-        self.srv = socket.socket()
-        self.srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.srv.bind(("127.0.0.1", self.port))
-        self.srv.listen(8)
-        self.srv.settimeout(0.2)
-        self.stop_ev = threading.Event()
-        self.t = threading.Thread(target=self.run, daemon=True)
-        self.t.start()
-
-    def run(self):
-        while not self.stop_ev.is_set():
-            try:
-                c, _ = self.srv.accept()
-            except OSError:
-                continue
-            threading.Thread(target=self.serve, args=(c,),
-                             daemon=True).start()
-
-    def serve(self, c):
-        c.settimeout(10)
-        buf = b""
-        try:
-            while True:
-                while len(buf) < 4 or len(buf) < 4 + int.from_bytes(
-                        buf[:4], "big"):
-                    chunk = c.recv(65536)
-                    if not chunk:
-                        return
-                    buf += chunk
-                n = int.from_bytes(buf[:4], "big")
-                cmd, data, buf = buf[4:5], buf[5:4 + n], buf[4 + n:]
-                out = self.behave(cmd, data)
-                if out is None:
-                    return
-                c.sendall(out)
-        except OSError:
-            pass
-        finally:
-            c.close()
-
-    def close(self):
-        self.stop_ev.set()
-        self.t.join(2)
-        self.srv.close()
-
-
-def pkt(cmd, data=b""):
-    return (len(data) + 1).to_bytes(4, "big") + cmd + data
 
 
 OPTNEG_OK = pkt(b"O", (6).to_bytes(4, "big") + (0).to_bytes(4, "big")

@@ -24,6 +24,7 @@ import threading
 import pytest
 
 from harness import HOSTNAME, check, dot_stuff, free_port, make_msg, SMTPConn
+from milterserver import RawMilter, pkt
 
 
 def _run(*args):
@@ -380,68 +381,25 @@ def test_reload_turns_ccert_on(facteurd, pki):
     check(relay_rcpt(d, "client1", pki), 250, "2.1.5")
 
 
-def _pkt(cmd, data=b""):
-    return (len(data) + 1).to_bytes(4, "big") + cmd + data
-
-
-class MacroMilter:
+class MacroMilter(RawMilter):
     """A hand-written milter that continues everything and records the
     macros it is sent ('D' packets) as {name: value}."""
 
     def __init__(self):
-        self.port = free_port()
         self.macros = {}
-        self.srv = socket.socket()
-        self.srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.srv.bind(("127.0.0.1", self.port))
-        self.srv.listen(8)
-        self.srv.settimeout(0.2)
-        self.stop_ev = threading.Event()
-        self.t = threading.Thread(target=self._run, daemon=True)
-        self.t.start()
+        super().__init__(self._behave)
 
-    def _run(self):
-        while not self.stop_ev.is_set():
-            try:
-                c, _ = self.srv.accept()
-            except OSError:
-                continue
-            threading.Thread(target=self._serve, args=(c,),
-                             daemon=True).start()
-
-    def _serve(self, c):
-        c.settimeout(10)
-        buf = b""
-        try:
-            while True:
-                while len(buf) < 4 or len(buf) < 4 + int.from_bytes(
-                        buf[:4], "big"):
-                    chunk = c.recv(65536)
-                    if not chunk:
-                        return
-                    buf += chunk
-                n = int.from_bytes(buf[:4], "big")
-                cmd, data, buf = buf[4:5], buf[5:4 + n], buf[4 + n:]
-                if cmd == b"O":
-                    c.sendall(_pkt(b"O", (6).to_bytes(4, "big") +
-                                   bytes(8)))
-                elif cmd == b"D":
-                    parts = data[1:].split(b"\0")
-                    for k, v in zip(parts[0::2], parts[1::2]):
-                        self.macros[k.decode()] = v.decode()
-                elif cmd == b"Q":
-                    return
-                else:
-                    c.sendall(_pkt(b"c"))
-        except OSError:
-            pass
-        finally:
-            c.close()
-
-    def close(self):
-        self.stop_ev.set()
-        self.t.join(2)
-        self.srv.close()
+    def _behave(self, cmd, data):
+        if cmd == b"O":
+            return pkt(b"O", (6).to_bytes(4, "big") + bytes(8))
+        if cmd == b"D":
+            parts = data[1:].split(b"\0")
+            for k, v in zip(parts[0::2], parts[1::2]):
+                self.macros[k.decode()] = v.decode()
+            return b""
+        if cmd == b"Q":
+            return None
+        return pkt(b"c")
 
 
 def test_milter_cert_macros(facteurd, pki):
