@@ -22,12 +22,18 @@ EXE_RULE = (r'/^Content-(Disposition|Type).*name\s*=\s*"?(.*\.(exe|scr|bat'
             r'|js|vbs))"?$/ REJECT Attachment type not allowed' "\n")
 
 
+def write_rules(d, name, rules):
+    """Writes a rules file NAME in the daemon's config directory; its path."""
+    path = os.path.join(d.confdir, name)
+    with open(path, "w") as f:
+        f.write(rules)
+    return path
+
+
 def start(facteurd, kind="pcre", params=None, **tables):
     d = facteurd(start=False)
     for name, rules in tables.items():
-        path = os.path.join(d.confdir, name)
-        with open(path, "w") as f:
-            f.write(rules)
+        path = write_rules(d, name, rules)
         os.chmod(path, 0o644)
         d.params[name] = "%s:%s" % (kind, path)
     d.params.update(params or {})
@@ -239,23 +245,37 @@ def remote():
     r.close()
 
 
+# a fast queue, so that deferred mail is retried within a test
+FAST_QUEUE = {"queue_run_delay": "1s", "minimal_backoff_time": "1s",
+              "maximal_backoff_time": "2s"}
+
+
+def relay_cf(remote, **extra):
+    """main.cf relaying to the remote capture, with FAST_QUEUE."""
+    cf = {"relayhost": "[127.0.0.1]:%d" % remote.port}
+    cf.update(FAST_QUEUE)
+    cf.update(extra)
+    return cf
+
+
+def start_relay(facteurd, remote, checks, **extra):
+    """A daemon relaying to remote with the pcre: rules (name, text) of
+    checks as the parameters of those names."""
+    d = facteurd(start=False, main_cf=relay_cf(remote, **extra))
+    for name, rules in checks:
+        d.params[name] = "pcre:" + write_rules(d, name, rules)
+    d.write_config()
+    d.start()
+    return d
+
+
 def test_smtp_header_and_body_checks(facteurd, remote):
-    d = facteurd(start=False, main_cf={
-        "relayhost": "[127.0.0.1]:%d" % remote.port,
-        "minimal_backoff_time": "1s", "maximal_backoff_time": "2s",
-        "queue_run_delay": "1s"})
-    for name, rules in (
+    d = start_relay(facteurd, remote, (
             ("smtp_header_checks",
              "/^Subject: (.*)/ REPLACE Subject: [ext] $1\n"
              "/^X-Internal:/ IGNORE\n"
              "/^X-Reject-Me:/ REJECT not here\n"),
-            ("smtp_body_checks", "/^internal-only line/ IGNORE\n")):
-        path = os.path.join(d.confdir, name)
-        with open(path, "w") as f:
-            f.write(rules)
-        d.params[name] = "pcre:" + path
-    d.write_config()
-    d.start()
+            ("smtp_body_checks", "/^internal-only line/ IGNORE\n")))
     body = b"Hello.\r\ninternal-only line\r\nBye.\r\n"
     msg = make_msg("report", body=body, extra_headers=(
         b"X-Internal: host42\r\nX-Reject-Me: 1\r\n"))
@@ -312,8 +332,7 @@ def test_filter_action(facteurd, remote):
     d = start(facteurd, header_checks=(
         "/^X-Scan: yes/ FILTER smtp:[127.0.0.1]:%d\n"
         "/^X-Scan: bad/ FILTER nocolon\n" % remote.port),
-        params={"queue_run_delay": "1s", "minimal_backoff_time": "1s",
-                "maximal_backoff_time": "2s"})
+        params=FAST_QUEUE)
     msg = make_msg("scan me", extra_headers=b"X-Scan: yes\r\n")
     check(transact(d, msg), 250, "2.0.0")
     got = remote.wait_messages(1)
@@ -334,16 +353,10 @@ def test_smtp_checks_per_master_cf_service(facteurd, remote):
     # -o smtp_header_checks on one smtp service replaces main.cf's there
     other = Capture()
     try:
-        d = facteurd(start=False, main_cf={
-            "relayhost": "[127.0.0.1]:%d" % remote.port,
-            "queue_run_delay": "1s", "minimal_backoff_time": "1s",
-            "maximal_backoff_time": "2s"})
-        main_rules = os.path.join(d.confdir, "main_hc")
-        strip_rules = os.path.join(d.confdir, "strip_hc")
-        with open(main_rules, "w") as f:
-            f.write("/^Subject: (.*)/ REPLACE Subject: [ext] $1\n")
-        with open(strip_rules, "w") as f:
-            f.write("/^Received:/ IGNORE\n")
+        d = facteurd(start=False, main_cf=relay_cf(remote))
+        main_rules = write_rules(
+            d, "main_hc", "/^Subject: (.*)/ REPLACE Subject: [ext] $1\n")
+        strip_rules = write_rules(d, "strip_hc", "/^Received:/ IGNORE\n")
         d.params["smtp_header_checks"] = "pcre:" + main_rules
         d.params["transport_maps"] = d.table(
             "transport", "other.example strip:[127.0.0.1]:%d\n" % other.port)
@@ -369,16 +382,9 @@ def test_smtp_checks_per_master_cf_service(facteurd, remote):
 
 
 def test_smtp_checks_follow_reload(facteurd, remote):
-    d = facteurd(start=False, main_cf={
-        "relayhost": "[127.0.0.1]:%d" % remote.port,
-        "queue_run_delay": "1s", "minimal_backoff_time": "1s",
-        "maximal_backoff_time": "2s"})
-    one = os.path.join(d.confdir, "one")
-    two = os.path.join(d.confdir, "two")
-    with open(one, "w") as f:
-        f.write("/^Subject: (.*)/ REPLACE Subject: [one] $1\n")
-    with open(two, "w") as f:
-        f.write("/^Subject: (.*)/ REPLACE Subject: [two] $1\n")
+    d = facteurd(start=False, main_cf=relay_cf(remote))
+    one = write_rules(d, "one", "/^Subject: (.*)/ REPLACE Subject: [one] $1\n")
+    two = write_rules(d, "two", "/^Subject: (.*)/ REPLACE Subject: [two] $1\n")
     d.params["smtp_header_checks"] = "pcre:" + one
     d.write_config()
     d.start()
@@ -396,22 +402,12 @@ def test_smtp_checks_follow_reload(facteurd, remote):
 
 
 def test_mime_nesting_limit_and_smtp_mime_header_checks(facteurd, remote):
-    d = facteurd(start=False, main_cf={
-        "relayhost": "[127.0.0.1]:%d" % remote.port,
-        "mime_nesting_limit": "3",
-        "queue_run_delay": "1s", "minimal_backoff_time": "1s",
-        "maximal_backoff_time": "2s"})
-    for name, rules in (
+    d = start_relay(facteurd, remote, (
             ("header_checks", "/^X-Never:/ REJECT\n"),
             ("smtp_mime_header_checks", "/^Content-Description:/ IGNORE\n"),
             ("smtp_nested_header_checks",
-             "/^Subject: (.*)/ REPLACE Subject: [inner] $1\n")):
-        path = os.path.join(d.confdir, name)
-        with open(path, "w") as f:
-            f.write(rules)
-        d.params[name] = "pcre:" + path
-    d.write_config()
-    d.start()
+             "/^Subject: (.*)/ REPLACE Subject: [inner] $1\n")),
+        mime_nesting_limit="3")
     # 4 multipart levels are over mime_nesting_limit = 3
     body = b""
     for i in range(4):
@@ -449,20 +445,10 @@ def test_lmtp_header_checks(facteurd, remote):
     # lmtp_*_checks for LMTP deliveries, smtp_*_checks stay SMTP's
     lm = Capture(lmtp=True)
     try:
-        d = facteurd(start=False, main_cf={
-            "relayhost": "[127.0.0.1]:%d" % remote.port,
-            "virtual_transport": "lmtp:127.0.0.1:%d" % lm.port,
-            "queue_run_delay": "1s", "minimal_backoff_time": "1s",
-            "maximal_backoff_time": "2s"})
-        for name, rules in (
+        d = start_relay(facteurd, remote, (
                 ("lmtp_header_checks", "/^X-Lmtp:/ IGNORE\n"),
-                ("smtp_header_checks", "/^X-Smtp:/ IGNORE\n")):
-            path = os.path.join(d.confdir, name)
-            with open(path, "w") as f:
-                f.write(rules)
-            d.params[name] = "pcre:" + path
-        d.write_config()
-        d.start()
+                ("smtp_header_checks", "/^X-Smtp:/ IGNORE\n")),
+            virtual_transport="lmtp:127.0.0.1:%d" % lm.port)
         msg = make_msg("both", extra_headers=b"X-Lmtp: 1\r\nX-Smtp: 2\r\n")
         d.send("sender@example.net", [RCPT, "a@far.example"], msg)
         got_l = lm.wait_messages(1)
