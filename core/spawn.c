@@ -170,13 +170,12 @@ svc_unlink(struct spawn_svc *v)
 
 /* ---- children ---- */
 
-static void
-child_exec(const struct spawn_svc *v, int cfd, long limit)
+void
+spawn_child_signals(void)
 {
 	struct sigaction sa;
 	sigset_t none;
 
-	/* Only async-signal-safe calls from here on (we may have threads). */
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = SIG_DFL;
 	sigemptyset(&sa.sa_mask);
@@ -185,6 +184,13 @@ child_exec(const struct spawn_svc *v, int cfd, long limit)
 			(void)sigaction(sig, &sa, NULL);
 	sigemptyset(&none);
 	(void)sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+static void
+child_exec(const struct spawn_svc *v, int cfd, long limit)
+{
+	/* Only async-signal-safe calls from here on (we may have threads). */
+	spawn_child_signals();
 	(void)setsid();
 	if (dup2(cfd, 0) < 0 || dup2(cfd, 1) < 0)
 		_exit(126);

@@ -48,5 +48,11 @@ int  spawn_sync(struct event_base *base, const struct config *c,
 void spawn_shutdown(void);
 /* Number of services and of running children (facteur status, tests). */
 void spawn_counts(unsigned *services_r, unsigned *children_r);
+/*
+ * In a child just forked (before exec): every catchable signal back to
+ * its default action and none blocked; async-signal-safe calls only.
+ * Used by spawn children and by pipe(8) deliveries (delivery/pipe.c).
+ */
+void spawn_child_signals(void);
 
 #endif

@@ -10,7 +10,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +20,7 @@
 #include <unistd.h>
 
 #include "core/lib/xmalloc.h"
+#include "core/spawn.h"
 #include "delivery/pipe.h"
 
 #define PIPE_OUTPUT_MAX	2048	/* bytes of command output kept for the DSN */
@@ -441,17 +441,7 @@ close_from(int lo)
 static void
 child(int in, int out, char **argv)
 {
-	struct sigaction sa;
-	sigset_t none;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = SIG_DFL;
-	sigemptyset(&sa.sa_mask);
-	for (int sig = 1; sig < 32; sig++)
-		if (sig != SIGKILL && sig != SIGSTOP)
-			(void)sigaction(sig, &sa, NULL);
-	sigemptyset(&none);
-	(void)pthread_sigmask(SIG_SETMASK, &none, NULL);
+	spawn_child_signals();
 	(void)setpgid(0, 0);
 	if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0)
 		_exit(71);
