@@ -1229,17 +1229,6 @@ verdict_from(struct milter_sess *ms, int cmd, const char *text)
 				       : reject_reply);
 }
 
-static bool
-strip_addr(const char *a, struct buf *out)
-{
-	size_t n = strlen(a);
-
-	buf_reset(out);
-	if (n >= 2 && a[0] == '<' && a[n - 1] == '>')
-		return buf_append(out, a + 1, n - 2) == 0;
-	return buf_puts(out, a) == 0;
-}
-
 /* Keeps "Name: value" of an added or changed header for
  * milter_header_checks (a deletion is not a line to check). */
 static void
@@ -1311,7 +1300,7 @@ apply_change(struct milter_conn *c, int cmd, const unsigned char *d,
 	case MILTER_R_ADDRCPT_PAR:
 		n = milter_parse_strings_opt(d, len, v, 2);
 		if (n < 1 || (cmd == MILTER_R_ADDRCPT && n != 1) ||
-		    !strip_addr(v[0], &ms->scratch) || ms->scratch.len == 0 ||
+		    !milter_strip_addr(v[0], &ms->scratch) || ms->scratch.len == 0 ||
 		    strchr(buf_cstr(&ms->scratch), '@') == NULL ||
 		    t->nrcpt + t->milter_rcpts.n >=
 		    (size_t)ms->s->l->s.smtpd_recipient_limit)
@@ -1320,7 +1309,7 @@ apply_change(struct milter_conn *c, int cmd, const unsigned char *d,
 		return 0;	/* envelope: no content change */
 	case MILTER_R_DELRCPT:
 		if (milter_parse_strings(d, len, NULL, v, 1) < 0 ||
-		    !strip_addr(v[0], &ms->scratch))
+		    !milter_strip_addr(v[0], &ms->scratch))
 			return -1;
 		for (size_t i = 0; i < t->nrcpt; i++) {
 			if (strcasecmp(t->rcpt[i].orig, buf_cstr(&ms->scratch)))
@@ -1346,7 +1335,7 @@ apply_change(struct milter_conn *c, int cmd, const unsigned char *d,
 		return 0;
 	case MILTER_R_CHGFROM:
 		n = milter_parse_strings_opt(d, len, v, 2);
-		if (n < 1 || !strip_addr(v[0], &ms->scratch) ||
+		if (n < 1 || !milter_strip_addr(v[0], &ms->scratch) ||
 		    ms->scratch.len > 1000)
 			return -1;
 		free(t->sender);

@@ -255,3 +255,14 @@ big:
 	buf_reset(out);
 	return -1;
 }
+
+bool
+milter_strip_addr(const char *a, struct buf *out)
+{
+	size_t n = strlen(a);
+
+	buf_reset(out);
+	if (n >= 2 && a[0] == '<' && a[n - 1] == '>')
+		return buf_append(out, a + 1, n - 2) == 0;
+	return buf_puts(out, a) == 0;
+}

@@ -63,4 +63,9 @@ const char *milter_msg_body(const struct milter_msg *m, size_t *len);
  * -1 when it exceeds the bound (out is then empty). */
 int milter_msg_store(const struct milter_msg *m, struct buf *out);
 
+/* The address of a milter's CHGFROM/ADDRCPT/DELRCPT into out (reset
+ * first), without its enclosing <> when it has them. false when out
+ * cannot grow. Used by milter.c and milter_sync.c. */
+bool milter_strip_addr(const char *a, struct buf *out);
+
 #endif

@@ -316,17 +316,6 @@ step(struct conv *v, int cmd, enum milter_stage s, uint32_t no, uint32_t nr,
 	return get(v, cmd, v->d->cmd_timeout, code, pkt) < 0 ? -1 : 1;
 }
 
-static bool
-strip(const char *a, struct buf *out)
-{
-	size_t n = strlen(a);
-
-	buf_reset(out);
-	if (n >= 2 && a[0] == '<' && a[n - 1] == '>')
-		return buf_append(out, a + 1, n - 2) == 0;
-	return buf_puts(out, a) == 0;
-}
-
 /* One end-of-message change. -1 fails the milter. */
 static int
 change(struct conv *v, int code, const struct buf *pkt)
@@ -365,7 +354,7 @@ change(struct conv *v, int code, const struct buf *pkt)
 	case MILTER_R_ADDRCPT:
 	case MILTER_R_ADDRCPT_PAR:
 		if (milter_parse_strings_opt(d, len, s, 2) < 1 ||
-		    !strip(s[0], &a) || strchr(buf_cstr(&a), '@') == NULL ||
+		    !milter_strip_addr(s[0], &a) || strchr(buf_cstr(&a), '@') == NULL ||
 		    v->m->rcpts.n >= 10000)
 			rc = -1;
 		else
@@ -373,7 +362,7 @@ change(struct conv *v, int code, const struct buf *pkt)
 		break;
 	case MILTER_R_DELRCPT:
 		if (milter_parse_strings(d, len, NULL, s, 1) < 0 ||
-		    !strip(s[0], &a)) {
+		    !milter_strip_addr(s[0], &a)) {
 			rc = -1;
 			break;
 		}
@@ -389,7 +378,7 @@ change(struct conv *v, int code, const struct buf *pkt)
 		break;
 	case MILTER_R_CHGFROM:
 		if (milter_parse_strings_opt(d, len, s, 2) < 1 ||
-		    !strip(s[0], &a) || a.len > 1000)
+		    !milter_strip_addr(s[0], &a) || a.len > 1000)
 			rc = -1;
 		else {
 			free(v->m->sender);
