@@ -585,14 +585,13 @@ commit_redirect(struct commit_job *j)
 }
 
 /*
- * milter_header_checks on the header lines milters added or changed
- * (core/milter_checks.c). False when nothing is to be kept (REJECT,
- * DISCARD, a table that cannot be opened or answer).
+ * The client/envelope fields the cleanup checks put in their log lines,
+ * for both header-check passes below. Borrows pointers into j.
  */
-static bool
-commit_milter_header_checks(struct commit_job *j)
+static struct cleanup_log_ctx
+commit_log_ctx(const struct commit_job *j)
 {
-	struct smtpd_txn *t = j->tx;
+	const struct smtpd_txn *t = j->tx;
 	struct cleanup_log_ctx lc = {
 		.queue_id = t->id,
 		.client_name = j->client_name,
@@ -602,6 +601,20 @@ commit_milter_header_checks(struct commit_job *j)
 		.proto = j->esmtp ? "ESMTP" : "SMTP",
 		.helo = j->helo[0] ? j->helo : NULL,
 	};
+
+	return lc;
+}
+
+/*
+ * milter_header_checks on the header lines milters added or changed
+ * (core/milter_checks.c). False when nothing is to be kept (REJECT,
+ * DISCARD, a table that cannot be opened or answer).
+ */
+static bool
+commit_milter_header_checks(struct commit_job *j)
+{
+	struct smtpd_txn *t = j->tx;
+	struct cleanup_log_ctx lc = commit_log_ctx(j);
 	struct cleanup_result r;
 
 	if (t->milter_headers.n == 0)
@@ -768,15 +781,7 @@ static bool
 commit_content_checks(struct commit_job *j)
 {
 	struct smtpd_txn *t = j->tx;
-	struct cleanup_log_ctx lc = {
-		.queue_id = t->id,
-		.client_name = j->client_name,
-		.client_addr = j->client_addr,
-		.sender = t->sender,
-		.rcpt = t->nrcpt > 0 ? t->rcpt[0].orig : NULL,
-		.proto = j->esmtp ? "ESMTP" : "SMTP",
-		.helo = j->helo[0] ? j->helo : NULL,
-	};
+	struct cleanup_log_ctx lc = commit_log_ctx(j);
 	struct cleanup_result r;
 
 	cleanup_checks_run(j->cleanup, t->content.data, t->content.len, &lc,
