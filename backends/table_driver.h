@@ -123,6 +123,10 @@ struct table_source {
 	void            *arg;
 };
 
+/* The end of the {...} group starting at p (after its '}'), or NULL when
+ * the braces do not balance (inline:{...}, regexp:{{...}}). */
+const char *table_brace_end(const char *p);
+
 /* Loads once. -1 + err on a parse error (a config error at open); a
  * missing or unreadable file is 0 with the source answering TEMPFAIL. */
 int  table_source_open(struct table_source *s, const char *path,
@@ -134,6 +138,15 @@ int  table_source_open(struct table_source *s, const char *path,
 enum table_status table_source_acquire(struct table_source *s, void **data_r,
 				       struct errbuf *err);
 void table_source_release(struct table_source *s);
+/* A source whose text is given (inline rules): parsed once, never
+ * reloaded; label names it in errors. 0, or -1 + err. */
+int  table_source_open_text(struct table_source *s, const char *label,
+			    const char *text, size_t len,
+			    int (*parse)(const char *, const char *, size_t,
+					 void *, void **, struct strlist *,
+					 struct errbuf *),
+			    void (*free_data)(void *), void *arg,
+			    struct errbuf *err);
 void table_source_warnings(struct table_source *s, struct strlist *out);
 void table_source_close(struct table_source *s);
 /* Minimum time between two stat() calls (default 1000 ms; tests lower it). */

@@ -263,6 +263,8 @@ table_source_check(struct table_source *s)
 	struct stat st;
 	int64_t now;
 
+	if (s->path == NULL)	/* inline text: nothing to watch */
+		return;
 	/* A thread that finds another one checking goes on with the data
 	 * it has: lookups never wait for a reload. */
 	if (pthread_mutex_trylock(&s->check_lock) != 0)
@@ -291,6 +293,31 @@ table_source_acquire(struct table_source *s, void **data_r, struct errbuf *err)
 	errbuf_set(err, "%s", s->reason);
 	pthread_rwlock_unlock(&s->lock);
 	return st;
+}
+
+int
+table_source_open_text(struct table_source *s, const char *label,
+		       const char *text, size_t len,
+		       int (*parse)(const char *, const char *, size_t, void *,
+				    void **, struct strlist *, struct errbuf *),
+		       void (*free_data)(void *), void *arg, struct errbuf *err)
+{
+	void *data = NULL;
+
+	memset(s, 0, sizeof(*s));
+	pthread_rwlock_init(&s->lock, NULL);
+	pthread_mutex_init(&s->check_lock, NULL);
+	s->parse = parse;
+	s->free_data = free_data;
+	s->arg = arg;
+	strlist_init(&s->warnings);
+	if (parse(label, text, len, arg, &data, &s->warnings, err) < 0) {
+		table_source_close(s);
+		return -1;
+	}
+	s->data = data;
+	s->status = TABLE_FOUND;
+	return 0;
 }
 
 void

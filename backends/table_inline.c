@@ -24,10 +24,8 @@ is_sep(int c)
 	return c == ',' || isspace((unsigned char)c);
 }
 
-/* Returns the end of the {...} group starting at p (after its '}'), or
- * NULL when the braces do not balance. */
-static const char *
-group_end(const char *p)
+const char *
+table_brace_end(const char *p)
 {
 	int depth = 0;
 
@@ -80,7 +78,7 @@ inline_parse(struct table *t, struct table_inline *ti, const char *name,
 	end = name + strlen(name);
 	while (end > name && isspace((unsigned char)end[-1]))
 		end--;
-	if (*name != '{' || group_end(name) != end) {
+	if (*name != '{' || table_brace_end(name) != end) {
 		errbuf_set(err, "%s: expected inline:{ key=value, ... }", t->spec);
 		return -1;
 	}
@@ -93,7 +91,7 @@ inline_parse(struct table *t, struct table_inline *ti, const char *name,
 			break;
 		key = value = NULL;
 		if (*p == '{') {
-			const char *g = group_end(p);
+			const char *g = table_brace_end(p);
 
 			if (inline_entry_braced(t->spec, p + 1, (size_t)(g - p - 2),
 						&key, &value, err) < 0)
@@ -122,7 +120,7 @@ inline_parse(struct table *t, struct table_inline *ti, const char *name,
 			while (p < end && isspace((unsigned char)*p))
 				p++;
 			if (p < end && *p == '{') {
-				const char *g = group_end(p);
+				const char *g = table_brace_end(p);
 
 				value = trimmed(p + 1, (size_t)(g - p - 2));
 				p = g;

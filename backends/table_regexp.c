@@ -3,7 +3,8 @@
  * regexp: and pcre: share: "/pattern/flags result" lines tried in order,
  * "!/pattern/" negation, nested "if /pattern/" ... "endif" blocks, and $n
  * substitution of capture groups into the result (Postfix
- * regexp_table(5)). Reloaded when the file changes.
+ * regexp_table(5)). Reloaded when the file changes; the inline form
+ * "{ {rule}, {rule} }" (Postfix 3.7) is parsed once.
  * Must not: fold the key (the patterns' flags decide case), log, or accept
  * a result that refers to a group the pattern does not have.
  */
@@ -15,6 +16,7 @@
 #include <strings.h>
 
 #include "backends/table_driver.h"
+#include "core/lib/buf.h"
 #include "core/lib/xmalloc.h"
 
 #define PATTERN_IF_DEPTH_MAX 64
@@ -284,20 +286,73 @@ pattern_parse(const char *path, const char *data, size_t len, void *arg,
 	return 0;
 }
 
+/*
+ * Postfix 3.7's inline form "{ {rule}, {rule} ... }" (e.g. the
+ * smtpd_forbidden_commands default regexp:{{/^[^A-Z]/ Bogus}}): the rules,
+ * one per line, as a file would hold them. NULL + err when the braces
+ * are not that shape.
+ */
+static char *
+inline_rules(const char *spec, const char *name, size_t *len_r,
+	     struct errbuf *err)
+{
+	const char *p = name, *end = table_brace_end(name), *g;
+	struct buf text;
+
+	while (end != NULL && isspace((unsigned char)*end))
+		end++;
+	if (end == NULL || *end != '\0') {
+		errbuf_set(err, "%s: expected { {rule}, {rule} ... }", spec);
+		return NULL;
+	}
+	buf_init(&text, 0);
+	end = table_brace_end(name) - 1;	/* the closing '}' */
+	for (p++; p < end; p = g) {
+		if (*p == ',' || isspace((unsigned char)*p)) {
+			g = p + 1;
+			continue;
+		}
+		if (*p != '{' || (g = table_brace_end(p)) == NULL || g > end) {
+			errbuf_set(err, "%s: expected {rule} at \"%.40s\"", spec, p);
+			buf_free(&text);
+			return NULL;
+		}
+		buf_append(&text, p + 1, (size_t)(g - p - 2));
+		buf_puts(&text, "\n");
+	}
+	*len_r = text.len;
+	return buf_steal(&text);
+}
+
 int
 table_pattern_open(struct table *t, const char *name,
 		   const struct table_pattern_ops *ops, struct errbuf *err)
 {
 	struct pattern_table *pt;
+	int rc;
 
+	while (isspace((unsigned char)*name))
+		name++;
 	if (*name == '\0') {
 		errbuf_set(err, "%s: missing file name", t->spec);
 		return TABLE_OPEN_CONFIG;
 	}
 	pt = xmalloc(sizeof(*pt));
 	pt->ops = ops;
-	if (table_source_open(&pt->src, name, pattern_parse, pattern_map_free,
-			      (void *)ops, err) < 0) {
+	if (*name == '{') {
+		size_t len = 0;
+		char *text = inline_rules(t->spec, name, &len, err);
+
+		rc = text == NULL ? -1
+		     : table_source_open_text(&pt->src, t->spec, text, len,
+					      pattern_parse, pattern_map_free,
+					      (void *)ops, err);
+		free(text);
+	} else {
+		rc = table_source_open(&pt->src, name, pattern_parse,
+				       pattern_map_free, (void *)ops, err);
+	}
+	if (rc < 0) {
 		free(pt);
 		return TABLE_OPEN_CONFIG;
 	}

@@ -29,6 +29,9 @@ VARIANTS = {
     "silent": ["-o smtpd_discard_ehlo_keywords=auth,8bitmime,silent-discard",
                "-o smtpd_data_restrictions=reject_unauth_pipelining"],
     "forbid": ["-o smtpd_forbidden_commands=FOO,regexp:REGEXP"],
+    # Postfix 3.7's inline pattern table, as in its own default
+    "forbid_inline": ["-o { smtpd_forbidden_commands = CONNECT GET POST "
+                      "regexp:{{/^[^A-Z]/ Bogus}} }"],
     "mapfail": ["-o smtpd_discard_ehlo_keyword_address_maps=fail:down"],
     "saslfail": ["-o smtpd_sasl_exceptions_networks=fail:down"],
 }
@@ -276,6 +279,22 @@ def test_forbidden_commands_list_and_table(d):
     c, _ = ehlo(d, "forbid")
     with c:
         check(c.cmd("X-TEST 1"), 221, "2.7.0")  # regexp: table
+        assert c.expect_closed()
+
+
+def test_forbidden_commands_inline_regexp(d):
+    """regexp:{{/^[^A-Z]/ Bogus}} (an inline pattern table, Postfix 3.7):
+    a line that does not start with a letter ends the session; commands
+    and the names in the list behave as before."""
+    c, _ = ehlo(d, "forbid_inline")
+    with c:
+        check(c.cmd("FOO bar"), 500, "5.5.2")
+        check(c.cmd("NOOP"), 250)
+        check(c.cmd("1abc"), 221, "2.7.0", "I can break rules, too.")
+        assert c.expect_closed()
+    c, _ = ehlo(d, "forbid_inline")
+    with c:
+        check(c.cmd("get /"), 221, "2.7.0")
         assert c.expect_closed()
 
 

@@ -132,6 +132,9 @@ test_open_errors(void **state)
 		{ "inline:{ a={b}c }", "missing ','" },
 		{ "inline:{ a=b}c }", "expected inline:{" },
 		{ "static:", "missing value" },
+		{ "regexp:{{/a/ b}", "expected { {rule}, {rule} ... }" },
+		{ "regexp:{ /a/ b }", "expected {rule} at" },
+		{ "regexp:{{/a/}}", "expected format: /pattern/flags result" },
 		{ "static:{ }", "missing value" },
 		{ "static:{ a", "missing '}'" },
 		{ "texthash:", "missing file name" },
@@ -179,6 +182,11 @@ test_inline_static_fail(void **state)
 		{ "fail:down", 0, "k", TABLE_TEMPFAIL, "down" },
 		{ "fail:{ server gone }", 0, "k", TABLE_TEMPFAIL, "server gone" },
 		{ "fail:", 0, "k", TABLE_TEMPFAIL, "table lookup problem" },
+		/* inline pattern tables (Postfix 3.7) */
+		{ "regexp:{{/^[^A-Z]/ Bogus}}", 0, "1abc", TABLE_FOUND, "Bogus" },
+		{ "regexp:{{/^[^A-Z]/ Bogus}}", 0, "abc", TABLE_NOTFOUND, NULL },
+		{ "regexp:{ {/^a/ A}, {/^b(.)/ B$1} }", 0, "bx", TABLE_FOUND, "Bx" },
+		{ "pcre:{ {/^a/ A} {/^b/ B} }", 0, "B", TABLE_FOUND, "B" },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
