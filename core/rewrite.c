@@ -9,7 +9,6 @@
  */
 #include <arpa/inet.h>
 #include <ctype.h>
-#include <ifaddrs.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +22,7 @@
 #include "core/lib/xmalloc.h"
 #include "core/params.h"
 #include "core/rewrite.h"
+#include "core/smtpd_ifaddrs.h"
 
 #define REWRITE_RECURSION 10		/* Postfix cleanup_map11 */
 #define REWRITE_VALUE_MAX (64 * 1024)
@@ -538,64 +538,19 @@ rewrite_envelope(struct rewrite_ctx *c, unsigned cls, const char *addr,
 
 /*
  * Our addresses for permit_inet_interfaces, read once (as Postfix reads
- * inet_interfaces at start): the literal addresses of inet_interfaces,
- * or every interface's address when it says "all" or names hosts.
+ * inet_interfaces at start): core/smtpd_ifaddrs.c, without
+ * proxy_interfaces (local submission has no proxy in front).
  */
 static void
 interfaces_load(struct rewrite_ctx *c, const char *ifs)
 {
-	struct ifaddrs *ifa = NULL, *p;
-	struct strlist l;
-	bool all = false;
-
-	strlist_init(&l);
-	strlist_split(&l, nz(ifs));
-	for (size_t i = 0; i < l.n; i++) {
-		const char *it = l.v[i];
-		char tmp[INET6_ADDRSTRLEN + 2];
-		struct in6_addr a6;
-		struct in_addr a4;
-		size_t n = strlen(it);
-
-		if (n > 2 && it[0] == '[' && it[n - 1] == ']' &&
-		    n - 2 < sizeof(tmp)) {
-			memcpy(tmp, it + 1, n - 2);
-			tmp[n - 2] = '\0';
-			it = tmp;
-		}
-		if (inet_pton(AF_INET, it, &a4) == 1 ||
-		    inet_pton(AF_INET6, it, &a6) == 1)
-			strlist_add(&c->ifaddrs, it);
-		else
-			all = true;	/* "all", "loopback-only", host names */
-	}
-	strlist_free(&l);
-	if (!all || getifaddrs(&ifa) != 0)
-		return;
-	for (p = ifa; p; p = p->ifa_next) {
-		char buf[INET6_ADDRSTRLEN];
-
-		if (p->ifa_addr == NULL)
-			continue;
-		if (p->ifa_addr->sa_family == AF_INET)
-			inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)
-					     p->ifa_addr)->sin_addr, buf,
-				  sizeof(buf));
-		else if (p->ifa_addr->sa_family == AF_INET6)
-			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)(void *)
-					      p->ifa_addr)->sin6_addr, buf,
-				  sizeof(buf));
-		else
-			continue;
-		strlist_add(&c->ifaddrs, buf);
-	}
-	freeifaddrs(ifa);
+	smtpd_ifaddrs_load(&c->ifaddrs, ifs, NULL);
 }
 
 static bool
 addr_is_interface(const struct rewrite_ctx *c, const char *client)
 {
-	struct in6_addr a6, b6;
+	struct in6_addr a6;
 	struct in_addr a4;
 	bool v4;
 
@@ -606,14 +561,7 @@ addr_is_interface(const struct rewrite_ctx *c, const char *client)
 		return true;
 	if (!v4 && IN6_IS_ADDR_LOOPBACK(&a6))
 		return true;
-	for (size_t i = 0; i < c->ifaddrs.n; i++) {
-		if (strcasecmp(c->ifaddrs.v[i], client) == 0)
-			return true;
-		if (!v4 && inet_pton(AF_INET6, c->ifaddrs.v[i], &b6) == 1 &&
-		    memcmp(&a6, &b6, sizeof(b6)) == 0)
-			return true;
-	}
-	return false;
+	return smtpd_ifaddrs_match(&c->ifaddrs, client);
 }
 
 enum rewrite_hdr_mode
