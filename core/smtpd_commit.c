@@ -606,6 +606,45 @@ commit_log_ctx(const struct commit_job *j)
 }
 
 /*
+ * What a header/body check decided (milter_header_checks, header_checks,
+ * body_checks): REJECT or DISCARD end the commit; HOLD, REDIRECT and (with
+ * take_filter) FILTER change where the message goes. Frees r. False when
+ * nothing is to be kept.
+ */
+static bool
+commit_apply_checks(struct commit_job *j, struct cleanup_result *r,
+		    bool take_filter)
+{
+	struct smtpd_txn *t = j->tx;
+
+	if (r->reject != NULL) {
+		j->content_reject = r->reject;
+		r->reject = NULL;
+	} else if (r->discard) {
+		j->discard = true;
+	} else {
+		if (r->hold) {
+			j->hold = true;
+			j->direct = false;	/* held mail waits in hold/ */
+		}
+		if (r->redirect != NULL) {
+			free(t->act.redirect);
+			t->act.redirect = r->redirect;
+			r->redirect = NULL;
+		}
+		if (take_filter && r->filter != NULL) {
+			/* FILTER: the filter gets it from the queue */
+			free(j->filter);
+			j->filter = r->filter;
+			r->filter = NULL;
+			j->direct = false;
+		}
+	}
+	cleanup_result_free(r);
+	return j->content_reject == NULL && !j->discard;
+}
+
+/*
  * milter_header_checks on the header lines milters added or changed
  * (core/milter_checks.c). False when nothing is to be kept (REJECT,
  * DISCARD, a table that cannot be opened or answer).
@@ -624,24 +663,7 @@ commit_milter_header_checks(struct commit_job *j)
 		j->failed = true;
 		return false;
 	}
-	if (r.reject != NULL) {
-		j->content_reject = r.reject;
-		r.reject = NULL;
-	} else if (r.discard) {
-		j->discard = true;
-	} else {
-		if (r.hold) {
-			j->hold = true;
-			j->direct = false;	/* held mail waits in hold/ */
-		}
-		if (r.redirect != NULL) {
-			free(t->act.redirect);
-			t->act.redirect = r.redirect;
-			r.redirect = NULL;
-		}
-	}
-	cleanup_result_free(&r);
-	return j->content_reject == NULL && !j->discard;
+	return commit_apply_checks(j, &r, false);
 }
 
 /*
@@ -786,31 +808,7 @@ commit_content_checks(struct commit_job *j)
 
 	cleanup_checks_run(j->cleanup, t->content.data, t->content.len, &lc,
 			   &j->cleaned, &r);
-	if (r.reject != NULL) {
-		j->content_reject = r.reject;
-		r.reject = NULL;
-	} else if (r.discard) {
-		j->discard = true;
-	} else {
-		if (r.hold) {
-			j->hold = true;
-			j->direct = false;	/* held mail waits in hold/ */
-		}
-		if (r.redirect != NULL) {
-			free(t->act.redirect);
-			t->act.redirect = r.redirect;
-			r.redirect = NULL;
-		}
-		if (r.filter != NULL) {
-			/* FILTER: the filter gets it from the queue */
-			free(j->filter);
-			j->filter = r.filter;
-			r.filter = NULL;
-			j->direct = false;
-		}
-	}
-	cleanup_result_free(&r);
-	return j->content_reject == NULL && !j->discard;
+	return commit_apply_checks(j, &r, true);
 }
 
 /*
